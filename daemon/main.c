@@ -1,0 +1,266 @@
+/*
+ * main.c - the faxfs daemon: parses options, detaches (reporting readiness
+ * to the parent through a pipe, so `faxfs MOUNTPOINT` fails loudly when the
+ * mount fails), then builds modem pool -> queue engine -> filesystem view and
+ * tears them down in the reverse order.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/options.h"
+#include "daemon/wiring.h"
+#include "fs/fs.h"
+#include "modem/modem.h"
+#include "queue/queue.h"
+
+static bool log_to_stderr = true;
+
+/* The queue's log sink: level is a syslog priority. */
+static void daemon_log(int level, const char *msg)
+{
+    if (!log_to_stderr) {
+        syslog(level, "%s", msg);
+        return;
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", localtime_r(&now, &tm));
+    fprintf(stderr, "%s faxfs: %s\n", stamp, msg);
+}
+
+static void logf_(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(int level, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    daemon_log(level, buf);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* The modem scratch area holds per-call files only: anything left there is
+ * from a previous run. */
+static int prepare_scratch_dir(const char *dir)
+{
+    int rc = mkdir_p(dir, 0700);
+    if (rc < 0)
+        return rc;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Detaches from the terminal. The parent waits on a pipe for one line from
+ * the child: "ok" once mounted, else the error, and exits accordingly. */
+static int detach(int *ready_fd)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0) {
+        close(p[1]);
+        char msg[1024];
+        ssize_t n = read(p[0], msg, sizeof msg - 1);
+        if (n > 2 && strncmp(msg, "ok", 2) == 0)
+            _exit(0);
+        if (n > 0) {
+            msg[n] = '\0';
+            fprintf(stderr, "%s", msg);
+        } else {
+            int st;
+            waitpid(pid, &st, 0);
+            fprintf(stderr, "faxfs: the daemon exited before it was ready\n");
+        }
+        _exit(1);
+    }
+    close(p[0]);
+    setsid();
+    *ready_fd = p[1];
+    return 0;
+}
+
+static void report_ready(int *ready_fd, const char *error)
+{
+    if (*ready_fd < 0)
+        return;
+    char msg[1100];
+    int n = error ? snprintf(msg, sizeof msg, "faxfs: %s\n", error) : snprintf(msg, sizeof msg, "ok\n");
+    if (write(*ready_fd, msg, (size_t)n) < 0) {
+        /* the parent is gone; nothing more to tell */
+    }
+    close(*ready_fd);
+    *ready_fd = -1;
+    if (!error) {
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+            if (null > 2)
+                close(null);
+        }
+    }
+}
+
+static int admin_gid_of(const char *group, gid_t *out)
+{
+    *out = (gid_t)-1;
+    if (!group)
+        return 0;
+    struct group *g = getgrnam(group);
+    if (!g)
+        return -ENOENT;
+    *out = g->gr_gid;
+    return 0;
+}
+
+static int fail(int *ready_fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int *ready_fd, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (*ready_fd >= 0)
+        report_ready(ready_fd, buf);
+    else
+        fprintf(stderr, "faxfs: %s\n", buf);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon_options opt;
+    switch (options_parse(argc, argv, &opt)) {
+    case OPTIONS_EXIT_OK: return 0;
+    case OPTIONS_EXIT_USAGE: return 2;
+    case OPTIONS_RUN: break;
+    }
+
+    gid_t admin_gid;
+    if (admin_gid_of(opt.admin_group, &admin_gid) < 0) {
+        fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt.admin_group);
+        return 2;
+    }
+    int ready_fd = -1;
+    if (!opt.foreground) {
+        int rc = detach(&ready_fd);
+        if (rc < 0) {
+            fprintf(stderr, "faxfs: cannot start in the background: %s\n", strerror(-rc));
+            return 1;
+        }
+        log_to_stderr = false;
+        openlog("faxfs", LOG_PID, LOG_DAEMON);
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    char sim_dir[4200], scratch_dir[4200];
+    snprintf(sim_dir, sizeof sim_dir, "%s/sim", opt.spool_dir);
+    snprintf(scratch_dir, sizeof scratch_dir, "%s/modem-tmp", opt.spool_dir);
+    int rc = mkdir_p(opt.spool_dir, 0700);
+    if (rc < 0)
+        return fail(&ready_fd, "cannot create spool %s: %s", opt.spool_dir, strerror(-rc));
+    if ((rc = prepare_scratch_dir(scratch_dir)) < 0)
+        return fail(&ready_fd, "cannot prepare %s: %s", scratch_dir, strerror(-rc));
+
+    char err[512] = "";
+    struct wiring w = {0};
+    struct modem_pool_config mcfg = {
+        .channels = opt.modems,
+        .line_spec = opt.line_spec,
+        .pace = strcmp(opt.sim_pace, "realtime") == 0 ? MODEM_PACE_REALTIME : MODEM_PACE_FAST,
+        .sim_dir = sim_dir,
+        .scratch_dir = scratch_dir,
+        .tsid = opt.tsid,
+    };
+    if ((rc = modem_pool_create(&w.pool, &mcfg, err, sizeof err)) < 0)
+        return fail(&ready_fd, "modems: %s", err[0] ? err : strerror(-rc));
+
+    struct queue_config qcfg = {
+        .spool_dir = opt.spool_dir,
+        .line = wiring_line_ops(&w),
+        .modems = opt.modems,
+        .per_destination_limit = opt.per_destination,
+        .max_attempts = opt.max_attempts,
+        .history_days = opt.history_days,
+        .admin_gid = admin_gid,
+        .log = daemon_log,
+    };
+    if (opt.retry_delay > 0) {
+        for (int i = 0; i < QF_COUNT; i++)
+            qcfg.retry_delay[i] = opt.retry_delay;
+    }
+    /* The queue may start calls while queue_open runs (jobs due at start):
+     * the wiring reads w.q, which queue_open sets before dispatching. */
+    if ((rc = queue_open(&w.q, &qcfg)) < 0) {
+        modem_pool_destroy(w.pool);
+        return fail(&ready_fd, "cannot open the spool %s: %s", opt.spool_dir, strerror(-rc));
+    }
+    struct queue *q = w.q;
+
+    struct fs *fs = NULL;
+    struct fs_options fopt = {
+        .mountpoint = opt.mountpoint,
+        .mount_opts = opt.mount_opts[0] ? opt.mount_opts : NULL,
+        .debug = opt.debug,
+    };
+    if ((rc = fs_create(&fs, q, &fopt, err, sizeof err)) < 0) {
+        queue_close(q);
+        modem_pool_destroy(w.pool);
+        return fail(&ready_fd, "cannot mount %s: %s", opt.mountpoint, err[0] ? err : strerror(-rc));
+    }
+    logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt.mountpoint, opt.spool_dir,
+          opt.modems, opt.line_spec);
+    report_ready(&ready_fd, NULL);
+
+    rc = fs_run(fs);
+    logf_(LOG_INFO, "unmounting %s", opt.mountpoint);
+    fs_destroy(fs);
+    queue_close(q);
+    modem_pool_destroy(w.pool);
+    logf_(LOG_INFO, "stopped");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,217 @@
+/*
+ * options.c - parses the daemon's command line and owns the --help text.
+ * Defaults live here and only here; the spool directory default depends on
+ * who runs the daemon (root: /var/spool/faxfs, others: XDG state dir).
+ */
+#include "daemon/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "modem/modem.h"
+
+enum {
+    OPT_LINE = 256,
+    OPT_MODEMS,
+    OPT_RETRY_DELAY,
+    OPT_MAX_ATTEMPTS,
+    OPT_HISTORY_DAYS,
+    OPT_SIM_PACE,
+    OPT_PER_DESTINATION,
+    OPT_TSID,
+    OPT_ADMIN_GROUP,
+    OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"spool", required_argument, NULL, 's'},
+    {"line", required_argument, NULL, OPT_LINE},
+    {"modems", required_argument, NULL, OPT_MODEMS},
+    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+    {"history-days", required_argument, NULL, OPT_HISTORY_DAYS},
+    {"sim-pace", required_argument, NULL, OPT_SIM_PACE},
+    {"per-destination", required_argument, NULL, OPT_PER_DESTINATION},
+    {"tsid", required_argument, NULL, OPT_TSID},
+    {"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
+    {"foreground", no_argument, NULL, 'f'},
+    {"debug", no_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+void options_print_help(FILE *out, const char *prog)
+{
+    fprintf(out,
+            "usage: %s [OPTIONS] MOUNTPOINT\n"
+            "\n"
+            "Starts the faxfs fax server and mounts its queue at MOUNTPOINT:\n"
+            "jobs/<id>/ (unfinished jobs), history/<id>/ (finished jobs), outbox/ (submit\n"
+            "by copying a fax TIFF to outbox/NUMBER.tif), modems/, server, ctl.\n"
+            "\n"
+            "Options:\n"
+            "  -s, --spool DIR          spool directory, the durable queue (default\n"
+            "                           /var/spool/faxfs for root, $XDG_STATE_HOME/faxfs\n"
+            "                           or ~/.local/state/faxfs for other users)\n"
+            "      --line SPEC          how calls are placed (default sim):\n"
+            "                             sim           the simulated phone network\n"
+            "                             exec:COMMAND  COMMAND NUMBER carries the call's\n"
+            "                                           audio on stdin/stdout (raw 8 kHz\n"
+            "                                           16-bit signed little-endian mono)\n"
+            "      --sim-pace PACE      fast (default): simulated calls run as fast as the\n"
+            "                           CPU allows; realtime: at the speed of a real line\n"
+            "      --modems N           modem channels (default 4)\n"
+            "      --per-destination N  concurrent calls to one number (default 1, 0 = no limit)\n"
+            "      --retry-delay SECS   one retry delay for every failure class (default per\n"
+            "                           class: busy 180, no answer 300, no line 300,\n"
+            "                           not a fax 300, dropped call 60)\n"
+            "      --max-attempts N     calls per job before it fails (default 5)\n"
+            "      --history-days N     keep finished jobs N days (default 30, 0 = forever)\n"
+            "      --tsid ID            station id sent to remote machines (max 20 chars)\n"
+            "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
+            "  -f, --foreground         stay in the foreground, log to stderr\n"
+            "  -d, --debug              trace FUSE requests (implies -f)\n"
+            "  -o OPT[,OPT...]          FUSE mount options (e.g. allow_other,default_permissions)\n"
+            "  -h, --help               show this help and exit\n"
+            "      --version            show the version and exit\n"
+            "\n"
+            "Reserved numbers of the simulated network (--line sim):\n"
+            "%s"
+            "\n"
+            "Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM/SIGINT): active calls are\n"
+            "aborted and their jobs re-queued; confirmed pages are not sent again.\n"
+            "See docs/ for the mount layout, the job lifecycle and the spool format.\n",
+            prog, modem_sim_numbers_help());
+}
+
+static int parse_count(const char *name, const char *s, int min, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "faxfs: %s: '%s' is not a number from %d to %d\n", name, s, min, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static void default_spool_dir(char *out, size_t outlen)
+{
+    if (geteuid() == 0) {
+        snprintf(out, outlen, "/var/spool/faxfs");
+        return;
+    }
+    const char *state = getenv("XDG_STATE_HOME");
+    if (state && *state == '/') {
+        snprintf(out, outlen, "%s/faxfs", state);
+        return;
+    }
+    const char *home = getenv("HOME");
+    snprintf(out, outlen, "%s/.local/state/faxfs", home && *home ? home : "/tmp");
+}
+
+static int append_mount_opts(struct daemon_options *opt, const char *more)
+{
+    size_t used = strlen(opt->mount_opts);
+    int n = snprintf(opt->mount_opts + used, sizeof opt->mount_opts - used, "%s%s",
+                     used ? "," : "", more);
+    if (n < 0 || (size_t)n >= sizeof opt->mount_opts - used) {
+        fprintf(stderr, "faxfs: -o: mount options too long\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void set_defaults(struct daemon_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->line_spec = "sim";
+    opt->sim_pace = "fast";
+    opt->modems = 4;
+    opt->max_attempts = 5;
+    opt->history_days = 30;
+    opt->per_destination = 1;
+    opt->tsid = "faxfs";
+    default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
+}
+
+static int check_line_spec(const char *spec)
+{
+    if (strcmp(spec, "sim") == 0 || (strncmp(spec, "exec:", 5) == 0 && spec[5]))
+        return 0;
+    fprintf(stderr, "faxfs: --line: unknown line '%s'; use 'sim' or 'exec:COMMAND'\n", spec);
+    return -1;
+}
+
+enum options_result options_parse(int argc, char **argv, struct daemon_options *opt)
+{
+    set_defaults(opt);
+    int c;
+    int bad = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:fdho:", long_options, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (snprintf(opt->spool_dir, sizeof opt->spool_dir, "%s", optarg) >= (int)sizeof opt->spool_dir) {
+                fprintf(stderr, "faxfs: --spool: path too long\n");
+                bad = 1;
+            }
+            break;
+        case OPT_LINE:
+            opt->line_spec = optarg;
+            bad |= check_line_spec(optarg) != 0;
+            break;
+        case OPT_SIM_PACE:
+            if (strcmp(optarg, "fast") && strcmp(optarg, "realtime")) {
+                fprintf(stderr, "faxfs: --sim-pace: use 'fast' or 'realtime', not '%s'\n", optarg);
+                bad = 1;
+            }
+            opt->sim_pace = optarg;
+            break;
+        case OPT_MODEMS: bad |= parse_count("--modems", optarg, 1, 1024, &opt->modems) != 0; break;
+        case OPT_RETRY_DELAY:
+            bad |= parse_count("--retry-delay", optarg, 1, 7 * 86400, &opt->retry_delay) != 0;
+            break;
+        case OPT_MAX_ATTEMPTS:
+            bad |= parse_count("--max-attempts", optarg, 1, 1000, &opt->max_attempts) != 0;
+            break;
+        case OPT_HISTORY_DAYS:
+            bad |= parse_count("--history-days", optarg, 0, 100000, &opt->history_days) != 0;
+            break;
+        case OPT_PER_DESTINATION:
+            bad |= parse_count("--per-destination", optarg, 0, 1024, &opt->per_destination) != 0;
+            break;
+        case OPT_TSID:
+            if (strlen(optarg) > 20) {
+                fprintf(stderr, "faxfs: --tsid: '%s' is longer than 20 characters\n", optarg);
+                bad = 1;
+            }
+            opt->tsid = optarg;
+            break;
+        case OPT_ADMIN_GROUP: opt->admin_group = optarg; break;
+        case 'f': opt->foreground = true; break;
+        case 'd': opt->debug = opt->foreground = true; break;
+        case 'o': bad |= append_mount_opts(opt, optarg) != 0; break;
+        case 'h': options_print_help(stdout, "faxfs"); return OPTIONS_EXIT_OK;
+        case OPT_VERSION: printf("faxfs %s\n", FAXFS_VERSION); return OPTIONS_EXIT_OK;
+        default: bad = 1; break;
+        }
+    }
+    if (!bad && optind != argc - 1) {
+        fprintf(stderr, optind >= argc ? "faxfs: missing MOUNTPOINT\n" : "faxfs: too many arguments\n");
+        bad = 1;
+    }
+    if (bad) {
+        fprintf(stderr, "Try 'faxfs --help'.\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    opt->mountpoint = argv[optind];
+    return OPTIONS_RUN;
+}

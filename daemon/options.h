@@ -1,0 +1,35 @@
+/*
+ * options.h - the daemon's command line: every option, its default, and
+ * the --help text that documents them.
+ */
+#ifndef FAXFS_OPTIONS_H
+#define FAXFS_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct daemon_options {
+    const char *mountpoint;
+    char spool_dir[4096];
+    const char *line_spec;    /* "sim" or "exec:COMMAND" */
+    const char *sim_pace;     /* "fast" or "realtime" */
+    int modems;
+    int retry_delay;          /* 0 = per-class defaults */
+    int max_attempts;
+    int history_days;
+    int per_destination;      /* concurrent calls per number */
+    const char *tsid;
+    const char *admin_group;  /* NULL = root only */
+    bool foreground;
+    bool debug;
+    char mount_opts[1024];    /* -o options joined with commas */
+};
+
+enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
+
+/* Parses argv into opt. On OPTIONS_EXIT_* the caller exits with 0 or 2;
+ * --help and --version print to stdout, errors to stderr. */
+enum options_result options_parse(int argc, char **argv, struct daemon_options *opt);
+void options_print_help(FILE *out, const char *prog);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * wiring.c - serves the queue's line operations with modem channels and
+ * turns modem events into queue reports. Page counts differ in frame: a
+ * modem counts pages of its call, the queue counts pages of the job.
+ */
+#include "daemon/wiring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* One per call in progress; freed by the call's finished event. */
+struct wiring_call {
+    struct queue *q;
+    uint64_t job_id;
+    int first_page; /* pages of the job confirmed before this call */
+};
+
+enum queue_failure wiring_failure_of(enum modem_outcome o)
+{
+    static const enum queue_failure map[] = {
+        [MODEM_OK] = QF_NONE,
+        [MODEM_BUSY] = QF_BUSY,
+        [MODEM_NO_ANSWER] = QF_NO_ANSWER,
+        [MODEM_NO_LINE] = QF_NO_LINE,
+        [MODEM_NOT_FAX] = QF_NOT_FAX,
+        [MODEM_DROPPED] = QF_DROPPED,
+        [MODEM_PERMANENT] = QF_PERMANENT,
+        [MODEM_ABORTED] = QF_ABORTED,
+    };
+    if ((unsigned)o >= sizeof map / sizeof map[0])
+        return QF_PERMANENT;
+    return map[o];
+}
+
+static void on_status(void *user, const char *device_status)
+{
+    struct wiring_call *c = user;
+    queue_call_status(c->q, c->job_id, device_status);
+}
+
+static void on_log(void *user, const char *line)
+{
+    struct wiring_call *c = user;
+    queue_call_log(c->q, c->job_id, line);
+}
+
+static void on_page_confirmed(void *user, int pages_sent)
+{
+    struct wiring_call *c = user;
+    queue_call_pages_confirmed(c->q, c->job_id, c->first_page + pages_sent);
+}
+
+static void on_finished(void *user, const struct modem_result *r)
+{
+    struct wiring_call *c = user;
+    struct queue_call_result res = {
+        .failure = wiring_failure_of(r->outcome),
+        .code = r->code,
+        .text = r->text,
+        .pages_sent = c->first_page + r->pages_sent,
+        .bit_rate = r->bit_rate,
+        .ecm = r->ecm,
+        .compression = r->compression,
+        .remote_id = r->remote_id,
+        .duration = (int)(r->duration + 0.5),
+    };
+    queue_call_finished(c->q, c->job_id, &res);
+    free(c);
+}
+
+static const struct modem_events wiring_events = {
+    .status = on_status,
+    .log = on_log,
+    .page_confirmed = on_page_confirmed,
+    .finished = on_finished,
+};
+
+static int wiring_start(void *ctx, const struct queue_call *call)
+{
+    struct wiring *w = ctx;
+    struct wiring_call *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    *c = (struct wiring_call){.q = w->q, .job_id = call->job_id, .first_page = call->first_page};
+    struct modem_send_request req = {
+        .number = call->number,
+        .page_paths = call->page_paths,
+        .page_count = call->page_count,
+        .first_page_number = call->first_page + 1,
+        .total_pages = call->total_pages,
+        .tsid = call->tsid,
+        .header = call->sender_name,
+    };
+    int rc = modem_send(w->pool, call->channel, &req, &wiring_events, c);
+    if (rc < 0)
+        free(c);
+    return rc;
+}
+
+static void wiring_abort(void *ctx, int channel)
+{
+    struct wiring *w = ctx;
+    modem_abort(w->pool, channel);
+}
+
+struct queue_line_ops wiring_line_ops(struct wiring *w)
+{
+    return (struct queue_line_ops){.start = wiring_start, .abort = wiring_abort, .ctx = w};
+}

@@ -1,0 +1,29 @@
+/*
+ * fs.h - the filesystem view of the fax queue (libfuse3 low-level API).
+ * It reaches the engine only through queue/queue.h.
+ */
+#ifndef FAXFS_FS_H
+#define FAXFS_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct queue;
+struct fs;
+
+struct fs_options {
+    const char *mountpoint;
+    const char *mount_opts; /* comma-separated -o options, may be NULL */
+    bool debug;             /* FUSE request tracing to stderr */
+};
+
+/* Creates the FUSE session and mounts it. Returns 0 or -errno with a
+ * sentence in err. */
+int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, char *err, size_t errlen);
+/* Serves requests until unmounted (fusermount3 -u) or SIGINT/SIGTERM/SIGHUP;
+ * returns 0 on a clean end. */
+int fs_run(struct fs *fs);
+/* Unmounts (if still mounted) and frees. */
+void fs_destroy(struct fs *fs);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * line.h - the line driver seam: how a channel reaches the far end.
+ * A driver dials a number, exchanges 8 kHz 16-bit audio with the far end
+ * and hangs up. "sim" (line_sim.c) is an in-process phone network of
+ * simulated fax machines; "exec:COMMAND" (line_exec.c) bridges each call
+ * to an external program. SIP and T.38 lines plug in here later.
+ */
+#ifndef FAXFS_MODEM_LINE_H
+#define FAXFS_MODEM_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modem/modem.h"
+
+#define LINE_BLOCK 160 /* samples in one 20 ms block at 8 kHz */
+
+/* Where a call stands, as the line sees it. */
+enum line_state {
+    LINE_DIALING,   /* ringing, no audio yet */
+    LINE_ANSWERED,  /* audio flows */
+    LINE_BUSY,
+    LINE_NO_ANSWER,
+    LINE_NO_LINE,   /* no dial tone, line unavailable */
+    LINE_FAILED,    /* the call could not be placed */
+    LINE_HUNG_UP,   /* the far end hung up after answering */
+};
+
+/* How a driver's audio is clocked. */
+enum line_clock {
+    LINE_CLOCK_POOL, /* the worker's tick (fast or real-time pace) drives it */
+    LINE_CLOCK_FD,   /* the far end's audio arrival drives it (poll the fd) */
+};
+
+struct line;      /* one per pool: the driver's shared state */
+struct line_call; /* one per call */
+
+struct line_config {
+    const char *arg;       /* the text after "exec:"; NULL for sim */
+    enum modem_pace pace;
+    const char *sim_dir;
+};
+
+struct line_driver {
+    const char *name;
+    enum line_clock clock;
+    int (*create)(struct line **out, const struct line_config *cfg, char *err, size_t errlen);
+    void (*destroy)(struct line *line);
+    /* Starts a call to a normalized number; -errno if it cannot even start. */
+    int (*dial)(struct line *line, const char *number, struct line_call **out);
+    enum line_state (*state)(struct line_call *call);
+    /* Received audio: returns samples (0 when none is ready yet), or -1
+     * once the call is not (or no longer) answered: see state(). */
+    int (*read)(struct line_call *call, int16_t *buf, int max);
+    /* Audio to send: exactly as many samples as the last read returned. */
+    void (*write)(struct line_call *call, const int16_t *buf, int n);
+    /* For LINE_CLOCK_FD: the fd to poll for input, -1 when none. */
+    int (*poll_fd)(struct line_call *call);
+    /* Ends the call (either side) and frees it. */
+    void (*hangup)(struct line_call *call);
+    /* Housekeeping between ticks (e.g. reaping exited commands);
+     * final: the pool is going away, finish everything now. May be NULL. */
+    void (*maintain)(struct line *line, bool final);
+};
+
+extern const struct line_driver line_sim_driver;
+extern const struct line_driver line_exec_driver;
+
+/* Picks the driver for a --line spec and returns its argument in *arg. */
+const struct line_driver *line_driver_for_spec(const char *spec, const char **arg);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * modem.h - software fax modems: a pool of channels, each running one
+ * spandsp T.30 session over a line (the simulated phone network, or an
+ * external audio command). modem/ knows nothing of FUSE or of the spool:
+ * it is handed page files and a number, and reports progress and a result.
+ */
+#ifndef FAXFS_MODEM_H
+#define FAXFS_MODEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* How a call ended; each value is also a retry class. */
+enum modem_outcome {
+    MODEM_OK,
+    MODEM_BUSY,
+    MODEM_NO_ANSWER,
+    MODEM_NO_LINE,   /* no dial tone, line unavailable */
+    MODEM_NOT_FAX,   /* answered, but not by a fax machine */
+    MODEM_DROPPED,   /* call dropped or T.30 protocol error: retry */
+    MODEM_PERMANENT, /* retrying cannot help */
+    MODEM_ABORTED,   /* modem_abort() or pool shutdown */
+};
+const char *modem_outcome_name(enum modem_outcome o);
+
+struct modem_result {
+    enum modem_outcome outcome;
+    char code[32];   /* stable error code: "busy", "no_answer", "t30_..."; "" on success */
+    char text[192];  /* a sentence for people */
+    int pages_sent;  /* pages of this call the remote confirmed */
+    int bit_rate;    /* -1 unknown */
+    int ecm;         /* -1 unknown, 0, 1 */
+    char compression[16]; /* "T.4 1D", "T.4 2D", "T.6", "" */
+    char remote_id[40];   /* the remote's CSI */
+    double duration;      /* seconds of line time from dial to hang-up */
+};
+
+/* Callbacks run on a modem worker thread. They must not block for long
+ * and must not call modem_send() or modem_abort() on the same pool. */
+struct modem_events {
+    void (*status)(void *user, const char *device_status); /* "dialing", "sending page 2 of 5 at 14400 bps" */
+    void (*log)(void *user, const char *line);             /* readable T.30 transcript line */
+    void (*page_confirmed)(void *user, int pages_sent);    /* pages of this call confirmed so far */
+    void (*finished)(void *user, const struct modem_result *res); /* exactly once per accepted call */
+};
+
+struct modem_send_request {
+    const char *number;           /* normalized */
+    const char *const *page_paths;/* single-page fax TIFFs, in order */
+    int page_count;
+    int first_page_number;        /* 1-based number of page_paths[0] within the job, for display */
+    int total_pages;              /* pages in the whole job, for "page n of m" */
+    const char *tsid;             /* station id, may be NULL */
+    const char *header;           /* page header sender text, may be NULL */
+};
+
+enum modem_pace { MODEM_PACE_FAST, MODEM_PACE_REALTIME };
+
+struct modem_pool_config {
+    int channels;
+    const char *line_spec;  /* "sim" (default) or "exec:COMMAND" */
+    enum modem_pace pace;   /* sim only; exec is paced by the command */
+    const char *sim_dir;    /* where simulated receivers store pages: sim_dir/<number>/... */
+    const char *scratch_dir;/* temp files (multi-page TIFFs built per call) */
+    int workers;            /* DSP threads; 0 = number of CPUs */
+    const char *tsid;       /* default station id */
+};
+
+struct modem_pool;
+
+/* Returns 0 or -errno with a sentence in err. */
+int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *cfg, char *err, size_t errlen);
+/* Aborts every call (each gets finished(MODEM_ABORTED)) and joins threads. */
+void modem_pool_destroy(struct modem_pool *pool);
+int modem_pool_channels(const struct modem_pool *pool);
+const char *modem_channel_name(const struct modem_pool *pool, int channel);
+
+/* Starts a call on an idle channel. Returns 0 (finished() will follow
+ * exactly once), -EBUSY if the channel has a call, -EINVAL for a bad
+ * request. The request is copied. */
+int modem_send(struct modem_pool *pool, int channel, const struct modem_send_request *req,
+               const struct modem_events *ev, void *user);
+/* Aborts the channel's call at once: T.30 terminated, line hung up. */
+void modem_abort(struct modem_pool *pool, int channel);
+
+/* Documents the reserved numbers of the simulated network (for --help). */
+const char *modem_sim_numbers_help(void);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * queue.h - the public face of the queue engine: the fax job model, its
+ * lifecycle operations, and the hooks through which modems report calls.
+ * Everything outside queue/ (the filesystem view, the daemon's wiring) uses
+ * only this header. The engine knows nothing of FUSE or of spandsp.
+ */
+#ifndef FAXFS_QUEUE_H
+#define FAXFS_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- job model ------------------------------------------------------ */
+
+#define JOB_NUMBER_MAX 64  /* normalized phone number, NUL included */
+#define JOB_TEXT_MAX 128   /* names, company, department, billing code */
+#define JOB_IDENT_MAX 21   /* T.30 station id: 20 characters + NUL */
+#define JOB_STATUS_TEXT_MAX 128
+#define JOB_ERROR_CODE_MAX 32
+#define JOB_ERROR_TEXT_MAX 192
+#define JOB_MODEM_MAX 32
+
+enum job_type { JOB_SEND, JOB_RECEIVE };
+
+/* One lifecycle for every job; docs/lifecycle.md maps it to Windows JS_*
+ * and HylaFAX states. Order matters only for the *_COUNT sentinel. */
+enum job_status {
+    JOB_QUEUED,    /* due, waiting for a modem */
+    JOB_SCHEDULED, /* waiting for its time-to-send */
+    JOB_ACTIVE,    /* on a modem */
+    JOB_RETRYING,  /* after a failed attempt, until next_attempt */
+    JOB_PAUSED,    /* held by its owner; survives a restart */
+    JOB_DONE,
+    JOB_FAILED,    /* permanent error, attempts exhausted, or kill time passed */
+    JOB_CANCELED,
+    JOB_RECEIVING, /* an inbound call in progress */
+    JOB_STATUS_COUNT
+};
+
+/* Priorities are numbers 0..255, larger is more urgent; the named levels
+ * are fixed points on that scale. */
+enum { JOB_PRIORITY_LOW = 64, JOB_PRIORITY_NORMAL = 128, JOB_PRIORITY_HIGH = 192 };
+
+/* A plain-data copy of one job: safe to keep after the engine moves on. */
+struct job {
+    uint64_t id;
+    enum job_type type;
+    enum job_status status;
+    uid_t owner_uid;
+    gid_t owner_gid;
+    char recipient_number[JOB_NUMBER_MAX];
+    char recipient_name[JOB_TEXT_MAX];
+    char sender_name[JOB_TEXT_MAX];
+    char sender_company[JOB_TEXT_MAX];
+    char sender_department[JOB_TEXT_MAX];
+    char billing_code[JOB_TEXT_MAX];
+    char tsid[JOB_IDENT_MAX];
+    int64_t submitted;    /* unix seconds */
+    int64_t scheduled;    /* time-to-send; 0 = as soon as possible */
+    int64_t kill_time;    /* give up after; 0 = never */
+    int64_t next_attempt; /* 0 = not planned */
+    int64_t changed;      /* last change of anything visible (mtime) */
+    int64_t finished;     /* 0 until done/failed/canceled */
+    int priority;         /* 0..255 */
+    int page_count;
+    int pages_sent;       /* confirmed by the remote, over all attempts */
+    uint64_t size;        /* bytes of page data */
+    int attempts;
+    int max_attempts;
+    char device_status[JOB_STATUS_TEXT_MAX];
+    char error_code[JOB_ERROR_CODE_MAX];  /* stable, e.g. "busy"; empty when none */
+    char error_text[JOB_ERROR_TEXT_MAX];  /* a human sentence */
+    char modem[JOB_MODEM_MAX];
+    /* known after a call; -1 / empty when unknown */
+    int bit_rate;
+    int ecm;
+    char compression[16];
+    char remote_id[JOB_IDENT_MAX + 12];
+    int call_duration; /* seconds */
+    /* receive jobs */
+    char caller_id[JOB_NUMBER_MAX];
+};
+
+const char *job_status_name(enum job_status s);
+int job_status_from_name(const char *name, enum job_status *out);
+bool job_status_is_final(enum job_status s);
+const char *job_type_name(enum job_type t);
+
+/* Normalizes a phone number: spaces, dashes, dots and parentheses are
+ * dropped, a leading '+' is kept. Returns 0, or -EINVAL (with a sentence in
+ * why) for a number without digits or with other characters. */
+int job_normalize_number(const char *in, char *out, size_t outlen, char *why, size_t whylen);
+
+/* "low" / "normal" / "high" or a number 0..255. */
+int job_parse_priority(const char *in, int *out);
+/* Renders a priority as its name when it has one, else as a number. */
+void job_format_priority(int priority, char *out, size_t outlen);
+
+/* ISO 8601 ("2026-11-24T10:00:00+01:00", "2026-11-24 10:00", with or
+ * without seconds/offset; local time when no offset) or relative "+30m",
+ * "+2h", "+45s", "+1d", or "now". */
+int job_parse_time(const char *in, int64_t now, int64_t *out);
+/* ISO 8601 with offset in local time; "" for 0. */
+void job_format_time(int64_t t, char *out, size_t outlen);
+
+/* ---- the engine ----------------------------------------------------- */
+
+struct queue;
+
+/* What a retrying failure was; chooses the retry delay. */
+enum queue_failure {
+    QF_NONE,        /* success */
+    QF_BUSY,
+    QF_NO_ANSWER,
+    QF_NO_LINE,     /* no dial tone, line unavailable */
+    QF_NOT_FAX,     /* a person or another device answered */
+    QF_DROPPED,     /* call dropped or T.30 protocol error */
+    QF_PERMANENT,   /* never retried */
+    QF_ABORTED,     /* canceled by a user or daemon shutdown: not a failure */
+    QF_COUNT
+};
+
+struct queue_clock {
+    int64_t (*now)(void *ctx); /* unix seconds */
+    void *ctx;
+};
+
+/* A call handed to a modem channel. Valid only during start(). */
+struct queue_call {
+    uint64_t job_id;
+    int channel;
+    const char *number;
+    const char *const *page_paths; /* the pages still to send, in order */
+    int page_count;                /* entries in page_paths */
+    int first_page;                /* 0-based index of page_paths[0] in the job */
+    int total_pages;
+    const char *tsid;
+    const char *sender_name;
+};
+
+/* Implemented by the daemon over modem/. start() must not call back into
+ * the queue synchronously; abort() may be called from any thread. */
+struct queue_line_ops {
+    int (*start)(void *ctx, const struct queue_call *call);
+    void (*abort)(void *ctx, int channel);
+    void *ctx;
+};
+
+struct queue_backend; /* see queue/backend.h; NULL means the file spool */
+
+struct queue_config {
+    const char *spool_dir;            /* for the file spool backend */
+    const struct queue_backend *backend; /* NULL: file spool */
+    struct queue_clock clock;         /* now == NULL: the real clock */
+    struct queue_line_ops line;       /* start == NULL: nothing is dialed */
+    int modems;                       /* channels, named modem0.. */
+    int per_destination_limit;        /* concurrent calls per number; 0 = unlimited */
+    int retry_delay[QF_COUNT];        /* seconds per failure class; 0 = default */
+    int retry_jitter_percent;         /* +- this much, default 10; -1 for none */
+    int max_attempts;                 /* default for new jobs */
+    int kill_after;                   /* seconds after time-to-send; default 3 h */
+    int history_days;                 /* finished jobs kept this long; 0 = forever */
+    gid_t admin_gid;                  /* members may act on every job; (gid_t)-1 none */
+    uint64_t max_document_bytes;      /* per submitted document; 0 = default */
+    bool no_thread;                   /* tests drive queue_run_once() by hand */
+    void (*log)(int level, const char *msg); /* daemon log sink; NULL = stderr */
+};
+
+int queue_open(struct queue **out, const struct queue_config *cfg);
+/* Stops dispatching, aborts active calls (their jobs go back to the queue
+ * with confirmed pages kept), and frees everything. */
+void queue_close(struct queue *q);
+
+/* With no_thread: dispatch due jobs and expire dead ones at clock time;
+ * returns the number of calls started. */
+int queue_run_once(struct queue *q);
+
+/* Who is asking; the engine decides what they may do. */
+struct queue_caller {
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int ngroups;
+};
+bool queue_caller_is_admin(const struct queue *q, const struct queue_caller *who);
+/* May who read pages/log of, or control, this job? */
+bool queue_caller_owns(const struct queue *q, const struct queue_caller *who, const struct job *job);
+
+/* Submission. Fields of req that are 0/empty take defaults. */
+struct queue_request {
+    char recipient_number[JOB_NUMBER_MAX]; /* raw; normalized on submit */
+    char recipient_name[JOB_TEXT_MAX];
+    char sender_name[JOB_TEXT_MAX];
+    char sender_company[JOB_TEXT_MAX];
+    char sender_department[JOB_TEXT_MAX];
+    char billing_code[JOB_TEXT_MAX];
+    char tsid[JOB_IDENT_MAX];
+    int64_t scheduled;
+    int64_t kill_time;
+    int priority;     /* 0 = normal */
+    int max_attempts; /* 0 = default */
+};
+
+/* A temporary file on the spool's filesystem (already unlinked) to receive
+ * an uploaded document; returns an fd or -errno. */
+int queue_upload_open(struct queue *q);
+
+/* Validates the documents (fax TIFFs), stores the job durably, then
+ * announces it. Returns 0 and the new id, or -errno with a sentence naming
+ * the problem and the fix in why. Bad input changes nothing. */
+int queue_submit(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
+                 const int *doc_fds, size_t ndocs, uint64_t *id_out, char *why, size_t whylen);
+
+enum queue_op { QOP_PAUSE, QOP_RESUME, QOP_RESTART, QOP_CANCEL };
+int queue_op_from_name(const char *name, enum queue_op *out);
+const char *queue_op_name(enum queue_op op);
+/* -EPERM when who may not, -EBUSY when the state forbids it, -ENOENT. */
+int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, enum queue_op op,
+                  char *why, size_t whylen);
+/* Deletes a finished job for good. -EBUSY if it is not finished. */
+int queue_delete(struct queue *q, const struct queue_caller *who, uint64_t id, char *why, size_t whylen);
+
+/* Whole-queue pause (stop dialing); durable. */
+int queue_set_paused(struct queue *q, bool paused);
+bool queue_is_paused(const struct queue *q);
+
+/* Ids in ascending order, filtered by the categories asked for. */
+enum queue_list_filter {
+    QL_UNFINISHED = 1, /* send jobs not finished */
+    QL_HISTORY = 2,    /* send jobs finished */
+    QL_RECEIVED = 4,   /* receive jobs */
+};
+int queue_list(struct queue *q, unsigned filter, uint64_t **ids_out, size_t *n_out);
+int queue_snapshot(struct queue *q, uint64_t id, struct job *out);
+
+/* Page n (0-based) and log as read-only fds; the page bytes never change. */
+int queue_open_page(struct queue *q, uint64_t id, int page);
+int queue_open_log(struct queue *q, uint64_t id);
+
+struct queue_summary {
+    int jobs[JOB_STATUS_COUNT];
+    int modems_busy;
+    int modems_idle;
+    bool paused;
+};
+void queue_summarize(struct queue *q, struct queue_summary *out);
+
+struct queue_modem_info {
+    char name[JOB_MODEM_MAX];
+    char status[JOB_STATUS_TEXT_MAX]; /* "idle" or the device status */
+    uint64_t job;                     /* 0 when idle */
+    uint64_t calls;
+    uint64_t pages_sent;
+    uint64_t errors;
+};
+int queue_modem_count(const struct queue *q);
+int queue_modem_info(struct queue *q, int index, struct queue_modem_info *out);
+
+/* Change notification. Called from engine threads, never with an engine
+ * lock held; must not block. id 0 means server-wide state (summary,
+ * modems, pause). */
+enum queue_event { QE_ADDED, QE_CHANGED, QE_REMOVED, QE_LOG, QE_SERVER };
+typedef void (*queue_listener)(void *ctx, enum queue_event ev, uint64_t id);
+int queue_subscribe(struct queue *q, queue_listener fn, void *ctx);
+
+/* ---- reports from modem channels (called by the daemon's wiring) ---- */
+
+void queue_call_status(struct queue *q, uint64_t id, const char *device_status);
+void queue_call_log(struct queue *q, uint64_t id, const char *line);
+/* Pages confirmed by the remote, counted over the whole job. Persisted
+ * before this returns, so a crash never resends them. */
+void queue_call_pages_confirmed(struct queue *q, uint64_t id, int pages_sent);
+
+struct queue_call_result {
+    enum queue_failure failure;
+    const char *code; /* stable error code, "" on success */
+    const char *text; /* a sentence */
+    int pages_sent;   /* total confirmed over the whole job */
+    int bit_rate;
+    int ecm;
+    const char *compression;
+    const char *remote_id;
+    int duration; /* seconds */
+};
+void queue_call_finished(struct queue *q, uint64_t id, const struct queue_call_result *res);
+
+#endif

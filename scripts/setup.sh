@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages faxfs needs to build, run and test.
+# Idempotent: when everything is present it only asks dpkg and returns.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libfuse3-dev fuse3
+    libtiff-dev libtiff-tools
+    libspandsp-dev
+    libcmocka-dev
+    efax            # efix makes the sample document; efax is an interop peer
+    util-linux      # mountpoint, setpriv, runuser
+    procps psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "setup: run as root or install sudo" >&2; exit 1; }
+    sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
