@@ -61,7 +61,7 @@ struct line_driver {
     void (*hangup)(struct line_call *call);
     /* Housekeeping between ticks (e.g. reaping exited commands);
      * final: the pool is going away, finish everything now. May be NULL. */
-    void (*maintain)(struct line *line, bool final);
+    bool (*maintain)(struct line *line, bool final); /* true: call again soon */
 };
 
 extern const struct line_driver line_sim_driver;

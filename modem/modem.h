@@ -83,6 +83,12 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
 /* Aborts the channel's call at once: T.30 terminated, line hung up. */
 void modem_abort(struct modem_pool *pool, int channel);
 
+/* Real-time ticks that started more than half a tick late (pace realtime):
+ * zero means every channel kept up. */
+long modem_pool_overruns(const struct modem_pool *pool);
+/* Seconds of line time of the calls finished so far (benchmarks). */
+double modem_pool_line_seconds(const struct modem_pool *pool);
+
 /* Documents the reserved numbers of the simulated network (for --help). */
 const char *modem_sim_numbers_help(void);
 

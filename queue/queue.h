@@ -83,6 +83,9 @@ struct job {
     char caller_id[JOB_NUMBER_MAX];
 };
 
+/* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
+void job_init(struct job *job);
+
 const char *job_status_name(enum job_status s);
 int job_status_from_name(const char *name, enum job_status *out);
 bool job_status_is_final(enum job_status s);
@@ -166,9 +169,30 @@ struct queue_config {
     uint64_t max_document_bytes;      /* per submitted document; 0 = default */
     bool no_thread;                   /* tests drive queue_run_once() by hand */
     void (*log)(int level, const char *msg); /* daemon log sink; NULL = stderr */
+    /* Source of retry jitter; next == NULL: an internal generator. Tests
+     * inject a fixed sequence so delays are exact. */
+    struct queue_random {
+        uint32_t (*next)(void *ctx);
+        void *ctx;
+    } random;
+    bool no_fsync;                    /* tests and benchmarks only: not crash safe */
 };
 
+/* Log levels passed to cfg->log (syslog numbering). */
+enum { QUEUE_LOG_ERR = 3, QUEUE_LOG_WARNING = 4, QUEUE_LOG_NOTICE = 5, QUEUE_LOG_INFO = 6 };
+
+/* Defaults used when the matching queue_config field is 0. */
+#define QUEUE_DEFAULT_MAX_ATTEMPTS 4        /* first try + 3 retries (Windows Retries = 3) */
+#define QUEUE_DEFAULT_KILL_AFTER (3 * 3600) /* HylaFAX killtime */
+#define QUEUE_DEFAULT_MAX_DOCUMENT_BYTES (50ull << 20)
+#define QUEUE_DEFAULT_JITTER_PERCENT 10
+
 int queue_open(struct queue **out, const struct queue_config *cfg);
+/* Stops dispatching, aborts active calls and waits (bounded) for their
+ * finished reports; their jobs go back to the queue. The queue still
+ * accepts reports afterwards, so the daemon can stop the modem pool between
+ * queue_stop() and queue_close(). Idempotent; queue_close() calls it. */
+void queue_stop(struct queue *q);
 /* Stops dispatching, aborts active calls (their jobs go back to the queue
  * with confirmed pages kept), and frees everything. */
 void queue_close(struct queue *q);
@@ -216,6 +240,9 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
 enum queue_op { QOP_PAUSE, QOP_RESUME, QOP_RESTART, QOP_CANCEL };
 int queue_op_from_name(const char *name, enum queue_op *out);
 const char *queue_op_name(enum queue_op op);
+/* The lifecycle table: may op be applied to a job in state s? (Windows
+ * AvailableOperations.) Deleting is allowed exactly in final states. */
+bool job_op_allowed(enum job_status s, enum queue_op op);
 /* -EPERM when who may not, -EBUSY when the state forbids it, -ENOENT. */
 int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, enum queue_op op,
                   char *why, size_t whylen);

@@ -1,1 +1,22 @@
-# (to be filled)
+# Modem tests: the pool on the simulated network and on the exec line.
+# Paths are relative to this file so it can be included from anywhere.
+set(MODEM_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+add_library(modem_testlib STATIC ${MODEM_TEST_DIR}/modem_testlib.c)
+target_link_libraries(modem_testlib PUBLIC faxfs_modem PkgConfig::TIFF Threads::Threads)
+
+add_executable(test_modem_sim ${MODEM_TEST_DIR}/test_modem_sim.c)
+target_link_libraries(test_modem_sim PRIVATE modem_testlib PkgConfig::CMOCKA)
+add_test(NAME modem_sim COMMAND test_modem_sim)
+set_tests_properties(modem_sim PROPERTIES LABELS unit TIMEOUT 600)
+
+# The far end of the exec line in tests: a spandsp receiver on stdin/stdout.
+add_executable(modem_exec_bridge ${MODEM_TEST_DIR}/modem_exec_bridge.c)
+target_link_libraries(modem_exec_bridge PRIVATE PkgConfig::SPANDSP PkgConfig::TIFF)
+
+add_executable(test_modem_exec ${MODEM_TEST_DIR}/test_modem_exec.c)
+target_link_libraries(test_modem_exec PRIVATE modem_testlib PkgConfig::CMOCKA)
+target_compile_definitions(test_modem_exec PRIVATE MODEM_EXEC_BRIDGE="$<TARGET_FILE:modem_exec_bridge>")
+add_dependencies(test_modem_exec modem_exec_bridge)
+add_test(NAME modem_exec COMMAND test_modem_exec)
+set_tests_properties(modem_exec PROPERTIES LABELS unit TIMEOUT 300)

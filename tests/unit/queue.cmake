@@ -1,1 +1,10 @@
-# (to be filled)
+# Unit tests of the queue engine (label "unit").
+add_library(faxfs_queue_testutil STATIC ${CMAKE_CURRENT_LIST_DIR}/queue_testutil.c)
+target_link_libraries(faxfs_queue_testutil PUBLIC faxfs_queue PkgConfig::CMOCKA PkgConfig::TIFF)
+
+foreach(name jobfile job sched engine spool document)
+  add_executable(test_queue_${name} ${CMAKE_CURRENT_LIST_DIR}/test_queue_${name}.c)
+  target_link_libraries(test_queue_${name} PRIVATE faxfs_queue_testutil)
+  add_test(NAME queue_${name} COMMAND test_queue_${name})
+  set_tests_properties(queue_${name} PROPERTIES LABELS unit TIMEOUT 120 ENVIRONMENT "TZ=UTC")
+endforeach()

@@ -1,0 +1,970 @@
+/*
+ * fs.c - the FUSE front end: the session, the one table of low-level
+ * handlers, and the open-file handles. Handlers answer from the namespace
+ * (node.c), the outbox (outbox.c, submit.c) and the queue's public API;
+ * they never block on a modem and never send kernel notifications.
+ */
+#include "fs/internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/parse.h"
+#include "fs/render.h"
+#include "fs/submit.h"
+
+enum handle_kind {
+    H_TEXT,        /* a snapshot rendered at open */
+    H_FD,          /* a page or the log: read-only spool fd */
+    H_JOB_CTL,
+    H_SERVER_CTL,
+    H_UPLOAD,      /* outbox/NUMBER.tif being written */
+    H_DRAFT_FIELD,
+    H_DRAFT_CTL,
+    H_DRAFT_DOC,
+    H_DIR,
+};
+
+struct fs_handle {
+    enum handle_kind kind;
+    struct fs_ino where;
+    char *data; /* H_TEXT: the snapshot; H_DRAFT_FIELD: what was written */
+    size_t len, cap;
+    int fd;     /* H_FD, H_UPLOAD, H_DRAFT_DOC: owned */
+    struct fs_dirent *ents;
+    size_t nents;
+};
+
+static struct fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
+static struct fs_handle *handle_of(struct fuse_file_info *fi) { return (struct fs_handle *)(uintptr_t)fi->fh; }
+
+void fs_caller_of(fuse_req_t req, struct fs_caller *out)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    int n = fuse_req_getgroups(req, FS_CALLER_GROUPS, out->groups);
+
+    out->uid = ctx->uid;
+    out->gid = ctx->gid;
+    out->ngroups = n < 0 ? 0 : n > FS_CALLER_GROUPS ? FS_CALLER_GROUPS : n;
+}
+
+void fs_caller_to_queue(const struct fs_caller *c, struct queue_caller *out)
+{
+    out->uid = c->uid;
+    out->gid = c->gid;
+    out->groups = c->groups;
+    out->ngroups = c->ngroups;
+}
+
+static struct fs_handle *handle_new(enum handle_kind kind, const struct fs_ino *w)
+{
+    struct fs_handle *h = calloc(1, sizeof *h);
+
+    if (h) {
+        h->kind = kind;
+        h->where = *w;
+        h->fd = -1;
+    }
+    return h;
+}
+
+static void handle_free(struct fs_handle *h)
+{
+    if (!h)
+        return;
+    if (h->fd >= 0)
+        close(h->fd);
+    free(h->data);
+    free(h->ents);
+    free(h);
+}
+
+static bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+
+/* ---- lookup and attributes ---- */
+
+static int fill_entry(struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
+{
+    double timeout;
+
+    memset(e, 0, sizeof *e);
+    int r = fs_stat(fs, ino, &e->attr, &timeout);
+    if (r < 0)
+        return r;
+    e->ino = ino;
+    e->attr_timeout = e->entry_timeout = timeout;
+    return 0;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *fs = fs_of(req);
+    struct fuse_entry_param e;
+    uint64_t ino;
+    int r = fs_resolve(fs, parent, name, &ino);
+
+    /* Misses are errors, never cached: a job may appear the next moment. */
+    if (r == 0)
+        r = fill_entry(fs, ino, &e);
+    if (r < 0)
+        return (void)fuse_reply_err(req, -r);
+    fuse_reply_entry(req, &e);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct stat st;
+    double timeout;
+    int r = fs_stat(fs_of(req), ino, &st, &timeout);
+
+    (void)fi;
+    if (r < 0)
+        return (void)fuse_reply_err(req, -r);
+    fuse_reply_attr(req, &st, timeout);
+}
+
+static bool is_ctl(const struct fs_ino *w)
+{
+    return (w->area == AREA_TOP && w->node == TOP_CTL) || (w->area != AREA_TOP && w->area != AREA_MODEMS && w->node == NODE_CTL);
+}
+
+/* Truncating a ctl file (`echo pause > ctl`) is harmless; uploads and draft
+ * files take any size and time; everything else refuses to change. */
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+    struct fs_ino w;
+    int r = 0;
+
+    if (!fs_ino_split(ino, &w))
+        return (void)fuse_reply_err(req, ENOENT);
+    if (w.area == AREA_OUTBOX && w.node != NODE_CTL) {
+        if (to_set & FUSE_SET_ATTR_SIZE) {
+            int fd = fi && handle_of(fi)->fd >= 0 ? handle_of(fi)->fd : -1;
+            if (fd >= 0 && ftruncate(fd, attr->st_size) < 0)
+                r = -errno;
+        }
+    } else if (is_ctl(&w)) {
+        if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)
+            r = -EPERM;
+    } else {
+        r = -EPERM;
+    }
+    if (r < 0)
+        return (void)fuse_reply_err(req, -r);
+    fs_getattr(req, ino, NULL);
+}
+
+/* ---- directories ---- */
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs_ino w;
+    struct fs_handle *h;
+
+    if (!fs_ino_split(ino, &w))
+        return (void)fuse_reply_err(req, ENOENT);
+    if (!(h = handle_new(H_DIR, &w)))
+        return (void)fuse_reply_err(req, ENOMEM);
+    int r = fs_list(fs_of(req), ino, &h->ents, &h->nents);
+    if (r < 0) {
+        handle_free(h);
+        return (void)fuse_reply_err(req, -r);
+    }
+    fi->fh = (uintptr_t)h;
+    fuse_reply_open(req, fi);
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+                           bool plus)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_handle *h = handle_of(fi);
+    char *buf = malloc(size);
+    size_t used = 0;
+
+    if (!buf)
+        return (void)fuse_reply_err(req, ENOMEM);
+    if (off == 0) { /* opendir or rewinddir: list afresh */
+        struct fs_dirent *ents;
+        size_t n;
+        if (fs_list(fs, ino, &ents, &n) == 0) {
+            free(h->ents);
+            h->ents = ents;
+            h->nents = n;
+        }
+    }
+    for (int dot = (int)off; dot < 2; dot++) {
+        struct fuse_entry_param e = { .ino = dot == 0 ? ino : FUSE_ROOT_ID };
+        e.attr.st_ino = e.ino;
+        e.attr.st_mode = S_IFDIR;
+        const char *name = dot == 0 ? "." : "..";
+        size_t need = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, dot + 1)
+                           : fuse_add_direntry(req, buf + used, size - used, name, &e.attr, dot + 1);
+        if (need > size - used)
+            goto done;
+        used += need;
+    }
+    for (size_t i = 0; i < h->nents; i++) {
+        const struct fs_dirent *d = &h->ents[i];
+        struct fuse_entry_param e = { .ino = d->ino };
+        size_t need;
+
+        if (d->off <= off)
+            continue;
+        if (plus) {
+            if (fill_entry(fs, d->ino, &e) < 0)
+                continue; /* vanished since the listing: skip, do not stop */
+            need = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e, d->off);
+        } else {
+            e.attr.st_ino = d->ino;
+            e.attr.st_mode = d->type;
+            need = fuse_add_direntry(req, buf + used, size - used, d->name, &e.attr, d->off);
+        }
+        if (need > size - used)
+            break;
+        used += need;
+    }
+done:
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    readdir_common(req, ino, size, off, fi, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    readdir_common(req, ino, size, off, fi, true);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    handle_free(handle_of(fi));
+    fuse_reply_err(req, 0);
+}
+
+/* ---- open ---- */
+
+static int open_text(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, struct fuse_file_info *fi)
+{
+    char buf[FS_RENDER_MAX];
+    int len = fs_render_node(fs, &h->where, buf, sizeof buf);
+
+    if (len < 0)
+        return len;
+    if (!(h->data = malloc((size_t)len + 1)))
+        return -ENOMEM;
+    memcpy(h->data, buf, (size_t)len);
+    h->len = (size_t)len;
+    switch (fs_seen_open(fs, ino, h->data, h->len)) {
+    case FS_OPEN_KEEP_CACHE: fi->keep_cache = 1; break;
+    case FS_OPEN_PLAIN: break;
+    case FS_OPEN_DIRECT: fi->direct_io = 1; break;
+    }
+    return 0;
+}
+
+static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fs_handle *h,
+                         struct fuse_file_info *fi)
+{
+    struct job job;
+    struct fs_caller who;
+    struct queue_caller qc;
+    const struct fs_ino *w = &h->where;
+
+    if (fs_job_for(fs, w, &job) < 0)
+        return -ENOENT;
+    if (w->node == NODE_SELF || w->node == NODE_PAGES)
+        return -EISDIR;
+    if (w->node == NODE_CTL) {
+        if ((fi->flags & O_ACCMODE) == O_RDONLY) /* reads empty: grep -r stays quiet */
+            return open_text(fs, ino, h, fi);
+        h->kind = H_JOB_CTL;
+        fi->direct_io = 1;
+        return 0;
+    }
+    if (wants_write(fi->flags))
+        return -EPERM;
+    if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
+        fs_caller_of(req, &who);
+        fs_caller_to_queue(&who, &qc);
+        if (!queue_caller_owns(fs->q, &qc, &job))
+            return -EACCES;
+        h->kind = H_FD;
+        h->fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
+                                    : queue_open_page(fs->q, w->id, (int)(w->node - NODE_FIRST_PAGE));
+        if (h->fd < 0)
+            return h->fd;
+        fi->keep_cache = w->node != NODE_LOG; /* page bytes never change */
+        return 0;
+    }
+    return open_text(fs, ino, h, fi);
+}
+
+static int open_outbox_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fs_handle *h,
+                            struct fuse_file_info *fi)
+{
+    const struct fs_ino *w = &h->where;
+    bool write = wants_write(fi->flags);
+    struct fs_caller who;
+    int r = 0;
+
+    fs_caller_of(req, &who);
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+    if (!e)
+        r = -ENOENT;
+    else if (write && who.uid != 0 && who.uid != e->uid)
+        r = -EACCES;
+    else if (w->node == NODE_SELF)
+        r = e->kind == OB_DRAFT ? -EISDIR : e->kind == OB_UPLOAD ? -EBUSY : write ? -EPERM : 1;
+    else if (e->kind != OB_DRAFT)
+        r = -ENOTDIR;
+    else if (w->node >= NODE_FIRST_PAGE) {
+        struct draft_doc *d = fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE);
+        if (!d)
+            r = -ENOENT;
+        else if ((h->fd = dup(d->fd)) < 0)
+            r = -errno;
+        else if ((fi->flags & O_TRUNC) && ftruncate(h->fd, 0) < 0)
+            r = -errno;
+        h->kind = H_DRAFT_DOC;
+    } else if (w->node == NODE_CTL) {
+        r = write ? 0 : 1;
+        h->kind = H_DRAFT_CTL;
+    } else if (w->node == NODE_ERROR) {
+        r = write ? -EPERM : 1;
+    } else {
+        r = write ? 0 : 1;
+        h->kind = H_DRAFT_FIELD;
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == 1) {
+        h->kind = H_TEXT;
+        return open_text(fs, ino, h, fi);
+    }
+    if (r == 0 && h->kind != H_DRAFT_DOC)
+        fi->direct_io = 1;
+    return r;
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_ino w;
+    struct fs_handle *h;
+    int r;
+
+    if (!fs_ino_split(ino, &w))
+        return (void)fuse_reply_err(req, ENOENT);
+    if (!(h = handle_new(H_TEXT, &w)))
+        return (void)fuse_reply_err(req, ENOMEM);
+    switch (w.area) {
+    case AREA_TOP:
+        if (w.node == TOP_CTL && (fi->flags & O_ACCMODE) == O_RDONLY) {
+            r = open_text(fs, ino, h, fi);
+        } else if (w.node == TOP_CTL) {
+            h->kind = H_SERVER_CTL;
+            fi->direct_io = 1;
+            r = 0;
+        } else if (w.node == TOP_SERVER) {
+            r = wants_write(fi->flags) ? -EPERM : open_text(fs, ino, h, fi);
+        } else {
+            r = -EISDIR;
+        }
+        break;
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED:
+        r = open_job_node(req, fs, ino, h, fi);
+        break;
+    case AREA_MODEMS:
+        r = w.node == NODE_SELF ? -EISDIR : wants_write(fi->flags) ? -EPERM : open_text(fs, ino, h, fi);
+        break;
+    case AREA_OUTBOX:
+        r = open_outbox_node(req, fs, ino, h, fi);
+        break;
+    default:
+        r = -ENOENT;
+    }
+    if (r < 0) {
+        handle_free(h);
+        return (void)fuse_reply_err(req, -r);
+    }
+    fi->fh = (uintptr_t)h;
+    if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted */
+        handle_free(h);
+}
+
+/* ---- read and write ---- */
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct fs_handle *h = handle_of(fi);
+
+    (void)ino;
+    if (h->kind == H_TEXT) {
+        if ((size_t)off >= h->len)
+            return (void)fuse_reply_buf(req, NULL, 0);
+        size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+        return (void)fuse_reply_buf(req, h->data + off, n);
+    }
+    if (h->fd < 0)
+        return (void)fuse_reply_err(req, EBADF);
+    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+    bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    bv.buf[0].fd = h->fd;
+    bv.buf[0].pos = off;
+    fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static int write_job_ctl(fuse_req_t req, struct fs *fs, struct fs_handle *h, const char *buf, size_t size)
+{
+    enum queue_op op;
+    struct fs_caller who;
+    struct queue_caller qc;
+    char why[256] = "";
+
+    if (fs_parse_job_ctl(buf, size, &op) < 0)
+        return -EINVAL;
+    fs_caller_of(req, &who);
+    fs_caller_to_queue(&who, &qc);
+    int r = queue_control(fs->q, &qc, h->where.id, op, why, sizeof why);
+    if (r < 0)
+        fprintf(stderr, "faxfs: job %" PRIu64 ": %s refused: %s\n", h->where.id, queue_op_name(op),
+                why[0] ? why : strerror(-r));
+    return r;
+}
+
+static int write_server_ctl(fuse_req_t req, struct fs *fs, const char *buf, size_t size)
+{
+    enum fs_server_cmd cmd;
+    struct fs_caller who;
+    struct queue_caller qc;
+
+    if (fs_parse_server_ctl(buf, size, &cmd) < 0)
+        return -EINVAL;
+    fs_caller_of(req, &who);
+    fs_caller_to_queue(&who, &qc);
+    if (!queue_caller_is_admin(fs->q, &qc))
+        return -EPERM;
+    return queue_set_paused(fs->q, cmd == FS_SERVER_PAUSE);
+}
+
+/* Each write is parsed together with what this handle wrote before, so
+ * `echo value > field` sets the field in one go and a bad value fails the
+ * write that brought it. */
+static int write_draft_field(struct fs *fs, struct fs_handle *h, const char *buf, size_t size)
+{
+    char why[256] = "";
+
+    if (h->len + size > 1024)
+        return -EFBIG;
+    if (h->len + size + 1 > h->cap) {
+        char *d = realloc(h->data, h->len + size + 1);
+        if (!d)
+            return -ENOMEM;
+        h->data = d;
+        h->cap = h->len + size + 1;
+    }
+    memcpy(h->data + h->len, buf, size);
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, h->where.id);
+    int r = !e ? -ENOENT : e->busy ? -EBUSY
+          : fs_draft_set(&e->req, (int)h->where.node, h->data, h->len + size, fs_now(), why, sizeof why);
+    if (r == 0)
+        e->mtime = fs_now();
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r < 0) {
+        if (why[0])
+            fprintf(stderr, "faxfs: outbox draft: %s\n", why);
+        return r;
+    }
+    h->len += size;
+    fs_notify_outbox(fs, FS_EV_OUTBOX, h->where.id, NULL);
+    return 0;
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_handle *h = handle_of(fi);
+    struct fs_caller who;
+    uint64_t id;
+    int r;
+
+    (void)ino;
+    switch (h->kind) {
+    case H_JOB_CTL: r = write_job_ctl(req, fs, h, buf, size); break;
+    case H_SERVER_CTL: r = write_server_ctl(req, fs, buf, size); break;
+    case H_DRAFT_FIELD: r = write_draft_field(fs, h, buf, size); break;
+    case H_DRAFT_CTL:
+        fs_caller_of(req, &who);
+        r = fs_parse_draft_ctl(buf, size) < 0 ? -EINVAL : fs_submit_draft(fs, h->where.id, &who, &id);
+        break;
+    case H_UPLOAD:
+    case H_DRAFT_DOC: {
+        ssize_t n = pwrite(h->fd, buf, size, off);
+        if (n < 0)
+            return (void)fuse_reply_err(req, errno);
+        return (void)fuse_reply_write(req, (size_t)n);
+    }
+    default: r = -EBADF;
+    }
+    if (r < 0)
+        return (void)fuse_reply_err(req, -r);
+    fuse_reply_write(req, size);
+}
+
+/* close() returns flush's error, so an upload becomes a job here: when
+ * close() succeeds, the job exists. */
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs_handle *h = handle_of(fi);
+    uint64_t id;
+    int r = 0;
+
+    (void)ino;
+    if (h->kind == H_UPLOAD && h->fd >= 0)
+        r = fs_submit_upload(fs_of(req), h->where.id, false, &id);
+    fuse_reply_err(req, -r);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs_handle *h = handle_of(fi);
+    uint64_t id;
+
+    (void)ino;
+    /* An upload that never got bytes: submit now so it is refused with a
+     * readable reason instead of lingering (a no-op if already submitted). */
+    if (h->kind == H_UPLOAD)
+        fs_submit_upload(fs_of(req), h->where.id, true, &id);
+    handle_free(h);
+    fuse_reply_err(req, 0);
+}
+
+/* ---- creating ---- */
+
+static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_ino p;
+    struct fs_handle *h = NULL;
+    struct fs_caller who;
+    struct fuse_entry_param e;
+    char number[JOB_NUMBER_MAX], why[256] = "";
+    uint64_t ino = 0;
+    int r = 0;
+
+    (void)mode;
+    bool in_outbox = fs_ino_split(parent, &p) && ((p.area == AREA_TOP && p.node == TOP_OUTBOX) ||
+                                                   (p.area == AREA_OUTBOX && p.node == NODE_SELF));
+    if (!in_outbox)
+        return (void)fuse_reply_err(req, EPERM);
+    fs_caller_of(req, &who);
+    if (p.area == AREA_TOP) {
+        if (fs_outbox_recipient(name, number, sizeof number, why, sizeof why) < 0) {
+            fs_refuse_upload_name(fs, name, why);
+            return (void)fuse_reply_err(req, EINVAL);
+        }
+    }
+    int fd = queue_upload_open(fs->q);
+    if (fd < 0)
+        return (void)fuse_reply_err(req, -fd);
+    pthread_mutex_lock(&fs->outbox.lock);
+    if (p.area == AREA_TOP) {
+        struct outbox_entry *old = fs_outbox_find(&fs->outbox, name, fs_now());
+        struct outbox_entry *ent = NULL;
+        if (old)
+            r = old->kind == OB_DRAFT ? -EISDIR : -EBUSY;
+        else if (!(ent = fs_outbox_add(&fs->outbox, OB_UPLOAD, name)))
+            r = -ENOMEM;
+        if (r == 0) {
+            ent->fd = fd;
+            ent->uid = who.uid;
+            ent->gid = who.gid;
+            ent->caller = who;
+            ino = fs_ino_make(AREA_OUTBOX, ent->serial, NODE_SELF);
+            h = handle_new(H_UPLOAD, &(struct fs_ino){ AREA_OUTBOX, ent->serial, NODE_SELF });
+        }
+    } else {
+        struct outbox_entry *draft = fs_outbox_get(&fs->outbox, p.id);
+        struct draft_doc *d = NULL;
+        if (!draft || draft->kind != OB_DRAFT)
+            r = -ENOENT;
+        else if (who.uid != 0 && who.uid != draft->uid)
+            r = -EACCES;
+        else if (draft->busy)
+            r = -EBUSY;
+        else if (fs_draft_node_by_name(name) || !strcmp(name, "ctl") || !strcmp(name, "error"))
+            r = -EPERM;
+        else if (fs_draft_doc_find(draft, name))
+            r = -EEXIST;
+        else
+            r = fs_draft_doc_add(draft, name, fd, &d);
+        if (r == 0) {
+            ino = fs_ino_make(AREA_OUTBOX, p.id, NODE_FIRST_PAGE + d->serial);
+            h = handle_new(H_DRAFT_DOC, &(struct fs_ino){ AREA_OUTBOX, p.id, NODE_FIRST_PAGE + d->serial });
+        }
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r < 0) {
+        close(fd);
+        return (void)fuse_reply_err(req, -r);
+    }
+    if (!h || (h->fd = dup(fd)) < 0) {
+        handle_free(h);
+        return (void)fuse_reply_err(req, ENOMEM);
+    }
+    if (p.area == AREA_TOP)
+        fs_forget_error(fs, name);
+    fs_notify_outbox(fs, FS_EV_OUTBOX, p.area == AREA_TOP ? h->where.id : p.id, p.area == AREA_TOP ? name : NULL);
+    if ((r = fill_entry(fs, ino, &e)) < 0) {
+        handle_free(h);
+        return (void)fuse_reply_err(req, -r);
+    }
+    /* An upload is never listed as the job it becomes: no cache to keep. */
+    e.attr_timeout = e.entry_timeout = 0;
+    fi->fh = (uintptr_t)h;
+    if (fuse_reply_create(req, &e, fi) == -ENOENT)
+        handle_free(h);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_caller who;
+    struct fuse_entry_param e;
+    uint64_t ino = 0, serial = 0;
+    int r = 0;
+
+    (void)mode;
+    if (parent != fs_ino_top(TOP_OUTBOX))
+        return (void)fuse_reply_err(req, EPERM);
+    fs_caller_of(req, &who);
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *ent = NULL;
+    if (fs_outbox_find(&fs->outbox, name, fs_now()))
+        r = -EEXIST;
+    else if (!(ent = fs_outbox_add(&fs->outbox, OB_DRAFT, name)))
+        r = -ENOMEM;
+    if (r == 0) {
+        ent->uid = who.uid;
+        ent->gid = who.gid;
+        ent->caller = who;
+        serial = ent->serial;
+        ino = fs_ino_make(AREA_OUTBOX, serial, NODE_SELF);
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == 0)
+        r = fill_entry(fs, ino, &e);
+    if (r < 0)
+        return (void)fuse_reply_err(req, -r);
+    fs_notify_outbox(fs, FS_EV_OUTBOX, serial, name);
+    fuse_reply_entry(req, &e);
+}
+
+/* ---- removing: rm -r of a job directory cancels (jobs/) or deletes
+ * (history/, received/) the job. rm unlinks every file first: those
+ * unlinks succeed and change nothing, so rm -r reports no error. ---- */
+
+static int unlink_outbox(struct fs *fs, const struct fs_ino *p, const char *name, const struct fs_caller *who)
+{
+    uint64_t serial = 0;
+    bool gone = false;
+    int r = 0;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    if (p->area == AREA_TOP) {
+        struct outbox_entry *e = fs_outbox_find(&fs->outbox, name, fs_now());
+        if (!e)
+            r = -ENOENT;
+        else if (e->kind == OB_DRAFT)
+            r = -EISDIR;
+        else if (who->uid != 0 && who->uid != e->uid && e->kind != OB_ERROR)
+            r = -EACCES;
+        else if (e->busy)
+            r = -EBUSY;
+        else {
+            serial = e->serial;
+            gone = true;
+            fs_outbox_remove(&fs->outbox, e);
+        }
+    } else {
+        struct outbox_entry *e = fs_outbox_get(&fs->outbox, p->id);
+        int node = e ? fs_draft_node_by_name(name) : 0;
+        struct draft_doc *d = e ? fs_draft_doc_find(e, name) : NULL;
+        serial = p->id;
+        if (!e || e->kind != OB_DRAFT)
+            r = -ENOENT;
+        else if (who->uid != 0 && who->uid != e->uid)
+            r = -EACCES;
+        else if (e->busy)
+            r = -EBUSY;
+        else if (node) {
+            char why[8];
+            fs_draft_set(&e->req, node, "", 0, 0, why, sizeof why);
+        } else if (strcmp(name, "error") == 0 && e->text) {
+            free(e->text);
+            e->text = NULL;
+        } else if (d) {
+            fs_draft_doc_remove(e, d);
+        } else if (strcmp(name, "ctl") != 0) {
+            r = -ENOENT;
+        }
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == 0)
+        fs_notify_outbox(fs, gone ? FS_EV_OUTBOX_GONE : FS_EV_OUTBOX, serial, gone ? name : NULL);
+    return r;
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_ino p;
+    struct fs_caller who;
+    uint64_t ino;
+    int r;
+
+    if (!fs_ino_split(parent, &p))
+        return (void)fuse_reply_err(req, ENOENT);
+    switch (p.area) {
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED:
+        r = fs_resolve(fs, parent, name, &ino); /* a no-op on an existing file */
+        break;
+    case AREA_OUTBOX:
+    case AREA_TOP:
+        if (p.area == AREA_TOP && p.node != TOP_OUTBOX) {
+            r = fs_resolve(fs, parent, name, &ino) < 0 ? -ENOENT : -EPERM;
+            break;
+        }
+        fs_caller_of(req, &who);
+        r = unlink_outbox(fs, &p, name, &who);
+        break;
+    default:
+        r = -EPERM;
+    }
+    fuse_reply_err(req, -r);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_ino p, c;
+    struct fs_caller who;
+    struct queue_caller qc;
+    char why[256] = "";
+    uint64_t ino;
+    int r = fs_resolve(fs, parent, name, &ino);
+
+    if (r < 0 || !fs_ino_split(parent, &p) || !fs_ino_split(ino, &c))
+        return (void)fuse_reply_err(req, r < 0 ? -r : ENOENT);
+    fs_caller_of(req, &who);
+    fs_caller_to_queue(&who, &qc);
+    if (c.area == AREA_JOBS && c.node == NODE_SELF)
+        r = queue_control(fs->q, &qc, c.id, QOP_CANCEL, why, sizeof why);
+    else if ((c.area == AREA_HISTORY || c.area == AREA_RECEIVED) && c.node == NODE_SELF)
+        r = queue_delete(fs->q, &qc, c.id, why, sizeof why);
+    else if (c.node == NODE_PAGES)
+        r = 0; /* rm -r walks through pages/ before the job directory */
+    else if (c.area == AREA_OUTBOX && c.node == NODE_SELF) {
+        pthread_mutex_lock(&fs->outbox.lock);
+        struct outbox_entry *e = fs_outbox_get(&fs->outbox, c.id);
+        if (!e || e->kind != OB_DRAFT)
+            r = -ENOTDIR;
+        else if (who.uid != 0 && who.uid != e->uid)
+            r = -EACCES;
+        else if (e->busy)
+            r = -EBUSY;
+        else
+            fs_outbox_remove(&fs->outbox, e);
+        pthread_mutex_unlock(&fs->outbox.lock);
+        if (r == 0)
+            fs_notify_outbox(fs, FS_EV_OUTBOX_GONE, c.id, name);
+    } else
+        r = -EPERM;
+    if (r < 0 && why[0])
+        fprintf(stderr, "faxfs: %s: %s\n", name, why);
+    fuse_reply_err(req, -r);
+}
+
+/* mv outbox/DRAFT jobs/ submits the draft; no other rename exists. */
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    struct fs *fs = fs_of(req);
+    struct fs_caller who;
+    struct fs_ino c;
+    uint64_t ino, id;
+    int r;
+
+    (void)newname;
+    /* mv asks for RENAME_NOREPLACE; jobs/NAME never exists, so that holds. */
+    if (parent != fs_ino_top(TOP_OUTBOX) || newparent != fs_ino_top(TOP_JOBS) || (flags & ~RENAME_NOREPLACE) != 0)
+        return (void)fuse_reply_err(req, EPERM);
+    if ((r = fs_resolve(fs, parent, name, &ino)) < 0 || !fs_ino_split(ino, &c))
+        return (void)fuse_reply_err(req, r < 0 ? -r : ENOENT);
+    fs_caller_of(req, &who);
+    r = fs_submit_draft(fs, c.id, &who, &id);
+    fuse_reply_err(req, -r);
+}
+
+static void fs_refuse(fuse_req_t req) { fuse_reply_err(req, EPERM); }
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link, (void)parent, (void)name;
+    fs_refuse(req);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino, (void)newparent, (void)newname;
+    fs_refuse(req);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent, (void)name, (void)mode, (void)rdev;
+    fs_refuse(req);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    /* O_TRUNC arrives with open, so `echo x > ctl` needs no setattr. */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+    .init = fs_init,
+    .lookup = fs_lookup,
+    .getattr = fs_getattr,
+    .setattr = fs_setattr,
+    .opendir = fs_opendir,
+    .readdir = fs_readdir,
+    .readdirplus = fs_readdirplus,
+    .releasedir = fs_releasedir,
+    .open = fs_open,
+    .read = fs_read,
+    .write = fs_write,
+    .flush = fs_flush,
+    .release = fs_release,
+    .create = fs_create_file,
+    .mkdir = fs_mkdir,
+    .unlink = fs_unlink,
+    .rmdir = fs_rmdir,
+    .rename = fs_rename,
+    .symlink = fs_symlink,
+    .link = fs_link,
+    .mknod = fs_mknod,
+};
+
+/* ---- the session ---- */
+
+int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, char *err, size_t errlen)
+{
+    struct fs *fs = calloc(1, sizeof *fs);
+    char opts[1024];
+    int r;
+
+    if (!fs || !(fs->seen = calloc(FS_SEEN_SLOTS, sizeof *fs->seen)) || !(fs->mountpoint = strdup(opt->mountpoint))) {
+        if (fs)
+            free(fs->seen);
+        free(fs);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    fs->q = q;
+    fs->uid = getuid();
+    fs->gid = getgid();
+    fs->started = fs_now();
+    fs_outbox_init(&fs->outbox);
+    pthread_mutex_init(&fs->seen_lock, NULL);
+    pthread_mutex_init(&fs->notifier.lock, NULL);
+    pthread_cond_init(&fs->notifier.wake, NULL);
+
+    snprintf(opts, sizeof opts, "fsname=faxfs,subtype=faxfs%s%s", opt->mount_opts && *opt->mount_opts ? "," : "",
+             opt->mount_opts ? opt->mount_opts : "");
+    char *argv[] = { "faxfs", "-o", opts, opt->debug ? "-d" : NULL, NULL };
+    struct fuse_args args = FUSE_ARGS_INIT(opt->debug ? 4 : 3, argv);
+    fs->se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs);
+    fuse_opt_free_args(&args);
+    if (!fs->se) {
+        snprintf(err, errlen, "cannot start FUSE with options '%s': check the -o mount options", opts);
+        fs_destroy(fs);
+        return -EINVAL;
+    }
+    if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
+        snprintf(err, errlen,
+                 "cannot mount on %s: it must be an existing empty directory, with /dev/fuse and fusermount3 available",
+                 fs->mountpoint);
+        fs_destroy(fs);
+        return -EIO;
+    }
+    fs->mounted = true;
+    if ((r = fs_listener_attach(fs)) < 0 || (r = fs_notifier_start(fs)) < 0) {
+        snprintf(err, errlen, "cannot follow queue changes: %s", strerror(-r));
+        fs_destroy(fs);
+        return r;
+    }
+    *out = fs;
+    return 0;
+}
+
+int fs_run(struct fs *fs)
+{
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    int r;
+
+    if (!cfg)
+        return -ENOMEM;
+    /* Handlers never wait on a modem, but queue_submit syncs the spool:
+     * enough threads that readers are not stuck behind submissions. */
+    fuse_loop_cfg_set_max_threads(cfg, 16);
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    if (fuse_set_signal_handlers(fs->se) == 0)
+        fs->signals_set = true;
+    r = fuse_session_loop_mt(fs->se, cfg);
+    if (fs->signals_set) {
+        fuse_remove_signal_handlers(fs->se);
+        fs->signals_set = false;
+    }
+    fuse_loop_cfg_destroy(cfg);
+    /* A signal ends the loop with its number; that is a clean end too. */
+    return r < 0 ? r : 0;
+}
+
+void fs_destroy(struct fs *fs)
+{
+    if (!fs)
+        return;
+    fs_listener_detach(fs);
+    fs_notifier_stop(fs);
+    if (fs->se) {
+        if (fs->mounted)
+            fuse_session_unmount(fs->se);
+        fuse_session_destroy(fs->se);
+    }
+    fs_outbox_free(&fs->outbox);
+    pthread_mutex_destroy(&fs->seen_lock);
+    pthread_mutex_destroy(&fs->notifier.lock);
+    pthread_cond_destroy(&fs->notifier.wake);
+    free(fs->seen);
+    free(fs->mountpoint);
+    free(fs);
+}

@@ -1,0 +1,163 @@
+/*
+ * internal.h - state shared by the files of fs/: the mounted view, its
+ * outbox (uploads, .error files and drafts, kept in memory), the notifier
+ * that keeps kernel caches fresh, and the open-file handles.
+ */
+#ifndef FAXFS_FS_INTERNAL_H
+#define FAXFS_FS_INTERNAL_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "fs/inode.h"
+#include "queue/queue.h"
+
+/* How long the kernel may trust what it was told. Changes are pushed with
+ * notify calls, so these only bound the damage of a missed notification. */
+#define FS_TIMEOUT_LIVE 5.0       /* job and server files */
+#define FS_TIMEOUT_PAGES 3600.0   /* page bytes never change */
+#define FS_ERROR_KEEP_SECONDS 3600 /* outbox/NAME.error lives this long */
+#define FS_CALLER_GROUPS 64
+
+struct fs_caller {
+    uid_t uid;
+    gid_t gid;
+    int ngroups;
+    gid_t groups[FS_CALLER_GROUPS];
+};
+void fs_caller_of(fuse_req_t req, struct fs_caller *out);
+void fs_caller_to_queue(const struct fs_caller *c, struct queue_caller *out);
+
+/* ---- outbox: in-memory entries ---- */
+
+enum outbox_kind { OB_UPLOAD, OB_ERROR, OB_DRAFT };
+
+struct draft_doc {
+    uint32_t serial; /* node NODE_FIRST_PAGE + serial */
+    char name[NAME_MAX + 1];
+    int fd;          /* upload fd from queue_upload_open */
+};
+
+struct outbox_entry {
+    uint64_t serial;
+    enum outbox_kind kind;
+    char name[NAME_MAX + 1];
+    uid_t uid;
+    gid_t gid;
+    int64_t mtime;
+    bool busy;               /* being submitted: no writes, no removal */
+    int fd;                  /* OB_UPLOAD: the document */
+    struct fs_caller caller; /* OB_UPLOAD/OB_DRAFT: who submits */
+    char *text;              /* OB_ERROR: the reason; OB_DRAFT: last submit error or NULL */
+    int64_t expires;         /* OB_ERROR */
+    struct queue_request req;/* OB_DRAFT */
+    struct draft_doc *docs;
+    size_t ndocs;
+    uint32_t next_doc;
+    struct outbox_entry *next;
+};
+
+struct fs_outbox {
+    pthread_mutex_t lock; /* protects every entry and the list; never held across queue calls */
+    struct outbox_entry *head;
+    uint64_t next_serial;
+};
+
+/* ---- notifier ---- */
+
+struct fs_event {
+    enum queue_event ev;
+    uint64_t id;
+    char *name; /* outbox events: the entry's name (owned) */
+};
+
+struct fs_notifier {
+    pthread_mutex_t lock; /* protects pending, npending, stop; the listener takes only this */
+    pthread_cond_t wake;
+    struct fs_event *pending;
+    size_t npending, cap;
+    bool stop;
+    bool started;
+    pthread_t thread;
+};
+
+/* Outbox changes are notified like queue changes, as id = entry serial. */
+#define FS_EV_OUTBOX ((enum queue_event)100)
+#define FS_EV_OUTBOX_GONE ((enum queue_event)101)
+
+/* ---- per-inode memory of what the kernel was told ---- */
+
+struct fs_seen {
+    uint64_t ino;
+    uint64_t size;         /* last size in an attr reply */
+    uint64_t cached_hash;  /* content the page cache may hold; 0 none */
+};
+#define FS_SEEN_SLOTS 65536
+
+struct fs {
+    struct queue *q;
+    struct fuse_session *se;
+    char *mountpoint;
+    bool mounted;
+    bool signals_set;
+    uid_t uid; /* the daemon's: owner of the fixed nodes */
+    gid_t gid;
+    int64_t started;
+    struct fs_outbox outbox;
+    struct fs_notifier notifier;
+    pthread_mutex_t seen_lock; /* protects seen[] */
+    struct fs_seen *seen;
+};
+
+/* node.c: the namespace. */
+int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino);
+int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
+int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job);
+int fs_render_node(struct fs *fs, const struct fs_ino *where, char *out, size_t outlen);
+
+struct fs_dirent {
+    char name[NAME_MAX + 1];
+    uint64_t ino;
+    mode_t type;
+    off_t off; /* offset of the entry after this one; stable while others vanish */
+};
+int fs_list(struct fs *fs, uint64_t ino, struct fs_dirent **out, size_t *n);
+
+/* outbox.c */
+void fs_outbox_init(struct fs_outbox *ob);
+void fs_outbox_free(struct fs_outbox *ob);
+/* Finds an entry by name; expired .error entries are dropped on the way. */
+struct outbox_entry *fs_outbox_find(struct fs_outbox *ob, const char *name, int64_t now);
+struct outbox_entry *fs_outbox_get(struct fs_outbox *ob, uint64_t serial);
+struct outbox_entry *fs_outbox_add(struct fs_outbox *ob, enum outbox_kind kind, const char *name);
+void fs_outbox_remove(struct fs_outbox *ob, struct outbox_entry *e);
+struct draft_doc *fs_draft_doc_find(struct outbox_entry *e, const char *name);
+struct draft_doc *fs_draft_doc_get(struct outbox_entry *e, uint32_t serial);
+int fs_draft_doc_add(struct outbox_entry *e, const char *name, int fd, struct draft_doc **out);
+void fs_draft_doc_remove(struct outbox_entry *e, struct draft_doc *d);
+
+/* notify.c */
+int fs_notifier_start(struct fs *fs);
+void fs_notifier_stop(struct fs *fs);
+void fs_notify_post(struct fs *fs, enum queue_event ev, uint64_t id);
+/* An outbox entry (or a draft's file) changed or went away. */
+void fs_notify_outbox(struct fs *fs, enum queue_event ev, uint64_t serial, const char *name);
+/* Subscribes to the queue; detach before the view is freed. */
+int fs_listener_attach(struct fs *fs);
+void fs_listener_detach(struct fs *fs);
+
+/* seen.c */
+enum fs_open_mode { FS_OPEN_KEEP_CACHE, FS_OPEN_PLAIN, FS_OPEN_DIRECT };
+void fs_seen_size(struct fs *fs, uint64_t ino, uint64_t size);
+enum fs_open_mode fs_seen_open(struct fs *fs, uint64_t ino, const char *data, size_t len);
+
+int64_t fs_now(void);
+
+#endif

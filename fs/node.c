@@ -1,0 +1,624 @@
+/*
+ * node.c - the namespace of the view: which names exist under which
+ * directory, what each inode's attributes are, and what a synthetic file
+ * contains right now. Job nodes are checked against a fresh snapshot every
+ * time, so a job that moved to history/ stops resolving under jobs/.
+ */
+#include "fs/internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/parse.h"
+#include "fs/render.h"
+
+static const char *const top_names[TOP_COUNT] = {
+    [TOP_JOBS] = "jobs", [TOP_HISTORY] = "history", [TOP_OUTBOX] = "outbox", [TOP_MODEMS] = "modems",
+    [TOP_SERVER] = "server", [TOP_CTL] = "ctl", [TOP_RECEIVED] = "received",
+};
+
+/* The directory of each job area, and the queue filter listing it. */
+static const struct {
+    enum fs_top_node dir;
+    unsigned filter;
+} areas[AREA_COUNT] = {
+    [AREA_JOBS] = { TOP_JOBS, QL_UNFINISHED },
+    [AREA_HISTORY] = { TOP_HISTORY, QL_HISTORY },
+    [AREA_RECEIVED] = { TOP_RECEIVED, QL_RECEIVED },
+};
+
+static bool is_job_area(enum fs_area a) { return a == AREA_JOBS || a == AREA_HISTORY || a == AREA_RECEIVED; }
+
+static bool job_in_area(const struct job *j, enum fs_area a)
+{
+    switch (a) {
+    case AREA_JOBS: return j->type == JOB_SEND && !job_status_is_final(j->status);
+    case AREA_HISTORY: return j->type == JOB_SEND && job_status_is_final(j->status);
+    case AREA_RECEIVED: return j->type == JOB_RECEIVE;
+    default: return false;
+    }
+}
+
+int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job)
+{
+    if (!is_job_area(where->area) || where->id == 0)
+        return -ENOENT;
+    if (queue_snapshot(fs->q, where->id, job) < 0 || !job_in_area(job, where->area))
+        return -ENOENT;
+    return 0;
+}
+
+/* Strict decimal: what the listing shows, nothing else ("007", "+7" miss). */
+static bool parse_id(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (*s < '1' || *s > '9')
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INO_ID_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static void page_name(int page, char *out, size_t outlen) { snprintf(out, outlen, "%03d.tif", page + 1); }
+
+static int parse_page_name(const char *name, int page_count)
+{
+    char expect[32];
+    int n = atoi(name) - 1;
+
+    if (n < 0 || n >= page_count)
+        return -1;
+    page_name(n, expect, sizeof expect);
+    return strcmp(expect, name) == 0 ? n : -1;
+}
+
+static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *name, uint64_t *ino)
+{
+    struct job job;
+    int node;
+
+    if (fs_job_for(fs, p, &job) < 0)
+        return -ENOENT;
+    if (p->node == NODE_SELF) {
+        if (strcmp(name, "pages") == 0)
+            node = NODE_PAGES;
+        else if ((node = fs_job_node_by_name(name)) == 0)
+            return -ENOENT;
+    } else if (p->node == NODE_PAGES) {
+        int page = parse_page_name(name, job.page_count);
+        if (page < 0)
+            return -ENOENT;
+        node = (int)NODE_FIRST_PAGE + page;
+    } else {
+        return -ENOTDIR;
+    }
+    *ino = fs_ino_make(p->area, p->id, (uint32_t)node);
+    return 0;
+}
+
+static int resolve_draft_child(struct fs *fs, const struct fs_ino *p, const char *name, uint64_t *ino)
+{
+    int r = -ENOENT;
+    uint32_t node = 0;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, p->id);
+    if (!e) {
+        r = -ENOENT;
+    } else if (e->kind != OB_DRAFT) {
+        r = -ENOTDIR;
+    } else if ((node = (uint32_t)fs_draft_node_by_name(name)) != 0 || strcmp(name, "ctl") == 0) {
+        node = node ? node : NODE_CTL;
+        r = 0;
+    } else if (strcmp(name, "error") == 0 && e->text) {
+        node = NODE_ERROR;
+        r = 0;
+    } else {
+        struct draft_doc *d = fs_draft_doc_find(e, name);
+        if (d) {
+            node = NODE_FIRST_PAGE + d->serial;
+            r = 0;
+        }
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == 0)
+        *ino = fs_ino_make(AREA_OUTBOX, p->id, node);
+    return r;
+}
+
+static int resolve_top(struct fs *fs, const struct fs_ino *p, const char *name, uint64_t *ino)
+{
+    uint64_t id;
+
+    switch (p->node) {
+    case TOP_ROOT:
+        for (int n = TOP_JOBS; n < TOP_COUNT; n++)
+            if (strcmp(top_names[n], name) == 0) {
+                *ino = fs_ino_top((enum fs_top_node)n);
+                return 0;
+            }
+        return -ENOENT;
+    case TOP_JOBS:
+    case TOP_HISTORY:
+    case TOP_RECEIVED: {
+        enum fs_area a = p->node == TOP_JOBS ? AREA_JOBS : p->node == TOP_HISTORY ? AREA_HISTORY : AREA_RECEIVED;
+        struct fs_ino where = { a, 0, NODE_SELF };
+        struct job job;
+        if (!parse_id(name, &id))
+            return -ENOENT;
+        where.id = id;
+        if (fs_job_for(fs, &where, &job) < 0)
+            return -ENOENT;
+        *ino = fs_ino_make(a, id, NODE_SELF);
+        return 0;
+    }
+    case TOP_MODEMS:
+        for (int i = 0; i < queue_modem_count(fs->q); i++) {
+            struct queue_modem_info m;
+            if (queue_modem_info(fs->q, i, &m) == 0 && strcmp(m.name, name) == 0) {
+                *ino = fs_ino_make(AREA_MODEMS, (uint64_t)i, NODE_SELF);
+                return 0;
+            }
+        }
+        return -ENOENT;
+    case TOP_OUTBOX: {
+        int r = -ENOENT;
+        pthread_mutex_lock(&fs->outbox.lock);
+        struct outbox_entry *e = fs_outbox_find(&fs->outbox, name, fs_now());
+        if (e) {
+            *ino = fs_ino_make(AREA_OUTBOX, e->serial, NODE_SELF);
+            r = 0;
+        }
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return r;
+    }
+    default:
+        return -ENOTDIR;
+    }
+}
+
+int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino)
+{
+    struct fs_ino p;
+
+    if (!fs_ino_split(parent, &p))
+        return -ENOENT;
+    switch (p.area) {
+    case AREA_TOP:
+        return resolve_top(fs, &p, name, ino);
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED:
+        return resolve_job_child(fs, &p, name, ino);
+    case AREA_MODEMS: {
+        int node;
+        if (p.node != NODE_SELF)
+            return -ENOTDIR;
+        if ((int)p.id >= queue_modem_count(fs->q) || (node = fs_modem_node_by_name(name)) == 0)
+            return -ENOENT;
+        *ino = fs_ino_make(AREA_MODEMS, p.id, (uint32_t)node);
+        return 0;
+    }
+    case AREA_OUTBOX:
+        if (p.node != NODE_SELF)
+            return -ENOTDIR;
+        return resolve_draft_child(fs, &p, name, ino);
+    default:
+        return -ENOENT;
+    }
+}
+
+/* ---- content ---- */
+
+static int render_outbox(struct fs *fs, const struct fs_ino *w, char *out, size_t outlen)
+{
+    int r = -ENOENT;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+    if (e && e->kind == OB_ERROR && w->node == NODE_SELF)
+        r = snprintf(out, outlen, "%s\n", e->text);
+    else if (e && e->kind == OB_DRAFT && w->node == NODE_ERROR && e->text)
+        r = snprintf(out, outlen, "%s\n", e->text);
+    else if (e && e->kind == OB_DRAFT && w->node >= 1 && w->node <= (uint32_t)fs_draft_field_count())
+        r = fs_draft_render(&e->req, (int)w->node, out, outlen);
+    else if (e && e->kind == OB_DRAFT && w->node == NODE_CTL)
+        r = 0;
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r > 0 && (size_t)r >= outlen)
+        r = (int)outlen - 1;
+    return r;
+}
+
+int fs_render_node(struct fs *fs, const struct fs_ino *w, char *out, size_t outlen)
+{
+    switch (w->area) {
+    case AREA_TOP:
+        if (w->node == TOP_SERVER) {
+            struct queue_summary sum;
+            queue_summarize(fs->q, &sum);
+            return fs_render_server(&sum, out, outlen);
+        }
+        if (w->node == TOP_CTL)
+            return 0;
+        return -EISDIR;
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED: {
+        struct job job;
+        if (fs_job_for(fs, w, &job) < 0)
+            return -ENOENT;
+        if (w->node == NODE_INFO)
+            return fs_render_job_info(&job, out, outlen);
+        if (w->node == NODE_CTL)
+            return 0;
+        return fs_render_job_field(&job, (int)w->node, out, outlen);
+    }
+    case AREA_MODEMS: {
+        struct queue_modem_info m;
+        if (queue_modem_info(fs->q, (int)w->id, &m) < 0)
+            return -ENOENT;
+        return fs_render_modem_file(&m, (int)w->node, out, outlen);
+    }
+    case AREA_OUTBOX:
+        return render_outbox(fs, w, out, outlen);
+    default:
+        return -ENOENT;
+    }
+}
+
+/* ---- attributes ---- */
+
+static void stat_base(struct stat *st, uint64_t ino, mode_t mode, uid_t uid, gid_t gid, int64_t mtime)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = mode;
+    st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+    st->st_uid = uid;
+    st->st_gid = gid;
+    st->st_blksize = 4096;
+    st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = mtime;
+}
+
+static void set_size(struct stat *st, uint64_t size)
+{
+    st->st_size = (off_t)size;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+static int fd_size(int fd, uint64_t *size)
+{
+    struct stat fst;
+
+    if (fd < 0)
+        return fd;
+    int r = fstat(fd, &fst) < 0 ? -errno : 0;
+    close(fd);
+    if (r == 0)
+        *size = (uint64_t)fst.st_size;
+    return r;
+}
+
+static int stat_rendered(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
+{
+    char buf[FS_RENDER_MAX];
+    int len = fs_render_node(fs, w, buf, sizeof buf);
+
+    if (len < 0)
+        return len;
+    set_size(st, (uint64_t)len);
+    fs_seen_size(fs, ino, (uint64_t)len);
+    return 0;
+}
+
+static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
+{
+    /* jobs/, history/, received/ and outbox/ are sticky and open to all, so
+     * with default_permissions the kernel lets owners (only) remove their
+     * entries; the handlers decide everything else. */
+    static const mode_t modes[TOP_COUNT] = {
+        [TOP_ROOT] = S_IFDIR | 0755, [TOP_JOBS] = S_IFDIR | 01777, [TOP_HISTORY] = S_IFDIR | 01777,
+        [TOP_OUTBOX] = S_IFDIR | 01777, [TOP_MODEMS] = S_IFDIR | 0755, [TOP_SERVER] = S_IFREG | 0444,
+        [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 01777,
+    };
+    stat_base(st, ino, modes[w->node], fs->uid, fs->gid, fs->started);
+    if (w->node == TOP_SERVER)
+        return stat_rendered(fs, ino, w, st);
+    return 0;
+}
+
+static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st, double *timeout)
+{
+    struct job job;
+    uint64_t size = 0;
+    int r;
+
+    if (fs_job_for(fs, w, &job) < 0)
+        return -ENOENT;
+    if (w->node == NODE_SELF || w->node == NODE_PAGES) {
+        stat_base(st, ino, S_IFDIR | 0755, job.owner_uid, job.owner_gid, job.changed);
+        if (w->node == NODE_SELF)
+            st->st_nlink = 3;
+        return 0;
+    }
+    if (w->node >= NODE_FIRST_PAGE) {
+        int page = (int)(w->node - NODE_FIRST_PAGE);
+        if (page >= job.page_count)
+            return -ENOENT;
+        stat_base(st, ino, S_IFREG | 0600, job.owner_uid, job.owner_gid, job.submitted);
+        if ((r = fd_size(queue_open_page(fs->q, w->id, page), &size)) < 0)
+            return r;
+        set_size(st, size);
+        *timeout = FS_TIMEOUT_PAGES;
+        return 0;
+    }
+    if (w->node == NODE_LOG) {
+        stat_base(st, ino, S_IFREG | 0600, job.owner_uid, job.owner_gid, job.changed);
+        if (fd_size(queue_open_log(fs->q, w->id), &size) == 0)
+            set_size(st, size);
+        return 0;
+    }
+    if (w->node == NODE_CTL) {
+        stat_base(st, ino, S_IFREG | 0644, job.owner_uid, job.owner_gid, job.changed);
+        return 0;
+    }
+    if (!fs_job_field_name((int)w->node))
+        return -ENOENT;
+    /* Writable to the owner so that `rm -r` never asks; writes are refused. */
+    stat_base(st, ino, S_IFREG | 0644, job.owner_uid, job.owner_gid, job.changed);
+    return stat_rendered(fs, ino, w, st);
+}
+
+static int stat_outbox(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
+{
+    uint64_t size = 0;
+    mode_t mode;
+    int r = 0, fd = -1;
+    bool rendered = false;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+    if (!e) {
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return -ENOENT;
+    }
+    if (w->node == NODE_SELF) {
+        mode = e->kind == OB_DRAFT ? S_IFDIR | 0755 : e->kind == OB_ERROR ? S_IFREG | 0444 : S_IFREG | 0644;
+        fd = e->kind == OB_UPLOAD ? dup(e->fd) : -1;
+        rendered = e->kind == OB_ERROR;
+    } else if (e->kind != OB_DRAFT) {
+        r = -ENOENT;
+    } else if (w->node >= NODE_FIRST_PAGE) {
+        struct draft_doc *d = fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE);
+        mode = S_IFREG | 0644;
+        if (d)
+            fd = dup(d->fd);
+        else
+            r = -ENOENT;
+    } else {
+        mode = w->node == NODE_CTL ? S_IFREG | 0644 : w->node == NODE_ERROR ? S_IFREG | 0444 : S_IFREG | 0644;
+        rendered = true;
+    }
+    if (r == 0)
+        stat_base(st, ino, mode, e->uid, e->gid, e->mtime);
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r < 0)
+        return r;
+    if (rendered)
+        return stat_rendered(fs, ino, w, st);
+    if (fd >= 0 && fd_size(fd, &size) == 0)
+        set_size(st, size);
+    return 0;
+}
+
+int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
+{
+    struct fs_ino w;
+
+    *timeout = FS_TIMEOUT_LIVE;
+    if (!fs_ino_split(ino, &w))
+        return -ENOENT;
+    switch (w.area) {
+    case AREA_TOP:
+        return stat_top(fs, ino, &w, st);
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED:
+        return stat_job(fs, ino, &w, st, timeout);
+    case AREA_MODEMS:
+        if ((int)w.id >= queue_modem_count(fs->q))
+            return -ENOENT;
+        if (w.node == NODE_SELF) {
+            stat_base(st, ino, S_IFDIR | 0755, fs->uid, fs->gid, fs->started);
+            return 0;
+        }
+        stat_base(st, ino, S_IFREG | 0444, fs->uid, fs->gid, fs->started);
+        st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs_now();
+        return stat_rendered(fs, ino, &w, st);
+    case AREA_OUTBOX:
+        return stat_outbox(fs, ino, &w, st);
+    default:
+        return -ENOENT;
+    }
+}
+
+/* ---- listings ---- */
+
+struct dirbuf {
+    struct fs_dirent *v;
+    size_t n, cap;
+};
+
+static int add(struct dirbuf *b, const char *name, uint64_t ino, mode_t type, off_t off)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 32;
+        struct fs_dirent *v = realloc(b->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        b->v = v;
+        b->cap = cap;
+    }
+    struct fs_dirent *d = &b->v[b->n++];
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->ino = ino;
+    d->type = type;
+    d->off = off;
+    return 0;
+}
+
+/* Job listings use the id as the offset: ascending, and a job that
+ * vanishes between two readdir calls shifts nothing. */
+static int list_jobs(struct fs *fs, enum fs_area a, struct dirbuf *b)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int r = queue_list(fs->q, areas[a].filter, &ids, &n);
+
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        char name[24];
+        uint64_t ino = fs_ino_make(a, ids[i], NODE_SELF);
+        if (!ino)
+            continue;
+        snprintf(name, sizeof name, "%" PRIu64, ids[i]);
+        r = add(b, name, ino, S_IFDIR, (off_t)(ids[i] + 2));
+    }
+    free(ids);
+    return r < 0 ? r : 0;
+}
+
+static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
+{
+    struct job job;
+    int r = 0, off = 3;
+
+    if (fs_job_for(fs, w, &job) < 0)
+        return -ENOENT;
+    if (w->node == NODE_PAGES) {
+        for (int p = 0; r == 0 && p < job.page_count; p++) {
+            char name[32];
+            page_name(p, name, sizeof name);
+            r = add(b, name, fs_ino_make(w->area, w->id, NODE_FIRST_PAGE + (uint32_t)p), S_IFREG, off++);
+        }
+        return r;
+    }
+    for (int node = 1; r == 0 && node <= fs_job_field_count(); node++)
+        r = add(b, fs_job_field_name(node), fs_ino_make(w->area, w->id, (uint32_t)node), S_IFREG, off++);
+    static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL };
+    for (size_t i = 0; r == 0 && i < sizeof extra / sizeof extra[0]; i++)
+        r = add(b, fs_job_field_name(extra[i]), fs_ino_make(w->area, w->id, (uint32_t)extra[i]), S_IFREG, off++);
+    if (r == 0)
+        r = add(b, "pages", fs_ino_make(w->area, w->id, NODE_PAGES), S_IFDIR, off++);
+    return r;
+}
+
+static int list_outbox(struct fs *fs, struct dirbuf *b)
+{
+    int r = 0;
+    int64_t now = fs_now();
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    fs_outbox_find(&fs->outbox, "", now); /* drops expired .error entries */
+    for (struct outbox_entry *e = fs->outbox.head; r == 0 && e; e = e->next)
+        r = add(b, e->name, fs_ino_make(AREA_OUTBOX, e->serial, NODE_SELF),
+                e->kind == OB_DRAFT ? S_IFDIR : S_IFREG, (off_t)(e->serial + 2));
+    pthread_mutex_unlock(&fs->outbox.lock);
+    return r;
+}
+
+static int list_draft(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
+{
+    int r = 0;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+    if (!e || e->kind != OB_DRAFT) {
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return e ? -ENOTDIR : -ENOENT;
+    }
+    for (int node = 1; r == 0 && node <= fs_draft_field_count(); node++)
+        r = add(b, fs_draft_field_name(node), fs_ino_make(AREA_OUTBOX, w->id, (uint32_t)node), S_IFREG, node + 2);
+    if (r == 0)
+        r = add(b, "ctl", fs_ino_make(AREA_OUTBOX, w->id, NODE_CTL), S_IFREG, NODE_CTL + 2);
+    if (r == 0 && e->text)
+        r = add(b, "error", fs_ino_make(AREA_OUTBOX, w->id, NODE_ERROR), S_IFREG, NODE_ERROR + 2);
+    for (size_t i = 0; r == 0 && i < e->ndocs; i++)
+        r = add(b, e->docs[i].name, fs_ino_make(AREA_OUTBOX, w->id, NODE_FIRST_PAGE + e->docs[i].serial),
+                S_IFREG, (off_t)(NODE_FIRST_PAGE + e->docs[i].serial + 2));
+    pthread_mutex_unlock(&fs->outbox.lock);
+    return r;
+}
+
+static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
+{
+    int r = 0;
+
+    switch (w->node) {
+    case TOP_ROOT:
+        for (int n = TOP_JOBS; r == 0 && n < TOP_COUNT; n++)
+            r = add(b, top_names[n], fs_ino_top((enum fs_top_node)n),
+                    n == TOP_SERVER || n == TOP_CTL ? S_IFREG : S_IFDIR, n + 2);
+        return r;
+    case TOP_JOBS: return list_jobs(fs, AREA_JOBS, b);
+    case TOP_HISTORY: return list_jobs(fs, AREA_HISTORY, b);
+    case TOP_RECEIVED: return list_jobs(fs, AREA_RECEIVED, b);
+    case TOP_OUTBOX: return list_outbox(fs, b);
+    case TOP_MODEMS:
+        for (int i = 0; r == 0 && i < queue_modem_count(fs->q); i++) {
+            struct queue_modem_info m;
+            if (queue_modem_info(fs->q, i, &m) == 0)
+                r = add(b, m.name, fs_ino_make(AREA_MODEMS, (uint64_t)i, NODE_SELF), S_IFDIR, i + 3);
+        }
+        return r;
+    default:
+        return -ENOTDIR;
+    }
+}
+
+int fs_list(struct fs *fs, uint64_t ino, struct fs_dirent **out, size_t *n)
+{
+    struct fs_ino w;
+    struct dirbuf b = { 0 };
+    int r;
+
+    if (!fs_ino_split(ino, &w))
+        return -ENOENT;
+    switch (w.area) {
+    case AREA_TOP: r = list_top(fs, &w, &b); break;
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED:
+        r = w.node == NODE_SELF || w.node == NODE_PAGES ? list_job_dir(fs, &w, &b) : -ENOTDIR;
+        break;
+    case AREA_MODEMS:
+        r = w.node == NODE_SELF ? 0 : -ENOTDIR;
+        for (int node = 1; r == 0 && node <= fs_modem_file_count(); node++)
+            r = add(&b, fs_modem_file_name(node), fs_ino_make(AREA_MODEMS, w.id, (uint32_t)node), S_IFREG, node + 2);
+        break;
+    case AREA_OUTBOX: r = w.node == NODE_SELF ? list_draft(fs, &w, &b) : -ENOTDIR; break;
+    default: r = -ENOENT;
+    }
+    if (r < 0) {
+        free(b.v);
+        return r;
+    }
+    *out = b.v;
+    *n = b.n;
+    return 0;
+}
+
+int64_t fs_now(void)
+{
+    return (int64_t)time(NULL);
+}

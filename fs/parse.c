@@ -1,0 +1,267 @@
+/*
+ * parse.c - parsers for text written into the view (ctl commands, draft
+ * fields, outbox file names). They trust nothing: every input is bounded,
+ * and a rejected input leaves the target untouched.
+ */
+#include "fs/parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fs_parse_command(const char *buf, size_t len, char *word, size_t wordlen)
+{
+    size_t start = 0, end = len;
+
+    if (len > 0 && buf[len - 1] == '\n')
+        end--;
+    while (start < end && (buf[start] == ' ' || buf[start] == '\t'))
+        start++;
+    while (end > start && (buf[end - 1] == ' ' || buf[end - 1] == '\t' || buf[end - 1] == '\r'))
+        end--;
+    if (end == start || end - start >= wordlen)
+        return -EINVAL;
+    for (size_t i = start; i < end; i++)
+        if (!isalpha((unsigned char)buf[i]))
+            return -EINVAL;
+    memcpy(word, buf + start, end - start);
+    word[end - start] = '\0';
+    return 0;
+}
+
+static int lookup_word(const char *buf, size_t len, const char *const *names, int count)
+{
+    char word[16];
+
+    if (fs_parse_command(buf, len, word, sizeof word) < 0)
+        return -EINVAL;
+    for (int i = 0; i < count; i++)
+        if (strcmp(word, names[i]) == 0)
+            return i;
+    return -EINVAL;
+}
+
+int fs_parse_job_ctl(const char *buf, size_t len, enum queue_op *out)
+{
+    static const char *const names[] = { "pause", "resume", "restart", "cancel" };
+    static const enum queue_op ops[] = { QOP_PAUSE, QOP_RESUME, QOP_RESTART, QOP_CANCEL };
+    int i = lookup_word(buf, len, names, 4);
+
+    if (i < 0)
+        return i;
+    *out = ops[i];
+    return 0;
+}
+
+int fs_parse_server_ctl(const char *buf, size_t len, enum fs_server_cmd *out)
+{
+    static const char *const names[] = { "pause", "resume" };
+    int i = lookup_word(buf, len, names, 2);
+
+    if (i < 0)
+        return i;
+    *out = i == 0 ? FS_SERVER_PAUSE : FS_SERVER_RESUME;
+    return 0;
+}
+
+int fs_parse_draft_ctl(const char *buf, size_t len)
+{
+    static const char *const names[] = { "submit" };
+
+    return lookup_word(buf, len, names, 1) < 0 ? -EINVAL : 0;
+}
+
+/* ---- draft fields ---- */
+
+enum field_kind { FK_NUMBER, FK_TEXT, FK_IDENT, FK_TIME, FK_PRIORITY, FK_COUNT };
+
+struct draft_field {
+    const char *name;
+    enum field_kind kind;
+    size_t offset; /* into struct queue_request */
+    size_t size;   /* of a text member */
+};
+
+#define TEXT_FIELD(n, k) { #n, k, offsetof(struct queue_request, n), sizeof(((struct queue_request *)0)->n) }
+#define OTHER_FIELD(n, k) { #n, k, offsetof(struct queue_request, n), 0 }
+
+static const struct draft_field draft_fields[] = {
+    { NULL, 0, 0, 0 },
+    TEXT_FIELD(recipient_number, FK_NUMBER),
+    TEXT_FIELD(recipient_name, FK_TEXT),
+    TEXT_FIELD(sender_name, FK_TEXT),
+    TEXT_FIELD(sender_company, FK_TEXT),
+    TEXT_FIELD(sender_department, FK_TEXT),
+    TEXT_FIELD(billing_code, FK_TEXT),
+    TEXT_FIELD(tsid, FK_IDENT),
+    OTHER_FIELD(scheduled, FK_TIME),
+    OTHER_FIELD(kill_time, FK_TIME),
+    OTHER_FIELD(priority, FK_PRIORITY),
+    OTHER_FIELD(max_attempts, FK_COUNT),
+};
+#define NDRAFT ((int)(sizeof draft_fields / sizeof draft_fields[0]) - 1)
+
+int fs_draft_field_count(void) { return NDRAFT; }
+
+const char *fs_draft_field_name(int node)
+{
+    return node >= 1 && node <= NDRAFT ? draft_fields[node].name : NULL;
+}
+
+int fs_draft_node_by_name(const char *name)
+{
+    for (int node = 1; node <= NDRAFT; node++)
+        if (strcmp(draft_fields[node].name, name) == 0)
+            return node;
+    return 0;
+}
+
+/* The text without its trailing newline and surrounding blanks; one line. */
+static int field_text(const char *buf, size_t len, char *out, size_t outlen)
+{
+    while (len > 0 && isspace((unsigned char)buf[len - 1]))
+        len--;
+    while (len > 0 && (*buf == ' ' || *buf == '\t'))
+        buf++, len--;
+    if (len >= outlen)
+        return -ENAMETOOLONG;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '\0' || iscntrl((unsigned char)buf[i]))
+            return -EINVAL;
+    memcpy(out, buf, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int set_count(int *target, const char *text, char *why, size_t whylen)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+
+    if (*text == '\0' || *end != '\0' || v < 1 || v > 100) {
+        snprintf(why, whylen, "max_attempts: '%s' is not a number from 1 to 100", text);
+        return -EINVAL;
+    }
+    *target = (int)v;
+    return 0;
+}
+
+int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t len, int64_t now,
+                 char *why, size_t whylen)
+{
+    char text[JOB_TEXT_MAX * 2];
+    char number[JOB_NUMBER_MAX];
+
+    if (node < 1 || node > NDRAFT)
+        return -ENOENT;
+    const struct draft_field *f = &draft_fields[node];
+    char *member = (char *)req + f->offset;
+    int r = field_text(buf, len, text, f->size ? f->size : sizeof text);
+    if (r < 0) {
+        snprintf(why, whylen, "%s: %s", f->name,
+                 r == -ENAMETOOLONG ? "too long" : "one line of printable text, please");
+        return -EINVAL;
+    }
+    if (text[0] == '\0') { /* empty: back to the default */
+        if (f->size)
+            memset(member, 0, f->size);
+        else if (f->kind == FK_TIME)
+            *(int64_t *)(void *)member = 0;
+        else
+            *(int *)(void *)member = 0;
+        return 0;
+    }
+    switch (f->kind) {
+    case FK_NUMBER:
+        if (job_normalize_number(text, number, sizeof number, why, whylen) < 0)
+            return -EINVAL;
+        /* Keep what the user wrote; the queue normalizes again on submit. */
+        snprintf(member, f->size, "%s", text);
+        return 0;
+    case FK_TEXT:
+    case FK_IDENT:
+        snprintf(member, f->size, "%s", text);
+        return 0;
+    case FK_TIME: {
+        int64_t t;
+        if (job_parse_time(text, now, &t) < 0) {
+            snprintf(why, whylen, "%s: '%s' is not a time; use ISO 8601 (2026-11-24T10:00+01:00) or +30m",
+                     f->name, text);
+            return -EINVAL;
+        }
+        *(int64_t *)(void *)member = t;
+        return 0;
+    }
+    case FK_PRIORITY: {
+        int p;
+        if (job_parse_priority(text, &p) < 0) {
+            snprintf(why, whylen, "priority: '%s' is not low, normal, high or a number 0-255", text);
+            return -EINVAL;
+        }
+        *(int *)(void *)member = p;
+        return 0;
+    }
+    case FK_COUNT:
+        return set_count((int *)(void *)member, text, why, whylen);
+    }
+    return -EINVAL;
+}
+
+int fs_draft_render(const struct queue_request *req, int node, char *out, size_t outlen)
+{
+    char value[JOB_TEXT_MAX * 2] = "";
+
+    if (node < 1 || node > NDRAFT)
+        return -ENOENT;
+    const struct draft_field *f = &draft_fields[node];
+    const char *member = (const char *)req + f->offset;
+    switch (f->kind) {
+    case FK_NUMBER:
+    case FK_TEXT:
+    case FK_IDENT:
+        snprintf(value, sizeof value, "%s", member);
+        break;
+    case FK_TIME:
+        job_format_time(*(const int64_t *)(const void *)member, value, sizeof value);
+        break;
+    case FK_PRIORITY:
+        if (*(const int *)(const void *)member)
+            job_format_priority(*(const int *)(const void *)member, value, sizeof value);
+        break;
+    case FK_COUNT:
+        if (*(const int *)(const void *)member)
+            snprintf(value, sizeof value, "%d", *(const int *)(const void *)member);
+        break;
+    }
+    if (value[0] == '\0') {
+        out[0] = '\0';
+        return 0;
+    }
+    int n = snprintf(out, outlen, "%s\n", value);
+    return n < 0 || (size_t)n >= outlen ? -ENOSPC : n;
+}
+
+int fs_outbox_recipient(const char *name, char *number, size_t numlen, char *why, size_t whylen)
+{
+    char base[JOB_NUMBER_MAX];
+    const char *dot = strrchr(name, '.');
+    size_t len = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+
+    if (len == 0 || len >= sizeof base) {
+        snprintf(why, whylen, "%s: name the file after the recipient's number, e.g. 5551234.tif", name);
+        return -EINVAL;
+    }
+    memcpy(base, name, len);
+    base[len] = '\0';
+    if (job_normalize_number(base, number, numlen, why, whylen) < 0) {
+        char sentence[192];
+        snprintf(sentence, sizeof sentence, "%s", why);
+        snprintf(why, whylen, "%s: %s; name the file after the recipient's number, e.g. 5551234.tif",
+                 name, sentence);
+        return -EINVAL;
+    }
+    return 0;
+}

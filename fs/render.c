@@ -1,0 +1,291 @@
+/*
+ * render.c - the content of every synthetic file of the view, from a job
+ * snapshot, the queue summary or a modem's counters. One table lists the
+ * job properties; the value files and `info` both come from it, so the two
+ * can never disagree.
+ */
+#include "fs/render.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef void (*field_fn)(const struct job *j, char *out, size_t outlen);
+
+static void put_text(char *out, size_t outlen, const char *s) { snprintf(out, outlen, "%s", s); }
+static void put_int(char *out, size_t outlen, long long v) { snprintf(out, outlen, "%lld", v); }
+/* -1 means unknown for the call results: an empty file, not "-1". */
+static void put_known(char *out, size_t outlen, long long v)
+{
+    if (v < 0)
+        out[0] = '\0';
+    else
+        put_int(out, outlen, v);
+}
+
+static void f_id(const struct job *j, char *o, size_t n) { snprintf(o, n, "%" PRIu64, j->id); }
+static void f_type(const struct job *j, char *o, size_t n) { put_text(o, n, job_type_name(j->type)); }
+static void f_status(const struct job *j, char *o, size_t n) { put_text(o, n, job_status_name(j->status)); }
+static void f_device_status(const struct job *j, char *o, size_t n) { put_text(o, n, j->device_status); }
+static void f_recipient_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->recipient_number); }
+static void f_recipient_name(const struct job *j, char *o, size_t n) { put_text(o, n, j->recipient_name); }
+static void f_sender_name(const struct job *j, char *o, size_t n) { put_text(o, n, j->sender_name); }
+static void f_sender_company(const struct job *j, char *o, size_t n) { put_text(o, n, j->sender_company); }
+static void f_sender_department(const struct job *j, char *o, size_t n) { put_text(o, n, j->sender_department); }
+static void f_billing_code(const struct job *j, char *o, size_t n) { put_text(o, n, j->billing_code); }
+static void f_tsid(const struct job *j, char *o, size_t n) { put_text(o, n, j->tsid); }
+static void f_submitted(const struct job *j, char *o, size_t n) { job_format_time(j->submitted, o, n); }
+static void f_scheduled(const struct job *j, char *o, size_t n) { job_format_time(j->scheduled, o, n); }
+static void f_kill_time(const struct job *j, char *o, size_t n) { job_format_time(j->kill_time, o, n); }
+static void f_next_attempt(const struct job *j, char *o, size_t n) { job_format_time(j->next_attempt, o, n); }
+static void f_finished(const struct job *j, char *o, size_t n) { job_format_time(j->finished, o, n); }
+static void f_changed(const struct job *j, char *o, size_t n) { job_format_time(j->changed, o, n); }
+static void f_priority(const struct job *j, char *o, size_t n) { job_format_priority(j->priority, o, n); }
+static void f_page_count(const struct job *j, char *o, size_t n) { put_int(o, n, j->page_count); }
+static void f_pages_sent(const struct job *j, char *o, size_t n) { put_int(o, n, j->pages_sent); }
+static void f_size(const struct job *j, char *o, size_t n) { snprintf(o, n, "%" PRIu64, j->size); }
+static void f_attempts(const struct job *j, char *o, size_t n) { put_int(o, n, j->attempts); }
+static void f_max_attempts(const struct job *j, char *o, size_t n) { put_int(o, n, j->max_attempts); }
+static void f_last_error(const struct job *j, char *o, size_t n) { fs_format_last_error(j, o, n); }
+static void f_modem(const struct job *j, char *o, size_t n) { put_text(o, n, j->modem); }
+static void f_bit_rate(const struct job *j, char *o, size_t n) { put_known(o, n, j->bit_rate); }
+static void f_compression(const struct job *j, char *o, size_t n) { put_text(o, n, j->compression); }
+static void f_remote_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->remote_id); }
+static void f_caller_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->caller_id); }
+
+static void f_ecm(const struct job *j, char *o, size_t n)
+{
+    put_text(o, n, j->ecm < 0 ? "" : j->ecm ? "yes" : "no");
+}
+
+static void f_call_duration(const struct job *j, char *o, size_t n)
+{
+    /* 0 before any call has connected is "unknown", not "0 seconds". */
+    put_known(o, n, j->bit_rate < 0 && j->call_duration == 0 ? -1 : j->call_duration);
+}
+
+/* The user name when the system knows one, so `cat owner` reads like ls -l. */
+static void f_owner(const struct job *j, char *o, size_t n)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+
+    if (getpwuid_r(j->owner_uid, &pw, buf, sizeof buf, &res) == 0 && res)
+        put_text(o, n, res->pw_name);
+    else
+        put_int(o, n, (long long)j->owner_uid);
+}
+
+struct field {
+    const char *name;
+    field_fn render;
+    bool is_file; /* also a one-value file in the job directory */
+};
+
+/* Order is the order of `info` and of the directory listing; the value
+ * files are numbered by their position among is_file entries. */
+static const struct field fields[] = {
+    { "id", f_id, false },
+    { "type", f_type, false },
+    { "status", f_status, true },
+    { "device_status", f_device_status, true },
+    { "recipient_number", f_recipient_number, true },
+    { "recipient_name", f_recipient_name, true },
+    { "sender_name", f_sender_name, true },
+    { "sender_company", f_sender_company, false },
+    { "sender_department", f_sender_department, false },
+    { "billing_code", f_billing_code, false },
+    { "tsid", f_tsid, false },
+    { "owner", f_owner, true },
+    { "submitted", f_submitted, true },
+    { "scheduled", f_scheduled, true },
+    { "kill_time", f_kill_time, true },
+    { "priority", f_priority, true },
+    { "page_count", f_page_count, true },
+    { "pages_sent", f_pages_sent, true },
+    { "size", f_size, true },
+    { "attempts", f_attempts, true },
+    { "max_attempts", f_max_attempts, true },
+    { "next_attempt", f_next_attempt, true },
+    { "last_error", f_last_error, true },
+    { "modem", f_modem, true },
+    { "bit_rate", f_bit_rate, true },
+    { "ecm", f_ecm, true },
+    { "compression", f_compression, false },
+    { "remote_id", f_remote_id, true },
+    { "call_duration", f_call_duration, false },
+    { "caller_id", f_caller_id, false },
+    { "finished", f_finished, false },
+    { "changed", f_changed, false },
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static const struct field *field_of_node(int node)
+{
+    int seen = 0;
+
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (fields[i].is_file && ++seen == node)
+            return &fields[i];
+    return NULL;
+}
+
+int fs_job_field_count(void)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < NFIELDS; i++)
+        n += fields[i].is_file;
+    return n;
+}
+
+const char *fs_job_field_name(int node)
+{
+    switch (node) {
+    case NODE_INFO: return "info";
+    case NODE_LOG: return "log";
+    case NODE_CTL: return "ctl";
+    }
+    const struct field *f = field_of_node(node);
+    return f ? f->name : NULL;
+}
+
+int fs_job_node_by_name(const char *name)
+{
+    static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL };
+    int count = fs_job_field_count();
+
+    for (int node = 1; node <= count; node++)
+        if (strcmp(fs_job_field_name(node), name) == 0)
+            return node;
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        if (strcmp(fs_job_field_name(extra[i]), name) == 0)
+            return extra[i];
+    return 0;
+}
+
+void fs_format_last_error(const struct job *job, char *out, size_t outlen)
+{
+    if (job->error_code[0] == '\0')
+        out[0] = '\0';
+    else if (job->error_text[0] == '\0')
+        snprintf(out, outlen, "%s", job->error_code);
+    else
+        snprintf(out, outlen, "%s: %s", job->error_code, job->error_text);
+}
+
+/* Newlines inside a value would break "one value per line" for readers. */
+static void flatten(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r')
+            *s = ' ';
+}
+
+int fs_render_job_field(const struct job *job, int node, char *out, size_t outlen)
+{
+    const struct field *f = field_of_node(node);
+    char value[FS_RENDER_MAX];
+
+    if (!f || outlen < 2)
+        return -ENOENT;
+    f->render(job, value, sizeof value);
+    flatten(value);
+    if (value[0] == '\0') {
+        out[0] = '\0';
+        return 0;
+    }
+    int n = snprintf(out, outlen, "%s\n", value);
+    if (n >= (int)outlen) { /* keep the newline even when cut short */
+        n = (int)outlen - 1;
+        out[n - 1] = '\n';
+    }
+    return n;
+}
+
+int fs_render_job_info(const struct job *job, char *out, size_t outlen)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < NFIELDS; i++) {
+        char value[FS_RENDER_MAX];
+
+        if (strcmp(fields[i].name, "caller_id") == 0 && job->type != JOB_RECEIVE)
+            continue;
+        fields[i].render(job, value, sizeof value);
+        flatten(value);
+        int n = snprintf(out + len, outlen - len, "%s: %s\n", fields[i].name, value);
+        if (n < 0 || (size_t)n >= outlen - len)
+            break; /* whole lines only */
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    return (int)len;
+}
+
+int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
+{
+    size_t len = 0;
+    int n, total = 0;
+
+    for (int s = 0; s < JOB_STATUS_COUNT; s++)
+        total += sum->jobs[s];
+    n = snprintf(out, outlen, "paused: %s\nmodems: %d\nmodems_busy: %d\nmodems_idle: %d\njobs: %d\n",
+                 sum->paused ? "yes" : "no", sum->modems_busy + sum->modems_idle, sum->modems_busy,
+                 sum->modems_idle, total);
+    if (n < 0 || (size_t)n >= outlen)
+        return -ENOSPC;
+    len = (size_t)n;
+    for (int s = 0; s < JOB_STATUS_COUNT; s++) {
+        n = snprintf(out + len, outlen - len, "%s: %d\n", job_status_name((enum job_status)s), sum->jobs[s]);
+        if (n < 0 || (size_t)n >= outlen - len)
+            return -ENOSPC;
+        len += (size_t)n;
+    }
+    return (int)len;
+}
+
+static const char *const modem_files[] = { NULL, "status", "job", "calls", "pages_sent", "errors" };
+#define NMODEM_FILES ((int)(sizeof modem_files / sizeof modem_files[0]) - 1)
+
+int fs_modem_file_count(void) { return NMODEM_FILES; }
+
+const char *fs_modem_file_name(int node)
+{
+    return node >= 1 && node <= NMODEM_FILES ? modem_files[node] : NULL;
+}
+
+int fs_modem_node_by_name(const char *name)
+{
+    for (int node = 1; node <= NMODEM_FILES; node++)
+        if (strcmp(modem_files[node], name) == 0)
+            return node;
+    return 0;
+}
+
+int fs_render_modem_file(const struct queue_modem_info *m, int node, char *out, size_t outlen)
+{
+    int n;
+
+    switch (node) {
+    case 1: n = snprintf(out, outlen, "%s\n", m->status[0] ? m->status : "idle"); break;
+    case 2: /* the job on the line, or an empty file when idle */
+        if (m->job == 0) {
+            out[0] = '\0';
+            return 0;
+        }
+        n = snprintf(out, outlen, "%" PRIu64 "\n", m->job);
+        break;
+    case 3: n = snprintf(out, outlen, "%" PRIu64 "\n", m->calls); break;
+    case 4: n = snprintf(out, outlen, "%" PRIu64 "\n", m->pages_sent); break;
+    case 5: n = snprintf(out, outlen, "%" PRIu64 "\n", m->errors); break;
+    default: return -ENOENT;
+    }
+    if (n < 0 || (size_t)n >= outlen)
+        return -ENOSPC;
+    return n;
+}

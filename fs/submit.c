@@ -1,0 +1,205 @@
+/*
+ * submit.c - turning outbox content into queue jobs: a plain upload at its
+ * close, a draft on `submit` or a move into jobs/. The queue call happens
+ * without the outbox lock (the entry is marked busy instead), and a refusal
+ * leaves a readable reason: outbox/NAME.error for uploads, NAME/error for
+ * drafts.
+ */
+#include "fs/internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/parse.h"
+#include "fs/submit.h"
+
+static void why_or_errno(char *why, size_t whylen, int err)
+{
+    if (why[0] == '\0')
+        snprintf(why, whylen, "%s", strerror(-err));
+}
+
+/* Replaces any older NAME.error; the reason stays readable for a while. */
+static void leave_error(struct fs *fs, const char *name, const char *why)
+{
+    char ename[NAME_MAX + 1];
+
+    if (snprintf(ename, sizeof ename, "%s.error", name) >= (int)sizeof ename)
+        return;
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *old = fs_outbox_find(&fs->outbox, ename, fs_now());
+    if (old && old->kind == OB_ERROR)
+        fs_outbox_remove(&fs->outbox, old);
+    struct outbox_entry *e = old && old->kind != OB_ERROR ? NULL : fs_outbox_add(&fs->outbox, OB_ERROR, ename);
+    uint64_t serial = 0;
+    if (e) {
+        e->text = strdup(why);
+        e->uid = fs->uid;
+        e->gid = fs->gid;
+        e->expires = fs_now() + FS_ERROR_KEEP_SECONDS;
+        serial = e->serial;
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (serial)
+        fs_notify_outbox(fs, FS_EV_OUTBOX, serial, ename);
+    fprintf(stderr, "faxfs: outbox/%s refused: %s\n", name, why);
+}
+
+void fs_forget_error(struct fs *fs, const char *name)
+{
+    char ename[NAME_MAX + 1];
+    uint64_t serial = 0;
+
+    if (snprintf(ename, sizeof ename, "%s.error", name) >= (int)sizeof ename)
+        return;
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *old = fs_outbox_find(&fs->outbox, ename, fs_now());
+    if (old && old->kind == OB_ERROR) {
+        serial = old->serial;
+        fs_outbox_remove(&fs->outbox, old);
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (serial)
+        fs_notify_outbox(fs, FS_EV_OUTBOX_GONE, serial, ename);
+}
+
+void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why)
+{
+    leave_error(fs, name, why);
+}
+
+int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *id_out)
+{
+    struct queue_request req;
+    struct queue_caller qc;
+    struct fs_caller who;
+    char name[NAME_MAX + 1], why[256] = "";
+    struct stat st;
+    int fd;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, serial);
+    if (!e || e->kind != OB_UPLOAD) { /* another close already submitted it */
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return 0;
+    }
+    if (e->busy) {
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return -EBUSY;
+    }
+    /* A shell redirect closes a dup before anything is written: wait for
+     * the close that follows the data. */
+    if (!even_empty && fstat(e->fd, &st) == 0 && st.st_size == 0) {
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return 0;
+    }
+    fd = dup(e->fd);
+    if (fd < 0) {
+        pthread_mutex_unlock(&fs->outbox.lock);
+        return -errno;
+    }
+    e->busy = true;
+    who = e->caller;
+    snprintf(name, sizeof name, "%s", e->name);
+    pthread_mutex_unlock(&fs->outbox.lock);
+
+    memset(&req, 0, sizeof req);
+    int r = fs_outbox_recipient(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
+    if (r == 0) {
+        lseek(fd, 0, SEEK_SET);
+        fs_caller_to_queue(&who, &qc);
+        r = queue_submit(fs->q, &qc, &req, &fd, 1, id_out, why, sizeof why);
+    }
+    close(fd);
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    e = fs_outbox_get(&fs->outbox, serial);
+    if (e)
+        fs_outbox_remove(&fs->outbox, e);
+    pthread_mutex_unlock(&fs->outbox.lock);
+    fs_notify_outbox(fs, FS_EV_OUTBOX_GONE, serial, name);
+    if (r < 0) {
+        why_or_errno(why, sizeof why, r);
+        leave_error(fs, name, why);
+        return r;
+    }
+    fs_forget_error(fs, name);
+    return 0;
+}
+
+static bool may_touch(const struct outbox_entry *e, const struct fs_caller *who)
+{
+    return who->uid == 0 || who->uid == e->uid;
+}
+
+int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who, uint64_t *id_out)
+{
+    struct queue_request req;
+    struct queue_caller qc;
+    struct fs_caller owner;
+    char name[NAME_MAX + 1], why[256] = "";
+    int *fds = NULL, r = 0;
+    size_t n = 0;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, serial);
+    if (!e || e->kind != OB_DRAFT)
+        r = -ENOENT;
+    else if (e->busy)
+        r = -EBUSY;
+    else if (!may_touch(e, who))
+        r = -EPERM;
+    else if (e->ndocs == 0) {
+        r = -EINVAL;
+        free(e->text);
+        e->text = strdup("no documents: copy one or more fax TIFFs into the draft before submitting");
+    } else if (!(fds = calloc(e->ndocs, sizeof *fds))) {
+        r = -ENOMEM;
+    }
+    for (size_t i = 0; r == 0 && i < e->ndocs; i++, n++)
+        if ((fds[i] = dup(e->docs[i].fd)) < 0)
+            r = -errno;
+    if (r == 0) {
+        e->busy = true;
+        req = e->req;
+        owner = e->caller;
+        snprintf(name, sizeof name, "%s", e->name);
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        free(fds);
+        fs_notify_outbox(fs, FS_EV_OUTBOX, serial, NULL);
+        return r;
+    }
+
+    for (size_t i = 0; i < n; i++)
+        lseek(fds[i], 0, SEEK_SET);
+    fs_caller_to_queue(&owner, &qc);
+    r = queue_submit(fs->q, &qc, &req, fds, n, id_out, why, sizeof why);
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    e = fs_outbox_get(&fs->outbox, serial);
+    if (e && r == 0) {
+        fs_outbox_remove(&fs->outbox, e);
+    } else if (e) {
+        e->busy = false;
+        why_or_errno(why, sizeof why, r);
+        free(e->text);
+        e->text = strdup(why);
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    fs_notify_outbox(fs, r == 0 ? FS_EV_OUTBOX_GONE : FS_EV_OUTBOX, serial, name);
+    if (r < 0)
+        fprintf(stderr, "faxfs: outbox/%s refused: %s\n", name, why);
+    return r;
+}

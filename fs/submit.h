@@ -1,0 +1,20 @@
+/*
+ * submit.h - submission of outbox uploads and drafts to the queue.
+ */
+#ifndef FAXFS_FS_SUBMIT_H
+#define FAXFS_FS_SUBMIT_H
+
+#include "fs/internal.h"
+
+/* Submits the upload with this serial. Without even_empty an upload with
+ * no bytes yet is left alone (returns 0). The entry is gone afterwards;
+ * on failure NAME.error holds the reason. */
+int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *id_out);
+/* Submits a draft; the draft is gone on success, keeps `error` on failure. */
+int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who, uint64_t *id_out);
+/* A new upload of NAME replaces an old NAME.error. */
+void fs_forget_error(struct fs *fs, const char *name);
+/* Leaves NAME.error for a name that cannot be a recipient. */
+void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why);
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * pool.c - the modem pool: channels, and a few DSP worker threads that
+ * each service many channels per tick (never one thread per call).
+ * Channel i belongs to worker i % workers for its whole life. At fast
+ * pace a worker loops over its calls as fast as the CPU allows; at
+ * real-time pace it runs one 160-sample tick per call every 20 ms on an
+ * absolute schedule. Calls on fd-clocked lines (exec) are serviced when
+ * their audio arrives (ppoll), whatever the pace.
+ */
+#include "modem/modem.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "modem/line.h"
+#include "modem/session.h"
+#include "modem/tiff_join.h"
+
+#define TICK_NS 20000000L          /* one block of 160 samples at 8 kHz */
+#define FD_IDLE_WAIT_MS 100        /* re-check fd-clocked calls (timeouts, reaping) */
+#define RESYNC_NS 1000000000L      /* more than 1 s behind: restart the schedule */
+
+struct worker;
+
+struct channel {
+    int index;
+    char name[16];
+    struct worker *worker;
+    atomic_bool busy;          /* a call was accepted and has not finished */
+    atomic_bool abort_requested; /* modem_abort on an adopted call */
+    struct session *session;   /* owned by the worker once handed over */
+    struct session *pending;   /* handed over by modem_send; guarded by worker->lock */
+};
+
+struct worker {
+    struct modem_pool *pool;
+    pthread_t thread;
+    int wake_fd;               /* eventfd: new call, abort, shutdown */
+    pthread_mutex_t lock;      /* protects the channels' pending pointers */
+    atomic_bool has_pending;   /* cheap check before taking the lock */
+    struct channel **channels; /* the channels of this worker */
+    int nchannels;
+    struct channel **active;   /* worker-private: channels with a session */
+    int nactive;
+    struct pollfd *pfds;       /* worker-private poll set */
+    struct timespec next_tick;
+};
+
+struct modem_pool {
+    const struct line_driver *driver;
+    struct line *line;
+    enum modem_pace pace;
+    char *scratch_dir;
+    char *tsid;
+    char header_tz[32];
+    atomic_bool stopping;
+    atomic_uint call_seq;      /* names scratch files */
+    atomic_long overruns;      /* real-time ticks that started late */
+    atomic_long samples_done;  /* line time of finished calls */
+    struct channel *channels;
+    int nchannels;
+    struct worker *workers;
+    int nworkers;
+};
+
+static void worker_wake(struct worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->wake_fd, &one, sizeof one);
+    (void)r; /* EAGAIN means a wake-up is already pending */
+}
+
+static void worker_drain_wake(struct worker *w)
+{
+    uint64_t v;
+    ssize_t r = read(w->wake_fd, &v, sizeof v);
+    (void)r;
+}
+
+/* Takes calls handed over by modem_send into the active set. */
+static void worker_take_pending(struct worker *w)
+{
+    if (!atomic_exchange(&w->has_pending, false))
+        return;
+    pthread_mutex_lock(&w->lock);
+    for (int i = 0; i < w->nchannels; i++) {
+        struct channel *ch = w->channels[i];
+        if (ch->pending && !ch->session) {
+            ch->session = ch->pending;
+            ch->pending = NULL;
+            w->active[w->nactive++] = ch;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The channel is idle again before finished() runs, so the engine may
+ * hand it the next call from its own thread as soon as it hears. */
+static void worker_retire(struct worker *w, int slot)
+{
+    struct channel *ch = w->active[slot];
+    struct session *s = ch->session;
+    atomic_fetch_add(&w->pool->samples_done, session_samples(s));
+    ch->session = NULL;
+    w->active[slot] = w->active[--w->nactive];
+    atomic_store(&ch->busy, false);
+    session_finish(s);
+    session_free(s);
+}
+
+static void timespec_add_ns(struct timespec *t, long ns)
+{
+    t->tv_nsec += ns;
+    while (t->tv_nsec >= 1000000000L) {
+        t->tv_nsec -= 1000000000L;
+        t->tv_sec++;
+    }
+}
+
+static long timespec_diff_ns(const struct timespec *a, const struct timespec *b)
+{
+    return (a->tv_sec - b->tv_sec) * 1000000000L + (a->tv_nsec - b->tv_nsec);
+}
+
+/* Real-time pace: is a tick due now? Keeps an absolute schedule so
+ * ticks do not drift; a late tick counts as an overrun. */
+static bool worker_tick_due(struct worker *w, long *wait_ns)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ahead = timespec_diff_ns(&w->next_tick, &now);
+    if (ahead > 0) {
+        *wait_ns = ahead;
+        return false;
+    }
+    if (-ahead > TICK_NS / 2)
+        atomic_fetch_add(&w->pool->overruns, 1);
+    if (-ahead > RESYNC_NS)
+        w->next_tick = now;
+    timespec_add_ns(&w->next_tick, TICK_NS);
+    *wait_ns = 0;
+    return true;
+}
+
+/* Services calls; returns whether a pool-clocked call is active. */
+static bool worker_service(struct worker *w, bool tick, const bool *readable)
+{
+    bool pool_clocked = false;
+    for (int i = 0; i < w->nactive;) {
+        struct channel *ch = w->active[i];
+        bool fd_clocked = w->pool->driver->clock == LINE_CLOCK_FD;
+        bool run = fd_clocked ? (readable == NULL || readable[i]) : tick;
+        if (atomic_exchange(&ch->abort_requested, false)) {
+            session_request_abort(ch->session);
+            run = true;
+        }
+        if (!fd_clocked)
+            pool_clocked = true;
+        if (run && session_service(ch->session)) {
+            worker_retire(w, i);
+            continue;
+        }
+        i++;
+    }
+    return pool_clocked;
+}
+
+/* Waits for wake-ups and fd-clocked audio; fills readable per active slot. */
+static void worker_wait(struct worker *w, long timeout_ns, bool *readable)
+{
+    int n = 0;
+    w->pfds[n++] = (struct pollfd){ .fd = w->wake_fd, .events = POLLIN };
+    int map[w->nactive > 0 ? w->nactive : 1];
+    for (int i = 0; i < w->nactive; i++) {
+        int fd = session_poll_fd(w->active[i]->session);
+        readable[i] = fd < 0; /* no fd yet (dialing): service on every pass */
+        if (fd >= 0) {
+            map[i] = n;
+            w->pfds[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+        } else {
+            map[i] = -1;
+        }
+    }
+    struct timespec ts = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
+    int r = ppoll(w->pfds, (nfds_t)n, timeout_ns < 0 ? NULL : &ts, NULL);
+    bool all = r <= 0; /* a timeout: let every call check its own timers */
+    if (r > 0 && w->pfds[0].revents) {
+        worker_drain_wake(w);
+        all = true;    /* a new call or an abort: look at everything */
+    }
+    if (all) {
+        for (int i = 0; i < w->nactive; i++)
+            readable[i] = true;
+        return;
+    }
+    for (int i = 0; i < w->nactive; i++)
+        if (map[i] >= 0 && w->pfds[map[i]].revents)
+            readable[i] = true;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct modem_pool *pool = w->pool;
+    bool fd_clocked = pool->driver->clock == LINE_CLOCK_FD;
+    bool *readable = calloc((size_t)w->nchannels + 1, sizeof *readable);
+    clock_gettime(CLOCK_MONOTONIC, &w->next_tick);
+    for (;;) {
+        worker_take_pending(w);
+        if (atomic_load(&pool->stopping)) {
+            for (int i = 0; i < w->nactive; i++)
+                session_request_abort(w->active[i]->session);
+            if (w->nactive == 0)
+                break;
+        }
+        bool want_again = pool->driver->maintain && pool->driver->maintain(pool->line, false);
+        if (fd_clocked) {
+            worker_wait(w, w->nactive || want_again ? (long)FD_IDLE_WAIT_MS * 1000000L : -1, readable);
+            worker_service(w, false, readable);
+            continue;
+        }
+        if (w->nactive == 0) {
+            worker_wait(w, want_again ? (long)FD_IDLE_WAIT_MS * 1000000L : -1, readable);
+            clock_gettime(CLOCK_MONOTONIC, &w->next_tick);
+            continue;
+        }
+        long wait_ns = 0;
+        bool tick = pool->pace == MODEM_PACE_FAST || worker_tick_due(w, &wait_ns);
+        if (tick)
+            worker_service(w, true, NULL);
+        else
+            worker_wait(w, wait_ns, readable);
+    }
+    free(readable);
+    return NULL;
+}
+
+static int pool_fail(char *err, size_t errlen, int rc, const char *fmt, const char *what)
+{
+    snprintf(err, errlen, fmt, what);
+    return rc;
+}
+
+/* Page headers need a time zone that spandsp can use without localtime():
+ * the daemon's own TZ if it is a POSIX rule, else today's fixed offset. */
+static void pool_header_tz(char *out, size_t len)
+{
+    const char *tz = getenv("TZ");
+    if (tz && *tz && *tz != ':' && !strchr(tz, '/')) {
+        snprintf(out, len, "%s", tz);
+        return;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    long west = -tm.tm_gmtoff; /* POSIX offsets count hours west of UTC */
+    char sign = west < 0 ? '-' : '+';
+    long a = west < 0 ? -west : west;
+    snprintf(out, len, "LOC%c%ld:%02ld", sign, a / 3600, (a / 60) % 60);
+}
+
+const struct line_driver *line_driver_for_spec(const char *spec, const char **arg)
+{
+    *arg = NULL;
+    if (!spec || !*spec || strcmp(spec, "sim") == 0)
+        return &line_sim_driver;
+    if (strncmp(spec, "exec:", 5) == 0 && spec[5]) {
+        *arg = spec + 5;
+        return &line_exec_driver;
+    }
+    return NULL;
+}
+
+static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
+{
+    for (int i = 0; i < pool->nworkers; i++) {
+        struct worker *w = &pool->workers[i];
+        w->pool = pool;
+        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_mutex_init(&w->lock, NULL);
+        atomic_init(&w->has_pending, false);
+        int per = (pool->nchannels + pool->nworkers - 1) / pool->nworkers;
+        w->channels = calloc((size_t)per + 1, sizeof *w->channels);
+        w->active = calloc((size_t)per + 1, sizeof *w->active);
+        w->pfds = calloc((size_t)per + 2, sizeof *w->pfds);
+        if (w->wake_fd < 0 || !w->channels || !w->active || !w->pfds)
+            return pool_fail(err, errlen, -ENOMEM, "cannot start modem worker %s", "(out of memory or fds)");
+    }
+    for (int i = 0; i < pool->nchannels; i++) {
+        struct channel *ch = &pool->channels[i];
+        struct worker *w = &pool->workers[i % pool->nworkers];
+        ch->index = i;
+        snprintf(ch->name, sizeof ch->name, "modem%d", i);
+        ch->worker = w;
+        atomic_init(&ch->busy, false);
+        atomic_init(&ch->abort_requested, false);
+        w->channels[w->nchannels++] = ch;
+    }
+    /* Workers never take signals meant for the daemon. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = 0;
+    for (int i = 0; i < pool->nworkers && rc == 0; i++) {
+        rc = -pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
+        if (rc != 0)
+            pool->nworkers = i; /* only join what started */
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return pool_fail(err, errlen, rc, "cannot start modem worker threads%s", "");
+    return 0;
+}
+
+static void pool_free(struct modem_pool *pool)
+{
+    for (int i = 0; pool->workers && i < pool->nworkers; i++) {
+        struct worker *w = &pool->workers[i];
+        if (w->wake_fd >= 0)
+            close(w->wake_fd);
+        pthread_mutex_destroy(&w->lock);
+        free(w->channels);
+        free(w->active);
+        free(w->pfds);
+    }
+    if (pool->line) {
+        if (pool->driver->maintain)
+            pool->driver->maintain(pool->line, true);
+        pool->driver->destroy(pool->line);
+    }
+    free(pool->workers);
+    free(pool->channels);
+    free(pool->scratch_dir);
+    free(pool->tsid);
+    free(pool);
+}
+
+int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    const char *arg;
+    const struct line_driver *drv = line_driver_for_spec(cfg->line_spec, &arg);
+    if (!drv)
+        return pool_fail(err, errlen, -EINVAL, "unknown line \"%s\"; use \"sim\" or \"exec:COMMAND\"",
+                         cfg->line_spec);
+    if (cfg->channels <= 0 || cfg->channels > 4096)
+        return pool_fail(err, errlen, -EINVAL, "modem count must be between 1 and 4096%s", "");
+    if (!cfg->scratch_dir || !*cfg->scratch_dir)
+        return pool_fail(err, errlen, -EINVAL, "the modems need a scratch directory%s", "");
+    struct modem_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
+    pool->driver = drv;
+    pool->pace = cfg->pace;
+    pool->nchannels = cfg->channels;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pool->nworkers = cfg->workers > 0 ? cfg->workers : cpus > 0 ? (int)cpus : 1;
+    if (pool->nworkers > pool->nchannels)
+        pool->nworkers = pool->nchannels;
+    pool_header_tz(pool->header_tz, sizeof pool->header_tz);
+    pool->scratch_dir = strdup(cfg->scratch_dir);
+    pool->tsid = cfg->tsid ? strdup(cfg->tsid) : NULL;
+    pool->channels = calloc((size_t)pool->nchannels, sizeof *pool->channels);
+    pool->workers = calloc((size_t)pool->nworkers, sizeof *pool->workers);
+    for (int i = 0; pool->workers && i < pool->nworkers; i++)
+        pool->workers[i].wake_fd = -1;
+    if (!pool->scratch_dir || (cfg->tsid && !pool->tsid) || !pool->channels || !pool->workers) {
+        pool_free(pool);
+        return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
+    }
+    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir };
+    int rc = drv->create(&pool->line, &lc, err, errlen);
+    if (rc != 0) {
+        pool->line = NULL;
+        pool_free(pool);
+        return rc;
+    }
+    int started = pool->nworkers;
+    rc = pool_start_workers(pool, err, errlen);
+    if (rc != 0) {
+        atomic_store(&pool->stopping, true);
+        for (int i = 0; i < pool->nworkers; i++) {
+            worker_wake(&pool->workers[i]);
+            pthread_join(pool->workers[i].thread, NULL);
+        }
+        pool->nworkers = started;
+        pool_free(pool);
+        return rc;
+    }
+    *out = pool;
+    return 0;
+}
+
+void modem_pool_destroy(struct modem_pool *pool)
+{
+    if (!pool)
+        return;
+    atomic_store(&pool->stopping, true);
+    for (int i = 0; i < pool->nworkers; i++)
+        worker_wake(&pool->workers[i]);
+    for (int i = 0; i < pool->nworkers; i++)
+        pthread_join(pool->workers[i].thread, NULL);
+    pool_free(pool);
+}
+
+int modem_pool_channels(const struct modem_pool *pool)
+{
+    return pool->nchannels;
+}
+
+const char *modem_channel_name(const struct modem_pool *pool, int channel)
+{
+    if (channel < 0 || channel >= pool->nchannels)
+        return NULL;
+    return pool->channels[channel].name;
+}
+
+static bool request_is_valid(const struct modem_send_request *req)
+{
+    if (!req || !req->number || !*req->number || !req->page_paths || req->page_count <= 0)
+        return false;
+    for (int i = 0; i < req->page_count; i++)
+        if (!req->page_paths[i])
+            return false;
+    return true;
+}
+
+int modem_send(struct modem_pool *pool, int channel, const struct modem_send_request *req,
+               const struct modem_events *ev, void *user)
+{
+    if (channel < 0 || channel >= pool->nchannels || !ev || !request_is_valid(req))
+        return -EINVAL;
+    if (atomic_load(&pool->stopping))
+        return -ESHUTDOWN;
+    struct channel *ch = &pool->channels[channel];
+    if (atomic_exchange(&ch->busy, true))
+        return -EBUSY;
+    atomic_store(&ch->abort_requested, false); /* an abort of the previous call */
+
+    /* The pages are joined here, on the caller's thread, so the DSP
+     * workers never wait on the disk. */
+    char path[PATH_MAX], join_err[192] = "";
+    unsigned seq = atomic_fetch_add(&pool->call_seq, 1);
+    snprintf(path, sizeof path, "%s/call-%ld-%s-%u.tif", pool->scratch_dir, (long)getpid(), ch->name, seq);
+    int rc = tiff_join_pages(path, req->page_paths, req->page_count,
+                             req->first_page_number > 0 ? req->first_page_number : 1,
+                             join_err, sizeof join_err);
+    struct session_params p = {
+        .driver = pool->driver, .line = pool->line, .req = req,
+        .tx_file = rc == 0 ? path : NULL, .join_error = rc == 0 ? NULL : join_err,
+        .default_tsid = pool->tsid, .header_tz = pool->header_tz, .ev = ev, .user = user,
+    };
+    struct session *s = session_create(&p);
+    if (!s) {
+        if (rc == 0)
+            unlink(path);
+        atomic_store(&ch->busy, false);
+        return -ENOMEM;
+    }
+    struct worker *w = ch->worker;
+    pthread_mutex_lock(&w->lock);
+    ch->pending = s;
+    pthread_mutex_unlock(&w->lock);
+    atomic_store(&w->has_pending, true);
+    worker_wake(w);
+    return 0;
+}
+
+void modem_abort(struct modem_pool *pool, int channel)
+{
+    if (channel < 0 || channel >= pool->nchannels)
+        return;
+    struct channel *ch = &pool->channels[channel];
+    struct worker *w = ch->worker;
+    /* The session cannot be freed under us: only this worker frees it,
+     * and it takes the same lock to adopt a pending call. */
+    pthread_mutex_lock(&w->lock);
+    struct session *s = ch->pending ? ch->pending : NULL;
+    if (s)
+        session_request_abort(s);
+    pthread_mutex_unlock(&w->lock);
+    if (!s && atomic_load(&ch->busy))
+        atomic_store(&ch->abort_requested, true);
+    worker_wake(w);
+}
+
+long modem_pool_overruns(const struct modem_pool *pool)
+{
+    return atomic_load(&((struct modem_pool *)pool)->overruns);
+}
+
+double modem_pool_line_seconds(const struct modem_pool *pool)
+{
+    return (double)atomic_load(&((struct modem_pool *)pool)->samples_done) / 8000.0;
+}

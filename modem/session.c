@@ -1,0 +1,470 @@
+/*
+ * session.c - one outgoing fax call: dial over a line driver, run a
+ * spandsp T.30 sender on the audio, report progress and the result.
+ * spandsp calls our handlers from inside fax_rx/fax_tx: they only record
+ * flags, and everything else (events, hang-up, freeing) happens after
+ * the DSP call returns, in session_service.
+ */
+#include "modem/session.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tiffio.h>
+#include <spandsp.h>
+
+#include "modem/result.h"
+
+/* An FD-clocked line may deliver many blocks at once; service at most
+ * this many per call so one busy command cannot starve its neighbours. */
+#define SESSION_FD_BLOCKS_PER_SERVICE 8
+/* A backstop beyond spandsp's own timers: no call may hold a line longer
+ * than this much line time, whatever the far end does. */
+#define SESSION_MAX_SAMPLES(pages) ((long)(600 + 300 * (long)(pages)) * 8000)
+
+enum session_phase { PHASE_DIAL, PHASE_RINGING, PHASE_T30, PHASE_OVER };
+
+struct session {
+    const struct line_driver *drv;
+    struct line *line;
+    struct line_call *call;
+    enum session_phase phase;
+    fax_state_t *fax;
+
+    char number[64];
+    char tx_file[PATH_MAX];
+    char tsid[21];
+    char header[51];
+    char tz[32];
+    char join_error[192];
+    int first_page;       /* job page number of the file's first page */
+    int total_pages;      /* pages in the job */
+    int page_count;       /* pages in this call's file */
+    struct modem_events ev;
+    void *user;
+
+    /* Set by spandsp handlers, consumed after fax_rx/fax_tx return. */
+    bool t30_done;
+    int t30_code;
+    bool check_progress;
+    bool training_ok;
+
+    int pages_confirmed;  /* in this call */
+    int announced_page;   /* last page announced in a status */
+    long samples;         /* line time since dial */
+    struct timespec started;
+    atomic_bool abort_requested;
+    struct modem_result res;
+};
+
+/* spandsp 0.0.6 log handlers carry no user pointer: the worker thread
+ * running a session's DSP names it here for the duration of the call. */
+static _Thread_local struct session *session_logging;
+
+static void session_status(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void session_status(struct session *s, const char *fmt, ...)
+{
+    char text[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (s->ev.status)
+        s->ev.status(s->user, text);
+}
+
+static void session_log(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void session_log(struct session *s, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (s->ev.log)
+        s->ev.log(s->user, text);
+}
+
+/* spandsp's flow-level messages that say nothing to a reader of the job
+ * log: capability bit decodes, state numbers, per-frame signal chatter. */
+static const char *const session_log_noise[] = {
+    "  ", "DIS:", "DCS:", "DTC:", "HDLC signal status", "Bad CRC and timer", "Bad HDLC CRC",
+    "Stop ", "Changing from state", "Partial page buffer", "Minimum bits per row",
+    "Rx final frame in state", "Start sending document", "Trying to send file",
+    "Send complete in phase", "Tx:  FCD", "Tx:  RCP", "Start T", "Is there more to send",
+};
+
+static bool session_log_is_noise(const char *text)
+{
+    for (size_t i = 0; i < sizeof session_log_noise / sizeof session_log_noise[0]; i++)
+        if (strncmp(text, session_log_noise[i], strlen(session_log_noise[i])) == 0)
+            return true;
+    /* Hex dumps of frames follow their decoded name ("Tx:  ff 13 83 ..."). */
+    if ((strncmp(text, "Tx:  ", 5) == 0 || strncmp(text, "Rx:  ", 5) == 0) && isxdigit((unsigned char)text[5])
+        && isxdigit((unsigned char)text[6]) && text[7] == ' ')
+        return true;
+    return false;
+}
+
+/* Turns spandsp's T.30 log into transcript lines: one line per message,
+ * without the trailing newline, protocol flow only. */
+static void session_span_log(int level, const char *text)
+{
+    (void)level;
+    struct session *s = session_logging;
+    if (!s || !s->ev.log || session_log_is_noise(text))
+        return;
+    char line[256];
+    size_t n = strnlen(text, sizeof line - 8);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    if (n == 0)
+        return;
+    snprintf(line, sizeof line, "T.30: %.*s", (int)n, text);
+    s->ev.log(s->user, line);
+}
+
+static int session_phase_b(t30_state_t *t30, void *user, int result)
+{
+    (void)t30; (void)result;
+    struct session *s = user;
+    s->check_progress = true;
+    return T30_ERR_OK;
+}
+
+static int session_phase_d(t30_state_t *t30, void *user, int result)
+{
+    (void)t30; (void)result;
+    struct session *s = user;
+    s->check_progress = true;
+    return T30_ERR_OK;
+}
+
+static void session_phase_e(t30_state_t *t30, void *user, int code)
+{
+    (void)t30;
+    struct session *s = user;
+    s->t30_done = true;
+    s->t30_code = code;
+}
+
+/* Confirmation to receive: training worked and a page is about to go. */
+static void session_frame(t30_state_t *t30, void *user, int incoming, const uint8_t *msg, int len)
+{
+    (void)t30;
+    struct session *s = user;
+    if (incoming && len >= 3 && (msg[2] & 0xFE) == T30_CFR)
+        s->training_ok = true;
+    if (incoming && len >= 3)
+        s->check_progress = true;
+}
+
+static const char *session_compression_name(int encoding)
+{
+    switch (encoding) {
+    case T4_COMPRESSION_ITU_T4_1D: return "T.4 1D";
+    case T4_COMPRESSION_ITU_T4_2D: return "T.4 2D";
+    case T4_COMPRESSION_ITU_T6: return "T.6";
+    default: return "";
+    }
+}
+
+struct session *session_create(const struct session_params *p)
+{
+    struct session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    const struct modem_send_request *req = p->req;
+    s->drv = p->driver;
+    s->line = p->line;
+    s->phase = PHASE_DIAL;
+    snprintf(s->number, sizeof s->number, "%s", req->number);
+    snprintf(s->tx_file, sizeof s->tx_file, "%s", p->tx_file ? p->tx_file : "");
+    snprintf(s->tsid, sizeof s->tsid, "%s", req->tsid ? req->tsid : p->default_tsid ? p->default_tsid : "");
+    snprintf(s->header, sizeof s->header, "%s", req->header ? req->header : "");
+    snprintf(s->tz, sizeof s->tz, "%s", p->header_tz ? p->header_tz : "UTC0");
+    if (p->join_error)
+        snprintf(s->join_error, sizeof s->join_error, "%s", p->join_error);
+    s->first_page = req->first_page_number > 0 ? req->first_page_number : 1;
+    s->page_count = req->page_count;
+    s->total_pages = req->total_pages >= s->first_page - 1 + req->page_count
+                         ? req->total_pages : s->first_page - 1 + req->page_count;
+    s->ev = *p->ev;
+    s->user = p->user;
+    s->res.bit_rate = -1;
+    s->res.ecm = -1;
+    atomic_init(&s->abort_requested, false);
+    return s;
+}
+
+static int session_start_t30(struct session *s)
+{
+    s->fax = fax_init(NULL, 1);
+    if (!s->fax)
+        return -ENOMEM;
+    fax_set_transmit_on_idle(s->fax, 1);
+    t30_state_t *t30 = fax_get_t30_state(s->fax);
+    if (s->tsid[0])
+        t30_set_tx_ident(t30, s->tsid);
+    if (s->header[0])
+        t30_set_tx_page_header_info(t30, s->header);
+    t30_set_tx_page_header_tz(t30, s->tz);
+    t30_set_ecm_capability(t30, 1);
+    t30_set_supported_compressions(t30, T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION
+                                            | T30_SUPPORT_T6_COMPRESSION);
+    t30_set_supported_modems(t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
+    t30_set_tx_file(t30, s->tx_file, -1, -1);
+    t30_set_phase_b_handler(t30, session_phase_b, s);
+    t30_set_phase_d_handler(t30, session_phase_d, s);
+    t30_set_phase_e_handler(t30, session_phase_e, s);
+    t30_set_real_time_frame_handler(t30, session_frame, s);
+    logging_state_t *log = t30_get_logging_state(t30);
+    span_log_set_level(log, SPAN_LOG_FLOW);
+    span_log_set_message_handler(log, session_span_log);
+    return 0;
+}
+
+/* Progress is read from spandsp's statistics after the DSP call, never
+ * from inside a handler. */
+static void session_report_progress(struct session *s)
+{
+    t30_stats_t st;
+    t30_get_transfer_statistics(fax_get_t30_state(s->fax), &st);
+    if (st.pages_tx > s->pages_confirmed) {
+        s->pages_confirmed = st.pages_tx;
+        if (s->ev.page_confirmed)
+            s->ev.page_confirmed(s->user, s->pages_confirmed);
+    }
+    bool sending = s->training_ok && s->pages_confirmed < s->page_count;
+    int page = s->first_page + s->pages_confirmed;
+    if (sending && page != s->announced_page) {
+        s->announced_page = page;
+        session_status(s, "sending page %d of %d at %d bps", page, s->total_pages, st.bit_rate);
+    }
+}
+
+static void session_fill_stats(struct session *s)
+{
+    t30_state_t *t30 = fax_get_t30_state(s->fax);
+    t30_stats_t st;
+    t30_get_transfer_statistics(t30, &st);
+    if (st.pages_tx > s->pages_confirmed)
+        s->pages_confirmed = st.pages_tx;
+    s->res.bit_rate = st.bit_rate;
+    s->res.ecm = st.error_correcting_mode ? 1 : 0;
+    snprintf(s->res.compression, sizeof s->res.compression, "%s", session_compression_name(st.encoding));
+    const char *ident = t30_get_rx_ident(t30);
+    snprintf(s->res.remote_id, sizeof s->res.remote_id, "%s", ident ? ident : "");
+}
+
+static void session_hang_up(struct session *s)
+{
+    if (s->call) {
+        session_status(s, "hanging up");
+        s->drv->hangup(s->call);
+        s->call = NULL;
+    }
+    if (s->fax) {
+        session_fill_stats(s);
+        fax_free(s->fax);
+        s->fax = NULL;
+    }
+    if (s->tx_file[0])
+        unlink(s->tx_file);
+    s->res.pages_sent = s->pages_confirmed;
+    if (s->drv->clock == LINE_CLOCK_POOL) {
+        s->res.duration = (double)s->samples / 8000.0;
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        s->res.duration = (double)(now.tv_sec - s->started.tv_sec) + (now.tv_nsec - s->started.tv_nsec) / 1e9;
+    }
+    s->phase = PHASE_OVER;
+}
+
+static void session_end_t30(struct session *s)
+{
+    session_fill_stats(s);
+    result_from_t30(&s->res, s->t30_code);
+    session_hang_up(s);
+}
+
+static void session_give_up(struct session *s)
+{
+    if (s->fax && !s->t30_done)
+        t30_terminate(fax_get_t30_state(s->fax));
+    session_log(s, "the call exceeded its time limit");
+    result_set(&s->res, MODEM_DROPPED, "call_timeout", "The call took too long and was ended.");
+    session_hang_up(s);
+}
+
+static void session_abort_now(struct session *s)
+{
+    if (s->fax && !s->t30_done)
+        t30_terminate(fax_get_t30_state(s->fax));
+    result_set(&s->res, MODEM_ABORTED, "aborted", "The call was aborted.");
+    session_hang_up(s);
+}
+
+static void session_dial(struct session *s)
+{
+    clock_gettime(CLOCK_MONOTONIC, &s->started);
+    if (s->join_error[0]) {
+        result_set(&s->res, MODEM_PERMANENT, "bad_page", s->join_error);
+        session_hang_up(s);
+        return;
+    }
+    session_status(s, "dialing %s", s->number);
+    int rc = s->drv->dial(s->line, s->number, &s->call);
+    if (rc != 0) {
+        s->call = NULL;
+        char text[160];
+        snprintf(text, sizeof text, "The call could not be placed: %s.", strerror(-rc));
+        result_set(&s->res, rc == -EINVAL ? MODEM_PERMANENT : MODEM_DROPPED, "line_failed", text);
+        session_hang_up(s);
+        return;
+    }
+    s->phase = PHASE_RINGING;
+}
+
+/* One exchange: the far end's audio into T.30, as much of ours back. */
+static int session_exchange(struct session *s)
+{
+    int16_t rx[LINE_BLOCK], tx[LINE_BLOCK];
+    int n = s->drv->read(s->call, rx, LINE_BLOCK);
+    if (s->drv->clock == LINE_CLOCK_POOL)
+        s->samples += LINE_BLOCK;
+    if (n <= 0)
+        return n;
+    if (s->drv->clock != LINE_CLOCK_POOL)
+        s->samples += n;
+    if (s->phase == PHASE_T30) {
+        session_logging = s;
+        fax_rx(s->fax, rx, n);
+        int m = fax_tx(s->fax, tx, n);
+        session_logging = NULL;
+        if (m < n)
+            memset(tx + m, 0, sizeof(int16_t) * (size_t)(n - m));
+    } else {
+        memset(tx, 0, sizeof(int16_t) * (size_t)n);
+    }
+    s->drv->write(s->call, tx, n);
+    return n;
+}
+
+static void session_on_answer(struct session *s)
+{
+    session_log(s, "answered: %s", s->number);
+    if (session_start_t30(s) != 0) {
+        result_set(&s->res, MODEM_DROPPED, "no_memory", "Out of memory starting the fax session.");
+        session_hang_up(s);
+        return;
+    }
+    s->phase = PHASE_T30;
+    session_status(s, "connected to %s", s->number);
+}
+
+/* Reacts to the line after an exchange: answered, failed, hung up. */
+static void session_check_line(struct session *s)
+{
+    enum line_state st = s->drv->state(s->call);
+    if (s->phase == PHASE_RINGING) {
+        if (st == LINE_ANSWERED) {
+            session_on_answer(s);
+        } else if (st != LINE_DIALING) {
+            result_from_line(&s->res, st);
+            session_log(s, "call not answered: %s", s->res.text);
+            session_hang_up(s);
+        }
+        return;
+    }
+    if (st != LINE_ANSWERED && !s->t30_done) {
+        /* The far end left mid-call: let T.30 conclude with what it has. */
+        session_logging = s;
+        t30_terminate(fax_get_t30_state(s->fax));
+        session_logging = NULL;
+        session_log(s, "the remote hung up");
+        if (!s->t30_done) {
+            session_fill_stats(s);
+            result_from_line(&s->res, LINE_HUNG_UP);
+            session_hang_up(s);
+        }
+    }
+}
+
+bool session_service(struct session *s)
+{
+    if (s->phase == PHASE_OVER)
+        return true;
+    if (atomic_load_explicit(&s->abort_requested, memory_order_acquire)) {
+        session_abort_now(s);
+        return true;
+    }
+    if (s->phase == PHASE_DIAL) {
+        session_dial(s);
+        return s->phase == PHASE_OVER;
+    }
+    int rounds = s->drv->clock == LINE_CLOCK_POOL ? 1 : SESSION_FD_BLOCKS_PER_SERVICE;
+    for (int i = 0; i < rounds && s->phase != PHASE_OVER; i++) {
+        int n = session_exchange(s);
+        if (s->phase == PHASE_T30 && s->check_progress) {
+            s->check_progress = false;
+            session_report_progress(s);
+        }
+        if (s->phase == PHASE_T30 && s->t30_done) {
+            session_end_t30(s);
+            break;
+        }
+        session_check_line(s);
+        if (s->phase == PHASE_T30 && s->t30_done)
+            session_end_t30(s);
+        else if (s->phase != PHASE_OVER && s->samples > SESSION_MAX_SAMPLES(s->page_count))
+            session_give_up(s);
+        if (n <= 0)
+            break;
+    }
+    return s->phase == PHASE_OVER;
+}
+
+void session_finish(struct session *s)
+{
+    if (s->res.outcome == MODEM_OK)
+        session_log(s, "call ended: fax sent, %d page(s) confirmed", s->res.pages_sent);
+    else
+        session_log(s, "call ended: %s (%s), %d page(s) confirmed", s->res.code, s->res.text, s->res.pages_sent);
+    if (s->ev.finished)
+        s->ev.finished(s->user, &s->res);
+}
+
+void session_request_abort(struct session *s)
+{
+    atomic_store_explicit(&s->abort_requested, true, memory_order_release);
+}
+
+int session_poll_fd(const struct session *s)
+{
+    if (!s->call || s->drv->clock != LINE_CLOCK_FD)
+        return -1;
+    return s->drv->poll_fd(s->call);
+}
+
+long session_samples(const struct session *s)
+{
+    return s->samples;
+}
+
+void session_free(struct session *s)
+{
+    if (!s)
+        return;
+    if (s->phase != PHASE_OVER)
+        session_hang_up(s);
+    free(s);
+}

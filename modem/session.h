@@ -1,0 +1,48 @@
+/*
+ * session.h - one call on one channel: dialing over a line, then a
+ * spandsp T.30 session until a result. Today a session is an audio
+ * sender (fax_state_t); receiving and T.38 terminals slot in behind the
+ * same service/abort interface (enum session_role, enum session_media).
+ */
+#ifndef FAXFS_MODEM_SESSION_H
+#define FAXFS_MODEM_SESSION_H
+
+#include <stdbool.h>
+
+#include "modem/line.h"
+#include "modem/modem.h"
+
+enum session_role { SESSION_SEND /* , SESSION_RECEIVE: inbound calls */ };
+enum session_media { SESSION_AUDIO /* , SESSION_T38 */ };
+
+struct session;
+
+struct session_params {
+    const struct line_driver *driver;
+    struct line *line;
+    const struct modem_send_request *req;
+    const char *tx_file;        /* the joined multi-page TIFF; the session deletes it */
+    const char *join_error;     /* non-NULL: the pages could not be prepared: fail at once */
+    const char *default_tsid;
+    const char *header_tz;      /* POSIX TZ for page headers (localtime is not thread safe) */
+    const struct modem_events *ev;
+    void *user;
+};
+
+/* Copies everything it needs. NULL when out of memory. */
+struct session *session_create(const struct session_params *p);
+/* Moves the call on: dials, exchanges the audio that is ready (one block
+ * for pool-clocked lines), checks for completion. Returns true once the
+ * call is over and hung up; then session_finish() and session_free(). */
+bool session_service(struct session *s);
+/* Delivers the result through finished(), exactly once. */
+void session_finish(struct session *s);
+/* Requests an abort; the next session_service ends the call. Thread safe. */
+void session_request_abort(struct session *s);
+/* The fd to poll while the call waits for audio, or -1. */
+int session_poll_fd(const struct session *s);
+/* Line time simulated so far (samples), for benchmarks. */
+long session_samples(const struct session *s);
+void session_free(struct session *s);
+
+#endif

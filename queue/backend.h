@@ -1,0 +1,76 @@
+/*
+ * backend.h - the storage interface of the queue, a small table of
+ * functions in the manner of OpenSMTPD's queue_backend. The file spool
+ * (spool.c) is the default; backend_mem.c keeps everything in memory for
+ * tests; a shared database could later let several hosts serve one queue.
+ * Storage only: every policy decision stays in the engine.
+ */
+#ifndef FAXFS_QUEUE_BACKEND_H
+#define FAXFS_QUEUE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/queue.h"
+
+/* What the engine lends a backend. */
+struct queue_backend_env {
+    void (*log)(void *ctx, int level, const char *msg); /* recovery actions, naming the job */
+    void *log_ctx;
+    bool no_fsync;
+};
+
+/* A job being built: pages are written into it, then it is committed under
+ * an id in one atomic step, or aborted leaving nothing behind. */
+struct queue_stage;
+
+/*
+ * Concurrency: stage_open, stage_page, stage_abort and upload_open may run
+ * on any thread at any time. Every other function is called with the
+ * engine lock held, so the backend sees them one at a time.
+ * Errors are -errno.
+ */
+struct queue_backend {
+    const char *name;
+    void *ctx; /* the backend's own data (the in-memory store); passed to open */
+
+    int (*open)(void **state, void *ctx, const char *spool_dir, const struct queue_backend_env *env);
+    void (*close)(void *state);
+
+    /* Calls fn for every valid job in ascending id order. A job that cannot
+     * be loaded (bad job file, missing pages) is set aside and logged, never
+     * passed on. fn returning < 0 stops the walk with that value. */
+    int (*walk)(void *state, int (*fn)(void *arg, const struct job *job), void *arg);
+    /* Hands out a fresh id; the counter is durable before this returns, so
+     * an id is never handed out twice, even across crashes. */
+    int (*next_id)(void *state, uint64_t *id);
+    /* Replaces the stored job atomically (old or new, never a mix). */
+    int (*update)(void *state, const struct job *job);
+    /* Appends one line (newline included) to the job's log. */
+    int (*append_log)(void *state, uint64_t id, const char *line);
+    /* Read-only fds; page is 0-based. */
+    int (*open_page)(void *state, uint64_t id, int page);
+    int (*open_log)(void *state, uint64_t id);
+    /* A path a modem can open the page by, valid while the job exists. */
+    int (*page_path)(void *state, uint64_t id, int page, char *out, size_t outlen);
+    /* Deletes the job with its pages and log; atomic from the outside. */
+    int (*remove)(void *state, uint64_t id);
+    int (*get_paused)(void *state, bool *paused);
+    int (*set_paused)(void *state, bool paused);
+    /* An anonymous read-write file for an upload, on the spool's storage. */
+    int (*upload_open)(void *state);
+
+    int (*stage_open)(void *state, struct queue_stage **out);
+    /* A new fd, open read-write, for page index (0-based); caller closes. */
+    int (*stage_page)(struct queue_stage *st, int index);
+    /* Stores job (id already assigned), its pages and the first log text,
+     * all at once. Consumes st whether it succeeds or not. */
+    int (*stage_commit)(struct queue_stage *st, const struct job *job, const char *log_text);
+    void (*stage_abort)(struct queue_stage *st);
+};
+
+/* The file spool, documented in docs/spool-format.md. */
+extern const struct queue_backend queue_backend_spool;
+
+#endif

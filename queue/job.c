@@ -1,0 +1,348 @@
+/*
+ * job.c - the vocabulary of the job model: status, type and operation names,
+ * phone number normalization, priority and time parsing/formatting, and the
+ * lifecycle table saying which operation is legal in which state.
+ * Pure functions: no engine state, no I/O.
+ */
+#include "queue/queue.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const status_names[JOB_STATUS_COUNT] = {
+    [JOB_QUEUED] = "queued",   [JOB_SCHEDULED] = "scheduled", [JOB_ACTIVE] = "active",
+    [JOB_RETRYING] = "retrying", [JOB_PAUSED] = "paused",     [JOB_DONE] = "done",
+    [JOB_FAILED] = "failed",   [JOB_CANCELED] = "canceled",   [JOB_RECEIVING] = "receiving",
+};
+
+const char *job_status_name(enum job_status s)
+{
+    if ((unsigned)s >= JOB_STATUS_COUNT)
+        return "unknown";
+    return status_names[s];
+}
+
+int job_status_from_name(const char *name, enum job_status *out)
+{
+    for (int i = 0; i < JOB_STATUS_COUNT; i++) {
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (enum job_status)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+bool job_status_is_final(enum job_status s)
+{
+    return s == JOB_DONE || s == JOB_FAILED || s == JOB_CANCELED;
+}
+
+const char *job_type_name(enum job_type t)
+{
+    return t == JOB_RECEIVE ? "receive" : "send";
+}
+
+void job_init(struct job *job)
+{
+    memset(job, 0, sizeof *job);
+    job->priority = JOB_PRIORITY_NORMAL;
+    job->bit_rate = -1;
+    job->ecm = -1;
+    job->call_duration = -1;
+}
+
+/* ---- operations and the lifecycle table ----------------------------- */
+
+static const char *const op_names[] = {
+    [QOP_PAUSE] = "pause", [QOP_RESUME] = "resume", [QOP_RESTART] = "restart", [QOP_CANCEL] = "cancel",
+};
+#define OP_COUNT ((int)(sizeof op_names / sizeof op_names[0]))
+
+int queue_op_from_name(const char *name, enum queue_op *out)
+{
+    for (int i = 0; i < OP_COUNT; i++) {
+        if (strcmp(name, op_names[i]) == 0) {
+            *out = (enum queue_op)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *queue_op_name(enum queue_op op)
+{
+    if ((unsigned)op >= (unsigned)OP_COUNT)
+        return "unknown";
+    return op_names[op];
+}
+
+/*
+ * Rows are states, columns operations. docs/lifecycle.md shows the same
+ * table; change both together. Pause and cancel of an active job abort its
+ * call; restart exists for jobs that ended without success.
+ */
+static const bool op_table[JOB_STATUS_COUNT][4] = {
+    /*                 pause  resume restart cancel */
+    [JOB_QUEUED]    = {true,  false, false,  true},
+    [JOB_SCHEDULED] = {true,  false, false,  true},
+    [JOB_ACTIVE]    = {true,  false, false,  true},
+    [JOB_RETRYING]  = {true,  false, false,  true},
+    [JOB_PAUSED]    = {false, true,  false,  true},
+    [JOB_DONE]      = {false, false, false,  false},
+    [JOB_FAILED]    = {false, false, true,   false},
+    [JOB_CANCELED]  = {false, false, true,   false},
+    [JOB_RECEIVING] = {false, false, false,  false},
+};
+
+bool job_op_allowed(enum job_status s, enum queue_op op)
+{
+    if ((unsigned)s >= JOB_STATUS_COUNT || (unsigned)op >= (unsigned)OP_COUNT)
+        return false;
+    return op_table[s][op];
+}
+
+/* ---- phone numbers -------------------------------------------------- */
+
+static bool is_number_separator(char c)
+{
+    return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+}
+
+int job_normalize_number(const char *in, char *out, size_t outlen, char *why, size_t whylen)
+{
+    size_t n = 0;
+    int digits = 0;
+
+    if (outlen == 0)
+        return -EINVAL;
+    for (size_t i = 0; in[i] != '\0'; i++) {
+        char c = in[i];
+        if (is_number_separator(c))
+            continue;
+        if (!(isdigit((unsigned char)c) || (c == '+' && n == 0 && digits == 0))) {
+            snprintf(why, whylen,
+                     "recipient number \"%.40s\": only digits, spaces, dashes, dots, parentheses and "
+                     "a leading + are allowed",
+                     in);
+            return -EINVAL;
+        }
+        if (n + 1 >= outlen) {
+            snprintf(why, whylen, "recipient number \"%.40s\" is too long; at most %zu digits", in,
+                     outlen - 2);
+            return -EINVAL;
+        }
+        digits += isdigit((unsigned char)c) ? 1 : 0;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (digits == 0) {
+        snprintf(why, whylen, "recipient number \"%.40s\" has no digits; give the number to dial", in);
+        out[0] = '\0';
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- priorities ----------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int value;
+} priority_names[] = {
+    {"low", JOB_PRIORITY_LOW},
+    {"normal", JOB_PRIORITY_NORMAL},
+    {"high", JOB_PRIORITY_HIGH},
+};
+
+/* Strict decimal: digits only, no sign, no spaces, bounded. */
+static int parse_decimal(const char *s, long long max, long long *out)
+{
+    long long v = 0;
+
+    if (*s == '\0')
+        return -EINVAL;
+    for (; *s != '\0'; s++) {
+        if (!isdigit((unsigned char)*s))
+            return -EINVAL;
+        v = v * 10 + (*s - '0');
+        if (v > max)
+            return -ERANGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int job_parse_priority(const char *in, int *out)
+{
+    long long v;
+
+    for (size_t i = 0; i < sizeof priority_names / sizeof priority_names[0]; i++) {
+        if (strcasecmp(in, priority_names[i].name) == 0) {
+            *out = priority_names[i].value;
+            return 0;
+        }
+    }
+    if (parse_decimal(in, 255, &v) != 0)
+        return -EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+void job_format_priority(int priority, char *out, size_t outlen)
+{
+    for (size_t i = 0; i < sizeof priority_names / sizeof priority_names[0]; i++) {
+        if (priority == priority_names[i].value) {
+            snprintf(out, outlen, "%s", priority_names[i].name);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%d", priority);
+}
+
+/* ---- times ---------------------------------------------------------- */
+
+static int parse_relative(const char *s, int64_t now, int64_t *out)
+{
+    static const struct {
+        char unit;
+        int64_t seconds;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    char digits[16];
+    size_t len = strlen(s);
+    long long v;
+
+    if (len < 2 || len - 1 >= sizeof digits)
+        return -EINVAL;
+    memcpy(digits, s, len - 1);
+    digits[len - 1] = '\0';
+    if (parse_decimal(digits, 3650LL * 86400, &v) != 0)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (s[len - 1] == units[i].unit) {
+            if (v > 3650LL * 86400 / units[i].seconds)
+                return -ERANGE;
+            *out = now + v * units[i].seconds;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* Reads exactly n digits. */
+static int take_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -EINVAL;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+/* "Z", "+HH", "+HHMM", "+HH:MM"; *has is false when there is none. */
+static int parse_offset(const char *p, bool *has, long *offset)
+{
+    int sign, hh, mm = 0;
+
+    *has = false;
+    if (*p == '\0')
+        return 0;
+    *has = true;
+    if (strcmp(p, "Z") == 0) {
+        *offset = 0;
+        return 0;
+    }
+    if (*p != '+' && *p != '-')
+        return -EINVAL;
+    sign = *p == '-' ? -1 : 1;
+    p++;
+    if (take_digits(&p, 2, &hh) != 0)
+        return -EINVAL;
+    if (*p == ':')
+        p++;
+    if (*p != '\0' && take_digits(&p, 2, &mm) != 0)
+        return -EINVAL;
+    if (*p != '\0' || hh > 14 || mm > 59)
+        return -EINVAL;
+    *offset = sign * (hh * 3600L + mm * 60L);
+    return 0;
+}
+
+static int parse_iso8601(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    const char *p = s;
+    int y, mo, d, h, mi, sec = 0;
+    bool has_offset;
+    long offset = 0;
+
+    if (take_digits(&p, 4, &y) || *p++ != '-' || take_digits(&p, 2, &mo) || *p++ != '-' ||
+        take_digits(&p, 2, &d) || (*p != 'T' && *p != ' '))
+        return -EINVAL;
+    p++;
+    if (take_digits(&p, 2, &h) || *p++ != ':' || take_digits(&p, 2, &mi))
+        return -EINVAL;
+    if (*p == ':') {
+        p++;
+        if (take_digits(&p, 2, &sec))
+            return -EINVAL;
+    }
+    if (parse_offset(p, &has_offset, &offset) != 0)
+        return -EINVAL;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    if (has_offset) {
+        *out = (int64_t)timegm(&tm) - offset;
+        return 0;
+    }
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1)
+        return -EINVAL;
+    *out = t;
+    return 0;
+}
+
+int job_parse_time(const char *in, int64_t now, int64_t *out)
+{
+    if (strcmp(in, "now") == 0) {
+        *out = now;
+        return 0;
+    }
+    if (in[0] == '+')
+        return parse_relative(in + 1, now, out);
+    return parse_iso8601(in, out);
+}
+
+void job_format_time(int64_t t, char *out, size_t outlen)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char base[32];
+    long off;
+
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    if (t == 0 || localtime_r(&tt, &tm) == NULL)
+        return;
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    off = tm.tm_gmtoff;
+    snprintf(out, outlen, "%s%c%02ld:%02ld", base, off < 0 ? '-' : '+', labs(off) / 3600,
+             (labs(off) % 3600) / 60);
+}

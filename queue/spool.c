@@ -1,0 +1,763 @@
+/*
+ * spool.c - the default storage backend: one directory per job under
+ * SPOOL/jobs/, built in SPOOL/tmp/ and renamed into place, job files
+ * replaced by temp file + fsync + rename + directory fsync, a durable id
+ * counter, and recovery that sets damaged jobs aside in SPOOL/corrupt/.
+ * The layout is documented in docs/spool-format.md.
+ */
+#include "queue/backend.h"
+#include "queue/jobfile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct spool {
+    char root[PATH_MAX];
+    int rootfd, jobsfd, tmpfd, corruptfd;
+    uint64_t next_id;  /* the value SPOOL/next_id holds: the next id to hand out */
+    uint64_t max_seen; /* highest id found in jobs/ or corrupt/ */
+    struct queue_backend_env env;
+    pthread_mutex_t stage_lock; /* protects stage_seq: stages are made on any thread */
+    unsigned stage_seq;
+};
+
+struct queue_stage {
+    struct spool *sp;
+    char name[64]; /* under tmp/ */
+    int dirfd, pagesfd;
+    int npages;
+};
+
+/* ---- small file helpers --------------------------------------------- */
+
+static void spool_log(struct spool *sp, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void spool_log(struct spool *sp, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (sp->env.log != NULL)
+        sp->env.log(sp->env.log_ctx, level, msg);
+}
+
+static int spool_fsync(const struct spool *sp, int fd)
+{
+    if (sp->env.no_fsync)
+        return 0;
+    return fsync(fd) == 0 ? 0 : -errno;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes name in dirfd so that readers see the old or the new content. */
+static int write_file_atomic(struct spool *sp, int dirfd, const char *name, const char *data, size_t len)
+{
+    char tmp[NAME_MAX];
+    int fd, r;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", name);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    r = write_all(fd, data, len);
+    if (r == 0)
+        r = spool_fsync(sp, fd);
+    if (close(fd) != 0 && r == 0)
+        r = -errno;
+    if (r == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
+        r = -errno;
+    if (r == 0)
+        r = spool_fsync(sp, dirfd);
+    if (r != 0)
+        unlinkat(dirfd, tmp, 0);
+    return r;
+}
+
+static int read_file(int dirfd, const char *name, size_t max, char **out, size_t *outlen)
+{
+    struct stat st;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) != 0) {
+        r = -errno;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        r = -EFBIG;
+        goto out;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *outlen = got;
+out:
+    close(fd);
+    return r;
+}
+
+/* rm -r name in dirfd; best effort, returns the first error. */
+static int remove_tree(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int r = 0;
+
+    if (fd < 0) {
+        if (errno == ENOTDIR || errno == ELOOP)
+            return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
+        return errno == ENOENT ? 0 : -errno;
+    }
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -errno;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        int rr = remove_tree(fd, e->d_name);
+        if (rr != 0 && r == 0)
+            r = rr;
+    }
+    closedir(d);
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int open_subdir(int rootfd, const char *name)
+{
+    if (mkdirat(rootfd, name, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    int fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Leading decimal digits of a name as an id; 0 when there are none. */
+static uint64_t name_id(const char *name, bool *exact)
+{
+    uint64_t v = 0;
+    const char *p = name;
+
+    for (; *p >= '0' && *p <= '9' && v < UINT64_MAX / 10 - 9; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    *exact = *p == '\0' && p != name && name[0] != '0';
+    return v;
+}
+
+/* ---- open, counter, recovery ---------------------------------------- */
+
+static void clean_tmp(struct spool *sp)
+{
+    DIR *d = fdopendir(dup(sp->tmpfd));
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        int r = remove_tree(sp->tmpfd, e->d_name);
+        spool_log(sp, r == 0 ? QUEUE_LOG_NOTICE : QUEUE_LOG_WARNING,
+                  "spool %s: leftover temporary tmp/%s %s", sp->root, e->d_name,
+                  r == 0 ? "removed" : "could not be removed");
+    }
+    closedir(d);
+}
+
+static void scan_corrupt_ids(struct spool *sp)
+{
+    DIR *d = fdopendir(dup(sp->corruptfd));
+    struct dirent *e;
+    bool exact;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t id = name_id(e->d_name, &exact);
+        if (id > sp->max_seen)
+            sp->max_seen = id;
+    }
+    closedir(d);
+}
+
+static void read_counter(struct spool *sp)
+{
+    char *buf = NULL;
+    size_t len;
+    bool exact;
+
+    sp->next_id = 1;
+    if (read_file(sp->rootfd, "next_id", 64, &buf, &len) != 0) {
+        return;
+    }
+    if (len > 0 && buf[len - 1] == '\n')
+        buf[len - 1] = '\0';
+    uint64_t v = name_id(buf, &exact);
+    if (exact)
+        sp->next_id = v;
+    else
+        spool_log(sp, QUEUE_LOG_WARNING, "spool %s: next_id is damaged; recomputed from the jobs present",
+                  sp->root);
+    free(buf);
+}
+
+static void spool_close(void *state)
+{
+    struct spool *sp = state;
+
+    if (sp == NULL)
+        return;
+    int fds[] = {sp->rootfd, sp->jobsfd, sp->tmpfd, sp->corruptfd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    pthread_mutex_destroy(&sp->stage_lock);
+    free(sp);
+}
+
+static int spool_open(void **state, void *ctx, const char *spool_dir, const struct queue_backend_env *env)
+{
+    struct spool *sp = calloc(1, sizeof *sp);
+    int r;
+
+    (void)ctx;
+    if (sp == NULL)
+        return -ENOMEM;
+    sp->rootfd = sp->jobsfd = sp->tmpfd = sp->corruptfd = -1;
+    sp->env = *env;
+    pthread_mutex_init(&sp->stage_lock, NULL);
+    if (spool_dir == NULL || spool_dir[0] == '\0') {
+        r = -EINVAL;
+        goto fail;
+    }
+    if ((r = mkdir_p(spool_dir)) != 0)
+        goto fail;
+    if (realpath(spool_dir, sp->root) == NULL) {
+        r = -errno;
+        goto fail;
+    }
+    sp->rootfd = open(sp->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->rootfd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if ((sp->jobsfd = open_subdir(sp->rootfd, "jobs")) < 0 || (sp->tmpfd = open_subdir(sp->rootfd, "tmp")) < 0 ||
+        (sp->corruptfd = open_subdir(sp->rootfd, "corrupt")) < 0) {
+        r = sp->jobsfd < 0 ? sp->jobsfd : sp->tmpfd < 0 ? sp->tmpfd : sp->corruptfd;
+        goto fail;
+    }
+    clean_tmp(sp);
+    unlinkat(sp->rootfd, "next_id.tmp", 0);
+    read_counter(sp);
+    scan_corrupt_ids(sp);
+    *state = sp;
+    return 0;
+fail:
+    spool_close(sp);
+    return r;
+}
+
+static int spool_next_id(void *state, uint64_t *id)
+{
+    struct spool *sp = state;
+    uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + 1));
+
+    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)n);
+    if (r != 0) {
+        spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));
+        return r;
+    }
+    sp->next_id = v + 1;
+    *id = v;
+    return 0;
+}
+
+/* Moves a damaged jobs/ entry to corrupt/, never over an earlier one. */
+static void set_aside(struct spool *sp, const char *name, const char *reason)
+{
+    char target[NAME_MAX];
+
+    snprintf(target, sizeof target, "%s", name);
+    for (int i = 1; i < 1000; i++) {
+        if (renameat2(sp->jobsfd, name, sp->corruptfd, target, RENAME_NOREPLACE) == 0) {
+            spool_fsync(sp, sp->corruptfd);
+            spool_fsync(sp, sp->jobsfd);
+            spool_log(sp, QUEUE_LOG_ERR, "job %s: %s; moved to %s/corrupt/%s", name, reason, sp->root, target);
+            return;
+        }
+        if (errno != EEXIST)
+            break;
+        snprintf(target, sizeof target, "%s.%d", name, i);
+    }
+    spool_log(sp, QUEUE_LOG_ERR, "job %s: %s; could not move it to %s/corrupt/ (%s), skipped", name, reason,
+              sp->root, strerror(errno));
+}
+
+static int check_pages(int jobfd, int page_count, char *why, size_t whylen)
+{
+    char name[32];
+    struct stat st;
+
+    for (int i = 1; i <= page_count; i++) {
+        snprintf(name, sizeof name, "pages/%03d.tif", i);
+        if (fstatat(jobfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+            snprintf(why, whylen, "page file %s is missing or empty", name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Loads jobs/<name>; on damage fills why and returns -EINVAL. */
+static int load_job(struct spool *sp, const char *name, uint64_t id, struct job *job, char *why, size_t whylen)
+{
+    int jobfd = openat(sp->jobsfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    char *buf = NULL;
+    size_t len;
+    int r;
+
+    if (jobfd < 0) {
+        snprintf(why, whylen, "not a job directory");
+        return -EINVAL;
+    }
+    if (unlinkat(jobfd, "job.tmp", 0) == 0)
+        spool_log(sp, QUEUE_LOG_NOTICE, "job %s: leftover job.tmp removed", name);
+    r = read_file(jobfd, "job", JOBFILE_MAX_BYTES, &buf, &len);
+    if (r != 0) {
+        snprintf(why, whylen, "job file unreadable (%s)", strerror(-r));
+        r = -EINVAL;
+        goto out;
+    }
+    char reason[200];
+    if (jobfile_parse(buf, len, job, reason, sizeof reason) != 0) {
+        snprintf(why, whylen, "bad job file: %s", reason);
+        r = -EINVAL;
+        goto out;
+    }
+    if (job->id != id) {
+        snprintf(why, whylen, "job file names id %llu", (unsigned long long)job->id);
+        r = -EINVAL;
+        goto out;
+    }
+    if ((r = check_pages(jobfd, job->page_count, why, whylen)) != 0)
+        goto out;
+    if (faccessat(jobfd, "log", F_OK, 0) != 0) {
+        int fd = openat(jobfd, "log", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        spool_log(sp, QUEUE_LOG_NOTICE, "job %s: log was missing; started a new one", name);
+    }
+out:
+    free(buf);
+    close(jobfd);
+    return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Ids of jobs/ entries, ascending; strays are set aside on the way. */
+static int list_job_ids(struct spool *sp, uint64_t **ids_out, size_t *n_out)
+{
+    DIR *d = fdopendir(dup(sp->jobsfd));
+    uint64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    bool exact;
+
+    if (d == NULL)
+        return -errno;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        uint64_t id = name_id(e->d_name, &exact);
+        if (!exact) {
+            set_aside(sp, e->d_name, "not a job id");
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *p = realloc(ids, cap * sizeof *ids);
+            if (p == NULL) {
+                free(ids);
+                closedir(d);
+                return -ENOMEM;
+            }
+            ids = p;
+        }
+        ids[n++] = id;
+    }
+    closedir(d);
+    qsort(ids, n, sizeof *ids, cmp_u64);
+    *ids_out = ids;
+    *n_out = n;
+    return 0;
+}
+
+static int spool_walk(void *state, int (*fn)(void *arg, const struct job *job), void *arg)
+{
+    struct spool *sp = state;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int r = list_job_ids(sp, &ids, &n);
+
+    if (r != 0)
+        return r;
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        char name[32], why[256];
+        struct job job;
+        snprintf(name, sizeof name, "%llu", (unsigned long long)ids[i]);
+        if (ids[i] > sp->max_seen)
+            sp->max_seen = ids[i];
+        if (load_job(sp, name, ids[i], &job, why, sizeof why) != 0) {
+            set_aside(sp, name, why);
+            continue;
+        }
+        r = fn(arg, &job);
+    }
+    free(ids);
+    return r < 0 ? r : 0;
+}
+
+/* ---- per-job operations --------------------------------------------- */
+
+static int open_job_dir(struct spool *sp, uint64_t id)
+{
+    char name[32];
+
+    snprintf(name, sizeof name, "%llu", (unsigned long long)id);
+    int fd = openat(sp->jobsfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static int spool_update(void *state, const struct job *job)
+{
+    struct spool *sp = state;
+    char *text;
+    long len = jobfile_format(job, &text);
+
+    if (len < 0)
+        return (int)len;
+    int fd = open_job_dir(sp, job->id);
+    int r = fd < 0 ? fd : write_file_atomic(sp, fd, "job", text, (size_t)len);
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    return r;
+}
+
+static int open_in_job(struct spool *sp, uint64_t id, const char *rel, int flags)
+{
+    char path[64];
+
+    snprintf(path, sizeof path, "%llu/%s", (unsigned long long)id, rel);
+    int fd = openat(sp->jobsfd, path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+    return fd < 0 ? -errno : fd;
+}
+
+static int spool_append_log(void *state, uint64_t id, const char *line)
+{
+    /* The log is a record for people; the job file is the truth, so log
+     * lines are not fsynced one by one. */
+    int fd = open_in_job(state, id, "log", O_WRONLY | O_APPEND);
+    if (fd < 0)
+        return fd;
+    int r = write_all(fd, line, strlen(line));
+    close(fd);
+    return r;
+}
+
+static int spool_open_page(void *state, uint64_t id, int page)
+{
+    char rel[32];
+
+    snprintf(rel, sizeof rel, "pages/%03d.tif", page + 1);
+    return open_in_job(state, id, rel, O_RDONLY);
+}
+
+static int spool_open_log(void *state, uint64_t id)
+{
+    return open_in_job(state, id, "log", O_RDONLY);
+}
+
+static int spool_page_path(void *state, uint64_t id, int page, char *out, size_t outlen)
+{
+    struct spool *sp = state;
+    int n = snprintf(out, outlen, "%s/jobs/%llu/pages/%03d.tif", sp->root, (unsigned long long)id, page + 1);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+/* Renamed out of jobs/ first, so a crash mid-delete leaves either the
+ * whole job or a tmp/ leftover that the next start removes. */
+static int spool_remove(void *state, uint64_t id)
+{
+    struct spool *sp = state;
+    char name[32], doomed[48];
+
+    snprintf(name, sizeof name, "%llu", (unsigned long long)id);
+    snprintf(doomed, sizeof doomed, "delete.%llu", (unsigned long long)id);
+    if (renameat(sp->jobsfd, name, sp->tmpfd, doomed) != 0)
+        return -errno;
+    spool_fsync(sp, sp->jobsfd);
+    int r = remove_tree(sp->tmpfd, doomed);
+    if (r != 0)
+        spool_log(sp, QUEUE_LOG_WARNING, "job %s: deleted, but tmp/%s could not be removed (%s)", name, doomed,
+                  strerror(-r));
+    return 0;
+}
+
+static int spool_get_paused(void *state, bool *paused)
+{
+    struct spool *sp = state;
+
+    *paused = faccessat(sp->rootfd, "paused", F_OK, 0) == 0;
+    return 0;
+}
+
+static int spool_set_paused(void *state, bool paused)
+{
+    struct spool *sp = state;
+
+    if (paused) {
+        int r = write_file_atomic(sp, sp->rootfd, "paused", "paused\n", 7);
+        return r;
+    }
+    if (unlinkat(sp->rootfd, "paused", 0) != 0 && errno != ENOENT)
+        return -errno;
+    return spool_fsync(sp, sp->rootfd);
+}
+
+static int spool_upload_open(void *state)
+{
+    struct spool *sp = state;
+    int fd = openat(sp->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+        return fd >= 0 ? fd : -errno;
+    /* Filesystems without O_TMPFILE: a named file, unlinked at once. */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/tmp/upload.XXXXXX", sp->root);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    unlink(path);
+    return fd;
+}
+
+/* ---- staging -------------------------------------------------------- */
+
+static int spool_stage_open(void *state, struct queue_stage **out)
+{
+    struct spool *sp = state;
+    struct queue_stage *st = calloc(1, sizeof *st);
+
+    if (st == NULL)
+        return -ENOMEM;
+    st->sp = sp;
+    st->dirfd = st->pagesfd = -1;
+    for (int tries = 0; tries < 100; tries++) {
+        pthread_mutex_lock(&sp->stage_lock);
+        unsigned seq = ++sp->stage_seq;
+        pthread_mutex_unlock(&sp->stage_lock);
+        snprintf(st->name, sizeof st->name, "stage.%ld.%u", (long)getpid(), seq);
+        if (mkdirat(sp->tmpfd, st->name, 0700) == 0)
+            break;
+        if (errno != EEXIST) {
+            int r = -errno;
+            free(st);
+            return r;
+        }
+    }
+    st->dirfd = openat(sp->tmpfd, st->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->dirfd < 0 || mkdirat(st->dirfd, "pages", 0700) != 0 ||
+        (st->pagesfd = openat(st->dirfd, "pages", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int r = -errno;
+        if (st->dirfd >= 0)
+            close(st->dirfd);
+        remove_tree(sp->tmpfd, st->name);
+        free(st);
+        return r;
+    }
+    *out = st;
+    return 0;
+}
+
+static int spool_stage_page(struct queue_stage *st, int index)
+{
+    char name[32];
+
+    snprintf(name, sizeof name, "%03d.tif", index + 1);
+    int fd = openat(st->pagesfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (index + 1 > st->npages)
+        st->npages = index + 1;
+    return fd;
+}
+
+static void spool_stage_abort(struct queue_stage *st)
+{
+    if (st == NULL)
+        return;
+    close(st->pagesfd);
+    close(st->dirfd);
+    remove_tree(st->sp->tmpfd, st->name);
+    free(st);
+}
+
+static int sync_pages(struct queue_stage *st)
+{
+    char name[32];
+
+    if (st->sp->env.no_fsync)
+        return 0;
+    for (int i = 1; i <= st->npages; i++) {
+        snprintf(name, sizeof name, "%03d.tif", i);
+        int fd = openat(st->pagesfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        int r = spool_fsync(st->sp, fd);
+        close(fd);
+        if (r != 0)
+            return r;
+    }
+    return spool_fsync(st->sp, st->pagesfd);
+}
+
+static int write_new_file(struct spool *sp, int dirfd, const char *name, const char *data, size_t len)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = write_all(fd, data, len);
+    if (r == 0)
+        r = spool_fsync(sp, fd);
+    if (close(fd) != 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+static int spool_stage_commit(struct queue_stage *st, const struct job *job, const char *log_text)
+{
+    struct spool *sp = st->sp;
+    char *text = NULL, name[32];
+    long len = jobfile_format(job, &text);
+    int r = len < 0 ? (int)len : 0;
+
+    if (r == 0)
+        r = write_new_file(sp, st->dirfd, "job", text, (size_t)len);
+    if (r == 0)
+        r = write_new_file(sp, st->dirfd, "log", log_text, strlen(log_text));
+    if (r == 0)
+        r = sync_pages(st);
+    if (r == 0)
+        r = spool_fsync(sp, st->dirfd);
+    snprintf(name, sizeof name, "%llu", (unsigned long long)job->id);
+    if (r == 0 && renameat2(sp->tmpfd, st->name, sp->jobsfd, name, RENAME_NOREPLACE) != 0)
+        r = -errno;
+    if (r == 0) {
+        r = spool_fsync(sp, sp->jobsfd);
+        if (r != 0) {
+            /* Not known to be durable: take it back rather than promise it. */
+            renameat(sp->jobsfd, name, sp->tmpfd, st->name);
+        }
+    }
+    free(text);
+    if (r != 0) {
+        spool_stage_abort(st);
+        return r;
+    }
+    close(st->pagesfd);
+    close(st->dirfd);
+    free(st);
+    return 0;
+}
+
+const struct queue_backend queue_backend_spool = {
+    .name = "spool",
+    .open = spool_open,
+    .close = spool_close,
+    .walk = spool_walk,
+    .next_id = spool_next_id,
+    .update = spool_update,
+    .append_log = spool_append_log,
+    .open_page = spool_open_page,
+    .open_log = spool_open_log,
+    .page_path = spool_page_path,
+    .remove = spool_remove,
+    .get_paused = spool_get_paused,
+    .set_paused = spool_set_paused,
+    .upload_open = spool_upload_open,
+    .stage_open = spool_stage_open,
+    .stage_page = spool_stage_page,
+    .stage_commit = spool_stage_commit,
+    .stage_abort = spool_stage_abort,
+};

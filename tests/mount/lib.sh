@@ -1,0 +1,115 @@
+# lib.sh - shared helpers of the mounted tests: start the real daemon on a
+# temporary spool and mount point, wait for the mount, and always unmount
+# and stop the daemon on exit, even when a check fails.
+# Usage: FAXFS=path/to/faxfs MKFAX=path/to/mkfax; source lib.sh
+
+set -euo pipefail
+
+: "${FAXFS:?FAXFS must name the faxfs binary}"
+: "${MKFAX:?MKFAX must name the mkfax helper}"
+
+WORK=$(mktemp -d /tmp/faxfs-test.XXXXXX)
+SPOOL="$WORK/spool"
+MNT="$WORK/mnt"
+DAEMON_LOG="$WORK/daemon.log"
+DAEMON_PID=
+mkdir -p "$SPOOL" "$MNT"
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# Stops the daemon: unmount (lazy, so a busy shell cannot keep it), then
+# wait for it; kill it if it does not end by itself.
+faxfs_stop() {
+    if mountpoint -q "$MNT" 2>/dev/null; then
+        fusermount3 -u -z "$MNT" 2>/dev/null || true
+    fi
+    if [ -n "$DAEMON_PID" ]; then
+        for _ in $(seq 50); do
+            kill -0 "$DAEMON_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$DAEMON_PID" 2>/dev/null; then
+            kill -TERM "$DAEMON_PID" 2>/dev/null || true
+            sleep 0.5
+            kill -KILL "$DAEMON_PID" 2>/dev/null || true
+        fi
+        wait "$DAEMON_PID" 2>/dev/null || true
+        DAEMON_PID=
+    fi
+}
+
+cleanup() {
+    local rc=$?
+    faxfs_stop
+    if [ $rc -ne 0 ]; then
+        echo "---- daemon log ----" >&2
+        tail -n 50 "$DAEMON_LOG" >&2 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# faxfs_start [extra daemon options...]: defaults give fast simulated calls.
+faxfs_start() {
+    "$FAXFS" -f -s "$SPOOL" --line sim --sim-pace fast "$@" "$MNT" >>"$DAEMON_LOG" 2>&1 &
+    DAEMON_PID=$!
+    for _ in $(seq 100); do
+        mountpoint -q "$MNT" && return 0
+        kill -0 "$DAEMON_PID" 2>/dev/null || fail "faxfs exited before mounting"
+        sleep 0.1
+    done
+    fail "faxfs did not mount within 10 s"
+}
+
+# wait_for FILE VALUE [SECONDS]: until FILE reads VALUE (bounded).
+wait_for() {
+    local file=$1 want=$2 secs=${3:-20}
+    for _ in $(seq $((secs * 20))); do
+        [ "$(cat "$file" 2>/dev/null || true)" = "$want" ] && return 0
+        sleep 0.05
+    done
+    fail "$file: wanted '$want', have '$(cat "$file" 2>/dev/null || echo '<missing>')'"
+}
+
+# wait_exists PATH [SECONDS]
+wait_exists() {
+    local path=$1 secs=${2:-20}
+    for _ in $(seq $((secs * 20))); do
+        [ -e "$path" ] && return 0
+        sleep 0.05
+    done
+    fail "$path did not appear"
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+    [ "$2" = "$3" ] || fail "$1: got '$2', wanted '$3'"
+}
+
+# expect_fail_with ERRTEXT CMD...: CMD must fail and say ERRTEXT on stderr.
+expect_fail_with() {
+    local want=$1 err
+    shift
+    if err=$("$@" 2>&1 >/dev/null); then
+        fail "'$*' succeeded, wanted failure with '$want'"
+    fi
+    case "$err" in
+    *"$want"*) ;;
+    *) fail "'$*' failed with '$err', wanted '$want'" ;;
+    esac
+}
+
+# The only job id in a directory (fails if there is not exactly one).
+only_job() {
+    local ids
+    ids=$(ls "$1")
+    [ "$(printf '%s\n' "$ids" | grep -c .)" = 1 ] || fail "$1: wanted one job, have: $ids"
+    printf '%s\n' "$ids"
+}
+
+make_fax() { "$MKFAX" "$1" "${2:-1}"; }

@@ -1,0 +1,56 @@
+#!/bin/bash
+# cp into outbox/ submits a job that reaches history/ as done; the view
+# reads with ls, stat, cat, wc, grep -r, find and tiffinfo.
+source "$(dirname "$0")/lib.sh"
+faxfs_start --modems 2
+
+make_fax "$WORK/doc.tif" 2
+cp "$WORK/doc.tif" "$MNT/outbox/555-1234.tif"
+# The job exists as soon as cp returned, and the upload is gone.
+expect_eq "outbox after cp" "$(ls -A "$MNT/outbox")" ""
+id=$(ls "$MNT/jobs" "$MNT/history" | grep -E '^[0-9]+$')
+expect_eq "new job id" "$id" 1
+dir="$MNT/history/$id"
+wait_for "$dir/status" done
+expect_eq "jobs/ after done" "$(ls "$MNT/jobs")" ""
+expect_eq "recipient_number" "$(cat "$dir/recipient_number")" 5551234
+expect_eq "page_count" "$(cat "$dir/page_count")" 2
+expect_eq "pages_sent" "$(cat "$dir/pages_sent")" 2
+expect_eq "owner" "$(cat "$dir/owner")" "$(id -un)"
+expect_eq "last_error is empty" "$(wc -c <"$dir/last_error")" 0
+grep -q '^submitted: [0-9-]*T[0-9:]*[+-][0-9][0-9]:[0-9][0-9]$' "$dir/info" || fail "info: no ISO 8601 submitted"
+expect_eq "info status line" "$(grep '^status: ' "$dir/info")" "status: done"
+
+# Real sizes: stat and wc agree with what cat reads.
+for f in status info recipient_number submitted log; do
+    expect_eq "size of $f" "$(stat -c %s "$dir/$f")" "$(cat "$dir/$f" | wc -c)"
+done
+expect_eq "ls -l owner" "$(stat -c %U "$dir")" "$(id -un)"
+
+# Pages: tiffinfo reads them, bytes are the same on every read.
+tiffinfo "$dir/pages/001.tif" | grep -q 'Image Width: 1728' || fail "tiffinfo page 1"
+expect_eq "pages listing" "$(ls "$dir/pages" | tr '\n' ' ')" "001.tif 002.tif "
+a=$(md5sum <"$dir/pages/002.tif")
+b=$(md5sum <"$dir/pages/002.tif")
+expect_eq "page bytes stable" "$a" "$b"
+expect_eq "size counts page bytes" "$(cat "$dir/size")" \
+    "$(( $(stat -c %s "$dir/pages/001.tif") + $(stat -c %s "$dir/pages/002.tif") ))"
+
+# grep -r and find see whole content.
+expect_eq "grep -r status" "$(grep -r '^done$' "$MNT/history" | sort | head -1)" "$dir/status:done"
+nfiles=$(find "$MNT/history" -type f | wc -l)
+[ "$nfiles" -ge 25 ] || fail "find: only $nfiles files"
+
+# The log grew with the call.
+grep -q 'submitted by uid' "$dir/log" || fail "log lacks submission line"
+
+# Missing names are ENOENT, never cached: a job that appears is visible.
+expect_fail_with "No such file" stat "$MNT/jobs/2"
+cp "$WORK/doc.tif" "$MNT/outbox/5557777.tif"
+[ -d "$MNT/jobs/2" ] || [ -d "$MNT/history/2" ] || fail "job 2 hidden by a cached miss"
+
+# ls lists ids in numeric order.
+for n in 3 4 5 6 7 8 9 10 11; do cp "$WORK/doc.tif" "$MNT/outbox/555000$n.tif"; done
+wait_for "$MNT/history/11/status" done
+expect_eq "numeric order" "$(ls -U "$MNT/history" | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 11 "
+echo PASS

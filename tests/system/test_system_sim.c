@@ -1,0 +1,278 @@
+/*
+ * test_system_sim.c - the queue engine driving real modems on the simulated
+ * phone network: every reserved test number gives its documented outcome
+ * through the whole engine, retries included. The clock is fake (retry
+ * delays are skipped by moving it); the calls themselves are real spandsp
+ * sessions run at fast pace.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <tiffio.h>
+
+#include "daemon/wiring.h"
+#include "tests/system/system_util.h"
+
+struct fixture {
+    char dir[256];
+    int64_t now;
+    struct wiring w;
+    struct queue *q;
+};
+
+static int64_t fake_now(void *ctx)
+{
+    return __atomic_load_n((int64_t *)ctx, __ATOMIC_SEQ_CST);
+}
+
+static void set_now(struct fixture *f, int64_t t)
+{
+    __atomic_store_n(&f->now, t, __ATOMIC_SEQ_CST);
+}
+
+static void quiet_log(int level, const char *msg)
+{
+    (void)level;
+    (void)msg;
+}
+
+static int open_engine(struct fixture *f, enum modem_pace pace)
+{
+    char sim[300], scratch[300], spool[300];
+    snprintf(sim, sizeof sim, "%s/sim", f->dir);
+    snprintf(scratch, sizeof scratch, "%s/modem-tmp", f->dir);
+    snprintf(spool, sizeof spool, "%s/spool", f->dir);
+    mkdir(scratch, 0700);
+    struct modem_pool_config mcfg = {
+        .channels = 2, .line_spec = "sim", .pace = pace,
+        .sim_dir = sim, .scratch_dir = scratch, .workers = 1, .tsid = "faxfs test",
+    };
+    char err[256];
+    if (modem_pool_create(&f->w.pool, &mcfg, err, sizeof err) < 0) {
+        fprintf(stderr, "modem pool: %s\n", err);
+        return -1;
+    }
+    struct queue_config qcfg = {
+        .spool_dir = spool,
+        .clock = {.now = fake_now, .ctx = &f->now},
+        .line = wiring_line_ops(&f->w),
+        .modems = 2,
+        .per_destination_limit = 1,
+        .retry_jitter_percent = -1,
+        .max_attempts = 3,
+        .no_thread = true,
+        .log = quiet_log,
+    };
+    return queue_open(&f->w.q, &qcfg) < 0 ? -1 : (f->q = f->w.q, 0);
+}
+
+static void close_engine(struct fixture *f)
+{
+    queue_close(f->q);
+    modem_pool_destroy(f->w.pool);
+    f->q = NULL;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/faxfs-system-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->now = 1800000000; /* 2027-01-15 */
+    if (open_engine(f, MODEM_PACE_FAST) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f->q)
+        close_engine(f);
+    system_remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+static uint64_t submit(struct fixture *f, const char *number, int pages)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/doc.tif", f->dir);
+    assert_int_equal(system_write_fax_tiff(path, pages, 400), 0);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct queue_request req = {0};
+    snprintf(req.recipient_number, sizeof req.recipient_number, "%s", number);
+    struct queue_caller me = {.uid = getuid(), .gid = getgid()};
+    uint64_t id = 0;
+    char why[256] = "";
+    int rc = queue_submit(f->q, &me, &req, &fd, 1, &id, why, sizeof why);
+    close(fd);
+    if (rc < 0)
+        fail_msg("submit to %s refused: %s", number, why);
+    return id;
+}
+
+/* Runs one dispatch round and waits (bounded) until the job leaves the
+ * active state; returns its snapshot. */
+static struct job attempt(struct fixture *f, uint64_t id)
+{
+    struct job j;
+    assert_int_equal(queue_run_once(f->q), 1);
+    for (int i = 0; i < 120000; i++) {
+        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+        if (j.status != JOB_ACTIVE)
+            return j;
+        usleep(1000);
+    }
+    fail_msg("job %llu still active after 120 s", (unsigned long long)id);
+    return j;
+}
+
+static void assert_retrying_after(struct fixture *f, const struct job *j, int delay)
+{
+    assert_int_equal(j->status, JOB_RETRYING);
+    assert_int_equal(j->next_attempt - f->now, delay);
+    assert_true(j->error_code[0] != '\0');
+    set_now(f, j->next_attempt);
+}
+
+static void test_normal_number_is_sent_in_one_call(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "555-1234", 2);
+    struct job j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.pages_sent, 2);
+    assert_int_equal(j.attempts, 1);
+    assert_int_equal(j.bit_rate, 14400);
+    assert_int_equal(j.ecm, 1);
+    assert_string_equal(j.recipient_number, "5551234");
+}
+
+static void test_busy_number_is_retried_after_busy_delay_until_attempts_run_out(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550101", 1);
+    struct job j = attempt(f, id);
+    assert_string_equal(j.error_code, "busy");
+    assert_retrying_after(f, &j, 180);
+    j = attempt(f, id);
+    assert_retrying_after(f, &j, 180);
+    j = attempt(f, id);
+    assert_int_equal(j.status, JOB_FAILED);
+    assert_int_equal(j.attempts, 3);
+    assert_int_equal(j.pages_sent, 0);
+}
+
+static void test_unanswered_number_is_retried_after_no_answer_delay(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550102", 1);
+    struct job j = attempt(f, id);
+    assert_string_equal(j.error_code, "no_answer");
+    assert_retrying_after(f, &j, 300);
+}
+
+static void test_person_answering_is_not_a_fax_machine(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550103", 1);
+    struct job j = attempt(f, id);
+    assert_string_equal(j.error_code, "not_fax");
+    assert_retrying_after(f, &j, 300);
+    assert_int_equal(j.pages_sent, 0);
+}
+
+static void test_hangup_after_first_page_retries_only_the_rest(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550104", 3);
+    struct job j = attempt(f, id);
+    assert_int_equal(j.pages_sent, 1);
+    assert_retrying_after(f, &j, 60);
+    j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.pages_sent, 3);
+    assert_int_equal(j.attempts, 2);
+    /* The second call carried pages 2 and 3 only. */
+    char latest[400];
+    assert_int_equal(system_latest_sim_file(f->dir, "5550104", latest, sizeof latest), 0);
+    assert_int_equal(system_tiff_pages(latest), 2);
+}
+
+static void test_busy_twice_then_answered_is_done_on_third_attempt(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550105", 1);
+    struct job j = attempt(f, id);
+    assert_retrying_after(f, &j, 180);
+    j = attempt(f, id);
+    assert_retrying_after(f, &j, 180);
+    j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.attempts, 3);
+}
+
+static void test_noisy_line_succeeds_at_lower_speed(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550106", 1);
+    struct job j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_true(j.bit_rate > 0 && j.bit_rate < 14400);
+}
+
+static void test_old_machine_gets_no_ecm_at_9600(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5550107", 1);
+    struct job j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.ecm, 0);
+    assert_true(j.bit_rate > 0 && j.bit_rate <= 9600);
+}
+
+static void test_received_pages_match_sent_pages(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5551000", 3);
+    struct job j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    char doc[300], latest[400];
+    snprintf(doc, sizeof doc, "%s/doc.tif", f->dir);
+    assert_int_equal(system_latest_sim_file(f->dir, "5551000", latest, sizeof latest), 0);
+    assert_int_equal(system_tiff_pages(latest), 3);
+    for (int p = 0; p < 3; p++)
+        assert_int_equal(system_tiff_page_pixels_equal(doc, p, latest, p), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_normal_number_is_sent_in_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_number_is_retried_after_busy_delay_until_attempts_run_out,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unanswered_number_is_retried_after_no_answer_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_answering_is_not_a_fax_machine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hangup_after_first_page_retries_only_the_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_twice_then_answered_is_done_on_third_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_noisy_line_succeeds_at_lower_speed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_machine_gets_no_ecm_at_9600, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_received_pages_match_sent_pages, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,284 @@
+/*
+ * modem_testlib.c - test pages, pixel comparison and event recording for
+ * the modem tests (see modem_testlib.h).
+ */
+#include "modem_testlib.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tiffio.h>
+
+static unsigned next_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+/* Lines of "words": black runs of random length, with gaps, like text. */
+static void draw_row(uint8_t *row, int y, unsigned seed)
+{
+    memset(row, 0, TEST_PAGE_WIDTH / 8);
+    int line = y / 24, in_line = y % 24;
+    if (in_line >= 16 || y < 40)
+        return;
+    unsigned s = seed * 7919u + (unsigned)line * 104729u;
+    int x = 80;
+    while (x < TEST_PAGE_WIDTH - 80) {
+        int word = 16 + (int)(next_rand(&s) % 120);
+        unsigned pattern = next_rand(&s);
+        for (int i = 0; i < word && x + i < TEST_PAGE_WIDTH - 80; i++) {
+            /* Letter-like strokes: columns on and off, varying per row. */
+            if (((unsigned)(i + in_line) * pattern >> 3) & 1)
+                row[(x + i) / 8] |= (uint8_t)(0x80 >> ((x + i) % 8));
+        }
+        x += word + 12 + (int)(next_rand(&s) % 20);
+    }
+}
+
+int test_write_page(const char *path, int rows, unsigned seed)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    if (!t)
+        return -1;
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)TEST_PAGE_WIDTH);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)rows);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 1);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_CCITTFAX4);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISWHITE);
+    TIFFSetField(t, TIFFTAG_FILLORDER, FILLORDER_LSB2MSB);
+    TIFFSetField(t, TIFFTAG_XRESOLUTION, 204.0f);
+    TIFFSetField(t, TIFFTAG_YRESOLUTION, 196.0f);
+    TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)rows);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    uint8_t row[TEST_PAGE_WIDTH / 8];
+    int rc = 0;
+    for (int y = 0; y < rows && rc == 0; y++) {
+        draw_row(row, y, seed);
+        if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0)
+            rc = -1;
+    }
+    if (!TIFFWriteDirectory(t))
+        rc = -1;
+    TIFFClose(t);
+    return rc;
+}
+
+/* Reads the current directory's pixels as "1 = black" rows. */
+static uint8_t *read_black_pixels(TIFF *t, uint32_t *w, uint32_t *h)
+{
+    uint16_t photometric = PHOTOMETRIC_MINISWHITE;
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, h);
+    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photometric);
+    tmsize_t line = TIFFScanlineSize(t);
+    uint8_t *px = calloc((size_t)*h, (size_t)line);
+    if (!px)
+        return NULL;
+    for (uint32_t y = 0; y < *h; y++) {
+        if (TIFFReadScanline(t, px + (size_t)y * (size_t)line, y, 0) < 0) {
+            free(px);
+            return NULL;
+        }
+        if (photometric == PHOTOMETRIC_MINISBLACK)
+            for (tmsize_t i = 0; i < line; i++)
+                px[(size_t)y * (size_t)line + (size_t)i] ^= 0xff;
+    }
+    return px;
+}
+
+static int page_equals(TIFF *got, const char *sent_path)
+{
+    TIFF *want = TIFFOpen(sent_path, "r");
+    if (!want)
+        return 0;
+    uint32_t w1 = 0, h1 = 0, w2 = 0, h2 = 0;
+    uint8_t *a = read_black_pixels(got, &w1, &h1);
+    uint8_t *b = read_black_pixels(want, &w2, &h2);
+    int same = a && b && w1 == w2 && h1 == h2 && memcmp(a, b, (size_t)h1 * (w1 / 8)) == 0;
+    if (!same)
+        fprintf(stderr, "page differs: got %ux%u, sent %ux%u (%s)\n", w1, h1, w2, h2, sent_path);
+    free(a);
+    free(b);
+    TIFFClose(want);
+    return same;
+}
+
+int test_pages_match(const char *received, const char *const *sent, int n)
+{
+    TIFF *t = TIFFOpen(received, "r");
+    if (!t)
+        return 0;
+    int ok = 1, i = 0;
+    do {
+        if (i >= n || !page_equals(t, sent[i]))
+            ok = 0;
+        i++;
+    } while (ok && TIFFReadDirectory(t));
+    TIFFClose(t);
+    return ok && i == n;
+}
+
+int test_tiff_page_count(const char *path)
+{
+    TIFF *t = TIFFOpen(path, "r");
+    if (!t)
+        return -1;
+    int n = TIFFNumberOfDirectories(t);
+    TIFFClose(t);
+    return n;
+}
+
+static void push(struct test_recorder *r, enum test_event_kind kind, const char *text, int pages)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->nevents < TEST_MAX_EVENTS) {
+        struct test_event *e = &r->events[r->nevents++];
+        e->kind = kind;
+        snprintf(e->text, sizeof e->text, "%s", text ? text : "");
+        e->pages = pages;
+    }
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_status(void *user, const char *status) { push(user, EV_STATUS, status, 0); }
+static void rec_confirmed(void *user, int pages) { push(user, EV_CONFIRMED, NULL, pages); }
+
+static void rec_log(void *user, const char *line)
+{
+    struct test_recorder *r = user;
+    if (getenv("MODEM_TEST_VERBOSE"))
+        fprintf(stderr, "log: %s\n", line);
+    pthread_mutex_lock(&r->lock);
+    r->log_lines++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_finished(void *user, const struct modem_result *res)
+{
+    struct test_recorder *r = user;
+    pthread_mutex_lock(&r->lock);
+    r->result = *res;
+    r->finished_count++;
+    pthread_mutex_unlock(&r->lock);
+    push(r, EV_FINISHED, res->code, res->pages_sent);
+}
+
+const struct modem_events test_recorder_events = {
+    .status = rec_status, .log = rec_log, .page_confirmed = rec_confirmed, .finished = rec_finished,
+};
+
+void test_recorder_init(struct test_recorder *r)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+}
+
+void test_recorder_destroy(struct test_recorder *r)
+{
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+}
+
+static bool wait_until(struct test_recorder *r, int timeout_s, bool (*pred)(struct test_recorder *, const void *),
+                       const void *arg)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_s;
+    pthread_mutex_lock(&r->lock);
+    bool ok;
+    while (!(ok = pred(r, arg)))
+        if (pthread_cond_timedwait(&r->cond, &r->lock, &deadline) == ETIMEDOUT) {
+            ok = pred(r, arg);
+            break;
+        }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
+static bool is_finished(struct test_recorder *r, const void *arg)
+{
+    (void)arg;
+    return r->finished_count > 0;
+}
+
+static bool has_status(struct test_recorder *r, const void *prefix)
+{
+    for (int i = 0; i < r->nevents; i++)
+        if (r->events[i].kind == EV_STATUS && strncmp(r->events[i].text, prefix, strlen(prefix)) == 0)
+            return true;
+    return false;
+}
+
+bool test_recorder_wait(struct test_recorder *r, int timeout_s)
+{
+    return wait_until(r, timeout_s, is_finished, NULL);
+}
+
+bool test_recorder_wait_status(struct test_recorder *r, const char *prefix, int timeout_s)
+{
+    return wait_until(r, timeout_s, has_status, prefix);
+}
+
+char *test_tempdir(void)
+{
+    char *d = strdup("/tmp/faxfs-modem-test-XXXXXX");
+    if (d && !mkdtemp(d)) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void test_rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (e->d_type == DT_DIR)
+                test_rmtree(p);
+            else
+                unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+void test_latest_sim_file(const char *sim_dir, const char *number, char *out, size_t len)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", sim_dir, number);
+    out[0] = '\0';
+    unsigned best = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        unsigned long v = strtoul(e->d_name, &end, 10);
+        if (end != e->d_name && strcmp(end, ".tif") == 0 && v > best) {
+            best = (unsigned)v;
+            snprintf(out, len, "%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+}

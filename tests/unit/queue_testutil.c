@@ -1,0 +1,193 @@
+/*
+ * queue_testutil.c - fixtures for the queue tests (see queue_testutil.h).
+ */
+#include "queue_testutil.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+const struct queue_caller test_owner = {1000, 1000, NULL, 0};
+const struct queue_caller test_stranger = {1001, 1001, NULL, 0};
+const struct queue_caller test_root = {0, 0, NULL, 0};
+
+int64_t fake_clock_now(void *ctx)
+{
+    return ((struct fake_clock *)ctx)->now;
+}
+
+int fake_line_start(void *ctx, const struct queue_call *call)
+{
+    struct fake_line *l = ctx;
+
+    if (l->fail_start)
+        return -l->fail_start;
+    assert_true(l->ncalls < FAKE_LINE_MAX_CALLS);
+    struct fake_call *c = &l->calls[l->ncalls++];
+    c->job_id = call->job_id;
+    c->channel = call->channel;
+    snprintf(c->number, sizeof c->number, "%s", call->number);
+    c->page_count = call->page_count;
+    c->first_page = call->first_page;
+    c->total_pages = call->total_pages;
+    if (call->channel >= 0 && call->channel < 16)
+        l->on_channel[call->channel] = call->job_id;
+    for (int i = 0; i < call->page_count; i++) {
+        int fd = open(call->page_paths[i], O_RDONLY);
+        assert_true(fd >= 0); /* every path handed to a modem opens */
+        close(fd);
+    }
+    return 0;
+}
+
+void fake_line_abort(void *ctx, int channel)
+{
+    struct fake_line *l = ctx;
+
+    if (l->naborts < FAKE_LINE_MAX_CALLS)
+        l->aborts[l->naborts++] = channel;
+    if (l->q != NULL && channel >= 0 && channel < 16 && l->on_channel[channel] != 0) {
+        uint64_t id = l->on_channel[channel];
+        struct queue_call_result r = test_result(QF_ABORTED, "aborted", -1);
+        l->on_channel[channel] = 0;
+        queue_call_finished(l->q, id, &r);
+    }
+}
+
+static void quiet_log(int level, const char *msg)
+{
+    (void)level;
+    if (getenv("FAXFS_TEST_VERBOSE"))
+        fprintf(stderr, "log: %s\n", msg);
+}
+
+void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake_line *line,
+                 const struct queue_backend *backend, const char *spool_dir)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->spool_dir = spool_dir;
+    cfg->backend = backend;
+    cfg->clock = (struct queue_clock){fake_clock_now, clock};
+    if (line != NULL)
+        cfg->line = (struct queue_line_ops){fake_line_start, fake_line_abort, line};
+    cfg->modems = 2;
+    cfg->per_destination_limit = 1;
+    cfg->retry_jitter_percent = -1;
+    cfg->admin_gid = (gid_t)-1;
+    cfg->history_days = 30;
+    cfg->no_thread = true;
+    cfg->no_fsync = true;
+    cfg->log = quiet_log;
+}
+
+void event_log_listener(void *ctx, enum queue_event ev, uint64_t id)
+{
+    struct event_log *el = ctx;
+
+    el->count[ev]++;
+    el->last_id[ev] = id;
+}
+
+static int quiet_tiff(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    (void)tif, (void)user, (void)module, (void)fmt, (void)ap;
+    return 1;
+}
+
+int make_tiff(const struct tiff_spec *spec)
+{
+    int fd = memfd_create("doc", 0);
+    assert_true(fd >= 0);
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, quiet_tiff, NULL);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, quiet_tiff, NULL);
+    TIFF *tif = TIFFFdOpenExt(dup(fd), "doc", "w", opts);
+    TIFFOpenOptionsFree(opts);
+    assert_non_null(tif);
+    size_t rowbytes = ((size_t)spec->width * (size_t)spec->bps + 7) / 8;
+    unsigned char *row = calloc(1, rowbytes);
+    for (int p = 0; p < spec->pages; p++) {
+        TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec->width);
+        TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec->height);
+        TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, spec->bps);
+        TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, 1);
+        TIFFSetField(tif, TIFFTAG_COMPRESSION, spec->bps == 1 ? COMPRESSION_CCITTFAX3 : COMPRESSION_NONE);
+        TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISWHITE);
+        TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, spec->height);
+        TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(tif, TIFFTAG_SUBFILETYPE, FILETYPE_PAGE);
+        TIFFSetField(tif, TIFFTAG_PAGENUMBER, p, spec->pages);
+        if (spec->xres > 0) {
+            TIFFSetField(tif, TIFFTAG_XRESOLUTION, spec->xres);
+            TIFFSetField(tif, TIFFTAG_YRESOLUTION, spec->yres);
+            TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
+        }
+        for (uint32_t y = 0; y < spec->height; y++) {
+            memset(row, (y % 16) < 8 ? 0xf0 : 0x00, rowbytes); /* something to encode */
+            assert_true(TIFFWriteScanline(tif, row, y, 0) >= 0);
+        }
+        assert_true(TIFFWriteDirectory(tif));
+    }
+    TIFFClose(tif);
+    free(row);
+    lseek(fd, 0, SEEK_SET);
+    return fd;
+}
+
+int make_good_tiff(int pages)
+{
+    struct tiff_spec spec = {pages, 1728, 100, 1, 204.0f, 196.0f};
+    return make_tiff(&spec);
+}
+
+void make_temp_dir(char *out, size_t len)
+{
+    snprintf(out, len, "/tmp/faxfs-queue-test.XXXXXX");
+    assert_non_null(mkdtemp(out));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void remove_dir(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+uint64_t submit_simple(struct queue *q, const char *number, int pages)
+{
+    struct queue_request req;
+    char why[256] = "";
+    uint64_t id = 0;
+    int fd = make_good_tiff(pages);
+
+    memset(&req, 0, sizeof req);
+    snprintf(req.recipient_number, sizeof req.recipient_number, "%s", number);
+    int r = queue_submit(q, &test_owner, &req, &fd, 1, &id, why, sizeof why);
+    if (r != 0)
+        fail_msg("submit failed: %d %s", r, why);
+    close(fd);
+    return id;
+}
+
+struct queue_call_result test_result(enum queue_failure f, const char *code, int pages_sent)
+{
+    struct queue_call_result r = {
+        .failure = f, .code = code, .text = code[0] ? code : "ok", .pages_sent = pages_sent,
+        .bit_rate = -1, .ecm = -1, .compression = "", .remote_id = "", .duration = -1,
+    };
+    return r;
+}

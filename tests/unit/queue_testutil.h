@@ -1,0 +1,78 @@
+/*
+ * queue_testutil.h - shared fixtures of the queue tests: a fake clock, a
+ * fake line that records calls, temp spools, and fax TIFFs made on the fly.
+ */
+#ifndef FAXFS_TESTS_QUEUE_TESTUTIL_H
+#define FAXFS_TESTS_QUEUE_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "queue/queue.h"
+
+struct fake_clock {
+    int64_t now;
+};
+int64_t fake_clock_now(void *ctx);
+
+#define FAKE_LINE_MAX_CALLS 64
+struct fake_call {
+    uint64_t job_id;
+    int channel;
+    char number[JOB_NUMBER_MAX];
+    int page_count;
+    int first_page;
+    int total_pages;
+};
+struct fake_line {
+    struct fake_call calls[FAKE_LINE_MAX_CALLS];
+    int ncalls;
+    int aborts[FAKE_LINE_MAX_CALLS]; /* channels aborted, in order */
+    int naborts;
+    int fail_start; /* start() returns -fail_start when set */
+    /* When q is set, abort() reports the call finished with QF_ABORTED at
+     * once, as a modem does. */
+    struct queue *q;
+    uint64_t on_channel[16];
+};
+int fake_line_start(void *ctx, const struct queue_call *call);
+void fake_line_abort(void *ctx, int channel);
+
+/* Jitter-free, single-threaded engine configuration over backend (NULL:
+ * the file spool in spool_dir). */
+void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake_line *line,
+                 const struct queue_backend *backend, const char *spool_dir);
+
+/* Event recorder for queue_subscribe. */
+struct event_log {
+    int count[QE_SERVER + 1];
+    uint64_t last_id[QE_SERVER + 1];
+};
+void event_log_listener(void *ctx, enum queue_event ev, uint64_t id);
+
+/* A fax TIFF in an anonymous file: pages of width x height at bps bits. */
+struct tiff_spec {
+    int pages;
+    uint32_t width, height;
+    int bps;
+    float xres, yres; /* 0: no resolution tags */
+};
+int make_tiff(const struct tiff_spec *spec);
+/* A good 1-page A4 fine document (1728 x 100 rows). */
+int make_good_tiff(int pages);
+
+/* mkdtemp under /tmp; remove_dir removes it recursively. */
+void make_temp_dir(char *out, size_t len);
+void remove_dir(const char *path);
+
+/* Submits a good document to number as uid 1000; returns the id (asserts). */
+uint64_t submit_simple(struct queue *q, const char *number, int pages);
+
+extern const struct queue_caller test_owner;    /* uid 1000 */
+extern const struct queue_caller test_stranger; /* uid 1001 */
+extern const struct queue_caller test_root;     /* uid 0 */
+
+/* A finished report with only failure, code and pages set. */
+struct queue_call_result test_result(enum queue_failure f, const char *code, int pages_sent);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * test_queue_sched.c - the scheduling policy as pure functions: dispatch
+ * order, per-destination limit, retry delays per failure class and their
+ * jitter, attempts and kill time.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "queue/sched.h"
+
+static struct job make_job(uint64_t id, const char *number, int priority, int64_t submitted)
+{
+    struct job j;
+
+    job_init(&j);
+    j.id = id;
+    strcpy(j.recipient_number, number);
+    j.priority = priority;
+    j.submitted = submitted;
+    j.page_count = 2;
+    j.status = JOB_QUEUED;
+    return j;
+}
+
+static struct sched_policy default_policy(void)
+{
+    struct sched_policy p;
+    sched_policy_init(&p, NULL, -1, 0);
+    return p;
+}
+
+static void test_higher_priority_goes_first_then_older_jobs(void **state)
+{
+    (void)state;
+    struct job a = make_job(1, "1", JOB_PRIORITY_NORMAL, 100), b = make_job(2, "2", JOB_PRIORITY_HIGH, 200),
+               c = make_job(3, "3", JOB_PRIORITY_NORMAL, 50);
+    const struct job *cand[] = {&a, &b, &c};
+    size_t picked[3];
+
+    assert_int_equal(sched_pick(cand, 3, NULL, 0, 3, 0, picked), 3);
+    assert_int_equal(cand[picked[0]]->id, 2);
+    assert_int_equal(cand[picked[1]]->id, 3);
+    assert_int_equal(cand[picked[2]]->id, 1);
+}
+
+static void test_no_more_calls_than_free_channels(void **state)
+{
+    (void)state;
+    struct job a = make_job(1, "1", 128, 1), b = make_job(2, "2", 128, 2);
+    const struct job *cand[] = {&a, &b};
+    size_t picked[2];
+
+    assert_int_equal(sched_pick(cand, 2, NULL, 0, 1, 0, picked), 1);
+    assert_int_equal(cand[picked[0]]->id, 1);
+}
+
+static void test_one_call_per_destination_by_limit(void **state)
+{
+    (void)state;
+    struct job a = make_job(1, "555", 128, 1), b = make_job(2, "555", 128, 2), c = make_job(3, "777", 128, 3);
+    const struct job *cand[] = {&a, &b, &c};
+    size_t picked[3];
+
+    assert_int_equal(sched_pick(cand, 3, NULL, 0, 3, 1, picked), 2);
+    assert_int_equal(cand[picked[0]]->id, 1);
+    assert_int_equal(cand[picked[1]]->id, 3);
+}
+
+static void test_active_calls_count_against_the_destination_limit(void **state)
+{
+    (void)state;
+    struct job busy = make_job(9, "555", 128, 0), a = make_job(1, "555", 128, 1);
+    const struct job *active[] = {&busy};
+    const struct job *cand[] = {&a};
+    size_t picked[1];
+
+    assert_int_equal(sched_pick(cand, 1, active, 1, 2, 1, picked), 0);
+    assert_int_equal(sched_pick(cand, 1, active, 1, 2, 2, picked), 1);
+    assert_int_equal(sched_pick(cand, 1, active, 1, 2, 0, picked), 1); /* 0 = unlimited */
+}
+
+static void test_retry_delays_follow_the_failure_class(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+
+    assert_int_equal(sched_retry_delay(&p, QF_BUSY, 12345), 180);
+    assert_int_equal(sched_retry_delay(&p, QF_NO_ANSWER, 12345), 300);
+    assert_int_equal(sched_retry_delay(&p, QF_NO_LINE, 12345), 300);
+    assert_int_equal(sched_retry_delay(&p, QF_NOT_FAX, 12345), 300);
+    assert_int_equal(sched_retry_delay(&p, QF_DROPPED, 12345), 60);
+}
+
+static void test_configured_retry_delay_replaces_the_default(void **state)
+{
+    (void)state;
+    int delays[QF_COUNT] = {0};
+    struct sched_policy p;
+
+    delays[QF_BUSY] = 30;
+    sched_policy_init(&p, delays, -1, 0);
+    assert_int_equal(sched_retry_delay(&p, QF_BUSY, 0), 30);
+    assert_int_equal(sched_retry_delay(&p, QF_NO_ANSWER, 0), 300); /* 0 means default */
+}
+
+static void test_jitter_stays_within_its_percentage(void **state)
+{
+    (void)state;
+    struct sched_policy p;
+
+    sched_policy_init(&p, NULL, 10, 0);
+    assert_int_equal(sched_retry_delay(&p, QF_BUSY, 0), 162);  /* 180 - 18 */
+    assert_int_equal(sched_retry_delay(&p, QF_BUSY, 36), 198); /* 180 + 18 */
+    assert_int_equal(sched_retry_delay(&p, QF_BUSY, 18), 180);
+    for (uint32_t r = 0; r < 1000; r++) {
+        int d = sched_retry_delay(&p, QF_BUSY, r * 2654435761u);
+        assert_in_range(d, 162, 198);
+    }
+}
+
+static void test_failed_call_is_retried_while_attempts_remain(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+    struct job j = make_job(1, "1", 128, 0);
+    int64_t next;
+
+    j.attempts = 1;
+    assert_int_equal(sched_after_call(&p, &j, QF_BUSY, 1000, 180, &next), SCHED_RETRY);
+    assert_int_equal(next, 1180);
+}
+
+static void test_attempts_exhausted_fails_the_job(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+    struct job j = make_job(1, "1", 128, 0);
+    int64_t next;
+
+    j.attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
+    assert_int_equal(sched_after_call(&p, &j, QF_BUSY, 1000, 180, &next), SCHED_FAIL_EXHAUSTED);
+    j.max_attempts = 10;
+    assert_int_equal(sched_after_call(&p, &j, QF_BUSY, 1000, 180, &next), SCHED_RETRY);
+}
+
+static void test_retry_after_the_kill_time_fails_the_job(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+    struct job j = make_job(1, "1", 128, 0);
+    int64_t next;
+
+    j.attempts = 1;
+    j.kill_time = 1100;
+    assert_int_equal(sched_after_call(&p, &j, QF_BUSY, 1000, 180, &next), SCHED_FAIL_KILLED);
+}
+
+static void test_permanent_error_fails_at_once(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+    struct job j = make_job(1, "1", 128, 0);
+    int64_t next;
+
+    j.attempts = 1;
+    assert_int_equal(sched_after_call(&p, &j, QF_PERMANENT, 1000, 60, &next), SCHED_FAIL_PERMANENT);
+}
+
+static void test_success_with_pages_missing_is_not_done(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+    struct job j = make_job(1, "1", 128, 0);
+    int64_t next;
+
+    j.attempts = 1;
+    j.pages_sent = 1;
+    assert_int_equal(sched_after_call(&p, &j, QF_NONE, 1000, 60, &next), SCHED_RETRY);
+    j.pages_sent = 2;
+    assert_int_equal(sched_after_call(&p, &j, QF_NONE, 1000, 60, &next), SCHED_DONE);
+}
+
+static void test_aborted_call_is_requeued_not_failed(void **state)
+{
+    (void)state;
+    struct sched_policy p = default_policy();
+    struct job j = make_job(1, "1", 128, 0);
+    int64_t next;
+
+    j.attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
+    assert_int_equal(sched_after_call(&p, &j, QF_ABORTED, 1000, 60, &next), SCHED_REQUEUE);
+}
+
+static void test_waiting_state_follows_the_job_times(void **state)
+{
+    (void)state;
+    struct job j = make_job(1, "1", 128, 0);
+
+    assert_int_equal(sched_waiting_state(&j, 100), JOB_QUEUED);
+    j.scheduled = 200;
+    assert_int_equal(sched_waiting_state(&j, 100), JOB_SCHEDULED);
+    j.scheduled = 0;
+    j.next_attempt = 200;
+    assert_int_equal(sched_waiting_state(&j, 100), JOB_RETRYING);
+    assert_int_equal(sched_waiting_state(&j, 200), JOB_QUEUED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_higher_priority_goes_first_then_older_jobs),
+        cmocka_unit_test(test_no_more_calls_than_free_channels),
+        cmocka_unit_test(test_one_call_per_destination_by_limit),
+        cmocka_unit_test(test_active_calls_count_against_the_destination_limit),
+        cmocka_unit_test(test_retry_delays_follow_the_failure_class),
+        cmocka_unit_test(test_configured_retry_delay_replaces_the_default),
+        cmocka_unit_test(test_jitter_stays_within_its_percentage),
+        cmocka_unit_test(test_failed_call_is_retried_while_attempts_remain),
+        cmocka_unit_test(test_attempts_exhausted_fails_the_job),
+        cmocka_unit_test(test_retry_after_the_kill_time_fails_the_job),
+        cmocka_unit_test(test_permanent_error_fails_at_once),
+        cmocka_unit_test(test_success_with_pages_missing_is_not_done),
+        cmocka_unit_test(test_aborted_call_is_requeued_not_failed),
+        cmocka_unit_test(test_waiting_state_follows_the_job_times),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

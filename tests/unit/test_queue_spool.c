@@ -1,0 +1,310 @@
+/*
+ * test_queue_spool.c - the file spool: atomic job creation, durable ids,
+ * durable pause, and recovery at open from leftover temp files, missing
+ * pages, truncated job files and a job that was active at a crash.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/jobfile.h"
+#include "queue_testutil.h"
+
+struct fixture {
+    char dir[256];
+    struct fake_clock clock;
+    struct fake_line line;
+    struct queue_config cfg;
+    struct queue *q;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+
+    make_temp_dir(f->dir, sizeof f->dir);
+    f->clock.now = 1790000000;
+    test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
+    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f->q != NULL)
+        queue_close(f->q);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+    if (f->q != NULL)
+        queue_close(f->q);
+    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+}
+
+static bool exists(struct fixture *f, const char *rel)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    return stat(path, &st) == 0;
+}
+
+static void write_text(struct fixture *f, const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static char *read_text(struct fixture *f, const char *rel)
+{
+    char path[512];
+    static char buf[8192];
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static void test_submitted_job_is_a_directory_with_job_file_pages_and_log(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 2);
+
+    assert_int_equal(id, 1);
+    assert_true(exists(f, "jobs/1/job"));
+    assert_true(exists(f, "jobs/1/pages/001.tif"));
+    assert_true(exists(f, "jobs/1/pages/002.tif"));
+    assert_false(exists(f, "jobs/1/pages/003.tif"));
+    assert_non_null(strstr(read_text(f, "jobs/1/log"), "submitted by uid 1000"));
+    assert_string_equal(read_text(f, "next_id"), "2\n");
+}
+
+static void test_page_fd_reads_the_stored_tiff(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    char magic[4];
+
+    int fd = queue_open_page(f->q, id, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, magic, 4), 4);
+    assert_memory_equal(magic, "II*\0", 4);
+    close(fd);
+    assert_int_equal(queue_open_page(f->q, id, 1), -ENOENT);
+}
+
+static void test_ids_are_never_reused_after_reopen(void **state)
+{
+    struct fixture *f = *state;
+    char why[200];
+    uint64_t a = submit_simple(f->q, "5551234", 1);
+
+    queue_control(f->q, &test_owner, a, QOP_CANCEL, why, sizeof why);
+    assert_int_equal(queue_delete(f->q, &test_owner, a, why, sizeof why), 0);
+    assert_false(exists(f, "jobs/1"));
+    reopen(f);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), a + 1);
+}
+
+static void test_ids_stay_unique_when_the_counter_file_is_lost(void **state)
+{
+    struct fixture *f = *state;
+    submit_simple(f->q, "5551234", 1);
+    submit_simple(f->q, "5551234", 1);
+    queue_close(f->q);
+    f->q = NULL;
+    char path[512];
+    snprintf(path, sizeof path, "%s/next_id", f->dir);
+    unlink(path);
+    reopen(f);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), 3);
+}
+
+static void test_leftover_temp_files_are_removed_at_open(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    char path[512];
+
+    queue_close(f->q);
+    f->q = NULL;
+    snprintf(path, sizeof path, "%s/tmp/stage.99.1", f->dir);
+    mkdir(path, 0700);
+    write_text(f, "tmp/stage.99.1/job", "version: 1\n");
+    write_text(f, "jobs/1/job.tmp", "half");
+    write_text(f, "next_id.tmp", "7");
+    reopen(f);
+    assert_false(exists(f, "tmp/stage.99.1"));
+    assert_false(exists(f, "jobs/1/job.tmp"));
+    assert_false(exists(f, "next_id.tmp"));
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+}
+
+static void test_job_with_missing_page_is_moved_to_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t bad = submit_simple(f->q, "5551234", 2), good = submit_simple(f->q, "5559999", 1);
+    char path[512];
+    struct job j;
+
+    queue_close(f->q);
+    f->q = NULL;
+    snprintf(path, sizeof path, "%s/jobs/1/pages/002.tif", f->dir);
+    unlink(path);
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, bad, &j), -ENOENT);
+    assert_int_equal(queue_snapshot(f->q, good, &j), 0);
+    assert_true(exists(f, "corrupt/1/job"));
+    assert_false(exists(f, "jobs/1"));
+    assert_int_equal(submit_simple(f->q, "5551234", 1), 3); /* its id stays used */
+}
+
+static void test_truncated_job_file_is_moved_to_corrupt(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    struct job j;
+
+    queue_close(f->q);
+    f->q = NULL;
+    char *text = read_text(f, "jobs/1/job");
+    text[strlen(text) - 10] = '\0';
+    write_text(f, "jobs/1/job", text);
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, id, &j), -ENOENT);
+    assert_true(exists(f, "corrupt/1"));
+}
+
+static void test_stray_entries_in_jobs_are_set_aside(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    queue_close(f->q);
+    f->q = NULL;
+    snprintf(path, sizeof path, "%s/jobs/notajob", f->dir);
+    mkdir(path, 0700);
+    reopen(f);
+    assert_true(exists(f, "corrupt/notajob"));
+}
+
+static void test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    struct job j;
+    char *text;
+
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    queue_close(f->q);
+    f->q = NULL;
+    /* what a crash mid-call leaves behind */
+    j.status = JOB_ACTIVE;
+    j.attempts = 1;
+    j.pages_sent = 2;
+    strcpy(j.modem, "modem0");
+    assert_true(jobfile_format(&j, &text) > 0);
+    write_text(f, "jobs/1/job", text);
+    free(text);
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_QUEUED);
+    assert_int_equal(j.pages_sent, 2);
+    assert_int_equal(j.attempts, 1);
+    assert_non_null(strstr(read_text(f, "jobs/1/job"), "\nstatus: queued\n"));
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.calls[0].first_page, 2);
+    assert_int_equal(f->line.calls[0].page_count, 1);
+}
+
+static void test_whole_queue_pause_is_a_durable_file(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(queue_set_paused(f->q, true), 0);
+    assert_true(exists(f, "paused"));
+    reopen(f);
+    assert_true(queue_is_paused(f->q));
+    assert_int_equal(queue_set_paused(f->q, false), 0);
+    assert_false(exists(f, "paused"));
+}
+
+static void test_refused_document_leaves_nothing_in_the_spool(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_request req = {0};
+    struct tiff_spec spec = {2, 1728, 50, 8, 204, 196};
+    char why[200];
+    uint64_t id;
+    int fd = make_tiff(&spec);
+
+    strcpy(req.recipient_number, "5551234");
+    assert_int_equal(queue_submit(f->q, &test_owner, &req, &fd, 1, &id, why, sizeof why), -EINVAL);
+    close(fd);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tmp", f->dir);
+    assert_int_equal(rmdir(path), 0); /* empty */
+    snprintf(path, sizeof path, "%s/jobs", f->dir);
+    assert_int_equal(rmdir(path), 0);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/tmp", f->dir);
+    mkdir(path, 0700);
+}
+
+static void test_upload_file_is_anonymous_and_writable(void **state)
+{
+    struct fixture *f = *state;
+    int fd = queue_upload_open(f->q);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "abc", 3), 3);
+    close(fd);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tmp", f->dir);
+    assert_int_equal(rmdir(path), 0); /* nothing named was left */
+    mkdir(path, 0700);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_submitted_job_is_a_directory_with_job_file_pages_and_log),
+        T(test_page_fd_reads_the_stored_tiff),
+        T(test_ids_are_never_reused_after_reopen),
+        T(test_ids_stay_unique_when_the_counter_file_is_lost),
+        T(test_leftover_temp_files_are_removed_at_open),
+        T(test_job_with_missing_page_is_moved_to_corrupt),
+        T(test_truncated_job_file_is_moved_to_corrupt),
+        T(test_stray_entries_in_jobs_are_set_aside),
+        T(test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept),
+        T(test_whole_queue_pause_is_a_durable_file),
+        T(test_refused_document_leaves_nothing_in_the_spool),
+        T(test_upload_file_is_anonymous_and_writable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
