@@ -248,8 +248,9 @@ int main(int argc, char **argv)
         .debug = opt.debug,
     };
     if ((rc = fs_create(&fs, q, &fopt, err, sizeof err)) < 0) {
-        queue_close(q);
+        queue_stop(q);
         modem_pool_destroy(w.pool);
+        queue_close(q);
         return fail(&ready_fd, "cannot mount %s: %s", opt.mountpoint, err[0] ? err : strerror(-rc));
     }
     logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt.mountpoint, opt.spool_dir,
@@ -259,8 +260,11 @@ int main(int argc, char **argv)
     rc = fs_run(fs);
     logf_(LOG_INFO, "unmounting %s", opt.mountpoint);
     fs_destroy(fs);
-    queue_close(q);
+    /* Stop dispatching and abort calls first; the modem pool delivers the
+     * aborted calls' reports to a queue that still exists. */
+    queue_stop(q);
     modem_pool_destroy(w.pool);
+    queue_close(q);
     logf_(LOG_INFO, "stopped");
     return rc == 0 ? 0 : 1;
 }

@@ -1160,6 +1160,8 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
     struct job job;
     int r;
 
+    if (whylen > 0)
+        why[0] = '\0';
     if ((r = check_request(q, who, req, &job, why, whylen)) != 0)
         goto refused;
     if ((r = q->be->stage_open(q->bs, &st)) != 0) {
@@ -1174,8 +1176,8 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
         goto refused;
     deliver(q, &n);
     *id_out = job.id;
-    daemon_log(q, QUEUE_LOG_INFO, "job %llu: submitted by uid %lu, %d pages to %s", (unsigned long long)job.id,
-               (unsigned long)who->uid, job.page_count, job.recipient_number);
+    daemon_log(q, QUEUE_LOG_INFO, "job %llu: submitted by uid %lu, %d page%s to %s", (unsigned long long)job.id,
+               (unsigned long)who->uid, job.page_count, job.page_count == 1 ? "" : "s", job.recipient_number);
     return 0;
 refused:
     daemon_log(q, QUEUE_LOG_NOTICE, "submission by uid %lu to \"%.40s\" refused: %s", (unsigned long)who->uid,

@@ -65,7 +65,8 @@ size_t sched_pick(const struct job **candidates, size_t ncandidates, const struc
 {
     size_t npicked = 0;
 
-    qsort(candidates, ncandidates, sizeof *candidates, sched_compare_due);
+    if (ncandidates > 1)
+        qsort(candidates, ncandidates, sizeof *candidates, sched_compare_due);
     for (size_t i = 0; i < ncandidates && (int)npicked < free_channels; i++) {
         if (per_destination_limit > 0 &&
             calls_to(candidates[i]->recipient_number, active, nactive, candidates, picked, npicked) >=

@@ -456,7 +456,8 @@ static int list_job_ids(struct spool *sp, uint64_t **ids_out, size_t *n_out)
         ids[n++] = id;
     }
     closedir(d);
-    qsort(ids, n, sizeof *ids, cmp_u64);
+    if (n > 0)
+        qsort(ids, n, sizeof *ids, cmp_u64);
     *ids_out = ids;
     *n_out = n;
     return 0;

@@ -79,8 +79,9 @@ static int open_engine(struct fixture *f, enum modem_pace pace)
 
 static void close_engine(struct fixture *f)
 {
-    queue_close(f->q);
+    queue_stop(f->q);
     modem_pool_destroy(f->w.pool);
+    queue_close(f->q);
     f->q = NULL;
 }
 
@@ -95,6 +96,16 @@ static int setup(void **state)
         return -1;
     *state = f;
     return 0;
+}
+
+/* Real-time pace, so a call lasts long enough to be interrupted. */
+static int setup_realtime(void **state)
+{
+    if (setup(state) < 0)
+        return -1;
+    struct fixture *f = *state;
+    close_engine(f);
+    return open_engine(f, MODEM_PACE_REALTIME);
 }
 
 static int teardown(void **state)
@@ -260,6 +271,63 @@ static void test_received_pages_match_sent_pages(void **state)
         assert_int_equal(system_tiff_page_pixels_equal(doc, p, latest, p), 1);
 }
 
+/* Waits (bounded) until the job's confirmed pages reach n. */
+static void wait_pages_sent(struct fixture *f, uint64_t id, int n)
+{
+    struct job j;
+    for (int i = 0; i < 900; i++) {
+        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+        if (j.pages_sent >= n)
+            return;
+        usleep(100 * 1000);
+    }
+    fail_msg("job %llu: %d pages confirmed after 90 s, expected %d", (unsigned long long)id, j.pages_sent, n);
+}
+
+static void test_cancel_aborts_the_active_call(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5552000", 3);
+    assert_int_equal(queue_run_once(f->q), 1);
+    wait_pages_sent(f, id, 1);
+    struct queue_caller me = {.uid = getuid(), .gid = getgid()};
+    char why[256];
+    assert_int_equal(queue_control(f->q, &me, id, QOP_CANCEL, why, sizeof why), 0);
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_CANCELED);
+    /* The channel is free again once the aborted call has reported. */
+    struct queue_modem_info m = {0};
+    for (int i = 0; i < 50 && queue_modem_info(f->q, 0, &m) == 0 && m.job != 0; i++)
+        usleep(100 * 1000);
+    assert_int_equal(m.job, 0);
+    assert_true(j.pages_sent < 3);
+}
+
+static void test_restart_mid_call_requeues_without_resending_confirmed_pages(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit(f, "5553000", 3);
+    assert_int_equal(queue_run_once(f->q), 1);
+    wait_pages_sent(f, id, 1);
+    close_engine(f);
+    assert_int_equal(open_engine(f, MODEM_PACE_FAST), 0);
+
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_QUEUED);
+    int confirmed = j.pages_sent;
+    assert_true(confirmed >= 1 && confirmed < 3);
+    assert_int_equal(j.attempts, 0); /* a call cut by shutdown is not an attempt */
+
+    j = attempt(f, id);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.pages_sent, 3);
+    char latest[400];
+    assert_int_equal(system_latest_sim_file(f->dir, "5553000", latest, sizeof latest), 0);
+    assert_int_equal(system_tiff_pages(latest), 3 - confirmed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +341,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_noisy_line_succeeds_at_lower_speed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_machine_gets_no_ecm_at_9600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_received_pages_match_sent_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_aborts_the_active_call, setup_realtime, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_mid_call_requeues_without_resending_confirmed_pages,
+                                        setup_realtime, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

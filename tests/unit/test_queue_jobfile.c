@@ -54,8 +54,8 @@ static int parse(const char *text, struct job *out, char *why)
     return jobfile_parse(text, strlen(text), out, why, 200);
 }
 
-/* Replaces the first occurrence of from with to in a fresh string. */
-static char *edit(const char *text, const char *from, const char *to)
+/* Replaces the first occurrence of from with to; consumes text. */
+static char *edit(char *text, const char *from, const char *to)
 {
     const char *at = strstr(text, from);
     assert_non_null(at);
@@ -64,6 +64,7 @@ static char *edit(const char *text, const char *from, const char *to)
     memcpy(out, text, head);
     strcpy(out + head, to);
     strcat(out, at + strlen(from));
+    free(text);
     return out;
 }
 

@@ -35,6 +35,7 @@ static int setup(void **state)
     f->clock.now = 1790000000;
     test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
     assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    f->line.q = f->q;
     *state = f;
     return 0;
 }
@@ -54,6 +55,7 @@ static void reopen(struct fixture *f)
     if (f->q != NULL)
         queue_close(f->q);
     assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    f->line.q = f->q;
 }
 
 static bool exists(struct fixture *f, const char *rel)
