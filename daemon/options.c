@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "modem/modem.h"
+#include "queue/queue.h"
 
 enum {
     OPT_LINE = 256,
@@ -70,7 +71,7 @@ void options_print_help(FILE *out, const char *prog)
             "      --retry-delay SECS   one retry delay for every failure class (default per\n"
             "                           class: busy 180, no answer 300, no line 300,\n"
             "                           not a fax 300, dropped call 60)\n"
-            "      --max-attempts N     calls per job before it fails (default 5)\n"
+            "      --max-attempts N     calls per job before it fails (default %d)\n"
             "      --history-days N     keep finished jobs N days (default 30, 0 = forever)\n"
             "      --tsid ID            station id sent to remote machines (max 20 chars)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
@@ -86,7 +87,7 @@ void options_print_help(FILE *out, const char *prog)
             "Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM/SIGINT): active calls are\n"
             "aborted and their jobs re-queued; confirmed pages are not sent again.\n"
             "See docs/ for the mount layout, the job lifecycle and the spool format.\n",
-            prog, modem_sim_numbers_help());
+            prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
 }
 
 static int parse_count(const char *name, const char *s, int min, int max, int *out)
@@ -135,7 +136,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->line_spec = "sim";
     opt->sim_pace = "fast";
     opt->modems = 4;
-    opt->max_attempts = 5;
+    opt->max_attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
     opt->history_days = 30;
     opt->per_destination = 1;
     opt->tsid = "faxfs";

@@ -147,8 +147,13 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
         if (here) {
             inval_job_files(fs, places[i].area, id);
             inval(fs, fs_ino_top(places[i].dir));
-        } else if (fuse_lowlevel_notify_delete(fs->se, fs_ino_top(places[i].dir), dir, name, strlen(name)) == 0) {
-            inval(fs, fs_ino_top(places[i].dir));
+        } else {
+            /* inval_entry, not notify_delete: the kernel refuses to delete a
+             * directory whose children it still caches (ENOTEMPTY), while an
+             * invalidated entry is looked up again and then misses. */
+            (void)dir;
+            if (fuse_lowlevel_notify_inval_entry(fs->se, fs_ino_top(places[i].dir), name, strlen(name)) == 0)
+                inval(fs, fs_ino_top(places[i].dir));
         }
     }
     if (ev != QE_LOG)
@@ -159,9 +164,8 @@ static void outbox_event(struct fs *fs, const struct fs_event *e)
 {
     uint64_t ino = fs_ino_make(AREA_OUTBOX, e->id, NODE_SELF);
 
-    if (e->ev == FS_EV_OUTBOX_GONE && e->name)
-        fuse_lowlevel_notify_delete(fs->se, fs_ino_top(TOP_OUTBOX), ino, e->name, strlen(e->name));
-    else if (e->name) /* a new name may hide behind a cached dentry of an old entry */
+    /* A name that went away, or came back as a new entry. */
+    if (e->name)
         fuse_lowlevel_notify_inval_entry(fs->se, fs_ino_top(TOP_OUTBOX), e->name, strlen(e->name));
     inval(fs, ino);
     inval(fs, fs_ino_top(TOP_OUTBOX));

@@ -28,7 +28,7 @@ extern char **environ;
 #define EXEC_TX_BACKPRESSURE 16000     /* ~1 s: stop reading until the command catches up */
 #define EXEC_ANSWER_TIMEOUT_S 120      /* no audio and no exit: nobody answered */
 #define EXEC_SILENCE_TIMEOUT_S 30      /* audio stopped mid-call: the line is dead */
-#define EXEC_HANGUP_GRACE_NS 500000000L /* after closing stdin, before SIGKILL */
+#define EXEC_HANGUP_GRACE_NS 2000000000L /* after closing stdin, before SIGKILL */
 
 /* Exit statuses a command uses to report why there was no call. */
 static const struct {
@@ -124,7 +124,7 @@ static bool exec_maintain(struct line *line, bool final)
 static void exec_destroy(struct line *line)
 {
     /* Let hung-up commands finish on their own for the grace period. */
-    for (int i = 0; i < 50 && exec_maintain(line, false); i++) {
+    for (long i = 0; i < EXEC_HANGUP_GRACE_NS / 10000000L && exec_maintain(line, false); i++) {
         struct timespec ten_ms = { 0, 10000000L };
         nanosleep(&ten_ms, NULL);
     }
@@ -377,7 +377,8 @@ static void exec_hangup(struct line_call *c)
         } else {
             r->pid = c->pid;
             clock_gettime(CLOCK_MONOTONIC, &r->deadline);
-            r->deadline.tv_nsec += EXEC_HANGUP_GRACE_NS;
+            r->deadline.tv_sec += EXEC_HANGUP_GRACE_NS / 1000000000L;
+            r->deadline.tv_nsec += EXEC_HANGUP_GRACE_NS % 1000000000L;
             if (r->deadline.tv_nsec >= 1000000000L) {
                 r->deadline.tv_nsec -= 1000000000L;
                 r->deadline.tv_sec++;

@@ -106,7 +106,8 @@ static double run_faxfs(int k, const char *dir, const char *page, enum modem_pac
         if (seconds > 0) {
             /* Real calls do not start in lock-step: spread them over 4 s so
              * their page encodes do not all land in the same tick. */
-            struct timespec gap = { 0, 4000000000L / k };
+            long ns = 4000000000L / k;
+            struct timespec gap = { ns / 1000000000L, ns % 1000000000L };
             nanosleep(&gap, NULL);
         }
     }

@@ -44,6 +44,11 @@ faxfs_stop() {
 cleanup() {
     local rc=$?
     faxfs_stop
+    # Sanitizer builds: a report in the daemon's output fails the test.
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DAEMON_LOG" 2>/dev/null; then
+        echo "FAIL: sanitizer report in the daemon log" >&2
+        rc=1
+    fi
     if [ $rc -ne 0 ]; then
         echo "---- daemon log ----" >&2
         tail -n 50 "$DAEMON_LOG" >&2 2>/dev/null || true

@@ -1,1 +1,9 @@
-# (to be filled)
+# Mounted integration tests: the real daemon on a temporary spool and mount
+# point, driven with ls, cat, cp, rm and friends (tests/mount/*.sh).
+add_executable(mkfax ${CMAKE_CURRENT_SOURCE_DIR}/mount/mkfax.c)
+target_link_libraries(mkfax PRIVATE PkgConfig::TIFF)
+foreach(t submit refusals cancel ctl readers restart)
+  add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
+  set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120
+    ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+endforeach()

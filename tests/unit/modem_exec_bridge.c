@@ -7,6 +7,7 @@
  * Audio is raw 8 kHz 16-bit little-endian on stdin/stdout, one block out
  * per block in, so faxfs's audio paces this end.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,9 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--exit") == 0)
         return atoi(argv[2]);
+    /* faxfs closes our stdout when it hangs up: a failed write ends the
+     * call like EOF does, and the pages are still saved. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc == 4 && strcmp(argv[1], "--receive") == 0)
         return receive(argv[2], argv[3]);
     fprintf(stderr, "usage: %s --exit STATUS NUMBER | --receive FILE NUMBER\n", argv[0]);
