@@ -174,6 +174,10 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         handle_free(h);
         return (void)fuse_reply_err(req, -r);
     }
+    /* The kernel may keep listings: the notifier invalidates a directory
+     * whenever its entries change. */
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
     fi->fh = (uintptr_t)h;
     fuse_reply_open(req, fi);
 }

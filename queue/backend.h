@@ -54,6 +54,11 @@ struct queue_backend {
     int (*open_log)(void *state, uint64_t id);
     /* A path a modem can open the page by, valid while the job exists. */
     int (*page_path)(void *state, uint64_t id, int page, char *out, size_t outlen);
+    /* Stores the content of src_fd (read from offset 0, at most max_bytes,
+     * else -EFBIG) as page index (0-based) of job id, durably: the page file
+     * appears complete or not at all. The job itself is not touched; the
+     * engine records the new page_count and size next. bytes gets the size. */
+    int (*add_page)(void *state, uint64_t id, int index, int src_fd, uint64_t max_bytes, uint64_t *bytes);
     /* Deletes the job with its pages and log; atomic from the outside. */
     int (*remove)(void *state, uint64_t id);
     int (*get_paused)(void *state, bool *paused);

@@ -225,6 +225,43 @@ static int mem_page_path(void *state, uint64_t id, int page, char *out, size_t o
     return 0;
 }
 
+static int mem_add_page(void *state, uint64_t id, int index, int src_fd, uint64_t max_bytes, uint64_t *bytes)
+{
+    struct mem_store *m = state;
+    struct mem_job *j = find(m, id);
+    char buf[65536];
+    uint64_t off = 0;
+    int r = take_fault(m, MEM_FAULT_ADD_PAGE);
+
+    if (r != 0)
+        return r;
+    if (j == NULL)
+        return -ENOENT;
+    if (index != j->npages)
+        return -EINVAL; /* pages are added in order */
+    int *fds = realloc(j->page_fds, (size_t)(index + 1) * sizeof *fds);
+    if (fds == NULL)
+        return -ENOMEM;
+    j->page_fds = fds;
+    int fd = new_memfd("page");
+    if (fd < 0)
+        return fd;
+    for (ssize_t n; (n = pread(src_fd, buf, sizeof buf, (off_t)off)) != 0; off += (uint64_t)n) {
+        if (n < 0 || off + (uint64_t)n > max_bytes || write(fd, buf, (size_t)n) != n) {
+            r = n < 0 ? -errno : off + (uint64_t)n > max_bytes ? -EFBIG : -EIO;
+            close(fd);
+            return r;
+        }
+    }
+    if (off == 0) {
+        close(fd);
+        return -EINVAL;
+    }
+    j->page_fds[j->npages++] = fd;
+    *bytes = off;
+    return 0;
+}
+
 static int mem_remove(void *state, uint64_t id)
 {
     struct mem_store *m = state;
@@ -346,6 +383,7 @@ struct queue_backend *backend_mem_create(void)
         .open_page = mem_open_page,
         .open_log = mem_open_log,
         .page_path = mem_page_path,
+        .add_page = mem_add_page,
         .remove = mem_remove,
         .get_paused = mem_get_paused,
         .set_paused = mem_set_paused,

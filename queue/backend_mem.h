@@ -16,6 +16,7 @@ enum backend_mem_fault {
     MEM_FAULT_APPEND_LOG,
     MEM_FAULT_REMOVE,
     MEM_FAULT_SET_PAUSED,
+    MEM_FAULT_ADD_PAGE,
     MEM_FAULT_COUNT
 };
 

@@ -7,6 +7,7 @@
  */
 #include "queue/backend.h"
 #include "queue/document.h"
+#include "queue/fault.h"
 #include "queue/sched.h"
 
 #include <errno.h>
@@ -293,8 +294,10 @@ static void purge_history(struct queue *q, int64_t t, struct notes *n)
     int64_t horizon = t - (int64_t)q->cfg.history_days * 86400;
     for (size_t i = 0; i < q->njobs;) {
         struct qjob *qj = q->jobs[i];
+        /* Received faxes stay until someone deletes them: a purge must
+         * never be the only copy of an inbound document vanishing. */
         if (!job_status_is_final(qj->j.status) || qj->channel >= 0 || qj->j.finished == 0 ||
-            qj->j.finished > horizon) {
+            qj->j.finished > horizon || qj->j.type == JOB_RECEIVE) {
             i++;
             continue;
         }
@@ -658,7 +661,8 @@ static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v
         daemon_log(q, QUEUE_LOG_NOTICE, "job %llu %s: %s", (unsigned long long)j->id, sched_verdict_name(v), text);
         break;
     }
-    persist(q, qj, n);
+    if (persist(q, qj, n) == 0)
+        FAULT_POINT("engine.call_finished.persisted");
 }
 
 /* The call is over: free its channel, then decide what the job becomes. */
@@ -725,7 +729,7 @@ void queue_call_status(struct queue *q, uint64_t id, const char *device_status)
      * durable change (it means nothing after a restart). */
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = find_job(q, id);
-    if (qj != NULL && qj->channel >= 0) {
+    if (qj != NULL && (qj->channel >= 0 || qj->j.status == JOB_RECEIVING)) {
         snprintf(qj->j.device_status, sizeof qj->j.device_status, "%s", device_status);
         qj->j.changed = now(q);
         note(&n, QE_CHANGED, id);
@@ -756,7 +760,8 @@ void queue_call_pages_confirmed(struct queue *q, uint64_t id, int pages_sent)
         int before = qj->j.pages_sent;
         qj->j.pages_sent = pages_sent > qj->j.page_count ? qj->j.page_count : pages_sent;
         q->channels[qj->channel].pages_sent += (uint64_t)(qj->j.pages_sent - before);
-        persist(q, qj, &n);
+        if (persist(q, qj, &n) == 0)
+            FAULT_POINT("engine.pages_confirmed.persisted");
     }
     pthread_mutex_unlock(&q->lock);
     deliver(q, &n);
@@ -806,10 +811,13 @@ static int load_job(void *arg, const struct job *job)
     } else if (job->status == JOB_RECEIVING) {
         qj->j.finished = now(q);
         qj->j.status = JOB_FAILED;
+        qj->j.device_status[0] = '\0';
         set_error(&qj->j, "interrupted", "the server stopped while this fax was being received");
         persist(q, qj, lc->n);
-        daemon_log(q, QUEUE_LOG_NOTICE, "job %llu: reception interrupted by a server stop; marked failed",
-                   (unsigned long long)job->id);
+        job_log(q, lc->n, job->id, "reception failed: the server stopped during the call; %d page%s received kept",
+                job->page_count, job->page_count == 1 ? "" : "s");
+        daemon_log(q, QUEUE_LOG_NOTICE, "job %llu: reception interrupted by a server stop; marked failed, %d page%s kept",
+                   (unsigned long long)job->id, job->page_count, job->page_count == 1 ? "" : "s");
     }
     return 0;
 }
@@ -1139,6 +1147,7 @@ static int commit_job(struct queue *q, struct queue_stage *st, struct job *job, 
         snprintf(why, whylen, "the job could not be stored in the spool: %s; nothing was submitted", strerror(-r));
         return r;
     }
+    FAULT_POINT("engine.submit.committed");
     if ((r = insert_job(q, job)) != 0) {
         /* Stored but not in memory: the next start will find it. */
         pthread_mutex_unlock(&q->lock);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* ---- job model ------------------------------------------------------ */
@@ -176,6 +177,8 @@ struct queue_config {
         void *ctx;
     } random;
     bool no_fsync;                    /* tests and benchmarks only: not crash safe */
+    uid_t receive_uid;                /* owner of received faxes; default 0 (root) */
+    gid_t receive_gid;                /* their group; default 0 */
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -312,5 +315,34 @@ struct queue_call_result {
     int duration; /* seconds */
 };
 void queue_call_finished(struct queue *q, uint64_t id, const struct queue_call_result *res);
+
+/* ---- inbound calls: receive jobs (docs/lifecycle.md) ---------------- */
+
+/* An inbound call was answered on modem: creates a JOB_RECEIVE job in
+ * status receiving, owned by cfg->receive_uid/gid, with caller_id ("" when
+ * the line does not know it). Durable before it returns; then QE_ADDED.
+ * queue_call_status() and queue_call_log() report on it like on a send. */
+int queue_receive_begin(struct queue *q, const char *modem, const char *caller_id, uint64_t *id_out);
+/* A page arrived complete: page_fd holds it as a single-page TIFF (read
+ * from offset 0; the fd stays the caller's). Stored durably as the job's
+ * next pages/NNN.tif, counted, then QE_CHANGED: a page is never visible
+ * half-written. -EINVAL not a TIFF, -EFBIG over max_document_bytes,
+ * -EBUSY the job is not receiving, -ENOENT, or the spool's -errno. */
+int queue_receive_page(struct queue *q, uint64_t id, int page_fd);
+/* The call ended. res->failure QF_NONE makes the job done; anything else
+ * failed, with res->code and res->text as the reason. The pages received
+ * are kept either way; res->pages_sent is ignored. bit_rate, ecm,
+ * compression, remote_id (the sender's TSI) and duration are recorded.
+ * -EBUSY when the job is not receiving, -ENOENT. */
+int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call_result *res);
+
+/* ---- spool checker -------------------------------------------------- */
+
+/* Read-only check of the file spool at spool_dir, safe on a live spool:
+ * writes one line per inconsistency to report (naming the job and the fix)
+ * plus "note:" lines that need no action, then a summary line. Returns
+ * the number of inconsistencies (0 = clean), or -errno when the spool
+ * cannot be read at all. docs/reliability.md lists the checks. */
+int queue_check_spool(const char *spool_dir, FILE *report);
 
 #endif

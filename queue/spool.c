@@ -6,6 +6,7 @@
  * The layout is documented in docs/spool-format.md.
  */
 #include "queue/backend.h"
+#include "queue/fault.h"
 #include "queue/jobfile.h"
 
 #include <dirent.h>
@@ -23,6 +24,7 @@
 struct spool {
     char root[PATH_MAX];
     int rootfd, jobsfd, tmpfd, corruptfd;
+    int lockfd; /* SPOOL/lock, write-locked while this spool is open */
     uint64_t next_id;  /* the value SPOOL/next_id holds: the next id to hand out */
     uint64_t max_seen; /* highest id found in jobs/ or corrupt/ */
     struct queue_backend_env env;
@@ -60,6 +62,21 @@ static int spool_fsync(const struct spool *sp, int fd)
     return fsync(fd) == 0 ? 0 : -errno;
 }
 
+/* The fault point "<prefix>.<step>" (test builds only). */
+static int spool_fault(const char *prefix, const char *step)
+{
+#ifdef FAXFS_FAULT_INJECTION
+    char point[64];
+
+    snprintf(point, sizeof point, "%s.%s", prefix, step);
+    return fault_hit(point);
+#else
+    (void)prefix;
+    (void)step;
+    return 0;
+#endif
+}
+
 static int write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
@@ -75,8 +92,10 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-/* Writes name in dirfd so that readers see the old or the new content. */
-static int write_file_atomic(struct spool *sp, int dirfd, const char *name, const char *data, size_t len)
+/* Writes name in dirfd so that readers see the old or the new content.
+ * what names the fault points "<what>.tmp_written" and "<what>.renamed". */
+static int write_file_atomic(struct spool *sp, int dirfd, const char *name, const char *data, size_t len,
+                             const char *what)
 {
     char tmp[NAME_MAX];
     int fd, r;
@@ -90,8 +109,12 @@ static int write_file_atomic(struct spool *sp, int dirfd, const char *name, cons
         r = spool_fsync(sp, fd);
     if (close(fd) != 0 && r == 0)
         r = -errno;
+    if (r == 0)
+        r = spool_fault(what, "tmp_written");
     if (r == 0 && renameat(dirfd, tmp, dirfd, name) != 0)
         r = -errno;
+    if (r == 0)
+        r = spool_fault(what, "renamed");
     if (r == 0)
         r = spool_fsync(sp, dirfd);
     if (r != 0)
@@ -264,13 +287,43 @@ static void read_counter(struct spool *sp)
     free(buf);
 }
 
+/* One daemon per spool: two engines over one spool would hand out the same
+ * ids and fight over every job. An open file description lock (released by
+ * the kernel when the process dies, even by kill -9) on SPOOL/lock, which
+ * also holds the owner's pid for people and for queue_check_spool(). */
+static int lock_spool(struct spool *sp)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    char pid[32];
+
+    sp->lockfd = openat(sp->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (sp->lockfd < 0)
+        return -errno;
+    if (fcntl(sp->lockfd, F_OFD_SETLK, &fl) != 0) {
+        int r = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+        char *holder = NULL;
+        size_t len = 0;
+        read_file(sp->rootfd, "lock", 32, &holder, &len);
+        if (holder != NULL && len > 0 && holder[len - 1] == '\n')
+            holder[len - 1] = '\0';
+        spool_log(sp, QUEUE_LOG_ERR, "spool %s is in use by another faxfs (pid %s); stop it or use another spool",
+                  sp->root, holder != NULL && holder[0] ? holder : "unknown");
+        free(holder);
+        return r;
+    }
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(sp->lockfd, 0) != 0 || pwrite(sp->lockfd, pid, (size_t)n, 0) != n)
+        spool_log(sp, QUEUE_LOG_WARNING, "spool %s: cannot record the daemon's pid in lock", sp->root);
+    return 0;
+}
+
 static void spool_close(void *state)
 {
     struct spool *sp = state;
 
     if (sp == NULL)
         return;
-    int fds[] = {sp->rootfd, sp->jobsfd, sp->tmpfd, sp->corruptfd};
+    int fds[] = {sp->rootfd, sp->jobsfd, sp->tmpfd, sp->corruptfd, sp->lockfd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -286,7 +339,7 @@ static int spool_open(void **state, void *ctx, const char *spool_dir, const stru
     (void)ctx;
     if (sp == NULL)
         return -ENOMEM;
-    sp->rootfd = sp->jobsfd = sp->tmpfd = sp->corruptfd = -1;
+    sp->rootfd = sp->jobsfd = sp->tmpfd = sp->corruptfd = sp->lockfd = -1;
     sp->env = *env;
     pthread_mutex_init(&sp->stage_lock, NULL);
     if (spool_dir == NULL || spool_dir[0] == '\0') {
@@ -304,6 +357,8 @@ static int spool_open(void **state, void *ctx, const char *spool_dir, const stru
         r = -errno;
         goto fail;
     }
+    if ((r = lock_spool(sp)) != 0)
+        goto fail;
     if ((sp->jobsfd = open_subdir(sp->rootfd, "jobs")) < 0 || (sp->tmpfd = open_subdir(sp->rootfd, "tmp")) < 0 ||
         (sp->corruptfd = open_subdir(sp->rootfd, "corrupt")) < 0) {
         r = sp->jobsfd < 0 ? sp->jobsfd : sp->tmpfd < 0 ? sp->tmpfd : sp->corruptfd;
@@ -327,7 +382,7 @@ static int spool_next_id(void *state, uint64_t *id)
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + 1));
 
-    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)n);
+    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)n, "spool.next_id");
     if (r != 0) {
         spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));
         return r;
@@ -373,6 +428,55 @@ static int check_pages(int jobfd, int page_count, char *why, size_t whylen)
     return 0;
 }
 
+/* Removes pages/NNN.tif.part files: pages a crash cut off mid-copy. */
+static void remove_partial_pages(struct spool *sp, int jobfd, const char *name)
+{
+    int fd = openat(jobfd, "pages", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    struct dirent *e;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".part") == 0 && unlinkat(fd, e->d_name, 0) == 0)
+            spool_log(sp, QUEUE_LOG_NOTICE, "job %s: partial page pages/%s removed", name, e->d_name);
+    }
+    closedir(d);
+}
+
+/* A receive job's page stored just before a crash, but not yet counted in
+ * the job file, is complete (it was renamed into place only when whole):
+ * keep it rather than lose a page of someone's fax. */
+static void adopt_received_pages(struct spool *sp, int jobfd, const char *name, struct job *job)
+{
+    char rel[32];
+    struct stat st;
+    int adopted = 0;
+
+    for (;;) {
+        snprintf(rel, sizeof rel, "pages/%03d.tif", job->page_count + 1);
+        if (fstatat(jobfd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+            break;
+        job->page_count++;
+        job->size += (uint64_t)st.st_size;
+        adopted++;
+    }
+    if (adopted == 0)
+        return;
+    char *text;
+    long len = jobfile_format(job, &text);
+    int r = len < 0 ? (int)len : write_file_atomic(sp, jobfd, "job", text, (size_t)len, "spool.update");
+    if (len >= 0)
+        free(text);
+    spool_log(sp, r == 0 ? QUEUE_LOG_NOTICE : QUEUE_LOG_WARNING,
+              "job %s: %d received page%s stored before the server stopped %s", name, adopted,
+              adopted == 1 ? "" : "s", r == 0 ? "kept" : "kept for now (the job file could not be rewritten)");
+}
+
 /* Loads jobs/<name>; on damage fills why and returns -EINVAL. */
 static int load_job(struct spool *sp, const char *name, uint64_t id, struct job *job, char *why, size_t whylen)
 {
@@ -406,6 +510,9 @@ static int load_job(struct spool *sp, const char *name, uint64_t id, struct job 
     }
     if ((r = check_pages(jobfd, job->page_count, why, whylen)) != 0)
         goto out;
+    remove_partial_pages(sp, jobfd, name);
+    if (job->type == JOB_RECEIVE)
+        adopt_received_pages(sp, jobfd, name, job);
     if (faccessat(jobfd, "log", F_OK, 0) != 0) {
         int fd = openat(jobfd, "log", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0)
@@ -508,7 +615,7 @@ static int spool_update(void *state, const struct job *job)
     if (len < 0)
         return (int)len;
     int fd = open_job_dir(sp, job->id);
-    int r = fd < 0 ? fd : write_file_atomic(sp, fd, "job", text, (size_t)len);
+    int r = fd < 0 ? fd : write_file_atomic(sp, fd, "job", text, (size_t)len, "spool.update");
     if (fd >= 0)
         close(fd);
     free(text);
@@ -528,10 +635,13 @@ static int spool_append_log(void *state, uint64_t id, const char *line)
 {
     /* The log is a record for people; the job file is the truth, so log
      * lines are not fsynced one by one. */
+    int r = spool_fault("spool.log", "append");
+    if (r != 0)
+        return r;
     int fd = open_in_job(state, id, "log", O_WRONLY | O_APPEND);
     if (fd < 0)
         return fd;
-    int r = write_all(fd, line, strlen(line));
+    r = write_all(fd, line, strlen(line));
     close(fd);
     return r;
 }
@@ -565,14 +675,81 @@ static int spool_remove(void *state, uint64_t id)
 
     snprintf(name, sizeof name, "%llu", (unsigned long long)id);
     snprintf(doomed, sizeof doomed, "delete.%llu", (unsigned long long)id);
+    int r = spool_fault("spool.remove", "start");
+    if (r != 0)
+        return r;
     if (renameat(sp->jobsfd, name, sp->tmpfd, doomed) != 0)
         return -errno;
     spool_fsync(sp, sp->jobsfd);
-    int r = remove_tree(sp->tmpfd, doomed);
+    spool_fault("spool.remove", "renamed"); /* the job is gone already: only a kill means anything */
+    r = remove_tree(sp->tmpfd, doomed);
     if (r != 0)
         spool_log(sp, QUEUE_LOG_WARNING, "job %s: deleted, but tmp/%s could not be removed (%s)", name, doomed,
                   strerror(-r));
     return 0;
+}
+
+static int copy_fd(int dst, int src, uint64_t max_bytes, uint64_t *copied)
+{
+    char buf[65536];
+    uint64_t off = 0;
+
+    for (;;) {
+        ssize_t n = pread(src, buf, sizeof buf, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        if (off + (uint64_t)n > max_bytes)
+            return -EFBIG;
+        int r = write_all(dst, buf, (size_t)n);
+        if (r != 0)
+            return r;
+        off += (uint64_t)n;
+    }
+    *copied = off;
+    return 0;
+}
+
+/* pages/NNN.tif.part is written and made durable, then renamed into place. */
+static int spool_add_page(void *state, uint64_t id, int index, int src_fd, uint64_t max_bytes, uint64_t *bytes)
+{
+    struct spool *sp = state;
+    char part[32], name[32];
+    int pagesfd = open_in_job(sp, id, "pages", O_RDONLY | O_DIRECTORY);
+    int fd = -1, r;
+
+    if (pagesfd < 0)
+        return pagesfd;
+    snprintf(name, sizeof name, "%03d.tif", index + 1);
+    snprintf(part, sizeof part, "%s.part", name);
+    unlinkat(pagesfd, part, 0);
+    fd = openat(pagesfd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    r = fd < 0 ? -errno : copy_fd(fd, src_fd, max_bytes, bytes);
+    if (r == 0 && *bytes == 0)
+        r = -EINVAL;
+    if (r == 0)
+        r = spool_fsync(sp, fd);
+    if (fd >= 0 && close(fd) != 0 && r == 0)
+        r = -errno;
+    if (r == 0)
+        r = spool_fault("spool.receive", "page_written");
+    if (r == 0 && renameat2(pagesfd, part, pagesfd, name, RENAME_NOREPLACE) != 0)
+        r = -errno;
+    if (r != 0) {
+        unlinkat(pagesfd, part, 0);
+        close(pagesfd);
+        return r;
+    }
+    r = spool_fault("spool.receive", "page_renamed");
+    if (r == 0)
+        r = spool_fsync(sp, pagesfd);
+    if (r != 0)
+        unlinkat(pagesfd, name, 0); /* not known durable: the page is not there */
+    close(pagesfd);
+    return r;
 }
 
 static int spool_get_paused(void *state, bool *paused)
@@ -588,7 +765,7 @@ static int spool_set_paused(void *state, bool paused)
     struct spool *sp = state;
 
     if (paused) {
-        int r = write_file_atomic(sp, sp->rootfd, "paused", "paused\n", 7);
+        int r = write_file_atomic(sp, sp->rootfd, "paused", "paused\n", 7, "spool.paused");
         return r;
     }
     if (unlinkat(sp->rootfd, "paused", 0) != 0 && errno != ENOENT)
@@ -638,9 +815,10 @@ static int spool_stage_open(void *state, struct queue_stage **out)
         }
     }
     st->dirfd = openat(sp->tmpfd, st->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (st->dirfd < 0 || mkdirat(st->dirfd, "pages", 0700) != 0 ||
+    int fault = spool_fault("spool.stage", "opened");
+    if (fault != 0 || st->dirfd < 0 || mkdirat(st->dirfd, "pages", 0700) != 0 ||
         (st->pagesfd = openat(st->dirfd, "pages", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        int r = -errno;
+        int r = fault != 0 ? fault : -errno;
         if (st->dirfd >= 0)
             close(st->dirfd);
         remove_tree(sp->tmpfd, st->name);
@@ -656,6 +834,9 @@ static int spool_stage_page(struct queue_stage *st, int index)
     char name[32];
 
     snprintf(name, sizeof name, "%03d.tif", index + 1);
+    int r = spool_fault("spool.page", "create");
+    if (r != 0)
+        return r;
     int fd = openat(st->pagesfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
@@ -674,12 +855,11 @@ static void spool_stage_abort(struct queue_stage *st)
     free(st);
 }
 
+/* Makes every staged page durable; "spool.page.written" fires after each. */
 static int sync_pages(struct queue_stage *st)
 {
     char name[32];
 
-    if (st->sp->env.no_fsync)
-        return 0;
     for (int i = 1; i <= st->npages; i++) {
         snprintf(name, sizeof name, "%03d.tif", i);
         int fd = openat(st->pagesfd, name, O_RDONLY | O_CLOEXEC);
@@ -687,6 +867,8 @@ static int sync_pages(struct queue_stage *st)
             return -errno;
         int r = spool_fsync(st->sp, fd);
         close(fd);
+        if (r == 0)
+            r = spool_fault("spool.page", "written");
         if (r != 0)
             return r;
     }
@@ -721,11 +903,15 @@ static int spool_stage_commit(struct queue_stage *st, const struct job *job, con
         r = sync_pages(st);
     if (r == 0)
         r = spool_fsync(sp, st->dirfd);
+    if (r == 0)
+        r = spool_fault("spool.create", "staged");
     snprintf(name, sizeof name, "%llu", (unsigned long long)job->id);
     if (r == 0 && renameat2(sp->tmpfd, st->name, sp->jobsfd, name, RENAME_NOREPLACE) != 0)
         r = -errno;
     if (r == 0) {
-        r = spool_fsync(sp, sp->jobsfd);
+        r = spool_fault("spool.create", "renamed");
+        if (r == 0)
+            r = spool_fsync(sp, sp->jobsfd);
         if (r != 0) {
             /* Not known to be durable: take it back rather than promise it. */
             renameat(sp->jobsfd, name, sp->tmpfd, st->name);
@@ -753,6 +939,7 @@ const struct queue_backend queue_backend_spool = {
     .open_page = spool_open_page,
     .open_log = spool_open_log,
     .page_path = spool_page_path,
+    .add_page = spool_add_page,
     .remove = spool_remove,
     .get_paused = spool_get_paused,
     .set_paused = spool_set_paused,

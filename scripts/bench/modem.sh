@@ -6,5 +6,5 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target bench_modem -j2 >/dev/null
-"$build/bench_modem" ${FAST_KS:-8 64 256}
-"$build/bench_modem" --realtime ${REALTIME_KS:-100 200 300 400}
+"$build/scripts/bench/bench_modem" ${FAST_KS:-8 64 256}
+"$build/scripts/bench/bench_modem" --realtime ${REALTIME_KS:-100 200 300 400}
