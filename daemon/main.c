@@ -180,6 +180,13 @@ int main(int argc, char **argv)
     case OPTIONS_RUN: break;
     }
 
+    if (opt.check_spool) {
+        int r = queue_check_spool(opt.check_spool, stdout);
+        if (r < 0)
+            fprintf(stderr, "faxfs: cannot check %s: %s\n", opt.check_spool, strerror(-r));
+        return r < 0 ? 2 : r > 0 ? 1 : 0;
+    }
+
     gid_t admin_gid;
     if (admin_gid_of(opt.admin_group, &admin_gid) < 0) {
         fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt.admin_group);

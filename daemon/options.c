@@ -26,6 +26,7 @@ enum {
     OPT_TSID,
     OPT_ADMIN_GROUP,
     OPT_VERSION,
+    OPT_CHECK_SPOOL,
 };
 
 static const struct option long_options[] = {
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
     {"debug", no_argument, NULL, 'd'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"check-spool", required_argument, NULL, OPT_CHECK_SPOOL},
     {NULL, 0, NULL, 0},
 };
 
@@ -50,6 +52,7 @@ void options_print_help(FILE *out, const char *prog)
 {
     fprintf(out,
             "usage: %s [OPTIONS] MOUNTPOINT\n"
+            "       %s --check-spool DIR\n"
             "\n"
             "Starts the faxfs fax server and mounts its queue at MOUNTPOINT:\n"
             "jobs/<id>/ (unfinished jobs), history/<id>/ (finished jobs), outbox/ (submit\n"
@@ -78,6 +81,9 @@ void options_print_help(FILE *out, const char *prog)
             "  -f, --foreground         stay in the foreground, log to stderr\n"
             "  -d, --debug              trace FUSE requests (implies -f)\n"
             "  -o OPT[,OPT...]          FUSE mount options (e.g. allow_other,default_permissions)\n"
+            "      --check-spool DIR    check a spool for inconsistencies (read-only, safe\n"
+            "                           beside a running daemon) and exit: 0 clean,\n"
+            "                           1 inconsistent, 2 unreadable\n"
             "  -h, --help               show this help and exit\n"
             "      --version            show the version and exit\n"
             "\n"
@@ -87,7 +93,7 @@ void options_print_help(FILE *out, const char *prog)
             "Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM/SIGINT): active calls are\n"
             "aborted and their jobs re-queued; confirmed pages are not sent again.\n"
             "See docs/ for the mount layout, the job lifecycle and the spool format.\n",
-            prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
+            prog, prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
 }
 
 static int parse_count(const char *name, const char *s, int min, int max, int *out)
@@ -202,9 +208,12 @@ enum options_result options_parse(int argc, char **argv, struct daemon_options *
         case 'o': bad |= append_mount_opts(opt, optarg) != 0; break;
         case 'h': options_print_help(stdout, "faxfs"); return OPTIONS_EXIT_OK;
         case OPT_VERSION: printf("faxfs %s\n", FAXFS_VERSION); return OPTIONS_EXIT_OK;
+        case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
         default: bad = 1; break;
         }
     }
+    if (!bad && opt->check_spool && optind == argc)
+        return OPTIONS_RUN;
     if (!bad && optind != argc - 1) {
         fprintf(stderr, optind >= argc ? "faxfs: missing MOUNTPOINT\n" : "faxfs: too many arguments\n");
         bad = 1;

@@ -10,6 +10,7 @@
 
 struct daemon_options {
     const char *mountpoint;
+    const char *check_spool;  /* --check-spool DIR: check and exit */
     char spool_dir[4096];
     const char *line_spec;    /* "sim" or "exec:COMMAND" */
     const char *sim_pace;     /* "fast" or "realtime" */

@@ -7,6 +7,7 @@
 #include "fs/internal.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,6 @@ enum handle_kind {
     H_DRAFT_FIELD,
     H_DRAFT_CTL,
     H_DRAFT_DOC,
-    H_DIR,
 };
 
 struct fs_handle {
@@ -35,9 +35,9 @@ struct fs_handle {
     char *data; /* H_TEXT: the snapshot; H_DRAFT_FIELD: what was written */
     size_t len, cap;
     int fd;     /* H_FD, H_UPLOAD, H_DRAFT_DOC: owned */
-    struct fs_dirent *ents;
-    size_t nents;
 };
+
+#define FS_MAX_THREADS 16
 
 static struct fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
 static struct fs_handle *handle_of(struct fuse_file_info *fi) { return (struct fs_handle *)(uintptr_t)fi->fh; }
@@ -79,7 +79,6 @@ static void handle_free(struct fs_handle *h)
     if (h->fd >= 0)
         close(h->fd);
     free(h->data);
-    free(h->ents);
     free(h);
 }
 
@@ -160,47 +159,36 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 /* ---- directories ---- */
 
+/* Listings need no per-open state: offsets are stable (ids, node numbers)
+ * and each readdir lists what follows its offset. When the kernel allows
+ * it, opendir is refused with ENOSYS once, and from then on the kernel
+ * lists directories without OPENDIR/RELEASEDIR round trips and keeps the
+ * listings cached; the notifier invalidates a directory when its entries
+ * change. */
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    struct fs *fs = fs_of(req);
     struct fs_ino w;
-    struct fs_handle *h;
 
     if (!fs_ino_split(ino, &w))
         return (void)fuse_reply_err(req, ENOENT);
-    if (!(h = handle_new(H_DIR, &w)))
-        return (void)fuse_reply_err(req, ENOMEM);
-    int r = fs_list(fs_of(req), ino, &h->ents, &h->nents);
-    if (r < 0) {
-        handle_free(h);
-        return (void)fuse_reply_err(req, -r);
-    }
-    /* The kernel may keep listings: the notifier invalidates a directory
-     * whenever its entries change. */
+    if (fs->no_opendir)
+        return (void)fuse_reply_err(req, ENOSYS);
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
-    fi->fh = (uintptr_t)h;
+    fi->fh = 0;
     fuse_reply_open(req, fi);
 }
 
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
-                           bool plus)
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
     struct fs *fs = fs_of(req);
-    struct fs_handle *h = handle_of(fi);
+    struct fs_dirent *ents = NULL;
+    size_t n = 0, used = 0;
     char *buf = malloc(size);
-    size_t used = 0;
 
     if (!buf)
         return (void)fuse_reply_err(req, ENOMEM);
-    if (off == 0) { /* opendir or rewinddir: list afresh */
-        struct fs_dirent *ents;
-        size_t n;
-        if (fs_list(fs, ino, &ents, &n) == 0) {
-            free(h->ents);
-            h->ents = ents;
-            h->nents = n;
-        }
-    }
     for (int dot = (int)off; dot < 2; dot++) {
         struct fuse_entry_param e = { .ino = dot == 0 ? ino : FUSE_ROOT_ID };
         e.attr.st_ino = e.ino;
@@ -212,13 +200,17 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
             goto done;
         used += need;
     }
-    for (size_t i = 0; i < h->nents; i++) {
-        const struct fs_dirent *d = &h->ents[i];
+    /* An entry takes at least 24 bytes of the reply: never list more. */
+    int r = fs_list(fs, ino, off, size / 24 + 1, &ents, &n);
+    if (r < 0 && off < 2) {
+        free(buf);
+        return (void)fuse_reply_err(req, -r);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct fs_dirent *d = &ents[i];
         struct fuse_entry_param e = { .ino = d->ino };
         size_t need;
 
-        if (d->off <= off)
-            continue;
         if (plus) {
             if (fill_entry(fs, d->ino, &e) < 0)
                 continue; /* vanished since the listing: skip, do not stop */
@@ -234,27 +226,46 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
     }
 done:
     fuse_reply_buf(req, buf, used);
+    free(ents);
     free(buf);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    readdir_common(req, ino, size, off, fi, false);
+    (void)fi;
+    readdir_common(req, ino, size, off, false);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    readdir_common(req, ino, size, off, fi, true);
+    (void)fi;
+    readdir_common(req, ino, size, off, true);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
-    handle_free(handle_of(fi));
+    (void)ino, (void)fi;
     fuse_reply_err(req, 0);
 }
 
 /* ---- open ---- */
+
+/* Could the kernel still hold a size rendered before the latest change?
+ * Then this open reads directly, so the reader gets the whole value. */
+static bool recently_changed(struct fs *fs, const struct fs_ino *w)
+{
+    switch (w->area) {
+    case AREA_JOBS:
+    case AREA_HISTORY:
+    case AREA_RECEIVED:
+        return !fs_jobs_settled(fs, w->id);
+    case AREA_TOP:
+    case AREA_MODEMS:
+        return fs_monotonic_ms() - fs->server_changed_ms < FS_SETTLE_MS;
+    default:
+        return false; /* outbox: sizes are checked by fs_seen_open */
+    }
+}
 
 static int open_text(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, struct fuse_file_info *fi)
 {
@@ -267,20 +278,49 @@ static int open_text(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, struct 
         return -ENOMEM;
     memcpy(h->data, buf, (size_t)len);
     h->len = (size_t)len;
-    switch (fs_seen_open(fs, ino, h->data, h->len)) {
-    case FS_OPEN_KEEP_CACHE: fi->keep_cache = 1; break;
-    case FS_OPEN_PLAIN: break;
-    case FS_OPEN_DIRECT: fi->direct_io = 1; break;
+    if (recently_changed(fs, &h->where)) {
+        fi->direct_io = 1;
+        fs_seen_uncached(fs, ino);
+    } else {
+        switch (fs_seen_open(fs, ino, h->data, h->len)) {
+        case FS_OPEN_KEEP_CACHE: fi->keep_cache = 1; break;
+        case FS_OPEN_PLAIN: break;
+        case FS_OPEN_DIRECT: fi->direct_io = 1; break;
+        }
     }
+    /* Nothing to do at close of a read-only file: spare the FLUSH round trip. */
+    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     return 0;
+}
+
+static bool in_group(const struct fs_caller *who, gid_t gid)
+{
+    if (who->gid == gid)
+        return true;
+    for (int i = 0; i < who->ngroups; i++)
+        if (who->groups[i] == gid)
+            return true;
+    return false;
+}
+
+/* Pages and log: the owner and administrators (the queue decides); a
+ * received fax also to its group, as its 0640 mode says. */
+static bool may_read_private(struct fs *fs, fuse_req_t req, const struct job *job)
+{
+    struct fs_caller who;
+    struct queue_caller qc;
+
+    fs_caller_of(req, &who);
+    fs_caller_to_queue(&who, &qc);
+    if (queue_caller_owns(fs->q, &qc, job))
+        return true;
+    return job->type == JOB_RECEIVE && in_group(&who, job->owner_gid);
 }
 
 static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fs_handle *h,
                          struct fuse_file_info *fi)
 {
     struct job job;
-    struct fs_caller who;
-    struct queue_caller qc;
     const struct fs_ino *w = &h->where;
 
     if (fs_job_for(fs, w, &job) < 0)
@@ -297,9 +337,7 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     if (wants_write(fi->flags))
         return -EPERM;
     if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
-        fs_caller_of(req, &who);
-        fs_caller_to_queue(&who, &qc);
-        if (!queue_caller_owns(fs->q, &qc, &job))
+        if (!may_read_private(fs, req, &job))
             return -EACCES;
         h->kind = H_FD;
         h->fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
@@ -307,6 +345,7 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
         if (h->fd < 0)
             return h->fd;
         fi->keep_cache = w->node != NODE_LOG; /* page bytes never change */
+        fi->noflush = 1;
         return 0;
     }
     return open_text(fs, ino, h, fi);
@@ -847,7 +886,9 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    struct fs *fs = userdata;
+
+    fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
     /* O_TRUNC arrives with open, so `echo x > ctl` needs no setattr. */
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
@@ -897,6 +938,26 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
     fs->uid = getuid();
     fs->gid = getgid();
     fs->started = fs_now();
+    if (opt->admin_group) {
+        struct group *g = getgrnam(opt->admin_group);
+        if (!g) {
+            snprintf(err, errlen, "no group named '%s': give an existing group to --admin-group", opt->admin_group);
+            free(fs->seen);
+            free(fs->mountpoint);
+            free(fs);
+            return -ENOENT;
+        }
+        fs->has_admin_gid = true;
+        fs->admin_gid = g->gr_gid;
+    }
+    if (fs_jobcache_init(&fs->jobs) < 0) {
+        snprintf(err, errlen, "out of memory");
+        fs_jobcache_free(&fs->jobs);
+        free(fs->seen);
+        free(fs->mountpoint);
+        free(fs);
+        return -ENOMEM;
+    }
     fs_outbox_init(&fs->outbox);
     pthread_mutex_init(&fs->seen_lock, NULL);
     pthread_mutex_init(&fs->notifier.lock, NULL);
@@ -939,7 +1000,10 @@ int fs_run(struct fs *fs)
         return -ENOMEM;
     /* Handlers never wait on a modem, but queue_submit syncs the spool:
      * enough threads that readers are not stuck behind submissions. */
-    fuse_loop_cfg_set_max_threads(cfg, 16);
+    fuse_loop_cfg_set_max_threads(cfg, FS_MAX_THREADS);
+    /* Idle workers stay: this libfuse otherwise ends a worker after each
+     * request and starts a new one for the next, a thread per request. */
+    fuse_loop_cfg_set_idle_threads(cfg, FS_MAX_THREADS);
     fuse_loop_cfg_set_clone_fd(cfg, 0);
     if (fuse_set_signal_handlers(fs->se) == 0)
         fs->signals_set = true;
@@ -965,6 +1029,7 @@ void fs_destroy(struct fs *fs)
         fuse_session_destroy(fs->se);
     }
     fs_outbox_free(&fs->outbox);
+    fs_jobcache_free(&fs->jobs);
     pthread_mutex_destroy(&fs->seen_lock);
     pthread_mutex_destroy(&fs->notifier.lock);
     pthread_cond_destroy(&fs->notifier.wake);

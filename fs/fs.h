@@ -15,6 +15,11 @@ struct fs_options {
     const char *mountpoint;
     const char *mount_opts; /* comma-separated -o options, may be NULL */
     bool debug;             /* FUSE request tracing to stderr */
+    /* The queue's administrator group (--admin-group), or NULL. Job files
+     * show it as their group with group access, so that with
+     * default_permissions the kernel lets its members do what the queue
+     * allows them. */
+    const char *admin_group;
 };
 
 /* Creates the FUSE session and mounts it. Returns 0 or -errno with a

@@ -6,7 +6,13 @@
 #ifndef FAXFS_FS_INTERNAL_H
 #define FAXFS_FS_INTERNAL_H
 
-#define FUSE_USE_VERSION 35
+/* 3.12 or later: with an older API version, fuse_session_loop_mt() reads
+ * the loop configuration as the old two-field struct, turns clone_fd on and
+ * ends every worker after one request (a thread and a /dev/fuse clone per
+ * request). */
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
 #include <fuse_lowlevel.h>
 
 #include <limits.h>
@@ -25,6 +31,10 @@
 #define FS_TIMEOUT_PAGES 3600.0   /* page bytes never change */
 #define FS_ERROR_KEEP_SECONDS 3600 /* outbox/NAME.error lives this long */
 #define FS_CALLER_GROUPS 64
+/* A changed file is opened direct_io this long after the change: by then
+ * the notifier has invalidated the kernel's attributes, and any size the
+ * kernel was told before the change has been replaced. */
+#define FS_SETTLE_MS 1000
 
 struct fs_caller {
     uid_t uid;
@@ -101,6 +111,24 @@ struct fs_seen {
 };
 #define FS_SEEN_SLOTS 65536
 
+/* ---- job snapshots and page sizes (jobcache.c) ---- */
+
+struct fs_cached_job {
+    uint64_t id;          /* 0: empty */
+    uint32_t seq;         /* bumped by every change announced for this slot */
+    int64_t changed_ms;   /* monotonic time of the last change announced for this slot */
+    bool valid;           /* job is the engine's current state */
+    struct job job;
+    int npages;           /* entries in page_size */
+    uint64_t *page_size;  /* bytes per page, 0 = not known yet */
+};
+#define FS_JOBCACHE_SLOTS 16384
+
+struct fs_jobcache {
+    pthread_mutex_t lock; /* protects slots[]; a leaf lock: nothing is called while held */
+    struct fs_cached_job *slots;
+};
+
 struct fs {
     struct queue *q;
     struct fuse_session *se;
@@ -114,6 +142,11 @@ struct fs {
     struct fs_notifier notifier;
     pthread_mutex_t seen_lock; /* protects seen[] */
     struct fs_seen *seen;
+    struct fs_jobcache jobs;
+    bool has_admin_gid; /* --admin-group given: job files show it as their group */
+    gid_t admin_gid;
+    bool no_opendir;    /* the kernel lists directories without opening them */
+    _Atomic int64_t server_changed_ms; /* last change of server-wide files (monotonic) */
 };
 
 /* node.c: the namespace. */
@@ -128,7 +161,8 @@ struct fs_dirent {
     mode_t type;
     off_t off; /* offset of the entry after this one; stable while others vanish */
 };
-int fs_list(struct fs *fs, uint64_t ino, struct fs_dirent **out, size_t *n);
+/* The entries after offset `after` (at most max), in offset order. */
+int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dirent **out, size_t *n);
 
 /* outbox.c */
 void fs_outbox_init(struct fs_outbox *ob);
@@ -153,11 +187,27 @@ void fs_notify_outbox(struct fs *fs, enum queue_event ev, uint64_t serial, const
 int fs_listener_attach(struct fs *fs);
 void fs_listener_detach(struct fs *fs);
 
+/* jobcache.c */
+int fs_jobcache_init(struct fs_jobcache *c);
+void fs_jobcache_free(struct fs_jobcache *c);
+/* The job as the engine last announced it: a cached copy or a fresh one. */
+int fs_jobs_get(struct fs *fs, uint64_t id, struct job *out);
+/* The engine changed (or removed) the job: the next get asks it again. */
+void fs_jobs_forget(struct fs *fs, uint64_t id);
+/* True when no change of the job was announced for FS_SETTLE_MS: every
+ * size the kernel may still hold was then rendered from the current state. */
+bool fs_jobs_settled(struct fs *fs, uint64_t id);
+/* Size of page (0-based) of a job that has it; remembered for good. */
+int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
+
 /* seen.c */
 enum fs_open_mode { FS_OPEN_KEEP_CACHE, FS_OPEN_PLAIN, FS_OPEN_DIRECT };
 void fs_seen_size(struct fs *fs, uint64_t ino, uint64_t size);
 enum fs_open_mode fs_seen_open(struct fs *fs, uint64_t ino, const char *data, size_t len);
+/* An open bypassed the page cache: nothing known about what it holds. */
+void fs_seen_uncached(struct fs *fs, uint64_t ino);
 
 int64_t fs_now(void);
+int64_t fs_monotonic_ms(void);
 
 #endif

@@ -48,7 +48,7 @@ int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job)
 {
     if (!is_job_area(where->area) || where->id == 0)
         return -ENOENT;
-    if (queue_snapshot(fs->q, where->id, job) < 0 || !job_in_area(job, where->area))
+    if (fs_jobs_get(fs, where->id, job) < 0 || !job_in_area(job, where->area))
         return -ENOENT;
     return 0;
 }
@@ -92,7 +92,7 @@ static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *
     if (p->node == NODE_SELF) {
         if (strcmp(name, "pages") == 0)
             node = NODE_PAGES;
-        else if ((node = fs_job_node_by_name(name)) == 0)
+        else if ((node = fs_job_node_by_name(name)) == 0 || !fs_job_field_shown(node, job.type))
             return -ENOENT;
     } else if (p->node == NODE_PAGES) {
         int page = parse_page_name(name, job.page_count);
@@ -324,13 +324,14 @@ static int stat_rendered(struct fs *fs, uint64_t ino, const struct fs_ino *w, st
 
 static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
 {
-    /* jobs/, history/, received/ and outbox/ are sticky and open to all, so
-     * with default_permissions the kernel lets owners (only) remove their
-     * entries; the handlers decide everything else. */
+    /* outbox/ is sticky and open to all: with default_permissions the
+     * kernel lets only an entry's owner remove it. jobs/, history/ and
+     * received/ are open to all but not sticky, because the admin group may
+     * remove other users' jobs: the rmdir handler asks the queue who may. */
     static const mode_t modes[TOP_COUNT] = {
-        [TOP_ROOT] = S_IFDIR | 0755, [TOP_JOBS] = S_IFDIR | 01777, [TOP_HISTORY] = S_IFDIR | 01777,
+        [TOP_ROOT] = S_IFDIR | 0755, [TOP_JOBS] = S_IFDIR | 0777, [TOP_HISTORY] = S_IFDIR | 0777,
         [TOP_OUTBOX] = S_IFDIR | 01777, [TOP_MODEMS] = S_IFDIR | 0755, [TOP_SERVER] = S_IFREG | 0444,
-        [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 01777,
+        [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 0777,
     };
     stat_base(st, ino, modes[w->node], fs->uid, fs->gid, fs->started);
     if (w->node == TOP_SERVER)
@@ -338,16 +339,45 @@ static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
     return 0;
 }
 
+/* The queue's rules as modes, so that with default_permissions the kernel
+ * allows what the handlers allow (docs/security.md). Send jobs: everyone
+ * reads the values, only the owner (and the admin group, shown as the
+ * group) reads pages and log or writes ctl. Received faxes: the configured
+ * owner and group only. Files are writable to whoever may remove the job,
+ * so `rm -r` never asks; writes other than ctl are refused anyway. */
+static void job_access(struct fs *fs, const struct job *j, uint32_t node, mode_t *mode, gid_t *gid)
+{
+    bool dir = node == NODE_SELF || node == NODE_PAGES;
+    bool private = node == NODE_LOG || node >= NODE_FIRST_PAGE;
+
+    if (j->type == JOB_RECEIVE) {
+        *gid = j->owner_gid;
+        *mode = dir ? S_IFDIR | 0750 : S_IFREG | 0640;
+        return;
+    }
+    bool admin = fs->has_admin_gid;
+    *gid = admin ? fs->admin_gid : j->owner_gid;
+    if (dir)
+        *mode = S_IFDIR | (admin ? 0775 : 0755);
+    else if (private)
+        *mode = S_IFREG | (admin ? 0660 : 0600);
+    else
+        *mode = S_IFREG | (admin ? 0664 : 0644);
+}
+
 static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st, double *timeout)
 {
     struct job job;
     uint64_t size = 0;
+    mode_t mode;
+    gid_t gid;
     int r;
 
     if (fs_job_for(fs, w, &job) < 0)
         return -ENOENT;
+    job_access(fs, &job, w->node, &mode, &gid);
     if (w->node == NODE_SELF || w->node == NODE_PAGES) {
-        stat_base(st, ino, S_IFDIR | 0755, job.owner_uid, job.owner_gid, job.changed);
+        stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
         if (w->node == NODE_SELF)
             st->st_nlink = 3;
         return 0;
@@ -356,27 +386,24 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         int page = (int)(w->node - NODE_FIRST_PAGE);
         if (page >= job.page_count)
             return -ENOENT;
-        stat_base(st, ino, S_IFREG | 0600, job.owner_uid, job.owner_gid, job.submitted);
-        if ((r = fd_size(queue_open_page(fs->q, w->id, page), &size)) < 0)
+        if ((r = fs_jobs_page_size(fs, w->id, page, &size)) < 0)
             return r;
+        stat_base(st, ino, mode, job.owner_uid, gid, job.submitted);
         set_size(st, size);
         *timeout = FS_TIMEOUT_PAGES;
         return 0;
     }
     if (w->node == NODE_LOG) {
-        stat_base(st, ino, S_IFREG | 0600, job.owner_uid, job.owner_gid, job.changed);
+        stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
         if (fd_size(queue_open_log(fs->q, w->id), &size) == 0)
             set_size(st, size);
         return 0;
     }
-    if (w->node == NODE_CTL) {
-        stat_base(st, ino, S_IFREG | 0644, job.owner_uid, job.owner_gid, job.changed);
+    stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
+    if (w->node == NODE_CTL)
         return 0;
-    }
-    if (!fs_job_field_name((int)w->node))
+    if (!fs_job_field_name((int)w->node) || !fs_job_field_shown((int)w->node, job.type))
         return -ENOENT;
-    /* Writable to the owner so that `rm -r` never asks; writes are refused. */
-    stat_base(st, ino, S_IFREG | 0644, job.owner_uid, job.owner_gid, job.changed);
     return stat_rendered(fs, ino, w, st);
 }
 
@@ -479,14 +506,25 @@ static int add(struct dirbuf *b, const char *name, uint64_t ino, mode_t type, of
 }
 
 /* Job listings use the id as the offset: ascending, and a job that
- * vanishes between two readdir calls shifts nothing. */
-static int list_jobs(struct fs *fs, enum fs_area a, struct dirbuf *b)
+ * vanishes between two readdir calls shifts nothing. Only the ids after
+ * the reader's offset are turned into entries, so reading a directory of
+ * many jobs in small pieces stays linear. */
+static int list_jobs(struct fs *fs, enum fs_area a, struct dirbuf *b, off_t after, size_t max)
 {
     uint64_t *ids = NULL;
-    size_t n = 0;
+    size_t n = 0, lo = 0, hi;
     int r = queue_list(fs->q, areas[a].filter, &ids, &n);
 
-    for (size_t i = 0; r >= 0 && i < n; i++) {
+    if (r < 0)
+        return r;
+    for (hi = n; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((off_t)(ids[mid] + 2) <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; r >= 0 && i < n && b->n < max; i++) {
         char name[24];
         uint64_t ino = fs_ino_make(a, ids[i], NODE_SELF);
         if (!ino)
@@ -514,7 +552,9 @@ static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
         return r;
     }
     for (int node = 1; r == 0 && node <= fs_job_field_count(); node++)
-        r = add(b, fs_job_field_name(node), fs_ino_make(w->area, w->id, (uint32_t)node), S_IFREG, off++);
+        if (fs_job_field_shown(node, job.type))
+            r = add(b, fs_job_field_name(node), fs_ino_make(w->area, w->id, (uint32_t)node), S_IFREG, off + node);
+    off += fs_job_field_count() + 1;
     static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL };
     for (size_t i = 0; r == 0 && i < sizeof extra / sizeof extra[0]; i++)
         r = add(b, fs_job_field_name(extra[i]), fs_ino_make(w->area, w->id, (uint32_t)extra[i]), S_IFREG, off++);
@@ -560,7 +600,7 @@ static int list_draft(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
     return r;
 }
 
-static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
+static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b, off_t after, size_t max)
 {
     int r = 0;
 
@@ -570,9 +610,9 @@ static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
             r = add(b, top_names[n], fs_ino_top((enum fs_top_node)n),
                     n == TOP_SERVER || n == TOP_CTL ? S_IFREG : S_IFDIR, n + 2);
         return r;
-    case TOP_JOBS: return list_jobs(fs, AREA_JOBS, b);
-    case TOP_HISTORY: return list_jobs(fs, AREA_HISTORY, b);
-    case TOP_RECEIVED: return list_jobs(fs, AREA_RECEIVED, b);
+    case TOP_JOBS: return list_jobs(fs, AREA_JOBS, b, after, max);
+    case TOP_HISTORY: return list_jobs(fs, AREA_HISTORY, b, after, max);
+    case TOP_RECEIVED: return list_jobs(fs, AREA_RECEIVED, b, after, max);
     case TOP_OUTBOX: return list_outbox(fs, b);
     case TOP_MODEMS:
         for (int i = 0; r == 0 && i < queue_modem_count(fs->q); i++) {
@@ -586,7 +626,7 @@ static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
     }
 }
 
-int fs_list(struct fs *fs, uint64_t ino, struct fs_dirent **out, size_t *n)
+int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dirent **out, size_t *n)
 {
     struct fs_ino w;
     struct dirbuf b = { 0 };
@@ -595,7 +635,7 @@ int fs_list(struct fs *fs, uint64_t ino, struct fs_dirent **out, size_t *n)
     if (!fs_ino_split(ino, &w))
         return -ENOENT;
     switch (w.area) {
-    case AREA_TOP: r = list_top(fs, &w, &b); break;
+    case AREA_TOP: r = list_top(fs, &w, &b, after, max); break;
     case AREA_JOBS:
     case AREA_HISTORY:
     case AREA_RECEIVED:
@@ -613,12 +653,25 @@ int fs_list(struct fs *fs, uint64_t ino, struct fs_dirent **out, size_t *n)
         free(b.v);
         return r;
     }
+    /* Small listings are built whole; keep what follows the offset. */
+    size_t keep = 0;
+    for (size_t i = 0; i < b.n; i++)
+        if (b.v[i].off > after && keep < max)
+            b.v[keep++] = b.v[i];
     *out = b.v;
-    *n = b.n;
+    *n = keep;
     return 0;
 }
 
 int64_t fs_now(void)
 {
     return (int64_t)time(NULL);
+}
+
+int64_t fs_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -62,6 +62,10 @@ static void listener_forward(void *ctx, enum queue_event ev, uint64_t id)
     struct listener_slot *s = ctx;
 
     pthread_mutex_lock(&s->lock);
+    if (s->fs && id != 0 && ev != QE_LOG)
+        fs_jobs_forget(s->fs, id); /* before the kernel hears of it */
+    if (s->fs && ev != QE_LOG) /* job counts in `server` change too */
+        s->fs->server_changed_ms = fs_monotonic_ms();
     if (s->fs)
         post(s->fs, ev, id, NULL);
     pthread_mutex_unlock(&s->lock);

@@ -5,10 +5,10 @@
  * can never disagree.
  */
 #include "fs/render.h"
+#include "fs/names.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,58 +68,55 @@ static void f_call_duration(const struct job *j, char *o, size_t n)
 }
 
 /* The user name when the system knows one, so `cat owner` reads like ls -l. */
-static void f_owner(const struct job *j, char *o, size_t n)
-{
-    struct passwd pw, *res = NULL;
-    char buf[1024];
+static void f_owner(const struct job *j, char *o, size_t n) { fs_user_name(j->owner_uid, o, n); }
 
-    if (getpwuid_r(j->owner_uid, &pw, buf, sizeof buf, &res) == 0 && res)
-        put_text(o, n, res->pw_name);
-    else
-        put_int(o, n, (long long)j->owner_uid);
-}
+/* Which job types show a property: as a key of `info`, as its own file. */
+enum { T_SEND = 1u << JOB_SEND, T_RECV = 1u << JOB_RECEIVE, T_BOTH = T_SEND | T_RECV };
 
 struct field {
     const char *name;
     field_fn render;
-    bool is_file; /* also a one-value file in the job directory */
+    unsigned info;  /* types whose info has this key */
+    unsigned file;  /* types whose directory has this value file */
 };
 
 /* Order is the order of `info` and of the directory listing; the value
- * files are numbered by their position among is_file entries. */
+ * files are numbered by their position among entries that are a file for
+ * any type, so a node means the same property in every directory. */
 static const struct field fields[] = {
-    { "id", f_id, false },
-    { "type", f_type, false },
-    { "status", f_status, true },
-    { "device_status", f_device_status, true },
-    { "recipient_number", f_recipient_number, true },
-    { "recipient_name", f_recipient_name, true },
-    { "sender_name", f_sender_name, true },
-    { "sender_company", f_sender_company, false },
-    { "sender_department", f_sender_department, false },
-    { "billing_code", f_billing_code, false },
-    { "tsid", f_tsid, false },
-    { "owner", f_owner, true },
-    { "submitted", f_submitted, true },
-    { "scheduled", f_scheduled, true },
-    { "kill_time", f_kill_time, true },
-    { "priority", f_priority, true },
-    { "page_count", f_page_count, true },
-    { "pages_sent", f_pages_sent, true },
-    { "size", f_size, true },
-    { "attempts", f_attempts, true },
-    { "max_attempts", f_max_attempts, true },
-    { "next_attempt", f_next_attempt, true },
-    { "last_error", f_last_error, true },
-    { "modem", f_modem, true },
-    { "bit_rate", f_bit_rate, true },
-    { "ecm", f_ecm, true },
-    { "compression", f_compression, false },
-    { "remote_id", f_remote_id, true },
-    { "call_duration", f_call_duration, false },
-    { "caller_id", f_caller_id, false },
-    { "finished", f_finished, false },
-    { "changed", f_changed, false },
+    { "id", f_id, T_BOTH, 0 },
+    { "type", f_type, T_BOTH, 0 },
+    { "status", f_status, T_BOTH, T_BOTH },
+    { "device_status", f_device_status, T_BOTH, T_BOTH },
+    { "recipient_number", f_recipient_number, T_SEND, T_SEND },
+    { "recipient_name", f_recipient_name, T_SEND, T_SEND },
+    { "sender_name", f_sender_name, T_SEND, T_SEND },
+    { "sender_company", f_sender_company, T_SEND, 0 },
+    { "sender_department", f_sender_department, T_SEND, 0 },
+    { "billing_code", f_billing_code, T_SEND, 0 },
+    { "tsid", f_tsid, T_SEND, 0 },
+    { "owner", f_owner, T_BOTH, T_SEND },
+    { "submitted", f_submitted, T_SEND, T_SEND },
+    { "received", f_submitted, T_RECV, T_RECV }, /* a receive job starts when the call is answered */
+    { "scheduled", f_scheduled, T_SEND, T_SEND },
+    { "kill_time", f_kill_time, T_SEND, T_SEND },
+    { "priority", f_priority, T_SEND, T_SEND },
+    { "page_count", f_page_count, T_BOTH, T_BOTH },
+    { "pages_sent", f_pages_sent, T_SEND, T_SEND },
+    { "size", f_size, T_BOTH, T_SEND },
+    { "attempts", f_attempts, T_SEND, T_SEND },
+    { "max_attempts", f_max_attempts, T_SEND, T_SEND },
+    { "next_attempt", f_next_attempt, T_SEND, T_SEND },
+    { "last_error", f_last_error, T_BOTH, T_BOTH },
+    { "modem", f_modem, T_BOTH, T_SEND },
+    { "bit_rate", f_bit_rate, T_BOTH, T_BOTH },
+    { "ecm", f_ecm, T_BOTH, T_BOTH },
+    { "compression", f_compression, T_BOTH, 0 },
+    { "remote_id", f_remote_id, T_BOTH, T_BOTH },
+    { "caller_id", f_caller_id, T_RECV, T_RECV },
+    { "call_duration", f_call_duration, T_BOTH, 0 },
+    { "finished", f_finished, T_BOTH, 0 },
+    { "changed", f_changed, T_BOTH, 0 },
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -128,7 +125,7 @@ static const struct field *field_of_node(int node)
     int seen = 0;
 
     for (size_t i = 0; i < NFIELDS; i++)
-        if (fields[i].is_file && ++seen == node)
+        if (fields[i].file && ++seen == node)
             return &fields[i];
     return NULL;
 }
@@ -138,8 +135,17 @@ int fs_job_field_count(void)
     int n = 0;
 
     for (size_t i = 0; i < NFIELDS; i++)
-        n += fields[i].is_file;
+        n += fields[i].file != 0;
     return n;
+}
+
+bool fs_job_field_shown(int node, enum job_type type)
+{
+    const struct field *f = field_of_node(node);
+
+    if (node == NODE_INFO || node == NODE_LOG || node == NODE_CTL)
+        return true;
+    return f && (f->file & (1u << type));
 }
 
 const char *fs_job_field_name(int node)
@@ -214,7 +220,7 @@ int fs_render_job_info(const struct job *job, char *out, size_t outlen)
     for (size_t i = 0; i < NFIELDS; i++) {
         char value[FS_RENDER_MAX];
 
-        if (strcmp(fields[i].name, "caller_id") == 0 && job->type != JOB_RECEIVE)
+        if (!(fields[i].info & (1u << job->type)))
             continue;
         fields[i].render(job, value, sizeof value);
         flatten(value);

@@ -6,6 +6,7 @@
 #ifndef FAXFS_FS_RENDER_H
 #define FAXFS_FS_RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "queue/queue.h"
@@ -19,6 +20,8 @@ enum { NODE_INFO = 48, NODE_LOG = 49, NODE_CTL = 50, NODE_ERROR = 51 };
 /* The one-value files of a job directory, nodes 1..fs_job_field_count(). */
 int fs_job_field_count(void);
 const char *fs_job_field_name(int node);
+/* Does a job of this type have the value file (or info/log/ctl) node? */
+bool fs_job_field_shown(int node, enum job_type type);
 /* The node of a value file, info, log or ctl named name; 0 if none. */
 int fs_job_node_by_name(const char *name);
 

@@ -58,3 +58,12 @@ enum fs_open_mode fs_seen_open(struct fs *fs, uint64_t ino, const char *data, si
     pthread_mutex_unlock(&fs->seen_lock);
     return mode;
 }
+
+void fs_seen_uncached(struct fs *fs, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->seen_lock);
+    struct fs_seen *s = slot(fs, ino);
+    if (s->ino == ino)
+        s->cached_hash = 0;
+    pthread_mutex_unlock(&fs->seen_lock);
+}

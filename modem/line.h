@@ -3,7 +3,9 @@
  * A driver dials a number, exchanges 8 kHz 16-bit audio with the far end
  * and hangs up. "sim" (line_sim.c) is an in-process phone network of
  * simulated fax machines; "exec:COMMAND" (line_exec.c) bridges each call
- * to an external program. SIP and T.38 lines plug in here later.
+ * to an external program; accepted AudioSocket connections
+ * (line_audiosocket.c) are inbound calls on the same seam. SIP and T.38
+ * lines plug in here later.
  */
 #ifndef FAXFS_MODEM_LINE_H
 #define FAXFS_MODEM_LINE_H
@@ -29,17 +31,21 @@ enum line_state {
 
 /* How a driver's audio is clocked. */
 enum line_clock {
-    LINE_CLOCK_POOL, /* the worker's tick (fast or real-time pace) drives it */
-    LINE_CLOCK_FD,   /* the far end's audio arrival drives it (poll the fd) */
+    LINE_CLOCK_POOL,     /* the worker's tick (fast or real-time pace) drives it */
+    LINE_CLOCK_FD,       /* the far end's audio arrival drives it (poll the fd) */
+    LINE_CLOCK_REALTIME, /* one block per 20 ms of wall clock, whatever the pool's pace */
 };
 
 struct line;      /* one per pool: the driver's shared state */
 struct line_call; /* one per call */
 
+struct inbound_hub;
+
 struct line_config {
     const char *arg;       /* the text after "exec:"; NULL for sim */
     enum modem_pace pace;
     const char *sim_dir;
+    struct inbound_hub *hub; /* inbound calls (sim loopback); NULL: none */
 };
 
 struct line_driver {
@@ -62,10 +68,25 @@ struct line_driver {
     /* Housekeeping between ticks (e.g. reaping exited commands);
      * final: the pool is going away, finish everything now. May be NULL. */
     bool (*maintain)(struct line *line, bool final); /* true: call again soon */
+    /* Inbound lines only (NULL elsewhere): who is calling, the line's own
+     * reference for the call, and why it failed (LINE_FAILED). */
+    const char *(*caller_id)(struct line_call *call);
+    const char *(*call_ref)(struct line_call *call);
+    const char *(*error_text)(struct line_call *call);
 };
 
 extern const struct line_driver line_sim_driver;
 extern const struct line_driver line_exec_driver;
+/* Accepted AudioSocket connections (line_audiosocket.c): paced at 20 ms
+ * per frame, or (tests) answering each frame as it arrives. */
+extern const struct line_driver line_audiosocket_driver;
+extern const struct line_driver line_audiosocket_unpaced_driver;
+
+/* Opens the listening socket for "HOST:PORT" (the text after
+ * "audiosocket:"). Returns the fd, or -errno with a sentence in err. */
+int audiosocket_listen(const char *hostport, int *port_out, char *err, size_t errlen);
+/* Wraps an accepted, non-blocking connection as an inbound call. */
+struct line_call *audiosocket_call_new(int fd, const char *peer);
 
 /* Picks the driver for a --line spec and returns its argument in *arg. */
 const struct line_driver *line_driver_for_spec(const char *spec, const char **arg);

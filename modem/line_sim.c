@@ -4,8 +4,10 @@
  * receiver that stores what it got as sim_dir/<number>/<seq>.tif. A few
  * reserved numbers misbehave on purpose (sim_rules below) so every retry
  * path of the queue can be exercised without a telephone.
- * Later: dialing the server's own station number will deliver into the
- * inbound path instead of a simulated receiver (a new sim_kind).
+ * Dialing the server's own station number loops back: the call is
+ * answered by the pool's inbound receiver (receiver.c), run on the
+ * caller's worker like any simulated machine, and the fax arrives
+ * through the inbound callbacks instead of sim_dir.
  */
 #include "modem/line.h"
 
@@ -22,6 +24,8 @@
 #include <tiffio.h>
 #include <spandsp.h>
 
+#include "modem/receiver.h"
+
 enum sim_kind {
     SIM_FAX,          /* a normal, modern fax machine */
     SIM_BUSY,
@@ -31,6 +35,7 @@ enum sim_kind {
     SIM_BUSY_TWICE,   /* busy, busy, answer, busy, busy, answer... */
     SIM_NOISY,        /* noise on the line: training falls back below 14400 */
     SIM_OLD,          /* no ECM, T.4 1D only, at most 9600 bps */
+    SIM_LOOPBACK,     /* our own station number: the inbound receiver answers */
 };
 
 static const struct sim_rule {
@@ -64,6 +69,7 @@ struct sim_number {
 
 struct line {
     char *sim_dir;
+    struct inbound_hub *hub; /* NULL: the station number is just a number */
     pthread_mutex_t lock; /* protects numbers (dialed from several workers) */
     struct sim_number *numbers;
 };
@@ -80,6 +86,8 @@ struct line_call {
     bool mcf_started;          /* ... and the confirmation went out */
     long hangup_deadline;
     int pages_rx;
+    struct receiver *rx;       /* SIM_LOOPBACK: our own inbound receiver */
+    int slot;                  /* ... and the inbound slot it holds */
     char part_path[PATH_MAX];
     char final_path[PATH_MAX];
 };
@@ -174,6 +182,7 @@ static int sim_create(struct line **out, const struct line_config *cfg, char *er
         return -ENOMEM;
     }
     pthread_mutex_init(&line->lock, NULL);
+    line->hub = cfg->hub;
     *out = line;
     return 0;
 }
@@ -251,10 +260,34 @@ static enum sim_kind sim_kind_for_call(enum sim_kind kind, unsigned call_no)
     }
 }
 
+/* Our own number: an inbound slot and the daemon's consent, or busy. */
+static int sim_dial_loopback(struct line *line, const char *number, struct line_call **out)
+{
+    struct line_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->line = line;
+    c->state = LINE_DIALING;
+    c->kind = SIM_BUSY;
+    c->slot = inbound_slot_take(line->hub);
+    if (c->slot < 0) {
+        inbound_notice(line->hub, "loopback call refused: every inbound line is busy");
+    } else if ((c->rx = receiver_start(line->hub, c->slot, "sim", number, "")) == NULL) {
+        inbound_slot_release(line->hub, c->slot);
+        c->slot = -1;
+    } else {
+        c->kind = SIM_LOOPBACK;
+    }
+    *out = c;
+    return 0;
+}
+
 static int sim_dial(struct line *line, const char *number, struct line_call **out)
 {
     if (!sim_number_is_safe(number))
         return -EINVAL;
+    if (inbound_is_station(line->hub, number))
+        return sim_dial_loopback(line, number, out);
     const struct sim_rule *rule = sim_rule_for(number);
     char dir[PATH_MAX - 32]; /* room for "/.<seq>.tif.part" */
     if ((size_t)snprintf(dir, sizeof dir, "%s/%s", line->sim_dir, number) >= sizeof dir)
@@ -264,6 +297,7 @@ static int sim_dial(struct line *line, const char *number, struct line_call **ou
         return -ENOMEM;
     c->line = line;
     c->state = LINE_DIALING;
+    c->slot = -1;
 
     pthread_mutex_lock(&line->lock);
     struct sim_number *n = sim_number_get(line, number);
@@ -343,6 +377,11 @@ static int sim_read(struct line_call *c, int16_t *buf, int max)
     if (c->state != LINE_ANSWERED)
         return -1;
     c->samples += max;
+    if (c->rx) {
+        receiver_tx(c->rx, buf, max);
+        receiver_service(c->rx);
+        return max;
+    }
     int n = 0;
     if (c->fax && !c->rx_done)
         n = fax_tx(c->fax, buf, max);
@@ -360,6 +399,11 @@ static int sim_read(struct line_call *c, int16_t *buf, int max)
 
 static void sim_write(struct line_call *c, const int16_t *buf, int n)
 {
+    if (c->rx && c->state == LINE_ANSWERED) {
+        receiver_rx(c->rx, buf, n);
+        receiver_service(c->rx);
+        return;
+    }
     if (!c->fax || c->rx_done || c->state != LINE_ANSWERED)
         return;
     int16_t in[LINE_BLOCK];
@@ -382,6 +426,10 @@ static int sim_poll_fd(struct line_call *c)
  * receiver has closed it, so a reader never sees a half-written TIFF. */
 static void sim_hangup(struct line_call *c)
 {
+    if (c->rx) {
+        receiver_end(c->rx, receiver_done(c->rx) ? RECEIVER_END_T30 : RECEIVER_END_HUNG_UP, NULL, NULL);
+        inbound_slot_release(c->line->hub, c->slot);
+    }
     if (c->fax) {
         t30_state_t *t30 = fax_get_t30_state(c->fax);
         if (!c->rx_done)

@@ -56,6 +56,49 @@ struct modem_send_request {
 
 enum modem_pace { MODEM_PACE_FAST, MODEM_PACE_REALTIME };
 
+/* ---- Inbound calls ------------------------------------------------------
+ * A call that reaches us (AudioSocket listener, or the simulated network
+ * dialing our own station number) is answered by a T.30 receiver on an
+ * inbound slot: slots are separate from the outbound channels, so
+ * receiving never holds up sending. Callbacks run on a modem worker
+ * thread, must not block for long, and must not destroy the pool. */
+
+struct modem_inbound_call {
+    const char *channel;   /* the inbound slot: "in0", "in1", ... */
+    const char *line;      /* "sim" (loopback), "audiosocket" */
+    const char *caller_id; /* the calling number; "" when the line does not know it */
+    const char *call_ref;  /* the line's own reference (AudioSocket call UUID), or "" */
+};
+
+struct modem_rx_result {
+    enum modem_outcome outcome; /* MODEM_OK, MODEM_NOT_FAX, MODEM_DROPPED, MODEM_ABORTED */
+    char code[32];         /* stable error code as for sending; "" on success */
+    char text[192];        /* a sentence for people */
+    int pages_received;    /* complete pages delivered through page() */
+    int bit_rate;          /* -1 unknown */
+    int ecm;               /* -1 unknown, 0, 1 */
+    char compression[16];  /* "T.4 1D", "T.4 2D", "T.6", "" */
+    char remote_id[40];    /* the sender's TSI */
+    double duration;       /* seconds of line time from answer to hang-up */
+};
+
+struct modem_inbound_ops {
+    /* A call arrives: return a per-call pointer to answer it, NULL to
+     * refuse it (loopback callers hear busy, AudioSocket is hung up). */
+    void *(*begin)(void *ctx, const struct modem_inbound_call *call);
+    /* Page page_number (1-based) is complete: tiff_path is a single-page
+     * fax TIFF that is deleted when page() returns; copy it. Return 0, or
+     * -errno (the page is logged as lost; the call goes on). */
+    int (*page)(void *user, int page_number, const char *tiff_path);
+    void (*status)(void *user, const char *device_status); /* "receiving page 2 at 14400 bps" */
+    void (*log)(void *user, const char *line);             /* readable T.30 transcript line */
+    /* Exactly once per call begin() accepted, after its last page(). */
+    void (*finished)(void *user, const struct modem_rx_result *res);
+    /* Connections that never became a call (malformed first frame, all
+     * slots busy): one line for the daemon's log. May be NULL. */
+    void (*notice)(void *ctx, const char *line);
+};
+
 struct modem_pool_config {
     int channels;
     const char *line_spec;  /* "sim" (default) or "exec:COMMAND" */
@@ -63,7 +106,17 @@ struct modem_pool_config {
     const char *sim_dir;    /* where simulated receivers store pages: sim_dir/<number>/... */
     const char *scratch_dir;/* temp files (multi-page TIFFs built per call) */
     int workers;            /* DSP threads; 0 = number of CPUs */
-    const char *tsid;       /* default station id */
+    const char *tsid;       /* default station id; also our CSI when answering */
+
+    /* Inbound (all optional: zero means no inbound calls at all). */
+    const struct modem_inbound_ops *inbound; /* NULL: no loopback, no listener */
+    void *inbound_ctx;          /* passed to begin() and notice() */
+    int inbound_slots;          /* inbound calls at once; 0 = 8 */
+    const char *station_number; /* our number on the simulated network; NULL = "5550100" */
+    const char *listen_spec;    /* "audiosocket:HOST:PORT" (PORT 0 picks one), or NULL */
+    /* Tests only: answer each AudioSocket audio frame at once instead of
+     * pacing our audio at 20 ms per frame, so a client drives the clock. */
+    bool listen_unpaced;
 };
 
 struct modem_pool;
@@ -88,6 +141,12 @@ void modem_abort(struct modem_pool *pool, int channel);
 long modem_pool_overruns(const struct modem_pool *pool);
 /* Seconds of line time of the calls finished so far (benchmarks). */
 double modem_pool_line_seconds(const struct modem_pool *pool);
+
+/* The TCP port the AudioSocket listener is bound to (useful with port
+ * 0), or -1 when the pool does not listen. */
+int modem_pool_listen_port(const struct modem_pool *pool);
+/* Inbound calls in progress (slots taken), for status displays. */
+int modem_pool_inbound_active(const struct modem_pool *pool);
 
 /* Documents the reserved numbers of the simulated network (for --help). */
 const char *modem_sim_numbers_help(void);

@@ -5,7 +5,12 @@
  * pace a worker loops over its calls as fast as the CPU allows; at
  * real-time pace it runs one 160-sample tick per call every 20 ms on an
  * absolute schedule. Calls on fd-clocked lines (exec) are serviced when
- * their audio arrives (ppoll), whatever the pace.
+ * their audio arrives (ppoll), whatever the pace; calls on real-time
+ * lines (AudioSocket) get one block per 20 ms of wall clock on a second
+ * schedule of the same worker, whatever the pace.
+ * Inbound calls run on inbound channels ("in0"...), separate from the
+ * outbound ones and spread over the workers the same way; worker 0 also
+ * accepts AudioSocket connections.
  */
 #include "modem/modem.h"
 
@@ -18,17 +23,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "modem/line.h"
+#include "modem/receiver.h"
 #include "modem/session.h"
 #include "modem/tiff_join.h"
 
 #define TICK_NS 20000000L          /* one block of 160 samples at 8 kHz */
 #define FD_IDLE_WAIT_MS 100        /* re-check fd-clocked calls (timeouts, reaping) */
 #define RESYNC_NS 1000000000L      /* more than 1 s behind: restart the schedule */
+#define ACCEPT_EVERY_LOOPS 64      /* fast pace: look for connections this often */
+#define ACCEPT_PER_PASS 16         /* connections taken per look */
 
 struct worker;
 
@@ -53,7 +64,11 @@ struct worker {
     struct channel **active;   /* worker-private: channels with a session */
     int nactive;
     struct pollfd *pfds;       /* worker-private poll set */
-    struct timespec next_tick;
+    struct timespec next_tick; /* pool-clocked calls at real-time pace */
+    struct timespec next_rt;   /* real-time lines, whatever the pace */
+    int listen_fd;             /* worker 0 only: the AudioSocket listener; else -1 */
+    unsigned loops;
+    struct timespec fd_sweep;  /* last time every fd-clocked call was looked at */
 };
 
 struct modem_pool {
@@ -67,10 +82,15 @@ struct modem_pool {
     atomic_uint call_seq;      /* names scratch files */
     atomic_long overruns;      /* real-time ticks that started late */
     atomic_long samples_done;  /* line time of finished calls */
-    struct channel *channels;
-    int nchannels;
+    struct channel *channels;  /* outbound channels, then inbound ones */
+    int nchannels;             /* outbound */
+    int ninbound;              /* inbound: channels[nchannels + slot] */
     struct worker *workers;
     int nworkers;
+    struct inbound_hub *hub;   /* NULL: no inbound calls */
+    int listen_fd;
+    int listen_port;
+    const struct line_driver *listen_driver;
 };
 
 static void worker_wake(struct worker *w)
@@ -134,11 +154,11 @@ static long timespec_diff_ns(const struct timespec *a, const struct timespec *b)
 
 /* Real-time pace: is a tick due now? Keeps an absolute schedule so
  * ticks do not drift; a late tick counts as an overrun. */
-static bool worker_tick_due(struct worker *w, long *wait_ns)
+static bool worker_tick_due(struct worker *w, struct timespec *next, long *wait_ns)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long ahead = timespec_diff_ns(&w->next_tick, &now);
+    long ahead = timespec_diff_ns(next, &now);
     if (ahead > 0) {
         *wait_ns = ahead;
         return false;
@@ -146,40 +166,57 @@ static bool worker_tick_due(struct worker *w, long *wait_ns)
     if (-ahead > TICK_NS / 2)
         atomic_fetch_add(&w->pool->overruns, 1);
     if (-ahead > RESYNC_NS)
-        w->next_tick = now;
-    timespec_add_ns(&w->next_tick, TICK_NS);
+        *next = now;
+    timespec_add_ns(next, TICK_NS);
     *wait_ns = 0;
     return true;
 }
 
-/* Services calls; returns whether a pool-clocked call is active. */
-static bool worker_service(struct worker *w, bool tick, const bool *readable)
+/* Which clocks the worker's calls run on. */
+struct worker_mix {
+    bool pool, realtime, fd;
+};
+
+static struct worker_mix worker_mix(struct worker *w)
 {
-    bool pool_clocked = false;
+    struct worker_mix m = { false, false, false };
+    for (int i = 0; i < w->nactive; i++) {
+        switch (session_clock(w->active[i]->session)) {
+        case LINE_CLOCK_POOL: m.pool = true; break;
+        case LINE_CLOCK_REALTIME: m.realtime = true; break;
+        case LINE_CLOCK_FD: m.fd = true; break;
+        }
+    }
+    return m;
+}
+
+/* Services the calls whose clock says so (readable: per active slot,
+ * for fd-clocked calls). */
+static void worker_service(struct worker *w, bool tick, bool rt_tick, const bool *readable)
+{
     for (int i = 0; i < w->nactive;) {
         struct channel *ch = w->active[i];
-        bool fd_clocked = w->pool->driver->clock == LINE_CLOCK_FD;
-        bool run = fd_clocked ? (readable == NULL || readable[i]) : tick;
+        enum line_clock clk = session_clock(ch->session);
+        bool run = clk == LINE_CLOCK_FD ? readable[i] : clk == LINE_CLOCK_POOL ? tick : rt_tick;
         if (atomic_exchange(&ch->abort_requested, false)) {
             session_request_abort(ch->session);
             run = true;
         }
-        if (!fd_clocked)
-            pool_clocked = true;
         if (run && session_service(ch->session)) {
             worker_retire(w, i);
             continue;
         }
         i++;
     }
-    return pool_clocked;
 }
 
-/* Waits for wake-ups and fd-clocked audio; fills readable per active slot. */
-static void worker_wait(struct worker *w, long timeout_ns, bool *readable)
+/* Waits for wake-ups, connections and fd-clocked audio; fills readable
+ * per active slot. Returns whether the listener has a connection. */
+static bool worker_wait(struct worker *w, long timeout_ns, bool *readable)
 {
     int n = 0;
     w->pfds[n++] = (struct pollfd){ .fd = w->wake_fd, .events = POLLIN };
+    w->pfds[n++] = (struct pollfd){ .fd = w->listen_fd, .events = POLLIN }; /* fd -1: ignored */
     int map[w->nactive > 0 ? w->nactive : 1];
     for (int i = 0; i < w->nactive; i++) {
         int fd = session_poll_fd(w->active[i]->session);
@@ -193,7 +230,8 @@ static void worker_wait(struct worker *w, long timeout_ns, bool *readable)
     }
     struct timespec ts = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
     int r = ppoll(w->pfds, (nfds_t)n, timeout_ns < 0 ? NULL : &ts, NULL);
-    bool all = r <= 0; /* a timeout: let every call check its own timers */
+    bool all = r == 0 && timeout_ns != 0; /* a timeout: let every call check its own timers */
+    bool incoming = r > 0 && w->pfds[1].revents;
     if (r > 0 && w->pfds[0].revents) {
         worker_drain_wake(w);
         all = true;    /* a new call or an abort: look at everything */
@@ -201,20 +239,44 @@ static void worker_wait(struct worker *w, long timeout_ns, bool *readable)
     if (all) {
         for (int i = 0; i < w->nactive; i++)
             readable[i] = true;
-        return;
+        return incoming;
     }
     for (int i = 0; i < w->nactive; i++)
         if (map[i] >= 0 && w->pfds[map[i]].revents)
             readable[i] = true;
+    return incoming;
+}
+
+static void pool_accept(struct modem_pool *pool);
+
+static long min_wait(long a, long b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+/* Busy workers never time out in ppoll: sweep fd-clocked calls anyway. */
+static bool worker_sweep_due(struct worker *w)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (timespec_diff_ns(&now, &w->fd_sweep) < (long)FD_IDLE_WAIT_MS * 1000000L)
+        return false;
+    w->fd_sweep = now;
+    return true;
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct modem_pool *pool = w->pool;
-    bool fd_clocked = pool->driver->clock == LINE_CLOCK_FD;
     bool *readable = calloc((size_t)w->nchannels + 1, sizeof *readable);
     clock_gettime(CLOCK_MONOTONIC, &w->next_tick);
+    w->next_rt = w->next_tick;
+    w->fd_sweep = w->next_tick;
     for (;;) {
         worker_take_pending(w);
         if (atomic_load(&pool->stopping)) {
@@ -224,22 +286,41 @@ static void *worker_main(void *arg)
                 break;
         }
         bool want_again = pool->driver->maintain && pool->driver->maintain(pool->line, false);
-        if (fd_clocked) {
-            worker_wait(w, w->nactive || want_again ? (long)FD_IDLE_WAIT_MS * 1000000L : -1, readable);
-            worker_service(w, false, readable);
-            continue;
+        struct worker_mix mix = worker_mix(w);
+        bool tick = false, rt_tick = false;
+        long wait_ns = -1, ns;
+        if (mix.pool && pool->pace == MODEM_PACE_FAST) {
+            tick = true;
+            wait_ns = 0;
+        } else if (mix.pool) {
+            tick = worker_tick_due(w, &w->next_tick, &ns);
+            wait_ns = min_wait(wait_ns, ns);
         }
-        if (w->nactive == 0) {
-            worker_wait(w, want_again ? (long)FD_IDLE_WAIT_MS * 1000000L : -1, readable);
+        if (mix.realtime) {
+            rt_tick = worker_tick_due(w, &w->next_rt, &ns);
+            wait_ns = min_wait(wait_ns, ns);
+        }
+        if (mix.fd || want_again)
+            wait_ns = min_wait(wait_ns, (long)FD_IDLE_WAIT_MS * 1000000L);
+        /* At fast pace with nothing else to wait for, only look at the
+         * fds now and then: the DSP is the work. */
+        bool look = wait_ns != 0 || mix.fd || (w->listen_fd >= 0 && ++w->loops % ACCEPT_EVERY_LOOPS == 0);
+        for (int i = 0; i < w->nactive; i++)
+            readable[i] = false;
+        if (look && worker_wait(w, wait_ns, readable))
+            pool_accept(pool);
+        if (mix.fd && worker_sweep_due(w))
+            for (int i = 0; i < w->nactive; i++)
+                readable[i] = true; /* let fd-clocked calls check their timers */
+        if (!mix.pool)
             clock_gettime(CLOCK_MONOTONIC, &w->next_tick);
-            continue;
-        }
-        long wait_ns = 0;
-        bool tick = pool->pace == MODEM_PACE_FAST || worker_tick_due(w, &wait_ns);
-        if (tick)
-            worker_service(w, true, NULL);
-        else
-            worker_wait(w, wait_ns, readable);
+        if (!mix.realtime)
+            clock_gettime(CLOCK_MONOTONIC, &w->next_rt);
+        if (!tick && mix.pool && pool->pace == MODEM_PACE_REALTIME)
+            tick = worker_tick_due(w, &w->next_tick, &ns);
+        if (!rt_tick && mix.realtime)
+            rt_tick = worker_tick_due(w, &w->next_rt, &ns);
+        worker_service(w, tick, rt_tick, readable);
     }
     free(readable);
     return NULL;
@@ -289,18 +370,23 @@ static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
         w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         pthread_mutex_init(&w->lock, NULL);
         atomic_init(&w->has_pending, false);
-        int per = (pool->nchannels + pool->nworkers - 1) / pool->nworkers;
+        w->listen_fd = i == 0 ? pool->listen_fd : -1;
+        int total = pool->nchannels + pool->ninbound;
+        int per = (total + pool->nworkers - 1) / pool->nworkers;
         w->channels = calloc((size_t)per + 1, sizeof *w->channels);
         w->active = calloc((size_t)per + 1, sizeof *w->active);
-        w->pfds = calloc((size_t)per + 2, sizeof *w->pfds);
+        w->pfds = calloc((size_t)per + 3, sizeof *w->pfds);
         if (w->wake_fd < 0 || !w->channels || !w->active || !w->pfds)
             return pool_fail(err, errlen, -ENOMEM, "cannot start modem worker %s", "(out of memory or fds)");
     }
-    for (int i = 0; i < pool->nchannels; i++) {
+    for (int i = 0; i < pool->nchannels + pool->ninbound; i++) {
         struct channel *ch = &pool->channels[i];
         struct worker *w = &pool->workers[i % pool->nworkers];
         ch->index = i;
-        snprintf(ch->name, sizeof ch->name, "modem%d", i);
+        if (i < pool->nchannels)
+            snprintf(ch->name, sizeof ch->name, "modem%d", i);
+        else
+            snprintf(ch->name, sizeof ch->name, "in%d", i - pool->nchannels);
         ch->worker = w;
         atomic_init(&ch->busy, false);
         atomic_init(&ch->abort_requested, false);
@@ -333,16 +419,98 @@ static void pool_free(struct modem_pool *pool)
         free(w->active);
         free(w->pfds);
     }
-    if (pool->line) {
-        if (pool->driver->maintain)
-            pool->driver->maintain(pool->line, true);
+    /* destroy() lets hung-up commands finish their own way first (an
+     * exec bridge may still be writing what it received). */
+    if (pool->line)
         pool->driver->destroy(pool->line);
-    }
+    if (pool->listen_fd >= 0)
+        close(pool->listen_fd);
+    inbound_hub_free(pool->hub);
     free(pool->workers);
     free(pool->channels);
     free(pool->scratch_dir);
     free(pool->tsid);
     free(pool);
+}
+
+/* The inbound side: slots, and the AudioSocket listener if asked for.
+ * Listening without inbound callbacks would answer calls into nowhere. */
+static int pool_open_inbound(struct modem_pool *pool, const struct modem_pool_config *cfg, char *err, size_t errlen)
+{
+    int rc = inbound_hub_create(&pool->hub, cfg, pool->header_tz, err, errlen);
+    if (rc != 0)
+        return rc;
+    pool->ninbound = inbound_hub_slots(pool->hub);
+    if (!cfg->listen_spec || !*cfg->listen_spec)
+        return 0;
+    if (strncmp(cfg->listen_spec, "audiosocket:", 12) != 0)
+        return pool_fail(err, errlen, -EINVAL, "unknown listener \"%s\"; use audiosocket:HOST:PORT", cfg->listen_spec);
+    if (!pool->hub)
+        return pool_fail(err, errlen, -EINVAL, "listening on %s needs inbound callbacks", cfg->listen_spec);
+    int fd = audiosocket_listen(cfg->listen_spec + 12, &pool->listen_port, err, errlen);
+    if (fd < 0)
+        return fd;
+    pool->listen_fd = fd;
+    pool->listen_driver = cfg->listen_unpaced ? &line_audiosocket_unpaced_driver : &line_audiosocket_driver;
+    return 0;
+}
+
+/* Hands a session to inbound channel slot's worker. */
+static void pool_hand_over(struct modem_pool *pool, struct channel *ch, struct session *s)
+{
+    (void)pool;
+    struct worker *w = ch->worker;
+    pthread_mutex_lock(&w->lock);
+    ch->pending = s;
+    pthread_mutex_unlock(&w->lock);
+    atomic_store(&w->has_pending, true);
+    worker_wake(w);
+}
+
+static void pool_peer_name(const struct sockaddr_storage *sa, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, len, "%s:%d", host, port);
+}
+
+/* Runs on worker 0: takes new AudioSocket connections onto free inbound
+ * channels, or turns them away when every slot is busy. */
+static void pool_accept(struct modem_pool *pool)
+{
+    for (int i = 0; i < ACCEPT_PER_PASS && !atomic_load(&pool->stopping); i++) {
+        struct sockaddr_storage sa;
+        socklen_t salen = sizeof sa;
+        int fd = accept4(pool->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or an error the next look retries */
+        char peer[64];
+        pool_peer_name(&sa, peer, sizeof peer);
+        int slot = inbound_slot_take(pool->hub);
+        struct line_call *call = slot >= 0 ? audiosocket_call_new(fd, peer) : NULL;
+        struct session *s = call ? session_create_inbound(pool->listen_driver, call, pool->hub, slot) : NULL;
+        if (!s) {
+            inbound_notice(pool->hub, "AudioSocket connection from %s turned away: %s", peer,
+                           slot < 0 ? "every inbound line is busy" : "out of memory");
+            if (call)
+                pool->listen_driver->hangup(call); /* closes fd */
+            else
+                close(fd);
+            if (slot >= 0)
+                inbound_slot_release(pool->hub, slot);
+            continue;
+        }
+        pool_hand_over(pool, &pool->channels[pool->nchannels + slot], s);
+    }
 }
 
 int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *cfg, char *err, size_t errlen)
@@ -363,14 +531,21 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     pool->driver = drv;
     pool->pace = cfg->pace;
     pool->nchannels = cfg->channels;
+    pool->listen_fd = -1;
+    pool->listen_port = -1;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pool->nworkers = cfg->workers > 0 ? cfg->workers : cpus > 0 ? (int)cpus : 1;
     if (pool->nworkers > pool->nchannels)
         pool->nworkers = pool->nchannels;
     pool_header_tz(pool->header_tz, sizeof pool->header_tz);
+    int rc = pool_open_inbound(pool, cfg, err, errlen);
+    if (rc != 0) {
+        pool_free(pool);
+        return rc;
+    }
     pool->scratch_dir = strdup(cfg->scratch_dir);
     pool->tsid = cfg->tsid ? strdup(cfg->tsid) : NULL;
-    pool->channels = calloc((size_t)pool->nchannels, sizeof *pool->channels);
+    pool->channels = calloc((size_t)(pool->nchannels + pool->ninbound), sizeof *pool->channels);
     pool->workers = calloc((size_t)pool->nworkers, sizeof *pool->workers);
     for (int i = 0; pool->workers && i < pool->nworkers; i++)
         pool->workers[i].wake_fd = -1;
@@ -378,8 +553,8 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
         pool_free(pool);
         return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
     }
-    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir };
-    int rc = drv->create(&pool->line, &lc, err, errlen);
+    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub };
+    rc = drv->create(&pool->line, &lc, err, errlen);
     if (rc != 0) {
         pool->line = NULL;
         pool_free(pool);
@@ -492,6 +667,16 @@ void modem_abort(struct modem_pool *pool, int channel)
     if (!s && atomic_load(&ch->busy))
         atomic_store(&ch->abort_requested, true);
     worker_wake(w);
+}
+
+int modem_pool_listen_port(const struct modem_pool *pool)
+{
+    return pool->listen_fd >= 0 ? pool->listen_port : -1;
+}
+
+int modem_pool_inbound_active(const struct modem_pool *pool)
+{
+    return inbound_active(pool->hub);
 }
 
 long modem_pool_overruns(const struct modem_pool *pool)

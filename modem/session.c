@@ -20,6 +20,8 @@
 #include <tiffio.h>
 #include <spandsp.h>
 
+#include "modem/hdlc_guard.h"
+#include "modem/receiver.h"
 #include "modem/result.h"
 
 /* An FD-clocked line may deliver many blocks at once; service at most
@@ -28,15 +30,26 @@
 /* A backstop beyond spandsp's own timers: no call may hold a line longer
  * than this much line time, whatever the far end does. */
 #define SESSION_MAX_SAMPLES(pages) ((long)(600 + 300 * (long)(pages)) * 8000)
+/* Inbound: we do not know how many pages are coming, so the limit grows
+ * with each page received; a sender that sends nothing useful (noise,
+ * endless carrier) is cut off after 5 minutes of line time. */
+#define SESSION_INBOUND_MAX_SAMPLES(pages) ((long)(300 + 300 * (long)(pages)) * 8000)
 
 enum session_phase { PHASE_DIAL, PHASE_RINGING, PHASE_T30, PHASE_OVER };
 
 struct session {
+    enum session_role role;
     const struct line_driver *drv;
     struct line *line;
     struct line_call *call;
     enum session_phase phase;
     fax_state_t *fax;
+    struct hdlc_guard guard;
+
+    /* SESSION_RECEIVE */
+    struct inbound_hub *hub;
+    int slot;
+    struct receiver *rx;
 
     char number[64];
     char tx_file[PATH_MAX];
@@ -99,9 +112,11 @@ static const char *const session_log_noise[] = {
     "Stop ", "Changing from state", "Partial page buffer", "Minimum bits per row",
     "Rx final frame in state", "Start sending document", "Trying to send file",
     "Send complete in phase", "Tx:  FCD", "Tx:  RCP", "Start T", "Is there more to send",
+    "Rx:  FCD", "Rx:  RCP", "Storing ECM frame", "Set rx type", "Set tx type", "Queue tx",
+    "Non-ECM signal status", "ECM signal status", "ECM carrier not found", "Status changing to",
 };
 
-static bool session_log_is_noise(const char *text)
+bool session_log_is_noise(const char *text)
 {
     for (size_t i = 0; i < sizeof session_log_noise / sizeof session_log_noise[0]; i++)
         if (strncmp(text, session_log_noise[i], strlen(session_log_noise[i])) == 0)
@@ -210,6 +225,7 @@ static int session_start_t30(struct session *s)
     if (!s->fax)
         return -ENOMEM;
     fax_set_transmit_on_idle(s->fax, 1);
+    hdlc_guard_attach(&s->guard, s->fax);
     t30_state_t *t30 = fax_get_t30_state(s->fax);
     if (s->tsid[0])
         t30_set_tx_ident(t30, s->tsid);
@@ -399,8 +415,12 @@ static void session_check_line(struct session *s)
     }
 }
 
+static bool session_service_inbound(struct session *s);
+
 bool session_service(struct session *s)
 {
+    if (s->role == SESSION_RECEIVE)
+        return session_service_inbound(s);
     if (s->phase == PHASE_OVER)
         return true;
     if (atomic_load_explicit(&s->abort_requested, memory_order_acquire)) {
@@ -435,6 +455,8 @@ bool session_service(struct session *s)
 
 void session_finish(struct session *s)
 {
+    if (s->role == SESSION_RECEIVE)
+        return; /* the receiver reported when the call ended */
     if (s->res.outcome == MODEM_OK)
         session_log(s, "call ended: fax sent, %d page(s) confirmed", s->res.pages_sent);
     else
@@ -464,7 +486,149 @@ void session_free(struct session *s)
 {
     if (!s)
         return;
+    if (s->role == SESSION_RECEIVE) {
+        if (s->rx)
+            receiver_end(s->rx, RECEIVER_END_ABORTED, NULL, NULL);
+        if (s->call)
+            s->drv->hangup(s->call);
+        inbound_slot_release(s->hub, s->slot);
+        free(s);
+        return;
+    }
     if (s->phase != PHASE_OVER)
         session_hang_up(s);
     free(s);
+}
+
+enum line_clock session_clock(const struct session *s)
+{
+    return s->drv->clock;
+}
+
+/* ---- Inbound calls ---------------------------------------------------- */
+
+struct session *session_create_inbound(const struct line_driver *drv, struct line_call *call,
+                                       struct inbound_hub *hub, int slot)
+{
+    struct session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->role = SESSION_RECEIVE;
+    s->drv = drv;
+    s->call = call;
+    s->hub = hub;
+    s->slot = slot;
+    s->phase = PHASE_RINGING;
+    atomic_init(&s->abort_requested, false);
+    clock_gettime(CLOCK_MONOTONIC, &s->started);
+    return s;
+}
+
+static const char *session_line_text(struct session *s, const char *(*fn)(struct line_call *))
+{
+    const char *t = fn && s->call ? fn(s->call) : NULL;
+    return t ? t : "";
+}
+
+/* A connection that never became a call: one notice, no callbacks. */
+static void session_inbound_close(struct session *s)
+{
+    if (s->call) {
+        s->drv->hangup(s->call);
+        s->call = NULL;
+    }
+    s->phase = PHASE_OVER;
+}
+
+static void session_inbound_end(struct session *s, enum receiver_end how, const char *code, const char *text)
+{
+    if (s->call) {
+        s->drv->hangup(s->call);
+        s->call = NULL;
+    }
+    s->samples = receiver_samples(s->rx);
+    receiver_end(s->rx, how, code, text);
+    s->rx = NULL;
+    s->phase = PHASE_OVER;
+}
+
+/* Ringing: the line learns what the call is (or that it is none). */
+static void session_inbound_ring(struct session *s)
+{
+    int16_t none[1];
+    s->drv->read(s->call, none, 0); /* takes in what arrived, consumes no audio */
+    enum line_state st = s->drv->state(s->call);
+    const char *ref = session_line_text(s, s->drv->call_ref);
+    if (st == LINE_ANSWERED) {
+        s->rx = receiver_start(s->hub, s->slot, s->drv->name, session_line_text(s, s->drv->caller_id), ref);
+        if (s->rx) {
+            s->phase = PHASE_T30;
+            if (ref[0])
+                receiver_log(s->rx, "%s call %s", s->drv->name, ref);
+            return;
+        }
+        inbound_notice(s->hub, "%s call %s refused", s->drv->name, ref);
+        session_inbound_close(s);
+    } else if (st != LINE_DIALING) {
+        inbound_notice(s->hub, "%s connection closed before a call began: %s", s->drv->name,
+                       session_line_text(s, s->drv->error_text)[0] ? session_line_text(s, s->drv->error_text)
+                                                                   : "the peer hung up");
+        session_inbound_close(s);
+    }
+}
+
+/* After an exchange: has the line or T.30 ended the call? */
+static void session_inbound_check(struct session *s)
+{
+    enum line_state st = s->drv->state(s->call);
+    const char *why = session_line_text(s, s->drv->error_text);
+    if (receiver_done(s->rx)) {
+        session_inbound_end(s, RECEIVER_END_T30, NULL, NULL);
+    } else if (st == LINE_FAILED) {
+        char text[192];
+        snprintf(text, sizeof text, "The caller's %s stream was malformed: %s.", s->drv->name, why);
+        receiver_log(s->rx, "%s: %s; hanging up", s->drv->name, why);
+        session_inbound_end(s, RECEIVER_END_LINE, "line_malformed", text);
+    } else if (st != LINE_ANSWERED) {
+        receiver_log(s->rx, "the caller hung up%s%s", why[0] ? ": " : "", why);
+        session_inbound_end(s, RECEIVER_END_HUNG_UP, NULL, NULL);
+    } else if (receiver_samples(s->rx) > SESSION_INBOUND_MAX_SAMPLES(receiver_pages(s->rx))) {
+        receiver_log(s->rx, "the call exceeded its time limit");
+        session_inbound_end(s, RECEIVER_END_TIMEOUT, NULL, NULL);
+    }
+}
+
+static bool session_service_inbound(struct session *s)
+{
+    if (s->phase == PHASE_OVER)
+        return true;
+    bool abort = atomic_load_explicit(&s->abort_requested, memory_order_acquire);
+    if (s->phase == PHASE_RINGING) {
+        if (abort)
+            session_inbound_close(s);
+        else
+            session_inbound_ring(s);
+        if (s->phase != PHASE_T30)
+            return s->phase == PHASE_OVER;
+        /* Answered: audio that came with the UUID is waiting already. */
+    }
+    if (abort) {
+        session_inbound_end(s, RECEIVER_END_ABORTED, NULL, NULL);
+        return true;
+    }
+    int rounds = s->drv->clock == LINE_CLOCK_FD ? SESSION_FD_BLOCKS_PER_SERVICE : 1;
+    for (int i = 0; i < rounds && s->phase != PHASE_OVER; i++) {
+        int16_t rx[LINE_BLOCK], tx[LINE_BLOCK];
+        int n = s->drv->read(s->call, rx, LINE_BLOCK);
+        if (n > 0) {
+            receiver_rx(s->rx, rx, n);
+            receiver_tx(s->rx, tx, n);
+            s->drv->write(s->call, tx, n);
+            receiver_service(s->rx);
+        }
+        session_inbound_check(s);
+        if (n <= 0)
+            break;
+    }
+    return s->phase == PHASE_OVER;
 }

@@ -1,8 +1,8 @@
 /*
  * session.h - one call on one channel: dialing over a line, then a
- * spandsp T.30 session until a result. Today a session is an audio
- * sender (fax_state_t); receiving and T.38 terminals slot in behind the
- * same service/abort interface (enum session_role, enum session_media).
+ * spandsp T.30 session until a result. A session is an audio sender
+ * (fax_state_t), or the answering side of an inbound call (receiver.c);
+ * T.38 terminals slot in behind the same service/abort interface.
  */
 #ifndef FAXFS_MODEM_SESSION_H
 #define FAXFS_MODEM_SESSION_H
@@ -12,7 +12,7 @@
 #include "modem/line.h"
 #include "modem/modem.h"
 
-enum session_role { SESSION_SEND /* , SESSION_RECEIVE: inbound calls */ };
+enum session_role { SESSION_SEND, SESSION_RECEIVE };
 enum session_media { SESSION_AUDIO /* , SESSION_T38 */ };
 
 struct session;
@@ -31,6 +31,16 @@ struct session_params {
 
 /* Copies everything it needs. NULL when out of memory. */
 struct session *session_create(const struct session_params *p);
+
+struct inbound_hub;
+
+/* An inbound call on an accepted line call: it rings until the line
+ * knows the call (AudioSocket: the UUID frame), then the daemon is asked
+ * (begin) and a receiver answers. The session owns call and the slot. */
+struct session *session_create_inbound(const struct line_driver *drv, struct line_call *call,
+                                       struct inbound_hub *hub, int slot);
+/* How the session's line is clocked. */
+enum line_clock session_clock(const struct session *s);
 /* Moves the call on: dials, exchanges the audio that is ready (one block
  * for pool-clocked lines), checks for completion. Returns true once the
  * call is over and hung up; then session_finish() and session_free(). */
@@ -44,5 +54,7 @@ int session_poll_fd(const struct session *s);
 /* Line time simulated so far (samples), for benchmarks. */
 long session_samples(const struct session *s);
 void session_free(struct session *s);
+/* spandsp log lines that say nothing to a reader of a call transcript. */
+bool session_log_is_noise(const char *text);
 
 #endif

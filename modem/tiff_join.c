@@ -119,3 +119,42 @@ int tiff_join_pages(const char *out_path, const char *const *pages, int count,
         unlink(out_path);
     return rc;
 }
+
+int tiff_extract_page(const char *src, int index, const char *out_path, char *err, size_t errlen)
+{
+    TIFF *in = TIFFOpen(src, "rm"); /* "m": no mmap of a file that grows */
+    if (!in) {
+        snprintf(err, errlen, "cannot open %s as TIFF", src);
+        return -EIO;
+    }
+    if (!TIFFSetDirectory(in, (tdir_t)index)) {
+        snprintf(err, errlen, "%s has no page %d yet", src, index + 1);
+        TIFFClose(in);
+        return -ENOENT;
+    }
+    TIFF *out = TIFFOpen(out_path, "w");
+    if (!out) {
+        snprintf(err, errlen, "cannot create %s; check the scratch directory", out_path);
+        TIFFClose(in);
+        return -EIO;
+    }
+    uint8_t *buf = NULL;
+    tmsize_t cap = 0;
+    int rc = copy_tags(in, out);
+    if (rc == 0 && (!TIFFSetField(out, TIFFTAG_SUBFILETYPE, FILETYPE_PAGE)
+                    || !TIFFSetField(out, TIFFTAG_PAGENUMBER, (uint16_t)0, (uint16_t)1)))
+        rc = -EIO;
+    if (rc == 0)
+        rc = copy_strips(in, out, &buf, &cap);
+    if (rc == 0 && !TIFFWriteDirectory(out))
+        rc = -EIO;
+    TIFFClose(out);
+    TIFFClose(in);
+    free(buf);
+    if (rc != 0) {
+        snprintf(err, errlen, "copying page %d of %s failed (%s)", index + 1, src,
+                 rc == -ENOMEM ? "out of memory" : "I/O error or damaged TIFF");
+        unlink(out_path);
+    }
+    return rc;
+}

@@ -1,6 +1,7 @@
 /*
  * tiff_join.h - one multi-page TIFF per call from the job's single-page
- * fax TIFFs (spandsp sends one file). Strips are copied raw: no decoding.
+ * fax TIFFs (spandsp sends one file), and the reverse for received
+ * documents. Strips are copied raw: no decoding.
  */
 #ifndef FAXFS_MODEM_TIFF_JOIN_H
 #define FAXFS_MODEM_TIFF_JOIN_H
@@ -12,5 +13,11 @@
  * naming the page and the fix. */
 int tiff_join_pages(const char *out_path, const char *const *pages, int count,
                     int first_page_number, char *err, size_t errlen);
+
+/* Copies page index (0-based) of src into a new single-page file at
+ * out_path, strips as they are. src may still be growing (another
+ * handle appends pages to it): it is read without mapping it. Returns 0
+ * or -errno with a sentence in err. */
+int tiff_extract_page(const char *src, int index, const char *out_path, char *err, size_t errlen);
 
 #endif

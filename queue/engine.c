@@ -662,7 +662,7 @@ static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v
         break;
     }
     if (persist(q, qj, n) == 0)
-        FAULT_POINT("engine.call_finished.persisted");
+        (void)FAULT_POINT("engine.call_finished.persisted");
 }
 
 /* The call is over: free its channel, then decide what the job becomes. */
@@ -761,7 +761,7 @@ void queue_call_pages_confirmed(struct queue *q, uint64_t id, int pages_sent)
         qj->j.pages_sent = pages_sent > qj->j.page_count ? qj->j.page_count : pages_sent;
         q->channels[qj->channel].pages_sent += (uint64_t)(qj->j.pages_sent - before);
         if (persist(q, qj, &n) == 0)
-            FAULT_POINT("engine.pages_confirmed.persisted");
+            (void)FAULT_POINT("engine.pages_confirmed.persisted");
     }
     pthread_mutex_unlock(&q->lock);
     deliver(q, &n);
@@ -1147,7 +1147,7 @@ static int commit_job(struct queue *q, struct queue_stage *st, struct job *job, 
         snprintf(why, whylen, "the job could not be stored in the spool: %s; nothing was submitted", strerror(-r));
         return r;
     }
-    FAULT_POINT("engine.submit.committed");
+    (void)FAULT_POINT("engine.submit.committed");
     if ((r = insert_job(q, job)) != 0) {
         /* Stored but not in memory: the next start will find it. */
         pthread_mutex_unlock(&q->lock);
@@ -1305,8 +1305,8 @@ int queue_delete(struct queue *q, const struct queue_caller *who, uint64_t id, c
     if ((r = check_access(q, who, qj, id, "delete", why, whylen)) != 0)
         goto out;
     if (!job_status_is_final(qj->j.status)) {
-        snprintf(why, whylen, "job %llu is %s; cancel it before deleting it", (unsigned long long)id,
-                 job_status_name(qj->j.status));
+        snprintf(why, whylen, "job %llu is %s; %s", (unsigned long long)id, job_status_name(qj->j.status),
+                 qj->j.status == JOB_RECEIVING ? "wait until the call ends" : "cancel it before deleting it");
         r = -EBUSY;
         goto out;
     }
@@ -1466,5 +1466,155 @@ int queue_subscribe(struct queue *q, queue_listener fn, void *ctx)
     else
         q->listeners[q->nlisteners++] = (struct listener){fn, ctx};
     pthread_mutex_unlock(&q->sub_lock);
+    return r;
+}
+
+/* ---- inbound calls -------------------------------------------------- */
+
+int queue_receive_begin(struct queue *q, const char *modem, const char *caller_id, uint64_t *id_out)
+{
+    struct queue_stage *st = NULL;
+    struct notes n = {0};
+    char stamp[40], log_text[256];
+    struct job job;
+    int r;
+
+    job_init(&job);
+    job.type = JOB_RECEIVE;
+    job.status = JOB_RECEIVING;
+    job.owner_uid = q->cfg.receive_uid;
+    job.owner_gid = q->cfg.receive_gid;
+    job.submitted = job.changed = now(q);
+    snprintf(job.modem, sizeof job.modem, "%s", modem ? modem : "");
+    snprintf(job.caller_id, sizeof job.caller_id, "%s", caller_id ? caller_id : "");
+    snprintf(job.device_status, sizeof job.device_status, "receiving");
+    if ((r = q->be->stage_open(q->bs, &st)) != 0)
+        goto fail;
+    pthread_mutex_lock(&q->lock);
+    if ((r = q->be->next_id(q->bs, &job.id)) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        q->be->stage_abort(st);
+        goto fail;
+    }
+    job_format_time(job.submitted, stamp, sizeof stamp);
+    snprintf(log_text, sizeof log_text, "%s receiving on %s from %s\n", stamp, job.modem[0] ? job.modem : "a line",
+             job.caller_id[0] ? job.caller_id : "an unknown caller");
+    if ((r = q->be->stage_commit(st, &job, log_text)) != 0 || (r = insert_job(q, &job)) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        goto fail;
+    }
+    (void)FAULT_POINT("engine.receive.begun");
+    note(&n, QE_ADDED, job.id);
+    note(&n, QE_SERVER, 0);
+    pthread_mutex_unlock(&q->lock);
+    deliver(q, &n);
+    daemon_log(q, QUEUE_LOG_INFO, "job %llu: receiving on %s from %s", (unsigned long long)job.id,
+               job.modem[0] ? job.modem : "a line", job.caller_id[0] ? job.caller_id : "an unknown caller");
+    *id_out = job.id;
+    return 0;
+fail:
+    daemon_log(q, QUEUE_LOG_ERR, "inbound call on %s could not be recorded in the spool: %s; the fax is refused",
+               modem ? modem : "a line", strerror(-r));
+    return r;
+}
+
+/* Finds a job still receiving; fills why for the daemon log otherwise. */
+static struct qjob *find_receiving(struct queue *q, uint64_t id, int *err)
+{
+    struct qjob *qj = find_job(q, id);
+
+    *err = qj == NULL ? -ENOENT : qj->j.status != JOB_RECEIVING ? -EBUSY : 0;
+    if (*err != 0)
+        daemon_log(q, QUEUE_LOG_WARNING, "job %llu: receive report ignored: %s", (unsigned long long)id,
+                   qj == NULL ? "no such job" : "the job is not receiving");
+    return *err == 0 ? qj : NULL;
+}
+
+static bool looks_like_tiff(int fd)
+{
+    unsigned char h[4];
+
+    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+        return false;
+    return (h[0] == 'I' && h[1] == 'I' && (h[2] == 42 || h[2] == 43) && h[3] == 0) ||
+           (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43));
+}
+
+int queue_receive_page(struct queue *q, uint64_t id, int page_fd)
+{
+    struct notes n = {0};
+    uint64_t bytes = 0;
+    int r;
+
+    if (!looks_like_tiff(page_fd)) {
+        daemon_log(q, QUEUE_LOG_ERR, "job %llu: received page refused: not a TIFF file (a modem bug)",
+                   (unsigned long long)id);
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&q->lock);
+    struct qjob *qj = find_receiving(q, id, &r);
+    if (qj == NULL)
+        goto out;
+    int page = qj->j.page_count + 1;
+    r = q->be->add_page(q->bs, id, qj->j.page_count, page_fd, q->cfg.max_document_bytes, &bytes);
+    if (r != 0) {
+        job_log(q, &n, id, "page %d could not be stored: %s", page, strerror(-r));
+        daemon_log(q, QUEUE_LOG_ERR, "job %llu: received page %d could not be stored in the spool: %s%s",
+                   (unsigned long long)id, page, strerror(-r),
+                   r == -EFBIG ? "; raise the document size limit" : "; free space in the spool");
+        goto out;
+    }
+    /* The page file is durable now: count it even if the job file cannot
+     * be rewritten at once (the next start counts it from the spool too). */
+    qj->j.page_count = page;
+    qj->j.size += bytes;
+    if (persist(q, qj, &n) == 0)
+        (void)FAULT_POINT("engine.receive.page_persisted");
+    job_log(q, &n, id, "page %d received (%llu bytes)", page, (unsigned long long)bytes);
+out:
+    pthread_mutex_unlock(&q->lock);
+    deliver(q, &n);
+    return r;
+}
+
+int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call_result *res)
+{
+    struct notes n = {0};
+    char buf[JOB_ERROR_TEXT_MAX + 64];
+    int r;
+
+    pthread_mutex_lock(&q->lock);
+    struct qjob *qj = find_receiving(q, id, &r);
+    if (qj == NULL)
+        goto out;
+    struct job *j = &qj->j;
+    struct job saved = *j;
+    int pages_sent = j->pages_sent;
+    record_call_facts(qj, res);
+    j->pages_sent = pages_sent; /* a send-side count; means nothing here */
+    j->finished = now(q);
+    j->device_status[0] = '\0';
+    if (res->failure == QF_NONE) {
+        j->status = JOB_DONE;
+        set_error(j, "", "");
+        snprintf(buf, sizeof buf, "%d page%s received", j->page_count, j->page_count == 1 ? "" : "s");
+    } else {
+        j->status = JOB_FAILED;
+        set_error(j, res->code && res->code[0] ? res->code : "receive_failed",
+                  res->text && res->text[0] ? res->text : "the call ended before the fax was complete");
+        snprintf(buf, sizeof buf, "%s; %d page%s received kept", j->error_text, j->page_count,
+                 j->page_count == 1 ? "" : "s");
+    }
+    if ((r = persist(q, qj, &n)) != 0) {
+        *j = saved; /* still receiving; a restart marks it failed, pages kept */
+        goto out;
+    }
+    job_log(q, &n, id, "reception %s: %s%s%s%s", j->status == JOB_DONE ? "complete" : "failed", buf,
+            j->remote_id[0] ? " from \"" : "", j->remote_id, j->remote_id[0] ? "\"" : "");
+    daemon_log(q, QUEUE_LOG_INFO, "job %llu: reception %s: %s", (unsigned long long)id,
+               j->status == JOB_DONE ? "complete" : "failed", buf);
+out:
+    pthread_mutex_unlock(&q->lock);
+    deliver(q, &n);
     return r;
 }

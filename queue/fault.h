@@ -25,6 +25,7 @@ unsigned long fault_hits(const char *point);
 
 #else
 
+/* Call sites in statement position write (void)FAULT_POINT(...). */
 #define FAULT_POINT(point) 0
 
 #endif

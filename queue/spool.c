@@ -717,14 +717,14 @@ static int copy_fd(int dst, int src, uint64_t max_bytes, uint64_t *copied)
 static int spool_add_page(void *state, uint64_t id, int index, int src_fd, uint64_t max_bytes, uint64_t *bytes)
 {
     struct spool *sp = state;
-    char part[32], name[32];
+    char part[48], name[32];
     int pagesfd = open_in_job(sp, id, "pages", O_RDONLY | O_DIRECTORY);
     int fd = -1, r;
 
     if (pagesfd < 0)
         return pagesfd;
     snprintf(name, sizeof name, "%03d.tif", index + 1);
-    snprintf(part, sizeof part, "%s.part", name);
+    snprintf(part, sizeof part, "%03d.tif.part", index + 1);
     unlinkat(pagesfd, part, 0);
     fd = openat(pagesfd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     r = fd < 0 ? -errno : copy_fd(fd, src_fd, max_bytes, bytes);

@@ -9,8 +9,12 @@ packages=(
     libtiff-dev libtiff-tools
     libspandsp-dev
     libcmocka-dev
+    clang libclang-rt-14-dev   # libFuzzer targets
+    libre-dev       # SIP, SDP, RTP
+    baresip-core    # an independent SIP user agent for interop tests
     efax            # efix makes the sample document; efax is an interop peer
     util-linux      # mountpoint, setpriv, runuser
+    iproute2        # ss, used by the interop tests
     procps psmisc
 )
 

@@ -19,4 +19,11 @@ ctest_args=("$@")
 run_suite "$top/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAXFS_FAULT_INJECTION=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$top/build/asan" -DCMAKE_BUILD_TYPE=Debug -DFAXFS_SANITIZE=ON -DFAXFS_FAULT_INJECTION=ON
-echo "== all tests passed (normal and ASan+UBSan builds)"
+# libFuzzer targets (clang): a short bounded run of each parser of outside
+# input over its seed corpus; scripts/fuzz.sh runs them longer.
+echo "== build $top/build/fuzz"
+"$top/scripts/build.sh" "$top/build/fuzz" -DCMAKE_C_COMPILER=clang -DFAXFS_FUZZ=ON -DFAXFS_WERROR=ON \
+    -DFAXFS_FAULT_INJECTION=ON
+echo "== fuzz $top/build/fuzz"
+ctest --test-dir "$top/build/fuzz" -L fuzz --output-on-failure
+echo "== all tests passed (normal, ASan+UBSan and fuzz builds)"

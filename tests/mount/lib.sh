@@ -41,9 +41,16 @@ faxfs_stop() {
     fi
 }
 
+# Commands run at exit after the daemon stopped (e.g. removing test users).
+EXIT_HOOKS=()
+on_exit() { EXIT_HOOKS+=("$*"); }
+
 cleanup() {
     local rc=$?
     faxfs_stop
+    for hook in "${EXIT_HOOKS[@]}"; do
+        eval "$hook" || true
+    done
     # Sanitizer builds: a report in the daemon's output fails the test.
     if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DAEMON_LOG" 2>/dev/null; then
         echo "FAIL: sanitizer report in the daemon log" >&2
@@ -118,3 +125,9 @@ only_job() {
 }
 
 make_fax() { "$MKFAX" "$1" "${2:-1}"; }
+
+# skip REASON: ctest counts exit 77 as skipped (SKIP_RETURN_CODE).
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}

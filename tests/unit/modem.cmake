@@ -20,3 +20,15 @@ target_compile_definitions(test_modem_exec PRIVATE MODEM_EXEC_BRIDGE="$<TARGET_F
 add_dependencies(test_modem_exec modem_exec_bridge)
 add_test(NAME modem_exec COMMAND test_modem_exec)
 set_tests_properties(modem_exec PROPERTIES LABELS unit TIMEOUT 300)
+
+# Receiving: the simulated network loops back to our own inbound side.
+add_executable(test_modem_receive ${MODEM_TEST_DIR}/test_modem_receive.c)
+target_link_libraries(test_modem_receive PRIVATE modem_testlib PkgConfig::CMOCKA)
+add_test(NAME modem_receive COMMAND test_modem_receive)
+set_tests_properties(modem_receive PROPERTIES LABELS unit TIMEOUT 300)
+
+# The AudioSocket listener against in-test remotes, well-behaved and hostile.
+add_executable(test_modem_audiosocket ${MODEM_TEST_DIR}/test_modem_audiosocket.c)
+target_link_libraries(test_modem_audiosocket PRIVATE modem_testlib PkgConfig::CMOCKA)
+add_test(NAME modem_audiosocket COMMAND test_modem_audiosocket)
+set_tests_properties(modem_audiosocket PROPERTIES LABELS unit TIMEOUT 600)

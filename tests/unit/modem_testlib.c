@@ -282,3 +282,190 @@ void test_latest_sim_file(const char *sim_dir, const char *number, char *out, si
     }
     closedir(d);
 }
+
+/* ---- Inbound calls ---------------------------------------------------- */
+
+static void rx_push(struct test_inbound *t, enum test_rx_kind kind, int page, const char *text)
+{
+    if (t->nevents < TEST_MAX_RX_EVENTS) {
+        struct test_rx_event *e = &t->events[t->nevents++];
+        e->kind = kind;
+        e->page = page;
+        snprintf(e->text, sizeof e->text, "%s", text ? text : "");
+    }
+    pthread_cond_broadcast(&t->cond);
+}
+
+static void *rx_begin(void *ctx, const struct modem_inbound_call *call)
+{
+    struct test_inbound *t = ctx;
+    pthread_mutex_lock(&t->lock);
+    t->calls++;
+    snprintf(t->caller_id, sizeof t->caller_id, "%s", call->caller_id);
+    snprintf(t->line, sizeof t->line, "%s", call->line);
+    snprintf(t->call_ref, sizeof t->call_ref, "%s", call->call_ref);
+    snprintf(t->channel, sizeof t->channel, "%s", call->channel);
+    bool refuse = t->refuse;
+    if (!refuse)
+        rx_push(t, RX_BEGIN, 0, call->line);
+    pthread_mutex_unlock(&t->lock);
+    return refuse ? NULL : t;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    int rc = in && out ? 0 : -1;
+    char buf[8192];
+    size_t n;
+    while (rc == 0 && in && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+static int rx_page(void *user, int page_number, const char *path)
+{
+    struct test_inbound *t = user;
+    char copy[PATH_MAX];
+    test_inbound_page_path(t, page_number, copy, sizeof copy);
+    int rc = copy_file(path, copy);
+    pthread_mutex_lock(&t->lock);
+    t->pages = page_number;
+    rx_push(t, RX_PAGE, page_number, NULL);
+    if (page_number == t->hold_at_page) {
+        t->holding = true;
+        pthread_cond_broadcast(&t->cond);
+        while (!t->released)
+            pthread_cond_wait(&t->cond, &t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc == 0 ? 0 : -EIO;
+}
+
+static void rx_status(void *user, const char *text)
+{
+    struct test_inbound *t = user;
+    pthread_mutex_lock(&t->lock);
+    rx_push(t, RX_STATUS, 0, text);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void rx_log(void *user, const char *line)
+{
+    struct test_inbound *t = user;
+    if (getenv("MODEM_TEST_VERBOSE"))
+        fprintf(stderr, "rx log: %s\n", line);
+    pthread_mutex_lock(&t->lock);
+    t->log_lines++;
+    snprintf(t->last_log, sizeof t->last_log, "%s", line);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void rx_finished(void *user, const struct modem_rx_result *res)
+{
+    struct test_inbound *t = user;
+    pthread_mutex_lock(&t->lock);
+    t->result = *res;
+    t->finished_count++;
+    rx_push(t, RX_FINISHED, res->pages_received, res->code);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void rx_notice(void *ctx, const char *line)
+{
+    struct test_inbound *t = ctx;
+    if (getenv("MODEM_TEST_VERBOSE"))
+        fprintf(stderr, "notice: %s\n", line);
+    pthread_mutex_lock(&t->lock);
+    t->notices++;
+    snprintf(t->last_notice, sizeof t->last_notice, "%s", line);
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+const struct modem_inbound_ops test_inbound_ops = {
+    .begin = rx_begin, .page = rx_page, .status = rx_status, .log = rx_log,
+    .finished = rx_finished, .notice = rx_notice,
+};
+
+void test_inbound_init(struct test_inbound *t, const char *dir)
+{
+    memset(t, 0, sizeof *t);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    snprintf(t->dir, sizeof t->dir, "%s", dir);
+}
+
+void test_inbound_destroy(struct test_inbound *t)
+{
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+}
+
+static bool rx_wait(struct test_inbound *t, int timeout_s, const int *counter, int at_least)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_s;
+    pthread_mutex_lock(&t->lock);
+    while (*counter < at_least && pthread_cond_timedwait(&t->cond, &t->lock, &deadline) != ETIMEDOUT)
+        ;
+    bool ok = *counter >= at_least;
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+bool test_inbound_wait_finished(struct test_inbound *t, int timeout_s)
+{
+    return rx_wait(t, timeout_s, &t->finished_count, 1);
+}
+
+bool test_inbound_wait_notice(struct test_inbound *t, int timeout_s)
+{
+    return rx_wait(t, timeout_s, &t->notices, 1);
+}
+
+bool test_inbound_wait_holding(struct test_inbound *t, int timeout_s)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_s;
+    pthread_mutex_lock(&t->lock);
+    while (!t->holding && pthread_cond_timedwait(&t->cond, &t->lock, &deadline) != ETIMEDOUT)
+        ;
+    bool ok = t->holding;
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+void test_inbound_release(struct test_inbound *t)
+{
+    pthread_mutex_lock(&t->lock);
+    t->released = true;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void test_inbound_page_path(const struct test_inbound *t, int n, char *out, size_t len)
+{
+    snprintf(out, len, "%s/page-%d.tif", t->dir, n);
+}
+
+int test_inbound_find(struct test_inbound *t, enum test_rx_kind kind, int page, const char *prefix)
+{
+    int found = -1;
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < t->nevents && found < 0; i++) {
+        struct test_rx_event *e = &t->events[i];
+        if (e->kind == kind && (page <= 0 || e->page == page)
+            && (!prefix || strncmp(e->text, prefix, strlen(prefix)) == 0))
+            found = i;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return found;
+}

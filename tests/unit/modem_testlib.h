@@ -6,7 +6,9 @@
 #ifndef FAXFS_TESTS_MODEM_TESTLIB_H
 #define FAXFS_TESTS_MODEM_TESTLIB_H
 
+#include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 
 #include "modem/modem.h"
@@ -54,5 +56,49 @@ char *test_tempdir(void);
 void test_rmtree(const char *dir);
 /* Path of the newest sim_dir/<number>/<seq>.tif, or "" if none. */
 void test_latest_sim_file(const char *sim_dir, const char *number, char *out, size_t len);
+
+/* Records inbound calls (struct modem_inbound_ops) and keeps a copy of
+ * every page handed over, as dir/page-<n>.tif. */
+#define TEST_MAX_RX_EVENTS 256
+
+enum test_rx_kind { RX_BEGIN, RX_PAGE, RX_STATUS, RX_FINISHED };
+
+struct test_rx_event {
+    enum test_rx_kind kind;
+    int page;
+    char text[128];
+};
+
+struct test_inbound {
+    pthread_mutex_t lock; /* protects everything below */
+    pthread_cond_t cond;
+    char dir[PATH_MAX - 32];
+    bool refuse;          /* begin() refuses calls */
+    int hold_at_page;     /* page() of this page waits for test_inbound_release */
+    bool holding, released;
+    int calls;            /* begin() calls */
+    char caller_id[64], line[32], call_ref[64], channel[16];
+    int pages;
+    int finished_count;
+    struct modem_rx_result result;
+    struct test_rx_event events[TEST_MAX_RX_EVENTS];
+    int nevents;
+    int notices;
+    char last_notice[256];
+    int log_lines;
+    char last_log[256];
+};
+
+extern const struct modem_inbound_ops test_inbound_ops;
+void test_inbound_init(struct test_inbound *t, const char *dir);
+void test_inbound_destroy(struct test_inbound *t);
+bool test_inbound_wait_finished(struct test_inbound *t, int timeout_s);
+bool test_inbound_wait_notice(struct test_inbound *t, int timeout_s);
+bool test_inbound_wait_holding(struct test_inbound *t, int timeout_s);
+void test_inbound_release(struct test_inbound *t);
+/* Path of the copy of received page n (1-based). */
+void test_inbound_page_path(const struct test_inbound *t, int n, char *out, size_t len);
+/* Index of the first event of kind (and page, or status prefix), or -1. */
+int test_inbound_find(struct test_inbound *t, enum test_rx_kind kind, int page, const char *prefix);
 
 #endif

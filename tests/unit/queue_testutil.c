@@ -114,15 +114,17 @@ int make_tiff(const struct tiff_spec *spec)
     TIFF *tif = TIFFFdOpenExt(dup(fd), "doc", "w", opts);
     TIFFOpenOptionsFree(opts);
     assert_non_null(tif);
-    size_t rowbytes = ((size_t)spec->width * (size_t)spec->bps + 7) / 8;
+    int spp = spec->spp > 0 ? spec->spp : 1;
+    size_t rowbytes = ((size_t)spec->width * (size_t)spec->bps * (size_t)spp + 7) / 8;
     unsigned char *row = calloc(1, rowbytes);
     for (int p = 0; p < spec->pages; p++) {
         TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, spec->width);
         TIFFSetField(tif, TIFFTAG_IMAGELENGTH, spec->height);
         TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, spec->bps);
-        TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, 1);
-        TIFFSetField(tif, TIFFTAG_COMPRESSION, spec->bps == 1 ? COMPRESSION_CCITTFAX3 : COMPRESSION_NONE);
-        TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISWHITE);
+        TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp);
+        TIFFSetField(tif, TIFFTAG_COMPRESSION,
+                     spec->bps == 1 && spp == 1 ? COMPRESSION_CCITTFAX3 : COMPRESSION_NONE);
+        TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISWHITE);
         TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, spec->height);
         TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
         TIFFSetField(tif, TIFFTAG_SUBFILETYPE, FILETYPE_PAGE);
@@ -146,7 +148,7 @@ int make_tiff(const struct tiff_spec *spec)
 
 int make_good_tiff(int pages)
 {
-    struct tiff_spec spec = {pages, 1728, 100, 1, 204.0f, 196.0f};
+    struct tiff_spec spec = {pages, 1728, 100, 1, 204.0f, 196.0f, 1};
     return make_tiff(&spec);
 }
 

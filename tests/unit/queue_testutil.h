@@ -56,6 +56,7 @@ struct tiff_spec {
     uint32_t width, height;
     int bps;
     float xres, yres; /* 0: no resolution tags */
+    int spp;          /* samples per pixel; 0 means 1, 3 makes an RGB page */
 };
 int make_tiff(const struct tiff_spec *spec);
 /* A good 1-page A4 fine document (1728 x 100 rows). */

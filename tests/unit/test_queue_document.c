@@ -107,7 +107,7 @@ static void test_good_two_page_document_becomes_two_g4_pages(void **state)
 static void test_missing_resolution_is_taken_as_fine(void **state)
 {
     (void)state;
-    struct tiff_spec spec = {1, 1728, 20, 1, 0, 0};
+    struct tiff_spec spec = {1, 1728, 20, 1, 0, 0, 1};
     struct pages p = {0};
     struct document_result res;
     char why[200];
@@ -119,28 +119,28 @@ static void test_missing_resolution_is_taken_as_fine(void **state)
 static void test_eight_bit_page_is_refused_naming_the_page(void **state)
 {
     (void)state;
-    struct tiff_spec spec = {1, 1728, 20, 8, 204, 196};
+    struct tiff_spec spec = {1, 1728, 20, 8, 204, 196, 1};
     assert_refused(&spec, "page 1: 8 bits per sample; fax pages must be 1-bit");
 }
 
 static void test_wrong_width_is_refused(void **state)
 {
     (void)state;
-    struct tiff_spec spec = {1, 1700, 20, 1, 204, 196};
+    struct tiff_spec spec = {1, 1700, 20, 1, 204, 196, 1};
     assert_refused(&spec, "1700 pixels wide");
 }
 
 static void test_absurd_height_is_refused_before_decoding(void **state)
 {
     (void)state;
-    struct tiff_spec spec = {1, 1728, 9000, 1, 204, 196};
+    struct tiff_spec spec = {1, 1728, 9000, 1, 204, 196, 1};
     assert_refused(&spec, "9000 rows");
 }
 
 static void test_non_fax_resolution_is_refused(void **state)
 {
     (void)state;
-    struct tiff_spec spec = {1, 1728, 20, 1, 300, 300};
+    struct tiff_spec spec = {1, 1728, 20, 1, 300, 300, 1};
     assert_refused(&spec, "300x300 dpi");
 }
 
@@ -195,6 +195,20 @@ static void test_empty_file_is_refused(void **state)
     char why[200];
 
     assert_int_equal(split(memfd_create("doc", 0), &p, &res, why), -EINVAL);
+}
+
+static void test_colour_page_is_refused(void **state)
+{
+    (void)state;
+    struct tiff_spec spec = {1, 1728, 4, 8, 204, 196, 3};
+    assert_refused(&spec, "page 1: 3 samples per pixel (colour)");
+}
+
+static void test_absurd_width_is_refused_before_decoding(void **state)
+{
+    (void)state;
+    struct tiff_spec spec = {1, 200000, 1, 1, 204, 196, 1};
+    assert_refused(&spec, "200000 pixels wide");
 }
 
 static void test_document_over_the_size_limit_is_refused(void **state)
@@ -253,6 +267,8 @@ int main(void)
         cmocka_unit_test(test_not_a_tiff_is_refused),
         cmocka_unit_test(test_tiff_with_zero_pages_is_refused),
         cmocka_unit_test(test_empty_file_is_refused),
+        cmocka_unit_test(test_colour_page_is_refused),
+        cmocka_unit_test(test_absurd_width_is_refused_before_decoding),
         cmocka_unit_test(test_document_over_the_size_limit_is_refused),
         cmocka_unit_test(test_second_page_is_named_when_it_is_bad),
     };

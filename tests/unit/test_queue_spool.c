@@ -259,7 +259,7 @@ static void test_refused_document_leaves_nothing_in_the_spool(void **state)
 {
     struct fixture *f = *state;
     struct queue_request req = {0};
-    struct tiff_spec spec = {2, 1728, 50, 8, 204, 196};
+    struct tiff_spec spec = {2, 1728, 50, 8, 204, 196, 1};
     char why[200];
     uint64_t id;
     int fd = make_tiff(&spec);

@@ -1,0 +1,154 @@
+/*
+ * jobcache.c - the view's memory of job snapshots and page sizes. Serving a
+ * stat or a read is far cheaper than copying the job out of the engine under
+ * its lock each time, so a snapshot is kept until the queue says the job
+ * changed (the listener calls fs_jobs_forget before the notifier tells the
+ * kernel). Page sizes are kept even then: page bytes never change.
+ *
+ * Direct-mapped on the job id: ids are consecutive, so the live jobs of a
+ * queue rarely collide, and a collision only costs a fresh snapshot.
+ */
+#include "fs/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct fs_cached_job *slot_of(struct fs_jobcache *c, uint64_t id)
+{
+    return &c->slots[id % FS_JOBCACHE_SLOTS];
+}
+
+int fs_jobcache_init(struct fs_jobcache *c)
+{
+    pthread_mutex_init(&c->lock, NULL);
+    c->slots = calloc(FS_JOBCACHE_SLOTS, sizeof *c->slots);
+    return c->slots ? 0 : -ENOMEM;
+}
+
+void fs_jobcache_free(struct fs_jobcache *c)
+{
+    if (c->slots)
+        for (size_t i = 0; i < FS_JOBCACHE_SLOTS; i++)
+            free(c->slots[i].page_size);
+    free(c->slots);
+    c->slots = NULL;
+    pthread_mutex_destroy(&c->lock);
+}
+
+/* Makes the slot belong to id, dropping what it knew of another job. */
+static void claim(struct fs_cached_job *s, uint64_t id)
+{
+    if (s->id == id)
+        return;
+    s->id = id;
+    s->valid = false;
+    free(s->page_size);
+    s->page_size = NULL;
+    s->npages = 0;
+}
+
+int fs_jobs_get(struct fs *fs, uint64_t id, struct job *out)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+
+    pthread_mutex_lock(&c->lock);
+    if (s->id == id && s->valid) {
+        *out = s->job;
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+    }
+    uint32_t seq = s->seq;
+    pthread_mutex_unlock(&c->lock);
+
+    int r = queue_snapshot(fs->q, id, out);
+
+    /* Keep it only if no change was announced while we copied: otherwise
+     * an old snapshot could outlive the notification meant to end it. */
+    pthread_mutex_lock(&c->lock);
+    if (r == 0 && s->seq == seq) {
+        claim(s, id);
+        s->job = *out;
+        s->valid = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+void fs_jobs_forget(struct fs *fs, uint64_t id)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+
+    int64_t now = fs_monotonic_ms();
+
+    pthread_mutex_lock(&c->lock);
+    s->seq++;
+    s->changed_ms = now;
+    if (s->id == id)
+        s->valid = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool fs_jobs_settled(struct fs *fs, uint64_t id)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+    int64_t now = fs_monotonic_ms();
+
+    pthread_mutex_lock(&c->lock);
+    bool settled = s->changed_ms == 0 || now - s->changed_ms >= FS_SETTLE_MS;
+    pthread_mutex_unlock(&c->lock);
+    return settled;
+}
+
+static int size_of_fd(int fd, uint64_t *size)
+{
+    struct stat st;
+
+    if (fd < 0)
+        return fd;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    close(fd);
+    if (r == 0)
+        *size = (uint64_t)st.st_size;
+    return r;
+}
+
+int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+
+    if (page < 0)
+        return -ENOENT;
+    pthread_mutex_lock(&c->lock);
+    bool hit = s->id == id && page < s->npages && s->page_size[page] != 0;
+    if (hit)
+        *size = s->page_size[page];
+    pthread_mutex_unlock(&c->lock);
+    if (hit)
+        return 0;
+
+    int r = size_of_fd(queue_open_page(fs->q, id, page), size);
+    if (r < 0 || *size == 0)
+        return r;
+    pthread_mutex_lock(&c->lock);
+    claim(s, id);
+    if (page >= s->npages) { /* received faxes grow: make room */
+        int n = page + 8;
+        uint64_t *v = realloc(s->page_size, (size_t)n * sizeof *v);
+        if (v) {
+            memset(v + s->npages, 0, (size_t)(n - s->npages) * sizeof *v);
+            s->page_size = v;
+            s->npages = n;
+        }
+    }
+    if (page < s->npages)
+        s->page_size[page] = *size;
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}

@@ -1,0 +1,871 @@
+/*
+ * sip_ua.c - SIP signalling for fax calls over libre: outbound INVITE with
+ * digest authentication, ringing and answer, failure codes mapped to line
+ * outcomes, BYE and CANCEL, inbound calls, and the T.38 switch by
+ * re-INVITE in both directions. Everything libre happens on the agent's
+ * own thread (libre's loop is single-threaded); workers reach it only
+ * through the message queue and the call's published fields.
+ */
+#include "modem/sip_ua.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <re.h>
+
+#define UA_DEFAULT_RING_TIMEOUT_S 60
+#define UA_STOP_GRACE_MS 300   /* for BYEs and CANCELs to leave before the loop ends */
+#define UA_SDP_MAX 2048
+#define UA_CUSER "faxfs"
+
+enum ua_cmd { CMD_DIAL, CMD_HANGUP, CMD_T38, CMD_STOP };
+
+struct sip_call {
+    atomic_int refs;
+    struct sip_ua *ua;
+    char number[64];
+    char caller_id[64];
+    char local_ip[48];
+    bool ipv6;
+    int audio_fd, image_fd;
+    uint16_t audio_port, image_port;
+
+    pthread_mutex_t lock;       /* protects state, status, media, t38, media_gen */
+    enum sip_call_state state;
+    int status;
+    struct sdp_choice media;
+    enum sip_t38_state t38;
+    unsigned media_gen;
+
+    /* Agent thread only. */
+    struct sipsess *sess;
+    struct sip_request *reinvite;
+    struct sdp_session local;   /* our side's description; its version counts up */
+    struct tmr ring_tmr;
+    struct tmr kill_tmr;
+    bool agent_ref;             /* the agent holds a reference (call in ua->calls) */
+    struct le le;
+};
+
+struct sip_ua {
+    pthread_t thread;
+    char peer[128];             /* HOST[:PORT] */
+    char peer_host[96];
+    char user[64];
+    char password[64];
+    char media_ip[48];          /* our address in SDP and for media sockets (outbound) */
+    bool media_ipv6;
+    struct sdp_prefs prefs;
+    int ring_timeout_s;
+    sip_incoming_fn incoming;
+    void *user_data;
+    char listen_spec[128];
+    uint16_t port;
+
+    /* Start-up handshake between sip_ua_create and the agent thread. */
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    bool started;
+    int start_err;
+    char start_msg[160];
+
+    /* Agent thread only. */
+    struct mqueue *mq;
+    struct dnsc *dnsc;
+    struct sip *sip;
+    struct sipsess_sock *sock;
+    struct list calls;
+    struct tmr stop_tmr;
+};
+
+static pthread_once_t ua_libre_once = PTHREAD_ONCE_INIT;
+static int ua_libre_err;
+
+/* libre's process-wide set-up (sockets, random numbers) runs once; its
+ * per-thread loop state is made by re_thread_init in each agent thread. */
+static void ua_libre_init(void)
+{
+    ua_libre_err = libre_init();
+}
+
+/* --- calls: references and published state ------------------------- */
+
+static void call_unref(struct sip_call *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    if (c->audio_fd >= 0)
+        close(c->audio_fd);
+    if (c->image_fd >= 0)
+        close(c->image_fd);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static bool state_is_final(enum sip_call_state st)
+{
+    return st >= SIP_CALL_BUSY;
+}
+
+static void call_set_state(struct sip_call *c, enum sip_call_state st, int status)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!state_is_final(c->state)) {
+        c->state = st;
+        if (status)
+            c->status = status;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void call_set_media(struct sip_call *c, const struct sdp_choice *m, enum sip_t38_state t38)
+{
+    pthread_mutex_lock(&c->lock);
+    if (m)
+        c->media = *m;
+    c->t38 = t38;
+    c->media_gen++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static enum sip_t38_state call_t38(struct sip_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    enum sip_t38_state t = c->t38;
+    pthread_mutex_unlock(&c->lock);
+    return t;
+}
+
+/* The final state a SIP failure status means for a fax line. */
+static enum sip_call_state state_for_status(int status)
+{
+    static const struct {
+        int status;
+        enum sip_call_state state;
+    } map[] = {
+        { 486, SIP_CALL_BUSY }, { 600, SIP_CALL_BUSY },
+        { 408, SIP_CALL_NO_ANSWER }, { 480, SIP_CALL_NO_ANSWER }, { 487, SIP_CALL_NO_ANSWER },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].status == status)
+            return map[i].state;
+    return SIP_CALL_FAILED;
+}
+
+/* A UDP socket on our media address, any port; the port in *port. */
+static int media_socket(const char *ip, bool ipv6, uint16_t *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (ipv6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1)
+            return -EINVAL;
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        if (inet_pton(AF_INET, ip, &a->sin_addr) != 1)
+            return -EINVAL;
+        len = sizeof *a;
+    }
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *port = ntohs(ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static struct sip_call *call_new(struct sip_ua *ua, const char *local_ip, bool ipv6)
+{
+    struct sip_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    atomic_init(&c->refs, 1);
+    c->ua = ua;
+    c->audio_fd = c->image_fd = -1;
+    pthread_mutex_init(&c->lock, NULL);
+    snprintf(c->local_ip, sizeof c->local_ip, "%s", local_ip);
+    c->ipv6 = ipv6;
+    c->local.id = (unsigned long long)rand_u32();
+    c->audio_fd = media_socket(local_ip, ipv6, &c->audio_port);
+    c->image_fd = media_socket(local_ip, ipv6, &c->image_port);
+    if (c->audio_fd < 0 || c->image_fd < 0) {
+        call_unref(c);
+        return NULL;
+    }
+    tmr_init(&c->ring_tmr);
+    tmr_init(&c->kill_tmr);
+    return c;
+}
+
+/* --- agent thread: ending calls -------------------------------------- */
+
+/* The agent lets go of a call: no more SIP for it. */
+static void agent_drop(struct sip_call *c)
+{
+    tmr_cancel(&c->ring_tmr);
+    tmr_cancel(&c->kill_tmr);
+    c->reinvite = mem_deref(c->reinvite);
+    c->sess = mem_deref(c->sess); /* sends BYE, or CANCEL while ringing */
+    if (c->agent_ref) {
+        c->agent_ref = false;
+        list_unlink(&c->le);
+        call_unref(c);
+    }
+}
+
+static void kill_handler(void *arg)
+{
+    agent_drop(arg);
+}
+
+/* Ends the call from inside a libre handler of its own session, where
+ * freeing the session is not allowed: on the next loop turn. */
+static void agent_drop_later(struct sip_call *c)
+{
+    tmr_start(&c->kill_tmr, 0, kill_handler, c);
+}
+
+static void ring_timeout_handler(void *arg)
+{
+    struct sip_call *c = arg;
+    call_set_state(c, SIP_CALL_NO_ANSWER, 0);
+    agent_drop(c);
+}
+
+/* --- agent thread: SDP over libre ------------------------------------ */
+
+static int mbuf_from_sdp(struct mbuf **out, const struct sdp_session *s)
+{
+    char text[UA_SDP_MAX];
+    int n = sdp_write(text, sizeof text, s);
+    if (n < 0)
+        return ENOSPC;
+    struct mbuf *mb = mbuf_alloc((size_t)n);
+    if (!mb)
+        return ENOMEM;
+    mbuf_write_mem(mb, (const uint8_t *)text, (size_t)n);
+    mb->pos = 0;
+    *out = mb;
+    return 0;
+}
+
+static int sdp_from_msg(const struct sip_msg *msg, struct sdp_session *s)
+{
+    if (!msg || !msg->mb || mbuf_get_left(msg->mb) == 0)
+        return -EBADMSG;
+    return sdp_parse((const char *)mbuf_buf(msg->mb), mbuf_get_left(msg->mb), s);
+}
+
+/* The peer offers new media (re-INVITE, usually to T.38): answer it. */
+static int offer_handler(struct mbuf **descp, const struct sip_msg *msg, void *arg)
+{
+    struct sip_call *c = arg;
+    struct sdp_session offer;
+    struct sdp_choice choice;
+    if (sdp_from_msg(msg, &offer) != 0)
+        return EBADMSG;
+    if (sdp_answer(&offer, &c->ua->prefs, c->local_ip, c->ipv6, c->audio_port, c->image_port, &c->local, &choice)
+        != 0)
+        return EPROTONOSUPPORT; /* libre replies 488 */
+    int err = mbuf_from_sdp(descp, &c->local);
+    if (err)
+        return err;
+    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : call_t38(c));
+    return 0;
+}
+
+/* The answer to our initial offer (in the 200 OK). */
+static int answer_handler(const struct sip_msg *msg, void *arg)
+{
+    struct sip_call *c = arg;
+    struct sdp_session answer;
+    struct sdp_choice choice;
+    if (sdp_from_msg(msg, &answer) != 0 || sdp_accepted(&answer, &c->ua->prefs, &choice) != 0) {
+        call_set_state(c, SIP_CALL_FAILED, 488);
+        agent_drop_later(c);
+        return EPROTONOSUPPORT;
+    }
+    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE);
+    return 0;
+}
+
+static void progress_handler(const struct sip_msg *msg, void *arg)
+{
+    struct sip_call *c = arg;
+    if (msg->scode == 180 || msg->scode == 183)
+        call_set_state(c, SIP_CALL_RINGING, msg->scode);
+}
+
+static void established_handler(const struct sip_msg *msg, void *arg)
+{
+    (void)msg;
+    struct sip_call *c = arg;
+    tmr_cancel(&c->ring_tmr);
+    call_set_state(c, SIP_CALL_ANSWERED, 200);
+}
+
+static void close_handler(int err, const struct sip_msg *msg, void *arg)
+{
+    struct sip_call *c = arg;
+    int status = msg && !msg->req ? msg->scode : 0;
+    if (status >= 300)
+        call_set_state(c, state_for_status(status), status);
+    else if (err == ETIMEDOUT)
+        call_set_state(c, SIP_CALL_NO_ANSWER, 408);
+    else if (sip_call_state(c, NULL) == SIP_CALL_ANSWERED)
+        call_set_state(c, SIP_CALL_ENDED, 0);
+    else
+        call_set_state(c, SIP_CALL_FAILED, status);
+    /* libre allows freeing the session from its close handler. */
+    agent_drop(c);
+}
+
+static int auth_handler(char **username, char **password, const char *realm, void *arg)
+{
+    (void)realm;
+    struct sip_call *c = arg;
+    if (!c->ua->password[0])
+        return EAUTH;
+    int err = str_dup(username, c->ua->user);
+    if (!err)
+        err = str_dup(password, c->ua->password);
+    return err;
+}
+
+/* --- agent thread: our T.38 re-INVITE -------------------------------- */
+
+/* Our own re-INVITE goes straight through the dialog rather than
+ * sipsess_modify, because libre reports no failure response of a
+ * modification, and a 488 is exactly what we must hear. */
+static int reinvite_send_handler(enum sip_transp tp, const struct sa *src, const struct sa *dst,
+                                 struct mbuf *mb, void *arg)
+{
+    (void)dst; (void)arg;
+    struct sip_contact contact;
+    sip_contact_set(&contact, UA_CUSER, src, tp);
+    return mbuf_printf(mb, "%H", sip_contact_print, &contact);
+}
+
+static void reinvite_response_handler(int err, const struct sip_msg *msg, void *arg)
+{
+    struct sip_call *c = arg;
+    if (!err && msg && msg->scode < 200)
+        return;
+    c->reinvite = NULL; /* the request frees itself once answered */
+    struct sdp_session answer;
+    struct sdp_choice choice;
+    if (err || !msg || msg->scode >= 300) {
+        call_set_media(c, NULL, SIP_T38_REFUSED);
+        return;
+    }
+    (void)sip_drequestf(NULL, c->ua->sip, false, "ACK", sipsess_dialog(c->sess), msg->cseq.num, NULL,
+                        reinvite_send_handler, NULL, NULL, "Content-Length: 0\r\n\r\n");
+    if (sdp_from_msg(msg, &answer) == 0 && sdp_accepted(&answer, &c->ua->prefs, &choice) == 0
+        && choice.kind == SDP_CHOICE_T38)
+        call_set_media(c, &choice, SIP_T38_ACTIVE);
+    else
+        call_set_media(c, NULL, SIP_T38_REFUSED);
+}
+
+static void agent_request_t38(struct sip_call *c)
+{
+    if (!c->sess || c->reinvite || sip_call_state(c, NULL) != SIP_CALL_ANSWERED || !c->ua->prefs.t38
+        || call_t38(c) == SIP_T38_ACTIVE) {
+        if (call_t38(c) != SIP_T38_ACTIVE)
+            call_set_media(c, NULL, SIP_T38_REFUSED);
+        return;
+    }
+    char text[UA_SDP_MAX];
+    struct sdp_session offer = c->local;
+    sdp_local_t38(&offer, &c->ua->prefs, c->local_ip, c->ipv6, c->image_port);
+    int n = sdp_write(text, sizeof text, &offer);
+    int err = n < 0 ? ENOSPC
+                    : sip_drequestf(&c->reinvite, c->ua->sip, true, "INVITE", sipsess_dialog(c->sess), 0, NULL,
+                                    reinvite_send_handler, reinvite_response_handler, c,
+                                    "Content-Type: application/sdp\r\n"
+                                    "Content-Length: %d\r\n"
+                                    "\r\n"
+                                    "%b",
+                                    n, text, (size_t)n);
+    if (err) {
+        call_set_media(c, NULL, SIP_T38_REFUSED);
+        return;
+    }
+    c->local = offer;
+    call_set_media(c, NULL, SIP_T38_PENDING);
+}
+
+/* --- agent thread: placing and taking calls -------------------------- */
+
+static void agent_dial(struct sip_ua *ua, struct sip_call *c)
+{
+    char to[256], from[256];
+    struct mbuf *desc = NULL;
+    snprintf(to, sizeof to, "sip:%s@%s", c->number, ua->peer);
+    snprintf(from, sizeof from, "sip:%s@%s", ua->user, ua->peer_host);
+    sdp_local_audio(&c->local, &ua->prefs, c->local_ip, c->ipv6, c->audio_port);
+    int err = mbuf_from_sdp(&desc, &c->local);
+    if (!err)
+        err = sipsess_connect(&c->sess, ua->sock, to, NULL, from, UA_CUSER, NULL, 0, "application/sdp", desc,
+                              auth_handler, c, false, offer_handler, answer_handler, progress_handler,
+                              established_handler, NULL, NULL, close_handler, c, NULL);
+    mem_deref(desc);
+    if (err) {
+        call_set_state(c, SIP_CALL_FAILED, 0);
+        agent_drop(c);
+        return;
+    }
+    tmr_start(&c->ring_tmr, (uint64_t)ua->ring_timeout_s * 1000, ring_timeout_handler, c);
+}
+
+static void caller_id_of(const struct sip_msg *msg, char *out, size_t cap)
+{
+    const struct pl *p = pl_isset(&msg->from.uri.user) ? &msg->from.uri.user : &msg->from.dname;
+    size_t k = 0;
+    for (size_t i = 0; i < p->l && k + 1 < cap; i++) {
+        char ch = p->p[i];
+        /* A caller id lands in files people read: printable only. */
+        if (ch > 0x20 && ch < 0x7f && ch != '/')
+            out[k++] = ch;
+    }
+    out[k] = '\0';
+}
+
+static void incoming_handler(const struct sip_msg *msg, void *arg)
+{
+    struct sip_ua *ua = arg;
+    if (!ua->incoming) {
+        (void)sip_treply(NULL, ua->sip, msg, 486, "Busy Here");
+        return;
+    }
+    char ip[48];
+    if (sa_ntop(&msg->dst, ip, sizeof ip) != 0) {
+        (void)sip_treply(NULL, ua->sip, msg, 500, "Server Internal Error");
+        return;
+    }
+    struct sdp_session offer;
+    struct sdp_choice choice;
+    struct mbuf *desc = NULL;
+    struct sip_call *c = call_new(ua, ip, sa_af(&msg->dst) == AF_INET6);
+    if (!c) {
+        (void)sip_treply(NULL, ua->sip, msg, 503, "Service Unavailable");
+        return;
+    }
+    if (sdp_from_msg(msg, &offer) != 0
+        || sdp_answer(&offer, &ua->prefs, c->local_ip, c->ipv6, c->audio_port, c->image_port, &c->local, &choice)
+               != 0
+        || mbuf_from_sdp(&desc, &c->local) != 0) {
+        (void)sip_treply(NULL, ua->sip, msg, 488, "Not Acceptable Here");
+        call_unref(c);
+        return;
+    }
+    caller_id_of(msg, c->caller_id, sizeof c->caller_id);
+    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE);
+    c->state = SIP_CALL_ANSWERED;
+    c->status = 200;
+    atomic_fetch_add(&c->refs, 1); /* the taker's */
+    if (ua->incoming(ua->user_data, c, c->caller_id) != 0) {
+        atomic_fetch_sub(&c->refs, 1);
+        (void)sip_treply(NULL, ua->sip, msg, 486, "Busy Here");
+        mem_deref(desc);
+        call_unref(c);
+        return;
+    }
+    c->agent_ref = true;
+    list_append(&ua->calls, &c->le, c);
+    int err = sipsess_accept(&c->sess, ua->sock, msg, 200, "OK", UA_CUSER, "application/sdp", desc, NULL, NULL,
+                             false, offer_handler, answer_handler, established_handler, NULL, NULL,
+                             close_handler, c, NULL);
+    mem_deref(desc);
+    if (err) {
+        pthread_mutex_lock(&c->lock);
+        c->state = SIP_CALL_FAILED;
+        pthread_mutex_unlock(&c->lock);
+        agent_drop(c);
+    }
+}
+
+/* --- agent thread: commands and life cycle --------------------------- */
+
+static void stop_handler(void *arg)
+{
+    (void)arg;
+    re_cancel();
+}
+
+static void agent_stop(struct sip_ua *ua)
+{
+    struct le *le;
+    while ((le = list_head(&ua->calls)) != NULL) {
+        struct sip_call *c = le->data;
+        call_set_state(c, SIP_CALL_ENDED, 0);
+        agent_drop(c);
+    }
+    tmr_start(&ua->stop_tmr, UA_STOP_GRACE_MS, stop_handler, ua);
+}
+
+static void command_handler(int id, void *data, void *arg)
+{
+    struct sip_ua *ua = arg;
+    struct sip_call *c = data;
+    switch (id) {
+    case CMD_DIAL:
+        c->agent_ref = true;
+        list_append(&ua->calls, &c->le, c);
+        agent_dial(ua, c);
+        break;
+    case CMD_HANGUP:
+        call_set_state(c, SIP_CALL_ENDED, 0);
+        agent_drop(c);
+        call_unref(c); /* the releasing worker's reference */
+        break;
+    case CMD_T38:
+        agent_request_t38(c);
+        call_unref(c);
+        break;
+    case CMD_STOP:
+        agent_stop(ua);
+        break;
+    }
+}
+
+static int ua_fail(struct sip_ua *ua, int err, const char *what)
+{
+    char buf[64];
+    snprintf(ua->start_msg, sizeof ua->start_msg, "SIP: %s: %s", what, str_error(err, buf, sizeof buf));
+    return err;
+}
+
+static int agent_setup(struct sip_ua *ua)
+{
+    struct sa laddr, srv[4];
+    uint32_t nsrv = sizeof srv / sizeof srv[0];
+    char domain[64] = "";
+    int err = mqueue_alloc(&ua->mq, command_handler, ua);
+    if (err)
+        return ua_fail(ua, err, "message queue");
+    /* DNS only matters for a peer given by name; without resolvers a
+     * numeric peer still works. */
+    if (dns_srv_get(domain, sizeof domain, srv, &nsrv) == 0 && nsrv > 0)
+        (void)dnsc_alloc(&ua->dnsc, NULL, srv, nsrv);
+    err = sip_alloc(&ua->sip, ua->dnsc, 32, 32, 32, "faxfs/" FAXFS_VERSION, NULL, NULL);
+    if (err)
+        return ua_fail(ua, err, "cannot start the SIP stack");
+    err = sa_decode(&laddr, ua->listen_spec, strlen(ua->listen_spec));
+    if (err)
+        err = sa_set_str(&laddr, ua->listen_spec, 0);
+    if (err)
+        return ua_fail(ua, EINVAL, "bad local address (use ADDR or ADDR:PORT)");
+    err = sip_transp_add(ua->sip, SIP_TRANSP_UDP, &laddr);
+    if (err)
+        return ua_fail(ua, err, "cannot listen on the local SIP address");
+    struct sa bound;
+    if (sip_transp_laddr(ua->sip, &bound, SIP_TRANSP_UDP, NULL) == 0)
+        ua->port = sa_port(&bound);
+    err = sipsess_listen(&ua->sock, ua->sip, 32, incoming_handler, ua);
+    if (err)
+        return ua_fail(ua, err, "cannot accept calls");
+    return 0;
+}
+
+static void agent_teardown(struct sip_ua *ua)
+{
+    struct le *le;
+    while ((le = list_head(&ua->calls)) != NULL)
+        agent_drop(le->data);
+    tmr_cancel(&ua->stop_tmr);
+    ua->sock = mem_deref(ua->sock);
+    if (ua->sip)
+        sip_close(ua->sip, true);
+    ua->sip = mem_deref(ua->sip);
+    ua->dnsc = mem_deref(ua->dnsc);
+    ua->mq = mem_deref(ua->mq);
+}
+
+static void *agent_main(void *arg)
+{
+    struct sip_ua *ua = arg;
+    int err = re_thread_init();
+    if (err)
+        ua_fail(ua, err, "cannot start the event loop");
+    else
+        err = agent_setup(ua);
+    pthread_mutex_lock(&ua->start_lock);
+    ua->started = true;
+    ua->start_err = err;
+    pthread_cond_signal(&ua->start_cond);
+    pthread_mutex_unlock(&ua->start_lock);
+    if (!err)
+        re_main(NULL);
+    agent_teardown(ua);
+    re_thread_close();
+    return NULL;
+}
+
+/* --- configuration ---------------------------------------------------- */
+
+static int parse_codecs(const char *spec, struct sdp_prefs *p, char *err, size_t errlen)
+{
+    p->ncodecs = 0;
+    const char *s = spec && *spec ? spec : "pcmu,pcma";
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        int pt = n == 4 && strncasecmp(s, "pcmu", 4) == 0 ? SDP_PT_PCMU
+                 : n == 4 && strncasecmp(s, "pcma", 4) == 0 ? SDP_PT_PCMA : -1;
+        if (pt < 0 || p->ncodecs == 2) {
+            snprintf(err, errlen, "SIP codecs \"%s\": use pcmu, pcma or both, comma-separated", spec);
+            return -EINVAL;
+        }
+        p->codecs[p->ncodecs++] = pt;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
+/* Our address as the peer will see it: the source address the kernel
+ * picks to reach the peer (nothing is sent). */
+static int route_source(const char *peer_host, const char *peer_port, char *out, size_t cap, bool *ipv6)
+{
+    struct sa dst;
+    if (sa_set_str(&dst, peer_host, (uint16_t)atoi(peer_port)) != 0)
+        return -EINVAL;
+    int fd = socket(sa_af(&dst), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int rc = connect(fd, &dst.u.sa, dst.len) == 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 ? 0 : -errno;
+    close(fd);
+    if (rc)
+        return rc;
+    struct sa src;
+    sa_set_sa(&src, (struct sockaddr *)&ss);
+    *ipv6 = sa_af(&src) == AF_INET6;
+    return sa_ntop(&src, out, (int)cap) == 0 ? 0 : -EINVAL;
+}
+
+/* Splits "HOST[:PORT]" / "[V6]:PORT"; port keeps its value when absent. */
+static int split_host_port(const char *spec, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon;
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end)
+            return -EINVAL;
+        snprintf(host, hcap, "%.*s", (int)(end - spec - 1), spec + 1);
+        colon = end[1] == ':' ? end + 1 : NULL;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon && strchr(spec, ':') != colon)
+            colon = NULL; /* a bare IPv6 address */
+        snprintf(host, hcap, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    }
+    if (colon)
+        snprintf(port, pcap, "%s", colon + 1);
+    return host[0] ? 0 : -EINVAL;
+}
+
+static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char *err, size_t errlen)
+{
+    snprintf(ua->user, sizeof ua->user, "%s", cfg->user && *cfg->user ? cfg->user : "faxfs");
+    snprintf(ua->password, sizeof ua->password, "%s", cfg->password ? cfg->password : "");
+    ua->ring_timeout_s = cfg->ring_timeout_s > 0 ? cfg->ring_timeout_s : UA_DEFAULT_RING_TIMEOUT_S;
+    ua->incoming = cfg->incoming;
+    ua->user_data = cfg->user_data;
+    ua->prefs.t38 = cfg->t38;
+    ua->prefs.max_datagram = 400;
+    if (parse_codecs(cfg->codecs, &ua->prefs, err, errlen) != 0)
+        return -EINVAL;
+    /* Placing calls only, any port will do; taking calls, the usual one. */
+    char lhost[48] = "0.0.0.0", lport[16];
+    snprintf(lport, sizeof lport, "%s", cfg->peer && *cfg->peer ? "0" : "5060");
+    if (cfg->local && *cfg->local && split_host_port(cfg->local, lhost, sizeof lhost, lport, sizeof lport) != 0) {
+        snprintf(err, errlen, "SIP local address \"%s\": use ADDR or ADDR:PORT", cfg->local);
+        return -EINVAL;
+    }
+    bool v6 = strchr(lhost, ':') != NULL;
+    snprintf(ua->listen_spec, sizeof ua->listen_spec, v6 ? "[%s]:%s" : "%s:%s", lhost, lport);
+    snprintf(ua->media_ip, sizeof ua->media_ip, "%s", lhost);
+    ua->media_ipv6 = v6;
+    if (cfg->peer && *cfg->peer) {
+        char pport[16] = "5060";
+        snprintf(ua->peer, sizeof ua->peer, "%s", cfg->peer);
+        if (split_host_port(cfg->peer, ua->peer_host, sizeof ua->peer_host, pport, sizeof pport) != 0) {
+            snprintf(err, errlen, "SIP peer \"%s\": use HOST or HOST:PORT", cfg->peer);
+            return -EINVAL;
+        }
+        struct sa any;
+        if (sa_set_str(&any, lhost, 0) == 0 && sa_is_any(&any)
+            && route_source(ua->peer_host, pport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6) != 0) {
+            snprintf(err, errlen, "SIP peer \"%s\": no route to it; give a numeric address or --sip-local",
+                     cfg->peer);
+            return -EHOSTUNREACH;
+        }
+    }
+    return 0;
+}
+
+int sip_ua_create(struct sip_ua **out, const struct sip_ua_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    pthread_once(&ua_libre_once, ua_libre_init);
+    if (ua_libre_err) {
+        snprintf(err, errlen, "SIP: the libre library could not start");
+        return -ua_libre_err;
+    }
+    struct sip_ua *ua = calloc(1, sizeof *ua);
+    if (!ua) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = ua_configure(ua, cfg, err, errlen);
+    if (rc != 0) {
+        free(ua);
+        return rc;
+    }
+    list_init(&ua->calls);
+    tmr_init(&ua->stop_tmr);
+    pthread_mutex_init(&ua->start_lock, NULL);
+    pthread_cond_init(&ua->start_cond, NULL);
+    /* The agent never takes signals meant for the daemon. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = -pthread_create(&ua->thread, NULL, agent_main, ua);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        pthread_mutex_lock(&ua->start_lock);
+        while (!ua->started)
+            pthread_cond_wait(&ua->start_cond, &ua->start_lock);
+        pthread_mutex_unlock(&ua->start_lock);
+        if (ua->start_err) {
+            pthread_join(ua->thread, NULL);
+            snprintf(err, errlen, "%s", ua->start_msg);
+            rc = -ua->start_err;
+        }
+    } else {
+        snprintf(err, errlen, "SIP: cannot start the signalling thread");
+    }
+    if (rc != 0) {
+        pthread_mutex_destroy(&ua->start_lock);
+        pthread_cond_destroy(&ua->start_cond);
+        free(ua);
+        return rc;
+    }
+    *out = ua;
+    return 0;
+}
+
+void sip_ua_destroy(struct sip_ua *ua)
+{
+    if (!ua)
+        return;
+    if (mqueue_push(ua->mq, CMD_STOP, NULL) != 0)
+        pthread_kill(ua->thread, SIGTERM); /* cannot happen short of fd exhaustion */
+    pthread_join(ua->thread, NULL);
+    pthread_mutex_destroy(&ua->start_lock);
+    pthread_cond_destroy(&ua->start_cond);
+    free(ua);
+}
+
+uint16_t sip_ua_port(const struct sip_ua *ua)
+{
+    return ua->port;
+}
+
+/* --- worker side -------------------------------------------------------- */
+
+int sip_ua_dial(struct sip_ua *ua, const char *number, struct sip_call **out)
+{
+    *out = NULL;
+    if (!ua->peer[0])
+        return -EINVAL;
+    struct sip_call *c = call_new(ua, ua->media_ip, ua->media_ipv6);
+    if (!c)
+        return -ENOMEM;
+    snprintf(c->number, sizeof c->number, "%s", number);
+    atomic_fetch_add(&c->refs, 1); /* the agent's, taken over with the command */
+    int err = mqueue_push(ua->mq, CMD_DIAL, c);
+    if (err) {
+        atomic_fetch_sub(&c->refs, 1);
+        call_unref(c);
+        return -err;
+    }
+    *out = c;
+    return 0;
+}
+
+enum sip_call_state sip_call_state(struct sip_call *c, int *sip_status)
+{
+    pthread_mutex_lock(&c->lock);
+    enum sip_call_state st = c->state;
+    if (sip_status)
+        *sip_status = c->status;
+    pthread_mutex_unlock(&c->lock);
+    return st;
+}
+
+unsigned sip_call_media(struct sip_call *c, struct sdp_choice *media, enum sip_t38_state *t38)
+{
+    pthread_mutex_lock(&c->lock);
+    unsigned gen = c->media_gen;
+    if (media)
+        *media = c->media;
+    if (t38)
+        *t38 = c->t38;
+    pthread_mutex_unlock(&c->lock);
+    return gen;
+}
+
+void sip_call_request_t38(struct sip_call *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+    if (mqueue_push(c->ua->mq, CMD_T38, c) != 0) {
+        call_set_media(c, NULL, SIP_T38_REFUSED);
+        call_unref(c);
+    }
+}
+
+int sip_call_audio_fd(const struct sip_call *c)
+{
+    return c->audio_fd;
+}
+
+int sip_call_image_fd(const struct sip_call *c)
+{
+    return c->image_fd;
+}
+
+const char *sip_call_caller_id(const struct sip_call *c)
+{
+    return c->caller_id;
+}
+
+void sip_call_release(struct sip_call *c)
+{
+    if (!c)
+        return;
+    /* The command carries our reference; the agent drops it. */
+    if (mqueue_push(c->ua->mq, CMD_HANGUP, c) != 0)
+        call_unref(c);
+}

@@ -1,0 +1,81 @@
+/*
+ * sip_ua.h - the SIP user agent of a SIP line, over libre. One thread per
+ * agent runs libre's event loop and owns every libre object; DSP workers
+ * never call libre. They hold a struct sip_call, read its state and media
+ * (published under the call's lock) and send commands (hang up, switch to
+ * T.38, answer) through a libre message queue. The media sockets (RTP and
+ * UDPTL) belong to the call and are used by the worker alone.
+ */
+#ifndef FAXFS_MODEM_SIP_UA_H
+#define FAXFS_MODEM_SIP_UA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modem/sip_sdp.h"
+
+struct sip_ua;
+struct sip_call;
+
+/* Where a call stands; the SIP status that ended it is kept beside. */
+enum sip_call_state {
+    SIP_CALL_CALLING,   /* INVITE sent, nothing or 100 back */
+    SIP_CALL_RINGING,   /* 180/183 */
+    SIP_CALL_ANSWERED,  /* 200 OK: media flows */
+    SIP_CALL_BUSY,      /* 486, 600 */
+    SIP_CALL_NO_ANSWER, /* 408, 480, 487, our ring timeout, no response */
+    SIP_CALL_FAILED,    /* any other failure, or no common codec */
+    SIP_CALL_ENDED,     /* BYE (either side) after answer */
+};
+
+/* How the call's T.38 switch stands. */
+enum sip_t38_state {
+    SIP_T38_NONE,       /* audio, nobody asked */
+    SIP_T38_PENDING,    /* our re-INVITE is out */
+    SIP_T38_ACTIVE,     /* media is T.38 (either side asked) */
+    SIP_T38_REFUSED,    /* the peer said 488/606 (or anything but 2xx): stay on audio */
+};
+
+/* Called on the agent's thread for each inbound call that has an agreed
+ * media: take the call (return 0: the caller now owns one reference and
+ * must sip_call_release it) or refuse it (-EBUSY: 486 Busy Here). Must
+ * not block. */
+typedef int (*sip_incoming_fn)(void *user, struct sip_call *call, const char *caller_id);
+
+struct sip_ua_config {
+    const char *peer;       /* "HOST[:PORT]" calls go to; NULL for inbound only */
+    const char *local;      /* "ADDR[:PORT]" SIP listens on; NULL: any address, port 5060 inbound / ephemeral outbound */
+    const char *user;       /* From user and digest user name; NULL: "faxfs" */
+    const char *password;   /* digest password; NULL: no authentication */
+    const char *codecs;     /* "pcmu,pcma" (default) or "pcma,pcmu", ... */
+    bool t38;               /* offer and accept T.38 */
+    int ring_timeout_s;     /* outbound: give up ringing after this; 0: 60 */
+    sip_incoming_fn incoming; /* NULL: inbound calls get 486 */
+    void *user_data;
+};
+
+/* Starts the agent's thread. Returns 0 or -errno with a sentence in err. */
+int sip_ua_create(struct sip_ua **out, const struct sip_ua_config *cfg, char *err, size_t errlen);
+/* Hangs up every call (BYE/CANCEL), stops the thread. Calls still held by
+ * workers stay valid (state ENDED) until released. */
+void sip_ua_destroy(struct sip_ua *ua);
+/* The SIP port the agent listens on (useful with port 0). */
+uint16_t sip_ua_port(const struct sip_ua *ua);
+
+/* Places a call to NUMBER@peer. The caller owns one reference. */
+int sip_ua_dial(struct sip_ua *ua, const char *number, struct sip_call **out);
+
+enum sip_call_state sip_call_state(struct sip_call *call, int *sip_status);
+/* The agreed media and a counter that moves whenever it changes. */
+unsigned sip_call_media(struct sip_call *call, struct sdp_choice *media, enum sip_t38_state *t38);
+/* Asks the peer to switch to T.38 (re-INVITE); see sip_call_media. */
+void sip_call_request_t38(struct sip_call *call);
+/* The call's media sockets (non-blocking UDP), for the worker's use. */
+int sip_call_audio_fd(const struct sip_call *call);
+int sip_call_image_fd(const struct sip_call *call);
+const char *sip_call_caller_id(const struct sip_call *call);
+/* Hangs up if still up, and drops the caller's reference. */
+void sip_call_release(struct sip_call *call);
+
+#endif

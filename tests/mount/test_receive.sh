@@ -1,0 +1,35 @@
+#!/bin/bash
+# Received faxes: dialing the server's own station number on the simulated
+# network loops back, and the fax shows up under received/<id>/ with its
+# status, pages (readable TIFFs), the sender's station id, and rm -r
+# deleting it. Skipped while the daemon has no --station-number.
+source "$(dirname "$0")/lib.sh"
+"$FAXFS" --help 2>&1 | grep -q -- '--station-number' || skip "faxfs has no --station-number (no loopback to receive from)"
+
+faxfs_start --modems 2 --station-number 5550100 --tsid "FAXFS TEST"
+make_fax "$WORK/doc.tif" 2
+cp "$WORK/doc.tif" "$MNT/outbox/5550100.tif"
+wait_for "$MNT/history/1/status" done 60
+
+wait_exists "$MNT/received/2" 30
+r="$MNT/received/$(only_job "$MNT/received")"
+wait_for "$r/status" done 30
+expect_eq "page_count" "$(cat "$r/page_count")" 2
+expect_eq "remote_id" "$(cat "$r/remote_id")" "FAXFS TEST"
+[ -n "$(cat "$r/received")" ] || fail "received time empty"
+[ -n "$(cat "$r/bit_rate")" ] || fail "bit_rate empty"
+expect_eq "last_error" "$(cat "$r/last_error")" ""
+grep -q '^status: done$' "$r/info" || fail "info: $(cat "$r/info")"
+expect_eq "pages" "$(ls "$r/pages" | tr '\n' ' ')" "001.tif 002.tif "
+for p in "$r"/pages/*.tif; do
+    tiffinfo "$p" >/dev/null 2>&1 || fail "$p is not a readable TIFF"
+done
+expect_eq "page mode" "$(stat -c %a "$r/pages/001.tif")" 640
+[ -s "$r/log" ] || fail "log empty"
+# Send-only files do not exist in a received fax.
+[ ! -e "$r/recipient_number" ] || fail "recipient_number in a received fax"
+
+rm -r "$r"
+[ ! -e "$r" ] || fail "rm -r left $r"
+expect_eq "received/ after rm" "$(ls -A "$MNT/received")" ""
+echo PASS

@@ -1,0 +1,421 @@
+/*
+ * test_queue_check.c - queue_check_spool(): a clean spool is clean, every
+ * kind of damage is reported once naming the job, what a running daemon
+ * has in progress is only a note, and the checker never changes anything.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue_testutil.h"
+
+struct fixture {
+    char dir[256];
+    struct fake_clock clock;
+    struct fake_line line;
+    struct queue_config cfg;
+    struct queue *q;
+    char report[16384];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+
+    make_temp_dir(f->dir, sizeof f->dir);
+    f->clock.now = 1790000000;
+    test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
+    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    if (f->q != NULL)
+        queue_close(f->q);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* The daemon stops; the spool stays as it left it. */
+static void stop(struct fixture *f)
+{
+    queue_close(f->q);
+    f->q = NULL;
+}
+
+static int check(struct fixture *f)
+{
+    FILE *fp = fmemopen(f->report, sizeof f->report - 1, "w");
+    assert_non_null(fp);
+    int r = queue_check_spool(f->dir, fp);
+    fclose(fp);
+    if (getenv("FAXFS_TEST_VERBOSE"))
+        fprintf(stderr, "%s", f->report);
+    return r;
+}
+
+static void path_of(struct fixture *f, const char *rel, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", f->dir, rel);
+}
+
+static void write_text(struct fixture *f, const char *rel, const char *text)
+{
+    char path[512];
+    path_of(f, rel, path, sizeof path);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static char *read_text(struct fixture *f, const char *rel)
+{
+    static char buf[8192];
+    char path[512];
+    path_of(f, rel, path, sizeof path);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* Replaces the first "key: old" line value in a job file. */
+static void edit_job(struct fixture *f, uint64_t id, const char *from, const char *to)
+{
+    char rel[64], text[8192];
+    snprintf(rel, sizeof rel, "jobs/%llu/job", (unsigned long long)id);
+    snprintf(text, sizeof text, "%s", read_text(f, rel));
+    char *at = strstr(text, from);
+    assert_non_null(at);
+    char out[8192];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    write_text(f, rel, out);
+}
+
+static void assert_reported(struct fixture *f, const char *needle)
+{
+    if (strstr(f->report, needle) == NULL)
+        fail_msg("report lacks \"%s\":\n%s", needle, f->report);
+}
+
+static void test_spool_with_healthy_jobs_is_clean(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 2);
+    submit_simple(f->q, "5559876", 1);
+    stop(f);
+    assert_int_equal(check(f), 0);
+    assert_reported(f, "clean, 2 jobs checked");
+}
+
+static void test_missing_page_is_reported_naming_job_and_page(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    submit_simple(f->q, "5551234", 2);
+    stop(f);
+    path_of(f, "jobs/1/pages/002.tif", path, sizeof path);
+    unlink(path);
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 1: page pages/002.tif is missing");
+}
+
+static void test_page_that_is_not_a_tiff_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    write_text(f, "jobs/1/pages/001.tif", "not a tiff at all");
+    assert_true(check(f) >= 1);
+    assert_reported(f, "job 1: page pages/001.tif is unreadable or not a TIFF");
+}
+
+static void test_truncated_job_file_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    char *text = read_text(f, "jobs/1/job");
+    text[strlen(text) - 8] = '\0';
+    write_text(f, "jobs/1/job", text);
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 1: bad job file: ");
+}
+
+static void test_job_file_naming_another_id_is_reported(void **state)
+{
+    struct fixture *f = *state;
+    char from[512], to[512];
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    path_of(f, "jobs/1", from, sizeof from);
+    path_of(f, "jobs/7", to, sizeof to);
+    assert_int_equal(rename(from, to), 0);
+    write_text(f, "next_id", "8\n"); /* only the id mismatch is wrong */
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 7: its job file names id 1");
+}
+
+static void test_pages_sent_above_page_count_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    edit_job(f, 1, "pages_sent: 0", "pages_sent: 2");
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "pages_sent 2 exceeds page_count 1");
+}
+
+static void test_page_count_above_the_pages_present_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    edit_job(f, 1, "page_count: 1", "page_count: 2");
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 1: page pages/002.tif is missing");
+}
+
+static void test_size_that_does_not_match_the_pages_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    char *text = read_text(f, "jobs/1/job");
+    char *size = strstr(text, "\nsize: ");
+    assert_non_null(size);
+    char line[64];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(size + 1, "\n"), size + 1);
+    edit_job(f, 1, line, "size: 1");
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 1: the job file says 1 bytes of pages");
+}
+
+static void test_extra_page_of_a_send_job_is_reported(void **state)
+{
+    struct fixture *f = *state;
+    char from[512], to[512];
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    path_of(f, "jobs/1/pages/001.tif", from, sizeof from);
+    path_of(f, "jobs/1/pages/002.tif", to, sizeof to);
+    assert_int_equal(link(from, to), 0);
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 1: pages/002.tif is beyond its page_count 1");
+}
+
+static void test_counter_not_above_every_id_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    write_text(f, "next_id", "2\n");
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "next_id is 2 but job 2 exists");
+}
+
+static void test_missing_counter_is_reported(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    path_of(f, "next_id", path, sizeof path);
+    unlink(path);
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "next_id is missing");
+}
+
+static void test_leftovers_in_tmp_are_reported_when_no_daemon_runs(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    stop(f);
+    path_of(f, "tmp/stage.99.1", path, sizeof path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    write_text(f, "next_id.tmp", "3");
+    assert_int_equal(check(f), 2);
+    assert_reported(f, "tmp/stage.99.1 left over");
+    assert_reported(f, "next_id.tmp left over");
+}
+
+static void test_work_in_progress_of_a_running_daemon_is_only_a_note(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    submit_simple(f->q, "5551234", 1); /* the queue stays open: a daemon runs */
+    path_of(f, "tmp/stage.99.1", path, sizeof path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    write_text(f, "jobs/1/job.tmp", "half");
+    assert_int_equal(check(f), 0);
+    assert_reported(f, "note: a faxfs daemon (pid ");
+    assert_reported(f, "note: tmp/stage.99.1 left over (work in progress");
+    assert_reported(f, "note: job 1: job.tmp left over (work in progress");
+}
+
+static void test_active_job_is_a_note_not_an_inconsistency(void **state)
+{
+    struct fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    /* as a kill -9 during the call leaves it */
+    edit_job(f, 1, "status: queued", "status: active");
+    assert_int_equal(check(f), 0);
+    assert_reported(f, "note: job 1 is active: the daemon stopped during its call");
+}
+
+static void test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    path_of(f, "corrupt/1", path, sizeof path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "job 1: present in jobs/ and as corrupt/1 (duplicate id)");
+}
+
+static void test_job_set_aside_in_corrupt_is_reported(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    stop(f);
+    path_of(f, "corrupt/4", path, sizeof path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    write_text(f, "next_id", "5\n");
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "corrupt/4: a damaged job set aside");
+}
+
+static void test_stray_entry_in_jobs_is_reported(void **state)
+{
+    struct fixture *f = *state;
+
+    stop(f);
+    write_text(f, "jobs/notes.txt", "hello");
+    assert_int_equal(check(f), 1);
+    assert_reported(f, "jobs/notes.txt: not a job id");
+}
+
+/* A listing of every path with size and mtime, to compare before/after. */
+static void fingerprint(const char *dir, char *out, size_t len)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cd '%s' && find . -printf '%%p %%s %%T@ %%m\\n' | sort", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    pclose(p);
+}
+
+static void test_checker_changes_nothing_in_a_damaged_spool(void **state)
+{
+    struct fixture *f = *state;
+    static char before[16384], after[16384];
+    char path[512];
+
+    submit_simple(f->q, "5551234", 2);
+    stop(f);
+    path_of(f, "jobs/1/pages/002.tif", path, sizeof path);
+    unlink(path);
+    path_of(f, "tmp/stage.9.9", path, sizeof path);
+    mkdir(path, 0700);
+    write_text(f, "jobs/1/job.tmp", "half");
+    fingerprint(f->dir, before, sizeof before);
+    assert_true(check(f) >= 3);
+    fingerprint(f->dir, after, sizeof after);
+    assert_string_equal(before, after);
+}
+
+static void test_directory_that_is_not_a_spool_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    path_of(f, "tmp", path, sizeof path);
+    FILE *fp = fopen("/dev/null", "w");
+    assert_int_equal(queue_check_spool(path, fp), -ENOENT);
+    assert_int_equal(queue_check_spool("/nonexistent/faxfs-spool", fp), -ENOENT);
+    fclose(fp);
+}
+
+static void test_spool_is_clean_again_after_a_restart_repairs_it(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+
+    submit_simple(f->q, "5551234", 1);
+    stop(f);
+    path_of(f, "tmp/stage.99.1", path, sizeof path);
+    mkdir(path, 0700);
+    write_text(f, "jobs/1/job.tmp", "half");
+    assert_int_equal(check(f), 2);
+    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    stop(f);
+    assert_int_equal(check(f), 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_spool_with_healthy_jobs_is_clean),
+        T(test_missing_page_is_reported_naming_job_and_page),
+        T(test_page_that_is_not_a_tiff_is_reported),
+        T(test_truncated_job_file_is_reported),
+        T(test_job_file_naming_another_id_is_reported),
+        T(test_pages_sent_above_page_count_is_reported),
+        T(test_page_count_above_the_pages_present_is_reported),
+        T(test_size_that_does_not_match_the_pages_is_reported),
+        T(test_extra_page_of_a_send_job_is_reported),
+        T(test_counter_not_above_every_id_is_reported),
+        T(test_missing_counter_is_reported),
+        T(test_leftovers_in_tmp_are_reported_when_no_daemon_runs),
+        T(test_work_in_progress_of_a_running_daemon_is_only_a_note),
+        T(test_active_job_is_a_note_not_an_inconsistency),
+        T(test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate),
+        T(test_job_set_aside_in_corrupt_is_reported),
+        T(test_stray_entry_in_jobs_is_reported),
+        T(test_checker_changes_nothing_in_a_damaged_spool),
+        T(test_directory_that_is_not_a_spool_is_an_error),
+        T(test_spool_is_clean_again_after_a_restart_repairs_it),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
