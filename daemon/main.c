@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -156,6 +157,43 @@ static int admin_gid_of(const char *group, gid_t *out)
     return 0;
 }
 
+/* USER[:GROUP] (names or numbers) -> ids; GROUP defaults to USER's group. */
+static int owner_of(const char *spec, uid_t *uid, gid_t *gid)
+{
+    *uid = 0;
+    *gid = 0;
+    if (!spec)
+        return 0;
+    char user[256];
+    snprintf(user, sizeof user, "%s", spec);
+    char *group = strchr(user, ':');
+    if (group)
+        *group++ = '\0';
+    struct passwd *pw = getpwnam(user);
+    char *end;
+    if (pw) {
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
+    } else {
+        unsigned long n = strtoul(user, &end, 10);
+        if (!*user || *end)
+            return -ENOENT;
+        *uid = (uid_t)n;
+    }
+    if (group && *group) {
+        struct group *gr = getgrnam(group);
+        if (gr) {
+            *gid = gr->gr_gid;
+        } else {
+            unsigned long n = strtoul(group, &end, 10);
+            if (*end)
+                return -ENOENT;
+            *gid = (gid_t)n;
+        }
+    }
+    return 0;
+}
+
 static int fail(int *ready_fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int *ready_fd, const char *fmt, ...)
 {
@@ -192,6 +230,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt.admin_group);
         return 2;
     }
+    uid_t receive_uid;
+    gid_t receive_gid;
+    if (owner_of(opt.receive_owner, &receive_uid, &receive_gid) < 0) {
+        fprintf(stderr, "faxfs: --receive-owner: no such user or group in '%s'\n", opt.receive_owner);
+        return 2;
+    }
     int ready_fd = -1;
     if (!opt.foreground) {
         int rc = detach(&ready_fd);
@@ -214,7 +258,7 @@ int main(int argc, char **argv)
         return fail(&ready_fd, "cannot prepare %s: %s", scratch_dir, strerror(-rc));
 
     char err[512] = "";
-    struct wiring w = {0};
+    struct wiring w = {.log = daemon_log};
     struct modem_pool_config mcfg = {
         .channels = opt.modems,
         .line_spec = opt.line_spec,
@@ -222,6 +266,10 @@ int main(int argc, char **argv)
         .sim_dir = sim_dir,
         .scratch_dir = scratch_dir,
         .tsid = opt.tsid,
+        .inbound = &wiring_inbound_ops,
+        .inbound_ctx = &w,
+        .station_number = opt.station_number,
+        .listen_spec = opt.listen_spec,
     };
     if ((rc = modem_pool_create(&w.pool, &mcfg, err, sizeof err)) < 0)
         return fail(&ready_fd, "modems: %s", err[0] ? err : strerror(-rc));
@@ -234,6 +282,8 @@ int main(int argc, char **argv)
         .max_attempts = opt.max_attempts,
         .history_days = opt.history_days,
         .admin_gid = admin_gid,
+        .receive_uid = receive_uid,
+        .receive_gid = receive_gid,
         .log = daemon_log,
     };
     if (opt.retry_delay > 0) {
@@ -247,6 +297,7 @@ int main(int argc, char **argv)
         return fail(&ready_fd, "cannot open the spool %s: %s", opt.spool_dir, strerror(-rc));
     }
     struct queue *q = w.q;
+    __atomic_store_n(&w.inbound_q, q, __ATOMIC_RELEASE);
 
     struct fs *fs = NULL;
     struct fs_options fopt = {

@@ -27,6 +27,9 @@ enum {
     OPT_ADMIN_GROUP,
     OPT_VERSION,
     OPT_CHECK_SPOOL,
+    OPT_STATION_NUMBER,
+    OPT_LISTEN,
+    OPT_RECEIVE_OWNER,
 };
 
 static const struct option long_options[] = {
@@ -45,6 +48,9 @@ static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {"check-spool", required_argument, NULL, OPT_CHECK_SPOOL},
+    {"station-number", required_argument, NULL, OPT_STATION_NUMBER},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"receive-owner", required_argument, NULL, OPT_RECEIVE_OWNER},
     {NULL, 0, NULL, 0},
 };
 
@@ -77,6 +83,13 @@ void options_print_help(FILE *out, const char *prog)
             "      --max-attempts N     calls per job before it fails (default %d)\n"
             "      --history-days N     keep finished jobs N days (default 30, 0 = forever)\n"
             "      --tsid ID            station id sent to remote machines (max 20 chars)\n"
+            "      --station-number N   this server's own number on the simulated network\n"
+            "                           (default 5550100): faxes sent to it are received\n"
+            "                           into received/\n"
+            "      --listen SPEC        accept inbound fax calls; SPEC is\n"
+            "                             audiosocket:HOST:PORT  Asterisk AudioSocket\n"
+            "                           (HOST defaults to 127.0.0.1 when empty)\n"
+            "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
             "  -f, --foreground         stay in the foreground, log to stderr\n"
             "  -d, --debug              trace FUSE requests (implies -f)\n"
@@ -146,6 +159,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->history_days = 30;
     opt->per_destination = 1;
     opt->tsid = "faxfs";
+    opt->station_number = "5550100";
     default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
 }
 
@@ -209,6 +223,15 @@ enum options_result options_parse(int argc, char **argv, struct daemon_options *
         case 'h': options_print_help(stdout, "faxfs"); return OPTIONS_EXIT_OK;
         case OPT_VERSION: printf("faxfs %s\n", FAXFS_VERSION); return OPTIONS_EXIT_OK;
         case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
+        case OPT_STATION_NUMBER: opt->station_number = optarg; break;
+        case OPT_LISTEN:
+            if (strncmp(optarg, "audiosocket:", 12) != 0) {
+                fprintf(stderr, "faxfs: --listen: unknown listener '%s'; use audiosocket:HOST:PORT\n", optarg);
+                bad = 1;
+            }
+            opt->listen_spec = optarg;
+            break;
+        case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
         default: bad = 1; break;
         }
     }

@@ -21,6 +21,9 @@ struct daemon_options {
     int per_destination;      /* concurrent calls per number */
     const char *tsid;
     const char *admin_group;  /* NULL = root only */
+    const char *station_number; /* our own number on the simulated network */
+    const char *listen_spec;  /* inbound listener, e.g. audiosocket:127.0.0.1:9092 */
+    const char *receive_owner;/* USER[:GROUP] owning received faxes; NULL = root */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */

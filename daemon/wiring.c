@@ -6,7 +6,10 @@
 #include "daemon/wiring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <syslog.h>
+#include <unistd.h>
 
 /* One per call in progress; freed by the call's finished event. */
 struct wiring_call {
@@ -107,3 +110,85 @@ struct queue_line_ops wiring_line_ops(struct wiring *w)
 {
     return (struct queue_line_ops){.start = wiring_start, .abort = wiring_abort, .ctx = w};
 }
+
+/* ---- inbound calls: each becomes a receive job ---- */
+
+struct wiring_rx {
+    struct queue *q;
+    uint64_t job_id;
+};
+
+static void *rx_begin(void *ctx, const struct modem_inbound_call *call)
+{
+    struct wiring *w = ctx;
+    struct queue *q = __atomic_load_n(&w->inbound_q, __ATOMIC_ACQUIRE);
+    if (!q)
+        return NULL;
+    struct wiring_rx *rx = malloc(sizeof *rx);
+    if (!rx)
+        return NULL;
+    rx->q = q;
+    if (queue_receive_begin(q, call->channel, call->caller_id ? call->caller_id : "", &rx->job_id) < 0) {
+        free(rx);
+        return NULL;
+    }
+    return rx;
+}
+
+static int rx_page(void *user, int page_number, const char *tiff_path)
+{
+    struct wiring_rx *rx = user;
+    (void)page_number; /* the queue numbers pages in arrival order */
+    int fd = open(tiff_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = queue_receive_page(rx->q, rx->job_id, fd);
+    close(fd);
+    return rc;
+}
+
+static void rx_status(void *user, const char *device_status)
+{
+    struct wiring_rx *rx = user;
+    queue_call_status(rx->q, rx->job_id, device_status);
+}
+
+static void rx_log(void *user, const char *line)
+{
+    struct wiring_rx *rx = user;
+    queue_call_log(rx->q, rx->job_id, line);
+}
+
+static void rx_finished(void *user, const struct modem_rx_result *r)
+{
+    struct wiring_rx *rx = user;
+    struct queue_call_result res = {
+        .failure = wiring_failure_of(r->outcome),
+        .code = r->code,
+        .text = r->text,
+        .pages_sent = r->pages_received,
+        .bit_rate = r->bit_rate,
+        .ecm = r->ecm,
+        .compression = r->compression,
+        .remote_id = r->remote_id,
+        .duration = (int)(r->duration + 0.5),
+    };
+    queue_receive_finished(rx->q, rx->job_id, &res);
+    free(rx);
+}
+
+static void rx_notice(void *ctx, const char *line)
+{
+    struct wiring *w = ctx;
+    if (w->log)
+        w->log(LOG_NOTICE, line);
+}
+
+const struct modem_inbound_ops wiring_inbound_ops = {
+    .begin = rx_begin,
+    .page = rx_page,
+    .status = rx_status,
+    .log = rx_log,
+    .finished = rx_finished,
+    .notice = rx_notice,
+};

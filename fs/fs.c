@@ -30,11 +30,14 @@ enum handle_kind {
 };
 
 struct fs_handle {
+    struct fs_handle *retired_next; /* on fs->retired after release */
+    int64_t retired_ms;
     enum handle_kind kind;
     struct fs_ino where;
     char *data; /* H_TEXT: the snapshot; H_DRAFT_FIELD: what was written */
     size_t len, cap;
     int fd;     /* H_FD, H_UPLOAD, H_DRAFT_DOC: owned */
+    bool published; /* H_TEXT: reads serve the published value, not data */
 };
 
 #define FS_MAX_THREADS 16
@@ -80,6 +83,47 @@ static void handle_free(struct fs_handle *h)
         close(h->fd);
     free(h->data);
     free(h);
+}
+
+/* This kernel can deliver a READ for a handle after its RELEASE (seen
+ * with page-cache readahead), so a released handle is freed only once it
+ * has been retired for FS_RETIRE_MS: its buffer and its spool fd (which
+ * could otherwise be reused for another file) stay valid for late reads. */
+static void handle_retire(struct fs *fs, struct fs_handle *h)
+{
+    int64_t now = fs_monotonic_ms();
+    struct fs_handle *old = NULL, **tail = &old;
+
+    h->retired_ms = now;
+    h->retired_next = NULL;
+    pthread_mutex_lock(&fs->retired_lock);
+    /* Oldest first: take the expired ones from the front, add at the back. */
+    while (fs->retired && now - fs->retired->retired_ms >= FS_RETIRE_MS) {
+        *tail = fs->retired;
+        tail = &fs->retired->retired_next;
+        fs->retired = fs->retired->retired_next;
+    }
+    *tail = NULL;
+    if (fs->retired)
+        fs->retired_last->retired_next = h;
+    else
+        fs->retired = h;
+    fs->retired_last = h;
+    pthread_mutex_unlock(&fs->retired_lock);
+    while (old) {
+        struct fs_handle *next = old->retired_next;
+        handle_free(old);
+        old = next;
+    }
+}
+
+static void retired_free_all(struct fs *fs)
+{
+    while (fs->retired) {
+        struct fs_handle *next = fs->retired->retired_next;
+        handle_free(fs->retired);
+        fs->retired = next;
+    }
 }
 
 static bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
@@ -211,7 +255,14 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
         struct fuse_entry_param e = { .ino = d->ino };
         size_t need;
 
-        if (plus) {
+        if (plus && fs_stat_needs_spool(fs, d->ino)) {
+            /* Name and type only (ino 0: no lookup done): `find` and `ls`
+             * need no more, and a cold spool costs a disk read per file. */
+            e.ino = 0;
+            e.attr.st_ino = d->ino;
+            e.attr.st_mode = d->type;
+            need = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e, d->off);
+        } else if (plus) {
             if (fill_entry(fs, d->ino, &e) < 0)
                 continue; /* vanished since the listing: skip, do not stop */
             need = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e, d->off);
@@ -267,29 +318,32 @@ static bool recently_changed(struct fs *fs, const struct fs_ino *w)
     }
 }
 
+/* A read-only value file. Cached opens read the published value (the one
+ * behind the size the kernel holds, see seen.c) and render nothing here;
+ * direct opens read a snapshot taken now. */
 static int open_text(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, struct fuse_file_info *fi)
 {
     char buf[FS_RENDER_MAX];
-    int len = fs_render_node(fs, &h->where, buf, sizeof buf);
+    enum fs_open_mode mode = FS_OPEN_DIRECT;
 
+    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY; /* nothing to do at close */
+    if (recently_changed(fs, &h->where))
+        fs_seen_uncached(fs, ino);
+    else
+        mode = fs_seen_open(fs, ino);
+    if (mode != FS_OPEN_DIRECT) {
+        h->published = true;
+        fi->keep_cache = mode == FS_OPEN_KEEP_CACHE;
+        return 0;
+    }
+    int len = fs_render_node(fs, &h->where, buf, sizeof buf);
     if (len < 0)
         return len;
     if (!(h->data = malloc((size_t)len + 1)))
         return -ENOMEM;
     memcpy(h->data, buf, (size_t)len);
     h->len = (size_t)len;
-    if (recently_changed(fs, &h->where)) {
-        fi->direct_io = 1;
-        fs_seen_uncached(fs, ino);
-    } else {
-        switch (fs_seen_open(fs, ino, h->data, h->len)) {
-        case FS_OPEN_KEEP_CACHE: fi->keep_cache = 1; break;
-        case FS_OPEN_PLAIN: break;
-        case FS_OPEN_DIRECT: fi->direct_io = 1; break;
-        }
-    }
-    /* Nothing to do at close of a read-only file: spare the FLUSH round trip. */
-    fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+    fi->direct_io = 1;
     return 0;
 }
 
@@ -307,9 +361,14 @@ static bool in_group(const struct fs_caller *who, gid_t gid)
  * received fax also to its group, as its 0640 mode says. */
 static bool may_read_private(struct fs *fs, fuse_req_t req, const struct job *job)
 {
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct queue_caller qc = { .uid = ctx->uid, .gid = ctx->gid };
     struct fs_caller who;
-    struct queue_caller qc;
 
+    /* The owner and root need no group list, which costs a read of
+     * /proc for every request that asks for it. */
+    if (queue_caller_owns(fs->q, &qc, job))
+        return true;
     fs_caller_of(req, &who);
     fs_caller_to_queue(&who, &qc);
     if (queue_caller_owns(fs->q, &qc, job))
@@ -327,6 +386,10 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
         return -ENOENT;
     if (w->node == NODE_SELF || w->node == NODE_PAGES)
         return -EISDIR;
+    /* A received fax is private as a whole (mode 0640), even on a mount
+     * without default_permissions. */
+    if (job.type == JOB_RECEIVE && !may_read_private(fs, req, &job))
+        return -EACCES;
     if (w->node == NODE_CTL) {
         if ((fi->flags & O_ACCMODE) == O_RDONLY) /* reads empty: grep -r stays quiet */
             return open_text(fs, ino, h, fi);
@@ -339,11 +402,11 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
         if (!may_read_private(fs, req, &job))
             return -EACCES;
+        if (w->node >= NODE_FIRST_PAGE && (int)(w->node - NODE_FIRST_PAGE) >= job.page_count)
+            return -ENOENT;
+        /* The spool file is opened by the first read that reaches us: an
+         * open served from the page cache never needs it. */
         h->kind = H_FD;
-        h->fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
-                                    : queue_open_page(fs->q, w->id, (int)(w->node - NODE_FIRST_PAGE));
-        if (h->fd < 0)
-            return h->fd;
         fi->keep_cache = w->node != NODE_LOG; /* page bytes never change */
         fi->noflush = 1;
         return 0;
@@ -448,22 +511,56 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* ---- read and write ---- */
 
+/* The page or log behind an H_FD handle, opened once; concurrent first
+ * reads of one handle may both open, and the loser closes its fd. */
+static int spool_fd(struct fs *fs, struct fs_handle *h)
+{
+    int fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE), none = -1;
+
+    if (fd >= 0 || h->kind != H_FD)
+        return fd >= 0 ? fd : -EBADF;
+    const struct fs_ino *w = &h->where;
+    fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
+                             : queue_open_page(fs->q, w->id, (int)(w->node - NODE_FIRST_PAGE));
+    if (fd < 0)
+        return fd;
+    if (!__atomic_compare_exchange_n(&h->fd, &none, fd, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        close(fd);
+        return none;
+    }
+    return fd;
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     struct fs_handle *h = handle_of(fi);
 
-    (void)ino;
+    if (h->kind == H_TEXT && h->published) {
+        char buf[FS_RENDER_MAX];
+        size_t n = 0;
+        if (fs_seen_read(fs_of(req), ino, off, size < sizeof buf ? size : sizeof buf, buf, &n) < 0) {
+            /* Forgotten since the open (another inode took its slot): the
+             * current value is the best answer left. */
+            int len = fs_render_node(fs_of(req), &h->where, buf, sizeof buf);
+            if (len < 0)
+                return (void)fuse_reply_err(req, -len);
+            n = (size_t)off >= (size_t)len ? 0 : (size_t)len - (size_t)off < size ? (size_t)len - (size_t)off : size;
+            memmove(buf, buf + ((size_t)off < (size_t)len ? (size_t)off : 0), n);
+        }
+        return (void)fuse_reply_buf(req, buf, n);
+    }
     if (h->kind == H_TEXT) {
         if ((size_t)off >= h->len)
             return (void)fuse_reply_buf(req, NULL, 0);
         size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
         return (void)fuse_reply_buf(req, h->data + off, n);
     }
-    if (h->fd < 0)
-        return (void)fuse_reply_err(req, EBADF);
+    int fd = spool_fd(fs_of(req), h);
+    if (fd < 0)
+        return (void)fuse_reply_err(req, -fd);
     struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
     bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    bv.buf[0].fd = h->fd;
+    bv.buf[0].fd = fd;
     bv.buf[0].pos = off;
     fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
@@ -591,7 +688,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
      * readable reason instead of lingering (a no-op if already submitted). */
     if (h->kind == H_UPLOAD)
         fs_submit_upload(fs_of(req), h->where.id, true, &id);
-    handle_free(h);
+    handle_retire(fs_of(req), h);
     fuse_reply_err(req, 0);
 }
 
@@ -960,6 +1057,7 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
     }
     fs_outbox_init(&fs->outbox);
     pthread_mutex_init(&fs->seen_lock, NULL);
+    pthread_mutex_init(&fs->retired_lock, NULL);
     pthread_mutex_init(&fs->notifier.lock, NULL);
     pthread_cond_init(&fs->notifier.wake, NULL);
 
@@ -1030,9 +1128,12 @@ void fs_destroy(struct fs *fs)
     }
     fs_outbox_free(&fs->outbox);
     fs_jobcache_free(&fs->jobs);
+    retired_free_all(fs);
+    pthread_mutex_destroy(&fs->retired_lock);
     pthread_mutex_destroy(&fs->seen_lock);
     pthread_mutex_destroy(&fs->notifier.lock);
     pthread_cond_destroy(&fs->notifier.wake);
+    fs_seen_free(fs);
     free(fs->seen);
     free(fs->mountpoint);
     free(fs);

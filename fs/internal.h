@@ -27,7 +27,9 @@
 
 /* How long the kernel may trust what it was told. Changes are pushed with
  * notify calls, so these only bound the damage of a missed notification. */
-#define FS_TIMEOUT_LIVE 5.0       /* job and server files */
+#define FS_TIMEOUT_LIVE 5.0       /* server, modem and outbox files */
+#define FS_TIMEOUT_JOB 30.0       /* unfinished jobs: every change is notified */
+#define FS_TIMEOUT_FINISHED 3600.0 /* finished jobs change only when deleted */
 #define FS_TIMEOUT_PAGES 3600.0   /* page bytes never change */
 #define FS_ERROR_KEEP_SECONDS 3600 /* outbox/NAME.error lives this long */
 #define FS_CALLER_GROUPS 64
@@ -35,6 +37,10 @@
  * the notifier has invalidated the kernel's attributes, and any size the
  * kernel was told before the change has been replaced. */
 #define FS_SETTLE_MS 1000
+/* A released file handle is freed this much later (see fs.c). */
+#define FS_RETIRE_MS 2000
+
+struct fs_handle;
 
 struct fs_caller {
     uid_t uid;
@@ -104,14 +110,24 @@ struct fs_notifier {
 
 /* ---- per-inode memory of what the kernel was told ---- */
 
+/* What the kernel was last told about one synthetic file (seen.c). */
+struct fs_seen_value {
+    char *content;        /* the value behind the last size reported (owned) */
+    uint32_t len;
+    bool published;
+    uint8_t area;         /* job files: jobs/, history/ or received/ */
+    uint64_t cached_hash; /* content the page cache may hold; 0 none */
+};
+#define FS_JOB_NODES 52   /* a job's value files, info, log, ctl (render.h numbers them) */
+
 struct fs_seen {
     uint64_t ino;
-    uint64_t size;         /* last size in an attr reply */
-    uint64_t cached_hash;  /* content the page cache may hold; 0 none */
+    struct fs_seen_value v;
 };
-#define FS_SEEN_SLOTS 65536
+#define FS_SEEN_SLOTS 4096 /* server, modem and outbox files only */
 
 /* ---- job snapshots and page sizes (jobcache.c) ---- */
+
 
 struct fs_cached_job {
     uint64_t id;          /* 0: empty */
@@ -121,6 +137,7 @@ struct fs_cached_job {
     struct job job;
     int npages;           /* entries in page_size */
     uint64_t *page_size;  /* bytes per page, 0 = not known yet */
+    struct fs_seen_value seen[FS_JOB_NODES]; /* per value file, see seen.c */
 };
 #define FS_JOBCACHE_SLOTS 16384
 
@@ -146,12 +163,17 @@ struct fs {
     bool has_admin_gid; /* --admin-group given: job files show it as their group */
     gid_t admin_gid;
     bool no_opendir;    /* the kernel lists directories without opening them */
-    _Atomic int64_t server_changed_ms; /* last change of server-wide files (monotonic) */
+    _Atomic int64_t server_changed_ms;
+    pthread_mutex_t retired_lock; /* protects retired, retired_last */
+    struct fs_handle *retired;    /* released handles, oldest first (fs.c) */
+    struct fs_handle *retired_last; /* last change of server-wide files (monotonic) */
 };
 
 /* node.c: the namespace. */
 int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino);
 int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
+/* Would fs_stat have to touch the spool (log size, an unknown page size)? */
+bool fs_stat_needs_spool(struct fs *fs, uint64_t ino);
 int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job);
 int fs_render_node(struct fs *fs, const struct fs_ino *where, char *out, size_t outlen);
 
@@ -197,13 +219,26 @@ void fs_jobs_forget(struct fs *fs, uint64_t id);
 /* True when no change of the job was announced for FS_SETTLE_MS: every
  * size the kernel may still hold was then rendered from the current state. */
 bool fs_jobs_settled(struct fs *fs, uint64_t id);
+/* Runs fn on what the kernel was told of a job's value file, under the
+ * cache's lock; claims the slot (and the value, for this area) when claim
+ * is set. Returns fn's result, or -ENOENT when the slot holds another job
+ * or the value was published for the job's file in another area. */
+int fs_jobs_with_seen(struct fs *fs, enum fs_area area, uint64_t id, uint32_t node, bool claim,
+                      int (*fn)(struct fs_seen_value *v, void *arg), void *arg);
 /* Size of page (0-based) of a job that has it; remembered for good. */
 int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
+/* The remembered size only: false when it would take a look at the spool. */
+bool fs_jobs_page_size_known(struct fs *fs, uint64_t id, int page, uint64_t *size);
 
 /* seen.c */
 enum fs_open_mode { FS_OPEN_KEEP_CACHE, FS_OPEN_PLAIN, FS_OPEN_DIRECT };
-void fs_seen_size(struct fs *fs, uint64_t ino, uint64_t size);
-enum fs_open_mode fs_seen_open(struct fs *fs, uint64_t ino, const char *data, size_t len);
+/* A size is about to be reported for ino: data is the value it belongs to. */
+void fs_seen_publish(struct fs *fs, uint64_t ino, const char *data, size_t len);
+/* How to open ino for cached reads: DIRECT when nothing is published. */
+enum fs_open_mode fs_seen_open(struct fs *fs, uint64_t ino);
+/* Copies published bytes at off; -ENOENT when ino is no longer published. */
+int fs_seen_read(struct fs *fs, uint64_t ino, off_t off, size_t size, char *out, size_t *n);
+void fs_seen_free(struct fs *fs);
 /* An open bypassed the page cache: nothing known about what it holds. */
 void fs_seen_uncached(struct fs *fs, uint64_t ino);
 

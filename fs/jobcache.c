@@ -9,12 +9,15 @@
  * queue rarely collide, and a collision only costs a fresh snapshot.
  */
 #include "fs/internal.h"
+#include "fs/render.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+_Static_assert(FS_JOB_NODES > NODE_CTL, "every job file node needs a seen value");
 
 static struct fs_cached_job *slot_of(struct fs_jobcache *c, uint64_t id)
 {
@@ -31,8 +34,11 @@ int fs_jobcache_init(struct fs_jobcache *c)
 void fs_jobcache_free(struct fs_jobcache *c)
 {
     if (c->slots)
-        for (size_t i = 0; i < FS_JOBCACHE_SLOTS; i++)
+        for (size_t i = 0; i < FS_JOBCACHE_SLOTS; i++) {
             free(c->slots[i].page_size);
+            for (int n = 0; n < FS_JOB_NODES; n++)
+                free(c->slots[i].seen[n].content);
+        }
     free(c->slots);
     c->slots = NULL;
     pthread_mutex_destroy(&c->lock);
@@ -48,6 +54,37 @@ static void claim(struct fs_cached_job *s, uint64_t id)
     free(s->page_size);
     s->page_size = NULL;
     s->npages = 0;
+    for (int n = 0; n < FS_JOB_NODES; n++) {
+        free(s->seen[n].content);
+        s->seen[n] = (struct fs_seen_value){ 0 };
+    }
+}
+
+int fs_jobs_with_seen(struct fs *fs, enum fs_area area, uint64_t id, uint32_t node, bool claim_slot,
+                      int (*fn)(struct fs_seen_value *v, void *arg), void *arg)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+    int r = -ENOENT;
+
+    if (node >= FS_JOB_NODES)
+        return -ENOENT;
+    pthread_mutex_lock(&c->lock);
+    if (claim_slot && s->id != id) {
+        claim(s, id);
+        s->seq++; /* a snapshot being fetched for the old owner must not land */
+    }
+    struct fs_seen_value *v = &s->seen[node];
+    /* jobs/1/status and history/1/status share the value: a reader that
+     * opened the old name must not get bytes published for the new one. */
+    if (s->id == id && (claim_slot || !v->published || v->area == (uint8_t)area)) {
+        if (v->area != (uint8_t)area)
+            v->cached_hash = 0; /* another inode: its page cache is its own */
+        v->area = (uint8_t)area;
+        r = fn(v, arg);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return r;
 }
 
 int fs_jobs_get(struct fs *fs, uint64_t id, struct job *out)
@@ -118,6 +155,21 @@ static int size_of_fd(int fd, uint64_t *size)
     return r;
 }
 
+bool fs_jobs_page_size_known(struct fs *fs, uint64_t id, int page, uint64_t *size)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+
+    if (page < 0)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    bool hit = s->id == id && page < s->npages && s->page_size[page] != 0;
+    if (hit)
+        *size = s->page_size[page];
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
 int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
 {
     struct fs_jobcache *c = &fs->jobs;
@@ -125,12 +177,7 @@ int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
 
     if (page < 0)
         return -ENOENT;
-    pthread_mutex_lock(&c->lock);
-    bool hit = s->id == id && page < s->npages && s->page_size[page] != 0;
-    if (hit)
-        *size = s->page_size[page];
-    pthread_mutex_unlock(&c->lock);
-    if (hit)
+    if (fs_jobs_page_size_known(fs, id, page, size))
         return 0;
 
     int r = size_of_fd(queue_open_page(fs->q, id, page), size);

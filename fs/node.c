@@ -318,7 +318,7 @@ static int stat_rendered(struct fs *fs, uint64_t ino, const struct fs_ino *w, st
     if (len < 0)
         return len;
     set_size(st, (uint64_t)len);
-    fs_seen_size(fs, ino, (uint64_t)len);
+    fs_seen_publish(fs, ino, buf, (size_t)len);
     return 0;
 }
 
@@ -375,6 +375,7 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
 
     if (fs_job_for(fs, w, &job) < 0)
         return -ENOENT;
+    *timeout = job_status_is_final(job.status) ? FS_TIMEOUT_FINISHED : FS_TIMEOUT_JOB;
     job_access(fs, &job, w->node, &mode, &gid);
     if (w->node == NODE_SELF || w->node == NODE_PAGES) {
         stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
@@ -447,6 +448,18 @@ static int stat_outbox(struct fs *fs, uint64_t ino, const struct fs_ino *w, stru
     if (fd >= 0 && fd_size(fd, &size) == 0)
         set_size(st, size);
     return 0;
+}
+
+bool fs_stat_needs_spool(struct fs *fs, uint64_t ino)
+{
+    struct fs_ino w;
+    uint64_t size;
+
+    if (!fs_ino_split(ino, &w) || (w.area != AREA_JOBS && w.area != AREA_HISTORY && w.area != AREA_RECEIVED))
+        return false;
+    if (w.node == NODE_LOG)
+        return true;
+    return w.node >= NODE_FIRST_PAGE && !fs_jobs_page_size_known(fs, w.id, (int)(w.node - NODE_FIRST_PAGE), &size);
 }
 
 int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)

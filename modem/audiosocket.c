@@ -61,7 +61,7 @@ static int as_check_header(struct as_parser *p, uint8_t type, unsigned len)
     }
 }
 
-int as_parse(struct as_parser *p, const uint8_t *data, size_t len, as_frame_fn *fn, void *user)
+long as_parse(struct as_parser *p, const uint8_t *data, size_t len, as_frame_fn *fn, void *user)
 {
     if (p->failed)
         return -1;
@@ -90,8 +90,10 @@ int as_parse(struct as_parser *p, const uint8_t *data, size_t len, as_frame_fn *
         if (f.type == AS_TYPE_HANGUP || f.type == AS_TYPE_ERROR)
             p->ended = true;
         fn(user, &f);
+        if (f.type == AS_TYPE_UUID && p->pause_after_uuid)
+            return (long)off;
     }
-    return 0;
+    return (long)len;
 }
 
 void as_put_header(uint8_t *out, uint8_t type, uint16_t len)

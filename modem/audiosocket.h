@@ -35,16 +35,19 @@ struct as_parser {
     bool got_uuid;
     bool ended;     /* hang-up or error frame seen: the call is over */
     bool failed;    /* the stream is malformed: error says how */
+    bool pause_after_uuid; /* stop right after the UUID frame (see as_parse) */
     char error[96];
 };
 
 void as_parser_init(struct as_parser *p);
 /* Takes the next bytes of the stream and calls fn for each complete,
- * valid frame. Returns 0, or -1 once the stream is malformed (bad type,
- * wrong length, UUID not first, oversize): p->error says how, and no
- * further byte is accepted. Bytes after a hang-up or error frame are
- * ignored. */
-int as_parse(struct as_parser *p, const uint8_t *data, size_t len, as_frame_fn *fn, void *user);
+ * valid frame. Returns how many bytes it took: all of them, except that
+ * with pause_after_uuid it stops right after the UUID frame, so the
+ * caller can set the call up before anything else is looked at. Returns
+ * -1 once the stream is malformed (bad type, wrong length, UUID not
+ * first, oversize): p->error says how, and no further byte is accepted.
+ * Bytes after a hang-up or error frame are taken and ignored. */
+long as_parse(struct as_parser *p, const uint8_t *data, size_t len, as_frame_fn *fn, void *user);
 /* Writes a frame header into out[0..2]. */
 void as_put_header(uint8_t *out, uint8_t type, uint16_t len);
 /* The UUID in its usual text form (36 characters and a NUL). */

@@ -37,6 +37,8 @@ struct line_call {
     bool unpaced;
     enum line_state state;
     struct as_parser parser;
+    uint8_t backlog[AS_READ_CHUNK]; /* read, but held back until the call is set up */
+    size_t backlog_len;
     char uuid[37];
     char peer[64];              /* for log lines: "127.0.0.1:40312" */
     char error[160];
@@ -121,6 +123,7 @@ struct line_call *audiosocket_call_new(int fd, const char *peer)
     c->fd = fd;
     c->state = LINE_DIALING;
     as_parser_init(&c->parser);
+    c->parser.pause_after_uuid = true; /* a bad frame right after it ends a call, not a connection */
     snprintf(c->peer, sizeof c->peer, "%s", peer ? peer : "");
     clock_gettime(CLOCK_MONOTONIC, &c->connected);
     c->last_rx = c->connected;
@@ -164,11 +167,34 @@ static void as_on_frame(void *user, const struct as_frame *f)
     }
 }
 
+/* Parses bytes; what the parser holds back (after the UUID) waits in
+ * the backlog for the next fill. Returns false when reading must stop. */
+static bool as_take_bytes(struct line_call *c, const uint8_t *buf, size_t len)
+{
+    long used = as_parse(&c->parser, buf, len, as_on_frame, c);
+    if (used < 0) {
+        as_end(c, LINE_FAILED, c->parser.error);
+        return false;
+    }
+    if ((size_t)used < len) {
+        memmove(c->backlog, buf + used, len - (size_t)used);
+        c->backlog_len = len - (size_t)used;
+        return false;
+    }
+    return true;
+}
+
 /* Reads what the peer sent, while the fifo has room (TCP holds the rest). */
 static void as_fill(struct line_call *c)
 {
     uint8_t buf[AS_READ_CHUNK];
-    while (c->fd >= 0 && (c->state == LINE_DIALING || c->state == LINE_ANSWERED)
+    if (c->backlog_len > 0 && c->state == LINE_ANSWERED) {
+        size_t n = c->backlog_len;
+        memcpy(buf, c->backlog, n);
+        c->backlog_len = 0;
+        as_take_bytes(c, buf, n);
+    }
+    while (c->fd >= 0 && c->backlog_len == 0 && (c->state == LINE_DIALING || c->state == LINE_ANSWERED)
            && c->fifo_len + AS_MAX_AUDIO / 2 <= AS_RX_FIFO) {
         ssize_t r = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
         if (r == 0) {
@@ -183,10 +209,8 @@ static void as_fill(struct line_call *c)
             break;
         }
         clock_gettime(CLOCK_MONOTONIC, &c->last_rx);
-        if (as_parse(&c->parser, buf, (size_t)r, as_on_frame, c) != 0) {
-            as_end(c, LINE_FAILED, c->parser.error);
+        if (!as_take_bytes(c, buf, (size_t)r))
             break;
-        }
     }
     if (c->state == LINE_DIALING && as_elapsed(&c->connected) > AS_UUID_TIMEOUT_S)
         as_end(c, LINE_FAILED, "no call UUID frame within 5 s");

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -495,6 +496,8 @@ static void pool_accept(struct modem_pool *pool)
             return; /* EAGAIN, or an error the next look retries */
         char peer[64];
         pool_peer_name(&sa, peer, sizeof peer);
+        int one = 1; /* our 20 ms frames must leave at once, not wait for Nagle */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         int slot = inbound_slot_take(pool->hub);
         struct line_call *call = slot >= 0 ? audiosocket_call_new(fd, peer) : NULL;
         struct session *s = call ? session_create_inbound(pool->listen_driver, call, pool->hub, slot) : NULL;

@@ -58,6 +58,7 @@ struct receiver {
     bool training_ok;     /* we sent CFR: a page is coming */
     bool more_pages;      /* the last post-page command was MPS or EOM */
     bool check;           /* something happened: look at the statistics */
+    int frames_in;        /* T.30 frames the caller sent: none means no fax at all */
 
     int pages_done;       /* pages handed over through page() */
     int announced;        /* page last announced in a status */
@@ -219,6 +220,8 @@ static void receiver_frame(t30_state_t *t30, void *user, int incoming, const uin
     struct receiver *r = user;
     if (len < 3)
         return;
+    if (incoming)
+        r->frames_in++;
     int fcf = msg[2] & 0xFE;
     if (!incoming && fcf == (T30_CFR & 0xFE)) {
         r->training_ok = true;
@@ -428,6 +431,8 @@ static void receiver_result(struct receiver *r, enum receiver_end how, const cha
     rx_result_set(&r->res, tmp.outcome, tmp.code, r->t30_code == T30_ERR_OK ? "The fax was received." : tmp.text);
     if (how == RECEIVER_END_HUNG_UP && r->t30_code == T30_ERR_CALLDROPPED)
         rx_result_set(&r->res, MODEM_DROPPED, "call_dropped", "The sender hung up before the end of the fax.");
+    if (r->res.outcome != MODEM_OK && r->frames_in == 0)
+        rx_result_set(&r->res, MODEM_NOT_FAX, "not_fax", "The caller never started a fax exchange.");
 }
 
 void receiver_end(struct receiver *r, enum receiver_end how, const char *code, const char *text)

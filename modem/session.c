@@ -202,7 +202,7 @@ struct session *session_create(const struct session_params *p)
     s->phase = PHASE_DIAL;
     snprintf(s->number, sizeof s->number, "%s", req->number);
     snprintf(s->tx_file, sizeof s->tx_file, "%s", p->tx_file ? p->tx_file : "");
-    snprintf(s->tsid, sizeof s->tsid, "%s", req->tsid ? req->tsid : p->default_tsid ? p->default_tsid : "");
+    snprintf(s->tsid, sizeof s->tsid, "%s", req->tsid && req->tsid[0] ? req->tsid : p->default_tsid ? p->default_tsid : "");
     snprintf(s->header, sizeof s->header, "%s", req->header ? req->header : "");
     snprintf(s->tz, sizeof s->tz, "%s", p->header_tz ? p->header_tz : "UTC0");
     if (p->join_error)

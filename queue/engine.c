@@ -400,10 +400,28 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
     return pc;
 }
 
+/* A send job whose pages the remote has all confirmed is done, even when
+ * the call's own result was lost (a crash between the last confirmation
+ * and the result): sending again would only duplicate the fax. */
+static void finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes *n, const char *why)
+{
+    struct job *j = &qj->j;
+    j->status = JOB_DONE;
+    j->finished = now(q);
+    set_error(j, "", "");
+    snprintf(j->device_status, sizeof j->device_status, "completed");
+    persist(q, qj, n);
+    job_log(q, n, j->id, "done: %s (%d of %d pages)", why, j->pages_sent, j->page_count);
+}
+
 /* Marks the job active on channel and prepares its call. */
 static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int channel, struct notes *n)
 {
     struct channel *ch = &q->channels[channel];
+    if (qj->j.pages_sent >= qj->j.page_count) {
+        finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
+        return NULL;
+    }
     struct pending_call *pc = prepare_call(q, qj, channel);
 
     if (pc == NULL) {
@@ -800,7 +818,9 @@ static int load_job(void *arg, const struct job *job)
     if (r != 0)
         return r;
     struct qjob *qj = find_job(q, job->id);
-    if (job->status == JOB_ACTIVE) {
+    if (job->status == JOB_ACTIVE && job->type == JOB_SEND && job->pages_sent >= job->page_count) {
+        finish_all_confirmed(q, qj, lc->n, "the server stopped after the remote confirmed every page");
+    } else if (job->status == JOB_ACTIVE) {
         qj->j.status = sched_waiting_state(&qj->j, now(q));
         qj->j.device_status[0] = '\0';
         persist(q, qj, lc->n);

@@ -63,4 +63,5 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   # Parsers of other modules whose targets live here too.
   faxfs_fuzz_target(NAME udptl SOURCES ${PROJECT_SOURCE_DIR}/modem/udptl.c)
   faxfs_fuzz_target(NAME sip_sdp SOURCES ${PROJECT_SOURCE_DIR}/modem/sip_sdp.c)
+  faxfs_fuzz_target(NAME audiosocket SOURCES ${PROJECT_SOURCE_DIR}/modem/audiosocket.c)
 endif()

@@ -11,7 +11,10 @@ make_fax "$WORK/doc.tif" 2
 cp "$WORK/doc.tif" "$MNT/outbox/5550100.tif"
 wait_for "$MNT/history/1/status" done 60
 
-wait_exists "$MNT/received/2" 30
+for _ in $(seq 600); do
+    [ -n "$(ls -A "$MNT/received")" ] && break
+    sleep 0.05
+done
 r="$MNT/received/$(only_job "$MNT/received")"
 wait_for "$r/status" done 30
 expect_eq "page_count" "$(cat "$r/page_count")" 2

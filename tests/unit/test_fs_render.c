@@ -222,6 +222,70 @@ static void test_modem_files_show_idle_and_counters(void **state)
     assert_int_equal(fs_render_modem_file(&m, 99, out, sizeof out), -ENOENT);
 }
 
+static struct job received_job(void)
+{
+    struct job j = sample_job();
+
+    j.type = JOB_RECEIVE;
+    j.status = JOB_RECEIVING;
+    j.page_count = 1;
+    snprintf(j.caller_id, sizeof j.caller_id, "5559876");
+    snprintf(j.remote_id, sizeof j.remote_id, "SENDER TSI");
+    j.error_code[0] = '\0';
+    return j;
+}
+
+static void test_received_fax_directory_has_the_receive_files(void **state)
+{
+    static const char *const shown[] = { "status", "device_status", "caller_id", "remote_id", "page_count",
+                                         "received", "bit_rate", "ecm", "last_error", "info", "log" };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
+        assert_true(fs_job_field_shown(field(shown[i]), JOB_RECEIVE));
+    assert_false(fs_job_field_shown(field("recipient_number"), JOB_RECEIVE));
+    assert_false(fs_job_field_shown(field("attempts"), JOB_RECEIVE));
+}
+
+static void test_send_job_directory_has_no_receive_files(void **state)
+{
+    (void)state;
+    assert_false(fs_job_field_shown(field("caller_id"), JOB_SEND));
+    assert_false(fs_job_field_shown(field("received"), JOB_SEND));
+    assert_true(fs_job_field_shown(field("recipient_number"), JOB_SEND));
+}
+
+static void test_received_fax_values_render(void **state)
+{
+    struct job j = received_job();
+    char out[FS_RENDER_MAX], when[64];
+
+    (void)state;
+    render(&j, "status", out);
+    assert_string_equal(out, "receiving\n");
+    render(&j, "caller_id", out);
+    assert_string_equal(out, "5559876\n");
+    render(&j, "remote_id", out);
+    assert_string_equal(out, "SENDER TSI\n");
+    render(&j, "received", out);
+    job_format_time(j.submitted, when, sizeof when);
+    assert_int_equal(strncmp(out, when, strlen(when)), 0);
+}
+
+static void test_received_fax_info_leaves_out_send_keys(void **state)
+{
+    struct job j = received_job();
+    char info[FS_RENDER_MAX];
+
+    (void)state;
+    fs_render_job_info(&j, info, sizeof info);
+    assert_non_null(strstr(info, "type: receive\n"));
+    assert_non_null(strstr(info, "caller_id: 5559876\n"));
+    assert_non_null(strstr(info, "received: "));
+    assert_null(strstr(info, "recipient_number:"));
+    assert_null(strstr(info, "max_attempts:"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +300,10 @@ int main(void)
         cmocka_unit_test(test_directory_names_resolve_to_their_nodes),
         cmocka_unit_test(test_server_summary_lists_pause_modems_and_states),
         cmocka_unit_test(test_modem_files_show_idle_and_counters),
+        cmocka_unit_test(test_received_fax_directory_has_the_receive_files),
+        cmocka_unit_test(test_send_job_directory_has_no_receive_files),
+        cmocka_unit_test(test_received_fax_values_render),
+        cmocka_unit_test(test_received_fax_info_leaves_out_send_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

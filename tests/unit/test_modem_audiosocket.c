@@ -166,11 +166,17 @@ static bool recv_all(int fd, void *buf, size_t len)
     return true;
 }
 
+/* One write per frame, as Asterisk does: a header alone would sit in
+ * Nagle's buffer waiting for an acknowledgement. */
 static bool send_frame(int fd, uint8_t type, const void *payload, uint16_t len)
 {
-    uint8_t hdr[AS_HEADER_LEN];
-    as_put_header(hdr, type, len);
-    return send_all(fd, hdr, sizeof hdr) && (len == 0 || send_all(fd, payload, len));
+    uint8_t frame[AS_HEADER_LEN + AS_MAX_AUDIO];
+    if (len > AS_MAX_AUDIO)
+        return false;
+    as_put_header(frame, type, len);
+    if (len > 0)
+        memcpy(frame + AS_HEADER_LEN, payload, len);
+    return send_all(fd, frame, AS_HEADER_LEN + (size_t)len);
 }
 
 static bool send_audio(int fd, const int16_t *s, int n)
@@ -275,6 +281,8 @@ static void *client_main(void *arg)
         }
         if (ok && c->fax && !c->t30_done && c->remote != REMOTE_DEAF)
             fax_rx(c->fax, rx, 160);
+        if (getenv("MODEM_TEST_VERBOSE") && i % 250 == 0)
+            fprintf(stderr, "client: block %ld, pages sent %d%s\n", i, c->pages_tx, ok ? "" : ", line gone");
         if (ok && client_hangs_up_now(c, &page2)) {
             if (c->remote != REMOTE_HANG_UP_IN_PAGE_2)
                 send_frame(fd, AS_TYPE_HANGUP, NULL, 0);
@@ -367,6 +375,15 @@ static void assert_received_page_matches(struct fixture *f, int n)
     assert_true(test_pages_match(got, &f->page_ptrs[n - 1], 1));
 }
 
+/* The slot is given back just after finished() (when the worker lets go
+ * of the call): wait for it, within a bound. */
+static bool inbound_becomes_idle(struct modem_pool *pool)
+{
+    for (int i = 0; i < 500 && modem_pool_inbound_active(pool) != 0; i++)
+        usleep(10000);
+    return modem_pool_inbound_active(pool) == 0;
+}
+
 /* A remote that does not send a fax: the call ends by our timers, with
  * no page and a failure, and the line is free again. */
 static void assert_failed_without_pages(struct fixture *f, struct client *c)
@@ -377,7 +394,7 @@ static void assert_failed_without_pages(struct fixture *f, struct client *c)
     assert_int_not_equal(f->in.result.outcome, MODEM_OK);
     assert_int_equal(f->in.result.pages_received, 0);
     assert_true(c->we_hung_up);
-    assert_int_equal(modem_pool_inbound_active(f->pool), 0);
+    assert_true(inbound_becomes_idle(f->pool));
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -397,8 +414,7 @@ static void test_audiosocket_call_delivers_the_fax(void **state)
     assert_string_equal(f->in.call_ref, "12345678-9abc-def0-0fed-cba987654321");
     assert_received_page_matches(f, 1);
     assert_received_page_matches(f, 2);
-    assert_true(c.t30_done);
-    assert_int_equal(c.pages_tx, 2);
+    assert_int_equal(c.pages_tx, 2); /* confirmed to the sender */
 }
 
 static void test_audiosocket_call_at_real_time_pace_delivers_the_fax(void **state)
@@ -453,6 +469,7 @@ static void test_remote_that_never_answers_t30_ends_not_a_fax(void **state)
     client_run(&c, f, REMOTE_DEAF);
     assert_failed_without_pages(f, &c);
     assert_int_equal(f->in.result.outcome, MODEM_NOT_FAX);
+    assert_string_equal(f->in.result.code, "not_fax");
 }
 
 static void test_short_ecm_frame_is_dropped_and_the_fax_still_arrives(void **state)

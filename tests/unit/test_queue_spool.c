@@ -243,6 +243,32 @@ static void test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept
     assert_int_equal(f->line.calls[0].page_count, 1);
 }
 
+static void test_job_active_at_a_crash_with_every_page_confirmed_is_done_not_resent(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    struct job j;
+    char *text;
+
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    queue_close(f->q);
+    f->q = NULL;
+    /* a crash after the last page was confirmed, before the call's result */
+    j.status = JOB_ACTIVE;
+    j.attempts = 1;
+    j.pages_sent = 3;
+    assert_true(jobfile_format(&j, &text) > 0);
+    write_text(f, "jobs/1/job", text);
+    free(text);
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.pages_sent, 3);
+    assert_non_null(strstr(read_text(f, "jobs/1/job"), "\nstatus: done\n"));
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.ncalls, 0);
+}
+
 static void test_whole_queue_pause_is_a_durable_file(void **state)
 {
     struct fixture *f = *state;
@@ -304,6 +330,7 @@ int main(void)
         T(test_truncated_job_file_is_moved_to_corrupt),
         T(test_stray_entries_in_jobs_are_set_aside),
         T(test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept),
+        T(test_job_active_at_a_crash_with_every_page_confirmed_is_done_not_resent),
         T(test_whole_queue_pause_is_a_durable_file),
         T(test_refused_document_leaves_nothing_in_the_spool),
         T(test_upload_file_is_anonymous_and_writable),
