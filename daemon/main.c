@@ -304,6 +304,7 @@ int main(int argc, char **argv)
         .mountpoint = opt.mountpoint,
         .mount_opts = opt.mount_opts[0] ? opt.mount_opts : NULL,
         .debug = opt.debug,
+        .admin_group = opt.admin_group,
     };
     if ((rc = fs_create(&fs, q, &fopt, err, sizeof err)) < 0) {
         queue_stop(q);

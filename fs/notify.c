@@ -44,62 +44,26 @@ void fs_notify_outbox(struct fs *fs, enum queue_event ev, uint64_t serial, const
     post(fs, ev, serial, name);
 }
 
-/* The queue has no unsubscribe, so its listener may outlive the view: it
- * points at one of these slots, which fs_destroy empties. A slot is reused
- * only by a later view, which at worst sees a few extra invalidations. */
-#define LISTENER_SLOTS 8
-static struct listener_slot {
-    pthread_mutex_t lock; /* protects fs */
-    struct fs *fs;
-} slots[LISTENER_SLOTS] = {
-#define SLOT { PTHREAD_MUTEX_INITIALIZER, NULL }
-    SLOT, SLOT, SLOT, SLOT, SLOT, SLOT, SLOT, SLOT,
-#undef SLOT
-};
-
+/* Runs on engine threads: only marks caches stale and queues the event. */
 static void listener_forward(void *ctx, enum queue_event ev, uint64_t id)
 {
-    struct listener_slot *s = ctx;
+    struct fs *fs = ctx;
 
-    pthread_mutex_lock(&s->lock);
-    if (s->fs && id != 0 && ev != QE_LOG)
-        fs_jobs_forget(s->fs, id); /* before the kernel hears of it */
-    if (s->fs && ev != QE_LOG) /* job counts in `server` change too */
-        s->fs->server_changed_ms = fs_monotonic_ms();
-    if (s->fs)
-        post(s->fs, ev, id, NULL);
-    pthread_mutex_unlock(&s->lock);
+    if (id != 0 && ev != QE_LOG)
+        fs_jobs_forget(fs, id); /* before the kernel hears of it */
+    if (ev != QE_LOG) /* job counts in `server` change too */
+        fs->server_changed_ms = fs_monotonic_ms();
+    post(fs, ev, id, NULL);
 }
 
 int fs_listener_attach(struct fs *fs)
 {
-    for (int i = 0; i < LISTENER_SLOTS; i++) {
-        struct listener_slot *s = &slots[i];
-        bool taken = false;
-        pthread_mutex_lock(&s->lock);
-        if (!s->fs) {
-            s->fs = fs;
-            taken = true;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (taken) {
-            int r = queue_subscribe(fs->q, listener_forward, s);
-            if (r < 0)
-                fs_listener_detach(fs);
-            return r < 0 ? r : 0;
-        }
-    }
-    return -EMFILE;
+    return queue_subscribe(fs->q, listener_forward, fs);
 }
 
 void fs_listener_detach(struct fs *fs)
 {
-    for (int i = 0; i < LISTENER_SLOTS; i++) {
-        pthread_mutex_lock(&slots[i].lock);
-        if (slots[i].fs == fs)
-            slots[i].fs = NULL;
-        pthread_mutex_unlock(&slots[i].lock);
-    }
+    queue_unsubscribe(fs->q, listener_forward, fs);
 }
 
 static void inval(struct fs *fs, uint64_t ino)

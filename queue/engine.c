@@ -86,9 +86,11 @@ struct queue {
      * lock, never while holding it. */
     pthread_mutex_t line_lock;
 
-    pthread_mutex_t sub_lock; /* protects listeners */
+    pthread_mutex_t sub_lock; /* protects listeners, nlisteners, delivering */
+    pthread_cond_t delivered; /* signalled when delivering drops to 0 */
     struct listener listeners[MAX_LISTENERS];
     int nlisteners;
+    int delivering; /* deliver() calls running their listener copies */
 };
 
 /* ---- small helpers -------------------------------------------------- */
@@ -167,6 +169,7 @@ static void deliver(struct queue *q, struct notes *n)
     pthread_mutex_lock(&q->sub_lock);
     nls = q->nlisteners;
     memcpy(ls, q->listeners, sizeof ls);
+    q->delivering++;
     pthread_mutex_unlock(&q->sub_lock);
     for (int l = 0; l < nls; l++) {
         for (size_t i = 0; i < n->n; i++)
@@ -174,6 +177,10 @@ static void deliver(struct queue *q, struct notes *n)
         if (n->server)
             ls[l].fn(ls[l].ctx, QE_SERVER, 0);
     }
+    pthread_mutex_lock(&q->sub_lock);
+    if (--q->delivering == 0)
+        pthread_cond_broadcast(&q->delivered);
+    pthread_mutex_unlock(&q->sub_lock);
     free(n->v);
     *n = (struct notes){0};
 }
@@ -868,6 +875,7 @@ static void free_queue(struct queue *q)
     pthread_mutex_destroy(&q->lock);
     pthread_mutex_destroy(&q->line_lock);
     pthread_mutex_destroy(&q->sub_lock);
+    pthread_cond_destroy(&q->delivered);
     pthread_cond_destroy(&q->wake);
     pthread_cond_destroy(&q->idle);
     free(q);
@@ -880,6 +888,7 @@ static int init_sync(struct queue *q)
     pthread_mutex_init(&q->lock, NULL);
     pthread_mutex_init(&q->line_lock, NULL);
     pthread_mutex_init(&q->sub_lock, NULL);
+    pthread_cond_init(&q->delivered, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&q->wake, &ca);
@@ -1485,6 +1494,25 @@ int queue_subscribe(struct queue *q, queue_listener fn, void *ctx)
         r = -ENOSPC;
     else
         q->listeners[q->nlisteners++] = (struct listener){fn, ctx};
+    pthread_mutex_unlock(&q->sub_lock);
+    return r;
+}
+
+int queue_unsubscribe(struct queue *q, queue_listener fn, void *ctx)
+{
+    int r = -ENOENT;
+
+    pthread_mutex_lock(&q->sub_lock);
+    for (int i = 0; i < q->nlisteners; i++) {
+        if (q->listeners[i].fn == fn && q->listeners[i].ctx == ctx) {
+            q->listeners[i] = q->listeners[--q->nlisteners];
+            r = 0;
+            break;
+        }
+    }
+    /* Deliveries that copied the old list may still call it: wait them out. */
+    while (r == 0 && q->delivering > 0)
+        pthread_cond_wait(&q->delivered, &q->sub_lock);
     pthread_mutex_unlock(&q->sub_lock);
     return r;
 }

@@ -294,6 +294,10 @@ int queue_modem_info(struct queue *q, int index, struct queue_modem_info *out);
 enum queue_event { QE_ADDED, QE_CHANGED, QE_REMOVED, QE_LOG, QE_SERVER };
 typedef void (*queue_listener)(void *ctx, enum queue_event ev, uint64_t id);
 int queue_subscribe(struct queue *q, queue_listener fn, void *ctx);
+/* Removes a listener; when it returns, fn is not running and will not be
+ * called again. Must not be called from inside a listener. -ENOENT when
+ * (fn, ctx) is not subscribed. */
+int queue_unsubscribe(struct queue *q, queue_listener fn, void *ctx);
 
 /* ---- reports from modem channels (called by the daemon's wiring) ---- */
 

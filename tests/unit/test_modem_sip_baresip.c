@@ -299,7 +299,7 @@ static void inbound_call(bool we_hang_up)
 {
     struct baresip *bp = &the_baresip;
     baresip_start(bp, "auto");
-    struct taker t = { 0 };
+    struct taker t = { NULL, "" };
     char err[256], cmd[128];
     struct sip_ua_config cfg = { .local = "127.0.0.1:0", .incoming = take_call, .user_data = &t };
     struct sip_ua *ua;

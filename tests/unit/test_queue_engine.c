@@ -369,6 +369,29 @@ static void test_listeners_hear_of_changes_only_after_they_are_stored(void **sta
     assert_true(p.changed_and_active >= 1);
 }
 
+static void count_events(void *ctx, enum queue_event ev, uint64_t id)
+{
+    (void)ev;
+    (void)id;
+    (*(int *)ctx)++;
+}
+
+static void test_unsubscribed_listener_is_not_called_again(void **state)
+{
+    struct fixture *f = *state;
+    int events = 0;
+
+    assert_int_equal(queue_subscribe(f->q, count_events, &events), 0);
+    submit_simple(f->q, "5551234", 1);
+    assert_true(events > 0);
+    assert_int_equal(queue_unsubscribe(f->q, count_events, &events), 0);
+    int before = events;
+    submit_simple(f->q, "5551235", 1);
+    queue_run_once(f->q);
+    assert_int_equal(events, before);
+    assert_int_equal(queue_unsubscribe(f->q, count_events, &events), -ENOENT);
+}
+
 static void test_submission_that_cannot_be_stored_leaves_no_job(void **state)
 {
     struct fixture *f = *state;
@@ -533,6 +556,7 @@ int main(void)
         T(test_list_separates_unfinished_jobs_from_history),
         T(test_job_log_records_submission_attempts_and_results),
         T(test_dispatcher_thread_dials_without_being_driven),
+        T(test_unsubscribed_listener_is_not_called_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
