@@ -92,6 +92,16 @@ int job_status_from_name(const char *name, enum job_status *out);
 bool job_status_is_final(enum job_status s);
 const char *job_type_name(enum job_type t);
 
+/* Vertical resolution documents are rendered at (8 pels/mm across). */
+enum job_resolution {
+    JOB_RES_STANDARD = 1,  /* 3.85 lines/mm, 98 dpi */
+    JOB_RES_FINE = 2,      /* 7.7 lines/mm, 196 dpi (the default) */
+    JOB_RES_SUPERFINE = 3, /* 15.4 lines/mm, 391 dpi */
+};
+/* "standard", "fine" or "superfine"; -EINVAL otherwise. */
+int job_parse_resolution(const char *in, int *out);
+const char *job_resolution_name(int resolution);
+
 /* Normalizes a phone number: spaces, dashes, dots and parentheses are
  * dropped, a leading '+' is kept. Returns 0, or -EINVAL (with a sentence in
  * why) for a number without digits or with other characters. */
@@ -228,6 +238,9 @@ struct queue_request {
     int64_t kill_time;
     int priority;     /* 0 = normal */
     int max_attempts; /* 0 = default */
+    int resolution;   /* enum job_resolution; 0 = fine */
+    bool cover_page;  /* prepend a cover page made from the job's fields */
+    char cover_comment[1024]; /* free text for the cover page */
 };
 
 /* A temporary file on the spool's filesystem (already unlinked) to receive
@@ -276,6 +289,35 @@ struct queue_summary {
     bool paused;
 };
 void queue_summarize(struct queue *q, struct queue_summary *out);
+
+/* Counters since the daemon started, for MOUNT/metrics (Prometheus). */
+#define QUEUE_HIST_BUCKETS 10
+struct queue_histogram {
+    double bounds[QUEUE_HIST_BUCKETS];        /* upper bounds, seconds, ascending */
+    uint64_t counts[QUEUE_HIST_BUCKETS];      /* observations <= bounds[i] (cumulative) */
+    uint64_t count;                           /* all observations (the +Inf bucket) */
+    double sum;
+};
+struct queue_metrics {
+    struct queue_summary summary;
+    uint64_t calls[QF_COUNT];          /* finished outbound calls by outcome; QF_NONE = success */
+    uint64_t receptions[QF_COUNT];     /* finished inbound calls by outcome */
+    uint64_t pages_sent;
+    uint64_t pages_received;
+    uint64_t submissions;              /* accepted */
+    uint64_t submissions_refused;
+    double modem_busy_seconds;         /* summed over channels */
+    struct queue_histogram call_seconds;
+    struct queue_histogram page_seconds;
+};
+void queue_metrics(struct queue *q, struct queue_metrics *out);
+/* "success", "busy", "no_answer", "no_line", "not_fax", "dropped",
+ * "permanent", "aborted". */
+const char *queue_failure_name(enum queue_failure f);
+
+/* A PNG rendering of page n (0-based) of a job, for previews; malloc'd
+ * into *png. The same page always renders to the same bytes. */
+int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, size_t *len);
 
 struct queue_modem_info {
     char name[JOB_MODEM_MAX];
