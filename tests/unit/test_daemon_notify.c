@@ -1,0 +1,193 @@
+/*
+ * test_daemon_notify.c - the notifier: which job changes are news, what
+ * the hook sees in its environment, the owner's mail, and a real hook run
+ * when a job finishes in a live engine.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/notify.h"
+#include "tests/unit/queue_testutil.h"
+
+static struct job sample_job(enum job_status status, int attempts)
+{
+    struct job j;
+    job_init(&j);
+    j.id = 42;
+    j.type = JOB_SEND;
+    j.status = status;
+    j.attempts = attempts;
+    j.max_attempts = 4;
+    j.page_count = 3;
+    j.pages_sent = 1;
+    j.owner_uid = 1000;
+    strcpy(j.recipient_number, "5551234");
+    strcpy(j.recipient_name, "Accounts\nBcc: evil@example.com");
+    strcpy(j.error_code, "busy");
+    strcpy(j.error_text, "the line was busy");
+    return j;
+}
+
+static void test_final_state_is_news_once(void **state)
+{
+    (void)state;
+    struct job j = sample_job(JOB_DONE, 1);
+    assert_int_equal(notify_event_of(&j, NOTIFY_NONE, 0), NOTIFY_DONE);
+    assert_int_equal(notify_event_of(&j, NOTIFY_DONE, 1), NOTIFY_NONE);
+    j.status = JOB_FAILED;
+    assert_int_equal(notify_event_of(&j, NOTIFY_RETRY, 1), NOTIFY_FAILED);
+    j.status = JOB_CANCELED;
+    assert_int_equal(notify_event_of(&j, NOTIFY_NONE, 0), NOTIFY_CANCELED);
+}
+
+static void test_each_retry_is_news_once_per_attempt(void **state)
+{
+    (void)state;
+    struct job j = sample_job(JOB_RETRYING, 1);
+    assert_int_equal(notify_event_of(&j, NOTIFY_NONE, 0), NOTIFY_RETRY);
+    assert_int_equal(notify_event_of(&j, NOTIFY_RETRY, 1), NOTIFY_NONE);
+    j.attempts = 2;
+    assert_int_equal(notify_event_of(&j, NOTIFY_RETRY, 1), NOTIFY_RETRY);
+}
+
+static void test_waiting_and_active_states_are_not_news(void **state)
+{
+    (void)state;
+    enum job_status quiet[] = {JOB_QUEUED, JOB_SCHEDULED, JOB_ACTIVE, JOB_PAUSED, JOB_RECEIVING};
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++) {
+        struct job j = sample_job(quiet[i], 1);
+        assert_int_equal(notify_event_of(&j, NOTIFY_NONE, 0), NOTIFY_NONE);
+    }
+}
+
+static void test_received_fax_is_its_own_event(void **state)
+{
+    (void)state;
+    struct job j = sample_job(JOB_DONE, 0);
+    j.type = JOB_RECEIVE;
+    assert_int_equal(notify_event_of(&j, NOTIFY_NONE, 0), NOTIFY_RECEIVED);
+}
+
+static const char *find_var(char (*vars)[256], size_t n, const char *key)
+{
+    size_t k = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(vars[i], key, k) == 0 && vars[i][k] == '=')
+            return vars[i] + k + 1;
+    return NULL;
+}
+
+static void test_hook_environment_carries_the_job_without_control_characters(void **state)
+{
+    (void)state;
+    struct job j = sample_job(JOB_FAILED, 4);
+    char vars[32][256];
+    size_t n = notify_environment(&j, NOTIFY_FAILED, vars, 32);
+    assert_string_equal(find_var(vars, n, "FAXFS_JOB_ID"), "42");
+    assert_string_equal(find_var(vars, n, "FAXFS_STATUS"), "failed");
+    assert_string_equal(find_var(vars, n, "FAXFS_EVENT"), "failed");
+    assert_string_equal(find_var(vars, n, "FAXFS_RECIPIENT_NUMBER"), "5551234");
+    assert_string_equal(find_var(vars, n, "FAXFS_RECIPIENT_NAME"), "Accounts Bcc: evil@example.com");
+    assert_string_equal(find_var(vars, n, "FAXFS_ERROR_CODE"), "busy");
+    assert_string_equal(find_var(vars, n, "FAXFS_PAGES_SENT"), "1");
+    assert_string_equal(find_var(vars, n, "FAXFS_ATTEMPTS"), "4");
+}
+
+static void test_mail_names_owner_and_reason_and_cannot_gain_headers(void **state)
+{
+    (void)state;
+    struct job j = sample_job(JOB_FAILED, 4);
+    char msg[4096];
+    int len = notify_mail_message(&j, NOTIFY_FAILED, "alice", msg, sizeof msg);
+    assert_true(len > 0);
+    assert_non_null(strstr(msg, "To: alice\n"));
+    assert_non_null(strstr(msg, "Subject: fax 42 to 5551234 (Accounts Bcc: evil@example.com): failed\n"));
+    assert_non_null(strstr(msg, "Reason: the line was busy\n"));
+    assert_null(strstr(msg, "\nBcc:"));
+    assert_int_equal(notify_mail_message(&j, NOTIFY_FAILED, "", msg, sizeof msg), -1);
+}
+
+static void test_mail_policy_names(void **state)
+{
+    (void)state;
+    enum notify_mail_policy p;
+    assert_int_equal(notify_mail_policy_parse("failures", &p), 0);
+    assert_int_equal(p, NOTIFY_MAIL_FAILURES);
+    assert_int_equal(notify_mail_policy_parse("all", &p), 0);
+    assert_int_equal(p, NOTIFY_MAIL_ALL);
+    assert_int_equal(notify_mail_policy_parse("sometimes", &p), -EINVAL);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A live engine on the memory backend: the hook runs when the job ends,
+ * once, with the job in its environment; a failing hook changes nothing. */
+static void test_hook_runs_once_when_a_job_finishes(void **state)
+{
+    (void)state;
+    char dir[256], out[300], cmd[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/hook.out", dir);
+    snprintf(cmd, sizeof cmd, "echo \"$FAXFS_EVENT $FAXFS_JOB_ID $FAXFS_STATUS $FAXFS_PAGES_SENT\" >> '%s'; exit 3", out);
+
+    struct fake_clock clock = {1800000000};
+    struct fake_line line = {0};
+    struct queue_config cfg;
+    test_config(&cfg, &clock, &line, NULL, dir);
+    struct queue *q;
+    assert_int_equal(queue_open(&q, &cfg), 0);
+    struct notifier *n;
+    struct notify_config ncfg = {.command = cmd, .timeout_seconds = 10};
+    assert_int_equal(notifier_start(&n, q, &ncfg), 0);
+
+    uint64_t id = submit_simple(q, "5551234", 2);
+    assert_int_equal(queue_run_once(q), 1);
+    struct queue_call_result ok = test_result(QF_NONE, "", 2);
+    queue_call_finished(q, id, &ok);
+
+    char want[64];
+    snprintf(want, sizeof want, "done %llu done 2\n", (unsigned long long)id);
+    const char *got = NULL;
+    for (int i = 0; i < 500 && !((got = slurp(out)) && strstr(got, want)); i++)
+        usleep(10 * 1000);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    notifier_stop(n); /* waits for the hook */
+    assert_string_equal(slurp(out), want);
+    queue_close(q);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_final_state_is_news_once),
+        cmocka_unit_test(test_each_retry_is_news_once_per_attempt),
+        cmocka_unit_test(test_waiting_and_active_states_are_not_news),
+        cmocka_unit_test(test_received_fax_is_its_own_event),
+        cmocka_unit_test(test_hook_environment_carries_the_job_without_control_characters),
+        cmocka_unit_test(test_mail_names_owner_and_reason_and_cannot_gain_headers),
+        cmocka_unit_test(test_mail_policy_names),
+        cmocka_unit_test(test_hook_runs_once_when_a_job_finishes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
