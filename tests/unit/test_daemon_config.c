@@ -1,0 +1,127 @@
+/*
+ * test_daemon_config.c - the configuration file becomes option words;
+ * mistakes are refused with the file, the line and the fix.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/config.h"
+
+static int kind(const char *name)
+{
+    static const struct { const char *name; int kind; } known[] = {
+        {"modems", 1}, {"line", 1}, {"foreground", 0}, {"retry-delay", 1}, {"config", 1},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(known[i].name, name) == 0)
+            return known[i].kind;
+    return -1;
+}
+
+static char path[64];
+
+static void write_config(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/faxfs-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void test_settings_become_long_options_in_order(void **state)
+{
+    (void)state;
+    write_config("# faxfs\n\nmodems = 8\n  line=exec:bridge --fast   # comment\nforeground = yes\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), 0);
+    assert_int_equal(w.count, 3);
+    assert_string_equal(w.words[0], "--modems=8");
+    assert_string_equal(w.words[1], "--line=exec:bridge --fast");
+    assert_string_equal(w.words[2], "--foreground");
+    config_words_free(&w);
+    unlink(path);
+}
+
+static void test_switch_set_to_no_adds_nothing(void **state)
+{
+    (void)state;
+    write_config("foreground = off\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), 0);
+    assert_int_equal(w.count, 0);
+    config_words_free(&w);
+    unlink(path);
+}
+
+static void test_unknown_setting_names_file_and_line(void **state)
+{
+    (void)state;
+    write_config("modems = 2\nmodemz = 3\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, ":2: unknown setting 'modemz'"));
+    assert_int_equal(w.count, 0);
+    unlink(path);
+}
+
+static void test_line_without_equals_and_bad_switch_are_refused(void **state)
+{
+    (void)state;
+    struct config_words w;
+    char err[256] = "";
+    write_config("modems 2\n");
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, ":1: 'modems 2' is not 'key = value'"));
+    unlink(path);
+    write_config("foreground = maybe\n");
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "foreground takes yes or no"));
+    unlink(path);
+}
+
+static void test_config_cannot_name_another_config(void **state)
+{
+    (void)state;
+    write_config("config = /etc/other.conf\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+    unlink(path);
+}
+
+static void test_missing_file_is_fine_unless_required(void **state)
+{
+    (void)state;
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read("/nonexistent/faxfs.conf", 0, kind, &w, err, sizeof err), 0);
+    assert_int_equal(w.count, 0);
+    assert_int_equal(config_read("/nonexistent/faxfs.conf", 1, kind, &w, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/faxfs.conf"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_settings_become_long_options_in_order),
+        cmocka_unit_test(test_switch_set_to_no_adds_nothing),
+        cmocka_unit_test(test_unknown_setting_names_file_and_line),
+        cmocka_unit_test(test_line_without_equals_and_bad_switch_are_refused),
+        cmocka_unit_test(test_config_cannot_name_another_config),
+        cmocka_unit_test(test_missing_file_is_fine_unless_required),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
