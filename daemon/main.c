@@ -270,6 +270,13 @@ int main(int argc, char **argv)
         .inbound_ctx = &w,
         .station_number = opt.station_number,
         .listen_spec = opt.listen_spec,
+        .listen_more = opt.listen_more,
+        .sip = {
+            /* The environment keeps the secret out of ps(1). */
+            .user = opt.sip_user, .password = opt.sip_password ? opt.sip_password : getenv("FAXFS_SIP_PASSWORD"),
+            .local = opt.sip_local,
+            .codecs = opt.sip_codecs, .no_t38 = opt.sip_no_t38,
+        },
     };
     if ((rc = modem_pool_create(&w.pool, &mcfg, err, sizeof err)) < 0)
         return fail(&ready_fd, "modems: %s", err[0] ? err : strerror(-rc));
@@ -314,6 +321,8 @@ int main(int argc, char **argv)
     }
     logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt.mountpoint, opt.spool_dir,
           opt.modems, opt.line_spec);
+    if (modem_pool_sip_port(w.pool) > 0)
+        logf_(LOG_INFO, "answering SIP calls on UDP port %d", modem_pool_sip_port(w.pool));
     report_ready(&ready_fd, NULL);
 
     rc = fs_run(fs);

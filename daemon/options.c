@@ -30,6 +30,11 @@ enum {
     OPT_STATION_NUMBER,
     OPT_LISTEN,
     OPT_RECEIVE_OWNER,
+    OPT_SIP_USER,
+    OPT_SIP_PASSWORD,
+    OPT_SIP_LOCAL,
+    OPT_SIP_CODECS,
+    OPT_SIP_T38,
 };
 
 static const struct option long_options[] = {
@@ -51,6 +56,11 @@ static const struct option long_options[] = {
     {"station-number", required_argument, NULL, OPT_STATION_NUMBER},
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"receive-owner", required_argument, NULL, OPT_RECEIVE_OWNER},
+    {"sip-user", required_argument, NULL, OPT_SIP_USER},
+    {"sip-password", required_argument, NULL, OPT_SIP_PASSWORD},
+    {"sip-local", required_argument, NULL, OPT_SIP_LOCAL},
+    {"sip-codecs", required_argument, NULL, OPT_SIP_CODECS},
+    {"sip-t38", required_argument, NULL, OPT_SIP_T38},
     {NULL, 0, NULL, 0},
 };
 
@@ -73,6 +83,9 @@ void options_print_help(FILE *out, const char *prog)
             "                             exec:COMMAND  COMMAND NUMBER carries the call's\n"
             "                                           audio on stdin/stdout (raw 8 kHz\n"
             "                                           16-bit signed little-endian mono)\n"
+            "                             sip:HOST[:PORT]  INVITE NUMBER@HOST (port 5060)\n"
+            "                                           over UDP; G.711, then T.38 if the\n"
+            "                                           peer accepts the re-INVITE\n"
             "      --sim-pace PACE      fast (default): simulated calls run as fast as the\n"
             "                           CPU allows; realtime: at the speed of a real line\n"
             "      --modems N           modem channels (default 4)\n"
@@ -86,9 +99,19 @@ void options_print_help(FILE *out, const char *prog)
             "      --station-number N   this server's own number on the simulated network\n"
             "                           (default 5550100): faxes sent to it are received\n"
             "                           into received/\n"
-            "      --listen SPEC        accept inbound fax calls; SPEC is\n"
+            "      --listen SPEC        accept inbound fax calls (may be given twice, once\n"
+            "                           per kind); SPEC is\n"
             "                             audiosocket:HOST:PORT  Asterisk AudioSocket\n"
             "                           (HOST defaults to 127.0.0.1 when empty)\n"
+            "                             sip:ADDR:PORT  SIP calls over UDP, G.711 or T.38;\n"
+            "                           the caller id is the user of the From header\n"
+            "      --sip-user NAME      SIP From user and digest user name (default faxfs)\n"
+            "      --sip-password SECRET  digest password for 401/407 challenges (better:\n"
+            "                           set FAXFS_SIP_PASSWORD, which ps(1) does not show)\n"
+            "      --sip-local ADDR[:PORT]  address (and port) --line sip: calls and their\n"
+            "                           media use (default: the address routed to the peer)\n"
+            "      --sip-codecs LIST    pcmu,pcma (default), pcma,pcmu, pcmu or pcma\n"
+            "      --sip-t38 on|off     offer and accept T.38 (default on)\n"
             "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
             "  -f, --foreground         stay in the foreground, log to stderr\n"
@@ -165,9 +188,42 @@ static void set_defaults(struct daemon_options *opt)
 
 static int check_line_spec(const char *spec)
 {
-    if (strcmp(spec, "sim") == 0 || (strncmp(spec, "exec:", 5) == 0 && spec[5]))
+    if (strcmp(spec, "sim") == 0 || (strncmp(spec, "exec:", 5) == 0 && spec[5])
+        || (strncmp(spec, "sip:", 4) == 0 && spec[4]))
         return 0;
-    fprintf(stderr, "faxfs: --line: unknown line '%s'; use 'sim' or 'exec:COMMAND'\n", spec);
+    fprintf(stderr, "faxfs: --line: unknown line '%s'; use 'sim', 'exec:COMMAND' or 'sip:HOST[:PORT]'\n", spec);
+    return -1;
+}
+
+/* One listener of each kind: the first --listen, then one more. */
+static int add_listen_spec(struct daemon_options *opt, const char *spec)
+{
+    bool sip = strncmp(spec, "sip:", 4) == 0 && spec[4];
+    if (!sip && strncmp(spec, "audiosocket:", 12) != 0) {
+        fprintf(stderr, "faxfs: --listen: unknown listener '%s'; use audiosocket:HOST:PORT or sip:ADDR:PORT\n",
+                spec);
+        return -1;
+    }
+    if (!opt->listen_spec) {
+        opt->listen_spec = spec;
+        return 0;
+    }
+    bool first_sip = strncmp(opt->listen_spec, "sip:", 4) == 0;
+    if (opt->listen_more[0] || first_sip == sip) {
+        fprintf(stderr, "faxfs: --listen: '%s': at most one audiosocket: and one sip: listener\n", spec);
+        return -1;
+    }
+    opt->listen_more[0] = spec;
+    return 0;
+}
+
+static int check_codecs(const char *list)
+{
+    static const char *const ok[] = { "pcmu,pcma", "pcma,pcmu", "pcmu", "pcma" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(list, ok[i]) == 0)
+            return 0;
+    fprintf(stderr, "faxfs: --sip-codecs: use pcmu,pcma, pcma,pcmu, pcmu or pcma, not '%s'\n", list);
     return -1;
 }
 
@@ -224,12 +280,20 @@ enum options_result options_parse(int argc, char **argv, struct daemon_options *
         case OPT_VERSION: printf("faxfs %s\n", FAXFS_VERSION); return OPTIONS_EXIT_OK;
         case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
         case OPT_STATION_NUMBER: opt->station_number = optarg; break;
-        case OPT_LISTEN:
-            if (strncmp(optarg, "audiosocket:", 12) != 0) {
-                fprintf(stderr, "faxfs: --listen: unknown listener '%s'; use audiosocket:HOST:PORT\n", optarg);
+        case OPT_LISTEN: bad |= add_listen_spec(opt, optarg) != 0; break;
+        case OPT_SIP_USER: opt->sip_user = optarg; break;
+        case OPT_SIP_PASSWORD: opt->sip_password = optarg; break;
+        case OPT_SIP_LOCAL: opt->sip_local = optarg; break;
+        case OPT_SIP_CODECS:
+            bad |= check_codecs(optarg) != 0;
+            opt->sip_codecs = optarg;
+            break;
+        case OPT_SIP_T38:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "faxfs: --sip-t38: use 'on' or 'off', not '%s'\n", optarg);
                 bad = 1;
             }
-            opt->listen_spec = optarg;
+            opt->sip_no_t38 = strcmp(optarg, "off") == 0;
             break;
         case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
         default: bad = 1; break;

@@ -12,7 +12,7 @@ struct daemon_options {
     const char *mountpoint;
     const char *check_spool;  /* --check-spool DIR: check and exit */
     char spool_dir[4096];
-    const char *line_spec;    /* "sim" or "exec:COMMAND" */
+    const char *line_spec;    /* "sim", "exec:COMMAND" or "sip:HOST[:PORT]" */
     const char *sim_pace;     /* "fast" or "realtime" */
     int modems;
     int retry_delay;          /* 0 = per-class defaults */
@@ -23,6 +23,12 @@ struct daemon_options {
     const char *admin_group;  /* NULL = root only */
     const char *station_number; /* our own number on the simulated network */
     const char *listen_spec;  /* inbound listener, e.g. audiosocket:127.0.0.1:9092 */
+    const char *listen_more[2]; /* a second listener (--listen again), NULL-terminated */
+    const char *sip_user;     /* --sip-user; NULL: "faxfs" */
+    const char *sip_password; /* --sip-password */
+    const char *sip_local;    /* --sip-local ADDR[:PORT] */
+    const char *sip_codecs;   /* --sip-codecs */
+    bool sip_no_t38;          /* --sip-t38 off */
     const char *receive_owner;/* USER[:GROUP] owning received faxes; NULL = root */
     bool foreground;
     bool debug;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -53,9 +54,20 @@ static void on_page_confirmed(void *user, int pages_sent)
     queue_call_pages_confirmed(c->q, c->job_id, c->first_page + pages_sent);
 }
 
+/* The queue has no transport property yet: the job log says it. */
+static void wiring_log_transport(struct queue *q, uint64_t job_id, const char *transport)
+{
+    char line[64];
+    if (!transport[0])
+        return;
+    snprintf(line, sizeof line, "transport: %s", transport);
+    queue_call_log(q, job_id, line);
+}
+
 static void on_finished(void *user, const struct modem_result *r)
 {
     struct wiring_call *c = user;
+    wiring_log_transport(c->q, c->job_id, r->transport);
     struct queue_call_result res = {
         .failure = wiring_failure_of(r->outcome),
         .code = r->code,
@@ -162,6 +174,7 @@ static void rx_log(void *user, const char *line)
 static void rx_finished(void *user, const struct modem_rx_result *r)
 {
     struct wiring_rx *rx = user;
+    wiring_log_transport(rx->q, rx->job_id, r->transport);
     struct queue_call_result res = {
         .failure = wiring_failure_of(r->outcome),
         .code = r->code,

@@ -2,7 +2,8 @@
  * hdlc_guard.h - stands between spandsp's HDLC receiver and its T.30
  * engine and drops frames that would crash spandsp 0.0.6 (a short ECM
  * FCD frame with a good CRC makes process_rx_fcd copy len-4 < 0 bytes).
- * A remote fax machine must never be able to crash the server.
+ * A remote fax machine must never be able to crash the server, over
+ * audio or over T.38.
  */
 #ifndef FAXFS_MODEM_HDLC_GUARD_H
 #define FAXFS_MODEM_HDLC_GUARD_H
@@ -18,6 +19,16 @@ struct hdlc_guard {
     t30_set_handler_t *set_rx_type;  /* spandsp's own, called first */
     void *set_rx_type_user;
     long dropped;                    /* frames kept from T.30 */
+
+    /* T.38: frames arrive as IFP fields; the guard counts each frame's
+     * bytes and turns "FCS OK" of an unsafe frame into "FCS bad". */
+    t38_terminal_state_t *t38;
+    t38_rx_data_handler_t *rx_data;  /* spandsp's own, called with the verdict */
+    t38_rx_indicator_handler_t *rx_indicator; /* spandsp's own, passed through */
+    t38_rx_missing_handler_t *rx_missing;     /* spandsp's own, passed through */
+    void *rx_user;                   /* what spandsp's handlers expect */
+    uint8_t head[3];                 /* the frame's first bytes (address, control, FCF) */
+    int frame_len;
 };
 
 /* Whether T.30 may see this frame (pure: the fuzzers and tests call it). */
@@ -25,5 +36,8 @@ bool hdlc_guard_frame_is_safe(const uint8_t *msg, int len);
 /* Routes every HDLC frame fax receives through the guard. The guard
  * must live as long as fax. */
 void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax);
+/* The same for frames a T.38 terminal receives (the T.38 path reaches
+ * process_rx_fcd too, with no CRC at all to stop a short frame). */
+void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38);
 
 #endif

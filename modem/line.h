@@ -4,8 +4,9 @@
  * and hangs up. "sim" (line_sim.c) is an in-process phone network of
  * simulated fax machines; "exec:COMMAND" (line_exec.c) bridges each call
  * to an external program; accepted AudioSocket connections
- * (line_audiosocket.c) are inbound calls on the same seam. SIP and T.38
- * lines plug in here later.
+ * (line_audiosocket.c) are inbound calls on the same seam. SIP lines
+ * (line_sip.c) are packet lines: audio comes and goes as RTP packets,
+ * each way on its own clock, and a call may switch to T.38 (IFPs).
  */
 #ifndef FAXFS_MODEM_LINE_H
 #define FAXFS_MODEM_LINE_H
@@ -36,6 +37,16 @@ enum line_clock {
     LINE_CLOCK_REALTIME, /* one block per 20 ms of wall clock, whatever the pool's pace */
 };
 
+/* What a packet line's call carries right now. */
+enum line_media { LINE_MEDIA_AUDIO, LINE_MEDIA_T38 };
+
+/* Where a packet line delivers what it received (line_driver.receive). */
+struct line_packet_sink {
+    void (*audio)(void *user, const int16_t *buf, int n);        /* samples, in order */
+    void (*audio_lost)(void *user, int n);                       /* samples lost in transit */
+    void (*ifp)(void *user, const uint8_t *buf, int len, uint16_t seq); /* T.38 IFP, once each, in order */
+};
+
 struct line;      /* one per pool: the driver's shared state */
 struct line_call; /* one per call */
 
@@ -46,6 +57,7 @@ struct line_config {
     enum modem_pace pace;
     const char *sim_dir;
     struct inbound_hub *hub; /* inbound calls (sim loopback); NULL: none */
+    const struct modem_sip_options *sip; /* SIP lines */
 };
 
 struct line_driver {
@@ -73,6 +85,15 @@ struct line_driver {
     const char *(*caller_id)(struct line_call *call);
     const char *(*call_ref)(struct line_call *call);
     const char *(*error_text)(struct line_call *call);
+    /* Packet lines only (NULL elsewhere; read is then unused and write
+     * sends one packet of our audio per call, whatever was received). */
+    enum line_media (*media)(struct line_call *call);
+    /* Takes in everything that arrived and hands it to sink. */
+    void (*receive)(struct line_call *call, const struct line_packet_sink *sink, void *user);
+    /* Sends one T.38 IFP (with the line's own redundancy). */
+    void (*send_ifp)(struct line_call *call, const uint8_t *ifp, int len);
+    /* "g711" or "t38": what the call carries, for results. */
+    const char *(*transport)(struct line_call *call);
 };
 
 extern const struct line_driver line_sim_driver;
@@ -81,6 +102,27 @@ extern const struct line_driver line_exec_driver;
  * per frame, or (tests) answering each frame as it arrives. */
 extern const struct line_driver line_audiosocket_driver;
 extern const struct line_driver line_audiosocket_unpaced_driver;
+/* SIP: outbound calls to a peer (line_sip.c), and inbound calls taken
+ * by the pool's SIP listener (sip_line_listen). */
+extern const struct line_driver line_sip_driver;
+
+struct sip_listener;
+struct sip_call;
+/* Called on the SIP agent's thread for each call offered to the
+ * listener: wrap it (sip_line_call_new) and hand it over, or return
+ * -EBUSY (the caller hears 486). Must not block. */
+typedef int (*sip_line_incoming_fn)(void *user, struct sip_call *call, const char *caller_id);
+/* Starts a SIP user agent answering on "ADDR:PORT" (the text after
+ * "sip:"). Returns 0 or -errno with a sentence in err. */
+int sip_line_listen(struct sip_listener **out, const char *addrport, const struct modem_sip_options *opt,
+                    sip_line_incoming_fn fn, void *user, char *err, size_t errlen);
+void sip_line_listener_free(struct sip_listener *l);
+int sip_line_listener_port(const struct sip_listener *l);
+/* Wraps an answered inbound SIP call as a line call (takes the reference). */
+struct line_call *sip_line_call_new(struct sip_call *call);
+/* Undoes sip_line_call_new for a call that is refused after all: the
+ * reference goes back to the agent (which answers 486). NULL is fine. */
+void sip_line_call_discard(struct line_call *call);
 
 /* Opens the listening socket for "HOST:PORT" (the text after
  * "audiosocket:"). Returns the fd, or -errno with a sentence in err. */

@@ -33,6 +33,7 @@ struct modem_result {
     char compression[16]; /* "T.4 1D", "T.4 2D", "T.6", "" */
     char remote_id[40];   /* the remote's CSI */
     double duration;      /* seconds of line time from dial to hang-up */
+    char transport[8];    /* how the fax travelled: "audio" (linear PCM lines), "g711", "t38"; "" before answer */
 };
 
 /* Callbacks run on a modem worker thread. They must not block for long
@@ -65,7 +66,7 @@ enum modem_pace { MODEM_PACE_FAST, MODEM_PACE_REALTIME };
 
 struct modem_inbound_call {
     const char *channel;   /* the inbound slot: "in0", "in1", ... */
-    const char *line;      /* "sim" (loopback), "audiosocket" */
+    const char *line;      /* "sim" (loopback), "audiosocket", "sip" */
     const char *caller_id; /* the calling number; "" when the line does not know it */
     const char *call_ref;  /* the line's own reference (AudioSocket call UUID), or "" */
 };
@@ -80,6 +81,7 @@ struct modem_rx_result {
     char compression[16];  /* "T.4 1D", "T.4 2D", "T.6", "" */
     char remote_id[40];    /* the sender's TSI */
     double duration;       /* seconds of line time from answer to hang-up */
+    char transport[8];     /* "audio", "g711" or "t38", as for sending */
 };
 
 struct modem_inbound_ops {
@@ -99,9 +101,19 @@ struct modem_inbound_ops {
     void (*notice)(void *ctx, const char *line);
 };
 
+/* SIP lines (--line sip:HOST[:PORT], --listen sip:ADDR:PORT). */
+struct modem_sip_options {
+    const char *user;      /* From user and digest user name; NULL: "faxfs" */
+    const char *password;  /* digest password; NULL: none */
+    const char *local;     /* "ADDR[:PORT]" outbound SIP and media bind to; NULL: routed source, any port */
+    const char *codecs;    /* "pcmu,pcma" (default), "pcma,pcmu", "pcmu", "pcma" */
+    bool no_t38;           /* never offer nor accept T.38 (stay on G.711) */
+    int ring_timeout_s;    /* outbound: no answer after this; 0: 60 */
+};
+
 struct modem_pool_config {
     int channels;
-    const char *line_spec;  /* "sim" (default) or "exec:COMMAND" */
+    const char *line_spec;  /* "sim" (default), "exec:COMMAND" or "sip:HOST[:PORT]" */
     enum modem_pace pace;   /* sim only; exec is paced by the command */
     const char *sim_dir;    /* where simulated receivers store pages: sim_dir/<number>/... */
     const char *scratch_dir;/* temp files (multi-page TIFFs built per call) */
@@ -113,7 +125,9 @@ struct modem_pool_config {
     void *inbound_ctx;          /* passed to begin() and notice() */
     int inbound_slots;          /* inbound calls at once; 0 = 8 */
     const char *station_number; /* our number on the simulated network; NULL = "5550100" */
-    const char *listen_spec;    /* "audiosocket:HOST:PORT" (PORT 0 picks one), or NULL */
+    const char *listen_spec;    /* "audiosocket:HOST:PORT" or "sip:ADDR:PORT" (PORT 0 picks one), or NULL */
+    const char *const *listen_more; /* further listeners (NULL-terminated), at most one per kind */
+    struct modem_sip_options sip;
     /* Tests only: answer each AudioSocket audio frame at once instead of
      * pacing our audio at 20 ms per frame, so a client drives the clock. */
     bool listen_unpaced;
@@ -145,6 +159,8 @@ double modem_pool_line_seconds(const struct modem_pool *pool);
 /* The TCP port the AudioSocket listener is bound to (useful with port
  * 0), or -1 when the pool does not listen. */
 int modem_pool_listen_port(const struct modem_pool *pool);
+/* The UDP port the SIP listener is bound to, or -1 when there is none. */
+int modem_pool_sip_port(const struct modem_pool *pool);
 /* Inbound calls in progress (slots taken), for status displays. */
 int modem_pool_inbound_active(const struct modem_pool *pool);
 

@@ -10,7 +10,8 @@
  * schedule of the same worker, whatever the pace.
  * Inbound calls run on inbound channels ("in0"...), separate from the
  * outbound ones and spread over the workers the same way; worker 0 also
- * accepts AudioSocket connections.
+ * accepts AudioSocket connections. SIP calls are offered by the SIP
+ * listener's own signalling thread and handed to a worker the same way.
  */
 #include "modem/modem.h"
 
@@ -92,6 +93,9 @@ struct modem_pool {
     int listen_fd;
     int listen_port;
     const struct line_driver *listen_driver;
+    struct sip_listener *sip_listener; /* NULL: no SIP listener */
+    pthread_mutex_t offer_lock;        /* orders SIP hand-overs before the stop, so none is left behind */
+    const char *sip_listen_spec;       /* during create only: opened once the workers run */
 };
 
 static void worker_wake(struct worker *w)
@@ -283,7 +287,7 @@ static void *worker_main(void *arg)
         if (atomic_load(&pool->stopping)) {
             for (int i = 0; i < w->nactive; i++)
                 session_request_abort(w->active[i]->session);
-            if (w->nactive == 0)
+            if (w->nactive == 0 && !atomic_load(&w->has_pending))
                 break;
         }
         bool want_again = pool->driver->maintain && pool->driver->maintain(pool->line, false);
@@ -360,6 +364,10 @@ const struct line_driver *line_driver_for_spec(const char *spec, const char **ar
         *arg = spec + 5;
         return &line_exec_driver;
     }
+    if (strncmp(spec, "sip:", 4) == 0 && spec[4]) {
+        *arg = spec + 4;
+        return &line_sip_driver;
+    }
     return NULL;
 }
 
@@ -411,6 +419,11 @@ static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
 
 static void pool_free(struct modem_pool *pool)
 {
+    /* Normally stopped by modem_pool_destroy once the workers are gone;
+     * here on error paths, before any call was offered. */
+    sip_line_listener_free(pool->sip_listener);
+    pool->sip_listener = NULL;
+    pthread_mutex_destroy(&pool->offer_lock);
     for (int i = 0; pool->workers && i < pool->nworkers; i++) {
         struct worker *w = &pool->workers[i];
         if (w->wake_fd >= 0)
@@ -434,25 +447,45 @@ static void pool_free(struct modem_pool *pool)
     free(pool);
 }
 
-/* The inbound side: slots, and the AudioSocket listener if asked for.
- * Listening without inbound callbacks would answer calls into nowhere. */
+/* One listener: AudioSocket (accepted by worker 0) or SIP (offered by
+ * its signalling thread). */
+static int pool_open_listener(struct modem_pool *pool, const struct modem_pool_config *cfg, const char *spec,
+                              char *err, size_t errlen)
+{
+    if (!pool->hub)
+        return pool_fail(err, errlen, -EINVAL, "listening on %s needs inbound callbacks", spec);
+    if (strncmp(spec, "sip:", 4) == 0) {
+        if (pool->sip_listen_spec)
+            return pool_fail(err, errlen, -EINVAL, "%s: only one SIP listener at a time", spec);
+        pool->sip_listen_spec = spec + 4;
+        return 0;
+    }
+    if (strncmp(spec, "audiosocket:", 12) != 0)
+        return pool_fail(err, errlen, -EINVAL, "unknown listener \"%s\"; use audiosocket:HOST:PORT or sip:ADDR:PORT",
+                         spec);
+    if (pool->listen_fd >= 0)
+        return pool_fail(err, errlen, -EINVAL, "%s: only one AudioSocket listener at a time", spec);
+    int fd = audiosocket_listen(spec + 12, &pool->listen_port, err, errlen);
+    if (fd < 0)
+        return fd;
+    pool->listen_fd = fd;
+    pool->listen_driver = cfg->listen_unpaced ? &line_audiosocket_unpaced_driver : &line_audiosocket_driver;
+    return 0;
+}
+
+/* The inbound side: slots, and the listeners asked for. Listening
+ * without inbound callbacks would answer calls into nowhere. */
 static int pool_open_inbound(struct modem_pool *pool, const struct modem_pool_config *cfg, char *err, size_t errlen)
 {
     int rc = inbound_hub_create(&pool->hub, cfg, pool->header_tz, err, errlen);
     if (rc != 0)
         return rc;
     pool->ninbound = inbound_hub_slots(pool->hub);
-    if (!cfg->listen_spec || !*cfg->listen_spec)
-        return 0;
-    if (strncmp(cfg->listen_spec, "audiosocket:", 12) != 0)
-        return pool_fail(err, errlen, -EINVAL, "unknown listener \"%s\"; use audiosocket:HOST:PORT", cfg->listen_spec);
-    if (!pool->hub)
-        return pool_fail(err, errlen, -EINVAL, "listening on %s needs inbound callbacks", cfg->listen_spec);
-    int fd = audiosocket_listen(cfg->listen_spec + 12, &pool->listen_port, err, errlen);
-    if (fd < 0)
-        return fd;
-    pool->listen_fd = fd;
-    pool->listen_driver = cfg->listen_unpaced ? &line_audiosocket_unpaced_driver : &line_audiosocket_driver;
+    if (cfg->listen_spec && *cfg->listen_spec && (rc = pool_open_listener(pool, cfg, cfg->listen_spec, err, errlen)) != 0)
+        return rc;
+    for (int i = 0; cfg->listen_more && cfg->listen_more[i]; i++)
+        if ((rc = pool_open_listener(pool, cfg, cfg->listen_more[i], err, errlen)) != 0)
+            return rc;
     return 0;
 }
 
@@ -482,6 +515,31 @@ static void pool_peer_name(const struct sockaddr_storage *sa, char *out, size_t 
         port = ntohs(in6->sin6_port);
     }
     snprintf(out, len, "%s:%d", host, port);
+}
+
+/* Runs on the SIP listener's thread for each call it answers: a free
+ * inbound slot takes it, or the caller hears busy. */
+static int pool_sip_incoming(void *user, struct sip_call *sc, const char *caller_id)
+{
+    struct modem_pool *pool = user;
+    const char *who = caller_id && *caller_id ? caller_id : "an unknown caller";
+    pthread_mutex_lock(&pool->offer_lock);
+    int slot = atomic_load(&pool->stopping) ? -2 : inbound_slot_take(pool->hub);
+    struct line_call *call = slot >= 0 ? sip_line_call_new(sc) : NULL;
+    struct session *s = call ? session_create_inbound(&line_sip_driver, call, pool->hub, slot) : NULL;
+    if (s)
+        pool_hand_over(pool, &pool->channels[pool->nchannels + slot], s);
+    pthread_mutex_unlock(&pool->offer_lock);
+    if (s)
+        return 0;
+    /* Refused: the agent keeps the call's reference and answers 486. */
+    sip_line_call_discard(call);
+    if (slot >= 0)
+        inbound_slot_release(pool->hub, slot);
+    if (slot != -2)
+        inbound_notice(pool->hub, "SIP call from %s turned away: %s", who,
+                       slot < 0 ? "every inbound line is busy" : "out of memory");
+    return -EBUSY;
 }
 
 /* Runs on worker 0: takes new AudioSocket connections onto free inbound
@@ -522,7 +580,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     const char *arg;
     const struct line_driver *drv = line_driver_for_spec(cfg->line_spec, &arg);
     if (!drv)
-        return pool_fail(err, errlen, -EINVAL, "unknown line \"%s\"; use \"sim\" or \"exec:COMMAND\"",
+        return pool_fail(err, errlen, -EINVAL, "unknown line \"%s\"; use \"sim\", \"exec:COMMAND\" or \"sip:HOST[:PORT]\"",
                          cfg->line_spec);
     if (cfg->channels <= 0 || cfg->channels > 4096)
         return pool_fail(err, errlen, -EINVAL, "modem count must be between 1 and 4096%s", "");
@@ -536,6 +594,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     pool->nchannels = cfg->channels;
     pool->listen_fd = -1;
     pool->listen_port = -1;
+    pthread_mutex_init(&pool->offer_lock, NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pool->nworkers = cfg->workers > 0 ? cfg->workers : cpus > 0 ? (int)cpus : 1;
     if (pool->nworkers > pool->nchannels)
@@ -556,7 +615,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
         pool_free(pool);
         return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
     }
-    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub };
+    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub, .sip = &cfg->sip };
     rc = drv->create(&pool->line, &lc, err, errlen);
     if (rc != 0) {
         pool->line = NULL;
@@ -565,6 +624,11 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     }
     int started = pool->nworkers;
     rc = pool_start_workers(pool, err, errlen);
+    /* Calls may be offered the moment the SIP listener runs: workers first. */
+    if (rc == 0 && pool->sip_listen_spec)
+        rc = sip_line_listen(&pool->sip_listener, pool->sip_listen_spec, &cfg->sip, pool_sip_incoming, pool, err,
+                             errlen);
+    pool->sip_listen_spec = NULL;
     if (rc != 0) {
         atomic_store(&pool->stopping, true);
         for (int i = 0; i < pool->nworkers; i++) {
@@ -583,11 +647,18 @@ void modem_pool_destroy(struct modem_pool *pool)
 {
     if (!pool)
         return;
+    /* SIP calls offered from now on hear busy; those handed over
+     * already are pending on a worker, which ends them before it exits.
+     * The listener goes last: the workers' hang-ups still need it. */
+    pthread_mutex_lock(&pool->offer_lock);
     atomic_store(&pool->stopping, true);
+    pthread_mutex_unlock(&pool->offer_lock);
     for (int i = 0; i < pool->nworkers; i++)
         worker_wake(&pool->workers[i]);
     for (int i = 0; i < pool->nworkers; i++)
         pthread_join(pool->workers[i].thread, NULL);
+    sip_line_listener_free(pool->sip_listener);
+    pool->sip_listener = NULL;
     pool_free(pool);
 }
 
@@ -675,6 +746,11 @@ void modem_abort(struct modem_pool *pool, int channel)
 int modem_pool_listen_port(const struct modem_pool *pool)
 {
     return pool->listen_fd >= 0 ? pool->listen_port : -1;
+}
+
+int modem_pool_sip_port(const struct modem_pool *pool)
+{
+    return pool->sip_listener ? sip_line_listener_port(pool->sip_listener) : -1;
 }
 
 int modem_pool_inbound_active(const struct modem_pool *pool)

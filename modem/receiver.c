@@ -22,7 +22,7 @@
 #include <tiffio.h>
 #include <spandsp.h>
 
-#include "modem/hdlc_guard.h"
+#include "modem/fax_engine.h"
 #include "modem/result.h"
 #include "modem/session.h"
 #include "modem/tiff_join.h"
@@ -47,10 +47,11 @@ struct receiver {
     struct inbound_hub *hub;
     int slot;
     void *user;           /* from begin() */
-    fax_state_t *fax;
-    struct hdlc_guard guard;
+    struct fax_engine eng;
     char rx_path[PATH_MAX];
     char page_prefix[PATH_MAX - 32];
+    int page_base;        /* pages handed over from receive files of earlier engines */
+    int engines;          /* engines started: a switch to T.38 restarts T.30 */
 
     /* Set by spandsp handlers, consumed after the DSP call returns. */
     bool t30_done;
@@ -243,14 +244,13 @@ static void rx_result_set(struct modem_rx_result *res, enum modem_outcome o, con
     snprintf(res->text, sizeof res->text, "%s", text ? text : "");
 }
 
-static int receiver_start_t30(struct receiver *r)
+static int receiver_start_t30(struct receiver *r, enum line_media kind, fax_engine_ifp_fn send_ifp, void *user)
 {
-    r->fax = fax_init(NULL, 0);
-    if (!r->fax)
+    if (fax_engine_start(&r->eng, kind, false, send_ifp, user) != 0)
         return -ENOMEM;
-    fax_set_transmit_on_idle(r->fax, 1);
-    hdlc_guard_attach(&r->guard, r->fax);
-    t30_state_t *t30 = fax_get_t30_state(r->fax);
+    r->engines++;
+    snprintf(r->rx_path, sizeof r->rx_path, r->engines == 1 ? "%s.tif" : "%s-%d.tif", r->page_prefix, r->engines);
+    t30_state_t *t30 = r->eng.t30;
     if (r->hub->csi[0])
         t30_set_tx_ident(t30, r->hub->csi);
     t30_set_tx_page_header_tz(t30, r->hub->tz);
@@ -283,7 +283,6 @@ struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *l
     snprintf(channel, sizeof channel, "in%d", slot);
     unsigned seq = atomic_fetch_add(&hub->seq, 1);
     snprintf(r->page_prefix, sizeof r->page_prefix, "%s/rx-%ld-%s-%u", hub->scratch_dir, (long)getpid(), channel, seq);
-    snprintf(r->rx_path, sizeof r->rx_path, "%s.tif", r->page_prefix);
     struct modem_inbound_call call = {
         .channel = channel, .line = line, .caller_id = caller_id ? caller_id : "", .call_ref = call_ref ? call_ref : "",
     };
@@ -292,10 +291,10 @@ struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *l
         free(r);
         return NULL;
     }
-    if (receiver_start_t30(r) != 0) {
+    snprintf(r->res.transport, sizeof r->res.transport, "%s", strcmp(line, "sip") == 0 ? "g711" : "audio");
+    if (receiver_start_t30(r, LINE_MEDIA_AUDIO, NULL, NULL) != 0) {
         /* begin() accepted the call: it hears how it ended. */
-        if (r->fax)
-            fax_free(r->fax);
+        fax_engine_free(&r->eng);
         rx_result_set(&r->res, MODEM_DROPPED, "no_memory", "Out of memory answering the call.");
         hub->ops.finished(r->user, &r->res);
         free(r);
@@ -309,27 +308,52 @@ struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *l
 
 void receiver_rx(struct receiver *r, const int16_t *buf, int n)
 {
-    int16_t block[160];
     receiver_logging = r;
-    for (int off = 0; off < n; off += 160) {
-        int len = n - off < 160 ? n - off : 160;
-        memcpy(block, buf + off, sizeof(int16_t) * (size_t)len); /* fax_rx may modify its input */
-        if (!r->t30_done)
-            fax_rx(r->fax, block, len);
-    }
+    if (!r->t30_done)
+        fax_engine_rx_audio(&r->eng, buf, n);
+    receiver_logging = NULL;
+    r->samples += n;
+}
+
+void receiver_rx_lost(struct receiver *r, int n)
+{
+    receiver_logging = r;
+    if (!r->t30_done)
+        fax_engine_rx_lost(&r->eng, n);
     receiver_logging = NULL;
     r->samples += n;
 }
 
 void receiver_tx(struct receiver *r, int16_t *buf, int n)
 {
-    int m = 0;
     receiver_logging = r;
     if (!r->t30_done)
-        m = fax_tx(r->fax, buf, n);
+        fax_engine_tx_audio(&r->eng, buf, n);
+    else
+        memset(buf, 0, sizeof(int16_t) * (size_t)n);
     receiver_logging = NULL;
-    if (m < n)
-        memset(buf + m, 0, sizeof(int16_t) * (size_t)(n - m));
+}
+
+void receiver_rx_ifp(struct receiver *r, const uint8_t *buf, int len, uint16_t seq)
+{
+    receiver_logging = r;
+    if (!r->t30_done)
+        fax_engine_rx_ifp(&r->eng, buf, len, seq);
+    receiver_logging = NULL;
+}
+
+void receiver_tick(struct receiver *r, int n)
+{
+    receiver_logging = r;
+    if (!r->t30_done)
+        fax_engine_tick(&r->eng, n);
+    receiver_logging = NULL;
+    r->samples += n;
+}
+
+enum line_media receiver_media(const struct receiver *r)
+{
+    return r->eng.kind;
 }
 
 bool receiver_done(const struct receiver *r)
@@ -353,7 +377,7 @@ static void receiver_hand_over(struct receiver *r, int index)
 {
     char path[PATH_MAX], err[192];
     snprintf(path, sizeof path, "%s-p%03d.tif", r->page_prefix, index + 1);
-    int rc = tiff_extract_page(r->rx_path, index, path, err, sizeof err);
+    int rc = tiff_extract_page(r->rx_path, index - r->page_base, path, err, sizeof err);
     if (rc != 0) {
         receiver_log(r, "page %d could not be read back: %s", index + 1, err);
         return;
@@ -370,15 +394,15 @@ static void receiver_hand_over(struct receiver *r, int index)
 static int receiver_pages_written(struct receiver *r)
 {
     t30_stats_t st;
-    t30_get_transfer_statistics(fax_get_t30_state(r->fax), &st);
+    t30_get_transfer_statistics(r->eng.t30, &st);
     if (st.bit_rate > 0)
         r->res.bit_rate = st.bit_rate;
-    return st.pages_rx;
+    return r->page_base + st.pages_rx;
 }
 
 void receiver_service(struct receiver *r)
 {
-    if (!r->check || !r->fax)
+    if (!r->check || !fax_engine_started(&r->eng))
         return;
     r->check = false;
     int written = receiver_pages_written(r);
@@ -435,9 +459,42 @@ static void receiver_result(struct receiver *r, enum receiver_end how, const cha
         rx_result_set(&r->res, MODEM_NOT_FAX, "not_fax", "The caller never started a fax exchange.");
 }
 
+/* The caller switched the call (to T.38): T.30 starts again on the new
+ * media, after the pages complete so far are handed over. */
+int receiver_switch(struct receiver *r, enum line_media kind, fax_engine_ifp_fn send_ifp, void *user)
+{
+    if (r->t30_done || kind == r->eng.kind)
+        return 0;
+    int written = receiver_pages_written(r);
+    for (int i = r->pages_done; i < written; i++)
+        receiver_hand_over(r, i);
+    if (r->eng.guard.dropped > 0)
+        receiver_log(r, "%ld malformed frame(s) from the sender were dropped", r->eng.guard.dropped);
+    fax_engine_free(&r->eng);
+    unlink(r->rx_path);
+    r->page_base = r->pages_done;
+    r->training_ok = false;
+    r->more_pages = false;
+    receiver_log(r, "the caller switched the call to %s", kind == LINE_MEDIA_T38 ? "T.38" : "audio");
+    snprintf(r->res.transport, sizeof r->res.transport, "%s", kind == LINE_MEDIA_T38 ? "t38" : "g711");
+    if (receiver_start_t30(r, kind, send_ifp, user) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
 void receiver_end(struct receiver *r, enum receiver_end how, const char *code, const char *text)
 {
-    t30_state_t *t30 = fax_get_t30_state(r->fax);
+    if (!fax_engine_started(&r->eng)) {
+        /* A failed switch left no engine: the line ended the call. */
+        receiver_result(r, how == RECEIVER_END_T30 ? RECEIVER_END_LINE : how, "no_memory",
+                        "Out of memory switching the call to T.38.");
+        r->res.pages_received = r->pages_done;
+        r->res.duration = (double)r->samples / 8000.0;
+        r->hub->ops.finished(r->user, &r->res);
+        free(r);
+        return;
+    }
+    t30_state_t *t30 = r->eng.t30;
     receiver_logging = r;
     if (!r->t30_done)
         t30_terminate(t30); /* closes the receive file; phase E reports */
@@ -449,11 +506,10 @@ void receiver_end(struct receiver *r, enum receiver_end how, const char *code, c
     snprintf(r->res.compression, sizeof r->res.compression, "%s", receiver_compression(st.encoding));
     const char *ident = t30_get_rx_ident(t30);
     snprintf(r->res.remote_id, sizeof r->res.remote_id, "%s", ident ? ident : "");
-    int written = st.pages_rx;
-    if (r->guard.dropped > 0)
-        receiver_log(r, "%ld malformed frame(s) from the sender were dropped", r->guard.dropped);
-    fax_free(r->fax); /* the receive file is complete and closed now */
-    r->fax = NULL;
+    int written = r->page_base + st.pages_rx;
+    if (r->eng.guard.dropped > 0)
+        receiver_log(r, "%ld malformed frame(s) from the sender were dropped", r->eng.guard.dropped);
+    fax_engine_free(&r->eng); /* the receive file is complete and closed now */
     for (int i = r->pages_done; i < written; i++)
         receiver_hand_over(r, i);
     unlink(r->rx_path);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modem/fax_engine.h"
 #include "modem/modem.h"
 
 /* The pool's inbound side: the daemon's callbacks and the slots. */
@@ -49,6 +50,15 @@ struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *l
 void receiver_rx(struct receiver *r, const int16_t *buf, int n);
 /* Audio to the far end: always n samples (silence once T.30 is done). */
 void receiver_tx(struct receiver *r, int16_t *buf, int n);
+/* Packet lines: n samples lost in transit; a T.38 IFP; the passing of
+ * n samples of time on T.38 (which has no audio to count). */
+void receiver_rx_lost(struct receiver *r, int n);
+void receiver_rx_ifp(struct receiver *r, const uint8_t *buf, int len, uint16_t seq);
+void receiver_tick(struct receiver *r, int n);
+/* What the receiver's T.30 runs on now, and a switch to other media
+ * (T.30 restarts; pages complete so far are kept). 0 or -ENOMEM. */
+enum line_media receiver_media(const struct receiver *r);
+int receiver_switch(struct receiver *r, enum line_media kind, fax_engine_ifp_fn send_ifp, void *user);
 /* After DSP calls: hands over finished pages, reports status. */
 void receiver_service(struct receiver *r);
 /* T.30 has finished: hang up. */

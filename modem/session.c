@@ -20,7 +20,7 @@
 #include <tiffio.h>
 #include <spandsp.h>
 
-#include "modem/hdlc_guard.h"
+#include "modem/fax_engine.h"
 #include "modem/receiver.h"
 #include "modem/result.h"
 
@@ -43,8 +43,7 @@ struct session {
     struct line *line;
     struct line_call *call;
     enum session_phase phase;
-    fax_state_t *fax;
-    struct hdlc_guard guard;
+    struct fax_engine eng;
 
     /* SESSION_RECEIVE */
     struct inbound_hub *hub;
@@ -70,6 +69,7 @@ struct session {
     bool training_ok;
 
     int pages_confirmed;  /* in this call */
+    int pages_base;       /* confirmed before the current engine (a switch to T.38 restarts T.30) */
     int announced_page;   /* last page announced in a status */
     long samples;         /* line time since dial */
     struct timespec started;
@@ -219,14 +219,26 @@ struct session *session_create(const struct session_params *p)
     return s;
 }
 
-static int session_start_t30(struct session *s)
+static void session_send_ifp(void *user, const uint8_t *ifp, int len)
 {
-    s->fax = fax_init(NULL, 1);
-    if (!s->fax)
+    struct session *s = user;
+    if (s->call)
+        s->drv->send_ifp(s->call, ifp, len);
+}
+
+static void session_set_transport(struct session *s)
+{
+    const char *t = s->eng.kind == LINE_MEDIA_T38 ? "t38" : s->drv->transport ? "g711" : "audio";
+    snprintf(s->res.transport, sizeof s->res.transport, "%s", t);
+}
+
+/* T.30 on the given media, from the first page not yet confirmed. */
+static int session_start_t30(struct session *s, enum line_media kind)
+{
+    if (fax_engine_start(&s->eng, kind, true, session_send_ifp, s) != 0)
         return -ENOMEM;
-    fax_set_transmit_on_idle(s->fax, 1);
-    hdlc_guard_attach(&s->guard, s->fax);
-    t30_state_t *t30 = fax_get_t30_state(s->fax);
+    session_set_transport(s);
+    t30_state_t *t30 = s->eng.t30;
     if (s->tsid[0])
         t30_set_tx_ident(t30, s->tsid);
     if (s->header[0])
@@ -236,7 +248,7 @@ static int session_start_t30(struct session *s)
     t30_set_supported_compressions(t30, T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION
                                             | T30_SUPPORT_T6_COMPRESSION);
     t30_set_supported_modems(t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
-    t30_set_tx_file(t30, s->tx_file, -1, -1);
+    t30_set_tx_file(t30, s->tx_file, s->pages_base > 0 ? s->pages_base : -1, -1);
     t30_set_phase_b_handler(t30, session_phase_b, s);
     t30_set_phase_d_handler(t30, session_phase_d, s);
     t30_set_phase_e_handler(t30, session_phase_e, s);
@@ -252,9 +264,9 @@ static int session_start_t30(struct session *s)
 static void session_report_progress(struct session *s)
 {
     t30_stats_t st;
-    t30_get_transfer_statistics(fax_get_t30_state(s->fax), &st);
-    if (st.pages_tx > s->pages_confirmed) {
-        s->pages_confirmed = st.pages_tx;
+    t30_get_transfer_statistics(s->eng.t30, &st);
+    if (s->pages_base + st.pages_tx > s->pages_confirmed) {
+        s->pages_confirmed = s->pages_base + st.pages_tx;
         if (s->ev.page_confirmed)
             s->ev.page_confirmed(s->user, s->pages_confirmed);
     }
@@ -268,11 +280,11 @@ static void session_report_progress(struct session *s)
 
 static void session_fill_stats(struct session *s)
 {
-    t30_state_t *t30 = fax_get_t30_state(s->fax);
+    t30_state_t *t30 = s->eng.t30;
     t30_stats_t st;
     t30_get_transfer_statistics(t30, &st);
-    if (st.pages_tx > s->pages_confirmed)
-        s->pages_confirmed = st.pages_tx;
+    if (s->pages_base + st.pages_tx > s->pages_confirmed)
+        s->pages_confirmed = s->pages_base + st.pages_tx;
     s->res.bit_rate = st.bit_rate;
     s->res.ecm = st.error_correcting_mode ? 1 : 0;
     snprintf(s->res.compression, sizeof s->res.compression, "%s", session_compression_name(st.encoding));
@@ -287,10 +299,11 @@ static void session_hang_up(struct session *s)
         s->drv->hangup(s->call);
         s->call = NULL;
     }
-    if (s->fax) {
+    if (fax_engine_started(&s->eng)) {
         session_fill_stats(s);
-        fax_free(s->fax);
-        s->fax = NULL;
+        if (s->eng.guard.dropped > 0)
+            session_log(s, "%ld malformed frame(s) from the remote were dropped", s->eng.guard.dropped);
+        fax_engine_free(&s->eng);
     }
     if (s->tx_file[0])
         unlink(s->tx_file);
@@ -314,8 +327,8 @@ static void session_end_t30(struct session *s)
 
 static void session_give_up(struct session *s)
 {
-    if (s->fax && !s->t30_done)
-        t30_terminate(fax_get_t30_state(s->fax));
+    if (fax_engine_started(&s->eng) && !s->t30_done)
+        t30_terminate(s->eng.t30);
     session_log(s, "the call exceeded its time limit");
     result_set(&s->res, MODEM_DROPPED, "call_timeout", "The call took too long and was ended.");
     session_hang_up(s);
@@ -323,8 +336,8 @@ static void session_give_up(struct session *s)
 
 static void session_abort_now(struct session *s)
 {
-    if (s->fax && !s->t30_done)
-        t30_terminate(fax_get_t30_state(s->fax));
+    if (fax_engine_started(&s->eng) && !s->t30_done)
+        t30_terminate(s->eng.t30);
     result_set(&s->res, MODEM_ABORTED, "aborted", "The call was aborted.");
     session_hang_up(s);
 }
@@ -350,9 +363,77 @@ static void session_dial(struct session *s)
     s->phase = PHASE_RINGING;
 }
 
+/* Packet lines: what arrived goes in as it is; one tick of ours goes out. */
+static void session_sink_audio(void *user, const int16_t *buf, int n)
+{
+    struct session *s = user;
+    if (s->phase == PHASE_T30)
+        fax_engine_rx_audio(&s->eng, buf, n);
+}
+
+static void session_sink_lost(void *user, int n)
+{
+    struct session *s = user;
+    if (s->phase == PHASE_T30)
+        fax_engine_rx_lost(&s->eng, n);
+}
+
+static void session_sink_ifp(void *user, const uint8_t *buf, int len, uint16_t seq)
+{
+    struct session *s = user;
+    if (s->phase == PHASE_T30)
+        fax_engine_rx_ifp(&s->eng, buf, len, seq);
+}
+
+static const struct line_packet_sink session_sink = {
+    .audio = session_sink_audio, .audio_lost = session_sink_lost, .ifp = session_sink_ifp,
+};
+
+/* The peer (or our re-INVITE) moved the call to other media: T.30
+ * starts again there, from the first page not yet confirmed. */
+static void session_follow_media(struct session *s)
+{
+    enum line_media m = s->drv->media(s->call);
+    if (m == s->eng.kind || s->t30_done)
+        return;
+    session_log(s, "the call switched to %s", m == LINE_MEDIA_T38 ? "T.38" : "G.711 audio");
+    session_fill_stats(s);
+    fax_engine_free(&s->eng);
+    s->pages_base = s->pages_confirmed;
+    if (session_start_t30(s, m) != 0) {
+        result_set(&s->res, MODEM_DROPPED, "no_memory", "Out of memory switching the call to T.38.");
+        session_hang_up(s);
+    }
+}
+
+static int session_exchange_packets(struct session *s)
+{
+    int16_t tx[LINE_BLOCK];
+    s->samples += LINE_BLOCK;
+    session_logging = s;
+    s->drv->receive(s->call, &session_sink, s);
+    if (s->phase == PHASE_T30) {
+        session_follow_media(s);
+    }
+    if (s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_T38) {
+        fax_engine_tick(&s->eng, LINE_BLOCK);
+    } else {
+        if (s->phase == PHASE_T30)
+            fax_engine_tx_audio(&s->eng, tx, LINE_BLOCK);
+        else
+            memset(tx, 0, sizeof tx);
+        if (s->phase != PHASE_OVER)
+            s->drv->write(s->call, tx, LINE_BLOCK);
+    }
+    session_logging = NULL;
+    return LINE_BLOCK;
+}
+
 /* One exchange: the far end's audio into T.30, as much of ours back. */
 static int session_exchange(struct session *s)
 {
+    if (s->drv->receive)
+        return s->phase == PHASE_RINGING ? 0 : session_exchange_packets(s);
     int16_t rx[LINE_BLOCK], tx[LINE_BLOCK];
     int n = s->drv->read(s->call, rx, LINE_BLOCK);
     if (s->drv->clock == LINE_CLOCK_POOL)
@@ -363,11 +444,9 @@ static int session_exchange(struct session *s)
         s->samples += n;
     if (s->phase == PHASE_T30) {
         session_logging = s;
-        fax_rx(s->fax, rx, n);
-        int m = fax_tx(s->fax, tx, n);
+        fax_engine_rx_audio(&s->eng, rx, n);
+        fax_engine_tx_audio(&s->eng, tx, n);
         session_logging = NULL;
-        if (m < n)
-            memset(tx + m, 0, sizeof(int16_t) * (size_t)(n - m));
     } else {
         memset(tx, 0, sizeof(int16_t) * (size_t)n);
     }
@@ -378,7 +457,8 @@ static int session_exchange(struct session *s)
 static void session_on_answer(struct session *s)
 {
     session_log(s, "answered: %s", s->number);
-    if (session_start_t30(s) != 0) {
+    enum line_media m = s->drv->media ? s->drv->media(s->call) : LINE_MEDIA_AUDIO;
+    if (session_start_t30(s, m) != 0) {
         result_set(&s->res, MODEM_DROPPED, "no_memory", "Out of memory starting the fax session.");
         session_hang_up(s);
         return;
@@ -396,6 +476,12 @@ static void session_check_line(struct session *s)
             session_on_answer(s);
         } else if (st != LINE_DIALING) {
             result_from_line(&s->res, st);
+            const char *why = s->drv->error_text ? s->drv->error_text(s->call) : NULL;
+            if (st == LINE_FAILED && why && why[0]) {
+                char text[192];
+                snprintf(text, sizeof text, "The call could not be placed: %s.", why);
+                result_set(&s->res, MODEM_DROPPED, "line_failed", text);
+            }
             session_log(s, "call not answered: %s", s->res.text);
             session_hang_up(s);
         }
@@ -404,7 +490,7 @@ static void session_check_line(struct session *s)
     if (st != LINE_ANSWERED && !s->t30_done) {
         /* The far end left mid-call: let T.30 conclude with what it has. */
         session_logging = s;
-        t30_terminate(fax_get_t30_state(s->fax));
+        t30_terminate(s->eng.t30);
         session_logging = NULL;
         session_log(s, "the remote hung up");
         if (!s->t30_done) {
@@ -431,7 +517,7 @@ bool session_service(struct session *s)
         session_dial(s);
         return s->phase == PHASE_OVER;
     }
-    int rounds = s->drv->clock == LINE_CLOCK_POOL ? 1 : SESSION_FD_BLOCKS_PER_SERVICE;
+    int rounds = s->drv->clock == LINE_CLOCK_FD ? SESSION_FD_BLOCKS_PER_SERVICE : 1;
     for (int i = 0; i < rounds && s->phase != PHASE_OVER; i++) {
         int n = session_exchange(s);
         if (s->phase == PHASE_T30 && s->check_progress) {
@@ -556,7 +642,8 @@ static void session_inbound_end(struct session *s, enum receiver_end how, const 
 static void session_inbound_ring(struct session *s)
 {
     int16_t none[1];
-    s->drv->read(s->call, none, 0); /* takes in what arrived, consumes no audio */
+    if (s->drv->read)
+        s->drv->read(s->call, none, 0); /* takes in what arrived, consumes no audio */
     enum line_state st = s->drv->state(s->call);
     const char *ref = session_line_text(s, s->drv->call_ref);
     if (st == LINE_ANSWERED) {
@@ -598,6 +685,46 @@ static void session_inbound_check(struct session *s)
     }
 }
 
+/* Inbound packet lines: everything that arrived goes in, one tick of
+ * ours goes out; the call follows the caller's switch to T.38. */
+static void session_rx_audio(void *user, const int16_t *buf, int n)
+{
+    receiver_rx(((struct session *)user)->rx, buf, n);
+}
+
+static void session_rx_lost(void *user, int n)
+{
+    receiver_rx_lost(((struct session *)user)->rx, n);
+}
+
+static void session_rx_ifp(void *user, const uint8_t *buf, int len, uint16_t seq)
+{
+    receiver_rx_ifp(((struct session *)user)->rx, buf, len, seq);
+}
+
+static const struct line_packet_sink session_rx_sink = {
+    .audio = session_rx_audio, .audio_lost = session_rx_lost, .ifp = session_rx_ifp,
+};
+
+static void session_inbound_packets(struct session *s)
+{
+    s->drv->receive(s->call, &session_rx_sink, s);
+    enum line_media m = s->drv->media(s->call);
+    if (m != receiver_media(s->rx) && receiver_switch(s->rx, m, session_send_ifp, s) != 0) {
+        session_inbound_end(s, RECEIVER_END_LINE, "no_memory", "Out of memory switching the call to T.38.");
+        return;
+    }
+    if (m == LINE_MEDIA_T38) {
+        receiver_tick(s->rx, LINE_BLOCK);
+    } else {
+        int16_t tx[LINE_BLOCK];
+        receiver_tx(s->rx, tx, LINE_BLOCK);
+        s->drv->write(s->call, tx, LINE_BLOCK);
+    }
+    receiver_service(s->rx);
+    session_inbound_check(s);
+}
+
 static bool session_service_inbound(struct session *s)
 {
     if (s->phase == PHASE_OVER)
@@ -615,6 +742,10 @@ static bool session_service_inbound(struct session *s)
     if (abort) {
         session_inbound_end(s, RECEIVER_END_ABORTED, NULL, NULL);
         return true;
+    }
+    if (s->drv->receive) {
+        session_inbound_packets(s);
+        return s->phase == PHASE_OVER;
     }
     int rounds = s->drv->clock == LINE_CLOCK_FD ? SESSION_FD_BLOCKS_PER_SERVICE : 1;
     for (int i = 0; i < rounds && s->phase != PHASE_OVER; i++) {

@@ -1,8 +1,8 @@
 /*
  * session.h - one call on one channel: dialing over a line, then a
- * spandsp T.30 session until a result. A session is an audio sender
- * (fax_state_t), or the answering side of an inbound call (receiver.c);
- * T.38 terminals slot in behind the same service/abort interface.
+ * spandsp T.30 session until a result. A session is a sender
+ * or the answering side of an inbound call (receiver.c), over audio or,
+ * on SIP lines, T.38 (fax_engine.c): the call may switch mid-way.
  */
 #ifndef FAXFS_MODEM_SESSION_H
 #define FAXFS_MODEM_SESSION_H
@@ -13,7 +13,6 @@
 #include "modem/modem.h"
 
 enum session_role { SESSION_SEND, SESSION_RECEIVE };
-enum session_media { SESSION_AUDIO /* , SESSION_T38 */ };
 
 struct session;
 

@@ -3,3 +3,14 @@ add_executable(test_system_sim ${CMAKE_CURRENT_LIST_DIR}/test_system_sim.c ${CMA
 target_link_libraries(test_system_sim PRIVATE faxfs_wiring PkgConfig::CMOCKA PkgConfig::TIFF Threads::Threads)
 add_test(NAME system_sim COMMAND test_system_sim)
 set_tests_properties(system_sim PROPERTIES LABELS system TIMEOUT 600)
+
+# The engine over a SIP line on loopback: busy is retried, the retry faxes.
+add_executable(test_system_sip ${CMAKE_CURRENT_LIST_DIR}/test_system_sip.c ${CMAKE_CURRENT_LIST_DIR}/system_util.c)
+target_link_libraries(test_system_sip PRIVATE faxfs_wiring PkgConfig::CMOCKA PkgConfig::TIFF Threads::Threads)
+add_test(NAME system_sip COMMAND test_system_sip)
+set_tests_properties(system_sip PROPERTIES LABELS "system;sip" TIMEOUT 600)
+
+# Two mounted daemons faxing over SIP (needs FUSE; exit 77 = skipped).
+add_test(NAME system_sip_mounted COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh)
+set_tests_properties(system_sip_mounted PROPERTIES LABELS "system;sip;mount" TIMEOUT 400 SKIP_RETURN_CODE 77
+  ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")

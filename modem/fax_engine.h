@@ -1,0 +1,47 @@
+/*
+ * fax_engine.h - the spandsp side of one call, whatever carries it: an
+ * audio fax modem (fax_state_t) or a T.38 terminal. Senders and
+ * receivers configure T.30 through fax_engine_t30() and move samples or
+ * IFPs through here; the HDLC guard is attached to either kind.
+ */
+#ifndef FAXFS_MODEM_FAX_ENGINE_H
+#define FAXFS_MODEM_FAX_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tiffio.h>
+#include <spandsp.h>
+
+#include "modem/hdlc_guard.h"
+#include "modem/line.h"
+
+/* Sends one IFP the T.38 terminal produced. */
+typedef void (*fax_engine_ifp_fn)(void *user, const uint8_t *ifp, int len);
+
+struct fax_engine {
+    enum line_media kind;
+    fax_state_t *fax;             /* LINE_MEDIA_AUDIO */
+    t38_terminal_state_t *t38;    /* LINE_MEDIA_T38 */
+    t30_state_t *t30;             /* NULL when not started */
+    struct hdlc_guard guard;
+    fax_engine_ifp_fn send_ifp;
+    void *send_user;
+};
+
+/* Starts the engine (e must be zeroed or freed). Returns 0 or -ENOMEM. */
+int fax_engine_start(struct fax_engine *e, enum line_media kind, bool calling, fax_engine_ifp_fn send_ifp,
+                     void *user);
+bool fax_engine_started(const struct fax_engine *e);
+/* Audio: the far end's samples (not modified), lost samples, ours (n
+ * samples, silence where the modem has nothing to say). */
+void fax_engine_rx_audio(struct fax_engine *e, const int16_t *buf, int n);
+void fax_engine_rx_lost(struct fax_engine *e, int n);
+void fax_engine_tx_audio(struct fax_engine *e, int16_t *buf, int n);
+/* T.38: a received IFP, and the passing of n samples of time. */
+void fax_engine_rx_ifp(struct fax_engine *e, const uint8_t *buf, int len, uint16_t seq);
+void fax_engine_tick(struct fax_engine *e, int n);
+/* Frees spandsp's state (call t30_terminate first for a verdict). */
+void fax_engine_free(struct fax_engine *e);
+
+#endif

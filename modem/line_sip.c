@@ -1,0 +1,420 @@
+/*
+ * line_sip.c - SIP lines: outbound calls through a peer or trunk
+ * (--line sip:HOST[:PORT]) and inbound calls taken by the pool's SIP
+ * listener (--listen sip:ADDR:PORT). Signalling is sip_ua.c's; this file
+ * owns the media of each call: G.711 over RTP (one 20 ms packet of ours
+ * per tick, every packet of theirs fed in as it comes, gaps given to
+ * spandsp as lost audio: no jitter buffer, no resampling) and T.38 IFPs
+ * over UDPTL once either side has switched the call by re-INVITE.
+ */
+#include "modem/line.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <spandsp.h>
+
+#include "modem/sip_ua.h"
+#include "modem/udptl.h"
+
+#define RTP_HEADER 12
+#define RTP_MAX_PACKET 1500
+#define RTP_MAX_GAP 8000          /* a jump beyond 1 s is a new stream, not loss */
+#define UDPTL_REDUNDANCY 3        /* previous IFPs repeated in each packet */
+#define SIP_DRAIN_MAX 64          /* packets taken per receive, per socket */
+
+struct line {
+    struct sip_ua *ua;
+    bool t38;
+};
+
+struct sip_listener {
+    struct sip_ua *ua;
+};
+
+struct line_call {
+    struct sip_call *sc;
+    bool outbound;
+    bool t38_asked;              /* we sent our re-INVITE (outbound, once) */
+    bool t38_enabled;
+    char error[96];
+
+    /* The agreed media, refreshed when the agent publishes a change. */
+    unsigned media_gen;
+    bool media_known;
+    struct sdp_choice media;
+    enum sip_t38_state t38_state;
+    struct sockaddr_storage audio_dst, image_dst;
+    socklen_t audio_dst_len, image_dst_len;
+
+    /* RTP, ours and theirs. */
+    uint16_t tx_seq;
+    uint32_t tx_ts, tx_ssrc;
+    bool tx_started;
+    bool rx_started;
+    uint32_t rx_ssrc, rx_next_ts;
+    long rx_lost;                /* samples given to spandsp as lost */
+
+    /* UDPTL, reset at the switch to T.38. */
+    bool udptl_ready;
+    struct udptl_tx utx;
+    struct udptl_rx urx;
+};
+
+static int sip_dst(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        *len = sizeof *in;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *len = sizeof *in6;
+        return 0;
+    }
+    *len = 0;
+    return -EINVAL;
+}
+
+/* Picks up what the agent agreed since we last looked. */
+static void sip_refresh_media(struct line_call *c)
+{
+    struct sdp_choice m;
+    enum sip_t38_state t38;
+    unsigned gen = sip_call_media(c->sc, &m, &t38);
+    if (c->media_known && gen == c->media_gen)
+        return;
+    bool was_t38 = c->media_known && c->media.kind == SDP_CHOICE_T38 && c->t38_state == SIP_T38_ACTIVE;
+    c->media_known = true;
+    c->media_gen = gen;
+    c->media = m;
+    c->t38_state = t38;
+    if (m.kind == SDP_CHOICE_AUDIO)
+        sip_dst(m.addr, m.port, &c->audio_dst, &c->audio_dst_len);
+    if (m.kind == SDP_CHOICE_T38) {
+        sip_dst(m.addr, m.port, &c->image_dst, &c->image_dst_len);
+        if (!was_t38) {
+            size_t dg = m.t38.max_datagram > 0 ? (size_t)m.t38.max_datagram : UDPTL_DEFAULT_MAX_DATAGRAM;
+            udptl_tx_init(&c->utx, UDPTL_REDUNDANCY, dg);
+            udptl_rx_init(&c->urx);
+            c->udptl_ready = true;
+        }
+    }
+}
+
+static struct line_call *sip_call_wrap(struct sip_call *sc, bool outbound, bool t38)
+{
+    struct line_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->sc = sc;
+    c->outbound = outbound;
+    c->t38_enabled = t38;
+    uint32_t r[2] = { 0, 0 };
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r[0] = (uint32_t)(uintptr_t)c; /* any value will do: SSRC only tells streams apart */
+    c->tx_ssrc = r[0];
+    c->tx_seq = (uint16_t)r[1];
+    c->tx_ts = r[1] >> 16;
+    return c;
+}
+
+/* ---- the line driver ---- */
+
+static int sip_create(struct line **out, const struct line_config *cfg, char *err, size_t errlen)
+{
+    static const struct modem_sip_options none = { 0 };
+    const struct modem_sip_options *o = cfg->sip ? cfg->sip : &none;
+    struct line *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    struct sip_ua_config ucfg = {
+        .peer = cfg->arg, .local = o->local, .user = o->user, .password = o->password,
+        .codecs = o->codecs, .t38 = !o->no_t38, .ring_timeout_s = o->ring_timeout_s,
+    };
+    int rc = sip_ua_create(&l->ua, &ucfg, err, errlen);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
+    l->t38 = !o->no_t38;
+    *out = l;
+    return 0;
+}
+
+static void sip_destroy(struct line *l)
+{
+    sip_ua_destroy(l->ua);
+    free(l);
+}
+
+static int sip_dial(struct line *l, const char *number, struct line_call **out)
+{
+    struct sip_call *sc;
+    int rc = sip_ua_dial(l->ua, number, &sc);
+    if (rc != 0)
+        return rc;
+    *out = sip_call_wrap(sc, true, l->t38);
+    if (!*out) {
+        sip_call_release(sc);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static enum line_state sip_state(struct line_call *c)
+{
+    int status = 0;
+    enum sip_call_state st = sip_call_state(c->sc, &status);
+    static const enum line_state map[] = {
+        [SIP_CALL_CALLING] = LINE_DIALING, [SIP_CALL_RINGING] = LINE_DIALING,
+        [SIP_CALL_ANSWERED] = LINE_ANSWERED, [SIP_CALL_BUSY] = LINE_BUSY,
+        [SIP_CALL_NO_ANSWER] = LINE_NO_ANSWER, [SIP_CALL_FAILED] = LINE_FAILED,
+        [SIP_CALL_ENDED] = LINE_HUNG_UP,
+    };
+    if (st == SIP_CALL_FAILED && !c->error[0])
+        snprintf(c->error, sizeof c->error, status ? "the SIP peer answered %d" : "no SIP dialog could be set up",
+                 status);
+    if (st == SIP_CALL_ANSWERED) {
+        sip_refresh_media(c);
+        /* The calling side asks for T.38 once, right after the answer. */
+        if (c->outbound && c->t38_enabled && !c->t38_asked) {
+            c->t38_asked = true;
+            sip_call_request_t38(c->sc);
+        }
+    }
+    return map[st];
+}
+
+static enum line_media sip_media(struct line_call *c)
+{
+    sip_refresh_media(c);
+    return c->media.kind == SDP_CHOICE_T38 && c->t38_state == SIP_T38_ACTIVE ? LINE_MEDIA_T38 : LINE_MEDIA_AUDIO;
+}
+
+static const char *sip_transport(struct line_call *c)
+{
+    return sip_media(c) == LINE_MEDIA_T38 ? "t38" : "g711";
+}
+
+/* One RTP packet of theirs: its audio, after any samples lost before it. */
+static void sip_rtp_in(struct line_call *c, const uint8_t *p, size_t len, const struct line_packet_sink *sink,
+                       void *user)
+{
+    if (len < RTP_HEADER || (p[0] >> 6) != 2)
+        return;
+    size_t off = RTP_HEADER + 4 * (size_t)(p[0] & 0x0f);
+    if (p[0] & 0x10) { /* header extension */
+        if (len < off + 4)
+            return;
+        off += 4 + 4 * (size_t)(p[off + 2] << 8 | p[off + 3]);
+    }
+    if (p[0] & 0x20) { /* padding: its length is the last octet */
+        if (len == 0 || p[len - 1] > len)
+            return;
+        len -= p[len - 1];
+    }
+    int pt = p[1] & 0x7f;
+    if (off >= len || (pt != SDP_PT_PCMU && pt != SDP_PT_PCMA))
+        return; /* comfort noise, DTMF events, foreign payloads: no fax audio */
+    uint32_t ts = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+    uint32_t ssrc = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
+    int n = (int)(len - off);
+    if (c->rx_started && ssrc == c->rx_ssrc) {
+        int32_t gap = (int32_t)(ts - c->rx_next_ts);
+        if (gap < 0)
+            return; /* late or repeated: its moment has passed */
+        if (gap > 0 && gap <= RTP_MAX_GAP) {
+            c->rx_lost += gap;
+            sink->audio_lost(user, gap);
+        }
+    }
+    c->rx_started = true;
+    c->rx_ssrc = ssrc;
+    c->rx_next_ts = ts + (uint32_t)n;
+    int16_t pcm[RTP_MAX_PACKET];
+    for (int i = 0; i < n; i++)
+        pcm[i] = pt == SDP_PT_PCMU ? ulaw_to_linear(p[off + i]) : alaw_to_linear(p[off + i]);
+    sink->audio(user, pcm, n);
+}
+
+struct sip_ifp_ctx {
+    const struct line_packet_sink *sink;
+    void *user;
+};
+
+static void sip_ifp_in(void *user, const uint8_t *ifp, size_t len, uint16_t seq)
+{
+    struct sip_ifp_ctx *x = user;
+    x->sink->ifp(x->user, ifp, (int)len, seq);
+}
+
+static void sip_receive(struct line_call *c, const struct line_packet_sink *sink, void *user)
+{
+    uint8_t buf[RTP_MAX_PACKET];
+    bool t38 = sip_media(c) == LINE_MEDIA_T38;
+    int afd = sip_call_audio_fd(c->sc), ifd = sip_call_image_fd(c->sc);
+    for (int i = 0; i < SIP_DRAIN_MAX; i++) {
+        ssize_t n = recv(afd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0)
+            break;
+        if (!t38) /* after the switch, stray RTP is dropped */
+            sip_rtp_in(c, buf, (size_t)n, sink, user);
+    }
+    struct sip_ifp_ctx x = { sink, user };
+    for (int i = 0; i < SIP_DRAIN_MAX; i++) {
+        ssize_t n = recv(ifd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0)
+            break;
+        if (t38 && c->udptl_ready)
+            udptl_rx_packet(&c->urx, buf, (size_t)n, sip_ifp_in, &x);
+    }
+}
+
+static void sip_write(struct line_call *c, const int16_t *buf, int n)
+{
+    if (sip_media(c) != LINE_MEDIA_AUDIO || c->media.kind != SDP_CHOICE_AUDIO || c->audio_dst_len == 0 || n <= 0
+        || n > RTP_MAX_PACKET - RTP_HEADER)
+        return;
+    uint8_t p[RTP_MAX_PACKET];
+    int pt = c->media.pt;
+    p[0] = 0x80;
+    p[1] = (uint8_t)(pt | (c->tx_started ? 0 : 0x80)); /* marker on the first packet */
+    p[2] = (uint8_t)(c->tx_seq >> 8);
+    p[3] = (uint8_t)c->tx_seq;
+    for (int i = 0; i < 4; i++) {
+        p[4 + i] = (uint8_t)(c->tx_ts >> (24 - 8 * i));
+        p[8 + i] = (uint8_t)(c->tx_ssrc >> (24 - 8 * i));
+    }
+    for (int i = 0; i < n; i++)
+        p[RTP_HEADER + i] = pt == SDP_PT_PCMU ? linear_to_ulaw(buf[i]) : linear_to_alaw(buf[i]);
+    /* A full socket buffer loses the packet, as the network would. */
+    ssize_t w = sendto(sip_call_audio_fd(c->sc), p, RTP_HEADER + (size_t)n, MSG_DONTWAIT,
+                       (struct sockaddr *)&c->audio_dst, c->audio_dst_len);
+    (void)w;
+    c->tx_started = true;
+    c->tx_seq++;
+    c->tx_ts += (uint32_t)n;
+}
+
+static void sip_send_ifp(struct line_call *c, const uint8_t *ifp, int len)
+{
+    if (sip_media(c) != LINE_MEDIA_T38 || !c->udptl_ready || c->image_dst_len == 0 || len <= 0)
+        return;
+    uint8_t p[RTP_MAX_PACKET];
+    int n = udptl_tx_packet(&c->utx, ifp, (size_t)len, p, sizeof p);
+    if (n <= 0)
+        return;
+    ssize_t w = sendto(sip_call_image_fd(c->sc), p, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&c->image_dst,
+                       c->image_dst_len);
+    (void)w;
+}
+
+static int sip_poll_fd(struct line_call *c)
+{
+    return sip_call_audio_fd(c->sc);
+}
+
+static void sip_hangup(struct line_call *c)
+{
+    sip_call_release(c->sc); /* BYE, or CANCEL while ringing */
+    free(c);
+}
+
+static const char *sip_caller_id(struct line_call *c)
+{
+    return sip_call_caller_id(c->sc);
+}
+
+static const char *sip_call_ref(struct line_call *c)
+{
+    (void)c;
+    return "";
+}
+
+static const char *sip_error_text(struct line_call *c)
+{
+    return c->error;
+}
+
+const struct line_driver line_sip_driver = {
+    .name = "sip",
+    .clock = LINE_CLOCK_REALTIME,
+    .create = sip_create,
+    .destroy = sip_destroy,
+    .dial = sip_dial,
+    .state = sip_state,
+    .write = sip_write,
+    .poll_fd = sip_poll_fd,
+    .hangup = sip_hangup,
+    .caller_id = sip_caller_id,
+    .call_ref = sip_call_ref,
+    .error_text = sip_error_text,
+    .media = sip_media,
+    .receive = sip_receive,
+    .send_ifp = sip_send_ifp,
+    .transport = sip_transport,
+};
+
+/* ---- the listener ---- */
+
+int sip_line_listen(struct sip_listener **out, const char *addrport, const struct modem_sip_options *opt,
+                    sip_line_incoming_fn fn, void *user, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct sip_listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    struct sip_ua_config ucfg = {
+        .local = addrport, .user = opt->user, .password = opt->password, .codecs = opt->codecs,
+        .t38 = !opt->no_t38, .incoming = fn, .user_data = user,
+    };
+    int rc = sip_ua_create(&l->ua, &ucfg, err, errlen);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void sip_line_listener_free(struct sip_listener *l)
+{
+    if (!l)
+        return;
+    sip_ua_destroy(l->ua);
+    free(l);
+}
+
+int sip_line_listener_port(const struct sip_listener *l)
+{
+    return l ? sip_ua_port(l->ua) : -1;
+}
+
+struct line_call *sip_line_call_new(struct sip_call *sc)
+{
+    /* The answering side takes the caller's T.38 switch (the agent
+     * answers it per its own setting) but never asks itself. */
+    return sip_call_wrap(sc, false, false);
+}
+
+void sip_line_call_discard(struct line_call *c)
+{
+    free(c);
+}
