@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,7 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/config.h"
+#include "daemon/notify.h"
 #include "daemon/options.h"
+#include "daemon/readiness.h"
 #include "daemon/wiring.h"
 #include "fs/fs.h"
 #include "modem/modem.h"
@@ -209,10 +213,136 @@ static int fail(int *ready_fd, const char *fmt, ...)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* The configuration file's words go before the command line's, so the
+ * command line overrides them. Static: settings point into these strings
+ * for the daemon's whole life (and leak checkers see them as reachable). */
+static struct config_words config_words;
+static char **merged_argv;
+
+static enum options_result load_options(int argc, char **argv, struct daemon_options *opt,
+                                        struct config_words *words, char ***merged)
+{
+    int required;
+    const char *path = options_config_path(argc, argv, &required);
+    char err[512];
+    if (config_read(path, required, options_kind, words, err, sizeof err) < 0) {
+        fprintf(stderr, "faxfs: %s\n", err);
+        return OPTIONS_EXIT_USAGE;
+    }
+    char **v = calloc((size_t)(argc + words->count + 1), sizeof *v);
+    if (!v)
+        return OPTIONS_EXIT_USAGE;
+    v[0] = argv[0];
+    for (int i = 0; i < words->count; i++)
+        v[1 + i] = words->words[i];
+    for (int i = 1; i < argc; i++)
+        v[words->count + i] = argv[i];
+    *merged = v;
+    return options_parse(argc + words->count, v, opt);
+}
+
+static struct notify_config notify_config_of(const struct daemon_options *opt)
+{
+    enum notify_mail_policy mail = NOTIFY_MAIL_NONE;
+    if (opt->notify_mail)
+        notify_mail_policy_parse(opt->notify_mail, &mail); /* checked by options_parse */
+    return (struct notify_config){
+        .command = opt->notify_cmd, .on_retry = opt->notify_retry, .mail = mail, .log = daemon_log,
+    };
+}
+
+/* SIGHUP is blocked in every thread and taken here: it re-reads the
+ * configuration and applies what can change while calls run (the
+ * notification settings); the rest takes effect at the next start. */
+struct reloader {
+    pthread_t thread;
+    int argc;
+    char **argv;
+    struct queue *q;
+    pthread_mutex_t lock; /* protects notifier, stopping */
+    struct notifier *notifier;
+    bool stopping;
+    struct daemon_options opt; /* the settings of the last reload */
+    struct config_words words;
+    char **merged;
+};
+
+static void reloader_apply(struct reloader *r)
 {
     struct daemon_options opt;
-    switch (options_parse(argc, argv, &opt)) {
+    struct config_words words;
+    char **merged = NULL;
+    if (load_options(r->argc, r->argv, &opt, &words, &merged) != OPTIONS_RUN) {
+        logf_(LOG_ERR, "SIGHUP: the configuration has errors (see above); nothing changed");
+        options_free(&opt);
+        config_words_free(&words);
+        free(merged);
+        return;
+    }
+    struct notify_config ncfg = notify_config_of(&opt);
+    struct notifier *fresh = NULL;
+    if (ncfg.command || ncfg.mail != NOTIFY_MAIL_NONE) {
+        int rc = notifier_start(&fresh, r->q, &ncfg);
+        if (rc < 0) {
+            logf_(LOG_ERR, "SIGHUP: cannot start notifications: %s; the old settings stay", strerror(-rc));
+            options_free(&opt);
+            config_words_free(&words);
+            free(merged);
+            return;
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    struct notifier *old = r->notifier;
+    r->notifier = fresh;
+    pthread_mutex_unlock(&r->lock);
+    notifier_stop(old);
+    options_free(&r->opt);
+    config_words_free(&r->words);
+    free(r->merged);
+    r->opt = opt;
+    r->words = words;
+    r->merged = merged;
+    logf_(LOG_NOTICE, "SIGHUP: notification settings reloaded (command %s, mail %s); other settings apply at the next start",
+          opt.notify_cmd ? "on" : "off", opt.notify_mail ? opt.notify_mail : "none");
+}
+
+static void *reloader_main(void *arg)
+{
+    struct reloader *r = arg;
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    for (;;) {
+        int sig;
+        if (sigwait(&hup, &sig) != 0)
+            continue;
+        pthread_mutex_lock(&r->lock);
+        bool stopping = r->stopping;
+        pthread_mutex_unlock(&r->lock);
+        if (stopping)
+            return NULL;
+        reloader_apply(r);
+    }
+}
+
+static void reloader_stop(struct reloader *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_mutex_unlock(&r->lock);
+    pthread_kill(r->thread, SIGHUP);
+    pthread_join(r->thread, NULL);
+    notifier_stop(r->notifier);
+    options_free(&r->opt);
+    config_words_free(&r->words);
+    free(r->merged);
+    pthread_mutex_destroy(&r->lock);
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon_options opt;
+    switch (load_options(argc, argv, &opt, &config_words, &merged_argv)) {
     case OPTIONS_EXIT_OK: return 0;
     case OPTIONS_EXIT_USAGE: return 2;
     case OPTIONS_RUN: break;
@@ -247,6 +377,12 @@ int main(int argc, char **argv)
         openlog("faxfs", LOG_PID, LOG_DAEMON);
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Before any thread exists, so that every thread inherits the mask and
+     * only the reloader takes SIGHUP. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
 
     char sim_dir[4200], scratch_dir[4200];
     snprintf(sim_dir, sizeof sim_dir, "%s/sim", opt.spool_dir);
@@ -319,20 +455,42 @@ int main(int argc, char **argv)
         queue_close(q);
         return fail(&ready_fd, "cannot mount %s: %s", opt.mountpoint, err[0] ? err : strerror(-rc));
     }
+    static struct reloader reloader;
+    reloader = (struct reloader){.argc = argc, .argv = argv, .q = q};
+    pthread_mutex_init(&reloader.lock, NULL);
+    struct notify_config ncfg = notify_config_of(&opt);
+    if ((ncfg.command || ncfg.mail != NOTIFY_MAIL_NONE) && (rc = notifier_start(&reloader.notifier, q, &ncfg)) < 0)
+        logf_(LOG_ERR, "notifications are off: %s", strerror(-rc));
+    if ((rc = pthread_create(&reloader.thread, NULL, reloader_main, &reloader)) != 0) {
+        fs_destroy(fs);
+        queue_stop(q);
+        modem_pool_destroy(w.pool);
+        notifier_stop(reloader.notifier);
+        queue_close(q);
+        return fail(&ready_fd, "cannot start: %s", strerror(rc));
+    }
     logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt.mountpoint, opt.spool_dir,
           opt.modems, opt.line_spec);
     if (modem_pool_sip_port(w.pool) > 0)
         logf_(LOG_INFO, "answering SIP calls on UDP port %d", modem_pool_sip_port(w.pool));
     report_ready(&ready_fd, NULL);
+    char status[4200];
+    snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", opt.mountpoint);
+    readiness_notify(status);
 
     rc = fs_run(fs);
+    readiness_notify("STOPPING=1");
     logf_(LOG_INFO, "unmounting %s", opt.mountpoint);
     fs_destroy(fs);
+    reloader_stop(&reloader); /* the notifier goes with it, before the queue */
     /* Stop dispatching and abort calls first; the modem pool delivers the
      * aborted calls' reports to a queue that still exists. */
     queue_stop(q);
     modem_pool_destroy(w.pool);
     queue_close(q);
     logf_(LOG_INFO, "stopped");
+    options_free(&opt);
+    config_words_free(&config_words);
+    free(merged_argv);
     return rc == 0 ? 0 : 1;
 }

@@ -35,6 +35,10 @@ enum {
     OPT_SIP_LOCAL,
     OPT_SIP_CODECS,
     OPT_SIP_T38,
+    OPT_CONFIG,
+    OPT_NOTIFY_CMD,
+    OPT_NOTIFY_RETRY,
+    OPT_NOTIFY_MAIL,
 };
 
 static const struct option long_options[] = {
@@ -61,6 +65,10 @@ static const struct option long_options[] = {
     {"sip-local", required_argument, NULL, OPT_SIP_LOCAL},
     {"sip-codecs", required_argument, NULL, OPT_SIP_CODECS},
     {"sip-t38", required_argument, NULL, OPT_SIP_T38},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"notify-cmd", required_argument, NULL, OPT_NOTIFY_CMD},
+    {"notify-retry", no_argument, NULL, OPT_NOTIFY_RETRY},
+    {"notify-mail", optional_argument, NULL, OPT_NOTIFY_MAIL},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,6 +76,7 @@ void options_print_help(FILE *out, const char *prog)
 {
     fprintf(out,
             "usage: %s [OPTIONS] MOUNTPOINT\n"
+            "       %s [OPTIONS] SPOOL MOUNTPOINT      (the form mount.fuse3 and fstab use)\n"
             "       %s --check-spool DIR\n"
             "\n"
             "Starts the faxfs fax server and mounts its queue at MOUNTPOINT:\n"
@@ -114,9 +123,21 @@ void options_print_help(FILE *out, const char *prog)
             "      --sip-t38 on|off     offer and accept T.38 (default on)\n"
             "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
+            "      --notify-cmd CMD     run CMD (with /bin/sh) when a job is done, failed or\n"
+            "                           canceled, or a fax was received; the job's\n"
+            "                           properties are in FAXFS_* environment variables\n"
+            "      --notify-retry       also run it after each failed attempt that is retried\n"
+            "      --notify-mail[=WHEN] mail the job's owner through /usr/sbin/sendmail:\n"
+            "                           failures (the default WHEN), all, or none\n"
+            "      --config FILE        read settings from FILE (default /etc/faxfs.conf if\n"
+            "                           it exists): `key = value` lines, keys are the long\n"
+            "                           options above; the command line overrides them.\n"
+            "                           SIGHUP re-reads the notification settings\n"
             "  -f, --foreground         stay in the foreground, log to stderr\n"
             "  -d, --debug              trace FUSE requests (implies -f)\n"
-            "  -o OPT[,OPT...]          FUSE mount options (e.g. allow_other,default_permissions)\n"
+            "  -o OPT[,OPT...]          mount options: FUSE's (e.g. allow_other,\n"
+            "                           default_permissions) and any long option above as\n"
+            "                           NAME=VALUE (e.g. -o modems=8,line=sim), for fstab\n"
             "      --check-spool DIR    check a spool for inconsistencies (read-only, safe\n"
             "                           beside a running daemon) and exit: 0 clean,\n"
             "                           1 inconsistent, 2 unreadable\n"
@@ -129,7 +150,7 @@ void options_print_help(FILE *out, const char *prog)
             "Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM/SIGINT): active calls are\n"
             "aborted and their jobs re-queued; confirmed pages are not sent again.\n"
             "See docs/ for the mount layout, the job lifecycle and the spool format.\n",
-            prog, prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
+            prog, prog, prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
 }
 
 static int parse_count(const char *name, const char *s, int min, int max, int *out)
@@ -160,16 +181,88 @@ static void default_spool_dir(char *out, size_t outlen)
     snprintf(out, outlen, "%s/.local/state/faxfs", home && *home ? home : "/tmp");
 }
 
+static const struct option *long_option_named(const char *name)
+{
+    for (const struct option *o = long_options; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+int options_kind(const char *name)
+{
+    static const char *const actions[] = {"help", "version", "check-spool", "config"};
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (strcmp(name, actions[i]) == 0)
+            return -1;
+    const struct option *o = long_option_named(name);
+    return o ? o->has_arg != no_argument : -1;
+}
+
+const char *options_config_path(int argc, char **argv, int *required)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            *required = 1;
+            return argv[i + 1];
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0) {
+            *required = 1;
+            return argv[i] + 9;
+        }
+    }
+    *required = 0;
+    return "/etc/faxfs.conf";
+}
+
+static int apply_option(struct daemon_options *opt, int c, const char *optarg);
+
+/* -o items naming one of our settings (NAME=VALUE, or NAME for a switch)
+ * are applied as that option; the others are FUSE's. */
 static int append_mount_opts(struct daemon_options *opt, const char *more)
 {
-    size_t used = strlen(opt->mount_opts);
-    int n = snprintf(opt->mount_opts + used, sizeof opt->mount_opts - used, "%s%s",
-                     used ? "," : "", more);
-    if (n < 0 || (size_t)n >= sizeof opt->mount_opts - used) {
-        fprintf(stderr, "faxfs: -o: mount options too long\n");
+    if (opt->nowned == (int)(sizeof opt->owned / sizeof opt->owned[0])) {
+        fprintf(stderr, "faxfs: -o: too many -o options; join them with commas\n");
         return -1;
     }
-    return 0;
+    char *copy = strdup(more), *save = NULL;
+    int bad = copy ? 0 : -1;
+    if (copy)
+        opt->owned[opt->nowned++] = copy; /* settings point into it */
+    for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && !bad; item = strtok_r(NULL, ",", &save)) {
+        char *value = strchr(item, '=');
+        if (value)
+            *value++ = '\0';
+        int kind = options_kind(item);
+        if (kind >= 0) {
+            const struct option *o = long_option_named(item);
+            if (kind == 1 && !value && o->has_arg == required_argument) {
+                fprintf(stderr, "faxfs: -o %s: needs a value (%s=VALUE)\n", item, item);
+                bad = -1;
+            } else {
+                bad = apply_option(opt, o->val, value) < 0 ? -1 : 0;
+            }
+            continue;
+        }
+        if (value)
+            value[-1] = '=';
+        size_t used = strlen(opt->mount_opts);
+        int n = snprintf(opt->mount_opts + used, sizeof opt->mount_opts - used, "%s%s", used ? "," : "", item);
+        if (n < 0 || (size_t)n >= sizeof opt->mount_opts - used) {
+            fprintf(stderr, "faxfs: -o: mount options too long\n");
+            bad = -1;
+        }
+    }
+    return bad;
+}
+
+void options_free(struct daemon_options *opt)
+{
+    for (int i = 0; i < opt->nowned; i++)
+        free(opt->owned[i]);
+    opt->nowned = 0;
 }
 
 static void set_defaults(struct daemon_options *opt)
@@ -227,6 +320,89 @@ static int check_codecs(const char *list)
     return -1;
 }
 
+/* Applies one option; 0 done, -1 refused (said on stderr), 1 --help,
+ * 2 --version. The one place that decides what each option does, for the
+ * command line, the configuration file and -o NAME=VALUE alike. */
+static int apply_option(struct daemon_options *opt, int c, const char *optarg)
+{
+    int bad = 0;
+    switch (c) {
+    case 's':
+        if (snprintf(opt->spool_dir, sizeof opt->spool_dir, "%s", optarg) >= (int)sizeof opt->spool_dir) {
+            fprintf(stderr, "faxfs: --spool: path too long\n");
+            bad = 1;
+        }
+        break;
+    case OPT_LINE:
+        opt->line_spec = optarg;
+        bad |= check_line_spec(optarg) != 0;
+        break;
+    case OPT_SIM_PACE:
+        if (strcmp(optarg, "fast") && strcmp(optarg, "realtime")) {
+            fprintf(stderr, "faxfs: --sim-pace: use 'fast' or 'realtime', not '%s'\n", optarg);
+            bad = 1;
+        }
+        opt->sim_pace = optarg;
+        break;
+    case OPT_MODEMS: bad |= parse_count("--modems", optarg, 1, 1024, &opt->modems) != 0; break;
+    case OPT_RETRY_DELAY:
+        bad |= parse_count("--retry-delay", optarg, 1, 7 * 86400, &opt->retry_delay) != 0;
+        break;
+    case OPT_MAX_ATTEMPTS:
+        bad |= parse_count("--max-attempts", optarg, 1, 1000, &opt->max_attempts) != 0;
+        break;
+    case OPT_HISTORY_DAYS:
+        bad |= parse_count("--history-days", optarg, 0, 100000, &opt->history_days) != 0;
+        break;
+    case OPT_PER_DESTINATION:
+        bad |= parse_count("--per-destination", optarg, 0, 1024, &opt->per_destination) != 0;
+        break;
+    case OPT_TSID:
+        if (strlen(optarg) > 20) {
+            fprintf(stderr, "faxfs: --tsid: '%s' is longer than 20 characters\n", optarg);
+            bad = 1;
+        }
+        opt->tsid = optarg;
+        break;
+    case OPT_ADMIN_GROUP: opt->admin_group = optarg; break;
+    case 'f': opt->foreground = true; break;
+    case 'd': opt->debug = opt->foreground = true; break;
+    case 'o': bad |= append_mount_opts(opt, optarg) != 0; break;
+    case OPT_CONFIG: break; /* read before parsing: options_config_path() */
+    case OPT_NOTIFY_CMD: opt->notify_cmd = optarg; break;
+    case OPT_NOTIFY_RETRY: opt->notify_retry = true; break;
+    case OPT_NOTIFY_MAIL:
+        if (optarg && strcmp(optarg, "none") && strcmp(optarg, "failures") && strcmp(optarg, "all")) {
+            fprintf(stderr, "faxfs: --notify-mail: use failures, all or none, not '%s'\n", optarg);
+            bad = 1;
+        }
+        opt->notify_mail = optarg ? optarg : "failures";
+        break;
+    case 'h': return 1;
+    case OPT_VERSION: return 2;
+    case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
+    case OPT_STATION_NUMBER: opt->station_number = optarg; break;
+    case OPT_LISTEN: bad |= add_listen_spec(opt, optarg) != 0; break;
+    case OPT_SIP_USER: opt->sip_user = optarg; break;
+    case OPT_SIP_PASSWORD: opt->sip_password = optarg; break;
+    case OPT_SIP_LOCAL: opt->sip_local = optarg; break;
+    case OPT_SIP_CODECS:
+        bad |= check_codecs(optarg) != 0;
+        opt->sip_codecs = optarg;
+        break;
+    case OPT_SIP_T38:
+        if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+            fprintf(stderr, "faxfs: --sip-t38: use 'on' or 'off', not '%s'\n", optarg);
+            bad = 1;
+        }
+        opt->sip_no_t38 = strcmp(optarg, "off") == 0;
+        break;
+    case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
+    default: bad = 1; break;
+    }
+    return bad ? -1 : 0;
+}
+
 enum options_result options_parse(int argc, char **argv, struct daemon_options *opt)
 {
     set_defaults(opt);
@@ -234,73 +410,28 @@ enum options_result options_parse(int argc, char **argv, struct daemon_options *
     int bad = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:fdho:", long_options, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (snprintf(opt->spool_dir, sizeof opt->spool_dir, "%s", optarg) >= (int)sizeof opt->spool_dir) {
-                fprintf(stderr, "faxfs: --spool: path too long\n");
-                bad = 1;
-            }
-            break;
-        case OPT_LINE:
-            opt->line_spec = optarg;
-            bad |= check_line_spec(optarg) != 0;
-            break;
-        case OPT_SIM_PACE:
-            if (strcmp(optarg, "fast") && strcmp(optarg, "realtime")) {
-                fprintf(stderr, "faxfs: --sim-pace: use 'fast' or 'realtime', not '%s'\n", optarg);
-                bad = 1;
-            }
-            opt->sim_pace = optarg;
-            break;
-        case OPT_MODEMS: bad |= parse_count("--modems", optarg, 1, 1024, &opt->modems) != 0; break;
-        case OPT_RETRY_DELAY:
-            bad |= parse_count("--retry-delay", optarg, 1, 7 * 86400, &opt->retry_delay) != 0;
-            break;
-        case OPT_MAX_ATTEMPTS:
-            bad |= parse_count("--max-attempts", optarg, 1, 1000, &opt->max_attempts) != 0;
-            break;
-        case OPT_HISTORY_DAYS:
-            bad |= parse_count("--history-days", optarg, 0, 100000, &opt->history_days) != 0;
-            break;
-        case OPT_PER_DESTINATION:
-            bad |= parse_count("--per-destination", optarg, 0, 1024, &opt->per_destination) != 0;
-            break;
-        case OPT_TSID:
-            if (strlen(optarg) > 20) {
-                fprintf(stderr, "faxfs: --tsid: '%s' is longer than 20 characters\n", optarg);
-                bad = 1;
-            }
-            opt->tsid = optarg;
-            break;
-        case OPT_ADMIN_GROUP: opt->admin_group = optarg; break;
-        case 'f': opt->foreground = true; break;
-        case 'd': opt->debug = opt->foreground = true; break;
-        case 'o': bad |= append_mount_opts(opt, optarg) != 0; break;
-        case 'h': options_print_help(stdout, "faxfs"); return OPTIONS_EXIT_OK;
-        case OPT_VERSION: printf("faxfs %s\n", FAXFS_VERSION); return OPTIONS_EXIT_OK;
-        case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
-        case OPT_STATION_NUMBER: opt->station_number = optarg; break;
-        case OPT_LISTEN: bad |= add_listen_spec(opt, optarg) != 0; break;
-        case OPT_SIP_USER: opt->sip_user = optarg; break;
-        case OPT_SIP_PASSWORD: opt->sip_password = optarg; break;
-        case OPT_SIP_LOCAL: opt->sip_local = optarg; break;
-        case OPT_SIP_CODECS:
-            bad |= check_codecs(optarg) != 0;
-            opt->sip_codecs = optarg;
-            break;
-        case OPT_SIP_T38:
-            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-                fprintf(stderr, "faxfs: --sip-t38: use 'on' or 'off', not '%s'\n", optarg);
-                bad = 1;
-            }
-            opt->sip_no_t38 = strcmp(optarg, "off") == 0;
-            break;
-        case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
-        default: bad = 1; break;
+        int r = c == '?' ? -1 : apply_option(opt, c, optarg);
+        if (r == 1) {
+            options_print_help(stdout, "faxfs");
+            return OPTIONS_EXIT_OK;
         }
+        if (r == 2) {
+            printf("faxfs %s\n", FAXFS_VERSION);
+            return OPTIONS_EXIT_OK;
+        }
+        bad |= r < 0;
     }
     if (!bad && opt->check_spool && optind == argc)
         return OPTIONS_RUN;
+    /* mount.fuse3 (fstab) runs `faxfs SOURCE MOUNTPOINT -o ...`: the
+     * source is the spool directory. */
+    if (!bad && optind == argc - 2) {
+        if (snprintf(opt->spool_dir, sizeof opt->spool_dir, "%s", argv[optind]) >= (int)sizeof opt->spool_dir) {
+            fprintf(stderr, "faxfs: spool: path too long\n");
+            bad = 1;
+        }
+        optind++;
+    }
     if (!bad && optind != argc - 1) {
         fprintf(stderr, optind >= argc ? "faxfs: missing MOUNTPOINT\n" : "faxfs: too many arguments\n");
         bad = 1;

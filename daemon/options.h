@@ -30,9 +30,14 @@ struct daemon_options {
     const char *sip_codecs;   /* --sip-codecs */
     bool sip_no_t38;          /* --sip-t38 off */
     const char *receive_owner;/* USER[:GROUP] owning received faxes; NULL = root */
+    const char *notify_cmd;   /* --notify-cmd: hook run on final states */
+    bool notify_retry;        /* --notify-retry: also on each retry */
+    const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */
+    char *owned[16];          /* copies of -o lists that settings point into */
+    int nowned;
 };
 
 enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
@@ -40,6 +45,16 @@ enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
 /* Parses argv into opt. On OPTIONS_EXIT_* the caller exits with 0 or 2;
  * --help and --version print to stdout, errors to stderr. */
 enum options_result options_parse(int argc, char **argv, struct daemon_options *opt);
+
+/* For the configuration file: -1 not a setting, 0 a switch, 1 takes a
+ * value. Actions (--help, --version, --check-spool, --config) are not
+ * settings. */
+int options_kind(const char *name);
+/* The configuration file argv names (--config FILE), else the default
+ * /etc/faxfs.conf; *required tells whether it must exist. */
+const char *options_config_path(int argc, char **argv, int *required);
 void options_print_help(FILE *out, const char *prog);
+/* Frees what options_parse allocated (the settings' strings go with it). */
+void options_free(struct daemon_options *opt);
 
 #endif
