@@ -9,6 +9,8 @@ packages=(
     libtiff-dev libtiff-tools
     libspandsp-dev
     libcmocka-dev
+    libpng-dev libjpeg-dev      # PNG/JPEG documents and page previews
+    ghostscript     # PDF/PostScript documents and cover pages
     clang libclang-rt-14-dev   # libFuzzer targets
     libre-dev       # SIP, SDP, RTP
     baresip-core    # an independent SIP user agent for interop tests
