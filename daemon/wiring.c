@@ -54,7 +54,8 @@ static void on_page_confirmed(void *user, int pages_sent)
     queue_call_pages_confirmed(c->q, c->job_id, c->first_page + pages_sent);
 }
 
-/* The queue has no transport property yet: the job log says it. */
+/* The transport (audio, g711, t38) is a job property and a line of the
+ * job's transcript, where it explains the T.30 lines around it. */
 static void wiring_log_transport(struct queue *q, uint64_t job_id, const char *transport)
 {
     char line[64];
@@ -78,6 +79,7 @@ static void on_finished(void *user, const struct modem_result *r)
         .compression = r->compression,
         .remote_id = r->remote_id,
         .duration = (int)(r->duration + 0.5),
+        .transport = r->transport,
     };
     queue_call_finished(c->q, c->job_id, &res);
     free(c);
@@ -185,6 +187,7 @@ static void rx_finished(void *user, const struct modem_rx_result *r)
         .compression = r->compression,
         .remote_id = r->remote_id,
         .duration = (int)(r->duration + 0.5),
+        .transport = r->transport,
     };
     queue_receive_finished(rx->q, rx->job_id, &res);
     free(rx);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/metrics.h"
 #include "fs/parse.h"
 #include "fs/render.h"
 #include "fs/submit.h"
@@ -21,6 +22,7 @@
 enum handle_kind {
     H_TEXT,        /* a snapshot rendered at open */
     H_FD,          /* a page or the log: read-only spool fd */
+    H_PNG,         /* a page preview: shared bytes from the preview cache */
     H_JOB_CTL,
     H_SERVER_CTL,
     H_UPLOAD,      /* outbox/NUMBER.tif being written */
@@ -37,6 +39,7 @@ struct fs_handle {
     char *data; /* H_TEXT: the snapshot; H_DRAFT_FIELD: what was written */
     size_t len, cap;
     int fd;     /* H_FD, H_UPLOAD, H_DRAFT_DOC: owned */
+    struct fs_png *png; /* H_PNG: a reference, released with the handle */
     bool published; /* H_TEXT: reads serve the published value, not data */
 };
 
@@ -81,6 +84,7 @@ static void handle_free(struct fs_handle *h)
         return;
     if (h->fd >= 0)
         close(h->fd);
+    fs_png_release(h->png);
     free(h->data);
     free(h);
 }
@@ -347,6 +351,22 @@ static int open_text(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, struct 
     return 0;
 }
 
+/* MOUNT/metrics: a snapshot taken at open, read direct_io (the kernel's
+ * size may be that of an older rendering), so a scraper gets one
+ * consistent set of counters. */
+static int open_metrics(struct fs *fs, struct fs_handle *h, struct fuse_file_info *fi)
+{
+    if (!(h->data = malloc(FS_METRICS_MAX)))
+        return -ENOMEM;
+    int len = fs_render_metrics_now(fs, h->data, FS_METRICS_MAX);
+    if (len < 0)
+        return len;
+    h->len = (size_t)len;
+    fi->direct_io = 1;
+    fi->noflush = 1;
+    return 0;
+}
+
 static bool in_group(const struct fs_caller *who, gid_t gid)
 {
     if (who->gid == gid)
@@ -402,8 +422,15 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
         if (!may_read_private(fs, req, &job))
             return -EACCES;
-        if (w->node >= NODE_FIRST_PAGE && (int)(w->node - NODE_FIRST_PAGE) >= job.page_count)
+        if (w->node >= NODE_FIRST_PAGE && fs_node_page(w->node) >= job.page_count)
             return -ENOENT;
+        if (fs_node_is_png(w->node)) {
+            /* Usually cached by the lookup that reported its size. */
+            h->kind = H_PNG;
+            fi->keep_cache = 1; /* the same page always renders the same bytes */
+            fi->noflush = 1;
+            return fs_preview_get(&fs->previews, w->id, fs_node_page(w->node), &h->png);
+        }
         /* The spool file is opened by the first read that reaches us: an
          * open served from the page cache never needs it. */
         h->kind = H_FD;
@@ -482,6 +509,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             r = 0;
         } else if (w.node == TOP_SERVER) {
             r = wants_write(fi->flags) ? -EPERM : open_text(fs, ino, h, fi);
+        } else if (w.node == TOP_METRICS) {
+            r = wants_write(fi->flags) ? -EPERM : open_metrics(fs, h, fi);
         } else {
             r = -EISDIR;
         }
@@ -521,7 +550,7 @@ static int spool_fd(struct fs *fs, struct fs_handle *h)
         return fd >= 0 ? fd : -EBADF;
     const struct fs_ino *w = &h->where;
     fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
-                             : queue_open_page(fs->q, w->id, (int)(w->node - NODE_FIRST_PAGE));
+                             : queue_open_page(fs->q, w->id, fs_node_page(w->node));
     if (fd < 0)
         return fd;
     if (!__atomic_compare_exchange_n(&h->fd, &none, fd, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -548,6 +577,12 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
             memmove(buf, buf + ((size_t)off < (size_t)len ? (size_t)off : 0), n);
         }
         return (void)fuse_reply_buf(req, buf, n);
+    }
+    if (h->kind == H_PNG) {
+        size_t len = h->png->len;
+        if ((size_t)off >= len)
+            return (void)fuse_reply_buf(req, NULL, 0);
+        return (void)fuse_reply_buf(req, (const char *)h->png->bytes + off, len - (size_t)off < size ? len - (size_t)off : size);
     }
     if (h->kind == H_TEXT) {
         if ((size_t)off >= h->len)
@@ -1016,6 +1051,30 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .mknod = fs_mknod,
 };
 
+/* ---- page previews ---- */
+
+static int render_preview(void *ctx, uint64_t id, int page, unsigned char **png, size_t *len)
+{
+    struct fs *fs = ctx;
+
+    return queue_page_png(fs->q, id, page, png, len);
+}
+
+/* A preview's size is known only by rendering it: the first stat or lookup
+ * of pages/NNN.png pays the render (tens of milliseconds), later ones and
+ * the reads that follow are served from the cache. */
+int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
+{
+    struct fs_png *p;
+    int r = fs_preview_get(&fs->previews, id, page, &p);
+
+    if (r < 0)
+        return r;
+    *size = p->len;
+    fs_png_release(p);
+    return 0;
+}
+
 /* ---- the session ---- */
 
 int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, char *err, size_t errlen)
@@ -1056,6 +1115,7 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
         return -ENOMEM;
     }
     fs_outbox_init(&fs->outbox);
+    fs_previews_init(&fs->previews, FS_PREVIEW_CACHE_BYTES, render_preview, fs);
     pthread_mutex_init(&fs->seen_lock, NULL);
     pthread_mutex_init(&fs->retired_lock, NULL);
     pthread_mutex_init(&fs->notifier.lock, NULL);
@@ -1129,6 +1189,7 @@ void fs_destroy(struct fs *fs)
     fs_outbox_free(&fs->outbox);
     fs_jobcache_free(&fs->jobs);
     retired_free_all(fs);
+    fs_previews_free(&fs->previews); /* after the handles holding previews */
     pthread_mutex_destroy(&fs->retired_lock);
     pthread_mutex_destroy(&fs->seen_lock);
     pthread_mutex_destroy(&fs->notifier.lock);

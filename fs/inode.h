@@ -30,6 +30,7 @@ enum fs_top_node {
     TOP_SERVER,
     TOP_CTL,
     TOP_RECEIVED,
+    TOP_METRICS,
     TOP_COUNT
 };
 
@@ -39,6 +40,9 @@ enum fs_top_node {
 #define NODE_SELF 0u
 #define NODE_PAGES 64u
 #define NODE_FIRST_PAGE (NODE_PAGES + 1u)
+/* In a job, NODE_FIRST_PNG+n is pages/NNN.png, the preview of page n: the
+ * upper half of the node space, far above any page count. */
+#define NODE_FIRST_PNG (UINT32_C(1) << 19)
 
 #define INO_ID_BITS 40
 #define INO_NODE_BITS 20

@@ -23,6 +23,7 @@
 
 #include "fs/fs.h"
 #include "fs/inode.h"
+#include "fs/preview.h"
 #include "queue/queue.h"
 
 /* How long the kernel may trust what it was told. Changes are pushed with
@@ -160,6 +161,7 @@ struct fs {
     pthread_mutex_t seen_lock; /* protects seen[] */
     struct fs_seen *seen;
     struct fs_jobcache jobs;
+    struct fs_previews previews; /* pages/NNN.png (preview.c) */
     bool has_admin_gid; /* --admin-group given: job files show it as their group */
     gid_t admin_gid;
     bool no_opendir;    /* the kernel lists directories without opening them */
@@ -172,10 +174,19 @@ struct fs {
 /* node.c: the namespace. */
 int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino);
 int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
-/* Would fs_stat have to touch the spool (log size, an unknown page size)? */
+/* Would fs_stat have to touch the spool (log size, an unknown page size)
+ * or render a preview that is not cached? */
 bool fs_stat_needs_spool(struct fs *fs, uint64_t ino);
 int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job);
+/* Job nodes under pages/: a page TIFF, a PNG preview, and which page. */
+bool fs_node_is_page(uint32_t node);
+bool fs_node_is_png(uint32_t node);
+int fs_node_page(uint32_t node);
+/* Size of a page's preview, rendering it when it is not cached. */
+int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
 int fs_render_node(struct fs *fs, const struct fs_ino *where, char *out, size_t outlen);
+/* MOUNT/metrics as of now (fs/metrics.h); out holds FS_METRICS_MAX. */
+int fs_render_metrics_now(struct fs *fs, char *out, size_t outlen);
 
 struct fs_dirent {
     char name[NAME_MAX + 1];

@@ -14,12 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/metrics.h"
 #include "fs/parse.h"
 #include "fs/render.h"
 
 static const char *const top_names[TOP_COUNT] = {
     [TOP_JOBS] = "jobs", [TOP_HISTORY] = "history", [TOP_OUTBOX] = "outbox", [TOP_MODEMS] = "modems",
-    [TOP_SERVER] = "server", [TOP_CTL] = "ctl", [TOP_RECEIVED] = "received",
+    [TOP_SERVER] = "server", [TOP_CTL] = "ctl", [TOP_RECEIVED] = "received", [TOP_METRICS] = "metrics",
 };
 
 /* The directory of each job area, and the queue filter listing it. */
@@ -69,18 +70,31 @@ static bool parse_id(const char *s, uint64_t *out)
     return true;
 }
 
-static void page_name(int page, char *out, size_t outlen) { snprintf(out, outlen, "%03d.tif", page + 1); }
+/* pages/ holds NNN.tif (the page) and NNN.png (its preview) per page. */
+static void page_name(int page, bool png, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%03d.%s", page + 1, png ? "png" : "tif");
+}
 
-static int parse_page_name(const char *name, int page_count)
+/* The node of pages/NAME, or 0 when there is no such page. */
+static uint32_t parse_page_name(const char *name, int page_count)
 {
     char expect[32];
     int n = atoi(name) - 1;
 
     if (n < 0 || n >= page_count)
-        return -1;
-    page_name(n, expect, sizeof expect);
-    return strcmp(expect, name) == 0 ? n : -1;
+        return 0;
+    for (int png = 0; png < 2; png++) {
+        page_name(n, png, expect, sizeof expect);
+        if (strcmp(expect, name) == 0)
+            return (png ? NODE_FIRST_PNG : NODE_FIRST_PAGE) + (uint32_t)n;
+    }
+    return 0;
 }
+
+bool fs_node_is_png(uint32_t node) { return node >= NODE_FIRST_PNG; }
+bool fs_node_is_page(uint32_t node) { return node >= NODE_FIRST_PAGE && node < NODE_FIRST_PNG; }
+int fs_node_page(uint32_t node) { return (int)(node - (node >= NODE_FIRST_PNG ? NODE_FIRST_PNG : NODE_FIRST_PAGE)); }
 
 static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *name, uint64_t *ino)
 {
@@ -95,10 +109,8 @@ static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *
         else if ((node = fs_job_node_by_name(name)) == 0 || !fs_job_field_shown(node, job.type))
             return -ENOENT;
     } else if (p->node == NODE_PAGES) {
-        int page = parse_page_name(name, job.page_count);
-        if (page < 0)
+        if ((node = (int)parse_page_name(name, job.page_count)) == 0)
             return -ENOENT;
-        node = (int)NODE_FIRST_PAGE + page;
     } else {
         return -ENOTDIR;
     }
@@ -251,6 +263,8 @@ int fs_render_node(struct fs *fs, const struct fs_ino *w, char *out, size_t outl
         }
         if (w->node == TOP_CTL)
             return 0;
+        if (w->node == TOP_METRICS)
+            return -EFBIG; /* outgrows FS_RENDER_MAX: fs_render_metrics_now */
         return -EISDIR;
     case AREA_JOBS:
     case AREA_HISTORY:
@@ -331,11 +345,22 @@ static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
     static const mode_t modes[TOP_COUNT] = {
         [TOP_ROOT] = S_IFDIR | 0755, [TOP_JOBS] = S_IFDIR | 0777, [TOP_HISTORY] = S_IFDIR | 0777,
         [TOP_OUTBOX] = S_IFDIR | 01777, [TOP_MODEMS] = S_IFDIR | 0755, [TOP_SERVER] = S_IFREG | 0444,
-        [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 0777,
+        [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 0777, [TOP_METRICS] = S_IFREG | 0444,
     };
     stat_base(st, ino, modes[w->node], fs->uid, fs->gid, fs->started);
     if (w->node == TOP_SERVER)
         return stat_rendered(fs, ino, w, st);
+    if (w->node == TOP_METRICS) {
+        /* Counters move all the time: the size is that of a rendering now,
+         * and reads (direct_io) return a snapshot taken at open. */
+        char *buf = malloc(FS_METRICS_MAX);
+        int len = buf ? fs_render_metrics_now(fs, buf, FS_METRICS_MAX) : -ENOMEM;
+        free(buf);
+        if (len < 0)
+            return len;
+        set_size(st, (uint64_t)len);
+        st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs_now();
+    }
     return 0;
 }
 
@@ -384,10 +409,12 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         return 0;
     }
     if (w->node >= NODE_FIRST_PAGE) {
-        int page = (int)(w->node - NODE_FIRST_PAGE);
+        int page = fs_node_page(w->node);
         if (page >= job.page_count)
             return -ENOENT;
-        if ((r = fs_jobs_page_size(fs, w->id, page, &size)) < 0)
+        r = fs_node_is_png(w->node) ? fs_preview_size(fs, w->id, page, &size)
+                                    : fs_jobs_page_size(fs, w->id, page, &size);
+        if (r < 0)
             return r;
         stat_base(st, ino, mode, job.owner_uid, gid, job.submitted);
         set_size(st, size);
@@ -459,7 +486,9 @@ bool fs_stat_needs_spool(struct fs *fs, uint64_t ino)
         return false;
     if (w.node == NODE_LOG)
         return true;
-    return w.node >= NODE_FIRST_PAGE && !fs_jobs_page_size_known(fs, w.id, (int)(w.node - NODE_FIRST_PAGE), &size);
+    if (fs_node_is_png(w.node))
+        return !fs_preview_size_known(&fs->previews, w.id, fs_node_page(w.node), &size);
+    return fs_node_is_page(w.node) && !fs_jobs_page_size_known(fs, w.id, fs_node_page(w.node), &size);
 }
 
 int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
@@ -557,11 +586,14 @@ static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
     if (fs_job_for(fs, w, &job) < 0)
         return -ENOENT;
     if (w->node == NODE_PAGES) {
-        for (int p = 0; r == 0 && p < job.page_count; p++) {
-            char name[32];
-            page_name(p, name, sizeof name);
-            r = add(b, name, fs_ino_make(w->area, w->id, NODE_FIRST_PAGE + (uint32_t)p), S_IFREG, off++);
-        }
+        /* Offsets 3+2n and 4+2n: stable while a received fax grows. */
+        for (int p = 0; r == 0 && p < job.page_count; p++)
+            for (int png = 0; r == 0 && png < 2; png++) {
+                char name[32];
+                page_name(p, png, name, sizeof name);
+                r = add(b, name, fs_ino_make(w->area, w->id, (png ? NODE_FIRST_PNG : NODE_FIRST_PAGE) + (uint32_t)p),
+                        S_IFREG, off++);
+            }
         return r;
     }
     for (int node = 1; r == 0 && node <= fs_job_field_count(); node++)
@@ -621,7 +653,7 @@ static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b, off
     case TOP_ROOT:
         for (int n = TOP_JOBS; r == 0 && n < TOP_COUNT; n++)
             r = add(b, top_names[n], fs_ino_top((enum fs_top_node)n),
-                    n == TOP_SERVER || n == TOP_CTL ? S_IFREG : S_IFDIR, n + 2);
+                    n == TOP_SERVER || n == TOP_CTL || n == TOP_METRICS ? S_IFREG : S_IFDIR, n + 2);
         return r;
     case TOP_JOBS: return list_jobs(fs, AREA_JOBS, b, after, max);
     case TOP_HISTORY: return list_jobs(fs, AREA_HISTORY, b, after, max);
@@ -674,6 +706,14 @@ int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dire
     *out = b.v;
     *n = keep;
     return 0;
+}
+
+int fs_render_metrics_now(struct fs *fs, char *out, size_t outlen)
+{
+    struct queue_metrics m;
+
+    queue_metrics(fs->q, &m);
+    return fs_render_metrics(&m, out, outlen);
 }
 
 int64_t fs_now(void)

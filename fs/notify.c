@@ -51,6 +51,8 @@ static void listener_forward(void *ctx, enum queue_event ev, uint64_t id)
 
     if (id != 0 && ev != QE_LOG)
         fs_jobs_forget(fs, id); /* before the kernel hears of it */
+    if (id != 0 && ev == QE_REMOVED)
+        fs_preview_forget(&fs->previews, id); /* deleted for good: no reader will ask again */
     if (ev != QE_LOG) /* job counts in `server` change too */
         fs->server_changed_ms = fs_monotonic_ms();
     post(fs, ev, id, NULL);
@@ -75,6 +77,7 @@ static void inval(struct fs *fs, uint64_t ino)
 static void inval_server(struct fs *fs)
 {
     inval(fs, fs_ino_top(TOP_SERVER));
+    inval(fs, fs_ino_top(TOP_METRICS));
     for (int i = 0; i < queue_modem_count(fs->q); i++)
         for (int node = 1; node <= fs_modem_file_count(); node++)
             inval(fs, fs_ino_make(AREA_MODEMS, (uint64_t)i, (uint32_t)node));
@@ -124,8 +127,10 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
                 inval(fs, fs_ino_top(places[i].dir));
         }
     }
-    if (ev != QE_LOG)
+    if (ev != QE_LOG) {
         inval(fs, fs_ino_top(TOP_SERVER));
+        inval(fs, fs_ino_top(TOP_METRICS));
+    }
 }
 
 static void outbox_event(struct fs *fs, const struct fs_event *e)

@@ -76,7 +76,7 @@ int fs_parse_draft_ctl(const char *buf, size_t len)
 
 /* ---- draft fields ---- */
 
-enum field_kind { FK_NUMBER, FK_TEXT, FK_IDENT, FK_TIME, FK_PRIORITY, FK_COUNT };
+enum field_kind { FK_NUMBER, FK_TEXT, FK_IDENT, FK_TIME, FK_PRIORITY, FK_COUNT, FK_RESOLUTION, FK_YESNO, FK_COMMENT };
 
 struct draft_field {
     const char *name;
@@ -87,6 +87,7 @@ struct draft_field {
 
 #define TEXT_FIELD(n, k) { #n, k, offsetof(struct queue_request, n), sizeof(((struct queue_request *)0)->n) }
 #define OTHER_FIELD(n, k) { #n, k, offsetof(struct queue_request, n), 0 }
+#define NAMED_FIELD(name, n, k, size) { name, k, offsetof(struct queue_request, n), size }
 
 static const struct draft_field draft_fields[] = {
     { NULL, 0, 0, 0 },
@@ -101,6 +102,9 @@ static const struct draft_field draft_fields[] = {
     OTHER_FIELD(kill_time, FK_TIME),
     OTHER_FIELD(priority, FK_PRIORITY),
     OTHER_FIELD(max_attempts, FK_COUNT),
+    OTHER_FIELD(resolution, FK_RESOLUTION),
+    NAMED_FIELD("cover", cover_page, FK_YESNO, 0),
+    NAMED_FIELD("comment", cover_comment, FK_COMMENT, sizeof(((struct queue_request *)0)->cover_comment)),
 };
 #define NDRAFT ((int)(sizeof draft_fields / sizeof draft_fields[0]) - 1)
 
@@ -136,6 +140,38 @@ static int field_text(const char *buf, size_t len, char *out, size_t outlen)
     return 0;
 }
 
+/* The cover page comment: several lines, tabs allowed; trailing blank
+ * lines dropped, carriage returns of CRLF text dropped. */
+static int comment_text(const char *buf, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    while (len > 0 && isspace((unsigned char)buf[len - 1]))
+        len--;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c == '\r')
+            continue;
+        if (c == '\0' || (iscntrl(c) && c != '\n' && c != '\t'))
+            return -EINVAL;
+        if (n + 1 >= outlen)
+            return -ENAMETOOLONG;
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int set_yesno(bool *target, const char *text, char *why, size_t whylen)
+{
+    if (strcmp(text, "yes") == 0 || strcmp(text, "no") == 0) {
+        *target = text[0] == 'y';
+        return 0;
+    }
+    snprintf(why, whylen, "cover: '%s' is neither yes nor no", text);
+    return -EINVAL;
+}
+
 static int set_count(int *target, const char *text, char *why, size_t whylen)
 {
     char *end;
@@ -152,17 +188,20 @@ static int set_count(int *target, const char *text, char *why, size_t whylen)
 int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t len, int64_t now,
                  char *why, size_t whylen)
 {
-    char text[JOB_TEXT_MAX * 2];
+    char text[sizeof ((struct queue_request *)0)->cover_comment];
     char number[JOB_NUMBER_MAX];
 
     if (node < 1 || node > NDRAFT)
         return -ENOENT;
     const struct draft_field *f = &draft_fields[node];
     char *member = (char *)req + f->offset;
-    int r = field_text(buf, len, text, f->size ? f->size : sizeof text);
+    size_t room = f->size ? f->size : sizeof text;
+    int r = f->kind == FK_COMMENT ? comment_text(buf, len, text, room) : field_text(buf, len, text, room);
     if (r < 0) {
         snprintf(why, whylen, "%s: %s", f->name,
-                 r == -ENAMETOOLONG ? "too long" : "one line of printable text, please");
+                 r == -ENAMETOOLONG ? "too long"
+                 : f->kind == FK_COMMENT ? "printable text, please (lines and tabs are fine)"
+                 : "one line of printable text, please");
         return -EINVAL;
     }
     if (text[0] == '\0') { /* empty: back to the default */
@@ -170,6 +209,8 @@ int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t le
             memset(member, 0, f->size);
         else if (f->kind == FK_TIME)
             *(int64_t *)(void *)member = 0;
+        else if (f->kind == FK_YESNO)
+            *(bool *)(void *)member = false;
         else
             *(int *)(void *)member = 0;
         return 0;
@@ -206,13 +247,27 @@ int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t le
     }
     case FK_COUNT:
         return set_count((int *)(void *)member, text, why, whylen);
+    case FK_RESOLUTION: {
+        int res;
+        if (job_parse_resolution(text, &res) < 0) {
+            snprintf(why, whylen, "resolution: '%s' is not standard, fine or superfine", text);
+            return -EINVAL;
+        }
+        *(int *)(void *)member = res;
+        return 0;
+    }
+    case FK_YESNO:
+        return set_yesno((bool *)(void *)member, text, why, whylen);
+    case FK_COMMENT:
+        snprintf(member, f->size, "%s", text);
+        return 0;
     }
     return -EINVAL;
 }
 
 int fs_draft_render(const struct queue_request *req, int node, char *out, size_t outlen)
 {
-    char value[JOB_TEXT_MAX * 2] = "";
+    char value[sizeof ((struct queue_request *)0)->cover_comment] = "";
 
     if (node < 1 || node > NDRAFT)
         return -ENOENT;
@@ -222,7 +277,16 @@ int fs_draft_render(const struct queue_request *req, int node, char *out, size_t
     case FK_NUMBER:
     case FK_TEXT:
     case FK_IDENT:
+    case FK_COMMENT:
         snprintf(value, sizeof value, "%s", member);
+        break;
+    case FK_RESOLUTION:
+        if (*(const int *)(const void *)member)
+            snprintf(value, sizeof value, "%s", job_resolution_name(*(const int *)(const void *)member));
+        break;
+    case FK_YESNO: /* "no" is the default: shown empty like other defaults */
+        if (*(const bool *)(const void *)member)
+            snprintf(value, sizeof value, "yes");
         break;
     case FK_TIME:
         job_format_time(*(const int64_t *)(const void *)member, value, sizeof value);

@@ -55,6 +55,13 @@ static void f_bit_rate(const struct job *j, char *o, size_t n) { put_known(o, n,
 static void f_compression(const struct job *j, char *o, size_t n) { put_text(o, n, j->compression); }
 static void f_remote_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->remote_id); }
 static void f_caller_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->caller_id); }
+static void f_transport(const struct job *j, char *o, size_t n) { put_text(o, n, j->transport); }
+
+/* 0: a job stored before resolutions were recorded, shown as unknown. */
+static void f_resolution(const struct job *j, char *o, size_t n)
+{
+    put_text(o, n, j->resolution ? job_resolution_name(j->resolution) : "");
+}
 
 static void f_ecm(const struct job *j, char *o, size_t n)
 {
@@ -101,6 +108,7 @@ static const struct field fields[] = {
     { "scheduled", f_scheduled, T_SEND, T_SEND },
     { "kill_time", f_kill_time, T_SEND, T_SEND },
     { "priority", f_priority, T_SEND, T_SEND },
+    { "resolution", f_resolution, T_BOTH, T_SEND },
     { "page_count", f_page_count, T_BOTH, T_BOTH },
     { "pages_sent", f_pages_sent, T_SEND, T_SEND },
     { "size", f_size, T_BOTH, T_SEND },
@@ -113,6 +121,7 @@ static const struct field fields[] = {
     { "ecm", f_ecm, T_BOTH, T_BOTH },
     { "compression", f_compression, T_BOTH, 0 },
     { "remote_id", f_remote_id, T_BOTH, T_BOTH },
+    { "transport", f_transport, T_BOTH, T_BOTH },
     { "caller_id", f_caller_id, T_RECV, T_RECV },
     { "call_duration", f_call_duration, T_BOTH, 0 },
     { "finished", f_finished, T_BOTH, 0 },
@@ -240,7 +249,7 @@ int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
 
     for (int s = 0; s < JOB_STATUS_COUNT; s++)
         total += sum->jobs[s];
-    n = snprintf(out, outlen, "paused: %s\nmodems: %d\nmodems_busy: %d\nmodems_idle: %d\njobs: %d\n",
+    n = snprintf(out, outlen, "queue_paused: %s\nmodems: %d\nmodems_busy: %d\nmodems_idle: %d\njobs: %d\n",
                  sum->paused ? "yes" : "no", sum->modems_busy + sum->modems_idle, sum->modems_busy,
                  sum->modems_idle, total);
     if (n < 0 || (size_t)n >= outlen)

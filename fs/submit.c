@@ -156,7 +156,7 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     else if (e->ndocs == 0) {
         r = -EINVAL;
         free(e->text);
-        e->text = strdup("no documents: copy one or more fax TIFFs into the draft before submitting");
+        e->text = strdup("no documents: copy one or more documents (PDF, PostScript, TIFF, PNG or JPEG) into the draft before submitting");
     } else if (!(fds = calloc(e->ndocs, sizeof *fds))) {
         r = -ENOMEM;
     }

@@ -309,12 +309,18 @@ static int mem_stage_open(void *state, struct queue_stage **out)
 
 static int mem_stage_page(struct queue_stage *st, int index)
 {
-    if (index != st->npages)
-        return -EINVAL; /* pages are staged in order */
-    int *fds = realloc(st->fds, (size_t)(index + 1) * sizeof *fds);
-    if (fds == NULL)
-        return -ENOMEM;
-    st->fds = fds;
+    /* Any order (a cover page comes last but is page 0); each index once. */
+    if (index < 0 || (index < st->npages && st->fds[index] >= 0))
+        return -EINVAL;
+    if (index >= st->npages) {
+        int *fds = realloc(st->fds, (size_t)(index + 1) * sizeof *fds);
+        if (fds == NULL)
+            return -ENOMEM;
+        st->fds = fds;
+        for (int i = st->npages; i <= index; i++)
+            st->fds[i] = -1;
+        st->npages = index + 1;
+    }
     int fd = new_memfd("page");
     if (fd < 0)
         return fd;
@@ -323,7 +329,7 @@ static int mem_stage_page(struct queue_stage *st, int index)
         close(fd);
         return -errno;
     }
-    st->fds[st->npages++] = fd;
+    st->fds[index] = fd;
     return dupfd;
 }
 
@@ -332,7 +338,8 @@ static void mem_stage_abort(struct queue_stage *st)
     if (st == NULL)
         return;
     for (int i = 0; i < st->npages; i++)
-        close(st->fds[i]);
+        if (st->fds[i] >= 0)
+            close(st->fds[i]);
     free(st->fds);
     free(st);
 }
@@ -345,6 +352,9 @@ static int mem_stage_commit(struct queue_stage *st, const struct job *job, const
     int r = take_fault(m, MEM_FAULT_COMMIT);
     long len = 0;
 
+    for (int i = 0; r == 0 && i < st->npages; i++)
+        if (st->fds[i] < 0)
+            r = -EINVAL; /* a gap in the staged pages */
     if (r == 0 && (len = jobfile_format(job, &text)) < 0)
         r = (int)len;
     if (r == 0 && (log_fd = new_memfd("log")) < 0)

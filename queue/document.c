@@ -1,12 +1,20 @@
 /*
- * document.c - validates a submitted document as a fax TIFF (1-bit, an
- * exact T.4 width, fax resolution, bounded height) and writes each page as
- * a single-page CCITT G4 TIFF that spandsp sends unchanged. Every scanline
- * is decoded, which catches truncated and damaged files. Dimensions are
- * checked before decoding so a hostile header cannot make us allocate or
- * decode a huge image.
+ * document.c - intake of one submitted document, by type. A TIFF page that
+ * is already a fax page (1-bit, an exact T.4 width, fax resolution,
+ * bounded height) is copied as a single-page CCITT G4 TIFF that spandsp
+ * sends unchanged; any other TIFF page, PNG or JPEG is converted by
+ * image.c and raster.c; PDF and PostScript are rendered by Ghostscript
+ * (render.c) into fax TIFF pages that then take the first path. Every
+ * scanline is decoded, which catches truncated and damaged files.
+ * Dimensions are checked before decoding so a hostile header cannot make
+ * us allocate or decode a huge image.
  */
 #include "queue/document.h"
+
+#include "queue/image.h"
+#include "queue/queue.h"
+#include "queue/raster.h"
+#include "queue/render.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <tiffio.h>
 #include <unistd.h>
@@ -37,6 +46,7 @@ struct split {
     char *why;
     size_t whylen;
     char tiff_error[160]; /* libtiff's first complaint, for the daemon log */
+    const struct document_options *opt;
 };
 
 static int refuse(struct split *sp, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -90,11 +100,11 @@ static int check_header(struct split *sp, int fd)
     unsigned char h[8];
 
     if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-        return refuse(sp, -EINVAL, "the document is not a TIFF file; submit a fax TIFF (for example from efix or tiff2fax)");
+        return refuse(sp, -EINVAL, "the document starts like a TIFF file but is not one; save it again");
     bool le = h[0] == 'I' && h[1] == 'I', be = h[0] == 'M' && h[1] == 'M';
     unsigned magic = le ? (unsigned)(h[2] | h[3] << 8) : (unsigned)(h[2] << 8 | h[3]);
     if (!(le || be) || (magic != 42 && magic != 43))
-        return refuse(sp, -EINVAL, "the document is not a TIFF file; submit a fax TIFF (for example from efix or tiff2fax)");
+        return refuse(sp, -EINVAL, "the document starts like a TIFF file but is not one; save it again");
     uint32_t ifd = le ? (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24
                       : (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | (uint32_t)h[7];
     if (magic == 42 && ifd == 0)
@@ -107,7 +117,8 @@ static bool near(float v, float target)
     return fabsf(v - target) <= target * DPI_TOLERANCE;
 }
 
-static int check_resolution(struct split *sp, TIFF *tif, int page, struct page_format *pf)
+/* Is the page at a fax resolution? Pages without one are taken as fine. */
+static bool fax_resolution(TIFF *tif, struct page_format *pf)
 {
     float xres = 0, yres = 0;
     uint16_t unit = RESUNIT_INCH;
@@ -116,7 +127,7 @@ static int check_resolution(struct split *sp, TIFF *tif, int page, struct page_f
     if (!TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres) || !TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yres) ||
         unit == RESUNIT_NONE || !(xres > 0) || !(yres > 0)) {
         pf->y_dpi = 196.0f; /* no resolution: fine mode, as fax programs assume */
-        return 0;
+        return true;
     }
     if (unit == RESUNIT_CENTIMETER) {
         xres *= 2.54f;
@@ -125,12 +136,10 @@ static int check_resolution(struct split *sp, TIFF *tif, int page, struct page_f
     for (size_t i = 0; i < sizeof fax_y_dpi / sizeof fax_y_dpi[0]; i++) {
         if (near(xres, FAX_X_DPI) && near(yres, fax_y_dpi[i])) {
             pf->y_dpi = fax_y_dpi[i];
-            return 0;
+            return true;
         }
     }
-    return refuse(sp, -EINVAL,
-                  "page %d: %.0fx%.0f dpi; fax pages must be 204 dpi across and 98, 196 or 391 dpi down", page,
-                  (double)xres, (double)yres);
+    return false;
 }
 
 static bool is_fax_width(uint32_t w)
@@ -141,8 +150,11 @@ static bool is_fax_width(uint32_t w)
     return false;
 }
 
-/* Checks one directory's header fields; decodes nothing. */
-static int check_page_format(struct split *sp, TIFF *tif, int page, struct page_format *pf)
+enum page_kind { PAGE_FAX, PAGE_PICTURE };
+
+/* Reads one directory's header fields and decides whether the page is a
+ * fax page to copy or a picture to convert; decodes nothing. */
+static int classify_page(struct split *sp, TIFF *tif, int page, struct page_format *pf, enum page_kind *kind)
 {
     uint16_t bps = 1, spp = 1, photometric = PHOTOMETRIC_MINISWHITE, compression = COMPRESSION_NONE;
 
@@ -153,27 +165,15 @@ static int check_page_format(struct split *sp, TIFF *tif, int page, struct page_
         photometric = PHOTOMETRIC_MINISWHITE;
     if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &pf->width) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &pf->height))
         return refuse(sp, -EINVAL, "page %d has no image size; the file is damaged", page);
-    if (spp != 1)
-        return refuse(sp, -EINVAL, "page %d: %u samples per pixel (colour); fax pages must be black and white", page, spp);
-    if (bps != 1)
-        return refuse(sp, -EINVAL, "page %d: %u bits per sample; fax pages must be 1-bit", page, bps);
-    if (photometric != PHOTOMETRIC_MINISWHITE && photometric != PHOTOMETRIC_MINISBLACK)
-        return refuse(sp, -EINVAL, "page %d: photometric interpretation %u; fax pages must be black and white", page,
-                      photometric);
-    if (!is_fax_width(pf->width))
-        return refuse(sp, -EINVAL,
-                      "page %d: %u pixels wide; fax pages must be 1728 (A4), 2048 (B4) or 2432 (A3) pixels wide",
-                      page, pf->width);
-    if (pf->height < 1 || pf->height > DOCUMENT_MAX_ROWS)
-        return refuse(sp, -EINVAL, "page %d: %u rows; a fax page has 1 to %d rows", page, pf->height,
-                      DOCUMENT_MAX_ROWS);
-    if (TIFFIsTiled(tif))
-        return refuse(sp, -EINVAL, "page %d is stored in tiles; save it in strips (for example with tiffcp -s)", page);
     if (!TIFFIsCODECConfigured(compression))
-        return refuse(sp, -EINVAL, "page %d: compression %u is not supported; use CCITT G3/G4 or none", page,
-                      compression);
+        return refuse(sp, -EINVAL, "page %d: compression %u is not supported; save it uncompressed, LZW, "
+                      "Deflate, JPEG or CCITT G3/G4", page, compression);
     pf->min_is_black = photometric == PHOTOMETRIC_MINISBLACK;
-    return check_resolution(sp, tif, page, pf);
+    bool fax = spp == 1 && bps == 1 &&
+               (photometric == PHOTOMETRIC_MINISWHITE || photometric == PHOTOMETRIC_MINISBLACK) &&
+               is_fax_width(pf->width) && pf->height >= 1 && pf->height <= DOCUMENT_MAX_ROWS && !TIFFIsTiled(tif);
+    *kind = fax && fax_resolution(tif, pf) ? PAGE_FAX : PAGE_PICTURE;
+    return 0;
 }
 
 static bool set_output_fields(TIFF *out, const struct page_format *pf)
@@ -194,7 +194,7 @@ static bool set_output_fields(TIFF *out, const struct page_format *pf)
 
 static int write_error(struct split *sp, int page)
 {
-    int err = errno == ENOSPC || errno == EDQUOT ? ENOSPC : EIO;
+    int err = errno == ENOSPC || errno == EDQUOT ? ENOSPC : errno == ENOMEM ? ENOMEM : EIO;
 
     return refuse(sp, -err, "page %d could not be stored: %s; free space in the spool and submit again", page,
                   strerror(err));
@@ -247,6 +247,25 @@ out:
     return r;
 }
 
+/* A TIFF page that is not a fax page, fitted onto one. outfd is consumed. */
+static int convert_page(struct split *sp, TIFF *in, int page, int outfd, uint64_t *bytes)
+{
+    struct grey_image img;
+    int r = image_decode_tiff_page(in, page, &img, sp->why, sp->whylen);
+
+    if (r != 0) {
+        close(outfd);
+        return r;
+    }
+    r = raster_write_fax_page(&img, sp->opt->resolution, outfd, bytes);
+    grey_image_free(&img);
+    if (r != 0) {
+        errno = -r;
+        return write_error(sp, page);
+    }
+    return 0;
+}
+
 static int split_pages(struct split *sp, TIFF *in, int first_index, const struct document_sink *sink,
                        struct document_result *res)
 {
@@ -254,19 +273,24 @@ static int split_pages(struct split *sp, TIFF *in, int first_index, const struct
 
     do {
         struct page_format pf;
+        enum page_kind kind = PAGE_PICTURE;
         int r;
 
         if (++page > DOCUMENT_MAX_PAGES)
             return refuse(sp, -EINVAL, "the document has more than %d pages; split it into several jobs",
                           DOCUMENT_MAX_PAGES);
-        if ((r = check_page_format(sp, in, page, &pf)) != 0)
+        if ((r = classify_page(sp, in, page, &pf, &kind)) != 0)
             return r;
         int outfd = sink->page_fd(sink->ctx, first_index + page - 1);
         if (outfd < 0) {
             errno = -outfd;
             return write_error(sp, page);
         }
-        if ((r = copy_page(sp, in, page, &pf, outfd, &res->bytes)) != 0)
+        if (kind == PAGE_FAX)
+            r = copy_page(sp, in, page, &pf, outfd, &res->bytes);
+        else
+            r = convert_page(sp, in, page, outfd, &res->bytes);
+        if (r != 0)
             return r;
         res->pages = page;
     } while (TIFFReadDirectory(in));
@@ -276,13 +300,115 @@ static int split_pages(struct split *sp, TIFF *in, int first_index, const struct
     return 0;
 }
 
-int document_split(int fd, uint64_t max_bytes, int first_index, const struct document_sink *sink,
-                   struct document_result *res, char *why, size_t whylen)
+static int split_tiff(struct split *sp, int fd, int first_index, const struct document_sink *sink,
+                      struct document_result *res)
 {
-    struct split sp = {why, whylen, ""};
-    struct stat st;
     TIFF *in;
     int r;
+
+    if ((r = check_header(sp, fd)) != 0)
+        return r;
+    int dupfd = dup(fd); /* libtiff closes the fd it is given */
+    if (dupfd < 0)
+        return refuse(sp, -errno, "the document cannot be read: %s", strerror(errno));
+    lseek(dupfd, 0, SEEK_SET);
+    /* "m": no mmap; a document changed under us must not SIGBUS the daemon. */
+    in = tiff_open(sp, dupfd, "rm");
+    if (in == NULL) {
+        close(dupfd);
+        return refuse(sp, -EINVAL, "the document is not a readable TIFF file (%s); save it again",
+                      sp->tiff_error[0] ? sp->tiff_error : "bad header");
+    }
+    r = split_pages(sp, in, first_index, sink, res);
+    TIFFClose(in);
+    return r;
+}
+
+/* One PNG or JPEG picture becomes one page. */
+static int split_picture(struct split *sp, int fd, enum document_type type, int first_index,
+                         const struct document_sink *sink, struct document_result *res)
+{
+    struct grey_image img;
+    int r = type == DOC_PNG ? image_decode_png(fd, &img, sp->why, sp->whylen)
+                            : image_decode_jpeg(fd, &img, sp->why, sp->whylen);
+
+    if (r != 0)
+        return r == -ENOMEM ? refuse(sp, r, "the picture cannot be converted: out of memory; submit it again later")
+                            : r;
+    int outfd = sink->page_fd(sink->ctx, first_index);
+    if (outfd < 0) {
+        grey_image_free(&img);
+        errno = -outfd;
+        return write_error(sp, 1);
+    }
+    r = raster_write_fax_page(&img, sp->opt->resolution, outfd, &res->bytes);
+    grey_image_free(&img);
+    if (r != 0) {
+        errno = -r;
+        return write_error(sp, 1);
+    }
+    res->pages = 1;
+    return 0;
+}
+
+/* PDF and PostScript: Ghostscript renders fax pages into a scratch file,
+ * which is then split like a submitted fax TIFF. */
+static int split_rendered(struct split *sp, int fd, enum document_type type, int first_index,
+                          const struct document_sink *sink, struct document_result *res)
+{
+    const struct document_options *opt = sp->opt;
+    const char *what = type == DOC_PDF ? "the PDF document" : "the PostScript document";
+    struct render_options ro = {
+        .ghostscript = opt->ghostscript,
+        .seconds = opt->render_seconds > 0 ? opt->render_seconds : QUEUE_DEFAULT_RENDER_SECONDS,
+        .max_output = opt->max_bytes,
+        .resolution = opt->resolution,
+        .max_pages = DOCUMENT_MAX_PAGES + 1, /* one too many is refused below */
+    };
+    int r;
+
+    if (opt->ghostscript == NULL)
+        return refuse(sp, -EINVAL, "%s cannot be rendered: PDF and PostScript are not enabled on this server; "
+                      "submit TIFF, PNG or JPEG", what);
+    int out = opt->scratch_fd ? opt->scratch_fd(opt->scratch_ctx) : memfd_create("rendered", MFD_CLOEXEC);
+    if (out < 0) {
+        r = opt->scratch_fd ? out : -errno;
+        return refuse(sp, r, "%s cannot be rendered: no scratch space (%s); free space in the spool", what,
+                      strerror(-r));
+    }
+    r = render_ghostscript(&ro, fd, out, what, sp->why, sp->whylen);
+    if (r == 0)
+        r = split_tiff(sp, out, first_index, sink, res);
+    close(out);
+    return r;
+}
+
+enum document_type document_sniff(int fd)
+{
+    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char h[1024];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+
+    if (n >= 4 && ((h[0] == 'I' && h[1] == 'I') || (h[0] == 'M' && h[1] == 'M')))
+        return DOC_TIFF;
+    if (n >= 8 && memcmp(h, png_magic, 8) == 0)
+        return DOC_PNG;
+    if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff)
+        return DOC_JPEG;
+    if (n >= 2 && h[0] == '%' && h[1] == '!')
+        return DOC_POSTSCRIPT;
+    /* PDF allows junk before the header within the first 1024 bytes */
+    for (ssize_t i = 0; i + 5 <= n; i++)
+        if (memcmp(h + i, "%PDF-", 5) == 0)
+            return DOC_PDF;
+    return DOC_UNKNOWN;
+}
+
+int document_split(int fd, const struct document_options *opt, int first_index, const struct document_sink *sink,
+                   struct document_result *res, char *why, size_t whylen)
+{
+    struct split sp = {why, whylen, "", opt};
+    struct stat st;
 
     res->pages = 0;
     res->bytes = 0;
@@ -290,23 +416,24 @@ int document_split(int fd, uint64_t max_bytes, int first_index, const struct doc
         return refuse(&sp, -errno, "the document cannot be read: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
         return refuse(&sp, -EINVAL, "the document is not a regular file");
-    if ((uint64_t)st.st_size > max_bytes)
+    if ((uint64_t)st.st_size > opt->max_bytes)
         return refuse(&sp, -EFBIG, "the document is %llu bytes; the limit is %llu bytes",
-                      (unsigned long long)st.st_size, (unsigned long long)max_bytes);
-    if ((r = check_header(&sp, fd)) != 0)
-        return r;
-    int dupfd = dup(fd); /* libtiff closes the fd it is given */
-    if (dupfd < 0)
-        return refuse(&sp, -errno, "the document cannot be read: %s", strerror(errno));
-    lseek(dupfd, 0, SEEK_SET);
-    /* "m": no mmap; a document changed under us must not SIGBUS the daemon. */
-    in = tiff_open(&sp, dupfd, "rm");
-    if (in == NULL) {
-        close(dupfd);
-        return refuse(&sp, -EINVAL, "the document is not a readable TIFF file (%s); submit a fax TIFF",
-                      sp.tiff_error[0] ? sp.tiff_error : "bad header");
+                      (unsigned long long)st.st_size, (unsigned long long)opt->max_bytes);
+    enum document_type type = document_sniff(fd);
+    switch (type) {
+    case DOC_TIFF:
+        return split_tiff(&sp, fd, first_index, sink, res);
+    case DOC_PNG:
+    case DOC_JPEG:
+        return split_picture(&sp, fd, type, first_index, sink, res);
+    case DOC_PDF:
+    case DOC_POSTSCRIPT:
+        return split_rendered(&sp, fd, type, first_index, sink, res);
+    case DOC_UNKNOWN:
+        break;
     }
-    r = split_pages(&sp, in, first_index, sink, res);
-    TIFFClose(in);
-    return r;
+    if (st.st_size == 0)
+        return refuse(&sp, -EINVAL, "the document is empty; submit a PDF, PostScript, TIFF, PNG or JPEG file");
+    return refuse(&sp, -EINVAL, "the document is not a PDF, PostScript, TIFF, PNG or JPEG file; "
+                  "convert it to one of those (for example print it to PDF)");
 }

@@ -1,8 +1,10 @@
 /*
- * document.h - intake of a submitted document: checks that it is a fax
- * TIFF the modems can send, and rewrites each page as its own single-page
- * CCITT G4 TIFF. Bad input is refused with a sentence naming the page and
- * the fix; the pages written so far are the caller's to discard.
+ * document.h - intake of a submitted document: fax TIFFs are checked and
+ * each page rewritten as its own single-page CCITT G4 TIFF; PDF and
+ * PostScript (rendered by Ghostscript), PNG, JPEG and other TIFFs are
+ * converted to such pages first (docs/documents.md). Bad input is refused
+ * with a sentence naming the page and the fix; the pages written so far
+ * are the caller's to discard.
  */
 #ifndef FAXFS_QUEUE_DOCUMENT_H
 #define FAXFS_QUEUE_DOCUMENT_H
@@ -21,6 +23,22 @@ struct document_sink {
     void *ctx;
 };
 
+enum document_type { DOC_UNKNOWN, DOC_TIFF, DOC_PDF, DOC_POSTSCRIPT, DOC_PNG, DOC_JPEG };
+
+/* By its first bytes, never by a name. */
+enum document_type document_sniff(int fd);
+
+struct document_options {
+    uint64_t max_bytes;      /* of the document, and of Ghostscript's output */
+    int resolution;          /* JOB_RES_* of converted pages; 0: fine */
+    const char *ghostscript; /* NULL: PDF and PostScript are refused */
+    int render_seconds;      /* Ghostscript's time limit; 0: QUEUE_DEFAULT_RENDER_SECONDS */
+    /* A read-write scratch file for rendered pages, or -errno; NULL: an
+     * anonymous memory file. */
+    int (*scratch_fd)(void *ctx);
+    void *scratch_ctx;
+};
+
 struct document_result {
     int pages;      /* pages written */
     uint64_t bytes; /* bytes of page data written */
@@ -28,11 +46,12 @@ struct document_result {
 
 /*
  * Reads the whole document from fd (from offset 0; fd stays the caller's),
- * writing its pages from first_index on. Returns 0, or -EINVAL (not an
- * acceptable fax TIFF), -EFBIG (over max_bytes), -ENOSPC / -EIO (writing
- * failed), with a sentence in why.
+ * writing its pages from first_index on. Returns 0, or with a sentence in
+ * why: -EINVAL (not an acceptable document), -EFBIG (over max_bytes, or
+ * rendering to more), -ETIMEDOUT (rendering took too long), -ENOENT
+ * (Ghostscript missing), -ENOMEM, -ENOSPC / -EIO (writing failed).
  */
-int document_split(int fd, uint64_t max_bytes, int first_index, const struct document_sink *sink,
+int document_split(int fd, const struct document_options *opt, int first_index, const struct document_sink *sink,
                    struct document_result *res, char *why, size_t whylen);
 
 #endif

@@ -6,8 +6,10 @@
  * listeners) with the engine lock held. docs/queue.md explains the threads.
  */
 #include "queue/backend.h"
+#include "queue/cover.h"
 #include "queue/document.h"
 #include "queue/fault.h"
+#include "queue/preview.h"
 #include "queue/sched.h"
 
 #include <errno.h>
@@ -26,13 +28,15 @@
 
 struct qjob {
     struct job j;
-    int channel; /* >= 0 while a call for this job is on that channel */
+    int channel;      /* >= 0 while a call for this job is on that channel */
+    int64_t page_mark; /* start of the page now on the line (metrics only) */
 };
 
 struct channel {
     char name[JOB_MODEM_MAX];
     uint64_t job; /* 0 when idle; freed only by the call's finished report */
     uint64_t calls, pages_sent, errors;
+    int64_t busy_since; /* when the current call was handed over */
 };
 
 struct listener {
@@ -62,6 +66,7 @@ struct pending_call {
 struct queue {
     struct queue_config cfg; /* defaults filled in; spool_dir points to spool_dir_copy */
     char *spool_dir_copy;
+    char *ghostscript_copy;
     const struct queue_backend *be;
     void *bs; /* backend state */
     struct sched_policy policy;
@@ -78,6 +83,7 @@ struct queue {
     bool paused, stopping, stopped, kick;
     int64_t next_purge;
     uint32_t rng;
+    struct queue_metrics counters; /* since open; summary is filled on demand */
     pthread_t thread;
     bool have_thread;
 
@@ -292,6 +298,85 @@ static void format_time(int64_t t, char *buf, size_t len)
     job_format_time(t, buf, len);
 }
 
+/* ---- metrics -------------------------------------------------------- */
+
+/* Bucket bounds, seconds. Calls: a one-page fax takes about 30 s, a long
+ * one many minutes. Pages: 2.4 s of phase D plus the image time (about 10
+ * to 40 s at 9600-14400 bps). */
+static const double call_bounds[QUEUE_HIST_BUCKETS] = {15, 30, 45, 60, 90, 120, 180, 300, 600, 1200};
+static const double page_bounds[QUEUE_HIST_BUCKETS] = {2, 5, 10, 15, 20, 30, 45, 60, 90, 120};
+
+static void metrics_init(struct queue_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    memcpy(m->call_seconds.bounds, call_bounds, sizeof call_bounds);
+    memcpy(m->page_seconds.bounds, page_bounds, sizeof page_bounds);
+}
+
+static void observe(struct queue_histogram *h, double v)
+{
+    for (int i = 0; i < QUEUE_HIST_BUCKETS; i++)
+        if (v <= h->bounds[i])
+            h->counts[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+/* pages pages were completed in elapsed seconds since the last mark:
+ * each is counted with an equal share. */
+static void observe_pages(struct queue *q, int pages, int64_t elapsed)
+{
+    if (pages <= 0)
+        return;
+    if (elapsed < 0)
+        elapsed = 0;
+    for (int i = 0; i < pages; i++)
+        observe(&q->counters.page_seconds, (double)elapsed / pages);
+}
+
+/* The call on channel ch ended: its busy time, duration and outcome. */
+static void count_call_end(struct queue *q, struct qjob *qj, struct channel *ch,
+                           const struct queue_call_result *res, int new_pages)
+{
+    int64_t t = now(q), busy = t - ch->busy_since;
+
+    if (busy > 0)
+        q->counters.modem_busy_seconds += (double)busy;
+    if ((unsigned)res->failure < QF_COUNT)
+        q->counters.calls[res->failure]++;
+    observe(&q->counters.call_seconds, res->duration >= 0 ? (double)res->duration : (double)(busy > 0 ? busy : 0));
+    q->counters.pages_sent += (uint64_t)(new_pages > 0 ? new_pages : 0);
+    observe_pages(q, new_pages, t - qj->page_mark);
+    qj->page_mark = t;
+}
+
+/* An inbound call ended; it held its modem from answer to now. */
+static void count_reception_end(struct queue *q, const struct job *j, const struct queue_call_result *res)
+{
+    int64_t busy = j->finished - j->submitted;
+
+    if (busy > 0)
+        q->counters.modem_busy_seconds += (double)busy;
+    if ((unsigned)res->failure < QF_COUNT)
+        q->counters.receptions[res->failure]++;
+    observe(&q->counters.call_seconds, res->duration >= 0 ? (double)res->duration : (double)(busy > 0 ? busy : 0));
+}
+
+void queue_metrics(struct queue *q, struct queue_metrics *out)
+{
+    queue_summarize(q, &out->summary);
+    pthread_mutex_lock(&q->lock);
+    struct queue_summary summary = out->summary;
+    *out = q->counters;
+    out->summary = summary;
+    int64_t t = now(q);
+    /* Calls still on the line count up to now, so the sum never jumps back. */
+    for (int c = 0; c < q->nchannels; c++)
+        if (q->channels[c].job != 0 && t > q->channels[c].busy_since)
+            out->modem_busy_seconds += (double)(t - q->channels[c].busy_since);
+    pthread_mutex_unlock(&q->lock);
+}
+
 /* ---- the dispatch round --------------------------------------------- */
 
 static void purge_history(struct queue *q, int64_t t, struct notes *n)
@@ -449,6 +534,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     }
     qj->channel = channel;
     ch->job = qj->j.id;
+    ch->busy_since = qj->page_mark = now(q);
     job_log(q, n, qj->j.id, "attempt %d on %s: dialing %s%s", qj->j.attempts, ch->name, qj->j.recipient_number,
             qj->j.pages_sent > 0 ? " (resuming after the pages already confirmed)" : "");
     return pc;
@@ -637,6 +723,8 @@ static void record_call_facts(struct qjob *qj, const struct queue_call_result *r
         snprintf(j->remote_id, sizeof j->remote_id, "%s", res->remote_id);
     if (res->duration >= 0)
         j->call_duration = res->duration;
+    if (res->transport && res->transport[0])
+        snprintf(j->transport, sizeof j->transport, "%s", res->transport);
 }
 
 static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v, int64_t next,
@@ -698,6 +786,7 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
     int64_t next = 0;
 
     record_call_facts(qj, res);
+    count_call_end(q, qj, ch, res, qj->j.pages_sent - before);
     ch->calls++;
     ch->pages_sent += (uint64_t)(qj->j.pages_sent - before);
     if (res->failure != QF_NONE && res->failure != QF_ABORTED)
@@ -783,8 +872,12 @@ void queue_call_pages_confirmed(struct queue *q, uint64_t id, int pages_sent)
     struct qjob *qj = find_job(q, id);
     if (qj != NULL && qj->channel >= 0 && pages_sent > qj->j.pages_sent) {
         int before = qj->j.pages_sent;
+        int64_t t = now(q);
         qj->j.pages_sent = pages_sent > qj->j.page_count ? qj->j.page_count : pages_sent;
         q->channels[qj->channel].pages_sent += (uint64_t)(qj->j.pages_sent - before);
+        q->counters.pages_sent += (uint64_t)(qj->j.pages_sent - before);
+        observe_pages(q, qj->j.pages_sent - before, t - qj->page_mark);
+        qj->page_mark = t;
         if (persist(q, qj, &n) == 0)
             (void)FAULT_POINT("engine.pages_confirmed.persisted");
     }
@@ -863,6 +956,10 @@ static void fill_defaults(struct queue_config *c)
         c->kill_after = QUEUE_DEFAULT_KILL_AFTER;
     if (c->max_document_bytes == 0)
         c->max_document_bytes = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES;
+    if (c->ghostscript == NULL)
+        c->ghostscript = QUEUE_DEFAULT_GHOSTSCRIPT;
+    if (c->render_seconds <= 0)
+        c->render_seconds = QUEUE_DEFAULT_RENDER_SECONDS;
 }
 
 static void free_queue(struct queue *q)
@@ -872,6 +969,7 @@ static void free_queue(struct queue *q)
     free(q->jobs);
     free(q->channels);
     free(q->spool_dir_copy);
+    free(q->ghostscript_copy);
     pthread_mutex_destroy(&q->lock);
     pthread_mutex_destroy(&q->line_lock);
     pthread_mutex_destroy(&q->sub_lock);
@@ -924,6 +1022,12 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
         return -ENOMEM;
     }
     q->cfg.spool_dir = q->spool_dir_copy;
+    if ((q->ghostscript_copy = strdup(q->cfg.ghostscript)) == NULL) {
+        free_queue(q);
+        return -ENOMEM;
+    }
+    q->cfg.ghostscript = q->ghostscript_copy;
+    metrics_init(&q->counters);
     q->be = cfg->backend != NULL ? cfg->backend : &queue_backend_spool;
     q->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ 0x9e3779b9u;
     sched_policy_init(&q->policy, q->cfg.retry_delay, q->cfg.retry_jitter_percent, q->cfg.max_attempts);
@@ -1101,6 +1205,11 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
         snprintf(why, whylen, "priority must be 0..255 and attempts and times must not be negative");
         return -EINVAL;
     }
+    if (req->resolution != 0 && (req->resolution < JOB_RES_STANDARD || req->resolution > JOB_RES_SUPERFINE)) {
+        snprintf(why, whylen, "resolution %d is unknown; use standard, fine or superfine", req->resolution);
+        return -EINVAL;
+    }
+    job->resolution = req->resolution ? req->resolution : JOB_RES_FINE;
     snprintf(job->recipient_name, sizeof job->recipient_name, "%s", req->recipient_name);
     snprintf(job->sender_name, sizeof job->sender_name, "%s", req->sender_name);
     snprintf(job->sender_company, sizeof job->sender_company, "%s", req->sender_company);
@@ -1121,21 +1230,70 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
     return 0;
 }
 
-static int stage_documents(struct queue *q, struct queue_stage *st, const int *doc_fds, size_t ndocs, struct job *job,
-                           char *why, size_t whylen)
+static int scratch_fd(void *ctx)
+{
+    struct queue *q = ctx;
+    return q->be->upload_open(q->bs);
+}
+
+static void document_options(struct queue *q, const struct job *job, struct document_options *opt)
+{
+    *opt = (struct document_options){
+        .max_bytes = q->cfg.max_document_bytes,
+        .resolution = job->resolution,
+        .ghostscript = q->cfg.ghostscript[0] ? q->cfg.ghostscript : NULL,
+        .render_seconds = q->cfg.render_seconds,
+        .scratch_fd = scratch_fd,
+        .scratch_ctx = q,
+    };
+}
+
+/* The cover page goes in front as page index 0, rendered from the job's
+ * fields once the other pages are counted. */
+static int stage_cover(struct queue *q, const struct document_options *opt, const struct document_sink *sink,
+                       struct job *job, const char *comment, char *why, size_t whylen)
+{
+    struct document_result dr;
+    char reason[256], *ps = NULL;
+    size_t len = 0;
+    int r, fd = -1;
+
+    if ((r = cover_page_program(job, job->page_count + 1, comment, &ps, &len)) != 0) {
+        snprintf(why, whylen, "the cover page cannot be made: out of memory; submit again later");
+        return r;
+    }
+    if ((fd = q->be->upload_open(q->bs)) < 0 || write(fd, ps, len) != (ssize_t)len) {
+        r = fd < 0 ? fd : -EIO;
+        snprintf(why, whylen, "the cover page cannot be made: %s; free space in the spool", strerror(-r));
+    } else if ((r = document_split(fd, opt, 0, sink, &dr, reason, sizeof reason)) != 0) {
+        snprintf(why, whylen, "the cover page: %s", reason);
+    } else {
+        job->page_count += dr.pages;
+        job->size += dr.bytes;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(ps);
+    return r;
+}
+
+static int stage_documents(struct queue *q, struct queue_stage *st, const struct queue_request *req,
+                           const int *doc_fds, size_t ndocs, struct job *job, char *why, size_t whylen)
 {
     struct stage_sink ss = {q->be, st};
     struct document_sink sink = {stage_page_fd, &ss};
+    struct document_options opt;
+    int first = req->cover_page ? 1 : 0;
     char reason[256];
 
     if (ndocs == 0) {
-        snprintf(why, whylen, "no document was given; submit at least one fax TIFF");
+        snprintf(why, whylen, "no document was given; submit at least one PDF, PostScript, TIFF, PNG or JPEG file");
         return -EINVAL;
     }
+    document_options(q, job, &opt);
     for (size_t i = 0; i < ndocs; i++) {
         struct document_result dr;
-        int r = document_split(doc_fds[i], q->cfg.max_document_bytes, job->page_count, &sink, &dr, reason,
-                               sizeof reason);
+        int r = document_split(doc_fds[i], &opt, first + job->page_count, &sink, &dr, reason, sizeof reason);
         if (r != 0) {
             if (ndocs > 1)
                 snprintf(why, whylen, "document %zu: %s", i + 1, reason);
@@ -1146,7 +1304,11 @@ static int stage_documents(struct queue *q, struct queue_stage *st, const int *d
         job->page_count += dr.pages;
         job->size += dr.bytes;
     }
-    return 0;
+    if (!req->cover_page)
+        return 0;
+    char comment[sizeof req->cover_comment];
+    snprintf(comment, sizeof comment, "%.*s", (int)sizeof comment - 1, req->cover_comment);
+    return stage_cover(q, &opt, &sink, job, comment, why, whylen);
 }
 
 static int commit_job(struct queue *q, struct queue_stage *st, struct job *job, struct notes *n, char *why,
@@ -1206,7 +1368,7 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
         snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
         goto refused;
     }
-    if ((r = stage_documents(q, st, doc_fds, ndocs, &job, why, whylen)) != 0) {
+    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, why, whylen)) != 0) {
         q->be->stage_abort(st);
         goto refused;
     }
@@ -1214,10 +1376,16 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
         goto refused;
     deliver(q, &n);
     *id_out = job.id;
+    pthread_mutex_lock(&q->lock);
+    q->counters.submissions++;
+    pthread_mutex_unlock(&q->lock);
     daemon_log(q, QUEUE_LOG_INFO, "job %llu: submitted by uid %lu, %d page%s to %s", (unsigned long long)job.id,
                (unsigned long)who->uid, job.page_count, job.page_count == 1 ? "" : "s", job.recipient_number);
     return 0;
 refused:
+    pthread_mutex_lock(&q->lock);
+    q->counters.submissions_refused++;
+    pthread_mutex_unlock(&q->lock);
     daemon_log(q, QUEUE_LOG_NOTICE, "submission by uid %lu to \"%.40s\" refused: %s", (unsigned long)who->uid,
                req->recipient_number, why);
     return r;
@@ -1438,6 +1606,21 @@ int queue_open_page(struct queue *q, uint64_t id, int page)
     return r;
 }
 
+int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, size_t *len)
+{
+    int fd = queue_open_page(q, id, page);
+
+    if (fd < 0)
+        return fd;
+    /* Decoded outside the engine lock: the page file never changes. */
+    int r = preview_page_png(fd, png, len);
+    close(fd);
+    if (r != 0)
+        daemon_log(q, QUEUE_LOG_WARNING, "job %llu: page %d cannot be rendered as a preview: %s",
+                   (unsigned long long)id, page + 1, strerror(-r));
+    return r;
+}
+
 int queue_open_log(struct queue *q, uint64_t id)
 {
     int r = -ENOENT;
@@ -1552,6 +1735,7 @@ int queue_receive_begin(struct queue *q, const char *modem, const char *caller_i
         goto fail;
     }
     (void)FAULT_POINT("engine.receive.begun");
+    find_job(q, job.id)->page_mark = job.submitted;
     note(&n, QE_ADDED, job.id);
     note(&n, QE_SERVER, 0);
     pthread_mutex_unlock(&q->lock);
@@ -1616,6 +1800,9 @@ int queue_receive_page(struct queue *q, uint64_t id, int page_fd)
      * be rewritten at once (the next start counts it from the spool too). */
     qj->j.page_count = page;
     qj->j.size += bytes;
+    q->counters.pages_received++;
+    observe_pages(q, 1, now(q) - qj->page_mark);
+    qj->page_mark = now(q);
     if (persist(q, qj, &n) == 0)
         (void)FAULT_POINT("engine.receive.page_persisted");
     job_log(q, &n, id, "page %d received (%llu bytes)", page, (unsigned long long)bytes);
@@ -1657,6 +1844,7 @@ int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call
         *j = saved; /* still receiving; a restart marks it failed, pages kept */
         goto out;
     }
+    count_reception_end(q, j, res);
     job_log(q, &n, id, "reception %s: %s%s%s%s", j->status == JOB_DONE ? "complete" : "failed", buf,
             j->remote_id[0] ? " from \"" : "", j->remote_id, j->remote_id[0] ? "\"" : "");
     daemon_log(q, QUEUE_LOG_INFO, "job %llu: reception %s: %s", (unsigned long long)id,

@@ -54,6 +54,43 @@ void job_init(struct job *job)
     job->bit_rate = -1;
     job->ecm = -1;
     job->call_duration = -1;
+    job->resolution = JOB_RES_FINE;
+}
+
+/* ---- document resolution and call outcomes ------------------------- */
+
+static const char *const resolution_names[] = {
+    [JOB_RES_STANDARD] = "standard", [JOB_RES_FINE] = "fine", [JOB_RES_SUPERFINE] = "superfine",
+};
+
+int job_parse_resolution(const char *in, int *out)
+{
+    for (int r = JOB_RES_STANDARD; r <= JOB_RES_SUPERFINE; r++) {
+        if (strcmp(in, resolution_names[r]) == 0) {
+            *out = r;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *job_resolution_name(int resolution)
+{
+    if (resolution < JOB_RES_STANDARD || resolution > JOB_RES_SUPERFINE)
+        return "unknown";
+    return resolution_names[resolution];
+}
+
+static const char *const failure_names[QF_COUNT] = {
+    [QF_NONE] = "success",   [QF_BUSY] = "busy",       [QF_NO_ANSWER] = "no_answer", [QF_NO_LINE] = "no_line",
+    [QF_NOT_FAX] = "not_fax", [QF_DROPPED] = "dropped", [QF_PERMANENT] = "permanent", [QF_ABORTED] = "aborted",
+};
+
+const char *queue_failure_name(enum queue_failure f)
+{
+    if ((unsigned)f >= QF_COUNT)
+        return "unknown";
+    return failure_names[f];
 }
 
 /* ---- operations and the lifecycle table ----------------------------- */

@@ -65,6 +65,9 @@ static const struct field fields[] = {
     STR("remote_id", remote_id),
     NUM("call_duration", F_INT, call_duration, -1, 100000000, false),
     STR("caller_id", caller_id),
+    /* Added after the first release; optional, so older files still load. */
+    NUM("resolution", F_INT, resolution, 1, 3, false),
+    STR("transport", transport),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

@@ -82,6 +82,8 @@ struct job {
     int call_duration; /* seconds */
     /* receive jobs */
     char caller_id[JOB_NUMBER_MAX];
+    int resolution;     /* enum job_resolution the pages were rendered at */
+    char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -189,6 +191,9 @@ struct queue_config {
     bool no_fsync;                    /* tests and benchmarks only: not crash safe */
     uid_t receive_uid;                /* owner of received faxes; default 0 (root) */
     gid_t receive_gid;                /* their group; default 0 */
+    /* Documents that are not fax TIFFs (docs/documents.md). */
+    const char *ghostscript;          /* renders PDF, PostScript, cover pages; NULL: /usr/bin/gs */
+    int render_seconds;               /* Ghostscript run time limit per document; 0: 60 */
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -199,6 +204,8 @@ enum { QUEUE_LOG_ERR = 3, QUEUE_LOG_WARNING = 4, QUEUE_LOG_NOTICE = 5, QUEUE_LOG
 #define QUEUE_DEFAULT_KILL_AFTER (3 * 3600) /* HylaFAX killtime */
 #define QUEUE_DEFAULT_MAX_DOCUMENT_BYTES (50ull << 20)
 #define QUEUE_DEFAULT_JITTER_PERCENT 10
+#define QUEUE_DEFAULT_GHOSTSCRIPT "/usr/bin/gs"
+#define QUEUE_DEFAULT_RENDER_SECONDS 60
 
 int queue_open(struct queue **out, const struct queue_config *cfg);
 /* Stops dispatching, aborts active calls and waits (bounded) for their
@@ -247,8 +254,9 @@ struct queue_request {
  * an uploaded document; returns an fd or -errno. */
 int queue_upload_open(struct queue *q);
 
-/* Validates the documents (fax TIFFs), stores the job durably, then
- * announces it. Returns 0 and the new id, or -errno with a sentence naming
+/* Validates the documents (fax TIFFs pass through; PDF, PostScript, PNG,
+ * JPEG and other TIFFs are converted to fax pages, docs/documents.md),
+ * stores the job durably, then announces it. Returns 0 and the new id, or -errno with a sentence naming
  * the problem and the fix in why. Bad input changes nothing. */
 int queue_submit(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
                  const int *doc_fds, size_t ndocs, uint64_t *id_out, char *why, size_t whylen);
@@ -359,6 +367,7 @@ struct queue_call_result {
     const char *compression;
     const char *remote_id;
     int duration; /* seconds */
+    const char *transport; /* "g711", "t38", "sim", "exec"; NULL or "" unknown */
 };
 void queue_call_finished(struct queue *q, uint64_t id, const struct queue_call_result *res);
 

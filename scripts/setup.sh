@@ -18,6 +18,7 @@ packages=(
     util-linux      # mountpoint, setpriv, runuser
     iproute2        # ss, used by the interop tests
     procps psmisc
+    python3         # strict format checks in the mounted tests
 )
 
 missing=()

@@ -4,7 +4,7 @@
 # Starts the daemon with the queue paused, submits JOBS one-page jobs through
 # the mount (cp into outbox/, so they stay queued), copies the same tree to
 # tmpfs, and times on both: ls -l jobs, cat jobs/*/info, find -type f | wc -l,
-# and reading every page. Cold: a fresh mount after
+# reading every page, and every page preview (PNG). Cold: a fresh mount after
 # echo 3 > /proc/sys/vm/drop_caches (root only). Warm: the second run over
 # the same files. Hot: the third run: the first read of a file into the page
 # cache marks its access time stale in the kernel, so the second run still
@@ -56,6 +56,7 @@ op_ls() { ls -l "$1/jobs"; }
 op_cat() { cat "$1"/jobs/*/info; }
 op_find() { find "$1" -type f | wc -l; }
 op_pages() { cat "$1"/jobs/*/pages/*.tif; }
+op_previews() { cat "$1"/jobs/*/pages/*.png; } # cold: every preview rendered
 
 "$MKFAX" "$WORK/doc.tif" 1
 start
@@ -69,7 +70,7 @@ for n in "${COUNTS[@]}"; do
     done
     rm -rf "${TMPFS:?}"/*
     cp -r "$MNT/jobs" "$TMPFS/jobs"
-    for op in ls cat find pages; do
+    for op in ls cat find pages previews; do
         for cache in cold warm hot; do
             if [ $cache = cold ]; then
                 stop; drop; start # a fresh mount has no kernel caches

@@ -21,9 +21,12 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   add_library(faxfs_fuzz_queue STATIC
     ${PROJECT_SOURCE_DIR}/queue/job.c
     ${PROJECT_SOURCE_DIR}/queue/jobfile.c
-    ${PROJECT_SOURCE_DIR}/queue/document.c)
+    ${PROJECT_SOURCE_DIR}/queue/document.c
+    ${PROJECT_SOURCE_DIR}/queue/image.c
+    ${PROJECT_SOURCE_DIR}/queue/raster.c
+    ${PROJECT_SOURCE_DIR}/queue/render.c)
   target_compile_options(faxfs_fuzz_queue PRIVATE ${FAXFS_FUZZ_FLAGS})
-  target_link_libraries(faxfs_fuzz_queue PUBLIC PkgConfig::TIFF m)
+  target_link_libraries(faxfs_fuzz_queue PUBLIC PkgConfig::TIFF PkgConfig::PNG PkgConfig::JPEG m)
 
   # faxfs_fuzz_target(NAME name SOURCES src... [LIBS lib...] [SEEDS_FROM target])
   # adds fuzz_<name> from tests/fuzz/fuzz_<name>.c plus the extra sources
@@ -57,6 +60,7 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
 
   faxfs_fuzz_target(NAME jobfile LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME document LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
+  faxfs_fuzz_target(NAME image LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME time_priority LIBS faxfs_fuzz_queue)
 

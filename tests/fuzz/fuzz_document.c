@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "queue/document.h"
+#include "queue/queue.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,7 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(fd);
         return 0;
     }
-    int r = document_split(fd, 1 << 20, 0, &sink, &res, why, sizeof why);
+    /* ghostscript NULL: PDF and PostScript are refused, no process runs */
+    struct document_options opt = {.max_bytes = 1 << 20, .resolution = JOB_RES_FINE};
+    int r = document_split(fd, &opt, 0, &sink, &res, why, sizeof why);
     if (r == 0 && res.pages < 1)
         abort();
     if (r != 0 && why[0] == '\0')

@@ -3,8 +3,12 @@
 # that cannot run here (not root, no loopback line) exits 77: skipped.
 add_executable(mkfax ${CMAKE_CURRENT_SOURCE_DIR}/mount/mkfax.c)
 target_link_libraries(mkfax PRIVATE PkgConfig::TIFF)
-foreach(t submit refusals cancel ctl readers restart users receive)
+foreach(t submit refusals cancel ctl readers restart users receive metrics previews documents)
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
   set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
     ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 endforeach()
+# The README's tour, run as a test (tests/tour/tour.sh, text in docs/tour.md).
+add_test(NAME tour COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tour/tour.sh)
+set_tests_properties(tour PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
+  ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")

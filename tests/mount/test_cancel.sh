@@ -22,7 +22,7 @@ for n in 1 2 3; do expect_eq "status $n" "$(cat "$MNT/history/$n/status")" cance
 
 # An active call is aborted too: a realtime call to a normal number.
 printf 'resume\n' >"$MNT/ctl"
-expect_eq "server not paused" "$(grep '^paused:' "$MNT/server" | head -1)" "paused: no"
+expect_eq "server not paused" "$(grep '^queue_paused:' "$MNT/server")" "queue_paused: no"
 
 out=$(rm -r "$MNT/history/1" 2>&1) || fail "rm -r history exit $?: $out"
 expect_eq "rm -r history output" "$out" ""

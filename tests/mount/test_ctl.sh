@@ -54,7 +54,7 @@ expect_eq "outbox empty" "$(ls -A "$MNT/outbox")" ""
 # Whole-queue pause holds new jobs; resume lets them go.
 wait_for "$MNT/history/2/status" done
 echo pause >"$MNT/ctl"
-grep -q '^paused: yes$' "$MNT/server" || fail "server not paused"
+grep -q '^queue_paused: yes$' "$MNT/server" || fail "server not paused"
 cp "$WORK/a.tif" "$MNT/outbox/5554321.tif"
 last=$(ls "$MNT/jobs" | tail -1)
 sleep 0.5

@@ -4,7 +4,7 @@
 # status, pages (readable TIFFs), the sender's station id, and rm -r
 # deleting it. Skipped while the daemon has no --station-number.
 source "$(dirname "$0")/lib.sh"
-"$FAXFS" --help 2>&1 | grep -q -- '--station-number' || skip "faxfs has no --station-number (no loopback to receive from)"
+"$FAXFS" --help 2>&1 | grep -- '--station-number' >/dev/null || skip "faxfs has no --station-number (no loopback to receive from)"
 
 faxfs_start --modems 2 --station-number 5550100 --tsid "FAXFS TEST"
 make_fax "$WORK/doc.tif" 2
@@ -23,11 +23,13 @@ expect_eq "remote_id" "$(cat "$r/remote_id")" "FAXFS TEST"
 [ -n "$(cat "$r/bit_rate")" ] || fail "bit_rate empty"
 expect_eq "last_error" "$(cat "$r/last_error")" ""
 grep -q '^status: done$' "$r/info" || fail "info: $(cat "$r/info")"
-expect_eq "pages" "$(ls "$r/pages" | tr '\n' ' ')" "001.tif 002.tif "
+expect_eq "pages" "$(ls "$r/pages" | tr '\n' ' ')" "001.png 001.tif 002.png 002.tif "
 for p in "$r"/pages/*.tif; do
     tiffinfo "$p" >/dev/null 2>&1 || fail "$p is not a readable TIFF"
 done
 expect_eq "page mode" "$(stat -c %a "$r/pages/001.tif")" 640
+expect_eq "preview mode" "$(stat -c %a "$r/pages/001.png")" 640
+expect_eq "preview signature" "$(head -c 8 "$r/pages/001.png" | od -A n -t x1 | tr -d ' ')" 89504e470d0a1a0a
 [ -s "$r/log" ] || fail "log empty"
 # Send-only files do not exist in a received fax.
 [ ! -e "$r/recipient_number" ] || fail "recipient_number in a received fax"

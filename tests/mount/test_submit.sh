@@ -29,7 +29,7 @@ expect_eq "ls -l owner" "$(stat -c %U "$dir")" "$(id -un)"
 
 # Pages: tiffinfo reads them, bytes are the same on every read.
 tiffinfo "$dir/pages/001.tif" | grep -q 'Image Width: 1728' || fail "tiffinfo page 1"
-expect_eq "pages listing" "$(ls "$dir/pages" | tr '\n' ' ')" "001.tif 002.tif "
+expect_eq "pages listing" "$(ls "$dir/pages" | tr '\n' ' ')" "001.png 001.tif 002.png 002.tif "
 a=$(md5sum <"$dir/pages/002.tif")
 b=$(md5sum <"$dir/pages/002.tif")
 expect_eq "page bytes stable" "$a" "$b"

@@ -45,6 +45,7 @@ expect_eq "B reads status" "$(as $B cat "$j/status")" queued
 as $B grep -q '^recipient_number: 5551234$' "$j/info" || fail "B cannot read info"
 # ...but not pages or log, and cannot control or remove the job.
 expect_fail_with "Permission denied" as $B cat "$j/pages/001.tif"
+expect_fail_with "Permission denied" as $B cat "$j/pages/001.png"
 expect_fail_with "Permission denied" as $B cat "$j/log"
 expect_fail_with "Permission denied" as $B bash -c "echo pause > '$j/ctl'"
 expect_fail_with "Permission denied" as $B rm -r "$j"
@@ -64,6 +65,7 @@ as $A rm -r "$MNT/outbox/letter"
 
 # The owner reads pages and log and controls the job.
 as $A tiffinfo "$j/pages/001.tif" >/dev/null 2>&1 || fail "A cannot read its page"
+as $A cat "$j/pages/001.png" >/dev/null || fail "A cannot read its page preview"
 as $A cat "$j/log" >/dev/null
 as $A bash -c "echo pause > '$j/ctl'"
 expect_eq "paused by its owner" "$(cat "$j/status")" paused
@@ -75,6 +77,7 @@ admin_wired=no
 if [ "$(stat -c %G "$j/pages/001.tif")" = $ADM ]; then
     admin_wired=yes
     as $C cat "$j/pages/001.tif" >/dev/null
+    as $C cat "$j/pages/001.png" >/dev/null
     as $C cat "$j/log" >/dev/null
     as $C bash -c "echo pause > '$j/ctl'"
     expect_eq "paused by an administrator" "$(cat "$j/status")" paused

@@ -171,6 +171,7 @@ static void test_normal_number_is_sent_in_one_call(void **state)
     assert_int_equal(j.attempts, 1);
     assert_int_equal(j.bit_rate, 14400);
     assert_int_equal(j.ecm, 1);
+    assert_string_equal(j.transport, "audio");
     assert_string_equal(j.recipient_number, "5551234");
 }
 

@@ -209,6 +209,7 @@ static void test_busy_sip_peer_is_retried_after_busy_delay_and_then_sent(void **
     assert_int_equal(j.pages_sent, 1);
     assert_int_equal(j.bit_rate, 14400);
     assert_int_equal(j.ecm, 1);
+    assert_string_equal(j.transport, "t38"); /* the sender's job records it too */
     for (int i = 0; i < 10000; i++) { /* the receiver reports after its own hang-up */
         pthread_mutex_lock(&f->fe.lock);
         bool done = f->fe.finished;

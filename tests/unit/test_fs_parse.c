@@ -178,6 +178,118 @@ static void test_outbox_recipient_rejects_names_without_digits(void **state)
     assert_int_equal(fs_outbox_recipient(".tif", number, sizeof number, why, sizeof why), -EINVAL);
 }
 
+static void test_draft_resolution_takes_the_three_names(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", out[64];
+
+    (void)state;
+    assert_int_equal(fs_draft_set(&req, node("resolution"), S("superfine\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.resolution, JOB_RES_SUPERFINE);
+    assert_int_equal(fs_draft_render(&req, node("resolution"), out, sizeof out), 10);
+    assert_string_equal(out, "superfine\n");
+    assert_int_equal(fs_draft_set(&req, node("resolution"), S("standard"), 0, why, sizeof why), 0);
+    assert_int_equal(req.resolution, JOB_RES_STANDARD);
+}
+
+static void test_draft_resolution_rejects_other_words_and_names_the_choices(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "";
+
+    (void)state;
+    req.resolution = JOB_RES_FINE;
+    assert_int_equal(fs_draft_set(&req, node("resolution"), S("200dpi\n"), 0, why, sizeof why), -EINVAL);
+    assert_int_equal(req.resolution, JOB_RES_FINE);
+    assert_non_null(strstr(why, "standard, fine or superfine"));
+}
+
+static void test_draft_resolution_unset_reads_empty(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", out[64];
+
+    (void)state;
+    assert_int_equal(fs_draft_render(&req, node("resolution"), out, sizeof out), 0);
+    assert_int_equal(fs_draft_set(&req, node("resolution"), S("fine\n"), 0, why, sizeof why), 0);
+    assert_int_equal(fs_draft_set(&req, node("resolution"), S("\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.resolution, 0);
+}
+
+static void test_draft_cover_takes_yes_and_no_only(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", out[64];
+
+    (void)state;
+    assert_int_equal(fs_draft_set(&req, node("cover"), S("yes\n"), 0, why, sizeof why), 0);
+    assert_true(req.cover_page);
+    assert_int_equal(fs_draft_render(&req, node("cover"), out, sizeof out), 4);
+    assert_string_equal(out, "yes\n");
+    assert_int_equal(fs_draft_set(&req, node("cover"), S("maybe\n"), 0, why, sizeof why), -EINVAL);
+    assert_true(req.cover_page);
+    assert_non_null(strstr(why, "yes nor no"));
+    assert_int_equal(fs_draft_set(&req, node("cover"), S("no\n"), 0, why, sizeof why), 0);
+    assert_false(req.cover_page);
+    assert_int_equal(fs_draft_render(&req, node("cover"), out, sizeof out), 0);
+}
+
+static void test_draft_cover_clearing_touches_nothing_next_to_it(void **state)
+{
+    struct queue_request req;
+    char why[256] = "";
+
+    (void)state;
+    memset(&req, 0, sizeof req);
+    snprintf(req.cover_comment, sizeof req.cover_comment, "kept");
+    req.cover_page = true;
+    assert_int_equal(fs_draft_set(&req, node("cover"), S(""), 0, why, sizeof why), 0);
+    assert_false(req.cover_page);
+    assert_string_equal(req.cover_comment, "kept");
+}
+
+static void test_draft_comment_keeps_lines_and_tabs(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", out[1100];
+
+    (void)state;
+    assert_int_equal(fs_draft_set(&req, node("comment"), S("Dear Ada,\r\n\tthe contract.\n\n"), 0, why, sizeof why), 0);
+    assert_string_equal(req.cover_comment, "Dear Ada,\n\tthe contract.");
+    assert_int_equal(fs_draft_render(&req, node("comment"), out, sizeof out), 25);
+    assert_string_equal(out, "Dear Ada,\n\tthe contract.\n");
+}
+
+static void test_draft_comment_rejects_control_characters_and_overlong_text(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", big[1100];
+
+    (void)state;
+    assert_int_equal(fs_draft_set(&req, node("comment"), S("bell\a\n"), 0, why, sizeof why), -EINVAL);
+    assert_non_null(strstr(why, "comment"));
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(fs_draft_set(&req, node("comment"), S(big), 0, why, sizeof why), -EINVAL);
+    assert_non_null(strstr(why, "too long"));
+    big[1023] = '\0'; /* the most that fits */
+    assert_int_equal(fs_draft_set(&req, node("comment"), S(big), 0, why, sizeof why), 0);
+    assert_int_equal(strlen(req.cover_comment), 1023);
+}
+
+static void test_outbox_recipient_ignores_every_document_extension(void **state)
+{
+    static const char *const names[] = { "5551234.pdf", "5551234.ps", "5551234.png", "5551234.jpg",
+                                         "5551234.jpeg", "5551234.tif", "5551234.tiff", "555-1234.PDF" };
+    char number[JOB_NUMBER_MAX], why[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        assert_int_equal(fs_outbox_recipient(names[i], number, sizeof number, why, sizeof why), 0);
+        assert_string_equal(number, "5551234");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +306,14 @@ int main(void)
         cmocka_unit_test(test_draft_empty_write_clears_field_to_default),
         cmocka_unit_test(test_outbox_recipient_is_file_name_without_extension),
         cmocka_unit_test(test_outbox_recipient_rejects_names_without_digits),
+        cmocka_unit_test(test_draft_resolution_takes_the_three_names),
+        cmocka_unit_test(test_draft_resolution_rejects_other_words_and_names_the_choices),
+        cmocka_unit_test(test_draft_resolution_unset_reads_empty),
+        cmocka_unit_test(test_draft_cover_takes_yes_and_no_only),
+        cmocka_unit_test(test_draft_cover_clearing_touches_nothing_next_to_it),
+        cmocka_unit_test(test_draft_comment_keeps_lines_and_tabs),
+        cmocka_unit_test(test_draft_comment_rejects_control_characters_and_overlong_text),
+        cmocka_unit_test(test_outbox_recipient_ignores_every_document_extension),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,7 +194,7 @@ static void test_server_summary_lists_pause_modems_and_states(void **state)
     sum.jobs[JOB_QUEUED] = 5;
     sum.jobs[JOB_DONE] = 2;
     assert_true(fs_render_server(&sum, out, sizeof out) > 0);
-    assert_non_null(strstr(out, "paused: yes\n"));
+    assert_non_null(strstr(out, "queue_paused: yes\n"));
     assert_non_null(strstr(out, "modems: 4\nmodems_busy: 1\nmodems_idle: 3\njobs: 7\n"));
     assert_non_null(strstr(out, "queued: 5\n"));
     assert_non_null(strstr(out, "done: 2\n"));
@@ -286,6 +286,33 @@ static void test_received_fax_info_leaves_out_send_keys(void **state)
     assert_null(strstr(info, "max_attempts:"));
 }
 
+static void test_resolution_and_transport_render_and_unknown_is_empty(void **state)
+{
+    struct job j = sample_job();
+    char out[FS_RENDER_MAX];
+
+    (void)state;
+    render(&j, "resolution", out);
+    assert_string_equal(out, "");
+    render(&j, "transport", out);
+    assert_string_equal(out, "");
+    j.resolution = JOB_RES_SUPERFINE;
+    snprintf(j.transport, sizeof j.transport, "t38");
+    render(&j, "resolution", out);
+    assert_string_equal(out, "superfine\n");
+    render(&j, "transport", out);
+    assert_string_equal(out, "t38\n");
+    assert_true(fs_render_job_info(&j, out, sizeof out) > 0);
+    assert_non_null(strstr(out, "\nresolution: superfine\n"));
+    assert_non_null(strstr(out, "\ntransport: t38\n"));
+}
+
+static void test_value_files_fit_below_the_fixed_job_nodes(void **state)
+{
+    (void)state;
+    assert_true(fs_job_field_count() < NODE_INFO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +331,8 @@ int main(void)
         cmocka_unit_test(test_send_job_directory_has_no_receive_files),
         cmocka_unit_test(test_received_fax_values_render),
         cmocka_unit_test(test_received_fax_info_leaves_out_send_keys),
+        cmocka_unit_test(test_resolution_and_transport_render_and_unknown_is_empty),
+        cmocka_unit_test(test_value_files_fit_below_the_fixed_job_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

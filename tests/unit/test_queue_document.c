@@ -1,7 +1,9 @@
 /*
- * test_queue_document.c - intake of submitted documents: good fax TIFFs
- * are split into single-page G4 files; everything else is refused with a
- * sentence naming the page and the fix.
+ * test_queue_document.c - intake of submitted TIFFs: good fax TIFFs are
+ * split into single-page G4 files unchanged, other TIFF pages are
+ * converted to fax pages, and damaged or oversized files are refused with
+ * a sentence naming the page and the fix. test_queue_convert.c covers the
+ * other document types.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,10 +42,12 @@ static void close_pages(struct pages *p)
         close(p->fds[i]);
 }
 
+static const struct document_options options = {.max_bytes = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES};
+
 static int split(int fd, struct pages *p, struct document_result *res, char *why)
 {
     struct document_sink sink = {sink_page, p};
-    int r = document_split(fd, QUEUE_DEFAULT_MAX_DOCUMENT_BYTES, 0, &sink, res, why, 200);
+    int r = document_split(fd, &options, 0, &sink, res, why, 200);
     close(fd);
     return r;
 }
@@ -116,32 +120,77 @@ static void test_missing_resolution_is_taken_as_fine(void **state)
     close_pages(&p);
 }
 
-static void test_eight_bit_page_is_refused_naming_the_page(void **state)
+/* Opens page i of p and checks it is a G4 fax page; returns its rows. */
+static uint32_t assert_fax_page(struct pages *p, int i, float want_yres)
+{
+    lseek(p->fds[i], 0, SEEK_SET);
+    TIFF *t = TIFFFdOpen(dup(p->fds[i]), "page", "r");
+    uint16_t comp = 0, bps = 0;
+    uint32_t w = 0, h = 0;
+    float yres = 0;
+
+    assert_non_null(t);
+    TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
+    TIFFGetField(t, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+    TIFFGetField(t, TIFFTAG_YRESOLUTION, &yres);
+    TIFFClose(t);
+    assert_int_equal(comp, COMPRESSION_CCITTFAX4);
+    assert_int_equal(bps, 1);
+    assert_int_equal(w, 1728);
+    assert_true(yres == want_yres);
+    return h;
+}
+
+static void assert_converted(const struct tiff_spec *spec, uint32_t want_rows)
+{
+    struct pages p = {0};
+    struct document_result res;
+    char why[200] = "";
+
+    if (split(make_tiff(spec), &p, &res, why) != 0)
+        fail_msg("refused: %s", why);
+    assert_int_equal(res.pages, 1);
+    assert_int_equal(assert_fax_page(&p, 0, 196.0f), want_rows);
+    close_pages(&p);
+}
+
+static void test_eight_bit_page_is_converted_to_a_fax_page(void **state)
 {
     (void)state;
     struct tiff_spec spec = {1, 1728, 20, 8, 204, 196, 1};
-    assert_refused(&spec, "page 1: 8 bits per sample; fax pages must be 1-bit");
+    assert_converted(&spec, 20);
 }
 
-static void test_wrong_width_is_refused(void **state)
+static void test_page_of_another_width_is_fitted_to_the_fax_width(void **state)
 {
     (void)state;
+    /* 1700 dots at 204 dpi fit as they are: same rows, centred */
     struct tiff_spec spec = {1, 1700, 20, 1, 204, 196, 1};
-    assert_refused(&spec, "1700 pixels wide");
+    assert_converted(&spec, 20);
 }
 
-static void test_absurd_height_is_refused_before_decoding(void **state)
+static void test_long_page_is_shrunk_to_an_a4_length(void **state)
 {
     (void)state;
     struct tiff_spec spec = {1, 1728, 9000, 1, 204, 196, 1};
-    assert_refused(&spec, "9000 rows");
+    assert_converted(&spec, 2291); /* 11.69 in at 196 dpi */
 }
 
-static void test_non_fax_resolution_is_refused(void **state)
+static void test_300_dpi_scan_is_scaled_to_fax_resolution(void **state)
 {
     (void)state;
-    struct tiff_spec spec = {1, 1728, 20, 1, 300, 300, 1};
-    assert_refused(&spec, "300x300 dpi");
+    /* 2480 x 300 dots at 300 dpi: 8.27 x 1 in -> 1686 x 196 fax dots */
+    struct tiff_spec spec = {1, 2480, 300, 1, 300, 300, 1};
+    assert_converted(&spec, 196);
+}
+
+static void test_huge_picture_page_is_refused_before_decoding(void **state)
+{
+    (void)state;
+    struct tiff_spec spec = {1, 60000, 1000, 1, 204, 196, 1};
+    assert_refused(&spec, "60000x1000 pixels");
 }
 
 static void test_truncated_tiff_is_refused(void **state)
@@ -160,7 +209,21 @@ static void test_truncated_tiff_is_refused(void **state)
     close_pages(&p);
 }
 
-static void test_not_a_tiff_is_refused(void **state)
+static void test_unknown_format_is_refused_naming_the_accepted_ones(void **state)
+{
+    (void)state;
+    struct pages p = {0};
+    struct document_result res;
+    char why[200];
+    int fd = memfd_create("doc", 0);
+
+    assert_int_equal(write(fd, "hello world\n", 12), 12);
+    assert_int_equal(split(fd, &p, &res, why), -EINVAL);
+    assert_non_null(strstr(why, "not a PDF, PostScript, TIFF, PNG or JPEG file"));
+    assert_int_equal(p.n, 0);
+}
+
+static void test_pdf_is_refused_when_ghostscript_is_not_enabled(void **state)
 {
     (void)state;
     struct pages p = {0};
@@ -170,7 +233,7 @@ static void test_not_a_tiff_is_refused(void **state)
 
     assert_int_equal(write(fd, "%PDF-1.4\nhello world\n", 21), 21);
     assert_int_equal(split(fd, &p, &res, why), -EINVAL);
-    assert_non_null(strstr(why, "not a TIFF"));
+    assert_non_null(strstr(why, "PDF and PostScript are not enabled"));
     assert_int_equal(p.n, 0);
 }
 
@@ -197,18 +260,18 @@ static void test_empty_file_is_refused(void **state)
     assert_int_equal(split(memfd_create("doc", 0), &p, &res, why), -EINVAL);
 }
 
-static void test_colour_page_is_refused(void **state)
+static void test_colour_page_is_converted(void **state)
 {
     (void)state;
     struct tiff_spec spec = {1, 1728, 4, 8, 204, 196, 3};
-    assert_refused(&spec, "page 1: 3 samples per pixel (colour)");
+    assert_converted(&spec, 4);
 }
 
 static void test_absurd_width_is_refused_before_decoding(void **state)
 {
     (void)state;
     struct tiff_spec spec = {1, 200000, 1, 1, 204, 196, 1};
-    assert_refused(&spec, "200000 pixels wide");
+    assert_refused(&spec, "200000x1 pixels");
 }
 
 static void test_document_over_the_size_limit_is_refused(void **state)
@@ -220,12 +283,13 @@ static void test_document_over_the_size_limit_is_refused(void **state)
     char why[200];
     int fd = make_good_tiff(1);
 
-    assert_int_equal(document_split(fd, 100, 0, &sink, &res, why, sizeof why), -EFBIG);
+    struct document_options small = {.max_bytes = 100};
+    assert_int_equal(document_split(fd, &small, 0, &sink, &res, why, sizeof why), -EFBIG);
     assert_non_null(strstr(why, "limit"));
     close(fd);
 }
 
-static void test_second_page_is_named_when_it_is_bad(void **state)
+static void test_fax_page_is_kept_and_greyscale_page_converted_in_one_document(void **state)
 {
     (void)state;
     /* a good page followed by a greyscale one */
@@ -249,8 +313,10 @@ static void test_second_page_is_named_when_it_is_bad(void **state)
     struct pages p = {0};
     struct document_result res;
     char why[200];
-    assert_int_equal(split(fd, &p, &res, why), -EINVAL);
-    assert_non_null(strstr(why, "page 2: 8 bits per sample"));
+    assert_int_equal(split(fd, &p, &res, why), 0);
+    assert_int_equal(res.pages, 2);
+    assert_int_equal(assert_fax_page(&p, 0, 196.0f), 4);
+    assert_int_equal(assert_fax_page(&p, 1, 196.0f), 4);
     close_pages(&p);
 }
 
@@ -259,18 +325,20 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_two_page_document_becomes_two_g4_pages),
         cmocka_unit_test(test_missing_resolution_is_taken_as_fine),
-        cmocka_unit_test(test_eight_bit_page_is_refused_naming_the_page),
-        cmocka_unit_test(test_wrong_width_is_refused),
-        cmocka_unit_test(test_absurd_height_is_refused_before_decoding),
-        cmocka_unit_test(test_non_fax_resolution_is_refused),
+        cmocka_unit_test(test_eight_bit_page_is_converted_to_a_fax_page),
+        cmocka_unit_test(test_page_of_another_width_is_fitted_to_the_fax_width),
+        cmocka_unit_test(test_long_page_is_shrunk_to_an_a4_length),
+        cmocka_unit_test(test_300_dpi_scan_is_scaled_to_fax_resolution),
+        cmocka_unit_test(test_huge_picture_page_is_refused_before_decoding),
         cmocka_unit_test(test_truncated_tiff_is_refused),
-        cmocka_unit_test(test_not_a_tiff_is_refused),
+        cmocka_unit_test(test_unknown_format_is_refused_naming_the_accepted_ones),
+        cmocka_unit_test(test_pdf_is_refused_when_ghostscript_is_not_enabled),
         cmocka_unit_test(test_tiff_with_zero_pages_is_refused),
         cmocka_unit_test(test_empty_file_is_refused),
-        cmocka_unit_test(test_colour_page_is_refused),
+        cmocka_unit_test(test_colour_page_is_converted),
         cmocka_unit_test(test_absurd_width_is_refused_before_decoding),
         cmocka_unit_test(test_document_over_the_size_limit_is_refused),
-        cmocka_unit_test(test_second_page_is_named_when_it_is_bad),
+        cmocka_unit_test(test_fax_page_is_kept_and_greyscale_page_converted_in_one_document),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

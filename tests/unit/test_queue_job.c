@@ -295,6 +295,41 @@ static void test_restart_sends_the_whole_fax_again_with_fresh_attempts(void **st
     assert_int_equal(j.finished, 0);
 }
 
+static void test_resolution_names_round_trip(void **state)
+{
+    (void)state;
+    int r = 0;
+
+    assert_int_equal(job_parse_resolution("standard", &r), 0);
+    assert_int_equal(r, JOB_RES_STANDARD);
+    assert_int_equal(job_parse_resolution("superfine", &r), 0);
+    assert_int_equal(r, JOB_RES_SUPERFINE);
+    assert_int_equal(job_parse_resolution("fine", &r), 0);
+    assert_string_equal(job_resolution_name(r), "fine");
+    assert_string_equal(job_resolution_name(0), "unknown");
+}
+
+static void test_unknown_resolution_is_refused(void **state)
+{
+    (void)state;
+    int r = 7;
+
+    assert_int_equal(job_parse_resolution("Fine", &r), -EINVAL);
+    assert_int_equal(job_parse_resolution("", &r), -EINVAL);
+    assert_int_equal(job_parse_resolution("high", &r), -EINVAL);
+    assert_int_equal(r, 7);
+}
+
+static void test_new_job_is_fine_resolution(void **state)
+{
+    (void)state;
+    struct job j;
+
+    job_init(&j);
+    assert_int_equal(j.resolution, JOB_RES_FINE);
+    assert_string_equal(j.transport, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +340,9 @@ int main(void)
         cmocka_unit_test(test_times_format_as_iso8601_with_offset),
         cmocka_unit_test(test_status_names_round_trip),
         cmocka_unit_test(test_every_operation_in_every_state_follows_the_lifecycle_table),
+        cmocka_unit_test(test_resolution_names_round_trip),
+        cmocka_unit_test(test_unknown_resolution_is_refused),
+        cmocka_unit_test(test_new_job_is_fine_resolution),
         cmocka_unit_test_setup_teardown(test_operations_by_someone_else_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_job_is_reported_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_is_allowed_only_for_finished_jobs, setup, teardown),

@@ -39,6 +39,8 @@ static struct job sample_job(void)
     strcpy(j.error_text, "the line was busy");
     j.bit_rate = 14400;
     j.ecm = 1;
+    j.resolution = JOB_RES_SUPERFINE;
+    strcpy(j.transport, "t38");
     return j;
 }
 
@@ -253,10 +255,36 @@ static void test_empty_file_is_rejected(void **state)
     assert_int_equal(jobfile_parse("", 0, &out, why, sizeof why), -EINVAL);
 }
 
+static void test_job_file_without_resolution_and_transport_loads_as_fine(void **state)
+{
+    (void)state;
+    struct job in = sample_job(), out;
+    char why[200];
+    char *text = render(&in);
+
+    /* a file written before these keys existed */
+    text = edit(text, "resolution: 3\n", "");
+    text = edit(text, "transport: t38\n", "");
+    assert_int_equal(parse(text, &out, why), 0);
+    assert_int_equal(out.resolution, JOB_RES_FINE);
+    assert_string_equal(out.transport, "");
+    free(text);
+}
+
+static void test_unknown_resolution_number_is_rejected(void **state)
+{
+    (void)state;
+    struct job in = sample_job();
+
+    assert_rejected(edit(render(&in), "resolution: 3", "resolution: 4"), "resolution");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_round_trips_through_the_job_file),
+        cmocka_unit_test(test_job_file_without_resolution_and_transport_loads_as_fine),
+        cmocka_unit_test(test_unknown_resolution_number_is_rejected),
         cmocka_unit_test(test_job_file_starts_with_version_and_ends_with_end_line),
         cmocka_unit_test(test_newlines_in_values_are_escaped),
         cmocka_unit_test(test_truncated_job_file_is_rejected),

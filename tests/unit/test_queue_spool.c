@@ -285,10 +285,13 @@ static void test_refused_document_leaves_nothing_in_the_spool(void **state)
 {
     struct fixture *f = *state;
     struct queue_request req = {0};
-    struct tiff_spec spec = {2, 1728, 50, 8, 204, 196, 1};
+    struct tiff_spec spec = {2, 1728, 50, 1, 204, 196, 1};
     char why[200];
     uint64_t id;
     int fd = make_tiff(&spec);
+
+    /* cut into the second page: the first page is staged, then refused */
+    assert_int_equal(ftruncate(fd, lseek(fd, 0, SEEK_END) - 200), 0);
 
     strcpy(req.recipient_number, "5551234");
     assert_int_equal(queue_submit(f->q, &test_owner, &req, &fd, 1, &id, why, sizeof why), -EINVAL);
