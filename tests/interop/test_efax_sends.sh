@@ -39,7 +39,7 @@ wait_for "$dir/status" "done" 30
 expect_eq "page_count" "$(cat "$dir/page_count")" 2
 expect_eq "remote_id (efax's -l)" "$(cat "$dir/remote_id")" "$EFAX_ID"
 expect_eq "ecm (efax has none)" "$(cat "$dir/ecm")" no
-expect_eq "pages listing" "$(ls "$dir/pages" | tr '\n' ' ')" "001.tif 002.tif "
+expect_eq "pages listing" "$(ls "$dir/pages" | tr '\n' ' ')" "001.png 001.tif 002.png 002.tif "
 # efax puts about 20 blank rows above each page for its header line, whose
 # 24-row font reaches a few rows into the image: skip the top 8 image rows.
 for p in 1 2; do
