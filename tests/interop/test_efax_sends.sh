@@ -3,10 +3,11 @@
 # listener the way Asterisk would, efax -t sends 2 pages (Class 1, T.4 1D, no
 # ECM), and received/<id>/ shows done, 2 pages, efax's station id as remote_id
 # and pages with the same pixels (below the header rows efax adds).
-if ! "${FAXFS:?FAXFS must name the faxfs binary}" --help 2>&1 | grep -q -- '--listen'; then
-    echo "SKIP: this faxfs has no --listen (AudioSocket listener)"
-    exit 77
-fi
+help=$("${FAXFS:?FAXFS must name the faxfs binary}" --help 2>&1)
+case "$help" in
+*--listen*) ;;
+*) echo "FAIL: faxfs --help does not offer --listen (the AudioSocket listener)" >&2; exit 1 ;;
+esac
 source "$(dirname "$0")/lib.sh"
 
 # A free loopback port: the listener must not collide with anything else.
