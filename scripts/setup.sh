@@ -19,6 +19,7 @@ packages=(
     iproute2        # ss, used by the interop tests
     procps psmisc
     python3         # strict format checks in the mounted tests
+    valgrind        # the leak check of a whole session
 )
 
 missing=()

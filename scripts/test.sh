@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite twice: a normal -Werror build
-# and an ASan+UBSan build. Usage: scripts/test.sh [ctest args...]
+# and an ASan+UBSan build; then the load test under TSan, and the fuzzers.
+# Usage: scripts/test.sh [ctest args...]
 # (e.g. scripts/test.sh -LE interop for a quick run without interop tests)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,14 @@ ctest_args=("$@")
 run_suite "$top/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAXFS_FAULT_INJECTION=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$top/build/asan" -DCMAKE_BUILD_TYPE=Debug -DFAXFS_SANITIZE=ON -DFAXFS_FAULT_INJECTION=ON
+# ThreadSanitizer: the threaded daemon (engine, fs, modems) under the load
+# test (tests/load/); only the daemon and its test helper are built.
+echo "== build $top/build/tsan"
+cmake -S "$top" -B "$top/build/tsan" -DFAXFS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+    "-DCMAKE_C_FLAGS=-fsanitize=thread -O1 -g" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+cmake --build "$top/build/tsan" -j"$(nproc)" --target faxfs mkfax >/dev/null
+echo "== test $top/build/tsan"
+ctest --test-dir "$top/build/tsan" -L load --output-on-failure --timeout 600 "${ctest_args[@]}"
 # libFuzzer targets (clang): a short bounded run of each parser of outside
 # input over its seed corpus; scripts/fuzz.sh runs them longer.
 echo "== build $top/build/fuzz"
@@ -26,4 +35,4 @@ echo "== build $top/build/fuzz"
     -DFAXFS_FAULT_INJECTION=ON
 echo "== fuzz $top/build/fuzz"
 ctest --test-dir "$top/build/fuzz" -L fuzz --output-on-failure
-echo "== all tests passed (normal, ASan+UBSan and fuzz builds)"
+echo "== all tests passed (normal, ASan+UBSan, TSan and fuzz builds)"
