@@ -8,7 +8,15 @@ make_fax "$WORK/doc.tif" 2
 cp "$WORK/doc.tif" "$MNT/outbox/555-1234.tif"
 # The job exists as soon as cp returned, and the upload is gone.
 expect_eq "outbox after cp" "$(ls -A "$MNT/outbox")" ""
-id=$(ls "$MNT/jobs" "$MNT/history" | grep -E '^[0-9]+$')
+# The job itself resolves at once; a cached listing may lag the change by
+# the notifier's delay (within 100 ms), so the listing is polled briefly.
+[ -d "$MNT/jobs/1" ] || [ -d "$MNT/history/1" ] || fail "job 1 does not exist after cp returned"
+id=
+for _ in $(seq 20); do
+    id=$( (ls "$MNT/jobs" "$MNT/history" || true) | grep -E '^[0-9]+$' | sort -u || true)
+    [ -n "$id" ] && break
+    sleep 0.01
+done
 expect_eq "new job id" "$id" 1
 dir="$MNT/history/$id"
 wait_for "$dir/status" done
