@@ -28,7 +28,7 @@ struct mem_store {
     struct queue_backend ops;
     struct mem_job *jobs;
     size_t njobs, cap;
-    uint64_t next_id;
+    uint64_t next_id; /* never below QUEUE_FIRST_JOB_ID */
     bool paused;
     int fault[MEM_FAULT_COUNT];
     struct queue_backend_env env;
@@ -157,8 +157,6 @@ static int mem_next_id(void *state, uint64_t *id)
 
     if (r != 0)
         return r;
-    if (m->next_id == 0)
-        m->next_id = 1;
     *id = m->next_id++;
     return 0;
 }
@@ -380,7 +378,9 @@ struct queue_backend *backend_mem_create(void)
 
     if (m == NULL)
         return NULL;
-    m->next_id = 1;
+    /* As the spool: start at the floor; walk() raises it above stored
+     * jobs, and smaller ids put in by a test stay as they are. */
+    m->next_id = QUEUE_FIRST_JOB_ID;
     m->ops = (struct queue_backend){
         .name = "memory",
         .ctx = m,

@@ -23,6 +23,14 @@
 #define JOB_ERROR_TEXT_MAX 192
 #define JOB_MODEM_MAX 32
 
+/* The first id a queue hands out. Ids are shown as directory names, and
+ * plain ls, globs and sort order names as text: starting at six digits
+ * makes text order numeric order for the first 900,000 jobs. After 999999
+ * the counter goes on to 1000000 (ids are never reused and never wrap);
+ * ls -v stays numeric then. Storage that already handed out smaller ids
+ * keeps them and continues from here (docs/spool-format.md). */
+#define QUEUE_FIRST_JOB_ID 100000
+
 enum job_type { JOB_SEND, JOB_RECEIVE };
 
 /* One lifecycle for every job; docs/lifecycle.md maps it to Windows JS_*

@@ -272,7 +272,7 @@ static void read_counter(struct spool *sp)
     size_t len;
     bool exact;
 
-    sp->next_id = 1;
+    sp->next_id = QUEUE_FIRST_JOB_ID;
     if (read_file(sp->rootfd, "next_id", 64, &buf, &len) != 0) {
         return;
     }
@@ -378,10 +378,15 @@ fail:
 static int spool_next_id(void *state, uint64_t *id)
 {
     struct spool *sp = state;
+    /* Above every id present (next_id may have been lost or damaged), and
+     * never below the first id: a spool from before that floor keeps its
+     * small ids and continues from the floor, so new ids sort as text. */
     uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
     char buf[32];
-    int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + 1));
 
+    if (v < QUEUE_FIRST_JOB_ID)
+        v = QUEUE_FIRST_JOB_ID;
+    int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + 1));
     int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)n, "spool.next_id");
     if (r != 0) {
         spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));

@@ -26,7 +26,7 @@ faxfs_start --config "$conf" --modems 2
 expect_eq "modems from the command line" "$(grep '^modems:' "$MNT/server")" "modems: 2"
 cp "$WORK/doc.tif" "$MNT/outbox/555-0001.tif"
 wait_exists "$WORK/hook1"
-wait_for "$WORK/hook1" "done 1 done 2/2 5550001"
+wait_for "$WORK/hook1" "done $(job_id 1) done 2/2 5550001"
 
 # SIGHUP re-reads the file: the next job's hook is the new one.
 sed -i "s|$WORK/hook1|$WORK/hook2|" "$conf"
@@ -39,7 +39,7 @@ grep -q "SIGHUP: notification settings reloaded" "$DAEMON_LOG" || fail "no reloa
 mountpoint -q "$MNT" || fail "SIGHUP unmounted the view"
 cp "$WORK/doc.tif" "$MNT/outbox/5550002.tif"
 wait_exists "$WORK/hook2"
-wait_for "$WORK/hook2" "done 2 done 2/2 5550002"
+wait_for "$WORK/hook2" "done $(job_id 2) done 2/2 5550002"
 expect_eq "old hook not run again" "$(wc -l <"$WORK/hook1")" 1
 faxfs_stop
 

@@ -24,22 +24,23 @@ mountpoint -q "$MNT" || fail "faxfs under valgrind did not mount within 60 s"
 make_fax "$WORK/doc.tif" 2
 # Sent: a normal number.
 cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif" || fail "submitting to 5551234 failed"
-wait_for "$MNT/history/1/status" done 120
+sent=$(job_id 1) busy=$(job_id 2) canceled=$(job_id 3)
+wait_for "$MNT/history/$sent/status" done 120
 # Retried: busy every time, fails after its 2 attempts.
 cp "$WORK/doc.tif" "$MNT/outbox/5550101.tif" || fail "submitting to 5550101 failed"
-wait_for "$MNT/history/2/status" failed 120
-expect_eq "attempts of the busy job" "$(cat "$MNT/history/2/attempts")" 2
+wait_for "$MNT/history/$busy/status" failed 120
+expect_eq "attempts of the busy job" "$(cat "$MNT/history/$busy/attempts")" 2
 # Canceled: held queued by the whole-queue pause, then removed.
 printf 'pause\n' >"$MNT/ctl"
 cp "$WORK/doc.tif" "$MNT/outbox/5552345.tif" || fail "submitting to 5552345 failed"
-rm -r "$MNT/jobs/3" || fail "canceling job 3 failed"
-expect_eq "status of the canceled job" "$(cat "$MNT/history/3/status")" canceled
+rm -r "$MNT/jobs/$canceled" || fail "canceling job $canceled failed"
+expect_eq "status of the canceled job" "$(cat "$MNT/history/$canceled/status")" canceled
 printf 'resume\n' >"$MNT/ctl"
 # Read the view: listings, properties, the log, pages and their previews.
 ls -lR "$MNT" >/dev/null
 cat "$MNT/server" "$MNT/metrics" "$MNT"/history/*/info "$MNT"/history/*/log >/dev/null
-cat "$MNT"/history/1/pages/* >/dev/null
-rm -r "$MNT/history/1" || fail "deleting history/1 failed"
+cat "$MNT/history/$sent"/pages/* >/dev/null
+rm -r "$MNT/history/$sent" || fail "deleting history/$sent failed"
 
 # Unmount: the daemon ends by itself and valgrind reports at its exit.
 fusermount3 -u "$MNT" || fail "unmounting failed"

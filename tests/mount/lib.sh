@@ -126,6 +126,14 @@ only_job() {
 
 make_fax() { "$MKFAX" "$1" "${2:-1}"; }
 
+# Job ids: a fresh spool hands out QUEUE_FIRST_JOB_ID (queue/queue.h) first
+# and counts up from it; received faxes share the counter. Tests that must
+# know an id before they can list it use job_id N, the Nth id handed out.
+FIRST_ID=100000
+grep -q "^#define QUEUE_FIRST_JOB_ID $FIRST_ID\$" "$(dirname "${BASH_SOURCE[0]}")/../../queue/queue.h" ||
+    fail "FIRST_ID in tests/mount/lib.sh differs from QUEUE_FIRST_JOB_ID in queue/queue.h; make them agree"
+job_id() { echo $((FIRST_ID + $1 - 1)); }
+
 # skip REASON: ctest counts exit 77 as skipped (SKIP_RETURN_CODE).
 skip() {
     echo "SKIP: $*"

@@ -21,7 +21,7 @@ cp "$WORK/a.tif" "$d/1-cover.tif"
 cp "$WORK/b.tif" "$d/2-body.tif"
 echo submit >"$d/ctl"
 [ ! -e "$d" ] || fail "draft still there after submit"
-j="$MNT/jobs/1"
+j="$MNT/jobs/$(job_id 1)"
 expect_eq "status" "$(cat "$j/status")" scheduled
 expect_eq "page_count" "$(cat "$j/page_count")" 3
 expect_eq "recipient_name" "$(cat "$j/recipient_name")" "Ada Lovelace"
@@ -52,7 +52,7 @@ rm -r "$MNT/outbox/scrap"
 expect_eq "outbox empty" "$(ls -A "$MNT/outbox")" ""
 
 # Whole-queue pause holds new jobs; resume lets them go.
-wait_for "$MNT/history/2/status" done
+wait_for "$MNT/history/$(job_id 2)/status" done
 echo pause >"$MNT/ctl"
 grep -q '^queue_paused: yes$' "$MNT/server" || fail "server not paused"
 cp "$WORK/a.tif" "$MNT/outbox/5554321.tif"

@@ -30,7 +30,7 @@ n=0
 check_job() {
     local name=$1 pages=$2 dir
     n=$((n + 1))
-    dir="$MNT/history/$n"
+    dir="$MNT/history/$(job_id "$n")"
     wait_for "$dir/status" done 60
     expect_eq "$name recipient" "$(cat "$dir/recipient_number")" "${name%%.*}"
     expect_eq "$name page_count" "$(cat "$dir/page_count")" "$pages"
@@ -50,7 +50,7 @@ submit "$WORK/one.png" 5550003.png 1
 submit "$WORK/one.jpg" 5550004.jpg 1
 submit "$WORK/one.jpg" 5550005.jpeg 1
 submit "$WORK/fax.tif" 5550006.tiff 1
-expect_eq "fine by default" "$(cat "$MNT/history/1/resolution")" fine
+expect_eq "fine by default" "$(cat "$MNT/history/$(job_id 1)/resolution")" fine
 
 # A draft with a cover page at superfine resolution.
 d="$MNT/outbox/letter"
@@ -67,7 +67,7 @@ expect_eq "resolution kept" "$(cat "$d/resolution")" superfine
 cp "$WORK/two.pdf" "$d/"
 echo submit >"$d/ctl"
 n=$((n + 1))
-job="$MNT/history/$n"
+job="$MNT/history/$(job_id "$n")"
 wait_for "$job/status" done 60
 expect_eq "cover page counts" "$(cat "$job/page_count")" 3
 expect_eq "resolution" "$(cat "$job/resolution")" superfine

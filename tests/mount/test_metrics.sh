@@ -18,7 +18,7 @@ expect_eq "fresh: submissions" "$(metric 'faxfs_submissions_total{result="accept
 
 make_fax "$WORK/doc.tif" 2
 cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif"
-wait_for "$MNT/history/1/status" done
+wait_for "$MNT/history/$(job_id 1)/status" done
 echo "not a fax" >"$WORK/bad.tif"
 cp "$WORK/bad.tif" "$MNT/outbox/5559999.tif" 2>/dev/null && fail "a text file was accepted"
 

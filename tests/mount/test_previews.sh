@@ -28,13 +28,14 @@ make_fax "$WORK/doc.tif" 2
 # A queued job (the queue is paused) already has its previews.
 echo pause >"$MNT/ctl"
 cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif"
-expect_eq "jobs/1/pages" "$(ls "$MNT/jobs/1/pages" | tr '\n' ' ')" "001.png 001.tif 002.png 002.tif "
-check_png "$MNT/jobs/1/pages/001.png"
-queued_md5=$(md5sum <"$MNT/jobs/1/pages/001.png")
+id=$(job_id 1)
+expect_eq "jobs/$id/pages" "$(ls "$MNT/jobs/$id/pages" | tr '\n' ' ')" "001.png 001.tif 002.png 002.tif "
+check_png "$MNT/jobs/$id/pages/001.png"
+queued_md5=$(md5sum <"$MNT/jobs/$id/pages/001.png")
 echo resume >"$MNT/ctl"
-wait_for "$MNT/history/1/status" done
+wait_for "$MNT/history/$id/status" done
 
-dir="$MNT/history/1/pages"
+dir="$MNT/history/$id/pages"
 for p in 001 002; do
     check_png "$dir/$p.png"
     expect_eq "$p.png mode" "$(stat -c %a "$dir/$p.png")" "$(stat -c %a "$dir/$p.tif")"

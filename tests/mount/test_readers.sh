@@ -10,8 +10,9 @@ valid='^(queued|scheduled|active|retrying|paused|done|failed|canceled)$'
 cp "$WORK/doc.tif" "$MNT/outbox/5550101.tif"
 cp "$WORK/doc.tif" "$MNT/outbox/5550105.tif"
 seen="$WORK/seen"
+busy=$(job_id 1) busy_twice=$(job_id 2)
 readers=()
-for id in 1 2; do
+for id in $busy $busy_twice; do
     (
         end=$((SECONDS + 20))
         while [ $SECONDS -lt $end ]; do
@@ -27,16 +28,16 @@ for id in 1 2; do
     ) &
     readers+=($!)
 done
-wait_for "$MNT/history/1/status" failed 30
-wait_for "$MNT/history/2/status" done 30
+wait_for "$MNT/history/$busy/status" failed 30
+wait_for "$MNT/history/$busy_twice/status" done 30
 wait "${readers[@]}"
-for id in 1 2; do
+for id in $busy $busy_twice; do
     bad=$(grep -Ev "$valid" "$seen.$id" || true)
     expect_eq "torn or invalid status reads of job $id" "$bad" ""
     expect_eq "info line counts of job $id" "$(sort -u "$seen.lines.$id" | wc -l)" 1
 done
-grep -qx retrying "$seen.1" || grep -qx queued "$seen.1" || fail "reader never saw job 1 wait"
-expect_eq "attempts of the busy job" "$(cat "$MNT/history/1/attempts")" 3
-grep -qi 'busy' "$MNT/history/1/last_error" || fail "last_error: $(cat "$MNT/history/1/last_error")"
-expect_eq "attempts of busy-twice job" "$(cat "$MNT/history/2/attempts")" 3
+grep -qx retrying "$seen.$busy" || grep -qx queued "$seen.$busy" || fail "reader never saw job $busy wait"
+expect_eq "attempts of the busy job" "$(cat "$MNT/history/$busy/attempts")" 3
+grep -qi 'busy' "$MNT/history/$busy/last_error" || fail "last_error: $(cat "$MNT/history/$busy/last_error")"
+expect_eq "attempts of busy-twice job" "$(cat "$MNT/history/$busy_twice/attempts")" 3
 echo PASS

@@ -10,7 +10,7 @@ case "$help" in *--station-number*) ;; *) fail "faxfs --help has no --station-nu
 faxfs_start --modems 2 --station-number 5550100 --tsid "FAXFS TEST"
 make_fax "$WORK/doc.tif" 2
 cp "$WORK/doc.tif" "$MNT/outbox/5550100.tif"
-wait_for "$MNT/history/1/status" done 60
+wait_for "$MNT/history/$(job_id 1)/status" done 60
 
 for _ in $(seq 600); do
     [ -n "$(ls -A "$MNT/received")" ] && break

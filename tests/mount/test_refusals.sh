@@ -23,20 +23,20 @@ expect_fail_with "Invalid argument" cp "$WORK/doc.tif" "$MNT/outbox/report.tif"
 # A held job to poke at: the whole queue is paused, so it stays queued.
 ctl pause "$MNT/ctl"
 cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif"
-j="$MNT/jobs/1"
+j="$MNT/jobs/$(job_id 1)"
 wait_for "$j/status" queued
 before=$(cat "$j/info")
 
 expect_fail_with "Operation not permitted" touch "$MNT/jobs/newfile"
-expect_fail_with "Operation not permitted" mkdir "$MNT/jobs/99"
+expect_fail_with "Operation not permitted" mkdir "$MNT/jobs/$(job_id 99)"
 expect_fail_with "Operation not permitted" touch "$j/newfile"
-expect_fail_with "Operation not permitted" mv "$j" "$MNT/jobs/2"
+expect_fail_with "Operation not permitted" mv "$j" "$MNT/jobs/$(job_id 2)"
 expect_fail_with "Operation not permitted" mv "$j/status" "$j/status2"
 expect_fail_with "Operation not permitted" truncate -s 0 "$j/status"
 expect_fail_with "Operation not permitted" bash -c "echo done > '$j/status'"
 expect_fail_with "Operation not permitted" bash -c "echo x >> '$j/recipient_number'"
 expect_fail_with "Operation not permitted" ln -s x "$MNT/jobs/link"
-expect_fail_with "Operation not permitted" mkdir "$MNT/history/5"
+expect_fail_with "Operation not permitted" mkdir "$MNT/history/$(job_id 5)"
 expect_fail_with "Operation not permitted" bash -c "echo 1 > '$MNT/server'"
 expect_eq "job unchanged" "$(cat "$j/info")" "$before"
 expect_eq "status unchanged" "$(cat "$j/status")" queued

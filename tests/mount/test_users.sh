@@ -34,13 +34,14 @@ echo pause >"$MNT/ctl" # jobs stay in jobs/ while we look at them
 
 # Anyone submits; the job belongs to them.
 as $A cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif"
-j="$MNT/jobs/1"
+first=$(job_id 1) second=$(job_id 2)
+j="$MNT/jobs/$first"
 expect_eq "owner file" "$(cat "$j/owner")" $A
 expect_eq "job directory owner" "$(stat -c %U "$j")" $A
 expect_eq "page owner" "$(stat -c %U "$j/pages/001.tif")" $A
 
 # Another user lists and reads statuses...
-expect_eq "B lists jobs" "$(as $B ls "$MNT/jobs")" 1
+expect_eq "B lists jobs" "$(as $B ls "$MNT/jobs")" "$first"
 expect_eq "B reads status" "$(as $B cat "$j/status")" queued
 as $B grep -q '^recipient_number: 5551234$' "$j/info" || fail "B cannot read info"
 # ...but not pages or log, and cannot control or remove the job.
@@ -83,20 +84,20 @@ as $C bash -c "echo resume > '$j/ctl'"
 
 # A second job of A's, canceled by root with rm -r.
 as $A cp "$WORK/doc.tif" "$MNT/outbox/5554321.tif"
-cat "$MNT/jobs/2/pages/002.tif" >/dev/null
-rm -r "$MNT/jobs/2"
-expect_eq "canceled by root" "$(cat "$MNT/history/2/status")" canceled
+cat "$MNT/jobs/$second/pages/002.tif" >/dev/null
+rm -r "$MNT/jobs/$second"
+expect_eq "canceled by root" "$(cat "$MNT/history/$second/status")" canceled
 
 # Finished jobs: only the owner (or an administrator) deletes them.
-expect_fail_with "Operation not permitted" as $B rmdir "$MNT/history/2"
-[ -d "$MNT/history/2" ] || fail "B deleted A's finished job"
-as $A rm -r "$MNT/history/2"
-[ ! -e "$MNT/history/2" ] || fail "A could not delete its finished job"
+expect_fail_with "Operation not permitted" as $B rmdir "$MNT/history/$second"
+[ -d "$MNT/history/$second" ] || fail "B deleted A's finished job"
+as $A rm -r "$MNT/history/$second"
+[ ! -e "$MNT/history/$second" ] || fail "A could not delete its finished job"
 
 # The owner cancels with rm -r, without prompts or messages.
 out=$(as $A rm -r "$j" 2>&1) || fail "A's rm -r failed: $out"
 expect_eq "rm -r output" "$out" ""
-expect_eq "canceled by its owner" "$(cat "$MNT/history/1/status")" canceled
+expect_eq "canceled by its owner" "$(cat "$MNT/history/$first/status")" canceled
 
 # An administrator cancels and deletes another user's job with rm -r.
 as $A cp "$WORK/doc.tif" "$MNT/outbox/5557777.tif"

@@ -90,9 +90,18 @@ start_daemon a --line "sip:127.0.0.1:$port" --sip-local 127.0.0.1 --sip-user 555
 
 "$MKFAX" "$WORK/doc.tif" 2
 cp "$WORK/doc.tif" "$WORK/a/mnt/outbox/5551000.tif"
-wait_for "$WORK/a/mnt/history/1/status" done 180
-grep -q 'transport: t38' "$WORK/a/mnt/history/1/log" || fail "A's job log does not say t38"
-[ "$(cat "$WORK/a/mnt/history/1/pages_sent")" = 2 ] || fail "A sent $(cat "$WORK/a/mnt/history/1/pages_sent") pages"
+# A's only job, whichever id the spool gave it (the listing may lag the cp
+# by the notifier's delay).
+sent=
+for _ in $(seq 50); do
+    sent=$( (ls "$WORK/a/mnt/jobs" "$WORK/a/mnt/history" || true) | grep -E '^[0-9]+$' | head -n1 || true)
+    [ -n "$sent" ] && break
+    sleep 0.1
+done
+[ -n "$sent" ] || fail "A's job does not show in jobs/ or history/"
+wait_for "$WORK/a/mnt/history/$sent/status" done 180
+grep -q 'transport: t38' "$WORK/a/mnt/history/$sent/log" || fail "A's job log does not say t38"
+[ "$(cat "$WORK/a/mnt/history/$sent/pages_sent")" = 2 ] || fail "A sent $(cat "$WORK/a/mnt/history/$sent/pages_sent") pages"
 
 rx="$WORK/b/mnt/received"
 for _ in $(seq 300); do

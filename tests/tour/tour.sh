@@ -21,32 +21,35 @@ make_fax "$WORK/sample.tif" 2
 # $ ls
 expect_eq "ls" "$(words ls)" "ctl history jobs metrics modems outbox received server"
 
-# $ cp sample.tif outbox/5551234.tif ; ls jobs/ ; cat jobs/1/status jobs/1/device_status
+# The tour's ids: the first two a fresh spool hands out (100000, 100001).
+a=$(job_id 1) b=$(job_id 2)
+
+# $ cp sample.tif outbox/5551234.tif ; ls jobs/ ; cat jobs/100000/status jobs/100000/device_status
 # (At fast pace the call could end before ls runs: the queue is held, out
 # of the tour's sight, until the job has been looked at.)
 echo pause >ctl
 cp "$WORK/sample.tif" outbox/5551234.tif
-expect_eq "ls jobs/" "$(words ls jobs/)" 1
-one_of "jobs/1/status" "$(cat jobs/1/status)" queued active
-[ "$(wc -l <jobs/1/device_status)" -le 1 ] || fail "device_status: more than one line"
+expect_eq "ls jobs/" "$(words ls jobs/)" "$a"
+one_of "jobs/$a/status" "$(cat "jobs/$a/status")" queued active
+[ "$(wc -l <"jobs/$a/device_status")" -le 1 ] || fail "device_status: more than one line"
 echo resume >ctl
 
-# $ cp sample.tif outbox/5550102.tif ; cat jobs/2/status jobs/2/last_error
+# $ cp sample.tif outbox/5550102.tif ; cat jobs/100001/status jobs/100001/last_error
 cp "$WORK/sample.tif" outbox/5550102.tif
-wait_for jobs/2/status retrying
-grep -Eq '^no_answer: .+' jobs/2/last_error || fail "last_error: $(cat jobs/2/last_error)"
+wait_for "jobs/$b/status" retrying
+grep -Eq '^no_answer: .+' "jobs/$b/last_error" || fail "last_error: $(cat "jobs/$b/last_error")"
 
-# $ rm -r jobs/2 ; cat history/2/status
-expect_eq "rm -r says nothing" "$(rm -r jobs/2 2>&1)" ""
-expect_eq "history/2/status" "$(cat history/2/status)" canceled
+# $ rm -r jobs/100001 ; cat history/100001/status
+expect_eq "rm -r says nothing" "$(rm -r "jobs/$b" 2>&1)" ""
+expect_eq "history/$b/status" "$(cat "history/$b/status")" canceled
 
-# $ ls history/ ; cat history/1/status history/1/pages_sent
-wait_for history/1/status done
-expect_eq "ls history/" "$(words ls history/)" "1 2"
-expect_eq "history/1/pages_sent" "$(cat history/1/pages_sent)" 2
+# $ ls history/ ; cat history/100000/status history/100000/pages_sent
+wait_for "history/$a/status" done
+expect_eq "ls history/" "$(words ls history/)" "$a $b"
+expect_eq "history/$a/pages_sent" "$(cat "history/$a/pages_sent")" 2
 
-# $ grep -E '^(status|pages_sent|attempts|bit_rate|call_duration):' history/1/info
-info=$(grep -E '^(status|pages_sent|attempts|bit_rate|call_duration):' history/1/info)
+# $ grep -E '^(status|pages_sent|attempts|bit_rate|call_duration):' history/100000/info
+info=$(grep -E '^(status|pages_sent|attempts|bit_rate|call_duration):' "history/$a/info")
 expect_eq "info keys" "$(cut -d: -f1 <<<"$info" | tr '\n' ' ')" "status pages_sent attempts bit_rate call_duration "
 grep -qx 'status: done' <<<"$info" || fail "info: $info"
 grep -qx 'pages_sent: 2' <<<"$info" || fail "info: $info"
@@ -54,8 +57,8 @@ grep -qx 'attempts: 1' <<<"$info" || fail "info: $info"
 grep -Eqx 'bit_rate: [0-9]+' <<<"$info" || fail "info: $info"
 grep -Eqx 'call_duration: [0-9]+' <<<"$info" || fail "info: $info"
 
-# $ ls history/1/pages/
-expect_eq "ls pages/" "$(words ls history/1/pages/)" "001.png 001.tif 002.png 002.tif"
+# $ ls history/100000/pages/
+expect_eq "ls pages/" "$(words ls "history/$a/pages/")" "001.png 001.tif 002.png 002.tif"
 
 # $ grep '^faxfs_calls_total' metrics
 calls=$(grep '^faxfs_calls_total' metrics)

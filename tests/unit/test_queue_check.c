@@ -69,6 +69,21 @@ static int check(struct fixture *f)
     return r;
 }
 
+/* Formats text that names a job id; a few results may be in use at once. */
+static const char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static const char *fmt(const char *format, ...)
+{
+    static char buf[4][256];
+    static int next;
+    char *out = buf[next++ % 4];
+    va_list ap;
+
+    va_start(ap, format);
+    vsnprintf(out, sizeof buf[0], format, ap);
+    va_end(ap);
+    return out;
+}
+
 static void path_of(struct fixture *f, const char *rel, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", f->dir, rel);
@@ -132,36 +147,36 @@ static void test_missing_page_is_reported_naming_job_and_page(void **state)
     struct fixture *f = *state;
     char path[512];
 
-    submit_simple(f->q, "5551234", 2);
+    unsigned long long id = submit_simple(f->q, "5551234", 2);
     stop(f);
-    path_of(f, "jobs/1/pages/002.tif", path, sizeof path);
+    path_of(f, fmt("jobs/%llu/pages/002.tif", id), path, sizeof path);
     unlink(path);
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 1: page pages/002.tif is missing");
+    assert_reported(f, fmt("job %llu: page pages/002.tif is missing", id));
 }
 
 static void test_page_that_is_not_a_tiff_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    write_text(f, "jobs/1/pages/001.tif", "not a tiff at all");
+    write_text(f, fmt("jobs/%llu/pages/001.tif", id), "not a tiff at all");
     assert_true(check(f) >= 1);
-    assert_reported(f, "job 1: page pages/001.tif is unreadable or not a TIFF");
+    assert_reported(f, fmt("job %llu: page pages/001.tif is unreadable or not a TIFF", id));
 }
 
 static void test_truncated_job_file_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    char *text = read_text(f, "jobs/1/job");
+    char *text = read_text(f, fmt("jobs/%llu/job", id));
     text[strlen(text) - 8] = '\0';
-    write_text(f, "jobs/1/job", text);
+    write_text(f, fmt("jobs/%llu/job", id), text);
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 1: bad job file: ");
+    assert_reported(f, fmt("job %llu: bad job file: ", id));
 }
 
 static void test_job_file_naming_another_id_is_reported(void **state)
@@ -169,23 +184,23 @@ static void test_job_file_naming_another_id_is_reported(void **state)
     struct fixture *f = *state;
     char from[512], to[512];
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1), other = id + 6;
     stop(f);
-    path_of(f, "jobs/1", from, sizeof from);
-    path_of(f, "jobs/7", to, sizeof to);
+    path_of(f, fmt("jobs/%llu", id), from, sizeof from);
+    path_of(f, fmt("jobs/%llu", other), to, sizeof to);
     assert_int_equal(rename(from, to), 0);
-    write_text(f, "next_id", "8\n"); /* only the id mismatch is wrong */
+    write_text(f, "next_id", fmt("%llu\n", other + 1)); /* only the id mismatch is wrong */
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 7: its job file names id 1");
+    assert_reported(f, fmt("job %llu: its job file names id %llu", other, id));
 }
 
 static void test_pages_sent_above_page_count_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    submit_simple(f->q, "5551234", 1);
+    uint64_t id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    edit_job(f, 1, "pages_sent: 0", "pages_sent: 2");
+    edit_job(f, id, "pages_sent: 0", "pages_sent: 2");
     assert_int_equal(check(f), 1);
     assert_reported(f, "pages_sent 2 exceeds page_count 1");
 }
@@ -194,27 +209,27 @@ static void test_page_count_above_the_pages_present_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    edit_job(f, 1, "page_count: 1", "page_count: 2");
+    edit_job(f, id, "page_count: 1", "page_count: 2");
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 1: page pages/002.tif is missing");
+    assert_reported(f, fmt("job %llu: page pages/002.tif is missing", id));
 }
 
 static void test_size_that_does_not_match_the_pages_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    char *text = read_text(f, "jobs/1/job");
+    char *text = read_text(f, fmt("jobs/%llu/job", id));
     char *size = strstr(text, "\nsize: ");
     assert_non_null(size);
     char line[64];
     snprintf(line, sizeof line, "%.*s", (int)strcspn(size + 1, "\n"), size + 1);
-    edit_job(f, 1, line, "size: 1");
+    edit_job(f, id, line, "size: 1");
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 1: the job file says 1 bytes of pages");
+    assert_reported(f, fmt("job %llu: the job file says 1 bytes of pages", id));
 }
 
 static void test_extra_page_of_a_send_job_is_reported(void **state)
@@ -222,13 +237,13 @@ static void test_extra_page_of_a_send_job_is_reported(void **state)
     struct fixture *f = *state;
     char from[512], to[512];
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    path_of(f, "jobs/1/pages/001.tif", from, sizeof from);
-    path_of(f, "jobs/1/pages/002.tif", to, sizeof to);
+    path_of(f, fmt("jobs/%llu/pages/001.tif", id), from, sizeof from);
+    path_of(f, fmt("jobs/%llu/pages/002.tif", id), to, sizeof to);
     assert_int_equal(link(from, to), 0);
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 1: pages/002.tif is beyond its page_count 1");
+    assert_reported(f, fmt("job %llu: pages/002.tif is beyond its page_count 1", id));
 }
 
 static void test_counter_not_above_every_id_is_reported(void **state)
@@ -236,11 +251,11 @@ static void test_counter_not_above_every_id_is_reported(void **state)
     struct fixture *f = *state;
 
     submit_simple(f->q, "5551234", 1);
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long last = submit_simple(f->q, "5551234", 1);
     stop(f);
-    write_text(f, "next_id", "2\n");
+    write_text(f, "next_id", fmt("%llu\n", last));
     assert_int_equal(check(f), 1);
-    assert_reported(f, "next_id is 2 but job 2 exists");
+    assert_reported(f, fmt("next_id is %llu but job %llu exists", last, last));
 }
 
 static void test_missing_counter_is_reported(void **state)
@@ -275,26 +290,26 @@ static void test_work_in_progress_of_a_running_daemon_is_only_a_note(void **stat
     struct fixture *f = *state;
     char path[512];
 
-    submit_simple(f->q, "5551234", 1); /* the queue stays open: a daemon runs */
+    unsigned long long id = submit_simple(f->q, "5551234", 1); /* the queue stays open: a daemon runs */
     path_of(f, "tmp/stage.99.1", path, sizeof path);
     assert_int_equal(mkdir(path, 0700), 0);
-    write_text(f, "jobs/1/job.tmp", "half");
+    write_text(f, fmt("jobs/%llu/job.tmp", id), "half");
     assert_int_equal(check(f), 0);
     assert_reported(f, "note: a faxfs daemon (pid ");
     assert_reported(f, "note: tmp/stage.99.1 left over (work in progress");
-    assert_reported(f, "note: job 1: job.tmp left over (work in progress");
+    assert_reported(f, fmt("note: job %llu: job.tmp left over (work in progress", id));
 }
 
 static void test_active_job_is_a_note_not_an_inconsistency(void **state)
 {
     struct fixture *f = *state;
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
     /* as a kill -9 during the call leaves it */
-    edit_job(f, 1, "status: queued", "status: active");
+    edit_job(f, id, "status: queued", "status: active");
     assert_int_equal(check(f), 0);
-    assert_reported(f, "note: job 1 is active: the daemon stopped during its call");
+    assert_reported(f, fmt("note: job %llu is active: the daemon stopped during its call", id));
 }
 
 static void test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate(void **state)
@@ -302,12 +317,12 @@ static void test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate(void **s
     struct fixture *f = *state;
     char path[512];
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
-    path_of(f, "corrupt/1", path, sizeof path);
+    path_of(f, fmt("corrupt/%llu", id), path, sizeof path);
     assert_int_equal(mkdir(path, 0700), 0);
     assert_int_equal(check(f), 1);
-    assert_reported(f, "job 1: present in jobs/ and as corrupt/1 (duplicate id)");
+    assert_reported(f, fmt("job %llu: present in jobs/ and as corrupt/%llu (duplicate id)", id, id));
 }
 
 static void test_job_set_aside_in_corrupt_is_reported(void **state)
@@ -321,6 +336,25 @@ static void test_job_set_aside_in_corrupt_is_reported(void **state)
     write_text(f, "next_id", "5\n");
     assert_int_equal(check(f), 1);
     assert_reported(f, "corrupt/4: a damaged job set aside");
+}
+
+/* A spool from before ids started at QUEUE_FIRST_JOB_ID: small ids and a
+ * counter below the first id are how it was left, not damage. */
+static void test_spool_with_small_ids_and_a_counter_below_the_first_id_is_clean(void **state)
+{
+    struct fixture *f = *state;
+    char from[512], to[512];
+
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
+    stop(f);
+    path_of(f, fmt("jobs/%llu", id), from, sizeof from);
+    path_of(f, "jobs/3", to, sizeof to);
+    assert_int_equal(rename(from, to), 0);
+    edit_job(f, 3, fmt("\nid: %llu\n", id), "\nid: 3\n");
+    edit_job(f, 3, fmt("\nend: %llu\n", id), "\nend: 3\n");
+    write_text(f, "next_id", "7\n");
+    assert_int_equal(check(f), 0);
+    assert_reported(f, "clean, 1 job checked");
 }
 
 static void test_stray_entry_in_jobs_is_reported(void **state)
@@ -351,13 +385,13 @@ static void test_checker_changes_nothing_in_a_damaged_spool(void **state)
     static char before[16384], after[16384];
     char path[512];
 
-    submit_simple(f->q, "5551234", 2);
+    unsigned long long id = submit_simple(f->q, "5551234", 2);
     stop(f);
-    path_of(f, "jobs/1/pages/002.tif", path, sizeof path);
+    path_of(f, fmt("jobs/%llu/pages/002.tif", id), path, sizeof path);
     unlink(path);
     path_of(f, "tmp/stage.9.9", path, sizeof path);
     mkdir(path, 0700);
-    write_text(f, "jobs/1/job.tmp", "half");
+    write_text(f, fmt("jobs/%llu/job.tmp", id), "half");
     fingerprint(f->dir, before, sizeof before);
     assert_true(check(f) >= 3);
     fingerprint(f->dir, after, sizeof after);
@@ -381,11 +415,11 @@ static void test_spool_is_clean_again_after_a_restart_repairs_it(void **state)
     struct fixture *f = *state;
     char path[512];
 
-    submit_simple(f->q, "5551234", 1);
+    unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
     path_of(f, "tmp/stage.99.1", path, sizeof path);
     mkdir(path, 0700);
-    write_text(f, "jobs/1/job.tmp", "half");
+    write_text(f, fmt("jobs/%llu/job.tmp", id), "half");
     assert_int_equal(check(f), 2);
     assert_int_equal(queue_open(&f->q, &f->cfg), 0);
     stop(f);
@@ -412,6 +446,7 @@ int main(void)
         T(test_active_job_is_a_note_not_an_inconsistency),
         T(test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate),
         T(test_job_set_aside_in_corrupt_is_reported),
+        T(test_spool_with_small_ids_and_a_counter_below_the_first_id_is_clean),
         T(test_stray_entry_in_jobs_is_reported),
         T(test_checker_changes_nothing_in_a_damaged_spool),
         T(test_directory_that_is_not_a_spool_is_an_error),

@@ -2,7 +2,7 @@
  * test_queue_engine.c - the engine's behaviour with a fake line and a fake
  * clock over the in-memory backend: dispatch, retries, attempts, kill
  * time, cancel and pause of active calls, shutdown, persistence before
- * notification, refusals that change nothing.
+ * notification, refusals that change nothing, where job ids start.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "queue/backend_mem.h"
+#include "queue/jobfile.h"
 #include "queue_testutil.h"
 
 struct fixture {
@@ -492,6 +493,52 @@ static void test_list_separates_unfinished_jobs_from_history(void **state)
     free(ids);
 }
 
+static void test_first_job_of_a_new_store_gets_the_first_job_id(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID + 1);
+}
+
+/* Restarts on a fresh store holding only a copy of job `from` stored as
+ * job `to`: a store that handed out ids before the current ones. */
+static void restart_with_job_stored_as(struct fixture *f, uint64_t from, uint64_t to)
+{
+    struct job j = snap(f, from);
+    char *text;
+
+    j.id = to;
+    assert_true(jobfile_format(&j, &text) > 0);
+    queue_close(f->q);
+    backend_mem_destroy(f->mem);
+    f->mem = backend_mem_create();
+    assert_int_equal(backend_mem_put_raw(f->mem, to, text, j.page_count), 0);
+    free(text);
+    f->cfg.backend = f->mem;
+    memset(&f->line, 0, sizeof f->line);
+    open_queue(f);
+}
+
+static void test_store_with_small_ids_keeps_them_and_continues_from_the_first_job_id(void **state)
+{
+    struct fixture *f = *state;
+
+    restart_with_job_stored_as(f, submit_simple(f->q, "5551234", 1), 3);
+    assert_string_equal(snap(f, 3).recipient_number, "5551234");
+    assert_int_equal(submit_simple(f->q, "5559999", 1), QUEUE_FIRST_JOB_ID);
+    assert_string_equal(snap(f, 3).recipient_number, "5551234");
+}
+
+static void test_ids_grow_past_six_digits_without_wrapping(void **state)
+{
+    struct fixture *f = *state;
+
+    restart_with_job_stored_as(f, submit_simple(f->q, "5551234", 1), 999999);
+    assert_int_equal(submit_simple(f->q, "5559999", 1), 1000000);
+    assert_int_equal(submit_simple(f->q, "5559999", 1), 1000001);
+}
+
 static void test_job_log_records_submission_attempts_and_results(void **state)
 {
     struct fixture *f = *state;
@@ -554,6 +601,9 @@ int main(void)
         T(test_modem_info_shows_the_call_and_counts),
         T(test_finished_jobs_are_purged_after_history_days),
         T(test_list_separates_unfinished_jobs_from_history),
+        T(test_first_job_of_a_new_store_gets_the_first_job_id),
+        T(test_store_with_small_ids_keeps_them_and_continues_from_the_first_job_id),
+        T(test_ids_grow_past_six_digits_without_wrapping),
         T(test_job_log_records_submission_attempts_and_results),
         T(test_dispatcher_thread_dials_without_being_driven),
         T(test_unsubscribed_listener_is_not_called_again),

@@ -93,7 +93,7 @@ static void assert_refused(struct fixture *f, const char *number, int fd, int er
     assert_int_equal(n, 0);
     assert_int_equal(entries(f, "jobs"), 0);
     assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(submit_simple(f->q, "5551234", 1), 1); /* no id was used up */
+    assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID); /* no id was used up */
 }
 
 static int bytes_doc(const char *data, size_t len)

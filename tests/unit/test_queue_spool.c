@@ -1,7 +1,8 @@
 /*
- * test_queue_spool.c - the file spool: atomic job creation, durable ids,
- * durable pause, and recovery at open from leftover temp files, missing
- * pages, truncated job files and a job that was active at a crash.
+ * test_queue_spool.c - the file spool: atomic job creation, durable ids
+ * that start at QUEUE_FIRST_JOB_ID, durable pause, and recovery at open
+ * from leftover temp files, missing pages, truncated job files and a job
+ * that was active at a crash.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +77,17 @@ static void write_text(struct fixture *f, const char *rel, const char *text)
     fclose(fp);
 }
 
+/* "jobs/<id>/<rest>" (or another area): the spool path of a job's file. */
+static const char *job_rel(const char *area, uint64_t id, const char *rest)
+{
+    static char buf[4][256]; /* a few may be in use in one expression */
+    static int next;
+    char *out = buf[next++ % 4];
+
+    snprintf(out, sizeof buf[0], "%s/%llu%s%s", area, (unsigned long long)id, rest[0] ? "/" : "", rest);
+    return out;
+}
+
 static char *read_text(struct fixture *f, const char *rel)
 {
     char path[512];
@@ -95,13 +107,90 @@ static void test_submitted_job_is_a_directory_with_job_file_pages_and_log(void *
     struct fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 2);
 
-    assert_int_equal(id, 1);
-    assert_true(exists(f, "jobs/1/job"));
-    assert_true(exists(f, "jobs/1/pages/001.tif"));
-    assert_true(exists(f, "jobs/1/pages/002.tif"));
-    assert_false(exists(f, "jobs/1/pages/003.tif"));
-    assert_non_null(strstr(read_text(f, "jobs/1/log"), "submitted by uid 1000"));
-    assert_string_equal(read_text(f, "next_id"), "2\n");
+    assert_int_equal(id, QUEUE_FIRST_JOB_ID);
+    assert_true(exists(f, job_rel("jobs", id, "job")));
+    assert_true(exists(f, job_rel("jobs", id, "pages/001.tif")));
+    assert_true(exists(f, job_rel("jobs", id, "pages/002.tif")));
+    assert_false(exists(f, job_rel("jobs", id, "pages/003.tif")));
+    assert_non_null(strstr(read_text(f, job_rel("jobs", id, "log")), "submitted by uid 1000"));
+    assert_int_equal(strtoull(read_text(f, "next_id"), NULL, 10), id + 1);
+}
+
+static void test_fresh_spool_hands_out_the_first_job_id_and_counts_on_from_it(void **state)
+{
+    struct fixture *f = *state;
+    char want[32];
+
+    assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID);
+    snprintf(want, sizeof want, "%llu\n", (unsigned long long)QUEUE_FIRST_JOB_ID + 1);
+    assert_string_equal(read_text(f, "next_id"), want);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID + 1);
+}
+
+/* Rewrites the stored job `from` as job `to`: what an older spool, from
+ * before ids started at QUEUE_FIRST_JOB_ID, holds. The queue is closed. */
+static void renumber_job(struct fixture *f, uint64_t from, uint64_t to)
+{
+    char a[512], b[512], *text;
+    struct job j;
+    char why[200];
+
+    snprintf(a, sizeof a, "%s/%s", f->dir, job_rel("jobs", from, ""));
+    snprintf(b, sizeof b, "%s/%s", f->dir, job_rel("jobs", to, ""));
+    assert_int_equal(rename(a, b), 0);
+    const char *job = read_text(f, job_rel("jobs", to, "job"));
+    assert_int_equal(jobfile_parse(job, strlen(job), &j, why, sizeof why), 0);
+    j.id = to;
+    assert_true(jobfile_format(&j, &text) > 0);
+    write_text(f, job_rel("jobs", to, "job"), text);
+    free(text);
+}
+
+static void test_spool_with_small_ids_keeps_them_and_continues_from_the_first_job_id(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    struct job j;
+
+    queue_close(f->q);
+    f->q = NULL;
+    renumber_job(f, id, 3);
+    write_text(f, "next_id", "7\n");
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, 3, &j), 0);
+    assert_string_equal(j.recipient_number, "5551234");
+    assert_int_equal(submit_simple(f->q, "5559999", 1), QUEUE_FIRST_JOB_ID);
+    assert_int_equal(queue_snapshot(f->q, 3, &j), 0);
+}
+
+static void test_damaged_counter_with_small_ids_present_continues_from_the_first_job_id(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    struct job j;
+
+    queue_close(f->q);
+    f->q = NULL;
+    renumber_job(f, id, 3);
+    write_text(f, "next_id", "garbage\n");
+    reopen(f);
+    assert_int_equal(submit_simple(f->q, "5559999", 1), QUEUE_FIRST_JOB_ID);
+    assert_int_equal(queue_snapshot(f->q, 3, &j), 0);
+}
+
+static void test_ids_grow_past_six_digits_without_wrapping(void **state)
+{
+    struct fixture *f = *state;
+
+    queue_close(f->q);
+    f->q = NULL;
+    write_text(f, "next_id", "999999\n");
+    reopen(f);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), 999999);
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    assert_int_equal(id, 1000000);
+    assert_true(exists(f, "jobs/1000000/job"));
+    assert_string_equal(read_text(f, "next_id"), "1000001\n");
 }
 
 static void test_page_fd_reads_the_stored_tiff(void **state)
@@ -126,7 +215,7 @@ static void test_ids_are_never_reused_after_reopen(void **state)
 
     queue_control(f->q, &test_owner, a, QOP_CANCEL, why, sizeof why);
     assert_int_equal(queue_delete(f->q, &test_owner, a, why, sizeof why), 0);
-    assert_false(exists(f, "jobs/1"));
+    assert_false(exists(f, job_rel("jobs", a, "")));
     reopen(f);
     assert_int_equal(submit_simple(f->q, "5551234", 1), a + 1);
 }
@@ -135,14 +224,14 @@ static void test_ids_stay_unique_when_the_counter_file_is_lost(void **state)
 {
     struct fixture *f = *state;
     submit_simple(f->q, "5551234", 1);
-    submit_simple(f->q, "5551234", 1);
+    uint64_t last = submit_simple(f->q, "5551234", 1);
     queue_close(f->q);
     f->q = NULL;
     char path[512];
     snprintf(path, sizeof path, "%s/next_id", f->dir);
     unlink(path);
     reopen(f);
-    assert_int_equal(submit_simple(f->q, "5551234", 1), 3);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), last + 1);
 }
 
 static void test_leftover_temp_files_are_removed_at_open(void **state)
@@ -156,11 +245,11 @@ static void test_leftover_temp_files_are_removed_at_open(void **state)
     snprintf(path, sizeof path, "%s/tmp/stage.99.1", f->dir);
     mkdir(path, 0700);
     write_text(f, "tmp/stage.99.1/job", "version: 1\n");
-    write_text(f, "jobs/1/job.tmp", "half");
+    write_text(f, job_rel("jobs", id, "job.tmp"), "half");
     write_text(f, "next_id.tmp", "7");
     reopen(f);
     assert_false(exists(f, "tmp/stage.99.1"));
-    assert_false(exists(f, "jobs/1/job.tmp"));
+    assert_false(exists(f, job_rel("jobs", id, "job.tmp")));
     assert_false(exists(f, "next_id.tmp"));
     struct job j;
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
@@ -175,14 +264,14 @@ static void test_job_with_missing_page_is_moved_to_corrupt(void **state)
 
     queue_close(f->q);
     f->q = NULL;
-    snprintf(path, sizeof path, "%s/jobs/1/pages/002.tif", f->dir);
+    snprintf(path, sizeof path, "%s/%s", f->dir, job_rel("jobs", bad, "pages/002.tif"));
     unlink(path);
     reopen(f);
     assert_int_equal(queue_snapshot(f->q, bad, &j), -ENOENT);
     assert_int_equal(queue_snapshot(f->q, good, &j), 0);
-    assert_true(exists(f, "corrupt/1/job"));
-    assert_false(exists(f, "jobs/1"));
-    assert_int_equal(submit_simple(f->q, "5551234", 1), 3); /* its id stays used */
+    assert_true(exists(f, job_rel("corrupt", bad, "job")));
+    assert_false(exists(f, job_rel("jobs", bad, "")));
+    assert_int_equal(submit_simple(f->q, "5551234", 1), good + 1); /* its id stays used */
 }
 
 static void test_truncated_job_file_is_moved_to_corrupt(void **state)
@@ -193,12 +282,12 @@ static void test_truncated_job_file_is_moved_to_corrupt(void **state)
 
     queue_close(f->q);
     f->q = NULL;
-    char *text = read_text(f, "jobs/1/job");
+    char *text = read_text(f, job_rel("jobs", id, "job"));
     text[strlen(text) - 10] = '\0';
-    write_text(f, "jobs/1/job", text);
+    write_text(f, job_rel("jobs", id, "job"), text);
     reopen(f);
     assert_int_equal(queue_snapshot(f->q, id, &j), -ENOENT);
-    assert_true(exists(f, "corrupt/1"));
+    assert_true(exists(f, job_rel("corrupt", id, "")));
 }
 
 static void test_stray_entries_in_jobs_are_set_aside(void **state)
@@ -230,14 +319,14 @@ static void test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept
     j.pages_sent = 2;
     strcpy(j.modem, "modem0");
     assert_true(jobfile_format(&j, &text) > 0);
-    write_text(f, "jobs/1/job", text);
+    write_text(f, job_rel("jobs", id, "job"), text);
     free(text);
     reopen(f);
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.status, JOB_QUEUED);
     assert_int_equal(j.pages_sent, 2);
     assert_int_equal(j.attempts, 1);
-    assert_non_null(strstr(read_text(f, "jobs/1/job"), "\nstatus: queued\n"));
+    assert_non_null(strstr(read_text(f, job_rel("jobs", id, "job")), "\nstatus: queued\n"));
     assert_int_equal(queue_run_once(f->q), 1);
     assert_int_equal(f->line.calls[0].first_page, 2);
     assert_int_equal(f->line.calls[0].page_count, 1);
@@ -258,13 +347,13 @@ static void test_job_active_at_a_crash_with_every_page_confirmed_is_done_not_res
     j.attempts = 1;
     j.pages_sent = 3;
     assert_true(jobfile_format(&j, &text) > 0);
-    write_text(f, "jobs/1/job", text);
+    write_text(f, job_rel("jobs", id, "job"), text);
     free(text);
     reopen(f);
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.status, JOB_DONE);
     assert_int_equal(j.pages_sent, 3);
-    assert_non_null(strstr(read_text(f, "jobs/1/job"), "\nstatus: done\n"));
+    assert_non_null(strstr(read_text(f, job_rel("jobs", id, "job")), "\nstatus: done\n"));
     assert_int_equal(queue_run_once(f->q), 0);
     assert_int_equal(f->line.ncalls, 0);
 }
@@ -325,6 +414,10 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_submitted_job_is_a_directory_with_job_file_pages_and_log),
+        T(test_fresh_spool_hands_out_the_first_job_id_and_counts_on_from_it),
+        T(test_spool_with_small_ids_keeps_them_and_continues_from_the_first_job_id),
+        T(test_damaged_counter_with_small_ids_present_continues_from_the_first_job_id),
+        T(test_ids_grow_past_six_digits_without_wrapping),
         T(test_page_fd_reads_the_stored_tiff),
         T(test_ids_are_never_reused_after_reopen),
         T(test_ids_stay_unique_when_the_counter_file_is_lost),
