@@ -402,7 +402,7 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     struct job job;
     const struct fs_ino *w = &h->where;
 
-    if (fs_job_for(fs, w, &job) < 0)
+    if (fs_job_behind(fs, w, &job) < 0)
         return -ENOENT;
     if (w->node == NODE_SELF || w->node == NODE_PAGES)
         return -EISDIR;

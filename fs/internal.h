@@ -177,7 +177,14 @@ int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
 /* Would fs_stat have to touch the spool (log size, an unknown page size)
  * or render a preview that is not cached? */
 bool fs_stat_needs_spool(struct fs *fs, uint64_t ino);
+/* The job a name in jobs/, history/ or received/ shows: only where the job
+ * is now. Name lookups and listings use it, so an old path is gone at once. */
 int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job);
+/* The job behind an inode the kernel already holds, wherever the job is
+ * now (jobs/ and history/ alike): like a renamed file, an open log
+ * (`tail -f`) or a shell's working directory goes on working after the
+ * job finishes. */
+int fs_job_behind(struct fs *fs, const struct fs_ino *where, struct job *job);
 /* Job nodes under pages/: a page TIFF, a PNG preview, and which page. */
 bool fs_node_is_page(uint32_t node);
 bool fs_node_is_png(uint32_t node);

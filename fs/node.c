@@ -54,6 +54,13 @@ int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job)
     return 0;
 }
 
+int fs_job_behind(struct fs *fs, const struct fs_ino *where, struct job *job)
+{
+    if (!is_job_area(where->area) || where->id == 0 || fs_jobs_get(fs, where->id, job) < 0)
+        return -ENOENT;
+    return (job->type == JOB_RECEIVE) == (where->area == AREA_RECEIVED) ? 0 : -ENOENT;
+}
+
 /* Strict decimal: what the listing shows, nothing else ("007", "+7" miss). */
 static bool parse_id(const char *s, uint64_t *out)
 {
@@ -101,7 +108,7 @@ static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *
     struct job job;
     int node;
 
-    if (fs_job_for(fs, p, &job) < 0)
+    if (fs_job_behind(fs, p, &job) < 0)
         return -ENOENT;
     if (p->node == NODE_SELF) {
         if (strcmp(name, "pages") == 0)
@@ -270,7 +277,7 @@ int fs_render_node(struct fs *fs, const struct fs_ino *w, char *out, size_t outl
     case AREA_HISTORY:
     case AREA_RECEIVED: {
         struct job job;
-        if (fs_job_for(fs, w, &job) < 0)
+        if (fs_job_behind(fs, w, &job) < 0)
             return -ENOENT;
         if (w->node == NODE_INFO)
             return fs_render_job_info(&job, out, outlen);
@@ -398,7 +405,7 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
     gid_t gid;
     int r;
 
-    if (fs_job_for(fs, w, &job) < 0)
+    if (fs_job_behind(fs, w, &job) < 0)
         return -ENOENT;
     *timeout = job_status_is_final(job.status) ? FS_TIMEOUT_FINISHED : FS_TIMEOUT_JOB;
     job_access(fs, &job, w->node, &mode, &gid);
@@ -583,7 +590,7 @@ static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
     struct job job;
     int r = 0, off = 3;
 
-    if (fs_job_for(fs, w, &job) < 0)
+    if (fs_job_behind(fs, w, &job) < 0)
         return -ENOENT;
     if (w->node == NODE_PAGES) {
         /* Offsets 3+2n and 4+2n: stable while a received fax grows. */

@@ -107,22 +107,24 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
     snprintf(name, sizeof name, "%" PRIu64, id);
     for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
         struct fs_ino w = { places[i].area, id, NODE_SELF };
-        uint64_t dir = fs_ino_make(places[i].area, id, NODE_SELF);
         bool here = exists && fs_job_for(fs, &w, &job) == 0;
+        /* Inodes of the area a send job left still serve it (open logs,
+         * working directories: fs_job_behind), so they are refreshed too. */
+        bool behind = exists && fs_job_behind(fs, &w, &job) == 0;
 
         if (ev == QE_LOG) {
-            if (here)
+            if (behind)
                 inval(fs, fs_ino_make(places[i].area, id, NODE_LOG));
             continue;
         }
-        if (here) {
+        if (behind)
             inval_job_files(fs, places[i].area, id);
+        if (here) {
             inval(fs, fs_ino_top(places[i].dir));
         } else {
             /* inval_entry, not notify_delete: the kernel refuses to delete a
              * directory whose children it still caches (ENOTEMPTY), while an
              * invalidated entry is looked up again and then misses. */
-            (void)dir;
             if (fuse_lowlevel_notify_inval_entry(fs->se, fs_ino_top(places[i].dir), name, strlen(name)) == 0)
                 inval(fs, fs_ino_top(places[i].dir));
         }
