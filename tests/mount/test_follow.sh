@@ -30,4 +30,7 @@ for _ in $(seq 100); do
 done
 expect_eq "what tail -f printed" "$(cat "$WORK/tail.out")" "$(cat "$MNT/history/$id/log")"
 expect_eq "tail -f errors" "$(cat "$WORK/tail.err")" ""
+# Closed before the daemon stops, so every handle it opened is released.
+kill "$tail_pid"
+wait "$tail_pid" 2>/dev/null || true
 echo PASS
