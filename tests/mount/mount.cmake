@@ -2,7 +2,7 @@
 # point, driven with ls, cat, cp, rm and friends (tests/mount/*.sh). A test
 # that cannot run here (not root, no loopback line) exits 77: skipped.
 add_executable(mkfax ${CMAKE_CURRENT_SOURCE_DIR}/mount/mkfax.c)
-target_link_libraries(mkfax PRIVATE PkgConfig::TIFF)
+target_link_libraries(mkfax PRIVATE faxfs_faxtest)
 foreach(t submit order refusals cancel ctl readers follow restart users receive metrics previews documents)
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
   set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77

@@ -26,6 +26,7 @@
 
 struct fixture {
     char dir[256];
+    char sim[300]; /* the simulated network's received pages */
     int64_t now;
     struct wiring w;
     struct queue *q;
@@ -49,14 +50,14 @@ static void quiet_log(int level, const char *msg)
 
 static int open_engine(struct fixture *f, enum modem_pace pace)
 {
-    char sim[300], scratch[300], spool[300];
-    snprintf(sim, sizeof sim, "%s/sim", f->dir);
+    char scratch[300], spool[300];
+    snprintf(f->sim, sizeof f->sim, "%s/sim", f->dir);
     snprintf(scratch, sizeof scratch, "%s/modem-tmp", f->dir);
     snprintf(spool, sizeof spool, "%s/spool", f->dir);
     mkdir(scratch, 0700);
     struct modem_pool_config mcfg = {
         .channels = 2, .line_spec = "sim", .pace = pace,
-        .sim_dir = sim, .scratch_dir = scratch, .workers = 1, .tsid = "faxfs test",
+        .sim_dir = f->sim, .scratch_dir = scratch, .workers = 1, .tsid = "faxfs test",
     };
     char err[256];
     if (modem_pool_create(&f->w.pool, &mcfg, err, sizeof err) < 0) {
@@ -113,7 +114,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     if (f->q)
         close_engine(f);
-    system_remove_tree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -122,7 +123,7 @@ static uint64_t submit(struct fixture *f, const char *number, int pages)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/doc.tif", f->dir);
-    assert_int_equal(system_write_fax_tiff(path, pages, 400), 0);
+    assert_int_equal(faxtest_write(path, pages, 400), 0);
     int fd = open(path, O_RDONLY);
     assert_true(fd >= 0);
     struct queue_request req = {0};
@@ -222,8 +223,8 @@ static void test_hangup_after_first_page_retries_only_the_rest(void **state)
     assert_int_equal(j.attempts, 2);
     /* The second call carried pages 2 and 3 only. */
     char latest[400];
-    assert_int_equal(system_latest_sim_file(f->dir, "5550104", latest, sizeof latest), 0);
-    assert_int_equal(system_tiff_pages(latest), 2);
+    assert_int_equal(faxtest_latest_sim_file(f->sim, "5550104", latest, sizeof latest), 0);
+    assert_int_equal(faxtest_page_count(latest), 2);
 }
 
 static void test_busy_twice_then_answered_is_done_on_third_attempt(void **state)
@@ -266,8 +267,8 @@ static void test_received_pages_match_sent_pages(void **state)
     assert_int_equal(j.status, JOB_DONE);
     char doc[300], latest[400];
     snprintf(doc, sizeof doc, "%s/doc.tif", f->dir);
-    assert_int_equal(system_latest_sim_file(f->dir, "5551000", latest, sizeof latest), 0);
-    assert_int_equal(system_tiff_pages(latest), 3);
+    assert_int_equal(faxtest_latest_sim_file(f->sim, "5551000", latest, sizeof latest), 0);
+    assert_int_equal(faxtest_page_count(latest), 3);
     for (int p = 0; p < 3; p++)
         assert_int_equal(system_tiff_page_pixels_equal(doc, p, latest, p), 1);
 }
@@ -325,8 +326,8 @@ static void test_restart_mid_call_requeues_without_resending_confirmed_pages(voi
     assert_int_equal(j.status, JOB_DONE);
     assert_int_equal(j.pages_sent, 3);
     char latest[400];
-    assert_int_equal(system_latest_sim_file(f->dir, "5553000", latest, sizeof latest), 0);
-    assert_int_equal(system_tiff_pages(latest), 3 - confirmed);
+    assert_int_equal(faxtest_latest_sim_file(f->sim, "5553000", latest, sizeof latest), 0);
+    assert_int_equal(faxtest_page_count(latest), 3 - confirmed);
 }
 
 int main(void)

@@ -136,7 +136,7 @@ static int teardown(void **state)
     modem_pool_destroy(f->far);
     sip_ua_destroy(f->busy);
     pthread_mutex_destroy(&f->fe.lock);
-    system_remove_tree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -160,7 +160,7 @@ static void replace_busy_peer_with_fax_receiver(struct fixture *f)
 
 static uint64_t submit(struct fixture *f, const char *number, const char *doc)
 {
-    assert_int_equal(system_write_fax_tiff(doc, 1, 300), 0);
+    assert_int_equal(faxtest_write(doc, 1, 300), 0);
     int fd = open(doc, O_RDONLY);
     assert_true(fd >= 0);
     struct queue_request req = {0};

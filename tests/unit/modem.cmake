@@ -3,7 +3,7 @@
 set(MODEM_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 add_library(modem_testlib STATIC ${MODEM_TEST_DIR}/modem_testlib.c)
-target_link_libraries(modem_testlib PUBLIC faxfs_modem PkgConfig::TIFF Threads::Threads)
+target_link_libraries(modem_testlib PUBLIC faxfs_modem faxfs_faxtest Threads::Threads)
 
 add_executable(test_modem_sim ${MODEM_TEST_DIR}/test_modem_sim.c)
 target_link_libraries(test_modem_sim PRIVATE modem_testlib PkgConfig::CMOCKA)

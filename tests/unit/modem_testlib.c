@@ -4,6 +4,8 @@
  */
 #include "modem_testlib.h"
 
+#include "tests/lib/faxtest.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -48,18 +50,7 @@ int test_write_page(const char *path, int rows, unsigned seed)
     TIFF *t = TIFFOpen(path, "w");
     if (!t)
         return -1;
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)TEST_PAGE_WIDTH);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)rows);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 1);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
-    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_CCITTFAX4);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISWHITE);
-    TIFFSetField(t, TIFFTAG_FILLORDER, FILLORDER_LSB2MSB);
-    TIFFSetField(t, TIFFTAG_XRESOLUTION, 204.0f);
-    TIFFSetField(t, TIFFTAG_YRESOLUTION, 196.0f);
-    TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
-    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)rows);
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    faxtest_page_tags(t, (uint32_t)rows, 0, 0);
     uint8_t row[TEST_PAGE_WIDTH / 8];
     int rc = 0;
     for (int y = 0; y < rows && rc == 0; y++) {
@@ -73,59 +64,27 @@ int test_write_page(const char *path, int rows, unsigned seed)
     return rc;
 }
 
-/* Reads the current directory's pixels as "1 = black" rows. */
-static uint8_t *read_black_pixels(TIFF *t, uint32_t *w, uint32_t *h)
+static int page_equals(const char *received, int page, const char *sent_path)
 {
-    uint16_t photometric = PHOTOMETRIC_MINISWHITE;
-    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, w);
-    TIFFGetField(t, TIFFTAG_IMAGELENGTH, h);
-    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photometric);
-    tmsize_t line = TIFFScanlineSize(t);
-    uint8_t *px = calloc((size_t)*h, (size_t)line);
-    if (!px)
-        return NULL;
-    for (uint32_t y = 0; y < *h; y++) {
-        if (TIFFReadScanline(t, px + (size_t)y * (size_t)line, y, 0) < 0) {
-            free(px);
-            return NULL;
-        }
-        if (photometric == PHOTOMETRIC_MINISBLACK)
-            for (tmsize_t i = 0; i < line; i++)
-                px[(size_t)y * (size_t)line + (size_t)i] ^= 0xff;
-    }
-    return px;
-}
-
-static int page_equals(TIFF *got, const char *sent_path)
-{
-    TIFF *want = TIFFOpen(sent_path, "r");
-    if (!want)
-        return 0;
     uint32_t w1 = 0, h1 = 0, w2 = 0, h2 = 0;
-    uint8_t *a = read_black_pixels(got, &w1, &h1);
-    uint8_t *b = read_black_pixels(want, &w2, &h2);
+    uint8_t *a = faxtest_load_page(received, page, &w1, &h1);
+    uint8_t *b = faxtest_load_page(sent_path, 0, &w2, &h2);
     int same = a && b && w1 == w2 && h1 == h2 && memcmp(a, b, (size_t)h1 * (w1 / 8)) == 0;
     if (!same)
         fprintf(stderr, "page differs: got %ux%u, sent %ux%u (%s)\n", w1, h1, w2, h2, sent_path);
     free(a);
     free(b);
-    TIFFClose(want);
     return same;
 }
 
 int test_pages_match(const char *received, const char *const *sent, int n)
 {
-    TIFF *t = TIFFOpen(received, "r");
-    if (!t)
+    if (faxtest_page_count(received) != n)
         return 0;
-    int ok = 1, i = 0;
-    do {
-        if (i >= n || !page_equals(t, sent[i]))
-            ok = 0;
-        i++;
-    } while (ok && TIFFReadDirectory(t));
-    TIFFClose(t);
-    return ok && i == n;
+    for (int i = 0; i < n; i++)
+        if (!page_equals(received, i, sent[i]))
+            return 0;
+    return 1;
 }
 
 int test_tiff_page_count(const char *path)
