@@ -28,6 +28,12 @@
 #define RTP_MAX_GAP 8000          /* a jump beyond 1 s is a new stream, not loss */
 #define UDPTL_REDUNDANCY 3        /* previous IFPs repeated in each packet */
 #define SIP_DRAIN_MAX 64          /* packets taken per receive, per socket */
+/* Line time an answering line waits for the caller to ask for T.38
+ * before asking itself. The called fax's answer tone starts about 0.2 s
+ * after the answer, and a caller that switches on hearing it (T.38
+ * gateways) asks within about a second; our DIS leaves on audio at
+ * about 3.5 s, and switching before it spares T.30 a restart. */
+#define SIP_T38_ANSWER_GRACE_SAMPLES (2 * 8000)
 
 struct line {
     struct sip_ua *ua;
@@ -41,9 +47,10 @@ struct sip_listener {
 struct line_call {
     struct sip_call *sc;
     bool outbound;
-    bool t38_asked;              /* we sent our re-INVITE (outbound, once) */
+    bool t38_asked;              /* we asked for T.38 (once per call) */
     bool t38_enabled;
-    char error[96];
+    long audio_samples;          /* line time on audio since the answer */
+    char error[160];
 
     /* The agreed media, refreshed when the agent publishes a change. */
     unsigned media_gen;
@@ -176,6 +183,38 @@ static int sip_dial(struct line *l, const char *number, struct line_call **out)
     return 0;
 }
 
+/* Why the call could not be placed, naming the fix where there is one. */
+static void sip_failure_text(struct line_call *c, int status)
+{
+    enum sip_auth_state auth = sip_call_auth(c->sc);
+    bool refused = status == 401 || status == 407 || status == 403;
+    if (auth == SIP_AUTH_SENT && refused)
+        snprintf(c->error, sizeof c->error,
+                 "the SIP peer refused our credentials (%d); check --sip-user and --sip-password", status);
+    else if (auth == SIP_AUTH_NO_PASSWORD && refused)
+        snprintf(c->error, sizeof c->error,
+                 "the SIP peer asks for a password (%d); set --sip-password or FAXFS_SIP_PASSWORD", status);
+    else if (status)
+        snprintf(c->error, sizeof c->error, "the SIP peer answered %d", status);
+    else
+        snprintf(c->error, sizeof c->error, "no SIP dialog could be set up");
+}
+
+/* The calling side asks for T.38 once, right after the answer. The
+ * answering side gives the caller SIP_T38_ANSWER_GRACE_SAMPLES to ask
+ * first (many gateways and Asterisk's SendFax wait for the receiver to
+ * ask, and stay on G.711 otherwise), then asks itself; if both ask at
+ * once, the agent sorts out the glare. */
+static void sip_maybe_ask_t38(struct line_call *c)
+{
+    if (!c->t38_enabled || c->t38_asked || c->t38_state != SIP_T38_NONE)
+        return;
+    if (!c->outbound && c->audio_samples < SIP_T38_ANSWER_GRACE_SAMPLES)
+        return;
+    c->t38_asked = true;
+    sip_call_request_t38(c->sc);
+}
+
 static enum line_state sip_state(struct line_call *c)
 {
     int status = 0;
@@ -187,15 +226,10 @@ static enum line_state sip_state(struct line_call *c)
         [SIP_CALL_ENDED] = LINE_HUNG_UP,
     };
     if (st == SIP_CALL_FAILED && !c->error[0])
-        snprintf(c->error, sizeof c->error, status ? "the SIP peer answered %d" : "no SIP dialog could be set up",
-                 status);
+        sip_failure_text(c, status);
     if (st == SIP_CALL_ANSWERED) {
         sip_refresh_media(c);
-        /* The calling side asks for T.38 once, right after the answer. */
-        if (c->outbound && c->t38_enabled && !c->t38_asked) {
-            c->t38_asked = true;
-            sip_call_request_t38(c->sc);
-        }
+        sip_maybe_ask_t38(c);
     }
     return map[st];
 }
@@ -309,6 +343,7 @@ static void sip_write(struct line_call *c, const int16_t *buf, int n)
     c->tx_started = true;
     c->tx_seq++;
     c->tx_ts += (uint32_t)n;
+    c->audio_samples += n;
 }
 
 static void sip_send_ifp(struct line_call *c, const uint8_t *ifp, int len)
@@ -409,9 +444,9 @@ int sip_line_listener_port(const struct sip_listener *l)
 
 struct line_call *sip_line_call_new(struct sip_call *sc)
 {
-    /* The answering side takes the caller's T.38 switch (the agent
-     * answers it per its own setting) but never asks itself. */
-    return sip_call_wrap(sc, false, false);
+    /* The answering side follows the caller's T.38 switch, and asks
+     * itself after a grace when the caller does not (sip_maybe_ask_t38). */
+    return sip_call_wrap(sc, false, sip_call_t38_allowed(sc));
 }
 
 void sip_line_call_discard(struct line_call *c)

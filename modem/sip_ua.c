@@ -26,6 +26,15 @@
 #define UA_STOP_GRACE_MS 300   /* for BYEs and CANCELs to leave before the loop ends */
 #define UA_SDP_MAX 2048
 #define UA_CUSER "faxfs"
+/* RFC 3261 14.1: after a 491, the side that owns the Call-ID (the
+ * caller) waits 2.1-4 s before trying again, the other side 0-2 s, so
+ * the answerer's retry lands first and the two do not cross again. */
+#define UA_GLARE_OWNER_MIN_MS 2100
+#define UA_GLARE_OWNER_MAX_MS 4000
+#define UA_GLARE_OTHER_MAX_MS 2000
+/* Our T.38 re-INVITEs per call, the first included: a peer that answers
+ * 491 for ever gets no storm, and the call stays on audio. */
+#define UA_T38_MAX_ATTEMPTS 3
 
 enum ua_cmd { CMD_DIAL, CMD_HANGUP, CMD_T38, CMD_STOP };
 
@@ -39,12 +48,14 @@ struct sip_call {
     int audio_fd, image_fd;
     uint16_t audio_port, image_port;
 
-    pthread_mutex_t lock;       /* protects state, status, media, t38, media_gen */
+    pthread_mutex_t lock;       /* protects state, status, media, t38, t38_by, media_gen, auth */
     enum sip_call_state state;
     int status;
     struct sdp_choice media;
     enum sip_t38_state t38;
+    enum sip_t38_origin t38_by;
     unsigned media_gen;
+    enum sip_auth_state auth;
 
     /* Agent thread only. */
     struct sipsess *sess;
@@ -52,6 +63,9 @@ struct sip_call {
     struct sdp_session local;   /* our side's description; its version counts up */
     struct tmr ring_tmr;
     struct tmr kill_tmr;
+    struct tmr t38_retry_tmr;   /* our T.38 re-INVITE again, after a 491 */
+    int t38_attempts;           /* our T.38 re-INVITEs sent so far */
+    bool owns_call_id;          /* we placed the call: the slower side after a 491 */
     bool agent_ref;             /* the agent holds a reference (call in ua->calls) */
     struct le le;
 };
@@ -83,6 +97,7 @@ struct sip_ua {
     struct dnsc *dnsc;
     struct sip *sip;
     struct sipsess_sock *sock;
+    struct sip_lsnr *glare_lsnr; /* answers 491 to a re-INVITE crossing ours */
     struct list calls;
     struct tmr stop_tmr;
 };
@@ -127,13 +142,21 @@ static void call_set_state(struct sip_call *c, enum sip_call_state st, int statu
     pthread_mutex_unlock(&c->lock);
 }
 
-static void call_set_media(struct sip_call *c, const struct sdp_choice *m, enum sip_t38_state t38)
+/* by: whose re-INVITE it was, kept when this moves the call to T.38. A
+ * late failure of our own re-INVITE never undoes the peer's switch. */
+static void call_set_media(struct sip_call *c, const struct sdp_choice *m, enum sip_t38_state t38,
+                           enum sip_t38_origin by)
 {
     pthread_mutex_lock(&c->lock);
-    if (m)
-        c->media = *m;
-    c->t38 = t38;
-    c->media_gen++;
+    bool undoes_switch = c->t38 == SIP_T38_ACTIVE && t38 != SIP_T38_ACTIVE && !m;
+    if (!undoes_switch) {
+        if (m)
+            c->media = *m;
+        if (t38 == SIP_T38_ACTIVE && c->t38 != SIP_T38_ACTIVE)
+            c->t38_by = by;
+        c->t38 = t38;
+        c->media_gen++;
+    }
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -212,6 +235,7 @@ static struct sip_call *call_new(struct sip_ua *ua, const char *local_ip, bool i
     }
     tmr_init(&c->ring_tmr);
     tmr_init(&c->kill_tmr);
+    tmr_init(&c->t38_retry_tmr);
     return c;
 }
 
@@ -222,6 +246,7 @@ static void agent_drop(struct sip_call *c)
 {
     tmr_cancel(&c->ring_tmr);
     tmr_cancel(&c->kill_tmr);
+    tmr_cancel(&c->t38_retry_tmr);
     c->reinvite = mem_deref(c->reinvite);
     c->sess = mem_deref(c->sess); /* sends BYE, or CANCEL while ringing */
     if (c->agent_ref) {
@@ -288,7 +313,7 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg, void *a
     int err = mbuf_from_sdp(descp, &c->local);
     if (err)
         return err;
-    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : call_t38(c));
+    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : call_t38(c), SIP_T38_BY_PEER);
     return 0;
 }
 
@@ -303,7 +328,7 @@ static int answer_handler(const struct sip_msg *msg, void *arg)
         agent_drop_later(c);
         return EPROTONOSUPPORT;
     }
-    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE);
+    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE, SIP_T38_BY_PEER);
     return 0;
 }
 
@@ -338,11 +363,17 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
     agent_drop(c);
 }
 
+/* libre asks once per realm; a second challenge for the same realm
+ * (wrong password) ends the call with that 401/407, with no retry. */
 static int auth_handler(char **username, char **password, const char *realm, void *arg)
 {
     (void)realm;
     struct sip_call *c = arg;
-    if (!c->ua->password[0])
+    bool have = c->ua->password[0] != '\0';
+    pthread_mutex_lock(&c->lock);
+    c->auth = have ? SIP_AUTH_SENT : SIP_AUTH_NO_PASSWORD;
+    pthread_mutex_unlock(&c->lock);
+    if (!have)
         return EAUTH;
     int err = str_dup(username, c->ua->user);
     if (!err)
@@ -364,6 +395,36 @@ static int reinvite_send_handler(enum sip_transp tp, const struct sa *src, const
     return mbuf_printf(mb, "%H", sip_contact_print, &contact);
 }
 
+static void agent_request_t38(struct sip_call *c);
+
+static void t38_retry_handler(void *arg)
+{
+    struct sip_call *c = arg;
+    if (call_t38(c) != SIP_T38_ACTIVE) /* the peer's own switch may have landed meanwhile */
+        agent_request_t38(c);
+}
+
+/* RFC 3261 14.1's wait after a 491, in its units of 10 ms; r is random. */
+static uint32_t glare_delay_ms(bool owns_call_id, uint32_t r)
+{
+    if (owns_call_id)
+        return UA_GLARE_OWNER_MIN_MS + 10 * (r % ((UA_GLARE_OWNER_MAX_MS - UA_GLARE_OWNER_MIN_MS) / 10 + 1));
+    return 10 * (r % (UA_GLARE_OTHER_MAX_MS / 10 + 1));
+}
+
+/* Our re-INVITE crossed the peer's (491 Request Pending): wait as RFC
+ * 3261 14.1 says and ask again, unless the peer's switch lands first. */
+static void agent_t38_glare(struct sip_call *c)
+{
+    if (call_t38(c) == SIP_T38_ACTIVE)
+        return;
+    if (c->t38_attempts >= UA_T38_MAX_ATTEMPTS) {
+        call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
+        return;
+    }
+    tmr_start(&c->t38_retry_tmr, glare_delay_ms(c->owns_call_id, rand_u32()), t38_retry_handler, c);
+}
+
 static void reinvite_response_handler(int err, const struct sip_msg *msg, void *arg)
 {
     struct sip_call *c = arg;
@@ -372,17 +433,21 @@ static void reinvite_response_handler(int err, const struct sip_msg *msg, void *
     c->reinvite = NULL; /* the request frees itself once answered */
     struct sdp_session answer;
     struct sdp_choice choice;
+    if (!err && msg && msg->scode == 491) {
+        agent_t38_glare(c);
+        return;
+    }
     if (err || !msg || msg->scode >= 300) {
-        call_set_media(c, NULL, SIP_T38_REFUSED);
+        call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
         return;
     }
     (void)sip_drequestf(NULL, c->ua->sip, false, "ACK", sipsess_dialog(c->sess), msg->cseq.num, NULL,
                         reinvite_send_handler, NULL, NULL, "Content-Length: 0\r\n\r\n");
     if (sdp_from_msg(msg, &answer) == 0 && sdp_accepted(&answer, &c->ua->prefs, &choice) == 0
         && choice.kind == SDP_CHOICE_T38)
-        call_set_media(c, &choice, SIP_T38_ACTIVE);
+        call_set_media(c, &choice, SIP_T38_ACTIVE, SIP_T38_BY_US);
     else
-        call_set_media(c, NULL, SIP_T38_REFUSED);
+        call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
 }
 
 static void agent_request_t38(struct sip_call *c)
@@ -390,7 +455,7 @@ static void agent_request_t38(struct sip_call *c)
     if (!c->sess || c->reinvite || sip_call_state(c, NULL) != SIP_CALL_ANSWERED || !c->ua->prefs.t38
         || call_t38(c) == SIP_T38_ACTIVE) {
         if (call_t38(c) != SIP_T38_ACTIVE)
-            call_set_media(c, NULL, SIP_T38_REFUSED);
+            call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
         return;
     }
     char text[UA_SDP_MAX];
@@ -406,11 +471,31 @@ static void agent_request_t38(struct sip_call *c)
                                     "%b",
                                     n, text, (size_t)n);
     if (err) {
-        call_set_media(c, NULL, SIP_T38_REFUSED);
+        call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
         return;
     }
+    c->t38_attempts++;
     c->local = offer;
-    call_set_media(c, NULL, SIP_T38_PENDING);
+    call_set_media(c, NULL, SIP_T38_PENDING, SIP_T38_BY_NOBODY);
+}
+
+/* RFC 3261 14.2: a re-INVITE that arrives while ours is out is answered
+ * 491 Request Pending; both sides then retry after 14.1's delays.
+ * Registered before libre's session listener, which would take it:
+ * libre only knows of re-INVITEs it sent itself. */
+static bool glare_handler(const struct sip_msg *msg, void *arg)
+{
+    struct sip_ua *ua = arg;
+    if (pl_strcmp(&msg->met, "INVITE") != 0 || !pl_isset(&msg->to.tag))
+        return false;
+    for (struct le *le = list_head(&ua->calls); le; le = le->next) {
+        struct sip_call *c = le->data;
+        if (c->reinvite && c->sess && sip_dialog_cmp(sipsess_dialog(c->sess), msg)) {
+            (void)sip_treply(NULL, ua->sip, msg, 491, "Request Pending");
+            return true;
+        }
+    }
+    return false;
 }
 
 /* --- agent thread: placing and taking calls -------------------------- */
@@ -421,6 +506,7 @@ static void agent_dial(struct sip_ua *ua, struct sip_call *c)
     struct mbuf *desc = NULL;
     snprintf(to, sizeof to, "sip:%s@%s", c->number, ua->peer);
     snprintf(from, sizeof from, "sip:%s@%s", ua->user, ua->peer_host);
+    c->owns_call_id = true;
     sdp_local_audio(&c->local, &ua->prefs, c->local_ip, c->ipv6, c->audio_port);
     int err = mbuf_from_sdp(&desc, &c->local);
     if (!err)
@@ -478,7 +564,7 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
         return;
     }
     caller_id_of(msg, c->caller_id, sizeof c->caller_id);
-    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE);
+    call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE, SIP_T38_BY_PEER);
     c->state = SIP_CALL_ANSWERED;
     c->status = 200;
     atomic_fetch_add(&c->refs, 1); /* the taker's */
@@ -580,6 +666,9 @@ static int agent_setup(struct sip_ua *ua)
     struct sa bound;
     if (sip_transp_laddr(ua->sip, &bound, SIP_TRANSP_UDP, NULL) == 0)
         ua->port = sa_port(&bound);
+    err = sip_listen(&ua->glare_lsnr, ua->sip, true, glare_handler, ua);
+    if (err)
+        return ua_fail(ua, err, "cannot accept calls");
     err = sipsess_listen(&ua->sock, ua->sip, 32, incoming_handler, ua);
     if (err)
         return ua_fail(ua, err, "cannot accept calls");
@@ -593,6 +682,7 @@ static void agent_teardown(struct sip_ua *ua)
         agent_drop(le->data);
     tmr_cancel(&ua->stop_tmr);
     ua->sock = mem_deref(ua->sock);
+    ua->glare_lsnr = mem_deref(ua->glare_lsnr);
     if (ua->sip)
         sip_close(ua->sip, true);
     ua->sip = mem_deref(ua->sip);
@@ -841,9 +931,30 @@ void sip_call_request_t38(struct sip_call *c)
 {
     atomic_fetch_add(&c->refs, 1);
     if (mqueue_push(c->ua->mq, CMD_T38, c) != 0) {
-        call_set_media(c, NULL, SIP_T38_REFUSED);
+        call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
         call_unref(c);
     }
+}
+
+bool sip_call_t38_allowed(const struct sip_call *c)
+{
+    return c->ua->prefs.t38; /* set before the agent starts, never changed */
+}
+
+enum sip_t38_origin sip_call_t38_origin(struct sip_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    enum sip_t38_origin by = c->t38 == SIP_T38_ACTIVE ? c->t38_by : SIP_T38_BY_NOBODY;
+    pthread_mutex_unlock(&c->lock);
+    return by;
+}
+
+enum sip_auth_state sip_call_auth(struct sip_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    enum sip_auth_state a = c->auth;
+    pthread_mutex_unlock(&c->lock);
+    return a;
 }
 
 int sip_call_audio_fd(const struct sip_call *c)

@@ -37,6 +37,20 @@ enum sip_t38_state {
     SIP_T38_REFUSED,    /* the peer said 488/606 (or anything but 2xx): stay on audio */
 };
 
+/* Which side's re-INVITE moved the call to T.38. */
+enum sip_t38_origin {
+    SIP_T38_BY_NOBODY,  /* not on T.38 */
+    SIP_T38_BY_US,
+    SIP_T38_BY_PEER,
+};
+
+/* Whether the peer asked us to authenticate (401/407), and what we did. */
+enum sip_auth_state {
+    SIP_AUTH_NOT_ASKED,
+    SIP_AUTH_NO_PASSWORD, /* challenged, but no password is configured */
+    SIP_AUTH_SENT,        /* the INVITE was sent again with our digest */
+};
+
 /* Called on the agent's thread for each inbound call that has an agreed
  * media: take the call (return 0: the caller now owns one reference and
  * must sip_call_release it) or refuse it (-EBUSY: 486 Busy Here). Must
@@ -69,8 +83,17 @@ int sip_ua_dial(struct sip_ua *ua, const char *number, struct sip_call **out);
 enum sip_call_state sip_call_state(struct sip_call *call, int *sip_status);
 /* The agreed media and a counter that moves whenever it changes. */
 unsigned sip_call_media(struct sip_call *call, struct sdp_choice *media, enum sip_t38_state *t38);
-/* Asks the peer to switch to T.38 (re-INVITE); see sip_call_media. */
+/* Asks the peer to switch to T.38 (re-INVITE); see sip_call_media. If
+ * the peer's own re-INVITE crosses ours (491 Request Pending), the agent
+ * tries again after RFC 3261's random delay unless the peer's switch
+ * has landed by then. */
 void sip_call_request_t38(struct sip_call *call);
+/* Whether this call's agent offers and accepts T.38 at all. */
+bool sip_call_t38_allowed(const struct sip_call *call);
+/* Who switched the call to T.38 (SIP_T38_BY_NOBODY while on audio). */
+enum sip_t38_origin sip_call_t38_origin(struct sip_call *call);
+/* Whether a 401/407 challenge came, and whether we answered it. */
+enum sip_auth_state sip_call_auth(struct sip_call *call);
 /* The call's media sockets (non-blocking UDP), for the worker's use. */
 int sip_call_audio_fd(const struct sip_call *call);
 int sip_call_image_fd(const struct sip_call *call);

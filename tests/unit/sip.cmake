@@ -33,3 +33,17 @@ add_executable(test_modem_sip_fax ${SIP_TEST_DIR}/test_modem_sip_fax.c)
 target_link_libraries(test_modem_sip_fax PRIVATE modem_testlib PkgConfig::CMOCKA)
 add_test(NAME modem_sip_fax COMMAND test_modem_sip_fax)
 set_tests_properties(modem_sip_fax PROPERTIES LABELS "unit;sip" TIMEOUT 600)
+
+# An answering pool asks for T.38 itself; a libre caller in the test
+# never asks, asks at the same moment (glare), or refuses. Real time.
+add_executable(test_modem_sip_t38_switch ${SIP_TEST_DIR}/test_modem_sip_t38_switch.c)
+target_link_libraries(test_modem_sip_t38_switch PRIVATE modem_testlib PkgConfig::CMOCKA)
+add_test(NAME modem_sip_t38_switch COMMAND test_modem_sip_t38_switch)
+set_tests_properties(modem_sip_t38_switch PROPERTIES LABELS "unit;sip" TIMEOUT 600)
+
+# Digest authentication against a challenging libre peer (401 and 407),
+# and what a wrong or missing password gives.
+add_executable(test_modem_sip_auth ${SIP_TEST_DIR}/test_modem_sip_auth.c)
+target_link_libraries(test_modem_sip_auth PRIVATE modem_testlib PkgConfig::CMOCKA)
+add_test(NAME modem_sip_auth COMMAND test_modem_sip_auth)
+set_tests_properties(modem_sip_auth PROPERTIES LABELS "unit;sip" TIMEOUT 120)
