@@ -87,16 +87,6 @@ int test_pages_match(const char *received, const char *const *sent, int n)
     return 1;
 }
 
-int test_tiff_page_count(const char *path)
-{
-    TIFF *t = TIFFOpen(path, "r");
-    if (!t)
-        return -1;
-    int n = TIFFNumberOfDirectories(t);
-    TIFFClose(t);
-    return n;
-}
-
 static void push(struct test_recorder *r, enum test_event_kind kind, const char *text, int pages)
 {
     pthread_mutex_lock(&r->lock);
@@ -199,47 +189,6 @@ char *test_tempdir(void)
         return NULL;
     }
     return d;
-}
-
-void test_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[PATH_MAX];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (e->d_type == DT_DIR)
-                test_rmtree(p);
-            else
-                unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-void test_latest_sim_file(const char *sim_dir, const char *number, char *out, size_t len)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", sim_dir, number);
-    out[0] = '\0';
-    unsigned best = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        unsigned long v = strtoul(e->d_name, &end, 10);
-        if (end != e->d_name && strcmp(end, ".tif") == 0 && v > best) {
-            best = (unsigned)v;
-            snprintf(out, len, "%s/%s", dir, e->d_name);
-        }
-    }
-    closedir(d);
 }
 
 /* ---- Inbound calls ---------------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
- * modem_testlib.h - helpers of the modem tests: fax pages generated with
- * libtiff, decoded-pixel comparison, and a recorder of modem events that
- * a test can wait on (bounded, never a timing assertion).
+ * modem_testlib.h - helpers of the modem tests: text-like fax pages,
+ * decoded-pixel comparison, and a recorder of modem events that a test can
+ * wait on (bounded, never a timing assertion). Page counts, sim files and
+ * temp trees come from tests/lib/faxtest.h, included here.
  */
 #ifndef FAXFS_TESTS_MODEM_TESTLIB_H
 #define FAXFS_TESTS_MODEM_TESTLIB_H
@@ -12,8 +13,9 @@
 #include <stdbool.h>
 
 #include "modem/modem.h"
+#include "tests/lib/faxtest.h"
 
-#define TEST_PAGE_WIDTH 1728
+#define TEST_PAGE_WIDTH FAXTEST_WIDTH
 #define TEST_MAX_EVENTS 256
 
 /* Writes a 1-bit G4 page, 204x196 dpi, with text-like content that
@@ -22,8 +24,6 @@ int test_write_page(const char *path, int rows, unsigned seed);
 /* 1 when every page of `received` (a multi-page TIFF) equals, pixel for
  * pixel, the single-page files sent[0..n-1]; 0 otherwise. */
 int test_pages_match(const char *received, const char *const *sent, int n);
-/* Number of pages (directories) in a TIFF file; -1 if unreadable. */
-int test_tiff_page_count(const char *path);
 
 enum test_event_kind { EV_STATUS, EV_CONFIRMED, EV_FINISHED };
 
@@ -51,11 +51,9 @@ bool test_recorder_wait(struct test_recorder *r, int timeout_s);
 /* Waits for a status event that starts with prefix. */
 bool test_recorder_wait_status(struct test_recorder *r, const char *prefix, int timeout_s);
 
-/* A fresh temp directory (mkdtemp) under /tmp; free with test_rmtree. */
+/* A fresh temp directory (mkdtemp) under /tmp; remove it with
+ * faxtest_rmtree. */
 char *test_tempdir(void);
-void test_rmtree(const char *dir);
-/* Path of the newest sim_dir/<number>/<seq>.tif, or "" if none. */
-void test_latest_sim_file(const char *sim_dir, const char *number, char *out, size_t len);
 
 /* Records inbound calls (struct modem_inbound_ops) and keeps a copy of
  * every page handed over, as dir/page-<n>.tif. */

@@ -362,7 +362,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     modem_pool_destroy(f->pool);
     test_inbound_destroy(&f->in);
-    test_rmtree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;

@@ -47,7 +47,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     test_recorder_destroy(&f->rec);
-    test_rmtree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;

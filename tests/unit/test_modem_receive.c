@@ -72,7 +72,7 @@ static int teardown(void **state)
     modem_pool_destroy(f->pool);
     test_recorder_destroy(&f->rec);
     test_inbound_destroy(&f->in);
-    test_rmtree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -91,7 +91,7 @@ static void assert_received_page_matches(struct fixture *f, int n)
 {
     char got[PATH_MAX];
     test_inbound_page_path(&f->in, n, got, sizeof got);
-    assert_int_equal(test_tiff_page_count(got), 1);
+    assert_int_equal(faxtest_page_count(got), 1);
     assert_true(test_pages_match(got, &f->page_ptrs[n - 1], 1));
 }
 
@@ -122,7 +122,7 @@ static void test_dialing_our_own_number_delivers_the_fax_to_the_inbound_side(voi
         assert_received_page_matches(f, n);
     /* Nothing went to a simulated machine. */
     char sim_file[PATH_MAX];
-    test_latest_sim_file(f->sim_dir, STATION, sim_file, sizeof sim_file);
+    assert_int_equal(faxtest_latest_sim_file(f->sim_dir, STATION, sim_file, sizeof sim_file), -1);
     assert_string_equal(sim_file, "");
     assert_int_equal(modem_pool_inbound_active(f->pool), 0);
 }

@@ -73,7 +73,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     modem_pool_destroy(f->pool);
     test_recorder_destroy(&f->rec);
-    test_rmtree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -104,7 +104,7 @@ static void test_normal_number_delivers_every_page_pixel_for_pixel(void **state)
     assert_int_equal(r->bit_rate, 14400);
     assert_string_equal(r->remote_id, "5551234");
     char got[PATH_MAX];
-    test_latest_sim_file(f->sim_dir, "5551234", got, sizeof got);
+    assert_int_equal(faxtest_latest_sim_file(f->sim_dir, "5551234", got, sizeof got), 0);
     assert_true(got[0] != '\0');
     assert_true(test_pages_match(got, f->page_ptrs, 3));
 }
@@ -142,15 +142,15 @@ static void test_hangup_after_first_page_then_retry_sends_only_the_rest(void **s
     assert_int_equal(r->pages_sent, 1);
     assert_true(r->outcome == MODEM_DROPPED);
     char first[PATH_MAX];
-    test_latest_sim_file(f->sim_dir, "5550104", first, sizeof first);
-    assert_int_equal(test_tiff_page_count(first), 1);
+    assert_int_equal(faxtest_latest_sim_file(f->sim_dir, "5550104", first, sizeof first), 0);
+    assert_int_equal(faxtest_page_count(first), 1);
     assert_true(test_pages_match(first, f->page_ptrs, 1));
 
     r = send_and_wait(f, "5550104", 1, 2);
     assert_int_equal(r->outcome, MODEM_OK);
     assert_int_equal(r->pages_sent, 2);
     char second[PATH_MAX];
-    test_latest_sim_file(f->sim_dir, "5550104", second, sizeof second);
+    assert_int_equal(faxtest_latest_sim_file(f->sim_dir, "5550104", second, sizeof second), 0);
     assert_string_not_equal(first, second);
     assert_true(test_pages_match(second, f->page_ptrs + 1, 2));
 }
@@ -184,7 +184,7 @@ static void test_old_machine_gets_no_ecm_and_at_most_9600(void **state)
     assert_true(r->bit_rate <= 9600);
     assert_string_equal(r->compression, "T.4 1D");
     char got[PATH_MAX];
-    test_latest_sim_file(f->sim_dir, "5550107", got, sizeof got);
+    assert_int_equal(faxtest_latest_sim_file(f->sim_dir, "5550107", got, sizeof got), 0);
     assert_true(test_pages_match(got, f->page_ptrs, 2));
 }
 

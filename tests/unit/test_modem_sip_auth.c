@@ -371,7 +371,7 @@ static struct modem_result send_through_pool(const struct peer *p, const char *p
     struct modem_result res = rec.result;
     pthread_mutex_unlock(&rec.lock);
     test_recorder_destroy(&rec);
-    test_rmtree(dir);
+    faxtest_rmtree(dir);
     free(dir);
     return res;
 }

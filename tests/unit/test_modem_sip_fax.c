@@ -59,7 +59,7 @@ static int teardown(void **state)
     modem_pool_destroy(f->receiver);
     test_recorder_destroy(&f->rec);
     test_inbound_destroy(&f->in);
-    test_rmtree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;

@@ -538,7 +538,7 @@ static int teardown(void **state)
     peer_stop(&f->peer);
     modem_pool_destroy(f->receiver);
     test_inbound_destroy(&f->in);
-    test_rmtree(f->dir);
+    faxtest_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
