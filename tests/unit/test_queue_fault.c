@@ -247,10 +247,10 @@ static void test_kill_after_the_rename_leaves_the_whole_job_after_recovery(void 
 
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     assert_int_equal(job_count(f), 1);
-    assert_int_equal(queue_snapshot(f->q, 1, &j), 0);
+    assert_int_equal(queue_snapshot(f->q, QUEUE_FIRST_JOB_ID, &j), 0);
     assert_int_equal(j.page_count, 1);
     assert_int_equal(check_spool(f), 0);
-    assert_int_equal(submit_simple(f->q, "5551234", 1), 2);
+    assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID + 1);
 }
 
 static void test_disk_full_while_storing_a_received_page_leaves_no_partial_page(void **state)
@@ -298,7 +298,7 @@ static void test_kill_after_a_received_page_is_stored_keeps_the_page(void **stat
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    assert_int_equal(queue_snapshot(f->q, 1, &j), 0);
+    assert_int_equal(queue_snapshot(f->q, QUEUE_FIRST_JOB_ID, &j), 0);
     assert_int_equal(j.status, JOB_FAILED);
     assert_string_equal(j.error_code, "interrupted");
     assert_int_equal(j.page_count, 2);
