@@ -94,6 +94,10 @@ struct line_driver {
     void (*send_ifp)(struct line_call *call, const uint8_t *ifp, int len);
     /* "g711" or "t38": what the call carries, for results. */
     const char *(*transport)(struct line_call *call);
+    /* Who moved the call to the media it carries now, for the log:
+     * "faxfs asked", "the remote asked", or NULL when the line cannot
+     * tell (optional). */
+    const char *(*media_origin)(struct line_call *call);
 };
 
 extern const struct line_driver line_sim_driver;

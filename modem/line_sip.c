@@ -245,6 +245,15 @@ static const char *sip_transport(struct line_call *c)
     return sip_media(c) == LINE_MEDIA_T38 ? "t38" : "g711";
 }
 
+static const char *sip_media_origin(struct line_call *c)
+{
+    switch (sip_call_t38_origin(c->sc)) {
+    case SIP_T38_BY_US: return "faxfs asked";
+    case SIP_T38_BY_PEER: return "the remote asked";
+    default: return NULL;
+    }
+}
+
 /* One RTP packet of theirs: its audio, after any samples lost before it. */
 static void sip_rtp_in(struct line_call *c, const uint8_t *p, size_t len, const struct line_packet_sink *sink,
                        void *user)
@@ -403,6 +412,7 @@ const struct line_driver line_sip_driver = {
     .receive = sip_receive,
     .send_ifp = sip_send_ifp,
     .transport = sip_transport,
+    .media_origin = sip_media_origin,
 };
 
 /* ---- the listener ---- */

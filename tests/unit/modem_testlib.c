@@ -271,6 +271,8 @@ static void rx_log(void *user, const char *line)
     pthread_mutex_lock(&t->lock);
     t->log_lines++;
     snprintf(t->last_log, sizeof t->last_log, "%s", line);
+    if (t->watch_log && !t->watched_log[0] && strncmp(line, t->watch_log, strlen(t->watch_log)) == 0)
+        snprintf(t->watched_log, sizeof t->watched_log, "%s", line);
     pthread_mutex_unlock(&t->lock);
 }
 

@@ -84,6 +84,8 @@ struct test_inbound {
     int notices;
     char last_notice[256];
     int log_lines;
+    const char *watch_log; /* set by the test: keep the first log line starting so */
+    char watched_log[256];
     char last_log[256];
 };
 

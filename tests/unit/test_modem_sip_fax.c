@@ -144,8 +144,11 @@ static void test_fax_over_t38_arrives_pixel_for_pixel(void **state)
 {
     struct fixture *f = *state;
     start_pools(f, true, true);
+    f->in.watch_log = "the call switched to";
     send_one_page(f);
     assert_fax_arrived(f, "t38");
+    /* The calling pool asks at once; the answering one waits its grace. */
+    assert_string_equal(f->in.watched_log, "the call switched to T.38 (the remote asked)");
 }
 
 static void test_receiver_refusing_t38_keeps_the_fax_on_g711(void **state)

@@ -604,8 +604,10 @@ static void assert_page_arrived(struct fixture *f, const char *transport)
 static void test_answerer_switches_a_caller_that_never_asks_to_t38(void **state)
 {
     struct fixture *f = *state;
+    f->in.watch_log = "the call switched to";
     call_the_pool(f, PEER_WAITS);
     assert_page_arrived(f, "t38");
+    assert_string_equal(f->in.watched_log, "the call switched to T.38 (faxfs asked)");
     struct peer_seen seen = peer_seen(&f->peer);
     assert_int_equal(seen.reinvites_in, 1);
     assert_int_equal(seen.own_reinvite_status, 0);
@@ -628,8 +630,10 @@ static void test_crossed_t38_reinvites_end_on_t38_exactly_once(void **state)
 static void test_caller_refusing_the_answerers_t38_keeps_the_fax_on_g711(void **state)
 {
     struct fixture *f = *state;
+    f->in.watch_log = "the call switched to";
     call_the_pool(f, PEER_REFUSES);
     assert_page_arrived(f, "g711");
+    assert_string_equal(f->in.watched_log, ""); /* it never did */
     struct peer_seen seen = peer_seen(&f->peer);
     assert_int_equal(seen.reinvites_in, 1);
     assert_int_equal(seen.t38_agreements, 0);
