@@ -11,8 +11,21 @@ make_fax "$WORK/doc.tif" 2
 # succeeds.
 FAXFS_FAULT="spool.page.create:enospc:4,spool.create.staged:eio:2" faxfs_start --modems 1
 
+# The id of the job a submission just made: the one neither listing showed
+# before it (polled: a cached listing may lag by the notifier's delay).
+all_ids() { ls "$MNT/jobs" "$MNT/history" | grep '^[0-9]' | sort; }
+new_job() {
+    local before=$1 id
+    for _ in $(seq 40); do
+        id=$(comm -13 <(printf '%s\n' "$before") <(all_ids))
+        [ -n "$id" ] && { printf '%s\n' "$id"; return 0; }
+        sleep 0.05
+    done
+    fail "no new job appeared in jobs/ or history/"
+}
+
 cp "$WORK/doc.tif" "$MNT/outbox/5551001.tif" || fail "the first submission failed"
-first=$(only_job "$MNT/jobs" 2>/dev/null || ls "$MNT/history")
+first=$(new_job "")
 wait_for "$MNT/history/$first/status" done
 
 expect_fail_with "No space left on device" cp "$WORK/doc.tif" "$MNT/outbox/5551002.tif"
@@ -23,8 +36,9 @@ expect_eq "jobs after the failures" "$(ls "$MNT/jobs" "$MNT/history" | grep -c '
 expect_eq "nothing staged" "$(ls -A "$SPOOL/tmp")" ""
 expect_eq "first job untouched" "$(cat "$MNT/history/$first/status") $(cat "$MNT/history/$first/pages_sent")" "done 2"
 
+before=$(all_ids)
 cp "$WORK/doc.tif" "$MNT/outbox/5551004.tif" || fail "the queue did not recover: the next submission failed"
-id=$(only_job "$MNT/jobs" 2>/dev/null || ls -t "$MNT/history" | head -n 1)
+id=$(new_job "$before")
 wait_for "$MNT/history/$id/status" done
 grep -q "5551002\|5551003" "$DAEMON_LOG" || fail "the refusals were not logged"
 report=$("$FAXFS" --check-spool "$SPOOL" 2>&1) || fail "spool check: $report"
