@@ -33,4 +33,4 @@ faxfs is mounted at $mnt (spool: $demo/spool). In another terminal, try:
 Reserved test numbers: faxfs --help. Press Ctrl-C here to unmount.
 MSG
 
-exec "$top/build/faxfs" -f --sim-pace realtime --retry-delay 20 -s "$demo/spool" "$mnt"
+exec "$top/build/daemon/faxfs" -f --sim-pace realtime --retry-delay 20 -s "$demo/spool" "$mnt"
