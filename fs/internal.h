@@ -185,6 +185,10 @@ int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job);
  * (`tail -f`) or a shell's working directory goes on working after the
  * job finishes. */
 int fs_job_behind(struct fs *fs, const struct fs_ino *where, struct job *job);
+/* The two rules behind them, for a job already in hand: the area whose
+ * names show it, and the areas whose inodes still serve it. */
+bool fs_job_in_area(const struct job *j, enum fs_area a);
+bool fs_job_served_in(const struct job *j, enum fs_area a);
 /* Job nodes under pages/: a page TIFF, a PNG preview, and which page. */
 bool fs_node_is_page(uint32_t node);
 bool fs_node_is_png(uint32_t node);

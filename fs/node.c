@@ -35,7 +35,7 @@ static const struct {
 
 static bool is_job_area(enum fs_area a) { return a == AREA_JOBS || a == AREA_HISTORY || a == AREA_RECEIVED; }
 
-static bool job_in_area(const struct job *j, enum fs_area a)
+bool fs_job_in_area(const struct job *j, enum fs_area a)
 {
     switch (a) {
     case AREA_JOBS: return j->type == JOB_SEND && !job_status_is_final(j->status);
@@ -45,11 +45,16 @@ static bool job_in_area(const struct job *j, enum fs_area a)
     }
 }
 
+bool fs_job_served_in(const struct job *j, enum fs_area a)
+{
+    return is_job_area(a) && (j->type == JOB_RECEIVE) == (a == AREA_RECEIVED);
+}
+
 int fs_job_for(struct fs *fs, const struct fs_ino *where, struct job *job)
 {
     if (!is_job_area(where->area) || where->id == 0)
         return -ENOENT;
-    if (fs_jobs_get(fs, where->id, job) < 0 || !job_in_area(job, where->area))
+    if (fs_jobs_get(fs, where->id, job) < 0 || !fs_job_in_area(job, where->area))
         return -ENOENT;
     return 0;
 }
@@ -58,7 +63,7 @@ int fs_job_behind(struct fs *fs, const struct fs_ino *where, struct job *job)
 {
     if (!is_job_area(where->area) || where->id == 0 || fs_jobs_get(fs, where->id, job) < 0)
         return -ENOENT;
-    return (job->type == JOB_RECEIVE) == (where->area == AREA_RECEIVED) ? 0 : -ENOENT;
+    return fs_job_served_in(job, where->area) ? 0 : -ENOENT;
 }
 
 /* Strict decimal: what the listing shows, nothing else ("007", "+7" miss). */

@@ -106,11 +106,10 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
 
     snprintf(name, sizeof name, "%" PRIu64, id);
     for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
-        struct fs_ino w = { places[i].area, id, NODE_SELF };
-        bool here = exists && fs_job_for(fs, &w, &job) == 0;
+        bool here = exists && fs_job_in_area(&job, places[i].area);
         /* Inodes of the area a send job left still serve it (open logs,
          * working directories: fs_job_behind), so they are refreshed too. */
-        bool behind = exists && fs_job_behind(fs, &w, &job) == 0;
+        bool behind = exists && fs_job_served_in(&job, places[i].area);
 
         if (ev == QE_LOG) {
             if (behind)

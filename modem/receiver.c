@@ -459,10 +459,10 @@ static void receiver_result(struct receiver *r, enum receiver_end how, const cha
         rx_result_set(&r->res, MODEM_NOT_FAX, "not_fax", "The caller never started a fax exchange.");
 }
 
-/* The call switched media (to T.38, asked for by either side; origin
- * says which when the line knows): T.30 starts again on the new media,
- * after the pages complete so far are handed over. */
-int receiver_switch(struct receiver *r, enum line_media kind, const char *origin, fax_engine_ifp_fn send_ifp,
+/* The call switched media (to T.38, asked for by either side; note ends
+ * the log line, saying which when the line knows): T.30 starts again on
+ * the new media, after the pages complete so far are handed over. */
+int receiver_switch(struct receiver *r, enum line_media kind, const char *note, fax_engine_ifp_fn send_ifp,
                     void *user)
 {
     if (r->t30_done || kind == r->eng.kind)
@@ -477,8 +477,7 @@ int receiver_switch(struct receiver *r, enum line_media kind, const char *origin
     r->page_base = r->pages_done;
     r->training_ok = false;
     r->more_pages = false;
-    receiver_log(r, "the call switched to %s%s%s%s", kind == LINE_MEDIA_T38 ? "T.38" : "audio", origin ? " (" : "",
-                 origin ? origin : "", origin ? ")" : "");
+    receiver_log(r, "the call switched to %s%s", kind == LINE_MEDIA_T38 ? "T.38" : "audio", note);
     snprintf(r->res.transport, sizeof r->res.transport, "%s", kind == LINE_MEDIA_T38 ? "t38" : "g711");
     if (receiver_start_t30(r, kind, send_ifp, user) != 0)
         return -ENOMEM;

@@ -58,7 +58,7 @@ void receiver_tick(struct receiver *r, int n);
 /* What the receiver's T.30 runs on now, and a switch to other media
  * (T.30 restarts; pages complete so far are kept). 0 or -ENOMEM. */
 enum line_media receiver_media(const struct receiver *r);
-int receiver_switch(struct receiver *r, enum line_media kind, const char *origin, fax_engine_ifp_fn send_ifp,
+int receiver_switch(struct receiver *r, enum line_media kind, const char *note, fax_engine_ifp_fn send_ifp,
                     void *user);
 /* After DSP calls: hands over finished pages, reports status. */
 void receiver_service(struct receiver *r);

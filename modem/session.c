@@ -389,10 +389,14 @@ static const struct line_packet_sink session_sink = {
     .audio = session_sink_audio, .audio_lost = session_sink_lost, .ifp = session_sink_ifp,
 };
 
-/* Who moved the call to its media, when the line can tell (for logs). */
-static const char *session_media_origin(struct session *s)
+/* " (faxfs asked)" when the line can tell who moved the call to its
+ * media, "" otherwise: the end of a "switched to" log line. */
+static const char *session_media_note(struct session *s, char *out, size_t len)
 {
-    return s->drv->media_origin ? s->drv->media_origin(s->call) : NULL;
+    const char *origin = s->drv->media_origin ? s->drv->media_origin(s->call) : NULL;
+
+    snprintf(out, len, "%s%s%s", origin ? " (" : "", origin ? origin : "", origin ? ")" : "");
+    return out;
 }
 
 /* The peer (or our re-INVITE) moved the call to other media: T.30
@@ -402,9 +406,9 @@ static void session_follow_media(struct session *s)
     enum line_media m = s->drv->media(s->call);
     if (m == s->eng.kind || s->t30_done)
         return;
-    const char *origin = session_media_origin(s);
-    session_log(s, "the call switched to %s%s%s%s", m == LINE_MEDIA_T38 ? "T.38" : "G.711 audio", origin ? " (" : "",
-                origin ? origin : "", origin ? ")" : "");
+    char note[64];
+    session_log(s, "the call switched to %s%s", m == LINE_MEDIA_T38 ? "T.38" : "G.711 audio",
+                session_media_note(s, note, sizeof note));
     session_fill_stats(s);
     fax_engine_free(&s->eng);
     s->pages_base = s->pages_confirmed;
@@ -718,9 +722,12 @@ static void session_inbound_packets(struct session *s)
 {
     s->drv->receive(s->call, &session_rx_sink, s);
     enum line_media m = s->drv->media(s->call);
-    if (m != receiver_media(s->rx) && receiver_switch(s->rx, m, session_media_origin(s), session_send_ifp, s) != 0) {
-        session_inbound_end(s, RECEIVER_END_LINE, "no_memory", "Out of memory switching the call to T.38.");
-        return;
+    if (m != receiver_media(s->rx)) {
+        char note[64];
+        if (receiver_switch(s->rx, m, session_media_note(s, note, sizeof note), session_send_ifp, s) != 0) {
+            session_inbound_end(s, RECEIVER_END_LINE, "no_memory", "Out of memory switching the call to T.38.");
+            return;
+        }
     }
     if (m == LINE_MEDIA_T38) {
         receiver_tick(s->rx, LINE_BLOCK);
