@@ -53,11 +53,7 @@ expect_eq "modems from -o" "$(grep '^modems:' "$MNT/server")" "modems: 1"
 grep -q default_permissions /proc/mounts || fail "FUSE options were not passed on"
 pid=$(pgrep -f "faxfs $WORK/spool-fstab" | head -n 1)
 fusermount3 -u "$MNT"
-for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-kill -0 "$pid" 2>/dev/null && fail "the detached daemon did not stop at unmount"
+wait_gone "$pid" 5 || fail "the detached daemon did not stop at unmount"
 err=$("$FAXFS" "$WORK/spool-fstab" "$MNT" -o modems=many 2>&1) && fail "a bad -o setting was accepted"
 case "$err" in *"--modems: 'many' is not a number"*) ;; *) fail "bad -o setting: $err" ;; esac
 echo PASS

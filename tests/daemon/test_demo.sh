@@ -24,11 +24,7 @@ expect_eq "the sample's page count" "$(cat "$MNT/jobs/$id/page_count")" 2
 grep -q "In another terminal, try:" "$DAEMON_LOG" || fail "run.sh did not print what to try"
 
 kill -INT "$DAEMON_PID"
-for _ in $(seq 100); do
-    kill -0 "$DAEMON_PID" 2>/dev/null || break
-    sleep 0.1
-done
-kill -0 "$DAEMON_PID" 2>/dev/null && fail "the demo did not stop on SIGINT"
+wait_gone "$DAEMON_PID" 10 || fail "the demo did not stop on SIGINT"
 wait "$DAEMON_PID" || true
 DAEMON_PID=
 mountpoint -q "$MNT" && fail "the demo left $MNT mounted"

@@ -20,6 +20,17 @@ fail() {
     exit 1
 }
 
+# wait_gone PID SECONDS: until process PID has ended (bounded); fails
+# (status 1) if it is still there.
+wait_gone() {
+    local pid=$1 secs=$2
+    for _ in $(seq $((secs * 20))); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    ! kill -0 "$pid" 2>/dev/null
+}
+
 # Stops the daemon: unmount (lazy, so a busy shell cannot keep it), then
 # wait for it; kill it if it does not end by itself.
 faxfs_stop() {
@@ -27,11 +38,7 @@ faxfs_stop() {
         fusermount3 -u -z "$MNT" 2>/dev/null || true
     fi
     if [ -n "$DAEMON_PID" ]; then
-        for _ in $(seq 50); do
-            kill -0 "$DAEMON_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$DAEMON_PID" 2>/dev/null; then
+        if ! wait_gone "$DAEMON_PID" 5; then
             kill -TERM "$DAEMON_PID" 2>/dev/null || true
             sleep 0.5
             kill -KILL "$DAEMON_PID" 2>/dev/null || true
