@@ -1,7 +1,10 @@
 /*
  * config.c - parses the configuration file into option words. Syntax:
- * `key = value` per line, `#` starts a comment, blank lines ignored; a
- * switch takes yes/no (true/false, on/off, 1/0).
+ * `key = value` per line, blank lines ignored; a switch takes yes/no
+ * (true/false, on/off, 1/0). `#` starts a comment only at the start of a
+ * line or after white space, so `sip-password = ab#cd` keeps its `#`; a
+ * value in double quotes keeps everything, with \" and \\ for a quote and
+ * a backslash.
  */
 #include "daemon/config.h"
 
@@ -20,6 +23,54 @@ static char *trim(char *s)
     while (n > 0 && isspace((unsigned char)s[n - 1]))
         s[--n] = '\0';
     return s;
+}
+
+/* Cuts line at its comment: a `#` at the start or after white space.
+ * A value that opens with a double quote is skipped to its closing quote
+ * first; a quote anywhere else is an ordinary character. */
+static void strip_comment(char *line)
+{
+    char *p = line, *eq = strchr(line, '=');
+    if (eq) {
+        char *v = eq + 1;
+        while (isspace((unsigned char)*v))
+            v++;
+        p = v;
+        if (*v == '"')
+            for (p = v + 1; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+        for (char *c = line; c < eq; c++) /* a comment before the = */
+            if (*c == '#' && (c == line || isspace((unsigned char)c[-1]))) {
+                *c = '\0';
+                return;
+            }
+    }
+    for (; *p; p++)
+        if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            return;
+        }
+}
+
+/* A value in double quotes loses them and its escapes, in place. Returns
+ * 0, or -1 when the quotes are not closed or text follows them. */
+static int unquote(char *v)
+{
+    if (*v != '"')
+        return 0;
+    char *out = v;
+    for (char *p = v + 1; *p; p++) {
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+            *out++ = *++p;
+        } else if (*p == '"') {
+            *out = '\0';
+            return p[1] == '\0' ? 0 : -1;
+        } else {
+            *out++ = *p;
+        }
+    }
+    return -1;
 }
 
 static int parse_switch(const char *v)
@@ -70,9 +121,7 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
             rc = -EINVAL;
             break;
         }
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
+        strip_comment(line);
         char *s = trim(line);
         if (!*s)
             continue;
@@ -85,7 +134,11 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         int k = kind(key);
-        if (k < 0 || strcmp(key, "config") == 0) {
+        if (unquote(value) != 0) {
+            snprintf(err, errlen, "%s:%d: the value of '%s' opens a double quote it does not close; end it with \"",
+                     path, lineno, key);
+            rc = -EINVAL;
+        } else if (k < 0 || strcmp(key, "config") == 0) {
             snprintf(err, errlen, "%s:%d: unknown setting '%s'; the settings are the long options of faxfs --help",
                      path, lineno, key);
             rc = -EINVAL;

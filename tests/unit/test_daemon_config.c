@@ -113,6 +113,51 @@ static void test_missing_file_is_fine_unless_required(void **state)
     assert_non_null(strstr(err, "/nonexistent/faxfs.conf"));
 }
 
+/* A password may hold '#': only a '#' at the start of a line or after
+ * white space begins a comment. */
+static void test_hash_inside_a_value_is_kept(void **state)
+{
+    (void)state;
+    write_config("line = ab#cd\nmodems = 2 # two channels\n#modems = 9\n  # indented comment\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), 0);
+    assert_int_equal(w.count, 2);
+    assert_string_equal(w.words[0], "--line=ab#cd");
+    assert_string_equal(w.words[1], "--modems=2");
+    config_words_free(&w);
+    unlink(path);
+}
+
+static void test_quoted_value_keeps_spaces_hashes_and_escapes(void **state)
+{
+    (void)state;
+    write_config("line = \"a # b \\\"q\\\" \\\\ \"   # comment\nretry-delay = say\"s\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), 0);
+    assert_int_equal(w.count, 2);
+    assert_string_equal(w.words[0], "--line=a # b \"q\" \\ ");
+    assert_string_equal(w.words[1], "--retry-delay=say\"s"); /* a quote inside is a character */
+    config_words_free(&w);
+    unlink(path);
+}
+
+static void test_unclosed_quote_names_file_and_line(void **state)
+{
+    (void)state;
+    struct config_words w;
+    char err[256] = "";
+    write_config("modems = 2\nline = \"abc # not closed\n");
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, ":2: the value of 'line' opens a double quote"));
+    assert_int_equal(w.count, 0);
+    unlink(path);
+    write_config("line = \"abc\" trailing\n");
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +167,9 @@ int main(void)
         cmocka_unit_test(test_line_without_equals_and_bad_switch_are_refused),
         cmocka_unit_test(test_config_cannot_name_another_config),
         cmocka_unit_test(test_missing_file_is_fine_unless_required),
+        cmocka_unit_test(test_hash_inside_a_value_is_kept),
+        cmocka_unit_test(test_quoted_value_keeps_spaces_hashes_and_escapes),
+        cmocka_unit_test(test_unclosed_quote_names_file_and_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
