@@ -1468,8 +1468,13 @@ int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, 
     struct qjob *qj = find_job(q, id);
     if ((r = check_access(q, who, qj, id, queue_op_name(op), why, whylen)) != 0)
         goto out;
-    if (!job_op_allowed(qj->j.status, op)) {
-        snprintf(why, whylen, "job %llu is %s; %s", (unsigned long long)id, job_status_name(qj->j.status), op_hint[op]);
+    if (!job_op_allowed(qj->j.type, qj->j.status, op)) {
+        if (qj->j.type != JOB_SEND)
+            snprintf(why, whylen, "job %llu is a received fax; %s does not apply to it: read it or delete it",
+                     (unsigned long long)id, queue_op_name(op));
+        else
+            snprintf(why, whylen, "job %llu is %s; %s", (unsigned long long)id, job_status_name(qj->j.status),
+                     op_hint[op]);
         r = -EBUSY;
         goto out;
     }

@@ -121,7 +121,8 @@ const char *queue_op_name(enum queue_op op)
 /*
  * Rows are states, columns operations. docs/lifecycle.md shows the same
  * table; change both together. Pause and cancel of an active job abort its
- * call; restart exists for jobs that ended without success.
+ * call; restart exists for jobs that ended without success. The table is
+ * for send jobs; received faxes take none of these operations.
  */
 static const bool op_table[JOB_STATUS_COUNT][4] = {
     /*                 pause  resume restart cancel */
@@ -136,9 +137,9 @@ static const bool op_table[JOB_STATUS_COUNT][4] = {
     [JOB_RECEIVING] = {false, false, false,  false},
 };
 
-bool job_op_allowed(enum job_status s, enum queue_op op)
+bool job_op_allowed(enum job_type t, enum job_status s, enum queue_op op)
 {
-    if ((unsigned)s >= JOB_STATUS_COUNT || (unsigned)op >= (unsigned)OP_COUNT)
+    if (t != JOB_SEND || (unsigned)s >= JOB_STATUS_COUNT || (unsigned)op >= (unsigned)OP_COUNT)
         return false;
     return op_table[s][op];
 }

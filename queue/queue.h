@@ -272,9 +272,11 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
 enum queue_op { QOP_PAUSE, QOP_RESUME, QOP_RESTART, QOP_CANCEL };
 int queue_op_from_name(const char *name, enum queue_op *out);
 const char *queue_op_name(enum queue_op op);
-/* The lifecycle table: may op be applied to a job in state s? (Windows
- * AvailableOperations.) Deleting is allowed exactly in final states. */
-bool job_op_allowed(enum job_status s, enum queue_op op);
+/* The lifecycle table: may op be applied to a job of type t in state s?
+ * (Windows AvailableOperations.) No operation applies to a received fax:
+ * there is nothing to send again. Deleting is allowed exactly in final
+ * states. */
+bool job_op_allowed(enum job_type t, enum job_status s, enum queue_op op);
 /* -EPERM when who may not, -EBUSY when the state forbids it, -ENOENT. */
 int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, enum queue_op op,
                   char *why, size_t whylen);

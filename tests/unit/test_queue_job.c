@@ -238,7 +238,7 @@ static void test_every_operation_in_every_state_follows_the_lifecycle_table(void
                 fail_msg("%s in %s: got %d and %s, want %s", queue_op_name(t->op), job_status_name(t->from), r,
                          job_status_name(after.status), job_status_name(t->to));
         }
-        assert_int_equal(job_op_allowed(t->from, t->op), t->to != ILLEGAL);
+        assert_int_equal(job_op_allowed(JOB_SEND, t->from, t->op), t->to != ILLEGAL);
         assert_int_equal(f->line.naborts, t->aborts_call ? 1 : 0);
         teardown(state);
     }

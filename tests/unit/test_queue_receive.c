@@ -339,6 +339,37 @@ static void test_received_job_is_deleted_only_by_its_owner_or_an_administrator(v
     assert_int_equal(f->events.count[QE_REMOVED], 2);
 }
 
+/* A failed reception restarted would become a queued send with nothing
+ * to dial and no way to delete it; every operation is refused and the
+ * fax stays as it was, deletable. */
+static void test_operations_on_a_received_fax_are_refused_and_change_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_caller owner = {.uid = 8, .gid = 9};
+    struct queue_call_result r = {.failure = QF_DROPPED};
+    uint64_t done = begin(f), failed = begin(f);
+    char why[256] = "";
+
+    struct queue_call_result ok = received_ok();
+    queue_receive_finished(f->q, done, &ok);
+    queue_receive_finished(f->q, failed, &r);
+    for (enum queue_op op = QOP_PAUSE; op <= QOP_CANCEL; op++) {
+        for (int k = 0; k < 2; k++) {
+            uint64_t id = k ? failed : done;
+            struct job before = snap(f, id);
+            why[0] = '\0';
+            assert_int_equal(queue_control(f->q, &test_root, id, op, why, sizeof why), -EBUSY);
+            assert_non_null(strstr(why, "received fax"));
+            struct job after = snap(f, id);
+            assert_memory_equal(&before, &after, sizeof before);
+            assert_false(job_op_allowed(JOB_RECEIVE, before.status, op));
+        }
+    }
+    assert_int_equal(snap(f, failed).status, JOB_FAILED);
+    assert_int_equal(queue_delete(f->q, &owner, failed, why, sizeof why), 0);
+    assert_int_equal(queue_delete(f->q, &owner, done, why, sizeof why), 0);
+}
+
 static void test_reception_cut_by_a_restart_fails_with_its_pages_kept(void **state)
 {
     struct fixture *f = *state;
@@ -453,6 +484,7 @@ int main(void)
         BOTH(test_received_jobs_are_listed_apart_from_send_jobs),
         BOTH(test_received_job_is_deleted_only_by_its_owner_or_an_administrator),
         BOTH(test_reception_cut_by_a_restart_fails_with_its_pages_kept),
+        BOTH(test_operations_on_a_received_fax_are_refused_and_change_nothing),
         BOTH(test_received_faxes_are_not_purged_with_the_history),
         BOTH(test_receive_job_log_tells_the_story_of_the_call),
         cmocka_unit_test_setup_teardown(test_page_that_cannot_be_stored_is_not_counted_and_the_call_goes_on,
