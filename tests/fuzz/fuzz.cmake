@@ -22,6 +22,7 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
     ${PROJECT_SOURCE_DIR}/queue/job.c
     ${PROJECT_SOURCE_DIR}/queue/jobfile.c
     ${PROJECT_SOURCE_DIR}/queue/document.c
+    ${PROJECT_SOURCE_DIR}/queue/document_convert.c
     ${PROJECT_SOURCE_DIR}/queue/image.c
     ${PROJECT_SOURCE_DIR}/queue/raster.c
     ${PROJECT_SOURCE_DIR}/queue/render.c)

@@ -1,6 +1,6 @@
 # Unit tests of the queue engine (label "unit").
 add_library(faxfs_queue_testutil STATIC ${CMAKE_CURRENT_LIST_DIR}/queue_testutil.c)
-target_link_libraries(faxfs_queue_testutil PUBLIC faxfs_queue PkgConfig::CMOCKA PkgConfig::TIFF PkgConfig::PNG PkgConfig::JPEG)
+target_link_libraries(faxfs_queue_testutil PUBLIC faxfs_document faxfs_queue PkgConfig::CMOCKA PkgConfig::TIFF PkgConfig::PNG PkgConfig::JPEG)
 
 # test_queue_fault needs FAXFS_FAULT_INJECTION=ON; without it its tests
 # report themselves skipped.
