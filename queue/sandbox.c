@@ -88,7 +88,9 @@ static void build_argv(const struct sandbox_options *sb, const struct document_o
     a->argv[n++] = (char *)sb->bwrap;
     for (const char *const *m = bwrap_mounts; *m != NULL; m++)
         a->argv[n++] = (char *)*m;
-    char *tail[] = {"--ro-bind", (char *)sb->converter, CONVERTER_INSIDE, "--", CONVERTER_INSIDE, a->res,
+    /* By descriptor (fd 3 in the child, opened by the daemon): the
+     * conversion user need not be able to reach the converter's path. */
+    char *tail[] = {"--perms", "0555", "--ro-bind-data", "3", CONVERTER_INSIDE, "--", CONVERTER_INSIDE, a->res,
                     a->max_bytes, a->seconds, opt->ghostscript ? (char *)opt->ghostscript : "-", NULL};
     for (char **t = tail; *t != NULL; t++)
         a->argv[n++] = *t;
@@ -110,15 +112,17 @@ static void child_fail(const char *msg, int code)
 
 /* In the child: only async-signal-safe calls. Never returns. */
 static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, char *const argv[],
-                         char *const envp[], int in_fd, int out_fd, int err_fd)
+                         char *const envp[], int in_fd, int out_fd, int err_fd, int prog_fd)
 {
     sigset_t none;
     int in = fcntl(in_fd, F_DUPFD, 10), out = fcntl(out_fd, F_DUPFD, 10), err = fcntl(err_fd, F_DUPFD, 10);
+    int prog = fcntl(prog_fd, F_DUPFD, 10);
 
-    if (in < 0 || out < 0 || err < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0)
+    if (in < 0 || out < 0 || err < 0 || prog < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+        dup2(prog, 3) < 0)
         _exit(126);
-    if (close_range(3, ~0u, 0) != 0)
-        for (int fd = 3; fd < 1024; fd++)
+    if (close_range(4, ~0u, 0) != 0)
+        for (int fd = 4; fd < 1024; fd++)
             close(fd);
     limit(RLIMIT_FSIZE, (rlim_t)r->opt->max_bytes + (1u << 20));
     limit(RLIMIT_CPU, (rlim_t)r->opt->render_seconds + SANDBOX_GRACE_SECONDS);
@@ -255,7 +259,8 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
                  "are converted only in its sandbox; install bubblewrap", sb->bwrap ? sb->bwrap : "bwrap");
         return -ENOENT;
     }
-    if (sb->converter == NULL || access(sb->converter, X_OK) != 0) {
+    int prog = sb->converter && access(sb->converter, X_OK) == 0 ? open(sb->converter, O_RDONLY | O_CLOEXEC) : -1;
+    if (prog < 0) {
         snprintf(why, whylen, "the document cannot be converted: the converter %s is missing; reinstall faxfs",
                  sb->converter ? sb->converter : "faxfs-convert");
         return -ENOENT;
@@ -266,17 +271,20 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
     int in = open(self, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         snprintf(why, whylen, "the document cannot be read: %s", strerror(errno));
+        close(prog);
         return -EIO;
     }
     if (pipe2(outp, O_CLOEXEC) != 0) {
         int err = errno;
         close(in);
+        close(prog);
         snprintf(why, whylen, "the document cannot be converted now: %s; submit it again later", strerror(err));
         return -EAGAIN;
     }
     if (pipe2(errp, O_CLOEXEC) != 0) {
         int err = errno;
         close(in);
+        close(prog);
         close(outp[0]);
         close(outp[1]);
         snprintf(why, whylen, "the document cannot be converted now: %s; submit it again later", strerror(err));
@@ -287,9 +295,10 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
     r->deadline = monotonic_ms() + (int64_t)(r->opt->render_seconds + SANDBOX_GRACE_SECONDS) * 1000;
     pid_t pid = fork();
     if (pid == 0)
-        exec_sandbox(sb, r, a.argv, e.envp, in, outp[1], errp[1]);
+        exec_sandbox(sb, r, a.argv, e.envp, in, outp[1], errp[1], prog);
     int err = errno;
     close(in);
+    close(prog);
     close(outp[1]);
     close(errp[1]);
     if (pid < 0) {
