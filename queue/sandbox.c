@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -31,6 +32,7 @@
 
 #define SANDBOX_MEMORY (1ul << 30)  /* address space of each process in it */
 #define SANDBOX_NPROC 64            /* processes of the conversion user, all sandboxes together */
+#define SANDBOX_MAX_RUNNING 8       /* at once; about 4 processes each, well under SANDBOX_NPROC */
 #define SANDBOX_NOFILE 256          /* Ghostscript opens fonts */
 #define SANDBOX_GRACE_SECONDS 10    /* beyond render_seconds: start-up, pictures, copying pages */
 #define SANDBOX_MESSAGE_MAX 600     /* bytes of its stderr kept for sentences and the log */
@@ -70,6 +72,51 @@ struct argv_buf {
     char *argv[64];
     char res[16], max_bytes[24], seconds[16];
 };
+
+/* How many sandboxes run, across all queues of the process: they share
+ * the conversion user's process limit. Protected by running_lock. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t running_changed = PTHREAD_COND_INITIALIZER;
+static int running;
+
+static int64_t monotonic_ms(void);
+
+/* Waits (until deadline_ms) for a free place; false when none came. */
+static bool running_enter(int64_t deadline_ms)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&running_lock);
+    while (running >= SANDBOX_MAX_RUNNING && ok) {
+        int64_t now = monotonic_ms();
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = deadline_ms - now;
+        if (wait <= 0) {
+            ok = false;
+            break;
+        }
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&running_changed, &running_lock, &ts);
+    }
+    if (ok)
+        running++;
+    pthread_mutex_unlock(&running_lock);
+    return ok;
+}
+
+static void running_leave(void)
+{
+    pthread_mutex_lock(&running_lock);
+    running--;
+    pthread_cond_signal(&running_changed);
+    pthread_mutex_unlock(&running_lock);
+}
 
 static int64_t monotonic_ms(void)
 {
@@ -504,7 +551,15 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
                  strerror(-rc));
         return rc;
     }
+    if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
+        snprintf(why, whylen, "the server is converting %d documents already and none finished within %d seconds; "
+                 "submit it again later", SANDBOX_MAX_RUNNING, o.render_seconds);
+        free(r.buf);
+        close(scratch);
+        return -EAGAIN;
+    }
     if ((rc = start(sb, fd, &r, why, whylen)) != 0) {
+        running_leave();
         free(r.buf);
         close(scratch);
         return rc;
@@ -512,6 +567,7 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
     rc = read_records(&r, scratch, first_index, sink, res, why, whylen);
     close(r.out);
     reap(&r, rc != 0);
+    running_leave();
     free(r.buf);
     close(scratch);
     if (rc == 1)
