@@ -422,9 +422,12 @@ int main(int argc, char **argv)
     char convert_warning[300], converter[4200];
     if ((rc0 = convert_user_of(opt.convert_user, &convert_uid, &convert_gid, convert_warning,
                                sizeof convert_warning)) < 0) {
-        fprintf(stderr, "faxfs: --convert-user: %s '%s'; give an existing user other than root\n",
-                rc0 == -EPERM ? "documents are never converted as root or group root, not even as" : "no user named",
-                opt.convert_user ? opt.convert_user : "nobody");
+        if (rc0 == -EPERM)
+            fprintf(stderr, "faxfs: --convert-user: '%s' is root or in group root, and documents are never "
+                    "converted as root; give another user\n", opt.convert_user ? opt.convert_user : "nobody");
+        else
+            fprintf(stderr, "faxfs: --convert-user: no user named '%s'; give an existing user other than root\n",
+                    opt.convert_user ? opt.convert_user : "nobody");
         return 2;
     }
     if (converter_path(converter, sizeof converter) < 0) {

@@ -61,6 +61,11 @@ old_ink=$(python3 "$INK" "$WORK/old3.png")
 [ "$old_ink" -gt 1000 ] || fail "control: the old way did not draw the secret ($old_ink black pixels)"
 rm -f "$TARGET" "$SPOOL/planted"
 
+# The conversion user must exist and must not be root: refused at start.
+expect_fail_with "documents are never converted as root" "$FAXFS" -f --convert-user root -s "$SPOOL" "$MNT"
+expect_fail_with "no user named '$tag-nobody'" "$FAXFS" -f --convert-user "$tag-nobody" -s "$SPOOL" "$MNT"
+mountpoint -q "$MNT" && fail "faxfs mounted with a refused --convert-user"
+
 chmod 755 "$WORK" # the mount point must be reachable for the test users
 faxfs_start -o allow_other,default_permissions
 echo pause >"$MNT/ctl" # jobs stay in jobs/ while we look at them
