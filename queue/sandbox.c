@@ -41,7 +41,7 @@
 #define COPY_CHUNK 65536
 
 /* Mounts of the sandbox: nothing writable but its own empty /tmp; no
- * /home, /root, /var (except Ghostscript's font maps), /run or spool. */
+ * /home, /root, /var (except font maps and the font cache), /run or spool. */
 static const char *const bwrap_mounts[] = {
     "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
     "--ro-bind", "/usr", "/usr",
@@ -51,6 +51,7 @@ static const char *const bwrap_mounts[] = {
     "--ro-bind-try", "/etc/fonts", "/etc/fonts",
     "--ro-bind-try", "/etc/ghostscript", "/etc/ghostscript",
     "--ro-bind-try", "/var/lib/ghostscript", "/var/lib/ghostscript",
+    "--ro-bind-try", "/var/cache/fontconfig", "/var/cache/fontconfig",
     "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
     NULL,
 };
