@@ -67,6 +67,7 @@ struct run {
     char msg[SANDBOX_MESSAGE_MAX + 1];
     size_t msg_len;
     char *buf; /* COPY_CHUNK bytes for copying pages */
+    off_t converter_bytes;
 };
 
 struct argv_buf {
@@ -172,7 +173,8 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
     if (close_range(4, ~0u, 0) != 0)
         for (int fd = 4; fd < 1024; fd++)
             close(fd);
-    limit(RLIMIT_FSIZE, (rlim_t)r->opt->max_bytes + (1u << 20));
+    /* bwrap writes its copy of the converter; the converter its pages. */
+    limit(RLIMIT_FSIZE, (rlim_t)r->opt->max_bytes + (1u << 20) + (rlim_t)r->converter_bytes);
     limit(RLIMIT_CPU, (rlim_t)r->opt->render_seconds + SANDBOX_GRACE_SECONDS);
 #if !defined(__SANITIZE_ADDRESS__)
     /* AddressSanitizer reserves terabytes of shadow memory up front: a
@@ -308,11 +310,15 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
         return -ENOENT;
     }
     int prog = sb->converter && access(sb->converter, X_OK) == 0 ? open(sb->converter, O_RDONLY | O_CLOEXEC) : -1;
-    if (prog < 0) {
+    struct stat st;
+    if (prog < 0 || fstat(prog, &st) != 0) {
+        if (prog >= 0)
+            close(prog);
         snprintf(why, whylen, "the document cannot be converted: the converter %s is missing; reinstall faxfs",
                  sb->converter ? sb->converter : "faxfs-convert");
         return -ENOENT;
     }
+    r->converter_bytes = st.st_size;
     /* A read-only descriptor of its own: the sandbox cannot change or grow
      * the upload. */
     snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
