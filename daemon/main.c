@@ -29,6 +29,7 @@
 #include "fs/fs.h"
 #include "modem/modem.h"
 #include "queue/queue.h"
+#include "queue/sandbox.h"
 
 static bool log_to_stderr = true;
 
@@ -162,6 +163,55 @@ static int admin_gid_of(const char *group, gid_t *out)
 }
 
 /* USER[:GROUP] (names or numbers) -> ids; GROUP defaults to USER's group. */
+/* The user documents are converted as: --convert-user must name an
+ * existing user other than root; without it faxfs-convert, else nobody
+ * (with a warning, since other services may run as nobody too). */
+static int convert_user_of(const char *name, uid_t *uid, gid_t *gid, char *warning, size_t wlen)
+{
+    struct passwd *pw = getpwnam(name ? name : SANDBOX_DEFAULT_USER);
+
+    warning[0] = '\0';
+    if (pw == NULL && name == NULL) {
+        snprintf(warning, wlen, "the user %s does not exist: documents are converted as nobody; create it "
+                 "(useradd --system --no-create-home --shell /usr/sbin/nologin %s) or give --convert-user",
+                 SANDBOX_DEFAULT_USER, SANDBOX_DEFAULT_USER);
+        pw = getpwnam("nobody");
+    }
+    if (pw == NULL)
+        return -ENOENT;
+    if (pw->pw_uid == 0 || pw->pw_gid == 0)
+        return -EPERM;
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+/* Documents are refused while the sandbox cannot run; say so at start. */
+static void check_sandbox(const struct queue_config *qcfg)
+{
+    struct sandbox_options sb = {qcfg->converter, SANDBOX_DEFAULT_BWRAP, qcfg->convert_uid, qcfg->convert_gid};
+    char why[512];
+
+    if (sandbox_probe(&sb, why, sizeof why) != 0)
+        logf_(LOG_ERR, "documents will be refused until this is fixed: %s", why);
+}
+
+/* The converter program lives next to the daemon's binary. */
+static int converter_path(char *out, size_t len)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+    if (n <= 0)
+        return -errno;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -ENOENT;
+    *slash = '\0';
+    return snprintf(out, len, "%s/faxfs-convert", self) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
 static int owner_of(const char *spec, uid_t *uid, gid_t *gid)
 {
     *uid = 0;
@@ -355,6 +405,7 @@ int main(int argc, char **argv)
         return r < 0 ? 2 : r > 0 ? 1 : 0;
     }
 
+    int rc0;
     gid_t admin_gid;
     if (admin_gid_of(opt.admin_group, &admin_gid) < 0) {
         fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt.admin_group);
@@ -364,6 +415,23 @@ int main(int argc, char **argv)
     gid_t receive_gid;
     if (owner_of(opt.receive_owner, &receive_uid, &receive_gid) < 0) {
         fprintf(stderr, "faxfs: --receive-owner: no such user or group in '%s'\n", opt.receive_owner);
+        return 2;
+    }
+    uid_t convert_uid = 0;
+    gid_t convert_gid = 0;
+    char convert_warning[300], converter[4200];
+    if ((rc0 = convert_user_of(opt.convert_user, &convert_uid, &convert_gid, convert_warning,
+                               sizeof convert_warning)) < 0) {
+        if (rc0 == -EPERM)
+            fprintf(stderr, "faxfs: --convert-user: '%s' is root or in group root, and documents are never "
+                    "converted as root; give another user\n", opt.convert_user ? opt.convert_user : "nobody");
+        else
+            fprintf(stderr, "faxfs: --convert-user: no user named '%s'; give an existing user other than root\n",
+                    opt.convert_user ? opt.convert_user : "nobody");
+        return 2;
+    }
+    if (converter_path(converter, sizeof converter) < 0) {
+        fprintf(stderr, "faxfs: cannot find the document converter next to the faxfs binary\n");
         return 2;
     }
     int ready_fd = -1;
@@ -428,6 +496,9 @@ int main(int argc, char **argv)
         .receive_uid = receive_uid,
         .receive_gid = receive_gid,
         .log = daemon_log,
+        .converter = converter,
+        .convert_uid = convert_uid,
+        .convert_gid = convert_gid,
     };
     if (opt.retry_delay > 0) {
         for (int i = 0; i < QF_COUNT; i++)
@@ -469,6 +540,9 @@ int main(int argc, char **argv)
         queue_close(q);
         return fail(&ready_fd, "cannot start: %s", strerror(rc));
     }
+    if (convert_warning[0])
+        logf_(LOG_WARNING, "%s", convert_warning);
+    check_sandbox(&qcfg);
     logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt.mountpoint, opt.spool_dir,
           opt.modems, opt.line_spec);
     if (modem_pool_sip_port(w.pool) > 0)

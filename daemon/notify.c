@@ -22,7 +22,15 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+/* Every child's environment starts from this and nothing of the
+ * daemon's: FAXFS_SIP_PASSWORD and whatever else the daemon was started
+ * with never reaches a hook or sendmail. */
+static const char *const child_env_base[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG=C",
+    "LC_ALL=C",
+};
+#define CHILD_ENV_BASE (sizeof child_env_base / sizeof child_env_base[0])
 
 static const char *const event_names[] = {
     [NOTIFY_NONE] = "none",       [NOTIFY_DONE] = "done",   [NOTIFY_FAILED] = "failed",
@@ -298,6 +306,8 @@ static int spawn_with_stdin(struct notifier *n, char *const argv[], char *const 
         posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
     else
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    /* None of the daemon's descriptors, inheritable or not. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none;
@@ -320,22 +330,16 @@ static void run_hook(struct notifier *n, const struct job *j, enum notify_event 
     enum { NVARS = 32 };
     char vars[NVARS][256];
     size_t nv = notify_environment(j, e, vars, NVARS);
-    size_t nenv = 0;
-    while (environ[nenv])
-        nenv++;
-    char **envp = calloc(nenv + nv + 1, sizeof *envp);
-    if (!envp)
-        return;
+    char *envp[CHILD_ENV_BASE + NVARS + 1];
     size_t k = 0;
-    for (size_t i = 0; i < nenv; i++)
-        if (strncmp(environ[i], "FAXFS_", 6) != 0)
-            envp[k++] = environ[i];
+    for (size_t i = 0; i < CHILD_ENV_BASE; i++)
+        envp[k++] = (char *)child_env_base[i];
     for (size_t i = 0; i < nv; i++)
         envp[k++] = vars[i];
+    envp[k] = NULL;
     char *argv[] = {"/bin/sh", "-c", (char *)n->cfg.command, NULL};
     pid_t pid;
     int r = spawn_with_stdin(n, argv, envp, -1, &pid);
-    free(envp);
     if (r < 0) {
         nlog(n, LOG_ERR, "job %llu: cannot run the notify command: %s", (unsigned long long)j->id, strerror(-r));
         return;
@@ -374,8 +378,12 @@ static void send_mail(struct notifier *n, const struct job *j, enum notify_event
     if (pipe2(p, O_CLOEXEC) < 0)
         return;
     char *argv[] = {(char *)n->cfg.sendmail, "-t", "-oi", NULL};
+    char *envp[CHILD_ENV_BASE + 1];
+    for (size_t i = 0; i < CHILD_ENV_BASE; i++)
+        envp[i] = (char *)child_env_base[i];
+    envp[CHILD_ENV_BASE] = NULL;
     pid_t pid;
-    int r = spawn_with_stdin(n, argv, environ, p[0], &pid);
+    int r = spawn_with_stdin(n, argv, envp, p[0], &pid);
     close(p[0]);
     if (r < 0) {
         close(p[1]);

@@ -39,6 +39,7 @@ enum {
     OPT_NOTIFY_CMD,
     OPT_NOTIFY_RETRY,
     OPT_NOTIFY_MAIL,
+    OPT_CONVERT_USER,
 };
 
 static const struct option long_options[] = {
@@ -69,6 +70,7 @@ static const struct option long_options[] = {
     {"notify-cmd", required_argument, NULL, OPT_NOTIFY_CMD},
     {"notify-retry", no_argument, NULL, OPT_NOTIFY_RETRY},
     {"notify-mail", optional_argument, NULL, OPT_NOTIFY_MAIL},
+    {"convert-user", required_argument, NULL, OPT_CONVERT_USER},
     {NULL, 0, NULL, 0},
 };
 
@@ -130,6 +132,9 @@ void options_print_help(FILE *out, const char *prog)
             "      --notify-retry       also run it after each failed attempt that is retried\n"
             "      --notify-mail[=WHEN] mail the job's owner through /usr/sbin/sendmail:\n"
             "                           failures (the default WHEN), all, or none\n"
+            "      --convert-user USER  documents are converted in a sandbox as USER, never\n"
+            "                           root (default faxfs-convert; nobody, with a warning,\n"
+            "                           when that user does not exist)\n"
             "      --config FILE        read settings from FILE (default /etc/faxfs.conf if\n"
             "                           it exists): `key = value` lines, keys are the long\n"
             "                           options above; the command line overrides them.\n"
@@ -399,6 +404,7 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         opt->sip_no_t38 = strcmp(optarg, "off") == 0;
         break;
     case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
+    case OPT_CONVERT_USER: opt->convert_user = optarg; break;
     default: bad = 1; break;
     }
     return bad ? -1 : 0;

@@ -33,6 +33,7 @@ struct daemon_options {
     const char *notify_cmd;   /* --notify-cmd: hook run on final states */
     bool notify_retry;        /* --notify-retry: also on each retry */
     const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */
+    const char *convert_user; /* --convert-user; NULL: faxfs-convert, else nobody */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */

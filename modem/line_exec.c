@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
 
 #define EXEC_TX_CAP 65536              /* bytes of our audio not yet taken by the command */
 #define EXEC_TX_BACKPRESSURE 16000     /* ~1 s: stop reading until the command catches up */
@@ -166,8 +165,12 @@ static int exec_spawn(struct line_call *c, const char *command, const char *numb
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* None of the daemon's other descriptors, and none of its environment
+     * (FAXFS_SIP_PASSWORD above all): a fixed one. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
     char *argv[] = { "/bin/sh", "-c", (char *)command, "faxfs-line", (char *)number, NULL };
-    int rc = posix_spawn(&c->pid, "/bin/sh", &fa, &attr, argv, environ);
+    char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C", NULL };
+    int rc = posix_spawn(&c->pid, "/bin/sh", &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(in[0]);

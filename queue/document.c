@@ -1,20 +1,16 @@
 /*
- * document.c - intake of one submitted document, by type. A TIFF page that
- * is already a fax page (1-bit, an exact T.4 width, fax resolution,
- * bounded height) is copied as a single-page CCITT G4 TIFF that spandsp
- * sends unchanged; any other TIFF page, PNG or JPEG is converted by
- * image.c and raster.c; PDF and PostScript are rendered by Ghostscript
- * (render.c) into fax TIFF pages that then take the first path. Every
- * scanline is decoded, which catches truncated and damaged files.
- * Dimensions are checked before decoding so a hostile header cannot make
- * us allocate or decode a huge image.
+ * document.c - the fax TIFF intake: a TIFF page that is already a fax page
+ * (1-bit, an exact T.4 width, fax resolution, bounded height) is copied as
+ * a single-page CCITT G4 TIFF that spandsp sends unchanged. Every scanline
+ * is decoded, which catches truncated and damaged files; dimensions are
+ * checked before decoding so a hostile header cannot make us allocate or
+ * decode a huge image. The daemon uses it only through
+ * document_accept_page() on the sandboxed converter's output; pages that
+ * are pictures are converted by document_convert.c, in the converter.
  */
 #include "queue/document.h"
 
-#include "queue/image.h"
-#include "queue/queue.h"
-#include "queue/raster.h"
-#include "queue/render.h"
+#include "queue/document_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -42,15 +38,7 @@ struct page_format {
     bool min_is_black;
 };
 
-struct split {
-    char *why;
-    size_t whylen;
-    char tiff_error[160]; /* libtiff's first complaint, for the daemon log */
-    const struct document_options *opt;
-};
-
-static int refuse(struct split *sp, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refuse(struct split *sp, int err, const char *fmt, ...)
+int document_refuse(struct split *sp, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -100,15 +88,15 @@ static int check_header(struct split *sp, int fd)
     unsigned char h[8];
 
     if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-        return refuse(sp, -EINVAL, "the document starts like a TIFF file but is not one; save it again");
+        return document_refuse(sp, -EINVAL, "the document starts like a TIFF file but is not one; save it again");
     bool le = h[0] == 'I' && h[1] == 'I', be = h[0] == 'M' && h[1] == 'M';
     unsigned magic = le ? (unsigned)(h[2] | h[3] << 8) : (unsigned)(h[2] << 8 | h[3]);
     if (!(le || be) || (magic != 42 && magic != 43))
-        return refuse(sp, -EINVAL, "the document starts like a TIFF file but is not one; save it again");
+        return document_refuse(sp, -EINVAL, "the document starts like a TIFF file but is not one; save it again");
     uint32_t ifd = le ? (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24
                       : (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | (uint32_t)h[7];
     if (magic == 42 && ifd == 0)
-        return refuse(sp, -EINVAL, "the TIFF document has no pages; submit a document with at least one page");
+        return document_refuse(sp, -EINVAL, "the TIFF document has no pages; submit a document with at least one page");
     return 0;
 }
 
@@ -164,9 +152,9 @@ static int classify_page(struct split *sp, TIFF *tif, int page, struct page_form
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric))
         photometric = PHOTOMETRIC_MINISWHITE;
     if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &pf->width) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &pf->height))
-        return refuse(sp, -EINVAL, "page %d has no image size; the file is damaged", page);
+        return document_refuse(sp, -EINVAL, "page %d has no image size; the file is damaged", page);
     if (!TIFFIsCODECConfigured(compression))
-        return refuse(sp, -EINVAL, "page %d: compression %u is not supported; save it uncompressed, LZW, "
+        return document_refuse(sp, -EINVAL, "page %d: compression %u is not supported; save it uncompressed, LZW, "
                       "Deflate, JPEG or CCITT G3/G4", page, compression);
     pf->min_is_black = photometric == PHOTOMETRIC_MINISBLACK;
     bool fax = spp == 1 && bps == 1 &&
@@ -192,11 +180,11 @@ static bool set_output_fields(TIFF *out, const struct page_format *pf)
            TIFFSetField(out, TIFFTAG_PAGENUMBER, 0, 1) && TIFFSetField(out, TIFFTAG_SOFTWARE, "faxfs");
 }
 
-static int write_error(struct split *sp, int page)
+int document_write_error(struct split *sp, int page)
 {
     int err = errno == ENOSPC || errno == EDQUOT ? ENOSPC : errno == ENOMEM ? ENOMEM : EIO;
 
-    return refuse(sp, -err, "page %d could not be stored: %s; free space in the spool and submit again", page,
+    return document_refuse(sp, -err, "page %d could not be stored: %s; free space in the spool and submit again", page,
                   strerror(err));
 }
 
@@ -212,31 +200,31 @@ static int copy_page(struct split *sp, TIFF *in, int page, const struct page_for
 
     if (rowbytes != (tmsize_t)((pf->width + 7) / 8)) {
         close(outfd);
-        return refuse(sp, -EINVAL, "page %d has an inconsistent row size; the file is damaged", page);
+        return document_refuse(sp, -EINVAL, "page %d has an inconsistent row size; the file is damaged", page);
     }
     row = malloc((size_t)rowbytes);
     out = tiff_open(sp, outfd, "w");
     if (row == NULL || out == NULL || !set_output_fields(out, pf)) {
         if (out == NULL)
             close(outfd);
-        r = write_error(sp, page);
+        r = document_write_error(sp, page);
         goto out;
     }
     for (uint32_t y = 0; y < pf->height; y++) {
         if (TIFFReadScanline(in, row, y, 0) < 0) {
-            r = refuse(sp, -EINVAL, "page %d is damaged or truncated at row %u; save the document again", page, y + 1);
+            r = document_refuse(sp, -EINVAL, "page %d is damaged or truncated at row %u; save the document again", page, y + 1);
             goto out;
         }
         if (pf->min_is_black)
             for (tmsize_t i = 0; i < rowbytes; i++)
                 row[i] = (unsigned char)~row[i];
         if (TIFFWriteScanline(out, row, y, 0) < 0) {
-            r = write_error(sp, page);
+            r = document_write_error(sp, page);
             goto out;
         }
     }
     if (!TIFFWriteDirectory(out) || TIFFFlush(out) != 1 || fstat(TIFFFileno(out), &st) != 0) {
-        r = write_error(sp, page);
+        r = document_write_error(sp, page);
         goto out;
     }
     *bytes += (uint64_t)st.st_size;
@@ -245,25 +233,6 @@ out:
         TIFFClose(out);
     free(row);
     return r;
-}
-
-/* A TIFF page that is not a fax page, fitted onto one. outfd is consumed. */
-static int convert_page(struct split *sp, TIFF *in, int page, int outfd, uint64_t *bytes)
-{
-    struct grey_image img;
-    int r = image_decode_tiff_page(in, page, &img, sp->why, sp->whylen);
-
-    if (r != 0) {
-        close(outfd);
-        return r;
-    }
-    r = raster_write_fax_page(&img, sp->opt->resolution, outfd, bytes);
-    grey_image_free(&img);
-    if (r != 0) {
-        errno = -r;
-        return write_error(sp, page);
-    }
-    return 0;
 }
 
 static int split_pages(struct split *sp, TIFF *in, int first_index, const struct document_sink *sink,
@@ -276,31 +245,36 @@ static int split_pages(struct split *sp, TIFF *in, int first_index, const struct
         enum page_kind kind = PAGE_PICTURE;
         int r;
 
-        if (++page > DOCUMENT_MAX_PAGES)
-            return refuse(sp, -EINVAL, "the document has more than %d pages; split it into several jobs",
-                          DOCUMENT_MAX_PAGES);
+        if (++page > sp->max_pages)
+            return sp->max_pages == 1
+                       ? document_refuse(sp, -EINVAL, "the converted page holds more than one page")
+                       : document_refuse(sp, -EINVAL, "the document has more than %d pages; split it into several jobs",
+                                         sp->max_pages);
         if ((r = classify_page(sp, in, page, &pf, &kind)) != 0)
             return r;
+        if (kind == PAGE_PICTURE && sp->picture == NULL)
+            return document_refuse(sp, -EINVAL, "page %d is not a fax page (1-bit, %u dots wide, fax resolution)",
+                                   page, fax_widths[0]);
         int outfd = sink->page_fd(sink->ctx, first_index + page - 1);
         if (outfd < 0) {
             errno = -outfd;
-            return write_error(sp, page);
+            return document_write_error(sp, page);
         }
         if (kind == PAGE_FAX)
             r = copy_page(sp, in, page, &pf, outfd, &res->bytes);
         else
-            r = convert_page(sp, in, page, outfd, &res->bytes);
+            r = sp->picture(sp, in, page, outfd, &res->bytes);
         if (r != 0)
             return r;
         res->pages = page;
     } while (TIFFReadDirectory(in));
     if (sp->tiff_error[0] != '\0')
-        return refuse(sp, -EINVAL, "the page after page %d is damaged (%s); save the document again", page,
+        return document_refuse(sp, -EINVAL, "the page after page %d is damaged (%s); save the document again", page,
                       sp->tiff_error);
     return 0;
 }
 
-static int split_tiff(struct split *sp, int fd, int first_index, const struct document_sink *sink,
+int document_split_tiff(struct split *sp, int fd, int first_index, const struct document_sink *sink,
                       struct document_result *res)
 {
     TIFF *in;
@@ -310,76 +284,17 @@ static int split_tiff(struct split *sp, int fd, int first_index, const struct do
         return r;
     int dupfd = dup(fd); /* libtiff closes the fd it is given */
     if (dupfd < 0)
-        return refuse(sp, -errno, "the document cannot be read: %s", strerror(errno));
+        return document_refuse(sp, -errno, "the document cannot be read: %s", strerror(errno));
     lseek(dupfd, 0, SEEK_SET);
     /* "m": no mmap; a document changed under us must not SIGBUS the daemon. */
     in = tiff_open(sp, dupfd, "rm");
     if (in == NULL) {
         close(dupfd);
-        return refuse(sp, -EINVAL, "the document is not a readable TIFF file (%s); save it again",
+        return document_refuse(sp, -EINVAL, "the document is not a readable TIFF file (%s); save it again",
                       sp->tiff_error[0] ? sp->tiff_error : "bad header");
     }
     r = split_pages(sp, in, first_index, sink, res);
     TIFFClose(in);
-    return r;
-}
-
-/* One PNG or JPEG picture becomes one page. */
-static int split_picture(struct split *sp, int fd, enum document_type type, int first_index,
-                         const struct document_sink *sink, struct document_result *res)
-{
-    struct grey_image img;
-    int r = type == DOC_PNG ? image_decode_png(fd, &img, sp->why, sp->whylen)
-                            : image_decode_jpeg(fd, &img, sp->why, sp->whylen);
-
-    if (r != 0)
-        return r == -ENOMEM ? refuse(sp, r, "the picture cannot be converted: out of memory; submit it again later")
-                            : r;
-    int outfd = sink->page_fd(sink->ctx, first_index);
-    if (outfd < 0) {
-        grey_image_free(&img);
-        errno = -outfd;
-        return write_error(sp, 1);
-    }
-    r = raster_write_fax_page(&img, sp->opt->resolution, outfd, &res->bytes);
-    grey_image_free(&img);
-    if (r != 0) {
-        errno = -r;
-        return write_error(sp, 1);
-    }
-    res->pages = 1;
-    return 0;
-}
-
-/* PDF and PostScript: Ghostscript renders fax pages into a scratch file,
- * which is then split like a submitted fax TIFF. */
-static int split_rendered(struct split *sp, int fd, enum document_type type, int first_index,
-                          const struct document_sink *sink, struct document_result *res)
-{
-    const struct document_options *opt = sp->opt;
-    const char *what = type == DOC_PDF ? "the PDF document" : "the PostScript document";
-    struct render_options ro = {
-        .ghostscript = opt->ghostscript,
-        .seconds = opt->render_seconds > 0 ? opt->render_seconds : QUEUE_DEFAULT_RENDER_SECONDS,
-        .max_output = opt->max_bytes,
-        .resolution = opt->resolution,
-        .max_pages = DOCUMENT_MAX_PAGES + 1, /* one too many is refused below */
-    };
-    int r;
-
-    if (opt->ghostscript == NULL)
-        return refuse(sp, -EINVAL, "%s cannot be rendered: PDF and PostScript are not enabled on this server; "
-                      "submit TIFF, PNG or JPEG", what);
-    int out = opt->scratch_fd ? opt->scratch_fd(opt->scratch_ctx) : memfd_create("rendered", MFD_CLOEXEC);
-    if (out < 0) {
-        r = opt->scratch_fd ? out : -errno;
-        return refuse(sp, r, "%s cannot be rendered: no scratch space (%s); free space in the spool", what,
-                      strerror(-r));
-    }
-    r = render_ghostscript(&ro, fd, out, what, sp->why, sp->whylen);
-    if (r == 0)
-        r = split_tiff(sp, out, first_index, sink, res);
-    close(out);
     return r;
 }
 
@@ -404,36 +319,16 @@ enum document_type document_sniff(int fd)
     return DOC_UNKNOWN;
 }
 
-int document_split(int fd, const struct document_options *opt, int first_index, const struct document_sink *sink,
-                   struct document_result *res, char *why, size_t whylen)
-{
-    struct split sp = {why, whylen, "", opt};
-    struct stat st;
 
-    res->pages = 0;
-    res->bytes = 0;
-    if (fstat(fd, &st) != 0)
-        return refuse(&sp, -errno, "the document cannot be read: %s", strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return refuse(&sp, -EINVAL, "the document is not a regular file");
-    if ((uint64_t)st.st_size > opt->max_bytes)
-        return refuse(&sp, -EFBIG, "the document is %llu bytes; the limit is %llu bytes",
-                      (unsigned long long)st.st_size, (unsigned long long)opt->max_bytes);
-    enum document_type type = document_sniff(fd);
-    switch (type) {
-    case DOC_TIFF:
-        return split_tiff(&sp, fd, first_index, sink, res);
-    case DOC_PNG:
-    case DOC_JPEG:
-        return split_picture(&sp, fd, type, first_index, sink, res);
-    case DOC_PDF:
-    case DOC_POSTSCRIPT:
-        return split_rendered(&sp, fd, type, first_index, sink, res);
-    case DOC_UNKNOWN:
-        break;
-    }
-    if (st.st_size == 0)
-        return refuse(&sp, -EINVAL, "the document is empty; submit a PDF, PostScript, TIFF, PNG or JPEG file");
-    return refuse(&sp, -EINVAL, "the document is not a PDF, PostScript, TIFF, PNG or JPEG file; "
-                  "convert it to one of those (for example print it to PDF)");
+int document_accept_page(int fd, int index, const struct document_sink *sink, uint64_t *bytes, char *why,
+                         size_t whylen)
+{
+    struct split sp = {.why = why, .whylen = whylen, .picture = NULL, .max_pages = 1};
+    struct document_result res = {0};
+    int r = document_split_tiff(&sp, fd, index, sink, &res);
+
+    if (r == 0 && res.pages != 1)
+        r = document_refuse(&sp, -EINVAL, "the converted page is empty");
+    *bytes = res.bytes;
+    return r;
 }

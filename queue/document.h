@@ -4,7 +4,9 @@
  * PostScript (rendered by Ghostscript), PNG, JPEG and other TIFFs are
  * converted to such pages first (docs/documents.md). Bad input is refused
  * with a sentence naming the page and the fix; the pages written so far
- * are the caller's to discard.
+ * are the caller's to discard. document_split() parses the user's bytes
+ * and runs only in the sandboxed converter; the daemon takes its pages
+ * through document_accept_page().
  */
 #ifndef FAXFS_QUEUE_DOCUMENT_H
 #define FAXFS_QUEUE_DOCUMENT_H
@@ -53,5 +55,15 @@ struct document_result {
  */
 int document_split(int fd, const struct document_options *opt, int first_index, const struct document_sink *sink,
                    struct document_result *res, char *why, size_t whylen);
+
+/*
+ * The daemon's check of one page made by the converter: fd must hold a
+ * TIFF of exactly one fax page (1-bit, fax width and resolution), every
+ * scanline of which decodes; it is written again as page index of sink.
+ * No picture decoder runs. Returns 0 (bytes: what was written) or -EINVAL
+ * with a sentence, or the sink's write error.
+ */
+int document_accept_page(int fd, int index, const struct document_sink *sink, uint64_t *bytes, char *why,
+                         size_t whylen);
 
 #endif

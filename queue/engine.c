@@ -10,6 +10,7 @@
 #include "queue/document.h"
 #include "queue/fault.h"
 #include "queue/preview.h"
+#include "queue/sandbox.h"
 #include "queue/sched.h"
 
 #include <errno.h>
@@ -67,6 +68,8 @@ struct queue {
     struct queue_config cfg; /* defaults filled in; spool_dir points to spool_dir_copy */
     char *spool_dir_copy;
     char *ghostscript_copy;
+    char *converter_copy, *bwrap_copy;
+    struct sandbox_options sandbox; /* from cfg, with the copies above */
     const struct queue_backend *be;
     void *bs; /* backend state */
     struct sched_policy policy;
@@ -970,6 +973,8 @@ static void free_queue(struct queue *q)
     free(q->channels);
     free(q->spool_dir_copy);
     free(q->ghostscript_copy);
+    free(q->converter_copy);
+    free(q->bwrap_copy);
     pthread_mutex_destroy(&q->lock);
     pthread_mutex_destroy(&q->line_lock);
     pthread_mutex_destroy(&q->sub_lock);
@@ -1027,6 +1032,12 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
         return -ENOMEM;
     }
     q->cfg.ghostscript = q->ghostscript_copy;
+    if ((cfg->converter != NULL && (q->converter_copy = strdup(cfg->converter)) == NULL) ||
+        (q->bwrap_copy = strdup(cfg->bwrap ? cfg->bwrap : SANDBOX_DEFAULT_BWRAP)) == NULL) {
+        free_queue(q);
+        return -ENOMEM;
+    }
+    q->sandbox = (struct sandbox_options){q->converter_copy, q->bwrap_copy, cfg->convert_uid, cfg->convert_gid};
     metrics_init(&q->counters);
     q->be = cfg->backend != NULL ? cfg->backend : &queue_backend_spool;
     q->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ 0x9e3779b9u;
@@ -1248,6 +1259,17 @@ static void document_options(struct queue *q, const struct job *job, struct docu
     };
 }
 
+/* Documents are parsed only by the sandboxed converter. */
+static int convert_document(struct queue *q, int fd, const struct document_options *opt, int first_index,
+                            const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
+{
+    const struct queue_converter *c = q->cfg.convert;
+
+    if (c != NULL)
+        return c->convert(c->ctx, fd, opt, first_index, sink, res, why, whylen);
+    return sandbox_convert(&q->sandbox, fd, opt, first_index, sink, res, why, whylen);
+}
+
 /* The cover page goes in front as page index 0, rendered from the job's
  * fields once the other pages are counted. */
 static int stage_cover(struct queue *q, const struct document_options *opt, const struct document_sink *sink,
@@ -1265,7 +1287,7 @@ static int stage_cover(struct queue *q, const struct document_options *opt, cons
     if ((fd = q->be->upload_open(q->bs)) < 0 || write(fd, ps, len) != (ssize_t)len) {
         r = fd < 0 ? fd : -EIO;
         snprintf(why, whylen, "the cover page cannot be made: %s; free space in the spool", strerror(-r));
-    } else if ((r = document_split(fd, opt, 0, sink, &dr, reason, sizeof reason)) != 0) {
+    } else if ((r = convert_document(q, fd, opt, 0, sink, &dr, reason, sizeof reason)) != 0) {
         snprintf(why, whylen, "the cover page: %s", reason);
     } else {
         job->page_count += dr.pages;
@@ -1293,7 +1315,7 @@ static int stage_documents(struct queue *q, struct queue_stage *st, const struct
     document_options(q, job, &opt);
     for (size_t i = 0; i < ndocs; i++) {
         struct document_result dr;
-        int r = document_split(doc_fds[i], &opt, first + job->page_count, &sink, &dr, reason, sizeof reason);
+        int r = convert_document(q, doc_fds[i], &opt, first + job->page_count, &sink, &dr, reason, sizeof reason);
         if (r != 0) {
             if (ndocs > 1)
                 snprintf(why, whylen, "document %zu: %s", i + 1, reason);

@@ -173,6 +173,7 @@ struct queue_line_ops {
 };
 
 struct queue_backend; /* see queue/backend.h; NULL means the file spool */
+struct queue_converter; /* see queue/sandbox.h */
 
 struct queue_config {
     const char *spool_dir;            /* for the file spool backend */
@@ -202,6 +203,13 @@ struct queue_config {
     /* Documents that are not fax TIFFs (docs/documents.md). */
     const char *ghostscript;          /* renders PDF, PostScript, cover pages; NULL: /usr/bin/gs */
     int render_seconds;               /* Ghostscript run time limit per document; 0: 60 */
+    /* Every document is converted by the converter program in a sandbox
+     * (queue/sandbox.h, docs/documents.md); nothing parses it in here. */
+    const char *converter;            /* path of faxfs-convert; NULL: documents are refused */
+    const char *bwrap;                /* NULL: /usr/bin/bwrap */
+    uid_t convert_uid;                /* the converter's user when the daemon is root; never 0 */
+    gid_t convert_gid;
+    const struct queue_converter *convert; /* tests of the engine only; NULL: the sandbox */
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */

@@ -11,6 +11,7 @@ packages=(
     libcmocka-dev
     libpng-dev libjpeg-dev      # PNG/JPEG documents and page previews
     ghostscript     # PDF/PostScript documents and cover pages
+    bubblewrap      # the sandbox every document is converted in
     clang libclang-rt-14-dev   # libFuzzer targets
     libre-dev       # SIP, SDP, RTP
     baresip-core    # an independent SIP user agent for interop tests
@@ -22,12 +23,24 @@ packages=(
     valgrind        # the leak check of a whole session
 )
 
+# The unprivileged user documents are converted as (faxfs --convert-user):
+# a system user with no home and no login shell, and a group of its own.
+ensure_convert_user() {
+    getent passwd faxfs-convert >/dev/null && return 0
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo=sudo
+    echo "setup: creating the system user faxfs-convert"
+    $sudo useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin faxfs-convert
+}
+
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
+    ensure_convert_user
     exit 0
 fi
 
@@ -40,3 +53,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+ensure_convert_user

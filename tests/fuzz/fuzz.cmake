@@ -22,6 +22,7 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
     ${PROJECT_SOURCE_DIR}/queue/job.c
     ${PROJECT_SOURCE_DIR}/queue/jobfile.c
     ${PROJECT_SOURCE_DIR}/queue/document.c
+    ${PROJECT_SOURCE_DIR}/queue/document_convert.c
     ${PROJECT_SOURCE_DIR}/queue/image.c
     ${PROJECT_SOURCE_DIR}/queue/raster.c
     ${PROJECT_SOURCE_DIR}/queue/render.c)
@@ -61,6 +62,7 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   faxfs_fuzz_target(NAME jobfile LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME document LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
   faxfs_fuzz_target(NAME image LIBS faxfs_fuzz_queue)
+  faxfs_fuzz_target(NAME accept_page LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
   faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME time_priority LIBS faxfs_fuzz_queue)
 

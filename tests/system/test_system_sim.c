@@ -74,6 +74,7 @@ static int open_engine(struct fixture *f, enum modem_pace pace)
         .max_attempts = 3,
         .no_thread = true,
         .log = quiet_log,
+        .converter = FAXFS_CONVERTER, .convert_uid = 65534, .convert_gid = 65534, /* nobody */
     };
     return queue_open(&f->w.q, &qcfg) < 0 ? -1 : (f->q = f->w.q, 0);
 }

@@ -119,6 +119,7 @@ static int setup(void **state)
         .spool_dir = spool, .clock = {.now = fake_now, .ctx = &f->now}, .line = wiring_line_ops(&f->w),
         .modems = 1, .per_destination_limit = 1, .retry_jitter_percent = -1, .max_attempts = 3,
         .no_thread = true, .log = quiet_log,
+        .converter = FAXFS_CONVERTER, .convert_uid = 65534, .convert_gid = 65534, /* nobody */
     };
     if (queue_open(&f->w.q, &qcfg) < 0)
         return -1;

@@ -1,6 +1,6 @@
 # Unit tests of the queue engine (label "unit").
 add_library(faxfs_queue_testutil STATIC ${CMAKE_CURRENT_LIST_DIR}/queue_testutil.c)
-target_link_libraries(faxfs_queue_testutil PUBLIC faxfs_queue PkgConfig::CMOCKA PkgConfig::TIFF PkgConfig::PNG PkgConfig::JPEG)
+target_link_libraries(faxfs_queue_testutil PUBLIC faxfs_document faxfs_queue PkgConfig::CMOCKA PkgConfig::TIFF PkgConfig::PNG PkgConfig::JPEG)
 
 # test_queue_fault needs FAXFS_FAULT_INJECTION=ON; without it its tests
 # report themselves skipped.
@@ -10,3 +10,12 @@ foreach(name jobfile job sched engine spool document intake receive fault check 
   add_test(NAME queue_${name} COMMAND test_queue_${name})
   set_tests_properties(queue_${name} PROPERTIES LABELS unit TIMEOUT 120 ENVIRONMENT "TZ=UTC")
 endforeach()
+
+# Documents through the real sandbox: bwrap and the faxfs-convert program
+# (needs root to switch to the conversion user; exit 77 = skipped).
+add_executable(test_queue_sandbox ${CMAKE_CURRENT_LIST_DIR}/test_queue_sandbox.c)
+target_link_libraries(test_queue_sandbox PRIVATE faxfs_queue_testutil)
+target_compile_definitions(test_queue_sandbox PRIVATE FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
+add_dependencies(test_queue_sandbox faxfs-convert)
+add_test(NAME queue_sandbox COMMAND test_queue_sandbox)
+set_tests_properties(queue_sandbox PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77 ENVIRONMENT "TZ=UTC")

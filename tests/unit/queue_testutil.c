@@ -3,6 +3,9 @@
  */
 #include "queue_testutil.h"
 
+#include "queue/document.h"
+#include "queue/sandbox.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -71,6 +74,18 @@ static void quiet_log(int level, const char *msg)
         fprintf(stderr, "log: %s\n", msg);
 }
 
+/* The engine's tests convert in process: the sandbox has tests of its own
+ * (test_queue_sandbox.c, the mounted tests). */
+static int in_process_convert(void *ctx, int fd, const struct document_options *opt, int first_index,
+                              const struct document_sink *sink, struct document_result *res, char *why,
+                              size_t whylen)
+{
+    (void)ctx;
+    return document_split(fd, opt, first_index, sink, res, why, whylen);
+}
+
+const struct queue_converter test_in_process_converter = {in_process_convert, NULL};
+
 void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake_line *line,
                  const struct queue_backend *backend, const char *spool_dir)
 {
@@ -88,6 +103,7 @@ void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake
     cfg->no_thread = true;
     cfg->no_fsync = true;
     cfg->log = quiet_log;
+    cfg->convert = &test_in_process_converter;
 }
 
 void event_log_listener(void *ctx, enum queue_event ev, uint64_t id)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -177,6 +178,66 @@ static void test_hook_runs_once_when_a_job_finishes(void **state)
     remove_dir(dir);
 }
 
+/* Hook and mailer see a fixed environment: the job's FAXFS_* variables
+ * (hook only), PATH and the C locale, and nothing the daemon was started
+ * with, FAXFS_SIP_PASSWORD least of all. */
+static void test_hook_and_sendmail_never_see_the_daemon_environment(void **state)
+{
+    (void)state;
+    char dir[256], hook_out[300], mail_out[300], sendmail[300], cmd[1200];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(hook_out, sizeof hook_out, "%s/hook.env", dir);
+    snprintf(mail_out, sizeof mail_out, "%s/sendmail.env", dir);
+    snprintf(sendmail, sizeof sendmail, "%s/sendmail", dir);
+    snprintf(cmd, sizeof cmd, "env > '%s.tmp' && mv '%s.tmp' '%s'", hook_out, hook_out, hook_out);
+    FILE *f = fopen(sendmail, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\ncat >/dev/null\nenv > '%s.tmp' && mv '%s.tmp' '%s'\n", mail_out, mail_out, mail_out);
+    fclose(f);
+    assert_int_equal(chmod(sendmail, 0755), 0);
+    setenv("FAXFS_SIP_PASSWORD", "hunter2-secret", 1);
+    setenv("DAEMON_ONLY_SETTING", "daemon-only-value", 1);
+
+    struct fake_clock clock = {1800000000};
+    struct fake_line line = {0};
+    struct queue_config cfg;
+    test_config(&cfg, &clock, &line, NULL, dir);
+    struct queue *q;
+    assert_int_equal(queue_open(&q, &cfg), 0);
+    struct notifier *n;
+    struct notify_config ncfg = {.command = cmd, .mail = NOTIFY_MAIL_ALL, .sendmail = sendmail, .timeout_seconds = 10};
+    assert_int_equal(notifier_start(&n, q, &ncfg), 0);
+    /* Submitted by root, whose name every system has, so mail is sent. */
+    struct queue_request req = {.recipient_number = "5551234"};
+    char why[256] = "";
+    uint64_t id = 0;
+    int fd = make_good_tiff(1);
+    assert_int_equal(queue_submit(q, &test_root, &req, &fd, 1, &id, why, sizeof why), 0);
+    close(fd);
+    assert_int_equal(queue_run_once(q), 1);
+    struct queue_call_result ok = test_result(QF_NONE, "", 1);
+    queue_call_finished(q, id, &ok);
+    notifier_stop(n); /* waits for both children */
+    queue_close(q);
+    unsetenv("FAXFS_SIP_PASSWORD");
+    unsetenv("DAEMON_ONLY_SETTING");
+
+    char hook[8192], mail[8192];
+    assert_non_null(slurp(hook_out));
+    snprintf(hook, sizeof hook, "%s", slurp(hook_out));
+    assert_non_null(slurp(mail_out));
+    snprintf(mail, sizeof mail, "%s", slurp(mail_out));
+    assert_null(strstr(hook, "hunter2-secret"));
+    assert_null(strstr(hook, "daemon-only-value"));
+    assert_null(strstr(mail, "hunter2-secret"));
+    assert_null(strstr(mail, "daemon-only-value"));
+    assert_non_null(strstr(hook, "FAXFS_JOB_ID="));
+    assert_non_null(strstr(hook, "PATH="));
+    assert_non_null(strstr(mail, "LC_ALL=C"));
+    assert_null(strstr(mail, "FAXFS_JOB_ID="));
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_mail_names_owner_and_reason_and_cannot_gain_headers),
         cmocka_unit_test(test_mail_policy_names),
         cmocka_unit_test(test_hook_runs_once_when_a_job_finishes),
+        cmocka_unit_test(test_hook_and_sendmail_never_see_the_daemon_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

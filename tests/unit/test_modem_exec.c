@@ -113,6 +113,30 @@ static void test_exec_command_exiting_otherwise_is_a_failed_call(void **state)
     assert_string_equal(r->code, "line_failed");
 }
 
+/* The command sees PATH and the C locale, never the daemon's environment
+ * (FAXFS_SIP_PASSWORD above all). */
+static void test_exec_command_gets_a_fixed_environment(void **state)
+{
+    struct fixture *f = *state;
+    char out[PATH_MAX], args[PATH_MAX + 64], env[8192];
+    snprintf(out, sizeof out, "%s/command.env", f->dir);
+    snprintf(args, sizeof args, "--exit 2; env > '%s'; exit 2", out);
+    setenv("FAXFS_SIP_PASSWORD", "hunter2-secret", 1);
+    setenv("DAEMON_ONLY_SETTING", "daemon-only-value", 1);
+    assert_int_equal(call_through(f, args, 1)->outcome, MODEM_BUSY);
+    unsetenv("FAXFS_SIP_PASSWORD");
+    unsetenv("DAEMON_ONLY_SETTING");
+    FILE *fp = fopen(out, "r");
+    assert_non_null(fp);
+    size_t n = fread(env, 1, sizeof env - 1, fp);
+    env[n] = '\0';
+    fclose(fp);
+    assert_null(strstr(env, "hunter2-secret"));
+    assert_null(strstr(env, "daemon-only-value"));
+    assert_non_null(strstr(env, "PATH="));
+    assert_non_null(strstr(env, "LC_ALL=C"));
+}
+
 static void test_exec_line_abort_ends_aborted(void **state)
 {
     struct fixture *f = *state;
@@ -141,6 +165,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_command_exiting_3_is_no_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_command_exiting_4_is_no_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_command_exiting_otherwise_is_a_failed_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_command_gets_a_fixed_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_line_abort_ends_aborted, setup, teardown),
     };
     return cmocka_run_group_tests_name("modem_exec", tests, NULL, NULL);
