@@ -4,7 +4,7 @@
  * are converted by image.c and raster.c, PDF and PostScript are rendered
  * by Ghostscript (render.c) into fax TIFF pages that then take the first
  * path. This parses the user's bytes, so only the converter program
- * (convert/main.c), run in the sandbox, links it; the daemon never does.
+ * (daemon/convert_main.c), run in the sandbox, links it; the daemon never does.
  */
 #include "queue/document.h"
 
