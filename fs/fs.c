@@ -43,6 +43,9 @@ struct fs_handle {
     struct fs_png *png; /* H_PNG: a reference, released with the handle */
     bool published; /* H_TEXT: reads serve the published value, not data */
     bool counted;   /* counted in the opener's open handles (fs_outbox_handle_get) */
+    /* H_UPLOAD, H_DRAFT_DOC: held around every use of fd, which release
+     * closes at once (a retired handle keeps no outbox file open). */
+    pthread_mutex_t io_lock;
     bool holds_entry; /* counted in the outbox entry's handles (no expiry) */
     uid_t uid;      /* the opener */
 };
@@ -78,6 +81,7 @@ static struct fs_handle *handle_new(enum handle_kind kind, const struct fs_ino *
         h->kind = kind;
         h->where = *w;
         h->fd = -1;
+        pthread_mutex_init(&h->io_lock, NULL);
     }
     return h;
 }
@@ -89,6 +93,7 @@ static void handle_free(struct fs_handle *h)
     if (h->fd >= 0)
         close(h->fd);
     fs_png_release(h->png);
+    pthread_mutex_destroy(&h->io_lock);
     free(h->data);
     free(h);
 }
@@ -260,7 +265,12 @@ static int setattr_outbox_file(fuse_req_t req, struct fs *fs, const struct fs_in
     if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07700) != (cur.st_mode & 07700))
         return -EPERM;
     if (to_set & FUSE_SET_ATTR_SIZE) {
-        int fd = fi && handle_of(fi)->fd >= 0 ? dup(handle_of(fi)->fd) : -1;
+        int fd = -1;
+        if (fi && (handle_of(fi)->kind == H_UPLOAD || handle_of(fi)->kind == H_DRAFT_DOC)) {
+            pthread_mutex_lock(&handle_of(fi)->io_lock);
+            fd = handle_of(fi)->fd >= 0 ? dup(handle_of(fi)->fd) : -1;
+            pthread_mutex_unlock(&handle_of(fi)->io_lock);
+        }
         if (fd < 0 && w->node >= NODE_FIRST_PAGE) {
             pthread_mutex_lock(&fs->outbox.lock);
             struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
@@ -772,14 +782,21 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
         return (void)fuse_reply_buf(req, h->data + off, n);
     }
-    int fd = spool_fd(fs_of(req), h);
-    if (fd < 0)
-        return (void)fuse_reply_err(req, -fd);
-    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-    bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    bv.buf[0].fd = fd;
-    bv.buf[0].pos = off;
-    fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    bool outbox = h->kind == H_UPLOAD || h->kind == H_DRAFT_DOC;
+    if (outbox)
+        pthread_mutex_lock(&h->io_lock);
+    int fd = outbox ? (h->fd >= 0 ? h->fd : -EBADF) : spool_fd(fs_of(req), h);
+    if (fd < 0) {
+        fuse_reply_err(req, -fd);
+    } else {
+        struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+        bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        bv.buf[0].fd = fd;
+        bv.buf[0].pos = off;
+        fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    }
+    if (outbox)
+        pthread_mutex_unlock(&h->io_lock);
 }
 
 static int write_job_ctl(fuse_req_t req, struct fs *fs, struct fs_handle *h, const char *buf, size_t size)
@@ -941,10 +958,12 @@ static int outbox_file_write(struct fs *fs, struct fs_handle *h, const char *buf
 
     if (r < 0)
         return r;
-    *n = pwrite(h->fd, buf, size, off);
+    pthread_mutex_lock(&h->io_lock);
+    *n = h->fd >= 0 ? pwrite(h->fd, buf, size, off) : (errno = EBADF, -1);
     r = *n < 0 ? -errno : 0;
-    if (*n < 0 || (size_t)*n < size)
+    if (h->fd >= 0 && (*n < 0 || (size_t)*n < size))
         outbox_file_settle(fs, &h->where, h->fd);
+    pthread_mutex_unlock(&h->io_lock);
     return r;
 }
 
@@ -1005,6 +1024,13 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (h->kind == H_UPLOAD)
         fs_submit_upload(fs_of(req), h->where.id, true, &id);
     handle_uncount(fs_of(req), h);
+    if (h->kind == H_UPLOAD || h->kind == H_DRAFT_DOC) {
+        pthread_mutex_lock(&h->io_lock);
+        if (h->fd >= 0)
+            close(h->fd);
+        h->fd = -1;
+        pthread_mutex_unlock(&h->io_lock);
+    }
     handle_retire(fs_of(req), h);
     fuse_reply_err(req, 0);
 }
@@ -1137,6 +1163,8 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
             r = -EPERM;
         else if (fs_draft_doc_find(draft, name))
             r = -EEXIST;
+        else if (draft->ndocs >= FS_MAX_DRAFT_DOCS && who.uid != 0)
+            r = -EDQUOT;
         else if (!(h = handle_new(H_DRAFT_DOC, &(struct fs_ino){ AREA_OUTBOX, p.id, 0 })))
             r = -ENOMEM;
         else if ((r = handle_count(fs, h, who.uid, true, draft)) < 0)
@@ -1148,6 +1176,13 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
         }
     }
     pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == -EDQUOT) {
+        char user[64], esc[NAME_MAX * 4 + 1];
+        fs_user_name(who.uid, user, sizeof user);
+        fs_log_escape(name, esc, sizeof esc);
+        fprintf(stderr, "faxfs: outbox draft document %s: %s (uid %lld): the draft has %d documents, refused with "
+                        "EDQUOT; submit it and start another draft\n", esc, user, (long long)who.uid, FS_MAX_DRAFT_DOCS);
+    }
     if (r < 0) {
         if (h)
             handle_uncount(fs, h);

@@ -115,7 +115,8 @@ struct fs_limits {
 #define FS_OUTBOX_USER_SLOTS 64
 #define FS_DEFAULT_ERRORS_PER_USER 16
 #define FS_DEFAULT_ERRORS_TOTAL 1024
-#define FS_DEFAULT_HANDLES_PER_USER 256
+/* Documents in one draft: a listing and a submission stay a bounded size. */
+#define FS_MAX_DRAFT_DOCS 1000
 
 struct fs_outbox {
     pthread_mutex_t lock; /* protects every entry, the lists, the tables and users; never held across queue calls */

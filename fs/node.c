@@ -647,6 +647,13 @@ static int list_outbox(struct fs *fs, struct dirbuf *b)
     return r;
 }
 
+static int by_offset(const void *a, const void *b)
+{
+    off_t x = ((const struct fs_dirent *)a)->off, y = ((const struct fs_dirent *)b)->off;
+
+    return x < y ? -1 : x > y;
+}
+
 static int list_draft(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
 {
     int r = 0;
@@ -663,10 +670,15 @@ static int list_draft(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
         r = add(b, "ctl", fs_ino_make(AREA_OUTBOX, w->id, NODE_CTL), S_IFREG, NODE_CTL + 2);
     if (r == 0 && e->text)
         r = add(b, "error", fs_ino_make(AREA_OUTBOX, w->id, NODE_ERROR), S_IFREG, NODE_ERROR + 2);
+    size_t first_doc = b->n;
     for (size_t i = 0; r == 0 && i < e->ndocs; i++)
         r = add(b, e->docs[i].name, fs_ino_make(AREA_OUTBOX, w->id, NODE_FIRST_PAGE + e->docs[i].serial),
                 S_IFREG, (off_t)(NODE_FIRST_PAGE + e->docs[i].serial + 2));
     pthread_mutex_unlock(&fs->outbox.lock);
+    /* Documents are kept in name order, offsets follow creation: listed in
+     * offset order, so a listing read in pieces misses none. */
+    if (r == 0)
+        qsort(b->v + first_doc, b->n - first_doc, sizeof *b->v, by_offset);
     return r;
 }
 
