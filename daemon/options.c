@@ -138,8 +138,8 @@ void options_print_help(FILE *out, const char *prog)
             "      --max-outbox-mb-per-user N  MiB one user's uploads and drafts may hold\n"
             "                           (default 200)\n"
             "      --max-jobs-per-user N  unfinished jobs one user may have (default 500)\n"
-            "      --max-open-files-per-user N  outbox files one user may hold open\n"
-            "                           (default 64)\n"
+            "      --max-open-files-per-user N  uploads, draft documents, pages, previews\n"
+            "                           and logs one user may hold open (default 256)\n"
             "      --draft-expire-days N  drafts untouched N days are removed (default 7);\n"
             "                           0 for any of these: no limit; root is exempt\n"
             "      --notify-cmd CMD     run CMD (with /bin/sh) when a job is done, failed or\n"
@@ -298,7 +298,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->max_drafts_per_user = 20;
     opt->max_outbox_mb_per_user = 200;
     opt->max_jobs_per_user = 500;
-    opt->max_open_files_per_user = 64;
+    opt->max_open_files_per_user = 256;
     opt->draft_expire_days = 7;
     default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
 }

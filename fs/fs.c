@@ -148,7 +148,8 @@ static int handle_count(struct fs *fs, struct fs_handle *h, uid_t uid, bool fd, 
         if (r < 0) {
             char name[64];
             fs_user_name(uid, name, sizeof name);
-            fprintf(stderr, "faxfs: %s (uid %lld) has %d outbox files open: refused with EMFILE; close some first\n",
+            fprintf(stderr, "faxfs: %s (uid %lld) has %d files open (uploads, draft documents, pages, previews, "
+                            "logs): refused with EMFILE; close some (limit: --max-open-files-per-user)\n",
                     name, (long long)uid, fs->outbox.limits.handles_per_user);
             return r;
         }
@@ -579,6 +580,13 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
             return -EACCES;
         if (w->node >= NODE_FIRST_PAGE && fs_node_page(w->node) >= job.page_count)
             return -ENOENT;
+        /* Each open page, preview or log holds a descriptor or preview
+         * bytes in the daemon: counted against the opener. */
+        pthread_mutex_lock(&fs->outbox.lock);
+        int r = handle_count(fs, h, fuse_req_ctx(req)->uid, true, NULL);
+        pthread_mutex_unlock(&fs->outbox.lock);
+        if (r < 0)
+            return r;
         if (fs_node_is_png(w->node)) {
             /* Usually cached by the lookup that reported its size. */
             h->kind = H_PNG;
@@ -857,8 +865,10 @@ static int write_draft_field(struct fs *fs, struct fs_handle *h, const char *buf
         e->mtime = fs_now();
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r < 0) {
+        char esc[sizeof why * 4];
+        fs_log_escape(why, esc, sizeof esc);
         if (why[0])
-            fprintf(stderr, "faxfs: outbox draft: %s\n", why);
+            fprintf(stderr, "faxfs: outbox draft: %s\n", esc);
         return r;
     }
     h->len += size;
@@ -1379,7 +1389,12 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     } else
         r = -EPERM;
     if (r < 0 && why[0])
-        fprintf(stderr, "faxfs: %s: %s\n", name, why);
+    {
+        char esc[NAME_MAX * 4 + 1], why_esc[sizeof why * 4];
+        fs_log_escape(name, esc, sizeof esc);
+        fs_log_escape(why, why_esc, sizeof why_esc);
+        fprintf(stderr, "faxfs: %s: %s\n", esc, why_esc);
+    }
     fuse_reply_err(req, -r);
 }
 

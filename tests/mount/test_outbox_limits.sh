@@ -27,7 +27,7 @@ chmod 755 "$WORK"
 make_fax "$WORK/doc.tif" 1
 chmod 644 "$WORK/doc.tif"
 faxfs_start -o allow_other,default_permissions --max-drafts-per-user 3 --max-outbox-mb-per-user 4 \
-    --max-jobs-per-user 3
+    --max-jobs-per-user 3 --max-open-files-per-user 8
 echo pause >"$MNT/ctl" # jobs stay unfinished
 
 # ---- 2,000 empty documents in B's drafts hold no descriptor ----
@@ -81,4 +81,20 @@ n=$(ls "$MNT/outbox" | grep -c '\.error$')
 [ "$n" -le 16 ] || fail "$n .error entries kept for one user"
 [ "$n" -ge 1 ] || fail "no .error entry kept"
 [ -e "$MNT/outbox/report40.tif.error" ] || fail "the newest .error was dropped"
+
+# ---- open files per user (8 here): one more open fails with EMFILE ----
+jb=
+for j in "$MNT"/jobs/*; do [ "$(cat "$j/owner")" = $B ] && jb=$j; done
+[ -n "$jb" ] || fail "B's job not found"
+if err=$(as $B bash -c 'for fd in 3 4 5 6 7 8 9 10; do eval "exec $fd<\"\$1\"" || { echo "refused at $fd" >&2; exit 2; }; done
+                      exec 11<"$1"' _ "$jb/pages/001.tif" 2>&1); then
+    fail "a ninth open file was allowed"
+fi
+case "$err" in
+*"refused at"*) fail "refused before the limit: $err" ;;
+*"Too many open files"*) ;;
+*) fail "the ninth open failed with: $err" ;;
+esac
+grep -q "faxfs-t-lim-b (uid [0-9]*) has 8 files open" "$DAEMON_LOG" || fail "no log line for the open files limit"
+as $B cmp -s "$jb/pages/001.tif" "$jb/pages/001.tif" || fail "B's files stay counted after closing"
 echo "PASS"
