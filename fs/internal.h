@@ -23,6 +23,7 @@
 
 #include "fs/fs.h"
 #include "fs/inode.h"
+#include "fs/parse.h"
 #include "fs/preview.h"
 #include "queue/queue.h"
 
@@ -288,13 +289,6 @@ int fs_outbox_resize(struct fs_outbox *ob, uid_t uid, uint64_t old, uint64_t new
 /* An open handle holding a daemon descriptor: -EMFILE over the limit. */
 int fs_outbox_handle_get(struct fs_outbox *ob, uid_t uid);
 void fs_outbox_handle_put(struct fs_outbox *ob, uid_t uid);
-
-/* Outbox names: printable characters only (no control characters, which
- * would reach listings and log lines). */
-bool fs_name_printable(const char *name);
-/* Copies text for a log line with control characters and backslashes as
- * \xNN escapes; always terminated. */
-void fs_log_escape(const char *in, char *out, size_t outlen);
 
 /* notify.c */
 int fs_notifier_start(struct fs *fs);

@@ -414,32 +414,3 @@ void fs_draft_doc_remove(struct fs_outbox *ob, struct outbox_entry *e, struct dr
     memmove(&e->docs[at], &e->docs[at + 1], (e->ndocs - at - 1) * sizeof *d);
     e->ndocs--;
 }
-
-/* ---- names in listings and logs ---- */
-
-bool fs_name_printable(const char *name)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
-}
-
-void fs_log_escape(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-
-    if (outlen == 0)
-        return;
-    for (const unsigned char *p = (const unsigned char *)in; *p && o + 1 < outlen; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
-            if (o + 5 >= outlen)
-                break;
-            snprintf(out + o, 5, "\\x%02x", *p);
-            o += 4;
-        } else {
-            out[o++] = (char)*p;
-        }
-    }
-    out[o] = '\0';
-}
