@@ -97,6 +97,7 @@ struct fs_outbox_user {
     int drafts;
     int errors;
     int handles;    /* open handles that hold a descriptor in the daemon */
+    int submitting; /* submissions in progress (each holds a FUSE worker) */
     uint64_t bytes; /* uploads and draft documents */
     struct fs_outbox_user *next;
 };
@@ -116,6 +117,11 @@ struct fs_limits {
 #define FS_OUTBOX_USER_SLOTS 64
 #define FS_DEFAULT_ERRORS_PER_USER 16
 #define FS_DEFAULT_ERRORS_TOTAL 1024
+/* Submissions in progress: each holds a FUSE worker for as long as the
+ * queue validates and converts (up to a minute for a PDF), so one user may
+ * not take the workers everyone's requests need (FS_MAX_THREADS is 16). */
+#define FS_SUBMITS_PER_USER 2
+#define FS_SUBMITS_TOTAL 8
 /* Documents in one draft: a listing and a submission stay a bounded size. */
 #define FS_MAX_DRAFT_DOCS 1000
 
@@ -124,6 +130,7 @@ struct fs_outbox {
     struct outbox_entry *head, *tail;
     struct outbox_entry **by_name, **by_serial; /* nbuckets chains each */
     size_t nbuckets, count, nerrors;
+    int submitting; /* submissions in progress, every user */
     uint64_t next_serial;
     struct fs_outbox_user *users[FS_OUTBOX_USER_SLOTS];
     struct fs_limits limits;
@@ -289,6 +296,10 @@ int fs_outbox_resize(struct fs_outbox *ob, uid_t uid, uint64_t old, uint64_t new
 /* An open handle holding a daemon descriptor: -EMFILE over the limit. */
 int fs_outbox_handle_get(struct fs_outbox *ob, uid_t uid);
 void fs_outbox_handle_put(struct fs_outbox *ob, uid_t uid);
+/* A submission starts: -EAGAIN when uid already has FS_SUBMITS_PER_USER in
+ * progress or everyone FS_SUBMITS_TOTAL (root is never refused). */
+int fs_outbox_submit_begin(struct fs_outbox *ob, uid_t uid);
+void fs_outbox_submit_end(struct fs_outbox *ob, uid_t uid);
 
 /* notify.c */
 int fs_notifier_start(struct fs *fs);

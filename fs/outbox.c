@@ -72,7 +72,7 @@ struct fs_outbox_user *fs_outbox_user(struct fs_outbox *ob, uid_t uid, bool crea
  * with something in the outbox. */
 static void user_release(struct fs_outbox *ob, struct fs_outbox_user *u)
 {
-    if (u->drafts || u->errors || u->handles || u->bytes)
+    if (u->drafts || u->errors || u->handles || u->bytes || u->submitting)
         return;
     for (struct fs_outbox_user **pp = &ob->users[u->uid % FS_OUTBOX_USER_SLOTS]; *pp; pp = &(*pp)->next)
         if (*pp == u) {
@@ -134,6 +134,33 @@ void fs_outbox_handle_put(struct fs_outbox *ob, uid_t uid)
 
     if (u && u->handles > 0) {
         u->handles--;
+        user_release(ob, u);
+    }
+}
+
+int fs_outbox_submit_begin(struct fs_outbox *ob, uid_t uid)
+{
+    struct fs_outbox_user *u = fs_outbox_user(ob, uid, true);
+
+    if (!u)
+        return -ENOMEM;
+    if (uid != 0 && (u->submitting >= FS_SUBMITS_PER_USER || ob->submitting >= FS_SUBMITS_TOTAL)) {
+        user_release(ob, u);
+        return -EAGAIN;
+    }
+    u->submitting++;
+    ob->submitting++;
+    return 0;
+}
+
+void fs_outbox_submit_end(struct fs_outbox *ob, uid_t uid)
+{
+    struct fs_outbox_user *u = fs_outbox_user(ob, uid, false);
+
+    if (ob->submitting > 0)
+        ob->submitting--;
+    if (u && u->submitting > 0) {
+        u->submitting--;
         user_release(ob, u);
     }
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/names.h"
 #include "fs/parse.h"
 #include "fs/submit.h"
 
@@ -73,6 +74,20 @@ void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why, uid
     leave_error(fs, name, why, uid);
 }
 
+/* Too many submissions in progress: refused now, nothing created. */
+static int submit_refused(uid_t uid, const char *name, int r, char *why, size_t whylen)
+{
+    char user[64], esc[NAME_MAX * 4 + 1];
+
+    fs_user_name(uid, user, sizeof user);
+    fs_log_escape(name, esc, sizeof esc);
+    snprintf(why, whylen, "%d of your submissions (or %d in all) are being converted already: submit again when "
+                          "they are done", FS_SUBMITS_PER_USER, FS_SUBMITS_TOTAL);
+    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld): too many submissions in progress, refused with EAGAIN; "
+                    "retry when they are done\n", esc, user, (long long)uid);
+    return r;
+}
+
 int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *id_out)
 {
     struct queue_request req;
@@ -106,10 +121,12 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
     e->busy = true;
     who = e->caller;
     snprintf(name, sizeof name, "%s", e->name);
+    int slot = fs_outbox_submit_begin(&fs->outbox, who.uid);
     pthread_mutex_unlock(&fs->outbox.lock);
 
     memset(&req, 0, sizeof req);
-    int r = fs_outbox_recipient(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
+    int r = slot < 0 ? submit_refused(who.uid, name, slot, why, sizeof why)
+                     : fs_outbox_recipient(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
     if (r == 0)
         r = fs_check_jobs_limit(fs, who.uid, name, why, sizeof why);
     if (r == 0) {
@@ -118,6 +135,11 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
         r = queue_submit(fs->q, &qc, &req, &fd, 1, id_out, why, sizeof why);
     }
     close(fd);
+    if (slot == 0) {
+        pthread_mutex_lock(&fs->outbox.lock);
+        fs_outbox_submit_end(&fs->outbox, who.uid);
+        pthread_mutex_unlock(&fs->outbox.lock);
+    }
 
     pthread_mutex_lock(&fs->outbox.lock);
     e = fs_outbox_get(&fs->outbox, serial);
@@ -166,11 +188,13 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     for (size_t i = 0; r == 0 && i < e->ndocs; i++, n++)
         if ((fds[i] = e->docs[i].token[0] ? queue_draft_file_open(fs->q, e->docs[i].token) : dup(e->docs[i].fd)) < 0)
             r = e->docs[i].token[0] ? fds[i] : -errno;
+    int slot = -1;
     if (r == 0) {
         e->busy = true;
         req = e->req;
         owner = e->caller;
         snprintf(name, sizeof name, "%s", e->name);
+        slot = fs_outbox_submit_begin(&fs->outbox, owner.uid);
     }
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r < 0) {
@@ -185,7 +209,8 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     for (size_t i = 0; i < n; i++)
         lseek(fds[i], 0, SEEK_SET);
     fs_caller_to_queue(&owner, &qc);
-    r = fs_check_jobs_limit(fs, owner.uid, name, why, sizeof why);
+    r = slot < 0 ? submit_refused(owner.uid, name, slot, why, sizeof why)
+                 : fs_check_jobs_limit(fs, owner.uid, name, why, sizeof why);
     if (r == 0)
         r = queue_submit(fs->q, &qc, &req, fds, n, id_out, why, sizeof why);
     for (size_t i = 0; i < n; i++)
@@ -193,6 +218,8 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     free(fds);
 
     pthread_mutex_lock(&fs->outbox.lock);
+    if (slot == 0)
+        fs_outbox_submit_end(&fs->outbox, owner.uid);
     e = fs_outbox_get(&fs->outbox, serial);
     if (e && r == 0) {
         fs_outbox_remove(&fs->outbox, e);

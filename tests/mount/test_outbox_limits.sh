@@ -29,6 +29,8 @@ chmod 644 "$WORK/doc.tif"
 faxfs_start -o allow_other,default_permissions --max-drafts-per-user 3 --max-outbox-mb-per-user 4 \
     --max-jobs-per-user 3 --max-open-files-per-user 8
 echo pause >"$MNT/ctl" # jobs stay unfinished
+# The daemon took its hard open-file limit as its soft one, and said so.
+grep -q "open file limit: $(ulimit -Hn)\$" "$DAEMON_LOG" || fail "no 'open file limit: $(ulimit -Hn)' in the log"
 
 # ---- 2,000 empty documents in B's drafts hold no descriptor ----
 as $B mkdir "$MNT/outbox/d1" "$MNT/outbox/d2"

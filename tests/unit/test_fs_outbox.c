@@ -234,6 +234,27 @@ static void test_open_files_per_user_are_bounded(void **state)
     outbox_done(ob);
 }
 
+static void test_submissions_in_progress_are_bounded_per_user_and_in_all(void **state)
+{
+    (void)state;
+    struct fs_outbox *ob = outbox_with(NULL);
+
+    for (int i = 0; i < FS_SUBMITS_PER_USER; i++)
+        assert_int_equal(fs_outbox_submit_begin(ob, 1000), 0);
+    assert_int_equal(fs_outbox_submit_begin(ob, 1000), -EAGAIN);
+    for (uid_t u = 1001; ob->submitting < FS_SUBMITS_TOTAL; u++)
+        assert_int_equal(fs_outbox_submit_begin(ob, u), 0);
+    assert_int_equal(fs_outbox_submit_begin(ob, 2000), -EAGAIN);
+    assert_int_equal(fs_outbox_submit_begin(ob, 0), 0); /* root is never refused */
+    fs_outbox_submit_end(ob, 0);
+    fs_outbox_submit_end(ob, 1000);
+    assert_int_equal(fs_outbox_submit_begin(ob, 2000), 0);
+    assert_int_equal(fs_outbox_submit_begin(ob, 1000), -EAGAIN); /* the total is reached again */
+    fs_outbox_submit_end(ob, 1001);
+    assert_int_equal(fs_outbox_submit_begin(ob, 1000), 0);
+    outbox_done(ob);
+}
+
 static void test_names_with_control_characters_are_not_printable(void **state)
 {
     (void)state;
@@ -270,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_removing_a_draft_gives_back_its_documents_bytes),
         cmocka_unit_test(test_untouched_drafts_expire_unless_in_use),
         cmocka_unit_test(test_open_files_per_user_are_bounded),
+        cmocka_unit_test(test_submissions_in_progress_are_bounded_per_user_and_in_all),
         cmocka_unit_test(test_names_with_control_characters_are_not_printable),
         cmocka_unit_test(test_log_escape_leaves_no_control_characters),
     };
