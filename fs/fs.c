@@ -335,6 +335,25 @@ static int setattr_draft_field(fuse_req_t req, struct fs *fs, const struct fs_in
     return r;
 }
 
+static void log_setattr_refused(fuse_req_t req, const struct fs_ino *w, int to_set)
+{
+    static const char *const area[AREA_COUNT] = { "top", "jobs", "history", "received", "modems", "outbox" };
+    char user[64], what[64] = "";
+    uid_t uid = fuse_req_ctx(req)->uid;
+
+    fs_user_name(uid, user, sizeof user);
+    snprintf(what, sizeof what, "%s%s%s%s", to_set & FUSE_SET_ATTR_MODE ? "chmod," : "",
+             to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) ? "chown," : "", to_set & FUSE_SET_ATTR_SIZE ? "truncate," : "",
+             to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)
+                 ? "utimens,"
+                 : "");
+    if (what[0])
+        what[strlen(what) - 1] = '\0';
+    fprintf(stderr, "faxfs: %s of %s object %llu node %u by %s (uid %lld) refused with EPERM: the view does not make "
+                    "this change (docs/security.md, \"Changes the view cannot make\")\n",
+            what[0] ? what : "setattr", area[w->area], (unsigned long long)w->id, (unsigned)w->node, user, (long long)uid);
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_of(req);
@@ -356,6 +375,8 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         r = setattr_draft_field(req, fs, &w, attr, to_set);
     else
         r = -EPERM;
+    if (r == -EPERM)
+        log_setattr_refused(req, &w, to_set);
     if (r < 0)
         return (void)fuse_reply_err(req, -r);
     fs_getattr(req, ino, NULL);

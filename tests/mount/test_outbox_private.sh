@@ -77,6 +77,7 @@ expect_fail_with "Operation not permitted" as $A chmod 700 "$d"
 expect_fail_with "Operation not permitted" as $A truncate -s 5 "$d/comment"
 expect_fail_with "Operation not permitted" as $A chmod 400 "$d/doc.tif"
 expect_eq "ctl mode unchanged" "$(stat -c %a "$j/ctl")" 664
+grep -q "chmod of jobs object $(job_id 1) node [0-9]* by $A (uid [0-9]*) refused with EPERM" "$DAEMON_LOG" || fail "no log line for a refused chmod"
 expect_eq "server ctl mode unchanged" "$(stat -c %a "$MNT/ctl")" 644
 expect_eq "draft field unchanged" "$(as $A cat "$d/comment")" "Dear Ada"
 # What real tools need keeps working: cp -p (times, a mode with group and
