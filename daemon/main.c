@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -56,6 +57,26 @@ static void logf_(int level, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     daemon_log(level, buf);
+}
+
+/* Descriptors are bounded per user (open outbox files) and per call, not
+ * by the 1024 a shell hands down: the soft limit is raised to the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            logf_(LOG_WARNING, "open file limit stays %llu: cannot raise it to %llu: %s", (unsigned long long)was,
+                  (unsigned long long)rl.rlim_max, strerror(errno));
+            return;
+        }
+    }
+    logf_(LOG_INFO, "open file limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -451,6 +472,7 @@ int main(int argc, char **argv)
     sigemptyset(&hup);
     sigaddset(&hup, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &hup, NULL);
+    raise_fd_limit();
 
     char sim_dir[4200], scratch_dir[4200];
     snprintf(sim_dir, sizeof sim_dir, "%s/sim", opt.spool_dir);
@@ -519,6 +541,11 @@ int main(int argc, char **argv)
         .mount_opts = opt.mount_opts[0] ? opt.mount_opts : NULL,
         .debug = opt.debug,
         .admin_group = opt.admin_group,
+        .max_drafts_per_user = opt.max_drafts_per_user,
+        .max_outbox_bytes = (unsigned long long)opt.max_outbox_mb_per_user << 20,
+        .max_jobs_per_user = opt.max_jobs_per_user,
+        .max_open_files_per_user = opt.max_open_files_per_user,
+        .draft_expire_days = opt.draft_expire_days,
     };
     if ((rc = fs_create(&fs, q, &fopt, err, sizeof err)) < 0) {
         queue_stop(q);

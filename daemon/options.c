@@ -40,6 +40,11 @@ enum {
     OPT_NOTIFY_RETRY,
     OPT_NOTIFY_MAIL,
     OPT_CONVERT_USER,
+    OPT_MAX_DRAFTS_PER_USER,
+    OPT_MAX_OUTBOX_MB_PER_USER,
+    OPT_MAX_JOBS_PER_USER,
+    OPT_MAX_OPEN_FILES_PER_USER,
+    OPT_DRAFT_EXPIRE_DAYS,
 };
 
 static const struct option long_options[] = {
@@ -71,6 +76,11 @@ static const struct option long_options[] = {
     {"notify-retry", no_argument, NULL, OPT_NOTIFY_RETRY},
     {"notify-mail", optional_argument, NULL, OPT_NOTIFY_MAIL},
     {"convert-user", required_argument, NULL, OPT_CONVERT_USER},
+    {"max-drafts-per-user", required_argument, NULL, OPT_MAX_DRAFTS_PER_USER},
+    {"max-outbox-mb-per-user", required_argument, NULL, OPT_MAX_OUTBOX_MB_PER_USER},
+    {"max-jobs-per-user", required_argument, NULL, OPT_MAX_JOBS_PER_USER},
+    {"max-open-files-per-user", required_argument, NULL, OPT_MAX_OPEN_FILES_PER_USER},
+    {"draft-expire-days", required_argument, NULL, OPT_DRAFT_EXPIRE_DAYS},
     {NULL, 0, NULL, 0},
 };
 
@@ -126,6 +136,14 @@ void options_print_help(FILE *out, const char *prog)
             "      --sip-t38 on|off     offer and accept T.38 (default on)\n"
             "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
+            "      --max-drafts-per-user N  drafts one user may keep in outbox/ (default 20)\n"
+            "      --max-outbox-mb-per-user N  MiB one user's uploads and drafts may hold\n"
+            "                           (default 200)\n"
+            "      --max-jobs-per-user N  unfinished jobs one user may have (default 500)\n"
+            "      --max-open-files-per-user N  uploads, draft documents, pages, previews\n"
+            "                           and logs one user may hold open (default 256)\n"
+            "      --draft-expire-days N  drafts untouched N days are removed (default 7);\n"
+            "                           0 for any of these: no limit; root is exempt\n"
             "      --notify-cmd CMD     run CMD (with /bin/sh) when a job is done, failed or\n"
             "                           canceled, or a fax was received; the job's\n"
             "                           properties are in FAXFS_* environment variables\n"
@@ -282,6 +300,11 @@ static void set_defaults(struct daemon_options *opt)
     opt->per_destination = 1;
     opt->tsid = "faxfs";
     opt->station_number = "5550100";
+    opt->max_drafts_per_user = 20;
+    opt->max_outbox_mb_per_user = 200;
+    opt->max_jobs_per_user = 500;
+    opt->max_open_files_per_user = 256;
+    opt->draft_expire_days = 7;
     default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
 }
 
@@ -405,6 +428,21 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
     case OPT_CONVERT_USER: opt->convert_user = optarg; break;
+    case OPT_MAX_DRAFTS_PER_USER:
+        bad |= parse_count("--max-drafts-per-user", optarg, 0, 100000, &opt->max_drafts_per_user) != 0;
+        break;
+    case OPT_MAX_OUTBOX_MB_PER_USER:
+        bad |= parse_count("--max-outbox-mb-per-user", optarg, 0, 1 << 20, &opt->max_outbox_mb_per_user) != 0;
+        break;
+    case OPT_MAX_JOBS_PER_USER:
+        bad |= parse_count("--max-jobs-per-user", optarg, 0, 1000000, &opt->max_jobs_per_user) != 0;
+        break;
+    case OPT_MAX_OPEN_FILES_PER_USER:
+        bad |= parse_count("--max-open-files-per-user", optarg, 0, 100000, &opt->max_open_files_per_user) != 0;
+        break;
+    case OPT_DRAFT_EXPIRE_DAYS:
+        bad |= parse_count("--draft-expire-days", optarg, 0, 36500, &opt->draft_expire_days) != 0;
+        break;
     default: bad = 1; break;
     }
     return bad ? -1 : 0;

@@ -21,6 +21,11 @@ struct daemon_options {
     int per_destination;      /* concurrent calls per number */
     const char *tsid;
     const char *admin_group;  /* NULL = root only */
+    int max_drafts_per_user;  /* per-user limits of the outbox (0 = none) */
+    int max_outbox_mb_per_user;
+    int max_jobs_per_user;
+    int max_open_files_per_user;
+    int draft_expire_days;
     const char *station_number; /* our own number on the simulated network */
     const char *listen_spec;  /* inbound listener, e.g. audiosocket:127.0.0.1:9092 */
     const char *listen_more[2]; /* a second listener (--listen again), NULL-terminated */

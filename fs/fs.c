@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs/metrics.h"
+#include "fs/names.h"
 #include "fs/parse.h"
 #include "fs/render.h"
 #include "fs/submit.h"
@@ -41,6 +42,12 @@ struct fs_handle {
     int fd;     /* H_FD, H_UPLOAD, H_DRAFT_DOC: owned */
     struct fs_png *png; /* H_PNG: a reference, released with the handle */
     bool published; /* H_TEXT: reads serve the published value, not data */
+    bool counted;   /* counted in the opener's open handles (fs_outbox_handle_get) */
+    /* H_UPLOAD, H_DRAFT_DOC: held around every use of fd, which release
+     * closes at once (a retired handle keeps no outbox file open). */
+    pthread_mutex_t io_lock;
+    bool holds_entry; /* counted in the outbox entry's handles (no expiry) */
+    uid_t uid;      /* the opener */
 };
 
 #define FS_MAX_THREADS 16
@@ -74,6 +81,7 @@ static struct fs_handle *handle_new(enum handle_kind kind, const struct fs_ino *
         h->kind = kind;
         h->where = *w;
         h->fd = -1;
+        pthread_mutex_init(&h->io_lock, NULL);
     }
     return h;
 }
@@ -85,6 +93,7 @@ static void handle_free(struct fs_handle *h)
     if (h->fd >= 0)
         close(h->fd);
     fs_png_release(h->png);
+    pthread_mutex_destroy(&h->io_lock);
     free(h->data);
     free(h);
 }
@@ -130,16 +139,58 @@ static void retired_free_all(struct fs *fs)
     }
 }
 
+/* Counts an open handle against its opener (it holds a descriptor in the
+ * daemon) and against its outbox entry (a draft in use never expires). */
+static int handle_count(struct fs *fs, struct fs_handle *h, uid_t uid, bool fd, struct outbox_entry *e)
+{
+    if (fd) {
+        int r = fs_outbox_handle_get(&fs->outbox, uid);
+        if (r < 0) {
+            char name[64];
+            fs_user_name(uid, name, sizeof name);
+            fprintf(stderr, "faxfs: %s (uid %lld) has %d files open (uploads, draft documents, pages, previews, "
+                            "logs): refused with EMFILE; close some (limit: --max-open-files-per-user)\n",
+                    name, (long long)uid, fs->outbox.limits.handles_per_user);
+            return r;
+        }
+        h->counted = true;
+    }
+    h->uid = uid;
+    if (e) {
+        e->handles++;
+        h->holds_entry = true;
+    }
+    return 0;
+}
+
+static void handle_uncount(struct fs *fs, struct fs_handle *h)
+{
+    if (!h->counted && !h->holds_entry)
+        return;
+    pthread_mutex_lock(&fs->outbox.lock);
+    if (h->counted)
+        fs_outbox_handle_put(&fs->outbox, h->uid);
+    struct outbox_entry *e = h->holds_entry ? fs_outbox_get(&fs->outbox, h->where.id) : NULL;
+    if (e && e->handles > 0)
+        e->handles--;
+    h->counted = h->holds_entry = false;
+    pthread_mutex_unlock(&fs->outbox.lock);
+}
+
 static bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 /* ---- lookup and attributes ---- */
 
-static int fill_entry(struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
+static uint64_t *outbox_file_size(struct fs *fs, const struct fs_ino *w, struct outbox_entry **ep, int64_t **mtime);
+static int outbox_file_reserve(struct fs *fs, const struct fs_ino *w, uint64_t new_size, bool only_grow, uint64_t *before);
+static void outbox_file_settle(struct fs *fs, const struct fs_ino *w, int fd);
+
+static int fill_entry(fuse_req_t req, struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
 {
     double timeout;
 
     memset(e, 0, sizeof *e);
-    int r = fs_stat(fs, ino, &e->attr, &timeout);
+    int r = fs_stat(fs, ino, &e->attr, &timeout, req);
     if (r < 0)
         return r;
     e->ino = ino;
@@ -156,7 +207,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
     /* Misses are errors, never cached: a job may appear the next moment. */
     if (r == 0)
-        r = fill_entry(fs, ino, &e);
+        r = fill_entry(req, fs, ino, &e);
     if (r < 0)
         return (void)fuse_reply_err(req, -r);
     fuse_reply_entry(req, &e);
@@ -166,9 +217,9 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     struct stat st;
     double timeout;
-    int r = fs_stat(fs_of(req), ino, &st, &timeout);
 
     (void)fi;
+    int r = fs_stat(fs_of(req), ino, &st, &timeout, req);
     if (r < 0)
         return (void)fuse_reply_err(req, -r);
     fuse_reply_attr(req, &st, timeout);
@@ -179,27 +230,153 @@ static bool is_ctl(const struct fs_ino *w)
     return (w->area == AREA_TOP && w->node == TOP_CTL) || (w->area != AREA_TOP && w->area != AREA_MODEMS && w->node == NODE_CTL);
 }
 
-/* Truncating a ctl file (`echo pause > ctl`) is harmless; uploads and draft
- * files take any size and time; everything else refuses to change. */
+/* Attribute changes the view cannot make are refused with EPERM, never
+ * answered with a silent success:
+ * - uploads and draft documents take a size (accounted against the owner's
+ *   limits) and times (shown as their mtime); chmod and chown are accepted
+ *   only when they ask for what is shown, except that chmod may ask for
+ *   group and other bits, which outbox content never gets (so `cp -p`
+ *   works; docs/security.md);
+ * - a draft's value file may be truncated to empty (the field's default);
+ * - ctl files are truncated by `echo cmd > ctl` only through open(O_TRUNC),
+ *   unless the kernel cannot send O_TRUNC with the open;
+ * - everything else refuses every change. */
+static int setattr_outbox_file(fuse_req_t req, struct fs *fs, const struct fs_ino *w, struct stat *attr, int to_set,
+                               struct fuse_file_info *fi)
+{
+    struct fs_caller who;
+    struct stat cur;
+    double timeout;
+    uint64_t before = 0;
+    int r;
+
+    fs_caller_of(req, &who);
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *ent = fs_outbox_get(&fs->outbox, w->id);
+    r = !ent ? -ENOENT : w->node == NODE_SELF && ent->kind != OB_UPLOAD ? -EPERM : 0;
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r < 0 || (r = fs_stat(fs, fs_ino_make(w->area, w->id, w->node), &cur, &timeout, req)) < 0)
+        return r;
+    if (who.uid != 0 && who.uid != cur.st_uid)
+        return -EPERM;
+    if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != cur.st_uid)
+        return -EPERM;
+    if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != cur.st_gid)
+        return -EPERM;
+    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07700) != (cur.st_mode & 07700))
+        return -EPERM;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        int fd = -1;
+        if (fi && (handle_of(fi)->kind == H_UPLOAD || handle_of(fi)->kind == H_DRAFT_DOC)) {
+            pthread_mutex_lock(&handle_of(fi)->io_lock);
+            fd = handle_of(fi)->fd >= 0 ? dup(handle_of(fi)->fd) : -1;
+            pthread_mutex_unlock(&handle_of(fi)->io_lock);
+        }
+        if (fd < 0 && w->node >= NODE_FIRST_PAGE) {
+            pthread_mutex_lock(&fs->outbox.lock);
+            struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+            struct draft_doc *d = e ? fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE) : NULL;
+            char token[QUEUE_DRAFT_TOKEN_MAX] = "";
+            if (d && d->token[0])
+                snprintf(token, sizeof token, "%s", d->token);
+            else if (d)
+                fd = dup(d->fd);
+            pthread_mutex_unlock(&fs->outbox.lock);
+            if (token[0])
+                fd = queue_draft_file_open(fs->q, token);
+        }
+        if (fd < 0)
+            return -EPERM; /* an upload is only ever changed through its open handle */
+        r = outbox_file_reserve(fs, w, (uint64_t)attr->st_size, false, &before);
+        if (r == 0 && ftruncate(fd, attr->st_size) < 0) {
+            r = -errno;
+            outbox_file_settle(fs, w, fd);
+        }
+        close(fd);
+        if (r < 0)
+            return r;
+    }
+    if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+        int64_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? fs_now() : (int64_t)attr->st_mtim.tv_sec;
+        pthread_mutex_lock(&fs->outbox.lock);
+        struct outbox_entry *e;
+        int64_t *mtime;
+        if (outbox_file_size(fs, w, &e, &mtime))
+            *mtime = t;
+        pthread_mutex_unlock(&fs->outbox.lock);
+    }
+    return 0;
+}
+
+static int setattr_draft_field(fuse_req_t req, struct fs *fs, const struct fs_ino *w, struct stat *attr, int to_set)
+{
+    struct fs_caller who;
+    char why[8];
+    int r = 0;
+
+    if (to_set != FUSE_SET_ATTR_SIZE || attr->st_size != 0)
+        return -EPERM;
+    fs_caller_of(req, &who);
+    pthread_mutex_lock(&fs->outbox.lock);
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+    if (!e || e->kind != OB_DRAFT)
+        r = -ENOENT;
+    else if (who.uid != 0 && who.uid != e->uid)
+        r = -EPERM;
+    else if (e->busy)
+        r = -EBUSY;
+    else {
+        fs_draft_set(&e->req, (int)w->node, "", 0, 0, why, sizeof why);
+        e->mtime = fs_now();
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == 0)
+        fs_notify_outbox(fs, FS_EV_OUTBOX, w->id, NULL);
+    return r;
+}
+
+static void log_setattr_refused(fuse_req_t req, const struct fs_ino *w, int to_set)
+{
+    static const char *const area[AREA_COUNT] = { "top", "jobs", "history", "received", "modems", "outbox" };
+    char user[64], what[64] = "";
+    uid_t uid = fuse_req_ctx(req)->uid;
+
+    fs_user_name(uid, user, sizeof user);
+    snprintf(what, sizeof what, "%s%s%s%s", to_set & FUSE_SET_ATTR_MODE ? "chmod," : "",
+             to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) ? "chown," : "", to_set & FUSE_SET_ATTR_SIZE ? "truncate," : "",
+             to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)
+                 ? "utimens,"
+                 : "");
+    if (what[0])
+        what[strlen(what) - 1] = '\0';
+    fprintf(stderr, "faxfs: %s of %s object %llu node %u by %s (uid %lld) refused with EPERM: the view does not make "
+                    "this change (docs/security.md, \"Changes the view cannot make\")\n",
+            what[0] ? what : "setattr", area[w->area], (unsigned long long)w->id, (unsigned)w->node, user, (long long)uid);
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
+    struct fs *fs = fs_of(req);
     struct fs_ino w;
-    int r = 0;
+    int r;
 
     if (!fs_ino_split(ino, &w))
         return (void)fuse_reply_err(req, ENOENT);
-    if (w.area == AREA_OUTBOX && w.node != NODE_CTL) {
-        if (to_set & FUSE_SET_ATTR_SIZE) {
-            int fd = fi && handle_of(fi)->fd >= 0 ? handle_of(fi)->fd : -1;
-            if (fd >= 0 && ftruncate(fd, attr->st_size) < 0)
-                r = -errno;
-        }
-    } else if (is_ctl(&w)) {
-        if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)
-            r = -EPERM;
-    } else {
+    /* Only the attributes that can change a file count; ctime and atime
+     * updates that come along are no change of ours. */
+    to_set &= FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME
+            | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW;
+    bool outbox_file = w.area == AREA_OUTBOX && (w.node >= NODE_FIRST_PAGE || w.node == NODE_SELF);
+    if (is_ctl(&w))
+        r = to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0 && !fs->atomic_trunc ? 0 : -EPERM;
+    else if (outbox_file)
+        r = setattr_outbox_file(req, fs, &w, attr, to_set, fi);
+    else if (w.area == AREA_OUTBOX && w.node >= 1 && w.node <= (uint32_t)fs_draft_field_count())
+        r = setattr_draft_field(req, fs, &w, attr, to_set);
+    else
         r = -EPERM;
-    }
+    if (r == -EPERM)
+        log_setattr_refused(req, &w, to_set);
     if (r < 0)
         return (void)fuse_reply_err(req, -r);
     fs_getattr(req, ino, NULL);
@@ -267,7 +444,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
             e.attr.st_mode = d->type;
             need = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e, d->off);
         } else if (plus) {
-            if (fill_entry(fs, d->ino, &e) < 0)
+            if (fill_entry(req, fs, d->ino, &e) < 0)
                 continue; /* vanished since the listing: skip, do not stop */
             need = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e, d->off);
         } else {
@@ -379,7 +556,7 @@ static bool in_group(const struct fs_caller *who, gid_t gid)
 
 /* Pages and log: the owner and administrators (the queue decides); a
  * received fax also to its group, as its 0640 mode says. */
-static bool may_read_private(struct fs *fs, fuse_req_t req, const struct job *job)
+bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct queue_caller qc = { .uid = ctx->uid, .gid = ctx->gid };
@@ -408,7 +585,7 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
         return -EISDIR;
     /* A received fax is private as a whole (mode 0640), even on a mount
      * without default_permissions. */
-    if (job.type == JOB_RECEIVE && !may_read_private(fs, req, &job))
+    if (job.type == JOB_RECEIVE && !fs_may_read_private(fs, req, &job))
         return -EACCES;
     if (w->node == NODE_CTL) {
         if ((fi->flags & O_ACCMODE) == O_RDONLY) /* reads empty: grep -r stays quiet */
@@ -420,10 +597,17 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     if (wants_write(fi->flags))
         return -EPERM;
     if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
-        if (!may_read_private(fs, req, &job))
+        if (!fs_may_read_private(fs, req, &job))
             return -EACCES;
         if (w->node >= NODE_FIRST_PAGE && fs_node_page(w->node) >= job.page_count)
             return -ENOENT;
+        /* Each open page, preview or log holds a descriptor or preview
+         * bytes in the daemon: counted against the opener. */
+        pthread_mutex_lock(&fs->outbox.lock);
+        int r = handle_count(fs, h, fuse_req_ctx(req)->uid, true, NULL);
+        pthread_mutex_unlock(&fs->outbox.lock);
+        if (r < 0)
+            return r;
         if (fs_node_is_png(w->node)) {
             /* Usually cached by the lookup that reported its size. */
             h->kind = H_PNG;
@@ -441,6 +625,34 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     return open_text(fs, ino, h, fi);
 }
 
+/* Outbox content (uploads, drafts and everything in them, .error reasons)
+ * is its creator's: others may not even read it (admin group and root may). */
+static bool may_read_outbox(struct fs *fs, const struct fs_caller *who, const struct outbox_entry *e)
+{
+    struct queue_caller qc;
+
+    if (who->uid == 0 || who->uid == e->uid)
+        return true;
+    fs_caller_to_queue(who, &qc);
+    return queue_caller_is_admin(fs->q, &qc);
+}
+
+/* A draft document's file, opened for this handle only. */
+static int open_draft_doc(struct fs *fs, struct outbox_entry *e, struct draft_doc *d, struct fs_handle *h, int flags)
+{
+    h->fd = d->token[0] ? queue_draft_file_open(fs->q, d->token) : dup(d->fd);
+    if (h->fd < 0)
+        return d->token[0] ? h->fd : -errno;
+    if ((flags & O_TRUNC) && d->size > 0) {
+        if (ftruncate(h->fd, 0) < 0)
+            return -errno;
+        fs_outbox_resize(&fs->outbox, e->uid, d->size, 0);
+        d->size = 0;
+        d->mtime = e->mtime = fs_now();
+    }
+    return 0;
+}
+
 static int open_outbox_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fs_handle *h,
                             struct fuse_file_info *fi)
 {
@@ -456,19 +668,21 @@ static int open_outbox_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struc
         r = -ENOENT;
     else if (write && who.uid != 0 && who.uid != e->uid)
         r = -EACCES;
+    else if (!may_read_outbox(fs, &who, e))
+        r = -EACCES;
     else if (w->node == NODE_SELF)
         r = e->kind == OB_DRAFT ? -EISDIR : e->kind == OB_UPLOAD ? -EBUSY : write ? -EPERM : 1;
     else if (e->kind != OB_DRAFT)
         r = -ENOTDIR;
     else if (w->node >= NODE_FIRST_PAGE) {
         struct draft_doc *d = fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE);
+        h->kind = H_DRAFT_DOC;
         if (!d)
             r = -ENOENT;
-        else if ((h->fd = dup(d->fd)) < 0)
-            r = -errno;
-        else if ((fi->flags & O_TRUNC) && ftruncate(h->fd, 0) < 0)
-            r = -errno;
-        h->kind = H_DRAFT_DOC;
+        else if (write && e->busy)
+            r = -EBUSY;
+        else if ((r = handle_count(fs, h, who.uid, true, e)) == 0)
+            r = open_draft_doc(fs, e, d, h, fi->flags);
     } else if (w->node == NODE_CTL) {
         r = write ? 0 : 1;
         h->kind = H_DRAFT_CTL;
@@ -478,7 +692,11 @@ static int open_outbox_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struc
         r = write ? 0 : 1;
         h->kind = H_DRAFT_FIELD;
     }
+    if (r >= 0 && e && e->kind == OB_DRAFT && !h->holds_entry)
+        handle_count(fs, h, who.uid, false, e);
     pthread_mutex_unlock(&fs->outbox.lock);
+    if (r < 0)
+        handle_uncount(fs, h);
     if (r == 1) {
         h->kind = H_TEXT;
         return open_text(fs, ino, h, fi);
@@ -530,12 +748,15 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         r = -ENOENT;
     }
     if (r < 0) {
+        handle_uncount(fs, h);
         handle_free(h);
         return (void)fuse_reply_err(req, -r);
     }
     fi->fh = (uintptr_t)h;
-    if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted */
+    if (fuse_reply_open(req, fi) == -ENOENT) { /* the opener was interrupted */
+        handle_uncount(fs, h);
         handle_free(h);
+    }
 }
 
 /* ---- read and write ---- */
@@ -590,14 +811,21 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
         return (void)fuse_reply_buf(req, h->data + off, n);
     }
-    int fd = spool_fd(fs_of(req), h);
-    if (fd < 0)
-        return (void)fuse_reply_err(req, -fd);
-    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-    bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    bv.buf[0].fd = fd;
-    bv.buf[0].pos = off;
-    fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    bool outbox = h->kind == H_UPLOAD || h->kind == H_DRAFT_DOC;
+    if (outbox)
+        pthread_mutex_lock(&h->io_lock);
+    int fd = outbox ? (h->fd >= 0 ? h->fd : -EBADF) : spool_fd(fs_of(req), h);
+    if (fd < 0) {
+        fuse_reply_err(req, -fd);
+    } else {
+        struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+        bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        bv.buf[0].fd = fd;
+        bv.buf[0].pos = off;
+        fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+    }
+    if (outbox)
+        pthread_mutex_unlock(&h->io_lock);
 }
 
 static int write_job_ctl(fuse_req_t req, struct fs *fs, struct fs_handle *h, const char *buf, size_t size)
@@ -658,13 +886,116 @@ static int write_draft_field(struct fs *fs, struct fs_handle *h, const char *buf
         e->mtime = fs_now();
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r < 0) {
+        char esc[sizeof why * 4];
+        fs_log_escape(why, esc, sizeof esc);
         if (why[0])
-            fprintf(stderr, "faxfs: outbox draft: %s\n", why);
+            fprintf(stderr, "faxfs: outbox draft: %s\n", esc);
         return r;
     }
     h->len += size;
     fs_notify_outbox(fs, FS_EV_OUTBOX, h->where.id, NULL);
     return 0;
+}
+
+/* The size an upload or draft document is accounted at, and where it is
+ * kept; NULL when the entry or document is gone. Under outbox.lock. */
+static uint64_t *outbox_file_size(struct fs *fs, const struct fs_ino *w, struct outbox_entry **ep, int64_t **mtime)
+{
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
+
+    *ep = e;
+    if (!e || e->busy)
+        return NULL;
+    if (e->kind == OB_UPLOAD && w->node == NODE_SELF) {
+        *mtime = &e->mtime;
+        return &e->size;
+    }
+    struct draft_doc *d = e->kind == OB_DRAFT && w->node >= NODE_FIRST_PAGE ? fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE) : NULL;
+    if (!d)
+        return NULL;
+    *mtime = &d->mtime;
+    return &d->size;
+}
+
+static void log_limit(struct fs *fs, uid_t uid, const char *what, int r)
+{
+    char name[64], esc[NAME_MAX * 4 + 1];
+
+    fs_user_name(uid, name, sizeof name);
+    fs_log_escape(what, esc, sizeof esc);
+    if (r == -EFBIG)
+        fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld): file over %llu bytes, refused with EFBIG; split the document\n",
+                esc, name, (long long)uid, (unsigned long long)fs->outbox.limits.bytes_per_file);
+    else
+        fprintf(stderr,
+                "faxfs: outbox/%s: %s (uid %lld): uploads and drafts over %llu bytes, refused with EDQUOT; "
+                "submit or remove drafts (limit: --max-outbox-bytes-per-user)\n",
+                esc, name, (long long)uid, (unsigned long long)fs->outbox.limits.bytes_per_user);
+}
+
+/* Grows (or shrinks) an outbox file to new_size under the owner's limits:
+ * the bytes are accounted before they are written, so a refusal comes at
+ * write() or truncate() time and nothing is written. */
+static int outbox_file_reserve(struct fs *fs, const struct fs_ino *w, uint64_t new_size, bool only_grow, uint64_t *before)
+{
+    struct outbox_entry *e;
+    int64_t *mtime;
+    char what[NAME_MAX + 1] = "";
+    uid_t uid = 0;
+    int r = 0;
+
+    pthread_mutex_lock(&fs->outbox.lock);
+    uint64_t *size = outbox_file_size(fs, w, &e, &mtime);
+    if (!size) {
+        r = e && e->busy ? -EBUSY : -ENOENT;
+    } else {
+        *before = *size;
+        if (!only_grow || new_size > *size) {
+            r = fs_outbox_resize(&fs->outbox, e->uid, *size, new_size);
+            if (r == 0)
+                *size = new_size;
+        }
+        if (r == 0)
+            *mtime = e->mtime = fs_now();
+        uid = e->uid;
+        snprintf(what, sizeof what, "%s", e->name);
+    }
+    pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == -EDQUOT || r == -EFBIG)
+        log_limit(fs, uid, what, r);
+    return r;
+}
+
+/* After the write: the file's real size is what counts. */
+static void outbox_file_settle(struct fs *fs, const struct fs_ino *w, int fd)
+{
+    struct outbox_entry *e;
+    struct stat st;
+    int64_t *mtime;
+
+    if (fstat(fd, &st) < 0)
+        return;
+    pthread_mutex_lock(&fs->outbox.lock);
+    uint64_t *size = outbox_file_size(fs, w, &e, &mtime);
+    if (size && *size != (uint64_t)st.st_size && fs_outbox_resize(&fs->outbox, e->uid, *size, (uint64_t)st.st_size) == 0)
+        *size = (uint64_t)st.st_size;
+    pthread_mutex_unlock(&fs->outbox.lock);
+}
+
+static int outbox_file_write(struct fs *fs, struct fs_handle *h, const char *buf, size_t size, off_t off, ssize_t *n)
+{
+    uint64_t before;
+    int r = outbox_file_reserve(fs, &h->where, (uint64_t)off + size, true, &before);
+
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&h->io_lock);
+    *n = h->fd >= 0 ? pwrite(h->fd, buf, size, off) : (errno = EBADF, -1);
+    r = *n < 0 ? -errno : 0;
+    if (h->fd >= 0 && (*n < 0 || (size_t)*n < size))
+        outbox_file_settle(fs, &h->where, h->fd);
+    pthread_mutex_unlock(&h->io_lock);
+    return r;
 }
 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -687,9 +1018,9 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         break;
     case H_UPLOAD:
     case H_DRAFT_DOC: {
-        ssize_t n = pwrite(h->fd, buf, size, off);
-        if (n < 0)
-            return (void)fuse_reply_err(req, errno);
+        ssize_t n = 0;
+        if ((r = outbox_file_write(fs, h, buf, size, off, &n)) < 0)
+            return (void)fuse_reply_err(req, -r);
         return (void)fuse_reply_write(req, (size_t)n);
     }
     default: r = -EBADF;
@@ -723,11 +1054,83 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
      * readable reason instead of lingering (a no-op if already submitted). */
     if (h->kind == H_UPLOAD)
         fs_submit_upload(fs_of(req), h->where.id, true, &id);
+    handle_uncount(fs_of(req), h);
+    if (h->kind == H_UPLOAD || h->kind == H_DRAFT_DOC) {
+        pthread_mutex_lock(&h->io_lock);
+        if (h->fd >= 0)
+            close(h->fd);
+        h->fd = -1;
+        pthread_mutex_unlock(&h->io_lock);
+    }
     handle_retire(fs_of(req), h);
     fuse_reply_err(req, 0);
 }
 
 /* ---- creating ---- */
+
+/* Refuses an outbox name with control characters: it would reach
+ * listings and log lines. */
+static int check_outbox_name(struct fs *fs, fuse_req_t req, const char *name)
+{
+    char esc[NAME_MAX * 4 + 1], user[64];
+
+    if (fs_name_printable(name))
+        return 0;
+    fs_log_escape(name, esc, sizeof esc);
+    fs_user_name(fuse_req_ctx(req)->uid, user, sizeof user);
+    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld): name with control characters refused with EINVAL; "
+                    "use printable characters\n", esc, user, (long long)fuse_req_ctx(req)->uid);
+    (void)fs;
+    return -EINVAL;
+}
+
+/* Unfinished jobs of uid: at the per-user limit, new submissions are
+ * refused at create() or submit with EDQUOT. Root is exempt. */
+int fs_check_jobs_limit(struct fs *fs, uid_t uid, const char *what, char *why, size_t whylen)
+{
+    int max = fs->outbox.limits.jobs_per_user;
+    char user[64], esc[NAME_MAX * 4 + 1];
+
+    if (uid == 0 || max <= 0 || queue_count_unfinished(fs->q, uid) < max)
+        return 0;
+    fs_user_name(uid, user, sizeof user);
+    fs_log_escape(what, esc, sizeof esc);
+    if (why)
+        snprintf(why, whylen, "%s has %d unfinished jobs, the most allowed: wait for some to finish or cancel some", user,
+                 max);
+    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld) has %d unfinished jobs: refused with EDQUOT; "
+                    "wait or cancel (limit: --max-jobs-per-user)\n", esc, user, (long long)uid, max);
+    return -EDQUOT;
+}
+
+/* The file behind a new draft document or upload; an upload's file (and a
+ * draft document's, when the spool names it) is given to the submitter, so
+ * it counts in their disk quota while it waits. */
+static int outbox_new_file(struct fs *fs, bool draft, const struct fs_caller *who, char *token, size_t tokenlen)
+{
+    int fd = -ENOSYS;
+
+    token[0] = '\0';
+    if (draft && (fd = queue_draft_file_create(fs->q, token, tokenlen)) == -ENOSYS)
+        token[0] = '\0';
+    if (fd == -ENOSYS)
+        fd = queue_upload_open(fs->q);
+    if (fd >= 0 && fs->uid == 0 && who->uid != 0 && fchown(fd, who->uid, who->gid) < 0) {
+        /* Best effort: the per-user limit holds either way. */
+    }
+    return fd;
+}
+
+static void log_draft_limit(struct fs *fs, uid_t uid, const char *what)
+{
+    char user[64], esc[NAME_MAX * 4 + 1];
+
+    fs_user_name(uid, user, sizeof user);
+    fs_log_escape(what, esc, sizeof esc);
+    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld) has %d drafts: refused with EDQUOT; "
+                    "submit or remove one (limit: --max-drafts-per-user)\n", esc, user, (long long)uid,
+            fs->outbox.limits.drafts_per_user);
+}
 
 static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
@@ -736,7 +1139,7 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
     struct fs_handle *h = NULL;
     struct fs_caller who;
     struct fuse_entry_param e;
-    char number[JOB_NUMBER_MAX], why[256] = "";
+    char number[JOB_NUMBER_MAX], why[256] = "", token[QUEUE_DRAFT_TOKEN_MAX];
     uint64_t ino = 0;
     int r = 0;
 
@@ -745,14 +1148,18 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
                                                    (p.area == AREA_OUTBOX && p.node == NODE_SELF));
     if (!in_outbox)
         return (void)fuse_reply_err(req, EPERM);
+    if ((r = check_outbox_name(fs, req, name)) < 0)
+        return (void)fuse_reply_err(req, -r);
     fs_caller_of(req, &who);
     if (p.area == AREA_TOP) {
         if (fs_outbox_recipient(name, number, sizeof number, why, sizeof why) < 0) {
-            fs_refuse_upload_name(fs, name, why);
+            fs_refuse_upload_name(fs, name, why, who.uid);
             return (void)fuse_reply_err(req, EINVAL);
         }
+        if ((r = fs_check_jobs_limit(fs, who.uid, name, NULL, 0)) < 0)
+            return (void)fuse_reply_err(req, -r);
     }
-    int fd = queue_upload_open(fs->q);
+    int fd = outbox_new_file(fs, p.area != AREA_TOP, &who, token, sizeof token);
     if (fd < 0)
         return (void)fuse_reply_err(req, -fd);
     pthread_mutex_lock(&fs->outbox.lock);
@@ -761,15 +1168,18 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
         struct outbox_entry *ent = NULL;
         if (old)
             r = old->kind == OB_DRAFT ? -EISDIR : -EBUSY;
-        else if (!(ent = fs_outbox_add(&fs->outbox, OB_UPLOAD, name)))
+        else if (!(h = handle_new(H_UPLOAD, &(struct fs_ino){ AREA_OUTBOX, 0, NODE_SELF })))
+            r = -ENOMEM;
+        else if ((r = handle_count(fs, h, who.uid, true, NULL)) < 0)
+            ;
+        else if (!(ent = fs_outbox_add(&fs->outbox, OB_UPLOAD, name, who.uid)))
             r = -ENOMEM;
         if (r == 0) {
             ent->fd = fd;
-            ent->uid = who.uid;
             ent->gid = who.gid;
             ent->caller = who;
             ino = fs_ino_make(AREA_OUTBOX, ent->serial, NODE_SELF);
-            h = handle_new(H_UPLOAD, &(struct fs_ino){ AREA_OUTBOX, ent->serial, NODE_SELF });
+            h->where.id = ent->serial;
         }
     } else {
         struct outbox_entry *draft = fs_outbox_get(&fs->outbox, p.id);
@@ -784,34 +1194,57 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
             r = -EPERM;
         else if (fs_draft_doc_find(draft, name))
             r = -EEXIST;
-        else
-            r = fs_draft_doc_add(draft, name, fd, &d);
-        if (r == 0) {
+        else if (draft->ndocs >= FS_MAX_DRAFT_DOCS && who.uid != 0)
+            r = -EDQUOT;
+        else if (!(h = handle_new(H_DRAFT_DOC, &(struct fs_ino){ AREA_OUTBOX, p.id, 0 })))
+            r = -ENOMEM;
+        else if ((r = handle_count(fs, h, who.uid, true, draft)) < 0)
+            ;
+        else if ((r = fs_draft_doc_add(draft, name, token[0] ? -1 : fd, token, &d)) == 0) {
             ino = fs_ino_make(AREA_OUTBOX, p.id, NODE_FIRST_PAGE + d->serial);
-            h = handle_new(H_DRAFT_DOC, &(struct fs_ino){ AREA_OUTBOX, p.id, NODE_FIRST_PAGE + d->serial });
+            h->where.node = NODE_FIRST_PAGE + d->serial;
+            draft->mtime = fs_now();
         }
     }
     pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == -EDQUOT) {
+        char user[64], esc[NAME_MAX * 4 + 1];
+        fs_user_name(who.uid, user, sizeof user);
+        fs_log_escape(name, esc, sizeof esc);
+        fprintf(stderr, "faxfs: outbox draft document %s: %s (uid %lld): the draft has %d documents, refused with "
+                        "EDQUOT; submit it and start another draft\n", esc, user, (long long)who.uid, FS_MAX_DRAFT_DOCS);
+    }
     if (r < 0) {
+        if (h)
+            handle_uncount(fs, h);
+        handle_free(h);
         close(fd);
+        if (token[0])
+            queue_draft_file_remove(fs->q, token);
         return (void)fuse_reply_err(req, -r);
     }
-    if (!h || (h->fd = dup(fd)) < 0) {
+    /* The handle's own descriptor: a named draft file's is the one just
+     * made (the draft keeps none); others share the entry's. */
+    if ((h->fd = token[0] ? fd : dup(fd)) < 0) {
+        handle_uncount(fs, h);
         handle_free(h);
         return (void)fuse_reply_err(req, ENOMEM);
     }
     if (p.area == AREA_TOP)
         fs_forget_error(fs, name);
     fs_notify_outbox(fs, FS_EV_OUTBOX, p.area == AREA_TOP ? h->where.id : p.id, p.area == AREA_TOP ? name : NULL);
-    if ((r = fill_entry(fs, ino, &e)) < 0) {
+    if ((r = fill_entry(req, fs, ino, &e)) < 0) {
+        handle_uncount(fs, h);
         handle_free(h);
         return (void)fuse_reply_err(req, -r);
     }
     /* An upload is never listed as the job it becomes: no cache to keep. */
     e.attr_timeout = e.entry_timeout = 0;
     fi->fh = (uintptr_t)h;
-    if (fuse_reply_create(req, &e, fi) == -ENOENT)
+    if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+        handle_uncount(fs, h);
         handle_free(h);
+    }
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -825,23 +1258,28 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     (void)mode;
     if (parent != fs_ino_top(TOP_OUTBOX))
         return (void)fuse_reply_err(req, EPERM);
+    if ((r = check_outbox_name(fs, req, name)) < 0)
+        return (void)fuse_reply_err(req, -r);
     fs_caller_of(req, &who);
     pthread_mutex_lock(&fs->outbox.lock);
     struct outbox_entry *ent = NULL;
     if (fs_outbox_find(&fs->outbox, name, fs_now()))
         r = -EEXIST;
-    else if (!(ent = fs_outbox_add(&fs->outbox, OB_DRAFT, name)))
+    else if ((r = fs_outbox_may_add_draft(&fs->outbox, who.uid)) < 0 && fs_outbox_sweep(&fs->outbox, fs_now()) > 0)
+        r = fs_outbox_may_add_draft(&fs->outbox, who.uid); /* stale drafts made room */
+    if (r == 0 && !(ent = fs_outbox_add(&fs->outbox, OB_DRAFT, name, who.uid)))
         r = -ENOMEM;
     if (r == 0) {
-        ent->uid = who.uid;
         ent->gid = who.gid;
         ent->caller = who;
         serial = ent->serial;
         ino = fs_ino_make(AREA_OUTBOX, serial, NODE_SELF);
     }
     pthread_mutex_unlock(&fs->outbox.lock);
+    if (r == -EDQUOT)
+        log_draft_limit(fs, who.uid, name);
     if (r == 0)
-        r = fill_entry(fs, ino, &e);
+        r = fill_entry(req, fs, ino, &e);
     if (r < 0)
         return (void)fuse_reply_err(req, -r);
     fs_notify_outbox(fs, FS_EV_OUTBOX, serial, name);
@@ -892,7 +1330,8 @@ static int unlink_outbox(struct fs *fs, const struct fs_ino *p, const char *name
             free(e->text);
             e->text = NULL;
         } else if (d) {
-            fs_draft_doc_remove(e, d);
+            fs_draft_doc_remove(&fs->outbox, e, d);
+            e->mtime = fs_now();
         } else if (strcmp(name, "ctl") != 0) {
             r = -ENOENT;
         }
@@ -971,7 +1410,12 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     } else
         r = -EPERM;
     if (r < 0 && why[0])
-        fprintf(stderr, "faxfs: %s: %s\n", name, why);
+    {
+        char esc[NAME_MAX * 4 + 1], why_esc[sizeof why * 4];
+        fs_log_escape(name, esc, sizeof esc);
+        fs_log_escape(why, why_esc, sizeof why_esc);
+        fprintf(stderr, "faxfs: %s: %s\n", esc, why_esc);
+    }
     fuse_reply_err(req, -r);
 }
 
@@ -1022,8 +1466,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 
     fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
     /* O_TRUNC arrives with open, so `echo x > ctl` needs no setattr. */
-    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) {
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+        fs->atomic_trunc = true;
+    }
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
     /* Page reads are answered from the spool file by splice, without
      * copying the bytes through the daemon: cold reads of large pages
@@ -1082,6 +1528,13 @@ int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
 
 /* ---- the session ---- */
 
+static void drop_draft_file(void *ctx, const char *token)
+{
+    struct fs *fs = ctx;
+
+    queue_draft_file_remove(fs->q, token);
+}
+
 int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, char *err, size_t errlen)
 {
     struct fs *fs = calloc(1, sizeof *fs);
@@ -1119,7 +1572,25 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
         free(fs);
         return -ENOMEM;
     }
-    fs_outbox_init(&fs->outbox);
+    struct fs_limits limits = {
+        .drafts_per_user = opt->max_drafts_per_user,
+        .bytes_per_user = opt->max_outbox_bytes,
+        .bytes_per_file = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES,
+        .jobs_per_user = opt->max_jobs_per_user,
+        .handles_per_user = opt->max_open_files_per_user,
+        .draft_expire_seconds = (int64_t)opt->draft_expire_days * 86400,
+    };
+    if (fs_outbox_init(&fs->outbox, &limits) < 0) {
+        snprintf(err, errlen, "out of memory");
+        fs_outbox_free(&fs->outbox);
+        fs_jobcache_free(&fs->jobs);
+        free(fs->seen);
+        free(fs->mountpoint);
+        free(fs);
+        return -ENOMEM;
+    }
+    fs->outbox.drop_file = drop_draft_file;
+    fs->outbox.drop_ctx = fs;
     fs_previews_init(&fs->previews, FS_PREVIEW_CACHE_BYTES, render_preview, fs);
     pthread_mutex_init(&fs->seen_lock, NULL);
     pthread_mutex_init(&fs->retired_lock, NULL);

@@ -20,6 +20,13 @@ struct fs_options {
      * default_permissions the kernel lets its members do what the queue
      * allows them. */
     const char *admin_group;
+    /* What one user may hold (docs/security.md, "Local resources"); 0 means
+     * no limit. Root is exempt. */
+    int max_drafts_per_user;              /* drafts in outbox/ */
+    unsigned long long max_outbox_bytes;  /* bytes in uploads and drafts */
+    int max_jobs_per_user;                /* unfinished jobs */
+    int max_open_files_per_user;          /* open uploads, draft documents, pages, previews, logs */
+    int draft_expire_days;                /* drafts untouched this long are removed */
 };
 
 /* Creates the FUSE session and mounts it. Returns 0 or -errno with a

@@ -23,6 +23,7 @@
 
 #include "fs/fs.h"
 #include "fs/inode.h"
+#include "fs/parse.h"
 #include "fs/preview.h"
 #include "queue/queue.h"
 
@@ -56,21 +57,29 @@ void fs_caller_to_queue(const struct fs_caller *c, struct queue_caller *out);
 
 enum outbox_kind { OB_UPLOAD, OB_ERROR, OB_DRAFT };
 
+/* A draft document's bytes live in a spool file opened only while a handle
+ * is open (queue_draft_file_*), so idle drafts hold no descriptor. A backend
+ * without named draft files leaves fd open instead (token empty). */
 struct draft_doc {
     uint32_t serial; /* node NODE_FIRST_PAGE + serial */
     char name[NAME_MAX + 1];
-    int fd;          /* upload fd from queue_upload_open */
+    char token[QUEUE_DRAFT_TOKEN_MAX];
+    int fd;          /* -1 when the file is named by token */
+    uint64_t size;   /* bytes, as accounted to the draft's owner */
+    int64_t mtime;
 };
 
 struct outbox_entry {
     uint64_t serial;
     enum outbox_kind kind;
     char name[NAME_MAX + 1];
-    uid_t uid;
+    uid_t uid;               /* shown owner; whose limits the entry counts against */
     gid_t gid;
     int64_t mtime;
     bool busy;               /* being submitted: no writes, no removal */
+    int handles;             /* open handles on the entry or its files: never expired */
     int fd;                  /* OB_UPLOAD: the document */
+    uint64_t size;           /* OB_UPLOAD: bytes accounted */
     struct fs_caller caller; /* OB_UPLOAD/OB_DRAFT: who submits */
     char *text;              /* OB_ERROR: the reason; OB_DRAFT: last submit error or NULL */
     int64_t expires;         /* OB_ERROR */
@@ -78,13 +87,56 @@ struct outbox_entry {
     struct draft_doc *docs;
     size_t ndocs;
     uint32_t next_doc;
-    struct outbox_entry *next;
+    struct outbox_entry *prev, *next; /* creation (= serial = offset) order */
+    struct outbox_entry *name_next, *serial_next; /* hash chains */
 };
 
+/* What one user holds in the outbox (outbox.c). */
+struct fs_outbox_user {
+    uid_t uid;
+    int drafts;
+    int errors;
+    int handles;    /* open handles that hold a descriptor in the daemon */
+    int submitting; /* submissions in progress (each holds a FUSE worker) */
+    uint64_t bytes; /* uploads and draft documents */
+    struct fs_outbox_user *next;
+};
+
+/* Per-user limits; 0 means none. */
+struct fs_limits {
+    int drafts_per_user;
+    uint64_t bytes_per_user;
+    uint64_t bytes_per_file;
+    int jobs_per_user;
+    int64_t draft_expire_seconds;
+    int errors_per_user;
+    int errors_total;
+    int handles_per_user;
+};
+
+#define FS_OUTBOX_USER_SLOTS 64
+#define FS_DEFAULT_ERRORS_PER_USER 16
+#define FS_DEFAULT_ERRORS_TOTAL 1024
+/* Submissions in progress: each holds a FUSE worker for as long as the
+ * queue validates and converts (up to a minute for a PDF), so one user may
+ * not take the workers everyone's requests need (FS_MAX_THREADS is 16). */
+#define FS_SUBMITS_PER_USER 2
+#define FS_SUBMITS_TOTAL 8
+/* Documents in one draft: a listing and a submission stay a bounded size. */
+#define FS_MAX_DRAFT_DOCS 1000
+
 struct fs_outbox {
-    pthread_mutex_t lock; /* protects every entry and the list; never held across queue calls */
-    struct outbox_entry *head;
+    pthread_mutex_t lock; /* protects every entry, the lists, the tables and users; never held across queue calls */
+    struct outbox_entry *head, *tail;
+    struct outbox_entry **by_name, **by_serial; /* nbuckets chains each */
+    size_t nbuckets, count, nerrors;
+    int submitting; /* submissions in progress, every user */
     uint64_t next_serial;
+    struct fs_outbox_user *users[FS_OUTBOX_USER_SLOTS];
+    struct fs_limits limits;
+    /* Called for a draft file dropped with its entry (removes the spool file). */
+    void (*drop_file)(void *ctx, const char *token);
+    void *drop_ctx;
 };
 
 /* ---- notifier ---- */
@@ -165,6 +217,7 @@ struct fs {
     bool has_admin_gid; /* --admin-group given: job files show it as their group */
     gid_t admin_gid;
     bool no_opendir;    /* the kernel lists directories without opening them */
+    bool atomic_trunc;  /* the kernel sends O_TRUNC with open, never as a setattr */
     _Atomic int64_t server_changed_ms;
     pthread_mutex_t retired_lock; /* protects retired, retired_last */
     struct fs_handle *retired;    /* released handles, oldest first (fs.c) */
@@ -173,7 +226,12 @@ struct fs {
 
 /* node.c: the namespace. */
 int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino);
-int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
+/* req is the asking request (NULL: the daemon itself). A preview not
+ * rendered yet is rendered only for a caller who may read it; others are
+ * told size 0 with a zero timeout, so the kernel keeps nothing of it. */
+int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_req_t req);
+/* May the caller read a job's pages, previews and log? */
+bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job);
 /* Would fs_stat have to touch the spool (log size, an unknown page size)
  * or render a preview that is not cached? */
 bool fs_stat_needs_spool(struct fs *fs, uint64_t ino);
@@ -209,17 +267,39 @@ struct fs_dirent {
 int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dirent **out, size_t *n);
 
 /* outbox.c */
-void fs_outbox_init(struct fs_outbox *ob);
+int fs_outbox_init(struct fs_outbox *ob, const struct fs_limits *limits);
 void fs_outbox_free(struct fs_outbox *ob);
-/* Finds an entry by name; expired .error entries are dropped on the way. */
+/* Finds an entry by name; an expired .error entry is dropped on the way. */
 struct outbox_entry *fs_outbox_find(struct fs_outbox *ob, const char *name, int64_t now);
 struct outbox_entry *fs_outbox_get(struct fs_outbox *ob, uint64_t serial);
-struct outbox_entry *fs_outbox_add(struct fs_outbox *ob, enum outbox_kind kind, const char *name);
+/* Adds an entry owned by uid (counted against its limits by the caller's
+ * checks: fs_outbox_may_*). .error entries beyond the per-user or total
+ * bound push out that user's (or everyone's) oldest first. */
+struct outbox_entry *fs_outbox_add(struct fs_outbox *ob, enum outbox_kind kind, const char *name, uid_t uid);
 void fs_outbox_remove(struct fs_outbox *ob, struct outbox_entry *e);
+/* Drops expired .error entries and drafts untouched for the expiry time
+ * (none busy or open); returns how many drafts were dropped. */
+int fs_outbox_sweep(struct fs_outbox *ob, int64_t now);
 struct draft_doc *fs_draft_doc_find(struct outbox_entry *e, const char *name);
 struct draft_doc *fs_draft_doc_get(struct outbox_entry *e, uint32_t serial);
-int fs_draft_doc_add(struct outbox_entry *e, const char *name, int fd, struct draft_doc **out);
-void fs_draft_doc_remove(struct outbox_entry *e, struct draft_doc *d);
+int fs_draft_doc_add(struct outbox_entry *e, const char *name, int fd, const char *token, struct draft_doc **out);
+void fs_draft_doc_remove(struct fs_outbox *ob, struct outbox_entry *e, struct draft_doc *d);
+
+/* Per-user accounting. */
+struct fs_outbox_user *fs_outbox_user(struct fs_outbox *ob, uid_t uid, bool create);
+/* 0, or -EDQUOT when uid may not hold one more draft (root is exempt). */
+int fs_outbox_may_add_draft(struct fs_outbox *ob, uid_t uid);
+/* Accounts a change of a file's size from old to new bytes: 0, -EFBIG when
+ * the file would pass the per-file limit, -EDQUOT when the user would pass
+ * the per-user limit. Shrinking always succeeds. */
+int fs_outbox_resize(struct fs_outbox *ob, uid_t uid, uint64_t old, uint64_t new);
+/* An open handle holding a daemon descriptor: -EMFILE over the limit. */
+int fs_outbox_handle_get(struct fs_outbox *ob, uid_t uid);
+void fs_outbox_handle_put(struct fs_outbox *ob, uid_t uid);
+/* A submission starts: -EAGAIN when uid already has FS_SUBMITS_PER_USER in
+ * progress or everyone FS_SUBMITS_TOTAL (root is never refused). */
+int fs_outbox_submit_begin(struct fs_outbox *ob, uid_t uid);
+void fs_outbox_submit_end(struct fs_outbox *ob, uid_t uid);
 
 /* notify.c */
 int fs_notifier_start(struct fs *fs);

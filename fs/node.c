@@ -402,7 +402,7 @@ static void job_access(struct fs *fs, const struct job *j, uint32_t node, mode_t
         *mode = S_IFREG | (admin ? 0664 : 0644);
 }
 
-static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st, double *timeout)
+static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st, double *timeout, fuse_req_t req)
 {
     struct job job;
     uint64_t size = 0;
@@ -424,8 +424,16 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         int page = fs_node_page(w->node);
         if (page >= job.page_count)
             return -ENOENT;
-        r = fs_node_is_png(w->node) ? fs_preview_size(fs, w->id, page, &size)
-                                    : fs_jobs_page_size(fs, w->id, page, &size);
+        bool png = fs_node_is_png(w->node);
+        /* A preview is rendered for those who may read it, never for a
+         * look from anyone else: they get size 0, kept by nobody. */
+        if (png && !fs_preview_size_known(&fs->previews, w->id, page, &size) && req
+            && !fs_may_read_private(fs, req, &job)) {
+            stat_base(st, ino, mode, job.owner_uid, gid, job.submitted);
+            *timeout = 0;
+            return 0;
+        }
+        r = png ? fs_preview_size(fs, w->id, page, &size) : fs_jobs_page_size(fs, w->id, page, &size);
         if (r < 0)
             return r;
         stat_base(st, ino, mode, job.owner_uid, gid, job.submitted);
@@ -447,11 +455,14 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
     return stat_rendered(fs, ino, w, st);
 }
 
+/* Outbox content is its creator's (docs/security.md): drafts 0700, their
+ * files and uploads 0600, .error reasons 0400; with an admin group, that
+ * group reads them too. */
 static int stat_outbox(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
 {
     uint64_t size = 0;
-    mode_t mode;
-    int r = 0, fd = -1;
+    mode_t mode = 0, g = fs->has_admin_gid ? 0040 : 0;
+    int r = 0;
     bool rendered = false;
 
     pthread_mutex_lock(&fs->outbox.lock);
@@ -461,31 +472,33 @@ static int stat_outbox(struct fs *fs, uint64_t ino, const struct fs_ino *w, stru
         return -ENOENT;
     }
     if (w->node == NODE_SELF) {
-        mode = e->kind == OB_DRAFT ? S_IFDIR | 0755 : e->kind == OB_ERROR ? S_IFREG | 0444 : S_IFREG | 0644;
-        fd = e->kind == OB_UPLOAD ? dup(e->fd) : -1;
+        mode = e->kind == OB_DRAFT ? S_IFDIR | 0700 | g | (g >> 2) : e->kind == OB_ERROR ? S_IFREG | 0400 | g
+                                                                                         : S_IFREG | 0600 | g;
+        size = e->size;
         rendered = e->kind == OB_ERROR;
     } else if (e->kind != OB_DRAFT) {
         r = -ENOENT;
     } else if (w->node >= NODE_FIRST_PAGE) {
         struct draft_doc *d = fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE);
-        mode = S_IFREG | 0644;
+        mode = S_IFREG | 0600 | g;
         if (d)
-            fd = dup(d->fd);
+            size = d->size;
         else
             r = -ENOENT;
     } else {
-        mode = w->node == NODE_CTL ? S_IFREG | 0644 : w->node == NODE_ERROR ? S_IFREG | 0444 : S_IFREG | 0644;
+        mode = w->node == NODE_ERROR ? S_IFREG | 0400 | g : S_IFREG | 0600 | g;
         rendered = true;
     }
-    if (r == 0)
-        stat_base(st, ino, mode, e->uid, e->gid, e->mtime);
+    if (r == 0) {
+        struct draft_doc *d = w->node >= NODE_FIRST_PAGE ? fs_draft_doc_get(e, w->node - NODE_FIRST_PAGE) : NULL;
+        stat_base(st, ino, mode, e->uid, fs->has_admin_gid ? fs->admin_gid : e->gid, d ? d->mtime : e->mtime);
+        set_size(st, size);
+    }
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r < 0)
         return r;
     if (rendered)
         return stat_rendered(fs, ino, w, st);
-    if (fd >= 0 && fd_size(fd, &size) == 0)
-        set_size(st, size);
     return 0;
 }
 
@@ -503,7 +516,7 @@ bool fs_stat_needs_spool(struct fs *fs, uint64_t ino)
     return fs_node_is_page(w.node) && !fs_jobs_page_size_known(fs, w.id, fs_node_page(w.node), &size);
 }
 
-int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
+int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_req_t req)
 {
     struct fs_ino w;
 
@@ -516,7 +529,7 @@ int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
     case AREA_JOBS:
     case AREA_HISTORY:
     case AREA_RECEIVED:
-        return stat_job(fs, ino, &w, st, timeout);
+        return stat_job(fs, ino, &w, st, timeout, req);
     case AREA_MODEMS:
         if ((int)w.id >= queue_modem_count(fs->q))
             return -ENOENT;
@@ -626,12 +639,19 @@ static int list_outbox(struct fs *fs, struct dirbuf *b)
     int64_t now = fs_now();
 
     pthread_mutex_lock(&fs->outbox.lock);
-    fs_outbox_find(&fs->outbox, "", now); /* drops expired .error entries */
+    fs_outbox_sweep(&fs->outbox, now); /* drops expired .error entries and stale drafts */
     for (struct outbox_entry *e = fs->outbox.head; r == 0 && e; e = e->next)
         r = add(b, e->name, fs_ino_make(AREA_OUTBOX, e->serial, NODE_SELF),
                 e->kind == OB_DRAFT ? S_IFDIR : S_IFREG, (off_t)(e->serial + 2));
     pthread_mutex_unlock(&fs->outbox.lock);
     return r;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    off_t x = ((const struct fs_dirent *)a)->off, y = ((const struct fs_dirent *)b)->off;
+
+    return x < y ? -1 : x > y;
 }
 
 static int list_draft(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
@@ -650,10 +670,15 @@ static int list_draft(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
         r = add(b, "ctl", fs_ino_make(AREA_OUTBOX, w->id, NODE_CTL), S_IFREG, NODE_CTL + 2);
     if (r == 0 && e->text)
         r = add(b, "error", fs_ino_make(AREA_OUTBOX, w->id, NODE_ERROR), S_IFREG, NODE_ERROR + 2);
+    size_t first_doc = b->n;
     for (size_t i = 0; r == 0 && i < e->ndocs; i++)
         r = add(b, e->docs[i].name, fs_ino_make(AREA_OUTBOX, w->id, NODE_FIRST_PAGE + e->docs[i].serial),
                 S_IFREG, (off_t)(NODE_FIRST_PAGE + e->docs[i].serial + 2));
     pthread_mutex_unlock(&fs->outbox.lock);
+    /* Documents are kept in name order, offsets follow creation: listed in
+     * offset order, so a listing read in pieces misses none. */
+    if (r == 0)
+        qsort(b->v + first_doc, b->n - first_doc, sizeof *b->v, by_offset);
     return r;
 }
 
@@ -725,7 +750,19 @@ int fs_render_metrics_now(struct fs *fs, char *out, size_t outlen)
     struct queue_metrics m;
 
     queue_metrics(fs->q, &m);
-    return fs_render_metrics(&m, out, outlen);
+    int len = fs_render_metrics(&m, out, outlen);
+    if (len < 0)
+        return len;
+    /* The view's own counter: previews are rendered by the daemon on
+     * demand, for those who may read them (docs/security.md). */
+    pthread_mutex_lock(&fs->previews.lock);
+    uint64_t rendered = fs->previews.rendered;
+    pthread_mutex_unlock(&fs->previews.lock);
+    int n = snprintf(out + len, outlen - (size_t)len,
+                     "# HELP faxfs_previews_rendered_total Page previews (PNG) rendered since the daemon started.\n"
+                     "# TYPE faxfs_previews_rendered_total counter\n"
+                     "faxfs_previews_rendered_total %llu\n", (unsigned long long)rendered);
+    return n < 0 || (size_t)n >= outlen - (size_t)len ? -ENOSPC : len + n;
 }
 
 int64_t fs_now(void)

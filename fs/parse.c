@@ -329,3 +329,32 @@ int fs_outbox_recipient(const char *name, char *number, size_t numlen, char *why
     }
     return 0;
 }
+
+/* ---- names in listings and logs ---- */
+
+bool fs_name_printable(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+void fs_log_escape(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    if (outlen == 0)
+        return;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 1 < outlen; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
+            if (o + 5 >= outlen)
+                break;
+            snprintf(out + o, 5, "\\x%02x", *p);
+            o += 4;
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+}

@@ -1,10 +1,12 @@
 /*
  * parse.h - what users write into the view: commands for the ctl files and
- * the fields of a draft. Pure functions; the handlers only call them.
+ * the fields of a draft, the names it accepts and how user text reaches a
+ * log line. Pure functions; the handlers only call them.
  */
 #ifndef FAXFS_FS_PARSE_H
 #define FAXFS_FS_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +42,12 @@ int fs_draft_render(const struct queue_request *req, int node, char *out, size_t
 /* The recipient of a plain outbox upload: the name up to its last '.',
  * normalized. Returns 0 or -EINVAL with a sentence in why. */
 int fs_outbox_recipient(const char *name, char *number, size_t numlen, char *why, size_t whylen);
+
+/* Outbox names: printable characters only (no control characters, which
+ * would reach listings and log lines). */
+bool fs_name_printable(const char *name);
+/* Copies text for a log line with control characters and backslashes as
+ * \xNN escapes; always terminated. */
+void fs_log_escape(const char *in, char *out, size_t outlen);
 
 #endif

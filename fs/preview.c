@@ -146,6 +146,7 @@ int fs_preview_get(struct fs_previews *c, uint64_t id, int page, struct fs_png *
     fresh->page = page;
 
     pthread_mutex_lock(&c->lock);
+    c->rendered++;
     if ((p = find_locked(c, id, page))) {
         p->refs++;
         pthread_mutex_unlock(&c->lock);

@@ -46,6 +46,7 @@ struct fs_previews {
     struct fs_png *bucket[FS_PREVIEW_BUCKETS];
     size_t bytes; /* of the cached entries */
     size_t cap;
+    uint64_t rendered; /* renders since start (MOUNT/metrics) */
     fs_png_renderer render;
     void *render_ctx;
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/names.h"
 #include "fs/parse.h"
 #include "fs/submit.h"
 
@@ -24,9 +25,9 @@ static void why_or_errno(char *why, size_t whylen, int err)
 }
 
 /* Replaces any older NAME.error; the reason stays readable for a while. */
-static void leave_error(struct fs *fs, const char *name, const char *why)
+static void leave_error(struct fs *fs, const char *name, const char *why, uid_t uid)
 {
-    char ename[NAME_MAX + 1];
+    char ename[NAME_MAX + 1], esc[NAME_MAX * 4 + 1], why_esc[1024];
 
     if (snprintf(ename, sizeof ename, "%s.error", name) >= (int)sizeof ename)
         return;
@@ -34,11 +35,10 @@ static void leave_error(struct fs *fs, const char *name, const char *why)
     struct outbox_entry *old = fs_outbox_find(&fs->outbox, ename, fs_now());
     if (old && old->kind == OB_ERROR)
         fs_outbox_remove(&fs->outbox, old);
-    struct outbox_entry *e = old && old->kind != OB_ERROR ? NULL : fs_outbox_add(&fs->outbox, OB_ERROR, ename);
+    struct outbox_entry *e = old && old->kind != OB_ERROR ? NULL : fs_outbox_add(&fs->outbox, OB_ERROR, ename, uid);
     uint64_t serial = 0;
     if (e) {
         e->text = strdup(why);
-        e->uid = fs->uid;
         e->gid = fs->gid;
         e->expires = fs_now() + FS_ERROR_KEEP_SECONDS;
         serial = e->serial;
@@ -46,7 +46,9 @@ static void leave_error(struct fs *fs, const char *name, const char *why)
     pthread_mutex_unlock(&fs->outbox.lock);
     if (serial)
         fs_notify_outbox(fs, FS_EV_OUTBOX, serial, ename);
-    fprintf(stderr, "faxfs: outbox/%s refused: %s\n", name, why);
+    fs_log_escape(name, esc, sizeof esc);
+    fs_log_escape(why, why_esc, sizeof why_esc);
+    fprintf(stderr, "faxfs: outbox/%s (uid %lld) refused: %s\n", esc, (long long)uid, why_esc);
 }
 
 void fs_forget_error(struct fs *fs, const char *name)
@@ -67,9 +69,23 @@ void fs_forget_error(struct fs *fs, const char *name)
         fs_notify_outbox(fs, FS_EV_OUTBOX_GONE, serial, ename);
 }
 
-void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why)
+void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why, uid_t uid)
 {
-    leave_error(fs, name, why);
+    leave_error(fs, name, why, uid);
+}
+
+/* Too many submissions in progress: refused now, nothing created. */
+static int submit_refused(uid_t uid, const char *name, int r, char *why, size_t whylen)
+{
+    char user[64], esc[NAME_MAX * 4 + 1];
+
+    fs_user_name(uid, user, sizeof user);
+    fs_log_escape(name, esc, sizeof esc);
+    snprintf(why, whylen, "%d of your submissions (or %d in all) are being converted already: submit again when "
+                          "they are done", FS_SUBMITS_PER_USER, FS_SUBMITS_TOTAL);
+    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld): too many submissions in progress, refused with EAGAIN; "
+                    "retry when they are done\n", esc, user, (long long)uid);
+    return r;
 }
 
 int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *id_out)
@@ -105,16 +121,25 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
     e->busy = true;
     who = e->caller;
     snprintf(name, sizeof name, "%s", e->name);
+    int slot = fs_outbox_submit_begin(&fs->outbox, who.uid);
     pthread_mutex_unlock(&fs->outbox.lock);
 
     memset(&req, 0, sizeof req);
-    int r = fs_outbox_recipient(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
+    int r = slot < 0 ? submit_refused(who.uid, name, slot, why, sizeof why)
+                     : fs_outbox_recipient(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
+    if (r == 0)
+        r = fs_check_jobs_limit(fs, who.uid, name, why, sizeof why);
     if (r == 0) {
         lseek(fd, 0, SEEK_SET);
         fs_caller_to_queue(&who, &qc);
         r = queue_submit(fs->q, &qc, &req, &fd, 1, id_out, why, sizeof why);
     }
     close(fd);
+    if (slot == 0) {
+        pthread_mutex_lock(&fs->outbox.lock);
+        fs_outbox_submit_end(&fs->outbox, who.uid);
+        pthread_mutex_unlock(&fs->outbox.lock);
+    }
 
     pthread_mutex_lock(&fs->outbox.lock);
     e = fs_outbox_get(&fs->outbox, serial);
@@ -124,7 +149,7 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
     fs_notify_outbox(fs, FS_EV_OUTBOX_GONE, serial, name);
     if (r < 0) {
         why_or_errno(why, sizeof why, r);
-        leave_error(fs, name, why);
+        leave_error(fs, name, why, who.uid);
         return r;
     }
     fs_forget_error(fs, name);
@@ -161,13 +186,15 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
         r = -ENOMEM;
     }
     for (size_t i = 0; r == 0 && i < e->ndocs; i++, n++)
-        if ((fds[i] = dup(e->docs[i].fd)) < 0)
-            r = -errno;
+        if ((fds[i] = e->docs[i].token[0] ? queue_draft_file_open(fs->q, e->docs[i].token) : dup(e->docs[i].fd)) < 0)
+            r = e->docs[i].token[0] ? fds[i] : -errno;
+    int slot = -1;
     if (r == 0) {
         e->busy = true;
         req = e->req;
         owner = e->caller;
         snprintf(name, sizeof name, "%s", e->name);
+        slot = fs_outbox_submit_begin(&fs->outbox, owner.uid);
     }
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r < 0) {
@@ -182,12 +209,17 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     for (size_t i = 0; i < n; i++)
         lseek(fds[i], 0, SEEK_SET);
     fs_caller_to_queue(&owner, &qc);
-    r = queue_submit(fs->q, &qc, &req, fds, n, id_out, why, sizeof why);
+    r = slot < 0 ? submit_refused(owner.uid, name, slot, why, sizeof why)
+                 : fs_check_jobs_limit(fs, owner.uid, name, why, sizeof why);
+    if (r == 0)
+        r = queue_submit(fs->q, &qc, &req, fds, n, id_out, why, sizeof why);
     for (size_t i = 0; i < n; i++)
         close(fds[i]);
     free(fds);
 
     pthread_mutex_lock(&fs->outbox.lock);
+    if (slot == 0)
+        fs_outbox_submit_end(&fs->outbox, owner.uid);
     e = fs_outbox_get(&fs->outbox, serial);
     if (e && r == 0) {
         fs_outbox_remove(&fs->outbox, e);
@@ -199,7 +231,11 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     }
     pthread_mutex_unlock(&fs->outbox.lock);
     fs_notify_outbox(fs, r == 0 ? FS_EV_OUTBOX_GONE : FS_EV_OUTBOX, serial, name);
-    if (r < 0)
-        fprintf(stderr, "faxfs: outbox/%s refused: %s\n", name, why);
+    if (r < 0) {
+        char esc[NAME_MAX * 4 + 1], why_esc[1024];
+        fs_log_escape(name, esc, sizeof esc);
+        fs_log_escape(why, why_esc, sizeof why_esc);
+        fprintf(stderr, "faxfs: outbox/%s (uid %lld) refused: %s\n", esc, (long long)owner.uid, why_esc);
+    }
     return r;
 }

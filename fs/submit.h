@@ -14,7 +14,10 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
 int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who, uint64_t *id_out);
 /* A new upload of NAME replaces an old NAME.error. */
 void fs_forget_error(struct fs *fs, const char *name);
-/* Leaves NAME.error for a name that cannot be a recipient. */
-void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why);
+/* Leaves NAME.error, owned by uid, for a name that cannot be a recipient. */
+void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why, uid_t uid);
+/* -EDQUOT (logged, reason in why when given) when uid has the most
+ * unfinished jobs allowed (--max-jobs-per-user). */
+int fs_check_jobs_limit(struct fs *fs, uid_t uid, const char *what, char *why, size_t whylen);
 
 #endif

@@ -66,6 +66,11 @@ struct queue_backend {
     /* An anonymous read-write file for an upload, on the spool's storage. */
     int (*upload_open)(void *state);
 
+    /* Optional (NULL: -ENOSYS): named draft files, see queue.h. */
+    int (*draft_create)(void *state, char *token, size_t tokenlen);
+    int (*draft_open)(void *state, const char *token);
+    int (*draft_remove)(void *state, const char *token);
+
     int (*stage_open)(void *state, struct queue_stage **out);
     /* A new fd, open read-write, for page index (0-based); caller closes. */
     int (*stage_page)(struct queue_stage *st, int index);

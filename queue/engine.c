@@ -1187,6 +1187,21 @@ int queue_upload_open(struct queue *q)
     return q->be->upload_open(q->bs);
 }
 
+int queue_draft_file_create(struct queue *q, char *token, size_t tokenlen)
+{
+    return q->be->draft_create ? q->be->draft_create(q->bs, token, tokenlen) : -ENOSYS;
+}
+
+int queue_draft_file_open(struct queue *q, const char *token)
+{
+    return q->be->draft_open ? q->be->draft_open(q->bs, token) : -ENOSYS;
+}
+
+int queue_draft_file_remove(struct queue *q, const char *token)
+{
+    return q->be->draft_remove ? q->be->draft_remove(q->bs, token) : -ENOSYS;
+}
+
 struct stage_sink {
     const struct queue_backend *be;
     struct queue_stage *st;
@@ -1609,6 +1624,18 @@ int queue_list(struct queue *q, unsigned filter, uint64_t **ids_out, size_t *n_o
     *ids_out = ids;
     *n_out = n;
     return 0;
+}
+
+int queue_count_unfinished(struct queue *q, uid_t uid)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->njobs; i++)
+        if (q->jobs[i]->j.owner_uid == uid && matches(&q->jobs[i]->j, QL_UNFINISHED))
+            n++;
+    pthread_mutex_unlock(&q->lock);
+    return n;
 }
 
 int queue_snapshot(struct queue *q, uint64_t id, struct job *out)

@@ -270,6 +270,18 @@ struct queue_request {
  * an uploaded document; returns an fd or -errno. */
 int queue_upload_open(struct queue *q);
 
+/* Named files for draft documents, on the spool's storage, so that a
+ * draft holds no open descriptor while nobody has it open. _create
+ * returns a read-write fd and a token naming the file; _open reopens it;
+ * _remove deletes it. Leftovers are removed at the next start (drafts do
+ * not survive a restart). -ENOSYS from a backend without named files: the
+ * caller keeps the fd from queue_upload_open instead. */
+#define QUEUE_DRAFT_TOKEN_MAX 32
+int queue_draft_file_create(struct queue *q, char *token, size_t tokenlen);
+int queue_draft_file_open(struct queue *q, const char *token);
+int queue_draft_file_remove(struct queue *q, const char *token);
+/* Unfinished send jobs owned by uid. */
+int queue_count_unfinished(struct queue *q, uid_t uid);
 /* Validates the documents (fax TIFFs pass through; PDF, PostScript, PNG,
  * JPEG and other TIFFs are converted to fax pages, docs/documents.md),
  * stores the job durably, then announces it. Returns 0 and the new id, or -errno with a sentence naming

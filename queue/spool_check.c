@@ -369,7 +369,10 @@ static void check_tmp_dir(struct check *c)
         return;
     for (size_t i = 0; i < n; i++) {
         snprintf(what, sizeof what, "tmp/%s left over", names[i]);
-        transient(c, what, "a submission or delete cut off by a crash; the next start removes it");
+        transient(c, what, strncmp(names[i], "draft.", 6) == 0
+                               ? "a draft document of a daemon that stopped (drafts do not survive a restart); "
+                                 "the next start removes it"
+                               : "a submission or delete cut off by a crash; the next start removes it");
     }
     free_names(names, n);
     if (faccessat(c->rootfd, "next_id.tmp", F_OK, AT_SYMLINK_NOFOLLOW) == 0)

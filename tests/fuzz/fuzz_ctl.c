@@ -3,7 +3,8 @@
  * draft), draft fields and outbox names (fs/parse.c). First byte picks the
  * parser, the rest is the input. Checks: no crash; a refused draft field
  * leaves the request as it was; what a field accepts renders back and
- * parses again to the same request.
+ * parses again to the same request; an outbox name escaped for a log line
+ * holds no control character.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,6 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(name, buf, n);
         name[n] = '\0';
         fs_outbox_recipient(name, number, sizeof number, why, sizeof why);
+        char esc[sizeof name * 4 + 1];
+        fs_log_escape(name, esc, 1 + pick % sizeof esc);
+        if (!fs_name_printable(esc) || strlen(esc) > pick % sizeof esc)
+            abort(); /* escaped text is printable and fits */
         break;
     }
     }
