@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "modem/admission.h"
 #include "modem/modem.h"
 #include "queue/queue.h"
 
@@ -39,6 +40,17 @@ enum {
     OPT_NOTIFY_CMD,
     OPT_NOTIFY_RETRY,
     OPT_NOTIFY_MAIL,
+    /* Remote callers: who may call, how many at once, how much per fax. */
+    OPT_SIP_ALLOW,
+    OPT_SIP_CALLS_PER_SOURCE,
+    OPT_SIP_INBOUND_USER,
+    OPT_SIP_INBOUND_PASSWORD,
+    OPT_AUDIOSOCKET_ALLOW,
+    OPT_INBOUND_CALLS,
+    OPT_RECEIVE_MAX_PAGES,
+    OPT_RECEIVE_MAX_DURATION,
+    OPT_RECEIVED_DAYS,
+    OPT_RECEIVED_EMPTY_HOURS,
 };
 
 static const struct option long_options[] = {
@@ -69,6 +81,16 @@ static const struct option long_options[] = {
     {"notify-cmd", required_argument, NULL, OPT_NOTIFY_CMD},
     {"notify-retry", no_argument, NULL, OPT_NOTIFY_RETRY},
     {"notify-mail", optional_argument, NULL, OPT_NOTIFY_MAIL},
+    {"sip-allow", required_argument, NULL, OPT_SIP_ALLOW},
+    {"sip-calls-per-source", required_argument, NULL, OPT_SIP_CALLS_PER_SOURCE},
+    {"sip-inbound-user", required_argument, NULL, OPT_SIP_INBOUND_USER},
+    {"sip-inbound-password", required_argument, NULL, OPT_SIP_INBOUND_PASSWORD},
+    {"audiosocket-allow", required_argument, NULL, OPT_AUDIOSOCKET_ALLOW},
+    {"inbound-calls", required_argument, NULL, OPT_INBOUND_CALLS},
+    {"receive-max-pages", required_argument, NULL, OPT_RECEIVE_MAX_PAGES},
+    {"receive-max-duration", required_argument, NULL, OPT_RECEIVE_MAX_DURATION},
+    {"received-days", required_argument, NULL, OPT_RECEIVED_DAYS},
+    {"received-empty-hours", required_argument, NULL, OPT_RECEIVED_EMPTY_HOURS},
     {NULL, 0, NULL, 0},
 };
 
@@ -123,6 +145,23 @@ void options_print_help(FILE *out, const char *prog)
             "      --sip-codecs LIST    pcmu,pcma (default), pcma,pcmu, pcmu or pcma\n"
             "      --sip-t38 on|off     offer and accept T.38 (default on)\n"
             "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
+            "      --sip-allow LIST     who may call the SIP listener: addresses and\n"
+            "                           ADDR/BITS prefixes, comma-separated, or any\n"
+            "                           (default any); others get 403\n"
+            "      --sip-calls-per-source N  inbound SIP calls at once from one address\n"
+            "                           (default 4); more get 486\n"
+            "      --sip-inbound-user NAME  inbound INVITEs must carry a digest for NAME\n"
+            "                           and --sip-inbound-password SECRET (better: set\n"
+            "                           FAXFS_SIP_INBOUND_PASSWORD); others get 401\n"
+            "      --audiosocket-allow LIST  who may connect to the AudioSocket listener\n"
+            "                           (default 127.0.0.0/8,::1)\n"
+            "      --inbound-calls N    inbound calls at once, all listeners (default 8)\n"
+            "      --receive-max-pages N  pages per received fax (default 200)\n"
+            "      --receive-max-duration SECS  line time per received fax (default 3600)\n"
+            "      --received-days N    keep received faxes N days (default 0 = until\n"
+            "                           deleted)\n"
+            "      --received-empty-hours N  keep failed receives without a page N hours\n"
+            "                           (default 24, 0 = as --received-days)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
             "      --notify-cmd CMD     run CMD (with /bin/sh) when a job is done, failed or\n"
             "                           canceled, or a fax was received; the job's\n"
@@ -277,6 +316,11 @@ static void set_defaults(struct daemon_options *opt)
     opt->per_destination = 1;
     opt->tsid = "faxfs";
     opt->station_number = "5550100";
+    opt->sip_calls_per_source = 4;
+    opt->inbound_calls = 8;
+    opt->receive_max_pages = 200;
+    opt->receive_max_duration = 3600;
+    opt->received_empty_hours = 24;
     default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
 }
 
@@ -309,6 +353,16 @@ static int add_listen_spec(struct daemon_options *opt, const char *spec)
     }
     opt->listen_more[0] = spec;
     return 0;
+}
+
+static int check_allow(const char *name, const char *list)
+{
+    struct peer_acl acl;
+    char err[160];
+    if (peer_acl_parse(&acl, list, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "faxfs: %s: %s\n", name, err);
+    return -1;
 }
 
 static int check_codecs(const char *list)
@@ -399,6 +453,27 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         opt->sip_no_t38 = strcmp(optarg, "off") == 0;
         break;
     case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
+    case OPT_SIP_ALLOW: bad |= check_allow("--sip-allow", optarg) != 0; opt->sip_allow = optarg; break;
+    case OPT_AUDIOSOCKET_ALLOW:
+        bad |= check_allow("--audiosocket-allow", optarg) != 0;
+        opt->audiosocket_allow = optarg;
+        break;
+    case OPT_SIP_CALLS_PER_SOURCE:
+        bad |= parse_count("--sip-calls-per-source", optarg, 1, 4096, &opt->sip_calls_per_source) != 0;
+        break;
+    case OPT_SIP_INBOUND_USER: opt->sip_inbound_user = optarg; break;
+    case OPT_SIP_INBOUND_PASSWORD: opt->sip_inbound_password = optarg; break;
+    case OPT_INBOUND_CALLS: bad |= parse_count("--inbound-calls", optarg, 1, 1024, &opt->inbound_calls) != 0; break;
+    case OPT_RECEIVE_MAX_PAGES:
+        bad |= parse_count("--receive-max-pages", optarg, 1, 100000, &opt->receive_max_pages) != 0;
+        break;
+    case OPT_RECEIVE_MAX_DURATION:
+        bad |= parse_count("--receive-max-duration", optarg, 1, 7 * 86400, &opt->receive_max_duration) != 0;
+        break;
+    case OPT_RECEIVED_DAYS: bad |= parse_count("--received-days", optarg, 0, 100000, &opt->received_days) != 0; break;
+    case OPT_RECEIVED_EMPTY_HOURS:
+        bad |= parse_count("--received-empty-hours", optarg, 0, 1000000, &opt->received_empty_hours) != 0;
+        break;
     default: bad = 1; break;
     }
     return bad ? -1 : 0;

@@ -29,6 +29,8 @@
 
 #define INBOUND_DEFAULT_SLOTS 8
 #define INBOUND_DEFAULT_STATION "5550100"
+#define INBOUND_DEFAULT_MAX_PAGES 200
+#define INBOUND_DEFAULT_MAX_SECONDS 3600
 
 struct inbound_hub {
     struct modem_inbound_ops ops;
@@ -38,6 +40,8 @@ struct inbound_hub {
     char scratch_dir[PATH_MAX - 128];
     char tz[32];
     int nslots;
+    int max_pages;        /* caps per received fax */
+    int max_seconds;
     atomic_bool *slots;   /* one flag per slot: taken */
     atomic_int active;
     atomic_uint seq;      /* names scratch files */
@@ -89,6 +93,8 @@ int inbound_hub_create(struct inbound_hub **out, const struct modem_pool_config 
     hub->ops = *cfg->inbound;
     hub->ctx = cfg->inbound_ctx;
     hub->nslots = cfg->inbound_slots > 0 ? cfg->inbound_slots : INBOUND_DEFAULT_SLOTS;
+    hub->max_pages = cfg->receive_max_pages > 0 ? cfg->receive_max_pages : INBOUND_DEFAULT_MAX_PAGES;
+    hub->max_seconds = cfg->receive_max_seconds > 0 ? cfg->receive_max_seconds : INBOUND_DEFAULT_MAX_SECONDS;
     snprintf(hub->csi, sizeof hub->csi, "%s", cfg->tsid ? cfg->tsid : "");
     snprintf(hub->station, sizeof hub->station, "%s",
              cfg->station_number && *cfg->station_number ? cfg->station_number : INBOUND_DEFAULT_STATION);
@@ -140,6 +146,16 @@ void inbound_slot_release(struct inbound_hub *hub, int slot)
 int inbound_active(const struct inbound_hub *hub)
 {
     return hub ? atomic_load(&((struct inbound_hub *)hub)->active) : 0;
+}
+
+int inbound_max_pages(const struct inbound_hub *hub)
+{
+    return hub->max_pages;
+}
+
+long inbound_max_samples(const struct inbound_hub *hub)
+{
+    return (long)hub->max_seconds * 8000;
 }
 
 bool inbound_is_station(const struct inbound_hub *hub, const char *number)
@@ -361,6 +377,11 @@ bool receiver_done(const struct receiver *r)
     return r->t30_done;
 }
 
+bool receiver_more_coming(const struct receiver *r)
+{
+    return r->more_pages;
+}
+
 int receiver_pages(const struct receiver *r)
 {
     return r->pages_done;
@@ -441,9 +462,19 @@ static void receiver_result(struct receiver *r, enum receiver_end how, const cha
     case RECEIVER_END_ABORTED:
         rx_result_set(&r->res, MODEM_ABORTED, "aborted", "The call was aborted.");
         return;
-    case RECEIVER_END_TIMEOUT:
-        rx_result_set(&r->res, MODEM_DROPPED, "call_timeout", "The call took too long and was ended.");
+    case RECEIVER_END_TIMEOUT: {
+        char text[192];
+        if (r->frames_in == 0) {
+            snprintf(text, sizeof text, "The caller never started a fax exchange; the call was ended after %ld s.",
+                     r->samples / 8000);
+            rx_result_set(&r->res, MODEM_NOT_FAX, "not_fax", text);
+        } else {
+            snprintf(text, sizeof text, "The call took too long and was ended after %ld s (at most %d s: "
+                     "--receive-max-duration).", r->samples / 8000, r->hub->max_seconds);
+            rx_result_set(&r->res, MODEM_DROPPED, "call_timeout", text);
+        }
         return;
+    }
     case RECEIVER_END_LINE:
         rx_result_set(&r->res, MODEM_DROPPED, code, text);
         return;

@@ -26,6 +26,9 @@ int inbound_hub_slots(const struct inbound_hub *hub);
 int inbound_slot_take(struct inbound_hub *hub);
 void inbound_slot_release(struct inbound_hub *hub, int slot);
 int inbound_active(const struct inbound_hub *hub);
+/* Caps per received fax: pages, and line time in samples. */
+int inbound_max_pages(const struct inbound_hub *hub);
+long inbound_max_samples(const struct inbound_hub *hub);
 /* Is number our own station number (the simulated network loops back)? */
 bool inbound_is_station(const struct inbound_hub *hub, const char *number);
 /* One line for the daemon's log about a connection that is not a call. */
@@ -65,6 +68,8 @@ void receiver_service(struct receiver *r);
 /* T.30 has finished: hang up. */
 bool receiver_done(const struct receiver *r);
 int receiver_pages(const struct receiver *r);
+/* The sender's last post-page command asked to send more (MPS/EOM). */
+bool receiver_more_coming(const struct receiver *r);
 /* Line time so far, in samples. */
 long receiver_samples(const struct receiver *r);
 void receiver_log(struct receiver *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
