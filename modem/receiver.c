@@ -67,7 +67,8 @@ struct receiver {
 
     int pages_done;       /* pages handed over through page() */
     int announced;        /* page last announced in a status */
-    long samples;
+    long samples;         /* audio (or T.38 time) given to T.30 */
+    long wall;            /* packet lines: line time by the clock, heard or not */
     struct modem_rx_result res;
 };
 
@@ -389,7 +390,12 @@ int receiver_pages(const struct receiver *r)
 
 long receiver_samples(const struct receiver *r)
 {
-    return r->samples;
+    return r->wall > r->samples ? r->wall : r->samples;
+}
+
+void receiver_clock(struct receiver *r, int n)
+{
+    r->wall += n;
 }
 
 /* Copies page index (0-based) of the receive file into its own file
@@ -466,11 +472,11 @@ static void receiver_result(struct receiver *r, enum receiver_end how, const cha
         char text[192];
         if (r->frames_in == 0) {
             snprintf(text, sizeof text, "The caller never started a fax exchange; the call was ended after %ld s.",
-                     r->samples / 8000);
+                     receiver_samples(r) / 8000);
             rx_result_set(&r->res, MODEM_NOT_FAX, "not_fax", text);
         } else {
             snprintf(text, sizeof text, "The call took too long and was ended after %ld s (at most %d s: "
-                     "--receive-max-duration).", r->samples / 8000, r->hub->max_seconds);
+                     "--receive-max-duration).", receiver_samples(r) / 8000, r->hub->max_seconds);
             rx_result_set(&r->res, MODEM_DROPPED, "call_timeout", text);
         }
         return;
@@ -522,7 +528,7 @@ void receiver_end(struct receiver *r, enum receiver_end how, const char *code, c
         receiver_result(r, how == RECEIVER_END_T30 ? RECEIVER_END_LINE : how, "no_memory",
                         "Out of memory switching the call to T.38.");
         r->res.pages_received = r->pages_done;
-        r->res.duration = (double)r->samples / 8000.0;
+        r->res.duration = (double)receiver_samples(r) / 8000.0;
         r->hub->ops.finished(r->user, &r->res);
         free(r);
         return;

@@ -70,8 +70,12 @@ bool receiver_done(const struct receiver *r);
 int receiver_pages(const struct receiver *r);
 /* The sender's last post-page command asked to send more (MPS/EOM). */
 bool receiver_more_coming(const struct receiver *r);
-/* Line time so far, in samples. */
+/* Line time so far, in samples: what T.30 was given, or the clock's
+ * count where that is more (a caller that sends no RTP at all). */
 long receiver_samples(const struct receiver *r);
+/* Packet lines: n samples of line time passed (one tick), whatever the
+ * peer sent: the time limits hold for a caller that sends nothing. */
+void receiver_clock(struct receiver *r, int n);
 void receiver_log(struct receiver *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Ends the call: remaining pages, finished(), freed. The slot stays
  * taken: its owner releases it once the line is gone too.

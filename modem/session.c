@@ -737,6 +737,7 @@ static void session_inbound_packets(struct session *s)
             return;
         }
     }
+    receiver_clock(s->rx, LINE_BLOCK);
     if (m == LINE_MEDIA_T38) {
         receiver_tick(s->rx, LINE_BLOCK);
     } else {
