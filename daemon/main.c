@@ -421,6 +421,7 @@ int main(int argc, char **argv)
         .audiosocket_allow = opt.audiosocket_allow,
         .receive_max_pages = opt.receive_max_pages,
         .receive_max_seconds = opt.receive_max_duration,
+        .receive_max_bytes = (long long)opt.receive_max_mib << 20,
     };
     if ((rc = modem_pool_create(&w.pool, &mcfg, err, sizeof err)) < 0)
         return fail(&ready_fd, "modems: %s", err[0] ? err : strerror(-rc));

@@ -51,6 +51,7 @@ enum {
     OPT_RECEIVE_MAX_DURATION,
     OPT_RECEIVED_DAYS,
     OPT_RECEIVED_EMPTY_HOURS,
+    OPT_RECEIVE_MAX_BYTES,
 };
 
 static const struct option long_options[] = {
@@ -91,6 +92,7 @@ static const struct option long_options[] = {
     {"receive-max-duration", required_argument, NULL, OPT_RECEIVE_MAX_DURATION},
     {"received-days", required_argument, NULL, OPT_RECEIVED_DAYS},
     {"received-empty-hours", required_argument, NULL, OPT_RECEIVED_EMPTY_HOURS},
+    {"receive-max-mib", required_argument, NULL, OPT_RECEIVE_MAX_BYTES},
     {NULL, 0, NULL, 0},
 };
 
@@ -158,6 +160,7 @@ void options_print_help(FILE *out, const char *prog)
             "      --inbound-calls N    inbound calls at once, all listeners (default 8)\n"
             "      --receive-max-pages N  pages per received fax (default 200)\n"
             "      --receive-max-duration SECS  line time per received fax (default 3600)\n"
+            "      --receive-max-mib N  MiB of pages per received fax (default 100)\n"
             "      --received-days N    keep received faxes N days (default 0 = until\n"
             "                           deleted)\n"
             "      --received-empty-hours N  keep failed receives without a page N hours\n"
@@ -320,6 +323,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->inbound_calls = 8;
     opt->receive_max_pages = 200;
     opt->receive_max_duration = 3600;
+    opt->receive_max_mib = 100;
     opt->received_empty_hours = 24;
     default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
 }
@@ -469,6 +473,9 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case OPT_RECEIVE_MAX_DURATION:
         bad |= parse_count("--receive-max-duration", optarg, 1, 7 * 86400, &opt->receive_max_duration) != 0;
+        break;
+    case OPT_RECEIVE_MAX_BYTES:
+        bad |= parse_count("--receive-max-mib", optarg, 1, 1 << 20, &opt->receive_max_mib) != 0;
         break;
     case OPT_RECEIVED_DAYS: bad |= parse_count("--received-days", optarg, 0, 100000, &opt->received_days) != 0; break;
     case OPT_RECEIVED_EMPTY_HOURS:

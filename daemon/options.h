@@ -39,6 +39,7 @@ struct daemon_options {
     int inbound_calls;        /* --inbound-calls: inbound slots */
     int receive_max_pages;    /* --receive-max-pages */
     int receive_max_duration; /* --receive-max-duration, seconds */
+    int receive_max_mib;      /* --receive-max-mib */
     int received_days;        /* --received-days; 0: until deleted */
     int received_empty_hours; /* --received-empty-hours */
     const char *notify_cmd;   /* --notify-cmd: hook run on final states */

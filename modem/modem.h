@@ -141,9 +141,10 @@ struct modem_pool_config {
     const char *audiosocket_allow;
     /* Caps per received fax: the call ends there, the pages received
      * are kept and the receive fails with the reason. 0: the defaults
-     * (200 pages, 3600 seconds of line time). */
+     * (200 pages, 3600 seconds of line time, 100 MiB). */
     int receive_max_pages;
     int receive_max_seconds;
+    long long receive_max_bytes; /* pages' bytes per fax; 0: 100 MiB */
 };
 
 struct modem_pool;

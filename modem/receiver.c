@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tiffio.h>
@@ -31,6 +32,7 @@
 #define INBOUND_DEFAULT_STATION "5550100"
 #define INBOUND_DEFAULT_MAX_PAGES 200
 #define INBOUND_DEFAULT_MAX_SECONDS 3600
+#define INBOUND_DEFAULT_MAX_BYTES (100LL << 20)
 
 struct inbound_hub {
     struct modem_inbound_ops ops;
@@ -42,6 +44,7 @@ struct inbound_hub {
     int nslots;
     int max_pages;        /* caps per received fax */
     int max_seconds;
+    long long max_bytes;
     atomic_bool *slots;   /* one flag per slot: taken */
     atomic_int active;
     atomic_uint seq;      /* names scratch files */
@@ -66,6 +69,7 @@ struct receiver {
     int frames_in;        /* T.30 frames the caller sent: none means no fax at all */
 
     int pages_done;       /* pages handed over through page() */
+    long long bytes;      /* their size as single-page files */
     int announced;        /* page last announced in a status */
     long samples;         /* audio (or T.38 time) given to T.30 */
     long wall;            /* packet lines: line time by the clock, heard or not */
@@ -96,6 +100,7 @@ int inbound_hub_create(struct inbound_hub **out, const struct modem_pool_config 
     hub->nslots = cfg->inbound_slots > 0 ? cfg->inbound_slots : INBOUND_DEFAULT_SLOTS;
     hub->max_pages = cfg->receive_max_pages > 0 ? cfg->receive_max_pages : INBOUND_DEFAULT_MAX_PAGES;
     hub->max_seconds = cfg->receive_max_seconds > 0 ? cfg->receive_max_seconds : INBOUND_DEFAULT_MAX_SECONDS;
+    hub->max_bytes = cfg->receive_max_bytes > 0 ? cfg->receive_max_bytes : INBOUND_DEFAULT_MAX_BYTES;
     snprintf(hub->csi, sizeof hub->csi, "%s", cfg->tsid ? cfg->tsid : "");
     snprintf(hub->station, sizeof hub->station, "%s",
              cfg->station_number && *cfg->station_number ? cfg->station_number : INBOUND_DEFAULT_STATION);
@@ -152,6 +157,11 @@ int inbound_active(const struct inbound_hub *hub)
 int inbound_max_pages(const struct inbound_hub *hub)
 {
     return hub->max_pages;
+}
+
+long long inbound_max_bytes(const struct inbound_hub *hub)
+{
+    return hub->max_bytes;
 }
 
 long inbound_max_samples(const struct inbound_hub *hub)
@@ -378,6 +388,11 @@ bool receiver_done(const struct receiver *r)
     return r->t30_done;
 }
 
+long long receiver_bytes(const struct receiver *r)
+{
+    return r->bytes;
+}
+
 bool receiver_more_coming(const struct receiver *r)
 {
     return r->more_pages;
@@ -410,6 +425,9 @@ static void receiver_hand_over(struct receiver *r, int index)
         return;
     }
     r->pages_done = index + 1;
+    struct stat st;
+    if (stat(path, &st) == 0)
+        r->bytes += st.st_size;
     if (r->hub->ops.page) {
         rc = r->hub->ops.page(r->user, index + 1, path);
         if (rc < 0)

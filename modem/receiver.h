@@ -29,6 +29,7 @@ int inbound_active(const struct inbound_hub *hub);
 /* Caps per received fax: pages, and line time in samples. */
 int inbound_max_pages(const struct inbound_hub *hub);
 long inbound_max_samples(const struct inbound_hub *hub);
+long long inbound_max_bytes(const struct inbound_hub *hub);
 /* Is number our own station number (the simulated network loops back)? */
 bool inbound_is_station(const struct inbound_hub *hub, const char *number);
 /* One line for the daemon's log about a connection that is not a call. */
@@ -70,6 +71,8 @@ bool receiver_done(const struct receiver *r);
 int receiver_pages(const struct receiver *r);
 /* The sender's last post-page command asked to send more (MPS/EOM). */
 bool receiver_more_coming(const struct receiver *r);
+/* Bytes of the pages handed over so far (single-page TIFFs). */
+long long receiver_bytes(const struct receiver *r);
 /* Line time so far, in samples: what T.30 was given, or the clock's
  * count where that is more (a caller that sends no RTP at all). */
 long receiver_samples(const struct receiver *r);

@@ -698,6 +698,13 @@ static void session_inbound_check(struct session *s)
                  "ended and the pages received are kept.", inbound_max_pages(s->hub));
         receiver_log(s->rx, "the fax reached the page limit (%d); hanging up", inbound_max_pages(s->hub));
         session_inbound_end(s, RECEIVER_END_LINE, "too_many_pages", text);
+    } else if (receiver_bytes(s->rx) >= inbound_max_bytes(s->hub) && receiver_more_coming(s->rx)) {
+        char text[192];
+        snprintf(text, sizeof text, "The fax reached the limit of %lld bytes (--receive-max-mib) after %d "
+                 "page(s); the call was ended and the pages received are kept.", inbound_max_bytes(s->hub),
+                 receiver_pages(s->rx));
+        receiver_log(s->rx, "the fax reached the size limit (%lld bytes); hanging up", inbound_max_bytes(s->hub));
+        session_inbound_end(s, RECEIVER_END_LINE, "too_large", text);
     } else if (receiver_samples(s->rx) > SESSION_INBOUND_MAX_SAMPLES(receiver_pages(s->rx))
                || receiver_samples(s->rx) >= inbound_max_samples(s->hub)) {
         receiver_log(s->rx, "the call exceeded its time limit");

@@ -76,6 +76,7 @@ struct fixture {
     struct modem_pool *pool;
     struct test_inbound in;
     int max_pages;           /* receive_max_pages of the pool; 0: default */
+    long long max_bytes;     /* receive_max_bytes of the pool; 0: default */
     const char *allow;       /* audiosocket_allow of the pool; NULL: default */
 };
 
@@ -327,7 +328,7 @@ static int make_pool(struct fixture *f, bool unpaced)
         .scratch_dir = f->dir, .workers = 1, .tsid = "FAXFS AS TEST",
         .inbound = &test_inbound_ops, .inbound_ctx = &f->in,
         .listen_spec = "audiosocket:127.0.0.1:0", .listen_unpaced = unpaced,
-        .receive_max_pages = f->max_pages, .audiosocket_allow = f->allow,
+        .receive_max_pages = f->max_pages, .audiosocket_allow = f->allow, .receive_max_bytes = f->max_bytes,
     };
     char err[256];
     if (modem_pool_create(&f->pool, &cfg, err, sizeof err) != 0) {
@@ -566,6 +567,23 @@ static void test_fax_over_the_page_cap_ends_after_the_cap_with_the_pages_kept(vo
     assert_received_page_matches(f, 1);
 }
 
+static void test_fax_over_the_size_cap_ends_after_the_page_that_reached_it(void **state)
+{
+    struct fixture *f = *state;
+    modem_pool_destroy(f->pool);
+    f->max_bytes = 1;
+    assert_int_equal(make_pool(f, true), 0);
+    struct client c;
+    client_run(&c, f, REMOTE_FAX); /* two pages */
+    assert_true(test_inbound_wait_finished(&f->in, CALL_TIMEOUT_S));
+    client_join(&c);
+    assert_int_equal(f->in.result.outcome, MODEM_DROPPED);
+    assert_string_equal(f->in.result.code, "too_large");
+    assert_non_null(strstr(f->in.result.text, "limit of 1 bytes (--receive-max-mib) after 1 page(s)"));
+    assert_int_equal(f->in.result.pages_received, 1);
+    assert_received_page_matches(f, 1);
+}
+
 static void test_peer_outside_the_allowed_list_is_closed_without_a_call(void **state)
 {
     struct fixture *f = *state;
@@ -644,6 +662,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_audiosocket_call_delivers_the_fax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fax_over_the_page_cap_ends_after_the_cap_with_the_pages_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fax_over_the_size_cap_ends_after_the_page_that_reached_it, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_peer_outside_the_allowed_list_is_closed_without_a_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audiosocket_call_at_real_time_pace_delivers_the_fax, setup, teardown),
