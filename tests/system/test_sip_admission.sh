@@ -199,6 +199,13 @@ case_malformed() {
         || fail "a proper call after the malformed ones failed"
     [ "$(answers after INVITE 200)" = 1 ] || fail "faxfs no longer answers calls"
     kill -0 "$DAEMON" 2>/dev/null || fail "faxfs died"
+    # The calls taken and never ACKed end when libre gives up on the ACK
+    # (64 T1 = 32 s), as failed receives. Stopping the daemon before that
+    # would leak libre's pending sessions at exit (see docs/sip.md).
+    wait_receives_over 60
+    for id in $(received_ids); do
+        [ "$(cat "$WORK/mnt/received/$id/status")" = failed ] || fail "received/$id: $(cat "$WORK/mnt/received/$id/status")"
+    done
 }
 
 # listener NAME ADDR: a UDP packet counter on ADDR; its port in $LPORT.
