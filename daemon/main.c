@@ -502,7 +502,16 @@ int main(int argc, char **argv)
             .user = opt.sip_user, .password = opt.sip_password ? opt.sip_password : getenv("FAXFS_SIP_PASSWORD"),
             .local = opt.sip_local,
             .codecs = opt.sip_codecs, .no_t38 = opt.sip_no_t38,
+            .allow = opt.sip_allow, .calls_per_source = opt.sip_calls_per_source,
+            .inbound_user = opt.sip_inbound_user,
+            .inbound_password = opt.sip_inbound_password ? opt.sip_inbound_password
+                                                         : getenv("FAXFS_SIP_INBOUND_PASSWORD"),
         },
+        .inbound_slots = opt.inbound_calls,
+        .audiosocket_allow = opt.audiosocket_allow,
+        .receive_max_pages = opt.receive_max_pages,
+        .receive_max_seconds = opt.receive_max_duration,
+        .receive_max_bytes = (long long)opt.receive_max_mib << 20,
     };
     if ((rc = modem_pool_create(&w.pool, &mcfg, err, sizeof err)) < 0)
         return fail(&ready_fd, "modems: %s", err[0] ? err : strerror(-rc));
@@ -514,6 +523,8 @@ int main(int argc, char **argv)
         .per_destination_limit = opt.per_destination,
         .max_attempts = opt.max_attempts,
         .history_days = opt.history_days,
+        .received_days = opt.received_days,
+        .received_empty_hours = opt.received_empty_hours,
         .admin_gid = admin_gid,
         .receive_uid = receive_uid,
         .receive_gid = receive_gid,
@@ -574,6 +585,9 @@ int main(int argc, char **argv)
           opt.modems, opt.line_spec);
     if (modem_pool_sip_port(w.pool) > 0)
         logf_(LOG_INFO, "answering SIP calls on UDP port %d", modem_pool_sip_port(w.pool));
+    if (modem_pool_sip_port(w.pool) > 0 && !opt.sip_allow && !opt.sip_inbound_user)
+        logf_(LOG_WARNING, "SIP calls are taken from any address without a password; "
+                           "limit them with --sip-allow or --sip-inbound-user");
     report_ready(&ready_fd, NULL);
     char status[4200];
     snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", opt.mountpoint);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "modem/admission.h"
 #include "modem/modem.h"
 #include "queue/queue.h"
 
@@ -45,6 +46,18 @@ enum {
     OPT_MAX_JOBS_PER_USER,
     OPT_MAX_OPEN_FILES_PER_USER,
     OPT_DRAFT_EXPIRE_DAYS,
+    /* Remote callers: who may call, how many at once, how much per fax. */
+    OPT_SIP_ALLOW,
+    OPT_SIP_CALLS_PER_SOURCE,
+    OPT_SIP_INBOUND_USER,
+    OPT_SIP_INBOUND_PASSWORD,
+    OPT_AUDIOSOCKET_ALLOW,
+    OPT_INBOUND_CALLS,
+    OPT_RECEIVE_MAX_PAGES,
+    OPT_RECEIVE_MAX_DURATION,
+    OPT_RECEIVED_DAYS,
+    OPT_RECEIVED_EMPTY_HOURS,
+    OPT_RECEIVE_MAX_BYTES,
 };
 
 static const struct option long_options[] = {
@@ -81,6 +94,17 @@ static const struct option long_options[] = {
     {"max-jobs-per-user", required_argument, NULL, OPT_MAX_JOBS_PER_USER},
     {"max-open-files-per-user", required_argument, NULL, OPT_MAX_OPEN_FILES_PER_USER},
     {"draft-expire-days", required_argument, NULL, OPT_DRAFT_EXPIRE_DAYS},
+    {"sip-allow", required_argument, NULL, OPT_SIP_ALLOW},
+    {"sip-calls-per-source", required_argument, NULL, OPT_SIP_CALLS_PER_SOURCE},
+    {"sip-inbound-user", required_argument, NULL, OPT_SIP_INBOUND_USER},
+    {"sip-inbound-password", required_argument, NULL, OPT_SIP_INBOUND_PASSWORD},
+    {"audiosocket-allow", required_argument, NULL, OPT_AUDIOSOCKET_ALLOW},
+    {"inbound-calls", required_argument, NULL, OPT_INBOUND_CALLS},
+    {"receive-max-pages", required_argument, NULL, OPT_RECEIVE_MAX_PAGES},
+    {"receive-max-duration", required_argument, NULL, OPT_RECEIVE_MAX_DURATION},
+    {"received-days", required_argument, NULL, OPT_RECEIVED_DAYS},
+    {"received-empty-hours", required_argument, NULL, OPT_RECEIVED_EMPTY_HOURS},
+    {"receive-max-mib", required_argument, NULL, OPT_RECEIVE_MAX_BYTES},
     {NULL, 0, NULL, 0},
 };
 
@@ -135,6 +159,24 @@ void options_print_help(FILE *out, const char *prog)
             "      --sip-codecs LIST    pcmu,pcma (default), pcma,pcmu, pcmu or pcma\n"
             "      --sip-t38 on|off     offer and accept T.38 (default on)\n"
             "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
+            "      --sip-allow LIST     who may call the SIP listener: addresses and\n"
+            "                           ADDR/BITS prefixes, comma-separated, or any\n"
+            "                           (default any); others get 403\n"
+            "      --sip-calls-per-source N  inbound SIP calls at once from one address\n"
+            "                           (default 4); more get 486\n"
+            "      --sip-inbound-user NAME  inbound INVITEs must carry a digest for NAME\n"
+            "                           and --sip-inbound-password SECRET (better: set\n"
+            "                           FAXFS_SIP_INBOUND_PASSWORD); others get 401\n"
+            "      --audiosocket-allow LIST  who may connect to the AudioSocket listener\n"
+            "                           (default 127.0.0.0/8,::1)\n"
+            "      --inbound-calls N    inbound calls at once, all listeners (default 8)\n"
+            "      --receive-max-pages N  pages per received fax (default 200)\n"
+            "      --receive-max-duration SECS  line time per received fax (default 3600)\n"
+            "      --receive-max-mib N  MiB of pages per received fax (default 100)\n"
+            "      --received-days N    keep received faxes N days (default 0 = until\n"
+            "                           deleted)\n"
+            "      --received-empty-hours N  keep failed receives without a page N hours\n"
+            "                           (default 24, 0 = as --received-days)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
             "      --max-drafts-per-user N  drafts one user may keep in outbox/ (default 20)\n"
             "      --max-outbox-mb-per-user N  MiB one user's uploads and drafts may hold\n"
@@ -305,6 +347,12 @@ static void set_defaults(struct daemon_options *opt)
     opt->max_jobs_per_user = 500;
     opt->max_open_files_per_user = 256;
     opt->draft_expire_days = 7;
+    opt->sip_calls_per_source = 4;
+    opt->inbound_calls = 8;
+    opt->receive_max_pages = 200;
+    opt->receive_max_duration = 3600;
+    opt->receive_max_mib = 100;
+    opt->received_empty_hours = 24;
     default_spool_dir(opt->spool_dir, sizeof opt->spool_dir);
 }
 
@@ -337,6 +385,16 @@ static int add_listen_spec(struct daemon_options *opt, const char *spec)
     }
     opt->listen_more[0] = spec;
     return 0;
+}
+
+static int check_allow(const char *name, const char *list)
+{
+    struct peer_acl acl;
+    char err[160];
+    if (peer_acl_parse(&acl, list, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "faxfs: %s: %s\n", name, err);
+    return -1;
 }
 
 static int check_codecs(const char *list)
@@ -442,6 +500,30 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case OPT_DRAFT_EXPIRE_DAYS:
         bad |= parse_count("--draft-expire-days", optarg, 0, 36500, &opt->draft_expire_days) != 0;
+        break;
+    case OPT_SIP_ALLOW: bad |= check_allow("--sip-allow", optarg) != 0; opt->sip_allow = optarg; break;
+    case OPT_AUDIOSOCKET_ALLOW:
+        bad |= check_allow("--audiosocket-allow", optarg) != 0;
+        opt->audiosocket_allow = optarg;
+        break;
+    case OPT_SIP_CALLS_PER_SOURCE:
+        bad |= parse_count("--sip-calls-per-source", optarg, 1, 4096, &opt->sip_calls_per_source) != 0;
+        break;
+    case OPT_SIP_INBOUND_USER: opt->sip_inbound_user = optarg; break;
+    case OPT_SIP_INBOUND_PASSWORD: opt->sip_inbound_password = optarg; break;
+    case OPT_INBOUND_CALLS: bad |= parse_count("--inbound-calls", optarg, 1, 1024, &opt->inbound_calls) != 0; break;
+    case OPT_RECEIVE_MAX_PAGES:
+        bad |= parse_count("--receive-max-pages", optarg, 1, 100000, &opt->receive_max_pages) != 0;
+        break;
+    case OPT_RECEIVE_MAX_DURATION:
+        bad |= parse_count("--receive-max-duration", optarg, 1, 7 * 86400, &opt->receive_max_duration) != 0;
+        break;
+    case OPT_RECEIVE_MAX_BYTES:
+        bad |= parse_count("--receive-max-mib", optarg, 1, 1 << 20, &opt->receive_max_mib) != 0;
+        break;
+    case OPT_RECEIVED_DAYS: bad |= parse_count("--received-days", optarg, 0, 100000, &opt->received_days) != 0; break;
+    case OPT_RECEIVED_EMPTY_HOURS:
+        bad |= parse_count("--received-empty-hours", optarg, 0, 1000000, &opt->received_empty_hours) != 0;
         break;
     default: bad = 1; break;
     }

@@ -35,6 +35,18 @@ struct daemon_options {
     const char *sip_codecs;   /* --sip-codecs */
     bool sip_no_t38;          /* --sip-t38 off */
     const char *receive_owner;/* USER[:GROUP] owning received faxes; NULL = root */
+    /* Remote callers (docs/security.md, "Remote callers"). */
+    const char *sip_allow;    /* --sip-allow; NULL: any */
+    int sip_calls_per_source; /* --sip-calls-per-source */
+    const char *sip_inbound_user;     /* --sip-inbound-user; NULL: no digest asked */
+    const char *sip_inbound_password; /* --sip-inbound-password */
+    const char *audiosocket_allow;    /* --audiosocket-allow; NULL: loopback */
+    int inbound_calls;        /* --inbound-calls: inbound slots */
+    int receive_max_pages;    /* --receive-max-pages */
+    int receive_max_duration; /* --receive-max-duration, seconds */
+    int receive_max_mib;      /* --receive-max-mib */
+    int received_days;        /* --received-days; 0: until deleted */
+    int received_empty_hours; /* --received-empty-hours */
     const char *notify_cmd;   /* --notify-cmd: hook run on final states */
     bool notify_retry;        /* --notify-retry: also on each retry */
     const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */

@@ -116,10 +116,12 @@ struct sip_call;
  * listener: wrap it (sip_line_call_new) and hand it over, or return
  * -EBUSY (the caller hears 486). Must not block. */
 typedef int (*sip_line_incoming_fn)(void *user, struct sip_call *call, const char *caller_id);
+/* One line for the daemon's log (a refused caller), on the agent's thread. */
+typedef void (*sip_line_notice_fn)(void *user, const char *line);
 /* Starts a SIP user agent answering on "ADDR:PORT" (the text after
  * "sip:"). Returns 0 or -errno with a sentence in err. */
 int sip_line_listen(struct sip_listener **out, const char *addrport, const struct modem_sip_options *opt,
-                    sip_line_incoming_fn fn, void *user, char *err, size_t errlen);
+                    sip_line_incoming_fn fn, sip_line_notice_fn notice, void *user, char *err, size_t errlen);
 void sip_line_listener_free(struct sip_listener *l);
 int sip_line_listener_port(const struct sip_listener *l);
 /* Wraps an answered inbound SIP call as a line call (takes the reference). */

@@ -20,6 +20,7 @@
 
 #include <spandsp.h>
 
+#include "modem/media_latch.h"
 #include "modem/sip_ua.h"
 #include "modem/udptl.h"
 
@@ -57,8 +58,8 @@ struct line_call {
     bool media_known;
     struct sdp_choice media;
     enum sip_t38_state t38_state;
-    struct sockaddr_storage audio_dst, image_dst;
-    socklen_t audio_dst_len, image_dst_len;
+    /* Where media may go and come from: symmetric RTP (media_latch.h). */
+    struct media_latch audio_latch, image_latch;
 
     /* RTP, ours and theirs. */
     uint16_t tx_seq;
@@ -108,10 +109,14 @@ static void sip_refresh_media(struct line_call *c)
     c->media_gen = gen;
     c->media = m;
     c->t38_state = t38;
-    if (m.kind == SDP_CHOICE_AUDIO)
-        sip_dst(m.addr, m.port, &c->audio_dst, &c->audio_dst_len);
+    struct peer_addr peer;
+    bool have_peer = sip_call_peer(c->sc, &peer);
+    struct sockaddr_storage offered;
+    socklen_t offered_len;
+    sip_dst(m.addr, m.port, &offered, &offered_len);
+    struct media_latch *latch = m.kind == SDP_CHOICE_T38 ? &c->image_latch : &c->audio_latch;
+    media_latch_offer(latch, have_peer ? &peer : NULL, (struct sockaddr *)&offered, offered_len);
     if (m.kind == SDP_CHOICE_T38) {
-        sip_dst(m.addr, m.port, &c->image_dst, &c->image_dst_len);
         if (!was_t38) {
             size_t dg = m.t38.max_datagram > 0 ? (size_t)m.t38.max_datagram : UDPTL_DEFAULT_MAX_DATAGRAM;
             udptl_tx_init(&c->utx, UDPTL_REDUNDANCY, dg);
@@ -311,26 +316,35 @@ static void sip_receive(struct line_call *c, const struct line_packet_sink *sink
     uint8_t buf[RTP_MAX_PACKET];
     bool t38 = sip_media(c) == LINE_MEDIA_T38;
     int afd = sip_call_audio_fd(c->sc), ifd = sip_call_image_fd(c->sc);
+    struct sockaddr_storage from;
+    socklen_t flen;
     for (int i = 0; i < SIP_DRAIN_MAX; i++) {
-        ssize_t n = recv(afd, buf, sizeof buf, MSG_DONTWAIT);
+        flen = sizeof from;
+        ssize_t n = recvfrom(afd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
         if (n < 0)
             break;
-        if (!t38) /* after the switch, stray RTP is dropped */
+        /* After the switch, stray RTP is dropped; before it, only RTP
+         * (version 2) from the peer's addresses counts and latches. */
+        if (!t38 && n >= RTP_HEADER && (buf[0] >> 6) == 2
+            && media_latch_packet(&c->audio_latch, (struct sockaddr *)&from, flen))
             sip_rtp_in(c, buf, (size_t)n, sink, user);
     }
     struct sip_ifp_ctx x = { sink, user };
     for (int i = 0; i < SIP_DRAIN_MAX; i++) {
-        ssize_t n = recv(ifd, buf, sizeof buf, MSG_DONTWAIT);
+        flen = sizeof from;
+        ssize_t n = recvfrom(ifd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
         if (n < 0)
             break;
-        if (t38 && c->udptl_ready)
+        if (t38 && c->udptl_ready && n >= 2 && media_latch_packet(&c->image_latch, (struct sockaddr *)&from, flen))
             udptl_rx_packet(&c->urx, buf, (size_t)n, sip_ifp_in, &x);
     }
 }
 
 static void sip_write(struct line_call *c, const int16_t *buf, int n)
 {
-    if (sip_media(c) != LINE_MEDIA_AUDIO || c->media.kind != SDP_CHOICE_AUDIO || c->audio_dst_len == 0 || n <= 0
+    socklen_t dst_len = 0;
+    const struct sockaddr *dst = media_latch_dst(&c->audio_latch, &dst_len);
+    if (sip_media(c) != LINE_MEDIA_AUDIO || c->media.kind != SDP_CHOICE_AUDIO || n <= 0
         || n > RTP_MAX_PACKET - RTP_HEADER)
         return;
     uint8_t p[RTP_MAX_PACKET];
@@ -345,10 +359,13 @@ static void sip_write(struct line_call *c, const int16_t *buf, int n)
     }
     for (int i = 0; i < n; i++)
         p[RTP_HEADER + i] = pt == SDP_PT_PCMU ? linear_to_ulaw(buf[i]) : linear_to_alaw(buf[i]);
-    /* A full socket buffer loses the packet, as the network would. */
-    ssize_t w = sendto(sip_call_audio_fd(c->sc), p, RTP_HEADER + (size_t)n, MSG_DONTWAIT,
-                       (struct sockaddr *)&c->audio_dst, c->audio_dst_len);
-    (void)w;
+    /* A full socket buffer loses the packet, as the network would; with
+     * no destination yet (symmetric RTP waits for the peer's media) the
+     * packet is not sent but the stream's clock moves on all the same. */
+    if (dst) {
+        ssize_t w = sendto(sip_call_audio_fd(c->sc), p, RTP_HEADER + (size_t)n, MSG_DONTWAIT, dst, dst_len);
+        (void)w;
+    }
     c->tx_started = true;
     c->tx_seq++;
     c->tx_ts += (uint32_t)n;
@@ -357,14 +374,17 @@ static void sip_write(struct line_call *c, const int16_t *buf, int n)
 
 static void sip_send_ifp(struct line_call *c, const uint8_t *ifp, int len)
 {
-    if (sip_media(c) != LINE_MEDIA_T38 || !c->udptl_ready || c->image_dst_len == 0 || len <= 0)
+    if (sip_media(c) != LINE_MEDIA_T38 || !c->udptl_ready || len <= 0)
         return;
     uint8_t p[RTP_MAX_PACKET];
+    /* Packed even when it cannot leave yet: the redundancy of later
+     * packets carries it once the peer's UDPTL has fixed where to. */
     int n = udptl_tx_packet(&c->utx, ifp, (size_t)len, p, sizeof p);
-    if (n <= 0)
+    socklen_t dst_len = 0;
+    const struct sockaddr *dst = media_latch_dst(&c->image_latch, &dst_len);
+    if (n <= 0 || !dst)
         return;
-    ssize_t w = sendto(sip_call_image_fd(c->sc), p, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&c->image_dst,
-                       c->image_dst_len);
+    ssize_t w = sendto(sip_call_image_fd(c->sc), p, (size_t)n, MSG_DONTWAIT, dst, dst_len);
     (void)w;
 }
 
@@ -418,7 +438,7 @@ const struct line_driver line_sip_driver = {
 /* ---- the listener ---- */
 
 int sip_line_listen(struct sip_listener **out, const char *addrport, const struct modem_sip_options *opt,
-                    sip_line_incoming_fn fn, void *user, char *err, size_t errlen)
+                    sip_line_incoming_fn fn, sip_line_notice_fn notice, void *user, char *err, size_t errlen)
 {
     *out = NULL;
     struct sip_listener *l = calloc(1, sizeof *l);
@@ -428,7 +448,9 @@ int sip_line_listen(struct sip_listener **out, const char *addrport, const struc
     }
     struct sip_ua_config ucfg = {
         .local = addrport, .user = opt->user, .password = opt->password, .codecs = opt->codecs,
-        .t38 = !opt->no_t38, .incoming = fn, .user_data = user,
+        .t38 = !opt->no_t38, .incoming = fn, .notice = notice, .user_data = user,
+        .allow = opt->allow, .calls_per_source = opt->calls_per_source,
+        .inbound_user = opt->inbound_user, .inbound_password = opt->inbound_password,
     };
     int rc = sip_ua_create(&l->ua, &ucfg, err, errlen);
     if (rc != 0) {

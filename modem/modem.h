@@ -109,6 +109,11 @@ struct modem_sip_options {
     const char *codecs;    /* "pcmu,pcma" (default), "pcma,pcmu", "pcmu", "pcma" */
     bool no_t38;           /* never offer nor accept T.38 (stay on G.711) */
     int ring_timeout_s;    /* outbound: no answer after this; 0: 60 */
+    /* The SIP listener's admission (docs/sip.md, "Who may call"). */
+    const char *allow;     /* allowed peers "ADDR[/BITS],..." or "any"; NULL: any */
+    int calls_per_source;  /* inbound calls at once per source address; 0: 4 */
+    const char *inbound_user;     /* INVITEs must carry this digest user; NULL: none asked */
+    const char *inbound_password;
 };
 
 struct modem_pool_config {
@@ -131,6 +136,15 @@ struct modem_pool_config {
     /* Tests only: answer each AudioSocket audio frame at once instead of
      * pacing our audio at 20 ms per frame, so a client drives the clock. */
     bool listen_unpaced;
+    /* Who may connect to the AudioSocket listener: "ADDR[/BITS],..." or
+     * "any"; NULL: loopback only (127.0.0.0/8, ::1). */
+    const char *audiosocket_allow;
+    /* Caps per received fax: the call ends there, the pages received
+     * are kept and the receive fails with the reason. 0: the defaults
+     * (200 pages, 3600 seconds of line time, 100 MiB). */
+    int receive_max_pages;
+    int receive_max_seconds;
+    long long receive_max_bytes; /* pages' bytes per fax; 0: 100 MiB */
 };
 
 struct modem_pool;

@@ -32,9 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "modem/admission.h"
 #include "modem/line.h"
 #include "modem/receiver.h"
 #include "modem/session.h"
+#include "modem/sip_ua.h"
 #include "modem/tiff_join.h"
 
 #define TICK_NS 20000000L          /* one block of 160 samples at 8 kHz */
@@ -94,7 +96,11 @@ struct modem_pool {
     int listen_port;
     const struct line_driver *listen_driver;
     struct sip_listener *sip_listener; /* NULL: no SIP listener */
-    pthread_mutex_t offer_lock;        /* orders SIP hand-overs before the stop, so none is left behind */
+    pthread_mutex_t offer_lock;        /* orders SIP hand-overs before the stop, so none is left behind;
+                                        * protects sip_refusals */
+    struct refusal_log sip_refusals;   /* "every line busy" lines about SIP callers */
+    struct peer_acl audiosocket_allow; /* who may connect to the AudioSocket listener */
+    struct refusal_log as_refusals;    /* worker 0 only: refused AudioSocket connections */
     const char *sip_listen_spec;       /* during create only: opened once the workers run */
 };
 
@@ -465,6 +471,12 @@ static int pool_open_listener(struct modem_pool *pool, const struct modem_pool_c
                          spec);
     if (pool->listen_fd >= 0)
         return pool_fail(err, errlen, -EINVAL, "%s: only one AudioSocket listener at a time", spec);
+    char aerr[128];
+    const char *allow = cfg->audiosocket_allow && *cfg->audiosocket_allow ? cfg->audiosocket_allow
+                                                                          : "127.0.0.0/8,::1";
+    if (peer_acl_parse(&pool->audiosocket_allow, allow, aerr, sizeof aerr) != 0)
+        return pool_fail(err, errlen, -EINVAL, "AudioSocket allowed peers (--audiosocket-allow): %s", aerr);
+    refusal_log_init(&pool->as_refusals, 60, 10);
     int fd = audiosocket_listen(spec + 12, &pool->listen_port, err, errlen);
     if (fd < 0)
         return fd;
@@ -517,6 +529,20 @@ static void pool_peer_name(const struct sockaddr_storage *sa, char *out, size_t 
     snprintf(out, len, "%s:%d", host, port);
 }
 
+static int64_t pool_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec + 1;
+}
+
+/* Runs on the SIP listener's thread: a refused caller, for the log. */
+static void pool_sip_notice(void *user, const char *line)
+{
+    struct modem_pool *pool = user;
+    inbound_notice(pool->hub, "%s", line);
+}
+
 /* Runs on the SIP listener's thread for each call it answers: a free
  * inbound slot takes it, or the caller hears busy. */
 static int pool_sip_incoming(void *user, struct sip_call *sc, const char *caller_id)
@@ -536,9 +562,22 @@ static int pool_sip_incoming(void *user, struct sip_call *sc, const char *caller
     sip_line_call_discard(call);
     if (slot >= 0)
         inbound_slot_release(pool->hub, slot);
-    if (slot != -2)
-        inbound_notice(pool->hub, "SIP call from %s turned away: %s", who,
-                       slot < 0 ? "every inbound line is busy" : "out of memory");
+    /* A flood must not fill the log: one line per source a minute. */
+    struct peer_addr src;
+    long held = 0;
+    bool say = slot != -2 && sip_call_peer(sc, &src);
+    if (say) {
+        pthread_mutex_lock(&pool->offer_lock);
+        say = refusal_log_should(&pool->sip_refusals, &src, pool_now_s(), &held);
+        pthread_mutex_unlock(&pool->offer_lock);
+    }
+    if (say) {
+        char ip[64];
+        peer_addr_text(&src, ip, sizeof ip);
+        inbound_notice(pool->hub, "SIP call from %s (%s) turned away: %s%s", who, ip,
+                       slot < 0 ? "every inbound line is busy" : "out of memory",
+                       held > 0 ? "; more refusals were not logged" : "");
+    }
     return -EBUSY;
 }
 
@@ -554,6 +593,16 @@ static void pool_accept(struct modem_pool *pool)
             return; /* EAGAIN, or an error the next look retries */
         char peer[64];
         pool_peer_name(&sa, peer, sizeof peer);
+        struct peer_addr src;
+        if (peer_addr_from_sockaddr(&src, (struct sockaddr *)&sa) != 0
+            || !peer_acl_allows(&pool->audiosocket_allow, &src)) {
+            long held = 0;
+            close(fd); /* before anything is read from it */
+            if (refusal_log_should(&pool->as_refusals, &src, pool_now_s(), &held))
+                inbound_notice(pool->hub, "AudioSocket connection from %s refused: not in --audiosocket-allow%s", peer,
+                               held > 0 ? "; more refusals were not logged" : "");
+            continue;
+        }
         int one = 1; /* our 20 ms frames must leave at once, not wait for Nagle */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         int slot = inbound_slot_take(pool->hub);
@@ -595,6 +644,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     pool->listen_fd = -1;
     pool->listen_port = -1;
     pthread_mutex_init(&pool->offer_lock, NULL);
+    refusal_log_init(&pool->sip_refusals, 60, 10);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pool->nworkers = cfg->workers > 0 ? cfg->workers : cpus > 0 ? (int)cpus : 1;
     if (pool->nworkers > pool->nchannels)
@@ -626,8 +676,8 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     rc = pool_start_workers(pool, err, errlen);
     /* Calls may be offered the moment the SIP listener runs: workers first. */
     if (rc == 0 && pool->sip_listen_spec)
-        rc = sip_line_listen(&pool->sip_listener, pool->sip_listen_spec, &cfg->sip, pool_sip_incoming, pool, err,
-                             errlen);
+        rc = sip_line_listen(&pool->sip_listener, pool->sip_listen_spec, &cfg->sip, pool_sip_incoming,
+                             pool_sip_notice, pool, err, errlen);
     pool->sip_listen_spec = NULL;
     if (rc != 0) {
         atomic_store(&pool->stopping, true);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tiffio.h>
@@ -29,6 +30,9 @@
 
 #define INBOUND_DEFAULT_SLOTS 8
 #define INBOUND_DEFAULT_STATION "5550100"
+#define INBOUND_DEFAULT_MAX_PAGES 200
+#define INBOUND_DEFAULT_MAX_SECONDS 3600
+#define INBOUND_DEFAULT_MAX_BYTES (100LL << 20)
 
 struct inbound_hub {
     struct modem_inbound_ops ops;
@@ -38,6 +42,9 @@ struct inbound_hub {
     char scratch_dir[PATH_MAX - 128];
     char tz[32];
     int nslots;
+    int max_pages;        /* caps per received fax */
+    int max_seconds;
+    long long max_bytes;
     atomic_bool *slots;   /* one flag per slot: taken */
     atomic_int active;
     atomic_uint seq;      /* names scratch files */
@@ -62,8 +69,10 @@ struct receiver {
     int frames_in;        /* T.30 frames the caller sent: none means no fax at all */
 
     int pages_done;       /* pages handed over through page() */
+    long long bytes;      /* their size as single-page files */
     int announced;        /* page last announced in a status */
-    long samples;
+    long samples;         /* audio (or T.38 time) given to T.30 */
+    long wall;            /* packet lines: line time by the clock, heard or not */
     struct modem_rx_result res;
 };
 
@@ -89,6 +98,9 @@ int inbound_hub_create(struct inbound_hub **out, const struct modem_pool_config 
     hub->ops = *cfg->inbound;
     hub->ctx = cfg->inbound_ctx;
     hub->nslots = cfg->inbound_slots > 0 ? cfg->inbound_slots : INBOUND_DEFAULT_SLOTS;
+    hub->max_pages = cfg->receive_max_pages > 0 ? cfg->receive_max_pages : INBOUND_DEFAULT_MAX_PAGES;
+    hub->max_seconds = cfg->receive_max_seconds > 0 ? cfg->receive_max_seconds : INBOUND_DEFAULT_MAX_SECONDS;
+    hub->max_bytes = cfg->receive_max_bytes > 0 ? cfg->receive_max_bytes : INBOUND_DEFAULT_MAX_BYTES;
     snprintf(hub->csi, sizeof hub->csi, "%s", cfg->tsid ? cfg->tsid : "");
     snprintf(hub->station, sizeof hub->station, "%s",
              cfg->station_number && *cfg->station_number ? cfg->station_number : INBOUND_DEFAULT_STATION);
@@ -140,6 +152,21 @@ void inbound_slot_release(struct inbound_hub *hub, int slot)
 int inbound_active(const struct inbound_hub *hub)
 {
     return hub ? atomic_load(&((struct inbound_hub *)hub)->active) : 0;
+}
+
+int inbound_max_pages(const struct inbound_hub *hub)
+{
+    return hub->max_pages;
+}
+
+long long inbound_max_bytes(const struct inbound_hub *hub)
+{
+    return hub->max_bytes;
+}
+
+long inbound_max_samples(const struct inbound_hub *hub)
+{
+    return (long)hub->max_seconds * 8000;
 }
 
 bool inbound_is_station(const struct inbound_hub *hub, const char *number)
@@ -361,6 +388,16 @@ bool receiver_done(const struct receiver *r)
     return r->t30_done;
 }
 
+long long receiver_bytes(const struct receiver *r)
+{
+    return r->bytes;
+}
+
+bool receiver_more_coming(const struct receiver *r)
+{
+    return r->more_pages;
+}
+
 int receiver_pages(const struct receiver *r)
 {
     return r->pages_done;
@@ -368,7 +405,12 @@ int receiver_pages(const struct receiver *r)
 
 long receiver_samples(const struct receiver *r)
 {
-    return r->samples;
+    return r->wall > r->samples ? r->wall : r->samples;
+}
+
+void receiver_clock(struct receiver *r, int n)
+{
+    r->wall += n;
 }
 
 /* Copies page index (0-based) of the receive file into its own file
@@ -383,6 +425,9 @@ static void receiver_hand_over(struct receiver *r, int index)
         return;
     }
     r->pages_done = index + 1;
+    struct stat st;
+    if (stat(path, &st) == 0)
+        r->bytes += st.st_size;
     if (r->hub->ops.page) {
         rc = r->hub->ops.page(r->user, index + 1, path);
         if (rc < 0)
@@ -441,9 +486,19 @@ static void receiver_result(struct receiver *r, enum receiver_end how, const cha
     case RECEIVER_END_ABORTED:
         rx_result_set(&r->res, MODEM_ABORTED, "aborted", "The call was aborted.");
         return;
-    case RECEIVER_END_TIMEOUT:
-        rx_result_set(&r->res, MODEM_DROPPED, "call_timeout", "The call took too long and was ended.");
+    case RECEIVER_END_TIMEOUT: {
+        char text[192];
+        if (r->frames_in == 0) {
+            snprintf(text, sizeof text, "The caller never started a fax exchange; the call was ended after %ld s.",
+                     receiver_samples(r) / 8000);
+            rx_result_set(&r->res, MODEM_NOT_FAX, "not_fax", text);
+        } else {
+            snprintf(text, sizeof text, "The call took too long and was ended after %ld s (at most %d s: "
+                     "--receive-max-duration).", receiver_samples(r) / 8000, r->hub->max_seconds);
+            rx_result_set(&r->res, MODEM_DROPPED, "call_timeout", text);
+        }
         return;
+    }
     case RECEIVER_END_LINE:
         rx_result_set(&r->res, MODEM_DROPPED, code, text);
         return;
@@ -491,7 +546,7 @@ void receiver_end(struct receiver *r, enum receiver_end how, const char *code, c
         receiver_result(r, how == RECEIVER_END_T30 ? RECEIVER_END_LINE : how, "no_memory",
                         "Out of memory switching the call to T.38.");
         r->res.pages_received = r->pages_done;
-        r->res.duration = (double)r->samples / 8000.0;
+        r->res.duration = (double)receiver_samples(r) / 8000.0;
         r->hub->ops.finished(r->user, &r->res);
         free(r);
         return;

@@ -26,6 +26,10 @@ int inbound_hub_slots(const struct inbound_hub *hub);
 int inbound_slot_take(struct inbound_hub *hub);
 void inbound_slot_release(struct inbound_hub *hub, int slot);
 int inbound_active(const struct inbound_hub *hub);
+/* Caps per received fax: pages, and line time in samples. */
+int inbound_max_pages(const struct inbound_hub *hub);
+long inbound_max_samples(const struct inbound_hub *hub);
+long long inbound_max_bytes(const struct inbound_hub *hub);
 /* Is number our own station number (the simulated network loops back)? */
 bool inbound_is_station(const struct inbound_hub *hub, const char *number);
 /* One line for the daemon's log about a connection that is not a call. */
@@ -65,8 +69,16 @@ void receiver_service(struct receiver *r);
 /* T.30 has finished: hang up. */
 bool receiver_done(const struct receiver *r);
 int receiver_pages(const struct receiver *r);
-/* Line time so far, in samples. */
+/* The sender's last post-page command asked to send more (MPS/EOM). */
+bool receiver_more_coming(const struct receiver *r);
+/* Bytes of the pages handed over so far (single-page TIFFs). */
+long long receiver_bytes(const struct receiver *r);
+/* Line time so far, in samples: what T.30 was given, or the clock's
+ * count where that is more (a caller that sends no RTP at all). */
 long receiver_samples(const struct receiver *r);
+/* Packet lines: n samples of line time passed (one tick), whatever the
+ * peer sent: the time limits hold for a caller that sends nothing. */
+void receiver_clock(struct receiver *r, int n);
 void receiver_log(struct receiver *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Ends the call: remaining pages, finished(), freed. The slot stays
  * taken: its owner releases it once the line is gone too.

@@ -32,7 +32,8 @@
 #define SESSION_MAX_SAMPLES(pages) ((long)(600 + 300 * (long)(pages)) * 8000)
 /* Inbound: we do not know how many pages are coming, so the limit grows
  * with each page received; a sender that sends nothing useful (noise,
- * endless carrier) is cut off after 5 minutes of line time. */
+ * endless carrier) is cut off after 5 minutes of line time. Over it all
+ * stands the absolute cap of --receive-max-duration (inbound_max_samples). */
 #define SESSION_INBOUND_MAX_SAMPLES(pages) ((long)(300 + 300 * (long)(pages)) * 8000)
 
 enum session_phase { PHASE_DIAL, PHASE_RINGING, PHASE_T30, PHASE_OVER };
@@ -691,7 +692,21 @@ static void session_inbound_check(struct session *s)
     } else if (st != LINE_ANSWERED) {
         receiver_log(s->rx, "the caller hung up%s%s", why[0] ? ": " : "", why);
         session_inbound_end(s, RECEIVER_END_HUNG_UP, NULL, NULL);
-    } else if (receiver_samples(s->rx) > SESSION_INBOUND_MAX_SAMPLES(receiver_pages(s->rx))) {
+    } else if (receiver_pages(s->rx) >= inbound_max_pages(s->hub) && receiver_more_coming(s->rx)) {
+        char text[192];
+        snprintf(text, sizeof text, "The fax reached the limit of %d pages (--receive-max-pages); the call was "
+                 "ended and the pages received are kept.", inbound_max_pages(s->hub));
+        receiver_log(s->rx, "the fax reached the page limit (%d); hanging up", inbound_max_pages(s->hub));
+        session_inbound_end(s, RECEIVER_END_LINE, "too_many_pages", text);
+    } else if (receiver_bytes(s->rx) >= inbound_max_bytes(s->hub) && receiver_more_coming(s->rx)) {
+        char text[192];
+        snprintf(text, sizeof text, "The fax reached the limit of %lld bytes (--receive-max-mib) after %d "
+                 "page(s); the call was ended and the pages received are kept.", inbound_max_bytes(s->hub),
+                 receiver_pages(s->rx));
+        receiver_log(s->rx, "the fax reached the size limit (%lld bytes); hanging up", inbound_max_bytes(s->hub));
+        session_inbound_end(s, RECEIVER_END_LINE, "too_large", text);
+    } else if (receiver_samples(s->rx) > SESSION_INBOUND_MAX_SAMPLES(receiver_pages(s->rx))
+               || receiver_samples(s->rx) >= inbound_max_samples(s->hub)) {
         receiver_log(s->rx, "the call exceeded its time limit");
         session_inbound_end(s, RECEIVER_END_TIMEOUT, NULL, NULL);
     }
@@ -729,6 +744,7 @@ static void session_inbound_packets(struct session *s)
             return;
         }
     }
+    receiver_clock(s->rx, LINE_BLOCK);
     if (m == LINE_MEDIA_T38) {
         receiver_tick(s->rx, LINE_BLOCK);
     } else {

@@ -13,14 +13,18 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <re.h>
+
+#include "modem/admission.h"
 
 #define UA_DEFAULT_RING_TIMEOUT_S 60
 #define UA_STOP_GRACE_MS 300   /* for BYEs and CANCELs to leave before the loop ends */
@@ -35,6 +39,15 @@
 /* Our T.38 re-INVITEs per call, the first included: a peer that answers
  * 491 for ever gets no storm, and the call stays on audio. */
 #define UA_T38_MAX_ATTEMPTS 3
+/* Inbound digest authentication: realm, and how long a nonce we handed
+ * out stays good (a caller answers a challenge within a second). */
+#define UA_AUTH_REALM "faxfs"
+#define UA_NONCE_LIFETIME_S 300
+/* Refused callers in the log: one line per source per minute, at most
+ * this many lines a minute in all (the rest are counted). */
+#define UA_REFUSAL_LOG_WINDOW_S 60
+#define UA_REFUSAL_LOG_BURST 10
+#define UA_DEFAULT_CALLS_PER_SOURCE 4
 
 enum ua_cmd { CMD_DIAL, CMD_HANGUP, CMD_T38, CMD_STOP };
 
@@ -56,6 +69,8 @@ struct sip_call {
     enum sip_t38_origin t38_by;
     unsigned media_gen;
     enum sip_auth_state auth;
+    struct peer_addr peer;      /* the signalling peer's address (once known) */
+    bool have_peer;
 
     /* Agent thread only. */
     struct sipsess *sess;
@@ -67,6 +82,7 @@ struct sip_call {
     int t38_attempts;           /* our T.38 re-INVITEs sent so far */
     bool owns_call_id;          /* we placed the call: the slower side after a 491 */
     bool agent_ref;             /* the agent holds a reference (call in ua->calls) */
+    bool counted;               /* inbound: counted in ua->per_source under peer */
     struct le le;
 };
 
@@ -81,8 +97,13 @@ struct sip_ua {
     struct sdp_prefs prefs;
     int ring_timeout_s;
     sip_incoming_fn incoming;
+    sip_notice_fn notice;
     void *user_data;
     char listen_spec[128];
+    struct peer_acl allow;      /* who may call us */
+    char in_user[64];           /* inbound digest user; "" no authentication */
+    char in_password[64];
+    uint8_t nonce_key[16];      /* signs our nonces: no state per challenge */
     uint16_t port;
 
     /* Start-up handshake between sip_ua_create and the agent thread. */
@@ -100,6 +121,8 @@ struct sip_ua {
     struct sip_lsnr *glare_lsnr; /* answers 491 to a re-INVITE crossing ours */
     struct list calls;
     struct tmr stop_tmr;
+    struct peer_count per_source;    /* inbound calls in progress per source */
+    struct refusal_log refusals;
 };
 
 static pthread_once_t ua_libre_once = PTHREAD_ONCE_INIT;
@@ -139,6 +162,19 @@ static void call_set_state(struct sip_call *c, enum sip_call_state st, int statu
         if (status)
             c->status = status;
     }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The signalling peer's address: symmetric RTP sends media there (or
+ * where media comes from), never to a third address named in SDP. */
+static void call_set_peer(struct sip_call *c, const struct sip_msg *msg)
+{
+    struct peer_addr a;
+    if (!msg || peer_addr_from_sockaddr(&a, &msg->src.u.sa) != 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->peer = a;
+    c->have_peer = true;
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -249,6 +285,10 @@ static void agent_drop(struct sip_call *c)
     tmr_cancel(&c->t38_retry_tmr);
     c->reinvite = mem_deref(c->reinvite);
     c->sess = mem_deref(c->sess); /* sends BYE, or CANCEL while ringing */
+    if (c->counted) {
+        c->counted = false;
+        peer_count_put(&c->ua->per_source, &c->peer);
+    }
     if (c->agent_ref) {
         c->agent_ref = false;
         list_unlink(&c->le);
@@ -323,6 +363,7 @@ static int answer_handler(const struct sip_msg *msg, void *arg)
     struct sip_call *c = arg;
     struct sdp_session answer;
     struct sdp_choice choice;
+    call_set_peer(c, msg);
     if (sdp_from_msg(msg, &answer) != 0 || sdp_accepted(&answer, &c->ua->prefs, &choice) != 0) {
         call_set_state(c, SIP_CALL_FAILED, 488);
         agent_drop_later(c);
@@ -535,6 +576,132 @@ static void caller_id_of(const struct sip_msg *msg, char *out, size_t cap)
     out[k] = '\0';
 }
 
+/* --- agent thread: who may call (docs/sip.md, "Who may call") -------- */
+
+static int64_t ua_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec + 1; /* never 0: 0 means "never" in the throttle */
+}
+
+static void ua_notice(struct sip_ua *ua, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ua_notice(struct sip_ua *ua, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    ua->notice(ua->user_data, line);
+}
+
+/* Answers a refused INVITE, and says so in the log unless the throttle
+ * holds the line back (one per source a minute, a few a minute in all). */
+static void ua_refuse(struct sip_ua *ua, const struct sip_msg *msg, const struct peer_addr *src, uint16_t code,
+                      const char *reason, const char *why)
+{
+    (void)sip_treply(NULL, ua->sip, msg, code, reason);
+    long held = 0;
+    if (!ua->notice || !refusal_log_should(&ua->refusals, src, ua_now_s(), &held))
+        return;
+    char ip[64];
+    peer_addr_text(src, ip, sizeof ip);
+    if (held > 0)
+        ua_notice(ua, "SIP call from %s refused (%u %s): %s; %ld more refusal(s) not logged", ip, code, reason, why,
+                  held);
+    else
+        ua_notice(ua, "SIP call from %s refused (%u %s): %s", ip, code, reason, why);
+}
+
+/* Our nonces: the time they were made and a keyed MD5 of it, so a nonce
+ * is checked without keeping any state per challenge. */
+static void nonce_make(const struct sip_ua *ua, int64_t t, char *out, size_t cap)
+{
+    uint8_t md[16];
+    (void)md5_printf(md, "%w:%lld", ua->nonce_key, sizeof ua->nonce_key, (long long)t);
+    int k = snprintf(out, cap, "%016llx", (unsigned long long)t);
+    for (int i = 0; i < 16 && k + 2 < (int)cap; i++)
+        k += snprintf(out + k, cap - (size_t)k, "%02x", md[i]);
+}
+
+/* 0: a nonce we made, young enough; -ESTALE: ours but old; -EINVAL. */
+static int nonce_check(const struct sip_ua *ua, const struct pl *nonce)
+{
+    char text[64], want[64];
+    if (nonce->l != 48)
+        return -EINVAL;
+    snprintf(text, sizeof text, "%.*s", (int)nonce->l, nonce->p);
+    char ts[17], *end;
+    memcpy(ts, text, 16);
+    ts[16] = '\0';
+    unsigned long long t = strtoull(ts, &end, 16);
+    if (*end)
+        return -EINVAL;
+    nonce_make(ua, (int64_t)t, want, sizeof want);
+    if (strcmp(want, text) != 0)
+        return -EINVAL;
+    return ua_now_s() - (int64_t)t > UA_NONCE_LIFETIME_S ? -ESTALE : 0;
+}
+
+/* With an inbound user and password configured, an INVITE must carry a
+ * valid digest (RFC 3261 22.2, MD5, qop=auth or none); without one it is
+ * challenged (401) and nothing is created. Returns 0 when it may go on. */
+static int ua_check_auth(struct sip_ua *ua, const struct sip_msg *msg, const struct peer_addr *src)
+{
+    if (!ua->in_user[0])
+        return 0;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_AUTHORIZATION);
+    bool stale = false, tried = h != NULL;
+    struct httpauth_digest_resp resp;
+    if (h && httpauth_digest_response_decode(&resp, &h->val) == 0 && pl_strcmp(&resp.username, ua->in_user) == 0
+        && pl_strcmp(&resp.realm, UA_AUTH_REALM) == 0) {
+        int nv = nonce_check(ua, &resp.nonce);
+        uint8_t ha1[16];
+        if (nv == 0 && md5_printf(ha1, "%s:%s:%s", ua->in_user, UA_AUTH_REALM, ua->in_password) == 0
+            && httpauth_digest_response_auth(&resp, &msg->met, ha1) == 0)
+            return 0;
+        stale = nv == -ESTALE;
+    }
+    char nonce[64];
+    nonce_make(ua, ua_now_s(), nonce, sizeof nonce);
+    (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 401, "Unauthorized",
+                      "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, qop=\"auth\"%s\r\n"
+                      "Content-Length: 0\r\n"
+                      "\r\n",
+                      UA_AUTH_REALM, nonce, stale ? ", stale=true" : "");
+    long held = 0;
+    if (tried && !stale && ua->notice && refusal_log_should(&ua->refusals, src, ua_now_s(), &held)) {
+        char ip[64];
+        peer_addr_text(src, ip, sizeof ip);
+        ua_notice(ua, "SIP call from %s refused (401): wrong credentials; the caller must use the --sip-inbound-user "
+                      "name and password", ip);
+    }
+    return -EACCES;
+}
+
+/* Whether the INVITE may become a call: the allowed peers, the digest,
+ * the per-source limit. On refusal the reply is sent here. */
+static int ua_admit(struct sip_ua *ua, const struct sip_msg *msg, struct peer_addr *src)
+{
+    if (peer_addr_from_sockaddr(src, &msg->src.u.sa) != 0) {
+        (void)sip_treply(NULL, ua->sip, msg, 403, "Forbidden");
+        return -EACCES;
+    }
+    if (!peer_acl_allows(&ua->allow, src)) {
+        ua_refuse(ua, msg, src, 403, "Forbidden", "not in --sip-allow");
+        return -EACCES;
+    }
+    if (ua_check_auth(ua, msg, src) != 0)
+        return -EACCES;
+    int rc = peer_count_take(&ua->per_source, src);
+    if (rc == -EBUSY)
+        ua_refuse(ua, msg, src, 486, "Busy Here", "too many calls from this address (--sip-calls-per-source)");
+    else if (rc != 0)
+        ua_refuse(ua, msg, src, 503, "Service Unavailable", "too many callers at once");
+    return rc;
+}
+
 static void incoming_handler(const struct sip_msg *msg, void *arg)
 {
     struct sip_ua *ua = arg;
@@ -542,24 +709,27 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
         (void)sip_treply(NULL, ua->sip, msg, 486, "Busy Here");
         return;
     }
-    char ip[48];
-    if (sa_ntop(&msg->dst, ip, sizeof ip) != 0) {
-        (void)sip_treply(NULL, ua->sip, msg, 500, "Server Internal Error");
+    struct peer_addr src;
+    if (ua_admit(ua, msg, &src) != 0)
         return;
-    }
-    struct sdp_session offer;
-    struct sdp_choice choice;
-    struct mbuf *desc = NULL;
-    struct sip_call *c = call_new(ua, ip, sa_af(&msg->dst) == AF_INET6);
+    char ip[48];
+    struct sip_call *c = sa_ntop(&msg->dst, ip, sizeof ip) == 0 ? call_new(ua, ip, sa_af(&msg->dst) == AF_INET6) : NULL;
     if (!c) {
+        peer_count_put(&ua->per_source, &src);
         (void)sip_treply(NULL, ua->sip, msg, 503, "Service Unavailable");
         return;
     }
+    c->peer = src;
+    c->have_peer = true;
+    struct sdp_session offer;
+    struct sdp_choice choice;
+    struct mbuf *desc = NULL;
     if (sdp_from_msg(msg, &offer) != 0
         || sdp_answer(&offer, &ua->prefs, c->local_ip, c->ipv6, c->audio_port, c->image_port, &c->local, &choice)
                != 0
         || mbuf_from_sdp(&desc, &c->local) != 0) {
         (void)sip_treply(NULL, ua->sip, msg, 488, "Not Acceptable Here");
+        peer_count_put(&ua->per_source, &src);
         call_unref(c);
         return;
     }
@@ -572,10 +742,12 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
         atomic_fetch_sub(&c->refs, 1);
         (void)sip_treply(NULL, ua->sip, msg, 486, "Busy Here");
         mem_deref(desc);
+        peer_count_put(&ua->per_source, &src);
         call_unref(c);
         return;
     }
     c->agent_ref = true;
+    c->counted = true; /* agent_drop gives the source's count back */
     list_append(&ua->calls, &c->le, c);
     int err = sipsess_accept(&c->sess, ua->sock, msg, 200, "OK", UA_CUSER, "application/sdp", desc, NULL, NULL,
                              false, offer_handler, answer_handler, established_handler, NULL, NULL,
@@ -781,7 +953,24 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
     snprintf(ua->password, sizeof ua->password, "%s", cfg->password ? cfg->password : "");
     ua->ring_timeout_s = cfg->ring_timeout_s > 0 ? cfg->ring_timeout_s : UA_DEFAULT_RING_TIMEOUT_S;
     ua->incoming = cfg->incoming;
+    ua->notice = cfg->notice;
     ua->user_data = cfg->user_data;
+    char aerr[128];
+    if (peer_acl_parse(&ua->allow, cfg->allow && *cfg->allow ? cfg->allow : "any", aerr, sizeof aerr) != 0) {
+        snprintf(err, errlen, "SIP allowed peers: %s", aerr);
+        return -EINVAL;
+    }
+    peer_count_init(&ua->per_source, cfg->calls_per_source > 0 ? cfg->calls_per_source : UA_DEFAULT_CALLS_PER_SOURCE);
+    refusal_log_init(&ua->refusals, UA_REFUSAL_LOG_WINDOW_S, UA_REFUSAL_LOG_BURST);
+    if (cfg->inbound_user && *cfg->inbound_user) {
+        if (!cfg->inbound_password || !*cfg->inbound_password) {
+            snprintf(err, errlen, "SIP inbound user '%s' needs a password (--sip-inbound-password or "
+                                  "FAXFS_SIP_INBOUND_PASSWORD)", cfg->inbound_user);
+            return -EINVAL;
+        }
+        snprintf(ua->in_user, sizeof ua->in_user, "%s", cfg->inbound_user);
+        snprintf(ua->in_password, sizeof ua->in_password, "%s", cfg->inbound_password);
+    }
     ua->prefs.t38 = cfg->t38;
     ua->prefs.max_datagram = 400;
     if (parse_codecs(cfg->codecs, &ua->prefs, err, errlen) != 0)
@@ -835,6 +1024,7 @@ int sip_ua_create(struct sip_ua **out, const struct sip_ua_config *cfg, char *er
     }
     list_init(&ua->calls);
     tmr_init(&ua->stop_tmr);
+    rand_bytes(ua->nonce_key, sizeof ua->nonce_key);
     pthread_mutex_init(&ua->start_lock, NULL);
     pthread_cond_init(&ua->start_cond, NULL);
     /* The agent never takes signals meant for the daemon. */
@@ -947,6 +1137,16 @@ enum sip_t38_origin sip_call_t38_origin(struct sip_call *c)
     enum sip_t38_origin by = c->t38 == SIP_T38_ACTIVE ? c->t38_by : SIP_T38_BY_NOBODY;
     pthread_mutex_unlock(&c->lock);
     return by;
+}
+
+bool sip_call_peer(struct sip_call *c, struct peer_addr *out)
+{
+    pthread_mutex_lock(&c->lock);
+    bool have = c->have_peer;
+    if (have)
+        *out = c->peer;
+    pthread_mutex_unlock(&c->lock);
+    return have;
 }
 
 enum sip_auth_state sip_call_auth(struct sip_call *c)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modem/admission.h"
 #include "modem/sip_sdp.h"
 
 struct sip_ua;
@@ -56,6 +57,8 @@ enum sip_auth_state {
  * must sip_call_release it) or refuse it (-EBUSY: 486 Busy Here). Must
  * not block. */
 typedef int (*sip_incoming_fn)(void *user, struct sip_call *call, const char *caller_id);
+/* One line for the daemon's log (refused callers), on the agent's thread. */
+typedef void (*sip_notice_fn)(void *user, const char *line);
 
 struct sip_ua_config {
     const char *peer;       /* "HOST[:PORT]" calls go to; NULL for inbound only */
@@ -66,7 +69,13 @@ struct sip_ua_config {
     bool t38;               /* offer and accept T.38 */
     int ring_timeout_s;     /* outbound: give up ringing after this; 0: 60 */
     sip_incoming_fn incoming; /* NULL: inbound calls get 486 */
+    sip_notice_fn notice;     /* NULL: refusals are not logged */
     void *user_data;
+    /* Admission of inbound calls (docs/sip.md, "Who may call"). */
+    const char *allow;        /* allowed peers "ADDR[/BITS],..." or "any"; NULL: any */
+    int calls_per_source;     /* inbound calls at once per source address; 0: 4 */
+    const char *inbound_user; /* INVITEs must carry this digest user...; NULL: no authentication */
+    const char *inbound_password; /* ...and password */
 };
 
 /* Starts the agent's thread. Returns 0 or -errno with a sentence in err. */
@@ -92,6 +101,9 @@ void sip_call_request_t38(struct sip_call *call);
 bool sip_call_t38_allowed(const struct sip_call *call);
 /* Who switched the call to T.38 (SIP_T38_BY_NOBODY while on audio). */
 enum sip_t38_origin sip_call_t38_origin(struct sip_call *call);
+/* The signalling peer's address, once known (inbound: the INVITE's
+ * source; outbound: the 200 OK's). */
+bool sip_call_peer(struct sip_call *call, struct peer_addr *out);
 /* Whether a 401/407 challenge came, and whether we answered it. */
 enum sip_auth_state sip_call_auth(struct sip_call *call);
 /* The call's media sockets (non-blocking UDP), for the worker's use. */

@@ -382,17 +382,49 @@ void queue_metrics(struct queue *q, struct queue_metrics *out)
 
 /* ---- the dispatch round --------------------------------------------- */
 
+static bool purge_enabled(const struct queue *q)
+{
+    return q->cfg.history_days > 0 || q->cfg.received_days > 0 || q->cfg.received_empty_hours > 0;
+}
+
+/* Why a finished job goes now, or NULL when it stays. Sent jobs go after
+ * history_days. Received faxes go after received_days (0: they stay
+ * until someone deletes them); receives that failed without a single
+ * page (callers that never faxed: floods, wrong numbers) go after
+ * received_empty_hours, so they cannot pile up. */
+static const char *purge_reason(const struct queue *q, const struct job *j, int64_t t, char *buf, size_t cap)
+{
+    int64_t age = t - j->finished;
+    if (j->type != JOB_RECEIVE) {
+        if (q->cfg.history_days <= 0 || age < (int64_t)q->cfg.history_days * 86400)
+            return NULL;
+        snprintf(buf, cap, "purged from history (finished more than %d days ago)", q->cfg.history_days);
+        return buf;
+    }
+    if (j->status == JOB_FAILED && j->page_count == 0 && q->cfg.received_empty_hours > 0
+        && age >= (int64_t)q->cfg.received_empty_hours * 3600) {
+        snprintf(buf, cap, "purged: a receive without pages that failed more than %d hours ago",
+                 q->cfg.received_empty_hours);
+        return buf;
+    }
+    if (q->cfg.received_days > 0 && age >= (int64_t)q->cfg.received_days * 86400) {
+        snprintf(buf, cap, "purged: received more than %d days ago", q->cfg.received_days);
+        return buf;
+    }
+    return NULL;
+}
+
 static void purge_history(struct queue *q, int64_t t, struct notes *n)
 {
-    if (q->cfg.history_days <= 0)
+    if (!purge_enabled(q))
         return;
-    int64_t horizon = t - (int64_t)q->cfg.history_days * 86400;
     for (size_t i = 0; i < q->njobs;) {
         struct qjob *qj = q->jobs[i];
-        /* Received faxes stay until someone deletes them: a purge must
-         * never be the only copy of an inbound document vanishing. */
-        if (!job_status_is_final(qj->j.status) || qj->channel >= 0 || qj->j.finished == 0 ||
-            qj->j.finished > horizon || qj->j.type == JOB_RECEIVE) {
+        char why[128];
+        const char *reason = NULL;
+        if (job_status_is_final(qj->j.status) && qj->channel < 0 && qj->j.finished != 0)
+            reason = purge_reason(q, &qj->j, t, why, sizeof why);
+        if (!reason) {
             i++;
             continue;
         }
@@ -403,8 +435,7 @@ static void purge_history(struct queue *q, int64_t t, struct notes *n)
             i++;
             continue;
         }
-        daemon_log(q, QUEUE_LOG_INFO, "job %llu: purged from history (finished more than %d days ago)",
-                   (unsigned long long)id, q->cfg.history_days);
+        daemon_log(q, QUEUE_LOG_INFO, "job %llu: %s", (unsigned long long)id, reason);
         remove_job(q, qj);
         note(n, QE_REMOVED, id);
         note(n, QE_SERVER, 0);
@@ -649,7 +680,7 @@ int queue_run_once(struct queue *q)
 /* The next moment something is due on its own, or 0. */
 static int64_t next_due(const struct queue *q)
 {
-    int64_t due = q->cfg.history_days > 0 ? q->next_purge : 0;
+    int64_t due = purge_enabled(q) ? q->next_purge : 0;
 
     for (size_t i = 0; i < q->njobs; i++) {
         const struct job *j = &q->jobs[i]->j;

@@ -187,6 +187,8 @@ struct queue_config {
     int max_attempts;                 /* default for new jobs */
     int kill_after;                   /* seconds after time-to-send; default 3 h */
     int history_days;                 /* finished jobs kept this long; 0 = forever */
+    int received_days;                /* received faxes kept this long; 0 = until deleted */
+    int received_empty_hours;         /* failed receives without pages kept this long; 0 = as received_days */
     gid_t admin_gid;                  /* members may act on every job; (gid_t)-1 none */
     uint64_t max_document_bytes;      /* per submitted document; 0 = default */
     bool no_thread;                   /* tests drive queue_run_once() by hand */

@@ -15,6 +15,7 @@ packages=(
     clang libclang-rt-14-dev   # libFuzzer targets
     libre-dev       # SIP, SDP, RTP
     baresip-core    # an independent SIP user agent for interop tests
+    sip-tester      # SIPp: floods and malformed calls against the SIP listener
     efax            # efix makes the sample document; efax is an interop peer
     util-linux      # mountpoint, setpriv, runuser
     iproute2        # ss, used by the interop tests

@@ -16,3 +16,13 @@ set_tests_properties(system_sip PROPERTIES LABELS "system;sip" TIMEOUT 600)
 add_test(NAME system_sip_mounted COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh)
 set_tests_properties(system_sip_mounted PROPERTIES LABELS "system;sip;mount" TIMEOUT 400 SKIP_RETURN_CODE 77
   ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+
+# Remote callers driven by SIPp (Debian sip-tester) against a mounted
+# daemon: allowed peers, a flood, malformed SIP/SDP, SDP naming a third
+# address, a silent caller, inbound digest authentication (exit 77 = skipped).
+foreach(case forbidden flood malformed media silent auth)
+  add_test(NAME system_sip_admission_${case}
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_admission.sh ${case})
+  set_tests_properties(system_sip_admission_${case} PROPERTIES LABELS "system;sip;mount" TIMEOUT 300
+    SKIP_RETURN_CODE 77 ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>")
+endforeach()

@@ -38,3 +38,10 @@ add_executable(test_modem_hdlc_guard ${MODEM_TEST_DIR}/test_modem_hdlc_guard.c)
 target_link_libraries(test_modem_hdlc_guard PRIVATE faxfs_modem PkgConfig::CMOCKA)
 add_test(NAME modem_hdlc_guard COMMAND test_modem_hdlc_guard)
 set_tests_properties(modem_hdlc_guard PROPERTIES LABELS unit TIMEOUT 60)
+
+# Who may call: allowed peers (CIDR), calls per source, the refusal log
+# throttle and the symmetric RTP rule.
+add_executable(test_modem_admission ${MODEM_TEST_DIR}/test_modem_admission.c)
+target_link_libraries(test_modem_admission PRIVATE faxfs_modem PkgConfig::CMOCKA)
+add_test(NAME modem_admission COMMAND test_modem_admission)
+set_tests_properties(modem_admission PROPERTIES LABELS unit TIMEOUT 60)

@@ -75,6 +75,9 @@ struct fixture {
     char tx_file[PATH_MAX];
     struct modem_pool *pool;
     struct test_inbound in;
+    int max_pages;           /* receive_max_pages of the pool; 0: default */
+    long long max_bytes;     /* receive_max_bytes of the pool; 0: default */
+    const char *allow;       /* audiosocket_allow of the pool; NULL: default */
 };
 
 /* ---- the far end -------------------------------------------------------- */
@@ -325,6 +328,7 @@ static int make_pool(struct fixture *f, bool unpaced)
         .scratch_dir = f->dir, .workers = 1, .tsid = "FAXFS AS TEST",
         .inbound = &test_inbound_ops, .inbound_ctx = &f->in,
         .listen_spec = "audiosocket:127.0.0.1:0", .listen_unpaced = unpaced,
+        .receive_max_pages = f->max_pages, .audiosocket_allow = f->allow, .receive_max_bytes = f->max_bytes,
     };
     char err[256];
     if (modem_pool_create(&f->pool, &cfg, err, sizeof err) != 0) {
@@ -546,6 +550,55 @@ static void test_first_frame_that_is_not_a_uuid_is_refused_without_a_call(void *
     assert_non_null(strstr(f->in.last_notice, "UUID"));
 }
 
+static void test_fax_over_the_page_cap_ends_after_the_cap_with_the_pages_kept(void **state)
+{
+    struct fixture *f = *state;
+    modem_pool_destroy(f->pool);
+    f->max_pages = 1;
+    assert_int_equal(make_pool(f, true), 0);
+    struct client c;
+    client_run(&c, f, REMOTE_FAX); /* two pages */
+    assert_true(test_inbound_wait_finished(&f->in, CALL_TIMEOUT_S));
+    client_join(&c);
+    assert_int_equal(f->in.result.outcome, MODEM_DROPPED);
+    assert_string_equal(f->in.result.code, "too_many_pages");
+    assert_non_null(strstr(f->in.result.text, "limit of 1 pages (--receive-max-pages)"));
+    assert_int_equal(f->in.result.pages_received, 1);
+    assert_received_page_matches(f, 1);
+}
+
+static void test_fax_over_the_size_cap_ends_after_the_page_that_reached_it(void **state)
+{
+    struct fixture *f = *state;
+    modem_pool_destroy(f->pool);
+    f->max_bytes = 1;
+    assert_int_equal(make_pool(f, true), 0);
+    struct client c;
+    client_run(&c, f, REMOTE_FAX); /* two pages */
+    assert_true(test_inbound_wait_finished(&f->in, CALL_TIMEOUT_S));
+    client_join(&c);
+    assert_int_equal(f->in.result.outcome, MODEM_DROPPED);
+    assert_string_equal(f->in.result.code, "too_large");
+    assert_non_null(strstr(f->in.result.text, "limit of 1 bytes (--receive-max-mib) after 1 page(s)"));
+    assert_int_equal(f->in.result.pages_received, 1);
+    assert_received_page_matches(f, 1);
+}
+
+static void test_peer_outside_the_allowed_list_is_closed_without_a_call(void **state)
+{
+    struct fixture *f = *state;
+    modem_pool_destroy(f->pool);
+    f->allow = "192.0.2.0/24"; /* not loopback */
+    assert_int_equal(make_pool(f, true), 0);
+    int fd = raw_connect(f);
+    assert_true(send_frame(fd, AS_TYPE_UUID, test_uuid, sizeof test_uuid));
+    assert_true(test_inbound_wait_notice(&f->in, CALL_TIMEOUT_S));
+    assert_true(server_closes(fd));
+    close(fd);
+    assert_int_equal(f->in.calls, 0);
+    assert_non_null(strstr(f->in.last_notice, "not in --audiosocket-allow"));
+}
+
 static void test_oversize_frame_ends_the_call_with_a_log_line(void **state)
 {
     struct fixture *f = *state;
@@ -608,6 +661,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_audiosocket_call_delivers_the_fax, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fax_over_the_page_cap_ends_after_the_cap_with_the_pages_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fax_over_the_size_cap_ends_after_the_page_that_reached_it, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_peer_outside_the_allowed_list_is_closed_without_a_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audiosocket_call_at_real_time_pace_delivers_the_fax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_hanging_up_mid_page_keeps_the_pages_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_sending_silence_ends_without_pages, setup, teardown),

@@ -401,6 +401,67 @@ static void test_received_faxes_are_not_purged_with_the_history(void **state)
     assert_int_equal(snap(f, id).status, JOB_DONE);
 }
 
+static void test_receives_that_failed_without_pages_are_purged_after_received_empty_hours(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_call_result not_fax = test_result(QF_NOT_FAX, "not_fax", 0);
+    struct queue_call_result dropped = test_result(QF_DROPPED, "call_dropped", 0);
+    struct queue_call_result ok = received_ok();
+    struct job j;
+
+    not_fax.text = "The caller never started a fax exchange.";
+    f->cfg.received_empty_hours = 24;
+    reopen(f);
+    uint64_t empty = begin(f), partial = begin(f), done = begin(f);
+    add_page(f, partial);
+    add_page(f, done);
+    queue_receive_finished(f->q, empty, &not_fax);
+    queue_receive_finished(f->q, partial, &dropped);
+    queue_receive_finished(f->q, done, &ok);
+    f->clock.now += 23 * 3600;
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, empty, &j), 0);
+    f->clock.now += 3600;
+    reopen(f); /* purges at open */
+    assert_int_equal(queue_snapshot(f->q, empty, &j), -ENOENT);
+    assert_int_equal(snap(f, partial).status, JOB_FAILED);
+    assert_int_equal(snap(f, done).status, JOB_DONE);
+}
+
+static void test_received_faxes_are_purged_after_received_days(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_call_result ok = received_ok();
+    struct job j;
+
+    f->cfg.received_days = 7;
+    reopen(f);
+    uint64_t old = begin(f);
+    add_page(f, old);
+    queue_receive_finished(f->q, old, &ok);
+    f->clock.now += 6 * 86400;
+    uint64_t young = begin(f);
+    add_page(f, young);
+    queue_receive_finished(f->q, young, &ok);
+    f->clock.now += 86400;
+    reopen(f);
+    assert_int_equal(queue_snapshot(f->q, old, &j), -ENOENT);
+    assert_int_equal(snap(f, young).status, JOB_DONE);
+}
+
+static void test_a_call_still_receiving_is_never_purged(void **state)
+{
+    struct fixture *f = *state;
+
+    f->cfg.received_days = 1;
+    f->cfg.received_empty_hours = 1;
+    reopen(f);
+    uint64_t id = begin(f);
+    f->clock.now += 3 * 86400;
+    queue_run_once(f->q);
+    assert_int_equal(snap(f, id).status, JOB_RECEIVING);
+}
+
 static void test_receive_job_log_tells_the_story_of_the_call(void **state)
 {
     struct fixture *f = *state;
@@ -486,6 +547,9 @@ int main(void)
         BOTH(test_reception_cut_by_a_restart_fails_with_its_pages_kept),
         BOTH(test_operations_on_a_received_fax_are_refused_and_change_nothing),
         BOTH(test_received_faxes_are_not_purged_with_the_history),
+        BOTH(test_receives_that_failed_without_pages_are_purged_after_received_empty_hours),
+        BOTH(test_received_faxes_are_purged_after_received_days),
+        BOTH(test_a_call_still_receiving_is_never_purged),
         BOTH(test_receive_job_log_tells_the_story_of_the_call),
         cmocka_unit_test_setup_teardown(test_page_that_cannot_be_stored_is_not_counted_and_the_call_goes_on,
                                         setup_mem, teardown),
