@@ -11,14 +11,40 @@
 #define SPANDSP_EXPOSE_INTERNAL_STRUCTURES /* the HDLC receiver inside fax_state_t */
 #include "modem/hdlc_guard.h"
 
+/* What spandsp 0.0.6 does with a frame, judged as t30.c judges it: only
+ * frames with address 0xff and control 0x03/0x13 reach the FCF dispatch,
+ * and every dispatch looks at msg[2] & 0xFE (the low bit only says
+ * whether the sender had received a DIS). Each rule bounds the frame
+ * length where spandsp trusts it. */
+struct guard_rule {
+    uint8_t fcf;     /* masked with 0xFE */
+    int min_len;
+    int max_len;
+};
+
+static const struct guard_rule guard_rules[] = {
+    /* FCD: address, control, FCF, frame number, then 0..256 data bytes.
+     * process_rx_fcd copies len - 4 bytes without checking len >= 4
+     * (fixed upstream after 0.0.6: "Fix crash when FCD frame has bad
+     * length but CRC is OK"). */
+    { T4_FCD, 4, 4 + 256 },
+    /* DCS: process_rx_dcs prints every octet from the fourth on as
+     * " %02X" into rx_dcs_string[22 * 3 + 1]; from 26 octets on it writes
+     * past the array into the rest of the T.30 state (unfixed upstream).
+     * The last octet lands at 3 * (len - 1) - 10, its NUL at 3 * len - 10. */
+    { T30_DCS, 0, (T30_MAX_DIS_DTC_DCS_LEN * 3 + 1 + 9) / 3 },
+};
+
 bool hdlc_guard_frame_is_safe(const uint8_t *msg, int len)
 {
     if (len < 3)
         return true; /* T.30 itself rejects frames without an FCF */
-    /* FCD: address, control, FCF, frame number, then 0..256 data bytes.
-     * 0.0.6 copies len - 4 bytes without checking len >= 4. */
-    if (msg[2] == T4_FCD)
-        return len >= 4 && len <= 4 + 256;
+    if (msg[0] != 0xFF || (msg[1] != 0x03 && msg[1] != 0x13))
+        return true; /* T.30 rejects the header before it looks further */
+    uint8_t fcf = msg[2] & 0xFE;
+    for (size_t i = 0; i < sizeof guard_rules / sizeof guard_rules[0]; i++)
+        if (guard_rules[i].fcf == fcf)
+            return len >= guard_rules[i].min_len && len <= guard_rules[i].max_len;
     return true;
 }
 
@@ -54,7 +80,11 @@ void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax)
     hdlc_rx_set_frame_handler(&fax->modems.hdlc_rx, guard_accept, g);
 }
 
-/* ---- T.38: frames come as HDLC data fields ended by an FCS field ---- */
+/* ---- T.38: frames come as HDLC data fields ended by an FCS field ----
+ * The terminal assembles a frame in its own buffer (it skips fields of
+ * some data types, drops octets past T38_MAX_HDLC_LEN and marks the
+ * frame as missing octets); the guard judges that buffer, the exact
+ * bytes T.30 is about to get, when a field vouches for it. */
 
 static bool guard_fcs_ok(int field_type)
 {
@@ -65,21 +95,13 @@ static int guard_rx_data(t38_core_state_t *core, void *user, int data_type, int 
                          int len)
 {
     struct hdlc_guard *g = user;
-    if (field_type == T38_FIELD_HDLC_DATA) {
-        /* T.38 carries HDLC octets bit-reversed relative to T.30's view. */
-        for (int i = 0; i < len && g->frame_len + i < 3; i++)
-            g->head[g->frame_len + i] = bit_reverse8(buf[i]);
-        g->frame_len += len > 0 ? len : 0;
-    } else if (guard_fcs_ok(field_type)) {
-        if (g->frame_len > 0 && !hdlc_guard_frame_is_safe(g->head, g->frame_len)) {
-            g->dropped++;
-            span_log(t30_get_logging_state(t38_terminal_get_t30_state(g->t38)), SPAN_LOG_FLOW,
-                     "Dropped a malformed frame of %d bytes\n", g->frame_len);
-            field_type = field_type == T38_FIELD_HDLC_FCS_OK ? T38_FIELD_HDLC_FCS_BAD : T38_FIELD_HDLC_FCS_BAD_SIG_END;
-        }
-        g->frame_len = 0;
-    } else {
-        g->frame_len = 0; /* FCS bad, signal end, other data: the frame is over */
+    const t38_terminal_front_end_state_t *fe = &g->t38->t38_fe;
+    if (guard_fcs_ok(field_type) && !fe->rx_data_missing && fe->hdlc_rx.len > 0
+        && !hdlc_guard_frame_is_safe(fe->hdlc_rx.buf, fe->hdlc_rx.len)) {
+        g->dropped++;
+        span_log(t30_get_logging_state(t38_terminal_get_t30_state(g->t38)), SPAN_LOG_FLOW,
+                 "Dropped a malformed frame of %d bytes\n", fe->hdlc_rx.len);
+        field_type = field_type == T38_FIELD_HDLC_FCS_OK ? T38_FIELD_HDLC_FCS_BAD : T38_FIELD_HDLC_FCS_BAD_SIG_END;
     }
     return g->rx_data ? g->rx_data(core, g->rx_user, data_type, field_type, buf, len) : 0;
 }
@@ -89,14 +111,12 @@ static int guard_rx_data(t38_core_state_t *core, void *user, int data_type, int 
 static int guard_rx_indicator(t38_core_state_t *core, void *user, int indicator)
 {
     struct hdlc_guard *g = user;
-    g->frame_len = 0;
     return g->rx_indicator ? g->rx_indicator(core, g->rx_user, indicator) : 0;
 }
 
 static int guard_rx_missing(t38_core_state_t *core, void *user, int rx_seq_no, int expected_seq_no)
 {
     struct hdlc_guard *g = user;
-    g->frame_len = 0; /* part of the frame may be gone: never vouch for it */
     return g->rx_missing ? g->rx_missing(core, g->rx_user, rx_seq_no, expected_seq_no) : 0;
 }
 
@@ -106,7 +126,6 @@ void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38)
     g->fax = NULL;
     g->t38 = t38;
     g->dropped = 0;
-    g->frame_len = 0;
     g->rx_data = core->rx_data_handler;
     g->rx_indicator = core->rx_indicator_handler;
     g->rx_missing = core->rx_missing_handler;

@@ -1,7 +1,8 @@
 /*
  * hdlc_guard.h - stands between spandsp's HDLC receiver and its T.30
  * engine and drops frames that would crash spandsp 0.0.6 (a short ECM
- * FCD frame with a good CRC makes process_rx_fcd copy len-4 < 0 bytes).
+ * FCD frame with a good CRC makes process_rx_fcd copy len-4 < 0 bytes; a
+ * DCS longer than 25 octets overruns rx_dcs_string in the T.30 state).
  * A remote fax machine must never be able to crash the server, over
  * audio or over T.38.
  */
@@ -20,15 +21,13 @@ struct hdlc_guard {
     void *set_rx_type_user;
     long dropped;                    /* frames kept from T.30 */
 
-    /* T.38: frames arrive as IFP fields; the guard counts each frame's
-     * bytes and turns "FCS OK" of an unsafe frame into "FCS bad". */
+    /* T.38: the guard sits in front of the terminal's IFP data handler
+     * and turns "FCS OK" of an unsafe frame into "FCS bad". */
     t38_terminal_state_t *t38;
     t38_rx_data_handler_t *rx_data;  /* spandsp's own, called with the verdict */
     t38_rx_indicator_handler_t *rx_indicator; /* spandsp's own, passed through */
     t38_rx_missing_handler_t *rx_missing;     /* spandsp's own, passed through */
     void *rx_user;                   /* what spandsp's handlers expect */
-    uint8_t head[3];                 /* the frame's first bytes (address, control, FCF) */
-    int frame_len;
 };
 
 /* Whether T.30 may see this frame (pure: the fuzzers and tests call it). */
