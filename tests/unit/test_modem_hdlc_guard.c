@@ -1,112 +1,279 @@
 /*
- * test_modem_hdlc_guard.c - the guard in front of spandsp's T.38
- * terminal: a short ECM FCD frame that a peer vouches for with "FCS OK"
- * reaches T.30 as a bad frame (spandsp 0.0.6 would crash on it), while
- * well-formed frames and other fields pass untouched.
+ * test_modem_hdlc_guard.c - the guard in front of real spandsp T.30
+ * sessions, over audio and over T.38: a sender and a receiver talk back to
+ * back, a hostile frame is slipped into the receiver at the phase where
+ * spandsp 0.0.6 would crash or corrupt its state on it, and the call must
+ * still complete with the guard having counted the frame.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #define SPANDSP_EXPOSE_INTERNAL_STRUCTURES
 #include "modem/hdlc_guard.h"
+#include "tests/lib/faxtest.h"
 
-/* What the guard passed on to the terminal. */
-struct seen {
-    int fields;
-    int last_field_type;
+#define BLOCK 160
+#define HEADER "guard test header"
+
+/* T.30 states of spandsp 0.0.6 (t30.c), where each frame is dangerous. */
+enum { STATE_F_DOC_ECM = 12, STATE_R = 17 };
+
+struct call {
+    bool t38;
+    fax_state_t *fax[2];          /* 0 sends, 1 answers */
+    t38_terminal_state_t *term[2];
+    t30_state_t *t30[2];
+    struct hdlc_guard guard[2];
+    int result[2];
+    bool done[2];
+    uint16_t seq[2];
+    char tx[64], rx[64];
 };
 
-static int record_rx_data(t38_core_state_t *core, void *user, int data_type, int field_type, const uint8_t *buf,
-                          int len)
+static void phase_e(t30_state_t *s, void *user, int result)
 {
-    (void)core; (void)data_type; (void)buf; (void)len;
-    struct seen *s = user;
-    s->fields++;
-    s->last_field_type = field_type;
+    (void)s;
+    struct call *c = user;
+    int who = s == c->t30[0] ? 0 : 1;
+    c->result[who] = result;
+    c->done[who] = true;
+}
+
+static int t38_to_other(t38_core_state_t *core, void *user, const uint8_t *buf, int len, int count)
+{
+    (void)count;
+    struct call *c = user;
+    int from = core == t38_terminal_get_t38_core_state(c->term[0]) ? 0 : 1;
+    t38_core_rx_ifp_packet(t38_terminal_get_t38_core_state(c->term[!from]), buf, len, c->seq[from]++);
     return 0;
 }
 
-struct fixture {
-    t38_terminal_state_t *t38;
-    struct hdlc_guard guard;
-    struct seen seen;
-};
-
-static int tx_nothing(t38_core_state_t *s, void *user, const uint8_t *buf, int len, int count)
+static void call_start(struct call *c, bool t38)
 {
-    (void)s; (void)user; (void)buf; (void)len; (void)count;
-    return 0;
+    memset(c, 0, sizeof *c);
+    c->t38 = t38;
+    snprintf(c->tx, sizeof c->tx, "/tmp/faxfs-t-guard-%ld-tx.tif", (long)getpid());
+    snprintf(c->rx, sizeof c->rx, "/tmp/faxfs-t-guard-%ld-rx.tif", (long)getpid());
+    assert_int_equal(faxtest_write(c->tx, 1, 200), 0);
+    for (int i = 0; i < 2; i++) {
+        if (t38) {
+            c->term[i] = t38_terminal_init(NULL, i == 0, t38_to_other, c);
+            assert_non_null(c->term[i]);
+            t38_core_state_t *core = t38_terminal_get_t38_core_state(c->term[i]);
+            t38_set_t38_version(core, 0);
+            t38_set_data_rate_management_method(core, T38_DATA_RATE_MANAGEMENT_TRANSFERRED_TCF);
+            t38_set_fastest_image_data_rate(core, 14400);
+            t38_terminal_set_config(c->term[i], 0);
+            hdlc_guard_attach_t38(&c->guard[i], c->term[i]);
+            c->t30[i] = t38_terminal_get_t30_state(c->term[i]);
+        } else {
+            c->fax[i] = fax_init(NULL, i == 0);
+            assert_non_null(c->fax[i]);
+            fax_set_transmit_on_idle(c->fax[i], 1);
+            hdlc_guard_attach(&c->guard[i], c->fax[i]);
+            c->t30[i] = fax_get_t30_state(c->fax[i]);
+        }
+        t30_set_ecm_capability(c->t30[i], 1);
+        t30_set_supported_compressions(c->t30[i], T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION
+                                                      | T30_SUPPORT_T6_COMPRESSION);
+        t30_set_tx_page_header_info(c->t30[i], HEADER);
+        t30_set_phase_e_handler(c->t30[i], phase_e, c);
+    }
+    t30_set_tx_file(c->t30[0], c->tx, -1, -1);
+    t30_set_rx_file(c->t30[1], c->rx, -1);
 }
 
-static int setup(void **state)
+/* 20 ms of the call; false once both ends are done. */
+static bool call_tick(struct call *c)
 {
-    static struct fixture f;
-    memset(&f, 0, sizeof f);
-    f.t38 = t38_terminal_init(NULL, 0, tx_nothing, NULL);
-    if (!f.t38)
-        return -1;
-    hdlc_guard_attach_t38(&f.guard, f.t38);
-    /* Listen where the terminal would have been called. */
-    f.guard.rx_data = record_rx_data;
-    f.guard.rx_user = &f.seen;
-    *state = &f;
-    return 0;
+    if (c->t38) {
+        t38_terminal_send_timeout(c->term[0], BLOCK);
+        t38_terminal_send_timeout(c->term[1], BLOCK);
+    } else {
+        int16_t a[BLOCK], b[BLOCK];
+        memset(a, 0, sizeof a);
+        memset(b, 0, sizeof b);
+        fax_tx(c->fax[0], a, BLOCK);
+        fax_tx(c->fax[1], b, BLOCK);
+        fax_rx(c->fax[1], a, BLOCK);
+        fax_rx(c->fax[0], b, BLOCK);
+    }
+    return !(c->done[0] && c->done[1]);
 }
 
-static int teardown(void **state)
+/* Runs the call (at most two minutes of line time) until the receiver is
+ * in `state`; false if it never got there. */
+static bool call_run_until(struct call *c, int state)
 {
-    struct fixture *f = *state;
-    t38_terminal_free(f->t38);
-    return 0;
+    for (int i = 0; i < 120 * 50; i++) {
+        if (c->t30[1]->state == state)
+            return true;
+        if (!call_tick(c))
+            return false;
+    }
+    return false;
 }
 
-/* Sends a frame (T.30 bit order) as T.38 does: bit-reversed data, then FCS OK. */
-static int send_frame(struct fixture *f, const uint8_t *frame, int len)
+static void call_finish(struct call *c)
 {
-    t38_core_state_t *core = t38_terminal_get_t38_core_state(f->t38);
-    uint8_t wire[300];
+    for (int i = 0; i < 180 * 50 && call_tick(c); i++)
+        ;
+}
+
+static void call_free(struct call *c)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->fax[i])
+            fax_free(c->fax[i]);
+        if (c->term[i])
+            t38_terminal_free(c->term[i]);
+    }
+    unlink(c->tx);
+    unlink(c->rx);
+}
+
+/* The frame as the remote's modem delivers it to the receiver. */
+static void inject(struct call *c, const uint8_t *msg, int len)
+{
+    if (!c->t38) {
+        hdlc_rx_state_t *rx = &c->fax[1]->modems.hdlc_rx;
+        rx->frame_handler(rx->frame_user_data, msg, len, true);
+        return;
+    }
+    t38_core_state_t *core = t38_terminal_get_t38_core_state(c->term[1]);
+    uint8_t wire[T38_MAX_HDLC_LEN];
     for (int i = 0; i < len; i++)
-        wire[i] = bit_reverse8(frame[i]);
+        wire[i] = bit_reverse8(msg[i]);
     core->rx_data_handler(core, core->rx_user_data, T38_DATA_V17_14400, T38_FIELD_HDLC_DATA, wire, len);
     core->rx_data_handler(core, core->rx_user_data, T38_DATA_V17_14400, T38_FIELD_HDLC_FCS_OK, NULL, 0);
-    return f->seen.last_field_type;
 }
 
-static void test_short_fcd_frame_over_t38_reaches_t30_as_bad_frame(void **state)
+static void assert_call_completed(struct call *c)
 {
-    struct fixture *f = *state;
+    call_finish(c);
+    assert_true(c->done[0] && c->done[1]);
+    assert_int_equal(c->result[0], T30_ERR_OK);
+    assert_int_equal(c->result[1], T30_ERR_OK);
+    assert_string_equal(c->t30[1]->header_info, HEADER);
+    assert_int_equal(faxtest_page_count(c->rx), 1);
+}
+
+/* ff 03 07: FCF 0x07 & 0xFE is FCD; 3 bytes make process_rx_fcd copy -1. */
+static void short_fcd_with_odd_fcf_is_dropped(bool t38)
+{
+    struct call c;
+    call_start(&c, t38);
+    assert_true(call_run_until(&c, STATE_F_DOC_ECM));
+    const uint8_t fcd[] = { 0xff, 0x03, 0x07 };
+    inject(&c, fcd, sizeof fcd);
+    assert_int_equal(c.guard[1].dropped, 1);
+    assert_call_completed(&c);
+    call_free(&c);
+}
+
+static void test_short_fcd_fcf_07_over_audio_is_dropped_and_call_completes(void **state)
+{
+    (void)state;
+    short_fcd_with_odd_fcf_is_dropped(false);
+}
+
+static void test_short_fcd_fcf_07_over_t38_is_dropped_and_call_completes(void **state)
+{
+    (void)state;
+    short_fcd_with_odd_fcf_is_dropped(true);
+}
+
+static void test_short_fcd_fcf_06_over_audio_is_dropped_and_call_completes(void **state)
+{
+    (void)state;
+    struct call c;
+    call_start(&c, false);
+    assert_true(call_run_until(&c, STATE_F_DOC_ECM));
     const uint8_t fcd[] = { 0xff, 0x03, T4_FCD };
-    assert_int_equal(send_frame(f, fcd, sizeof fcd), T38_FIELD_HDLC_FCS_BAD);
-    assert_int_equal(f->guard.dropped, 1);
+    inject(&c, fcd, sizeof fcd);
+    assert_int_equal(c.guard[1].dropped, 1);
+    assert_call_completed(&c);
+    call_free(&c);
 }
 
-static void test_whole_fcd_frame_over_t38_passes(void **state)
+/* A DCS of 26+ octets: process_rx_dcs writes past rx_dcs_string into the
+ * page header and the rest of the T.30 state. Sent while the receiver
+ * waits for the caller's DCS. */
+static void long_dcs_is_dropped(bool t38)
 {
-    struct fixture *f = *state;
-    uint8_t fcd[4 + 64] = { 0xff, 0x03, T4_FCD, 0x00 };
-    assert_int_equal(send_frame(f, fcd, sizeof fcd), T38_FIELD_HDLC_FCS_OK);
-    assert_int_equal(f->guard.dropped, 0);
+    struct call c;
+    call_start(&c, t38);
+    assert_true(call_run_until(&c, STATE_R));
+    uint8_t dcs[40] = { 0xff, 0x13, T30_DCS | 1, 0x00, 0x62, 0xf8, 0x44 };
+    memset(dcs + 7, 0x55, sizeof dcs - 7);
+    inject(&c, dcs, sizeof dcs);
+    assert_int_equal(c.guard[1].dropped, 1);
+    assert_string_equal(c.t30[1]->header_info, HEADER);
+    assert_call_completed(&c);
+    call_free(&c);
 }
 
-static void test_short_control_frame_over_t38_passes(void **state)
+static void test_long_dcs_over_audio_is_dropped_and_call_completes(void **state)
 {
-    struct fixture *f = *state;
-    const uint8_t cfr[] = { 0xff, 0x13, T30_CFR };
-    assert_int_equal(send_frame(f, cfr, sizeof cfr), T38_FIELD_HDLC_FCS_OK);
-    assert_int_equal(f->guard.dropped, 0);
+    (void)state;
+    long_dcs_is_dropped(false);
+}
+
+static void test_long_dcs_over_t38_is_dropped_and_call_completes(void **state)
+{
+    (void)state;
+    long_dcs_is_dropped(true);
+}
+
+/* A well-formed call passes the guard untouched on both ends. */
+static void test_clean_call_drops_nothing(void **state)
+{
+    (void)state;
+    for (int t38 = 0; t38 < 2; t38++) {
+        struct call c;
+        call_start(&c, t38);
+        assert_call_completed(&c);
+        assert_int_equal(c.guard[0].dropped, 0);
+        assert_int_equal(c.guard[1].dropped, 0);
+        call_free(&c);
+    }
+}
+
+/* The predicate as spandsp judges frames: the FCF's low bit is ignored,
+ * frames spandsp rejects by their header are left to spandsp. */
+static void test_predicate_judges_fcf_as_spandsp_does(void **state)
+{
+    (void)state;
+    const uint8_t fcd7[] = { 0xff, 0x03, 0x07 };
+    const uint8_t badhdr[] = { 0x00, 0x03, 0x07 };
+    uint8_t dcs25[25] = { 0xff, 0x13, 0x83 }, dcs26[26] = { 0xff, 0x13, 0x82 };
+    uint8_t fcd261[261] = { 0xff, 0x03, 0x06 };
+    assert_false(hdlc_guard_frame_is_safe(fcd7, sizeof fcd7));
+    assert_true(hdlc_guard_frame_is_safe(badhdr, sizeof badhdr));
+    assert_true(hdlc_guard_frame_is_safe(dcs25, sizeof dcs25));
+    assert_false(hdlc_guard_frame_is_safe(dcs26, sizeof dcs26));
+    assert_true(hdlc_guard_frame_is_safe(fcd261, 260));
+    assert_false(hdlc_guard_frame_is_safe(fcd261, 261));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_short_fcd_frame_over_t38_reaches_t30_as_bad_frame, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_whole_fcd_frame_over_t38_passes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_short_control_frame_over_t38_passes, setup, teardown),
+        cmocka_unit_test(test_predicate_judges_fcf_as_spandsp_does),
+        cmocka_unit_test(test_short_fcd_fcf_07_over_audio_is_dropped_and_call_completes),
+        cmocka_unit_test(test_short_fcd_fcf_07_over_t38_is_dropped_and_call_completes),
+        cmocka_unit_test(test_short_fcd_fcf_06_over_audio_is_dropped_and_call_completes),
+        cmocka_unit_test(test_long_dcs_over_audio_is_dropped_and_call_completes),
+        cmocka_unit_test(test_long_dcs_over_t38_is_dropped_and_call_completes),
+        cmocka_unit_test(test_clean_call_drops_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
