@@ -38,12 +38,14 @@ static char rx_path[64];
 static struct canned canned[MAX_CANNED];
 static int ncanned;
 static bool unguarded;
-static bool trace; /* FAXFS_FUZZ_T30_TRACE=1: T.30's state after each event */
+
+static bool trace; /* FAXFS_FUZZ_T30_TRACE=1: T.30's state after each event, and spandsp's log */
 
 static void log_nothing(int level, const char *text)
 {
     (void)level;
-    (void)text;
+    if (trace)
+        fputs(text, stderr);
 }
 
 static void quiet(logging_state_t *log, int level)
@@ -148,7 +150,41 @@ struct target {
     t30_state_t *t30;
     struct hdlc_guard guard;
     uint16_t seq;
+    /* Audio: which receiver T.30 last asked fax.c for, since only that
+     * one can deliver anything (fax.c ignores a request for the same type). */
+    t30_set_handler_t *set_rx_type;
+    void *set_rx_type_user;
+    int rx_type;
+    bool rx_hdlc;
 };
+
+static void track_rx_type(void *user, int type, int bit_rate, int short_train, int use_hdlc)
+{
+    struct target *t = user;
+    if (type != t->rx_type) {
+        t->rx_type = type;
+        t->rx_hdlc = use_hdlc;
+    }
+    t->set_rx_type(t->set_rx_type_user, type, bit_rate, short_train, use_hdlc);
+}
+
+static bool fast_modem(int type)
+{
+    return type == T30_MODEM_V27TER || type == T30_MODEM_V29 || type == T30_MODEM_V17;
+}
+
+/* Over audio a frame arrives only while a V.21 receiver runs (alone or
+ * beside a fast modem); image data and its status only from a fast
+ * modem set up without HDLC. */
+static bool audio_hears_frames(const struct target *t)
+{
+    return t->rx_type == T30_MODEM_V21 || fast_modem(t->rx_type);
+}
+
+static bool audio_hears_non_ecm(const struct target *t)
+{
+    return fast_modem(t->rx_type) && !t->rx_hdlc;
+}
 
 static unsigned sent_sum; /* keeps the reads below from being optimised away */
 
@@ -178,6 +214,11 @@ static bool target_start(struct target *t, uint8_t mode)
         if (!unguarded)
             hdlc_guard_attach(&t->guard, t->fax);
         t->t30 = fax_get_t30_state(t->fax);
+        t->rx_type = t->fax->modems.current_rx_type;
+        t->set_rx_type = t->t30->set_rx_type_handler;
+        t->set_rx_type_user = t->t30->set_rx_type_user_data;
+        t->t30->set_rx_type_handler = track_rx_type;
+        t->t30->set_rx_type_user_data = t;
     } else {
         t->t38 = t38_terminal_init(NULL, calling, t38_tx_nothing, NULL);
         if (!t->t38)
@@ -209,11 +250,14 @@ static void target_stop(struct target *t)
 
 /* A frame as the remote's modem delivers it: through the HDLC receiver's
  * frame handler (audio) or as HDLC data fields and an FCS field (T.38). */
-static void send_frame(struct target *t, const uint8_t *msg, int len, bool ok, uint8_t data_type)
+static void send_frame(struct target *t, const uint8_t *msg, int len, bool ok, uint8_t data_type, bool sig_end)
 {
     if (t->audio) {
         hdlc_rx_state_t *rx = &t->fax->modems.hdlc_rx;
-        rx->frame_handler(rx->frame_user_data, msg, len, ok);
+        if (audio_hears_frames(t))
+            rx->frame_handler(rx->frame_user_data, msg, len, ok);
+        if (sig_end && audio_hears_frames(t))
+            rx->frame_handler(rx->frame_user_data, NULL, SIG_STATUS_CARRIER_DOWN, true);
         return;
     }
     t38_core_state_t *core = t38_terminal_get_t38_core_state(t->t38);
@@ -223,8 +267,9 @@ static void send_frame(struct target *t, const uint8_t *msg, int len, bool ok, u
         wire[i] = bit_reverse8(msg[i]);
     int dt = data_type % 9; /* V.21 .. V.17 14400: the types that carry HDLC */
     core->rx_data_handler(core, core->rx_user_data, dt, T38_FIELD_HDLC_DATA, wire, n);
-    core->rx_data_handler(core, core->rx_user_data, dt, ok ? T38_FIELD_HDLC_FCS_OK : T38_FIELD_HDLC_FCS_BAD,
-                          NULL, 0);
+    int fcs = ok ? (sig_end ? T38_FIELD_HDLC_FCS_OK_SIG_END : T38_FIELD_HDLC_FCS_OK)
+                 : (sig_end ? T38_FIELD_HDLC_FCS_BAD_SIG_END : T38_FIELD_HDLC_FCS_BAD);
+    core->rx_data_handler(core, core->rx_user_data, dt, fcs, NULL, 0);
 }
 
 static void send_status(struct target *t, uint8_t which)
@@ -234,8 +279,9 @@ static void send_status(struct target *t, uint8_t which)
     int st = status[(which & 0x7F) % (sizeof status / sizeof status[0])];
     if (t->audio) {
         if (which & 0x80) {
-            t30_non_ecm_put_bit(t->t30, st);
-        } else {
+            if (audio_hears_non_ecm(t))
+                t30_non_ecm_put_bit(t->t30, st);
+        } else if (audio_hears_frames(t)) {
             hdlc_rx_state_t *rx = &t->fax->modems.hdlc_rx;
             rx->frame_handler(rx->frame_user_data, NULL, st, true);
         }
@@ -248,6 +294,8 @@ static void send_status(struct target *t, uint8_t which)
 static void send_non_ecm(struct target *t, const uint8_t *buf, int len, bool end)
 {
     if (t->audio) {
+        if (!audio_hears_non_ecm(t))
+            return;
         for (int i = 0; i < len; i++)
             for (int b = 0; b < 8; b++)
                 t30_non_ecm_put_bit(t->t30, (buf[i] >> b) & 1);
@@ -335,7 +383,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op & 7) {
         case 0: /* a raw frame: length, bytes; op bit 3 = bad CRC */
             n = take(&s, &buf, take_byte(&s) + ((op & 0x10) ? 256 : 0));
-            send_frame(&t, buf, n, !(op & 8), (uint8_t)(op >> 5));
+            send_frame(&t, buf, n, !(op & 8), (uint8_t)(op >> 5), false);
             break;
         case 1: /* a frame from a real call, maybe cut short or with one octet changed */
             if (ncanned > 0) {
@@ -349,7 +397,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 if (op & 0x10)
                     len = take_byte(&s) % (len + 1);
-                send_frame(&t, msg, len, true, 0);
+                /* the carrier ends after a final frame, as real peers do */
+                send_frame(&t, msg, len, true, 0, len >= 2 && msg[1] == 0x13);
             }
             break;
         case 2: /* modem status or T.38 indicator */
@@ -369,7 +418,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (t.t38)
                 t38_core_rx_ifp_packet(t38_terminal_get_t38_core_state(t.t38), buf, n, t.seq++);
             else
-                send_frame(&t, buf, n, true, 0);
+                send_frame(&t, buf, n, true, 0, false);
             break;
         case 6: /* a raw T.38 field: data type, field type, length, bytes */
             if (t.t38) {
