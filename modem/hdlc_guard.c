@@ -11,6 +11,8 @@
 #define SPANDSP_EXPOSE_INTERNAL_STRUCTURES /* the HDLC receiver inside fax_state_t */
 #include "modem/hdlc_guard.h"
 
+#include <stdlib.h>
+
 /* What spandsp 0.0.6 does with a frame, judged as t30.c judges it: only
  * frames with address 0xff and control 0x03/0x13 reach the FCF dispatch,
  * and every dispatch looks at msg[2] & 0xFE (the low bit only says
@@ -48,6 +50,32 @@ bool hdlc_guard_frame_is_safe(const uint8_t *msg, int len)
     return true;
 }
 
+/* NSF, NSC and NSS (non-final frames only) are copied by T.30 into a
+ * fresh malloc'd buffer that replaces the previous copy without freeing
+ * it: every repeat leaks its length, and a T.38 peer can repeat them as
+ * fast as the network carries them. The guard frees the old copy first,
+ * so T.30 keeps the newest one as before and nothing leaks. */
+static void guard_release_old_copy(t30_state_t *t30, const uint8_t *msg, int len)
+{
+    if (len < 3 || msg[0] != 0xFF || msg[1] != 0x03)
+        return;
+    uint8_t **copy = NULL;
+    size_t *copy_len = NULL;
+    if ((msg[2] & 0xFE) == (T30_NSF & 0xFE)) {
+        bool nsf = msg[2] == T30_NSF;
+        copy = nsf ? &t30->rx_info.nsf : &t30->rx_info.nsc;
+        copy_len = nsf ? &t30->rx_info.nsf_len : &t30->rx_info.nsc_len;
+    } else if ((msg[2] & 0xFE) == (T30_NSS & 0xFE)) {
+        copy = &t30->rx_info.nss;
+        copy_len = &t30->rx_info.nss_len;
+    }
+    if (copy && *copy) {
+        free(*copy);
+        *copy = NULL;
+        *copy_len = 0;
+    }
+}
+
 static void guard_accept(void *user, const uint8_t *msg, int len, int ok)
 {
     struct hdlc_guard *g = user;
@@ -58,6 +86,8 @@ static void guard_accept(void *user, const uint8_t *msg, int len, int ok)
         t30_hdlc_accept(t30, msg, len, 0);
         return;
     }
+    if (len >= 0 && ok)
+        guard_release_old_copy(t30, msg, len);
     t30_hdlc_accept(t30, msg, len, ok);
 }
 
@@ -96,12 +126,16 @@ static int guard_rx_data(t38_core_state_t *core, void *user, int data_type, int 
 {
     struct hdlc_guard *g = user;
     const t38_terminal_front_end_state_t *fe = &g->t38->t38_fe;
-    if (guard_fcs_ok(field_type) && !fe->rx_data_missing && fe->hdlc_rx.len > 0
-        && !hdlc_guard_frame_is_safe(fe->hdlc_rx.buf, fe->hdlc_rx.len)) {
-        g->dropped++;
-        span_log(t30_get_logging_state(t38_terminal_get_t30_state(g->t38)), SPAN_LOG_FLOW,
-                 "Dropped a malformed frame of %d bytes\n", fe->hdlc_rx.len);
-        field_type = field_type == T38_FIELD_HDLC_FCS_OK ? T38_FIELD_HDLC_FCS_BAD : T38_FIELD_HDLC_FCS_BAD_SIG_END;
+    t30_state_t *t30 = t38_terminal_get_t30_state(g->t38);
+    if (guard_fcs_ok(field_type) && !fe->rx_data_missing && fe->hdlc_rx.len > 0) {
+        if (!hdlc_guard_frame_is_safe(fe->hdlc_rx.buf, fe->hdlc_rx.len)) {
+            g->dropped++;
+            span_log(t30_get_logging_state(t30), SPAN_LOG_FLOW, "Dropped a malformed frame of %d bytes\n",
+                     fe->hdlc_rx.len);
+            field_type = field_type == T38_FIELD_HDLC_FCS_OK ? T38_FIELD_HDLC_FCS_BAD : T38_FIELD_HDLC_FCS_BAD_SIG_END;
+        } else {
+            guard_release_old_copy(t30, fe->hdlc_rx.buf, fe->hdlc_rx.len);
+        }
     }
     return g->rx_data ? g->rx_data(core, g->rx_user, data_type, field_type, buf, len) : 0;
 }

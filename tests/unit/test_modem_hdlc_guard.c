@@ -3,13 +3,15 @@
  * sessions, over audio and over T.38: a sender and a receiver talk back to
  * back, a hostile frame is slipped into the receiver at the phase where
  * spandsp 0.0.6 would crash or corrupt its state on it, and the call must
- * still complete with the guard having counted the frame.
+ * still complete with the guard having counted the frame; repeated
+ * non-standard-facilities frames must not leak.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -233,6 +235,45 @@ static void test_long_dcs_over_t38_is_dropped_and_call_completes(void **state)
     long_dcs_is_dropped(true);
 }
 
+/* NSF, NSC and NSS: spandsp 0.0.6 replaces its copy of each without
+ * freeing the old one. 3000 repeats (a T.38 peer sends them as fast as it
+ * likes) must not grow the heap by their size; T.30 still keeps the
+ * newest copy. Under ASan mallinfo2 reads nothing, and LeakSanitizer
+ * reports the leak at exit instead. */
+static void repeated_nsf_nsc_nss_do_not_leak(bool t38)
+{
+    struct call c;
+    call_start(&c, t38);
+    assert_true(call_run_until(&c, STATE_R));
+    uint8_t frame[64] = { 0xff, 0x03 };
+    static const uint8_t fcf[] = { T30_NSF, T30_NSC, T30_NSS };
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < 3000; i++) {
+        frame[2] = fcf[i % 3];
+        memset(frame + 3, 'a' + i % 26, sizeof frame - 3);
+        inject(&c, frame, sizeof frame);
+    }
+    size_t after = mallinfo2().uordblks;
+    assert_true(after < before + 3000 * (sizeof frame - 3) / 10);
+    assert_non_null(c.t30[1]->rx_info.nsf);
+    assert_int_equal(c.t30[1]->rx_info.nsf_len, sizeof frame - 3);
+    assert_int_equal(c.guard[1].dropped, 0);
+    assert_call_completed(&c);
+    call_free(&c);
+}
+
+static void test_repeated_nsf_over_audio_does_not_leak(void **state)
+{
+    (void)state;
+    repeated_nsf_nsc_nss_do_not_leak(false);
+}
+
+static void test_repeated_nsf_over_t38_does_not_leak(void **state)
+{
+    (void)state;
+    repeated_nsf_nsc_nss_do_not_leak(true);
+}
+
 /* A well-formed call passes the guard untouched on both ends. */
 static void test_clean_call_drops_nothing(void **state)
 {
@@ -273,6 +314,8 @@ int main(void)
         cmocka_unit_test(test_short_fcd_fcf_06_over_audio_is_dropped_and_call_completes),
         cmocka_unit_test(test_long_dcs_over_audio_is_dropped_and_call_completes),
         cmocka_unit_test(test_long_dcs_over_t38_is_dropped_and_call_completes),
+        cmocka_unit_test(test_repeated_nsf_over_audio_does_not_leak),
+        cmocka_unit_test(test_repeated_nsf_over_t38_does_not_leak),
         cmocka_unit_test(test_clean_call_drops_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
