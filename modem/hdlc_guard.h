@@ -2,9 +2,10 @@
  * hdlc_guard.h - stands between spandsp's HDLC receiver and its T.30
  * engine and drops frames that would crash spandsp 0.0.6 (a short ECM
  * FCD frame with a good CRC makes process_rx_fcd copy len-4 < 0 bytes; a
- * DCS longer than 25 octets overruns rx_dcs_string in the T.30 state).
- * A remote fax machine must never be able to crash the server, over
- * audio or over T.38.
+ * DCS longer than 25 octets overruns rx_dcs_string in the T.30 state),
+ * and frees T.30's copy of an NSF/NSC/NSS before a repeat would leak it.
+ * A remote fax machine must never be able to crash the server or grow its
+ * memory, over audio or over T.38.
  */
 #ifndef FAXFS_MODEM_HDLC_GUARD_H
 #define FAXFS_MODEM_HDLC_GUARD_H
