@@ -12,6 +12,7 @@
 #include "modem/hdlc_guard.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* What spandsp 0.0.6 does with a frame, judged as t30.c judges it: only
  * frames with address 0xff and control 0x03/0x13 reach the FCF dispatch,
@@ -113,8 +114,9 @@ void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax)
 /* ---- T.38: frames come as HDLC data fields ended by an FCS field ----
  * The terminal assembles a frame in its own buffer (it skips fields of
  * some data types, drops octets past T38_MAX_HDLC_LEN and marks the
- * frame as missing octets); the guard judges that buffer, the exact
- * bytes T.30 is about to get, when a field vouches for it. */
+ * frame as missing octets); the guard judges that buffer plus whatever
+ * the FCS field carries, the exact bytes T.30 is about to get, when a
+ * field vouches for it. */
 
 static bool guard_fcs_ok(int field_type)
 {
@@ -127,14 +129,26 @@ static int guard_rx_data(t38_core_state_t *core, void *user, int data_type, int 
     struct hdlc_guard *g = user;
     const t38_terminal_front_end_state_t *fe = &g->t38->t38_fe;
     t30_state_t *t30 = t38_terminal_get_t30_state(g->t38);
-    if (guard_fcs_ok(field_type) && !fe->rx_data_missing && fe->hdlc_rx.len > 0) {
-        if (!hdlc_guard_frame_is_safe(fe->hdlc_rx.buf, fe->hdlc_rx.len)) {
+    if (guard_fcs_ok(field_type)) {
+        /* The terminal appends octets that came inside the FCS field
+         * itself (some gateways send them there) before it hands the frame
+         * on: judge the frame with them, as T.30 will see it. */
+        uint8_t frame[T38_MAX_HDLC_LEN];
+        int n = fe->hdlc_rx.len;
+        bool missing = fe->rx_data_missing;
+        memcpy(frame, fe->hdlc_rx.buf, (size_t)n);
+        if (len > 0 && n + len <= T38_MAX_HDLC_LEN) {
+            bit_reverse(frame + n, buf, len);
+            n += len;
+        } else if (len > 0) {
+            missing = true;
+        }
+        if (!missing && n > 0 && !hdlc_guard_frame_is_safe(frame, n)) {
             g->dropped++;
-            span_log(t30_get_logging_state(t30), SPAN_LOG_FLOW, "Dropped a malformed frame of %d bytes\n",
-                     fe->hdlc_rx.len);
+            span_log(t30_get_logging_state(t30), SPAN_LOG_FLOW, "Dropped a malformed frame of %d bytes\n", n);
             field_type = field_type == T38_FIELD_HDLC_FCS_OK ? T38_FIELD_HDLC_FCS_BAD : T38_FIELD_HDLC_FCS_BAD_SIG_END;
-        } else {
-            guard_release_old_copy(t30, fe->hdlc_rx.buf, fe->hdlc_rx.len);
+        } else if (!missing && n > 0) {
+            guard_release_old_copy(t30, frame, n);
         }
     }
     return g->rx_data ? g->rx_data(core, g->rx_user, data_type, field_type, buf, len) : 0;

@@ -206,6 +206,25 @@ static void test_short_fcd_fcf_06_over_audio_is_dropped_and_call_completes(void 
     call_free(&c);
 }
 
+/* Over T.38 the terminal of 0.0.6 appends octets that arrive inside the
+ * FCS OK field to the frame: "ff 03" as HDLC data and "07" in the FCS
+ * field still make the 3-octet FCD frame. */
+static void test_short_fcd_completed_in_fcs_field_over_t38_is_dropped(void **state)
+{
+    (void)state;
+    struct call c;
+    call_start(&c, true);
+    assert_true(call_run_until(&c, STATE_F_DOC_ECM));
+    t38_core_state_t *core = t38_terminal_get_t38_core_state(c.term[1]);
+    const uint8_t head[] = { bit_reverse8(0xff), bit_reverse8(0x03) };
+    const uint8_t tail[] = { bit_reverse8(0x07) };
+    core->rx_data_handler(core, core->rx_user_data, T38_DATA_V17_14400, T38_FIELD_HDLC_DATA, head, sizeof head);
+    core->rx_data_handler(core, core->rx_user_data, T38_DATA_V17_14400, T38_FIELD_HDLC_FCS_OK, tail, sizeof tail);
+    assert_int_equal(c.guard[1].dropped, 1);
+    assert_call_completed(&c);
+    call_free(&c);
+}
+
 /* A DCS of 26+ octets: process_rx_dcs writes past rx_dcs_string into the
  * page header and the rest of the T.30 state. Sent while the receiver
  * waits for the caller's DCS. */
@@ -312,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_short_fcd_fcf_07_over_audio_is_dropped_and_call_completes),
         cmocka_unit_test(test_short_fcd_fcf_07_over_t38_is_dropped_and_call_completes),
         cmocka_unit_test(test_short_fcd_fcf_06_over_audio_is_dropped_and_call_completes),
+        cmocka_unit_test(test_short_fcd_completed_in_fcs_field_over_t38_is_dropped),
         cmocka_unit_test(test_long_dcs_over_audio_is_dropped_and_call_completes),
         cmocka_unit_test(test_long_dcs_over_t38_is_dropped_and_call_completes),
         cmocka_unit_test(test_repeated_nsf_over_audio_does_not_leak),
