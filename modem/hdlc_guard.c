@@ -168,6 +168,26 @@ static int guard_rx_missing(t38_core_state_t *core, void *user, int rx_seq_no, i
     return g->rx_missing ? g->rx_missing(core, g->rx_user, rx_seq_no, expected_seq_no) : 0;
 }
 
+static int guard_tx_packet(t38_core_state_t *core, void *user, const uint8_t *buf, int len, int count)
+{
+    struct hdlc_guard *g = user;
+    if (++g->tx_this_tick > HDLC_GUARD_MAX_IFP_PER_TICK) {
+        if (!g->runaway)
+            span_log(t30_get_logging_state(t38_terminal_get_t30_state(g->t38)), SPAN_LOG_WARNING,
+                     "T.38 terminal sent %d packets in one tick; stopping it\n", g->tx_this_tick - 1);
+        g->runaway = true;
+        return -1; /* t38_core_send_data fails, which ends the terminal's loop */
+    }
+    return g->tx_packet ? g->tx_packet(core, g->tx_user, buf, len, count) : 0;
+}
+
+bool hdlc_guard_t38_tick(struct hdlc_guard *g, int samples)
+{
+    g->tx_this_tick = 0;
+    t38_terminal_send_timeout(g->t38, samples);
+    return g->runaway;
+}
+
 void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38)
 {
     t38_core_state_t *core = t38_terminal_get_t38_core_state(t38);
@@ -182,4 +202,10 @@ void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38)
     core->rx_indicator_handler = guard_rx_indicator;
     core->rx_missing_handler = guard_rx_missing;
     core->rx_user_data = g;
+    g->tx_packet = core->tx_packet_handler;
+    g->tx_user = core->tx_packet_user_data;
+    g->tx_this_tick = 0;
+    g->runaway = false;
+    core->tx_packet_handler = guard_tx_packet;
+    core->tx_packet_user_data = g;
 }

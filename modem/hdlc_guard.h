@@ -29,6 +29,10 @@ struct hdlc_guard {
     t38_rx_indicator_handler_t *rx_indicator; /* spandsp's own, passed through */
     t38_rx_missing_handler_t *rx_missing;     /* spandsp's own, passed through */
     void *rx_user;                   /* what spandsp's handlers expect */
+    t38_tx_packet_handler_t *tx_packet; /* spandsp's sender, counted per tick */
+    void *tx_user;
+    int tx_this_tick;
+    bool runaway;                    /* the terminal looped without end in one tick */
 };
 
 /* Whether T.30 may see this frame (pure: the fuzzers and tests call it). */
@@ -39,5 +43,14 @@ void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax);
 /* The same for frames a T.38 terminal receives (the T.38 path reaches
  * process_rx_fcd too, with no CRC at all to stop a short frame). */
 void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38);
+
+/* At most this many IFP packets per tick: a 20 ms tick sends a handful.
+ * The T.38 terminal of 0.0.6 can be steered by the remote into sending
+ * empty HDLC frames in an endless loop inside one t38_terminal_send_timeout
+ * call; refusing the packet past the bound is the only way out of it. */
+#define HDLC_GUARD_MAX_IFP_PER_TICK 200
+/* Runs the T.38 terminal for `samples`; true once it ran away (the caller
+ * ends the call: its T.38 engine can no longer make progress). */
+bool hdlc_guard_t38_tick(struct hdlc_guard *g, int samples);
 
 #endif

@@ -134,7 +134,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (getenv("FAXFS_FUZZ_T30_LIST")) /* the canned frames, for writing seeds */
         for (int i = 0; i < ncanned; i++) {
             fprintf(stderr, "%2d:", i);
-            for (int j = 0; j < canned[i].len && j < 8; j++)
+            for (int j = 0; j < canned[i].len && j < 24; j++)
                 fprintf(stderr, " %02x", canned[i].msg[j]);
             fprintf(stderr, " (%d bytes)\n", canned[i].len);
         }
@@ -316,8 +316,12 @@ static void advance(struct target *t, int blocks)
             fax_tx(t->fax, tx, BLOCK);
             memset(rx, 0, sizeof rx);
             fax_rx(t->fax, rx, BLOCK);
-        } else {
+        } else if (unguarded) {
             t38_terminal_send_timeout(t->t38, BLOCK);
+        } else if (!t->guard.runaway && hdlc_guard_t38_tick(&t->guard, BLOCK)) {
+            /* as fax_engine_tick does: the call ends, dropped */
+            t30_set_status(t->t30, T30_ERR_CALLDROPPED);
+            t30_terminate(t->t30);
         }
     }
 }

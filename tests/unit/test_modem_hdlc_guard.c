@@ -293,6 +293,105 @@ static void test_repeated_nsf_over_t38_does_not_leak(void **state)
     repeated_nsf_nsc_nss_do_not_leak(true);
 }
 
+/* A remote that sends a non-final frame without ending its carrier, then
+ * answers MCF while faxfs is still sending a non-ECM page, leaves the T.38
+ * terminal of 0.0.6 sending empty HDLC frames in an endless loop inside
+ * one t38_terminal_send_timeout call. The guard stops the loop at its
+ * packet bound and the call ends as dropped. (Without the guard this test
+ * never returns and ctest fails it on its timeout.) */
+struct lone {
+    t38_terminal_state_t *t38;
+    struct hdlc_guard guard;
+    int result;
+    bool done;
+    long sent;
+};
+
+static int count_sent(t38_core_state_t *core, void *user, const uint8_t *buf, int len, int count)
+{
+    (void)core; (void)buf; (void)len; (void)count;
+    ((struct lone *)user)->sent++;
+    return 0;
+}
+
+static void lone_phase_e(t30_state_t *s, void *user, int result)
+{
+    (void)s;
+    struct lone *l = user;
+    l->result = result;
+    l->done = true;
+}
+
+static void lone_frame(struct lone *l, const uint8_t *msg, int len)
+{
+    t38_core_state_t *core = t38_terminal_get_t38_core_state(l->t38);
+    uint8_t wire[T38_MAX_HDLC_LEN];
+    for (int i = 0; i < len; i++)
+        wire[i] = bit_reverse8(msg[i]);
+    bool final = msg[1] == 0x13;
+    core->rx_data_handler(core, core->rx_user_data, T38_DATA_V21, T38_FIELD_HDLC_DATA, wire, len);
+    core->rx_data_handler(core, core->rx_user_data, T38_DATA_V21,
+                          final ? T38_FIELD_HDLC_FCS_OK_SIG_END : T38_FIELD_HDLC_FCS_OK, NULL, 0);
+}
+
+static void lone_wait(struct lone *l, int blocks)
+{
+    for (int i = 0; i < blocks && !l->guard.runaway; i++)
+        if (hdlc_guard_t38_tick(&l->guard, BLOCK)) {
+            t30_set_status(t38_terminal_get_t30_state(l->t38), T30_ERR_CALLDROPPED);
+            t30_terminate(t38_terminal_get_t30_state(l->t38));
+        }
+}
+
+static void test_mcf_during_non_ecm_page_over_t38_cannot_hang_the_terminal(void **state)
+{
+    (void)state;
+    static const uint8_t dis[] = { 0xff, 0x13, 0x80, 0x00, 0xee, 0xf8, 0xc4, 0x80, 0x91, 0x80, 0x80, 0x80, 0x18 };
+    static const uint8_t csi[] = { 0xff, 0x03, 0x40, '0', '0', '1', '0', ' ', '5', '5', '5', ' ', '1', '+',
+                                   ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ' };
+    static const uint8_t cfr[] = { 0xff, 0x13, 0x84 };
+    static const uint8_t mcf[] = { 0xff, 0x13, 0x8c };
+    char tx[64];
+    snprintf(tx, sizeof tx, "/tmp/faxfs-t-guard-%ld-lone.tif", (long)getpid());
+    assert_int_equal(faxtest_write(tx, 2, 64), 0);
+    struct lone l;
+    memset(&l, 0, sizeof l);
+    l.t38 = t38_terminal_init(NULL, true, count_sent, &l);
+    assert_non_null(l.t38);
+    t38_core_state_t *core = t38_terminal_get_t38_core_state(l.t38);
+    t38_set_t38_version(core, 0);
+    t38_set_data_rate_management_method(core, T38_DATA_RATE_MANAGEMENT_TRANSFERRED_TCF);
+    t38_set_max_datagram_size(core, 400);
+    t38_set_fastest_image_data_rate(core, 14400);
+    t38_terminal_set_config(l.t38, 0);
+    hdlc_guard_attach_t38(&l.guard, l.t38);
+    t30_state_t *t30 = t38_terminal_get_t30_state(l.t38);
+    t30_set_ecm_capability(t30, 0);
+    t30_set_supported_compressions(t30, T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION);
+    t30_set_supported_modems(t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
+    t30_set_tx_file(t30, tx, -1, -1);
+    t30_set_tx_ident(t30, "+1 555 0100");
+    t30_set_tx_page_header_info(t30, "faxfs fuzz header");
+    t30_set_phase_e_handler(t30, lone_phase_e, &l);
+
+    lone_wait(&l, 1 + 128 + 128);
+    lone_frame(&l, dis, sizeof dis);
+    lone_wait(&l, 128 + 96 + 128);
+    lone_frame(&l, csi, sizeof csi); /* no signal end after it */
+    lone_wait(&l, 128);
+    lone_frame(&l, cfr, sizeof cfr);
+    lone_wait(&l, 107 + 3);          /* the page is on its way */
+    lone_frame(&l, mcf, sizeof mcf);
+    lone_wait(&l, 128);
+
+    assert_true(l.guard.runaway);
+    assert_true(l.done);
+    assert_int_equal(l.result, T30_ERR_CALLDROPPED);
+    assert_true(l.sent <= 257L * HDLC_GUARD_MAX_IFP_PER_TICK);
+    t38_terminal_free(l.t38);
+    unlink(tx);
+}
+
 /* A well-formed call passes the guard untouched on both ends. */
 static void test_clean_call_drops_nothing(void **state)
 {
@@ -336,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_long_dcs_over_t38_is_dropped_and_call_completes),
         cmocka_unit_test(test_repeated_nsf_over_audio_does_not_leak),
         cmocka_unit_test(test_repeated_nsf_over_t38_does_not_leak),
+        cmocka_unit_test(test_mcf_during_non_ecm_page_over_t38_cannot_hang_the_terminal),
         cmocka_unit_test(test_clean_call_drops_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
