@@ -171,10 +171,12 @@ static int guard_rx_missing(t38_core_state_t *core, void *user, int rx_seq_no, i
 static int guard_tx_packet(t38_core_state_t *core, void *user, const uint8_t *buf, int len, int count)
 {
     struct hdlc_guard *g = user;
-    if (++g->tx_this_tick > HDLC_GUARD_MAX_IFP_PER_TICK) {
+    g->tiny_run = len <= 3 ? g->tiny_run + 1 : 0;
+    if (++g->tx_this_tick > HDLC_GUARD_MAX_IFP_PER_TICK || g->tiny_run > HDLC_GUARD_MAX_TINY_RUN) {
         if (!g->runaway)
             span_log(t30_get_logging_state(t38_terminal_get_t30_state(g->t38)), SPAN_LOG_WARNING,
-                     "T.38 terminal sent %d packets in one tick; stopping it\n", g->tx_this_tick - 1);
+                     "T.38 terminal looped (%d packets, %d empty in a row, in one tick); stopping it\n",
+                     g->tx_this_tick, g->tiny_run);
         g->runaway = true;
         return -1; /* t38_core_send_data fails, which ends the terminal's loop */
     }
@@ -184,6 +186,7 @@ static int guard_tx_packet(t38_core_state_t *core, void *user, const uint8_t *bu
 bool hdlc_guard_t38_tick(struct hdlc_guard *g, int samples)
 {
     g->tx_this_tick = 0;
+    g->tiny_run = 0;
     t38_terminal_send_timeout(g->t38, samples);
     return g->runaway;
 }
@@ -205,6 +208,7 @@ void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38)
     g->tx_packet = core->tx_packet_handler;
     g->tx_user = core->tx_packet_user_data;
     g->tx_this_tick = 0;
+    g->tiny_run = 0;
     g->runaway = false;
     core->tx_packet_handler = guard_tx_packet;
     core->tx_packet_user_data = g;

@@ -32,6 +32,7 @@ struct hdlc_guard {
     t38_tx_packet_handler_t *tx_packet; /* spandsp's sender, counted per tick */
     void *tx_user;
     int tx_this_tick;
+    int tiny_run;                    /* packets of 3 octets or less in a row, this tick */
     bool runaway;                    /* the terminal looped without end in one tick */
 };
 
@@ -44,11 +45,16 @@ void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax);
  * process_rx_fcd too, with no CRC at all to stop a short frame). */
 void hdlc_guard_attach_t38(struct hdlc_guard *g, t38_terminal_state_t *t38);
 
-/* At most this many IFP packets per tick: a 20 ms tick sends a handful.
- * The T.38 terminal of 0.0.6 can be steered by the remote into sending
- * empty HDLC frames in an endless loop inside one t38_terminal_send_timeout
- * call; refusing the packet past the bound is the only way out of it. */
-#define HDLC_GUARD_MAX_IFP_PER_TICK 200
+/* The T.38 terminal of 0.0.6 can be steered by the remote into sending
+ * empty HDLC frames (an empty data field, then FCS OK: 3-octet packets) in
+ * an endless loop inside one t38_terminal_send_timeout call; refusing a
+ * packet is the only way out of it. A tick may legitimately send well over
+ * a thousand packets (a whole ECM block when the terminal is not paced),
+ * but each data packet carries octets: more than HDLC_GUARD_MAX_TINY_RUN
+ * packets of at most 3 octets in a row, or HDLC_GUARD_MAX_IFP_PER_TICK in
+ * all, is the loop. */
+#define HDLC_GUARD_MAX_TINY_RUN 32
+#define HDLC_GUARD_MAX_IFP_PER_TICK 20000
 /* Runs the T.38 terminal for `samples`; true once it ran away (the caller
  * ends the call: its T.38 engine can no longer make progress). */
 bool hdlc_guard_t38_tick(struct hdlc_guard *g, int samples);
