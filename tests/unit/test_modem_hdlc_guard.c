@@ -392,6 +392,21 @@ static void test_mcf_during_non_ecm_page_over_t38_cannot_hang_the_terminal(void 
     unlink(tx);
 }
 
+/* A full A4 page over T.38 with ECM sends a whole block in one tick
+ * (well over a thousand packets): the loop guard must not take that for
+ * the loop. */
+static void test_full_page_t38_call_is_not_stopped(void **state)
+{
+    (void)state;
+    struct call c;
+    call_start(&c, true);
+    assert_int_equal(faxtest_write(c.tx, 1, 2300), 0); /* read when the page starts */
+    assert_call_completed(&c);
+    assert_false(c.guard[0].runaway);
+    assert_false(c.guard[1].runaway);
+    call_free(&c);
+}
+
 /* A well-formed call passes the guard untouched on both ends. */
 static void test_clean_call_drops_nothing(void **state)
 {
@@ -436,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_repeated_nsf_over_audio_does_not_leak),
         cmocka_unit_test(test_repeated_nsf_over_t38_does_not_leak),
         cmocka_unit_test(test_mcf_during_non_ecm_page_over_t38_cannot_hang_the_terminal),
+        cmocka_unit_test(test_full_page_t38_call_is_not_stopped),
         cmocka_unit_test(test_clean_call_drops_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
