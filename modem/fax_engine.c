@@ -92,8 +92,14 @@ void fax_engine_rx_ifp(struct fax_engine *e, const uint8_t *buf, int len, uint16
 
 void fax_engine_tick(struct fax_engine *e, int n)
 {
-    if (e->t38)
-        t38_terminal_send_timeout(e->t38, n);
+    if (!e->t38 || e->guard.runaway)
+        return;
+    if (hdlc_guard_t38_tick(&e->guard, n)) {
+        /* The remote steered the terminal into an endless loop: end the
+         * call as dropped (phase E reports it) rather than spin. */
+        t30_set_status(e->t30, T30_ERR_CALLDROPPED);
+        t30_terminate(e->t30);
+    }
 }
 
 void fax_engine_free(struct fax_engine *e)

@@ -71,4 +71,8 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   faxfs_fuzz_target(NAME sip_sdp SOURCES ${PROJECT_SOURCE_DIR}/modem/sip_sdp.c)
   faxfs_fuzz_target(NAME audiosocket SOURCES ${PROJECT_SOURCE_DIR}/modem/audiosocket.c)
   faxfs_fuzz_target(NAME ctl SOURCES ${PROJECT_SOURCE_DIR}/fs/parse.c LIBS faxfs_fuzz_queue)
+  # What a remote fax machine sends to a real spandsp T.30 endpoint, over
+  # audio and T.38, through the HDLC guard.
+  faxfs_fuzz_target(NAME t30 SOURCES ${PROJECT_SOURCE_DIR}/modem/hdlc_guard.c ${PROJECT_SOURCE_DIR}/tests/lib/faxtest.c
+                    LIBS PkgConfig::SPANDSP PkgConfig::TIFF)
 endif()

@@ -33,9 +33,10 @@ target_link_libraries(test_modem_audiosocket PRIVATE modem_testlib PkgConfig::CM
 add_test(NAME modem_audiosocket COMMAND test_modem_audiosocket)
 set_tests_properties(modem_audiosocket PROPERTIES LABELS unit TIMEOUT 600)
 
-# The HDLC guard on the T.38 path (short ECM frames vouched for by the peer).
+# The HDLC guard in front of real spandsp calls, audio and T.38: hostile frames
+# slipped in where spandsp 0.0.6 would crash on them.
 add_executable(test_modem_hdlc_guard ${MODEM_TEST_DIR}/test_modem_hdlc_guard.c)
-target_link_libraries(test_modem_hdlc_guard PRIVATE faxfs_modem PkgConfig::CMOCKA)
+target_link_libraries(test_modem_hdlc_guard PRIVATE faxfs_modem faxfs_faxtest PkgConfig::CMOCKA)
 add_test(NAME modem_hdlc_guard COMMAND test_modem_hdlc_guard)
 set_tests_properties(modem_hdlc_guard PROPERTIES LABELS unit TIMEOUT 60)
 
