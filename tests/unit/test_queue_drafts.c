@@ -96,14 +96,16 @@ static void test_unfinished_jobs_are_counted_per_owner(void **state)
     assert_int_equal(queue_count_unfinished(f->q, 1000), 1); /* finished jobs do not count */
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_draft_file_is_reopened_by_its_token_with_its_bytes, queue_fixture_setup_spool, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_removed_draft_file_is_gone, queue_fixture_setup_spool, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_tokens_reach_no_other_file, queue_fixture_setup_spool, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_draft_files_do_not_survive_a_restart, queue_fixture_setup_spool, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_unfinished_jobs_are_counted_per_owner, queue_fixture_setup_spool, queue_fixture_teardown),
+        T(test_draft_file_is_reopened_by_its_token_with_its_bytes),
+        T(test_removed_draft_file_is_gone),
+        T(test_tokens_reach_no_other_file),
+        T(test_draft_files_do_not_survive_a_restart),
+        T(test_unfinished_jobs_are_counted_per_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -300,6 +300,8 @@ static void test_new_job_is_fine_resolution(void **state)
     assert_string_equal(j.transport, "");
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,10 +315,10 @@ int main(void)
         cmocka_unit_test(test_resolution_names_round_trip),
         cmocka_unit_test(test_unknown_resolution_is_refused),
         cmocka_unit_test(test_new_job_is_fine_resolution),
-        cmocka_unit_test_setup_teardown(test_operations_by_someone_else_are_refused, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_job_is_reported_missing, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_delete_is_allowed_only_for_finished_jobs, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_restart_sends_the_whole_fax_again_with_fresh_attempts, queue_fixture_setup_memory, queue_fixture_teardown),
+        T(test_operations_by_someone_else_are_refused),
+        T(test_unknown_job_is_reported_missing),
+        T(test_delete_is_allowed_only_for_finished_jobs),
+        T(test_restart_sends_the_whole_fax_again_with_fresh_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,19 +194,21 @@ static void test_transport_of_the_last_call_is_recorded(void **state)
     assert_string_equal(j.transport, "t38");
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_queue_counts_nothing, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_calls_are_counted_by_outcome, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_refused_submission_is_counted, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_call_duration_goes_into_its_bucket, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_modem_busy_time_runs_from_dialing_to_the_report, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_page_time_runs_from_one_confirmation_to_the_next, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_pages_confirmed_together_share_the_time, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_receptions_and_received_pages_are_counted, queue_fixture_setup_memory, queue_fixture_teardown),
+        T(test_fresh_queue_counts_nothing),
+        T(test_calls_are_counted_by_outcome),
+        T(test_refused_submission_is_counted),
+        T(test_call_duration_goes_into_its_bucket),
+        T(test_modem_busy_time_runs_from_dialing_to_the_report),
+        T(test_page_time_runs_from_one_confirmation_to_the_next),
+        T(test_pages_confirmed_together_share_the_time),
+        T(test_receptions_and_received_pages_are_counted),
         cmocka_unit_test(test_failure_names_are_stable),
-        cmocka_unit_test_setup_teardown(test_transport_of_the_last_call_is_recorded, queue_fixture_setup_memory, queue_fixture_teardown),
+        T(test_transport_of_the_last_call_is_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,15 +148,17 @@ static void test_page_out_of_range_is_not_found(void **state)
     assert_null(png);
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fine_page_keeps_its_rows, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_standard_page_doubles_its_rows, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_superfine_page_merges_row_pairs, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_preview_shows_the_page_content, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_same_page_renders_to_the_same_bytes, queue_fixture_setup_memory, queue_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_page_out_of_range_is_not_found, queue_fixture_setup_memory, queue_fixture_teardown),
+        T(test_fine_page_keeps_its_rows),
+        T(test_standard_page_doubles_its_rows),
+        T(test_superfine_page_merges_row_pairs),
+        T(test_preview_shows_the_page_content),
+        T(test_same_page_renders_to_the_same_bytes),
+        T(test_page_out_of_range_is_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
