@@ -8,6 +8,7 @@
 #include "queue/backend.h"
 #include "queue/fault.h"
 #include "queue/jobfile.h"
+#include "queue/spool_names.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -218,18 +219,6 @@ static int open_subdir(int rootfd, const char *name)
     return fd < 0 ? -errno : fd;
 }
 
-/* Leading decimal digits of a name as an id; 0 when there are none. */
-static uint64_t name_id(const char *name, bool *exact)
-{
-    uint64_t v = 0;
-    const char *p = name;
-
-    for (; *p >= '0' && *p <= '9' && v < UINT64_MAX / 10 - 9; p++)
-        v = v * 10 + (uint64_t)(*p - '0');
-    *exact = *p == '\0' && p != name && name[0] != '0';
-    return v;
-}
-
 /* ---- open, counter, recovery ---------------------------------------- */
 
 static void clean_tmp(struct spool *sp)
@@ -259,7 +248,7 @@ static void scan_corrupt_ids(struct spool *sp)
     if (d == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        uint64_t id = name_id(e->d_name, &exact);
+        uint64_t id = spool_name_id(e->d_name, &exact);
         if (id > sp->max_seen)
             sp->max_seen = id;
     }
@@ -278,7 +267,7 @@ static void read_counter(struct spool *sp)
     }
     if (len > 0 && buf[len - 1] == '\n')
         buf[len - 1] = '\0';
-    uint64_t v = name_id(buf, &exact);
+    uint64_t v = spool_name_id(buf, &exact);
     if (exact)
         sp->next_id = v;
     else
@@ -530,12 +519,6 @@ out:
     return r;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Ids of jobs/ entries, ascending; strays are set aside on the way. */
 static int list_job_ids(struct spool *sp, uint64_t **ids_out, size_t *n_out)
 {
@@ -550,7 +533,7 @@ static int list_job_ids(struct spool *sp, uint64_t **ids_out, size_t *n_out)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        uint64_t id = name_id(e->d_name, &exact);
+        uint64_t id = spool_name_id(e->d_name, &exact);
         if (!exact) {
             set_aside(sp, e->d_name, "not a job id");
             continue;
@@ -569,7 +552,7 @@ static int list_job_ids(struct spool *sp, uint64_t **ids_out, size_t *n_out)
     }
     closedir(d);
     if (n > 0)
-        qsort(ids, n, sizeof *ids, cmp_u64);
+        qsort(ids, n, sizeof *ids, spool_id_cmp);
     *ids_out = ids;
     *n_out = n;
     return 0;

@@ -7,6 +7,7 @@
  */
 #include "queue/jobfile.h"
 #include "queue/queue.h"
+#include "queue/spool_names.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -63,18 +64,6 @@ static void transient(struct check *c, const char *what, const char *fix)
         notice(c, "%s (work in progress of the running daemon)", what);
     else
         problem(c, "%s; %s", what, fix);
-}
-
-/* Leading decimal digits of name; exact when nothing else follows. */
-static uint64_t name_id(const char *name, bool *exact)
-{
-    uint64_t v = 0;
-    const char *p = name;
-
-    for (; *p >= '0' && *p <= '9' && v < UINT64_MAX / 10 - 9; p++)
-        v = v * 10 + (uint64_t)(*p - '0');
-    *exact = *p == '\0' && p != name && name[0] != '0';
-    return v;
 }
 
 static int read_small(int dirfd, const char *name, size_t max, char **out, size_t *len)
@@ -255,12 +244,6 @@ out:
 
 /* ---- directories ---------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Names of the entries of dirfd ("." and ".." left out), sorted. */
 static int list_dir(int dirfd, char ***names_out, size_t *n_out)
 {
@@ -319,7 +302,7 @@ static int check_jobs_dir(struct check *c)
         return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        uint64_t id = name_id(names[i], &exact);
+        uint64_t id = spool_name_id(names[i], &exact);
         if (!exact) {
             problem(c, "jobs/%s: not a job id; the next start moves it to corrupt/ (or remove it)", names[i]);
             continue;
@@ -328,7 +311,7 @@ static int check_jobs_dir(struct check *c)
         if (id > c->max_id)
             c->max_id = id;
     }
-    qsort(c->ids, c->nids, sizeof *c->ids, cmp_u64);
+    qsort(c->ids, c->nids, sizeof *c->ids, spool_id_cmp);
     for (size_t i = 0; i < c->nids; i++) {
         char name[32];
         snprintf(name, sizeof name, "%llu", (unsigned long long)c->ids[i]);
@@ -347,10 +330,10 @@ static void check_corrupt_dir(struct check *c)
     if (c->corruptfd < 0 || list_dir(c->corruptfd, &names, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
-        uint64_t id = name_id(names[i], &exact);
+        uint64_t id = spool_name_id(names[i], &exact);
         if (id > c->max_id)
             c->max_id = id;
-        if (id != 0 && bsearch(&id, c->ids, c->nids, sizeof *c->ids, cmp_u64) != NULL)
+        if (id != 0 && bsearch(&id, c->ids, c->nids, sizeof *c->ids, spool_id_cmp) != NULL)
             problem(c, "job %llu: present in jobs/ and as corrupt/%s (duplicate id); keep one: delete "
                        "corrupt/%s, or move it out of the spool", (unsigned long long)id, names[i], names[i]);
         else
@@ -392,7 +375,7 @@ static void check_counter(struct check *c)
     if (r == 0) {
         if (len > 0 && text[len - 1] == '\n')
             text[--len] = '\0';
-        v = name_id(text, &exact);
+        v = spool_name_id(text, &exact);
     }
     free(text);
     if (r == -ENOENT) {

@@ -3,6 +3,7 @@
  */
 #include "queue_testutil.h"
 
+#include "queue/backend_mem.h"
 #include "queue/document.h"
 #include "queue/sandbox.h"
 
@@ -104,6 +105,70 @@ void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake
     cfg->no_fsync = true;
     cfg->log = quiet_log;
     cfg->convert = &test_in_process_converter;
+}
+
+struct queue_fixture *queue_fixture_new(bool spool)
+{
+    struct queue_fixture *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    f->clock.now = TEST_START;
+    if (spool)
+        make_temp_dir(f->dir, sizeof f->dir);
+    else
+        assert_non_null(f->mem = backend_mem_create());
+    test_config(&f->cfg, &f->clock, &f->line, f->mem, spool ? f->dir : NULL);
+    return f;
+}
+
+void queue_fixture_open(struct queue_fixture *f)
+{
+    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    f->line.q = f->q;
+}
+
+void queue_fixture_reopen(struct queue_fixture *f)
+{
+    if (f->q != NULL)
+        queue_close(f->q);
+    f->q = NULL;
+    queue_fixture_open(f);
+}
+
+void queue_fixture_free(struct queue_fixture *f)
+{
+    if (f->q != NULL)
+        queue_close(f->q);
+    if (f->mem != NULL)
+        backend_mem_destroy(f->mem);
+    if (f->dir[0] != '\0')
+        remove_dir(f->dir);
+    free(f);
+}
+
+static int setup_fixture(void **state, bool spool)
+{
+    struct queue_fixture *f = queue_fixture_new(spool);
+
+    queue_fixture_open(f);
+    *state = f;
+    return 0;
+}
+
+int queue_fixture_setup_memory(void **state)
+{
+    return setup_fixture(state, false);
+}
+
+int queue_fixture_setup_spool(void **state)
+{
+    return setup_fixture(state, true);
+}
+
+int queue_fixture_teardown(void **state)
+{
+    queue_fixture_free(*state);
+    return 0;
 }
 
 void event_log_listener(void *ctx, enum queue_event ev, uint64_t id)

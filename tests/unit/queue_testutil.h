@@ -1,6 +1,7 @@
 /*
  * queue_testutil.h - shared fixtures of the queue tests: a fake clock, a
- * fake line that records calls, temp spools, and fax TIFFs made on the fly.
+ * fake line that records calls, an engine over memory or a temp spool, and
+ * fax TIFFs made on the fly.
  */
 #ifndef FAXFS_TESTS_QUEUE_TESTUTIL_H
 #define FAXFS_TESTS_QUEUE_TESTUTIL_H
@@ -42,6 +43,31 @@ void fake_line_abort(void *ctx, int channel);
  * the file spool in spool_dir). */
 void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake_line *line,
                  const struct queue_backend *backend, const char *spool_dir);
+
+/* An engine on the fake clock and a fake line (jitter-free, single-threaded,
+ * see test_config), over the in-memory backend or a file spool in a new
+ * temporary directory. The clock starts at TEST_START. */
+#define TEST_START 1790000000
+struct queue_fixture {
+    char dir[256];             /* the file spool, or "" over the in-memory backend */
+    struct queue_backend *mem; /* the in-memory backend, or NULL */
+    struct fake_clock clock;
+    struct fake_line line;
+    struct queue_config cfg;
+    struct queue *q; /* NULL while a test keeps it closed */
+};
+/* Configured, not open yet: change f->cfg, then queue_fixture_open(). */
+struct queue_fixture *queue_fixture_new(bool spool);
+/* Opens f->q on f->cfg (asserts) and lets the fake line report aborts to it. */
+void queue_fixture_open(struct queue_fixture *f);
+/* Closes f->q if open and opens it again, as a restart of the daemon does. */
+void queue_fixture_reopen(struct queue_fixture *f);
+/* Closes the queue if open, removes its store, frees f. */
+void queue_fixture_free(struct queue_fixture *f);
+/* cmocka setup and teardown: *state is an open struct queue_fixture. */
+int queue_fixture_setup_memory(void **state);
+int queue_fixture_setup_spool(void **state);
+int queue_fixture_teardown(void **state);
 
 /* Event recorder for queue_subscribe. */
 struct event_log {

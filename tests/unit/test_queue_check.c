@@ -19,53 +19,24 @@
 
 #include "queue_testutil.h"
 
-struct fixture {
-    char dir[256];
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_config cfg;
-    struct queue *q;
-    char report[16384];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    make_temp_dir(f->dir, sizeof f->dir);
-    f->clock.now = 1790000000;
-    test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    if (f->q != NULL)
-        queue_close(f->q);
-    remove_dir(f->dir);
-    free(f);
-    return 0;
-}
-
 /* The daemon stops; the spool stays as it left it. */
-static void stop(struct fixture *f)
+static void stop(struct queue_fixture *f)
 {
     queue_close(f->q);
     f->q = NULL;
 }
 
-static int check(struct fixture *f)
+static char report[16384]; /* what the last check() printed */
+
+static int check(struct queue_fixture *f)
 {
-    FILE *fp = fmemopen(f->report, sizeof f->report - 1, "w");
+    memset(report, 0, sizeof report);
+    FILE *fp = fmemopen(report, sizeof report - 1, "w");
     assert_non_null(fp);
     int r = queue_check_spool(f->dir, fp);
     fclose(fp);
     if (getenv("FAXFS_TEST_VERBOSE"))
-        fprintf(stderr, "%s", f->report);
+        fprintf(stderr, "%s", report);
     return r;
 }
 
@@ -84,12 +55,12 @@ static const char *fmt(const char *format, ...)
     return out;
 }
 
-static void path_of(struct fixture *f, const char *rel, char *out, size_t len)
+static void path_of(struct queue_fixture *f, const char *rel, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", f->dir, rel);
 }
 
-static void write_text(struct fixture *f, const char *rel, const char *text)
+static void write_text(struct queue_fixture *f, const char *rel, const char *text)
 {
     char path[512];
     path_of(f, rel, path, sizeof path);
@@ -99,7 +70,7 @@ static void write_text(struct fixture *f, const char *rel, const char *text)
     fclose(fp);
 }
 
-static char *read_text(struct fixture *f, const char *rel)
+static char *read_text(struct queue_fixture *f, const char *rel)
 {
     static char buf[8192];
     char path[512];
@@ -113,7 +84,7 @@ static char *read_text(struct fixture *f, const char *rel)
 }
 
 /* Replaces the first "key: old" line value in a job file. */
-static void edit_job(struct fixture *f, uint64_t id, const char *from, const char *to)
+static void edit_job(struct queue_fixture *f, uint64_t id, const char *from, const char *to)
 {
     char rel[64], text[8192];
     snprintf(rel, sizeof rel, "jobs/%llu/job", (unsigned long long)id);
@@ -125,26 +96,26 @@ static void edit_job(struct fixture *f, uint64_t id, const char *from, const cha
     write_text(f, rel, out);
 }
 
-static void assert_reported(struct fixture *f, const char *needle)
+static void assert_reported(const char *needle)
 {
-    if (strstr(f->report, needle) == NULL)
-        fail_msg("report lacks \"%s\":\n%s", needle, f->report);
+    if (strstr(report, needle) == NULL)
+        fail_msg("report lacks \"%s\":\n%s", needle, report);
 }
 
 static void test_spool_with_healthy_jobs_is_clean(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     submit_simple(f->q, "5551234", 2);
     submit_simple(f->q, "5559876", 1);
     stop(f);
     assert_int_equal(check(f), 0);
-    assert_reported(f, "clean, 2 jobs checked");
+    assert_reported("clean, 2 jobs checked");
 }
 
 static void test_missing_page_is_reported_naming_job_and_page(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 2);
@@ -152,23 +123,23 @@ static void test_missing_page_is_reported_naming_job_and_page(void **state)
     path_of(f, fmt("jobs/%llu/pages/002.tif", id), path, sizeof path);
     unlink(path);
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: page pages/002.tif is missing", id));
+    assert_reported(fmt("job %llu: page pages/002.tif is missing", id));
 }
 
 static void test_page_that_is_not_a_tiff_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
     write_text(f, fmt("jobs/%llu/pages/001.tif", id), "not a tiff at all");
     assert_true(check(f) >= 1);
-    assert_reported(f, fmt("job %llu: page pages/001.tif is unreadable or not a TIFF", id));
+    assert_reported(fmt("job %llu: page pages/001.tif is unreadable or not a TIFF", id));
 }
 
 static void test_truncated_job_file_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
@@ -176,12 +147,12 @@ static void test_truncated_job_file_is_reported(void **state)
     text[strlen(text) - 8] = '\0';
     write_text(f, fmt("jobs/%llu/job", id), text);
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: bad job file: ", id));
+    assert_reported(fmt("job %llu: bad job file: ", id));
 }
 
 static void test_job_file_naming_another_id_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char from[512], to[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 1), other = id + 6;
@@ -191,34 +162,34 @@ static void test_job_file_naming_another_id_is_reported(void **state)
     assert_int_equal(rename(from, to), 0);
     write_text(f, "next_id", fmt("%llu\n", other + 1)); /* only the id mismatch is wrong */
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: its job file names id %llu", other, id));
+    assert_reported(fmt("job %llu: its job file names id %llu", other, id));
 }
 
 static void test_pages_sent_above_page_count_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     uint64_t id = submit_simple(f->q, "5551234", 1);
     stop(f);
     edit_job(f, id, "pages_sent: 0", "pages_sent: 2");
     assert_int_equal(check(f), 1);
-    assert_reported(f, "pages_sent 2 exceeds page_count 1");
+    assert_reported("pages_sent 2 exceeds page_count 1");
 }
 
 static void test_page_count_above_the_pages_present_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
     edit_job(f, id, "page_count: 1", "page_count: 2");
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: page pages/002.tif is missing", id));
+    assert_reported(fmt("job %llu: page pages/002.tif is missing", id));
 }
 
 static void test_size_that_does_not_match_the_pages_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
@@ -229,12 +200,12 @@ static void test_size_that_does_not_match_the_pages_is_reported(void **state)
     snprintf(line, sizeof line, "%.*s", (int)strcspn(size + 1, "\n"), size + 1);
     edit_job(f, id, line, "size: 1");
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: the job file says 1 bytes of pages", id));
+    assert_reported(fmt("job %llu: the job file says 1 bytes of pages", id));
 }
 
 static void test_extra_page_of_a_send_job_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char from[512], to[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
@@ -243,24 +214,24 @@ static void test_extra_page_of_a_send_job_is_reported(void **state)
     path_of(f, fmt("jobs/%llu/pages/002.tif", id), to, sizeof to);
     assert_int_equal(link(from, to), 0);
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: pages/002.tif is beyond its page_count 1", id));
+    assert_reported(fmt("job %llu: pages/002.tif is beyond its page_count 1", id));
 }
 
 static void test_counter_not_above_every_id_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     submit_simple(f->q, "5551234", 1);
     unsigned long long last = submit_simple(f->q, "5551234", 1);
     stop(f);
     write_text(f, "next_id", fmt("%llu\n", last));
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("next_id is %llu but job %llu exists", last, last));
+    assert_reported(fmt("next_id is %llu but job %llu exists", last, last));
 }
 
 static void test_missing_counter_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     submit_simple(f->q, "5551234", 1);
@@ -268,12 +239,12 @@ static void test_missing_counter_is_reported(void **state)
     path_of(f, "next_id", path, sizeof path);
     unlink(path);
     assert_int_equal(check(f), 1);
-    assert_reported(f, "next_id is missing");
+    assert_reported("next_id is missing");
 }
 
 static void test_leftovers_in_tmp_are_reported_when_no_daemon_runs(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     stop(f);
@@ -281,13 +252,13 @@ static void test_leftovers_in_tmp_are_reported_when_no_daemon_runs(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     write_text(f, "next_id.tmp", "3");
     assert_int_equal(check(f), 2);
-    assert_reported(f, "tmp/stage.99.1 left over");
-    assert_reported(f, "next_id.tmp left over");
+    assert_reported("tmp/stage.99.1 left over");
+    assert_reported("next_id.tmp left over");
 }
 
 static void test_work_in_progress_of_a_running_daemon_is_only_a_note(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 1); /* the queue stays open: a daemon runs */
@@ -295,26 +266,26 @@ static void test_work_in_progress_of_a_running_daemon_is_only_a_note(void **stat
     assert_int_equal(mkdir(path, 0700), 0);
     write_text(f, fmt("jobs/%llu/job.tmp", id), "half");
     assert_int_equal(check(f), 0);
-    assert_reported(f, "note: a faxfs daemon (pid ");
-    assert_reported(f, "note: tmp/stage.99.1 left over (work in progress");
-    assert_reported(f, fmt("note: job %llu: job.tmp left over (work in progress", id));
+    assert_reported("note: a faxfs daemon (pid ");
+    assert_reported("note: tmp/stage.99.1 left over (work in progress");
+    assert_reported(fmt("note: job %llu: job.tmp left over (work in progress", id));
 }
 
 static void test_active_job_is_a_note_not_an_inconsistency(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
     stop(f);
     /* as a kill -9 during the call leaves it */
     edit_job(f, id, "status: queued", "status: active");
     assert_int_equal(check(f), 0);
-    assert_reported(f, fmt("note: job %llu is active: the daemon stopped during its call", id));
+    assert_reported(fmt("note: job %llu is active: the daemon stopped during its call", id));
 }
 
 static void test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
@@ -322,12 +293,12 @@ static void test_same_id_in_jobs_and_corrupt_is_reported_as_a_duplicate(void **s
     path_of(f, fmt("corrupt/%llu", id), path, sizeof path);
     assert_int_equal(mkdir(path, 0700), 0);
     assert_int_equal(check(f), 1);
-    assert_reported(f, fmt("job %llu: present in jobs/ and as corrupt/%llu (duplicate id)", id, id));
+    assert_reported(fmt("job %llu: present in jobs/ and as corrupt/%llu (duplicate id)", id, id));
 }
 
 static void test_job_set_aside_in_corrupt_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     stop(f);
@@ -335,14 +306,14 @@ static void test_job_set_aside_in_corrupt_is_reported(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     write_text(f, "next_id", "5\n");
     assert_int_equal(check(f), 1);
-    assert_reported(f, "corrupt/4: a damaged job set aside");
+    assert_reported("corrupt/4: a damaged job set aside");
 }
 
 /* A spool from before ids started at QUEUE_FIRST_JOB_ID: small ids and a
  * counter below the first id are how it was left, not damage. */
 static void test_spool_with_small_ids_and_a_counter_below_the_first_id_is_clean(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char from[512], to[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
@@ -354,17 +325,17 @@ static void test_spool_with_small_ids_and_a_counter_below_the_first_id_is_clean(
     edit_job(f, 3, fmt("\nend: %llu\n", id), "\nend: 3\n");
     write_text(f, "next_id", "7\n");
     assert_int_equal(check(f), 0);
-    assert_reported(f, "clean, 1 job checked");
+    assert_reported("clean, 1 job checked");
 }
 
 static void test_stray_entry_in_jobs_is_reported(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     stop(f);
     write_text(f, "jobs/notes.txt", "hello");
     assert_int_equal(check(f), 1);
-    assert_reported(f, "jobs/notes.txt: not a job id");
+    assert_reported("jobs/notes.txt: not a job id");
 }
 
 /* A listing of every path with size and mtime, to compare before/after. */
@@ -381,7 +352,7 @@ static void fingerprint(const char *dir, char *out, size_t len)
 
 static void test_checker_changes_nothing_in_a_damaged_spool(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     static char before[16384], after[16384];
     char path[512];
 
@@ -400,7 +371,7 @@ static void test_checker_changes_nothing_in_a_damaged_spool(void **state)
 
 static void test_directory_that_is_not_a_spool_is_an_error(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     path_of(f, "tmp", path, sizeof path);
@@ -412,7 +383,7 @@ static void test_directory_that_is_not_a_spool_is_an_error(void **state)
 
 static void test_spool_is_clean_again_after_a_restart_repairs_it(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     unsigned long long id = submit_simple(f->q, "5551234", 1);
@@ -428,7 +399,7 @@ static void test_spool_is_clean_again_after_a_restart_repairs_it(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_spool_with_healthy_jobs_is_clean),
         T(test_missing_page_is_reported_naming_job_and_page),

@@ -18,38 +18,7 @@
 
 #include "queue_testutil.h"
 
-struct fixture {
-    char dir[256];
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    make_temp_dir(f->dir, sizeof f->dir);
-    f->clock.now = 1790000000;
-    test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    f->line.q = f->q;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (f->q != NULL)
-        queue_close(f->q);
-    remove_dir(f->dir);
-    free(f);
-    return 0;
-}
-
-static bool in_tmp(struct fixture *f, const char *token)
+static bool in_tmp(struct queue_fixture *f, const char *token)
 {
     char path[512];
     struct stat st;
@@ -59,7 +28,7 @@ static bool in_tmp(struct fixture *f, const char *token)
 
 static void test_draft_file_is_reopened_by_its_token_with_its_bytes(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char token[QUEUE_DRAFT_TOKEN_MAX], buf[8] = "";
 
     int fd = queue_draft_file_create(f->q, token, sizeof token);
@@ -76,7 +45,7 @@ static void test_draft_file_is_reopened_by_its_token_with_its_bytes(void **state
 
 static void test_removed_draft_file_is_gone(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char token[QUEUE_DRAFT_TOKEN_MAX];
 
     int fd = queue_draft_file_create(f->q, token, sizeof token);
@@ -89,7 +58,7 @@ static void test_removed_draft_file_is_gone(void **state)
 
 static void test_tokens_reach_no_other_file(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     static const char *const bad[] = { "../next_id", "next_id", "draft.1/../../next_id", "draft.1.x", "" };
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -100,7 +69,7 @@ static void test_tokens_reach_no_other_file(void **state)
 
 static void test_draft_files_do_not_survive_a_restart(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char token[QUEUE_DRAFT_TOKEN_MAX];
 
     int fd = queue_draft_file_create(f->q, token, sizeof token);
@@ -114,7 +83,7 @@ static void test_draft_files_do_not_survive_a_restart(void **state)
 
 static void test_unfinished_jobs_are_counted_per_owner(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     assert_int_equal(queue_count_unfinished(f->q, 1000), 0);
     submit_simple(f->q, "5551234", 1);
@@ -127,14 +96,16 @@ static void test_unfinished_jobs_are_counted_per_owner(void **state)
     assert_int_equal(queue_count_unfinished(f->q, 1000), 1); /* finished jobs do not count */
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_draft_file_is_reopened_by_its_token_with_its_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removed_draft_file_is_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tokens_reach_no_other_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_draft_files_do_not_survive_a_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unfinished_jobs_are_counted_per_owner, setup, teardown),
+        T(test_draft_file_is_reopened_by_its_token_with_its_bytes),
+        T(test_removed_draft_file_is_gone),
+        T(test_tokens_reach_no_other_file),
+        T(test_draft_files_do_not_survive_a_restart),
+        T(test_unfinished_jobs_are_counted_per_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,55 +18,20 @@
 #include "queue/jobfile.h"
 #include "queue_testutil.h"
 
-struct fixture {
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_backend *mem;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
-static void open_queue(struct fixture *f)
-{
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    f->line.q = f->q;
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    f->clock.now = 1790000000;
-    f->mem = backend_mem_create();
-    test_config(&f->cfg, &f->clock, &f->line, f->mem, NULL);
-    open_queue(f);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    queue_close(f->q);
-    backend_mem_destroy(f->mem);
-    free(f);
-    return 0;
-}
-
-static void reopen(struct fixture *f)
+static void reopen(struct queue_fixture *f)
 {
     queue_close(f->q);
     memset(&f->line, 0, sizeof f->line);
-    open_queue(f);
+    queue_fixture_open(f);
 }
 
-static void finish(struct fixture *f, uint64_t id, enum queue_failure fl, const char *code, int pages)
+static void finish(struct queue_fixture *f, uint64_t id, enum queue_failure fl, const char *code, int pages)
 {
     struct queue_call_result r = test_result(fl, code, pages);
     queue_call_finished(f->q, id, &r);
 }
 
-static struct job snap(struct fixture *f, uint64_t id)
+static struct job snap(struct queue_fixture *f, uint64_t id)
 {
     struct job j;
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
@@ -75,7 +40,7 @@ static struct job snap(struct fixture *f, uint64_t id)
 
 static void test_queued_job_is_dialed_on_a_free_modem(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "555-1234", 2);
 
     assert_int_equal(snap(f, id).status, JOB_QUEUED);
@@ -91,7 +56,7 @@ static void test_queued_job_is_dialed_on_a_free_modem(void **state)
 
 static void test_successful_call_makes_the_job_done(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 2);
 
     queue_run_once(f->q);
@@ -104,7 +69,7 @@ static void test_successful_call_makes_the_job_done(void **state)
 
 static void test_busy_number_is_retried_after_busy_delay(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
     queue_run_once(f->q);
@@ -122,7 +87,7 @@ static void test_busy_number_is_retried_after_busy_delay(void **state)
 
 static void test_no_answer_waits_longer_than_busy(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
     queue_run_once(f->q);
@@ -132,7 +97,7 @@ static void test_no_answer_waits_longer_than_busy(void **state)
 
 static void test_attempts_exhausted_fails_with_retries_exceeded(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
     for (int i = 0; i < QUEUE_DEFAULT_MAX_ATTEMPTS; i++) {
@@ -149,7 +114,7 @@ static void test_attempts_exhausted_fails_with_retries_exceeded(void **state)
 
 static void test_waiting_job_fails_when_its_kill_time_passes(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     char why[200];
     uint64_t id;
@@ -169,7 +134,7 @@ static void test_waiting_job_fails_when_its_kill_time_passes(void **state)
 
 static void test_scheduled_job_waits_for_its_time_to_send(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     char why[200];
     uint64_t id;
@@ -188,7 +153,7 @@ static void test_scheduled_job_waits_for_its_time_to_send(void **state)
 
 static void test_two_jobs_to_one_number_never_call_at_once(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t a = submit_simple(f->q, "5551234", 1);
     submit_simple(f->q, "555 1234", 1);
     submit_simple(f->q, "5559999", 1);
@@ -203,7 +168,7 @@ static void test_two_jobs_to_one_number_never_call_at_once(void **state)
 
 static void test_high_priority_job_is_dialed_before_older_normal_jobs(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     char why[200];
     uint64_t urgent;
@@ -222,7 +187,7 @@ static void test_high_priority_job_is_dialed_before_older_normal_jobs(void **sta
 
 static void test_retry_sends_only_pages_not_yet_confirmed(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 3);
 
     queue_run_once(f->q);
@@ -238,7 +203,7 @@ static void test_retry_sends_only_pages_not_yet_confirmed(void **state)
 
 static void test_confirmed_pages_are_persisted_before_the_report_returns(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 3);
 
     queue_run_once(f->q);
@@ -248,7 +213,7 @@ static void test_confirmed_pages_are_persisted_before_the_report_returns(void **
 
 static void test_cancel_of_an_active_job_aborts_its_call(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
@@ -269,7 +234,7 @@ static void test_cancel_of_an_active_job_aborts_its_call(void **state)
 
 static void test_call_that_completed_despite_cancel_is_done(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
@@ -282,7 +247,7 @@ static void test_call_that_completed_despite_cancel_is_done(void **state)
 
 static void test_pausing_an_active_job_does_not_count_the_attempt(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
@@ -298,7 +263,7 @@ static void test_pausing_an_active_job_does_not_count_the_attempt(void **state)
 
 static void test_shutdown_requeues_active_jobs_without_counting_the_attempt(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 3);
 
     queue_run_once(f->q);
@@ -312,7 +277,7 @@ static void test_shutdown_requeues_active_jobs_without_counting_the_attempt(void
 
 static void test_whole_queue_pause_stops_dialing_and_survives_a_restart(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     submit_simple(f->q, "5551234", 1);
     assert_int_equal(queue_set_paused(f->q, true), 0);
@@ -326,7 +291,7 @@ static void test_whole_queue_pause_stops_dialing_and_survives_a_restart(void **s
 
 static void test_failed_modem_start_counts_as_a_failed_attempt(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
     f->line.fail_start = EIO;
@@ -358,7 +323,7 @@ static void probe_listener(void *ctx, enum queue_event ev, uint64_t id)
 
 static void test_listeners_hear_of_changes_only_after_they_are_stored(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     static struct persist_probe p; /* outlives the test: teardown still notifies */
 
@@ -379,7 +344,7 @@ static void count_events(void *ctx, enum queue_event ev, uint64_t id)
 
 static void test_unsubscribed_listener_is_not_called_again(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     int events = 0;
 
     assert_int_equal(queue_subscribe(f->q, count_events, &events), 0);
@@ -395,7 +360,7 @@ static void test_unsubscribed_listener_is_not_called_again(void **state)
 
 static void test_submission_that_cannot_be_stored_leaves_no_job(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     char why[200] = "";
     uint64_t id = 0, *ids;
@@ -414,7 +379,7 @@ static void test_submission_that_cannot_be_stored_leaves_no_job(void **state)
 
 static void test_operation_that_cannot_be_stored_changes_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = submit_simple(f->q, "5551234", 1);
 
@@ -426,7 +391,7 @@ static void test_operation_that_cannot_be_stored_changes_nothing(void **state)
 
 static void test_bad_number_is_refused_at_submission(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     char why[200];
     uint64_t id;
@@ -440,7 +405,7 @@ static void test_bad_number_is_refused_at_submission(void **state)
 
 static void test_modem_info_shows_the_call_and_counts(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_modem_info mi;
     uint64_t id = submit_simple(f->q, "5551234", 2);
 
@@ -461,7 +426,7 @@ static void test_modem_info_shows_the_call_and_counts(void **state)
 
 static void test_finished_jobs_are_purged_after_history_days(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     struct job j;
 
@@ -477,7 +442,7 @@ static void test_finished_jobs_are_purged_after_history_days(void **state)
 
 static void test_list_separates_unfinished_jobs_from_history(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t a = submit_simple(f->q, "5551234", 1), b = submit_simple(f->q, "5559999", 1), *ids;
     char why[200];
     size_t n;
@@ -495,7 +460,7 @@ static void test_list_separates_unfinished_jobs_from_history(void **state)
 
 static void test_first_job_of_a_new_store_gets_the_first_job_id(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID);
     assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID + 1);
@@ -503,7 +468,7 @@ static void test_first_job_of_a_new_store_gets_the_first_job_id(void **state)
 
 /* Restarts on a fresh store holding only a copy of job `from` stored as
  * job `to`: a store that handed out ids before the current ones. */
-static void restart_with_job_stored_as(struct fixture *f, uint64_t from, uint64_t to)
+static void restart_with_job_stored_as(struct queue_fixture *f, uint64_t from, uint64_t to)
 {
     struct job j = snap(f, from);
     char *text;
@@ -517,12 +482,12 @@ static void restart_with_job_stored_as(struct fixture *f, uint64_t from, uint64_
     free(text);
     f->cfg.backend = f->mem;
     memset(&f->line, 0, sizeof f->line);
-    open_queue(f);
+    queue_fixture_open(f);
 }
 
 static void test_store_with_small_ids_keeps_them_and_continues_from_the_first_job_id(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     restart_with_job_stored_as(f, submit_simple(f->q, "5551234", 1), 3);
     assert_string_equal(snap(f, 3).recipient_number, "5551234");
@@ -532,7 +497,7 @@ static void test_store_with_small_ids_keeps_them_and_continues_from_the_first_jo
 
 static void test_ids_grow_past_six_digits_without_wrapping(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     restart_with_job_stored_as(f, submit_simple(f->q, "5551234", 1), 999999);
     assert_int_equal(submit_simple(f->q, "5559999", 1), 1000000);
@@ -541,7 +506,7 @@ static void test_ids_grow_past_six_digits_without_wrapping(void **state)
 
 static void test_job_log_records_submission_attempts_and_results(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 2);
     char buf[4096] = "";
 
@@ -560,11 +525,11 @@ static void test_job_log_records_submission_attempts_and_results(void **state)
 
 static void test_dispatcher_thread_dials_without_being_driven(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     queue_close(f->q);
     f->cfg.no_thread = false;
-    open_queue(f);
+    queue_fixture_open(f);
     uint64_t id = submit_simple(f->q, "5551234", 1);
     /* the thread reacts to the submission; wait for its state change
      * (a bounded poll on state, not a timing assertion) */
@@ -575,7 +540,7 @@ static void test_dispatcher_thread_dials_without_being_driven(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_queued_job_is_dialed_on_a_free_modem),
         T(test_successful_call_makes_the_job_done),

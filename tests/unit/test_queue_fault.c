@@ -23,42 +23,22 @@
 #include "queue/fault.h"
 #include "queue_testutil.h"
 
-struct fixture {
-    char dir[256];
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
 #ifdef FAXFS_FAULT_INJECTION
 
+/* Every test starts and ends with no fault armed. */
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-
     fault_configure(NULL);
-    make_temp_dir(f->dir, sizeof f->dir);
-    f->clock.now = 1790000000;
-    test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    *state = f;
-    return 0;
+    return queue_fixture_setup_spool(state);
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
     fault_configure(NULL);
-    if (f->q != NULL)
-        queue_close(f->q);
-    remove_dir(f->dir);
-    free(f);
-    return 0;
+    return queue_fixture_teardown(state);
 }
 
-static int submit(struct fixture *f, int pages, char *why, size_t whylen, uint64_t *id)
+static int submit(struct queue_fixture *f, int pages, char *why, size_t whylen, uint64_t *id)
 {
     struct queue_request req = {0};
     int fd = make_good_tiff(pages);
@@ -69,7 +49,7 @@ static int submit(struct fixture *f, int pages, char *why, size_t whylen, uint64
     return r;
 }
 
-static size_t entries(struct fixture *f, const char *sub)
+static size_t entries(struct queue_fixture *f, const char *sub)
 {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "ls -A '%s/%s' | wc -l", f->dir, sub);
@@ -81,7 +61,7 @@ static size_t entries(struct fixture *f, const char *sub)
     return n;
 }
 
-static size_t job_count(struct fixture *f)
+static size_t job_count(struct queue_fixture *f)
 {
     uint64_t *ids;
     size_t n;
@@ -90,7 +70,7 @@ static size_t job_count(struct fixture *f)
     return n;
 }
 
-static int check_spool(struct fixture *f)
+static int check_spool(struct queue_fixture *f)
 {
     FILE *fp = fopen("/dev/null", "w");
     int r = queue_check_spool(f->dir, fp);
@@ -101,7 +81,7 @@ static int check_spool(struct fixture *f)
 /* The heart of every error test: the submission fails with err, nothing
  * new is in memory or on disk, the earlier job is intact, the spool is
  * consistent, and the next submission works. */
-static void assert_submission_fails_cleanly(struct fixture *f, const char *spec, int err)
+static void assert_submission_fails_cleanly(struct queue_fixture *f, const char *spec, int err)
 {
     char why[256] = "";
     uint64_t before = submit_simple(f->q, "5559999", 1), id = 0;
@@ -154,7 +134,7 @@ static void test_disk_full_on_the_id_counter_fails_the_submission_cleanly(void *
 
 static void test_io_error_on_a_job_update_changes_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     char why[256];
     struct job j;
@@ -173,7 +153,7 @@ static void test_io_error_on_a_job_update_changes_nothing(void **state)
 
 static void test_error_at_the_nth_hit_only_spares_the_hits_around_it(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[256];
     uint64_t id;
 
@@ -186,7 +166,7 @@ static void test_error_at_the_nth_hit_only_spares_the_hits_around_it(void **stat
 
 static void test_error_from_the_nth_hit_on_keeps_failing(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[256];
     uint64_t id;
 
@@ -208,7 +188,7 @@ static void test_malformed_fault_specs_are_refused(void **state)
 
 /* Runs a submission in a child armed with a kill fault; returns how the
  * child ended. The parent's queue is closed so the child can own the spool. */
-static int submit_in_killed_child(struct fixture *f, const char *spec)
+static int submit_in_killed_child(struct queue_fixture *f, const char *spec)
 {
     queue_close(f->q);
     f->q = NULL;
@@ -230,7 +210,7 @@ static int submit_in_killed_child(struct fixture *f, const char *spec)
 
 static void test_kill_before_the_rename_leaves_no_job_after_recovery(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     int status = submit_in_killed_child(f, "spool.create.staged:kill");
 
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -241,7 +221,7 @@ static void test_kill_before_the_rename_leaves_no_job_after_recovery(void **stat
 
 static void test_kill_after_the_rename_leaves_the_whole_job_after_recovery(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     int status = submit_in_killed_child(f, "spool.create.renamed:kill");
     struct job j;
 
@@ -255,7 +235,7 @@ static void test_kill_after_the_rename_leaves_the_whole_job_after_recovery(void 
 
 static void test_disk_full_while_storing_a_received_page_leaves_no_partial_page(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id;
     int fd = make_good_tiff(1);
     char pages[300];
@@ -276,7 +256,7 @@ static void test_disk_full_while_storing_a_received_page_leaves_no_partial_page(
 
 static void test_kill_after_a_received_page_is_stored_keeps_the_page(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct job j;
 
     queue_close(f->q);

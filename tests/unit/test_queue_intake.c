@@ -26,39 +26,19 @@ static void capture_log(int level, const char *msg)
     snprintf(last_log, sizeof last_log, "%s", msg);
 }
 
-struct fixture {
-    char dir[256];
-    struct fake_clock clock;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
+    struct queue_fixture *f = queue_fixture_new(true);
 
-    make_temp_dir(f->dir, sizeof f->dir);
-    f->clock.now = 1790000000;
-    test_config(&f->cfg, &f->clock, NULL, NULL, f->dir);
     f->cfg.log = capture_log;
     f->cfg.max_document_bytes = 1000000;
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
+    queue_fixture_open(f);
     last_log[0] = '\0';
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    queue_close(f->q);
-    remove_dir(f->dir);
-    free(f);
-    return 0;
-}
-
-static size_t entries(struct fixture *f, const char *sub)
+static size_t entries(struct queue_fixture *f, const char *sub)
 {
     char cmd[512];
     unsigned long n = 0;
@@ -73,7 +53,7 @@ static size_t entries(struct fixture *f, const char *sub)
 
 /* Submits fd (or no document when fd < 0) to number and checks the
  * refusal: errno, reason, log line, and an unchanged spool. */
-static void assert_refused(struct fixture *f, const char *number, int fd, int err, const char *reason)
+static void assert_refused(struct queue_fixture *f, const char *number, int fd, int err, const char *reason)
 {
     struct queue_request req = {0};
     char why[256] = "";
@@ -175,7 +155,7 @@ static void test_number_with_a_plus_inside_is_refused(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, queue_fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_document_of_unknown_format_is_refused),
         T(test_damaged_pdf_is_refused),

@@ -104,44 +104,14 @@ static void test_status_names_round_trip(void **state)
 
 /* ---- the lifecycle through the engine -------------------------------- */
 
-struct fixture {
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_backend *mem;
-    struct queue *q;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    struct queue_config cfg;
-
-    f->clock.now = 1790000000;
-    f->mem = backend_mem_create();
-    test_config(&cfg, &f->clock, &f->line, f->mem, NULL);
-    assert_int_equal(queue_open(&f->q, &cfg), 0);
-    f->line.q = f->q;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    queue_close(f->q);
-    backend_mem_destroy(f->mem);
-    free(f);
-    return 0;
-}
-
-static void finish(struct fixture *f, uint64_t id, enum queue_failure fl, const char *code, int pages)
+static void finish(struct queue_fixture *f, uint64_t id, enum queue_failure fl, const char *code, int pages)
 {
     struct queue_call_result r = test_result(fl, code, pages);
     queue_call_finished(f->q, id, &r);
 }
 
 /* Creates a job and brings it into state s by the public operations. */
-static uint64_t job_in_state(struct fixture *f, enum job_status s)
+static uint64_t job_in_state(struct queue_fixture *f, enum job_status s)
 {
     struct queue_request req = {0};
     char why[200];
@@ -218,11 +188,11 @@ static void test_every_operation_in_every_state_follows_the_lifecycle_table(void
 {
     for (size_t i = 0; i < sizeof transitions / sizeof transitions[0]; i++) {
         const struct transition *t = &transitions[i];
-        struct fixture *f;
+        struct queue_fixture *f;
         char why[200] = "";
         struct job before, after;
 
-        setup(state);
+        queue_fixture_setup_memory(state);
         f = *state;
         uint64_t id = job_in_state(f, t->from);
         assert_int_equal(queue_snapshot(f->q, id, &before), 0);
@@ -240,13 +210,13 @@ static void test_every_operation_in_every_state_follows_the_lifecycle_table(void
         }
         assert_int_equal(job_op_allowed(JOB_SEND, t->from, t->op), t->to != ILLEGAL);
         assert_int_equal(f->line.naborts, t->aborts_call ? 1 : 0);
-        teardown(state);
+        queue_fixture_teardown(state);
     }
 }
 
 static void test_operations_by_someone_else_are_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = job_in_state(f, JOB_QUEUED);
 
@@ -257,7 +227,7 @@ static void test_operations_by_someone_else_are_refused(void **state)
 
 static void test_unknown_job_is_reported_missing(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
 
     assert_int_equal(queue_control(f->q, &test_owner, 999, QOP_CANCEL, why, sizeof why), -ENOENT);
@@ -265,7 +235,7 @@ static void test_unknown_job_is_reported_missing(void **state)
 
 static void test_delete_is_allowed_only_for_finished_jobs(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = job_in_state(f, JOB_QUEUED);
     struct job j;
@@ -279,7 +249,7 @@ static void test_delete_is_allowed_only_for_finished_jobs(void **state)
 
 static void test_restart_sends_the_whole_fax_again_with_fresh_attempts(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t id = submit_simple(f->q, "5551000", 3);
     struct job j;
@@ -330,6 +300,8 @@ static void test_new_job_is_fine_resolution(void **state)
     assert_string_equal(j.transport, "");
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,10 +315,10 @@ int main(void)
         cmocka_unit_test(test_resolution_names_round_trip),
         cmocka_unit_test(test_unknown_resolution_is_refused),
         cmocka_unit_test(test_new_job_is_fine_resolution),
-        cmocka_unit_test_setup_teardown(test_operations_by_someone_else_are_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_job_is_reported_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_is_allowed_only_for_finished_jobs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_sends_the_whole_fax_again_with_fresh_attempts, setup, teardown),
+        T(test_operations_by_someone_else_are_refused),
+        T(test_unknown_job_is_reported_missing),
+        T(test_delete_is_allowed_only_for_finished_jobs),
+        T(test_restart_sends_the_whole_fax_again_with_fresh_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,37 +17,7 @@
 #include "queue/backend_mem.h"
 #include "queue_testutil.h"
 
-struct fixture {
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_backend *mem;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    f->clock.now = 1790000000;
-    f->mem = backend_mem_create();
-    test_config(&f->cfg, &f->clock, &f->line, f->mem, NULL);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    f->line.q = f->q;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    queue_close(f->q);
-    backend_mem_destroy(f->mem);
-    free(f);
-    return 0;
-}
-
-static struct queue_metrics metrics(struct fixture *f)
+static struct queue_metrics metrics(struct queue_fixture *f)
 {
     struct queue_metrics m;
     queue_metrics(f->q, &m);
@@ -55,7 +25,7 @@ static struct queue_metrics metrics(struct fixture *f)
 }
 
 /* Submits a job of pages pages and puts it on the line. */
-static uint64_t dial(struct fixture *f, int pages)
+static uint64_t dial(struct queue_fixture *f, int pages)
 {
     uint64_t id = submit_simple(f->q, "5551234", pages);
     assert_int_equal(queue_run_once(f->q), 1);
@@ -64,7 +34,7 @@ static uint64_t dial(struct fixture *f, int pages)
 
 static void test_fresh_queue_counts_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_metrics m = metrics(f);
 
     for (int i = 0; i < QF_COUNT; i++)
@@ -79,7 +49,7 @@ static void test_fresh_queue_counts_nothing(void **state)
 
 static void test_calls_are_counted_by_outcome(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t a = dial(f, 1);
     struct queue_call_result busy = test_result(QF_BUSY, "busy", 0);
     queue_call_finished(f->q, a, &busy);
@@ -98,7 +68,7 @@ static void test_calls_are_counted_by_outcome(void **state)
 
 static void test_refused_submission_is_counted(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     char why[256];
     uint64_t id;
@@ -114,7 +84,7 @@ static void test_refused_submission_is_counted(void **state)
 
 static void test_call_duration_goes_into_its_bucket(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = dial(f, 1);
     struct queue_call_result ok = test_result(QF_NONE, "", 1);
 
@@ -130,7 +100,7 @@ static void test_call_duration_goes_into_its_bucket(void **state)
 
 static void test_modem_busy_time_runs_from_dialing_to_the_report(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = dial(f, 1);
 
     f->clock.now += 25;
@@ -144,7 +114,7 @@ static void test_modem_busy_time_runs_from_dialing_to_the_report(void **state)
 
 static void test_page_time_runs_from_one_confirmation_to_the_next(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = dial(f, 3);
 
     f->clock.now += 20; /* dialing, handshake and page 1 */
@@ -166,7 +136,7 @@ static void test_page_time_runs_from_one_confirmation_to_the_next(void **state)
 
 static void test_pages_confirmed_together_share_the_time(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = dial(f, 2);
 
     f->clock.now += 30;
@@ -180,7 +150,7 @@ static void test_pages_confirmed_together_share_the_time(void **state)
 
 static void test_receptions_and_received_pages_are_counted(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id;
 
     assert_int_equal(queue_receive_begin(f->q, "modem0", "5550000", &id), 0);
@@ -213,7 +183,7 @@ static void test_failure_names_are_stable(void **state)
 
 static void test_transport_of_the_last_call_is_recorded(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = dial(f, 1);
     struct queue_call_result ok = test_result(QF_NONE, "", 1);
     struct job j;
@@ -224,19 +194,21 @@ static void test_transport_of_the_last_call_is_recorded(void **state)
     assert_string_equal(j.transport, "t38");
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_queue_counts_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_calls_are_counted_by_outcome, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_submission_is_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_call_duration_goes_into_its_bucket, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_modem_busy_time_runs_from_dialing_to_the_report, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_page_time_runs_from_one_confirmation_to_the_next, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pages_confirmed_together_share_the_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_receptions_and_received_pages_are_counted, setup, teardown),
+        T(test_fresh_queue_counts_nothing),
+        T(test_calls_are_counted_by_outcome),
+        T(test_refused_submission_is_counted),
+        T(test_call_duration_goes_into_its_bucket),
+        T(test_modem_busy_time_runs_from_dialing_to_the_report),
+        T(test_page_time_runs_from_one_confirmation_to_the_next),
+        T(test_pages_confirmed_together_share_the_time),
+        T(test_receptions_and_received_pages_are_counted),
         cmocka_unit_test(test_failure_names_are_stable),
-        cmocka_unit_test_setup_teardown(test_transport_of_the_last_call_is_recorded, setup, teardown),
+        T(test_transport_of_the_last_call_is_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,35 +18,7 @@
 #include "queue/backend_mem.h"
 #include "queue_testutil.h"
 
-struct fixture {
-    struct fake_clock clock;
-    struct queue_backend *mem;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    f->clock.now = 1790000000;
-    f->mem = backend_mem_create();
-    test_config(&f->cfg, &f->clock, NULL, f->mem, NULL);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    queue_close(f->q);
-    backend_mem_destroy(f->mem);
-    free(f);
-    return 0;
-}
-
-static uint64_t submit_tiff(struct fixture *f, float yres, uint32_t rows)
+static uint64_t submit_tiff(struct queue_fixture *f, float yres, uint32_t rows)
 {
     struct tiff_spec spec = {1, 1728, rows, 1, 204.0f, yres, 1};
     struct queue_request req = {0};
@@ -89,7 +61,7 @@ static struct decoded decode(const unsigned char *data, size_t len)
 
 static void test_fine_page_keeps_its_rows(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_tiff(f, 196.0f, 100);
     unsigned char *png;
     size_t len;
@@ -105,7 +77,7 @@ static void test_fine_page_keeps_its_rows(void **state)
 
 static void test_standard_page_doubles_its_rows(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_tiff(f, 98.0f, 100);
     unsigned char *png;
     size_t len;
@@ -119,7 +91,7 @@ static void test_standard_page_doubles_its_rows(void **state)
 
 static void test_superfine_page_merges_row_pairs(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_tiff(f, 391.0f, 101);
     unsigned char *png;
     size_t len;
@@ -135,7 +107,7 @@ static void test_superfine_page_merges_row_pairs(void **state)
  * white rows. */
 static void test_preview_shows_the_page_content(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_tiff(f, 196.0f, 16);
     unsigned char *png;
     size_t len;
@@ -151,7 +123,7 @@ static void test_preview_shows_the_page_content(void **state)
 
 static void test_same_page_renders_to_the_same_bytes(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_tiff(f, 196.0f, 300);
     unsigned char *a, *b;
     size_t alen, blen;
@@ -166,7 +138,7 @@ static void test_same_page_renders_to_the_same_bytes(void **state)
 
 static void test_page_out_of_range_is_not_found(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_tiff(f, 196.0f, 10);
     unsigned char *png = NULL;
     size_t len;
@@ -176,15 +148,17 @@ static void test_page_out_of_range_is_not_found(void **state)
     assert_null(png);
 }
 
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fine_page_keeps_its_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_standard_page_doubles_its_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_superfine_page_merges_row_pairs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_preview_shows_the_page_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_same_page_renders_to_the_same_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_page_out_of_range_is_not_found, setup, teardown),
+        T(test_fine_page_keeps_its_rows),
+        T(test_standard_page_doubles_its_rows),
+        T(test_superfine_page_merges_row_pairs),
+        T(test_preview_shows_the_page_content),
+        T(test_same_page_renders_to_the_same_bytes),
+        T(test_page_out_of_range_is_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,34 +21,20 @@
 #include "queue/backend_mem.h"
 #include "queue_testutil.h"
 
-struct fixture {
-    char dir[256];                /* file spool, or "" for memory */
-    struct queue_backend *mem;
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_config cfg;
-    struct queue *q;
-    struct event_log events;
-};
+static struct event_log events; /* what the open queue told its listener */
 
-static void open_queue(struct fixture *f)
+/* Opens the queue (again) and listens to it from a clean event log. */
+static void open_queue(struct queue_fixture *f)
 {
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    f->line.q = f->q;
-    memset(&f->events, 0, sizeof f->events);
-    assert_int_equal(queue_subscribe(f->q, event_log_listener, &f->events), 0);
+    queue_fixture_open(f);
+    memset(&events, 0, sizeof events);
+    assert_int_equal(queue_subscribe(f->q, event_log_listener, &events), 0);
 }
 
 static int setup_common(void **state, bool spool)
 {
-    struct fixture *f = calloc(1, sizeof *f);
+    struct queue_fixture *f = queue_fixture_new(spool);
 
-    f->clock.now = 1790000000;
-    if (spool)
-        make_temp_dir(f->dir, sizeof f->dir);
-    else
-        f->mem = backend_mem_create();
-    test_config(&f->cfg, &f->clock, &f->line, f->mem, spool ? f->dir : NULL);
     f->cfg.receive_uid = 8;
     f->cfg.receive_gid = 9;
     open_queue(f);
@@ -66,27 +52,13 @@ static int setup_spool(void **state)
     return setup_common(state, true);
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    if (f->q != NULL)
-        queue_close(f->q);
-    if (f->mem != NULL)
-        backend_mem_destroy(f->mem);
-    if (f->dir[0] != '\0')
-        remove_dir(f->dir);
-    free(f);
-    return 0;
-}
-
-static void reopen(struct fixture *f)
+static void reopen(struct queue_fixture *f)
 {
     queue_close(f->q);
     open_queue(f);
 }
 
-static struct job snap(struct fixture *f, uint64_t id)
+static struct job snap(struct queue_fixture *f, uint64_t id)
 {
     struct job j;
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
@@ -94,7 +66,7 @@ static struct job snap(struct fixture *f, uint64_t id)
 }
 
 /* The job's stored text, wherever the backend keeps it. */
-static char *stored_text(struct fixture *f, uint64_t id)
+static char *stored_text(struct queue_fixture *f, uint64_t id)
 {
     static char buf[8192];
 
@@ -119,14 +91,14 @@ static int page_file(void)
     return make_good_tiff(1);
 }
 
-static uint64_t begin(struct fixture *f)
+static uint64_t begin(struct queue_fixture *f)
 {
     uint64_t id = 0;
     assert_int_equal(queue_receive_begin(f->q, "modem3", "5550199", &id), 0);
     return id;
 }
 
-static void add_page(struct fixture *f, uint64_t id)
+static void add_page(struct queue_fixture *f, uint64_t id)
 {
     int fd = page_file();
     assert_int_equal(queue_receive_page(f->q, id, fd), 0);
@@ -155,7 +127,7 @@ static void read_all(int fd, char *buf, size_t len, size_t *got)
 
 static void test_inbound_call_creates_a_durable_receiving_job_owned_by_the_receive_owner(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     struct job j = snap(f, id);
 
@@ -169,12 +141,12 @@ static void test_inbound_call_creates_a_durable_receiving_job_owned_by_the_recei
     assert_int_equal(j.submitted, f->clock.now);
     assert_non_null(strstr(stored_text(f, id), "\nstatus: receiving\n"));
     assert_non_null(strstr(stored_text(f, id), "\ncaller_id: 5550199\n"));
-    assert_int_equal(f->events.count[QE_ADDED], 1);
+    assert_int_equal(events.count[QE_ADDED], 1);
 }
 
 static void test_received_faxes_belong_to_root_by_default(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id;
 
     queue_close(f->q);
@@ -188,20 +160,20 @@ static void test_received_faxes_belong_to_root_by_default(void **state)
 
 static void test_received_page_is_stored_as_the_next_page_and_counted(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     char sent[65536], stored[65536];
     size_t nsent, nstored;
     int src = page_file();
 
     read_all(src, sent, sizeof sent, &nsent);
-    int changed_before = f->events.count[QE_CHANGED];
+    int changed_before = events.count[QE_CHANGED];
     assert_int_equal(queue_receive_page(f->q, id, src), 0);
     close(src);
     add_page(f, id);
     struct job j = snap(f, id);
     assert_int_equal(j.page_count, 2);
-    assert_true(f->events.count[QE_CHANGED] >= changed_before + 2);
+    assert_true(events.count[QE_CHANGED] >= changed_before + 2);
     int fd = queue_open_page(f->q, id, 0);
     assert_true(fd >= 0);
     read_all(fd, stored, sizeof stored, &nstored);
@@ -215,7 +187,7 @@ static void test_received_page_is_stored_as_the_next_page_and_counted(void **sta
 
 static void test_page_that_is_not_a_tiff_is_refused_and_not_counted(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     int fd = memfd_create("page", 0);
 
@@ -228,7 +200,7 @@ static void test_page_that_is_not_a_tiff_is_refused_and_not_counted(void **state
 
 static void test_page_over_the_document_size_limit_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id;
 
     queue_close(f->q);
@@ -244,7 +216,7 @@ static void test_page_over_the_document_size_limit_is_refused(void **state)
 
 static void test_completed_reception_is_done_with_the_call_facts(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     struct queue_call_result r = received_ok();
 
@@ -269,7 +241,7 @@ static void test_completed_reception_is_done_with_the_call_facts(void **state)
 
 static void test_failed_reception_keeps_its_pages_and_the_reason(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     struct queue_call_result r = test_result(QF_DROPPED, "call_dropped", 0);
 
@@ -288,7 +260,7 @@ static void test_failed_reception_keeps_its_pages_and_the_reason(void **state)
 
 static void test_reports_after_the_call_ended_are_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     struct queue_call_result r = received_ok();
     int fd = page_file();
@@ -303,7 +275,7 @@ static void test_reports_after_the_call_ended_are_refused(void **state)
 
 static void test_received_jobs_are_listed_apart_from_send_jobs(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t sent = submit_simple(f->q, "5551234", 1), rx = begin(f);
     uint64_t *ids;
     size_t n;
@@ -320,7 +292,7 @@ static void test_received_jobs_are_listed_apart_from_send_jobs(void **state)
 
 static void test_received_job_is_deleted_only_by_its_owner_or_an_administrator(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_caller owner = {8, 9, NULL, 0};
     struct queue_call_result r = received_ok();
     uint64_t a = begin(f), b = begin(f);
@@ -336,7 +308,7 @@ static void test_received_job_is_deleted_only_by_its_owner_or_an_administrator(v
     assert_int_equal(queue_delete(f->q, &test_root, b, why, sizeof why), 0);
     assert_int_equal(queue_snapshot(f->q, a, &j), -ENOENT);
     assert_int_equal(queue_snapshot(f->q, b, &j), -ENOENT);
-    assert_int_equal(f->events.count[QE_REMOVED], 2);
+    assert_int_equal(events.count[QE_REMOVED], 2);
 }
 
 /* A failed reception restarted would become a queued send with nothing
@@ -344,7 +316,7 @@ static void test_received_job_is_deleted_only_by_its_owner_or_an_administrator(v
  * fax stays as it was, deletable. */
 static void test_operations_on_a_received_fax_are_refused_and_change_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_caller owner = {.uid = 8, .gid = 9};
     struct queue_call_result r = {.failure = QF_DROPPED};
     uint64_t done = begin(f), failed = begin(f);
@@ -372,7 +344,7 @@ static void test_operations_on_a_received_fax_are_refused_and_change_nothing(voi
 
 static void test_reception_cut_by_a_restart_fails_with_its_pages_kept(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
 
     add_page(f, id);
@@ -390,7 +362,7 @@ static void test_reception_cut_by_a_restart_fails_with_its_pages_kept(void **sta
 
 static void test_received_faxes_are_not_purged_with_the_history(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_call_result r = received_ok();
     uint64_t id = begin(f);
 
@@ -403,7 +375,7 @@ static void test_received_faxes_are_not_purged_with_the_history(void **state)
 
 static void test_receives_that_failed_without_pages_are_purged_after_received_empty_hours(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_call_result not_fax = test_result(QF_NOT_FAX, "not_fax", 0);
     struct queue_call_result dropped = test_result(QF_DROPPED, "call_dropped", 0);
     struct queue_call_result ok = received_ok();
@@ -430,7 +402,7 @@ static void test_receives_that_failed_without_pages_are_purged_after_received_em
 
 static void test_received_faxes_are_purged_after_received_days(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_call_result ok = received_ok();
     struct job j;
 
@@ -451,7 +423,7 @@ static void test_received_faxes_are_purged_after_received_days(void **state)
 
 static void test_a_call_still_receiving_is_never_purged(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     f->cfg.received_days = 1;
     f->cfg.received_empty_hours = 1;
@@ -464,7 +436,7 @@ static void test_a_call_still_receiving_is_never_purged(void **state)
 
 static void test_receive_job_log_tells_the_story_of_the_call(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_call_result r = received_ok();
     uint64_t id = begin(f);
     char buf[4096] = "";
@@ -485,7 +457,7 @@ static void test_receive_job_log_tells_the_story_of_the_call(void **state)
 /* Memory backend only: its one-shot failure plays a full disk. */
 static void test_page_that_cannot_be_stored_is_not_counted_and_the_call_goes_on(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     int fd = page_file();
 
@@ -503,7 +475,7 @@ static void test_page_that_cannot_be_stored_is_not_counted_and_the_call_goes_on(
  * file counted it. */
 static void test_page_stored_just_before_a_crash_is_kept_at_start(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = begin(f);
     char src[512], dst[512];
 
@@ -531,8 +503,8 @@ static void test_page_stored_just_before_a_crash_is_kept_at_start(void **state)
 
 int main(void)
 {
-#define BOTH(name) cmocka_unit_test_setup_teardown(name, setup_mem, teardown), \
-                   cmocka_unit_test_setup_teardown(name, setup_spool, teardown)
+#define BOTH(name) cmocka_unit_test_setup_teardown(name, setup_mem, queue_fixture_teardown), \
+                   cmocka_unit_test_setup_teardown(name, setup_spool, queue_fixture_teardown)
     const struct CMUnitTest tests[] = {
         BOTH(test_inbound_call_creates_a_durable_receiving_job_owned_by_the_receive_owner),
         BOTH(test_received_faxes_belong_to_root_by_default),
@@ -552,9 +524,9 @@ int main(void)
         BOTH(test_a_call_still_receiving_is_never_purged),
         BOTH(test_receive_job_log_tells_the_story_of_the_call),
         cmocka_unit_test_setup_teardown(test_page_that_cannot_be_stored_is_not_counted_and_the_call_goes_on,
-                                        setup_mem, teardown),
+                                        setup_mem, queue_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_page_stored_just_before_a_crash_is_kept_at_start, setup_spool,
-                                        teardown),
+                                        queue_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,46 +20,7 @@
 #include "queue/jobfile.h"
 #include "queue_testutil.h"
 
-struct fixture {
-    char dir[256];
-    struct fake_clock clock;
-    struct fake_line line;
-    struct queue_config cfg;
-    struct queue *q;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    make_temp_dir(f->dir, sizeof f->dir);
-    f->clock.now = 1790000000;
-    test_config(&f->cfg, &f->clock, &f->line, NULL, f->dir);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    f->line.q = f->q;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (f->q != NULL)
-        queue_close(f->q);
-    remove_dir(f->dir);
-    free(f);
-    return 0;
-}
-
-static void reopen(struct fixture *f)
-{
-    if (f->q != NULL)
-        queue_close(f->q);
-    assert_int_equal(queue_open(&f->q, &f->cfg), 0);
-    f->line.q = f->q;
-}
-
-static bool exists(struct fixture *f, const char *rel)
+static bool exists(struct queue_fixture *f, const char *rel)
 {
     char path[512];
     struct stat st;
@@ -67,7 +28,7 @@ static bool exists(struct fixture *f, const char *rel)
     return stat(path, &st) == 0;
 }
 
-static void write_text(struct fixture *f, const char *rel, const char *text)
+static void write_text(struct queue_fixture *f, const char *rel, const char *text)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", f->dir, rel);
@@ -88,7 +49,7 @@ static const char *job_rel(const char *area, uint64_t id, const char *rest)
     return out;
 }
 
-static char *read_text(struct fixture *f, const char *rel)
+static char *read_text(struct queue_fixture *f, const char *rel)
 {
     char path[512];
     static char buf[8192];
@@ -104,7 +65,7 @@ static char *read_text(struct fixture *f, const char *rel)
 
 static void test_submitted_job_is_a_directory_with_job_file_pages_and_log(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 2);
 
     assert_int_equal(id, QUEUE_FIRST_JOB_ID);
@@ -118,7 +79,7 @@ static void test_submitted_job_is_a_directory_with_job_file_pages_and_log(void *
 
 static void test_fresh_spool_hands_out_the_first_job_id_and_counts_on_from_it(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char want[32];
 
     assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID);
@@ -129,7 +90,7 @@ static void test_fresh_spool_hands_out_the_first_job_id_and_counts_on_from_it(vo
 
 /* Rewrites the stored job `from` as job `to`: what an older spool, from
  * before ids started at QUEUE_FIRST_JOB_ID, holds. The queue is closed. */
-static void renumber_job(struct fixture *f, uint64_t from, uint64_t to)
+static void renumber_job(struct queue_fixture *f, uint64_t from, uint64_t to)
 {
     char a[512], b[512], *text;
     struct job j;
@@ -148,7 +109,7 @@ static void renumber_job(struct fixture *f, uint64_t from, uint64_t to)
 
 static void test_spool_with_small_ids_keeps_them_and_continues_from_the_first_job_id(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     struct job j;
 
@@ -156,7 +117,7 @@ static void test_spool_with_small_ids_keeps_them_and_continues_from_the_first_jo
     f->q = NULL;
     renumber_job(f, id, 3);
     write_text(f, "next_id", "7\n");
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(queue_snapshot(f->q, 3, &j), 0);
     assert_string_equal(j.recipient_number, "5551234");
     assert_int_equal(submit_simple(f->q, "5559999", 1), QUEUE_FIRST_JOB_ID);
@@ -165,7 +126,7 @@ static void test_spool_with_small_ids_keeps_them_and_continues_from_the_first_jo
 
 static void test_damaged_counter_with_small_ids_present_continues_from_the_first_job_id(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     struct job j;
 
@@ -173,19 +134,19 @@ static void test_damaged_counter_with_small_ids_present_continues_from_the_first
     f->q = NULL;
     renumber_job(f, id, 3);
     write_text(f, "next_id", "garbage\n");
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(submit_simple(f->q, "5559999", 1), QUEUE_FIRST_JOB_ID);
     assert_int_equal(queue_snapshot(f->q, 3, &j), 0);
 }
 
 static void test_ids_grow_past_six_digits_without_wrapping(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     queue_close(f->q);
     f->q = NULL;
     write_text(f, "next_id", "999999\n");
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(submit_simple(f->q, "5551234", 1), 999999);
     uint64_t id = submit_simple(f->q, "5551234", 1);
     assert_int_equal(id, 1000000);
@@ -195,7 +156,7 @@ static void test_ids_grow_past_six_digits_without_wrapping(void **state)
 
 static void test_page_fd_reads_the_stored_tiff(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     char magic[4];
 
@@ -209,20 +170,20 @@ static void test_page_fd_reads_the_stored_tiff(void **state)
 
 static void test_ids_are_never_reused_after_reopen(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char why[200];
     uint64_t a = submit_simple(f->q, "5551234", 1);
 
     queue_control(f->q, &test_owner, a, QOP_CANCEL, why, sizeof why);
     assert_int_equal(queue_delete(f->q, &test_owner, a, why, sizeof why), 0);
     assert_false(exists(f, job_rel("jobs", a, "")));
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(submit_simple(f->q, "5551234", 1), a + 1);
 }
 
 static void test_ids_stay_unique_when_the_counter_file_is_lost(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     submit_simple(f->q, "5551234", 1);
     uint64_t last = submit_simple(f->q, "5551234", 1);
     queue_close(f->q);
@@ -230,13 +191,13 @@ static void test_ids_stay_unique_when_the_counter_file_is_lost(void **state)
     char path[512];
     snprintf(path, sizeof path, "%s/next_id", f->dir);
     unlink(path);
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(submit_simple(f->q, "5551234", 1), last + 1);
 }
 
 static void test_leftover_temp_files_are_removed_at_open(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     char path[512];
 
@@ -247,7 +208,7 @@ static void test_leftover_temp_files_are_removed_at_open(void **state)
     write_text(f, "tmp/stage.99.1/job", "version: 1\n");
     write_text(f, job_rel("jobs", id, "job.tmp"), "half");
     write_text(f, "next_id.tmp", "7");
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_false(exists(f, "tmp/stage.99.1"));
     assert_false(exists(f, job_rel("jobs", id, "job.tmp")));
     assert_false(exists(f, "next_id.tmp"));
@@ -257,7 +218,7 @@ static void test_leftover_temp_files_are_removed_at_open(void **state)
 
 static void test_job_with_missing_page_is_moved_to_corrupt(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t bad = submit_simple(f->q, "5551234", 2), good = submit_simple(f->q, "5559999", 1);
     char path[512];
     struct job j;
@@ -266,7 +227,7 @@ static void test_job_with_missing_page_is_moved_to_corrupt(void **state)
     f->q = NULL;
     snprintf(path, sizeof path, "%s/%s", f->dir, job_rel("jobs", bad, "pages/002.tif"));
     unlink(path);
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(queue_snapshot(f->q, bad, &j), -ENOENT);
     assert_int_equal(queue_snapshot(f->q, good, &j), 0);
     assert_true(exists(f, job_rel("corrupt", bad, "job")));
@@ -276,7 +237,7 @@ static void test_job_with_missing_page_is_moved_to_corrupt(void **state)
 
 static void test_truncated_job_file_is_moved_to_corrupt(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     struct job j;
 
@@ -285,27 +246,27 @@ static void test_truncated_job_file_is_moved_to_corrupt(void **state)
     char *text = read_text(f, job_rel("jobs", id, "job"));
     text[strlen(text) - 10] = '\0';
     write_text(f, job_rel("jobs", id, "job"), text);
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(queue_snapshot(f->q, id, &j), -ENOENT);
     assert_true(exists(f, job_rel("corrupt", id, "")));
 }
 
 static void test_stray_entries_in_jobs_are_set_aside(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     char path[512];
 
     queue_close(f->q);
     f->q = NULL;
     snprintf(path, sizeof path, "%s/jobs/notajob", f->dir);
     mkdir(path, 0700);
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_true(exists(f, "corrupt/notajob"));
 }
 
 static void test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 3);
     struct job j;
     char *text;
@@ -321,7 +282,7 @@ static void test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept
     assert_true(jobfile_format(&j, &text) > 0);
     write_text(f, job_rel("jobs", id, "job"), text);
     free(text);
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.status, JOB_QUEUED);
     assert_int_equal(j.pages_sent, 2);
@@ -334,7 +295,7 @@ static void test_job_active_at_a_crash_is_queued_again_with_confirmed_pages_kept
 
 static void test_job_active_at_a_crash_with_every_page_confirmed_is_done_not_resent(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     uint64_t id = submit_simple(f->q, "5551234", 3);
     struct job j;
     char *text;
@@ -349,7 +310,7 @@ static void test_job_active_at_a_crash_with_every_page_confirmed_is_done_not_res
     assert_true(jobfile_format(&j, &text) > 0);
     write_text(f, job_rel("jobs", id, "job"), text);
     free(text);
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.status, JOB_DONE);
     assert_int_equal(j.pages_sent, 3);
@@ -360,11 +321,11 @@ static void test_job_active_at_a_crash_with_every_page_confirmed_is_done_not_res
 
 static void test_whole_queue_pause_is_a_durable_file(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
 
     assert_int_equal(queue_set_paused(f->q, true), 0);
     assert_true(exists(f, "paused"));
-    reopen(f);
+    queue_fixture_reopen(f);
     assert_true(queue_is_paused(f->q));
     assert_int_equal(queue_set_paused(f->q, false), 0);
     assert_false(exists(f, "paused"));
@@ -372,7 +333,7 @@ static void test_whole_queue_pause_is_a_durable_file(void **state)
 
 static void test_refused_document_leaves_nothing_in_the_spool(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     struct queue_request req = {0};
     struct tiff_spec spec = {2, 1728, 50, 1, 204, 196, 1};
     char why[200];
@@ -397,7 +358,7 @@ static void test_refused_document_leaves_nothing_in_the_spool(void **state)
 
 static void test_upload_file_is_anonymous_and_writable(void **state)
 {
-    struct fixture *f = *state;
+    struct queue_fixture *f = *state;
     int fd = queue_upload_open(f->q);
 
     assert_true(fd >= 0);
@@ -411,7 +372,7 @@ static void test_upload_file_is_anonymous_and_writable(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(test_submitted_job_is_a_directory_with_job_file_pages_and_log),
         T(test_fresh_spool_hands_out_the_first_job_id_and_counts_on_from_it),

@@ -1,0 +1,114 @@
+/*
+ * engine.h - private to the engine files: struct queue, the job record the
+ * engine keeps in memory, the events gathered under the lock, and the few
+ * helpers every engine file shares (clock, logs, notes, persist). Nothing
+ * outside queue/engine*.c includes it; everyone else uses queue/queue.h.
+ */
+#ifndef FAXFS_QUEUE_ENGINE_H
+#define FAXFS_QUEUE_ENGINE_H
+
+#include "queue/backend.h"
+#include "queue/queue.h"
+#include "queue/sandbox.h"
+#include "queue/sched.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_LISTENERS 8
+
+struct qjob {
+    struct job j;
+    int channel;      /* >= 0 while a call for this job is on that channel */
+    int64_t page_mark; /* start of the page now on the line (metrics only) */
+};
+
+struct channel {
+    char name[JOB_MODEM_MAX];
+    uint64_t job; /* 0 when idle; freed only by the call's finished report */
+    uint64_t calls, pages_sent, errors;
+    int64_t busy_since; /* when the current call was handed over */
+};
+
+struct listener {
+    queue_listener fn;
+    void *ctx;
+};
+
+/* Events gathered under the lock and delivered after it is released. */
+struct notes {
+    struct {
+        enum queue_event ev;
+        uint64_t id;
+    } *v;
+    size_t n, cap;
+    bool server;
+};
+
+struct queue {
+    struct queue_config cfg; /* defaults filled in; spool_dir points to spool_dir_copy */
+    char *spool_dir_copy;
+    char *ghostscript_copy;
+    char *converter_copy, *bwrap_copy;
+    struct sandbox_options sandbox; /* from cfg, with the copies above */
+    const struct queue_backend *be;
+    void *bs; /* backend state */
+    struct sched_policy policy;
+
+    /* lock protects every field below it, all job state and the backend
+     * calls that are not staging. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* dispatcher: something changed */
+    pthread_cond_t idle; /* queue_stop: a channel became free */
+    struct qjob **jobs;  /* sorted by id */
+    size_t njobs, cap;
+    struct channel *channels;
+    int nchannels;
+    bool paused, stopping, stopped, kick;
+    int64_t next_purge;
+    uint32_t rng;
+    struct queue_metrics counters; /* since open; summary is filled on demand */
+    pthread_t thread;
+    bool have_thread;
+
+    /* line_lock serializes line.start and line.abort so an abort can never
+     * hit a call started for another job on the same channel. Taken before
+     * lock, never while holding it. */
+    pthread_mutex_t line_lock;
+
+    pthread_mutex_t sub_lock; /* protects listeners, nlisteners, delivering */
+    pthread_cond_t delivered; /* signalled when delivering drops to 0 */
+    struct listener listeners[MAX_LISTENERS];
+    int nlisteners;
+    int delivering; /* engine_deliver() calls running their listener copies */
+};
+
+/* engine_jobs.c: the clock, logs, the job table, notes and persist. */
+int64_t engine_now(const struct queue *q);
+void engine_log(struct queue *q, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Queues an event for listeners; engine_deliver() sends them after the lock. */
+void engine_note(struct notes *n, enum queue_event ev, uint64_t id);
+void engine_deliver(struct queue *q, struct notes *n);
+/* Wakes the dispatcher; called with the lock held. */
+void engine_poke(struct queue *q);
+struct qjob *engine_find_job(const struct queue *q, uint64_t id);
+int engine_insert_job(struct queue *q, const struct job *job);
+void engine_remove_job(struct queue *q, struct qjob *qj);
+void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
+void engine_set_error(struct job *j, const char *code, const char *text);
+
+/* engine_metrics.c: counters kept under the lock. */
+void engine_metrics_init(struct queue_metrics *m);
+void engine_observe_pages(struct queue *q, int pages, int64_t elapsed);
+void engine_count_call_end(struct queue *q, struct qjob *qj, struct channel *ch, const struct queue_call_result *res,
+                           int new_pages);
+void engine_count_reception_end(struct queue *q, const struct job *j, const struct queue_call_result *res);
+
+/* engine.c: what the other engine files take from calls. */
+void engine_abort_call(struct queue *q, int channel, uint64_t id);
+void engine_record_call_facts(struct qjob *qj, const struct queue_call_result *res);
+
+#endif

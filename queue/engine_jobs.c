@@ -1,0 +1,174 @@
+/*
+ * engine_jobs.c - what every engine file shares: the clock and daemon log,
+ * the in-memory job table (sorted by id), job logs, and the events gathered
+ * under the lock and delivered after it. engine_persist() is how a job change
+ * reaches the spool before anyone hears of it.
+ */
+#include "queue/engine.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t engine_now(const struct queue *q)
+{
+    return q->cfg.clock.now(q->cfg.clock.ctx);
+}
+
+void engine_log(struct queue *q, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    q->cfg.log(level, msg);
+}
+
+void engine_note(struct notes *n, enum queue_event ev, uint64_t id)
+{
+    if (ev == QE_SERVER) {
+        n->server = true;
+        return;
+    }
+    if (n->n > 0 && n->v[n->n - 1].ev == ev && n->v[n->n - 1].id == id)
+        return;
+    if (n->n == n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 8;
+        void *p = realloc(n->v, cap * sizeof *n->v);
+        if (p == NULL)
+            return; /* a listener misses one refresh; the state itself is safe */
+        n->v = p;
+        n->cap = cap;
+    }
+    n->v[n->n].ev = ev;
+    n->v[n->n].id = id;
+    n->n++;
+}
+
+void engine_deliver(struct queue *q, struct notes *n)
+{
+    struct listener ls[MAX_LISTENERS];
+    int nls;
+
+    pthread_mutex_lock(&q->sub_lock);
+    nls = q->nlisteners;
+    memcpy(ls, q->listeners, sizeof ls);
+    q->delivering++;
+    pthread_mutex_unlock(&q->sub_lock);
+    for (int l = 0; l < nls; l++) {
+        for (size_t i = 0; i < n->n; i++)
+            ls[l].fn(ls[l].ctx, n->v[i].ev, n->v[i].id);
+        if (n->server)
+            ls[l].fn(ls[l].ctx, QE_SERVER, 0);
+    }
+    pthread_mutex_lock(&q->sub_lock);
+    if (--q->delivering == 0)
+        pthread_cond_broadcast(&q->delivered);
+    pthread_mutex_unlock(&q->sub_lock);
+    free(n->v);
+    *n = (struct notes){0};
+}
+
+void engine_poke(struct queue *q)
+{
+    q->kick = true;
+    pthread_cond_signal(&q->wake);
+}
+
+struct qjob *engine_find_job(const struct queue *q, uint64_t id)
+{
+    size_t lo = 0, hi = q->njobs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (q->jobs[mid]->j.id == id)
+            return q->jobs[mid];
+        if (q->jobs[mid]->j.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int engine_insert_job(struct queue *q, const struct job *job)
+{
+    struct qjob *qj;
+
+    if (q->njobs == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        struct qjob **p = realloc(q->jobs, cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        q->jobs = p;
+        q->cap = cap;
+    }
+    if ((qj = calloc(1, sizeof *qj)) == NULL)
+        return -ENOMEM;
+    qj->j = *job;
+    qj->channel = -1;
+    size_t at = q->njobs;
+    while (at > 0 && q->jobs[at - 1]->j.id > job->id)
+        at--;
+    memmove(&q->jobs[at + 1], &q->jobs[at], (q->njobs - at) * sizeof *q->jobs);
+    q->jobs[at] = qj;
+    q->njobs++;
+    return 0;
+}
+
+void engine_remove_job(struct queue *q, struct qjob *qj)
+{
+    for (size_t i = 0; i < q->njobs; i++) {
+        if (q->jobs[i] == qj) {
+            memmove(&q->jobs[i], &q->jobs[i + 1], (q->njobs - i - 1) * sizeof *q->jobs);
+            q->njobs--;
+            free(qj);
+            return;
+        }
+    }
+}
+
+/* Appends a timestamped line to the job's log. */
+void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
+{
+    char line[1024], stamp[40];
+    va_list ap;
+
+    job_format_time(engine_now(q), stamp, sizeof stamp);
+    int k = snprintf(line, sizeof line, "%s ", stamp);
+    va_start(ap, fmt);
+    vsnprintf(line + k, sizeof line - (size_t)k - 1, fmt, ap);
+    va_end(ap);
+    strcat(line, "\n");
+    int r = q->be->append_log(q->bs, id, line);
+    if (r != 0)
+        engine_log(q, QUEUE_LOG_WARNING, "job %llu: cannot append to its log: %s", (unsigned long long)id,
+                   strerror(-r));
+    else
+        engine_note(n, QE_LOG, id);
+}
+
+/* Writes the job; the caller tells listeners only after this. */
+int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
+{
+    qj->j.changed = engine_now(q);
+    int r = q->be->update(q->bs, &qj->j);
+    if (r != 0) {
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the spool: %s", (unsigned long long)qj->j.id,
+                   strerror(-r));
+        return r;
+    }
+    engine_note(n, QE_CHANGED, qj->j.id);
+    engine_note(n, QE_SERVER, 0);
+    return 0;
+}
+
+void engine_set_error(struct job *j, const char *code, const char *text)
+{
+    snprintf(j->error_code, sizeof j->error_code, "%s", code ? code : "");
+    snprintf(j->error_text, sizeof j->error_text, "%s", text ? text : "");
+}

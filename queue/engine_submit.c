@@ -1,0 +1,262 @@
+/*
+ * engine_submit.c - a new send job: the request checked, its documents
+ * converted by the sandboxed converter (and a cover page rendered) into a
+ * staging area of the backend, then committed under a new id and only then
+ * announced. Also the raw upload and draft files the filesystem writes into.
+ */
+#include "queue/engine.h"
+#include "queue/cover.h"
+#include "queue/document.h"
+#include "queue/fault.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int queue_upload_open(struct queue *q)
+{
+    return q->be->upload_open(q->bs);
+}
+
+int queue_draft_file_create(struct queue *q, char *token, size_t tokenlen)
+{
+    return q->be->draft_create ? q->be->draft_create(q->bs, token, tokenlen) : -ENOSYS;
+}
+
+int queue_draft_file_open(struct queue *q, const char *token)
+{
+    return q->be->draft_open ? q->be->draft_open(q->bs, token) : -ENOSYS;
+}
+
+int queue_draft_file_remove(struct queue *q, const char *token)
+{
+    return q->be->draft_remove ? q->be->draft_remove(q->bs, token) : -ENOSYS;
+}
+
+struct stage_sink {
+    const struct queue_backend *be;
+    struct queue_stage *st;
+};
+
+static int stage_page_fd(void *ctx, int index)
+{
+    struct stage_sink *ss = ctx;
+    return ss->be->stage_page(ss->st, index);
+}
+
+/* Checks the request fields that need no documents; fills job. */
+static int check_request(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
+                         struct job *job, char *why, size_t whylen)
+{
+    int64_t t = engine_now(q);
+    int r;
+
+    job_init(job);
+    job->type = JOB_SEND;
+    job->owner_uid = who->uid;
+    job->owner_gid = who->gid;
+    if ((r = job_normalize_number(req->recipient_number, job->recipient_number, sizeof job->recipient_number, why,
+                                  whylen)) != 0)
+        return r;
+    if (req->priority < 0 || req->priority > 255 || req->max_attempts < 0 || req->scheduled < 0 || req->kill_time < 0) {
+        snprintf(why, whylen, "priority must be 0..255 and attempts and times must not be negative");
+        return -EINVAL;
+    }
+    if (req->resolution != 0 && (req->resolution < JOB_RES_STANDARD || req->resolution > JOB_RES_SUPERFINE)) {
+        snprintf(why, whylen, "resolution %d is unknown; use standard, fine or superfine", req->resolution);
+        return -EINVAL;
+    }
+    job->resolution = req->resolution ? req->resolution : JOB_RES_FINE;
+    snprintf(job->recipient_name, sizeof job->recipient_name, "%s", req->recipient_name);
+    snprintf(job->sender_name, sizeof job->sender_name, "%s", req->sender_name);
+    snprintf(job->sender_company, sizeof job->sender_company, "%s", req->sender_company);
+    snprintf(job->sender_department, sizeof job->sender_department, "%s", req->sender_department);
+    snprintf(job->billing_code, sizeof job->billing_code, "%s", req->billing_code);
+    snprintf(job->tsid, sizeof job->tsid, "%s", req->tsid);
+    job->submitted = t;
+    job->scheduled = req->scheduled > t ? req->scheduled : 0;
+    int64_t start = job->scheduled ? job->scheduled : t;
+    job->kill_time = req->kill_time ? req->kill_time : start + q->cfg.kill_after;
+    if (job->kill_time <= start) {
+        snprintf(why, whylen, "the kill time is not after the time to send; give a later kill time");
+        return -EINVAL;
+    }
+    job->priority = req->priority ? req->priority : JOB_PRIORITY_NORMAL;
+    job->max_attempts = req->max_attempts ? req->max_attempts : q->cfg.max_attempts;
+    job->status = sched_waiting_state(job, t);
+    return 0;
+}
+
+static int scratch_fd(void *ctx)
+{
+    struct queue *q = ctx;
+    return q->be->upload_open(q->bs);
+}
+
+static void document_options(struct queue *q, const struct job *job, struct document_options *opt)
+{
+    *opt = (struct document_options){
+        .max_bytes = q->cfg.max_document_bytes,
+        .resolution = job->resolution,
+        .ghostscript = q->cfg.ghostscript[0] ? q->cfg.ghostscript : NULL,
+        .render_seconds = q->cfg.render_seconds,
+        .scratch_fd = scratch_fd,
+        .scratch_ctx = q,
+    };
+}
+
+/* Documents are parsed only by the sandboxed converter. */
+static int convert_document(struct queue *q, int fd, const struct document_options *opt, int first_index,
+                            const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
+{
+    const struct queue_converter *c = q->cfg.convert;
+
+    if (c != NULL)
+        return c->convert(c->ctx, fd, opt, first_index, sink, res, why, whylen);
+    return sandbox_convert(&q->sandbox, fd, opt, first_index, sink, res, why, whylen);
+}
+
+/* The cover page goes in front as page index 0, rendered from the job's
+ * fields once the other pages are counted. */
+static int stage_cover(struct queue *q, const struct document_options *opt, const struct document_sink *sink,
+                       struct job *job, const char *comment, char *why, size_t whylen)
+{
+    struct document_result dr;
+    char reason[256], *ps = NULL;
+    size_t len = 0;
+    int r, fd = -1;
+
+    if ((r = cover_page_program(job, job->page_count + 1, comment, &ps, &len)) != 0) {
+        snprintf(why, whylen, "the cover page cannot be made: out of memory; submit again later");
+        return r;
+    }
+    if ((fd = q->be->upload_open(q->bs)) < 0 || write(fd, ps, len) != (ssize_t)len) {
+        r = fd < 0 ? fd : -EIO;
+        snprintf(why, whylen, "the cover page cannot be made: %s; free space in the spool", strerror(-r));
+    } else if ((r = convert_document(q, fd, opt, 0, sink, &dr, reason, sizeof reason)) != 0) {
+        snprintf(why, whylen, "the cover page: %s", reason);
+    } else {
+        job->page_count += dr.pages;
+        job->size += dr.bytes;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(ps);
+    return r;
+}
+
+static int stage_documents(struct queue *q, struct queue_stage *st, const struct queue_request *req,
+                           const int *doc_fds, size_t ndocs, struct job *job, char *why, size_t whylen)
+{
+    struct stage_sink ss = {q->be, st};
+    struct document_sink sink = {stage_page_fd, &ss};
+    struct document_options opt;
+    int first = req->cover_page ? 1 : 0;
+    char reason[256];
+
+    if (ndocs == 0) {
+        snprintf(why, whylen, "no document was given; submit at least one PDF, PostScript, TIFF, PNG or JPEG file");
+        return -EINVAL;
+    }
+    document_options(q, job, &opt);
+    for (size_t i = 0; i < ndocs; i++) {
+        struct document_result dr;
+        int r = convert_document(q, doc_fds[i], &opt, first + job->page_count, &sink, &dr, reason, sizeof reason);
+        if (r != 0) {
+            if (ndocs > 1)
+                snprintf(why, whylen, "document %zu: %s", i + 1, reason);
+            else
+                snprintf(why, whylen, "%s", reason);
+            return r;
+        }
+        job->page_count += dr.pages;
+        job->size += dr.bytes;
+    }
+    if (!req->cover_page)
+        return 0;
+    char comment[sizeof req->cover_comment];
+    snprintf(comment, sizeof comment, "%.*s", (int)sizeof comment - 1, req->cover_comment);
+    return stage_cover(q, &opt, &sink, job, comment, why, whylen);
+}
+
+static int commit_job(struct queue *q, struct queue_stage *st, struct job *job, struct notes *n, char *why,
+                      size_t whylen)
+{
+    char stamp[40], when[48] = "", log_text[512];
+    int r;
+
+    pthread_mutex_lock(&q->lock);
+    if ((r = q->be->next_id(q->bs, &job->id)) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        q->be->stage_abort(st);
+        snprintf(why, whylen, "the spool cannot store a new job id: %s; nothing was submitted", strerror(-r));
+        return r;
+    }
+    job->changed = job->submitted;
+    job_format_time(engine_now(q), stamp, sizeof stamp);
+    if (job->scheduled) {
+        strcpy(when, "; to be sent at ");
+        job_format_time(job->scheduled, when + strlen(when), sizeof when - strlen(when));
+    }
+    snprintf(log_text, sizeof log_text, "%s submitted by uid %lu: %d page%s to %s%s\n", stamp,
+             (unsigned long)job->owner_uid, job->page_count, job->page_count == 1 ? "" : "s", job->recipient_number,
+             when);
+    if ((r = q->be->stage_commit(st, job, log_text)) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        snprintf(why, whylen, "the job could not be stored in the spool: %s; nothing was submitted", strerror(-r));
+        return r;
+    }
+    (void)FAULT_POINT("engine.submit.committed");
+    if ((r = engine_insert_job(q, job)) != 0) {
+        /* Stored but not in memory: the next start will find it. */
+        pthread_mutex_unlock(&q->lock);
+        snprintf(why, whylen, "out of memory after storing job %llu", (unsigned long long)job->id);
+        return r;
+    }
+    engine_note(n, QE_ADDED, job->id);
+    engine_note(n, QE_SERVER, 0);
+    engine_poke(q);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+int queue_submit(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
+                 const int *doc_fds, size_t ndocs, uint64_t *id_out, char *why, size_t whylen)
+{
+    struct queue_stage *st = NULL;
+    struct notes n = {0};
+    struct job job;
+    int r;
+
+    if (whylen > 0)
+        why[0] = '\0';
+    if ((r = check_request(q, who, req, &job, why, whylen)) != 0)
+        goto refused;
+    if ((r = q->be->stage_open(q->bs, &st)) != 0) {
+        snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
+        goto refused;
+    }
+    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, why, whylen)) != 0) {
+        q->be->stage_abort(st);
+        goto refused;
+    }
+    if ((r = commit_job(q, st, &job, &n, why, whylen)) != 0)
+        goto refused;
+    engine_deliver(q, &n);
+    *id_out = job.id;
+    pthread_mutex_lock(&q->lock);
+    q->counters.submissions++;
+    pthread_mutex_unlock(&q->lock);
+    engine_log(q, QUEUE_LOG_INFO, "job %llu: submitted by uid %lu, %d page%s to %s", (unsigned long long)job.id,
+               (unsigned long)who->uid, job.page_count, job.page_count == 1 ? "" : "s", job.recipient_number);
+    return 0;
+refused:
+    pthread_mutex_lock(&q->lock);
+    q->counters.submissions_refused++;
+    pthread_mutex_unlock(&q->lock);
+    engine_log(q, QUEUE_LOG_NOTICE, "submission by uid %lu to \"%.40s\" refused: %s", (unsigned long)who->uid,
+               req->recipient_number, why);
+    return r;
+}
