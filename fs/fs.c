@@ -55,24 +55,6 @@ struct fs_handle {
 static struct fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
 static struct fs_handle *handle_of(struct fuse_file_info *fi) { return (struct fs_handle *)(uintptr_t)fi->fh; }
 
-void fs_caller_of(fuse_req_t req, struct fs_caller *out)
-{
-    const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    int n = fuse_req_getgroups(req, FS_CALLER_GROUPS, out->groups);
-
-    out->uid = ctx->uid;
-    out->gid = ctx->gid;
-    out->ngroups = n < 0 ? 0 : n > FS_CALLER_GROUPS ? FS_CALLER_GROUPS : n;
-}
-
-void fs_caller_to_queue(const struct fs_caller *c, struct queue_caller *out)
-{
-    out->uid = c->uid;
-    out->gid = c->gid;
-    out->groups = c->groups;
-    out->ngroups = c->ngroups;
-}
-
 static struct fs_handle *handle_new(enum handle_kind kind, const struct fs_ino *w)
 {
     struct fs_handle *h = calloc(1, sizeof *h);
@@ -542,35 +524,6 @@ static int open_metrics(struct fs *fs, struct fs_handle *h, struct fuse_file_inf
     fi->direct_io = 1;
     fi->noflush = 1;
     return 0;
-}
-
-static bool in_group(const struct fs_caller *who, gid_t gid)
-{
-    if (who->gid == gid)
-        return true;
-    for (int i = 0; i < who->ngroups; i++)
-        if (who->groups[i] == gid)
-            return true;
-    return false;
-}
-
-/* Pages and log: the owner and administrators (the queue decides); a
- * received fax also to its group, as its 0640 mode says. */
-bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job)
-{
-    const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    struct queue_caller qc = { .uid = ctx->uid, .gid = ctx->gid };
-    struct fs_caller who;
-
-    /* The owner and root need no group list, which costs a read of
-     * /proc for every request that asks for it. */
-    if (queue_caller_owns(fs->q, &qc, job))
-        return true;
-    fs_caller_of(req, &who);
-    fs_caller_to_queue(&who, &qc);
-    if (queue_caller_owns(fs->q, &qc, job))
-        return true;
-    return job->type == JOB_RECEIVE && in_group(&who, job->owner_gid);
 }
 
 static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fs_handle *h,
@@ -1084,25 +1037,6 @@ static int check_outbox_name(struct fs *fs, fuse_req_t req, const char *name)
     return -EINVAL;
 }
 
-/* Unfinished jobs of uid: at the per-user limit, new submissions are
- * refused at create() or submit with EDQUOT. Root is exempt. */
-int fs_check_jobs_limit(struct fs *fs, uid_t uid, const char *what, char *why, size_t whylen)
-{
-    int max = fs->outbox.limits.jobs_per_user;
-    char user[64], esc[NAME_MAX * 4 + 1];
-
-    if (uid == 0 || max <= 0 || queue_count_unfinished(fs->q, uid) < max)
-        return 0;
-    fs_user_name(uid, user, sizeof user);
-    fs_log_escape(what, esc, sizeof esc);
-    if (why)
-        snprintf(why, whylen, "%s has %d unfinished jobs, the most allowed: wait for some to finish or cancel some", user,
-                 max);
-    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld) has %d unfinished jobs: refused with EDQUOT; "
-                    "wait or cancel (limit: --max-jobs-per-user)\n", esc, user, (long long)uid, max);
-    return -EDQUOT;
-}
-
 /* The file behind a new draft document or upload; an upload's file (and a
  * draft document's, when the spool names it) is given to the submitter, so
  * it counts in their disk quota while it waits. */
@@ -1509,21 +1443,6 @@ static int render_preview(void *ctx, uint64_t id, int page, unsigned char **png,
     struct fs *fs = ctx;
 
     return queue_page_png(fs->q, id, page, png, len);
-}
-
-/* A preview's size is known only by rendering it: the first stat or lookup
- * of pages/NNN.png pays the render (tens of milliseconds), later ones and
- * the reads that follow are served from the cache. */
-int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
-{
-    struct fs_png *p;
-    int r = fs_preview_get(&fs->previews, id, page, &p);
-
-    if (r < 0)
-        return r;
-    *size = p->len;
-    fs_png_release(p);
-    return 0;
 }
 
 /* ---- the session ---- */

@@ -50,8 +50,15 @@ struct fs_caller {
     int ngroups;
     gid_t groups[FS_CALLER_GROUPS];
 };
+/* caller.c */
 void fs_caller_of(fuse_req_t req, struct fs_caller *out);
 void fs_caller_to_queue(const struct fs_caller *c, struct queue_caller *out);
+/* May the caller read a job's pages, previews and log? */
+bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job);
+
+/* clock.c */
+int64_t fs_now(void);
+int64_t fs_monotonic_ms(void);
 
 /* ---- outbox: in-memory entries ---- */
 
@@ -230,8 +237,6 @@ int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino);
  * rendered yet is rendered only for a caller who may read it; others are
  * told size 0 with a zero timeout, so the kernel keeps nothing of it. */
 int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_req_t req);
-/* May the caller read a job's pages, previews and log? */
-bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job);
 /* Would fs_stat have to touch the spool (log size, an unknown page size)
  * or render a preview that is not cached? */
 bool fs_stat_needs_spool(struct fs *fs, uint64_t ino);
@@ -343,8 +348,5 @@ int fs_seen_read(struct fs *fs, uint64_t ino, off_t off, size_t size, char *out,
 void fs_seen_free(struct fs *fs);
 /* An open bypassed the page cache: nothing known about what it holds. */
 void fs_seen_uncached(struct fs *fs, uint64_t ino);
-
-int64_t fs_now(void);
-int64_t fs_monotonic_ms(void);
 
 #endif
