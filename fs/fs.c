@@ -14,150 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/handle.h"
 #include "fs/metrics.h"
 #include "fs/names.h"
 #include "fs/parse.h"
 #include "fs/render.h"
 #include "fs/submit.h"
 
-enum handle_kind {
-    H_TEXT,        /* a snapshot rendered at open */
-    H_FD,          /* a page or the log: read-only spool fd */
-    H_PNG,         /* a page preview: shared bytes from the preview cache */
-    H_JOB_CTL,
-    H_SERVER_CTL,
-    H_UPLOAD,      /* outbox/NUMBER.tif being written */
-    H_DRAFT_FIELD,
-    H_DRAFT_CTL,
-    H_DRAFT_DOC,
-};
-
-struct fs_handle {
-    struct fs_handle *retired_next; /* on fs->retired after release */
-    int64_t retired_ms;
-    enum handle_kind kind;
-    struct fs_ino where;
-    char *data; /* H_TEXT: the snapshot; H_DRAFT_FIELD: what was written */
-    size_t len, cap;
-    int fd;     /* H_FD, H_UPLOAD, H_DRAFT_DOC: owned */
-    struct fs_png *png; /* H_PNG: a reference, released with the handle */
-    bool published; /* H_TEXT: reads serve the published value, not data */
-    bool counted;   /* counted in the opener's open handles (fs_outbox_handle_get) */
-    /* H_UPLOAD, H_DRAFT_DOC: held around every use of fd, which release
-     * closes at once (a retired handle keeps no outbox file open). */
-    pthread_mutex_t io_lock;
-    bool holds_entry; /* counted in the outbox entry's handles (no expiry) */
-    uid_t uid;      /* the opener */
-};
-
 #define FS_MAX_THREADS 16
 
 static struct fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
 static struct fs_handle *handle_of(struct fuse_file_info *fi) { return (struct fs_handle *)(uintptr_t)fi->fh; }
-
-static struct fs_handle *handle_new(enum handle_kind kind, const struct fs_ino *w)
-{
-    struct fs_handle *h = calloc(1, sizeof *h);
-
-    if (h) {
-        h->kind = kind;
-        h->where = *w;
-        h->fd = -1;
-        pthread_mutex_init(&h->io_lock, NULL);
-    }
-    return h;
-}
-
-static void handle_free(struct fs_handle *h)
-{
-    if (!h)
-        return;
-    if (h->fd >= 0)
-        close(h->fd);
-    fs_png_release(h->png);
-    pthread_mutex_destroy(&h->io_lock);
-    free(h->data);
-    free(h);
-}
-
-/* This kernel can deliver a READ for a handle after its RELEASE (seen
- * with page-cache readahead), so a released handle is freed only once it
- * has been retired for FS_RETIRE_MS: its buffer and its spool fd (which
- * could otherwise be reused for another file) stay valid for late reads. */
-static void handle_retire(struct fs *fs, struct fs_handle *h)
-{
-    int64_t now = fs_monotonic_ms();
-    struct fs_handle *old = NULL, **tail = &old;
-
-    h->retired_ms = now;
-    h->retired_next = NULL;
-    pthread_mutex_lock(&fs->retired_lock);
-    /* Oldest first: take the expired ones from the front, add at the back. */
-    while (fs->retired && now - fs->retired->retired_ms >= FS_RETIRE_MS) {
-        *tail = fs->retired;
-        tail = &fs->retired->retired_next;
-        fs->retired = fs->retired->retired_next;
-    }
-    *tail = NULL;
-    if (fs->retired)
-        fs->retired_last->retired_next = h;
-    else
-        fs->retired = h;
-    fs->retired_last = h;
-    pthread_mutex_unlock(&fs->retired_lock);
-    while (old) {
-        struct fs_handle *next = old->retired_next;
-        handle_free(old);
-        old = next;
-    }
-}
-
-static void retired_free_all(struct fs *fs)
-{
-    while (fs->retired) {
-        struct fs_handle *next = fs->retired->retired_next;
-        handle_free(fs->retired);
-        fs->retired = next;
-    }
-}
-
-/* Counts an open handle against its opener (it holds a descriptor in the
- * daemon) and against its outbox entry (a draft in use never expires). */
-static int handle_count(struct fs *fs, struct fs_handle *h, uid_t uid, bool fd, struct outbox_entry *e)
-{
-    if (fd) {
-        int r = fs_outbox_handle_get(&fs->outbox, uid);
-        if (r < 0) {
-            char name[64];
-            fs_user_name(uid, name, sizeof name);
-            fprintf(stderr, "faxfs: %s (uid %lld) has %d files open (uploads, draft documents, pages, previews, "
-                            "logs): refused with EMFILE; close some (limit: --max-open-files-per-user)\n",
-                    name, (long long)uid, fs->outbox.limits.handles_per_user);
-            return r;
-        }
-        h->counted = true;
-    }
-    h->uid = uid;
-    if (e) {
-        e->handles++;
-        h->holds_entry = true;
-    }
-    return 0;
-}
-
-static void handle_uncount(struct fs *fs, struct fs_handle *h)
-{
-    if (!h->counted && !h->holds_entry)
-        return;
-    pthread_mutex_lock(&fs->outbox.lock);
-    if (h->counted)
-        fs_outbox_handle_put(&fs->outbox, h->uid);
-    struct outbox_entry *e = h->holds_entry ? fs_outbox_get(&fs->outbox, h->where.id) : NULL;
-    if (e && e->handles > 0)
-        e->handles--;
-    h->counted = h->holds_entry = false;
-    pthread_mutex_unlock(&fs->outbox.lock);
-}
 
 static bool wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
@@ -557,7 +424,7 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
         /* Each open page, preview or log holds a descriptor or preview
          * bytes in the daemon: counted against the opener. */
         pthread_mutex_lock(&fs->outbox.lock);
-        int r = handle_count(fs, h, fuse_req_ctx(req)->uid, true, NULL);
+        int r = fs_handle_count(fs, h, fuse_req_ctx(req)->uid, true, NULL);
         pthread_mutex_unlock(&fs->outbox.lock);
         if (r < 0)
             return r;
@@ -634,7 +501,7 @@ static int open_outbox_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struc
             r = -ENOENT;
         else if (write && e->busy)
             r = -EBUSY;
-        else if ((r = handle_count(fs, h, who.uid, true, e)) == 0)
+        else if ((r = fs_handle_count(fs, h, who.uid, true, e)) == 0)
             r = open_draft_doc(fs, e, d, h, fi->flags);
     } else if (w->node == NODE_CTL) {
         r = write ? 0 : 1;
@@ -646,10 +513,10 @@ static int open_outbox_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struc
         h->kind = H_DRAFT_FIELD;
     }
     if (r >= 0 && e && e->kind == OB_DRAFT && !h->holds_entry)
-        handle_count(fs, h, who.uid, false, e);
+        fs_handle_count(fs, h, who.uid, false, e);
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r < 0)
-        handle_uncount(fs, h);
+        fs_handle_uncount(fs, h);
     if (r == 1) {
         h->kind = H_TEXT;
         return open_text(fs, ino, h, fi);
@@ -668,7 +535,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
     if (!fs_ino_split(ino, &w))
         return (void)fuse_reply_err(req, ENOENT);
-    if (!(h = handle_new(H_TEXT, &w)))
+    if (!(h = fs_handle_new(H_TEXT, &w)))
         return (void)fuse_reply_err(req, ENOMEM);
     switch (w.area) {
     case AREA_TOP:
@@ -701,14 +568,14 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         r = -ENOENT;
     }
     if (r < 0) {
-        handle_uncount(fs, h);
-        handle_free(h);
+        fs_handle_uncount(fs, h);
+        fs_handle_free(h);
         return (void)fuse_reply_err(req, -r);
     }
     fi->fh = (uintptr_t)h;
     if (fuse_reply_open(req, fi) == -ENOENT) { /* the opener was interrupted */
-        handle_uncount(fs, h);
-        handle_free(h);
+        fs_handle_uncount(fs, h);
+        fs_handle_free(h);
     }
 }
 
@@ -1007,7 +874,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
      * readable reason instead of lingering (a no-op if already submitted). */
     if (h->kind == H_UPLOAD)
         fs_submit_upload(fs_of(req), h->where.id, true, &id);
-    handle_uncount(fs_of(req), h);
+    fs_handle_uncount(fs_of(req), h);
     if (h->kind == H_UPLOAD || h->kind == H_DRAFT_DOC) {
         pthread_mutex_lock(&h->io_lock);
         if (h->fd >= 0)
@@ -1015,7 +882,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         h->fd = -1;
         pthread_mutex_unlock(&h->io_lock);
     }
-    handle_retire(fs_of(req), h);
+    fs_handle_retire(fs_of(req), h);
     fuse_reply_err(req, 0);
 }
 
@@ -1102,9 +969,9 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
         struct outbox_entry *ent = NULL;
         if (old)
             r = old->kind == OB_DRAFT ? -EISDIR : -EBUSY;
-        else if (!(h = handle_new(H_UPLOAD, &(struct fs_ino){ AREA_OUTBOX, 0, NODE_SELF })))
+        else if (!(h = fs_handle_new(H_UPLOAD, &(struct fs_ino){ AREA_OUTBOX, 0, NODE_SELF })))
             r = -ENOMEM;
-        else if ((r = handle_count(fs, h, who.uid, true, NULL)) < 0)
+        else if ((r = fs_handle_count(fs, h, who.uid, true, NULL)) < 0)
             ;
         else if (!(ent = fs_outbox_add(&fs->outbox, OB_UPLOAD, name, who.uid)))
             r = -ENOMEM;
@@ -1130,9 +997,9 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
             r = -EEXIST;
         else if (draft->ndocs >= FS_MAX_DRAFT_DOCS && who.uid != 0)
             r = -EDQUOT;
-        else if (!(h = handle_new(H_DRAFT_DOC, &(struct fs_ino){ AREA_OUTBOX, p.id, 0 })))
+        else if (!(h = fs_handle_new(H_DRAFT_DOC, &(struct fs_ino){ AREA_OUTBOX, p.id, 0 })))
             r = -ENOMEM;
-        else if ((r = handle_count(fs, h, who.uid, true, draft)) < 0)
+        else if ((r = fs_handle_count(fs, h, who.uid, true, draft)) < 0)
             ;
         else if ((r = fs_draft_doc_add(draft, name, token[0] ? -1 : fd, token, &d)) == 0) {
             ino = fs_ino_make(AREA_OUTBOX, p.id, NODE_FIRST_PAGE + d->serial);
@@ -1150,8 +1017,8 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
     }
     if (r < 0) {
         if (h)
-            handle_uncount(fs, h);
-        handle_free(h);
+            fs_handle_uncount(fs, h);
+        fs_handle_free(h);
         close(fd);
         if (token[0])
             queue_draft_file_remove(fs->q, token);
@@ -1160,24 +1027,24 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
     /* The handle's own descriptor: a named draft file's is the one just
      * made (the draft keeps none); others share the entry's. */
     if ((h->fd = token[0] ? fd : dup(fd)) < 0) {
-        handle_uncount(fs, h);
-        handle_free(h);
+        fs_handle_uncount(fs, h);
+        fs_handle_free(h);
         return (void)fuse_reply_err(req, ENOMEM);
     }
     if (p.area == AREA_TOP)
         fs_forget_error(fs, name);
     fs_notify_outbox(fs, FS_EV_OUTBOX, p.area == AREA_TOP ? h->where.id : p.id, p.area == AREA_TOP ? name : NULL);
     if ((r = fill_entry(req, fs, ino, &e)) < 0) {
-        handle_uncount(fs, h);
-        handle_free(h);
+        fs_handle_uncount(fs, h);
+        fs_handle_free(h);
         return (void)fuse_reply_err(req, -r);
     }
     /* An upload is never listed as the job it becomes: no cache to keep. */
     e.attr_timeout = e.entry_timeout = 0;
     fi->fh = (uintptr_t)h;
     if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-        handle_uncount(fs, h);
-        handle_free(h);
+        fs_handle_uncount(fs, h);
+        fs_handle_free(h);
     }
 }
 
@@ -1583,7 +1450,7 @@ void fs_destroy(struct fs *fs)
     }
     fs_outbox_free(&fs->outbox);
     fs_jobcache_free(&fs->jobs);
-    retired_free_all(fs);
+    fs_handle_free_retired(fs);
     fs_previews_free(&fs->previews); /* after the handles holding previews */
     pthread_mutex_destroy(&fs->retired_lock);
     pthread_mutex_destroy(&fs->seen_lock);

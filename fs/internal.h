@@ -39,7 +39,7 @@
  * the notifier has invalidated the kernel's attributes, and any size the
  * kernel was told before the change has been replaced. */
 #define FS_SETTLE_MS 1000
-/* A released file handle is freed this much later (see fs.c). */
+/* A released file handle is freed this much later (see handle.c). */
 #define FS_RETIRE_MS 2000
 
 struct fs_handle;
@@ -225,10 +225,10 @@ struct fs {
     gid_t admin_gid;
     bool no_opendir;    /* the kernel lists directories without opening them */
     bool atomic_trunc;  /* the kernel sends O_TRUNC with open, never as a setattr */
-    _Atomic int64_t server_changed_ms;
+    _Atomic int64_t server_changed_ms; /* last change of server-wide files (monotonic) */
     pthread_mutex_t retired_lock; /* protects retired, retired_last */
-    struct fs_handle *retired;    /* released handles, oldest first (fs.c) */
-    struct fs_handle *retired_last; /* last change of server-wide files (monotonic) */
+    struct fs_handle *retired;    /* released handles, oldest first (handle.c) */
+    struct fs_handle *retired_last; /* the newest of them: where the next goes */
 };
 
 /* node.c: the namespace. */
