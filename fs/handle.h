@@ -9,6 +9,8 @@
 
 #include "fs/internal.h"
 
+#include <fcntl.h>
+
 enum fs_handle_kind {
     H_TEXT,        /* a snapshot rendered at open */
     H_FD,          /* a page or the log: read-only spool fd */
@@ -38,6 +40,9 @@ struct fs_handle {
     bool holds_entry; /* counted in the outbox entry's handles (no expiry) */
     uid_t uid;      /* the opener */
 };
+
+/* Does an open with these flags change the file? */
+static inline bool fs_open_wants_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 /* A handle on the node w, its fd closed; NULL when out of memory. */
 struct fs_handle *fs_handle_new(enum fs_handle_kind kind, const struct fs_ino *w);

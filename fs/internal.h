@@ -290,6 +290,10 @@ struct draft_doc *fs_draft_doc_get(struct outbox_entry *e, uint32_t serial);
 int fs_draft_doc_add(struct outbox_entry *e, const char *name, int fd, const char *token, struct draft_doc **out);
 void fs_draft_doc_remove(struct fs_outbox *ob, struct outbox_entry *e, struct draft_doc *d);
 
+/* Root or the creator (owner) of an entry: the only callers who change it
+ * or anything in it. */
+bool fs_outbox_may_change(uid_t owner, uid_t caller);
+
 /* Per-user accounting. */
 struct fs_outbox_user *fs_outbox_user(struct fs_outbox *ob, uid_t uid, bool create);
 /* 0, or -EDQUOT when uid may not hold one more draft (root is exempt). */

@@ -175,11 +175,6 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
     return 0;
 }
 
-static bool may_touch(const struct outbox_entry *e, const struct fs_caller *who)
-{
-    return who->uid == 0 || who->uid == e->uid;
-}
-
 int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who, uint64_t *id_out)
 {
     struct queue_request req;
@@ -195,7 +190,7 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
         r = -ENOENT;
     else if (e->busy)
         r = -EBUSY;
-    else if (!may_touch(e, who))
+    else if (!fs_outbox_may_change(e->uid, who->uid))
         r = -EPERM;
     else if (e->ndocs == 0) {
         r = -EINVAL;
