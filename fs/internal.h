@@ -338,6 +338,9 @@ int fs_jobs_with_seen(struct fs *fs, enum fs_area area, uint64_t id, uint32_t no
                       int (*fn)(struct fs_seen_value *v, void *arg), void *arg);
 /* Size of page (0-based) of a job that has it; remembered for good. */
 int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
+/* Size of a spool file the queue has just opened (fd < 0: its error);
+ * closes fd. */
+int fs_spool_file_size(int fd, uint64_t *size);
 /* The remembered size only: false when it would take a look at the spool. */
 bool fs_jobs_page_size_known(struct fs *fs, uint64_t id, int page, uint64_t *size);
 

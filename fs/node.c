@@ -322,19 +322,6 @@ static void set_size(struct stat *st, uint64_t size)
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
-static int fd_size(int fd, uint64_t *size)
-{
-    struct stat fst;
-
-    if (fd < 0)
-        return fd;
-    int r = fstat(fd, &fst) < 0 ? -errno : 0;
-    close(fd);
-    if (r == 0)
-        *size = (uint64_t)fst.st_size;
-    return r;
-}
-
 static int stat_rendered(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
 {
     char buf[FS_RENDER_MAX];
@@ -442,7 +429,7 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
     }
     if (w->node == NODE_LOG) {
         stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
-        if (fd_size(queue_open_log(fs->q, w->id), &size) == 0)
+        if (fs_spool_file_size(queue_open_log(fs->q, w->id), &size) == 0)
             set_size(st, size);
         return 0;
     }

@@ -106,6 +106,21 @@ static void outbox_file_settle(struct fs *fs, const struct fs_ino *w, int fd)
     pthread_mutex_unlock(&fs->outbox.lock);
 }
 
+/* Under outbox.lock: the draft with this serial, if the caller may change
+ * it now; otherwise -ENOENT (no such draft), -EACCES (the caller is neither
+ * root nor its creator) or -EBUSY (it is being submitted). */
+static int draft_to_change(struct fs *fs, uint64_t serial, const struct fs_caller *who, struct outbox_entry **out)
+{
+    struct outbox_entry *e = fs_outbox_get(&fs->outbox, serial);
+
+    *out = e;
+    if (!e || e->kind != OB_DRAFT)
+        return -ENOENT;
+    if (!fs_outbox_may_change(e->uid, who->uid))
+        return -EACCES;
+    return e->busy ? -EBUSY : 0;
+}
+
 /* ---- attributes ---- */
 
 int fs_outbox_setattr_file(struct fs *fs, fuse_req_t req, const struct fs_caller *who, const struct fs_ino *w,
@@ -176,20 +191,16 @@ int fs_outbox_setattr_file(struct fs *fs, fuse_req_t req, const struct fs_caller
 int fs_outbox_clear_field(struct fs *fs, const struct fs_caller *who, const struct fs_ino *w, const struct stat *attr,
                           int to_set)
 {
+    struct outbox_entry *e;
     char why[8];
-    int r = 0;
 
     if (to_set != FUSE_SET_ATTR_SIZE || attr->st_size != 0)
         return -EPERM;
     pthread_mutex_lock(&fs->outbox.lock);
-    struct outbox_entry *e = fs_outbox_get(&fs->outbox, w->id);
-    if (!e || e->kind != OB_DRAFT)
-        r = -ENOENT;
-    else if (!fs_outbox_may_change(e->uid, who->uid))
-        r = -EPERM;
-    else if (e->busy)
-        r = -EBUSY;
-    else {
+    int r = draft_to_change(fs, w->id, who, &e);
+    if (r == -EACCES)
+        r = -EPERM; /* setattr refusals are EPERM (and logged as such) */
+    else if (r == 0) {
         fs_draft_set(&e->req, (int)w->node, "", 0, 0, why, sizeof why);
         e->mtime = fs_now();
     }
@@ -408,17 +419,13 @@ static int add_upload(struct fs *fs, const struct fs_caller *who, const char *na
 static int add_draft_doc(struct fs *fs, const struct fs_caller *who, uint64_t serial, const char *name, int fd,
                          const char *token, struct fs_handle **hp, uint64_t *ino)
 {
-    struct outbox_entry *draft = fs_outbox_get(&fs->outbox, serial);
+    struct outbox_entry *draft;
     struct draft_doc *d = NULL;
     struct fs_handle *h = NULL;
-    int r = 0;
+    int r = draft_to_change(fs, serial, who, &draft);
 
-    if (!draft || draft->kind != OB_DRAFT)
-        r = -ENOENT;
-    else if (!fs_outbox_may_change(draft->uid, who->uid))
-        r = -EACCES;
-    else if (draft->busy)
-        r = -EBUSY;
+    if (r < 0)
+        ;
     else if (fs_draft_node_by_name(name) || !strcmp(name, "ctl") || !strcmp(name, "error"))
         r = -EPERM;
     else if (fs_draft_doc_find(draft, name))
@@ -550,16 +557,13 @@ int fs_outbox_unlink(struct fs *fs, const struct fs_ino *p, const char *name, co
             fs_outbox_remove(&fs->outbox, e);
         }
     } else {
-        struct outbox_entry *e = fs_outbox_get(&fs->outbox, p->id);
-        int node = e ? fs_draft_node_by_name(name) : 0;
-        struct draft_doc *d = e ? fs_draft_doc_find(e, name) : NULL;
+        struct outbox_entry *e;
+        r = draft_to_change(fs, p->id, who, &e);
+        int node = r == 0 ? fs_draft_node_by_name(name) : 0;
+        struct draft_doc *d = r == 0 ? fs_draft_doc_find(e, name) : NULL;
         serial = p->id;
-        if (!e || e->kind != OB_DRAFT)
-            r = -ENOENT;
-        else if (!fs_outbox_may_change(e->uid, who->uid))
-            r = -EACCES;
-        else if (e->busy)
-            r = -EBUSY;
+        if (r < 0)
+            ;
         else if (node) {
             char why[8];
             fs_draft_set(&e->req, node, "", 0, 0, why, sizeof why);
@@ -581,17 +585,13 @@ int fs_outbox_unlink(struct fs *fs, const struct fs_ino *p, const char *name, co
 
 int fs_outbox_rmdir(struct fs *fs, uint64_t serial, const char *name, const struct fs_caller *who)
 {
-    int r = 0;
+    struct outbox_entry *e;
 
     pthread_mutex_lock(&fs->outbox.lock);
-    struct outbox_entry *e = fs_outbox_get(&fs->outbox, serial);
-    if (!e || e->kind != OB_DRAFT)
-        r = -ENOTDIR;
-    else if (!fs_outbox_may_change(e->uid, who->uid))
-        r = -EACCES;
-    else if (e->busy)
-        r = -EBUSY;
-    else
+    int r = draft_to_change(fs, serial, who, &e);
+    if (r == -ENOENT)
+        r = -ENOTDIR; /* an upload or .error file, not a draft */
+    else if (r == 0)
         fs_outbox_remove(&fs->outbox, e);
     pthread_mutex_unlock(&fs->outbox.lock);
     if (r == 0)
