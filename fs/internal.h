@@ -39,7 +39,7 @@
  * the notifier has invalidated the kernel's attributes, and any size the
  * kernel was told before the change has been replaced. */
 #define FS_SETTLE_MS 1000
-/* A released file handle is freed this much later (see fs.c). */
+/* A released file handle is freed this much later (see handle.c). */
 #define FS_RETIRE_MS 2000
 
 struct fs_handle;
@@ -50,8 +50,15 @@ struct fs_caller {
     int ngroups;
     gid_t groups[FS_CALLER_GROUPS];
 };
+/* caller.c */
 void fs_caller_of(fuse_req_t req, struct fs_caller *out);
 void fs_caller_to_queue(const struct fs_caller *c, struct queue_caller *out);
+/* May the caller read a job's pages, previews and log? */
+bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job);
+
+/* clock.c */
+int64_t fs_now(void);
+int64_t fs_monotonic_ms(void);
 
 /* ---- outbox: in-memory entries ---- */
 
@@ -218,10 +225,10 @@ struct fs {
     gid_t admin_gid;
     bool no_opendir;    /* the kernel lists directories without opening them */
     bool atomic_trunc;  /* the kernel sends O_TRUNC with open, never as a setattr */
-    _Atomic int64_t server_changed_ms;
+    _Atomic int64_t server_changed_ms; /* last change of server-wide files (monotonic) */
     pthread_mutex_t retired_lock; /* protects retired, retired_last */
-    struct fs_handle *retired;    /* released handles, oldest first (fs.c) */
-    struct fs_handle *retired_last; /* last change of server-wide files (monotonic) */
+    struct fs_handle *retired;    /* released handles, oldest first (handle.c) */
+    struct fs_handle *retired_last; /* the newest of them: where the next goes */
 };
 
 /* node.c: the namespace. */
@@ -230,8 +237,6 @@ int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino);
  * rendered yet is rendered only for a caller who may read it; others are
  * told size 0 with a zero timeout, so the kernel keeps nothing of it. */
 int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_req_t req);
-/* May the caller read a job's pages, previews and log? */
-bool fs_may_read_private(struct fs *fs, fuse_req_t req, const struct job *job);
 /* Would fs_stat have to touch the spool (log size, an unknown page size)
  * or render a preview that is not cached? */
 bool fs_stat_needs_spool(struct fs *fs, uint64_t ino);
@@ -285,6 +290,10 @@ struct draft_doc *fs_draft_doc_get(struct outbox_entry *e, uint32_t serial);
 int fs_draft_doc_add(struct outbox_entry *e, const char *name, int fd, const char *token, struct draft_doc **out);
 void fs_draft_doc_remove(struct fs_outbox *ob, struct outbox_entry *e, struct draft_doc *d);
 
+/* Root or the creator (owner) of an entry: the only callers who change it
+ * or anything in it. */
+bool fs_outbox_may_change(uid_t owner, uid_t caller);
+
 /* Per-user accounting. */
 struct fs_outbox_user *fs_outbox_user(struct fs_outbox *ob, uid_t uid, bool create);
 /* 0, or -EDQUOT when uid may not hold one more draft (root is exempt). */
@@ -329,6 +338,9 @@ int fs_jobs_with_seen(struct fs *fs, enum fs_area area, uint64_t id, uint32_t no
                       int (*fn)(struct fs_seen_value *v, void *arg), void *arg);
 /* Size of page (0-based) of a job that has it; remembered for good. */
 int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
+/* Size of a spool file the queue has just opened (fd < 0: its error);
+ * closes fd. */
+int fs_spool_file_size(int fd, uint64_t *size);
 /* The remembered size only: false when it would take a look at the spool. */
 bool fs_jobs_page_size_known(struct fs *fs, uint64_t id, int page, uint64_t *size);
 
@@ -343,8 +355,5 @@ int fs_seen_read(struct fs *fs, uint64_t ino, off_t off, size_t size, char *out,
 void fs_seen_free(struct fs *fs);
 /* An open bypassed the page cache: nothing known about what it holds. */
 void fs_seen_uncached(struct fs *fs, uint64_t ino);
-
-int64_t fs_now(void);
-int64_t fs_monotonic_ms(void);
 
 #endif

@@ -142,7 +142,7 @@ bool fs_jobs_settled(struct fs *fs, uint64_t id)
     return settled;
 }
 
-static int size_of_fd(int fd, uint64_t *size)
+int fs_spool_file_size(int fd, uint64_t *size)
 {
     struct stat st;
 
@@ -180,7 +180,7 @@ int fs_jobs_page_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
     if (fs_jobs_page_size_known(fs, id, page, size))
         return 0;
 
-    int r = size_of_fd(queue_open_page(fs->q, id, page), size);
+    int r = fs_spool_file_size(queue_open_page(fs->q, id, page), size);
     if (r < 0 || *size == 0)
         return r;
     pthread_mutex_lock(&c->lock);

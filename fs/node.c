@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fs/metrics.h"
@@ -323,19 +322,6 @@ static void set_size(struct stat *st, uint64_t size)
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
-static int fd_size(int fd, uint64_t *size)
-{
-    struct stat fst;
-
-    if (fd < 0)
-        return fd;
-    int r = fstat(fd, &fst) < 0 ? -errno : 0;
-    close(fd);
-    if (r == 0)
-        *size = (uint64_t)fst.st_size;
-    return r;
-}
-
 static int stat_rendered(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct stat *st)
 {
     char buf[FS_RENDER_MAX];
@@ -443,7 +429,7 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
     }
     if (w->node == NODE_LOG) {
         stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
-        if (fd_size(queue_open_log(fs->q, w->id), &size) == 0)
+        if (fs_spool_file_size(queue_open_log(fs->q, w->id), &size) == 0)
             set_size(st, size);
         return 0;
     }
@@ -745,6 +731,21 @@ int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dire
     return 0;
 }
 
+/* A preview's size is known only by rendering it: the first stat or lookup
+ * of pages/NNN.png pays the render (tens of milliseconds), later ones and
+ * the reads that follow are served from the cache. */
+int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size)
+{
+    struct fs_png *p;
+    int r = fs_preview_get(&fs->previews, id, page, &p);
+
+    if (r < 0)
+        return r;
+    *size = p->len;
+    fs_png_release(p);
+    return 0;
+}
+
 int fs_render_metrics_now(struct fs *fs, char *out, size_t outlen)
 {
     struct queue_metrics m;
@@ -763,17 +764,4 @@ int fs_render_metrics_now(struct fs *fs, char *out, size_t outlen)
                      "# TYPE faxfs_previews_rendered_total counter\n"
                      "faxfs_previews_rendered_total %llu\n", (unsigned long long)rendered);
     return n < 0 || (size_t)n >= outlen - (size_t)len ? -ENOSPC : len + n;
-}
-
-int64_t fs_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
-int64_t fs_monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -55,6 +55,11 @@ int fs_outbox_init(struct fs_outbox *ob, const struct fs_limits *limits)
 
 /* ---- per-user accounting ---- */
 
+bool fs_outbox_may_change(uid_t owner, uid_t caller)
+{
+    return caller == 0 || caller == owner;
+}
+
 struct fs_outbox_user *fs_outbox_user(struct fs_outbox *ob, uid_t uid, bool create)
 {
     struct fs_outbox_user **pp = &ob->users[uid % FS_OUTBOX_USER_SLOTS];

@@ -74,6 +74,25 @@ void fs_refuse_upload_name(struct fs *fs, const char *name, const char *why, uid
     leave_error(fs, name, why, uid);
 }
 
+/* Unfinished jobs of uid: at the per-user limit, new submissions are
+ * refused at create() or submit with EDQUOT. Root is exempt. */
+int fs_check_jobs_limit(struct fs *fs, uid_t uid, const char *what, char *why, size_t whylen)
+{
+    int max = fs->outbox.limits.jobs_per_user;
+    char user[64], esc[NAME_MAX * 4 + 1];
+
+    if (uid == 0 || max <= 0 || queue_count_unfinished(fs->q, uid) < max)
+        return 0;
+    fs_user_name(uid, user, sizeof user);
+    fs_log_escape(what, esc, sizeof esc);
+    if (why)
+        snprintf(why, whylen, "%s has %d unfinished jobs, the most allowed: wait for some to finish or cancel some", user,
+                 max);
+    fprintf(stderr, "faxfs: outbox/%s: %s (uid %lld) has %d unfinished jobs: refused with EDQUOT; "
+                    "wait or cancel (limit: --max-jobs-per-user)\n", esc, user, (long long)uid, max);
+    return -EDQUOT;
+}
+
 /* Too many submissions in progress: refused now, nothing created. */
 static int submit_refused(uid_t uid, const char *name, int r, char *why, size_t whylen)
 {
@@ -156,11 +175,6 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
     return 0;
 }
 
-static bool may_touch(const struct outbox_entry *e, const struct fs_caller *who)
-{
-    return who->uid == 0 || who->uid == e->uid;
-}
-
 int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who, uint64_t *id_out)
 {
     struct queue_request req;
@@ -176,7 +190,7 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
         r = -ENOENT;
     else if (e->busy)
         r = -EBUSY;
-    else if (!may_touch(e, who))
+    else if (!fs_outbox_may_change(e->uid, who->uid))
         r = -EPERM;
     else if (e->ndocs == 0) {
         r = -EINVAL;
