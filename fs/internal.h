@@ -221,7 +221,7 @@ struct fs {
     _Atomic int64_t server_changed_ms;
     pthread_mutex_t retired_lock; /* protects retired, retired_last */
     struct fs_handle *retired;    /* released handles, oldest first (fs.c) */
-    struct fs_handle *retired_last; /* last change of server-wide files (monotonic) */
+    struct fs_handle *retired_last; /* newest released handle, the tail of retired */
 };
 
 /* node.c: the namespace. */
