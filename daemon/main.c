@@ -1,8 +1,8 @@
 /*
  * main.c - the faxfs daemon: parses options, detaches (reporting readiness
  * to the parent through a pipe, so `faxfs MOUNTPOINT` fails loudly when the
- * mount fails), then builds modem pool -> queue engine -> filesystem view and
- * tears them down in the reverse order.
+ * mount fails), then builds one struct daemon (modem pool -> queue engine ->
+ * filesystem view -> reloader) and tears it down in the reverse order.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -183,7 +183,6 @@ static int admin_gid_of(const char *group, gid_t *out)
     return 0;
 }
 
-/* USER[:GROUP] (names or numbers) -> ids; GROUP defaults to USER's group. */
 /* The user documents are converted as: --convert-user must name an
  * existing user other than root; without it faxfs-convert, else nobody
  * (with a warning, since other services may run as nobody too). */
@@ -208,9 +207,9 @@ static int convert_user_of(const char *name, uid_t *uid, gid_t *gid, char *warni
 }
 
 /* Documents are refused while the sandbox cannot run; say so at start. */
-static void check_sandbox(const struct queue_config *qcfg)
+static void check_sandbox(const char *converter, uid_t convert_uid, gid_t convert_gid)
 {
-    struct sandbox_options sb = {qcfg->converter, SANDBOX_DEFAULT_BWRAP, qcfg->convert_uid, qcfg->convert_gid};
+    struct sandbox_options sb = {converter, SANDBOX_DEFAULT_BWRAP, convert_uid, convert_gid};
     char why[512];
 
     if (sandbox_probe(&sb, why, sizeof why) != 0)
@@ -233,6 +232,7 @@ static int converter_path(char *out, size_t len)
     return snprintf(out, len, "%s/faxfs-convert", self) < (int)len ? 0 : -ENAMETOOLONG;
 }
 
+/* USER[:GROUP] (names or numbers) -> ids; GROUP defaults to USER's group. */
 static int owner_of(const char *spec, uid_t *uid, gid_t *gid)
 {
     *uid = 0;
@@ -284,12 +284,6 @@ static int fail(int *ready_fd, const char *fmt, ...)
     return 1;
 }
 
-/* The configuration file's words go before the command line's, so the
- * command line overrides them. Static: settings point into these strings
- * for the daemon's whole life (and leak checkers see them as reachable). */
-static struct config_words config_words;
-static char **merged_argv;
-
 static enum options_result load_options(int argc, char **argv, struct daemon_options *opt,
                                         struct config_words *words, char ***merged)
 {
@@ -327,6 +321,8 @@ static struct notify_config notify_config_of(const struct daemon_options *opt)
  * notification settings); the rest takes effect at the next start. */
 struct reloader {
     pthread_t thread;
+    bool ready;   /* lock initialised: reloader_stop() has work */
+    bool running; /* thread started */
     int argc;
     char **argv;
     struct queue *q;
@@ -396,68 +392,295 @@ static void *reloader_main(void *arg)
     }
 }
 
+/* Starts the notifier of the start-up settings (a failure only turns
+ * notifications off), then the thread. Returns 0 or -errno; either way
+ * reloader_stop() undoes what was done. */
+static int reloader_start(struct reloader *r, int argc, char **argv, struct queue *q,
+                          const struct daemon_options *opt)
+{
+    *r = (struct reloader){.argc = argc, .argv = argv, .q = q};
+    pthread_mutex_init(&r->lock, NULL);
+    r->ready = true;
+    struct notify_config ncfg = notify_config_of(opt);
+    int rc;
+    if ((ncfg.command || ncfg.mail != NOTIFY_MAIL_NONE) && (rc = notifier_start(&r->notifier, q, &ncfg)) < 0)
+        logf_(LOG_ERR, "notifications are off: %s", strerror(-rc));
+    if ((rc = pthread_create(&r->thread, NULL, reloader_main, r)) != 0)
+        return -rc;
+    r->running = true;
+    return 0;
+}
+
 static void reloader_stop(struct reloader *r)
 {
-    pthread_mutex_lock(&r->lock);
-    r->stopping = true;
-    pthread_mutex_unlock(&r->lock);
-    pthread_kill(r->thread, SIGHUP);
-    pthread_join(r->thread, NULL);
+    if (!r->ready)
+        return;
+    if (r->running) {
+        pthread_mutex_lock(&r->lock);
+        r->stopping = true;
+        pthread_mutex_unlock(&r->lock);
+        pthread_kill(r->thread, SIGHUP);
+        pthread_join(r->thread, NULL);
+    }
     notifier_stop(r->notifier);
     options_free(&r->opt);
     config_words_free(&r->words);
     free(r->merged);
     pthread_mutex_destroy(&r->lock);
+    *r = (struct reloader){0};
 }
 
-int main(int argc, char **argv)
+/* The running daemon. daemon_start() builds its parts in the order below
+ * and daemon_stop() tears down in the reverse order whatever was built (a
+ * part not built is NULL), on a failed start as at the end. */
+struct daemon {
+    int argc;
+    char **argv;
+    /* The configuration file's words go before the command line's, so the
+     * command line overrides them; settings point into these strings for
+     * the daemon's whole life. */
+    struct daemon_options opt;
+    struct config_words words;
+    char **merged_argv;
+    int ready_fd; /* to the waiting parent until ready, else -1 */
+    /* Users and groups, resolved once from the options. */
+    gid_t admin_gid; /* (gid_t)-1 without --admin-group */
+    uid_t receive_uid;
+    gid_t receive_gid;
+    uid_t convert_uid;
+    gid_t convert_gid;
+    char convert_warning[300];
+    char converter[4200];
+    char sim_dir[4200], scratch_dir[4200];
+    /* The parts, in the order they are built. */
+    struct wiring w;           /* w.pool, then w.q */
+    struct fs *fs;
+    struct reloader reloader;  /* with the notifier */
+};
+
+/* Resolves the users, groups and programs the options name, before
+ * anything starts. Returns 0, or the exit status after saying why. */
+static int daemon_resolve(struct daemon *d)
 {
-    static struct daemon_options opt;
-    switch (load_options(argc, argv, &opt, &config_words, &merged_argv)) {
+    const struct daemon_options *opt = &d->opt;
+    if (admin_gid_of(opt->admin_group, &d->admin_gid) < 0) {
+        fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt->admin_group);
+        return 2;
+    }
+    if (owner_of(opt->receive_owner, &d->receive_uid, &d->receive_gid) < 0) {
+        fprintf(stderr, "faxfs: --receive-owner: no such user or group in '%s'\n", opt->receive_owner);
+        return 2;
+    }
+    int rc = convert_user_of(opt->convert_user, &d->convert_uid, &d->convert_gid, d->convert_warning,
+                             sizeof d->convert_warning);
+    if (rc < 0) {
+        if (rc == -EPERM)
+            fprintf(stderr, "faxfs: --convert-user: '%s' is root or in group root, and documents are never "
+                    "converted as root; give another user\n", opt->convert_user ? opt->convert_user : "nobody");
+        else
+            fprintf(stderr, "faxfs: --convert-user: no user named '%s'; give an existing user other than root\n",
+                    opt->convert_user ? opt->convert_user : "nobody");
+        return 2;
+    }
+    if (converter_path(d->converter, sizeof d->converter) < 0) {
+        fprintf(stderr, "faxfs: cannot find the document converter next to the faxfs binary\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* The reason a start failed, as fail() will tell it (cut to fit). */
+static void explain(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void explain(char *why, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+}
+
+static int daemon_start_modems(struct daemon *d, char *why, size_t len)
+{
+    const struct daemon_options *opt = &d->opt;
+    char err[512] = "";
+    d->w = (struct wiring){.log = daemon_log};
+    struct modem_pool_config mcfg = {
+        .channels = opt->modems,
+        .line_spec = opt->line_spec,
+        .pace = strcmp(opt->sim_pace, "realtime") == 0 ? MODEM_PACE_REALTIME : MODEM_PACE_FAST,
+        .sim_dir = d->sim_dir,
+        .scratch_dir = d->scratch_dir,
+        .tsid = opt->tsid,
+        .inbound = &wiring_inbound_ops,
+        .inbound_ctx = &d->w,
+        .station_number = opt->station_number,
+        .listen_spec = opt->listen_spec,
+        .listen_more = opt->listen_more,
+        .sip = {
+            /* The environment keeps the secret out of ps(1). */
+            .user = opt->sip_user, .password = opt->sip_password ? opt->sip_password : getenv("FAXFS_SIP_PASSWORD"),
+            .local = opt->sip_local,
+            .codecs = opt->sip_codecs, .no_t38 = opt->sip_no_t38,
+            .allow = opt->sip_allow, .calls_per_source = opt->sip_calls_per_source,
+            .inbound_user = opt->sip_inbound_user,
+            .inbound_password = opt->sip_inbound_password ? opt->sip_inbound_password
+                                                          : getenv("FAXFS_SIP_INBOUND_PASSWORD"),
+        },
+        .inbound_slots = opt->inbound_calls,
+        .audiosocket_allow = opt->audiosocket_allow,
+        .receive_max_pages = opt->receive_max_pages,
+        .receive_max_seconds = opt->receive_max_duration,
+        .receive_max_bytes = (long long)opt->receive_max_mib << 20,
+    };
+    int rc = modem_pool_create(&d->w.pool, &mcfg, err, sizeof err);
+    if (rc < 0)
+        explain(why, len, "modems: %s", err[0] ? err : strerror(-rc));
+    return rc;
+}
+
+static int daemon_start_queue(struct daemon *d, char *why, size_t len)
+{
+    const struct daemon_options *opt = &d->opt;
+    struct queue_config qcfg = {
+        .spool_dir = opt->spool_dir,
+        .line = wiring_line_ops(&d->w),
+        .modems = opt->modems,
+        .per_destination_limit = opt->per_destination,
+        .max_attempts = opt->max_attempts,
+        .history_days = opt->history_days,
+        .received_days = opt->received_days,
+        .received_empty_hours = opt->received_empty_hours,
+        .admin_gid = d->admin_gid,
+        .receive_uid = d->receive_uid,
+        .receive_gid = d->receive_gid,
+        .log = daemon_log,
+        .converter = d->converter,
+        .convert_uid = d->convert_uid,
+        .convert_gid = d->convert_gid,
+    };
+    if (opt->retry_delay > 0) {
+        for (int i = 0; i < QF_COUNT; i++)
+            qcfg.retry_delay[i] = opt->retry_delay;
+    }
+    /* The queue may start calls while queue_open runs (jobs due at start):
+     * the wiring reads w.q, which queue_open sets before dispatching. */
+    int rc = queue_open(&d->w.q, &qcfg);
+    if (rc < 0) {
+        explain(why, len, "cannot open the spool %s: %s", opt->spool_dir, strerror(-rc));
+        return rc;
+    }
+    __atomic_store_n(&d->w.inbound_q, d->w.q, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static int daemon_start_fs(struct daemon *d, char *why, size_t len)
+{
+    const struct daemon_options *opt = &d->opt;
+    char err[512] = "";
+    struct fs_options fopt = {
+        .mountpoint = opt->mountpoint,
+        .mount_opts = opt->mount_opts[0] ? opt->mount_opts : NULL,
+        .debug = opt->debug,
+        .admin_gid = d->admin_gid,
+        .max_drafts_per_user = opt->max_drafts_per_user,
+        .max_outbox_bytes = (unsigned long long)opt->max_outbox_mb_per_user << 20,
+        .max_jobs_per_user = opt->max_jobs_per_user,
+        .max_open_files_per_user = opt->max_open_files_per_user,
+        .draft_expire_days = opt->draft_expire_days,
+    };
+    int rc = fs_create(&d->fs, d->w.q, &fopt, err, sizeof err);
+    if (rc < 0)
+        explain(why, len, "cannot mount %s: %s", opt->mountpoint, err[0] ? err : strerror(-rc));
+    return rc;
+}
+
+/* Spool and scratch area, modem pool, queue engine, filesystem view,
+ * notifier and reloader. Returns 0, or -errno with the reason in why;
+ * then daemon_stop() tears down what was built. */
+static int daemon_start(struct daemon *d, char *why, size_t len)
+{
+    const struct daemon_options *opt = &d->opt;
+    snprintf(d->sim_dir, sizeof d->sim_dir, "%s/sim", opt->spool_dir);
+    snprintf(d->scratch_dir, sizeof d->scratch_dir, "%s/modem-tmp", opt->spool_dir);
+    int rc = mkdir_p(opt->spool_dir, 0700);
+    if (rc < 0) {
+        explain(why, len, "cannot create spool %s: %s", opt->spool_dir, strerror(-rc));
+        return rc;
+    }
+    if ((rc = prepare_scratch_dir(d->scratch_dir)) < 0) {
+        explain(why, len, "cannot prepare %s: %s", d->scratch_dir, strerror(-rc));
+        return rc;
+    }
+    if ((rc = daemon_start_modems(d, why, len)) < 0 || (rc = daemon_start_queue(d, why, len)) < 0 ||
+        (rc = daemon_start_fs(d, why, len)) < 0)
+        return rc;
+    if ((rc = reloader_start(&d->reloader, d->argc, d->argv, d->w.q, opt)) < 0) {
+        explain(why, len, "cannot start: %s", strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+/* The reverse of daemon_start(), for whatever it built. */
+static void daemon_stop(struct daemon *d)
+{
+    if (d->fs)
+        fs_destroy(d->fs);
+    d->fs = NULL;
+    reloader_stop(&d->reloader); /* the notifier goes with it, before the queue */
+    /* Stop dispatching and abort calls first; the modem pool delivers the
+     * aborted calls' reports to a queue that still exists. */
+    if (d->w.q)
+        queue_stop(d->w.q);
+    if (d->w.pool)
+        modem_pool_destroy(d->w.pool);
+    if (d->w.q)
+        queue_close(d->w.q);
+    d->w = (struct wiring){0};
+}
+
+/* Says what runs and what to fix, then tells the parent and systemd. */
+static void daemon_announce(struct daemon *d)
+{
+    const struct daemon_options *opt = &d->opt;
+    if (d->convert_warning[0])
+        logf_(LOG_WARNING, "%s", d->convert_warning);
+    check_sandbox(d->converter, d->convert_uid, d->convert_gid);
+    logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt->mountpoint, opt->spool_dir,
+          opt->modems, opt->line_spec);
+    int sip_port = modem_pool_sip_port(d->w.pool);
+    if (sip_port > 0)
+        logf_(LOG_INFO, "answering SIP calls on UDP port %d", sip_port);
+    if (sip_port > 0 && !opt->sip_allow && !opt->sip_inbound_user)
+        logf_(LOG_WARNING, "SIP calls are taken from any address without a password; "
+                           "limit them with --sip-allow or --sip-inbound-user");
+    report_ready(&d->ready_fd, NULL);
+    char status[4200];
+    snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", opt->mountpoint);
+    readiness_notify(status);
+}
+
+/* The daemon's life, from the options to the end; returns the exit
+ * status. */
+static int daemon_run(struct daemon *d)
+{
+    switch (load_options(d->argc, d->argv, &d->opt, &d->words, &d->merged_argv)) {
     case OPTIONS_EXIT_OK: return 0;
     case OPTIONS_EXIT_USAGE: return 2;
     case OPTIONS_RUN: break;
     }
 
-    if (opt.check_spool) {
-        int r = queue_check_spool(opt.check_spool, stdout);
+    if (d->opt.check_spool) {
+        int r = queue_check_spool(d->opt.check_spool, stdout);
         if (r < 0)
-            fprintf(stderr, "faxfs: cannot check %s: %s\n", opt.check_spool, strerror(-r));
+            fprintf(stderr, "faxfs: cannot check %s: %s\n", d->opt.check_spool, strerror(-r));
         return r < 0 ? 2 : r > 0 ? 1 : 0;
     }
-
-    int rc0;
-    gid_t admin_gid;
-    if (admin_gid_of(opt.admin_group, &admin_gid) < 0) {
-        fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt.admin_group);
-        return 2;
-    }
-    uid_t receive_uid;
-    gid_t receive_gid;
-    if (owner_of(opt.receive_owner, &receive_uid, &receive_gid) < 0) {
-        fprintf(stderr, "faxfs: --receive-owner: no such user or group in '%s'\n", opt.receive_owner);
-        return 2;
-    }
-    uid_t convert_uid = 0;
-    gid_t convert_gid = 0;
-    char convert_warning[300], converter[4200];
-    if ((rc0 = convert_user_of(opt.convert_user, &convert_uid, &convert_gid, convert_warning,
-                               sizeof convert_warning)) < 0) {
-        if (rc0 == -EPERM)
-            fprintf(stderr, "faxfs: --convert-user: '%s' is root or in group root, and documents are never "
-                    "converted as root; give another user\n", opt.convert_user ? opt.convert_user : "nobody");
-        else
-            fprintf(stderr, "faxfs: --convert-user: no user named '%s'; give an existing user other than root\n",
-                    opt.convert_user ? opt.convert_user : "nobody");
-        return 2;
-    }
-    if (converter_path(converter, sizeof converter) < 0) {
-        fprintf(stderr, "faxfs: cannot find the document converter next to the faxfs binary\n");
-        return 2;
-    }
-    int ready_fd = -1;
-    if (!opt.foreground) {
-        int rc = detach(&ready_fd);
+    int rc = daemon_resolve(d);
+    if (rc != 0)
+        return rc;
+    if (!d->opt.foreground) {
+        rc = detach(&d->ready_fd);
         if (rc < 0) {
             fprintf(stderr, "faxfs: cannot start in the background: %s\n", strerror(-rc));
             return 1;
@@ -474,138 +697,29 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &hup, NULL);
     raise_fd_limit();
 
-    char sim_dir[4200], scratch_dir[4200];
-    snprintf(sim_dir, sizeof sim_dir, "%s/sim", opt.spool_dir);
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/modem-tmp", opt.spool_dir);
-    int rc = mkdir_p(opt.spool_dir, 0700);
-    if (rc < 0)
-        return fail(&ready_fd, "cannot create spool %s: %s", opt.spool_dir, strerror(-rc));
-    if ((rc = prepare_scratch_dir(scratch_dir)) < 0)
-        return fail(&ready_fd, "cannot prepare %s: %s", scratch_dir, strerror(-rc));
-
-    char err[512] = "";
-    struct wiring w = {.log = daemon_log};
-    struct modem_pool_config mcfg = {
-        .channels = opt.modems,
-        .line_spec = opt.line_spec,
-        .pace = strcmp(opt.sim_pace, "realtime") == 0 ? MODEM_PACE_REALTIME : MODEM_PACE_FAST,
-        .sim_dir = sim_dir,
-        .scratch_dir = scratch_dir,
-        .tsid = opt.tsid,
-        .inbound = &wiring_inbound_ops,
-        .inbound_ctx = &w,
-        .station_number = opt.station_number,
-        .listen_spec = opt.listen_spec,
-        .listen_more = opt.listen_more,
-        .sip = {
-            /* The environment keeps the secret out of ps(1). */
-            .user = opt.sip_user, .password = opt.sip_password ? opt.sip_password : getenv("FAXFS_SIP_PASSWORD"),
-            .local = opt.sip_local,
-            .codecs = opt.sip_codecs, .no_t38 = opt.sip_no_t38,
-            .allow = opt.sip_allow, .calls_per_source = opt.sip_calls_per_source,
-            .inbound_user = opt.sip_inbound_user,
-            .inbound_password = opt.sip_inbound_password ? opt.sip_inbound_password
-                                                         : getenv("FAXFS_SIP_INBOUND_PASSWORD"),
-        },
-        .inbound_slots = opt.inbound_calls,
-        .audiosocket_allow = opt.audiosocket_allow,
-        .receive_max_pages = opt.receive_max_pages,
-        .receive_max_seconds = opt.receive_max_duration,
-        .receive_max_bytes = (long long)opt.receive_max_mib << 20,
-    };
-    if ((rc = modem_pool_create(&w.pool, &mcfg, err, sizeof err)) < 0)
-        return fail(&ready_fd, "modems: %s", err[0] ? err : strerror(-rc));
-
-    struct queue_config qcfg = {
-        .spool_dir = opt.spool_dir,
-        .line = wiring_line_ops(&w),
-        .modems = opt.modems,
-        .per_destination_limit = opt.per_destination,
-        .max_attempts = opt.max_attempts,
-        .history_days = opt.history_days,
-        .received_days = opt.received_days,
-        .received_empty_hours = opt.received_empty_hours,
-        .admin_gid = admin_gid,
-        .receive_uid = receive_uid,
-        .receive_gid = receive_gid,
-        .log = daemon_log,
-        .converter = converter,
-        .convert_uid = convert_uid,
-        .convert_gid = convert_gid,
-    };
-    if (opt.retry_delay > 0) {
-        for (int i = 0; i < QF_COUNT; i++)
-            qcfg.retry_delay[i] = opt.retry_delay;
+    char why[1024];
+    if (daemon_start(d, why, sizeof why) < 0) {
+        daemon_stop(d);
+        return fail(&d->ready_fd, "%s", why);
     }
-    /* The queue may start calls while queue_open runs (jobs due at start):
-     * the wiring reads w.q, which queue_open sets before dispatching. */
-    if ((rc = queue_open(&w.q, &qcfg)) < 0) {
-        modem_pool_destroy(w.pool);
-        return fail(&ready_fd, "cannot open the spool %s: %s", opt.spool_dir, strerror(-rc));
-    }
-    struct queue *q = w.q;
-    __atomic_store_n(&w.inbound_q, q, __ATOMIC_RELEASE);
+    daemon_announce(d);
 
-    struct fs *fs = NULL;
-    struct fs_options fopt = {
-        .mountpoint = opt.mountpoint,
-        .mount_opts = opt.mount_opts[0] ? opt.mount_opts : NULL,
-        .debug = opt.debug,
-        .admin_group = opt.admin_group,
-        .max_drafts_per_user = opt.max_drafts_per_user,
-        .max_outbox_bytes = (unsigned long long)opt.max_outbox_mb_per_user << 20,
-        .max_jobs_per_user = opt.max_jobs_per_user,
-        .max_open_files_per_user = opt.max_open_files_per_user,
-        .draft_expire_days = opt.draft_expire_days,
-    };
-    if ((rc = fs_create(&fs, q, &fopt, err, sizeof err)) < 0) {
-        queue_stop(q);
-        modem_pool_destroy(w.pool);
-        queue_close(q);
-        return fail(&ready_fd, "cannot mount %s: %s", opt.mountpoint, err[0] ? err : strerror(-rc));
-    }
-    static struct reloader reloader;
-    reloader = (struct reloader){.argc = argc, .argv = argv, .q = q};
-    pthread_mutex_init(&reloader.lock, NULL);
-    struct notify_config ncfg = notify_config_of(&opt);
-    if ((ncfg.command || ncfg.mail != NOTIFY_MAIL_NONE) && (rc = notifier_start(&reloader.notifier, q, &ncfg)) < 0)
-        logf_(LOG_ERR, "notifications are off: %s", strerror(-rc));
-    if ((rc = pthread_create(&reloader.thread, NULL, reloader_main, &reloader)) != 0) {
-        fs_destroy(fs);
-        queue_stop(q);
-        modem_pool_destroy(w.pool);
-        notifier_stop(reloader.notifier);
-        queue_close(q);
-        return fail(&ready_fd, "cannot start: %s", strerror(rc));
-    }
-    if (convert_warning[0])
-        logf_(LOG_WARNING, "%s", convert_warning);
-    check_sandbox(&qcfg);
-    logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt.mountpoint, opt.spool_dir,
-          opt.modems, opt.line_spec);
-    if (modem_pool_sip_port(w.pool) > 0)
-        logf_(LOG_INFO, "answering SIP calls on UDP port %d", modem_pool_sip_port(w.pool));
-    if (modem_pool_sip_port(w.pool) > 0 && !opt.sip_allow && !opt.sip_inbound_user)
-        logf_(LOG_WARNING, "SIP calls are taken from any address without a password; "
-                           "limit them with --sip-allow or --sip-inbound-user");
-    report_ready(&ready_fd, NULL);
-    char status[4200];
-    snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", opt.mountpoint);
-    readiness_notify(status);
-
-    rc = fs_run(fs);
+    rc = fs_run(d->fs);
     readiness_notify("STOPPING=1");
-    logf_(LOG_INFO, "unmounting %s", opt.mountpoint);
-    fs_destroy(fs);
-    reloader_stop(&reloader); /* the notifier goes with it, before the queue */
-    /* Stop dispatching and abort calls first; the modem pool delivers the
-     * aborted calls' reports to a queue that still exists. */
-    queue_stop(q);
-    modem_pool_destroy(w.pool);
-    queue_close(q);
+    logf_(LOG_INFO, "unmounting %s", d->opt.mountpoint);
+    daemon_stop(d);
     logf_(LOG_INFO, "stopped");
-    options_free(&opt);
-    config_words_free(&config_words);
-    free(merged_argv);
     return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    /* On main's stack, not static: a part daemon_stop() missed is a leak
+     * that leak checkers report. */
+    struct daemon d = {.argc = argc, .argv = argv, .ready_fd = -1};
+    int status = daemon_run(&d);
+    options_free(&d.opt);
+    config_words_free(&d.words);
+    free(d.merged_argv);
+    return status;
 }

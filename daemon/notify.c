@@ -454,6 +454,22 @@ static void *notifier_main(void *arg)
     return NULL;
 }
 
+/* Ends the thread (it reaps its children first) and frees n, which no
+ * longer hears queue events. */
+static void notifier_join_free(struct notifier *n)
+{
+    pthread_mutex_lock(&n->lock);
+    n->stopping = true;
+    pthread_cond_signal(&n->wake);
+    pthread_mutex_unlock(&n->lock);
+    pthread_join(n->thread, NULL);
+    pthread_mutex_destroy(&n->lock);
+    pthread_cond_destroy(&n->wake);
+    free(n->ids);
+    free(n->told);
+    free(n);
+}
+
 int notifier_start(struct notifier **out, struct queue *q, const struct notify_config *cfg)
 {
     struct notifier *n = calloc(1, sizeof *n);
@@ -475,14 +491,7 @@ int notifier_start(struct notifier **out, struct queue *q, const struct notify_c
         return -r;
     }
     if ((r = queue_subscribe(q, on_queue_event, n)) < 0) {
-        pthread_mutex_lock(&n->lock);
-        n->stopping = true;
-        pthread_cond_signal(&n->wake);
-        pthread_mutex_unlock(&n->lock);
-        pthread_join(n->thread, NULL);
-        pthread_mutex_destroy(&n->lock);
-        pthread_cond_destroy(&n->wake);
-        free(n);
+        notifier_join_free(n);
         return r;
     }
     *out = n;
@@ -494,14 +503,5 @@ void notifier_stop(struct notifier *n)
     if (!n)
         return;
     queue_unsubscribe(n->q, on_queue_event, n);
-    pthread_mutex_lock(&n->lock);
-    n->stopping = true;
-    pthread_cond_signal(&n->wake);
-    pthread_mutex_unlock(&n->lock);
-    pthread_join(n->thread, NULL);
-    pthread_mutex_destroy(&n->lock);
-    pthread_cond_destroy(&n->wake);
-    free(n->ids);
-    free(n->told);
-    free(n);
+    notifier_join_free(n);
 }

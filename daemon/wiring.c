@@ -6,17 +6,19 @@
 #include "daemon/wiring.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <unistd.h>
 
-/* One per call in progress; freed by the call's finished event. */
+/* One per call in progress, sent or received; freed by the call's
+ * finished event. */
 struct wiring_call {
     struct queue *q;
     uint64_t job_id;
-    int first_page; /* pages of the job confirmed before this call */
+    int first_page; /* pages of the job confirmed before this call; 0 when receiving */
 };
 
 enum queue_failure wiring_failure_of(enum modem_outcome o)
@@ -65,24 +67,38 @@ static void wiring_log_transport(struct queue *q, uint64_t job_id, const char *t
     queue_call_log(q, job_id, line);
 }
 
+/* The one converter of a call's result: a send (struct modem_result) and a
+ * receive (struct modem_rx_result) report the same fields under two types;
+ * call_pages are the pages of this call, made pages of the job. */
+#define WIRING_RESULT_OF(c, r, call_pages)                                                                    \
+    ((struct queue_call_result){                                                                              \
+        .failure = wiring_failure_of((r)->outcome),                                                           \
+        .code = (r)->code,                                                                                    \
+        .text = (r)->text,                                                                                    \
+        .pages_sent = (c)->first_page + (call_pages),                                                         \
+        .bit_rate = (r)->bit_rate,                                                                            \
+        .ecm = (r)->ecm,                                                                                      \
+        .compression = (r)->compression,                                                                      \
+        .remote_id = (r)->remote_id,                                                                          \
+        .duration = (int)((r)->duration + 0.5),                                                               \
+        .transport = (r)->transport,                                                                          \
+    })
+
+/* The end of a call, sent or received: one report, then c is freed. */
+static void wiring_call_end(struct wiring_call *c, const struct queue_call_result *res, bool received)
+{
+    wiring_log_transport(c->q, c->job_id, res->transport);
+    if (received)
+        queue_receive_finished(c->q, c->job_id, res);
+    else
+        queue_call_finished(c->q, c->job_id, res);
+    free(c);
+}
+
 static void on_finished(void *user, const struct modem_result *r)
 {
     struct wiring_call *c = user;
-    wiring_log_transport(c->q, c->job_id, r->transport);
-    struct queue_call_result res = {
-        .failure = wiring_failure_of(r->outcome),
-        .code = r->code,
-        .text = r->text,
-        .pages_sent = c->first_page + r->pages_sent,
-        .bit_rate = r->bit_rate,
-        .ecm = r->ecm,
-        .compression = r->compression,
-        .remote_id = r->remote_id,
-        .duration = (int)(r->duration + 0.5),
-        .transport = r->transport,
-    };
-    queue_call_finished(c->q, c->job_id, &res);
-    free(c);
+    wiring_call_end(c, &WIRING_RESULT_OF(c, r, r->pages_sent), false);
 }
 
 static const struct modem_events wiring_events = {
@@ -127,21 +143,16 @@ struct queue_line_ops wiring_line_ops(struct wiring *w)
 
 /* ---- inbound calls: each becomes a receive job ---- */
 
-struct wiring_rx {
-    struct queue *q;
-    uint64_t job_id;
-};
-
 static void *rx_begin(void *ctx, const struct modem_inbound_call *call)
 {
     struct wiring *w = ctx;
     struct queue *q = __atomic_load_n(&w->inbound_q, __ATOMIC_ACQUIRE);
     if (!q)
         return NULL;
-    struct wiring_rx *rx = malloc(sizeof *rx);
+    struct wiring_call *rx = malloc(sizeof *rx);
     if (!rx)
         return NULL;
-    rx->q = q;
+    *rx = (struct wiring_call){.q = q};
     if (queue_receive_begin(q, call->channel, call->caller_id ? call->caller_id : "", &rx->job_id) < 0) {
         free(rx);
         return NULL;
@@ -151,7 +162,7 @@ static void *rx_begin(void *ctx, const struct modem_inbound_call *call)
 
 static int rx_page(void *user, int page_number, const char *tiff_path)
 {
-    struct wiring_rx *rx = user;
+    struct wiring_call *rx = user;
     (void)page_number; /* the queue numbers pages in arrival order */
     int fd = open(tiff_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -161,36 +172,10 @@ static int rx_page(void *user, int page_number, const char *tiff_path)
     return rc;
 }
 
-static void rx_status(void *user, const char *device_status)
-{
-    struct wiring_rx *rx = user;
-    queue_call_status(rx->q, rx->job_id, device_status);
-}
-
-static void rx_log(void *user, const char *line)
-{
-    struct wiring_rx *rx = user;
-    queue_call_log(rx->q, rx->job_id, line);
-}
-
 static void rx_finished(void *user, const struct modem_rx_result *r)
 {
-    struct wiring_rx *rx = user;
-    wiring_log_transport(rx->q, rx->job_id, r->transport);
-    struct queue_call_result res = {
-        .failure = wiring_failure_of(r->outcome),
-        .code = r->code,
-        .text = r->text,
-        .pages_sent = r->pages_received,
-        .bit_rate = r->bit_rate,
-        .ecm = r->ecm,
-        .compression = r->compression,
-        .remote_id = r->remote_id,
-        .duration = (int)(r->duration + 0.5),
-        .transport = r->transport,
-    };
-    queue_receive_finished(rx->q, rx->job_id, &res);
-    free(rx);
+    struct wiring_call *rx = user;
+    wiring_call_end(rx, &WIRING_RESULT_OF(rx, r, r->pages_received), true);
 }
 
 static void rx_notice(void *ctx, const char *line)
@@ -203,8 +188,8 @@ static void rx_notice(void *ctx, const char *line)
 const struct modem_inbound_ops wiring_inbound_ops = {
     .begin = rx_begin,
     .page = rx_page,
-    .status = rx_status,
-    .log = rx_log,
+    .status = on_status,
+    .log = on_log,
     .finished = rx_finished,
     .notice = rx_notice,
 };

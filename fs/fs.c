@@ -828,18 +828,8 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
     fs->uid = getuid();
     fs->gid = getgid();
     fs->started = fs_now();
-    if (opt->admin_group) {
-        struct group *g = getgrnam(opt->admin_group);
-        if (!g) {
-            snprintf(err, errlen, "no group named '%s': give an existing group to --admin-group", opt->admin_group);
-            free(fs->seen);
-            free(fs->mountpoint);
-            free(fs);
-            return -ENOENT;
-        }
-        fs->has_admin_gid = true;
-        fs->admin_gid = g->gr_gid;
-    }
+    fs->has_admin_gid = opt->admin_gid != (gid_t)-1;
+    fs->admin_gid = opt->admin_gid;
     if (fs_jobcache_init(&fs->jobs) < 0) {
         snprintf(err, errlen, "out of memory");
         fs_jobcache_free(&fs->jobs);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct queue;
 struct fs;
@@ -15,11 +16,11 @@ struct fs_options {
     const char *mountpoint;
     const char *mount_opts; /* comma-separated -o options, may be NULL */
     bool debug;             /* FUSE request tracing to stderr */
-    /* The queue's administrator group (--admin-group), or NULL. Job files
-     * show it as their group with group access, so that with
+    /* The queue's administrator group (--admin-group), or (gid_t)-1. Job
+     * files show it as their group with group access, so that with
      * default_permissions the kernel lets its members do what the queue
      * allows them. */
-    const char *admin_group;
+    gid_t admin_gid;
     /* What one user may hold (docs/security.md, "Local resources"); 0 means
      * no limit. Root is exempt. */
     int max_drafts_per_user;              /* drafts in outbox/ */
