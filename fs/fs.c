@@ -8,7 +8,6 @@
 #include "fs/internal.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -784,15 +784,18 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
         free_queue(q);
         return r;
     }
+    /* Published before the dispatcher starts: a job due at once reaches
+     * the line, whose wiring reads *out, from the dispatcher thread. */
+    *out = q;
     if (!q->cfg.no_thread) {
         if ((r = pthread_create(&q->thread, NULL, dispatcher_main, q)) != 0) {
+            *out = NULL;
             q->be->close(q->bs);
             free_queue(q);
             return -r;
         }
         q->have_thread = true;
     }
-    *out = q;
     return 0;
 }
 
