@@ -36,6 +36,7 @@
 #include "modem/line.h"
 #include "modem/receiver.h"
 #include "modem/session.h"
+#include "modem/session_inbound.h"
 #include "modem/sip_ua.h"
 #include "modem/tiff_join.h"
 
@@ -361,7 +362,8 @@ static void pool_header_tz(char *out, size_t len)
     snprintf(out, len, "LOC%c%ld:%02ld", sign, a / 3600, (a / 60) % 60);
 }
 
-const struct line_driver *line_driver_for_spec(const char *spec, const char **arg)
+/* Picks the driver for a --line spec and returns its argument in *arg. */
+static const struct line_driver *line_driver_for_spec(const char *spec, const char **arg)
 {
     *arg = NULL;
     if (!spec || !*spec || strcmp(spec, "sim") == 0)

@@ -25,6 +25,7 @@
 #include <re.h>
 
 #include "modem/admission.h"
+#include "modem/hostport.h"
 
 #define UA_DEFAULT_RING_TIMEOUT_S 60
 #define UA_STOP_GRACE_MS 300   /* for BYEs and CANCELs to leave before the loop ends */
@@ -926,27 +927,6 @@ static int route_source(const char *peer_host, const char *peer_port, char *out,
     return sa_ntop(&src, out, (int)cap) == 0 ? 0 : -EINVAL;
 }
 
-/* Splits "HOST[:PORT]" / "[V6]:PORT"; port keeps its value when absent. */
-static int split_host_port(const char *spec, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon;
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (!end)
-            return -EINVAL;
-        snprintf(host, hcap, "%.*s", (int)(end - spec - 1), spec + 1);
-        colon = end[1] == ':' ? end + 1 : NULL;
-    } else {
-        colon = strrchr(spec, ':');
-        if (colon && strchr(spec, ':') != colon)
-            colon = NULL; /* a bare IPv6 address */
-        snprintf(host, hcap, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
-    }
-    if (colon)
-        snprintf(port, pcap, "%s", colon + 1);
-    return host[0] ? 0 : -EINVAL;
-}
-
 static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char *err, size_t errlen)
 {
     snprintf(ua->user, sizeof ua->user, "%s", cfg->user && *cfg->user ? cfg->user : "faxfs");
@@ -978,7 +958,7 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
     /* Placing calls only, any port will do; taking calls, the usual one. */
     char lhost[48] = "0.0.0.0", lport[16];
     snprintf(lport, sizeof lport, "%s", cfg->peer && *cfg->peer ? "0" : "5060");
-    if (cfg->local && *cfg->local && split_host_port(cfg->local, lhost, sizeof lhost, lport, sizeof lport) != 0) {
+    if (cfg->local && *cfg->local && hostport_split(cfg->local, HOSTPORT_PORT_OPTIONAL, lhost, sizeof lhost, lport, sizeof lport) != 0) {
         snprintf(err, errlen, "SIP local address \"%s\": use ADDR or ADDR:PORT", cfg->local);
         return -EINVAL;
     }
@@ -989,7 +969,7 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
     if (cfg->peer && *cfg->peer) {
         char pport[16] = "5060";
         snprintf(ua->peer, sizeof ua->peer, "%s", cfg->peer);
-        if (split_host_port(cfg->peer, ua->peer_host, sizeof ua->peer_host, pport, sizeof pport) != 0) {
+        if (hostport_split(cfg->peer, HOSTPORT_PORT_OPTIONAL, ua->peer_host, sizeof ua->peer_host, pport, sizeof pport) != 0) {
             snprintf(err, errlen, "SIP peer \"%s\": use HOST or HOST:PORT", cfg->peer);
             return -EINVAL;
         }
