@@ -1,11 +1,12 @@
 /*
  * hostport.h - the one reader of "HOST:PORT" address text in modem/: the
  * AudioSocket listen address (port required) and the SIP local and peer
- * addresses (port optional).
+ * addresses (port optional); and our address as a peer will see it.
  */
 #ifndef FAXFS_MODEM_HOSTPORT_H
 #define FAXFS_MODEM_HOSTPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum hostport_port {
@@ -16,5 +17,8 @@ enum hostport_port {
 /* Splits spec into host and port. Returns 0, or -EINVAL when the host (or
  * a required port) is missing or the brackets are unbalanced. */
 int hostport_split(const char *spec, enum hostport_port need, char *host, size_t hcap, char *port, size_t pcap);
+/* Our address as the peer will see it: the source address the kernel
+ * picks to reach peer_host:peer_port (nothing is sent), as text in out. 0 or -errno. */
+int hostport_route_source(const char *peer_host, const char *peer_port, char *out, size_t cap, bool *ipv6);
 
 #endif
