@@ -1,11 +1,9 @@
 /*
  * session.c - one outgoing fax call: dial over a line driver, run a
- * spandsp T.30 sender on the audio, report progress and the result; and
- * the entry points the pool drives every call through, which hand an
- * inbound call to its own half (session_inbound.c).
- * spandsp calls our handlers from inside fax_rx/fax_tx: they only record
- * flags, and everything else (events, hang-up, freeing) happens after
- * the DSP call returns, in session_service.
+ * spandsp T.30 sender, report progress and the result; and the entry
+ * points the pool drives every call through (inbound: session_inbound.c).
+ * spandsp's handlers only record flags; events, hang-up and freeing
+ * happen after the DSP call returns, in session_service.
  */
 #include "modem/session.h"
 

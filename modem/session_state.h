@@ -66,7 +66,7 @@ struct session {
     struct modem_result res;
 
     /* Both halves */
-    long samples;         /* line time since dial (inbound: since the call ended, what the receiver counted) */
+    long samples;         /* line time since dial (inbound: the receiver's count, set when the call ends) */
     struct timespec started;
     atomic_bool abort_requested;
 };
