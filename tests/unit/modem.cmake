@@ -53,3 +53,7 @@ faxfs_modem_test(NAME modem_hdlc_guard SOURCES ${MODEM_TEST_DIR}/test_modem_hdlc
 # throttle and the symmetric RTP rule.
 faxfs_modem_test(NAME modem_admission SOURCES ${MODEM_TEST_DIR}/test_modem_admission.c LIBS faxfs_modem
                  LABELS unit TIMEOUT 60)
+
+# The HOST:PORT reader shared by the AudioSocket listener and the SIP agent.
+faxfs_modem_test(NAME modem_hostport SOURCES ${MODEM_TEST_DIR}/test_modem_hostport.c LIBS faxfs_modem
+                 LABELS unit TIMEOUT 60)
