@@ -1,12 +1,15 @@
 /*
- * fax_engine.c - one spandsp T.30 endpoint over audio or over T.38. The
- * T.38 terminal is set up for UDPTL (T.38 version 0, transferred TCF, the
- * 14400 bps ceiling of V.17) and paced by its caller's ticks, which are
- * 20 ms of wall clock on a SIP line.
+ * fax_engine.c - one spandsp T.30 endpoint over audio or over T.38, and
+ * what sending and receiving share about T.30: its setup, its transcript
+ * log and the names of its results. The T.38 terminal is set up for
+ * UDPTL (T.38 version 0, transferred TCF, the 14400 bps ceiling of V.17)
+ * and paced by its caller's ticks, which are 20 ms of wall clock on a SIP line.
  */
 #include "modem/fax_engine.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define ENGINE_T38_MAX_DATAGRAM 400
@@ -57,6 +60,88 @@ int fax_engine_start(struct fax_engine *e, enum line_media kind, bool calling, f
 bool fax_engine_started(const struct fax_engine *e)
 {
     return e->t30 != NULL;
+}
+
+/* The engine whose DSP call this thread is making (see fax_engine_log_enter). */
+static _Thread_local struct fax_engine *engine_logging;
+
+/* spandsp's flow-level messages that say nothing to a reader of the job
+ * log: capability bit decodes, state numbers, per-frame signal chatter. */
+static const char *const engine_log_noise[] = {
+    "  ", "DIS:", "DCS:", "DTC:", "HDLC signal status", "Bad CRC and timer", "Bad HDLC CRC",
+    "Stop ", "Changing from state", "Partial page buffer", "Minimum bits per row",
+    "Rx final frame in state", "Start sending document", "Trying to send file",
+    "Send complete in phase", "Tx:  FCD", "Tx:  RCP", "Start T", "Is there more to send",
+    "Rx:  FCD", "Rx:  RCP", "Storing ECM frame", "Set rx type", "Set tx type", "Queue tx",
+    "Non-ECM signal status", "ECM signal status", "ECM carrier not found", "Status changing to",
+};
+
+bool fax_engine_log_is_noise(const char *text)
+{
+    for (size_t i = 0; i < sizeof engine_log_noise / sizeof engine_log_noise[0]; i++)
+        if (strncmp(text, engine_log_noise[i], strlen(engine_log_noise[i])) == 0)
+            return true;
+    /* Hex dumps of frames follow their decoded name ("Tx:  ff 13 83 ..."). */
+    if ((strncmp(text, "Tx:  ", 5) == 0 || strncmp(text, "Rx:  ", 5) == 0) && isxdigit((unsigned char)text[5])
+        && isxdigit((unsigned char)text[6]) && text[7] == ' ')
+        return true;
+    return false;
+}
+
+/* Turns spandsp's T.30 log into transcript lines: one line per message,
+ * without the trailing newline, protocol flow only. */
+static void engine_span_log(int level, const char *text)
+{
+    (void)level;
+    struct fax_engine *e = engine_logging;
+    if (!e || !e->log || fax_engine_log_is_noise(text))
+        return;
+    char line[256];
+    size_t n = strnlen(text, sizeof line - 8);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    if (n == 0)
+        return;
+    snprintf(line, sizeof line, "T.30: %.*s", (int)n, text);
+    e->log(e->log_user, line);
+}
+
+void fax_engine_log_enter(struct fax_engine *e)
+{
+    engine_logging = e;
+}
+
+void fax_engine_log_leave(void)
+{
+    engine_logging = NULL;
+}
+
+void fax_engine_setup_t30(struct fax_engine *e, const char *ident, const char *tz, fax_engine_log_fn log,
+                          void *log_user)
+{
+    t30_state_t *t30 = e->t30;
+    e->log = log;
+    e->log_user = log_user;
+    if (ident && ident[0])
+        t30_set_tx_ident(t30, ident);
+    t30_set_tx_page_header_tz(t30, tz);
+    t30_set_ecm_capability(t30, 1);
+    t30_set_supported_compressions(t30, T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION
+                                            | T30_SUPPORT_T6_COMPRESSION);
+    t30_set_supported_modems(t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
+    logging_state_t *span = t30_get_logging_state(t30);
+    span_log_set_level(span, SPAN_LOG_FLOW);
+    span_log_set_message_handler(span, engine_span_log);
+}
+
+const char *fax_engine_compression_name(int encoding)
+{
+    switch (encoding) {
+    case T4_COMPRESSION_ITU_T4_1D: return "T.4 1D";
+    case T4_COMPRESSION_ITU_T4_2D: return "T.4 2D";
+    case T4_COMPRESSION_ITU_T6: return "T.6";
+    default: return "";
+    }
 }
 
 void fax_engine_rx_audio(struct fax_engine *e, const int16_t *buf, int n)

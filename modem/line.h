@@ -136,7 +136,4 @@ int audiosocket_listen(const char *hostport, int *port_out, char *err, size_t er
 /* Wraps an accepted, non-blocking connection as an inbound call. */
 struct line_call *audiosocket_call_new(int fd, const char *peer);
 
-/* Picks the driver for a --line spec and returns its argument in *arg. */
-const struct line_driver *line_driver_for_spec(const char *spec, const char **arg);
-
 #endif

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "modem/audiosocket.h"
+#include "modem/elapsed.h"
+#include "modem/hostport.h"
 
 #define AS_UUID_TIMEOUT_S 5          /* connected, but no UUID frame: not a call */
 #define AS_SILENCE_TIMEOUT_S 30      /* no bytes at all mid-call: the line is dead */
@@ -51,37 +53,10 @@ struct line_call {
     struct timespec connected, last_rx;
 };
 
-static double as_elapsed(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - since->tv_sec) + (now.tv_nsec - since->tv_nsec) / 1e9;
-}
-
-/* "HOST:PORT" or "[V6ADDR]:PORT". */
-static int as_split(const char *hostport, char *host, size_t hostlen, char *port, size_t portlen)
-{
-    const char *colon;
-    if (hostport[0] == '[') {
-        const char *end = strchr(hostport, ']');
-        if (!end || end[1] != ':')
-            return -EINVAL;
-        snprintf(host, hostlen, "%.*s", (int)(end - hostport - 1), hostport + 1);
-        colon = end + 1;
-    } else {
-        colon = strrchr(hostport, ':');
-        if (!colon)
-            return -EINVAL;
-        snprintf(host, hostlen, "%.*s", (int)(colon - hostport), hostport);
-    }
-    snprintf(port, portlen, "%s", colon + 1);
-    return host[0] && port[0] ? 0 : -EINVAL;
-}
-
 int audiosocket_listen(const char *hostport, int *port_out, char *err, size_t errlen)
 {
     char host[128], port[16];
-    if (as_split(hostport, host, sizeof host, port, sizeof port) != 0) {
+    if (hostport_split(hostport, HOSTPORT_PORT_REQUIRED, host, sizeof host, port, sizeof port) != 0) {
         snprintf(err, errlen, "bad listen address \"%s\"; use audiosocket:HOST:PORT, e.g. audiosocket:127.0.0.1:9092",
                  hostport);
         return -EINVAL;
@@ -212,9 +187,9 @@ static void as_fill(struct line_call *c)
         if (!as_take_bytes(c, buf, (size_t)r))
             break;
     }
-    if (c->state == LINE_DIALING && as_elapsed(&c->connected) > AS_UUID_TIMEOUT_S)
+    if (c->state == LINE_DIALING && elapsed_seconds(&c->connected) > AS_UUID_TIMEOUT_S)
         as_end(c, LINE_FAILED, "no call UUID frame within 5 s");
-    else if (c->state == LINE_ANSWERED && as_elapsed(&c->last_rx) > AS_SILENCE_TIMEOUT_S)
+    else if (c->state == LINE_ANSWERED && elapsed_seconds(&c->last_rx) > AS_SILENCE_TIMEOUT_S)
         as_end(c, LINE_HUNG_UP, "nothing received for 30 s");
 }
 

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "modem/elapsed.h"
+
 
 #define EXEC_TX_CAP 65536              /* bytes of our audio not yet taken by the command */
 #define EXEC_TX_BACKPRESSURE 16000     /* ~1 s: stop reading until the command catches up */
@@ -64,13 +66,6 @@ struct line_call {
     size_t tx_len;
     struct timespec dialed, last_audio;
 };
-
-static double elapsed_s(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - since->tv_sec) + (now.tv_nsec - since->tv_nsec) / 1e9;
-}
 
 static int exec_create(struct line **out, const struct line_config *cfg, char *err, size_t errlen)
 {
@@ -288,9 +283,9 @@ static void exec_check_exit(struct line_call *c)
 
 static void exec_check_timeouts(struct line_call *c)
 {
-    if (c->state == LINE_DIALING && elapsed_s(&c->dialed) > EXEC_ANSWER_TIMEOUT_S)
+    if (c->state == LINE_DIALING && elapsed_seconds(&c->dialed) > EXEC_ANSWER_TIMEOUT_S)
         c->state = LINE_NO_ANSWER;
-    else if (c->state == LINE_ANSWERED && elapsed_s(&c->last_audio) > EXEC_SILENCE_TIMEOUT_S)
+    else if (c->state == LINE_ANSWERED && elapsed_seconds(&c->last_audio) > EXEC_SILENCE_TIMEOUT_S)
         c->state = LINE_HUNG_UP;
 }
 

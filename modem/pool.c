@@ -36,6 +36,7 @@
 #include "modem/line.h"
 #include "modem/receiver.h"
 #include "modem/session.h"
+#include "modem/session_inbound.h"
 #include "modem/sip_ua.h"
 #include "modem/tiff_join.h"
 
@@ -361,7 +362,8 @@ static void pool_header_tz(char *out, size_t len)
     snprintf(out, len, "LOC%c%ld:%02ld", sign, a / 3600, (a / 60) % 60);
 }
 
-const struct line_driver *line_driver_for_spec(const char *spec, const char **arg)
+/* Picks the driver for a --line spec and returns its argument in *arg. */
+static const struct line_driver *line_driver_for_spec(const char *spec, const char **arg)
 {
     *arg = NULL;
     if (!spec || !*spec || strcmp(spec, "sim") == 0)
@@ -501,7 +503,8 @@ static int pool_open_inbound(struct modem_pool *pool, const struct modem_pool_co
     return 0;
 }
 
-/* Hands a session to inbound channel slot's worker. */
+/* Hands a session to its channel's worker (an outgoing call, or an
+ * inbound call on its slot). */
 static void pool_hand_over(struct modem_pool *pool, struct channel *ch, struct session *s)
 {
     (void)pool;
@@ -766,12 +769,7 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
         atomic_store(&ch->busy, false);
         return -ENOMEM;
     }
-    struct worker *w = ch->worker;
-    pthread_mutex_lock(&w->lock);
-    ch->pending = s;
-    pthread_mutex_unlock(&w->lock);
-    atomic_store(&w->has_pending, true);
-    worker_wake(w);
+    pool_hand_over(pool, ch, s);
     return 0;
 }
 

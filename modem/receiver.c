@@ -25,7 +25,6 @@
 
 #include "modem/fax_engine.h"
 #include "modem/result.h"
-#include "modem/session.h"
 #include "modem/tiff_join.h"
 
 #define INBOUND_DEFAULT_SLOTS 8
@@ -75,10 +74,6 @@ struct receiver {
     long wall;            /* packet lines: line time by the clock, heard or not */
     struct modem_rx_result res;
 };
-
-/* spandsp 0.0.6 log handlers carry no user pointer: the thread running a
- * receiver's DSP names it here for the duration of the call. */
-static _Thread_local struct receiver *receiver_logging;
 
 int inbound_hub_create(struct inbound_hub **out, const struct modem_pool_config *cfg, const char *header_tz,
                        char *err, size_t errlen)
@@ -211,19 +206,6 @@ void receiver_log(struct receiver *r, const char *fmt, ...)
     r->hub->ops.log(r->user, text);
 }
 
-static void receiver_span_log(int level, const char *text)
-{
-    (void)level;
-    struct receiver *r = receiver_logging;
-    if (!r || !r->hub->ops.log || session_log_is_noise(text))
-        return;
-    size_t n = strnlen(text, 240);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        n--;
-    if (n > 0)
-        receiver_log(r, "T.30: %.*s", (int)n, text);
-}
-
 /* Handlers run inside fax_rx/fax_tx: they only record. */
 static void receiver_phase_e(t30_state_t *t30, void *user, int code)
 {
@@ -278,21 +260,12 @@ static int receiver_start_t30(struct receiver *r, enum line_media kind, fax_engi
     r->engines++;
     snprintf(r->rx_path, sizeof r->rx_path, r->engines == 1 ? "%s.tif" : "%s-%d.tif", r->page_prefix, r->engines);
     t30_state_t *t30 = r->eng.t30;
-    if (r->hub->csi[0])
-        t30_set_tx_ident(t30, r->hub->csi);
-    t30_set_tx_page_header_tz(t30, r->hub->tz);
-    t30_set_ecm_capability(t30, 1);
-    t30_set_supported_compressions(t30, T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION
-                                            | T30_SUPPORT_T6_COMPRESSION);
-    t30_set_supported_modems(t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
+    fax_engine_setup_t30(&r->eng, r->hub->csi, r->hub->tz, r->hub->ops.log, r->user);
     t30_set_rx_encoding(t30, T4_COMPRESSION_ITU_T6); /* stored pages: the most compact */
     t30_set_rx_file(t30, r->rx_path, -1);
     t30_set_phase_d_handler(t30, receiver_phase_d, r);
     t30_set_phase_e_handler(t30, receiver_phase_e, r);
     t30_set_real_time_frame_handler(t30, receiver_frame, r);
-    logging_state_t *log = t30_get_logging_state(t30);
-    span_log_set_level(log, SPAN_LOG_FLOW);
-    span_log_set_message_handler(log, receiver_span_log);
     return 0;
 }
 
@@ -335,46 +308,46 @@ struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *l
 
 void receiver_rx(struct receiver *r, const int16_t *buf, int n)
 {
-    receiver_logging = r;
+    fax_engine_log_enter(&r->eng);
     if (!r->t30_done)
         fax_engine_rx_audio(&r->eng, buf, n);
-    receiver_logging = NULL;
+    fax_engine_log_leave();
     r->samples += n;
 }
 
 void receiver_rx_lost(struct receiver *r, int n)
 {
-    receiver_logging = r;
+    fax_engine_log_enter(&r->eng);
     if (!r->t30_done)
         fax_engine_rx_lost(&r->eng, n);
-    receiver_logging = NULL;
+    fax_engine_log_leave();
     r->samples += n;
 }
 
 void receiver_tx(struct receiver *r, int16_t *buf, int n)
 {
-    receiver_logging = r;
+    fax_engine_log_enter(&r->eng);
     if (!r->t30_done)
         fax_engine_tx_audio(&r->eng, buf, n);
     else
         memset(buf, 0, sizeof(int16_t) * (size_t)n);
-    receiver_logging = NULL;
+    fax_engine_log_leave();
 }
 
 void receiver_rx_ifp(struct receiver *r, const uint8_t *buf, int len, uint16_t seq)
 {
-    receiver_logging = r;
+    fax_engine_log_enter(&r->eng);
     if (!r->t30_done)
         fax_engine_rx_ifp(&r->eng, buf, len, seq);
-    receiver_logging = NULL;
+    fax_engine_log_leave();
 }
 
 void receiver_tick(struct receiver *r, int n)
 {
-    receiver_logging = r;
+    fax_engine_log_enter(&r->eng);
     if (!r->t30_done)
         fax_engine_tick(&r->eng, n);
-    receiver_logging = NULL;
+    fax_engine_log_leave();
     r->samples += n;
 }
 
@@ -468,16 +441,6 @@ void receiver_service(struct receiver *r)
     }
 }
 
-static const char *receiver_compression(int encoding)
-{
-    switch (encoding) {
-    case T4_COMPRESSION_ITU_T4_1D: return "T.4 1D";
-    case T4_COMPRESSION_ITU_T4_2D: return "T.4 2D";
-    case T4_COMPRESSION_ITU_T6: return "T.6";
-    default: return "";
-    }
-}
-
 /* The result a call gets from how it ended; T.30's own verdict first. */
 static void receiver_result(struct receiver *r, enum receiver_end how, const char *code, const char *text)
 {
@@ -552,15 +515,15 @@ void receiver_end(struct receiver *r, enum receiver_end how, const char *code, c
         return;
     }
     t30_state_t *t30 = r->eng.t30;
-    receiver_logging = r;
+    fax_engine_log_enter(&r->eng);
     if (!r->t30_done)
         t30_terminate(t30); /* closes the receive file; phase E reports */
-    receiver_logging = NULL;
+    fax_engine_log_leave();
     t30_stats_t st;
     t30_get_transfer_statistics(t30, &st);
     r->res.bit_rate = st.bit_rate;
     r->res.ecm = st.error_correcting_mode ? 1 : 0;
-    snprintf(r->res.compression, sizeof r->res.compression, "%s", receiver_compression(st.encoding));
+    snprintf(r->res.compression, sizeof r->res.compression, "%s", fax_engine_compression_name(st.encoding));
     const char *ident = t30_get_rx_ident(t30);
     snprintf(r->res.remote_id, sizeof r->res.remote_id, "%s", ident ? ident : "");
     int written = r->page_base + st.pages_rx;

@@ -1,8 +1,9 @@
 /*
  * session.h - one call on one channel: dialing over a line, then a
- * spandsp T.30 session until a result. A session is a sender
- * or the answering side of an inbound call (receiver.c), over audio or,
- * on SIP lines, T.38 (fax_engine.c): the call may switch mid-way.
+ * spandsp T.30 session until a result. A session is a sender (session.c)
+ * or the answering side of an inbound call (session_inbound.c, which
+ * runs a receiver.c), over audio or, on SIP lines, T.38 (fax_engine.c):
+ * the call may switch mid-way. The pool drives both kinds through here.
  */
 #ifndef FAXFS_MODEM_SESSION_H
 #define FAXFS_MODEM_SESSION_H
@@ -11,8 +12,6 @@
 
 #include "modem/line.h"
 #include "modem/modem.h"
-
-enum session_role { SESSION_SEND, SESSION_RECEIVE };
 
 struct session;
 
@@ -31,13 +30,7 @@ struct session_params {
 /* Copies everything it needs. NULL when out of memory. */
 struct session *session_create(const struct session_params *p);
 
-struct inbound_hub;
-
-/* An inbound call on an accepted line call: it rings until the line
- * knows the call (AudioSocket: the UUID frame), then the daemon is asked
- * (begin) and a receiver answers. The session owns call and the slot. */
-struct session *session_create_inbound(const struct line_driver *drv, struct line_call *call,
-                                       struct inbound_hub *hub, int slot);
+/* Inbound calls are created by session_create_inbound (session_inbound.h). */
 /* How the session's line is clocked. */
 enum line_clock session_clock(const struct session *s);
 /* Moves the call on: dials, exchanges the audio that is ready (one block
@@ -53,7 +46,5 @@ int session_poll_fd(const struct session *s);
 /* Line time simulated so far (samples), for benchmarks. */
 long session_samples(const struct session *s);
 void session_free(struct session *s);
-/* spandsp log lines that say nothing to a reader of a call transcript. */
-bool session_log_is_noise(const char *text);
 
 #endif

@@ -422,3 +422,23 @@ int sdp_accepted(const struct sdp_session *answer, const struct sdp_prefs *p, st
     sdp_fill_choice(answer, chosen, pt, choice);
     return 0;
 }
+
+int sdp_prefs_codecs(const char *spec, struct sdp_prefs *p, char *err, size_t errlen)
+{
+    p->ncodecs = 0;
+    const char *s = spec && *spec ? spec : "pcmu,pcma";
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        int pt = n == 4 && strncasecmp(s, "pcmu", 4) == 0 ? SDP_PT_PCMU
+                 : n == 4 && strncasecmp(s, "pcma", 4) == 0 ? SDP_PT_PCMA : -1;
+        if (pt < 0 || p->ncodecs == 2) {
+            snprintf(err, errlen, "SIP codecs \"%s\": use pcmu, pcma or both, comma-separated", spec);
+            return -EINVAL;
+        }
+        p->codecs[p->ncodecs++] = pt;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}

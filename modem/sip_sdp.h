@@ -90,4 +90,8 @@ int sdp_answer(const struct sdp_session *offer, const struct sdp_prefs *p, const
  * Returns 0 with the choice, or -EPROTONOSUPPORT when none. */
 int sdp_accepted(const struct sdp_session *answer, const struct sdp_prefs *p, struct sdp_choice *choice);
 
+/* Our codecs from a --sip-codecs list ("pcmu", "pcma" or both,
+ * comma-separated; NULL or "": both). 0, or -EINVAL with a sentence in err. */
+int sdp_prefs_codecs(const char *spec, struct sdp_prefs *p, char *err, size_t errlen);
+
 #endif

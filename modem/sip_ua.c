@@ -25,6 +25,8 @@
 #include <re.h>
 
 #include "modem/admission.h"
+#include "modem/hostport.h"
+#include "modem/sip_gate.h"
 
 #define UA_DEFAULT_RING_TIMEOUT_S 60
 #define UA_STOP_GRACE_MS 300   /* for BYEs and CANCELs to leave before the loop ends */
@@ -39,10 +41,6 @@
 /* Our T.38 re-INVITEs per call, the first included: a peer that answers
  * 491 for ever gets no storm, and the call stays on audio. */
 #define UA_T38_MAX_ATTEMPTS 3
-/* Inbound digest authentication: realm, and how long a nonce we handed
- * out stays good (a caller answers a challenge within a second). */
-#define UA_AUTH_REALM "faxfs"
-#define UA_NONCE_LIFETIME_S 300
 /* Refused callers in the log: one line per source per minute, at most
  * this many lines a minute in all (the rest are counted). */
 #define UA_REFUSAL_LOG_WINDOW_S 60
@@ -82,7 +80,7 @@ struct sip_call {
     int t38_attempts;           /* our T.38 re-INVITEs sent so far */
     bool owns_call_id;          /* we placed the call: the slower side after a 491 */
     bool agent_ref;             /* the agent holds a reference (call in ua->calls) */
-    bool counted;               /* inbound: counted in ua->per_source under peer */
+    bool counted;               /* inbound: counted in ua->gate.per_source under peer */
     struct le le;
 };
 
@@ -97,13 +95,9 @@ struct sip_ua {
     struct sdp_prefs prefs;
     int ring_timeout_s;
     sip_incoming_fn incoming;
-    sip_notice_fn notice;
     void *user_data;
     char listen_spec[128];
-    struct peer_acl allow;      /* who may call us */
-    char in_user[64];           /* inbound digest user; "" no authentication */
-    char in_password[64];
-    uint8_t nonce_key[16];      /* signs our nonces: no state per challenge */
+    struct sip_gate gate;       /* who may call us */
     uint16_t port;
 
     /* Start-up handshake between sip_ua_create and the agent thread. */
@@ -121,8 +115,6 @@ struct sip_ua {
     struct sip_lsnr *glare_lsnr; /* answers 491 to a re-INVITE crossing ours */
     struct list calls;
     struct tmr stop_tmr;
-    struct peer_count per_source;    /* inbound calls in progress per source */
-    struct refusal_log refusals;
 };
 
 static pthread_once_t ua_libre_once = PTHREAD_ONCE_INIT;
@@ -287,7 +279,7 @@ static void agent_drop(struct sip_call *c)
     c->sess = mem_deref(c->sess); /* sends BYE, or CANCEL while ringing */
     if (c->counted) {
         c->counted = false;
-        peer_count_put(&c->ua->per_source, &c->peer);
+        peer_count_put(&c->ua->gate.per_source, &c->peer);
     }
     if (c->agent_ref) {
         c->agent_ref = false;
@@ -576,132 +568,6 @@ static void caller_id_of(const struct sip_msg *msg, char *out, size_t cap)
     out[k] = '\0';
 }
 
-/* --- agent thread: who may call (docs/sip.md, "Who may call") -------- */
-
-static int64_t ua_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec + 1; /* never 0: 0 means "never" in the throttle */
-}
-
-static void ua_notice(struct sip_ua *ua, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ua_notice(struct sip_ua *ua, const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    ua->notice(ua->user_data, line);
-}
-
-/* Answers a refused INVITE, and says so in the log unless the throttle
- * holds the line back (one per source a minute, a few a minute in all). */
-static void ua_refuse(struct sip_ua *ua, const struct sip_msg *msg, const struct peer_addr *src, uint16_t code,
-                      const char *reason, const char *why)
-{
-    (void)sip_treply(NULL, ua->sip, msg, code, reason);
-    long held = 0;
-    if (!ua->notice || !refusal_log_should(&ua->refusals, src, ua_now_s(), &held))
-        return;
-    char ip[64];
-    peer_addr_text(src, ip, sizeof ip);
-    if (held > 0)
-        ua_notice(ua, "SIP call from %s refused (%u %s): %s; %ld more refusal(s) not logged", ip, code, reason, why,
-                  held);
-    else
-        ua_notice(ua, "SIP call from %s refused (%u %s): %s", ip, code, reason, why);
-}
-
-/* Our nonces: the time they were made and a keyed MD5 of it, so a nonce
- * is checked without keeping any state per challenge. */
-static void nonce_make(const struct sip_ua *ua, int64_t t, char *out, size_t cap)
-{
-    uint8_t md[16];
-    (void)md5_printf(md, "%w:%lld", ua->nonce_key, sizeof ua->nonce_key, (long long)t);
-    int k = snprintf(out, cap, "%016llx", (unsigned long long)t);
-    for (int i = 0; i < 16 && k + 2 < (int)cap; i++)
-        k += snprintf(out + k, cap - (size_t)k, "%02x", md[i]);
-}
-
-/* 0: a nonce we made, young enough; -ESTALE: ours but old; -EINVAL. */
-static int nonce_check(const struct sip_ua *ua, const struct pl *nonce)
-{
-    char text[64], want[64];
-    if (nonce->l != 48)
-        return -EINVAL;
-    snprintf(text, sizeof text, "%.*s", (int)nonce->l, nonce->p);
-    char ts[17], *end;
-    memcpy(ts, text, 16);
-    ts[16] = '\0';
-    unsigned long long t = strtoull(ts, &end, 16);
-    if (*end)
-        return -EINVAL;
-    nonce_make(ua, (int64_t)t, want, sizeof want);
-    if (strcmp(want, text) != 0)
-        return -EINVAL;
-    return ua_now_s() - (int64_t)t > UA_NONCE_LIFETIME_S ? -ESTALE : 0;
-}
-
-/* With an inbound user and password configured, an INVITE must carry a
- * valid digest (RFC 3261 22.2, MD5, qop=auth or none); without one it is
- * challenged (401) and nothing is created. Returns 0 when it may go on. */
-static int ua_check_auth(struct sip_ua *ua, const struct sip_msg *msg, const struct peer_addr *src)
-{
-    if (!ua->in_user[0])
-        return 0;
-    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_AUTHORIZATION);
-    bool stale = false, tried = h != NULL;
-    struct httpauth_digest_resp resp;
-    if (h && httpauth_digest_response_decode(&resp, &h->val) == 0 && pl_strcmp(&resp.username, ua->in_user) == 0
-        && pl_strcmp(&resp.realm, UA_AUTH_REALM) == 0) {
-        int nv = nonce_check(ua, &resp.nonce);
-        uint8_t ha1[16];
-        if (nv == 0 && md5_printf(ha1, "%s:%s:%s", ua->in_user, UA_AUTH_REALM, ua->in_password) == 0
-            && httpauth_digest_response_auth(&resp, &msg->met, ha1) == 0)
-            return 0;
-        stale = nv == -ESTALE;
-    }
-    char nonce[64];
-    nonce_make(ua, ua_now_s(), nonce, sizeof nonce);
-    (void)sip_treplyf(NULL, NULL, ua->sip, msg, false, 401, "Unauthorized",
-                      "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, qop=\"auth\"%s\r\n"
-                      "Content-Length: 0\r\n"
-                      "\r\n",
-                      UA_AUTH_REALM, nonce, stale ? ", stale=true" : "");
-    long held = 0;
-    if (tried && !stale && ua->notice && refusal_log_should(&ua->refusals, src, ua_now_s(), &held)) {
-        char ip[64];
-        peer_addr_text(src, ip, sizeof ip);
-        ua_notice(ua, "SIP call from %s refused (401): wrong credentials; the caller must use the --sip-inbound-user "
-                      "name and password", ip);
-    }
-    return -EACCES;
-}
-
-/* Whether the INVITE may become a call: the allowed peers, the digest,
- * the per-source limit. On refusal the reply is sent here. */
-static int ua_admit(struct sip_ua *ua, const struct sip_msg *msg, struct peer_addr *src)
-{
-    if (peer_addr_from_sockaddr(src, &msg->src.u.sa) != 0) {
-        (void)sip_treply(NULL, ua->sip, msg, 403, "Forbidden");
-        return -EACCES;
-    }
-    if (!peer_acl_allows(&ua->allow, src)) {
-        ua_refuse(ua, msg, src, 403, "Forbidden", "not in --sip-allow");
-        return -EACCES;
-    }
-    if (ua_check_auth(ua, msg, src) != 0)
-        return -EACCES;
-    int rc = peer_count_take(&ua->per_source, src);
-    if (rc == -EBUSY)
-        ua_refuse(ua, msg, src, 486, "Busy Here", "too many calls from this address (--sip-calls-per-source)");
-    else if (rc != 0)
-        ua_refuse(ua, msg, src, 503, "Service Unavailable", "too many callers at once");
-    return rc;
-}
-
 static void incoming_handler(const struct sip_msg *msg, void *arg)
 {
     struct sip_ua *ua = arg;
@@ -710,12 +576,12 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
         return;
     }
     struct peer_addr src;
-    if (ua_admit(ua, msg, &src) != 0)
+    if (sip_gate_admit(&ua->gate, ua->sip, msg, &src) != 0)
         return;
     char ip[48];
     struct sip_call *c = sa_ntop(&msg->dst, ip, sizeof ip) == 0 ? call_new(ua, ip, sa_af(&msg->dst) == AF_INET6) : NULL;
     if (!c) {
-        peer_count_put(&ua->per_source, &src);
+        peer_count_put(&ua->gate.per_source, &src);
         (void)sip_treply(NULL, ua->sip, msg, 503, "Service Unavailable");
         return;
     }
@@ -729,7 +595,7 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
                != 0
         || mbuf_from_sdp(&desc, &c->local) != 0) {
         (void)sip_treply(NULL, ua->sip, msg, 488, "Not Acceptable Here");
-        peer_count_put(&ua->per_source, &src);
+        peer_count_put(&ua->gate.per_source, &src);
         call_unref(c);
         return;
     }
@@ -742,7 +608,7 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
         atomic_fetch_sub(&c->refs, 1);
         (void)sip_treply(NULL, ua->sip, msg, 486, "Busy Here");
         mem_deref(desc);
-        peer_count_put(&ua->per_source, &src);
+        peer_count_put(&ua->gate.per_source, &src);
         call_unref(c);
         return;
     }
@@ -884,101 +750,40 @@ static void *agent_main(void *arg)
 
 /* --- configuration ---------------------------------------------------- */
 
-static int parse_codecs(const char *spec, struct sdp_prefs *p, char *err, size_t errlen)
-{
-    p->ncodecs = 0;
-    const char *s = spec && *spec ? spec : "pcmu,pcma";
-    while (*s) {
-        size_t n = strcspn(s, ",");
-        int pt = n == 4 && strncasecmp(s, "pcmu", 4) == 0 ? SDP_PT_PCMU
-                 : n == 4 && strncasecmp(s, "pcma", 4) == 0 ? SDP_PT_PCMA : -1;
-        if (pt < 0 || p->ncodecs == 2) {
-            snprintf(err, errlen, "SIP codecs \"%s\": use pcmu, pcma or both, comma-separated", spec);
-            return -EINVAL;
-        }
-        p->codecs[p->ncodecs++] = pt;
-        s += n;
-        if (*s == ',')
-            s++;
-    }
-    return 0;
-}
-
-/* Our address as the peer will see it: the source address the kernel
- * picks to reach the peer (nothing is sent). */
-static int route_source(const char *peer_host, const char *peer_port, char *out, size_t cap, bool *ipv6)
-{
-    struct sa dst;
-    if (sa_set_str(&dst, peer_host, (uint16_t)atoi(peer_port)) != 0)
-        return -EINVAL;
-    int fd = socket(sa_af(&dst), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int rc = connect(fd, &dst.u.sa, dst.len) == 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 ? 0 : -errno;
-    close(fd);
-    if (rc)
-        return rc;
-    struct sa src;
-    sa_set_sa(&src, (struct sockaddr *)&ss);
-    *ipv6 = sa_af(&src) == AF_INET6;
-    return sa_ntop(&src, out, (int)cap) == 0 ? 0 : -EINVAL;
-}
-
-/* Splits "HOST[:PORT]" / "[V6]:PORT"; port keeps its value when absent. */
-static int split_host_port(const char *spec, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *colon;
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (!end)
-            return -EINVAL;
-        snprintf(host, hcap, "%.*s", (int)(end - spec - 1), spec + 1);
-        colon = end[1] == ':' ? end + 1 : NULL;
-    } else {
-        colon = strrchr(spec, ':');
-        if (colon && strchr(spec, ':') != colon)
-            colon = NULL; /* a bare IPv6 address */
-        snprintf(host, hcap, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
-    }
-    if (colon)
-        snprintf(port, pcap, "%s", colon + 1);
-    return host[0] ? 0 : -EINVAL;
-}
-
 static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char *err, size_t errlen)
 {
     snprintf(ua->user, sizeof ua->user, "%s", cfg->user && *cfg->user ? cfg->user : "faxfs");
     snprintf(ua->password, sizeof ua->password, "%s", cfg->password ? cfg->password : "");
     ua->ring_timeout_s = cfg->ring_timeout_s > 0 ? cfg->ring_timeout_s : UA_DEFAULT_RING_TIMEOUT_S;
     ua->incoming = cfg->incoming;
-    ua->notice = cfg->notice;
+    ua->gate.notice = cfg->notice;
+    ua->gate.notice_user = cfg->user_data;
     ua->user_data = cfg->user_data;
     char aerr[128];
-    if (peer_acl_parse(&ua->allow, cfg->allow && *cfg->allow ? cfg->allow : "any", aerr, sizeof aerr) != 0) {
+    if (peer_acl_parse(&ua->gate.allow, cfg->allow && *cfg->allow ? cfg->allow : "any", aerr, sizeof aerr) != 0) {
         snprintf(err, errlen, "SIP allowed peers: %s", aerr);
         return -EINVAL;
     }
-    peer_count_init(&ua->per_source, cfg->calls_per_source > 0 ? cfg->calls_per_source : UA_DEFAULT_CALLS_PER_SOURCE);
-    refusal_log_init(&ua->refusals, UA_REFUSAL_LOG_WINDOW_S, UA_REFUSAL_LOG_BURST);
+    peer_count_init(&ua->gate.per_source, cfg->calls_per_source > 0 ? cfg->calls_per_source : UA_DEFAULT_CALLS_PER_SOURCE);
+    refusal_log_init(&ua->gate.refusals, UA_REFUSAL_LOG_WINDOW_S, UA_REFUSAL_LOG_BURST);
     if (cfg->inbound_user && *cfg->inbound_user) {
         if (!cfg->inbound_password || !*cfg->inbound_password) {
             snprintf(err, errlen, "SIP inbound user '%s' needs a password (--sip-inbound-password or "
                                   "FAXFS_SIP_INBOUND_PASSWORD)", cfg->inbound_user);
             return -EINVAL;
         }
-        snprintf(ua->in_user, sizeof ua->in_user, "%s", cfg->inbound_user);
-        snprintf(ua->in_password, sizeof ua->in_password, "%s", cfg->inbound_password);
+        snprintf(ua->gate.in_user, sizeof ua->gate.in_user, "%s", cfg->inbound_user);
+        snprintf(ua->gate.in_password, sizeof ua->gate.in_password, "%s", cfg->inbound_password);
     }
     ua->prefs.t38 = cfg->t38;
     ua->prefs.max_datagram = 400;
-    if (parse_codecs(cfg->codecs, &ua->prefs, err, errlen) != 0)
+    if (sdp_prefs_codecs(cfg->codecs, &ua->prefs, err, errlen) != 0)
         return -EINVAL;
     /* Placing calls only, any port will do; taking calls, the usual one. */
     char lhost[48] = "0.0.0.0", lport[16];
     snprintf(lport, sizeof lport, "%s", cfg->peer && *cfg->peer ? "0" : "5060");
-    if (cfg->local && *cfg->local && split_host_port(cfg->local, lhost, sizeof lhost, lport, sizeof lport) != 0) {
+    if (cfg->local && *cfg->local
+        && hostport_split(cfg->local, HOSTPORT_PORT_OPTIONAL, lhost, sizeof lhost, lport, sizeof lport) != 0) {
         snprintf(err, errlen, "SIP local address \"%s\": use ADDR or ADDR:PORT", cfg->local);
         return -EINVAL;
     }
@@ -989,13 +794,14 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
     if (cfg->peer && *cfg->peer) {
         char pport[16] = "5060";
         snprintf(ua->peer, sizeof ua->peer, "%s", cfg->peer);
-        if (split_host_port(cfg->peer, ua->peer_host, sizeof ua->peer_host, pport, sizeof pport) != 0) {
+        if (hostport_split(cfg->peer, HOSTPORT_PORT_OPTIONAL, ua->peer_host, sizeof ua->peer_host, pport,
+                           sizeof pport) != 0) {
             snprintf(err, errlen, "SIP peer \"%s\": use HOST or HOST:PORT", cfg->peer);
             return -EINVAL;
         }
         struct sa any;
         if (sa_set_str(&any, lhost, 0) == 0 && sa_is_any(&any)
-            && route_source(ua->peer_host, pport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6) != 0) {
+            && hostport_route_source(ua->peer_host, pport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6) != 0) {
             snprintf(err, errlen, "SIP peer \"%s\": no route to it; give a numeric address or --sip-local",
                      cfg->peer);
             return -EHOSTUNREACH;
@@ -1024,7 +830,7 @@ int sip_ua_create(struct sip_ua **out, const struct sip_ua_config *cfg, char *er
     }
     list_init(&ua->calls);
     tmr_init(&ua->stop_tmr);
-    rand_bytes(ua->nonce_key, sizeof ua->nonce_key);
+    rand_bytes(ua->gate.nonce_key, sizeof ua->gate.nonce_key);
     pthread_mutex_init(&ua->start_lock, NULL);
     pthread_cond_init(&ua->start_cond, NULL);
     /* The agent never takes signals meant for the daemon. */

@@ -1,16 +1,12 @@
 # System tests: the queue engine on real modems (simulated network), no FUSE.
-add_executable(test_system_sim ${CMAKE_CURRENT_LIST_DIR}/test_system_sim.c ${CMAKE_CURRENT_LIST_DIR}/system_util.c)
-target_link_libraries(test_system_sim PRIVATE faxfs_wiring faxfs_faxtest PkgConfig::CMOCKA Threads::Threads)
-target_compile_definitions(test_system_sim PRIVATE FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
-add_test(NAME system_sim COMMAND test_system_sim)
-set_tests_properties(system_sim PROPERTIES LABELS system TIMEOUT 600)
+faxfs_modem_test(NAME system_sim SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_system_sim.c
+                 ${CMAKE_CURRENT_LIST_DIR}/system_util.c LIBS faxfs_wiring faxfs_faxtest Threads::Threads
+                 LABELS system TIMEOUT 600 DEFINES FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
 
 # The engine over a SIP line on loopback: busy is retried, the retry faxes.
-add_executable(test_system_sip ${CMAKE_CURRENT_LIST_DIR}/test_system_sip.c ${CMAKE_CURRENT_LIST_DIR}/system_util.c)
-target_link_libraries(test_system_sip PRIVATE faxfs_wiring faxfs_faxtest PkgConfig::CMOCKA Threads::Threads)
-target_compile_definitions(test_system_sip PRIVATE FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
-add_test(NAME system_sip COMMAND test_system_sip)
-set_tests_properties(system_sip PROPERTIES LABELS "system;sip" TIMEOUT 600)
+faxfs_modem_test(NAME system_sip SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_system_sip.c
+                 ${CMAKE_CURRENT_LIST_DIR}/system_util.c LIBS faxfs_wiring faxfs_faxtest Threads::Threads
+                 LABELS system sip TIMEOUT 600 DEFINES FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
 
 # Two mounted daemons faxing over SIP (needs FUSE; exit 77 = skipped).
 add_test(NAME system_sip_mounted COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh)

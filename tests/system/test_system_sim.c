@@ -24,76 +24,20 @@
 #include "daemon/wiring.h"
 #include "tests/system/system_util.h"
 
-struct fixture {
-    char dir[256];
-    char sim[300]; /* the simulated network's received pages */
-    int64_t now;
-    struct wiring w;
-    struct queue *q;
-};
-
-static int64_t fake_now(void *ctx)
+/* Each test's fixture is the shared engine on a sim line (system_util.h). */
+static int open_engine(struct system_engine *f, enum modem_pace pace)
 {
-    return __atomic_load_n((int64_t *)ctx, __ATOMIC_SEQ_CST);
-}
-
-static void set_now(struct fixture *f, int64_t t)
-{
-    __atomic_store_n(&f->now, t, __ATOMIC_SEQ_CST);
-}
-
-static void quiet_log(int level, const char *msg)
-{
-    (void)level;
-    (void)msg;
-}
-
-static int open_engine(struct fixture *f, enum modem_pace pace)
-{
-    char scratch[300], spool[300];
-    snprintf(f->sim, sizeof f->sim, "%s/sim", f->dir);
-    snprintf(scratch, sizeof scratch, "%s/modem-tmp", f->dir);
-    snprintf(spool, sizeof spool, "%s/spool", f->dir);
-    mkdir(scratch, 0700);
     struct modem_pool_config mcfg = {
-        .channels = 2, .line_spec = "sim", .pace = pace,
-        .sim_dir = f->sim, .scratch_dir = scratch, .workers = 1, .tsid = "faxfs test",
+        .channels = 2, .line_spec = "sim", .pace = pace, .sim_dir = f->sim, .workers = 1, .tsid = "faxfs test",
     };
-    char err[256];
-    if (modem_pool_create(&f->w.pool, &mcfg, err, sizeof err) < 0) {
-        fprintf(stderr, "modem pool: %s\n", err);
-        return -1;
-    }
-    struct queue_config qcfg = {
-        .spool_dir = spool,
-        .clock = {.now = fake_now, .ctx = &f->now},
-        .line = wiring_line_ops(&f->w),
-        .modems = 2,
-        .per_destination_limit = 1,
-        .retry_jitter_percent = -1,
-        .max_attempts = 3,
-        .no_thread = true,
-        .log = quiet_log,
-        .converter = FAXFS_CONVERTER, .convert_uid = 65534, .convert_gid = 65534, /* nobody */
-    };
-    return queue_open(&f->w.q, &qcfg) < 0 ? -1 : (f->q = f->w.q, 0);
-}
-
-static void close_engine(struct fixture *f)
-{
-    queue_stop(f->q);
-    modem_pool_destroy(f->w.pool);
-    queue_close(f->q);
-    f->q = NULL;
+    return system_engine_open(f, &mcfg);
 }
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/faxfs-system-XXXXXX");
-    if (!mkdtemp(f->dir))
+    struct system_engine *f = calloc(1, sizeof *f);
+    if (!f || system_engine_init(f, "/tmp/faxfs-system-XXXXXX") < 0)
         return -1;
-    f->now = 1800000000; /* 2027-01-15 */
     if (open_engine(f, MODEM_PACE_FAST) < 0)
         return -1;
     *state = f;
@@ -105,67 +49,42 @@ static int setup_realtime(void **state)
 {
     if (setup(state) < 0)
         return -1;
-    struct fixture *f = *state;
-    close_engine(f);
+    struct system_engine *f = *state;
+    system_engine_close(f);
     return open_engine(f, MODEM_PACE_REALTIME);
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    if (f->q)
-        close_engine(f);
-    faxtest_rmtree(f->dir);
+    struct system_engine *f = *state;
+    system_engine_cleanup(f);
     free(f);
     return 0;
 }
 
-static uint64_t submit(struct fixture *f, const char *number, int pages)
+static uint64_t submit(struct system_engine *f, const char *number, int pages)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/doc.tif", f->dir);
-    assert_int_equal(faxtest_write(path, pages, 400), 0);
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    struct queue_request req = {0};
-    snprintf(req.recipient_number, sizeof req.recipient_number, "%s", number);
-    struct queue_caller me = {.uid = getuid(), .gid = getgid()};
-    uint64_t id = 0;
-    char why[256] = "";
-    int rc = queue_submit(f->q, &me, &req, &fd, 1, &id, why, sizeof why);
-    close(fd);
-    if (rc < 0)
-        fail_msg("submit to %s refused: %s", number, why);
-    return id;
+    return system_submit(f, number, path, pages, 400);
 }
 
-/* Runs one dispatch round and waits (bounded) until the job leaves the
- * active state; returns its snapshot. */
-static struct job attempt(struct fixture *f, uint64_t id)
+static struct job attempt(struct system_engine *f, uint64_t id)
 {
-    struct job j;
-    assert_int_equal(queue_run_once(f->q), 1);
-    for (int i = 0; i < 120000; i++) {
-        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
-        if (j.status != JOB_ACTIVE)
-            return j;
-        usleep(1000);
-    }
-    fail_msg("job %llu still active after 120 s", (unsigned long long)id);
-    return j;
+    return system_attempt(f, id, 120);
 }
 
-static void assert_retrying_after(struct fixture *f, const struct job *j, int delay)
+static void assert_retrying_after(struct system_engine *f, const struct job *j, int delay)
 {
     assert_int_equal(j->status, JOB_RETRYING);
     assert_int_equal(j->next_attempt - f->now, delay);
     assert_true(j->error_code[0] != '\0');
-    set_now(f, j->next_attempt);
+    system_engine_set_now(f, j->next_attempt);
 }
 
 static void test_normal_number_is_sent_in_one_call(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "555-1234", 2);
     struct job j = attempt(f, id);
     assert_int_equal(j.status, JOB_DONE);
@@ -179,7 +98,7 @@ static void test_normal_number_is_sent_in_one_call(void **state)
 
 static void test_busy_number_is_retried_after_busy_delay_until_attempts_run_out(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550101", 1);
     struct job j = attempt(f, id);
     assert_string_equal(j.error_code, "busy");
@@ -194,7 +113,7 @@ static void test_busy_number_is_retried_after_busy_delay_until_attempts_run_out(
 
 static void test_unanswered_number_is_retried_after_no_answer_delay(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550102", 1);
     struct job j = attempt(f, id);
     assert_string_equal(j.error_code, "no_answer");
@@ -203,7 +122,7 @@ static void test_unanswered_number_is_retried_after_no_answer_delay(void **state
 
 static void test_person_answering_is_not_a_fax_machine(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550103", 1);
     struct job j = attempt(f, id);
     assert_string_equal(j.error_code, "not_fax");
@@ -213,7 +132,7 @@ static void test_person_answering_is_not_a_fax_machine(void **state)
 
 static void test_hangup_after_first_page_retries_only_the_rest(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550104", 3);
     struct job j = attempt(f, id);
     assert_int_equal(j.pages_sent, 1);
@@ -230,7 +149,7 @@ static void test_hangup_after_first_page_retries_only_the_rest(void **state)
 
 static void test_busy_twice_then_answered_is_done_on_third_attempt(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550105", 1);
     struct job j = attempt(f, id);
     assert_retrying_after(f, &j, 180);
@@ -243,7 +162,7 @@ static void test_busy_twice_then_answered_is_done_on_third_attempt(void **state)
 
 static void test_noisy_line_succeeds_at_lower_speed(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550106", 1);
     struct job j = attempt(f, id);
     assert_int_equal(j.status, JOB_DONE);
@@ -252,7 +171,7 @@ static void test_noisy_line_succeeds_at_lower_speed(void **state)
 
 static void test_old_machine_gets_no_ecm_at_9600(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5550107", 1);
     struct job j = attempt(f, id);
     assert_int_equal(j.status, JOB_DONE);
@@ -262,7 +181,7 @@ static void test_old_machine_gets_no_ecm_at_9600(void **state)
 
 static void test_received_pages_match_sent_pages(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5551000", 3);
     struct job j = attempt(f, id);
     assert_int_equal(j.status, JOB_DONE);
@@ -275,7 +194,7 @@ static void test_received_pages_match_sent_pages(void **state)
 }
 
 /* Waits (bounded) until the job's confirmed pages reach n. */
-static void wait_pages_sent(struct fixture *f, uint64_t id, int n)
+static void wait_pages_sent(struct system_engine *f, uint64_t id, int n)
 {
     struct job j;
     for (int i = 0; i < 900; i++) {
@@ -289,7 +208,7 @@ static void wait_pages_sent(struct fixture *f, uint64_t id, int n)
 
 static void test_cancel_aborts_the_active_call(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5552000", 3);
     assert_int_equal(queue_run_once(f->q), 1);
     wait_pages_sent(f, id, 1);
@@ -309,11 +228,11 @@ static void test_cancel_aborts_the_active_call(void **state)
 
 static void test_restart_mid_call_requeues_without_resending_confirmed_pages(void **state)
 {
-    struct fixture *f = *state;
+    struct system_engine *f = *state;
     uint64_t id = submit(f, "5553000", 3);
     assert_int_equal(queue_run_once(f->q), 1);
     wait_pages_sent(f, id, 1);
-    close_engine(f);
+    system_engine_close(f);
     assert_int_equal(open_engine(f, MODEM_PACE_FAST), 0);
 
     struct job j;

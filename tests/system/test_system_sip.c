@@ -34,26 +34,12 @@ struct far_end {
 };
 
 struct fixture {
-    char dir[256];
-    int64_t now;
-    struct wiring w;
-    struct queue *q;
+    struct system_engine e;    /* the sender: the engine on a SIP line */
     struct sip_ua *busy;       /* the busy peer, while it holds the port */
     struct modem_pool *far;    /* the answering pool, afterwards */
     struct far_end fe;
     int port;
 };
-
-static int64_t fake_now(void *ctx)
-{
-    return __atomic_load_n((int64_t *)ctx, __ATOMIC_SEQ_CST);
-}
-
-static void quiet_log(int level, const char *msg)
-{
-    (void)level;
-    (void)msg;
-}
 
 static void *far_begin(void *ctx, const struct modem_inbound_call *call)
 {
@@ -89,12 +75,10 @@ static const struct modem_inbound_ops far_ops = { .begin = far_begin, .page = fa
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/faxfs-system-sip-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f || system_engine_init(&f->e, "/tmp/faxfs-system-sip-XXXXXX") < 0)
         return -1;
     pthread_mutex_init(&f->fe.lock, NULL);
-    snprintf(f->fe.dir, sizeof f->fe.dir, "%s", f->dir);
-    f->now = 1800000000;
+    snprintf(f->fe.dir, sizeof f->fe.dir, "%s", f->e.dir);
     char err[256] = "";
     struct sip_ua_config busy = { .local = "127.0.0.1:0" }; /* no incoming handler: 486 */
     if (sip_ua_create(&f->busy, &busy, err, sizeof err) != 0) {
@@ -102,28 +86,13 @@ static int setup(void **state)
         return -1;
     }
     f->port = sip_ua_port(f->busy);
-    char line[64], scratch[300], spool[300];
+    char line[64];
     snprintf(line, sizeof line, "sip:127.0.0.1:%d", f->port);
-    snprintf(scratch, sizeof scratch, "%s/modem-tmp", f->dir);
-    snprintf(spool, sizeof spool, "%s/spool", f->dir);
-    mkdir(scratch, 0700);
     struct modem_pool_config mcfg = {
-        .channels = 1, .line_spec = line, .scratch_dir = scratch, .workers = 1, .tsid = "faxfs sender",
-        .sip = { .local = "127.0.0.1" },
+        .channels = 1, .line_spec = line, .workers = 1, .tsid = "faxfs sender", .sip = { .local = "127.0.0.1" },
     };
-    if (modem_pool_create(&f->w.pool, &mcfg, err, sizeof err) < 0) {
-        fprintf(stderr, "modem pool: %s\n", err);
+    if (system_engine_open(&f->e, &mcfg) < 0)
         return -1;
-    }
-    struct queue_config qcfg = {
-        .spool_dir = spool, .clock = {.now = fake_now, .ctx = &f->now}, .line = wiring_line_ops(&f->w),
-        .modems = 1, .per_destination_limit = 1, .retry_jitter_percent = -1, .max_attempts = 3,
-        .no_thread = true, .log = quiet_log,
-        .converter = FAXFS_CONVERTER, .convert_uid = 65534, .convert_gid = 65534, /* nobody */
-    };
-    if (queue_open(&f->w.q, &qcfg) < 0)
-        return -1;
-    f->q = f->w.q;
     *state = f;
     return 0;
 }
@@ -131,13 +100,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    queue_stop(f->q);
-    modem_pool_destroy(f->w.pool);
-    queue_close(f->q);
+    system_engine_close(&f->e);
     modem_pool_destroy(f->far);
     sip_ua_destroy(f->busy);
     pthread_mutex_destroy(&f->fe.lock);
-    faxtest_rmtree(f->dir);
+    system_engine_cleanup(&f->e);
     free(f);
     return 0;
 }
@@ -150,7 +117,7 @@ static void replace_busy_peer_with_fax_receiver(struct fixture *f)
     char listen[64], err[256] = "";
     snprintf(listen, sizeof listen, "sip:127.0.0.1:%d", f->port);
     struct modem_pool_config cfg = {
-        .channels = 1, .line_spec = "sim", .sim_dir = f->dir, .scratch_dir = f->dir, .workers = 1,
+        .channels = 1, .line_spec = "sim", .sim_dir = f->e.dir, .scratch_dir = f->e.dir, .workers = 1,
         .tsid = "faxfs receiver", .inbound = &far_ops, .inbound_ctx = &f->fe, .listen_spec = listen,
     };
     int rc = modem_pool_create(&f->far, &cfg, err, sizeof err);
@@ -159,52 +126,20 @@ static void replace_busy_peer_with_fax_receiver(struct fixture *f)
     assert_int_equal(rc, 0);
 }
 
-static uint64_t submit(struct fixture *f, const char *number, const char *doc)
-{
-    assert_int_equal(faxtest_write(doc, 1, 300), 0);
-    int fd = open(doc, O_RDONLY);
-    assert_true(fd >= 0);
-    struct queue_request req = {0};
-    snprintf(req.recipient_number, sizeof req.recipient_number, "%s", number);
-    struct queue_caller me = {.uid = getuid(), .gid = getgid()};
-    uint64_t id = 0;
-    char why[256] = "";
-    int rc = queue_submit(f->q, &me, &req, &fd, 1, &id, why, sizeof why);
-    close(fd);
-    if (rc < 0)
-        fail_msg("submit to %s refused: %s", number, why);
-    return id;
-}
-
-/* One dispatch round, then a bounded wait until the job is not active. */
-static struct job attempt(struct fixture *f, uint64_t id)
-{
-    struct job j;
-    assert_int_equal(queue_run_once(f->q), 1);
-    for (int i = 0; i < 180000; i++) {
-        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
-        if (j.status != JOB_ACTIVE)
-            return j;
-        usleep(1000);
-    }
-    fail_msg("job %llu still active after 180 s", (unsigned long long)id);
-    return j;
-}
-
 static void test_busy_sip_peer_is_retried_after_busy_delay_and_then_sent(void **state)
 {
     struct fixture *f = *state;
     char doc[300], got[400];
-    snprintf(doc, sizeof doc, "%s/doc.tif", f->dir);
-    uint64_t id = submit(f, "5551000", doc);
-    struct job j = attempt(f, id);
+    snprintf(doc, sizeof doc, "%s/doc.tif", f->e.dir);
+    uint64_t id = system_submit(&f->e, "5551000", doc, 1, 300);
+    struct job j = system_attempt(&f->e, id, 180);
     assert_int_equal(j.status, JOB_RETRYING);
     assert_string_equal(j.error_code, "busy");
-    assert_int_equal(j.next_attempt - f->now, 180);
-    __atomic_store_n(&f->now, j.next_attempt, __ATOMIC_SEQ_CST);
+    assert_int_equal(j.next_attempt - f->e.now, 180);
+    system_engine_set_now(&f->e, j.next_attempt);
 
     replace_busy_peer_with_fax_receiver(f);
-    j = attempt(f, id);
+    j = system_attempt(&f->e, id, 180);
     assert_int_equal(j.status, JOB_DONE);
     assert_int_equal(j.attempts, 2);
     assert_int_equal(j.pages_sent, 1);
@@ -225,7 +160,7 @@ static void test_busy_sip_peer_is_retried_after_busy_delay_and_then_sent(void **
     assert_int_equal(f->fe.pages, 1);
     assert_string_equal(f->fe.res.transport, "t38");
     pthread_mutex_unlock(&f->fe.lock);
-    snprintf(got, sizeof got, "%s/page-1.tif", f->dir);
+    snprintf(got, sizeof got, "%s/page-1.tif", f->e.dir);
     assert_int_equal(system_tiff_page_pixels_equal(doc, 0, got, 0), 1);
 }
 

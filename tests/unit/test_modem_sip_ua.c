@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -114,111 +115,106 @@ static void free_pair(struct pair *p)
     sip_ua_destroy(p->b);
 }
 
+/* An answered call between a pair: the scaffolding of every test that
+ * starts from one, set up from the table of cases in main(). */
+struct call_case {
+    bool a_t38, b_t38;  /* each side's willingness to switch to T.38 */
+};
+
+struct answered {
+    struct pair p;
+    struct sip_call *ca, *cb;  /* NULL once a test released it */
+};
+
+static int setup_answered_call(void **state)
+{
+    const struct call_case *cc = *state;
+    struct answered *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    make_pair(&t->p, cc->a_t38, cc->b_t38, false);
+    assert_int_equal(sip_ua_dial(t->p.a, "5551234", &t->ca), 0);
+    assert_int_equal(wait_state(t->ca, SIP_CALL_ANSWERED), SIP_CALL_ANSWERED);
+    t->cb = wait_taken(&t->p.taker);
+    assert_non_null(t->cb);
+    *state = t;
+    return 0;
+}
+
+static int teardown_answered_call(void **state)
+{
+    struct answered *t = *state;
+    if (t->ca)
+        sip_call_release(t->ca);
+    if (t->cb)
+        sip_call_release(t->cb);
+    free_pair(&t->p);
+    free(t);
+    return 0;
+}
+
+static const struct call_case both_t38 = { .a_t38 = true, .b_t38 = true };
+static const struct call_case callee_without_t38 = { .a_t38 = true, .b_t38 = false };
+static const struct call_case audio_only = { .a_t38 = false, .b_t38 = false };
+
 static void test_answered_call_agrees_audio_on_both_sides(void **state)
 {
-    (void)state;
-    struct pair p;
-    make_pair(&p, true, true, false);
-    struct sip_call *ca;
-    assert_int_equal(sip_ua_dial(p.a, "5551234", &ca), 0);
-    assert_int_equal(wait_state(ca, SIP_CALL_ANSWERED), SIP_CALL_ANSWERED);
-    struct sip_call *cb = wait_taken(&p.taker);
-    assert_non_null(cb);
-    assert_string_equal(p.taker.caller_id, "5550100");
+    struct answered *t = *state;
+    assert_string_equal(t->p.taker.caller_id, "5550100");
     struct sdp_choice ma, mb;
-    sip_call_media(ca, &ma, NULL);
-    sip_call_media(cb, &mb, NULL);
+    sip_call_media(t->ca, &ma, NULL);
+    sip_call_media(t->cb, &mb, NULL);
     assert_int_equal(ma.kind, SDP_CHOICE_AUDIO);
     assert_int_equal(mb.kind, SDP_CHOICE_AUDIO);
     assert_int_equal(ma.pt, SDP_PT_PCMU);
-    assert_int_equal(ma.port, fd_port(sip_call_audio_fd(cb)));
-    assert_int_equal(mb.port, fd_port(sip_call_audio_fd(ca)));
+    assert_int_equal(ma.port, fd_port(sip_call_audio_fd(t->cb)));
+    assert_int_equal(mb.port, fd_port(sip_call_audio_fd(t->ca)));
     assert_string_equal(ma.addr, "127.0.0.1");
-    sip_call_release(ca);
-    sip_call_release(cb);
-    free_pair(&p);
 }
 
 static void test_t38_reinvite_accepted_switches_both_sides(void **state)
 {
-    (void)state;
-    struct pair p;
-    make_pair(&p, true, true, false);
-    struct sip_call *ca;
-    assert_int_equal(sip_ua_dial(p.a, "5551234", &ca), 0);
-    assert_int_equal(wait_state(ca, SIP_CALL_ANSWERED), SIP_CALL_ANSWERED);
-    struct sip_call *cb = wait_taken(&p.taker);
-    assert_non_null(cb);
-    sip_call_request_t38(ca);
-    assert_int_equal(wait_t38_settled(ca), SIP_T38_ACTIVE);
-    assert_int_equal(wait_t38_settled(cb), SIP_T38_ACTIVE);
+    struct answered *t = *state;
+    sip_call_request_t38(t->ca);
+    assert_int_equal(wait_t38_settled(t->ca), SIP_T38_ACTIVE);
+    assert_int_equal(wait_t38_settled(t->cb), SIP_T38_ACTIVE);
     struct sdp_choice ma, mb;
-    sip_call_media(ca, &ma, NULL);
-    sip_call_media(cb, &mb, NULL);
+    sip_call_media(t->ca, &ma, NULL);
+    sip_call_media(t->cb, &mb, NULL);
     assert_int_equal(ma.kind, SDP_CHOICE_T38);
     assert_int_equal(mb.kind, SDP_CHOICE_T38);
-    assert_int_equal(ma.port, fd_port(sip_call_image_fd(cb)));
-    assert_int_equal(mb.port, fd_port(sip_call_image_fd(ca)));
+    assert_int_equal(ma.port, fd_port(sip_call_image_fd(t->cb)));
+    assert_int_equal(mb.port, fd_port(sip_call_image_fd(t->ca)));
     assert_true(ma.t38.transferred_tcf);
     assert_int_equal(ma.t38.ec, SDP_T38_EC_REDUNDANCY);
-    assert_int_equal(sip_call_state(ca, NULL), SIP_CALL_ANSWERED);
-    sip_call_release(ca);
-    sip_call_release(cb);
-    free_pair(&p);
+    assert_int_equal(sip_call_state(t->ca, NULL), SIP_CALL_ANSWERED);
 }
 
 static void test_t38_refused_by_peer_keeps_the_call_on_audio(void **state)
 {
-    (void)state;
-    struct pair p;
-    make_pair(&p, true, false, false);
-    struct sip_call *ca;
-    assert_int_equal(sip_ua_dial(p.a, "5551234", &ca), 0);
-    assert_int_equal(wait_state(ca, SIP_CALL_ANSWERED), SIP_CALL_ANSWERED);
-    struct sip_call *cb = wait_taken(&p.taker);
-    assert_non_null(cb);
-    sip_call_request_t38(ca);
-    assert_int_equal(wait_t38_settled(ca), SIP_T38_REFUSED);
+    struct answered *t = *state;
+    sip_call_request_t38(t->ca);
+    assert_int_equal(wait_t38_settled(t->ca), SIP_T38_REFUSED);
     struct sdp_choice ma;
-    sip_call_media(ca, &ma, NULL);
+    sip_call_media(t->ca, &ma, NULL);
     assert_int_equal(ma.kind, SDP_CHOICE_AUDIO);
-    assert_int_equal(sip_call_state(ca, NULL), SIP_CALL_ANSWERED);
-    assert_int_equal(sip_call_state(cb, NULL), SIP_CALL_ANSWERED);
-    sip_call_release(ca);
-    sip_call_release(cb);
-    free_pair(&p);
+    assert_int_equal(sip_call_state(t->ca, NULL), SIP_CALL_ANSWERED);
+    assert_int_equal(sip_call_state(t->cb, NULL), SIP_CALL_ANSWERED);
 }
 
 static void test_caller_hangup_ends_the_call_at_the_callee(void **state)
 {
-    (void)state;
-    struct pair p;
-    make_pair(&p, false, false, false);
-    struct sip_call *ca;
-    assert_int_equal(sip_ua_dial(p.a, "5551234", &ca), 0);
-    assert_int_equal(wait_state(ca, SIP_CALL_ANSWERED), SIP_CALL_ANSWERED);
-    struct sip_call *cb = wait_taken(&p.taker);
-    assert_non_null(cb);
-    sip_call_release(ca);
-    assert_int_equal(wait_state(cb, SIP_CALL_ENDED), SIP_CALL_ENDED);
-    sip_call_release(cb);
-    free_pair(&p);
+    struct answered *t = *state;
+    sip_call_release(t->ca);
+    t->ca = NULL;
+    assert_int_equal(wait_state(t->cb, SIP_CALL_ENDED), SIP_CALL_ENDED);
 }
 
 static void test_callee_hangup_ends_the_call_at_the_caller(void **state)
 {
-    (void)state;
-    struct pair p;
-    make_pair(&p, false, false, false);
-    struct sip_call *ca;
-    assert_int_equal(sip_ua_dial(p.a, "5551234", &ca), 0);
-    assert_int_equal(wait_state(ca, SIP_CALL_ANSWERED), SIP_CALL_ANSWERED);
-    struct sip_call *cb = wait_taken(&p.taker);
-    assert_non_null(cb);
-    sip_call_release(cb);
-    assert_int_equal(wait_state(ca, SIP_CALL_ENDED), SIP_CALL_ENDED);
-    sip_call_release(ca);
-    free_pair(&p);
+    struct answered *t = *state;
+    sip_call_release(t->cb);
+    t->cb = NULL;
+    assert_int_equal(wait_state(t->ca, SIP_CALL_ENDED), SIP_CALL_ENDED);
 }
 
 static void test_busy_callee_gives_busy_with_486(void **state)
@@ -266,14 +262,18 @@ static void test_bad_configuration_is_refused_with_a_sentence(void **state)
     assert_non_null(strstr(err, "pcmu"));
 }
 
+/* A test that starts from an answered call of the given case. */
+#define ANSWERED(test, call_case) \
+    cmocka_unit_test_prestate_setup_teardown(test, setup_answered_call, teardown_answered_call, (void *)&(call_case))
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_answered_call_agrees_audio_on_both_sides),
-        cmocka_unit_test(test_t38_reinvite_accepted_switches_both_sides),
-        cmocka_unit_test(test_t38_refused_by_peer_keeps_the_call_on_audio),
-        cmocka_unit_test(test_caller_hangup_ends_the_call_at_the_callee),
-        cmocka_unit_test(test_callee_hangup_ends_the_call_at_the_caller),
+        ANSWERED(test_answered_call_agrees_audio_on_both_sides, both_t38),
+        ANSWERED(test_t38_reinvite_accepted_switches_both_sides, both_t38),
+        ANSWERED(test_t38_refused_by_peer_keeps_the_call_on_audio, callee_without_t38),
+        ANSWERED(test_caller_hangup_ends_the_call_at_the_callee, audio_only),
+        ANSWERED(test_callee_hangup_ends_the_call_at_the_caller, audio_only),
         cmocka_unit_test(test_busy_callee_gives_busy_with_486),
         cmocka_unit_test(test_peer_that_never_answers_gives_no_answer),
         cmocka_unit_test(test_bad_configuration_is_refused_with_a_sentence),
