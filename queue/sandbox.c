@@ -176,9 +176,10 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
     /* bwrap writes its copy of the converter; the converter its pages. */
     limit(RLIMIT_FSIZE, (rlim_t)r->opt->max_bytes + (1u << 20) + (rlim_t)r->converter_bytes);
     limit(RLIMIT_CPU, (rlim_t)r->opt->render_seconds + SANDBOX_GRACE_SECONDS);
-#if !defined(__SANITIZE_ADDRESS__)
-    /* AddressSanitizer reserves terabytes of shadow memory up front: a
-     * sanitizer build of the converter cannot start under this limit. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    /* AddressSanitizer and ThreadSanitizer reserve terabytes of shadow
+     * memory up front: a sanitizer build of the converter cannot start
+     * under this limit. */
     limit(RLIMIT_AS, SANDBOX_MEMORY);
 #endif
     limit(RLIMIT_NOFILE, SANDBOX_NOFILE);
