@@ -116,6 +116,12 @@ static void capture_call(bool ecm)
     fax_free(end[1]);
 }
 
+static void remove_page_files(void)
+{
+    unlink(tx_path);
+    unlink(rx_path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -128,6 +134,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(rx_path, sizeof rx_path, "/tmp/faxfs-fuzz-t30-%ld-rx.tif", (long)getpid());
     if (faxtest_write(tx_path, 2, 64) != 0)
         abort();
+    atexit(remove_page_files); /* libFuzzer ends with exit() */
     capture_call(true);
     capture_call(false);
     unlink(rx_path);
