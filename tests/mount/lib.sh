@@ -141,6 +141,19 @@ grep -q "^#define QUEUE_FIRST_JOB_ID $FIRST_ID\$" "$(dirname "${BASH_SOURCE[0]}"
     fail "FIRST_ID in tests/mount/lib.sh differs from QUEUE_FIRST_JOB_ID in queue/queue.h; make them agree"
 job_id() { echo $((FIRST_ID + $1 - 1)); }
 
+# Tests that create users: useradd and groupadd lock /etc/passwd and
+# /etc/group, and tests running in parallel may hold the lock for a
+# moment, so retry CMD... runs CMD until it succeeds (bounded, then fails
+# the test) and try_hard CMD... the same without failing (for cleanup).
+retry() {
+    for _ in $(seq 50); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "'$*' kept failing"
+}
+try_hard() { for _ in $(seq 50); do "$@" 2>/dev/null && return 0; sleep 0.1; done; return 0; }
+
 # skip REASON: ctest counts exit 77 as skipped (SKIP_RETURN_CODE).
 skip() {
     echo "SKIP: $*"

@@ -10,16 +10,6 @@ source "$(dirname "$0")/lib.sh"
 command -v setpriv >/dev/null && command -v useradd >/dev/null || skip "needs setpriv and useradd"
 
 A=faxfs-t-priv-a B=faxfs-t-priv-b C=faxfs-t-priv-c ADM=faxfs-t-priv-adm
-# useradd and groupadd lock /etc/passwd and /etc/group: tests running in
-# parallel may hold the lock for a moment, so they are retried (bounded).
-retry() {
-    for _ in $(seq 50); do
-        "$@" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    fail "'$*' kept failing"
-}
-try_hard() { for _ in $(seq 50); do "$@" 2>/dev/null && return 0; sleep 0.1; done; return 0; }
 remove_users() {
     for u in $A $B $C; do ! id "$u" >/dev/null 2>&1 || try_hard userdel "$u"; done
     ! getent group $ADM >/dev/null || try_hard groupdel $ADM

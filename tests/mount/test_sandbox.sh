@@ -18,8 +18,8 @@ A=faxfs-t-sandbox-a B=faxfs-t-sandbox-b
 remove_users() { for u in $A $B; do userdel "$u" 2>/dev/null || true; done; }
 remove_users
 on_exit remove_users
-useradd -M -N -s /usr/sbin/nologin $A
-useradd -M -N -s /usr/sbin/nologin $B
+retry useradd -M -N -s /usr/sbin/nologin $A
+retry useradd -M -N -s /usr/sbin/nologin $B
 as() {
     local u=$1
     shift

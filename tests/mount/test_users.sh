@@ -14,10 +14,10 @@ remove_users() {
 }
 remove_users
 on_exit remove_users
-groupadd $ADM
-useradd -M -N -s /usr/sbin/nologin $A
-useradd -M -N -s /usr/sbin/nologin $B
-useradd -M -N -s /usr/sbin/nologin -G $ADM $C
+retry groupadd $ADM
+retry useradd -M -N -s /usr/sbin/nologin $A
+retry useradd -M -N -s /usr/sbin/nologin $B
+retry useradd -M -N -s /usr/sbin/nologin -G $ADM $C
 
 # as USER CMD...: run with the user's uid, primary group and groups.
 as() {
