@@ -5,6 +5,19 @@
  * line or after white space, so `sip-password = ab#cd` keeps its `#`; a
  * value in double quotes keeps everything, with \" and \\ for a quote and
  * a backslash.
+ *
+ * Things an administrator names and describes with several settings (a
+ * line, a destination, an inbound route) are sections:
+ *
+ *     [line trunk]
+ *     spec = sip:sip.example.net
+ *     channels = 4
+ *
+ * Inside `[KIND NAME]`, `key = value` is the option `--KIND-key` with the
+ * value `NAME=value`, so every section setting has a command-line
+ * spelling too, and sections keep the order they are written in. A
+ * section lasts until the next one; settings that belong to no section
+ * come before the first.
  */
 #include "daemon/config.h"
 
@@ -85,18 +98,57 @@ static int parse_switch(const char *v)
     return -1;
 }
 
-static int add_word(struct config_words *w, const char *key, const char *value)
+/* Appends "--key[=[section=]value]" and where it was written. */
+static int add_word(struct config_words *w, const char *key, const char *section, const char *value,
+                    const char *path, int lineno)
 {
     char **v = realloc(w->words, (size_t)(w->count + 1) * sizeof *v);
     if (!v)
         return -ENOMEM;
     w->words = v;
-    size_t len = strlen(key) + (value ? strlen(value) + 1 : 0) + 3;
-    char *word = malloc(len);
-    if (!word)
+    char **o = realloc(w->origins, (size_t)(w->count + 1) * sizeof *o);
+    if (!o)
         return -ENOMEM;
-    snprintf(word, len, "--%s%s%s", key, value ? "=" : "", value ? value : "");
-    w->words[w->count++] = word;
+    w->origins = o;
+    size_t len = strlen(key) + (value ? strlen(value) + 1 : 0) + (section ? strlen(section) + 1 : 0) + 3;
+    char *word = malloc(len);
+    size_t olen = strlen(path) + 16;
+    char *origin = malloc(olen);
+    if (!word || !origin) {
+        free(word);
+        free(origin);
+        return -ENOMEM;
+    }
+    snprintf(word, len, "--%s%s%s%s%s", key, value ? "=" : "", section ? section : "", section ? "=" : "",
+             value ? value : "");
+    snprintf(origin, olen, "%s:%d", path, lineno);
+    w->words[w->count] = word;
+    w->origins[w->count++] = origin;
+    return 0;
+}
+
+/* "[KIND NAME]" into kind and name, in place; -1 when it is not one. */
+static int parse_section(char *s, char **kind, char **name)
+{
+    size_t n = strlen(s);
+    if (n < 2 || s[n - 1] != ']')
+        return -1;
+    s[n - 1] = '\0';
+    char *k = trim(s + 1), *sp = k;
+    while (*sp && !isspace((unsigned char)*sp))
+        sp++;
+    if (!*sp || sp == k)
+        return -1;
+    *sp = '\0';
+    char *nm = trim(sp + 1);
+    for (char *c = nm; *c; c++)
+        if (isspace((unsigned char)*c) || *c == '=' || *c == '[' || *c == ']')
+            return -1;
+    for (char *c = k; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-')
+            return -1;
+    *kind = k;
+    *name = nm;
     return 0;
 }
 
@@ -113,7 +165,8 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
         return -e;
     }
     char line[4096];
-    int lineno = 0, rc = 0;
+    char section_kind[64] = "", section_name[1024] = "";
+    int lineno = 0, rc = 0, section_line = 0, section_keys = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
@@ -125,6 +178,26 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
         char *s = trim(line);
         if (!*s)
             continue;
+        if (*s == '[') {
+            char *k, *nm, shown[128];
+            snprintf(shown, sizeof shown, "%s", s);
+            if (section_line && !section_keys) {
+                snprintf(err, errlen, "%s:%d: section [%s %s] sets nothing; give it settings or remove it", path,
+                         section_line, section_kind, section_name);
+                rc = -EINVAL;
+            } else if (parse_section(s, &k, &nm) != 0 || strlen(k) >= sizeof section_kind
+                       || strlen(nm) >= sizeof section_name) {
+                snprintf(err, errlen, "%s:%d: '%s' is not a section header; write [KIND NAME], e.g. [line trunk]",
+                         path, lineno, shown);
+                rc = -EINVAL;
+            } else {
+                snprintf(section_kind, sizeof section_kind, "%s", k);
+                snprintf(section_name, sizeof section_name, "%s", nm);
+                section_line = lineno;
+                section_keys = 0;
+            }
+            continue;
+        }
         char *eq = strchr(s, '=');
         if (!eq) {
             snprintf(err, errlen, "%s:%d: '%s' is not 'key = value'", path, lineno, s);
@@ -133,11 +206,28 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
-        int k = kind(key);
+        char full[256];
+        if (section_line) {
+            if (snprintf(full, sizeof full, "%s-%s", section_kind, key) >= (int)sizeof full) {
+                snprintf(err, errlen, "%s:%d: setting name '%s' is too long", path, lineno, key);
+                rc = -EINVAL;
+                break;
+            }
+            section_keys++;
+        }
+        int k = kind(section_line ? full : key);
         if (unquote(value) != 0) {
             snprintf(err, errlen, "%s:%d: the value of '%s' opens a double quote it does not close; end it with \"",
                      path, lineno, key);
             rc = -EINVAL;
+        } else if (section_line && k != 1) {
+            snprintf(err, errlen,
+                     "%s:%d: unknown setting '%s' in section [%s %s]; its settings are the --%s-* options of faxfs "
+                     "--help",
+                     path, lineno, key, section_kind, section_name, section_kind);
+            rc = -EINVAL;
+        } else if (section_line) {
+            rc = add_word(out, full, section_name, value, path, lineno);
         } else if (k < 0 || strcmp(key, "config") == 0) {
             snprintf(err, errlen, "%s:%d: unknown setting '%s'; the settings are the long options of faxfs --help",
                      path, lineno, key);
@@ -148,11 +238,16 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
                 snprintf(err, errlen, "%s:%d: %s takes yes or no, not '%s'", path, lineno, key, value);
                 rc = -EINVAL;
             } else if (on) {
-                rc = add_word(out, key, NULL);
+                rc = add_word(out, key, NULL, NULL, path, lineno);
             }
         } else {
-            rc = add_word(out, key, value);
+            rc = add_word(out, key, NULL, value, path, lineno);
         }
+    }
+    if (rc == 0 && section_line && !section_keys) {
+        snprintf(err, errlen, "%s:%d: section [%s %s] sets nothing; give it settings or remove it", path,
+                 section_line, section_kind, section_name);
+        rc = -EINVAL;
     }
     fclose(f);
     if (rc < 0)
@@ -162,8 +257,11 @@ int config_read(const char *path, int required, config_option_kind kind, struct 
 
 void config_words_free(struct config_words *w)
 {
-    for (int i = 0; i < w->count; i++)
+    for (int i = 0; i < w->count; i++) {
         free(w->words[i]);
+        free(w->origins[i]);
+    }
     free(w->words);
+    free(w->origins);
     *w = (struct config_words){0};
 }

@@ -2,7 +2,8 @@
  * config.h - /etc/faxfs.conf: `key = value` lines naming the daemon's long
  * options. The file becomes command-line words placed before the real
  * command line, so the command line overrides it and every option can be
- * set in both places with the same meaning.
+ * set in both places with the same meaning. `[KIND NAME]` sections group
+ * the settings of one named thing (config.c).
  */
 #ifndef FAXFS_CONFIG_H
 #define FAXFS_CONFIG_H
@@ -13,7 +14,8 @@
 typedef int (*config_option_kind)(const char *name);
 
 struct config_words {
-    char **words; /* "--key=value" or "--key", malloc'd */
+    char **words;   /* "--key=value" or "--key", malloc'd */
+    char **origins; /* "FILE:LINE" each word was written at, for errors */
     int count;
 };
 

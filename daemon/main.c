@@ -295,15 +295,23 @@ static enum options_result load_options(int argc, char **argv, struct daemon_opt
         return OPTIONS_EXIT_USAGE;
     }
     char **v = calloc((size_t)(argc + words->count + 1), sizeof *v);
-    if (!v)
+    const char **origins = calloc((size_t)(argc + words->count + 1), sizeof *origins);
+    if (!v || !origins) {
+        free(v);
+        free(origins);
         return OPTIONS_EXIT_USAGE;
+    }
     v[0] = argv[0];
-    for (int i = 0; i < words->count; i++)
+    for (int i = 0; i < words->count; i++) {
         v[1 + i] = words->words[i];
+        origins[1 + i] = words->origins[i];
+    }
     for (int i = 1; i < argc; i++)
         v[words->count + i] = argv[i];
     *merged = v;
-    return options_parse(argc + words->count, v, opt);
+    enum options_result r = options_parse_from(argc + words->count, v, origins, opt);
+    free(origins);
+    return r;
 }
 
 static struct notify_config notify_config_of(const struct daemon_options *opt)

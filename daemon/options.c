@@ -532,6 +532,12 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
 
 enum options_result options_parse(int argc, char **argv, struct daemon_options *opt)
 {
+    return options_parse_from(argc, argv, NULL, opt);
+}
+
+enum options_result options_parse_from(int argc, char **argv, const char *const *origins,
+                                       struct daemon_options *opt)
+{
     set_defaults(opt);
     int c;
     int bad = 0;
@@ -546,6 +552,8 @@ enum options_result options_parse(int argc, char **argv, struct daemon_options *
             printf("faxfs %s\n", FAXFS_VERSION);
             return OPTIONS_EXIT_OK;
         }
+        if (r < 0 && origins && optind > 0 && optind <= argc && origins[optind - 1])
+            fprintf(stderr, "faxfs: that setting is at %s; fix it there\n", origins[optind - 1]);
         bad |= r < 0;
     }
     if (!bad && opt->check_spool && optind == argc)

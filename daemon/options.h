@@ -63,6 +63,10 @@ enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
 /* Parses argv into opt. On OPTIONS_EXIT_* the caller exits with 0 or 2;
  * --help and --version print to stdout, errors to stderr. */
 enum options_result options_parse(int argc, char **argv, struct daemon_options *opt);
+/* The same, where origins[i] (when not NULL) names the FILE:LINE argv[i]
+ * came from: a refused setting says where to fix it. */
+enum options_result options_parse_from(int argc, char **argv, const char *const *origins,
+                                       struct daemon_options *opt);
 
 /* For the configuration file: -1 not a setting, 0 a switch, 1 takes a
  * value. Actions (--help, --version, --check-spool, --config) are not

@@ -20,6 +20,7 @@ static int kind(const char *name)
 {
     static const struct { const char *name; int kind; } known[] = {
         {"modems", 1}, {"line", 1}, {"foreground", 0}, {"retry-delay", 1}, {"config", 1},
+        {"line-spec", 1}, {"line-channels", 1}, {"line-quiet", 0},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(known[i].name, name) == 0)
@@ -158,6 +159,52 @@ static void test_unclosed_quote_names_file_and_line(void **state)
     unlink(path);
 }
 
+/* [KIND NAME] sections: each key becomes --KIND-key=NAME=value, in the
+ * order written, each word remembering its file and line. */
+static void test_sections_become_named_options(void **state)
+{
+    (void)state;
+    write_config("modems = 2\n[line trunk]\nspec = sip:pbx # the PBX\nchannels = 4\n\n"
+                 "[line  backup ]\nspec = \"exec:bridge --x\"\n");
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), 0);
+    assert_int_equal(w.count, 4);
+    assert_string_equal(w.words[0], "--modems=2");
+    assert_string_equal(w.words[1], "--line-spec=trunk=sip:pbx");
+    assert_string_equal(w.words[2], "--line-channels=trunk=4");
+    assert_string_equal(w.words[3], "--line-spec=backup=exec:bridge --x");
+    char want[96];
+    snprintf(want, sizeof want, "%s:4", path);
+    assert_string_equal(w.origins[2], want);
+    config_words_free(&w);
+    unlink(path);
+}
+
+static void test_bad_sections_name_file_line_and_fix(void **state)
+{
+    (void)state;
+    static const struct { const char *text; const char *said; } bad[] = {
+        {"[line trunk]\nchanels = 4\n", ":2: unknown setting 'chanels' in section [line trunk]"},
+        {"[line trunk]\nquiet = yes\n", ":2: unknown setting 'quiet' in section [line trunk]"},
+        {"[line]\nspec = sim\n", ":1: '[line]' is not a section header"},
+        {"[line a b]\nspec = sim\n", ":1: '[line a b]' is not a section header"},
+        {"[line trunk\nspec = sim\n", ":1: '[line trunk' is not a section header"},
+        {"[line trunk]\n[line other]\nspec = sim\n", ":1: section [line trunk] sets nothing"},
+        {"modems = 2\n[line trunk]\n", ":2: section [line trunk] sets nothing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_config(bad[i].text);
+        struct config_words w;
+        char err[256] = "";
+        assert_int_equal(config_read(path, 1, kind, &w, err, sizeof err), -EINVAL);
+        if (!strstr(err, bad[i].said))
+            fail_msg("case %zu: '%s' does not say '%s'", i, err, bad[i].said);
+        assert_int_equal(w.count, 0);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +217,8 @@ int main(void)
         cmocka_unit_test(test_hash_inside_a_value_is_kept),
         cmocka_unit_test(test_quoted_value_keeps_spaces_hashes_and_escapes),
         cmocka_unit_test(test_unclosed_quote_names_file_and_line),
+        cmocka_unit_test(test_sections_become_named_options),
+        cmocka_unit_test(test_bad_sections_name_file_line_and_fix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
