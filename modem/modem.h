@@ -114,6 +114,12 @@ struct modem_sip_options {
     int calls_per_source;  /* inbound calls at once per source address; 0: 4 */
     const char *inbound_user;     /* INVITEs must carry this digest user; NULL: none asked */
     const char *inbound_password;
+    /* Registration with a registrar (a trunk provider or a PBX), docs/sip.md. */
+    const char *registrar;      /* "sip:HOST[:PORT]" to REGISTER with; NULL: no registration */
+    const char *auth_user;      /* digest user name when it differs from user; NULL: user */
+    int expires_s;              /* registration lifetime asked for; 0: 3600 */
+    const char *outbound_proxy; /* "sip:HOST[:PORT]" every request goes through; NULL: none */
+    int keepalive_s;            /* NAT keep-alive interval towards the registrar; 0: none */
 };
 
 struct modem_pool_config {
