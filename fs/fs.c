@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "fs/parse.h"
 #include "fs/render.h"
 #include "fs/submit.h"
+#include "fs/wait.h"
 
 #define FS_MAX_THREADS 16
 
@@ -312,6 +314,16 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
      * without default_permissions. */
     if (job.type == JOB_RECEIVE && !fs_may_read_private(fs, req, &job))
         return -EACCES;
+    h->job_seq = fs_jobs_seq(fs, w->id); /* before any read: poll() compares with it */
+    if (w->node == NODE_WAIT) {
+        if (fs_open_wants_write(fi->flags))
+            return -EPERM;
+        h->kind = H_WAIT;
+        fi->direct_io = 1;
+        fi->nonseekable = 1;
+        fi->noflush = 1;
+        return 0;
+    }
     if (w->node == NODE_CTL) {
         if ((fi->flags & O_ACCMODE) == O_RDONLY) /* reads empty: grep -r stays quiet */
             return open_text(fs, ino, h, fi);
@@ -442,6 +454,13 @@ static int spool_fd(struct fs *fs, struct fs_handle *h)
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     struct fs_handle *h = handle_of(fi);
+
+    if (h->kind == H_WAIT) {
+        /* The answer is one read; the next read of the handle is its end. */
+        if (__atomic_exchange_n(&h->published, true, __ATOMIC_ACQ_REL))
+            return (void)fuse_reply_buf(req, NULL, 0);
+        return fs_wait_read(fs_of(req), req, h->where.id, size);
+    }
 
     if (h->kind == H_TEXT && h->published) {
         char buf[FS_RENDER_MAX];
@@ -576,6 +595,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (h->kind == H_UPLOAD)
         fs_submit_upload(fs_of(req), h->where.id, true, &id);
     fs_handle_uncount(fs_of(req), h);
+    fs_poll_forget(fs_of(req), h);
     if (h->kind == H_UPLOAD || h->kind == H_DRAFT_DOC) {
         pthread_mutex_lock(&h->io_lock);
         if (h->fd >= 0)
@@ -768,6 +788,45 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
 }
 
+/* poll() on a job's files: POLLPRI once the job changed after the open
+ * (wait.c). Other files are always ready and never change under poll. */
+static void fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+    struct fs_handle *h = handle_of(fi);
+    struct fs_ino w;
+    unsigned revents = POLLIN | POLLRDNORM;
+
+    bool job_file = fs_ino_split(ino, &w) && (w.area == AREA_JOBS || w.area == AREA_HISTORY || w.area == AREA_RECEIVED)
+                    && w.node != NODE_SELF && w.node != NODE_PAGES;
+    if (job_file && h->kind != H_WAIT) {
+        int r = fs_poll_job(fs_of(req), w.id, h, h->job_seq, ph, &revents);
+        if (r < 0)
+            return (void)fuse_reply_err(req, -r);
+        return (void)fuse_reply_poll(req, revents);
+    }
+    if (job_file && h->kind == H_WAIT) {
+        /* wait is readable once the job is final; until then the poll
+         * handle is kept and fired by the job's next change, and the
+         * kernel asks again. */
+        for (;;) {
+            struct job job;
+            if (__atomic_load_n(&h->published, __ATOMIC_ACQUIRE) || queue_snapshot(fs_of(req)->q, w.id, &job) < 0
+                || job_status_is_final(job.status))
+                break;
+            unsigned now;
+            int r = fs_poll_job(fs_of(req), w.id, h, fs_jobs_seq(fs_of(req), w.id), ph, &now);
+            if (r < 0)
+                return (void)fuse_reply_err(req, -r);
+            if (!(now & POLLPRI))
+                return (void)fuse_reply_poll(req, 0); /* ph kept */
+            ph = NULL; /* changed meanwhile: fs_poll_job let it go; look again */
+        }
+    }
+    if (ph)
+        fuse_pollhandle_destroy(ph);
+    fuse_reply_poll(req, revents);
+}
+
 static const struct fuse_lowlevel_ops fs_ops = {
     .init = fs_init,
     .lookup = fs_lookup,
@@ -790,6 +849,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .symlink = fs_symlink,
     .link = fs_link,
     .mknod = fs_mknod,
+    .poll = fs_poll,
 };
 
 /* ---- page previews ---- */
@@ -858,6 +918,7 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
     fs->outbox.drop_ctx = fs;
     fs_previews_init(&fs->previews, FS_PREVIEW_CACHE_BYTES, render_preview, fs);
     pthread_mutex_init(&fs->seen_lock, NULL);
+    fs_waits_init(&fs->waits);
     pthread_mutex_init(&fs->retired_lock, NULL);
     pthread_mutex_init(&fs->notifier.lock, NULL);
     pthread_cond_init(&fs->notifier.wake, NULL);
@@ -922,6 +983,7 @@ void fs_destroy(struct fs *fs)
         return;
     fs_listener_detach(fs);
     fs_notifier_stop(fs);
+    fs_waits_stop(fs); /* no announcements any more: answer who still waits */
     if (fs->se) {
         if (fs->mounted)
             fuse_session_unmount(fs->se);
@@ -933,6 +995,7 @@ void fs_destroy(struct fs *fs)
     fs_previews_free(&fs->previews); /* after the handles holding previews */
     pthread_mutex_destroy(&fs->retired_lock);
     pthread_mutex_destroy(&fs->seen_lock);
+    fs_waits_free(&fs->waits);
     pthread_mutex_destroy(&fs->notifier.lock);
     pthread_cond_destroy(&fs->notifier.wake);
     fs_seen_free(fs);

@@ -21,6 +21,7 @@ enum fs_handle_kind {
     H_DRAFT_FIELD,
     H_DRAFT_CTL,
     H_DRAFT_DOC,
+    H_WAIT,        /* jobs/ID/wait: a read waits for the job to be final */
 };
 
 struct fs_handle {
@@ -39,6 +40,7 @@ struct fs_handle {
     pthread_mutex_t io_lock;
     bool holds_entry; /* counted in the outbox entry's handles (no expiry) */
     uid_t uid;      /* the opener */
+    uint32_t job_seq; /* job files: the job's change count at open (poll) */
 };
 
 /* Does an open with these flags change the file? */

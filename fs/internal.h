@@ -201,6 +201,26 @@ struct fs_cached_job {
 };
 #define FS_JOBCACHE_SLOTS 16384
 
+/* ---- waiting readers and poll handles (wait.c) ---- */
+
+#define FS_WAIT_BUCKETS 256
+#define FS_WAIT_USERS 256 /* distinct users waiting at once */
+struct fs_waiter;
+struct fs_poller;
+struct fs_wait_user {
+    uid_t uid;
+    int count;
+};
+struct fs_waits {
+    pthread_mutex_t lock; /* see wait.c: never held across a call into libfuse */
+    struct fs_waiter *buckets[FS_WAIT_BUCKETS]; /* by job id */
+    int count;
+    struct fs_wait_user users[FS_WAIT_USERS];
+    int nusers;
+    struct fs_poller *pollers;
+    int npollers;
+};
+
 struct fs_jobcache {
     pthread_mutex_t lock; /* protects slots[]; a leaf lock: nothing is called while held */
     struct fs_cached_job *slots;
@@ -221,6 +241,7 @@ struct fs {
     struct fs_seen *seen;
     struct fs_jobcache jobs;
     struct fs_previews previews; /* pages/NNN.png (preview.c) */
+    struct fs_waits waits;       /* jobs/ID/wait readers, poll handles (wait.c) */
     bool has_admin_gid; /* --admin-group given: job files show it as their group */
     gid_t admin_gid;
     bool no_opendir;    /* the kernel lists directories without opening them */
@@ -330,6 +351,9 @@ void fs_jobs_forget(struct fs *fs, uint64_t id);
 /* True when no change of the job was announced for FS_SETTLE_MS: every
  * size the kernel may still hold was then rendered from the current state. */
 bool fs_jobs_settled(struct fs *fs, uint64_t id);
+/* The change count of the job's cache slot: moves with every change
+ * announced for the job (and, rarely, for a job sharing its slot). */
+uint32_t fs_jobs_seq(struct fs *fs, uint64_t id);
 /* Runs fn on what the kernel was told of a job's value file, under the
  * cache's lock; claims the slot (and the value, for this area) when claim
  * is set. Returns fn's result, or -ENOENT when the slot holds another job

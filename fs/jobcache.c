@@ -130,6 +130,17 @@ void fs_jobs_forget(struct fs *fs, uint64_t id)
     pthread_mutex_unlock(&c->lock);
 }
 
+uint32_t fs_jobs_seq(struct fs *fs, uint64_t id)
+{
+    struct fs_jobcache *c = &fs->jobs;
+    struct fs_cached_job *s = slot_of(c, id);
+
+    pthread_mutex_lock(&c->lock);
+    uint32_t seq = s->seq;
+    pthread_mutex_unlock(&c->lock);
+    return seq;
+}
+
 bool fs_jobs_settled(struct fs *fs, uint64_t id)
 {
     struct fs_jobcache *c = &fs->jobs;

@@ -434,8 +434,8 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         return 0;
     }
     stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
-    if (w->node == NODE_CTL)
-        return 0;
+    if (w->node == NODE_CTL || w->node == NODE_WAIT)
+        return 0; /* read direct: the answer's size is not known before it */
     if (!fs_job_field_name((int)w->node) || !fs_job_field_shown((int)w->node, job.type))
         return -ENOENT;
     return stat_rendered(fs, ino, w, st);
@@ -611,7 +611,7 @@ static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
         if (fs_job_field_shown(node, job.type))
             r = add(b, fs_job_field_name(node), fs_ino_make(w->area, w->id, (uint32_t)node), S_IFREG, off + node);
     off += fs_job_field_count() + 1;
-    static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL };
+    static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL, NODE_WAIT };
     for (size_t i = 0; r == 0 && i < sizeof extra / sizeof extra[0]; i++)
         r = add(b, fs_job_field_name(extra[i]), fs_ino_make(w->area, w->id, (uint32_t)extra[i]), S_IFREG, off++);
     if (r == 0)

@@ -7,6 +7,7 @@
  * kernel answers -ENOENT for inodes it does not hold: that is normal.
  */
 #include "fs/internal.h"
+#include "fs/wait.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -175,6 +176,8 @@ static void deliver(struct fs *fs, struct fs_event *v, size_t n)
             server = true;
         else
             job_event(fs, v[i].ev, v[i].id);
+        if (v[i].ev != QE_SERVER && v[i].ev != QE_LOG && v[i].id != 0)
+            fs_waits_job_changed(fs, v[i].id); /* after the kernel was told */
     }
     if (server)
         inval_server(fs);

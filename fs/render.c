@@ -152,7 +152,7 @@ bool fs_job_field_shown(int node, enum job_type type)
 {
     const struct field *f = field_of_node(node);
 
-    if (node == NODE_INFO || node == NODE_LOG || node == NODE_CTL)
+    if (node == NODE_INFO || node == NODE_LOG || node == NODE_CTL || node == NODE_WAIT)
         return true;
     return f && (f->file & (1u << type));
 }
@@ -163,6 +163,7 @@ const char *fs_job_field_name(int node)
     case NODE_INFO: return "info";
     case NODE_LOG: return "log";
     case NODE_CTL: return "ctl";
+    case NODE_WAIT: return "wait";
     }
     const struct field *f = field_of_node(node);
     return f ? f->name : NULL;
@@ -170,7 +171,7 @@ const char *fs_job_field_name(int node)
 
 int fs_job_node_by_name(const char *name)
 {
-    static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL };
+    static const int extra[] = { NODE_INFO, NODE_LOG, NODE_CTL, NODE_WAIT };
     int count = fs_job_field_count();
 
     for (int node = 1; node <= count; node++)

@@ -12,7 +12,7 @@
 #include "queue/queue.h"
 
 /* Fixed nodes of a job directory besides its value files (see inode.h). */
-enum { NODE_INFO = 48, NODE_LOG = 49, NODE_CTL = 50, NODE_ERROR = 51 };
+enum { NODE_INFO = 48, NODE_LOG = 49, NODE_CTL = 50, NODE_ERROR = 51, NODE_WAIT = 55 };
 
 /* Largest rendered file; info of a job with every text field full fits. */
 #define FS_RENDER_MAX 4096
