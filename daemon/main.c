@@ -453,6 +453,7 @@ struct daemon {
     int ready_fd; /* to the waiting parent until ready, else -1 */
     /* Users and groups, resolved once from the options. */
     gid_t admin_gid; /* (gid_t)-1 without --admin-group */
+    gid_t priority_gid; /* (gid_t)-1 without --priority-group */
     uid_t receive_uid;
     gid_t receive_gid;
     uid_t convert_uid;
@@ -473,6 +474,11 @@ static int daemon_resolve(struct daemon *d)
     const struct daemon_options *opt = &d->opt;
     if (admin_gid_of(opt->admin_group, &d->admin_gid) < 0) {
         fprintf(stderr, "faxfs: --admin-group: no group named '%s'\n", opt->admin_group);
+        return 2;
+    }
+    if (admin_gid_of(opt->priority_group, &d->priority_gid) < 0) {
+        fprintf(stderr, "faxfs: --priority-group: no group named '%s'; create it or fix the name\n",
+                opt->priority_group);
         return 2;
     }
     if (owner_of(opt->receive_owner, &d->receive_uid, &d->receive_gid) < 0) {
@@ -559,6 +565,8 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .received_days = opt->received_days,
         .received_empty_hours = opt->received_empty_hours,
         .admin_gid = d->admin_gid,
+        .restrict_priority = opt->priority_group != NULL,
+        .priority_gid = d->priority_gid,
         .receive_uid = d->receive_uid,
         .receive_gid = d->receive_gid,
         .log = daemon_log,

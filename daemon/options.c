@@ -26,6 +26,7 @@ enum {
     OPT_PER_DESTINATION,
     OPT_TSID,
     OPT_ADMIN_GROUP,
+    OPT_PRIORITY_GROUP,
     OPT_VERSION,
     OPT_CHECK_SPOOL,
     OPT_STATION_NUMBER,
@@ -71,6 +72,7 @@ static const struct option long_options[] = {
     {"per-destination", required_argument, NULL, OPT_PER_DESTINATION},
     {"tsid", required_argument, NULL, OPT_TSID},
     {"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
+    {"priority-group", required_argument, NULL, OPT_PRIORITY_GROUP},
     {"foreground", no_argument, NULL, 'f'},
     {"debug", no_argument, NULL, 'd'},
     {"help", no_argument, NULL, 'h'},
@@ -178,6 +180,8 @@ void options_print_help(FILE *out, const char *prog)
             "      --received-empty-hours N  keep failed receives without a page N hours\n"
             "                           (default 24, 0 = as --received-days)\n"
             "      --admin-group GROUP  members may act on every user's jobs (root always may)\n"
+            "      --priority-group GROUP  only members (and administrators) may give a job a\n"
+            "                           priority above normal; without it, everyone may\n"
             "      --max-drafts-per-user N  drafts one user may keep in outbox/ (default 20)\n"
             "      --max-outbox-mb-per-user N  MiB one user's uploads and drafts may hold\n"
             "                           (default 200)\n"
@@ -452,6 +456,7 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         opt->tsid = optarg;
         break;
     case OPT_ADMIN_GROUP: opt->admin_group = optarg; break;
+    case OPT_PRIORITY_GROUP: opt->priority_group = optarg; break;
     case 'f': opt->foreground = true; break;
     case 'd': opt->debug = opt->foreground = true; break;
     case 'o': bad |= append_mount_opts(opt, optarg) != 0; break;

@@ -21,6 +21,7 @@ struct daemon_options {
     int per_destination;      /* concurrent calls per number */
     const char *tsid;
     const char *admin_group;  /* NULL = root only */
+    const char *priority_group; /* --priority-group; NULL: anyone may raise priority */
     int max_drafts_per_user;  /* per-user limits of the outbox (0 = none) */
     int max_outbox_mb_per_user;
     int max_jobs_per_user;

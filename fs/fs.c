@@ -76,6 +76,13 @@ static bool is_ctl(const struct fs_ino *w)
     return (w->area == AREA_TOP && w->node == TOP_CTL) || (w->area != AREA_TOP && w->area != AREA_MODEMS && w->node == NODE_CTL);
 }
 
+/* A value file of jobs/ID/ that queue_edit changes (scheduled, priority, ...). */
+static bool is_job_edit(const struct fs_ino *w)
+{
+    const char *name = w->area == AREA_JOBS && w->node >= 1 && w->node < NODE_INFO ? fs_job_field_name((int)w->node) : NULL;
+    return name && queue_edit_field_known(name);
+}
+
 static void log_setattr_refused(fuse_req_t req, const struct fs_ino *w, int to_set)
 {
     static const char *const area[AREA_COUNT] = { "top", "jobs", "history", "received", "modems", "outbox" };
@@ -123,7 +130,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     bool draft_field = w.area == AREA_OUTBOX && w.node >= 1 && w.node <= (uint32_t)fs_draft_field_count();
     if (outbox_file || draft_field)
         fs_caller_of(req, &who);
-    if (is_ctl(&w))
+    if (is_ctl(&w) || is_job_edit(&w))
         r = to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0 && !fs->atomic_trunc ? 0 : -EPERM;
     else if (outbox_file)
         r = fs_outbox_setattr_file(fs, req, &who, &w, attr, to_set, fi ? handle_of(fi) : NULL);
@@ -331,6 +338,14 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
         fi->direct_io = 1;
         return 0;
     }
+    if (fs_open_wants_write(fi->flags) && is_job_edit(w) && job.type == JOB_SEND) {
+        /* faxalter: `echo high > jobs/ID/priority` (write_job_field). */
+        if (!fs_may_read_private(fs, req, &job))
+            return -EPERM;
+        h->kind = H_JOB_FIELD;
+        fi->direct_io = 1;
+        return 0;
+    }
     if (fs_open_wants_write(fi->flags))
         return -EPERM;
     if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
@@ -523,6 +538,51 @@ static int write_job_ctl(fuse_req_t req, struct fs *fs, struct fs_handle *h, con
     return r;
 }
 
+/* A write to a job's changeable value file: what the handle got so far
+ * is the new value (one trailing newline and surrounding blanks dropped),
+ * applied and persisted before the write returns, so `echo high >
+ * priority` has changed the job when echo ends. */
+static int write_job_field(fuse_req_t req, struct fs *fs, struct fs_handle *h, const char *buf, size_t size)
+{
+    struct fs_caller who;
+    struct queue_caller qc;
+    char why[256] = "", value[1025];
+
+    if (h->len + size >= sizeof value)
+        return -EFBIG;
+    if (h->len + size + 1 > h->cap) {
+        char *d = realloc(h->data, h->len + size + 1);
+        if (!d)
+            return -ENOMEM;
+        h->data = d;
+        h->cap = h->len + size + 1;
+    }
+    memcpy(h->data + h->len, buf, size);
+    size_t n = h->len + size, start = 0;
+    while (n > 0 && (h->data[n - 1] == '\n' || h->data[n - 1] == ' ' || h->data[n - 1] == '\t'))
+        n--;
+    while (start < n && (h->data[start] == ' ' || h->data[start] == '\t'))
+        start++;
+    memcpy(value, h->data + start, n - start);
+    value[n - start] = '\0';
+    if (memchr(value, '\0', n - start) || strchr(value, '\n'))
+        return -EINVAL;
+    fs_caller_of(req, &who);
+    fs_caller_to_queue(&who, &qc);
+    const char *field = fs_job_field_name((int)h->where.node);
+    int r = queue_edit(fs->q, &qc, h->where.id, field, value, why, sizeof why);
+    if (r < 0) {
+        char esc[sizeof why * 4];
+        fs_log_escape(why[0] ? why : strerror(-r), esc, sizeof esc);
+        fprintf(stderr, "faxfs: job %" PRIu64 ": change of %s by uid %lld refused with %s: %s\n", h->where.id, field,
+                (long long)who.uid, r == -EINVAL ? "EINVAL" : r == -EPERM ? "EPERM" : r == -EBUSY ? "EBUSY" : "an error",
+                esc);
+        return r;
+    }
+    h->len += size;
+    return 0;
+}
+
 static int write_server_ctl(fuse_req_t req, struct fs *fs, const char *buf, size_t size)
 {
     enum fs_server_cmd cmd;
@@ -550,6 +610,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     (void)ino;
     switch (h->kind) {
     case H_JOB_CTL: r = write_job_ctl(req, fs, h, buf, size); break;
+    case H_JOB_FIELD: r = write_job_field(req, fs, h, buf, size); break;
     case H_SERVER_CTL: r = write_server_ctl(req, fs, buf, size); break;
     case H_DRAFT_FIELD: r = fs_outbox_write_field(fs, h, buf, size); break;
     case H_DRAFT_CTL:

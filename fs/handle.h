@@ -22,6 +22,7 @@ enum fs_handle_kind {
     H_DRAFT_CTL,
     H_DRAFT_DOC,
     H_WAIT,        /* jobs/ID/wait: a read waits for the job to be final */
+    H_JOB_FIELD,   /* jobs/ID/priority etc. being changed (queue_edit) */
 };
 
 struct fs_handle {

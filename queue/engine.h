@@ -99,6 +99,8 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
     __attribute__((format(printf, 4, 5)));
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
 void engine_set_error(struct job *j, const char *code, const char *text);
+/* May who give a job this priority (cfg->restrict_priority)? */
+bool engine_priority_allowed(const struct queue *q, const struct queue_caller *who, int priority);
 
 /* engine_metrics.c: counters kept under the lock. */
 void engine_metrics_init(struct queue_metrics *m);

@@ -84,6 +84,11 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
         return -EINVAL;
     }
     job->priority = req->priority ? req->priority : JOB_PRIORITY_NORMAL;
+    if (!engine_priority_allowed(q, who, job->priority)) {
+        snprintf(why, whylen, "priority above normal is for members of the priority group (--priority-group); "
+                 "submit with normal priority");
+        return -EPERM;
+    }
     job->max_attempts = req->max_attempts ? req->max_attempts : q->cfg.max_attempts;
     job->status = sched_waiting_state(job, t);
     return 0;

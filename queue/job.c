@@ -137,6 +137,17 @@ static const bool op_table[JOB_STATUS_COUNT][4] = {
     [JOB_RECEIVING] = {false, false, false,  false},
 };
 
+/* Changing a job's fields (queue_edit): while it waits or is paused,
+ * never on a call (its fields are on the line) nor once finished. */
+static const bool edit_table[JOB_STATUS_COUNT] = {
+    [JOB_QUEUED] = true, [JOB_SCHEDULED] = true, [JOB_RETRYING] = true, [JOB_PAUSED] = true,
+};
+
+bool job_edit_allowed(enum job_type t, enum job_status s)
+{
+    return t == JOB_SEND && (unsigned)s < JOB_STATUS_COUNT && edit_table[s];
+}
+
 bool job_op_allowed(enum job_type t, enum job_status s, enum queue_op op)
 {
     if (t != JOB_SEND || (unsigned)s >= JOB_STATUS_COUNT || (unsigned)op >= (unsigned)OP_COUNT)

@@ -190,6 +190,10 @@ struct queue_config {
     int received_days;                /* received faxes kept this long; 0 = until deleted */
     int received_empty_hours;         /* failed receives without pages kept this long; 0 = as received_days */
     gid_t admin_gid;                  /* members may act on every job; (gid_t)-1 none */
+    /* With restrict_priority, priorities above normal are for members of
+     * priority_gid (and administrators) only, at submission and edit. */
+    bool restrict_priority;
+    gid_t priority_gid;
     uint64_t max_document_bytes;      /* per submitted document; 0 = default */
     bool no_thread;                   /* tests drive queue_run_once() by hand */
     void (*log)(int level, const char *msg); /* daemon log sink; NULL = stderr */
@@ -299,6 +303,20 @@ const char *queue_op_name(enum queue_op op);
  * there is nothing to send again. Deleting is allowed exactly in final
  * states. */
 bool job_op_allowed(enum job_type t, enum job_status s, enum queue_op op);
+/* The same table's last column: may a job's fields be changed now? */
+bool job_edit_allowed(enum job_type t, enum job_status s);
+
+/* Changes one field of a waiting or paused send job (HylaFAX faxalter):
+ * "scheduled", "kill_time", "priority", "max_attempts", "recipient_number"
+ * or "recipient_name", value as in a draft ("" is the default). Persisted
+ * before it returns, then QE_CHANGED. -EINVAL bad field or value, -EPERM
+ * not the owner or an administrator (or a priority above normal from
+ * outside cfg->priority_gid), -EBUSY on a call or finished, -ENOENT; a
+ * sentence naming the fix in why. */
+int queue_edit(struct queue *q, const struct queue_caller *who, uint64_t id, const char *field, const char *value,
+               char *why, size_t whylen);
+/* Is name one of queue_edit's fields? */
+bool queue_edit_field_known(const char *name);
 /* -EPERM when who may not, -EBUSY when the state forbids it, -ENOENT. */
 int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, enum queue_op op,
                   char *why, size_t whylen);
