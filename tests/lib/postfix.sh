@@ -15,8 +15,9 @@
 #   postfix_stop              stops it and removes its directory (also from the
 #                             EXIT trap postfix_start installs)
 #
-# The caller's own EXIT trap, if any, must call postfix_stop too: bash has
-# one trap per signal. postfix_start chains to a trap set before it.
+# bash has one trap per signal: postfix_start chains to an EXIT trap set
+# before it (which still sees the exit status); a trap set after it must
+# call postfix_stop itself.
 
 PF_DOMAIN=fax.localhost
 PF_DIR=""
@@ -106,8 +107,10 @@ EOF
     chmod 755 "$PF_SENDMAIL"
     local prev
     prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+    # The earlier trap still sees the test's exit status in $?.
     # shellcheck disable=SC2064
-    trap "postfix_stop; ${prev:-:}" EXIT
+    # (set +e: under errexit the re-raised status would end the trap early.)
+    trap "pf_rc=\$?; set +e; postfix_stop; (exit \$pf_rc); ${prev:-:}" EXIT
     # Killed (ctest's timeout, a kill of the test): exit, so the EXIT trap
     # stops the instance.
     [[ -n $(trap -p TERM) ]] || trap 'exit 143' TERM
