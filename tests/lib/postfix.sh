@@ -116,10 +116,11 @@ EOF
     [[ -n $(trap -p TERM) ]] || trap 'exit 143' TERM
     [[ -n $(trap -p INT) ]] || trap 'exit 130' INT
     [[ -n $(trap -p HUP) ]] || trap 'exit 129' HUP
-    if ! postfix -c "$PF_CONF" check >"$PF_DIR/check.log" 2>&1 ||
-        ! postfix -c "$PF_CONF" start >"$PF_DIR/start.log" 2>&1; then
+    # start runs the checks of "postfix check" itself (and creates the
+    # queue's directories): no separate check.
+    if ! postfix -c "$PF_CONF" start >"$PF_DIR/start.log" 2>&1; then
         postfix_log "the instance in $PF_DIR does not start:"
-        cat "$PF_DIR/check.log" "$PF_DIR/start.log" "$PF_DIR/maillog" >&2 2>/dev/null
+        cat "$PF_DIR/start.log" "$PF_DIR/maillog" >&2 2>/dev/null
         return 1
     fi
     # Up when master has its pid file and pickup its socket.
