@@ -439,7 +439,8 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
             return -ENOENT;
         /* The pages' time: a send job's from submission, a fax's from
          * the end of its call. */
-        stat_base(st, ino, mode, job.owner_uid, gid, job.type == JOB_RECEIVE ? job.finished : job.submitted);
+        int64_t made = job.type == JOB_RECEIVE && job.finished ? job.finished : job.submitted;
+        stat_base(st, ino, mode, job.owner_uid, gid, made);
         /* Made only for those who may read it, as previews are rendered;
          * anyone else is told size 0 with a zero timeout. */
         if (req && !fs_may_read_private(fs, req, &job)) {

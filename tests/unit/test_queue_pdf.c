@@ -24,6 +24,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include "queue/fault.h"
 #include "queue/pdf.h"
 #include "queue_testutil.h"
 
@@ -728,6 +729,39 @@ static void test_damaged_page_in_the_spool_gives_eio(void **state)
     assert_int_not_equal(access(path, F_OK), 0); /* nothing half-made is kept */
 }
 
+static int count_entries(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", path);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+/* A write that fails before the rename keeps nothing: no fax.pdf, no
+ * leftover in tmp/; the next open makes it. */
+static void test_failed_write_keeps_no_pdf(void **state)
+{
+#ifdef FAXFS_FAULT_INJECTION
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_pages(f, 1);
+    char path[512], tmp[512];
+
+    assert_int_equal(fault_configure("spool.pdf.written:eio"), 0);
+    assert_int_equal(queue_open_pdf(f->q, id), -EIO);
+    fault_configure(NULL);
+    snprintf(path, sizeof path, "%s/jobs/%llu/fax.pdf", f->dir, (unsigned long long)id);
+    snprintf(tmp, sizeof tmp, "%s/tmp", f->dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(count_entries(tmp), 0);
+    int fd = queue_open_pdf(f->q, id);
+    assert_true(fd >= 0);
+    assert_int_equal(access(path, F_OK), 0);
+    close(fd);
+#else
+    (void)state;
+    skip();
+#endif
+}
+
 #define T(name) cmocka_unit_test(name)
 #define S(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
 #define M(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
@@ -761,6 +795,7 @@ int main(void)
         S(test_received_fax_has_its_pdf_once_the_call_ended),
         S(test_received_fax_without_pages_has_no_pdf),
         S(test_damaged_page_in_the_spool_gives_eio),
+        S(test_failed_write_keeps_no_pdf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
