@@ -89,6 +89,21 @@ expect_fail_with "Input/output error" cat "$r/fax.pdf"
 grep -q "job $rid: fax.pdf cannot be made: page 2 .*--check-spool" "$DAEMON_LOG" ||
     fail "no log line naming job $rid and the fix: $(tail -n 5 "$DAEMON_LOG")"
 
+# A standard-resolution page (98 lines per inch) keeps its true height.
+# A stranger's look makes nothing and shows size 0; the owner's makes it.
+echo pause >"$MNT/ctl"
+make_fax "$WORK/std.tif" 1
+tiffset -s 283 98 "$WORK/std.tif"
+cp "$WORK/std.tif" "$MNT/outbox/5551234.tif"
+sid=$(ls "$MNT/jobs" | sort -n | tail -n 1)
+s="$MNT/jobs/$sid"
+expect_eq "stranger's size" "$(as_stranger stat -c %s "$s/fax.pdf")" 0
+[ ! -e "$SPOOL/jobs/$sid/fax.pdf" ] || fail "a stranger's stat made the PDF"
+check_pdf "$s"
+[ -s "$SPOOL/jobs/$sid/fax.pdf" ] || fail "the owner's read did not keep the PDF"
+pdfinfo "$s/fax.pdf" | grep -Eq '^Page size: +609\.88[0-9]* x 293\.8[78][0-9]* pts' ||
+    fail "standard page size: $(pdfinfo "$s/fax.pdf" | grep '^Page size')"
+
 # rm -r removes a finished job with its PDF.
 rm -r "$MNT/history/$id"
 [ ! -e "$MNT/history/$id" ] || fail "rm -r left history/$id"
