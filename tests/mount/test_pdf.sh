@@ -9,7 +9,7 @@
 # read the pages reads it, it is kept in the spool, and a page that cannot
 # be made into a PDF is an EIO with a log line naming the job.
 source "$(dirname "$0")/lib.sh"
-for tool in qpdf pdfinfo pdftoppm tiffcp python3; do
+for tool in qpdf pdfinfo pdftoppm tiffcp tiffset python3; do
     command -v $tool >/dev/null || skip "needs $tool (scripts/setup.sh installs it)"
 done
 [ "$(id -u)" = 0 ] || skip "needs root to create a user"
