@@ -262,8 +262,11 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     qj->channel = channel;
     ch->job = qj->j.id;
     ch->busy_since = qj->page_mark = engine_now(q);
-    engine_job_log(q, n, qj->j.id, "attempt %d on %s (line %s): dialing %s%s", qj->j.attempts, ch->name,
-                   q->lines[ch->line].name, qj->j.recipient_number,
+    char on_line[JOB_LINE_MAX + 10] = ""; /* named only where there is a choice */
+    if (q->nlines > 1)
+        snprintf(on_line, sizeof on_line, " (line %s)", q->lines[ch->line].name);
+    engine_job_log(q, n, qj->j.id, "attempt %d on %s%s: dialing %s%s", qj->j.attempts, ch->name, on_line,
+                   qj->j.recipient_number,
                    qj->j.pages_sent > 0 ? " (resuming after the pages already confirmed)" : "");
     return pc;
 }
