@@ -300,7 +300,6 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
     int *free_of = calloc((size_t)q->nlines, sizeof *free_of);
     int *order = malloc((size_t)q->nlines * sizeof *order);
     size_t ncand = 0, nactive = 0, ncalls = 0;
-    int nfree = 0;
 
     if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL)
         goto out;
@@ -312,11 +311,11 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
             cand[ncand++] = &qj->j;
     }
     for (int c = 0; c < q->nchannels; c++)
-        if (q->channels[c].job == 0) {
-            nfree++;
+        if (q->channels[c].job == 0)
             free_of[q->channels[c].line]++;
-        }
-    if (nfree == 0 || ncand == 0)
+    /* Every candidate is looked at, even while every channel is busy: a
+     * failover whose remaining lines are not usable ends its attempt. */
+    if (ncand == 0)
         goto out;
     /* Every candidate in dispatch order (within the per-destination
      * limit): a job whose lines are all taken does not hold up one whose
