@@ -542,12 +542,33 @@ static void explain(char *why, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The lines of the options as the modem pool takes them. */
+static void modem_lines_of(const struct daemon_options *opt, struct modem_line_config *out)
+{
+    for (int i = 0; i < opt->nlines; i++) {
+        const struct daemon_line *l = &opt->lines[i];
+        out[i] = (struct modem_line_config){
+            .name = l->name, .spec = l->spec, .channels = l->channels, .tsid = l->tsid, .header = l->header,
+            .caller_id = l->caller_id,
+            .sip = {
+                .user = l->user, .password = l->password, .local = l->local, .codecs = l->codecs,
+                .no_t38 = l->t38 == 0, .registrar = l->registrar, .auth_user = l->auth_user,
+                .expires_s = l->expires, .outbound_proxy = l->outbound_proxy, .keepalive_s = l->keepalive,
+            },
+        };
+    }
+}
+
 static int daemon_start_modems(struct daemon *d, char *why, size_t len)
 {
     const struct daemon_options *opt = &d->opt;
     char err[512] = "";
     d->w = (struct wiring){.log = daemon_log};
+    struct modem_line_config lines[OPTIONS_MAX_LINES];
+    modem_lines_of(opt, lines);
     struct modem_pool_config mcfg = {
+        .lines = lines,
+        .nlines = opt->nlines,
         .channels = opt->modems,
         .line_spec = opt->line_spec,
         .pace = strcmp(opt->sim_pace, "realtime") == 0 ? MODEM_PACE_REALTIME : MODEM_PACE_FAST,
@@ -584,10 +605,20 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
 static int daemon_start_queue(struct daemon *d, char *why, size_t len)
 {
     const struct daemon_options *opt = &d->opt;
+    struct queue_line_def lines[OPTIONS_MAX_LINES];
+    char shown[OPTIONS_MAX_LINES][256];
+    for (int i = 0; i < opt->nlines; i++) {
+        options_spec_shown(opt->lines[i].spec, shown[i], sizeof shown[i]);
+        lines[i] = (struct queue_line_def){opt->lines[i].name, shown[i], opt->lines[i].channels};
+    }
     struct queue_config qcfg = {
         .spool_dir = opt->spool_dir,
         .line = wiring_line_ops(&d->w),
         .modems = opt->modems,
+        .lines = lines,
+        .nlines = opt->nlines,
+        .routes = opt->routes,
+        .nroutes = opt->nroutes,
         .per_destination_limit = opt->per_destination,
         .max_attempts = opt->max_attempts,
         .history_days = opt->history_days,
@@ -691,8 +722,14 @@ static void daemon_announce(struct daemon *d)
     if (d->convert_warning[0])
         logf_(LOG_WARNING, "%s", d->convert_warning);
     check_sandbox(d->converter, d->convert_uid, d->convert_gid);
-    logf_(LOG_INFO, "serving %s from spool %s (%d modems, line %s)", opt->mountpoint, opt->spool_dir,
-          opt->modems, opt->line_spec);
+    for (int i = 0; i < opt->nlines; i++) {
+        char shown[256];
+        options_spec_shown(opt->lines[i].spec, shown, sizeof shown);
+        logf_(LOG_INFO, "line %s: %s, %d channel%s", opt->lines[i].name, shown, opt->lines[i].channels,
+              opt->lines[i].channels == 1 ? "" : "s");
+    }
+    logf_(LOG_INFO, "serving %s from spool %s (%d modems, %d line%s)", opt->mountpoint, opt->spool_dir,
+          modem_pool_channels(d->w.pool), opt->nlines, opt->nlines == 1 ? "" : "s");
     int sip_port = modem_pool_sip_port(d->w.pool);
     if (sip_port > 0)
         logf_(LOG_INFO, "answering SIP calls on UDP port %d", sip_port);

@@ -5,6 +5,7 @@
  */
 #include "daemon/options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -62,6 +63,23 @@ enum {
     /* Mail: which sendmail, as whom. */
     OPT_SENDMAIL,
     OPT_SENDMAIL_USER,
+    /* Named lines ([line NAME] sections) and outbound routes. */
+    OPT_ROUTE,
+    OPT_LINE_SPEC,
+    OPT_LINE_CHANNELS,
+    OPT_LINE_TSID,
+    OPT_LINE_HEADER,
+    OPT_LINE_CALLER_ID,
+    OPT_LINE_USER,
+    OPT_LINE_PASSWORD,
+    OPT_LINE_LOCAL,
+    OPT_LINE_CODECS,
+    OPT_LINE_T38,
+    OPT_LINE_REGISTRAR,
+    OPT_LINE_AUTH_USER,
+    OPT_LINE_EXPIRES,
+    OPT_LINE_OUTBOUND_PROXY,
+    OPT_LINE_KEEPALIVE,
 };
 
 static const struct option long_options[] = {
@@ -112,6 +130,22 @@ static const struct option long_options[] = {
     {"receive-max-mib", required_argument, NULL, OPT_RECEIVE_MAX_BYTES},
     {"sendmail", required_argument, NULL, OPT_SENDMAIL},
     {"sendmail-user", required_argument, NULL, OPT_SENDMAIL_USER},
+    {"route", required_argument, NULL, OPT_ROUTE},
+    {"line-spec", required_argument, NULL, OPT_LINE_SPEC},
+    {"line-channels", required_argument, NULL, OPT_LINE_CHANNELS},
+    {"line-tsid", required_argument, NULL, OPT_LINE_TSID},
+    {"line-header", required_argument, NULL, OPT_LINE_HEADER},
+    {"line-caller-id", required_argument, NULL, OPT_LINE_CALLER_ID},
+    {"line-user", required_argument, NULL, OPT_LINE_USER},
+    {"line-password", required_argument, NULL, OPT_LINE_PASSWORD},
+    {"line-local", required_argument, NULL, OPT_LINE_LOCAL},
+    {"line-codecs", required_argument, NULL, OPT_LINE_CODECS},
+    {"line-t38", required_argument, NULL, OPT_LINE_T38},
+    {"line-registrar", required_argument, NULL, OPT_LINE_REGISTRAR},
+    {"line-auth-user", required_argument, NULL, OPT_LINE_AUTH_USER},
+    {"line-expires", required_argument, NULL, OPT_LINE_EXPIRES},
+    {"line-outbound-proxy", required_argument, NULL, OPT_LINE_OUTBOUND_PROXY},
+    {"line-keepalive", required_argument, NULL, OPT_LINE_KEEPALIVE},
     {NULL, 0, NULL, 0},
 };
 
@@ -139,6 +173,19 @@ void options_print_help(FILE *out, const char *prog)
             "                             sip:HOST[:PORT]  INVITE NUMBER@HOST (port 5060)\n"
             "                                           over UDP; G.711, then T.38 if the\n"
             "                                           peer accepts the re-INVITE\n"
+            "      --line NAME=SPEC     a named line (repeatable); its channels, station id\n"
+            "                           and SIP settings are --line-KEY NAME=VALUE, or\n"
+            "                           the keys of a [line NAME] section of the\n"
+            "                           configuration file: spec, channels (default 1),\n"
+            "                           tsid, header, caller-id, user, password (file or\n"
+            "                           FAXFS_LINE_<NAME>_PASSWORD only), local, codecs,\n"
+            "                           t38, registrar, auth-user, expires,\n"
+            "                           outbound-proxy, keepalive. --line SPEC without a\n"
+            "                           name is the line 'default' with --modems channels\n"
+            "      --route 'PATTERN LINE[,LINE...]'  numbers matching PATTERN (+4420*,\n"
+            "                           555XXXX, *) go out on these lines, in order: a\n"
+            "                           line failure tries the next at once (repeatable,\n"
+            "                           first match wins; default: every line in order)\n"
             "      --sim-pace PACE      fast (default): simulated calls run as fast as the\n"
             "                           CPU allows; realtime: at the speed of a real line\n"
             "      --modems N           modem channels (default 4)\n"
@@ -377,6 +424,242 @@ static int check_line_spec(const char *spec)
     return -1;
 }
 
+/* ---- named lines ---- */
+
+static int check_codecs(const char *list);
+
+void options_spec_shown(const char *spec, char *out, size_t outlen)
+{
+    if (strncmp(spec, "sip:", 4) == 0) {
+        const char *host = spec + 4, *at = strchr(host, '@');
+        snprintf(out, outlen, "sip:%s", at ? at + 1 : host);
+        return;
+    }
+    snprintf(out, outlen, "%s", spec);
+}
+
+/* The line named name (made on first mention, at argv index origin), or
+ * NULL after saying why. */
+static struct daemon_line *line_named(struct daemon_options *opt, const char *name, size_t len, const char *what)
+{
+    char nm[LINE_NAME_MAX], why[160];
+    if (len >= sizeof nm) {
+        fprintf(stderr, "faxfs: %s: the line name '%.*s' is longer than %d characters\n", what, (int)len, name,
+                LINE_NAME_MAX - 1);
+        return NULL;
+    }
+    memcpy(nm, name, len);
+    nm[len] = '\0';
+    if (route_check_line_name(nm, why, sizeof why) != 0) {
+        fprintf(stderr, "faxfs: %s: %s\n", what, why);
+        return NULL;
+    }
+    for (int i = 0; i < opt->nlines; i++)
+        if (strcmp(opt->lines[i].name, nm) == 0)
+            return &opt->lines[i];
+    if (opt->nlines == OPTIONS_MAX_LINES) {
+        fprintf(stderr, "faxfs: %s: more than %d lines\n", what, OPTIONS_MAX_LINES);
+        return NULL;
+    }
+    struct daemon_line *l = &opt->lines[opt->nlines++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", nm);
+    l->t38 = -1;
+    l->origin = optind > 0 ? optind - 1 : 0;
+    return l;
+}
+
+/* "NAME=VALUE" of a --line-KEY option: the line and the value, or NULL. */
+static struct daemon_line *line_setting(struct daemon_options *opt, const char *arg, const char *what,
+                                        const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+        fprintf(stderr, "faxfs: %s: write NAME=VALUE (the line's name, then the value), not '%s'\n", what, arg);
+        return NULL;
+    }
+    *value = eq + 1;
+    return line_named(opt, arg, (size_t)(eq - arg), what);
+}
+
+/* --line NAME=SPEC names a line when the text before the first '=' is a
+ * line name (an exec: command may carry '=' of its own). */
+static bool line_arg_is_named(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return false;
+    for (const char *c = arg; c < eq; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
+            return false;
+    return true;
+}
+
+static int set_line_spec(struct daemon_options *opt, struct daemon_line *l, const char *spec, const char *what)
+{
+    if (l->spec && l->spec_origin > 0) {
+        fprintf(stderr, "faxfs: %s: the line %s is defined twice; give each line one spec (rename one of "
+                "them, or remove one)\n", what, l->name);
+        return -1;
+    }
+    if (check_line_spec(spec) != 0)
+        return -1;
+    l->spec = spec;
+    l->spec_origin = optind > 0 ? optind - 1 : 1;
+    (void)opt;
+    return 0;
+}
+
+/* One --line-KEY NAME=VALUE. */
+static int apply_line_option(struct daemon_options *opt, int c, const char *arg)
+{
+    const struct option *o = NULL;
+    for (const struct option *p = long_options; p->name; p++)
+        if (p->val == c)
+            o = p;
+    char what[48];
+    snprintf(what, sizeof what, "--%s", o ? o->name : "line");
+    if (c == OPT_LINE_PASSWORD && !opt->from_file) {
+        fprintf(stderr, "faxfs: --line-password: a line's password is not taken from the command line, where "
+                "ps(1) shows it; write it in the configuration file ([line NAME] password = ...) or set "
+                "FAXFS_LINE_<NAME>_PASSWORD\n");
+        return -1;
+    }
+    const char *v;
+    struct daemon_line *l = line_setting(opt, arg, what, &v);
+    if (!l)
+        return -1;
+    int bad = 0;
+    switch (c) {
+    case OPT_LINE_SPEC: bad = set_line_spec(opt, l, v, what) != 0; break;
+    case OPT_LINE_CHANNELS: bad = parse_count(what, v, 1, 1024, &l->channels) != 0; break;
+    case OPT_LINE_TSID:
+        if (strlen(v) > 20) {
+            fprintf(stderr, "faxfs: %s: '%s' is longer than 20 characters\n", what, v);
+            bad = 1;
+        }
+        l->tsid = v;
+        break;
+    case OPT_LINE_HEADER: l->header = v; break;
+    case OPT_LINE_CALLER_ID: l->caller_id = v; break;
+    case OPT_LINE_USER: l->user = v; break;
+    case OPT_LINE_PASSWORD: l->password = v; break;
+    case OPT_LINE_LOCAL: l->local = v; break;
+    case OPT_LINE_CODECS: bad = check_codecs(v) != 0; l->codecs = v; break;
+    case OPT_LINE_T38:
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            fprintf(stderr, "faxfs: %s: use 'on' or 'off', not '%s'\n", what, v);
+            bad = 1;
+        }
+        l->t38 = strcmp(v, "on") == 0;
+        break;
+    case OPT_LINE_REGISTRAR:
+    case OPT_LINE_OUTBOUND_PROXY:
+        if (strncmp(v, "sip:", 4) != 0 || !v[4]) {
+            fprintf(stderr, "faxfs: %s: write sip:HOST[:PORT], not '%s'\n", what, v);
+            bad = 1;
+        }
+        if (c == OPT_LINE_REGISTRAR)
+            l->registrar = v;
+        else
+            l->outbound_proxy = v;
+        break;
+    case OPT_LINE_AUTH_USER: l->auth_user = v; break;
+    case OPT_LINE_EXPIRES: bad = parse_count(what, v, 60, 86400, &l->expires) != 0; break;
+    case OPT_LINE_KEEPALIVE: bad = parse_count(what, v, 1, 3600, &l->keepalive) != 0; break;
+    default: bad = 1; break;
+    }
+    return bad ? -1 : 0;
+}
+
+static int apply_line(struct daemon_options *opt, const char *arg)
+{
+    if (!line_arg_is_named(arg)) {
+        /* The older form: the line "default", with --modems channels. */
+        if (check_line_spec(arg) != 0)
+            return -1;
+        opt->line_spec = arg;
+        struct daemon_line *l = line_named(opt, "default", 7, "--line");
+        if (!l)
+            return -1;
+        l->spec = arg;
+        l->spec_origin = 0; /* given again, the last one counts, as always */
+        return 0;
+    }
+    const char *eq = strchr(arg, '=');
+    struct daemon_line *l = line_named(opt, arg, (size_t)(eq - arg), "--line");
+    return l && set_line_spec(opt, l, eq + 1, "--line") == 0 ? 0 : -1;
+}
+
+static void say_origin(const char *const *origins, int argc, int index)
+{
+    if (origins && index > 0 && index < argc && origins[index])
+        fprintf(stderr, "faxfs: that setting is at %s; fix it there\n", origins[index]);
+}
+
+/* After every word: each line has a spec and its channels, secrets from
+ * the environment, and the routes name lines that exist. */
+static int finish_lines(struct daemon_options *opt, int argc, const char *const *origins)
+{
+    if (opt->nlines == 0) {
+        struct daemon_line *l = &opt->lines[opt->nlines++];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "default");
+        l->spec = opt->line_spec;
+        l->t38 = -1;
+    }
+    int total = 0;
+    const char *names[OPTIONS_MAX_LINES];
+    for (int i = 0; i < opt->nlines; i++) {
+        struct daemon_line *l = &opt->lines[i];
+        bool dflt = strcmp(l->name, "default") == 0;
+        names[i] = l->name;
+        if (!l->spec && dflt)
+            l->spec = opt->line_spec;
+        if (!l->spec) {
+            fprintf(stderr, "faxfs: the line %s has settings but no spec; define it with --line %s=SPEC or "
+                    "'spec = ...' in its [line %s] section, or remove its settings\n", l->name, l->name, l->name);
+            say_origin(origins, argc, l->origin);
+            return -1;
+        }
+        if (l->channels == 0)
+            l->channels = dflt ? opt->modems : 1;
+        total += l->channels;
+        if (!l->password) {
+            char env[64];
+            int n = snprintf(env, sizeof env, "FAXFS_LINE_%s_PASSWORD", l->name);
+            for (int k = 11; k < n; k++)
+                env[k] = env[k] == '-' ? '_' : (char)toupper((unsigned char)env[k]);
+            l->password = getenv(env);
+        }
+        if (dflt) { /* the older --sip-* options set the default line */
+            if (!l->user)
+                l->user = opt->sip_user;
+            if (!l->password)
+                l->password = opt->sip_password ? opt->sip_password : getenv("FAXFS_SIP_PASSWORD");
+        }
+        if (!l->local)
+            l->local = opt->sip_local;
+        if (!l->codecs)
+            l->codecs = opt->sip_codecs;
+        if (l->t38 < 0)
+            l->t38 = !opt->sip_no_t38;
+    }
+    if (total > 1024) {
+        fprintf(stderr, "faxfs: the lines have %d channels together; at most 1024\n", total);
+        return -1;
+    }
+    for (int r = 0; r < opt->nroutes; r++) {
+        char why[300];
+        if (route_parse(opt->route_text[r], names, opt->nlines, &opt->routes[r], why, sizeof why) != 0) {
+            fprintf(stderr, "faxfs: --route: %s\n", why);
+            say_origin(origins, argc, opt->route_origin[r]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* One listener of each kind: the first --listen, then one more. */
 static int add_listen_spec(struct daemon_options *opt, const char *spec)
 {
@@ -432,10 +715,31 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
             bad = 1;
         }
         break;
-    case OPT_LINE:
-        opt->line_spec = optarg;
-        bad |= check_line_spec(optarg) != 0;
+    case OPT_LINE: bad |= apply_line(opt, optarg) != 0; break;
+    case OPT_ROUTE:
+        if (opt->nroutes == OPTIONS_MAX_ROUTES) {
+            fprintf(stderr, "faxfs: --route: more than %d routes\n", OPTIONS_MAX_ROUTES);
+            bad = 1;
+            break;
+        }
+        opt->route_origin[opt->nroutes] = optind > 0 ? optind - 1 : 0;
+        opt->route_text[opt->nroutes++] = optarg; /* checked once every line is known */
         break;
+    case OPT_LINE_SPEC:
+    case OPT_LINE_CHANNELS:
+    case OPT_LINE_TSID:
+    case OPT_LINE_HEADER:
+    case OPT_LINE_CALLER_ID:
+    case OPT_LINE_USER:
+    case OPT_LINE_PASSWORD:
+    case OPT_LINE_LOCAL:
+    case OPT_LINE_CODECS:
+    case OPT_LINE_T38:
+    case OPT_LINE_REGISTRAR:
+    case OPT_LINE_AUTH_USER:
+    case OPT_LINE_EXPIRES:
+    case OPT_LINE_OUTBOUND_PROXY:
+    case OPT_LINE_KEEPALIVE: bad |= apply_line_option(opt, c, optarg) != 0; break;
     case OPT_SIM_PACE:
         if (strcmp(optarg, "fast") && strcmp(optarg, "realtime")) {
             fprintf(stderr, "faxfs: --sim-pace: use 'fast' or 'realtime', not '%s'\n", optarg);
@@ -564,7 +868,9 @@ enum options_result options_parse_from(int argc, char **argv, const char *const 
     int bad = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "s:fdho:", long_options, NULL)) != -1) {
+        opt->from_file = origins && optind > 0 && optind <= argc && origins[optind - 1];
         int r = c == '?' ? -1 : apply_option(opt, c, optarg);
+        opt->from_file = false;
         if (r == 1) {
             options_print_help(stdout, "faxfs");
             return OPTIONS_EXIT_OK;
@@ -577,6 +883,8 @@ enum options_result options_parse_from(int argc, char **argv, const char *const 
             fprintf(stderr, "faxfs: that setting is at %s; fix it there\n", origins[optind - 1]);
         bad |= r < 0;
     }
+    if (!bad && finish_lines(opt, argc, origins) != 0)
+        bad = 1;
     if (!bad && opt->check_spool && optind == argc)
         return OPTIONS_RUN;
     /* mount.fuse3 (fstab) runs `faxfs SOURCE MOUNTPOINT -o ...`: the

@@ -8,6 +8,25 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "queue/route.h"
+
+#define OPTIONS_MAX_LINES 32
+#define OPTIONS_MAX_ROUTES 64
+
+/* One named line (--line NAME=SPEC, --line-KEY NAME=VALUE, [line NAME]). */
+struct daemon_line {
+    char name[LINE_NAME_MAX];
+    const char *spec;       /* NULL until given */
+    int channels;           /* 0: unset (the default line: --modems; others: 1) */
+    const char *tsid, *header, *caller_id;
+    const char *user, *password, *local, *codecs;
+    int t38;                /* -1 unset, 0 off, 1 on */
+    const char *registrar, *auth_user, *outbound_proxy;
+    int expires, keepalive; /* seconds; 0: unset */
+    int origin;             /* argv index of the first word naming the line */
+    int spec_origin;        /* argv index of its spec; 0 for the implicit default line */
+};
+
 struct daemon_options {
     const char *mountpoint;
     const char *check_spool;  /* --check-spool DIR: check and exit */
@@ -54,6 +73,16 @@ struct daemon_options {
     const char *convert_user; /* --convert-user; NULL: faxfs-convert, else nobody */
     const char *sendmail;     /* --sendmail; NULL: /usr/sbin/sendmail */
     const char *sendmail_user; /* --sendmail-user; NULL: the daemon's user */
+    /* Lines in configuration order, and routes over them (docs/lines.md).
+     * After a successful parse every line has a spec and channels, and
+     * routes[] are resolved against lines[]. */
+    struct daemon_line lines[OPTIONS_MAX_LINES];
+    int nlines;
+    const char *route_text[OPTIONS_MAX_ROUTES];
+    int route_origin[OPTIONS_MAX_ROUTES];
+    struct route routes[OPTIONS_MAX_ROUTES];
+    int nroutes;
+    bool from_file;           /* while parsing: the word came from the configuration file */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */
@@ -79,6 +108,9 @@ int options_kind(const char *name);
  * /etc/faxfs.conf; *required tells whether it must exist. */
 const char *options_config_path(int argc, char **argv, int *required);
 void options_print_help(FILE *out, const char *prog);
+/* A line's spec as people may see it: the userinfo (user:password@) of a
+ * sip: spec removed. */
+void options_spec_shown(const char *spec, char *out, size_t outlen);
 /* Frees what options_parse allocated (the settings' strings go with it). */
 void options_free(struct daemon_options *opt);
 

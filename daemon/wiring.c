@@ -136,9 +136,23 @@ static void wiring_abort(void *ctx, int channel)
     modem_abort(w->pool, channel);
 }
 
+/* A line is usable when its pool line says so (SIP lines that register
+ * need a registration); why gets the status text either way. */
+static bool wiring_usable(void *ctx, int line, char *why, size_t len)
+{
+    struct wiring *w = ctx;
+    struct modem_line_status st;
+    if (modem_pool_line_status(w->pool, line, &st) != 0) {
+        snprintf(why, len, "no such line");
+        return false;
+    }
+    snprintf(why, len, "%s", st.text[0] ? st.text : st.reg == MODEM_LINE_REG_NONE ? "none" : "unknown");
+    return st.usable;
+}
+
 struct queue_line_ops wiring_line_ops(struct wiring *w)
 {
-    return (struct queue_line_ops){.start = wiring_start, .abort = wiring_abort, .ctx = w};
+    return (struct queue_line_ops){.start = wiring_start, .abort = wiring_abort, .usable = wiring_usable, .ctx = w};
 }
 
 /* ---- inbound calls: each becomes a receive job ---- */

@@ -73,7 +73,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static bool is_ctl(const struct fs_ino *w)
 {
-    return (w->area == AREA_TOP && w->node == TOP_CTL) || (w->area != AREA_TOP && w->area != AREA_MODEMS && w->node == NODE_CTL);
+    return (w->area == AREA_TOP && w->node == TOP_CTL) || (w->area != AREA_TOP && w->area != AREA_MODEMS && w->area != AREA_LINES && w->node == NODE_CTL);
 }
 
 /* A value file of jobs/ID/ that queue_edit changes (scheduled, priority, ...). */
@@ -256,6 +256,7 @@ static bool recently_changed(struct fs *fs, const struct fs_ino *w)
         return !fs_jobs_settled(fs, w->id);
     case AREA_TOP:
     case AREA_MODEMS:
+    case AREA_LINES:
         return fs_monotonic_ms() - fs->server_changed_ms < FS_SETTLE_MS;
     default:
         return false; /* outbox: sizes are checked by fs_seen_open */
@@ -434,6 +435,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         r = open_job_node(req, fs, ino, h, fi);
         break;
     case AREA_MODEMS:
+    case AREA_LINES:
         r = w.node == NODE_SELF ? -EISDIR : fs_open_wants_write(fi->flags) ? -EPERM : open_text(fs, ino, h, fi);
         break;
     case AREA_OUTBOX:

@@ -17,6 +17,7 @@ enum fs_area {
     AREA_RECEIVED = 3, /* received/<id>/... (receive jobs) */
     AREA_MODEMS = 4,   /* modems/<name>/... */
     AREA_OUTBOX = 5,   /* outbox/<entry>/... (uploads, .error files, drafts) */
+    AREA_LINES = 6,    /* lines/<name>/... */
     AREA_COUNT
 };
 
@@ -31,6 +32,7 @@ enum fs_top_node {
     TOP_CTL,
     TOP_RECEIVED,
     TOP_METRICS,
+    TOP_LINES,
     TOP_COUNT
 };
 

@@ -20,6 +20,7 @@
 static const char *const top_names[TOP_COUNT] = {
     [TOP_JOBS] = "jobs", [TOP_HISTORY] = "history", [TOP_OUTBOX] = "outbox", [TOP_MODEMS] = "modems",
     [TOP_SERVER] = "server", [TOP_CTL] = "ctl", [TOP_RECEIVED] = "received", [TOP_METRICS] = "metrics",
+    [TOP_LINES] = "lines",
 };
 
 /* The directory of each job area, and the queue filter listing it. */
@@ -201,6 +202,15 @@ static int resolve_top(struct fs *fs, const struct fs_ino *p, const char *name, 
             }
         }
         return -ENOENT;
+    case TOP_LINES:
+        for (int i = 0; i < queue_line_count(fs->q); i++) {
+            struct queue_line_info l;
+            if (queue_line_info(fs->q, i, &l) == 0 && strcmp(l.name, name) == 0) {
+                *ino = fs_ino_make(AREA_LINES, (uint64_t)i, NODE_SELF);
+                return 0;
+            }
+        }
+        return -ENOENT;
     case TOP_OUTBOX: {
         int r = -ENOENT;
         pthread_mutex_lock(&fs->outbox.lock);
@@ -237,6 +247,15 @@ int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino)
         if ((int)p.id >= queue_modem_count(fs->q) || (node = fs_modem_node_by_name(name)) == 0)
             return -ENOENT;
         *ino = fs_ino_make(AREA_MODEMS, p.id, (uint32_t)node);
+        return 0;
+    }
+    case AREA_LINES: {
+        int node;
+        if (p.node != NODE_SELF)
+            return -ENOTDIR;
+        if ((int)p.id >= queue_line_count(fs->q) || (node = fs_line_node_by_name(name)) == 0)
+            return -ENOENT;
+        *ino = fs_ino_make(AREA_LINES, p.id, (uint32_t)node);
         return 0;
     }
     case AREA_OUTBOX:
@@ -302,6 +321,12 @@ int fs_render_node(struct fs *fs, const struct fs_ino *w, char *out, size_t outl
             return -ENOENT;
         return fs_render_modem_file(&m, (int)w->node, out, outlen);
     }
+    case AREA_LINES: {
+        struct queue_line_info l;
+        if (queue_line_info(fs->q, (int)w->id, &l) < 0)
+            return -ENOENT;
+        return fs_render_line_file(&l, (int)w->node, out, outlen);
+    }
     case AREA_OUTBOX:
         return render_outbox(fs, w, out, outlen);
     default:
@@ -351,6 +376,7 @@ static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         [TOP_ROOT] = S_IFDIR | 0755, [TOP_JOBS] = S_IFDIR | 0777, [TOP_HISTORY] = S_IFDIR | 0777,
         [TOP_OUTBOX] = S_IFDIR | 01777, [TOP_MODEMS] = S_IFDIR | 0755, [TOP_SERVER] = S_IFREG | 0444,
         [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 0777, [TOP_METRICS] = S_IFREG | 0444,
+        [TOP_LINES] = S_IFDIR | 0755,
     };
     stat_base(st, ino, modes[w->node], fs->uid, fs->gid, fs->started);
     if (w->node == TOP_SERVER)
@@ -543,7 +569,8 @@ int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_
     case AREA_RECEIVED:
         return stat_job(fs, ino, &w, st, timeout, req);
     case AREA_MODEMS:
-        if ((int)w.id >= queue_modem_count(fs->q))
+    case AREA_LINES:
+        if ((int)w.id >= (w.area == AREA_MODEMS ? queue_modem_count(fs->q) : queue_line_count(fs->q)))
             return -ENOENT;
         if (w.node == NODE_SELF) {
             stat_base(st, ino, S_IFDIR | 0755, fs->uid, fs->gid, fs->started);
@@ -717,6 +744,13 @@ static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b, off
                 r = add(b, m.name, fs_ino_make(AREA_MODEMS, (uint64_t)i, NODE_SELF), S_IFDIR, i + 3);
         }
         return r;
+    case TOP_LINES:
+        for (int i = 0; r == 0 && i < queue_line_count(fs->q); i++) {
+            struct queue_line_info l;
+            if (queue_line_info(fs->q, i, &l) == 0)
+                r = add(b, l.name, fs_ino_make(AREA_LINES, (uint64_t)i, NODE_SELF), S_IFDIR, i + 3);
+        }
+        return r;
     default:
         return -ENOTDIR;
     }
@@ -741,6 +775,11 @@ int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dire
         r = w.node == NODE_SELF ? 0 : -ENOTDIR;
         for (int node = 1; r == 0 && node <= fs_modem_file_count(); node++)
             r = add(&b, fs_modem_file_name(node), fs_ino_make(AREA_MODEMS, w.id, (uint32_t)node), S_IFREG, node + 2);
+        break;
+    case AREA_LINES:
+        r = w.node == NODE_SELF ? 0 : -ENOTDIR;
+        for (int node = 1; r == 0 && node <= fs_line_file_count(); node++)
+            r = add(&b, fs_line_file_name(node), fs_ino_make(AREA_LINES, w.id, (uint32_t)node), S_IFREG, node + 2);
         break;
     case AREA_OUTBOX: r = w.node == NODE_SELF ? list_draft(fs, &w, &b) : -ENOTDIR; break;
     default: r = -ENOENT;

@@ -82,6 +82,9 @@ static void inval_server(struct fs *fs)
     for (int i = 0; i < queue_modem_count(fs->q); i++)
         for (int node = 1; node <= fs_modem_file_count(); node++)
             inval(fs, fs_ino_make(AREA_MODEMS, (uint64_t)i, (uint32_t)node));
+    for (int i = 0; i < queue_line_count(fs->q); i++)
+        for (int node = 1; node <= fs_line_file_count(); node++)
+            inval(fs, fs_ino_make(AREA_LINES, (uint64_t)i, (uint32_t)node));
 }
 
 static void inval_job_files(struct fs *fs, enum fs_area a, uint64_t id)

@@ -56,6 +56,7 @@ static void f_compression(const struct job *j, char *o, size_t n) { put_text(o, 
 static void f_remote_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->remote_id); }
 static void f_caller_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->caller_id); }
 static void f_transport(const struct job *j, char *o, size_t n) { put_text(o, n, j->transport); }
+static void f_line(const struct job *j, char *o, size_t n) { put_text(o, n, j->line); }
 
 /* 0: a job stored before resolutions were recorded, shown as unknown. */
 static void f_resolution(const struct job *j, char *o, size_t n)
@@ -117,6 +118,7 @@ static const struct field fields[] = {
     { "next_attempt", f_next_attempt, T_SEND, T_SEND },
     { "last_error", f_last_error, T_BOTH, T_BOTH },
     { "modem", f_modem, T_BOTH, T_SEND },
+    { "line", f_line, T_SEND, T_SEND },
     { "bit_rate", f_bit_rate, T_BOTH, T_BOTH },
     { "ecm", f_ecm, T_BOTH, T_BOTH },
     { "compression", f_compression, T_BOTH, 0 },
@@ -265,7 +267,7 @@ int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
     return (int)len;
 }
 
-static const char *const modem_files[] = { NULL, "status", "job", "calls", "pages_sent", "errors" };
+static const char *const modem_files[] = { NULL, "status", "job", "calls", "pages_sent", "errors", "line" };
 #define NMODEM_FILES ((int)(sizeof modem_files / sizeof modem_files[0]) - 1)
 
 int fs_modem_file_count(void) { return NMODEM_FILES; }
@@ -299,6 +301,54 @@ int fs_render_modem_file(const struct queue_modem_info *m, int node, char *out, 
     case 3: n = snprintf(out, outlen, "%" PRIu64 "\n", m->calls); break;
     case 4: n = snprintf(out, outlen, "%" PRIu64 "\n", m->pages_sent); break;
     case 5: n = snprintf(out, outlen, "%" PRIu64 "\n", m->errors); break;
+    case 6: n = snprintf(out, outlen, "%s\n", m->line); break;
+    default: return -ENOENT;
+    }
+    if (n < 0 || (size_t)n >= outlen)
+        return -ENOSPC;
+    return n;
+}
+
+static const char *const line_files[] = { NULL, "spec", "channels", "busy", "free", "registration", "usable",
+                                          "calls", "failures", "pages_sent", "last_error" };
+#define NLINE_FILES ((int)(sizeof line_files / sizeof line_files[0]) - 1)
+
+int fs_line_file_count(void) { return NLINE_FILES; }
+
+const char *fs_line_file_name(int node)
+{
+    return node >= 1 && node <= NLINE_FILES ? line_files[node] : NULL;
+}
+
+int fs_line_node_by_name(const char *name)
+{
+    for (int node = 1; node <= NLINE_FILES; node++)
+        if (strcmp(line_files[node], name) == 0)
+            return node;
+    return 0;
+}
+
+int fs_render_line_file(const struct queue_line_info *l, int node, char *out, size_t outlen)
+{
+    int n;
+
+    switch (node) {
+    case 1: n = snprintf(out, outlen, "%s\n", l->spec); break;
+    case 2: n = snprintf(out, outlen, "%d\n", l->channels); break;
+    case 3: n = snprintf(out, outlen, "%d\n", l->busy); break;
+    case 4: n = snprintf(out, outlen, "%d\n", l->free); break;
+    case 5: n = snprintf(out, outlen, "%s\n", l->registration[0] ? l->registration : "none"); break;
+    case 6: n = snprintf(out, outlen, "%s\n", l->usable ? "yes" : "no"); break;
+    case 7: n = snprintf(out, outlen, "%" PRIu64 "\n", l->calls); break;
+    case 8: n = snprintf(out, outlen, "%" PRIu64 "\n", l->failures); break;
+    case 9: n = snprintf(out, outlen, "%" PRIu64 "\n", l->pages_sent); break;
+    case 10: /* empty until a call on the line fails */
+        if (!l->last_error[0]) {
+            out[0] = '\0';
+            return 0;
+        }
+        n = snprintf(out, outlen, "%s\n", l->last_error);
+        break;
     default: return -ENOENT;
     }
     if (n < 0 || (size_t)n >= outlen)

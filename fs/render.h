@@ -45,4 +45,10 @@ const char *fs_modem_file_name(int node);
 int fs_modem_node_by_name(const char *name);
 int fs_render_modem_file(const struct queue_modem_info *m, int node, char *out, size_t outlen);
 
+/* lines/<name>/ files, nodes 1..fs_line_file_count(). */
+int fs_line_file_count(void);
+const char *fs_line_file_name(int node);
+int fs_line_node_by_name(const char *name);
+int fs_render_line_file(const struct queue_line_info *l, int node, char *out, size_t outlen);
+
 #endif

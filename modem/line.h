@@ -98,6 +98,9 @@ struct line_driver {
      * "faxfs asked", "the remote asked", or NULL when the line cannot
      * tell (optional). */
     const char *(*media_origin)(struct line_call *call);
+    /* The line's registration and whether calls can be placed now
+     * (optional; NULL: the line does not register and is always usable). */
+    void (*status)(struct line *line, struct modem_line_status *out);
 };
 
 extern const struct line_driver line_sim_driver;

@@ -122,7 +122,23 @@ struct modem_sip_options {
     int keepalive_s;            /* NAT keep-alive interval towards the registrar; 0: none */
 };
 
+/* One named line of the pool (docs/lines.md): its channels follow those
+ * of the lines before it, in configuration order. */
+struct modem_line_config {
+    const char *name;      /* "default", "trunk", ... */
+    const char *spec;      /* "sim", "exec:COMMAND" or "sip:HOST[:PORT]" */
+    int channels;
+    const char *tsid;      /* station id of calls on this line; NULL: the pool's */
+    const char *header;    /* page header text when the job has no sender name; NULL: none */
+    const char *caller_id; /* SIP: the From user when sip.user is not set; others: recorded only */
+    struct modem_sip_options sip; /* SIP lines: user, password, registration... */
+};
+
 struct modem_pool_config {
+    /* Lines: nlines > 0 uses lines[]; else one line "default" of
+     * channels, line_spec, tsid and sip below. */
+    const struct modem_line_config *lines;
+    int nlines;
     int channels;
     const char *line_spec;  /* "sim" (default), "exec:COMMAND" or "sip:HOST[:PORT]" */
     enum modem_pace pace;   /* sim only; exec is paced by the command */
@@ -183,6 +199,29 @@ int modem_pool_listen_port(const struct modem_pool *pool);
 int modem_pool_sip_port(const struct modem_pool *pool);
 /* Inbound calls in progress (slots taken), for status displays. */
 int modem_pool_inbound_active(const struct modem_pool *pool);
+
+/* Registration of a SIP line with its registrar. */
+enum modem_line_reg {
+    MODEM_LINE_REG_NONE,        /* the line does not register (sim, exec, SIP without registrar) */
+    MODEM_LINE_REG_REGISTERING, /* first REGISTER out, or re-registering after a failure */
+    MODEM_LINE_REG_REGISTERED,
+    MODEM_LINE_REG_FAILED,      /* refused or unreachable; retried with back-off */
+};
+
+struct modem_line_status {
+    enum modem_line_reg reg;
+    bool usable;          /* calls can be placed on this line now */
+    char text[160];       /* for people: "registered as sip:fax@example.net, expires in 3540 s",
+                             "registration failed: 403 Forbidden (next try in 60 s)" */
+    long long reg_expires; /* unix seconds the registration runs out; 0: none */
+};
+
+/* The status of line index (0-based, in configuration order). -EINVAL
+ * for an index the pool does not have. */
+int modem_pool_line_status(const struct modem_pool *pool, int line, struct modem_line_status *out);
+/* Lines of the pool, and the line a channel belongs to (-1: no such channel). */
+int modem_pool_line_count(const struct modem_pool *pool);
+int modem_channel_line(const struct modem_pool *pool, int channel);
 
 /* Documents the reserved numbers of the simulated network (for --help). */
 const char *modem_sim_numbers_help(void);

@@ -51,6 +51,7 @@ struct worker;
 struct channel {
     int index;
     char name[16];
+    int line;                  /* outbound channels: index into pool->lines; -1 inbound */
     struct worker *worker;
     atomic_bool busy;          /* a call was accepted and has not finished */
     atomic_bool abort_requested; /* modem_abort on an adopted call */
@@ -76,12 +77,22 @@ struct worker {
     struct timespec fd_sweep;  /* last time every fd-clocked call was looked at */
 };
 
-struct modem_pool {
+/* One named line: its driver instance, its settings and its channels
+ * (first .. first + count - 1, in configuration order). */
+struct pool_line {
     const struct line_driver *driver;
-    struct line *line;
+    struct line *line;         /* NULL until created */
+    char *tsid;                /* NULL: none */
+    char *header;              /* NULL: none */
+    struct modem_sip_options sip; /* strings owned by the pool's creator */
+    int first, count;
+};
+
+struct modem_pool {
+    struct pool_line *lines;
+    int nlines;
     enum modem_pace pace;
     char *scratch_dir;
-    char *tsid;
     char header_tz[32];
     atomic_bool stopping;
     atomic_uint call_seq;      /* names scratch files */
@@ -297,7 +308,12 @@ static void *worker_main(void *arg)
             if (w->nactive == 0 && !atomic_load(&w->has_pending))
                 break;
         }
-        bool want_again = pool->driver->maintain && pool->driver->maintain(pool->line, false);
+        bool want_again = false;
+        for (int l = 0; l < pool->nlines; l++) {
+            const struct pool_line *pl = &pool->lines[l];
+            if (pl->line && pl->driver->maintain && pl->driver->maintain(pl->line, false))
+                want_again = true;
+        }
         struct worker_mix mix = worker_mix(w);
         bool tick = false, rt_tick = false;
         long wait_ns = -1, ns;
@@ -400,6 +416,10 @@ static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
         struct channel *ch = &pool->channels[i];
         struct worker *w = &pool->workers[i % pool->nworkers];
         ch->index = i;
+        ch->line = -1;
+        for (int l = 0; i < pool->nchannels && l < pool->nlines; l++)
+            if (i >= pool->lines[l].first && i < pool->lines[l].first + pool->lines[l].count)
+                ch->line = l;
         if (i < pool->nchannels)
             snprintf(ch->name, sizeof ch->name, "modem%d", i);
         else
@@ -443,15 +463,20 @@ static void pool_free(struct modem_pool *pool)
     }
     /* destroy() lets hung-up commands finish their own way first (an
      * exec bridge may still be writing what it received). */
-    if (pool->line)
-        pool->driver->destroy(pool->line);
+    for (int l = 0; pool->lines && l < pool->nlines; l++) {
+        struct pool_line *pl = &pool->lines[l];
+        if (pl->line)
+            pl->driver->destroy(pl->line);
+        free(pl->tsid);
+        free(pl->header);
+    }
+    free(pool->lines);
     if (pool->listen_fd >= 0)
         close(pool->listen_fd);
     inbound_hub_free(pool->hub);
     free(pool->workers);
     free(pool->channels);
     free(pool->scratch_dir);
-    free(pool->tsid);
     free(pool);
 }
 
@@ -626,24 +651,96 @@ static void pool_accept(struct modem_pool *pool)
     }
 }
 
+/* The lines asked for: cfg->lines, or the one line "default" of the
+ * older single-line settings. */
+static int pool_lines_of(const struct modem_pool_config *cfg, struct modem_line_config *one,
+                         const struct modem_line_config **lines, int *nlines)
+{
+    if (cfg->nlines > 0 && cfg->lines) {
+        *lines = cfg->lines;
+        *nlines = cfg->nlines;
+        return 0;
+    }
+    *one = (struct modem_line_config){
+        .name = "default", .spec = cfg->line_spec, .channels = cfg->channels, .tsid = NULL, .sip = cfg->sip,
+    };
+    *lines = one;
+    *nlines = 1;
+    return 0;
+}
+
+/* Checks every line and counts the channels, before anything is built. */
+static int pool_check_lines(const struct modem_line_config *lines, int nlines, int *total, char *err, size_t errlen)
+{
+    *total = 0;
+    for (int l = 0; l < nlines; l++) {
+        const char *arg;
+        const char *name = lines[l].name ? lines[l].name : "default";
+        if (!line_driver_for_spec(lines[l].spec, &arg)) {
+            snprintf(err, errlen, "line %s: unknown line \"%s\"; use \"sim\", \"exec:COMMAND\" or \"sip:HOST[:PORT]\"",
+                     name, lines[l].spec);
+            return -EINVAL;
+        }
+        if (lines[l].channels <= 0 || lines[l].channels > 4096 || *total + lines[l].channels > 4096) {
+            snprintf(err, errlen, "line %s: modem count must be between 1 and 4096 (all lines together)", name);
+            return -EINVAL;
+        }
+        *total += lines[l].channels;
+    }
+    return 0;
+}
+
+/* Copies each line's settings and creates its driver instance. */
+static int pool_create_lines(struct modem_pool *pool, const struct modem_pool_config *cfg,
+                             const struct modem_line_config *lines, char *err, size_t errlen)
+{
+    int first = 0;
+    for (int l = 0; l < pool->nlines; l++) {
+        struct pool_line *pl = &pool->lines[l];
+        const struct modem_line_config *lc = &lines[l];
+        const char *arg;
+        pl->driver = line_driver_for_spec(lc->spec, &arg);
+        pl->first = first;
+        pl->count = lc->channels;
+        first += lc->channels;
+        const char *tsid = lc->tsid ? lc->tsid : cfg->tsid;
+        pl->tsid = tsid ? strdup(tsid) : NULL;
+        pl->header = lc->header ? strdup(lc->header) : NULL;
+        if ((tsid && !pl->tsid) || (lc->header && !pl->header))
+            return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
+        pl->sip = lc->sip;
+        if (!pl->sip.user && lc->caller_id && *lc->caller_id)
+            pl->sip.user = lc->caller_id;
+        struct line_config c = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub,
+                                 .sip = &pl->sip };
+        char lerr[400] = "";
+        int rc = pl->driver->create(&pl->line, &c, lerr, sizeof lerr);
+        if (rc != 0) {
+            pl->line = NULL;
+            snprintf(err, errlen, "line %s: %s", lc->name ? lc->name : "default", lerr[0] ? lerr : strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *cfg, char *err, size_t errlen)
 {
     *out = NULL;
-    const char *arg;
-    const struct line_driver *drv = line_driver_for_spec(cfg->line_spec, &arg);
-    if (!drv)
-        return pool_fail(err, errlen, -EINVAL, "unknown line \"%s\"; use \"sim\", \"exec:COMMAND\" or \"sip:HOST[:PORT]\"",
-                         cfg->line_spec);
-    if (cfg->channels <= 0 || cfg->channels > 4096)
-        return pool_fail(err, errlen, -EINVAL, "modem count must be between 1 and 4096%s", "");
+    struct modem_line_config one;
+    const struct modem_line_config *lines;
+    int nlines, total;
+    pool_lines_of(cfg, &one, &lines, &nlines);
+    int rc = pool_check_lines(lines, nlines, &total, err, errlen);
+    if (rc != 0)
+        return rc;
     if (!cfg->scratch_dir || !*cfg->scratch_dir)
         return pool_fail(err, errlen, -EINVAL, "the modems need a scratch directory%s", "");
     struct modem_pool *pool = calloc(1, sizeof *pool);
     if (!pool)
         return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
-    pool->driver = drv;
     pool->pace = cfg->pace;
-    pool->nchannels = cfg->channels;
+    pool->nchannels = total;
     pool->listen_fd = -1;
     pool->listen_port = -1;
     pthread_mutex_init(&pool->offer_lock, NULL);
@@ -653,25 +750,24 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     if (pool->nworkers > pool->nchannels)
         pool->nworkers = pool->nchannels;
     pool_header_tz(pool->header_tz, sizeof pool->header_tz);
-    int rc = pool_open_inbound(pool, cfg, err, errlen);
+    rc = pool_open_inbound(pool, cfg, err, errlen);
     if (rc != 0) {
         pool_free(pool);
         return rc;
     }
     pool->scratch_dir = strdup(cfg->scratch_dir);
-    pool->tsid = cfg->tsid ? strdup(cfg->tsid) : NULL;
+    pool->lines = calloc((size_t)nlines, sizeof *pool->lines);
+    pool->nlines = pool->lines ? nlines : 0;
     pool->channels = calloc((size_t)(pool->nchannels + pool->ninbound), sizeof *pool->channels);
     pool->workers = calloc((size_t)pool->nworkers, sizeof *pool->workers);
     for (int i = 0; pool->workers && i < pool->nworkers; i++)
         pool->workers[i].wake_fd = -1;
-    if (!pool->scratch_dir || (cfg->tsid && !pool->tsid) || !pool->channels || !pool->workers) {
+    if (!pool->scratch_dir || !pool->lines || !pool->channels || !pool->workers) {
         pool_free(pool);
         return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
     }
-    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub, .sip = &cfg->sip };
-    rc = drv->create(&pool->line, &lc, err, errlen);
+    rc = pool_create_lines(pool, cfg, lines, err, errlen);
     if (rc != 0) {
-        pool->line = NULL;
         pool_free(pool);
         return rc;
     }
@@ -757,10 +853,14 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
     int rc = tiff_join_pages(path, req->page_paths, req->page_count,
                              req->first_page_number > 0 ? req->first_page_number : 1,
                              join_err, sizeof join_err);
+    const struct pool_line *pl = &pool->lines[ch->line];
+    struct modem_send_request lreq = *req;
+    if ((!lreq.header || !lreq.header[0]) && pl->header)
+        lreq.header = pl->header; /* the line's header text when the job has no sender name */
     struct session_params p = {
-        .driver = pool->driver, .line = pool->line, .req = req,
+        .driver = pl->driver, .line = pl->line, .req = &lreq,
         .tx_file = rc == 0 ? path : NULL, .join_error = rc == 0 ? NULL : join_err,
-        .default_tsid = pool->tsid, .header_tz = pool->header_tz, .ev = ev, .user = user,
+        .default_tsid = pl->tsid, .header_tz = pool->header_tz, .ev = ev, .user = user,
     };
     struct session *s = session_create(&p);
     if (!s) {
@@ -789,6 +889,31 @@ void modem_abort(struct modem_pool *pool, int channel)
     if (!s && atomic_load(&ch->busy))
         atomic_store(&ch->abort_requested, true);
     worker_wake(w);
+}
+
+int modem_pool_line_count(const struct modem_pool *pool)
+{
+    return pool->nlines;
+}
+
+int modem_channel_line(const struct modem_pool *pool, int channel)
+{
+    if (channel < 0 || channel >= pool->nchannels)
+        return -1;
+    return pool->channels[channel].line;
+}
+
+int modem_pool_line_status(const struct modem_pool *pool, int line, struct modem_line_status *out)
+{
+    if (!pool || line < 0 || line >= pool->nlines)
+        return -EINVAL;
+    const struct pool_line *pl = &pool->lines[line];
+    *out = (struct modem_line_status){ .reg = MODEM_LINE_REG_NONE, .usable = true };
+    if (pl->driver->status && pl->line)
+        pl->driver->status(pl->line, out);
+    else
+        snprintf(out->text, sizeof out->text, "none");
+    return 0;
 }
 
 int modem_pool_listen_port(const struct modem_pool *pool)

@@ -7,6 +7,7 @@
  */
 #include "queue/engine.h"
 #include "queue/fault.h"
+#include "queue/route.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@ struct pending_call {
     char number[JOB_NUMBER_MAX];
     char tsid[JOB_IDENT_MAX];
     char sender[JOB_TEXT_MAX];
+    char line[JOB_LINE_MAX]; /* the chosen line's name (number formatting per line goes here) */
     char **paths;
 };
 
@@ -157,9 +159,11 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
     }
 }
 
-static int free_channel(const struct queue *q)
+/* A free channel of line, or -1. */
+static int free_channel_of(const struct queue *q, int line)
 {
-    for (int i = 0; i < q->nchannels; i++)
+    const struct qline *l = &q->lines[line];
+    for (int i = l->first; i < l->first + l->count; i++)
         if (q->channels[i].job == 0)
             return i;
     return -1;
@@ -193,12 +197,16 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
             return NULL;
         }
     }
+    int line = q->channels[channel].line;
+    snprintf(pc->line, sizeof pc->line, "%s", q->lines[line].name);
     snprintf(pc->number, sizeof pc->number, "%s", qj->j.recipient_number);
     snprintf(pc->tsid, sizeof pc->tsid, "%s", qj->j.tsid);
     snprintf(pc->sender, sizeof pc->sender, "%s", qj->j.sender_name);
     pc->call = (struct queue_call){
         .job_id = qj->j.id,
         .channel = channel,
+        .line = line,
+        .line_name = pc->line,
         .number = pc->number,
         .page_paths = (const char *const *)pc->paths,
         .page_count = n,
@@ -244,6 +252,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     qj->j.attempts++;
     qj->j.next_attempt = 0;
     snprintf(qj->j.modem, sizeof qj->j.modem, "%s", ch->name);
+    snprintf(qj->j.line, sizeof qj->j.line, "%s", q->lines[ch->line].name);
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "dialing");
     if (engine_persist(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
@@ -253,20 +262,46 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     qj->channel = channel;
     ch->job = qj->j.id;
     ch->busy_since = qj->page_mark = engine_now(q);
-    engine_job_log(q, n, qj->j.id, "attempt %d on %s: dialing %s%s", qj->j.attempts, ch->name, qj->j.recipient_number,
+    char on_line[JOB_LINE_MAX + 10] = ""; /* named only where there is a choice */
+    if (q->nlines > 1)
+        snprintf(on_line, sizeof on_line, " (line %s)", q->lines[ch->line].name);
+    engine_job_log(q, n, qj->j.id, "attempt %d on %s%s: dialing %s%s", qj->j.attempts, ch->name, on_line,
+                   qj->j.recipient_number,
                    qj->j.pages_sent > 0 ? " (resuming after the pages already confirmed)" : "");
     return pc;
 }
 
-static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, struct notes *n)
+static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v, int64_t next,
+                          const struct queue_call_result *res, struct notes *n);
+
+/* Every line after the one that failed is unusable now: the attempt ends
+ * as a line failure, with the last line's error. */
+static void failover_exhausted(struct queue *q, struct qjob *qj, struct notes *n)
+{
+    char code[JOB_ERROR_CODE_MAX], text[JOB_ERROR_TEXT_MAX];
+    int64_t next = 0;
+    snprintf(code, sizeof code, "%s", qj->j.error_code[0] ? qj->j.error_code : "no_line");
+    snprintf(text, sizeof text, "%s", qj->j.error_text[0] ? qj->j.error_text : "no line of the route is usable");
+    qj->route_pos = 0;
+    qj->j.attempts++; /* the attempt that began on the first line */
+    struct queue_call_result res = {.failure = QF_NO_LINE, .code = code, .text = text};
+    engine_job_log(q, n, qj->j.id, "no further line of the route is usable now");
+    int delay = sched_retry_delay(&q->policy, QF_NO_LINE, next_random(q));
+    enum sched_verdict v = sched_after_call(&q->policy, &qj->j, QF_NO_LINE, engine_now(q), delay, &next);
+    apply_verdict(q, qj, v, next, &res, n);
+}
+
+static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, const bool *usable,
+                         struct notes *n)
 {
     const struct job **cand = malloc((q->njobs + 1) * sizeof *cand);
     const struct job **active = malloc(((size_t)q->nchannels + 1) * sizeof *active);
     size_t *picked = malloc((q->njobs + 1) * sizeof *picked);
+    int *free_of = calloc((size_t)q->nlines, sizeof *free_of);
+    int *order = malloc((size_t)q->nlines * sizeof *order);
     size_t ncand = 0, nactive = 0, ncalls = 0;
-    int nfree = 0;
 
-    if (cand == NULL || active == NULL || picked == NULL)
+    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL)
         goto out;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
@@ -276,24 +311,45 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
             cand[ncand++] = &qj->j;
     }
     for (int c = 0; c < q->nchannels; c++)
-        nfree += q->channels[c].job == 0;
-    if ((size_t)nfree > max)
-        nfree = (int)max;
-    size_t np = sched_pick(cand, ncand, (const struct job *const *)active, nactive, nfree,
+        if (q->channels[c].job == 0)
+            free_of[q->channels[c].line]++;
+    /* Every candidate is looked at, even while every channel is busy: a
+     * failover whose remaining lines are not usable ends its attempt. */
+    if (ncand == 0)
+        goto out;
+    /* Every candidate in dispatch order (within the per-destination
+     * limit): a job whose lines are all taken does not hold up one whose
+     * lines have room. */
+    size_t np = sched_pick(cand, ncand, (const struct job *const *)active, nactive, (int)ncand,
                            q->cfg.per_destination_limit, picked);
-    for (size_t i = 0; i < np; i++) {
+    for (size_t i = 0; i < np && ncalls < max; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
-        int c = free_channel(q);
-        if (qj == NULL || c < 0)
-            break;
+        if (qj == NULL)
+            continue;
+        int no = route_lines_for(q->routes, q->nroutes, q->nlines, qj->j.recipient_number, order);
+        bool any = false;
+        int pos = route_choose(order, no, qj->route_pos, usable, free_of, &any);
+        if (pos < 0) {
+            if (!any && qj->route_pos > 0)
+                failover_exhausted(q, qj, n);
+            continue; /* waits queued for a channel (or a usable line) */
+        }
+        int c = free_channel_of(q, order[pos]);
+        if (c < 0)
+            continue;
+        qj->route_pos = pos;
         struct pending_call *pc = begin_attempt(q, qj, c, n);
-        if (pc != NULL)
+        if (pc != NULL) {
+            free_of[order[pos]]--;
             calls[ncalls++] = pc;
+        }
     }
 out:
     free(cand);
     free(active);
     free(picked);
+    free(free_of);
+    free(order);
     return ncalls;
 }
 
@@ -338,6 +394,12 @@ int queue_run_once(struct queue *q)
     struct notes n = {0};
     struct pending_call **calls;
     size_t ncalls = 0;
+    /* Asked before the lock: the wiring is never called with it held. */
+    bool *usable = malloc((size_t)q->nlines * sizeof *usable);
+    for (int l = 0; usable != NULL && l < q->nlines; l++) {
+        char why[160];
+        usable[l] = q->cfg.line.usable == NULL || q->cfg.line.usable(q->cfg.line.ctx, l, why, sizeof why);
+    }
 
     pthread_mutex_lock(&q->lock);
     int64_t t = engine_now(q);
@@ -347,9 +409,10 @@ int queue_run_once(struct queue *q)
     }
     promote_and_expire(q, t, &n);
     calls = calloc((size_t)q->nchannels + 1, sizeof *calls);
-    if (calls != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
-        ncalls = pick_calls(q, calls, (size_t)q->nchannels, &n);
+    if (calls != NULL && usable != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
+        ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, &n);
     pthread_mutex_unlock(&q->lock);
+    free(usable);
     engine_deliver(q, &n);
 
     int started = start_calls(q, calls, ncalls);
@@ -496,6 +559,36 @@ static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v
         (void)FAULT_POINT("engine.call_finished.persisted");
 }
 
+/* A line failure (no channel at the far side, registration down, 503)
+ * moves the job to the next line of its route at once, within the same
+ * attempt; true when it did. A busy remote is not a line failure. */
+static bool try_next_line(struct queue *q, struct qjob *qj, const struct qline *line, int route_pos,
+                          const struct queue_call_result *res, struct notes *n)
+{
+    if (res->failure != QF_NO_LINE || qj->j.status != JOB_ACTIVE || q->stopping)
+        return false;
+    int *route = malloc((size_t)q->nlines * sizeof *route);
+    if (route == NULL)
+        return false;
+    int nr = route_lines_for(q->routes, q->nroutes, q->nlines, qj->j.recipient_number, route);
+    const char *next = route_pos + 1 < nr ? q->lines[route[route_pos + 1]].name : NULL;
+    free(route);
+    if (next == NULL)
+        return false;
+    const char *code = res->code ? res->code : "", *text = res->text ? res->text : "";
+    qj->route_pos = route_pos + 1;
+    qj->j.attempts = qj->j.attempts > 0 ? qj->j.attempts - 1 : 0; /* counted again when it dials */
+    qj->j.status = JOB_QUEUED;
+    qj->j.next_attempt = 0;
+    engine_set_error(&qj->j, code, text);
+    engine_job_log(q, n, qj->j.id, "attempt %d on line %s failed: %s (%s); trying line %s", qj->j.attempts + 1,
+                   line->name, code, text, next);
+    if (engine_persist(q, qj, n) != 0)
+        engine_log(q, QUEUE_LOG_WARNING, "job %llu: failover to line %s not stored; it goes on in memory",
+                   (unsigned long long)qj->j.id, next);
+    return true;
+}
+
 /* The call is over: free its channel, then decide what the job becomes. */
 static void finish_call_locked(struct queue *q, struct qjob *qj, const struct queue_call_result *res, struct notes *n)
 {
@@ -503,12 +596,22 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
     int before = qj->j.pages_sent;
     int64_t next = 0;
 
+    struct qline *line = &q->lines[ch->line];
+    int route_pos = qj->route_pos;
+
+    qj->route_pos = 0;
     engine_record_call_facts(qj, res);
     engine_count_call_end(q, qj, ch, res, qj->j.pages_sent - before);
     ch->calls++;
     ch->pages_sent += (uint64_t)(qj->j.pages_sent - before);
-    if (res->failure != QF_NONE && res->failure != QF_ABORTED)
+    line->calls++;
+    line->pages_sent += (uint64_t)(qj->j.pages_sent - before);
+    if (res->failure != QF_NONE && res->failure != QF_ABORTED) {
         ch->errors++;
+        line->failures++;
+        snprintf(line->last_error, sizeof line->last_error, "%s: %s", res->code && res->code[0] ? res->code
+                 : queue_failure_name(res->failure), res->text ? res->text : "");
+    }
     ch->job = 0;
     qj->channel = -1;
     engine_note(n, QE_SERVER, 0);
@@ -528,6 +631,8 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
     if (qj->j.status != JOB_ACTIVE)
         engine_job_log(q, n, qj->j.id, "the call completed before the %s took effect", job_status_name(qj->j.status));
     qj->j.device_status[0] = '\0';
+    if (try_next_line(q, qj, line, route_pos, res, n))
+        return;
     int delay = sched_retry_delay(&q->policy, res->failure, next_random(q));
     enum sched_verdict v = sched_after_call(&q->policy, &qj->j, res->failure, engine_now(q), delay, &next);
     apply_verdict(q, qj, v, next, res, n);
@@ -593,6 +698,7 @@ void queue_call_pages_confirmed(struct queue *q, uint64_t id, int pages_sent)
         int64_t t = engine_now(q);
         qj->j.pages_sent = pages_sent > qj->j.page_count ? qj->j.page_count : pages_sent;
         q->channels[qj->channel].pages_sent += (uint64_t)(qj->j.pages_sent - before);
+        q->lines[q->channels[qj->channel].line].pages_sent += (uint64_t)(qj->j.pages_sent - before);
         q->counters.pages_sent += (uint64_t)(qj->j.pages_sent - before);
         engine_observe_pages(q, qj->j.pages_sent - before, t - qj->page_mark);
         qj->page_mark = t;
@@ -686,6 +792,10 @@ static void free_queue(struct queue *q)
         free(q->jobs[i]);
     free(q->jobs);
     free(q->channels);
+    for (int l = 0; q->lines != NULL && l < q->nlines; l++)
+        free(q->lines[l].spec);
+    free(q->lines);
+    free(q->routes);
     free(q->spool_dir_copy);
     free(q->ghostscript_copy);
     free(q->converter_copy);
@@ -717,14 +827,52 @@ static int init_sync(struct queue *q)
     return 0;
 }
 
-static int init_channels(struct queue *q)
+/* The lines (one "default" line of every channel without cfg->lines),
+ * their channels in order, and the routes over them. */
+static int init_channels(struct queue *q, const struct queue_config *cfg)
 {
-    q->nchannels = q->cfg.modems;
+    const struct queue_line_def one = {"default", "", q->cfg.modems};
+    const struct queue_line_def *defs = cfg->nlines > 0 && cfg->lines != NULL ? cfg->lines : &one;
+    int ndefs = cfg->nlines > 0 && cfg->lines != NULL ? cfg->nlines : 1;
+
+    q->lines = calloc((size_t)ndefs, sizeof *q->lines);
+    if (q->lines == NULL)
+        return -ENOMEM;
+    q->nlines = ndefs;
+    q->nchannels = 0;
+    for (int l = 0; l < ndefs; l++) {
+        char why[160];
+        if (defs[l].channels <= 0 || route_check_line_name(defs[l].name ? defs[l].name : "", why, sizeof why) != 0)
+            return -EINVAL;
+        snprintf(q->lines[l].name, sizeof q->lines[l].name, "%s", defs[l].name);
+        if ((q->lines[l].spec = strdup(defs[l].spec ? defs[l].spec : "")) == NULL)
+            return -ENOMEM;
+        q->lines[l].first = q->nchannels;
+        q->lines[l].count = defs[l].channels;
+        q->nchannels += defs[l].channels;
+    }
+    q->cfg.modems = q->nchannels;
     q->channels = calloc((size_t)q->nchannels, sizeof *q->channels);
     if (q->channels == NULL)
         return -ENOMEM;
-    for (int i = 0; i < q->nchannels; i++)
-        snprintf(q->channels[i].name, sizeof q->channels[i].name, "modem%d", i);
+    for (int l = 0; l < q->nlines; l++)
+        for (int i = q->lines[l].first; i < q->lines[l].first + q->lines[l].count; i++) {
+            snprintf(q->channels[i].name, sizeof q->channels[i].name, "modem%d", i);
+            q->channels[i].line = l;
+        }
+    if (cfg->nroutes > 0 && cfg->routes != NULL) {
+        q->routes = calloc((size_t)cfg->nroutes, sizeof *q->routes);
+        if (q->routes == NULL)
+            return -ENOMEM;
+        memcpy(q->routes, cfg->routes, (size_t)cfg->nroutes * sizeof *q->routes);
+        q->nroutes = cfg->nroutes;
+        for (int r = 0; r < q->nroutes; r++)
+            for (int i = 0; i < q->routes[r].nlines; i++)
+                if (q->routes[r].lines[i] < 0 || q->routes[r].lines[i] >= q->nlines)
+                    return -EINVAL;
+    }
+    q->cfg.lines = NULL;
+    q->cfg.routes = NULL;
     return 0;
 }
 
@@ -759,7 +907,7 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
     q->be = cfg->backend != NULL ? cfg->backend : &queue_backend_spool;
     q->rng = (uint32_t)time(NULL) ^ (uint32_t)getpid() ^ 0x9e3779b9u;
     sched_policy_init(&q->policy, q->cfg.retry_delay, q->cfg.retry_jitter_percent, q->cfg.max_attempts);
-    if ((r = init_channels(q)) != 0) {
+    if ((r = init_channels(q, cfg)) != 0) {
         free_queue(q);
         return r;
     }

@@ -21,14 +21,25 @@
 struct qjob {
     struct job j;
     int channel;      /* >= 0 while a call for this job is on that channel */
+    int route_pos;    /* position in its route of the line to try (failover within an attempt) */
     int64_t page_mark; /* start of the page now on the line (metrics only) */
 };
 
 struct channel {
     char name[JOB_MODEM_MAX];
+    int line;     /* index into queue.lines */
     uint64_t job; /* 0 when idle; freed only by the call's finished report */
     uint64_t calls, pages_sent, errors;
     int64_t busy_since; /* when the current call was handed over */
+};
+
+/* One named line: channels first .. first + count - 1. */
+struct qline {
+    char name[JOB_LINE_MAX];
+    char *spec;
+    int first, count;
+    uint64_t calls, failures, pages_sent;
+    char last_error[JOB_ERROR_CODE_MAX + JOB_ERROR_TEXT_MAX + 2];
 };
 
 struct listener {
@@ -65,6 +76,10 @@ struct queue {
     size_t njobs, cap;
     struct channel *channels;
     int nchannels;
+    struct qline *lines; /* fixed at open */
+    int nlines;
+    struct route *routes;
+    int nroutes;
     bool paused, stopping, stopped, kick;
     int64_t next_purge;
     uint32_t rng;

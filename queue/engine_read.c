@@ -201,6 +201,38 @@ int queue_modem_info(struct queue *q, int index, struct queue_modem_info *out)
     out->calls = ch->calls;
     out->pages_sent = ch->pages_sent;
     out->errors = ch->errors;
+    snprintf(out->line, sizeof out->line, "%s", q->lines[ch->line].name);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+int queue_line_count(const struct queue *q)
+{
+    return q->nlines; /* fixed at open */
+}
+
+int queue_line_info(struct queue *q, int index, struct queue_line_info *out)
+{
+    if (index < 0 || index >= q->nlines)
+        return -ENOENT;
+    memset(out, 0, sizeof *out);
+    /* The status first, without the lock: the wiring asks the modem pool. */
+    out->usable = true;
+    snprintf(out->registration, sizeof out->registration, "none");
+    if (q->cfg.line.usable != NULL)
+        out->usable = q->cfg.line.usable(q->cfg.line.ctx, index, out->registration, sizeof out->registration);
+    pthread_mutex_lock(&q->lock);
+    const struct qline *l = &q->lines[index];
+    snprintf(out->name, sizeof out->name, "%s", l->name);
+    snprintf(out->spec, sizeof out->spec, "%s", l->spec);
+    out->channels = l->count;
+    for (int c = l->first; c < l->first + l->count; c++)
+        out->busy += q->channels[c].job != 0;
+    out->free = out->channels - out->busy;
+    out->calls = l->calls;
+    out->failures = l->failures;
+    out->pages_sent = l->pages_sent;
+    snprintf(out->last_error, sizeof out->last_error, "%s", l->last_error);
     pthread_mutex_unlock(&q->lock);
     return 0;
 }

@@ -68,6 +68,7 @@ static const struct field fields[] = {
     /* Added after the first release; optional, so older files still load. */
     NUM("resolution", F_INT, resolution, 1, 3, false),
     STR("transport", transport),
+    STR("line", line),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

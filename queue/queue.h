@@ -22,6 +22,7 @@
 #define JOB_ERROR_CODE_MAX 32
 #define JOB_ERROR_TEXT_MAX 192
 #define JOB_MODEM_MAX 32
+#define JOB_LINE_MAX 32    /* a line's name, NUL included (queue/route.h LINE_NAME_MAX) */
 
 /* The first id a queue hands out. Ids are shown as directory names, and
  * plain ls, globs and sort order names as text: starting at six digits
@@ -92,6 +93,7 @@ struct job {
     char caller_id[JOB_NUMBER_MAX];
     int resolution;     /* enum job_resolution the pages were rendered at */
     char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */
+    char line[JOB_LINE_MAX]; /* the line of the last attempt; "" before the first */
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -155,6 +157,8 @@ struct queue_clock {
 struct queue_call {
     uint64_t job_id;
     int channel;
+    int line;           /* index of the channel's line, in configuration order */
+    const char *line_name;
     const char *number;
     const char *const *page_paths; /* the pages still to send, in order */
     int page_count;                /* entries in page_paths */
@@ -169,8 +173,21 @@ struct queue_call {
 struct queue_line_ops {
     int (*start)(void *ctx, const struct queue_call *call);
     void (*abort)(void *ctx, int channel);
+    /* Whether calls can be placed on line now; fills why with the line's
+     * status for people ("none" for lines that do not register). NULL:
+     * every line is always usable. Called without engine locks held. */
+    bool (*usable)(void *ctx, int line, char *why, size_t len);
     void *ctx;
 };
+
+/* One named line: a group of consecutive channels (docs/lines.md). */
+struct queue_line_def {
+    const char *name;     /* letters, digits, '-', '_' */
+    const char *spec;     /* shown in lines/NAME/spec; never a secret */
+    int channels;
+};
+
+struct route; /* queue/route.h */
 
 struct queue_backend; /* see queue/backend.h; NULL means the file spool */
 struct queue_converter; /* see queue/sandbox.h */
@@ -180,7 +197,11 @@ struct queue_config {
     const struct queue_backend *backend; /* NULL: file spool */
     struct queue_clock clock;         /* now == NULL: the real clock */
     struct queue_line_ops line;       /* start == NULL: nothing is dialed */
-    int modems;                       /* channels, named modem0.. */
+    int modems;                       /* channels, named modem0..; ignored with lines */
+    const struct queue_line_def *lines; /* nlines > 0: the lines, channels in this order */
+    int nlines;                       /* 0: one line "default" of every channel */
+    const struct route *routes;       /* outbound routes, first match wins (copied) */
+    int nroutes;
     int per_destination_limit;        /* concurrent calls per number; 0 = unlimited */
     int retry_delay[QF_COUNT];        /* seconds per failure class; 0 = default */
     int retry_jitter_percent;         /* +- this much, default 10; -1 for none */
@@ -392,9 +413,25 @@ struct queue_modem_info {
     uint64_t calls;
     uint64_t pages_sent;
     uint64_t errors;
+    char line[JOB_LINE_MAX];          /* the line the channel belongs to */
 };
 int queue_modem_count(const struct queue *q);
 int queue_modem_info(struct queue *q, int index, struct queue_modem_info *out);
+
+/* The lines, for MOUNT/lines/NAME/. */
+struct queue_line_info {
+    char name[JOB_LINE_MAX];
+    char spec[256];                   /* as configured, secrets removed */
+    int channels, busy, free;
+    bool usable;                      /* from the line operations' usable() */
+    char registration[160];           /* the line's status text; "none" when it does not register */
+    uint64_t calls, failures, pages_sent;
+    char last_error[JOB_ERROR_CODE_MAX + JOB_ERROR_TEXT_MAX + 2]; /* "code: text" of the last failed call */
+};
+int queue_line_count(const struct queue *q);
+/* -ENOENT for an index past the last line. Asks the line operations for
+ * the status: call it without holding anything the wiring takes. */
+int queue_line_info(struct queue *q, int index, struct queue_line_info *out);
 
 /* Change notification. Called from engine threads, never with an engine
  * lock held; must not block. id 0 means server-wide state (summary,

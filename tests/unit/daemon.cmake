@@ -1,5 +1,5 @@
 # Unit tests of the daemon's own parts (label "unit").
-foreach(name notify config)
+foreach(name notify config options)
   add_executable(test_daemon_${name} ${CMAKE_CURRENT_LIST_DIR}/test_daemon_${name}.c)
   target_link_libraries(test_daemon_${name} PRIVATE faxfs_daemon faxfs_queue_testutil)
   add_test(NAME daemon_${name} COMMAND test_daemon_${name})

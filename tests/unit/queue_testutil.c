@@ -40,6 +40,8 @@ int fake_line_start(void *ctx, const struct queue_call *call)
     struct fake_call *c = &l->calls[l->ncalls++];
     c->job_id = call->job_id;
     c->channel = call->channel;
+    c->line = call->line;
+    snprintf(c->line_name, sizeof c->line_name, "%s", call->line_name ? call->line_name : "");
     snprintf(c->number, sizeof c->number, "%s", call->number);
     c->page_count = call->page_count;
     c->first_page = call->first_page;
@@ -52,6 +54,14 @@ int fake_line_start(void *ctx, const struct queue_call *call)
         close(fd);
     }
     return 0;
+}
+
+bool fake_line_usable(void *ctx, int line, char *why, size_t len)
+{
+    struct fake_line *l = ctx;
+    bool down = line >= 0 && line < 8 && l->unusable[line];
+    snprintf(why, len, "%s", down ? "registration failed: 403 Forbidden" : "none");
+    return !down;
 }
 
 void fake_line_abort(void *ctx, int channel)
@@ -95,7 +105,8 @@ void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake
     cfg->backend = backend;
     cfg->clock = (struct queue_clock){fake_clock_now, clock};
     if (line != NULL)
-        cfg->line = (struct queue_line_ops){fake_line_start, fake_line_abort, line};
+        cfg->line = (struct queue_line_ops){.start = fake_line_start, .abort = fake_line_abort,
+                                            .usable = fake_line_usable, .ctx = line};
     cfg->modems = 2;
     cfg->per_destination_limit = 1;
     cfg->retry_jitter_percent = -1;

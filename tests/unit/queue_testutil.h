@@ -20,6 +20,8 @@ int64_t fake_clock_now(void *ctx);
 struct fake_call {
     uint64_t job_id;
     int channel;
+    int line;
+    char line_name[JOB_LINE_MAX];
     char number[JOB_NUMBER_MAX];
     int page_count;
     int first_page;
@@ -35,8 +37,10 @@ struct fake_line {
      * once, as a modem does. */
     struct queue *q;
     uint64_t on_channel[16];
+    bool unusable[8]; /* lines that usable() says cannot take calls */
 };
 int fake_line_start(void *ctx, const struct queue_call *call);
+bool fake_line_usable(void *ctx, int line, char *why, size_t len);
 void fake_line_abort(void *ctx, int channel);
 
 /* Jitter-free, single-threaded engine configuration over backend (NULL:
