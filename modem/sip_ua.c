@@ -800,12 +800,25 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
             return -EINVAL;
         }
         struct sa any;
-        if (sa_set_str(&any, lhost, 0) == 0 && sa_is_any(&any)
-            && hostport_route_source(ua->peer_host, pport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6) != 0) {
-            snprintf(err, errlen, "SIP peer \"%s\": no route to it; give a numeric address or --sip-local",
-                     cfg->peer);
-            return -EHOSTUNREACH;
+        if (sa_set_str(&any, lhost, 0) == 0 && sa_is_any(&any)) {
+            if (hostport_route_source(ua->peer_host, pport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6)
+                != 0) {
+                snprintf(err, errlen, "SIP peer \"%s\": no route to it; give a numeric address or --sip-local",
+                         cfg->peer);
+                return -EHOSTUNREACH;
+            }
+            /* libre's transports need a real address: signalling leaves
+             * from the one that routes to the peer, as the media does. */
+            snprintf(ua->listen_spec, sizeof ua->listen_spec, ua->media_ipv6 ? "[%s]:%s" : "%s:%s", ua->media_ip,
+                     lport);
         }
+    }
+    struct sa laddr;
+    if ((sa_decode(&laddr, ua->listen_spec, strlen(ua->listen_spec)) == 0 || sa_set_str(&laddr, lhost, 0) == 0)
+        && sa_is_any(&laddr)) {
+        snprintf(err, errlen, "SIP local address \"%s\": the any-address cannot be listened on; give the "
+                              "address to use", lhost);
+        return -EINVAL;
     }
     return 0;
 }

@@ -12,6 +12,10 @@ faxfs_modem_test(NAME system_sip SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_system_s
 add_test(NAME system_sip_mounted COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh)
 set_tests_properties(system_sip_mounted PROPERTIES LABELS "system;sip;mount" TIMEOUT 400 SKIP_RETURN_CODE 77
   ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+# The same without --sip-local: the sending daemon finds its own address.
+add_test(NAME system_sip_mounted_default_local COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh default-local)
+set_tests_properties(system_sip_mounted_default_local PROPERTIES LABELS "system;sip;mount" TIMEOUT 400
+  SKIP_RETURN_CODE 77 ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 
 # Remote callers driven by SIPp (Debian sip-tester) against a mounted
 # daemon: allowed peers, a flood, malformed SIP/SDP, SDP naming a third
