@@ -533,6 +533,8 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
             .inbound_user = opt->sip_inbound_user,
             .inbound_password = opt->sip_inbound_password ? opt->sip_inbound_password
                                                           : getenv("FAXFS_SIP_INBOUND_PASSWORD"),
+            .registrar = opt->sip_registrar, .auth_user = opt->sip_auth_user, .expires_s = opt->sip_expires,
+            .outbound_proxy = opt->sip_outbound_proxy, .keepalive_s = opt->sip_keepalive,
         },
         .inbound_slots = opt->inbound_calls,
         .audiosocket_allow = opt->audiosocket_allow,

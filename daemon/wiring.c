@@ -136,9 +136,27 @@ static void wiring_abort(void *ctx, int channel)
     modem_abort(w->pool, channel);
 }
 
+/* The server file's registration lines: the line's registration, if it registers. */
+static void wiring_registration(void *ctx, char *state, size_t statelen, char *text, size_t textlen)
+{
+    static const char *const names[] = {
+        [MODEM_LINE_REG_NONE] = "", [MODEM_LINE_REG_REGISTERING] = "registering",
+        [MODEM_LINE_REG_REGISTERED] = "registered", [MODEM_LINE_REG_FAILED] = "failed",
+    };
+    struct wiring *w = ctx;
+    struct modem_line_status st;
+    state[0] = text[0] = '\0';
+    if (!w->pool || modem_pool_line_status(w->pool, 0, &st) != 0 || (unsigned)st.reg >= 4)
+        return;
+    snprintf(state, statelen, "%s", names[st.reg]);
+    snprintf(text, textlen, "%s", st.text);
+}
+
 struct queue_line_ops wiring_line_ops(struct wiring *w)
 {
-    return (struct queue_line_ops){.start = wiring_start, .abort = wiring_abort, .ctx = w};
+    return (struct queue_line_ops){
+        .start = wiring_start, .abort = wiring_abort, .ctx = w, .registration = wiring_registration,
+    };
 }
 
 /* ---- inbound calls: each becomes a receive job ---- */

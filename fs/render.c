@@ -261,6 +261,17 @@ int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
             return -ENOSPC;
         len += (size_t)n;
     }
+    if (sum->registration[0]) { /* a SIP line that registers */
+        char text[sizeof sum->registration_text];
+        snprintf(text, sizeof text, "%s", sum->registration_text);
+        for (char *c = text; *c; c++)
+            if ((unsigned char)*c < 0x20)
+                *c = ' ';
+        n = snprintf(out + len, outlen - len, "registration: %s\nregistration_text: %s\n", sum->registration, text);
+        if (n < 0 || (size_t)n >= outlen - len)
+            return -ENOSPC;
+        len += (size_t)n;
+    }
     return (int)len;
 }
 

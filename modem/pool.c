@@ -103,6 +103,7 @@ struct modem_pool {
     struct peer_acl audiosocket_allow; /* who may connect to the AudioSocket listener */
     struct refusal_log as_refusals;    /* worker 0 only: refused AudioSocket connections */
     const char *sip_listen_spec;       /* during create only: opened once the workers run */
+    atomic_bool workers_run;           /* SIP calls may be handed over (a registered line's come early) */
 };
 
 static void worker_wake(struct worker *w)
@@ -553,7 +554,7 @@ static int pool_sip_incoming(void *user, struct sip_call *sc, const char *caller
     struct modem_pool *pool = user;
     const char *who = caller_id && *caller_id ? caller_id : "an unknown caller";
     pthread_mutex_lock(&pool->offer_lock);
-    int slot = atomic_load(&pool->stopping) ? -2 : inbound_slot_take(pool->hub);
+    int slot = atomic_load(&pool->stopping) || !atomic_load(&pool->workers_run) ? -2 : inbound_slot_take(pool->hub);
     struct line_call *call = slot >= 0 ? sip_line_call_new(sc) : NULL;
     struct session *s = call ? session_create_inbound(&line_sip_driver, call, pool->hub, slot) : NULL;
     if (s)
@@ -668,7 +669,9 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
         pool_free(pool);
         return pool_fail(err, errlen, -ENOMEM, "out of memory%s", "");
     }
-    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub, .sip = &cfg->sip };
+    struct line_config lc = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub, .sip = &cfg->sip,
+                              .name = "default", .sip_incoming = pool->hub ? pool_sip_incoming : NULL,
+                              .sip_notice = pool_sip_notice, .sip_user = pool };
     rc = drv->create(&pool->line, &lc, err, errlen);
     if (rc != 0) {
         pool->line = NULL;
@@ -677,6 +680,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     }
     int started = pool->nworkers;
     rc = pool_start_workers(pool, err, errlen);
+    atomic_store(&pool->workers_run, rc == 0);
     /* Calls may be offered the moment the SIP listener runs: workers first. */
     if (rc == 0 && pool->sip_listen_spec)
         rc = sip_line_listen(&pool->sip_listener, pool->sip_listen_spec, &cfg->sip, pool_sip_incoming,
@@ -799,6 +803,18 @@ int modem_pool_listen_port(const struct modem_pool *pool)
 int modem_pool_sip_port(const struct modem_pool *pool)
 {
     return pool->sip_listener ? sip_line_listener_port(pool->sip_listener) : -1;
+}
+
+int modem_pool_line_status(const struct modem_pool *pool, int line, struct modem_line_status *out)
+{
+    if (line != 0)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->reg = MODEM_LINE_REG_NONE;
+    out->usable = true;
+    if (pool->driver->status)
+        pool->driver->status(pool->line, out);
+    return 0;
 }
 
 int modem_pool_inbound_active(const struct modem_pool *pool)

@@ -529,8 +529,21 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
         engine_job_log(q, n, qj->j.id, "the call completed before the %s took effect", job_status_name(qj->j.status));
     qj->j.device_status[0] = '\0';
     int delay = sched_retry_delay(&q->policy, res->failure, next_random(q));
-    enum sched_verdict v = sched_after_call(&q->policy, &qj->j, res->failure, engine_now(q), delay, &next);
+    /* A line that is not registered dialed nothing: such an attempt does
+     * not count towards max_attempts, so the job waits for the line
+     * (its kill time still ends the wait). */
+    bool uncounted = res->failure == QF_NO_LINE && res->code && strcmp(res->code, "line_unregistered") == 0
+                     && qj->j.attempts > 0;
+    struct job probe = qj->j;
+    probe.attempts -= uncounted;
+    enum sched_verdict v = sched_after_call(&q->policy, &probe, res->failure, engine_now(q), delay, &next);
     apply_verdict(q, qj, v, next, res, n);
+    if (uncounted && v == SCHED_RETRY) {
+        qj->j.attempts--;
+        engine_job_log(q, n, qj->j.id, "the line is not registered and nothing was dialed: not counted as an "
+                                       "attempt");
+        engine_persist(q, qj, n);
+    }
 }
 
 static void finish_call(struct queue *q, uint64_t id, const struct queue_call_result *res)

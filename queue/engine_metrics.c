@@ -80,6 +80,9 @@ void queue_summarize(struct queue *q, struct queue_summary *out)
         q->channels[c].job ? out->modems_busy++ : out->modems_idle++;
     out->paused = q->paused;
     pthread_mutex_unlock(&q->lock);
+    if (q->cfg.line.registration)
+        q->cfg.line.registration(q->cfg.line.ctx, out->registration, sizeof out->registration,
+                                 out->registration_text, sizeof out->registration_text);
 }
 
 void queue_metrics(struct queue *q, struct queue_metrics *out)

@@ -170,6 +170,10 @@ struct queue_line_ops {
     int (*start)(void *ctx, const struct queue_call *call);
     void (*abort)(void *ctx, int channel);
     void *ctx;
+    /* How the line's registration stands, for the server file
+     * (optional): state "registering", "registered" or "failed" and a
+     * sentence; state stays "" for a line that does not register. */
+    void (*registration)(void *ctx, char *state, size_t statelen, char *text, size_t textlen);
 };
 
 struct queue_backend; /* see queue/backend.h; NULL means the file spool */
@@ -327,6 +331,8 @@ struct queue_summary {
     int modems_busy;
     int modems_idle;
     bool paused;
+    char registration[16];       /* queue_line_ops.registration: "" when the line does not register */
+    char registration_text[160];
 };
 void queue_summarize(struct queue *q, struct queue_summary *out);
 

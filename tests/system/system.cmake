@@ -26,3 +26,14 @@ foreach(case forbidden flood malformed media silent auth)
   set_tests_properties(system_sip_admission_${case} PROPERTIES LABELS "system;sip;mount" TIMEOUT 300
     SKIP_RETURN_CODE 77 ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>")
 endforeach()
+
+# SIP lines registering with Kamailio (Debian kamailio, tests/system/kamailio.cfg):
+# a fax through the registrar-proxy over T.38 and G.711, a refused
+# registration, a registration that ran out (exit 77 = skipped).
+foreach(case t38 g711 wrong_password expired)
+  add_test(NAME system_sip_registrar_${case}
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_registrar.sh ${case})
+  set_tests_properties(system_sip_registrar_${case} PROPERTIES LABELS "system;sip;mount" TIMEOUT 300
+    SKIP_RETURN_CODE 77
+    ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>;FAX_PAGES=$<TARGET_FILE:fax_pages>")
+endforeach()

@@ -95,7 +95,7 @@ void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake
     cfg->backend = backend;
     cfg->clock = (struct queue_clock){fake_clock_now, clock};
     if (line != NULL)
-        cfg->line = (struct queue_line_ops){fake_line_start, fake_line_abort, line};
+        cfg->line = (struct queue_line_ops){.start = fake_line_start, .abort = fake_line_abort, .ctx = line};
     cfg->modems = 2;
     cfg->per_destination_limit = 1;
     cfg->retry_jitter_percent = -1;
