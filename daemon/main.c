@@ -664,6 +664,9 @@ static void daemon_announce(struct daemon *d)
     if (sip_port > 0 && !opt->sip_allow && !opt->sip_inbound_user)
         logf_(LOG_WARNING, "SIP calls are taken from any address without a password; "
                            "limit them with --sip-allow or --sip-inbound-user");
+    if (opt->sip_registrar && !opt->sip_allow && !opt->sip_inbound_user)
+        logf_(LOG_WARNING, "calls to the registered SIP line are taken from any address; limit them with "
+                           "--sip-allow (the registrar's or proxy's addresses)");
     report_ready(&d->ready_fd, NULL);
     char status[4200];
     snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", opt->mountpoint);

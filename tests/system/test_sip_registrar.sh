@@ -105,14 +105,15 @@ REG="sip:127.0.0.1:$KPORT"
 
 # start_daemon NAME [options...]: a daemon on a SIP line registering with
 # Kamailio; mounts $WORK/NAME/mnt, logs to $WORK/NAME.log. The password
-# comes from the environment (FAXFS_SIP_PASSWORD, or $PW when set).
+# comes from the environment (FAXFS_SIP_PASSWORD, or $PW when set); no
+# --sip-local: the daemon binds the address that routes to the registrar.
 start_daemon() {
     local name=$1
     shift
     mkdir -p "$WORK/$name/spool" "$WORK/$name/mnt"
     MNT[$name]="$WORK/$name/mnt"
     FAXFS_SIP_PASSWORD=${PW:-$PASSWORD} "$FAXFS" -f -s "$WORK/$name/spool" --line "sip:127.0.0.1:$KPORT" \
-        --sip-registrar "$REG" --sip-local 127.0.0.1 --retry-delay 3 "$@" "$WORK/$name/mnt" \
+        --sip-registrar "$REG" --retry-delay 3 "$@" "$WORK/$name/mnt" \
         >>"$WORK/$name.log" 2>&1 &
     PID[$name]=$!
     for _ in $(seq 100); do
