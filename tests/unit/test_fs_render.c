@@ -199,6 +199,22 @@ static void test_server_summary_lists_pause_modems_and_states(void **state)
     assert_non_null(strstr(out, "queued: 5\n"));
     assert_non_null(strstr(out, "done: 2\n"));
     assert_non_null(strstr(out, "canceled: 0\n"));
+    assert_null(strstr(out, "registration")); /* a line that does not register says nothing */
+}
+
+static void test_server_shows_the_lines_registration_on_one_line_each(void **state)
+{
+    struct queue_summary sum;
+    char out[FS_RENDER_MAX];
+
+    (void)state;
+    memset(&sum, 0, sizeof sum);
+    snprintf(sum.registration, sizeof sum.registration, "failed");
+    snprintf(sum.registration_text, sizeof sum.registration_text,
+             "registration failed: 403 Forbidden\n(next try in 60 s)");
+    assert_true(fs_render_server(&sum, out, sizeof out) > 0);
+    assert_non_null(strstr(out, "\nregistration: failed\n"
+                                "registration_text: registration failed: 403 Forbidden (next try in 60 s)\n"));
 }
 
 static void test_modem_files_show_idle_and_counters(void **state)
@@ -326,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_info_of_a_full_job_fits_and_ends_in_whole_lines),
         cmocka_unit_test(test_directory_names_resolve_to_their_nodes),
         cmocka_unit_test(test_server_summary_lists_pause_modems_and_states),
+        cmocka_unit_test(test_server_shows_the_lines_registration_on_one_line_each),
         cmocka_unit_test(test_modem_files_show_idle_and_counters),
         cmocka_unit_test(test_received_fax_directory_has_the_receive_files),
         cmocka_unit_test(test_send_job_directory_has_no_receive_files),
