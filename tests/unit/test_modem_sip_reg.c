@@ -188,6 +188,46 @@ static void test_granted_registration_is_usable_until_it_runs_out(void **state)
     registrar_stop(&r);
 }
 
+static atomic_int notices;
+
+static void count_notice(void *user, const char *line)
+{
+    (void)user;
+    if (strstr(line, "registered as sip:5551001@127.0.0.1:"))
+        atomic_fetch_add(&notices, 1);
+}
+
+/* A registrar that grants 2 s: refreshed before it runs out (libre at
+ * 90 %), registered all along, and logged once, not on every refresh. */
+static void test_short_registration_is_refreshed_before_it_runs_out(void **state)
+{
+    (void)state;
+    struct registrar r;
+    registrar_start(&r, 200, "OK", 2);
+    char uri[64], peer[64], err[256] = "";
+    snprintf(uri, sizeof uri, "sip:127.0.0.1:%s", r.port);
+    snprintf(peer, sizeof peer, "127.0.0.1:%s", r.port);
+    atomic_store(&notices, 0);
+    struct sip_ua_config cfg = {
+        .peer = peer, .local = "127.0.0.1", .user = "5551001", .registrar = uri, .expires_s = 60,
+        .notice = count_notice,
+    };
+    struct sip_ua *ua;
+    if (sip_ua_create(&ua, &cfg, err, sizeof err) != 0)
+        fail_msg("sip_ua_create: %s", err);
+    struct modem_line_status st;
+    for (int waited = 0; waited < WAIT_LIMIT_MS && atomic_load(&r.registers) < 4; waited += 10) {
+        sip_ua_line_status(ua, &st, NULL, 0);
+        if (atomic_load(&r.registers) >= 2) /* after the first grant, never unregistered */
+            assert_int_equal(st.reg, MODEM_LINE_REG_REGISTERED);
+        sleep_ms(10);
+    }
+    assert_true(atomic_load(&r.registers) >= 4);
+    assert_int_equal(atomic_load(&notices), 1);
+    sip_ua_destroy(ua);
+    registrar_stop(&r);
+}
+
 static void test_refused_registration_fails_with_the_status_and_a_back_off(void **state)
 {
     (void)state;
@@ -286,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_granted_registration_is_usable_until_it_runs_out),
+        cmocka_unit_test(test_short_registration_is_refreshed_before_it_runs_out),
         cmocka_unit_test(test_refused_registration_fails_with_the_status_and_a_back_off),
         cmocka_unit_test(test_invite_answered_503_is_the_lines_failure),
         cmocka_unit_test(test_agent_without_registrar_is_always_usable),
