@@ -589,6 +589,8 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
             .inbound_user = opt->sip_inbound_user,
             .inbound_password = opt->sip_inbound_password ? opt->sip_inbound_password
                                                           : getenv("FAXFS_SIP_INBOUND_PASSWORD"),
+            .registrar = opt->sip_registrar, .auth_user = opt->sip_auth_user, .expires_s = opt->sip_expires,
+            .outbound_proxy = opt->sip_outbound_proxy, .keepalive_s = opt->sip_keepalive,
         },
         .inbound_slots = opt->inbound_calls,
         .audiosocket_allow = opt->audiosocket_allow,
@@ -736,6 +738,9 @@ static void daemon_announce(struct daemon *d)
     if (sip_port > 0 && !opt->sip_allow && !opt->sip_inbound_user)
         logf_(LOG_WARNING, "SIP calls are taken from any address without a password; "
                            "limit them with --sip-allow or --sip-inbound-user");
+    if (opt->sip_registrar && !opt->sip_allow && !opt->sip_inbound_user)
+        logf_(LOG_WARNING, "calls to the registered SIP line are taken from any address; limit them with "
+                           "--sip-allow (the registrar's or proxy's addresses)");
     report_ready(&d->ready_fd, NULL);
     char status[4200];
     snprintf(status, sizeof status, "READY=1\nSTATUS=serving %s", opt->mountpoint);

@@ -80,6 +80,12 @@ enum {
     OPT_LINE_EXPIRES,
     OPT_LINE_OUTBOUND_PROXY,
     OPT_LINE_KEEPALIVE,
+    /* Registration of the SIP line. */
+    OPT_SIP_REGISTRAR,
+    OPT_SIP_AUTH_USER,
+    OPT_SIP_EXPIRES,
+    OPT_SIP_OUTBOUND_PROXY,
+    OPT_SIP_KEEPALIVE,
 };
 
 static const struct option long_options[] = {
@@ -146,6 +152,11 @@ static const struct option long_options[] = {
     {"line-expires", required_argument, NULL, OPT_LINE_EXPIRES},
     {"line-outbound-proxy", required_argument, NULL, OPT_LINE_OUTBOUND_PROXY},
     {"line-keepalive", required_argument, NULL, OPT_LINE_KEEPALIVE},
+    {"sip-registrar", required_argument, NULL, OPT_SIP_REGISTRAR},
+    {"sip-auth-user", required_argument, NULL, OPT_SIP_AUTH_USER},
+    {"sip-expires", required_argument, NULL, OPT_SIP_EXPIRES},
+    {"sip-outbound-proxy", required_argument, NULL, OPT_SIP_OUTBOUND_PROXY},
+    {"sip-keepalive", required_argument, NULL, OPT_SIP_KEEPALIVE},
     {NULL, 0, NULL, 0},
 };
 
@@ -221,6 +232,14 @@ void options_print_help(FILE *out, const char *prog)
             "      --sip-inbound-user NAME  inbound INVITEs must carry a digest for NAME\n"
             "                           and --sip-inbound-password SECRET (better: set\n"
             "                           FAXFS_SIP_INBOUND_PASSWORD); others get 401\n"
+            "      --sip-registrar sip:HOST[:PORT]  REGISTER the SIP line there; calls then go\n"
+            "                           to NUMBER@HOST, and calls to the registered\n"
+            "                           contact are received (the --sip-allow rules apply)\n"
+            "      --sip-auth-user NAME  digest user name when it differs from --sip-user\n"
+            "      --sip-expires SECS   registration lifetime asked for (default 3600)\n"
+            "      --sip-outbound-proxy sip:HOST[:PORT]  send every SIP request through it\n"
+            "      --sip-keepalive SECS  OPTIONS to the proxy or registrar this often, to\n"
+            "                           keep a NAT binding open (default: none)\n"
             "      --audiosocket-allow LIST  who may connect to the AudioSocket listener\n"
             "                           (default 127.0.0.0/8,::1)\n"
             "      --inbound-calls N    inbound calls at once, all listeners (default 8)\n"
@@ -835,6 +854,18 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         bad |= parse_count("--sip-calls-per-source", optarg, 1, 4096, &opt->sip_calls_per_source) != 0;
         break;
     case OPT_SIP_INBOUND_USER: opt->sip_inbound_user = optarg; break;
+    case OPT_SIP_REGISTRAR:
+    case OPT_SIP_OUTBOUND_PROXY:
+        if (strncmp(optarg, "sip:", 4) != 0 || !optarg[4] || strchr(optarg, '@')) {
+            fprintf(stderr, "faxfs: --%s: use sip:HOST or sip:HOST:PORT, not '%s'\n",
+                    c == OPT_SIP_REGISTRAR ? "sip-registrar" : "sip-outbound-proxy", optarg);
+            bad = 1;
+        }
+        *(c == OPT_SIP_REGISTRAR ? &opt->sip_registrar : &opt->sip_outbound_proxy) = optarg;
+        break;
+    case OPT_SIP_AUTH_USER: opt->sip_auth_user = optarg; break;
+    case OPT_SIP_EXPIRES: bad |= parse_count("--sip-expires", optarg, 10, 86400, &opt->sip_expires) != 0; break;
+    case OPT_SIP_KEEPALIVE: bad |= parse_count("--sip-keepalive", optarg, 0, 3600, &opt->sip_keepalive) != 0; break;
     case OPT_SIP_INBOUND_PASSWORD: opt->sip_inbound_password = optarg; break;
     case OPT_INBOUND_CALLS: bad |= parse_count("--inbound-calls", optarg, 1, 1024, &opt->inbound_calls) != 0; break;
     case OPT_RECEIVE_MAX_PAGES:

@@ -60,6 +60,12 @@ struct daemon_options {
     int sip_calls_per_source; /* --sip-calls-per-source */
     const char *sip_inbound_user;     /* --sip-inbound-user; NULL: no digest asked */
     const char *sip_inbound_password; /* --sip-inbound-password */
+    /* Registration of the SIP line (docs/sip.md). */
+    const char *sip_registrar;        /* --sip-registrar sip:HOST[:PORT]; NULL: none */
+    const char *sip_auth_user;        /* --sip-auth-user; NULL: --sip-user */
+    int sip_expires;                  /* --sip-expires, seconds; 0: 3600 */
+    const char *sip_outbound_proxy;   /* --sip-outbound-proxy sip:HOST[:PORT] */
+    int sip_keepalive;                /* --sip-keepalive, seconds; 0: none */
     const char *audiosocket_allow;    /* --audiosocket-allow; NULL: loopback */
     int inbound_calls;        /* --inbound-calls: inbound slots */
     int receive_max_pages;    /* --receive-max-pages */

@@ -142,7 +142,7 @@ static bool wiring_usable(void *ctx, int line, char *why, size_t len)
 {
     struct wiring *w = ctx;
     struct modem_line_status st;
-    if (modem_pool_line_status(w->pool, line, &st) != 0) {
+    if (!w->pool || modem_pool_line_status(w->pool, line, &st) != 0) {
         snprintf(why, len, "no such line");
         return false;
     }

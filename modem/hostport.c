@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -48,8 +49,15 @@ int hostport_split(const char *spec, enum hostport_port need, char *host, size_t
 int hostport_route_source(const char *peer_host, const char *peer_port, char *out, size_t cap, bool *ipv6)
 {
     struct sa dst;
-    if (sa_set_str(&dst, peer_host, (uint16_t)atoi(peer_port)) != 0)
-        return -EINVAL;
+    if (sa_set_str(&dst, peer_host, (uint16_t)atoi(peer_port)) != 0) {
+        /* A name (a provider's registrar): its first address will do for
+         * finding ours; libre resolves it again for the requests. */
+        struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+        if (getaddrinfo(peer_host, peer_port, &hints, &res) != 0 || !res)
+            return -EHOSTUNREACH;
+        sa_set_sa(&dst, res->ai_addr);
+        freeaddrinfo(res);
+    }
     int fd = socket(sa_af(&dst), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;

@@ -18,7 +18,8 @@ enum hostport_port {
  * a required port) is missing or the brackets are unbalanced. */
 int hostport_split(const char *spec, enum hostport_port need, char *host, size_t hcap, char *port, size_t pcap);
 /* Our address as the peer will see it: the source address the kernel
- * picks to reach peer_host:peer_port (nothing is sent), as text in out. 0 or -errno. */
+ * picks to reach peer_host:peer_port (nothing is sent; a name is resolved
+ * and its first address used), as text in out. 0 or -errno. */
 int hostport_route_source(const char *peer_host, const char *peer_port, char *out, size_t cap, bool *ipv6);
 
 #endif

@@ -51,6 +51,7 @@ struct line;      /* one per pool: the driver's shared state */
 struct line_call; /* one per call */
 
 struct inbound_hub;
+struct sip_call;
 
 struct line_config {
     const char *arg;       /* the text after "exec:"; NULL for sim */
@@ -58,6 +59,13 @@ struct line_config {
     const char *sim_dir;
     struct inbound_hub *hub; /* inbound calls (sim loopback); NULL: none */
     const struct modem_sip_options *sip; /* SIP lines */
+    /* SIP lines that register: calls arriving at the registered contact
+     * go where the SIP listener's go (NULL: they hear 486), and changes
+     * of the registration are told through sip_notice. */
+    const char *name;                    /* the line's name, for the log */
+    int (*sip_incoming)(void *user, struct sip_call *call, const char *caller_id);
+    void (*sip_notice)(void *user, const char *line);
+    void *sip_user;
 };
 
 struct line_driver {
@@ -98,8 +106,11 @@ struct line_driver {
      * "faxfs asked", "the remote asked", or NULL when the line cannot
      * tell (optional). */
     const char *(*media_origin)(struct line_call *call);
-    /* The line's registration and whether calls can be placed now
-     * (optional; NULL: the line does not register and is always usable). */
+    /* LINE_NO_LINE: the stable code ("line_unregistered", "line_503")
+     * naming why (optional; error_text says it for people). */
+    const char *(*error_code)(struct line_call *call);
+    /* How the line stands (registration), optional: without it a line
+     * is always usable. */
     void (*status)(struct line *line, struct modem_line_status *out);
 };
 

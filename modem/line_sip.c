@@ -39,6 +39,11 @@
 struct line {
     struct sip_ua *ua;
     bool t38;
+    char name[64];
+    void (*notice)(void *user, const char *line);
+    void *notice_user;
+    int (*incoming)(void *user, struct sip_call *call, const char *caller_id);
+    void *incoming_user;
 };
 
 struct sip_listener {
@@ -46,7 +51,8 @@ struct sip_listener {
 };
 
 struct line_call {
-    struct sip_call *sc;
+    struct sip_call *sc;         /* NULL: the line refused the call before any SIP (see code) */
+    char code[32];               /* LINE_NO_LINE: "line_unregistered", "line_503", ... */
     bool outbound;
     bool t38_asked;              /* we asked for T.38 (once per call) */
     bool t38_enabled;
@@ -145,6 +151,24 @@ static struct line_call *sip_call_wrap(struct sip_call *sc, bool outbound, bool 
 
 /* ---- the line driver ---- */
 
+/* The agent's log lines (registration changes, refused callers), named
+ * by the line; incoming calls are handed to the pool's user data. */
+static void sip_line_notice(void *user, const char *text)
+{
+    struct line *l = user;
+    if (!l->notice)
+        return;
+    char buf[320];
+    snprintf(buf, sizeof buf, "line %s: %s", l->name, text);
+    l->notice(l->notice_user, buf);
+}
+
+static int sip_line_incoming(void *user, struct sip_call *call, const char *caller_id)
+{
+    struct line *l = user;
+    return l->incoming(l->incoming_user, call, caller_id);
+}
+
 static int sip_create(struct line **out, const struct line_config *cfg, char *err, size_t errlen)
 {
     static const struct modem_sip_options none = { 0 };
@@ -154,9 +178,22 @@ static int sip_create(struct line **out, const struct line_config *cfg, char *er
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    snprintf(l->name, sizeof l->name, "%s", cfg->name && *cfg->name ? cfg->name : "default");
+    l->notice = cfg->sip_notice;
+    l->notice_user = cfg->sip_user;
+    l->incoming = cfg->sip_incoming;
+    l->incoming_user = cfg->sip_user;
+    bool registers = o->registrar && *o->registrar;
     struct sip_ua_config ucfg = {
         .peer = cfg->arg, .local = o->local, .user = o->user, .password = o->password,
         .codecs = o->codecs, .t38 = !o->no_t38, .ring_timeout_s = o->ring_timeout_s,
+        .registrar = o->registrar, .auth_user = o->auth_user, .expires_s = o->expires_s,
+        .outbound_proxy = o->outbound_proxy, .keepalive_s = o->keepalive_s,
+        /* Calls to the registered contact: the listener's admission rules. */
+        .incoming = registers && cfg->sip_incoming ? sip_line_incoming : NULL, .notice = sip_line_notice,
+        .user_data = l,
+        .allow = o->allow, .calls_per_source = o->calls_per_source,
+        .inbound_user = o->inbound_user, .inbound_password = o->inbound_password,
     };
     int rc = sip_ua_create(&l->ua, &ucfg, err, errlen);
     if (rc != 0) {
@@ -177,6 +214,18 @@ static void sip_destroy(struct line *l)
 static int sip_dial(struct line *l, const char *number, struct line_call **out)
 {
     struct sip_call *sc;
+    struct modem_line_status st;
+    char why[128];
+    sip_ua_line_status(l->ua, &st, why, sizeof why);
+    if (!st.usable) { /* not registered: the line's fault, nothing is sent */
+        struct line_call *c = calloc(1, sizeof *c);
+        if (!c)
+            return -ENOMEM;
+        snprintf(c->code, sizeof c->code, "line_unregistered");
+        snprintf(c->error, sizeof c->error, "%.150s", why);
+        *out = c;
+        return 0;
+    }
     int rc = sip_ua_dial(l->ua, number, &sc);
     if (rc != 0)
         return rc;
@@ -222,16 +271,27 @@ static void sip_maybe_ask_t38(struct line_call *c)
 
 static enum line_state sip_state(struct line_call *c)
 {
+    if (!c->sc)
+        return LINE_NO_LINE;
     int status = 0;
     enum sip_call_state st = sip_call_state(c->sc, &status);
     static const enum line_state map[] = {
         [SIP_CALL_CALLING] = LINE_DIALING, [SIP_CALL_RINGING] = LINE_DIALING,
         [SIP_CALL_ANSWERED] = LINE_ANSWERED, [SIP_CALL_BUSY] = LINE_BUSY,
         [SIP_CALL_NO_ANSWER] = LINE_NO_ANSWER, [SIP_CALL_FAILED] = LINE_FAILED,
-        [SIP_CALL_ENDED] = LINE_HUNG_UP,
+        [SIP_CALL_NO_LINE] = LINE_NO_LINE, [SIP_CALL_ENDED] = LINE_HUNG_UP,
     };
     if (st == SIP_CALL_FAILED && !c->error[0])
         sip_failure_text(c, status);
+    if (st == SIP_CALL_NO_LINE && !c->code[0]) {
+        if (status == 503) {
+            snprintf(c->code, sizeof c->code, "line_503");
+            snprintf(c->error, sizeof c->error, "the SIP service answered 503 Service Unavailable");
+        } else {
+            snprintf(c->code, sizeof c->code, "line_timeout");
+            snprintf(c->error, sizeof c->error, "no answer from the SIP proxy or registrar");
+        }
+    }
     if (st == SIP_CALL_ANSWERED) {
         sip_refresh_media(c);
         sip_maybe_ask_t38(c);
@@ -393,6 +453,16 @@ static int sip_poll_fd(struct line_call *c)
     return sip_call_audio_fd(c->sc);
 }
 
+static const char *sip_error_code(struct line_call *c)
+{
+    return c->code;
+}
+
+static void sip_line_status(struct line *l, struct modem_line_status *out)
+{
+    sip_ua_line_status(l->ua, out, NULL, 0);
+}
+
 static void sip_hangup(struct line_call *c)
 {
     sip_call_release(c->sc); /* BYE, or CANCEL while ringing */
@@ -433,6 +503,8 @@ const struct line_driver line_sip_driver = {
     .send_ifp = sip_send_ifp,
     .transport = sip_transport,
     .media_origin = sip_media_origin,
+    .error_code = sip_error_code,
+    .status = sip_line_status,
 };
 
 /* ---- the listener ---- */

@@ -169,7 +169,27 @@ struct modem_pool_config {
     long long receive_max_bytes; /* pages' bytes per fax; 0: 100 MiB */
 };
 
+/* Registration of a SIP line with its registrar. */
+enum modem_line_reg {
+    MODEM_LINE_REG_NONE,        /* the line does not register (sim, exec, SIP without registrar) */
+    MODEM_LINE_REG_REGISTERING, /* first REGISTER out, or re-registering after a failure */
+    MODEM_LINE_REG_REGISTERED,
+    MODEM_LINE_REG_FAILED,      /* refused or unreachable; retried with back-off */
+};
+
+struct modem_line_status {
+    enum modem_line_reg reg;
+    bool usable;          /* calls can be placed on this line now */
+    char text[160];       /* for people: "registered as sip:fax@example.net, expires in 3540 s",
+                             "registration failed: 403 Forbidden (next try in 60 s)" */
+    long long reg_expires; /* unix seconds the registration runs out; 0: none */
+};
+
 struct modem_pool;
+
+/* The status of line index (0-based, in configuration order). -EINVAL
+ * for an index the pool does not have. */
+int modem_pool_line_status(const struct modem_pool *pool, int line, struct modem_line_status *out);
 
 /* Returns 0 or -errno with a sentence in err. */
 int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *cfg, char *err, size_t errlen);
@@ -200,25 +220,6 @@ int modem_pool_sip_port(const struct modem_pool *pool);
 /* Inbound calls in progress (slots taken), for status displays. */
 int modem_pool_inbound_active(const struct modem_pool *pool);
 
-/* Registration of a SIP line with its registrar. */
-enum modem_line_reg {
-    MODEM_LINE_REG_NONE,        /* the line does not register (sim, exec, SIP without registrar) */
-    MODEM_LINE_REG_REGISTERING, /* first REGISTER out, or re-registering after a failure */
-    MODEM_LINE_REG_REGISTERED,
-    MODEM_LINE_REG_FAILED,      /* refused or unreachable; retried with back-off */
-};
-
-struct modem_line_status {
-    enum modem_line_reg reg;
-    bool usable;          /* calls can be placed on this line now */
-    char text[160];       /* for people: "registered as sip:fax@example.net, expires in 3540 s",
-                             "registration failed: 403 Forbidden (next try in 60 s)" */
-    long long reg_expires; /* unix seconds the registration runs out; 0: none */
-};
-
-/* The status of line index (0-based, in configuration order). -EINVAL
- * for an index the pool does not have. */
-int modem_pool_line_status(const struct modem_pool *pool, int line, struct modem_line_status *out);
 /* Lines of the pool, and the line a channel belongs to (-1: no such channel). */
 int modem_pool_line_count(const struct modem_pool *pool);
 int modem_channel_line(const struct modem_pool *pool, int channel);

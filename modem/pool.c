@@ -114,6 +114,7 @@ struct modem_pool {
     struct peer_acl audiosocket_allow; /* who may connect to the AudioSocket listener */
     struct refusal_log as_refusals;    /* worker 0 only: refused AudioSocket connections */
     const char *sip_listen_spec;       /* during create only: opened once the workers run */
+    atomic_bool workers_run;           /* SIP calls may be handed over (a registered line's come early) */
 };
 
 static void worker_wake(struct worker *w)
@@ -578,7 +579,7 @@ static int pool_sip_incoming(void *user, struct sip_call *sc, const char *caller
     struct modem_pool *pool = user;
     const char *who = caller_id && *caller_id ? caller_id : "an unknown caller";
     pthread_mutex_lock(&pool->offer_lock);
-    int slot = atomic_load(&pool->stopping) ? -2 : inbound_slot_take(pool->hub);
+    int slot = atomic_load(&pool->stopping) || !atomic_load(&pool->workers_run) ? -2 : inbound_slot_take(pool->hub);
     struct line_call *call = slot >= 0 ? sip_line_call_new(sc) : NULL;
     struct session *s = call ? session_create_inbound(&line_sip_driver, call, pool->hub, slot) : NULL;
     if (s)
@@ -711,8 +712,12 @@ static int pool_create_lines(struct modem_pool *pool, const struct modem_pool_co
         pl->sip = lc->sip;
         if (!pl->sip.user && lc->caller_id && *lc->caller_id)
             pl->sip.user = lc->caller_id;
+        /* A SIP line that registers takes calls at its contact: they go
+         * to the inbound slots like the listener's. */
         struct line_config c = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub,
-                                 .sip = &pl->sip };
+                                 .sip = &pl->sip, .name = lc->name ? lc->name : "default",
+                                 .sip_incoming = pool->hub ? pool_sip_incoming : NULL,
+                                 .sip_notice = pool_sip_notice, .sip_user = pool };
         char lerr[400] = "";
         int rc = pl->driver->create(&pl->line, &c, lerr, sizeof lerr);
         if (rc != 0) {
@@ -773,6 +778,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     }
     int started = pool->nworkers;
     rc = pool_start_workers(pool, err, errlen);
+    atomic_store(&pool->workers_run, rc == 0);
     /* Calls may be offered the moment the SIP listener runs: workers first. */
     if (rc == 0 && pool->sip_listen_spec)
         rc = sip_line_listen(&pool->sip_listener, pool->sip_listen_spec, &cfg->sip, pool_sip_incoming,

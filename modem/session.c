@@ -361,6 +361,12 @@ static void session_check_line(struct session *s)
                 snprintf(text, sizeof text, "The call could not be placed: %s.", why);
                 result_set(&s->res, MODEM_DROPPED, "line_failed", text);
             }
+            const char *code = st == LINE_NO_LINE && s->drv->error_code ? s->drv->error_code(s->call) : NULL;
+            if (code && code[0]) { /* the line's fault: another line may do */
+                char text[192];
+                snprintf(text, sizeof text, "The line is unavailable: %s.", why && why[0] ? why : code);
+                result_set(&s->res, MODEM_NO_LINE, code, text);
+            }
             session_log(s, "call not answered: %s", s->res.text);
             session_hang_up(s);
         }

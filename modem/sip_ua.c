@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,11 @@
 #define UA_REFUSAL_LOG_WINDOW_S 60
 #define UA_REFUSAL_LOG_BURST 10
 #define UA_DEFAULT_CALLS_PER_SOURCE 4
+/* Registration: lifetime asked for, and the back-off after a failure
+ * (30 s doubling to 10 min, each wait drawn from 80-120 % of it). */
+#define UA_DEFAULT_EXPIRES_S 3600
+#define UA_REG_BACKOFF_MIN_S 30
+#define UA_REG_BACKOFF_MAX_S 600
 
 enum ua_cmd { CMD_DIAL, CMD_HANGUP, CMD_T38, CMD_STOP };
 
@@ -99,6 +105,31 @@ struct sip_ua {
     char listen_spec[128];
     struct sip_gate gate;       /* who may call us */
     uint16_t port;
+
+    /* Registration: set before the agent starts. */
+    char registrar[160];        /* REGISTER's request URI; "" when the agent does not register */
+    char domain[128];           /* the registrar's HOST[:PORT]: our address-of-record's domain */
+    char auth_user[64];         /* digest user name */
+    uint32_t expires_s;
+    char route[176];            /* "sip:HOST[:PORT];lr" of the outbound proxy, or "" */
+    char first_hop[160];        /* where keep-alives go: the proxy, else the registrar */
+    int keepalive_s;
+    /* Registration: published under reg_lock. */
+    pthread_mutex_t reg_lock;
+    enum modem_line_reg reg_state;
+    char reg_error[128];        /* the last failure, "" after a success */
+    char reg_contact[200];      /* "sip:USER@DOMAIN" */
+    long long reg_expires;      /* unix seconds */
+    long long reg_next_try;     /* unix seconds, while failed */
+    /* Registration: agent thread only. */
+    struct sipreg *reg;
+    struct tmr reg_tmr;         /* dropping a failed registration, then the next try */
+    struct tmr ka_tmr;
+    struct sip_request *ka_req;
+    uint32_t ka_seq;
+    int reg_failures;           /* in a row */
+    int reg_auth_asked;         /* digests given since the last REGISTER without one */
+    char reg_logged[128];       /* the last state change logged */
 
     /* Start-up handshake between sip_ua_create and the agent thread. */
     pthread_mutex_t start_lock;
@@ -384,8 +415,13 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
 {
     struct sip_call *c = arg;
     int status = msg && !msg->req ? msg->scode : 0;
-    if (status >= 300)
+    bool via_service = c->ua->registrar[0] || c->ua->route[0];
+    if (status == 503)
+        call_set_state(c, SIP_CALL_NO_LINE, status);
+    else if (status >= 300)
         call_set_state(c, state_for_status(status), status);
+    else if (err == ETIMEDOUT && via_service)
+        call_set_state(c, SIP_CALL_NO_LINE, 408); /* not even a 100 Trying from the proxy or registrar */
     else if (err == ETIMEDOUT)
         call_set_state(c, SIP_CALL_NO_ANSWER, 408);
     else if (sip_call_state(c, NULL) == SIP_CALL_ANSWERED)
@@ -408,10 +444,173 @@ static int auth_handler(char **username, char **password, const char *realm, voi
     pthread_mutex_unlock(&c->lock);
     if (!have)
         return EAUTH;
-    int err = str_dup(username, c->ua->user);
+    int err = str_dup(username, c->ua->auth_user);
     if (!err)
         err = str_dup(password, c->ua->password);
     return err;
+}
+
+/* --- agent thread: registration ----------------------------------------- */
+
+static long long ua_unix_now(void)
+{
+    return (long long)time(NULL);
+}
+
+static void reg_notice(struct sip_ua *ua, const char *text)
+{
+    if (strcmp(ua->reg_logged, text) == 0)
+        return; /* every change once, not every retry */
+    snprintf(ua->reg_logged, sizeof ua->reg_logged, "%s", text);
+    if (ua->gate.notice)
+        ua->gate.notice(ua->gate.notice_user, text);
+}
+
+static void reg_publish(struct sip_ua *ua, enum modem_line_reg st, const char *error, long long expires,
+                        long long next_try)
+{
+    pthread_mutex_lock(&ua->reg_lock);
+    ua->reg_state = st;
+    if (error)
+        snprintf(ua->reg_error, sizeof ua->reg_error, "%s", error);
+    ua->reg_expires = expires;
+    ua->reg_next_try = next_try;
+    pthread_mutex_unlock(&ua->reg_lock);
+}
+
+/* libre forgets the realm before each answer to a 401 of REGISTER, so
+ * it would ask again (and REGISTER again) up to its loop limit: a
+ * second challenge within one try means the password is wrong. */
+static int reg_auth_handler(char **username, char **password, const char *realm, void *arg)
+{
+    (void)realm;
+    struct sip_ua *ua = arg;
+    if (!ua->password[0] || ++ua->reg_auth_asked > 1)
+        return EAUTH;
+    int err = str_dup(username, ua->auth_user);
+    if (!err)
+        err = str_dup(password, ua->password);
+    return err;
+}
+
+static void reg_start(struct sip_ua *ua);
+
+static void reg_retry_handler(void *arg)
+{
+    reg_start(arg);
+}
+
+/* After a failure: the old registration goes (outside its own handler),
+ * and the next try waits its back-off. */
+static void reg_drop_handler(void *arg)
+{
+    struct sip_ua *ua = arg;
+    ua->reg = mem_deref(ua->reg);
+    int shift = ua->reg_failures > 1 ? ua->reg_failures - 1 : 0;
+    uint32_t base = UA_REG_BACKOFF_MIN_S << (shift < 5 ? shift : 5);
+    if (base > UA_REG_BACKOFF_MAX_S)
+        base = UA_REG_BACKOFF_MAX_S;
+    uint64_t ms = (uint64_t)base * (800 + rand_u32() % 401); /* 80-120 % */
+    pthread_mutex_lock(&ua->reg_lock);
+    ua->reg_next_try = ua_unix_now() + (long long)(ms / 1000);
+    pthread_mutex_unlock(&ua->reg_lock);
+    tmr_start(&ua->reg_tmr, ms, reg_retry_handler, ua);
+}
+
+static void reg_failed(struct sip_ua *ua, const char *why, int scode)
+{
+    char text[128];
+    const char *hint = "";
+    if (scode == 401 || scode == 407 || scode == 403)
+        hint = ua->password[0] ? "; check the line's user and password" : "; the line has no password";
+    snprintf(text, sizeof text, "registration failed: %s%s", why, hint);
+    ua->reg_failures++;
+    reg_publish(ua, MODEM_LINE_REG_FAILED, text, 0, 0);
+    reg_notice(ua, text);
+    tmr_start(&ua->reg_tmr, 0, reg_drop_handler, ua);
+}
+
+static void reg_resp_handler(int err, const struct sip_msg *msg, void *arg)
+{
+    struct sip_ua *ua = arg;
+    if (!err && msg && msg->scode < 200)
+        return;
+    if (!err && msg && msg->scode < 300) {
+        uint32_t exp = sipreg_proxy_expires(ua->reg);
+        if (exp == 0)
+            exp = ua->expires_s;
+        ua->reg_failures = 0;
+        ua->reg_auth_asked = 0; /* the next refresh is challenged anew */
+        reg_publish(ua, MODEM_LINE_REG_REGISTERED, "", ua_unix_now() + exp, 0);
+        char text[256];
+        const struct sa *laddr = sipreg_laddr(ua->reg);
+        (void)re_snprintf(text, sizeof text, "registered as %s (contact sip:%s@%J)", ua->reg_contact, ua->user,
+                          laddr);
+        reg_notice(ua, text);
+        return;
+    }
+    char why[96];
+    int scode = 0;
+    if (!err && msg) {
+        scode = msg->scode;
+        snprintf(why, sizeof why, "%d %.*s", scode, (int)(msg->reason.l < 60 ? msg->reason.l : 60), msg->reason.p);
+    } else if (err == ETIMEDOUT) {
+        snprintf(why, sizeof why, "no answer from %s", ua->route[0] ? "the outbound proxy" : "the registrar");
+    } else {
+        char buf[64];
+        snprintf(why, sizeof why, "%s", str_error(err, buf, sizeof buf));
+    }
+    reg_failed(ua, why, scode);
+}
+
+static void reg_start(struct sip_ua *ua)
+{
+    const char *routev[1] = { ua->route };
+    pthread_mutex_lock(&ua->reg_lock);
+    ua->reg_state = MODEM_LINE_REG_REGISTERING;
+    pthread_mutex_unlock(&ua->reg_lock);
+    ua->reg_auth_asked = 0;
+    int err = sipreg_register(&ua->reg, ua->sip, ua->registrar, ua->reg_contact, NULL, ua->reg_contact,
+                              ua->expires_s, ua->user, ua->route[0] ? routev : NULL, ua->route[0] ? 1 : 0, 0,
+                              reg_auth_handler, ua, false, reg_resp_handler, ua, NULL, NULL);
+    if (err) {
+        char buf[64], why[96];
+        snprintf(why, sizeof why, "cannot send REGISTER (%s)", str_error(err, buf, sizeof buf));
+        reg_failed(ua, why, 0);
+    }
+}
+
+/* NAT keep-alive: an OPTIONS to the first hop keeps the binding open
+ * between registrations. The answer does not matter. */
+static int ka_send_handler(enum sip_transp tp, const struct sa *src, const struct sa *dst, struct mbuf *mb,
+                           void *arg)
+{
+    (void)tp; (void)src; (void)dst; (void)mb; (void)arg;
+    return 0;
+}
+
+static void ka_resp_handler(int err, const struct sip_msg *msg, void *arg)
+{
+    (void)err; (void)msg; (void)arg;
+}
+
+static void ka_handler(void *arg)
+{
+    struct sip_ua *ua = arg;
+    tmr_start(&ua->ka_tmr, (uint64_t)ua->keepalive_s * 1000, ka_handler, ua);
+    if (ua->ka_req)
+        return; /* the last one is still out */
+    ua->ka_seq++;
+    (void)sip_requestf(&ua->ka_req, ua->sip, true, "OPTIONS", ua->first_hop, NULL, NULL, ka_send_handler,
+                       ka_resp_handler, ua,
+                       "To: <%s>\r\n"
+                       "From: <%s>;tag=%08x\r\n"
+                       "Call-ID: %08x%08x@faxfs\r\n"
+                       "CSeq: %u OPTIONS\r\n"
+                       "Max-Forwards: 70\r\n"
+                       "Content-Length: 0\r\n"
+                       "\r\n",
+                       ua->first_hop, ua->reg_contact, rand_u32(), rand_u32(), rand_u32(), ua->ka_seq);
 }
 
 /* --- agent thread: our T.38 re-INVITE -------------------------------- */
@@ -537,13 +736,20 @@ static void agent_dial(struct sip_ua *ua, struct sip_call *c)
 {
     char to[256], from[256];
     struct mbuf *desc = NULL;
-    snprintf(to, sizeof to, "sip:%s@%s", c->number, ua->peer);
-    snprintf(from, sizeof from, "sip:%s@%s", ua->user, ua->peer_host);
+    const char *routev[1] = { ua->route };
+    if (ua->registrar[0]) { /* NUMBER at our address-of-record's domain */
+        snprintf(to, sizeof to, "sip:%s@%s", c->number, ua->domain);
+        snprintf(from, sizeof from, "%s", ua->reg_contact);
+    } else {
+        snprintf(to, sizeof to, "sip:%s@%s", c->number, ua->peer);
+        snprintf(from, sizeof from, "sip:%s@%s", ua->user, ua->peer_host);
+    }
     c->owns_call_id = true;
     sdp_local_audio(&c->local, &ua->prefs, c->local_ip, c->ipv6, c->audio_port);
     int err = mbuf_from_sdp(&desc, &c->local);
     if (!err)
-        err = sipsess_connect(&c->sess, ua->sock, to, NULL, from, UA_CUSER, NULL, 0, "application/sdp", desc,
+        err = sipsess_connect(&c->sess, ua->sock, to, NULL, from, ua->registrar[0] ? ua->user : UA_CUSER,
+                              ua->route[0] ? routev : NULL, ua->route[0] ? 1 : 0, "application/sdp", desc,
                               auth_handler, c, false, offer_handler, answer_handler, progress_handler,
                               established_handler, NULL, NULL, close_handler, c, NULL);
     mem_deref(desc);
@@ -637,6 +843,10 @@ static void stop_handler(void *arg)
 
 static void agent_stop(struct sip_ua *ua)
 {
+    tmr_cancel(&ua->reg_tmr);
+    tmr_cancel(&ua->ka_tmr);
+    ua->ka_req = mem_deref(ua->ka_req);
+    ua->reg = mem_deref(ua->reg); /* un-REGISTERs (if registered) during the grace */
     struct le *le;
     while ((le = list_head(&ua->calls)) != NULL) {
         struct sip_call *c = le->data;
@@ -710,6 +920,10 @@ static int agent_setup(struct sip_ua *ua)
     err = sipsess_listen(&ua->sock, ua->sip, 32, incoming_handler, ua);
     if (err)
         return ua_fail(ua, err, "cannot accept calls");
+    if (ua->registrar[0])
+        reg_start(ua);
+    if (ua->keepalive_s > 0 && ua->first_hop[0])
+        tmr_start(&ua->ka_tmr, (uint64_t)ua->keepalive_s * 1000, ka_handler, ua);
     return 0;
 }
 
@@ -719,6 +933,10 @@ static void agent_teardown(struct sip_ua *ua)
     while ((le = list_head(&ua->calls)) != NULL)
         agent_drop(le->data);
     tmr_cancel(&ua->stop_tmr);
+    tmr_cancel(&ua->reg_tmr);
+    tmr_cancel(&ua->ka_tmr);
+    ua->ka_req = mem_deref(ua->ka_req);
+    ua->reg = mem_deref(ua->reg); /* un-REGISTERs if registered, while the grace lasts */
     ua->sock = mem_deref(ua->sock);
     ua->glare_lsnr = mem_deref(ua->glare_lsnr);
     if (ua->sip)
@@ -749,6 +967,60 @@ static void *agent_main(void *arg)
 }
 
 /* --- configuration ---------------------------------------------------- */
+
+/* "sip:HOST[:PORT]" (parameters after ';' ignored) into HOST and PORT
+ * ("5060" when absent); HOST[:PORT] alone into *hostport. */
+static int ua_sip_uri(const char *uri, char *hostport, size_t hplen, char *host, size_t hostlen, char *port,
+                      size_t portlen)
+{
+    if (!uri || strncasecmp(uri, "sip:", 4) != 0 || strchr(uri, '@'))
+        return -EINVAL;
+    size_t n = strcspn(uri + 4, ";?>");
+    if (n == 0 || n >= hplen)
+        return -EINVAL;
+    memcpy(hostport, uri + 4, n);
+    hostport[n] = '\0';
+    snprintf(port, portlen, "5060");
+    return hostport_split(hostport, HOSTPORT_PORT_OPTIONAL, host, hostlen, port, portlen) == 0 ? 0 : -EINVAL;
+}
+
+/* Registration settings; route_host and route_port get the first hop
+ * (proxy, else registrar) for picking our address. */
+static int ua_configure_reg(struct sip_ua *ua, const struct sip_ua_config *cfg, char *route_host, size_t rhlen,
+                            char *route_port, size_t rplen, char *err, size_t errlen)
+{
+    char hp[128], host[96], port[16];
+    snprintf(ua->auth_user, sizeof ua->auth_user, "%s", cfg->auth_user && *cfg->auth_user ? cfg->auth_user : ua->user);
+    ua->expires_s = cfg->expires_s > 0 ? (uint32_t)cfg->expires_s : UA_DEFAULT_EXPIRES_S;
+    ua->keepalive_s = cfg->keepalive_s > 0 ? cfg->keepalive_s : 0;
+    if (cfg->registrar && *cfg->registrar) {
+        if (ua_sip_uri(cfg->registrar, hp, sizeof hp, host, sizeof host, port, sizeof port) != 0) {
+            snprintf(err, errlen, "SIP registrar \"%s\": use sip:HOST or sip:HOST:PORT", cfg->registrar);
+            return -EINVAL;
+        }
+        snprintf(ua->registrar, sizeof ua->registrar, "sip:%s", hp);
+        snprintf(ua->domain, sizeof ua->domain, "%s", hp);
+        snprintf(ua->reg_contact, sizeof ua->reg_contact, "sip:%s@%s", ua->user, hp);
+        snprintf(ua->first_hop, sizeof ua->first_hop, "sip:%s", hp);
+        snprintf(route_host, rhlen, "%s", host);
+        snprintf(route_port, rplen, "%s", port);
+    }
+    if (cfg->outbound_proxy && *cfg->outbound_proxy) {
+        if (ua_sip_uri(cfg->outbound_proxy, hp, sizeof hp, host, sizeof host, port, sizeof port) != 0) {
+            snprintf(err, errlen, "SIP outbound proxy \"%s\": use sip:HOST or sip:HOST:PORT", cfg->outbound_proxy);
+            return -EINVAL;
+        }
+        snprintf(ua->route, sizeof ua->route, "sip:%s;lr", hp);
+        snprintf(ua->first_hop, sizeof ua->first_hop, "sip:%s", hp);
+        snprintf(route_host, rhlen, "%s", host);
+        snprintf(route_port, rplen, "%s", port);
+    }
+    if (ua->keepalive_s > 0 && !ua->first_hop[0]) {
+        snprintf(err, errlen, "SIP keep-alive needs a registrar or an outbound proxy to send to");
+        return -EINVAL;
+    }
+    return 0;
+}
 
 static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char *err, size_t errlen)
 {
@@ -791,6 +1063,10 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
     snprintf(ua->listen_spec, sizeof ua->listen_spec, v6 ? "[%s]:%s" : "%s:%s", lhost, lport);
     snprintf(ua->media_ip, sizeof ua->media_ip, "%s", lhost);
     ua->media_ipv6 = v6;
+    char hop_host[96] = "", hop_port[16] = "5060";
+    int rc = ua_configure_reg(ua, cfg, hop_host, sizeof hop_host, hop_port, sizeof hop_port, err, errlen);
+    if (rc != 0)
+        return rc;
     if (cfg->peer && *cfg->peer) {
         char pport[16] = "5060";
         snprintf(ua->peer, sizeof ua->peer, "%s", cfg->peer);
@@ -799,13 +1075,28 @@ static int ua_configure(struct sip_ua *ua, const struct sip_ua_config *cfg, char
             snprintf(err, errlen, "SIP peer \"%s\": use HOST or HOST:PORT", cfg->peer);
             return -EINVAL;
         }
+        /* Our address is the one that routes to the first hop: the
+         * outbound proxy, else the registrar, else the peer. */
+        const char *rhost = hop_host[0] ? hop_host : ua->peer_host, *rport = hop_host[0] ? hop_port : pport;
         struct sa any;
-        if (sa_set_str(&any, lhost, 0) == 0 && sa_is_any(&any)
-            && hostport_route_source(ua->peer_host, pport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6) != 0) {
-            snprintf(err, errlen, "SIP peer \"%s\": no route to it; give a numeric address or --sip-local",
-                     cfg->peer);
-            return -EHOSTUNREACH;
+        if (sa_set_str(&any, lhost, 0) == 0 && sa_is_any(&any)) {
+            if (hostport_route_source(rhost, rport, ua->media_ip, sizeof ua->media_ip, &ua->media_ipv6) != 0) {
+                snprintf(err, errlen, "SIP %s \"%s\": no route to it; give a numeric address or --sip-local",
+                         hop_host[0] ? "first hop" : "peer", hop_host[0] ? rhost : cfg->peer);
+                return -EHOSTUNREACH;
+            }
+            /* libre's transports need a real address: signalling leaves
+             * from the one that routes to the peer, as the media does. */
+            snprintf(ua->listen_spec, sizeof ua->listen_spec, ua->media_ipv6 ? "[%s]:%s" : "%s:%s", ua->media_ip,
+                     lport);
         }
+    }
+    struct sa laddr;
+    if ((sa_decode(&laddr, ua->listen_spec, strlen(ua->listen_spec)) == 0 || sa_set_str(&laddr, lhost, 0) == 0)
+        && sa_is_any(&laddr)) {
+        snprintf(err, errlen, "SIP local address \"%s\": the any-address cannot be listened on; give the "
+                              "address to use", lhost);
+        return -EINVAL;
     }
     return 0;
 }
@@ -830,6 +1121,10 @@ int sip_ua_create(struct sip_ua **out, const struct sip_ua_config *cfg, char *er
     }
     list_init(&ua->calls);
     tmr_init(&ua->stop_tmr);
+    tmr_init(&ua->reg_tmr);
+    tmr_init(&ua->ka_tmr);
+    pthread_mutex_init(&ua->reg_lock, NULL);
+    ua->reg_state = ua->registrar[0] ? MODEM_LINE_REG_REGISTERING : MODEM_LINE_REG_NONE;
     rand_bytes(ua->gate.nonce_key, sizeof ua->gate.nonce_key);
     pthread_mutex_init(&ua->start_lock, NULL);
     pthread_cond_init(&ua->start_cond, NULL);
@@ -855,6 +1150,7 @@ int sip_ua_create(struct sip_ua **out, const struct sip_ua_config *cfg, char *er
     if (rc != 0) {
         pthread_mutex_destroy(&ua->start_lock);
         pthread_cond_destroy(&ua->start_cond);
+        pthread_mutex_destroy(&ua->reg_lock);
         free(ua);
         return rc;
     }
@@ -871,7 +1167,41 @@ void sip_ua_destroy(struct sip_ua *ua)
     pthread_join(ua->thread, NULL);
     pthread_mutex_destroy(&ua->start_lock);
     pthread_cond_destroy(&ua->start_cond);
+    pthread_mutex_destroy(&ua->reg_lock);
     free(ua);
+}
+
+void sip_ua_line_status(struct sip_ua *ua, struct modem_line_status *out, char *error, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&ua->reg_lock);
+    enum modem_line_reg st = ua->reg_state;
+    long long expires = ua->reg_expires, next = ua->reg_next_try;
+    char err[sizeof ua->reg_error];
+    snprintf(err, sizeof err, "%s", ua->reg_error);
+    pthread_mutex_unlock(&ua->reg_lock);
+    long long now = ua_unix_now();
+    out->reg = st;
+    out->usable = st == MODEM_LINE_REG_NONE || st == MODEM_LINE_REG_REGISTERED;
+    out->reg_expires = st == MODEM_LINE_REG_REGISTERED ? expires : 0;
+    switch (st) {
+    case MODEM_LINE_REG_NONE:
+        break;
+    case MODEM_LINE_REG_REGISTERED:
+        snprintf(out->text, sizeof out->text, "registered as %.110s, expires in %lld s", ua->reg_contact,
+                 expires > now ? expires - now : 0);
+        break;
+    case MODEM_LINE_REG_REGISTERING:
+        snprintf(out->text, sizeof out->text, "registering as %.60s%s%.60s", ua->reg_contact, err[0] ? " after " : "",
+                 err);
+        break;
+    case MODEM_LINE_REG_FAILED:
+        snprintf(out->text, sizeof out->text, "%.120s (next try in %lld s)", err, next > now ? next - now : 0);
+        break;
+    }
+    if (error)
+        snprintf(error, errlen, "%s", err[0] ? err : st == MODEM_LINE_REG_REGISTERING
+                                                      ? "not registered yet: the registrar has not answered" : "");
 }
 
 uint16_t sip_ua_port(const struct sip_ua *ua)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "modem/admission.h"
+#include "modem/modem.h"
 #include "modem/sip_sdp.h"
 
 struct sip_ua;
@@ -27,6 +28,7 @@ enum sip_call_state {
     SIP_CALL_BUSY,      /* 486, 600 */
     SIP_CALL_NO_ANSWER, /* 408, 480, 487, our ring timeout, no response */
     SIP_CALL_FAILED,    /* any other failure, or no common codec */
+    SIP_CALL_NO_LINE,   /* the line's fault, not the remote's: 503, no answer from the proxy */
     SIP_CALL_ENDED,     /* BYE (either side) after answer */
 };
 
@@ -76,6 +78,12 @@ struct sip_ua_config {
     int calls_per_source;     /* inbound calls at once per source address; 0: 4 */
     const char *inbound_user; /* INVITEs must carry this digest user...; NULL: no authentication */
     const char *inbound_password; /* ...and password */
+    /* Registration (docs/sip.md, "Registering with a provider or PBX"). */
+    const char *registrar;      /* "sip:HOST[:PORT]"; NULL: the agent does not register */
+    const char *auth_user;      /* digest user name; NULL: user */
+    int expires_s;              /* asked for; 0: 3600 */
+    const char *outbound_proxy; /* "sip:HOST[:PORT]" every request is routed through; NULL: none */
+    int keepalive_s;            /* OPTIONS towards the proxy or registrar this often; 0: none */
 };
 
 /* Starts the agent's thread. Returns 0 or -errno with a sentence in err. */
@@ -86,7 +94,13 @@ void sip_ua_destroy(struct sip_ua *ua);
 /* The SIP port the agent listens on (useful with port 0). */
 uint16_t sip_ua_port(const struct sip_ua *ua);
 
-/* Places a call to NUMBER@peer. The caller owns one reference. */
+/* How the agent's registration stands (MODEM_LINE_REG_NONE without a
+ * registrar); error gets the last failure ("registration failed: 403
+ * Forbidden"), "" when there is none. Any thread. */
+void sip_ua_line_status(struct sip_ua *ua, struct modem_line_status *out, char *error, size_t errlen);
+
+/* Places a call to NUMBER@peer (NUMBER@the registrar's domain when the
+ * agent registers). The caller owns one reference. */
 int sip_ua_dial(struct sip_ua *ua, const char *number, struct sip_call **out);
 
 enum sip_call_state sip_call_state(struct sip_call *call, int *sip_status);

@@ -291,8 +291,32 @@ static void failover_exhausted(struct queue *q, struct qjob *qj, struct notes *n
     apply_verdict(q, qj, v, next, &res, n);
 }
 
+/* No line of the job's route can place a call now (their registrations
+ * failed): nothing is dialed and no attempt is counted; the job waits
+ * retrying with the first line's reason, until its kill time. */
+static void no_usable_line(struct queue *q, struct qjob *qj, const struct qline *line, const char *why,
+                           struct notes *n)
+{
+    struct job *j = &qj->j;
+    char text[JOB_ERROR_TEXT_MAX], when[40];
+    int64_t t = engine_now(q), next = t + sched_retry_delay(&q->policy, QF_NO_LINE, next_random(q));
+    snprintf(text, sizeof text, "The line is unavailable: line %s: %s", line->name, why);
+    if (j->kill_time != 0 && next > j->kill_time) {
+        struct queue_call_result res = {.failure = QF_NO_LINE, .code = "line_unregistered", .text = text};
+        apply_verdict(q, qj, SCHED_FAIL_KILLED, 0, &res, n);
+        return;
+    }
+    j->next_attempt = next;
+    j->status = sched_waiting_state(j, t);
+    engine_set_error(j, "line_unregistered", text);
+    format_time(next, when, sizeof when);
+    engine_job_log(q, n, j->id, "line %s is not usable (%s): nothing was dialed, not counted as an attempt; "
+                   "next try at %s", line->name, why, when);
+    engine_persist(q, qj, n);
+}
+
 static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, const bool *usable,
-                         struct notes *n)
+                         const char (*whys)[160], struct notes *n)
 {
     const struct job **cand = malloc((q->njobs + 1) * sizeof *cand);
     const struct job **active = malloc(((size_t)q->nchannels + 1) * sizeof *active);
@@ -332,7 +356,9 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
         if (pos < 0) {
             if (!any && qj->route_pos > 0)
                 failover_exhausted(q, qj, n);
-            continue; /* waits queued for a channel (or a usable line) */
+            else if (!any && no > 0)
+                no_usable_line(q, qj, &q->lines[order[0]], whys[order[0]], n);
+            continue; /* waits queued for a channel */
         }
         int c = free_channel_of(q, order[pos]);
         if (c < 0)
@@ -396,10 +422,9 @@ int queue_run_once(struct queue *q)
     size_t ncalls = 0;
     /* Asked before the lock: the wiring is never called with it held. */
     bool *usable = malloc((size_t)q->nlines * sizeof *usable);
-    for (int l = 0; usable != NULL && l < q->nlines; l++) {
-        char why[160];
-        usable[l] = q->cfg.line.usable == NULL || q->cfg.line.usable(q->cfg.line.ctx, l, why, sizeof why);
-    }
+    char (*whys)[160] = calloc((size_t)q->nlines, sizeof *whys);
+    for (int l = 0; usable != NULL && whys != NULL && l < q->nlines; l++)
+        usable[l] = q->cfg.line.usable == NULL || q->cfg.line.usable(q->cfg.line.ctx, l, whys[l], sizeof whys[l]);
 
     pthread_mutex_lock(&q->lock);
     int64_t t = engine_now(q);
@@ -409,10 +434,11 @@ int queue_run_once(struct queue *q)
     }
     promote_and_expire(q, t, &n);
     calls = calloc((size_t)q->nchannels + 1, sizeof *calls);
-    if (calls != NULL && usable != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
-        ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, &n);
+    if (calls != NULL && usable != NULL && whys != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
+        ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, (const char (*)[160])whys, &n);
     pthread_mutex_unlock(&q->lock);
     free(usable);
+    free(whys);
     engine_deliver(q, &n);
 
     int started = start_calls(q, calls, ncalls);
@@ -634,8 +660,21 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
     if (try_next_line(q, qj, line, route_pos, res, n))
         return;
     int delay = sched_retry_delay(&q->policy, res->failure, next_random(q));
-    enum sched_verdict v = sched_after_call(&q->policy, &qj->j, res->failure, engine_now(q), delay, &next);
+    /* A line that is not registered dialed nothing: such an attempt does
+     * not count towards max_attempts, so the job waits for the line
+     * (its kill time still ends the wait). */
+    bool uncounted = res->failure == QF_NO_LINE && res->code && strcmp(res->code, "line_unregistered") == 0
+                     && qj->j.attempts > 0;
+    struct job probe = qj->j;
+    probe.attempts -= uncounted;
+    enum sched_verdict v = sched_after_call(&q->policy, &probe, res->failure, engine_now(q), delay, &next);
     apply_verdict(q, qj, v, next, res, n);
+    if (uncounted && v == SCHED_RETRY) {
+        qj->j.attempts--;
+        engine_job_log(q, n, qj->j.id, "the line is not registered and nothing was dialed: not counted as an "
+                                       "attempt");
+        engine_persist(q, qj, n);
+    }
 }
 
 static void finish_call(struct queue *q, uint64_t id, const struct queue_call_result *res)

@@ -16,6 +16,7 @@ packages=(
     libre-dev       # SIP, SDP, RTP
     baresip-core    # an independent SIP user agent for interop tests
     sip-tester      # SIPp: floods and malformed calls against the SIP listener
+    kamailio        # a real SIP registrar and proxy for the registration tests
     efax            # efix makes the sample document; efax is an interop peer
     util-linux      # mountpoint, setpriv, runuser
     iproute2        # ss, used by the interop tests

@@ -12,6 +12,10 @@ faxfs_modem_test(NAME system_sip SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_system_s
 add_test(NAME system_sip_mounted COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh)
 set_tests_properties(system_sip_mounted PROPERTIES LABELS "system;sip;mount" TIMEOUT 400 SKIP_RETURN_CODE 77
   ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+# The same without --sip-local: the sending daemon finds its own address.
+add_test(NAME system_sip_mounted_default_local COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_mounted.sh default-local)
+set_tests_properties(system_sip_mounted_default_local PROPERTIES LABELS "system;sip;mount" TIMEOUT 400
+  SKIP_RETURN_CODE 77 ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 
 # Remote callers driven by SIPp (Debian sip-tester) against a mounted
 # daemon: allowed peers, a flood, malformed SIP/SDP, SDP naming a third
@@ -31,3 +35,13 @@ target_link_libraries(mail_send PRIVATE faxfs_daemon)
 add_test(NAME system_mail_postfix COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mail_postfix.sh)
 set_tests_properties(system_mail_postfix PROPERTIES LABELS "system;mail" TIMEOUT 300 SKIP_RETURN_CODE 77
   ENVIRONMENT "MAIL_SEND=$<TARGET_FILE:mail_send>")
+# SIP lines registering with Kamailio (Debian kamailio, tests/system/kamailio.cfg):
+# a fax through the registrar-proxy over T.38 and G.711, a refused
+# registration, a registration that ran out (exit 77 = skipped).
+foreach(case t38 g711 wrong_password expired)
+  add_test(NAME system_sip_registrar_${case}
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_registrar.sh ${case})
+  set_tests_properties(system_sip_registrar_${case} PROPERTIES LABELS "system;sip;mount" TIMEOUT 300
+    SKIP_RETURN_CODE 77
+    ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>;FAX_PAGES=$<TARGET_FILE:fax_pages>")
+endforeach()

@@ -4,7 +4,9 @@
 # --line sip:127.0.0.1:PORT. A fax copied into A's outbox shows up under
 # B's received/, over T.38 (both ends have it on), with A's SIP user as
 # the caller id and the transport in both job logs. Real-time calls.
-# Usage: FAXFS=path/to/faxfs MKFAX=path/to/mkfax bash test_sip_mounted.sh
+# With the argument default-local, A runs without --sip-local: its SIP
+# and media then use the address that routes to B, any port.
+# Usage: FAXFS=path/to/faxfs MKFAX=path/to/mkfax bash test_sip_mounted.sh [default-local]
 set -euo pipefail
 
 : "${FAXFS:?FAXFS must name the faxfs binary}"
@@ -86,7 +88,9 @@ wait_for() {
 start_daemon b --line sim --listen sip:127.0.0.1:0 --tsid "FAXFS B"
 port=$(sed -n 's/.*answering SIP calls on UDP port \([0-9]*\).*/\1/p' "$WORK/b.log" | head -n1)
 [ -n "$port" ] || fail "daemon B did not say which SIP port it answers on"
-start_daemon a --line "sip:127.0.0.1:$port" --sip-local 127.0.0.1 --sip-user 5559876 --tsid "FAXFS A"
+local_opt=(--sip-local 127.0.0.1)
+[ "${1:-}" = default-local ] && local_opt=()
+start_daemon a --line "sip:127.0.0.1:$port" "${local_opt[@]}" --sip-user 5559876 --tsid "FAXFS A"
 
 "$MKFAX" "$WORK/doc.tif" 2
 cp "$WORK/doc.tif" "$WORK/a/mnt/outbox/5551000.tif"

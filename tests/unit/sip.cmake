@@ -9,6 +9,9 @@ faxfs_modem_test(NAME modem_sip_sdp SOURCES ${SIP_TEST_DIR}/test_modem_sip_sdp.c
                  LABELS unit TIMEOUT 60)
 faxfs_modem_test(NAME modem_sip_ua SOURCES ${SIP_TEST_DIR}/test_modem_sip_ua.c LIBS faxfs_modem
                  LABELS unit sip TIMEOUT 120)
+# Registration against a scripted registrar; bad registration settings.
+faxfs_modem_test(NAME modem_sip_reg SOURCES ${SIP_TEST_DIR}/test_modem_sip_reg.c LIBS faxfs_modem Threads::Threads
+                 LABELS unit sip TIMEOUT 120)
 
 # Signalling against an independent user agent (Debian baresip-core).
 find_program(BARESIP_EXECUTABLE baresip)

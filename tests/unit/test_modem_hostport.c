@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -87,6 +88,21 @@ static void test_missing_host_or_bracket_is_refused(void **state)
     assert_int_equal(split("[::1:5060", HOSTPORT_PORT_OPTIONAL).rc, -EINVAL);
 }
 
+/* The source address towards a numeric peer and towards a name (which
+ * is resolved; "localhost" is in every /etc/hosts). */
+static void test_route_source_of_an_address_and_of_a_name(void **state)
+{
+    (void)state;
+    char out[64];
+    bool v6 = true;
+    assert_int_equal(hostport_route_source("127.0.0.1", "5060", out, sizeof out, &v6), 0);
+    assert_string_equal(out, "127.0.0.1");
+    assert_false(v6);
+    assert_int_equal(hostport_route_source("localhost", "5060", out, sizeof out, &v6), 0);
+    assert_true(strcmp(out, v6 ? "::1" : "127.0.0.1") == 0);
+    assert_int_equal(hostport_route_source("no-such-host.invalid", "5060", out, sizeof out, &v6), -EHOSTUNREACH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -95,6 +111,7 @@ int main(void)
         cmocka_unit_test(test_required_port_missing_is_refused),
         cmocka_unit_test(test_optional_port_keeps_its_default_and_bare_ipv6_is_a_host),
         cmocka_unit_test(test_missing_host_or_bracket_is_refused),
+        cmocka_unit_test(test_route_source_of_an_address_and_of_a_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -240,18 +240,27 @@ static void test_failover_with_no_usable_line_left_ends_the_attempt(void **state
     assert_string_equal(j.error_code, "line_unregistered");
 }
 
-static void test_no_usable_line_at_all_keeps_the_job_queued(void **state)
+/* No line of the route can place a call (their registrations failed):
+ * the job waits retrying with the first line's reason, no attempt
+ * counted, and is dialed on the first line usable after its retry time. */
+static void test_no_usable_line_at_all_retries_uncounted(void **state)
 {
     struct queue_fixture *f = *state;
     f->line.unusable[0] = f->line.unusable[1] = true;
     uint64_t id = submit_simple(f->q, "5551234", 1);
     assert_int_equal(queue_run_once(f->q), 0);
     struct job j = snap(f, id);
-    assert_int_equal(j.status, JOB_QUEUED);
+    assert_int_equal(j.status, JOB_RETRYING);
     assert_int_equal(j.attempts, 0);
+    assert_string_equal(j.error_code, "line_unregistered");
+    assert_non_null(strstr(j.error_text, "403"));
+    assert_true(j.next_attempt > TEST_START);
     f->line.unusable[1] = false;
+    assert_int_equal(queue_run_once(f->q), 0); /* not before its retry time */
+    f->clock.now = j.next_attempt;
     assert_int_equal(queue_run_once(f->q), 1);
     assert_int_equal(f->line.calls[0].line, 1);
+    assert_int_equal(snap(f, id).attempts, 1);
 }
 
 static void test_route_sends_a_pattern_only_to_its_lines(void **state)
@@ -289,7 +298,7 @@ int main(void)
         L(test_busy_remote_is_not_a_line_failure),
         L(test_unusable_line_is_skipped),
         L(test_failover_with_no_usable_line_left_ends_the_attempt),
-        L(test_no_usable_line_at_all_keeps_the_job_queued),
+        L(test_no_usable_line_at_all_retries_uncounted),
         cmocka_unit_test_setup_teardown(test_route_sends_a_pattern_only_to_its_lines, setup_route_b,
                                         queue_fixture_teardown),
     };
