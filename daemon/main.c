@@ -554,6 +554,11 @@ static void modem_lines_of(const struct daemon_options *opt, struct modem_line_c
                 .user = l->user, .password = l->password, .local = l->local, .codecs = l->codecs,
                 .no_t38 = l->t38 == 0, .registrar = l->registrar, .auth_user = l->auth_user,
                 .expires_s = l->expires, .outbound_proxy = l->outbound_proxy, .keepalive_s = l->keepalive,
+                /* Who may call in (at a registered contact too): one rule for every line. */
+                .allow = opt->sip_allow, .calls_per_source = opt->sip_calls_per_source,
+                .inbound_user = opt->sip_inbound_user,
+                .inbound_password = opt->sip_inbound_password ? opt->sip_inbound_password
+                                                              : getenv("FAXFS_SIP_INBOUND_PASSWORD"),
             },
         };
     }
@@ -738,7 +743,10 @@ static void daemon_announce(struct daemon *d)
     if (sip_port > 0 && !opt->sip_allow && !opt->sip_inbound_user)
         logf_(LOG_WARNING, "SIP calls are taken from any address without a password; "
                            "limit them with --sip-allow or --sip-inbound-user");
-    if (opt->sip_registrar && !opt->sip_allow && !opt->sip_inbound_user)
+    bool registers = false;
+    for (int i = 0; i < opt->nlines; i++)
+        registers |= opt->lines[i].registrar != NULL;
+    if (registers && !opt->sip_allow && !opt->sip_inbound_user)
         logf_(LOG_WARNING, "calls to the registered SIP line are taken from any address; limit them with "
                            "--sip-allow (the registrar's or proxy's addresses)");
     report_ready(&d->ready_fd, NULL);

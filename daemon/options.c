@@ -656,6 +656,16 @@ static int finish_lines(struct daemon_options *opt, int argc, const char *const 
                 l->user = opt->sip_user;
             if (!l->password)
                 l->password = opt->sip_password ? opt->sip_password : getenv("FAXFS_SIP_PASSWORD");
+            if (!l->registrar)
+                l->registrar = opt->sip_registrar;
+            if (!l->auth_user)
+                l->auth_user = opt->sip_auth_user;
+            if (!l->expires)
+                l->expires = opt->sip_expires;
+            if (!l->outbound_proxy)
+                l->outbound_proxy = opt->sip_outbound_proxy;
+            if (!l->keepalive)
+                l->keepalive = opt->sip_keepalive;
         }
         if (!l->local)
             l->local = opt->sip_local;
