@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "daemon/deliver.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/readiness.h"
@@ -464,6 +465,8 @@ struct daemon {
     struct wiring w;           /* w.pool, then w.q */
     struct fs *fs;
     struct reloader reloader;  /* with the notifier */
+    struct deliver_config dcfg; /* inbound routes' users resolved */
+    struct deliverer *deliverer; /* NULL without inbound routes */
 };
 
 /* Resolves the users, groups and programs the options name, before
@@ -488,6 +491,11 @@ static int daemon_resolve(struct daemon *d)
         else
             fprintf(stderr, "faxfs: --convert-user: no user named '%s'; give an existing user other than root\n",
                     opt->convert_user ? opt->convert_user : "nobody");
+        return 2;
+    }
+    char rwhy[320];
+    if (deliver_resolve_ids(opt->routes, d->dcfg.ids, rwhy, sizeof rwhy) < 0) {
+        fprintf(stderr, "faxfs: %s\n", rwhy);
         return 2;
     }
     if (converter_path(d->converter, sizeof d->converter) < 0) {
@@ -522,6 +530,7 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
         .inbound = &wiring_inbound_ops,
         .inbound_ctx = &d->w,
         .station_number = opt->station_number,
+        .audiosocket_number = opt->audiosocket_number,
         .listen_spec = opt->listen_spec,
         .listen_more = opt->listen_more,
         .sip = {
@@ -626,6 +635,19 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         explain(why, len, "cannot start: %s", strerror(-rc));
         return rc;
     }
+    if (opt->routes && opt->routes->n > 0) {
+        d->dcfg.routes = opt->routes;
+        d->dcfg.receive_uid = d->receive_uid;
+        d->dcfg.receive_gid = d->receive_gid;
+        d->dcfg.policy = opt->delivery;
+        d->dcfg.print_command = opt->print_command;
+        d->dcfg.scratch_dir = d->scratch_dir;
+        d->dcfg.log = daemon_log;
+        if ((rc = deliverer_start(&d->deliverer, d->w.q, &d->dcfg)) < 0) {
+            explain(why, len, "cannot start deliveries of received faxes: %s", strerror(-rc));
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -635,6 +657,8 @@ static void daemon_stop(struct daemon *d)
     if (d->fs)
         fs_destroy(d->fs);
     d->fs = NULL;
+    deliverer_stop(d->deliverer); /* before the queue it reads */
+    d->deliverer = NULL;
     reloader_stop(&d->reloader); /* the notifier goes with it, before the queue */
     /* Stop dispatching and abort calls first; the modem pool delivers the
      * aborted calls' reports to a queue that still exists. */

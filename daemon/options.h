@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "queue/receive_route.h"
+
 struct daemon_options {
     const char *mountpoint;
     const char *check_spool;  /* --check-spool DIR: check and exit */
@@ -51,6 +53,13 @@ struct daemon_options {
     bool notify_retry;        /* --notify-retry: also on each retry */
     const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */
     const char *convert_user; /* --convert-user; NULL: faxfs-convert, else nobody */
+    /* Inbound routing and deliveries (docs/receiving.md). */
+    char station_numbers[256];  /* --station-number, each given, comma-separated */
+    bool station_number_given;
+    const char *audiosocket_number; /* --audiosocket-number: the number the AudioSocket listener serves */
+    struct receive_routes *routes;  /* [receive NAME] / --receive-KEY NAME=VALUE; NULL: none */
+    const char *print_command;      /* --print-command; NULL: "lp -d" */
+    struct delivery_policy delivery; /* --delivery-retry, --delivery-give-up-hours */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */
