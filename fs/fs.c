@@ -321,9 +321,11 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     }
     if (fs_open_wants_write(fi->flags))
         return -EPERM;
-    if (w->node == NODE_LOG || w->node >= NODE_FIRST_PAGE) {
+    if (w->node == NODE_LOG || w->node == NODE_PDF || w->node >= NODE_FIRST_PAGE) {
         if (!fs_may_read_private(fs, req, &job))
             return -EACCES;
+        if (w->node == NODE_PDF && !fs_job_has_pdf(&job))
+            return -ENOENT;
         if (w->node >= NODE_FIRST_PAGE && fs_node_page(w->node) >= job.page_count)
             return -ENOENT;
         /* Each open page, preview or log holds a descriptor or preview
@@ -339,6 +341,14 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
             fi->keep_cache = 1; /* the same page always renders the same bytes */
             fi->noflush = 1;
             return fs_preview_get(&fs->previews, w->id, fs_node_page(w->node), &h->png);
+        }
+        if (w->node == NODE_PDF) {
+            /* Opened (made, the first time) now: a page that cannot be
+             * made into a PDF fails the open with EIO, logged by the queue. */
+            int fd = queue_open_pdf(fs->q, w->id);
+            if (fd < 0)
+                return fd == -ENODATA ? -ENOENT : fd;
+            h->fd = fd;
         }
         /* The spool file is opened by the first read that reaches us: an
          * open served from the page cache never needs it. */
@@ -429,7 +439,8 @@ static int spool_fd(struct fs *fs, struct fs_handle *h)
         return fd >= 0 ? fd : -EBADF;
     const struct fs_ino *w = &h->where;
     fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
-                             : queue_open_page(fs->q, w->id, fs_node_page(w->node));
+         : w->node == NODE_PDF ? queue_open_pdf(fs->q, w->id)
+                               : queue_open_page(fs->q, w->id, fs_node_page(w->node));
     if (fd < 0)
         return fd;
     if (!__atomic_compare_exchange_n(&h->fd, &none, fd, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

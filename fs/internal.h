@@ -256,6 +256,10 @@ bool fs_job_served_in(const struct job *j, enum fs_area a);
 bool fs_node_is_page(uint32_t node);
 bool fs_node_is_png(uint32_t node);
 int fs_node_page(uint32_t node);
+/* Does the job show fax.pdf? Once it has pages and they no longer grow. */
+bool fs_job_has_pdf(const struct job *j);
+/* Size of the job's fax.pdf, making it when it was never made. */
+int fs_pdf_size(struct fs *fs, uint64_t id, uint64_t *size);
 /* Size of a page's preview, rendering it when it is not cached. */
 int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
 int fs_render_node(struct fs *fs, const struct fs_ino *where, char *out, size_t outlen);

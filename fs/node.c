@@ -107,6 +107,11 @@ bool fs_node_is_png(uint32_t node) { return node >= NODE_FIRST_PNG; }
 bool fs_node_is_page(uint32_t node) { return node >= NODE_FIRST_PAGE && node < NODE_FIRST_PNG; }
 int fs_node_page(uint32_t node) { return (int)(node - (node >= NODE_FIRST_PNG ? NODE_FIRST_PNG : NODE_FIRST_PAGE)); }
 
+bool fs_job_has_pdf(const struct job *j)
+{
+    return j->page_count > 0 && j->status != JOB_RECEIVING;
+}
+
 static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *name, uint64_t *ino)
 {
     struct job job;
@@ -117,6 +122,8 @@ static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *
     if (p->node == NODE_SELF) {
         if (strcmp(name, "pages") == 0)
             node = NODE_PAGES;
+        else if (strcmp(name, FS_PDF_NAME) == 0 && fs_job_has_pdf(&job))
+            node = NODE_PDF;
         else if ((node = fs_job_node_by_name(name)) == 0 || !fs_job_field_shown(node, job.type))
             return -ENOENT;
     } else if (p->node == NODE_PAGES) {
@@ -371,7 +378,7 @@ static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
 static void job_access(struct fs *fs, const struct job *j, uint32_t node, mode_t *mode, gid_t *gid)
 {
     bool dir = node == NODE_SELF || node == NODE_PAGES;
-    bool private = node == NODE_LOG || node >= NODE_FIRST_PAGE;
+    bool private = node == NODE_LOG || node == NODE_PDF || node >= NODE_FIRST_PAGE;
 
     if (j->type == JOB_RECEIVE) {
         *gid = j->owner_gid;
@@ -423,6 +430,25 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         if (r < 0)
             return r;
         stat_base(st, ino, mode, job.owner_uid, gid, job.submitted);
+        set_size(st, size);
+        *timeout = FS_TIMEOUT_PAGES;
+        return 0;
+    }
+    if (w->node == NODE_PDF) {
+        if (!fs_job_has_pdf(&job))
+            return -ENOENT;
+        /* The pages' time: a send job's from submission, a fax's from
+         * the end of its call. */
+        int64_t made = job.type == JOB_RECEIVE && job.finished ? job.finished : job.submitted;
+        stat_base(st, ino, mode, job.owner_uid, gid, made);
+        /* Made only for those who may read it, as previews are rendered;
+         * anyone else is told size 0 with a zero timeout. */
+        if (req && !fs_may_read_private(fs, req, &job)) {
+            *timeout = 0;
+            return 0;
+        }
+        if ((r = fs_pdf_size(fs, w->id, &size)) < 0)
+            return r;
         set_size(st, size);
         *timeout = FS_TIMEOUT_PAGES;
         return 0;
@@ -495,7 +521,7 @@ bool fs_stat_needs_spool(struct fs *fs, uint64_t ino)
 
     if (!fs_ino_split(ino, &w) || (w.area != AREA_JOBS && w.area != AREA_HISTORY && w.area != AREA_RECEIVED))
         return false;
-    if (w.node == NODE_LOG)
+    if (w.node == NODE_LOG || w.node == NODE_PDF)
         return true;
     if (fs_node_is_png(w.node))
         return !fs_preview_size_known(&fs->previews, w.id, fs_node_page(w.node), &size);
@@ -616,6 +642,8 @@ static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
         r = add(b, fs_job_field_name(extra[i]), fs_ino_make(w->area, w->id, (uint32_t)extra[i]), S_IFREG, off++);
     if (r == 0)
         r = add(b, "pages", fs_ino_make(w->area, w->id, NODE_PAGES), S_IFDIR, off++);
+    if (r == 0 && fs_job_has_pdf(&job))
+        r = add(b, FS_PDF_NAME, fs_ino_make(w->area, w->id, NODE_PDF), S_IFREG, off);
     return r;
 }
 
@@ -729,6 +757,16 @@ int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dire
     *out = b.v;
     *n = keep;
     return 0;
+}
+
+/* fax.pdf is made by the queue on first use and kept in the spool, so
+ * its size is that of the kept file: the first stat of a job's fax.pdf
+ * makes it (milliseconds per page), later ones open and fstat it. */
+int fs_pdf_size(struct fs *fs, uint64_t id, uint64_t *size)
+{
+    int fd = queue_open_pdf(fs->q, id);
+
+    return fs_spool_file_size(fd == -ENODATA ? -ENOENT : fd, size);
 }
 
 /* A preview's size is known only by rendering it: the first stat or lookup

@@ -13,6 +13,9 @@
 
 /* Fixed nodes of a job directory besides its value files (see inode.h). */
 enum { NODE_INFO = 48, NODE_LOG = 49, NODE_CTL = 50, NODE_ERROR = 51 };
+/* fax.pdf: the job's pages as one PDF (not a value file: no seen slot). */
+enum { NODE_PDF = 52 };
+#define FS_PDF_NAME "fax.pdf"
 
 /* Largest rendered file; info of a job with every text field full fits. */
 #define FS_RENDER_MAX 4096

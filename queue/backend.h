@@ -71,6 +71,18 @@ struct queue_backend {
     int (*draft_open)(void *state, const char *token);
     int (*draft_remove)(void *state, const char *token);
 
+    /* Optional (NULL: nothing is kept; the engine writes the PDF anew for
+     * every open, into an upload_open file): the job's PDF (queue_open_pdf),
+     * a cache of what its pages make. Like staging, these may run on any
+     * thread at any time, without the engine lock. pdf_open: a read-only fd
+     * of the PDF kept, -ENOENT when none is. pdf_store: calls write(arg, fd)
+     * on a new empty file, keeps that file as the job's PDF (durable, then
+     * renamed into place: a crash leaves it whole or absent) and returns a
+     * read-only fd of it at offset 0; -ENOENT when the job was deleted
+     * meanwhile. */
+    int (*pdf_open)(void *state, uint64_t id);
+    int (*pdf_store)(void *state, uint64_t id, int (*write)(void *arg, int fd), void *arg);
+
     int (*stage_open)(void *state, struct queue_stage **out);
     /* A new fd, open read-write, for page index (0-based); caller closes. */
     int (*stage_page)(struct queue_stage *st, int index);

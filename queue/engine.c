@@ -693,6 +693,7 @@ static void free_queue(struct queue *q)
     pthread_mutex_destroy(&q->lock);
     pthread_mutex_destroy(&q->line_lock);
     pthread_mutex_destroy(&q->sub_lock);
+    pthread_mutex_destroy(&q->pdf_lock);
     pthread_cond_destroy(&q->delivered);
     pthread_cond_destroy(&q->wake);
     pthread_cond_destroy(&q->idle);
@@ -706,6 +707,7 @@ static int init_sync(struct queue *q)
     pthread_mutex_init(&q->lock, NULL);
     pthread_mutex_init(&q->line_lock, NULL);
     pthread_mutex_init(&q->sub_lock, NULL);
+    pthread_mutex_init(&q->pdf_lock, NULL);
     pthread_cond_init(&q->delivered, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -82,6 +82,11 @@ struct queue {
     struct listener listeners[MAX_LISTENERS];
     int nlisteners;
     int delivering; /* engine_deliver() calls running their listener copies */
+
+    /* pdf_lock: one job's PDF is made at a time (queue_open_pdf), so two
+     * first readers do not both make it and many cannot load the daemon.
+     * Taken without lock held; lock is taken (briefly) inside it. */
+    pthread_mutex_t pdf_lock;
 };
 
 /* engine_jobs.c: the clock, logs, the job table, notes and persist. */

@@ -1,9 +1,10 @@
 /*
  * engine_read.c - reading the engine's state: job lists and snapshots, page
- * and log files, page previews, the modem table, and the listeners that
+ * and log files, page previews and the PDF, the modem table, and the listeners that
  * hear of every change.
  */
 #include "queue/engine.h"
+#include "queue/pdf.h"
 #include "queue/preview.h"
 
 #include <errno.h>
@@ -82,6 +83,90 @@ int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, 
     if (r != 0)
         engine_log(q, QUEUE_LOG_WARNING, "job %llu: page %d cannot be rendered as a preview: %s",
                    (unsigned long long)id, page + 1, strerror(-r));
+    return r;
+}
+
+/* What pdf_store's writer needs: the page fds, and what it reports. */
+struct pdf_make {
+    const int *fds;
+    size_t n;
+    struct pdf_result res;
+    char why[256];
+};
+
+static int pdf_fill(void *arg, int fd)
+{
+    struct pdf_make *m = arg;
+
+    return pdf_write_fax_counted(m->fds, m->n, fd, &m->res, m->why, sizeof m->why);
+}
+
+/* A file the backend does not keep: written anew for this reader. */
+static int pdf_uncached(struct queue *q, struct pdf_make *m)
+{
+    int fd = q->be->upload_open(q->bs);
+    int r = fd < 0 ? fd : pdf_fill(m, fd);
+
+    if (r == 0 && lseek(fd, 0, SEEK_SET) != 0)
+        r = -errno;
+    if (r != 0 && fd >= 0)
+        close(fd);
+    return r != 0 ? r : fd;
+}
+
+/* Opens every page and writes the PDF; under pdf_lock. */
+static int pdf_make(struct queue *q, uint64_t id, int npages)
+{
+    struct pdf_make m = {.n = (size_t)npages};
+    int *fds = malloc((size_t)npages * sizeof *fds);
+    int opened = 0, r = 0;
+
+    if (fds == NULL)
+        return -ENOMEM;
+    for (; opened < npages; opened++) {
+        int fd = queue_open_page(q, id, opened);
+        if (fd < 0) {
+            r = fd;
+            snprintf(m.why, sizeof m.why, "page %d cannot be opened: %s", opened + 1, strerror(-r));
+            break;
+        }
+        fds[opened] = fd;
+    }
+    if (r == 0) {
+        m.fds = fds;
+        r = q->be->pdf_store != NULL ? q->be->pdf_store(q->bs, id, pdf_fill, &m) : pdf_uncached(q, &m);
+    }
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    free(fds);
+    if (r >= 0 && m.res.reencoded > 0)
+        engine_log(q, QUEUE_LOG_INFO, "job %llu: fax.pdf made: %zu pages, %zu re-encoded as G4, %llu bytes",
+                   (unsigned long long)id, m.res.pages, m.res.reencoded, (unsigned long long)m.res.bytes);
+    if (r < 0 && r != -ENOENT && r != -ENOMEM) {
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: fax.pdf cannot be made: %s; the pages are in the spool, check them "
+                   "with faxfs --check-spool", (unsigned long long)id, m.why[0] ? m.why : strerror(-r));
+        if (r != -ENOSPC && r != -EDQUOT)
+            r = -EIO;
+    }
+    return r;
+}
+
+int queue_open_pdf(struct queue *q, uint64_t id)
+{
+    struct job j;
+    int r = queue_snapshot(q, id, &j);
+
+    if (r < 0)
+        return r;
+    if (j.page_count <= 0 || j.status == JOB_RECEIVING)
+        return -ENODATA; /* a fax being received still grows: no PDF yet */
+    if (q->be->pdf_open != NULL && (r = q->be->pdf_open(q->bs, id)) != -ENOENT)
+        return r;
+    pthread_mutex_lock(&q->pdf_lock);
+    /* Made by another reader while this one waited? */
+    if (q->be->pdf_open == NULL || (r = q->be->pdf_open(q->bs, id)) == -ENOENT)
+        r = pdf_make(q, id, j.page_count);
+    pthread_mutex_unlock(&q->pdf_lock);
     return r;
 }
 

@@ -394,6 +394,14 @@ const char *queue_failure_name(enum queue_failure f);
  * into *png. The same page always renders to the same bytes. */
 int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, size_t *len);
 
+/* The job's pages as one PDF (made on first use, then cached): a read-only
+ * fd at offset 0, or -errno (-ENOENT no such job, -ENODATA no pages yet).
+ * A received fax has its PDF once the call has ended (while it is being
+ * received: -ENODATA). The caller checks who may read it (as for pages).
+ * -EIO when a stored page cannot be made into a PDF (logged, naming the
+ * job and page). docs/filesystem.md, fax.pdf. */
+int queue_open_pdf(struct queue *q, uint64_t id);
+
 struct queue_modem_info {
     char name[JOB_MODEM_MAX];
     char status[JOB_STATUS_TEXT_MAX]; /* "idle" or the device status */

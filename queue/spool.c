@@ -740,6 +740,67 @@ static int spool_add_page(void *state, uint64_t id, int index, int src_fd, uint6
     return r;
 }
 
+/* jobs/<id>/fax.pdf: the PDF of the pages, made on first use. A file that
+ * does not end like a PDF (damaged outside faxfs) is dropped and made
+ * again: the pages are the truth, this is only a copy of them. */
+static int spool_pdf_open(void *state, uint64_t id)
+{
+    static const char tail[] = "%%EOF\n";
+    char end[sizeof tail - 1];
+    struct stat st;
+    int fd = open_in_job(state, id, "fax.pdf", O_RDONLY);
+
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)sizeof end &&
+        pread(fd, end, sizeof end, st.st_size - (off_t)sizeof end) == (ssize_t)sizeof end &&
+        memcmp(end, tail, sizeof end) == 0)
+        return fd;
+    close(fd);
+    char rel[64];
+    snprintf(rel, sizeof rel, "%llu/fax.pdf", (unsigned long long)id);
+    unlinkat(((struct spool *)state)->jobsfd, rel, 0);
+    spool_log(state, QUEUE_LOG_WARNING, "job %llu: fax.pdf was damaged; removed, it is made again from the pages",
+              (unsigned long long)id);
+    return -ENOENT;
+}
+
+/* Written in tmp/ (emptied at start), made durable, then renamed into the
+ * job directory: a crash leaves it whole or absent, never half-written. */
+static int spool_pdf_store(void *state, uint64_t id, int (*fill)(void *arg, int fd), void *arg)
+{
+    struct spool *sp = state;
+    char tmp[64], rel[64];
+    int fd = -1, rd = -1, r;
+
+    pthread_mutex_lock(&sp->stage_lock);
+    unsigned seq = ++sp->stage_seq;
+    pthread_mutex_unlock(&sp->stage_lock);
+    snprintf(tmp, sizeof tmp, "pdf.%ld.%u", (long)getpid(), seq);
+    snprintf(rel, sizeof rel, "%llu/fax.pdf", (unsigned long long)id);
+    fd = openat(sp->tmpfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    r = fill(arg, fd);
+    if (r == 0)
+        r = spool_fsync(sp, fd);
+    if (r == 0)
+        r = spool_fault("spool.pdf", "written");
+    if (r == 0 && (rd = openat(sp->tmpfd, tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        r = -errno;
+    if (r == 0 && renameat(sp->tmpfd, tmp, sp->jobsfd, rel) != 0)
+        r = -errno; /* ENOENT: the job was deleted meanwhile */
+    if (close(fd) != 0 && r == 0)
+        r = -errno;
+    if (r != 0) {
+        unlinkat(sp->tmpfd, tmp, 0);
+        if (rd >= 0)
+            close(rd);
+        return r;
+    }
+    return rd;
+}
+
 static int spool_get_paused(void *state, bool *paused)
 {
     struct spool *sp = state;
@@ -983,6 +1044,8 @@ const struct queue_backend queue_backend_spool = {
     .draft_create = spool_draft_create,
     .draft_open = spool_draft_open,
     .draft_remove = spool_draft_remove,
+    .pdf_open = spool_pdf_open,
+    .pdf_store = spool_pdf_store,
     .stage_open = spool_stage_open,
     .stage_page = spool_stage_page,
     .stage_commit = spool_stage_commit,

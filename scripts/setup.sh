@@ -21,6 +21,7 @@ packages=(
     iproute2        # ss, used by the interop tests
     procps psmisc
     python3         # strict format checks in the mounted tests
+    qpdf poppler-utils  # fax.pdf checked by real PDF readers (qpdf --check, pdfinfo, pdftoppm)
     valgrind        # the leak check of a whole session
 )
 
