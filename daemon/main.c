@@ -315,14 +315,37 @@ static enum options_result load_options(int argc, char **argv, struct daemon_opt
     return r;
 }
 
+/* --sendmail-user: the user and primary group sendmail runs as. */
+static int sendmail_user_of(const char *name, uid_t *uid, gid_t *gid)
+{
+    char buf[4096];
+    struct passwd pw, *res = NULL;
+    if (getpwnam_r(name, &pw, buf, sizeof buf, &res) != 0 || !res)
+        return -ENOENT;
+    *uid = res->pw_uid;
+    *gid = res->pw_gid;
+    return 0;
+}
+
 static struct notify_config notify_config_of(const struct daemon_options *opt)
 {
     enum notify_mail_policy mail = NOTIFY_MAIL_NONE;
     if (opt->notify_mail)
         notify_mail_policy_parse(opt->notify_mail, &mail); /* checked by options_parse */
-    return (struct notify_config){
+    struct notify_config c = {
         .command = opt->notify_cmd, .on_retry = opt->notify_retry, .mail = mail, .log = daemon_log,
+        .sendmail = opt->sendmail,
     };
+    if (opt->sendmail_user) {
+        c.sendmail_run_as = true;
+        if (sendmail_user_of(opt->sendmail_user, &c.sendmail_uid, &c.sendmail_gid) < 0 && mail != NOTIFY_MAIL_NONE) {
+            /* Never fall back to root: no mail until the user exists. */
+            logf_(LOG_ERR, "--sendmail-user: no user named '%s': no mail is sent; create the user or change the setting",
+                  opt->sendmail_user);
+            c.mail = NOTIFY_MAIL_NONE;
+        }
+    }
+    return c;
 }
 
 /* SIGHUP is blocked in every thread and taken here: it re-reads the
@@ -496,6 +519,12 @@ static int daemon_resolve(struct daemon *d)
     char rwhy[320];
     if (deliver_resolve_ids(opt->routes, d->dcfg.ids, rwhy, sizeof rwhy) < 0) {
         fprintf(stderr, "faxfs: %s\n", rwhy);
+        return 2;
+    }
+    uid_t mail_uid;
+    gid_t mail_gid;
+    if (opt->sendmail_user && sendmail_user_of(opt->sendmail_user, &mail_uid, &mail_gid) < 0) {
+        fprintf(stderr, "faxfs: --sendmail-user: no user named '%s'\n", opt->sendmail_user);
         return 2;
     }
     if (converter_path(d->converter, sizeof d->converter) < 0) {

@@ -7,6 +7,9 @@
  */
 #include "daemon/notify.h"
 
+#include "daemon/mail_message.h"
+#include "daemon/sendmail.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -134,35 +138,64 @@ size_t notify_environment(const struct job *j, enum notify_event e, char (*out)[
     return n;
 }
 
-int notify_mail_message(const struct job *j, enum notify_event e, const char *owner, char *buf, size_t len)
+/* Subject and text of the owner's mail. Outside values (the number, the
+ * recipient's name, the error text) are stripped of control characters
+ * here, and mail_message_write() encodes whatever is left. */
+static void mail_subject_and_text(const struct job *j, enum notify_event e, char *subject, size_t sublen, char *text,
+                                  size_t textlen)
 {
-    if (!owner || !owner[0])
-        return -1;
-    char to[64], number[JOB_NUMBER_MAX], err[JOB_ERROR_TEXT_MAX], name[JOB_TEXT_MAX];
-    clean_copy(to, sizeof to, owner);
+    char number[JOB_NUMBER_MAX], err[JOB_ERROR_TEXT_MAX], name[JOB_TEXT_MAX];
     clean_copy(number, sizeof number, j->type == JOB_RECEIVE ? j->caller_id : j->recipient_number);
     clean_copy(err, sizeof err, j->error_text);
     clean_copy(name, sizeof name, j->recipient_name);
-    char what[JOB_NUMBER_MAX + JOB_TEXT_MAX + 96];
     if (j->type == JOB_RECEIVE)
-        snprintf(what, sizeof what, "fax %llu received from %s: %s", (unsigned long long)j->id,
+        snprintf(subject, sublen, "fax %llu received from %s: %s", (unsigned long long)j->id,
                  number[0] ? number : "an unknown caller", notify_event_name(e));
     else
-        snprintf(what, sizeof what, "fax %llu to %s%s%s%s: %s", (unsigned long long)j->id, number,
+        snprintf(subject, sublen, "fax %llu to %s%s%s%s: %s", (unsigned long long)j->id, number,
                  name[0] ? " (" : "", name, name[0] ? ")" : "", notify_event_name(e));
-    int n = snprintf(buf, len,
-                     "To: %s\n"
-                     "Subject: %s\n"
-                     "Auto-Submitted: auto-generated\n"
-                     "\n"
-                     "%s.\n"
-                     "Pages: %d of %d sent, after %d of %d attempts.\n"
-                     "%s%s%s"
-                     "\nThe job's log and pages are under the faxfs mount: history/%llu/ (or jobs/%llu/).\n",
-                     to, what, what, j->pages_sent, j->page_count, j->attempts, j->max_attempts,
-                     err[0] ? "Reason: " : "", err, err[0] ? "\n" : "", (unsigned long long)j->id,
-                     (unsigned long long)j->id);
-    return n < 0 || (size_t)n >= len ? -1 : n;
+    snprintf(text, textlen,
+             "%s.\n"
+             "Pages: %d of %d sent, after %d of %d attempts.\n"
+             "%s%s%s"
+             "\nThe job's log and pages are under the faxfs mount: history/%llu/ (or jobs/%llu/).\n",
+             subject, j->pages_sent, j->page_count, j->attempts, j->max_attempts, err[0] ? "Reason: " : "", err,
+             err[0] ? "\n" : "", (unsigned long long)j->id, (unsigned long long)j->id);
+}
+
+int notify_mail_write(const struct job *j, enum notify_event e, const char *owner, int out_fd, char *why,
+                      size_t whylen)
+{
+    if (!owner || !owner[0]) {
+        snprintf(why, whylen, "uid %lu has no user name to mail", (unsigned long)j->owner_uid);
+        return -EINVAL;
+    }
+    char subject[JOB_NUMBER_MAX + JOB_TEXT_MAX + 96], text[sizeof subject + JOB_ERROR_TEXT_MAX + 256];
+    mail_subject_and_text(j, e, subject, sizeof subject, text, sizeof text);
+    const char *to[] = {owner};
+    const char *extra[] = {"Auto-Submitted: auto-generated"};
+    const struct mail_message m = {
+        .to = to, .nto = 1, .subject = subject, .text = text, .extra_headers = extra, .nextra = 1,
+    };
+    return mail_message_write(&m, out_fd, why, whylen);
+}
+
+int notify_mail_message(const struct job *j, enum notify_event e, const char *owner, char *buf, size_t len)
+{
+    int fd = memfd_create("faxfs-notify-mail", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char why[200];
+    ssize_t n = -1;
+    if (notify_mail_write(j, e, owner, fd, why, sizeof why) == 0 && len > 0) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        if (size >= 0 && (size_t)size < len && (n = pread(fd, buf, (size_t)size, 0)) == size)
+            buf[n] = '\0';
+        else
+            n = -1;
+    }
+    close(fd);
+    return (int)n;
 }
 
 /* ---- the notifier thread ---- */
@@ -178,11 +211,14 @@ struct child {
     uint64_t job;
     const char *what; /* "notify command" or "sendmail" */
     struct timespec deadline;
+    struct sendmail_child mail; /* sendmail: polled, classified and killed by sendmail.c */
+    bool is_mail;
 };
 
 struct notifier {
     struct queue *q;
     struct notify_config cfg;
+    struct sendmail_config mailer;
     pthread_t thread;
     pthread_mutex_t lock; /* protects ids, nids, stopping */
     pthread_cond_t wake;
@@ -261,6 +297,7 @@ static void add_child(struct notifier *n, pid_t pid, uint64_t job, const char *w
     c->pid = pid;
     c->job = job;
     c->what = what;
+    c->is_mail = false;
     clock_gettime(CLOCK_MONOTONIC, &c->deadline);
     c->deadline.tv_sec += n->cfg.timeout_seconds;
 }
@@ -274,6 +311,19 @@ static void reap_children(struct notifier *n, bool wait_all)
         clock_gettime(CLOCK_MONOTONIC, &now);
         for (int i = 0; i < n->nchildren;) {
             struct child *c = &n->children[i];
+            if (c->is_mail) {
+                char why[300];
+                enum sendmail_result res = sendmail_poll(&c->mail, why, sizeof why);
+                if (res == SENDMAIL_RUNNING) {
+                    i++;
+                    continue;
+                }
+                if (res != SENDMAIL_OK)
+                    nlog(n, LOG_WARNING, "job %llu: the owner's mail was not sent (%s failure): %s",
+                         (unsigned long long)c->job, sendmail_result_name(res), why);
+                n->children[i] = n->children[--n->nchildren];
+                continue;
+            }
             int st;
             pid_t r = waitpid(c->pid, &st, WNOHANG);
             if (r == 0 && now.tv_sec >= c->deadline.tv_sec) {
@@ -358,43 +408,35 @@ static bool wants_mail(const struct notifier *n, enum notify_event e)
 
 static void send_mail(struct notifier *n, const struct job *j, enum notify_event e)
 {
-    if (access(n->cfg.sendmail, X_OK) != 0) {
-        nlog(n, LOG_WARNING, "job %llu: no mail sent: %s is not installed (install a mail transfer agent or drop --notify-mail)",
-             (unsigned long long)j->id, n->cfg.sendmail);
-        return;
-    }
     char owner[64] = "", pwbuf[1024];
     struct passwd pw, *res = NULL;
     if (getpwuid_r(j->owner_uid, &pw, pwbuf, sizeof pwbuf, &res) == 0 && res)
         snprintf(owner, sizeof owner, "%s", res->pw_name);
-    char msg[4096];
-    int len = notify_mail_message(j, e, owner, msg, sizeof msg);
-    if (len < 0) {
-        nlog(n, LOG_WARNING, "job %llu: no mail sent: uid %lu has no user name", (unsigned long long)j->id,
-             (unsigned long)j->owner_uid);
+    int fd = memfd_create("faxfs-notify-mail", MFD_CLOEXEC);
+    if (fd < 0) {
+        nlog(n, LOG_ERR, "job %llu: no mail sent: %s", (unsigned long long)j->id, strerror(errno));
         return;
     }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return;
-    char *argv[] = {(char *)n->cfg.sendmail, "-t", "-oi", NULL};
-    char *envp[CHILD_ENV_BASE + 1];
-    for (size_t i = 0; i < CHILD_ENV_BASE; i++)
-        envp[i] = (char *)child_env_base[i];
-    envp[CHILD_ENV_BASE] = NULL;
-    pid_t pid;
-    int r = spawn_with_stdin(n, argv, envp, p[0], &pid);
-    close(p[0]);
-    if (r < 0) {
-        close(p[1]);
-        nlog(n, LOG_ERR, "job %llu: cannot run %s: %s", (unsigned long long)j->id, n->cfg.sendmail, strerror(-r));
+    char why[300];
+    if (notify_mail_write(j, e, owner, fd, why, sizeof why) < 0) {
+        close(fd);
+        nlog(n, LOG_WARNING, "job %llu: no mail sent: %s", (unsigned long long)j->id, why);
         return;
     }
-    /* The message is far below a pipe's capacity: this write does not block. */
-    if (write(p[1], msg, (size_t)len) != len)
-        nlog(n, LOG_WARNING, "job %llu: the mail to %s was cut short", (unsigned long long)j->id, owner);
-    close(p[1]);
-    add_child(n, pid, j->id, "sendmail");
+    const char *rcpt[] = {owner};
+    struct child *c = &n->children[n->nchildren];
+    enum sendmail_result r = sendmail_start(&n->mailer, NULL, rcpt, 1, fd, &c->mail, why, sizeof why);
+    close(fd); /* sendmail has its own copy */
+    if (r != SENDMAIL_RUNNING) {
+        nlog(n, LOG_WARNING, "job %llu: the owner's mail was not sent (%s failure): %s", (unsigned long long)j->id,
+             sendmail_result_name(r), why);
+        return;
+    }
+    c->pid = c->mail.pid;
+    c->job = j->id;
+    c->what = "sendmail";
+    c->is_mail = true;
+    n->nchildren++;
 }
 
 static void look_at(struct notifier *n, uint64_t id)
@@ -481,6 +523,10 @@ int notifier_start(struct notifier **out, struct queue *q, const struct notify_c
         n->cfg.sendmail = "/usr/sbin/sendmail";
     if (n->cfg.timeout_seconds <= 0)
         n->cfg.timeout_seconds = 60;
+    n->mailer = (struct sendmail_config){
+        .path = n->cfg.sendmail, .timeout_seconds = n->cfg.timeout_seconds, .run_as = n->cfg.sendmail_run_as,
+        .uid = n->cfg.sendmail_uid, .gid = n->cfg.sendmail_gid,
+    };
     pthread_mutex_init(&n->lock, NULL);
     pthread_cond_init(&n->wake, NULL);
     int r = pthread_create(&n->thread, NULL, notifier_main, n);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "queue/queue.h"
 
@@ -25,6 +26,9 @@ struct notify_config {
     bool on_retry;              /* also run the hook on each retry */
     enum notify_mail_policy mail;
     const char *sendmail;       /* default /usr/sbin/sendmail */
+    bool sendmail_run_as;       /* run sendmail as sendmail_uid/gid, not as the daemon's user */
+    uid_t sendmail_uid;
+    gid_t sendmail_gid;
     int timeout_seconds;        /* hook and mailer are killed after this; default 60 */
     void (*log)(int level, const char *msg);
 };
@@ -39,8 +43,14 @@ enum notify_event notify_event_of(const struct job *j, enum notify_event last, i
  * Returns how many were written. */
 size_t notify_environment(const struct job *j, enum notify_event e, char (*out)[256], size_t max);
 
-/* A mail message (headers and body) for the job's owner, in buf. Returns
- * its length, or -1 when the owner has no name to mail. */
+/* The mail for the job's owner (a MIME message by mail_message_write(),
+ * To: owner, no From: the MTA adds its user's), written to out_fd. 0, or
+ * -errno with a sentence (-EINVAL when the owner has no name to mail). */
+int notify_mail_write(const struct job *j, enum notify_event e, const char *owner, int out_fd, char *why,
+                      size_t whylen);
+
+/* The same message in buf. Returns its length, or -1 when the owner has
+ * no name to mail or buf is too small. */
 int notify_mail_message(const struct job *j, enum notify_event e, const char *owner, char *buf, size_t len);
 
 struct notifier;

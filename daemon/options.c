@@ -59,6 +59,9 @@ enum {
     OPT_RECEIVED_DAYS,
     OPT_RECEIVED_EMPTY_HOURS,
     OPT_RECEIVE_MAX_BYTES,
+    /* Mail: which sendmail, as whom. */
+    OPT_SENDMAIL,
+    OPT_SENDMAIL_USER,
     /* Inbound routing and deliveries (docs/receiving.md). */
     OPT_AUDIOSOCKET_NUMBER,
     OPT_PRINT_COMMAND,
@@ -112,6 +115,8 @@ static const struct option long_options[] = {
     {"received-days", required_argument, NULL, OPT_RECEIVED_DAYS},
     {"received-empty-hours", required_argument, NULL, OPT_RECEIVED_EMPTY_HOURS},
     {"receive-max-mib", required_argument, NULL, OPT_RECEIVE_MAX_BYTES},
+    {"sendmail", required_argument, NULL, OPT_SENDMAIL},
+    {"sendmail-user", required_argument, NULL, OPT_SENDMAIL_USER},
     {"audiosocket-number", required_argument, NULL, OPT_AUDIOSOCKET_NUMBER},
     {"print-command", required_argument, NULL, OPT_PRINT_COMMAND},
     {"delivery-retry", required_argument, NULL, OPT_DELIVERY_RETRY},
@@ -227,8 +232,11 @@ void options_print_help(FILE *out, const char *prog)
             "                           canceled, or a fax was received; the job's\n"
             "                           properties are in FAXFS_* environment variables\n"
             "      --notify-retry       also run it after each failed attempt that is retried\n"
-            "      --notify-mail[=WHEN] mail the job's owner through /usr/sbin/sendmail:\n"
+            "      --notify-mail[=WHEN] mail the job's owner through sendmail (--sendmail):\n"
             "                           failures (the default WHEN), all, or none\n"
+            "      --sendmail PATH      the MTA's sendmail program for every mail faxfs sends\n"
+            "                           (default /usr/sbin/sendmail)\n"
+            "      --sendmail-user USER run sendmail as USER (default: the daemon's user)\n"
             "      --convert-user USER  documents are converted in a sandbox as USER, never\n"
             "                           root (default faxfs-convert; nobody, with a warning,\n"
             "                           when that user does not exist)\n"
@@ -591,6 +599,14 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
             opt->receive_owner = optarg;
         break;
     case OPT_CONVERT_USER: opt->convert_user = optarg; break;
+    case OPT_SENDMAIL:
+        if (optarg[0] != '/') {
+            fprintf(stderr, "faxfs: --sendmail: give an absolute path, not '%s'\n", optarg);
+            bad = 1;
+        }
+        opt->sendmail = optarg;
+        break;
+    case OPT_SENDMAIL_USER: opt->sendmail_user = optarg; break;
     case OPT_MAX_DRAFTS_PER_USER:
         bad |= parse_count("--max-drafts-per-user", optarg, 0, 100000, &opt->max_drafts_per_user) != 0;
         break;

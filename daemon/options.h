@@ -53,6 +53,8 @@ struct daemon_options {
     bool notify_retry;        /* --notify-retry: also on each retry */
     const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */
     const char *convert_user; /* --convert-user; NULL: faxfs-convert, else nobody */
+    const char *sendmail;     /* --sendmail; NULL: /usr/sbin/sendmail */
+    const char *sendmail_user; /* --sendmail-user; NULL: the daemon's user */
     /* Inbound routing and deliveries (docs/receiving.md). */
     char station_numbers[256];  /* --station-number, each given, comma-separated */
     bool station_number_given;

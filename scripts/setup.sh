@@ -23,6 +23,8 @@ packages=(
     python3         # strict format checks in the mounted tests
     qpdf poppler-utils  # fax.pdf checked by real PDF readers (qpdf --check, pdfinfo, pdftoppm)
     valgrind        # the leak check of a whole session
+    libgmime-3.0-dev    # MIME mail: notifications, received faxes by mail
+    postfix         # a private MTA instance for the mail tests (tests/lib/postfix.sh)
 )
 
 # The unprivileged user documents are converted as (faxfs --convert-user):
@@ -53,6 +55,10 @@ if [[ $(id -u) -ne 0 ]]; then
     sudo=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is only run as private instances by the tests: "No configuration"
+# leaves /etc/postfix/main.cf absent, so no system-wide Postfix starts or
+# listens on port 25.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 ensure_convert_user

@@ -27,3 +27,12 @@ foreach(case forbidden flood malformed media silent auth)
   set_tests_properties(system_sip_admission_${case} PROPERTIES LABELS "system;sip;mount" TIMEOUT 300
     SKIP_RETURN_CODE 77 ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>")
 endforeach()
+
+# faxfs's mail builder and sendmail runner against a private Postfix
+# instance (tests/lib/postfix.sh): delivered to Maildirs, read back by
+# Python's email package (root; exit 77 = skipped).
+add_executable(mail_send ${CMAKE_CURRENT_LIST_DIR}/mail_send.c)
+target_link_libraries(mail_send PRIVATE faxfs_daemon)
+add_test(NAME system_mail_postfix COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mail_postfix.sh)
+set_tests_properties(system_mail_postfix PROPERTIES LABELS "system;mail" TIMEOUT 300 SKIP_RETURN_CODE 77
+  ENVIRONMENT "MAIL_SEND=$<TARGET_FILE:mail_send>")

@@ -238,6 +238,57 @@ static void test_hook_and_sendmail_never_see_the_daemon_environment(void **state
     remove_dir(dir);
 }
 
+/* The owner's mail goes to sendmail with the owner as an argument (never
+ * -t: the headers carry outside text), as a MIME message. */
+static void test_owner_mail_names_the_owner_on_the_command_line(void **state)
+{
+    (void)state;
+    char dir[256], args_out[300], msg_out[300], sendmail[300];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(args_out, sizeof args_out, "%s/sendmail.args", dir);
+    snprintf(msg_out, sizeof msg_out, "%s/sendmail.msg", dir);
+    snprintf(sendmail, sizeof sendmail, "%s/sendmail", dir);
+    FILE *f = fopen(sendmail, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\ncat > '%s'\nfor a in \"$@\"; do printf '[%%s]' \"$a\"; done > '%s.tmp' && mv '%s.tmp' '%s'\n",
+            msg_out, args_out, args_out, args_out);
+    fclose(f);
+    assert_int_equal(chmod(sendmail, 0755), 0);
+
+    struct fake_clock clock = {1800000000};
+    struct fake_line line = {0};
+    struct queue_config cfg;
+    test_config(&cfg, &clock, &line, NULL, dir);
+    struct queue *q;
+    assert_int_equal(queue_open(&q, &cfg), 0);
+    struct notifier *n;
+    struct notify_config ncfg = {.mail = NOTIFY_MAIL_ALL, .sendmail = sendmail, .timeout_seconds = 10};
+    assert_int_equal(notifier_start(&n, q, &ncfg), 0);
+    struct queue_request req = {.recipient_number = "5551234"};
+    char why[256] = "";
+    uint64_t id = 0;
+    int fd = make_good_tiff(1);
+    assert_int_equal(queue_submit(q, &test_root, &req, &fd, 1, &id, why, sizeof why), 0);
+    close(fd);
+    assert_int_equal(queue_run_once(q), 1);
+    struct queue_call_result ok = test_result(QF_NONE, "", 1);
+    queue_call_finished(q, id, &ok);
+    notifier_stop(n); /* waits for sendmail */
+    queue_close(q);
+
+    assert_non_null(slurp(args_out));
+    assert_string_equal(slurp(args_out), "[-i][--][root]");
+    char msg[8192], subject[128];
+    assert_non_null(slurp(msg_out));
+    snprintf(msg, sizeof msg, "%s", slurp(msg_out));
+    snprintf(subject, sizeof subject, "\nSubject: fax %llu to 5551234: done\n", (unsigned long long)id);
+    assert_non_null(strstr(msg, subject));
+    assert_non_null(strstr(msg, "\nTo: root\n"));
+    assert_non_null(strstr(msg, "\nMIME-Version: 1.0\n"));
+    assert_non_null(strstr(msg, "\nAuto-Submitted: auto-generated\n"));
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_mail_policy_names),
         cmocka_unit_test(test_hook_runs_once_when_a_job_finishes),
         cmocka_unit_test(test_hook_and_sendmail_never_see_the_daemon_environment),
+        cmocka_unit_test(test_owner_mail_names_the_owner_on_the_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
