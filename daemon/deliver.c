@@ -18,13 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/mail_message.h"
 #include "daemon/notify.h"
+#include "daemon/sendmail.h"
 #include "modem/tiff_join.h"
 
 /* ---- names to ids, at start ---- */
@@ -76,17 +79,6 @@ int deliver_resolve_ids(const struct receive_routes *routes, struct deliver_ids 
     return 0;
 }
 
-void deliver_message_id(uint64_t id, int index, const char *host, char *out, size_t outlen)
-{
-    char h[128];
-    size_t k = 0;
-    for (const char *p = host && *host ? host : "localhost"; *p && k + 1 < sizeof h; p++)
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-')
-            h[k++] = *p;
-    h[k] = '\0';
-    snprintf(out, outlen, "<faxfs.%llu.%d@%s>", (unsigned long long)id, index + 1, k ? h : "localhost");
-}
-
 /* ---- the runner ---- */
 
 struct deliverer {
@@ -129,9 +121,18 @@ static const struct receive_route *route_named(const struct deliverer *d, const 
     return NULL;
 }
 
-/* The fax as one file: the pages joined into a multi-page TIFF in the
+/* The fax as one PDF (the queue makes it once and keeps it). */
+static int pdf_fd(struct deliverer *d, const struct job *j, char *why, size_t whylen)
+{
+    int fd = queue_open_pdf(d->q, j->id);
+    if (fd < 0)
+        snprintf(why, whylen, "the fax's PDF cannot be made: %s", strerror(-fd));
+    return fd;
+}
+
+/* The fax as one TIFF: the pages joined into a multi-page TIFF in the
  * scratch directory, opened and unlinked (only the fd remains). */
-static int document_fd(struct deliverer *d, const struct job *j, char *why, size_t whylen)
+static int tiff_fd(struct deliverer *d, const struct job *j, char *why, size_t whylen)
 {
     int n = j->page_count, fd = -1, r = 0;
     if (n <= 0) {
@@ -396,11 +397,12 @@ struct action_ctx {
     int doc_fd;
 };
 
-static enum delivery_try act_folder(struct action_ctx *a, char *why, size_t whylen)
+/* One file of the fax in the folder, in one format. */
+static enum delivery_try write_folder_file(struct action_ctx *a, const char *ext, char *why, size_t whylen)
 {
     const struct receive_route *r = a->route;
     char name[256], tmp[300];
-    if (receive_route_file_name(r->folder_name, a->j, ".tif", name, sizeof name) != 0) {
+    if (receive_route_file_name(r->folder_name, a->j, ext, name, sizeof name) != 0) {
         snprintf(why, whylen, "the file name from folder-name is too long; shorten the template");
         return DELIVERY_TRY_PERMANENT;
     }
@@ -415,6 +417,26 @@ static enum delivery_try act_folder(struct action_ctx *a, char *why, size_t whyl
     enum delivery_try t = run_child(a->d, &c, why, whylen);
     if (t == DELIVERY_TRY_OK)
         snprintf(why, whylen, "%s/%s", a->rec->target, name);
+    return t;
+}
+
+/* PDF, TIFF or both (each its own file, the same name but the extension). */
+static enum delivery_try act_folder(struct action_ctx *a, char *why, size_t whylen)
+{
+    int formats = a->route->folder_format ? a->route->folder_format : ROUTE_FORMAT_PDF;
+    enum delivery_try t = DELIVERY_TRY_OK;
+    if (formats & ROUTE_FORMAT_PDF)
+        t = write_folder_file(a, ".pdf", why, whylen);
+    if (t == DELIVERY_TRY_OK && (formats & ROUTE_FORMAT_TIFF)) {
+        int pdf = a->doc_fd;
+        if ((a->doc_fd = tiff_fd(a->d, a->j, why, whylen)) < 0) {
+            a->doc_fd = pdf;
+            return DELIVERY_TRY_TEMPORARY;
+        }
+        t = write_folder_file(a, ".tif", why, whylen);
+        close(a->doc_fd);
+        a->doc_fd = pdf;
+    }
     return t;
 }
 
@@ -484,74 +506,54 @@ static enum delivery_try act_command(struct action_ctx *a, char *why, size_t why
     return run_child(a->d, &c, why, whylen);
 }
 
-/* A plain message through sendmail (the MIME builder with the fax
- * attached replaces this); its Message-ID is the delivery's own. */
+/* The fax as a PDF attachment of a MIME message (daemon/mail_message.c),
+ * handed to sendmail with the route's addresses as recipients. The
+ * Message-ID is the delivery's own, the same on every try. */
 static enum delivery_try act_mail(struct action_ctx *a, char *why, size_t whylen)
 {
-    char host[256] = "localhost", msgid[320], date[64], caller[JOB_NUMBER_MAX], called[JOB_NUMBER_MAX];
-    char csi[sizeof a->j->remote_id];
+    char host[256] = "localhost", msgid[MAIL_MESSAGE_ID_MAX], subject[160], caller[JOB_NUMBER_MAX];
+    char text[1024], fname[64];
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
-    deliver_message_id(a->j->id, a->index, host, msgid, sizeof msgid);
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
+    mail_message_id(msgid, sizeof msgid, a->j->id, a->index + 1, host);
     snprintf(caller, sizeof caller, "%s", a->j->caller_id[0] ? a->j->caller_id : "an unknown caller");
-    snprintf(called, sizeof called, "%s", a->j->called_number);
-    snprintf(csi, sizeof csi, "%s", a->j->remote_id);
-    clean(caller);
-    clean(called);
-    clean(csi);
-    /* Header values: printable ASCII only (the caller chose these bytes). */
-    for (char *p = caller; *p; p++)
-        if ((unsigned char)*p > 0x7e)
-            *p = '?';
-    for (char *p = csi; *p; p++)
-        if ((unsigned char)*p > 0x7e)
-            *p = '?';
-    char msg[2048];
-    int len = snprintf(msg, sizeof msg,
-                       "To: %s\nSubject: fax %llu received from %s\nDate: %s\nMessage-ID: %s\n"
-                       "Auto-Submitted: auto-generated\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
-                       "Fax %llu: %d page%s from %s%s%s%s%s%s.\n"
-                       "The pages are under the faxfs mount: received/%llu/.\n",
-                       a->rec->target, (unsigned long long)a->j->id, caller, date, msgid, (unsigned long long)a->j->id,
-                       a->j->page_count, a->j->page_count == 1 ? "" : "s", caller, csi[0] ? " (" : "", csi,
-                       csi[0] ? ")" : "", called[0] ? " to " : "", called, (unsigned long long)a->j->id);
-    if (len < 0 || (size_t)len >= sizeof msg) {
-        snprintf(why, whylen, "message too long");
-        return DELIVERY_TRY_PERMANENT;
-    }
-    char tmpl[] = "/tmp/faxfs-mail-XXXXXX";
-    int fd = mkostemp(tmpl, O_CLOEXEC);
+    snprintf(subject, sizeof subject, "Fax %llu from %s (%d page%s)", (unsigned long long)a->j->id, caller,
+             a->j->page_count, a->j->page_count == 1 ? "" : "s");
+    snprintf(text, sizeof text,
+             "Fax %llu: %d page%s from %s%s%s%s%s%s, received %s.\n"
+             "The fax is attached as a PDF; it is also under the faxfs mount: received/%llu/.\n",
+             (unsigned long long)a->j->id, a->j->page_count, a->j->page_count == 1 ? "" : "s", caller,
+             a->j->remote_id[0] ? " (\"" : "", a->j->remote_id, a->j->remote_id[0] ? "\")" : "",
+             a->j->called_number[0] ? " to " : "", a->j->called_number, "", (unsigned long long)a->j->id);
+    snprintf(fname, sizeof fname, "fax-%llu.pdf", (unsigned long long)a->j->id);
+    char targets[JOB_DELIVERY_TARGET_MAX];
+    const char *rcpt[32];
+    size_t n = 0;
+    snprintf(targets, sizeof targets, "%s", a->rec->target);
+    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < 32; w = strtok_r(NULL, ",", &save))
+        rcpt[n++] = w;
+    struct mail_attachment att = {.content_type = "application/pdf", .filename = fname, .fd = a->doc_fd};
+    struct mail_message m = {
+        .to = rcpt, .nto = n, .subject = subject, .message_id = msgid, .text = text,
+        .attachments = &att, .nattachments = 1,
+    };
+    int fd = memfd_create("faxfs-delivery-mail", MFD_CLOEXEC);
     if (fd < 0) {
         snprintf(why, whylen, "cannot stage the message: %s", strerror(errno));
         return DELIVERY_TRY_TEMPORARY;
     }
-    unlink(tmpl);
-    if (write(fd, msg, (size_t)len) != len) {
+    if (mail_message_write(&m, fd, why, whylen) < 0) {
         close(fd);
-        snprintf(why, whylen, "cannot stage the message");
-        return DELIVERY_TRY_TEMPORARY;
+        return DELIVERY_TRY_PERMANENT; /* a refused address or header: the same again fails again */
     }
-    char targets[JOB_DELIVERY_TARGET_MAX];
-    snprintf(targets, sizeof targets, "%s", a->rec->target);
-    char *argv[40];
-    int n = 0;
-    argv[n++] = (char *)(a->d->cfg.sendmail ? a->d->cfg.sendmail : "/usr/sbin/sendmail");
-    argv[n++] = "-oi";
-    argv[n++] = "--";
-    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < 38; w = strtok_r(NULL, ",", &save))
-        argv[n++] = w;
-    argv[n] = NULL;
-    char *envp[NBASE + 1];
-    for (size_t i = 0; i < NBASE; i++)
-        envp[i] = (char *)child_env_base[i];
-    envp[NBASE] = NULL;
-    struct child_spec c = { .drop = false, .argv = argv, .envp = envp, .stdin_fd = fd };
-    enum delivery_try t = run_child(a->d, &c, why, whylen);
+    struct sendmail_config sc = {
+        .path = a->d->cfg.sendmail, .timeout_seconds = a->d->cfg.timeout_seconds,
+        .run_as = a->d->cfg.sendmail_run_as, .uid = a->d->cfg.sendmail_uid, .gid = a->d->cfg.sendmail_gid,
+    };
+    enum sendmail_result r = sendmail_deliver(&sc, NULL, rcpt, n, fd, why, whylen);
     close(fd);
-    return t;
+    return r == SENDMAIL_OK ? DELIVERY_TRY_OK : r == SENDMAIL_PERMANENT ? DELIVERY_TRY_PERMANENT
+                                                                        : DELIVERY_TRY_TEMPORARY;
 }
 
 typedef enum delivery_try (*action_fn)(struct action_ctx *a, char *why, size_t whylen);
@@ -563,7 +565,7 @@ static const struct {
     {"folder", act_folder, true},
     {"print", act_print, true},
     {"command", act_command, true},
-    {"mail", act_mail, false},
+    {"mail", act_mail, true},
 };
 
 /* One try of delivery index of job j: the outcome is stored in the job. */
@@ -585,7 +587,7 @@ static void deliver_one(struct deliverer *d, const struct job *j, int index)
     } else {
         struct action_ctx a = {d, j, index, &rec, route, &d->cfg.ids[ri], -1};
         t = DELIVERY_TRY_OK;
-        if (actions[k].needs_document && (a.doc_fd = document_fd(d, j, why, sizeof why)) < 0)
+        if (actions[k].needs_document && (a.doc_fd = pdf_fd(d, j, why, sizeof why)) < 0)
             t = DELIVERY_TRY_TEMPORARY;
         if (t == DELIVERY_TRY_OK)
             t = actions[k].run(&a, why, sizeof why);

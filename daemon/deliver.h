@@ -34,6 +34,9 @@ struct deliver_config {
     struct delivery_policy policy;
     const char *print_command; /* words; the printer name is added; NULL: "lp -d" */
     const char *sendmail;      /* NULL: /usr/sbin/sendmail */
+    bool sendmail_run_as;      /* --sendmail-user: sendmail runs as uid/gid */
+    uid_t sendmail_uid;
+    gid_t sendmail_gid;
     const char *scratch_dir;   /* where documents are assembled (root-only) */
     int timeout_seconds;       /* per child; 0: 120 */
     void (*log)(int level, const char *msg);
@@ -47,9 +50,5 @@ struct deliverer;
 int deliverer_start(struct deliverer **out, struct queue *q, const struct deliver_config *cfg);
 /* Unsubscribes, lets the delivery in progress end (bounded), frees. */
 void deliverer_stop(struct deliverer *d);
-
-/* The Message-ID of delivery index of job id from host: the same for
- * every try, so a mail repeated after a crash is recognisably the same. */
-void deliver_message_id(uint64_t id, int index, const char *host, char *out, size_t outlen);
 
 #endif

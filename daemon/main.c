@@ -670,6 +670,9 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         d->dcfg.receive_gid = d->receive_gid;
         d->dcfg.policy = opt->delivery;
         d->dcfg.print_command = opt->print_command;
+        d->dcfg.sendmail = opt->sendmail;
+        d->dcfg.sendmail_run_as =
+            opt->sendmail_user && sendmail_user_of(opt->sendmail_user, &d->dcfg.sendmail_uid, &d->dcfg.sendmail_gid) == 0;
         d->dcfg.scratch_dir = d->scratch_dir;
         d->dcfg.log = daemon_log;
         if ((rc = deliverer_start(&d->deliverer, d->w.q, &d->dcfg)) < 0) {

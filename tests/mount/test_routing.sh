@@ -42,6 +42,16 @@ while [ -e "$dir/hold" ]; do sleep 0.05; done
 echo done >"$dir/finished.$n"
 SH
 chmod 755 "$WORK/fakelp"
+# The sendmail stand-in: records its arguments and the message.
+mkdir -m 777 "$WORK/mail"
+cat >"$WORK/fakesendmail" <<'SH'
+#!/bin/sh
+dir=$(dirname "$0")/mail
+n=$(date +%s%N)
+echo "$*" >"$dir/args.$n"
+cat >"$dir/msg.$n"
+SH
+chmod 755 "$WORK/fakesendmail"
 
 # ---- a bad rule is refused with its file and line ----
 cat >"$WORK/bad.conf" <<CONF
@@ -62,16 +72,18 @@ folder-mode = 0640
 called = 5550102
 owner = $B
 print = office
+mail = support@example.org,boss@example.org
 
 [receive billing]
 called = 5550103
 owner = $C
 folder = $WORK/folder-c
 folder-owner = $C
+folder-format = both
 CONF
 START=(--config "$WORK/faxfs.conf" -o allow_other,default_permissions --modems 3 --tsid "FAXFS TEST"
        --station-number 5550101 --station-number 5550102 --station-number 5550103
-       --print-command "$WORK/fakelp" --delivery-retry 1)
+       --print-command "$WORK/fakelp" --sendmail "$WORK/fakesendmail" --delivery-retry 1)
 faxfs_start "${START[@]}"
 
 make_fax "$WORK/doc.tif" 1
@@ -101,12 +113,12 @@ as $A cat "$MNT/received/$RB/page_count" >/dev/null 2>&1 && fail "$A reads $B's 
 as $C cat "$MNT/received/$RA/pages/001.tif" >/dev/null 2>&1 && fail "$C reads $A's page"
 
 # ---- folder: the file appears whole, as A, with the route's mode ----
-f="$WORK/folder-a/fax-$RA-from-5550101.tif"
-[ "$(cat "$MNT/received/$RA/caller_number")" = 5550101 ] || f="$WORK/folder-a/fax-$RA-from-$(cat "$MNT/received/$RA/caller_number" | tr -cd '0-9+').tif"
+f="$WORK/folder-a/fax-$RA-from-$(tr -cd '0-9+' <"$MNT/received/$RA/caller_number").pdf"
 wait_exists "$f" 20
 expect_eq "folder file owner" "$(stat -c %U "$f")" $A
 expect_eq "folder file mode" "$(stat -c %a "$f")" 640
-tiffinfo "$f" >/dev/null 2>&1 || fail "$f is not a readable TIFF"
+expect_eq "folder file" "$(head -c 5 "$f")" "%PDF-"
+cmp -s "$f" "$MNT/received/$RA/fax.pdf" || fail "the folder file is not the fax's PDF"
 expect_eq "folder holds" "$(ls -A "$WORK/folder-a" | wc -l)" 1
 for _ in $(seq 200); do grep -q "done" "$MNT/received/$RA/deliveries" && break; sleep 0.05; done
 expect_eq "A's deliveries" "$(cut -f1,2,3,4 "$MNT/received/$RA/deliveries")" "$(printf 'folder\t%s\tdone\t1' "$WORK/folder-a")"
@@ -117,8 +129,16 @@ args=$(cat "$WORK/print"/args.*)
 expect_eq "print arguments" "$args" "$B office"
 input=$(ls "$WORK/print"/input.*)
 cmp -s "$input" /dev/null && fail "the print command read nothing"
-tiffinfo "$input" >/dev/null 2>&1 || fail "the print command did not get the fax"
-wait_for "$MNT/received/$RB/deliveries" "$(printf 'print\toffice\tdone\t1\t-\t-')" 20
+cmp -s "$input" "$MNT/received/$RB/fax.pdf" || fail "the print command did not get the fax's PDF"
+for _ in $(seq 200); do [ "$(grep -c "	done	" "$MNT/received/$RB/deliveries")" = 2 ] && break; sleep 0.05; done
+expect_eq "B's deliveries" "$(cat "$MNT/received/$RB/deliveries")" \
+    "$(printf 'print\toffice\tdone\t1\t-\t-\nmail\tsupport@example.org,boss@example.org\tdone\t1\t-\t-')"
+
+# ---- mail: both addresses on the command line, the PDF attached, a Message-ID of the delivery ----
+expect_eq "sendmail arguments" "$(cat "$WORK/mail"/args.*)" "-i -- support@example.org boss@example.org"
+msg=$(ls "$WORK/mail"/msg.*)
+grep -qi "^Message-ID: <faxfs\.$RB\.2@" "$msg" || fail "Message-ID: $(grep -i '^message-id' "$msg")"
+grep -qi "^Content-Type: application/pdf" "$msg" || fail "no PDF attached: $(head -c 2000 "$msg")"
 
 # ---- a failing delivery is retried and shown ----
 for _ in $(seq 200); do grep -q "retrying" "$MNT/received/$RC/deliveries" && break; sleep 0.05; done
@@ -128,6 +148,7 @@ grep -q 'faxfs_deliveries_total{action="folder",outcome="retry"} [1-9]' "$MNT/me
     fail "metrics: $(grep deliveries "$MNT/metrics")"
 
 # kill -9 while C's delivery is retrying and a print is in progress.
+rm -f "$WORK/mail"/*
 touch "$WORK/print/hold"
 cp "$WORK/doc.tif" "$MNT/outbox/5550102.tif"
 wait_for "$MNT/history/$(job_id 7)/status" done 60
@@ -148,7 +169,10 @@ wait_for "$MNT/received/$RC/route" billing 20
 for _ in $(seq 400); do grep -q "	done	" "$MNT/received/$RC/deliveries" && break; sleep 0.05; done
 grep -q "^folder	$WORK/folder-c	done	" "$MNT/received/$RC/deliveries" ||
     fail "C's delivery after restart: $(cat "$MNT/received/$RC/deliveries")"
-expect_eq "C's folder" "$(ls -A "$WORK/folder-c" | grep -c .)" 1
+expect_eq "C's folder" "$(ls -A "$WORK/folder-c" | sed 's/.*\.//' | sort | tr '\n' ' ')" "pdf tif "
+expect_eq "C's files share a name" "$(ls -A "$WORK/folder-c" | sed 's/\.[a-z]*$//' | sort -u | grep -c "^fax-[0-9]*-[0-9]*-$RC\$")" 1
+tiffinfo "$WORK/folder-c"/*.tif >/dev/null 2>&1 || fail "C's TIFF is not readable"
+
 for _ in $(seq 400); do grep -q "	done	" "$MNT/received/$RB2/deliveries" && break; sleep 0.05; done
 grep -q "^print	office	done	1" "$MNT/received/$RB2/deliveries" ||
     fail "the interrupted print after restart: $(cat "$MNT/received/$RB2/deliveries")"
