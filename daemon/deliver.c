@@ -276,7 +276,16 @@ static void child_write_folder(int pfd, const struct folder_job *f)
     _exit(0);
 }
 
-/* Waits for pid up to the time limit (then kills it); returns its
+static bool is_stopping(struct deliverer *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool s = d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    return s;
+}
+
+/* Waits for pid up to the time limit, or until the daemon stops (then
+ * kills it: the try is made again at the next start); returns its
  * status, or -ETIMEDOUT. */
 static int wait_child(struct deliverer *d, pid_t pid)
 {
@@ -288,7 +297,7 @@ static int wait_child(struct deliverer *d, pid_t pid)
             return st;
         if (r < 0 && errno != EINTR)
             return -errno;
-        if (waited >= limit_ms) {
+        if (waited >= limit_ms || is_stopping(d)) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             return -ETIMEDOUT;
@@ -354,7 +363,14 @@ static enum delivery_try run_child(struct deliverer *d, const struct child_spec 
     struct child_report rep = {0, 0};
     struct pollfd pf = {p[0], POLLIN, 0};
     int limit_ms = (d->cfg.timeout_seconds > 0 ? d->cfg.timeout_seconds : 120) * 1000;
-    ssize_t got = poll(&pf, 1, limit_ms) > 0 ? read(p[0], &rep, sizeof rep) : 0;
+    ssize_t got = 0;
+    for (int waited = 0; waited < limit_ms && !is_stopping(d); waited += 100) {
+        int pr = poll(&pf, 1, 100);
+        if (pr > 0) {
+            got = read(p[0], &rep, sizeof rep);
+            break;
+        }
+    }
     close(p[0]);
     int st = wait_child(d, pid);
     if (got == (ssize_t)sizeof rep) {
@@ -406,7 +422,9 @@ static enum delivery_try write_folder_file(struct action_ctx *a, const char *ext
         snprintf(why, whylen, "the file name from folder-name is too long; shorten the template");
         return DELIVERY_TRY_PERMANENT;
     }
-    snprintf(tmp, sizeof tmp, ".%s.tmp-%ld", name, (long)getpid());
+    /* Unique per try: a temp file left by a killed try never blocks the next. */
+    static unsigned seq;
+    snprintf(tmp, sizeof tmp, ".%s.tmp-%ld-%u", name, (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
     struct folder_job f = {
         .dir = a->rec->target, .tmp = tmp, .name = name, .doc_fd = a->doc_fd,
         .mode = (mode_t)(r->folder_mode >= 0 ? r->folder_mode : RECEIVE_ROUTE_DEFAULT_MODE),
@@ -490,7 +508,8 @@ static enum delivery_try act_print(struct action_ctx *a, char *why, size_t whyle
     char vars[32][256];
     char *envp[NBASE + 33];
     fax_environment(a->j, vars, 32, envp);
-    struct child_spec c = { .drop = true, .argv = argv, .envp = envp, .stdin_fd = a->doc_fd };
+    /* A daemon that is not root prints as itself. */
+    struct child_spec c = { .drop = geteuid() == 0, .argv = argv, .envp = envp, .stdin_fd = a->doc_fd };
     program_user(a->j, &c.uid, &c.gid);
     return run_child(a->d, &c, why, whylen);
 }
@@ -594,6 +613,8 @@ static void deliver_one(struct deliverer *d, const struct job *j, int index)
         if (a.doc_fd >= 0)
             close(a.doc_fd);
     }
+    if (t != DELIVERY_TRY_OK && is_stopping(d))
+        return; /* cut short by the stop: still due, tried again at the next start */
     clean(why);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -666,10 +687,7 @@ static int64_t deliver_pass(struct deliverer *d)
                 continue;
         }
         for (int k = 0; k < j->ndeliveries; k++) {
-            pthread_mutex_lock(&d->lock);
-            bool stopping = d->stopping;
-            pthread_mutex_unlock(&d->lock);
-            if (stopping)
+            if (is_stopping(d))
                 goto out;
             if (delivery_due(&j->deliveries[k], now)) {
                 deliver_one(d, j, k);
