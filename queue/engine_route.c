@@ -10,25 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const delivery_state_names[] = {
-    [JD_PENDING] = "pending", [JD_DONE] = "done", [JD_RETRYING] = "retrying", [JD_FAILED] = "failed",
-};
-
-const char *job_delivery_state_name(enum job_delivery_state s)
-{
-    return (unsigned)s < JD_STATE_COUNT ? delivery_state_names[s] : "pending";
-}
-
-int job_delivery_state_from_name(const char *name, enum job_delivery_state *out)
-{
-    for (int s = 0; s < JD_STATE_COUNT; s++)
-        if (strcmp(name, delivery_state_names[s]) == 0) {
-            *out = (enum job_delivery_state)s;
-            return 0;
-        }
-    return -EINVAL;
-}
-
 int queue_receive_route(struct queue *q, uint64_t id, const char *route, uid_t uid, gid_t gid,
                         const struct job_delivery *deliveries, int n)
 {
