@@ -1,9 +1,11 @@
 #!/bin/bash
 # Inbound routing and deliveries: three faxes to three numbers of ours on
 # the simulated network go to three users by [receive NAME] routes (each
-# reads only their own), one is written into a folder as the folder's
-# owner (atomically, with the route's mode), one is printed through a
-# stand-in print command, one fails (no such folder), is retried and shown
+# reads only their own; a route's group reads it too), one is written into
+# a folder as the folder's owner (atomically, with the route's mode, the
+# fax's PDF), one is printed through a stand-in print command and mailed
+# through a stand-in sendmail (the PDF attached, the delivery's own
+# Message-ID), one fails (no such folder), is retried and shown
 # in `deliveries`, and is done once the folder exists; a kill -9 in the
 # middle of a delivery loses nothing, and the folder file exists once by
 # name. A bad rule is refused at start with its file and line.
@@ -11,15 +13,18 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root to create users"
 command -v setpriv >/dev/null && command -v useradd >/dev/null || skip "needs setpriv and useradd"
 
-A=faxfs-t-route-a B=faxfs-t-route-b C=faxfs-t-route-c
+A=faxfs-t-route-a B=faxfs-t-route-b C=faxfs-t-route-c D=faxfs-t-route-d G=faxfs-t-route-g
 remove_users() {
-    for u in $A $B $C; do ! id "$u" >/dev/null 2>&1 || try_hard userdel "$u"; done
+    for u in $A $B $C $D; do ! id "$u" >/dev/null 2>&1 || try_hard userdel "$u"; done
+    ! getent group $G >/dev/null || try_hard groupdel $G
 }
 remove_users
 on_exit remove_users
 retry useradd -M -N -s /usr/sbin/nologin $A
 retry useradd -M -N -s /usr/sbin/nologin $B
 retry useradd -M -N -s /usr/sbin/nologin $C
+retry groupadd $G
+retry useradd -M -N -s /usr/sbin/nologin -G $G $D # in support's group
 as() {
     local u=$1
     shift
@@ -71,6 +76,7 @@ folder-mode = 0640
 [receive support]
 called = 5550102
 owner = $B
+group = $G
 print = office
 mail = support@example.org,boss@example.org
 
@@ -111,6 +117,9 @@ as $A cat "$MNT/received/$RA/page_count" >/dev/null || fail "$A cannot read thei
 as $B cat "$MNT/received/$RB/pages/001.tif" >/dev/null || fail "$B cannot read their fax's page"
 as $A cat "$MNT/received/$RB/page_count" >/dev/null 2>&1 && fail "$A reads $B's fax"
 as $C cat "$MNT/received/$RA/pages/001.tif" >/dev/null 2>&1 && fail "$C reads $A's page"
+# The route's group: its members read the fax too, others still do not.
+as $D cat "$MNT/received/$RB/pages/001.tif" >/dev/null || fail "$D, in group $G, cannot read support's fax"
+as $D cat "$MNT/received/$RA/page_count" >/dev/null 2>&1 && fail "$D reads sales' fax"
 
 # ---- folder: the file appears whole, as A, with the route's mode ----
 f="$WORK/folder-a/fax-$RA-from-$(tr -cd '0-9+' <"$MNT/received/$RA/caller_number").pdf"
