@@ -34,6 +34,10 @@ as() {
 chmod 755 "$WORK"
 # Folders: A's, and one for C that does not exist yet.
 mkdir -m 750 "$WORK/folder-a" && chown $A "$WORK/folder-a"
+# A plants a symlink where the fax will go, at a file of root's.
+echo "root's own" >"$WORK/victim" && chmod 644 "$WORK/victim"
+ln -s "$WORK/victim" "$WORK/folder-a/fax-$(job_id 2)-from-5550101.pdf"
+chown -h $A "$WORK/folder-a/fax-$(job_id 2)-from-5550101.pdf"
 # The print stand-in: records its arguments and what it read; waits while
 # $WORK/print/hold exists (so a kill -9 can land during a delivery).
 mkdir -m 777 "$WORK/print"
@@ -123,7 +127,9 @@ as $D cat "$MNT/received/$RA/page_count" >/dev/null 2>&1 && fail "$D reads sales
 
 # ---- folder: the file appears whole, as A, with the route's mode ----
 f="$WORK/folder-a/fax-$RA-from-$(tr -cd '0-9+' <"$MNT/received/$RA/caller_number").pdf"
-wait_exists "$f" 20
+for _ in $(seq 400); do [ -f "$f" ] && [ ! -L "$f" ] && break; sleep 0.05; done
+[ ! -L "$f" ] || fail "the planted symlink is still there"
+expect_eq "root's file behind the symlink" "$(cat "$WORK/victim")" "root's own"
 expect_eq "folder file owner" "$(stat -c %U "$f")" $A
 expect_eq "folder file mode" "$(stat -c %a "$f")" 640
 expect_eq "folder file" "$(head -c 5 "$f")" "%PDF-"
