@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "daemon/deliver.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/readiness.h"
@@ -488,6 +489,8 @@ struct daemon {
     struct wiring w;           /* w.pool, then w.q */
     struct fs *fs;
     struct reloader reloader;  /* with the notifier */
+    struct deliver_config dcfg; /* inbound routes' users resolved */
+    struct deliverer *deliverer; /* NULL without inbound routes */
 };
 
 /* Resolves the users, groups and programs the options name, before
@@ -517,6 +520,11 @@ static int daemon_resolve(struct daemon *d)
         else
             fprintf(stderr, "faxfs: --convert-user: no user named '%s'; give an existing user other than root\n",
                     opt->convert_user ? opt->convert_user : "nobody");
+        return 2;
+    }
+    char rwhy[320];
+    if (deliver_resolve_ids(opt->receive_routes, d->dcfg.ids, rwhy, sizeof rwhy) < 0) {
+        fprintf(stderr, "faxfs: %s\n", rwhy);
         return 2;
     }
     uid_t mail_uid;
@@ -583,6 +591,7 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
         .inbound = &wiring_inbound_ops,
         .inbound_ctx = &d->w,
         .station_number = opt->station_number,
+        .audiosocket_number = opt->audiosocket_number,
         .listen_spec = opt->listen_spec,
         .listen_more = opt->listen_more,
         .sip = {
@@ -701,6 +710,22 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         explain(why, len, "cannot start: %s", strerror(-rc));
         return rc;
     }
+    if (opt->receive_routes && opt->receive_routes->n > 0) {
+        d->dcfg.routes = opt->receive_routes;
+        d->dcfg.receive_uid = d->receive_uid;
+        d->dcfg.receive_gid = d->receive_gid;
+        d->dcfg.policy = opt->delivery;
+        d->dcfg.print_command = opt->print_command;
+        d->dcfg.sendmail = opt->sendmail;
+        d->dcfg.sendmail_run_as =
+            opt->sendmail_user && sendmail_user_of(opt->sendmail_user, &d->dcfg.sendmail_uid, &d->dcfg.sendmail_gid) == 0;
+        d->dcfg.scratch_dir = d->scratch_dir;
+        d->dcfg.log = daemon_log;
+        if ((rc = deliverer_start(&d->deliverer, d->w.q, &d->dcfg)) < 0) {
+            explain(why, len, "cannot start deliveries of received faxes: %s", strerror(-rc));
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -710,6 +735,8 @@ static void daemon_stop(struct daemon *d)
     if (d->fs)
         fs_destroy(d->fs);
     d->fs = NULL;
+    deliverer_stop(d->deliverer); /* before the queue it reads */
+    d->deliverer = NULL;
     reloader_stop(&d->reloader); /* the notifier goes with it, before the queue */
     /* Stop dispatching and abort calls first; the modem pool delivers the
      * aborted calls' reports to a queue that still exists. */

@@ -16,6 +16,7 @@
 #include "modem/admission.h"
 #include "modem/modem.h"
 #include "queue/queue.h"
+#include "queue/receive_route.h"
 
 enum {
     OPT_LINE = 256,
@@ -86,6 +87,12 @@ enum {
     OPT_SIP_EXPIRES,
     OPT_SIP_OUTBOUND_PROXY,
     OPT_SIP_KEEPALIVE,
+    /* Inbound routing and deliveries (docs/receiving.md). */
+    OPT_AUDIOSOCKET_NUMBER,
+    OPT_PRINT_COMMAND,
+    OPT_DELIVERY_RETRY,
+    OPT_DELIVERY_GIVE_UP_HOURS,
+    OPT_RECEIVE_ROUTE, /* OPT_RECEIVE_ROUTE + i: --receive-KEY, KEY = receive_route_keys[i] */
 };
 
 static const struct option long_options[] = {
@@ -157,6 +164,23 @@ static const struct option long_options[] = {
     {"sip-expires", required_argument, NULL, OPT_SIP_EXPIRES},
     {"sip-outbound-proxy", required_argument, NULL, OPT_SIP_OUTBOUND_PROXY},
     {"sip-keepalive", required_argument, NULL, OPT_SIP_KEEPALIVE},
+    {"audiosocket-number", required_argument, NULL, OPT_AUDIOSOCKET_NUMBER},
+    {"print-command", required_argument, NULL, OPT_PRINT_COMMAND},
+    {"delivery-retry", required_argument, NULL, OPT_DELIVERY_RETRY},
+    {"delivery-give-up-hours", required_argument, NULL, OPT_DELIVERY_GIVE_UP_HOURS},
+    /* [receive NAME] keys; "owner" is --receive-owner, told apart by its NAME= */
+    {"receive-called", required_argument, NULL, OPT_RECEIVE_ROUTE + 0},
+    {"receive-caller", required_argument, NULL, OPT_RECEIVE_ROUTE + 1},
+    {"receive-csi", required_argument, NULL, OPT_RECEIVE_ROUTE + 2},
+    {"receive-group", required_argument, NULL, OPT_RECEIVE_ROUTE + 4},
+    {"receive-mail", required_argument, NULL, OPT_RECEIVE_ROUTE + 5},
+    {"receive-folder", required_argument, NULL, OPT_RECEIVE_ROUTE + 6},
+    {"receive-folder-name", required_argument, NULL, OPT_RECEIVE_ROUTE + 7},
+    {"receive-folder-format", required_argument, NULL, OPT_RECEIVE_ROUTE + 8},
+    {"receive-folder-owner", required_argument, NULL, OPT_RECEIVE_ROUTE + 9},
+    {"receive-folder-mode", required_argument, NULL, OPT_RECEIVE_ROUTE + 10},
+    {"receive-print", required_argument, NULL, OPT_RECEIVE_ROUTE + 11},
+    {"receive-command", required_argument, NULL, OPT_RECEIVE_ROUTE + 12},
     {NULL, 0, NULL, 0},
 };
 
@@ -207,7 +231,10 @@ void options_print_help(FILE *out, const char *prog)
             "      --max-attempts N     calls per job before it fails (default %d)\n"
             "      --history-days N     keep finished jobs N days (default 30, 0 = forever)\n"
             "      --tsid ID            station id sent to remote machines (max 20 chars)\n"
-            "      --station-number N   this server's own number on the simulated network\n"
+            "      --station-number N   this server's own number on the simulated network;\n"
+            "                           give it again for each further number (DID) of ours\n"
+            "      --audiosocket-number N  the number the AudioSocket listener serves\n"
+            "                           (AudioSocket carries no called number)\n"
             "                           (default 5550100): faxes sent to it are received\n"
             "                           into received/\n"
             "      --listen SPEC        accept inbound fax calls (may be given twice, once\n"
@@ -224,6 +251,16 @@ void options_print_help(FILE *out, const char *prog)
             "      --sip-codecs LIST    pcmu,pcma (default), pcma,pcmu, pcmu or pcma\n"
             "      --sip-t38 on|off     offer and accept T.38 (default on)\n"
             "      --receive-owner USER[:GROUP]  owner of received faxes (default root)\n"
+            "      --receive-KEY NAME=VALUE  inbound route NAME ([receive NAME] in the\n"
+            "                           configuration file): match keys called, caller,\n"
+            "                           csi; actions owner, group, mail, folder,\n"
+            "                           folder-name, folder-format, folder-owner,\n"
+            "                           folder-mode, print, command (docs: faxfs.5)\n"
+            "      --print-command CMD  prints a received fax: CMD PRINTER, the fax on\n"
+            "                           stdin (default 'lp -d')\n"
+            "      --delivery-retry LIST  seconds between tries of a failed delivery\n"
+            "                           (default 60,300,900,3600; the last repeats)\n"
+            "      --delivery-give-up-hours N  no new try this long after the first (24)\n"
             "      --sip-allow LIST     who may call the SIP listener: addresses and\n"
             "                           ADDR/BITS prefixes, comma-separated, or any\n"
             "                           (default any); others get 403\n"
@@ -407,6 +444,8 @@ void options_free(struct daemon_options *opt)
     for (int i = 0; i < opt->nowned; i++)
         free(opt->owned[i]);
     opt->nowned = 0;
+    free(opt->receive_routes);
+    opt->receive_routes = NULL;
 }
 
 static void set_defaults(struct daemon_options *opt)
@@ -420,6 +459,11 @@ static void set_defaults(struct daemon_options *opt)
     opt->per_destination = 1;
     opt->tsid = "faxfs";
     opt->station_number = "5550100";
+    opt->delivery.give_up_s = DELIVERY_DEFAULT_GIVE_UP;
+    {
+        char why[160];
+        (void)delivery_policy_parse_delays(&opt->delivery, DELIVERY_DEFAULT_DELAYS, why, sizeof why);
+    }
     opt->max_drafts_per_user = 20;
     opt->max_outbox_mb_per_user = 200;
     opt->max_jobs_per_user = 500;
@@ -721,6 +765,46 @@ static int check_allow(const char *name, const char *list)
     return -1;
 }
 
+/* --receive-KEY NAME=VALUE: one setting of the inbound route NAME. */
+static int add_route_setting(struct daemon_options *opt, int key_index, const char *arg)
+{
+    const char *key = receive_route_keys[key_index];
+    const char *eq = strchr(arg, '=');
+    char name[JOB_ROUTE_MAX + 1], why[320];
+    if (!eq || eq == arg || (size_t)(eq - arg) > JOB_ROUTE_MAX) {
+        fprintf(stderr, "faxfs: --receive-%s: give NAME=VALUE (in the configuration file: %s = VALUE inside "
+                "[receive NAME]), not '%s'\n", key, key, arg);
+        return -1;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    if (!opt->receive_routes && !(opt->receive_routes = calloc(1, sizeof *opt->receive_routes))) {
+        fprintf(stderr, "faxfs: out of memory\n");
+        return -1;
+    }
+    if (receive_route_set(opt->receive_routes, name, key, eq + 1, why, sizeof why) != 0) {
+        fprintf(stderr, "faxfs: --receive-%s: %s\n", key, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* --station-number, once per number of ours: the first replaces the default. */
+static int add_station_number(struct daemon_options *opt, const char *number)
+{
+    size_t len = strlen(opt->station_numbers);
+    bool first = !opt->station_number_given;
+    if (!*number || strchr(number, ',') || len + strlen(number) + 2 > sizeof opt->station_numbers) {
+        fprintf(stderr, "faxfs: --station-number: '%s' is empty, has a comma or is one number too many\n", number);
+        return -1;
+    }
+    if (first)
+        len = 0;
+    snprintf(opt->station_numbers + len, sizeof opt->station_numbers - len, "%s%s", len ? "," : "", number);
+    opt->station_number_given = true;
+    opt->station_number = opt->station_numbers;
+    return 0;
+}
+
 static int check_codecs(const char *list)
 {
     static const char *const ok[] = { "pcmu,pcma", "pcma,pcmu", "pcmu", "pcma" };
@@ -814,7 +898,23 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
     case 'h': return 1;
     case OPT_VERSION: return 2;
     case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
-    case OPT_STATION_NUMBER: opt->station_number = optarg; break;
+    case OPT_STATION_NUMBER: bad |= add_station_number(opt, optarg) != 0; break;
+    case OPT_AUDIOSOCKET_NUMBER: opt->audiosocket_number = optarg; break;
+    case OPT_PRINT_COMMAND: opt->print_command = optarg; break;
+    case OPT_DELIVERY_RETRY: {
+        char why[200];
+        if (delivery_policy_parse_delays(&opt->delivery, optarg, why, sizeof why) != 0) {
+            fprintf(stderr, "faxfs: --delivery-retry: %s\n", why);
+            bad = 1;
+        }
+        break;
+    }
+    case OPT_DELIVERY_GIVE_UP_HOURS: {
+        int h = 0;
+        bad |= parse_count("--delivery-give-up-hours", optarg, 1, 24 * 365, &h) != 0;
+        opt->delivery.give_up_s = h * 3600;
+        break;
+    }
     case OPT_LISTEN: bad |= add_listen_spec(opt, optarg) != 0; break;
     case OPT_SIP_USER: opt->sip_user = optarg; break;
     case OPT_SIP_PASSWORD: opt->sip_password = optarg; break;
@@ -830,7 +930,12 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         }
         opt->sip_no_t38 = strcmp(optarg, "off") == 0;
         break;
-    case OPT_RECEIVE_OWNER: opt->receive_owner = optarg; break;
+    case OPT_RECEIVE_OWNER:
+        if (strchr(optarg, '=')) /* [receive NAME] owner = USER */
+            bad |= add_route_setting(opt, 3, optarg) != 0;
+        else
+            opt->receive_owner = optarg;
+        break;
     case OPT_CONVERT_USER: opt->convert_user = optarg; break;
     case OPT_SENDMAIL:
         if (optarg[0] != '/') {
@@ -891,7 +996,12 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
     case OPT_RECEIVED_EMPTY_HOURS:
         bad |= parse_count("--received-empty-hours", optarg, 0, 1000000, &opt->received_empty_hours) != 0;
         break;
-    default: bad = 1; break;
+    default:
+        if (c >= OPT_RECEIVE_ROUTE && c <= OPT_RECEIVE_ROUTE + 12)
+            bad |= add_route_setting(opt, c - OPT_RECEIVE_ROUTE, optarg) != 0;
+        else
+            bad = 1;
+        break;
     }
     return bad ? -1 : 0;
 }
@@ -939,6 +1049,11 @@ enum options_result options_parse_from(int argc, char **argv, const char *const 
     }
     if (!bad && optind != argc - 1) {
         fprintf(stderr, optind >= argc ? "faxfs: missing MOUNTPOINT\n" : "faxfs: too many arguments\n");
+        bad = 1;
+    }
+    char rwhy[320];
+    if (!bad && opt->receive_routes && receive_routes_check(opt->receive_routes, rwhy, sizeof rwhy) != 0) {
+        fprintf(stderr, "faxfs: %s\n", rwhy);
         bad = 1;
     }
     if (bad) {

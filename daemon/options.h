@@ -26,6 +26,7 @@ struct daemon_line {
     int origin;             /* argv index of the first word naming the line */
     int spec_origin;        /* argv index of its spec; 0 for the implicit default line */
 };
+#include "queue/receive_route.h"
 
 struct daemon_options {
     const char *mountpoint;
@@ -89,6 +90,13 @@ struct daemon_options {
     struct route routes[OPTIONS_MAX_ROUTES];
     int nroutes;
     bool from_file;           /* while parsing: the word came from the configuration file */
+    /* Inbound routing and deliveries (docs/receiving.md). */
+    char station_numbers[256];  /* --station-number, each given, comma-separated */
+    bool station_number_given;
+    const char *audiosocket_number; /* --audiosocket-number: the number the AudioSocket listener serves */
+    struct receive_routes *receive_routes; /* [receive NAME] / --receive-KEY NAME=VALUE; NULL: none */
+    const char *print_command;      /* --print-command; NULL: "lp -d" */
+    struct delivery_policy delivery; /* --delivery-retry, --delivery-give-up-hours */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */

@@ -167,7 +167,8 @@ static void *rx_begin(void *ctx, const struct modem_inbound_call *call)
     if (!rx)
         return NULL;
     *rx = (struct wiring_call){.q = q};
-    if (queue_receive_begin(q, call->channel, call->caller_id ? call->caller_id : "", &rx->job_id) < 0) {
+    if (queue_receive_begin_called(q, call->channel, call->caller_id ? call->caller_id : "",
+                                   call->called_number ? call->called_number : "", &rx->job_id) < 0) {
         free(rx);
         return NULL;
     }

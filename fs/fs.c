@@ -540,6 +540,14 @@ static int write_job_ctl(fuse_req_t req, struct fs *fs, struct fs_handle *h, con
     struct queue_caller qc;
     char why[256] = "";
 
+    if (fs_parse_job_ctl_redeliver(buf, size)) {
+        fs_caller_of(req, &who);
+        fs_caller_to_queue(&who, &qc);
+        int r = queue_redeliver(fs->q, &qc, h->where.id, why, sizeof why);
+        if (r < 0)
+            fprintf(stderr, "faxfs: job %" PRIu64 ": redeliver refused: %s\n", h->where.id, why[0] ? why : strerror(-r));
+        return r;
+    }
     if (fs_parse_job_ctl(buf, size, &op) < 0)
         return -EINVAL;
     fs_caller_of(req, &who);

@@ -99,6 +99,35 @@ static void histogram(struct out *o, const char *name, const char *help, const s
     put(o, "%s_sum %s\n%s_count %" PRIu64 "\n", name, num, name, h->count);
 }
 
+/* Every action and outcome, zero included; an action the queue counted
+ * that is not one of the four (a newer daemon's) is shown too. */
+static void deliveries(struct out *o, const struct queue_delivery_counter *c)
+{
+    static const char *const actions[] = { "folder", "print", "command", "mail" };
+    static const char *const outcomes_of[QDO_COUNT] = { [QDO_DONE] = "done", [QDO_RETRY] = "retry",
+                                                        [QDO_FAILED] = "failed" };
+    const char *name = "faxfs_deliveries_total";
+    bool shown[QUEUE_DELIVERY_ACTIONS] = { false };
+
+    family(o, name, "counter", "Tries to deliver received faxes, by action and outcome.");
+    for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++) {
+        const struct queue_delivery_counter *hit = NULL;
+        for (int i = 0; i < QUEUE_DELIVERY_ACTIONS; i++)
+            if (strcmp(c[i].action, actions[a]) == 0) {
+                hit = &c[i];
+                shown[i] = true;
+            }
+        for (int k = 0; k < QDO_COUNT; k++)
+            put(o, "%s{action=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", name, actions[a], outcomes_of[k],
+                hit ? hit->outcome[k] : 0);
+    }
+    for (int i = 0; i < QUEUE_DELIVERY_ACTIONS; i++)
+        if (c[i].action[0] && !shown[i])
+            for (int k = 0; k < QDO_COUNT; k++)
+                put(o, "%s{action=\"%s\",outcome=\"%s\"} %" PRIu64 "\n", name, c[i].action, outcomes_of[k],
+                    c[i].outcome[k]);
+}
+
 int fs_render_metrics(const struct queue_metrics *m, char *out, size_t outlen)
 {
     struct out o = { out, 0, outlen, outlen == 0 };
@@ -122,6 +151,7 @@ int fs_render_metrics(const struct queue_metrics *m, char *out, size_t outlen)
     family(&o, "faxfs_modem_busy_seconds_total", "counter", "Seconds modem channels spent on calls, summed.");
     format_double(m->modem_busy_seconds, num, sizeof num);
     put(&o, "faxfs_modem_busy_seconds_total %s\n", num);
+    deliveries(&o, m->deliveries);
     histogram(&o, "faxfs_call_duration_seconds", "Duration of finished calls.", &m->call_seconds);
     histogram(&o, "faxfs_page_duration_seconds", "Time to send or receive one page.", &m->page_seconds);
     if (o.full) {

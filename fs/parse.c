@@ -56,6 +56,12 @@ int fs_parse_job_ctl(const char *buf, size_t len, enum queue_op *out)
     return 0;
 }
 
+bool fs_parse_job_ctl_redeliver(const char *buf, size_t len)
+{
+    static const char *const names[] = { "redeliver" };
+    return lookup_word(buf, len, names, 1) == 0;
+}
+
 int fs_parse_server_ctl(const char *buf, size_t len, enum fs_server_cmd *out)
 {
     static const char *const names[] = { "pause", "resume" };

@@ -18,6 +18,8 @@ int fs_parse_command(const char *buf, size_t len, char *word, size_t wordlen);
 
 /* jobs/<id>/ctl: pause, resume, restart, cancel. -EINVAL otherwise. */
 int fs_parse_job_ctl(const char *buf, size_t len, enum queue_op *out);
+/* Whether buf is "redeliver" (a received fax's deliveries, once more). */
+bool fs_parse_job_ctl_redeliver(const char *buf, size_t len);
 
 /* MOUNT/ctl: pause or resume the whole queue. */
 enum fs_server_cmd { FS_SERVER_PAUSE, FS_SERVER_RESUME };

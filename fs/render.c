@@ -57,6 +57,28 @@ static void f_remote_id(const struct job *j, char *o, size_t n) { put_text(o, n,
 static void f_caller_id(const struct job *j, char *o, size_t n) { put_text(o, n, j->caller_id); }
 static void f_transport(const struct job *j, char *o, size_t n) { put_text(o, n, j->transport); }
 static void f_line(const struct job *j, char *o, size_t n) { put_text(o, n, j->line); }
+static void f_called_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->called_number); }
+static void f_route(const struct job *j, char *o, size_t n) { put_text(o, n, j->route); }
+
+/* One line per delivery: ACTION TARGET STATE ATTEMPTS NEXT_TRY ERROR, tab
+ * separated (a target may hold spaces); "-" for an empty value. Empty
+ * until the route is chosen. */
+static void f_deliveries(const struct job *j, char *o, size_t n)
+{
+    size_t len = 0;
+    o[0] = '\0';
+    for (int i = 0; i < j->ndeliveries; i++) {
+        const struct job_delivery *d = &j->deliveries[i];
+        char next[40] = "-";
+        if ((d->state == JD_PENDING || d->state == JD_RETRYING) && d->next_try > 0)
+            job_format_time(d->next_try, next, sizeof next);
+        int k = snprintf(o + len, n - len, "%s%s\t%s\t%s\t%d\t%s\t%s", i ? "\n" : "", d->action, d->target,
+                         job_delivery_state_name(d->state), d->attempts, next, d->error[0] ? d->error : "-");
+        if (k < 0 || (size_t)k >= n - len)
+            break;
+        len += (size_t)k;
+    }
+}
 
 /* 0: a job stored before resolutions were recorded, shown as unknown. */
 static void f_resolution(const struct job *j, char *o, size_t n)
@@ -125,6 +147,10 @@ static const struct field fields[] = {
     { "remote_id", f_remote_id, T_BOTH, T_BOTH },
     { "transport", f_transport, T_BOTH, T_BOTH },
     { "caller_id", f_caller_id, T_RECV, T_RECV },
+    { "caller_number", f_caller_id, 0, T_RECV }, /* the same, named like called_number */
+    { "called_number", f_called_number, T_RECV, T_RECV },
+    { "route", f_route, T_RECV, T_RECV },
+    { "deliveries", f_deliveries, 0, T_RECV }, /* several lines: never flattened */
     { "call_duration", f_call_duration, T_BOTH, 0 },
     { "finished", f_finished, T_BOTH, 0 },
     { "changed", f_changed, T_BOTH, 0 },
@@ -211,7 +237,8 @@ int fs_render_job_field(const struct job *job, int node, char *out, size_t outle
     if (!f || outlen < 2)
         return -ENOENT;
     f->render(job, value, sizeof value);
-    flatten(value);
+    if (f->render != f_deliveries)
+        flatten(value);
     if (value[0] == '\0') {
         out[0] = '\0';
         return 0;

@@ -91,6 +91,7 @@ struct line_driver {
     /* Inbound lines only (NULL elsewhere): who is calling, the line's own
      * reference for the call, and why it failed (LINE_FAILED). */
     const char *(*caller_id)(struct line_call *call);
+    const char *(*called_number)(struct line_call *call); /* the number dialed; may be NULL */
     const char *(*call_ref)(struct line_call *call);
     const char *(*error_text)(struct line_call *call);
     /* Packet lines only (NULL elsewhere; read is then unused and write

@@ -272,7 +272,7 @@ static int sim_dial_loopback(struct line *line, const char *number, struct line_
     c->slot = inbound_slot_take(line->hub);
     if (c->slot < 0) {
         inbound_notice(line->hub, "loopback call refused: every inbound line is busy");
-    } else if ((c->rx = receiver_start(line->hub, c->slot, "sim", number, "")) == NULL) {
+    } else if ((c->rx = receiver_start(line->hub, c->slot, "sim", number, number, "")) == NULL) {
         inbound_slot_release(line->hub, c->slot);
         c->slot = -1;
     } else {

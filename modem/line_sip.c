@@ -474,6 +474,11 @@ static const char *sip_caller_id(struct line_call *c)
     return sip_call_caller_id(c->sc);
 }
 
+static const char *sip_called_number(struct line_call *c)
+{
+    return sip_call_called(c->sc);
+}
+
 static const char *sip_call_ref(struct line_call *c)
 {
     (void)c;
@@ -496,6 +501,7 @@ const struct line_driver line_sip_driver = {
     .poll_fd = sip_poll_fd,
     .hangup = sip_hangup,
     .caller_id = sip_caller_id,
+    .called_number = sip_called_number,
     .call_ref = sip_call_ref,
     .error_text = sip_error_text,
     .media = sip_media,

@@ -69,6 +69,10 @@ struct modem_inbound_call {
     const char *line;      /* "sim" (loopback), "audiosocket", "sip" */
     const char *caller_id; /* the calling number; "" when the line does not know it */
     const char *call_ref;  /* the line's own reference (AudioSocket call UUID), or "" */
+    /* The number that was dialed: the simulated network's station number
+     * called, SIP's Request-URI user (else the To user), the AudioSocket
+     * listener's configured number; "" when the line does not know it. */
+    const char *called_number;
 };
 
 struct modem_rx_result {
@@ -151,7 +155,10 @@ struct modem_pool_config {
     const struct modem_inbound_ops *inbound; /* NULL: no loopback, no listener */
     void *inbound_ctx;          /* passed to begin() and notice() */
     int inbound_slots;          /* inbound calls at once; 0 = 8 */
-    const char *station_number; /* our number on the simulated network; NULL = "5550100" */
+    /* Our numbers on the simulated network, comma-separated (each a DID
+     * of ours that loops back to an inbound slot); NULL = "5550100". */
+    const char *station_number;
+    const char *audiosocket_number; /* the number the AudioSocket listener serves; NULL: unknown */
     const char *listen_spec;    /* "audiosocket:HOST:PORT" or "sip:ADDR:PORT" (PORT 0 picks one), or NULL */
     const char *const *listen_more; /* further listeners (NULL-terminated), at most one per kind */
     struct modem_sip_options sip;

@@ -37,7 +37,8 @@ struct inbound_hub {
     struct modem_inbound_ops ops;
     void *ctx;
     char csi[21];
-    char station[32];
+    char station[256];           /* our numbers on the simulated network, comma-separated */
+    char audiosocket_number[64]; /* the number the AudioSocket listener serves; "" unknown */
     char scratch_dir[PATH_MAX - 128];
     char tz[32];
     int nslots;
@@ -99,6 +100,8 @@ int inbound_hub_create(struct inbound_hub **out, const struct modem_pool_config 
     snprintf(hub->csi, sizeof hub->csi, "%s", cfg->tsid ? cfg->tsid : "");
     snprintf(hub->station, sizeof hub->station, "%s",
              cfg->station_number && *cfg->station_number ? cfg->station_number : INBOUND_DEFAULT_STATION);
+    snprintf(hub->audiosocket_number, sizeof hub->audiosocket_number, "%s",
+             cfg->audiosocket_number ? cfg->audiosocket_number : "");
     snprintf(hub->scratch_dir, sizeof hub->scratch_dir, "%s", cfg->scratch_dir);
     snprintf(hub->tz, sizeof hub->tz, "%s", header_tz);
     hub->slots = calloc((size_t)hub->nslots, sizeof *hub->slots);
@@ -166,7 +169,16 @@ long inbound_max_samples(const struct inbound_hub *hub)
 
 bool inbound_is_station(const struct inbound_hub *hub, const char *number)
 {
-    return hub && strcmp(hub->station, number) == 0;
+    if (!hub)
+        return false;
+    size_t n = strlen(number);
+    for (const char *p = hub->station; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && n > 0 && strncmp(p, number, n) == 0)
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
 }
 
 void inbound_notice(struct inbound_hub *hub, const char *fmt, ...)
@@ -270,7 +282,7 @@ static int receiver_start_t30(struct receiver *r, enum line_media kind, fax_engi
 }
 
 struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *line, const char *caller_id,
-                                const char *call_ref)
+                                const char *called, const char *call_ref)
 {
     struct receiver *r = calloc(1, sizeof *r);
     if (!r)
@@ -285,7 +297,11 @@ struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *l
     snprintf(r->page_prefix, sizeof r->page_prefix, "%s/rx-%ld-%s-%u", hub->scratch_dir, (long)getpid(), channel, seq);
     struct modem_inbound_call call = {
         .channel = channel, .line = line, .caller_id = caller_id ? caller_id : "", .call_ref = call_ref ? call_ref : "",
+        .called_number = called && *called ? called : "",
     };
+    /* AudioSocket carries only a UUID: the listener serves one number. */
+    if (!call.called_number[0] && strcmp(line, "audiosocket") == 0)
+        call.called_number = hub->audiosocket_number;
     r->user = hub->ops.begin(hub->ctx, &call);
     if (!r->user) {
         free(r);

@@ -49,7 +49,7 @@ struct receiver;
 /* Asks the daemon (begin) and starts T.30 on the slot. NULL when the
  * call is refused or out of memory: the slot stays with the caller. */
 struct receiver *receiver_start(struct inbound_hub *hub, int slot, const char *line, const char *caller_id,
-                                const char *call_ref);
+                                const char *called, const char *call_ref);
 /* Audio from the far end (any length; not modified). */
 void receiver_rx(struct receiver *r, const int16_t *buf, int n);
 /* Audio to the far end: always n samples (silence once T.30 is done). */

@@ -76,7 +76,8 @@ static void session_inbound_ring(struct session *s)
     enum line_state st = s->drv->state(s->call);
     const char *ref = session_line_text(s, s->drv->call_ref);
     if (st == LINE_ANSWERED) {
-        s->rx = receiver_start(s->hub, s->slot, s->drv->name, session_line_text(s, s->drv->caller_id), ref);
+        s->rx = receiver_start(s->hub, s->slot, s->drv->name, session_line_text(s, s->drv->caller_id),
+                               session_line_text(s, s->drv->called_number), ref);
         if (s->rx) {
             s->phase = PHASE_T30;
             if (ref[0])

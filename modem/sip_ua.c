@@ -60,6 +60,7 @@ struct sip_call {
     struct sip_ua *ua;
     char number[64];
     char caller_id[64];
+    char called[64];   /* inbound: the Request-URI user (or the To user) */
     char local_ip[48];
     bool ipv6;
     int audio_fd, image_fd;
@@ -761,6 +762,25 @@ static void agent_dial(struct sip_ua *ua, struct sip_call *c)
     tmr_start(&c->ring_tmr, (uint64_t)ua->ring_timeout_s * 1000, ring_timeout_handler, c);
 }
 
+/* A number from a header lands in files people read: printable only. */
+static void sip_number_copy(const struct pl *p, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < p->l && k + 1 < cap; i++) {
+        char ch = p->p[i];
+        if (ch > 0x20 && ch < 0x7f && ch != '/')
+            out[k++] = ch;
+    }
+    out[k] = '\0';
+}
+
+/* The number the caller dialed: the Request-URI user, else the To user
+ * (a proxy may rewrite the Request-URI to our contact without a user). */
+static void called_of(const struct sip_msg *msg, char *out, size_t cap)
+{
+    sip_number_copy(pl_isset(&msg->uri.user) ? &msg->uri.user : &msg->to.uri.user, out, cap);
+}
+
 static void caller_id_of(const struct sip_msg *msg, char *out, size_t cap)
 {
     const struct pl *p = pl_isset(&msg->from.uri.user) ? &msg->from.uri.user : &msg->from.dname;
@@ -806,6 +826,7 @@ static void incoming_handler(const struct sip_msg *msg, void *arg)
         return;
     }
     caller_id_of(msg, c->caller_id, sizeof c->caller_id);
+    called_of(msg, c->called, sizeof c->called);
     call_set_media(c, &choice, choice.kind == SDP_CHOICE_T38 ? SIP_T38_ACTIVE : SIP_T38_NONE, SIP_T38_BY_PEER);
     c->state = SIP_CALL_ANSWERED;
     c->status = 200;
@@ -1306,6 +1327,11 @@ int sip_call_image_fd(const struct sip_call *c)
 const char *sip_call_caller_id(const struct sip_call *c)
 {
     return c->caller_id;
+}
+
+const char *sip_call_called(const struct sip_call *c)
+{
+    return c->called;
 }
 
 void sip_call_release(struct sip_call *c)

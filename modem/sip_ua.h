@@ -124,6 +124,8 @@ enum sip_auth_state sip_call_auth(struct sip_call *call);
 int sip_call_audio_fd(const struct sip_call *call);
 int sip_call_image_fd(const struct sip_call *call);
 const char *sip_call_caller_id(const struct sip_call *call);
+/* Inbound: the number dialed (Request-URI user, else To user), printable only. */
+const char *sip_call_called(const struct sip_call *call);
 /* Hangs up if still up, and drops the caller's reference. */
 void sip_call_release(struct sip_call *call);
 

@@ -13,6 +13,12 @@
 
 int queue_receive_begin(struct queue *q, const char *modem, const char *caller_id, uint64_t *id_out)
 {
+    return queue_receive_begin_called(q, modem, caller_id, NULL, id_out);
+}
+
+int queue_receive_begin_called(struct queue *q, const char *modem, const char *caller_id, const char *called,
+                               uint64_t *id_out)
+{
     struct queue_stage *st = NULL;
     struct notes n = {0};
     char stamp[40], log_text[256];
@@ -27,6 +33,7 @@ int queue_receive_begin(struct queue *q, const char *modem, const char *caller_i
     job.submitted = job.changed = engine_now(q);
     snprintf(job.modem, sizeof job.modem, "%s", modem ? modem : "");
     snprintf(job.caller_id, sizeof job.caller_id, "%s", caller_id ? caller_id : "");
+    snprintf(job.called_number, sizeof job.called_number, "%s", called ? called : "");
     snprintf(job.device_status, sizeof job.device_status, "receiving");
     if ((r = q->be->stage_open(q->bs, &st)) != 0)
         goto fail;
@@ -37,8 +44,9 @@ int queue_receive_begin(struct queue *q, const char *modem, const char *caller_i
         goto fail;
     }
     job_format_time(job.submitted, stamp, sizeof stamp);
-    snprintf(log_text, sizeof log_text, "%s receiving on %s from %s\n", stamp, job.modem[0] ? job.modem : "a line",
-             job.caller_id[0] ? job.caller_id : "an unknown caller");
+    snprintf(log_text, sizeof log_text, "%s receiving on %s from %s%s%s\n", stamp, job.modem[0] ? job.modem : "a line",
+             job.caller_id[0] ? job.caller_id : "an unknown caller", job.called_number[0] ? " for " : "",
+             job.called_number);
     if ((r = q->be->stage_commit(st, &job, log_text)) != 0 || (r = engine_insert_job(q, &job)) != 0) {
         pthread_mutex_unlock(&q->lock);
         goto fail;

@@ -395,3 +395,23 @@ void job_format_time(int64_t t, char *out, size_t outlen)
     snprintf(out, outlen, "%s%c%02ld:%02ld", base, off < 0 ? '-' : '+', labs(off) / 3600,
              (labs(off) % 3600) / 60);
 }
+
+/* The states of a received fax's deliveries (docs/receiving.md). */
+static const char *const delivery_state_names[] = {
+    [JD_PENDING] = "pending", [JD_DONE] = "done", [JD_RETRYING] = "retrying", [JD_FAILED] = "failed",
+};
+
+const char *job_delivery_state_name(enum job_delivery_state s)
+{
+    return (unsigned)s < JD_STATE_COUNT ? delivery_state_names[s] : "pending";
+}
+
+int job_delivery_state_from_name(const char *name, enum job_delivery_state *out)
+{
+    for (int s = 0; s < JD_STATE_COUNT; s++)
+        if (strcmp(name, delivery_state_names[s]) == 0) {
+            *out = (enum job_delivery_state)s;
+            return 0;
+        }
+    return -EINVAL;
+}

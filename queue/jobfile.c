@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum field_kind { F_U64, F_I64, F_INT, F_UID, F_GID, F_STR, F_STATUS, F_TYPE };
+enum field_kind { F_U64, F_I64, F_INT, F_UID, F_GID, F_STR, F_STATUS, F_TYPE, F_DELIVERY };
 
 struct field {
     const char *key;
@@ -69,7 +69,15 @@ static const struct field fields[] = {
     NUM("resolution", F_INT, resolution, 1, 3, false),
     STR("transport", transport),
     STR("line", line),
+    /* Routing of received faxes (docs/receiving.md); optional too. */
+    STR("called_number", called_number),
+    NUM("routed", F_I64, routed, 0, TIME_MAX, false),
+    STR("route", route),
+#define DELIVERY(i) {"delivery." #i, F_DELIVERY, offsetof(struct job, deliveries[i]), sizeof(struct job_delivery), i, 0, false}
+    DELIVERY(0), DELIVERY(1), DELIVERY(2), DELIVERY(3), DELIVERY(4), DELIVERY(5), DELIVERY(6), DELIVERY(7),
+#undef DELIVERY
 };
+_Static_assert(JOB_DELIVERIES_MAX == 8, "one delivery.N key per delivery slot");
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
 /* ---- writing -------------------------------------------------------- */
@@ -131,9 +139,33 @@ static void out_escaped(struct outbuf *o, const char *s)
     }
 }
 
+/* "ACTION STATE ATTEMPTS FIRST_TRY NEXT_TRY TARGET<TAB>ERROR", escaped as
+ * one value: the action and state are single words, the target and the
+ * error carry no control characters (the daemon cleans them). */
+static void out_delivery(struct outbuf *o, const struct field *f, const struct job_delivery *d)
+{
+    char raw[JOB_DELIVERY_ACTION_MAX + JOB_DELIVERY_TARGET_MAX + JOB_DELIVERY_ERROR_MAX + 96];
+    snprintf(raw, sizeof raw, "%s %s %d %lld %lld %s\t%s", d->action, job_delivery_state_name(d->state), d->attempts,
+             (long long)d->first_try, (long long)d->next_try, d->target, d->error);
+    out_printf(o, "%s: ", f->key);
+    out_escaped(o, raw);
+    out_bytes(o, "\n", 1);
+}
+
 static void out_field(struct outbuf *o, const struct field *f, const struct job *job)
 {
     const char *p = (const char *)job + f->offset;
+
+    if (f->kind == F_DELIVERY) {
+        if (f->min < job->ndeliveries)
+            out_delivery(o, f, (const struct job_delivery *)p);
+        return;
+    }
+    /* Written only when set, so older readers of receive-less spools are unaffected. */
+    if ((f->offset == offsetof(struct job, called_number) || f->offset == offsetof(struct job, route)) && *p == '\0')
+        return;
+    if (f->offset == offsetof(struct job, routed) && job->routed == 0)
+        return;
 
     out_printf(o, "%s: ", f->key);
     switch (f->kind) {
@@ -145,6 +177,7 @@ static void out_field(struct outbuf *o, const struct field *f, const struct job 
     case F_STR: out_escaped(o, p); break;
     case F_STATUS: out_printf(o, "%s", job_status_name(*(const enum job_status *)p)); break;
     case F_TYPE: out_printf(o, "%s", job_type_name(*(const enum job_type *)p)); break;
+    case F_DELIVERY: break;
     }
     out_bytes(o, "\n", 1);
 }
@@ -285,9 +318,47 @@ static int set_numeric(struct parser *ps, const struct field *f, const char *val
     return 0;
 }
 
+static int set_delivery(struct parser *ps, const struct field *f, const char *val, struct job *job)
+{
+    struct field text = *f;
+    char raw[JOBFILE_MAX_LINE];
+    char action[JOB_DELIVERY_ACTION_MAX], state[16];
+    long long first, next;
+    int attempts, used = 0;
+    struct job_delivery d = {0};
+
+    text.size = sizeof raw;
+    if (unescape(ps, &text, val, raw) != 0)
+        return -EINVAL;
+    if (sscanf(raw, "%11s %15s %d %lld %lld %n", action, state, &attempts, &first, &next, &used) != 5 || used == 0)
+        return reject(ps, "\"%s\": expected ACTION STATE ATTEMPTS FIRST_TRY NEXT_TRY TARGET", f->key);
+    if (job_delivery_state_from_name(state, &d.state) != 0)
+        return reject(ps, "\"%s\": unknown state \"%.16s\"", f->key, state);
+    if (attempts < 0 || attempts > 1000000 || first < 0 || first > TIME_MAX || next < 0 || next > TIME_MAX)
+        return reject(ps, "\"%s\": a number out of range", f->key);
+    const char *rest = raw + used, *tab = strchr(rest, '\t');
+    if (tab == NULL)
+        return reject(ps, "\"%s\": no tab between target and error", f->key);
+    if ((size_t)(tab - rest) >= sizeof d.target || strlen(tab + 1) >= sizeof d.error)
+        return reject(ps, "\"%s\": target or error too long", f->key);
+    snprintf(d.action, sizeof d.action, "%s", action);
+    memcpy(d.target, rest, (size_t)(tab - rest));
+    snprintf(d.error, sizeof d.error, "%s", tab + 1);
+    d.attempts = attempts;
+    d.first_try = first;
+    d.next_try = next;
+    job->deliveries[f->min] = d;
+    if (f->min + 1 > job->ndeliveries)
+        job->ndeliveries = (int)f->min + 1;
+    return 0;
+}
+
 static int set_field(struct parser *ps, const struct field *f, const char *val, struct job *job)
 {
     char *dst = (char *)job + f->offset;
+
+    if (f->kind == F_DELIVERY)
+        return set_delivery(ps, f, val, job);
 
     switch (f->kind) {
     case F_STR:
@@ -366,6 +437,9 @@ static int check_consistency(struct parser *ps, const struct job *job)
         return reject(ps, "a send job without pages");
     if (job->type == JOB_SEND && job->recipient_number[0] == '\0')
         return reject(ps, "a send job without a recipient number");
+    for (int i = 0; i < job->ndeliveries; i++)
+        if (job->deliveries[i].action[0] == '\0')
+            return reject(ps, "delivery.%d missing before delivery.%d", i, job->ndeliveries - 1);
     return 0;
 }
 

@@ -53,6 +53,26 @@ enum job_status {
  * are fixed points on that scale. */
 enum { JOB_PRIORITY_LOW = 64, JOB_PRIORITY_NORMAL = 128, JOB_PRIORITY_HIGH = 192 };
 
+/* Deliveries of a received fax (docs/receiving.md): one record per
+ * action of its route, stored before the action runs and after each try. */
+#define JOB_DELIVERIES_MAX 8
+#define JOB_ROUTE_MAX 32
+#define JOB_DELIVERY_ACTION_MAX 12
+#define JOB_DELIVERY_TARGET_MAX 256
+#define JOB_DELIVERY_ERROR_MAX 160
+enum job_delivery_state { JD_PENDING, JD_DONE, JD_RETRYING, JD_FAILED, JD_STATE_COUNT };
+struct job_delivery {
+    char action[JOB_DELIVERY_ACTION_MAX]; /* "folder", "print", "command", "mail" */
+    char target[JOB_DELIVERY_TARGET_MAX]; /* directory, printer, route name, addresses */
+    enum job_delivery_state state;
+    int attempts;
+    int64_t first_try;  /* 0: not tried yet */
+    int64_t next_try;   /* pending/retrying: due at; 0 = now */
+    char error[JOB_DELIVERY_ERROR_MAX]; /* the last failure, "" when none */
+};
+const char *job_delivery_state_name(enum job_delivery_state s);
+int job_delivery_state_from_name(const char *name, enum job_delivery_state *out);
+
 /* A plain-data copy of one job: safe to keep after the engine moves on. */
 struct job {
     uint64_t id;
@@ -94,6 +114,12 @@ struct job {
     int resolution;     /* enum job_resolution the pages were rendered at */
     char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */
     char line[JOB_LINE_MAX]; /* the line of the last attempt; "" before the first */
+    char called_number[JOB_NUMBER_MAX]; /* the number the caller dialed; "" unknown */
+    /* Routing (docs/receiving.md): chosen once the call has ended. */
+    int64_t routed;                     /* when the route was chosen; 0 = not yet */
+    char route[JOB_ROUTE_MAX];          /* the route's name; "" = none matched */
+    int ndeliveries;
+    struct job_delivery deliveries[JOB_DELIVERIES_MAX];
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -377,6 +403,14 @@ struct queue_histogram {
     uint64_t count;                           /* all observations (the +Inf bucket) */
     double sum;
 };
+/* Deliveries finished by action and outcome since the daemon started. */
+#define QUEUE_DELIVERY_ACTIONS 8
+enum queue_delivery_outcome { QDO_DONE, QDO_RETRY, QDO_FAILED, QDO_COUNT };
+struct queue_delivery_counter {
+    char action[JOB_DELIVERY_ACTION_MAX]; /* "" = unused slot */
+    uint64_t outcome[QDO_COUNT];
+};
+
 struct queue_metrics {
     struct queue_summary summary;
     uint64_t calls[QF_COUNT];          /* finished outbound calls by outcome; QF_NONE = success */
@@ -388,6 +422,7 @@ struct queue_metrics {
     double modem_busy_seconds;         /* summed over channels */
     struct queue_histogram call_seconds;
     struct queue_histogram page_seconds;
+    struct queue_delivery_counter deliveries[QUEUE_DELIVERY_ACTIONS]; /* by action, first use first */
 };
 void queue_metrics(struct queue *q, struct queue_metrics *out);
 /* "success", "busy", "no_answer", "no_line", "not_fax", "dropped",
@@ -473,6 +508,9 @@ void queue_call_finished(struct queue *q, uint64_t id, const struct queue_call_r
  * the line does not know it). Durable before it returns; then QE_ADDED.
  * queue_call_status() and queue_call_log() report on it like on a send. */
 int queue_receive_begin(struct queue *q, const char *modem, const char *caller_id, uint64_t *id_out);
+/* The same, recording the number the caller dialed ("" or NULL unknown). */
+int queue_receive_begin_called(struct queue *q, const char *modem, const char *caller_id, const char *called,
+                               uint64_t *id_out);
 /* A page arrived complete: page_fd holds it as a single-page TIFF (read
  * from offset 0; the fd stays the caller's). Stored durably as the job's
  * next pages/NNN.tif, counted, then QE_CHANGED: a page is never visible
@@ -485,6 +523,25 @@ int queue_receive_page(struct queue *q, uint64_t id, int page_fd);
  * compression, remote_id (the sender's TSI) and duration are recorded.
  * -EBUSY when the job is not receiving, -ENOENT. */
 int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call_result *res);
+
+/* ---- routing and deliveries of received faxes (docs/receiving.md) ---- */
+
+/* Records the route chosen for a finished received fax: its owner and
+ * group from now on, the route's name and the deliveries to make (all
+ * pending). Durable before it returns, then QE_CHANGED. -EALREADY when
+ * the job was routed before, -EBUSY when it is still receiving, -ENOENT,
+ * -EINVAL for more than JOB_DELIVERIES_MAX deliveries. */
+int queue_receive_route(struct queue *q, uint64_t id, const char *route, uid_t uid, gid_t gid,
+                        const struct job_delivery *deliveries, int n);
+/* Stores delivery index of the job as d (state, attempts, times, error),
+ * durably, then QE_CHANGED; counts the outcome for the metrics when the
+ * state moved to done, retrying or failed. -ENOENT, -EINVAL bad index. */
+int queue_delivery_update(struct queue *q, uint64_t id, int index, const struct job_delivery *d);
+/* `redeliver` written to ctl: every delivery of the fax back to pending,
+ * due now (attempts and first try start again). Owner or admin only
+ * (-EPERM), a routed received fax only (-EINVAL with why). */
+int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id, char *why, size_t whylen);
+
 
 /* ---- spool checker -------------------------------------------------- */
 

@@ -17,6 +17,11 @@ add_test(NAME system_sip_mounted_default_local COMMAND bash ${CMAKE_CURRENT_LIST
 set_tests_properties(system_sip_mounted_default_local PROPERTIES LABELS "system;sip;mount" TIMEOUT 400
   SKIP_RETURN_CODE 77 ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 
+# Inbound routing by the SIP Request-URI (needs FUSE; exit 77 = skipped).
+add_test(NAME system_sip_routing COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_sip_routing.sh)
+set_tests_properties(system_sip_routing PROPERTIES LABELS "system;sip;mount" TIMEOUT 400 SKIP_RETURN_CODE 77
+  ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+
 # Remote callers driven by SIPp (Debian sip-tester) against a mounted
 # daemon: allowed peers, a flood, malformed SIP/SDP, SDP naming a third
 # address, a silent caller, inbound digest authentication (exit 77 = skipped).

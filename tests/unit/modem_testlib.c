@@ -212,6 +212,7 @@ static void *rx_begin(void *ctx, const struct modem_inbound_call *call)
     snprintf(t->caller_id, sizeof t->caller_id, "%s", call->caller_id);
     snprintf(t->line, sizeof t->line, "%s", call->line);
     snprintf(t->call_ref, sizeof t->call_ref, "%s", call->call_ref);
+    snprintf(t->called_number, sizeof t->called_number, "%s", call->called_number ? call->called_number : "");
     snprintf(t->channel, sizeof t->channel, "%s", call->channel);
     bool refuse = t->refuse;
     if (!refuse)

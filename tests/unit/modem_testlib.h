@@ -76,6 +76,7 @@ struct test_inbound {
     bool holding, released;
     int calls;            /* begin() calls */
     char caller_id[64], line[32], call_ref[64], channel[16];
+    char called_number[64];
     int pages;
     int finished_count;
     struct modem_rx_result result;

@@ -35,6 +35,15 @@ static struct queue_metrics sample_metrics(void)
     m.submissions = 16;
     m.submissions_refused = 2;
     m.modem_busy_seconds = 812.5;
+    /* counted in the order actions were first used; "fax2mail" is no action of ours */
+    snprintf(m.deliveries[0].action, sizeof m.deliveries[0].action, "print");
+    m.deliveries[0].outcome[QDO_DONE] = 4;
+    snprintf(m.deliveries[1].action, sizeof m.deliveries[1].action, "folder");
+    m.deliveries[1].outcome[QDO_DONE] = 7;
+    m.deliveries[1].outcome[QDO_RETRY] = 2;
+    m.deliveries[1].outcome[QDO_FAILED] = 1;
+    snprintf(m.deliveries[2].action, sizeof m.deliveries[2].action, "fax2mail");
+    m.deliveries[2].outcome[QDO_FAILED] = 5;
     memcpy(m.call_seconds.bounds, call_bounds, sizeof call_bounds);
     memcpy(m.page_seconds.bounds, page_bounds, sizeof page_bounds);
     /* cumulative: 2 calls <= 30 s, 10 more <= 60 s, 4 more <= 90 s */
@@ -101,6 +110,23 @@ static const char expected[] =
     "# HELP faxfs_modem_busy_seconds_total Seconds modem channels spent on calls, summed.\n"
     "# TYPE faxfs_modem_busy_seconds_total counter\n"
     "faxfs_modem_busy_seconds_total 812.5\n"
+    "# HELP faxfs_deliveries_total Tries to deliver received faxes, by action and outcome.\n"
+    "# TYPE faxfs_deliveries_total counter\n"
+    "faxfs_deliveries_total{action=\"folder\",outcome=\"done\"} 7\n"
+    "faxfs_deliveries_total{action=\"folder\",outcome=\"retry\"} 2\n"
+    "faxfs_deliveries_total{action=\"folder\",outcome=\"failed\"} 1\n"
+    "faxfs_deliveries_total{action=\"print\",outcome=\"done\"} 4\n"
+    "faxfs_deliveries_total{action=\"print\",outcome=\"retry\"} 0\n"
+    "faxfs_deliveries_total{action=\"print\",outcome=\"failed\"} 0\n"
+    "faxfs_deliveries_total{action=\"command\",outcome=\"done\"} 0\n"
+    "faxfs_deliveries_total{action=\"command\",outcome=\"retry\"} 0\n"
+    "faxfs_deliveries_total{action=\"command\",outcome=\"failed\"} 0\n"
+    "faxfs_deliveries_total{action=\"mail\",outcome=\"done\"} 0\n"
+    "faxfs_deliveries_total{action=\"mail\",outcome=\"retry\"} 0\n"
+    "faxfs_deliveries_total{action=\"mail\",outcome=\"failed\"} 0\n"
+    "faxfs_deliveries_total{action=\"fax2mail\",outcome=\"done\"} 0\n"
+    "faxfs_deliveries_total{action=\"fax2mail\",outcome=\"retry\"} 0\n"
+    "faxfs_deliveries_total{action=\"fax2mail\",outcome=\"failed\"} 5\n"
     "# HELP faxfs_call_duration_seconds Duration of finished calls.\n"
     "# TYPE faxfs_call_duration_seconds histogram\n"
     "faxfs_call_duration_seconds_bucket{le=\"15\"} 0\n"

@@ -329,6 +329,7 @@ static int make_pool(struct fixture *f, bool unpaced)
         .inbound = &test_inbound_ops, .inbound_ctx = &f->in,
         .listen_spec = "audiosocket:127.0.0.1:0", .listen_unpaced = unpaced,
         .receive_max_pages = f->max_pages, .audiosocket_allow = f->allow, .receive_max_bytes = f->max_bytes,
+        .audiosocket_number = "5550199",
     };
     char err[256];
     if (modem_pool_create(&f->pool, &cfg, err, sizeof err) != 0) {
@@ -416,6 +417,7 @@ static void test_audiosocket_call_delivers_the_fax(void **state)
     assert_string_equal(f->in.line, "audiosocket");
     assert_string_equal(f->in.caller_id, "");
     assert_string_equal(f->in.call_ref, "12345678-9abc-def0-0fed-cba987654321");
+    assert_string_equal(f->in.called_number, "5550199"); /* the listener's number: AudioSocket carries none */
     assert_received_page_matches(f, 1);
     assert_received_page_matches(f, 2);
     assert_int_equal(c.pages_tx, 2); /* confirmed to the sender */

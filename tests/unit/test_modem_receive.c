@@ -23,6 +23,7 @@
 #define CALL_TIMEOUT_S 120 /* a bound so a hang fails the test, not a timing check */
 #define MAX_PAGES 4
 #define STATION "5550100"
+#define SECOND_STATION "5550177" /* another number of ours (a DID) */
 #define SENDER_TSID "FAXFS LOOP TEST"
 
 struct fixture {
@@ -54,7 +55,7 @@ static int setup(void **state)
     struct modem_pool_config cfg = {
         .channels = 2, .line_spec = "sim", .pace = MODEM_PACE_FAST, .sim_dir = f->sim_dir,
         .scratch_dir = f->dir, .workers = 1, .tsid = "FAXFS RECEIVER",
-        .inbound = &test_inbound_ops, .inbound_ctx = &f->in, .station_number = STATION,
+        .inbound = &test_inbound_ops, .inbound_ctx = &f->in, .station_number = STATION "," SECOND_STATION,
     };
     char err[256];
     if (modem_pool_create(&f->pool, &cfg, err, sizeof err) != 0) {
@@ -116,6 +117,7 @@ static void test_dialing_our_own_number_delivers_the_fax_to_the_inbound_side(voi
     assert_int_equal(r->bit_rate, 14400);
     assert_true(r->duration > 0);
     assert_string_equal(f->in.caller_id, STATION);
+    assert_string_equal(f->in.called_number, STATION);
     assert_string_equal(f->in.line, "sim");
     assert_string_equal(f->in.channel, "in0");
     for (int n = 1; n <= 3; n++)
@@ -193,6 +195,39 @@ static void test_other_numbers_still_reach_simulated_machines(void **state)
     assert_int_equal(f->in.calls, 0);
 }
 
+static void send_one_page_to(struct fixture *f, const char *number)
+{
+    struct modem_send_request req = { .number = number, .page_paths = f->page_ptrs, .page_count = 1,
+                                      .first_page_number = 1, .total_pages = 1 };
+    assert_int_equal(modem_send(f->pool, 0, &req, &test_recorder_events, &f->rec), 0);
+    assert_true(test_recorder_wait(&f->rec, CALL_TIMEOUT_S));
+    assert_int_equal(f->rec.result.outcome, MODEM_OK);
+}
+
+static void test_each_station_number_loops_back_with_the_number_dialed(void **state)
+{
+    struct fixture *f = *state;
+    send_one_page_to(f, SECOND_STATION);
+    assert_true(test_inbound_wait_finished(&f->in, CALL_TIMEOUT_S));
+    assert_int_equal(f->in.calls, 1);
+    assert_string_equal(f->in.called_number, SECOND_STATION);
+}
+
+static void test_part_of_a_station_number_is_not_ours(void **state)
+{
+    static const char *const near[] = {"555017", "55501777", "5550100,5550177"};
+    struct fixture *f = *state;
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        struct modem_send_request req = { .number = near[i], .page_paths = f->page_ptrs, .page_count = 1,
+                                          .first_page_number = 1, .total_pages = 1 };
+        test_recorder_destroy(&f->rec);
+        test_recorder_init(&f->rec);
+        if (modem_send(f->pool, 0, &req, &test_recorder_events, &f->rec) == 0)
+            assert_true(test_recorder_wait(&f->rec, CALL_TIMEOUT_S));
+    }
+    assert_int_equal(f->in.calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +236,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_call_cut_off_mid_fax_keeps_the_pages_already_received, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_loopback_call_is_busy_for_the_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_numbers_still_reach_simulated_machines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_station_number_loops_back_with_the_number_dialed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_part_of_a_station_number_is_not_ours, setup, teardown),
     };
     return cmocka_run_group_tests_name("modem_receive", tests, NULL, NULL);
 }

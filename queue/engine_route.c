@@ -1,0 +1,168 @@
+/*
+ * engine_route.c - the records of a received fax's route and deliveries:
+ * the route chosen once the call has ended, and each delivery's state,
+ * always persisted before anyone is told. The actions themselves (files,
+ * printers, mail) are the daemon's; the queue only keeps their records.
+ */
+#include "queue/engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int queue_receive_route(struct queue *q, uint64_t id, const char *route, uid_t uid, gid_t gid,
+                        const struct job_delivery *deliveries, int n)
+{
+    struct notes notes = {0};
+    int r = 0;
+
+    if (n < 0 || n > JOB_DELIVERIES_MAX)
+        return -EINVAL;
+    pthread_mutex_lock(&q->lock);
+    struct qjob *qj = engine_find_job(q, id);
+    if (qj == NULL || qj->j.type != JOB_RECEIVE) {
+        r = -ENOENT;
+        goto out;
+    }
+    if (qj->j.status == JOB_RECEIVING) {
+        r = -EBUSY;
+        goto out;
+    }
+    if (qj->j.routed != 0) {
+        r = -EALREADY;
+        goto out;
+    }
+    struct job saved = qj->j;
+    struct job *j = &qj->j;
+    j->routed = engine_now(q);
+    snprintf(j->route, sizeof j->route, "%s", route ? route : "");
+    j->owner_uid = uid;
+    j->owner_gid = gid;
+    j->ndeliveries = n;
+    for (int i = 0; i < n; i++) {
+        j->deliveries[i] = deliveries[i];
+        j->deliveries[i].state = JD_PENDING;
+    }
+    j->changed = j->routed;
+    if ((r = engine_persist(q, qj, &notes)) != 0) {
+        qj->j = saved;
+        goto out;
+    }
+    engine_job_log(q, &notes, id, "routed by %s%s%s to uid %lu, gid %lu; %d deliver%s", route && route[0] ? "route \"" : "no route",
+                   route && route[0] ? route : "", route && route[0] ? "\"" : "", (unsigned long)uid,
+                   (unsigned long)gid, n, n == 1 ? "y" : "ies");
+out:
+    pthread_mutex_unlock(&q->lock);
+    engine_deliver(q, &notes);
+    return r;
+}
+
+/* The counter slot of an action, made on first use; NULL when full. */
+static struct queue_delivery_counter *counter_of(struct queue *q, const char *action)
+{
+    for (int i = 0; i < QUEUE_DELIVERY_ACTIONS; i++) {
+        struct queue_delivery_counter *c = &q->counters.deliveries[i];
+        if (c->action[0] == '\0')
+            snprintf(c->action, sizeof c->action, "%s", action);
+        if (strcmp(c->action, action) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static void count_outcome(struct queue *q, const struct job_delivery *before, const struct job_delivery *after)
+{
+    static const int outcome_of[JD_STATE_COUNT] = {
+        [JD_PENDING] = -1, [JD_DONE] = QDO_DONE, [JD_RETRYING] = QDO_RETRY, [JD_FAILED] = QDO_FAILED,
+    };
+    int o = outcome_of[after->state];
+    /* A try ends in done, retrying or failed: attempts tell a new try from
+     * a rewrite of the same record. */
+    if (o < 0 || (after->state == before->state && after->attempts == before->attempts))
+        return;
+    struct queue_delivery_counter *c = counter_of(q, after->action);
+    if (c)
+        c->outcome[o]++;
+}
+
+int queue_delivery_update(struct queue *q, uint64_t id, int index, const struct job_delivery *d)
+{
+    struct notes notes = {0};
+    int r = 0;
+
+    pthread_mutex_lock(&q->lock);
+    struct qjob *qj = engine_find_job(q, id);
+    if (qj == NULL) {
+        r = -ENOENT;
+        goto out;
+    }
+    if (index < 0 || index >= qj->j.ndeliveries || (unsigned)d->state >= JD_STATE_COUNT) {
+        r = -EINVAL;
+        goto out;
+    }
+    struct job_delivery before = qj->j.deliveries[index];
+    int64_t changed = qj->j.changed;
+    qj->j.deliveries[index] = *d;
+    /* The action and target are the route's: a record cannot be turned into another. */
+    memcpy(qj->j.deliveries[index].action, before.action, sizeof before.action);
+    memcpy(qj->j.deliveries[index].target, before.target, sizeof before.target);
+    qj->j.changed = engine_now(q);
+    if ((r = engine_persist(q, qj, &notes)) != 0) {
+        qj->j.deliveries[index] = before;
+        qj->j.changed = changed;
+        goto out;
+    }
+    count_outcome(q, &before, &qj->j.deliveries[index]);
+    if (d->state != before.state)
+        engine_job_log(q, &notes, id, "delivery %d (%s %s): %s%s%s", index + 1, before.action, before.target,
+                       job_delivery_state_name(d->state), d->error[0] ? ": " : "", d->error);
+out:
+    pthread_mutex_unlock(&q->lock);
+    engine_deliver(q, &notes);
+    return r;
+}
+
+int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id, char *why, size_t whylen)
+{
+    struct notes notes = {0};
+    int r = 0;
+
+    pthread_mutex_lock(&q->lock);
+    struct qjob *qj = engine_find_job(q, id);
+    if (qj == NULL) {
+        snprintf(why, whylen, "job %llu does not exist", (unsigned long long)id);
+        r = -ENOENT;
+        goto out;
+    }
+    if (!queue_caller_owns(q, who, &qj->j)) {
+        snprintf(why, whylen, "job %llu belongs to uid %lu; only its owner or an administrator may redeliver it",
+                 (unsigned long long)id, (unsigned long)qj->j.owner_uid);
+        r = -EPERM;
+        goto out;
+    }
+    if (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0) {
+        snprintf(why, whylen, "job %llu has no deliveries to repeat; only a received fax whose route delivers it can be redelivered",
+                 (unsigned long long)id);
+        r = -EINVAL;
+        goto out;
+    }
+    struct job saved = qj->j;
+    for (int i = 0; i < qj->j.ndeliveries; i++) {
+        struct job_delivery *d = &qj->j.deliveries[i];
+        d->state = JD_PENDING;
+        d->attempts = 0;
+        d->first_try = 0;
+        d->next_try = 0;
+    }
+    qj->j.changed = engine_now(q);
+    if ((r = engine_persist(q, qj, &notes)) != 0) {
+        qj->j = saved;
+        snprintf(why, whylen, "the spool could not record it: %s", strerror(-r));
+        goto out;
+    }
+    engine_job_log(q, &notes, id, "redelivery asked by uid %lu", (unsigned long)who->uid);
+out:
+    pthread_mutex_unlock(&q->lock);
+    engine_deliver(q, &notes);
+    return r;
+}
