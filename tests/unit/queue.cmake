@@ -5,7 +5,7 @@ target_link_libraries(faxfs_queue_testutil PUBLIC faxfs_document faxfs_queue Pkg
 # test_queue_fault needs FAXFS_FAULT_INJECTION=ON; without it its tests
 # report themselves skipped.
 foreach(name jobfile job sched engine spool document intake receive fault check metrics preview convert drafts
-             number_pattern)
+             number_pattern dialplan)
   add_executable(test_queue_${name} ${CMAKE_CURRENT_LIST_DIR}/test_queue_${name}.c)
   target_link_libraries(test_queue_${name} PRIVATE faxfs_queue_testutil)
   add_test(NAME queue_${name} COMMAND test_queue_${name})
