@@ -14,6 +14,7 @@
 
 #include "modem/admission.h"
 #include "modem/modem.h"
+#include "queue/dialplan.h"
 #include "queue/queue.h"
 
 enum {
@@ -58,6 +59,8 @@ enum {
     OPT_RECEIVED_DAYS,
     OPT_RECEIVED_EMPTY_HOURS,
     OPT_RECEIVE_MAX_BYTES,
+    /* Dial rules, destinations, modem settings: OPT_DIALPLAN + enum dialplan_option. */
+    OPT_DIALPLAN = 1000,
 };
 
 static const struct option long_options[] = {
@@ -105,6 +108,27 @@ static const struct option long_options[] = {
     {"received-days", required_argument, NULL, OPT_RECEIVED_DAYS},
     {"received-empty-hours", required_argument, NULL, OPT_RECEIVED_EMPTY_HOURS},
     {"receive-max-mib", required_argument, NULL, OPT_RECEIVE_MAX_BYTES},
+    /* Dial rules (docs/dialing.md). */
+    {"dial-country", required_argument, NULL, OPT_DIALPLAN + DPO_COUNTRY},
+    {"dial-area", required_argument, NULL, OPT_DIALPLAN + DPO_AREA},
+    {"dial-international-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_INTERNATIONAL_PREFIX},
+    {"dial-national-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_NATIONAL_PREFIX},
+    {"dial-strip-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_STRIP_PREFIX},
+    {"dial-deny", required_argument, NULL, OPT_DIALPLAN + DPO_DENY},
+    {"dial-deny-file", required_argument, NULL, OPT_DIALPLAN + DPO_DENY_FILE},
+    {"dial-allow", required_argument, NULL, OPT_DIALPLAN + DPO_ALLOW},
+    {"line-dial-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_LINE_DIAL_PREFIX},
+    {"line-number-format", required_argument, NULL, OPT_DIALPLAN + DPO_LINE_NUMBER_FORMAT},
+    {"destination-max-calls", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_CALLS},
+    {"destination-ecm", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_ECM},
+    {"destination-max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_BIT_RATE},
+    {"destination-min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MIN_BIT_RATE},
+    {"destination-max-pages", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_PAGES},
+    {"destination-window", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_WINDOW},
+    {"destination-refuse", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_REFUSE},
+    {"ecm", required_argument, NULL, OPT_DIALPLAN + DPO_ECM},
+    {"max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MAX_BIT_RATE},
+    {"min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MIN_BIT_RATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -136,6 +160,25 @@ void options_print_help(FILE *out, const char *prog)
             "                           CPU allows; realtime: at the speed of a real line\n"
             "      --modems N           modem channels (default 4)\n"
             "      --per-destination N  concurrent calls to one number (default 1, 0 = no limit)\n"
+            "\n"
+            "Dial rules (docs/dialing.md; without them numbers are dialed as typed):\n"
+            "      --dial-country CC    country code: numbers become E.164 (+CC...)\n"
+            "      --dial-area CODE     area code added to local numbers\n"
+            "      --dial-international-prefix P  e.g. 00, 011, 010, 0011\n"
+            "      --dial-national-prefix P       trunk prefix, e.g. 0 (or 1 in NANP)\n"
+            "      --dial-strip-prefix P  outside-line prefix people type by habit (9)\n"
+            "      --dial-deny PATTERN  refuse matching numbers (repeatable)\n"
+            "      --dial-deny-file FILE  one pattern per line, # comments\n"
+            "      --dial-allow PATTERN lift a built-in refusal (emergency, premium rate)\n"
+            "      --line-dial-prefix NAME=P  dialed in front of every number on line NAME\n"
+            "      --line-number-format NAME=F  e164, international, national or local\n"
+            "      --destination-KEY PATTERN=VALUE  [destination PATTERN] controls: max-calls,\n"
+            "                           ecm, max-bit-rate, min-bit-rate, max-pages,\n"
+            "                           window (Mon-Fri 08:00-18:00), refuse (a message)\n"
+            "      --ecm yes|no         error correction mode (default yes)\n"
+            "      --max-bit-rate N     2400, 4800, 7200, 9600, 12000 or 14400\n"
+            "      --min-bit-rate N     end calls that train below N bps\n"
+            "\n"
             "      --retry-delay SECS   one retry delay for every failure class (default per\n"
             "                           class: busy 180, no answer 300, no line 300,\n"
             "                           not a fax 300, dropped call 60)\n"
@@ -329,6 +372,23 @@ void options_free(struct daemon_options *opt)
     for (int i = 0; i < opt->nowned; i++)
         free(opt->owned[i]);
     opt->nowned = 0;
+    dialplan_free(opt->dialplan);
+    opt->dialplan = NULL;
+}
+
+/* One dial rule, destination control or modem setting. */
+static int apply_dialplan(struct daemon_options *opt, enum dialplan_option o, const char *value)
+{
+    char why[256];
+    if (!opt->dialplan && !(opt->dialplan = dialplan_new())) {
+        fprintf(stderr, "faxfs: --%s: out of memory\n", dialplan_option_name(o));
+        return -1;
+    }
+    if (dialplan_set(opt->dialplan, o, value, why, sizeof why) != 0) {
+        fprintf(stderr, "faxfs: --%s: %s\n", dialplan_option_name(o), why);
+        return -1;
+    }
+    return 0;
 }
 
 static void set_defaults(struct daemon_options *opt)
@@ -525,7 +585,12 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
     case OPT_RECEIVED_EMPTY_HOURS:
         bad |= parse_count("--received-empty-hours", optarg, 0, 1000000, &opt->received_empty_hours) != 0;
         break;
-    default: bad = 1; break;
+    default:
+        if (c >= OPT_DIALPLAN && c < OPT_DIALPLAN + DPO_COUNT)
+            bad |= apply_dialplan(opt, (enum dialplan_option)(c - OPT_DIALPLAN), optarg) != 0;
+        else
+            bad = 1;
+        break;
     }
     return bad ? -1 : 0;
 }

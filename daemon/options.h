@@ -51,6 +51,8 @@ struct daemon_options {
     bool notify_retry;        /* --notify-retry: also on each retry */
     const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */
     const char *convert_user; /* --convert-user; NULL: faxfs-convert, else nobody */
+    struct dialplan *dialplan; /* dial rules, [destination] sections, modem settings
+                                  (queue/dialplan.h); NULL: none given */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */

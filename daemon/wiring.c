@@ -123,6 +123,10 @@ static int wiring_start(void *ctx, const struct queue_call *call)
         .total_pages = call->total_pages,
         .tsid = call->tsid,
         .header = call->sender_name,
+        .ecm = call->ecm,
+        .ecm_set = call->ecm >= 0,
+        .max_bit_rate = call->max_bit_rate,
+        .min_bit_rate = call->min_bit_rate,
     };
     int rc = modem_send(w->pool, call->channel, &req, &wiring_events, c);
     if (rc < 0)

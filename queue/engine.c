@@ -6,6 +6,7 @@
  * with the engine lock held. docs/queue.md explains the threads.
  */
 #include "queue/engine.h"
+#include "queue/dialplan.h"
 #include "queue/fault.h"
 
 #include <errno.h>
@@ -23,7 +24,7 @@
 /* A call prepared under the lock, started outside it. */
 struct pending_call {
     struct queue_call call;
-    char number[JOB_NUMBER_MAX];
+    char number[JOB_NUMBER_MAX + 16];
     char tsid[JOB_IDENT_MAX];
     char sender[JOB_TEXT_MAX];
     char **paths;
@@ -137,6 +138,25 @@ static void fail_job(struct queue *q, struct qjob *qj, const char *code, const c
     engine_log(q, QUEUE_LOG_NOTICE, "job %llu failed: %s", (unsigned long long)qj->j.id, text);
 }
 
+/* A due job outside its destination's sending window waits, scheduled for
+ * when the window opens. */
+static enum job_status hold_for_window(struct queue *q, struct qjob *qj, int64_t t, struct notes *n)
+{
+    struct dialplan_controls c;
+    dialplan_controls(q->cfg.dialplan, qj->j.recipient_number, &c);
+    if (!c.window)
+        return JOB_QUEUED;
+    int64_t open = dialplan_window_next_open(c.window, t);
+    if (open <= t)
+        return JOB_QUEUED;
+    char when[48];
+    qj->j.scheduled = open;
+    job_format_time(open, when, sizeof when);
+    engine_job_log(q, n, qj->j.id, "outside the sending window of [destination %s]: waiting until %s", c.pattern,
+                   when);
+    return JOB_SCHEDULED;
+}
+
 /* Waiting jobs whose time has come become queued; expired ones fail. */
 static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
 {
@@ -150,6 +170,8 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
             continue;
         }
         enum job_status want = sched_waiting_state(&qj->j, t);
+        if (want == JOB_QUEUED && qj->j.type == JOB_SEND && qj->channel < 0)
+            want = hold_for_window(q, qj, t, n);
         if (want != s) {
             qj->j.status = want;
             engine_persist(q, qj, n);
@@ -193,7 +215,13 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
             return NULL;
         }
     }
-    snprintf(pc->number, sizeof pc->number, "%s", qj->j.recipient_number);
+    /* The line's name reaches here once calls are routed to lines. */
+    if (dialplan_format_for_line(q->cfg.dialplan, "default", qj->j.recipient_number, pc->number,
+                                 sizeof pc->number) != 0)
+        snprintf(pc->number, sizeof pc->number, "%s", qj->j.recipient_number);
+    struct dialplan_modem m;
+    dialplan_modem_settings(q->cfg.dialplan, qj->j.recipient_number, qj->j.use_ecm, qj->j.max_bit_rate,
+                            qj->j.min_bit_rate, &m);
     snprintf(pc->tsid, sizeof pc->tsid, "%s", qj->j.tsid);
     snprintf(pc->sender, sizeof pc->sender, "%s", qj->j.sender_name);
     pc->call = (struct queue_call){
@@ -206,6 +234,10 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
         .total_pages = qj->j.page_count,
         .tsid = pc->tsid,
         .sender_name = pc->sender,
+        .ecm = m.ecm,
+        .max_bit_rate = m.max_bit_rate,
+        .min_bit_rate = m.min_bit_rate,
+        .t38 = m.t38,
     };
     return pc;
 }
@@ -245,6 +277,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     qj->j.next_attempt = 0;
     snprintf(qj->j.modem, sizeof qj->j.modem, "%s", ch->name);
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "dialing");
+    snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
     if (engine_persist(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
         free_pending(pc);
@@ -253,9 +286,25 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     qj->channel = channel;
     ch->job = qj->j.id;
     ch->busy_since = qj->page_mark = engine_now(q);
-    engine_job_log(q, n, qj->j.id, "attempt %d on %s: dialing %s%s", qj->j.attempts, ch->name, qj->j.recipient_number,
+    engine_job_log(q, n, qj->j.id, "attempt %d on %s: dialing %s%s", qj->j.attempts, ch->name, pc->number,
                    qj->j.pages_sent > 0 ? " (resuming after the pages already confirmed)" : "");
     return pc;
+}
+
+/* Calls to numbers of a [destination] section with max-calls count
+ * together against its limit; other numbers each against
+ * per_destination_limit. */
+static int destination_key(void *ctx, const struct job *j, char *key, size_t keylen)
+{
+    const struct queue *q = ctx;
+    struct dialplan_controls c;
+    dialplan_controls(q->cfg.dialplan, j->recipient_number, &c);
+    if (c.max_calls >= 0) {
+        snprintf(key, keylen, "[%s]", c.pattern);
+        return c.max_calls;
+    }
+    snprintf(key, keylen, "%s", j->recipient_number);
+    return q->cfg.per_destination_limit;
 }
 
 static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, struct notes *n)
@@ -279,8 +328,8 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
         nfree += q->channels[c].job == 0;
     if ((size_t)nfree > max)
         nfree = (int)max;
-    size_t np = sched_pick(cand, ncand, (const struct job *const *)active, nactive, nfree,
-                           q->cfg.per_destination_limit, picked);
+    size_t np = sched_pick_keyed(cand, ncand, (const struct job *const *)active, nactive, nfree, destination_key, q,
+                                 picked);
     for (size_t i = 0; i < np; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
         int c = free_channel(q);

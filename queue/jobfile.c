@@ -68,6 +68,12 @@ static const struct field fields[] = {
     /* Added after the first release; optional, so older files still load. */
     NUM("resolution", F_INT, resolution, 1, 3, false),
     STR("transport", transport),
+    /* Dial rules and modem settings (docs/dialing.md); optional too. */
+    STR("submitted_number", submitted_number),
+    STR("dialed_number", dialed_number),
+    NUM("use_ecm", F_INT, use_ecm, -1, 1, false),
+    NUM("max_bit_rate", F_INT, max_bit_rate, 0, 14400, false),
+    NUM("min_bit_rate", F_INT, min_bit_rate, 0, 14400, false),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

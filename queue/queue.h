@@ -92,6 +92,14 @@ struct job {
     char caller_id[JOB_NUMBER_MAX];
     int resolution;     /* enum job_resolution the pages were rendered at */
     char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */
+    /* Dial rules (docs/dialing.md): the number as typed, as last dialed
+     * (recipient_number is the canonical one); "" for older jobs. */
+    char submitted_number[JOB_NUMBER_MAX];
+    char dialed_number[JOB_NUMBER_MAX];
+    /* Modem settings asked for by the job: -1 / 0 when not given. */
+    int use_ecm;        /* -1 default, 0 off, 1 on */
+    int max_bit_rate;   /* 0 or 2400..14400 */
+    int min_bit_rate;
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -162,6 +170,11 @@ struct queue_call {
     int total_pages;
     const char *tsid;
     const char *sender_name;
+    /* Modem settings after precedence (destination > job > global). */
+    int ecm;          /* -1 the modem's default (on), 0 off, 1 on */
+    int max_bit_rate; /* 0: no ceiling */
+    int min_bit_rate; /* 0: no floor; the call ends when the rate falls below */
+    int t38;          /* -1 as the line does, 0 never T.38 on this call */
 };
 
 /* Implemented by the daemon over modem/. start() must not call back into
@@ -212,6 +225,10 @@ struct queue_config {
     uid_t convert_uid;                /* the converter's user when the daemon is root; never 0 */
     gid_t convert_gid;
     const struct queue_converter *convert; /* tests of the engine only; NULL: the sandbox */
+    /* Dial rules, destination controls and global modem settings
+     * (queue/dialplan.h); NULL: numbers as typed, no controls. Not owned;
+     * must outlive the queue. */
+    const struct dialplan *dialplan;
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -265,8 +282,20 @@ struct queue_request {
     int max_attempts; /* 0 = default */
     int resolution;   /* enum job_resolution; 0 = fine */
     bool cover_page;  /* prepend a cover page made from the job's fields */
+    int use_ecm;      /* QUEUE_ECM_DEFAULT, _ON or _OFF */
+    int max_bit_rate; /* 0 = default; else 2400..14400 */
+    int min_bit_rate; /* 0 = default */
     char cover_comment[1024]; /* free text for the cover page */
 };
+
+enum { QUEUE_ECM_DEFAULT = 0, QUEUE_ECM_ON = 1, QUEUE_ECM_OFF = 2 };
+
+/* Checks a recipient number as typed against the dial rules before
+ * anything is stored: 0 and the canonical number in canonical (may be
+ * NULL), -EINVAL (not a number) or -EACCES (refused by a dial rule or a
+ * destination's refuse) with a sentence naming the rule and the fix.
+ * Logs nothing: the caller logs its refusal. */
+int queue_check_number(struct queue *q, const char *typed, char *canonical, size_t len, char *why, size_t whylen);
 
 /* A temporary file on the spool's filesystem (already unlinked) to receive
  * an uploaded document; returns an fd or -errno. */
