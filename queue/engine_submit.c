@@ -57,10 +57,10 @@ int queue_check_number(struct queue *q, const char *typed, char *canonical, size
     if ((r = dialplan_canonical(dp, typed, number, sizeof number, why, whylen)) != 0)
         return r;
     if (dialplan_check(dp, typed, number, rule, sizeof rule) != 0) {
-        snprintf(why, whylen,
-                 "the number %.40s (%s) is refused by the dial rules (%s); send to another number, or ask the "
-                 "administrator to change that rule (--dial-allow lifts a built-in one)",
-                 typed, number, rule);
+        bool same = strcmp(typed, number) == 0;
+        snprintf(why, whylen, "the number %.40s%s%s%s is refused by %s; fax another number, or ask the administrator%s",
+                 typed, same ? "" : " (", same ? "" : number, same ? "" : ")", rule,
+                 strncmp(rule, "built-in", 8) == 0 ? " (--dial-allow lifts it)" : " to change that rule");
         return -EACCES;
     }
     dialplan_controls(dp, number, &c);

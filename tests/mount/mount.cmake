@@ -4,7 +4,7 @@
 add_executable(mkfax ${CMAKE_CURRENT_SOURCE_DIR}/mount/mkfax.c)
 target_link_libraries(mkfax PRIVATE faxfs_faxtest)
 foreach(t submit order refusals cancel ctl readers follow restart users receive metrics previews documents
-    sandbox outbox_private outbox_limits)
+    sandbox outbox_private outbox_limits dialplan)
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
   set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
     ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
