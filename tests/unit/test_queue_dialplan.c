@@ -160,6 +160,48 @@ static void test_format_for_line(void **state)
     dialplan_free(dp);
 }
 
+/* The worked examples of docs/dialing.md, typed to dialed. */
+static void test_worked_examples(void **state)
+{
+    (void)state;
+    static const struct {
+        const struct site *site;
+        const char *prefix, *format, *typed, *canonical, *dialed; /* dialed NULL: refused */
+    } cases[] = {
+        {&uk, "default=9", "default=national", "020 7946 0958", "+442079460958", "902079460958"},
+        {&uk, "default=9", "default=national", "9,020 7946 0958", "+442079460958", "902079460958"},
+        {&uk, "default=9", "default=national", "7946 0958", "+442079460958", "902079460958"},
+        {&uk, "default=9", "default=national", "+1 212 555 0100", "+12125550100", "90012125550100"},
+        {&uk, "default=9", "default=national", "999", "+4420999", NULL},
+        {&uk, "default=9", "default=national", "9999", "+44209999", NULL},
+        {&uk, "default=9", "default=national", "0909 879 0000", "+449098790000", NULL},
+        {&us, "default=", "default=national", "(555) 123-4567", "+15551234567", "15551234567"},
+        {&us, "default=", "default=national", "555-0101", "+12125550101", "12125550101"},
+        {&us, "default=", "default=national", "9,5551234", "+12125551234", "12125551234"},
+        {&us, "default=", "default=national", "011 44 20 7946 0958", "+442079460958", "011442079460958"},
+        {&us, "default=", "default=national", "1 900 555 0100", "+19005550100", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct dialplan *dp = plan(cases[i].site);
+        char why[200], canon[JOB_NUMBER_MAX], out[80], rule[160];
+        assert_int_equal(dialplan_set(dp, DPO_LINE_DIAL_PREFIX, cases[i].prefix, why, sizeof why), 0);
+        assert_int_equal(dialplan_set(dp, DPO_LINE_NUMBER_FORMAT, cases[i].format, why, sizeof why), 0);
+        assert_int_equal(dialplan_canonical(dp, cases[i].typed, canon, sizeof canon, why, sizeof why), 0);
+        if (strcmp(canon, cases[i].canonical))
+            fail_msg("case %zu %s: canonical %s, want %s", i, cases[i].typed, canon, cases[i].canonical);
+        int r = dialplan_check(dp, cases[i].typed, canon, rule, sizeof rule);
+        if (!cases[i].dialed) {
+            assert_int_equal(r, -EACCES);
+        } else {
+            assert_int_equal(r, 0);
+            assert_int_equal(dialplan_format_for_line(dp, "default", canon, out, sizeof out), 0);
+            if (strcmp(out, cases[i].dialed))
+                fail_msg("case %zu %s: dialed %s, want %s", i, cases[i].typed, out, cases[i].dialed);
+        }
+        dialplan_free(dp);
+    }
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -344,7 +386,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canonical_table), cmocka_unit_test(test_no_plan_is_todays_behaviour),
-        cmocka_unit_test(test_format_for_line), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_format_for_line), cmocka_unit_test(test_worked_examples),
+        cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_destinations),    cmocka_unit_test(test_modem_precedence),
         cmocka_unit_test(test_windows),
     };
