@@ -18,6 +18,9 @@
 
 #include "queue/dialplan.h"
 #include "queue/queue.h"
+#include "queue_testutil.h"
+
+#include <unistd.h>
 
 struct site {
     const char *country, *area, *intl, *natl, *strip;
@@ -382,6 +385,152 @@ static void test_windows(void **state)
     tzset();
 }
 
+/* ---- through the engine ---- */
+
+static int submit_doc(struct queue *q, const char *number, int pages, int use_ecm, int max_rate, uint64_t *id,
+                      char *why, size_t whylen)
+{
+    struct queue_request req;
+    int fd = make_good_tiff(pages);
+    memset(&req, 0, sizeof req);
+    snprintf(req.recipient_number, sizeof req.recipient_number, "%s", number);
+    req.use_ecm = use_ecm;
+    req.max_bit_rate = max_rate;
+    int r = queue_submit(q, &test_owner, &req, &fd, 1, id, why, whylen);
+    close(fd);
+    return r;
+}
+
+static size_t job_count(struct queue *q)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_list(q, QL_UNFINISHED | QL_HISTORY, &ids, &n), 0);
+    free(ids);
+    return n;
+}
+
+static void test_engine_refuses_and_stores_nothing(void **state)
+{
+    (void)state;
+    struct queue_fixture *f = queue_fixture_new(true);
+    struct dialplan *dp = plan(&uk);
+    char why[512];
+    uint64_t id = 0;
+    assert_int_equal(dialplan_set(dp, DPO_DENY, "+4420794600XX", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_DEST_MAX_PAGES, "+4420*=1", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_DEST_REFUSE, "+4416*=Manchester takes no faxes", why, sizeof why), 0);
+    f->cfg.dialplan = dp;
+    queue_fixture_open(f);
+
+    assert_int_equal(submit_doc(f->q, "020 7946 0012", 1, 0, 0, &id, why, sizeof why), -EACCES);
+    assert_non_null(strstr(why, "--dial-deny +4420794600XX"));
+    assert_int_equal(submit_doc(f->q, "9,999", 1, 0, 0, &id, why, sizeof why), -EACCES);
+    assert_non_null(strstr(why, "emergency number 999"));
+    assert_int_equal(submit_doc(f->q, "0161 496 0000", 1, 0, 0, &id, why, sizeof why), -EACCES);
+    assert_non_null(strstr(why, "Manchester takes no faxes"));
+    assert_int_equal(submit_doc(f->q, "020 7946 0958", 2, 0, 0, &id, why, sizeof why), -EFBIG);
+    assert_int_equal(submit_doc(f->q, "020 7946 0958", 1, 0, 9000, &id, why, sizeof why), -EINVAL);
+    assert_int_equal(submit_doc(f->q, "020 7946 0958", 1, 7, 0, &id, why, sizeof why), -EINVAL);
+    assert_int_equal(job_count(f->q), 0);
+    struct queue_metrics m;
+    queue_metrics(f->q, &m);
+    assert_int_equal(m.submissions_refused, 6);
+    queue_fixture_free(f);
+    dialplan_free(dp);
+}
+
+static void test_engine_dials_formatted_with_destination_settings(void **state)
+{
+    (void)state;
+    struct queue_fixture *f = queue_fixture_new(true);
+    struct dialplan *dp = plan(&uk);
+    char why[512];
+    uint64_t id = 0, other = 0;
+    assert_int_equal(dialplan_set(dp, DPO_LINE_DIAL_PREFIX, "default=9", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_LINE_NUMBER_FORMAT, "default=national", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_DEST_ECM, "+44207946*=no", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_DEST_MAX_BIT_RATE, "+44207946*=9600", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_MIN_BIT_RATE, "4800", why, sizeof why), 0);
+    f->cfg.dialplan = dp;
+    queue_fixture_open(f);
+
+    assert_int_equal(submit_doc(f->q, "9,020 7946 0958", 1, QUEUE_ECM_ON, 14400, &id, why, sizeof why), 0);
+    assert_int_equal(submit_doc(f->q, "0161 496 0000", 1, QUEUE_ECM_OFF, 7200, &other, why, sizeof why), 0);
+    assert_int_equal(queue_run_once(f->q), 2);
+    assert_int_equal(f->line.ncalls, 2);
+    struct fake_call *a = &f->line.calls[0], *b = &f->line.calls[1];
+    if (a->job_id != id) {
+        struct fake_call *t = a;
+        a = b;
+        b = t;
+    }
+    assert_string_equal(a->number, "902079460958");
+    assert_int_equal(a->ecm, 0); /* the destination wins over the job */
+    assert_int_equal(a->max_bit_rate, 9600);
+    assert_int_equal(a->min_bit_rate, 4800); /* global */
+    assert_string_equal(b->number, "901614960000");
+    assert_int_equal(b->ecm, 0); /* the job's own */
+    assert_int_equal(b->max_bit_rate, 7200);
+
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_string_equal(j.submitted_number, "9,020 7946 0958");
+    assert_string_equal(j.recipient_number, "+442079460958");
+    assert_string_equal(j.dialed_number, "902079460958");
+    assert_int_equal(j.use_ecm, 1);
+    assert_int_equal(j.max_bit_rate, 14400);
+    /* Durable: a restart reads them back. */
+    queue_call_finished(f->q, id, &(struct queue_call_result){.failure = QF_ABORTED, .code = "", .text = "",
+                                                              .pages_sent = 0, .bit_rate = -1, .ecm = -1,
+                                                              .duration = -1});
+    queue_fixture_reopen(f);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_string_equal(j.submitted_number, "9,020 7946 0958");
+    assert_string_equal(j.dialed_number, "902079460958");
+    assert_int_equal(j.use_ecm, 1);
+    queue_fixture_free(f);
+    dialplan_free(dp);
+}
+
+static void test_engine_holds_jobs_outside_their_window(void **state)
+{
+    (void)state;
+    struct queue_fixture *f = queue_fixture_new(false);
+    struct dialplan *dp = dialplan_new();
+    char why[512];
+    uint64_t id = 0;
+    /* TEST_START is 2026-09-21 (a Monday) 14:13:20 UTC; the tests run in UTC. */
+    assert_int_equal(dialplan_set(dp, DPO_DEST_WINDOW, "5551234=Mon-Fri 22:00-23:00", why, sizeof why), 0);
+    assert_int_equal(dialplan_set(dp, DPO_DEST_WINDOW, "5559876=Mon-Fri 20:00-21:00", why, sizeof why), 0);
+    f->cfg.dialplan = dp;
+    queue_fixture_open(f);
+    int64_t open = TEST_START - TEST_START % 86400 + 22 * 3600;
+
+    assert_int_equal(submit_doc(f->q, "555 1234", 1, 0, 0, &id, why, sizeof why), 0);
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_SCHEDULED);
+    assert_int_equal(j.scheduled, open);
+    assert_int_equal(queue_run_once(f->q), 0);
+    f->clock.now = open - 1;
+    assert_int_equal(queue_run_once(f->q), 0);
+    f->clock.now = open;
+    assert_int_equal(queue_run_once(f->q), 1);
+
+    /* A retry that falls after the window closed waits for the next one. */
+    queue_call_finished(f->q, id, &(struct queue_call_result){.failure = QF_BUSY, .code = "busy", .text = "busy",
+                                                              .pages_sent = 0, .bit_rate = -1, .ecm = -1,
+                                                              .duration = -1});
+    f->clock.now = open + 3600; /* 23:00: closed, within the kill time */
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_SCHEDULED);
+    assert_int_equal(j.scheduled, open + 86400);
+    queue_fixture_free(f);
+    dialplan_free(dp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +539,9 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_destinations),    cmocka_unit_test(test_modem_precedence),
         cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_engine_refuses_and_stores_nothing),
+        cmocka_unit_test(test_engine_dials_formatted_with_destination_settings),
+        cmocka_unit_test(test_engine_holds_jobs_outside_their_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
