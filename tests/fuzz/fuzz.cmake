@@ -63,7 +63,8 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   faxfs_fuzz_target(NAME document LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
   faxfs_fuzz_target(NAME image LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME accept_page LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
-  faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue)
+  faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue
+    SOURCES ${PROJECT_SOURCE_DIR}/queue/dialplan.c ${PROJECT_SOURCE_DIR}/queue/number_pattern.c)
   faxfs_fuzz_target(NAME time_priority LIBS faxfs_fuzz_queue)
 
   # Parsers of other modules whose targets live here too.
