@@ -5,3 +5,6 @@ foreach(name notify config)
   add_test(NAME daemon_${name} COMMAND test_daemon_${name})
   set_tests_properties(daemon_${name} PROPERTIES LABELS unit TIMEOUT 60 ENVIRONMENT "TZ=UTC")
 endforeach()
+# The configuration test also reads dial rules through the real option table.
+target_sources(test_daemon_config PRIVATE ${PROJECT_SOURCE_DIR}/daemon/options.c)
+target_link_libraries(test_daemon_config PRIVATE faxfs_modem)
