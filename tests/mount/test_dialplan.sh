@@ -3,8 +3,8 @@
 # tools (docs/dialing.md): a refused number fails cp with EACCES and one
 # log line, nothing queued; a destination forced to ECM off and 9600 bps
 # sends that way; a job outside its sending window waits as scheduled
-# until the window opens; max-calls 1 holds for a pattern; draft fields
-# use_ecm/max_bit_rate refuse bad values.
+# until the window opens; a call below min-bit-rate ends; max-calls 1
+# holds for a pattern; draft fields use_ecm/max_bit_rate refuse bad values.
 source "$(dirname "$0")/lib.sh"
 export TZ=UTC
 make_fax "$WORK/doc.tif" 1
@@ -23,7 +23,8 @@ faxfs_start --modems 3 --per-destination 0 \
     --dial-deny '5559*' --dial-deny-file "$WORK/deny.txt" \
     --destination-ecm 5551234=no --destination-max-bit-rate 5551234=9600 \
     --destination-window "5552000=$window" \
-    --destination-max-calls 555300X=1
+    --destination-max-calls 555300X=1 \
+    --destination-min-bit-rate 5550106=14400 --max-attempts 1
 
 # 1. Refusals: cp fails at create with EACCES, the log names the rule and
 # the user, and nothing reaches the queue.
@@ -75,8 +76,16 @@ wait_for "$held/status" scheduled 10
 expect_eq "scheduled at the window's opening" "$(cat "$held/scheduled")" "$want_open"
 echo cancel >"$held/ctl"
 
+# 4. A floor: the noisy line (5550106) trains below 14400 bps, so the call
+# ends with bit_rate_too_low.
+cp "$WORK/doc.tif" "$MNT/outbox/5550106.tif"
+slow="$MNT/history/$(job_id 4)"
+wait_for "$slow/status" failed 60
+grep -q "call ended: bit_rate_too_low (The line trained at [0-9]* bps, below the minimum of 14400 bps" "$slow/log" ||
+    fail "no bit_rate_too_low in the log: $(tail -5 "$slow/log")"
 
-# 4. max-calls 1 for 555300X: with real-time calls and three free
+
+# 5. max-calls 1 for 555300X: with real-time calls and three free
 # channels, two jobs to two numbers of the section never run together,
 # while a job to a number outside it runs beside them.
 faxfs_stop
@@ -85,7 +94,7 @@ echo pause >"$MNT/ctl"
 cp "$WORK/doc.tif" "$MNT/outbox/5553001.tif"
 cp "$WORK/doc.tif" "$MNT/outbox/5553002.tif"
 cp "$WORK/doc.tif" "$MNT/outbox/5554001.tif"
-a=$(job_id 4) b=$(job_id 5) c=$(job_id 6)
+a=$(job_id 5) b=$(job_id 6) c=$(job_id 7)
 wait_exists "$MNT/jobs/$c/status"
 echo resume >"$MNT/ctl"
 wait_for "$MNT/jobs/$c/status" active 20
