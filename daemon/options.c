@@ -123,6 +123,7 @@ static const struct option long_options[] = {
     {"destination-ecm", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_ECM},
     {"destination-max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_BIT_RATE},
     {"destination-min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MIN_BIT_RATE},
+    {"destination-t38", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_T38},
     {"destination-max-pages", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_PAGES},
     {"destination-window", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_WINDOW},
     {"destination-refuse", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_REFUSE},
@@ -173,7 +174,7 @@ void options_print_help(FILE *out, const char *prog)
             "      --line-dial-prefix NAME=P  dialed in front of every number on line NAME\n"
             "      --line-number-format NAME=F  e164, international, national or local\n"
             "      --destination-KEY PATTERN=VALUE  [destination PATTERN] controls: max-calls,\n"
-            "                           ecm, max-bit-rate, min-bit-rate, max-pages,\n"
+            "                           ecm, max-bit-rate, min-bit-rate, t38, max-pages,\n"
             "                           window (Mon-Fri 08:00-18:00), refuse (a message)\n"
             "      --ecm yes|no         error correction mode (default yes)\n"
             "      --max-bit-rate N     2400, 4800, 7200, 9600, 12000 or 14400\n"

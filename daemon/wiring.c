@@ -127,6 +127,7 @@ static int wiring_start(void *ctx, const struct queue_call *call)
         .ecm_set = call->ecm >= 0,
         .max_bit_rate = call->max_bit_rate,
         .min_bit_rate = call->min_bit_rate,
+        .no_t38 = call->t38 == 0,
     };
     int rc = modem_send(w->pool, call->channel, &req, &wiring_events, c);
     if (rc < 0)

@@ -98,6 +98,9 @@ struct line_driver {
      * "faxfs asked", "the remote asked", or NULL when the line cannot
      * tell (optional). */
     const char *(*media_origin)(struct line_call *call);
+    /* This call stays on audio: no T.38 asked for or accepted (optional;
+     * lines without T.38 need not have it). */
+    void (*forbid_t38)(struct line_call *call);
 };
 
 extern const struct line_driver line_sim_driver;

@@ -59,6 +59,7 @@ struct modem_send_request {
     int max_bit_rate;             /* 0: none; <= 4800 V.27ter only, <= 9600 no V.17 */
     int min_bit_rate;             /* 0: none; >= 7200 no V.27ter; the call ends with
                                      code bit_rate_too_low when training settles below */
+    bool no_t38;                  /* the call stays on audio: no T.38 asked or accepted */
 };
 
 enum modem_pace { MODEM_PACE_FAST, MODEM_PACE_REALTIME };

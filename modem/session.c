@@ -109,6 +109,7 @@ struct session *session_create(const struct session_params *p)
     s->ecm = req->ecm_set ? (req->ecm ? 1 : 0) : -1;
     s->max_bit_rate = req->max_bit_rate;
     s->min_bit_rate = req->min_bit_rate;
+    s->no_t38 = req->no_t38;
     s->ev = *p->ev;
     s->user = p->user;
     s->res.bit_rate = -1;
@@ -257,6 +258,8 @@ static void session_dial(struct session *s)
         session_hang_up(s);
         return;
     }
+    if (s->no_t38 && s->drv->forbid_t38)
+        s->drv->forbid_t38(s->call);
     s->phase = PHASE_RINGING;
 }
 

@@ -55,6 +55,7 @@ struct session {
     int max_bit_rate;     /* 0: none */
     int min_bit_rate;     /* 0: none; the call ends when training settles below */
     int too_slow;         /* the rate that fell below min_bit_rate; 0: none */
+    bool no_t38;          /* the call stays on audio */
     struct modem_events ev;
     void *user;
 
