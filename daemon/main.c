@@ -649,6 +649,7 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .converter = d->converter,
         .convert_uid = d->convert_uid,
         .convert_gid = d->convert_gid,
+        .dialplan = opt->dialplan,
     };
     if (opt->retry_delay > 0) {
         for (int i = 0; i < QF_COUNT; i++)

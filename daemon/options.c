@@ -15,6 +15,7 @@
 
 #include "modem/admission.h"
 #include "modem/modem.h"
+#include "queue/dialplan.h"
 #include "queue/queue.h"
 #include "queue/receive_route.h"
 
@@ -93,7 +94,10 @@ enum {
     OPT_DELIVERY_RETRY,
     OPT_DELIVERY_GIVE_UP_HOURS,
     OPT_RECEIVE_ROUTE, /* OPT_RECEIVE_ROUTE + i: --receive-KEY, KEY = receive_route_keys[i] */
+    /* Dial rules, destinations, modem settings: OPT_DIALPLAN + enum dialplan_option. */
+    OPT_DIALPLAN = 1000,
 };
+_Static_assert(OPT_RECEIVE_ROUTE + 12 < OPT_DIALPLAN, "the --receive-KEY options and the dial plan's overlap");
 
 static const struct option long_options[] = {
     {"spool", required_argument, NULL, 's'},
@@ -181,6 +185,28 @@ static const struct option long_options[] = {
     {"receive-folder-mode", required_argument, NULL, OPT_RECEIVE_ROUTE + 10},
     {"receive-print", required_argument, NULL, OPT_RECEIVE_ROUTE + 11},
     {"receive-command", required_argument, NULL, OPT_RECEIVE_ROUTE + 12},
+    /* Dial rules (docs/dialing.md). */
+    {"dial-country", required_argument, NULL, OPT_DIALPLAN + DPO_COUNTRY},
+    {"dial-area", required_argument, NULL, OPT_DIALPLAN + DPO_AREA},
+    {"dial-international-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_INTERNATIONAL_PREFIX},
+    {"dial-national-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_NATIONAL_PREFIX},
+    {"dial-strip-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_STRIP_PREFIX},
+    {"dial-deny", required_argument, NULL, OPT_DIALPLAN + DPO_DENY},
+    {"dial-deny-file", required_argument, NULL, OPT_DIALPLAN + DPO_DENY_FILE},
+    {"dial-allow", required_argument, NULL, OPT_DIALPLAN + DPO_ALLOW},
+    {"line-dial-prefix", required_argument, NULL, OPT_DIALPLAN + DPO_LINE_DIAL_PREFIX},
+    {"line-number-format", required_argument, NULL, OPT_DIALPLAN + DPO_LINE_NUMBER_FORMAT},
+    {"destination-max-calls", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_CALLS},
+    {"destination-ecm", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_ECM},
+    {"destination-max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_BIT_RATE},
+    {"destination-min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MIN_BIT_RATE},
+    {"destination-t38", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_T38},
+    {"destination-max-pages", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_PAGES},
+    {"destination-window", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_WINDOW},
+    {"destination-refuse", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_REFUSE},
+    {"ecm", required_argument, NULL, OPT_DIALPLAN + DPO_ECM},
+    {"max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MAX_BIT_RATE},
+    {"min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MIN_BIT_RATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -225,6 +251,25 @@ void options_print_help(FILE *out, const char *prog)
             "                           CPU allows; realtime: at the speed of a real line\n"
             "      --modems N           modem channels (default 4)\n"
             "      --per-destination N  concurrent calls to one number (default 1, 0 = no limit)\n"
+            "\n"
+            "Dial rules (docs/dialing.md; without them numbers are dialed as typed):\n"
+            "      --dial-country CC    country code: numbers become E.164 (+CC...)\n"
+            "      --dial-area CODE     area code added to local numbers\n"
+            "      --dial-international-prefix P  e.g. 00, 011, 010, 0011\n"
+            "      --dial-national-prefix P       trunk prefix, e.g. 0 (or 1 in NANP)\n"
+            "      --dial-strip-prefix P  outside-line prefix people type by habit (9)\n"
+            "      --dial-deny PATTERN  refuse matching numbers (repeatable)\n"
+            "      --dial-deny-file FILE  one pattern per line, # comments\n"
+            "      --dial-allow PATTERN lift a built-in refusal (emergency, premium rate)\n"
+            "      --line-dial-prefix NAME=P  dialed in front of every number on line NAME\n"
+            "      --line-number-format NAME=F  e164, international, national or local\n"
+            "      --destination-KEY PATTERN=VALUE  [destination PATTERN] controls: max-calls,\n"
+            "                           ecm, max-bit-rate, min-bit-rate, t38, max-pages,\n"
+            "                           window (Mon-Fri 08:00-18:00), refuse (a message)\n"
+            "      --ecm yes|no         error correction mode (default yes)\n"
+            "      --max-bit-rate N     2400, 4800, 7200, 9600, 12000 or 14400\n"
+            "      --min-bit-rate N     end calls that train below N bps\n"
+            "\n"
             "      --retry-delay SECS   one retry delay for every failure class (default per\n"
             "                           class: busy 180, no answer 300, no line 300,\n"
             "                           not a fax 300, dropped call 60)\n"
@@ -446,6 +491,23 @@ void options_free(struct daemon_options *opt)
     opt->nowned = 0;
     free(opt->receive_routes);
     opt->receive_routes = NULL;
+    dialplan_free(opt->dialplan);
+    opt->dialplan = NULL;
+}
+
+/* One dial rule, destination control or modem setting. */
+static int apply_dialplan(struct daemon_options *opt, enum dialplan_option o, const char *value)
+{
+    char why[256];
+    if (!opt->dialplan && !(opt->dialplan = dialplan_new())) {
+        fprintf(stderr, "faxfs: --%s: out of memory\n", dialplan_option_name(o));
+        return -1;
+    }
+    if (dialplan_set(opt->dialplan, o, value, why, sizeof why) != 0) {
+        fprintf(stderr, "faxfs: --%s: %s\n", dialplan_option_name(o), why);
+        return -1;
+    }
+    return 0;
 }
 
 static void set_defaults(struct daemon_options *opt)
@@ -999,6 +1061,8 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
     default:
         if (c >= OPT_RECEIVE_ROUTE && c <= OPT_RECEIVE_ROUTE + 12)
             bad |= add_route_setting(opt, c - OPT_RECEIVE_ROUTE, optarg) != 0;
+        else if (c >= OPT_DIALPLAN && c < OPT_DIALPLAN + DPO_COUNT)
+            bad |= apply_dialplan(opt, (enum dialplan_option)(c - OPT_DIALPLAN), optarg) != 0;
         else
             bad = 1;
         break;

@@ -97,6 +97,8 @@ struct daemon_options {
     struct receive_routes *receive_routes; /* [receive NAME] / --receive-KEY NAME=VALUE; NULL: none */
     const char *print_command;      /* --print-command; NULL: "lp -d" */
     struct delivery_policy delivery; /* --delivery-retry, --delivery-give-up-hours */
+    struct dialplan *dialplan; /* dial rules, [destination] sections, modem settings
+                                  (queue/dialplan.h); NULL: none given */
     bool foreground;
     bool debug;
     char mount_opts[1024];    /* -o options joined with commas */

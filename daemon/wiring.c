@@ -123,6 +123,11 @@ static int wiring_start(void *ctx, const struct queue_call *call)
         .total_pages = call->total_pages,
         .tsid = call->tsid,
         .header = call->sender_name,
+        .ecm = call->ecm,
+        .ecm_set = call->ecm >= 0,
+        .max_bit_rate = call->max_bit_rate,
+        .min_bit_rate = call->min_bit_rate,
+        .no_t38 = call->t38 == 0,
     };
     int rc = modem_send(w->pool, call->channel, &req, &wiring_events, c);
     if (rc < 0)

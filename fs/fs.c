@@ -596,7 +596,9 @@ static int write_job_field(fuse_req_t req, struct fs *fs, struct fs_handle *h, c
         char esc[sizeof why * 4];
         fs_log_escape(why[0] ? why : strerror(-r), esc, sizeof esc);
         fprintf(stderr, "faxfs: job %" PRIu64 ": change of %s by uid %lld refused with %s: %s\n", h->where.id, field,
-                (long long)who.uid, r == -EINVAL ? "EINVAL" : r == -EPERM ? "EPERM" : r == -EBUSY ? "EBUSY" : "an error",
+                (long long)who.uid,
+                r == -EINVAL ? "EINVAL" : r == -EPERM ? "EPERM" : r == -EBUSY ? "EBUSY"
+                : r == -EACCES ? "EACCES" : r == -EFBIG ? "EFBIG" : "an error",
                 esc);
         return r;
     }

@@ -456,9 +456,21 @@ int fs_outbox_create(struct fs *fs, const struct fs_caller *who, const struct fs
     if ((r = check_name(who->uid, name)) < 0)
         return r;
     if (p->area == AREA_TOP) {
-        if (fs_outbox_recipient(name, number, sizeof number, why, sizeof why) < 0) {
+        char typed[JOB_NUMBER_MAX], sentence[192];
+        if (fs_outbox_typed_number(name, typed, sizeof typed, why, sizeof why) < 0) {
             fs_refuse_upload_name(fs, name, why, who->uid);
             return -EINVAL;
+        }
+        /* The dial rules decide before any byte is stored: a refused
+         * number fails the create itself (EACCES). */
+        if ((r = queue_check_number(fs->q, typed, number, sizeof number, sentence, sizeof sentence)) < 0) {
+            if (r == -EINVAL)
+                snprintf(why, sizeof why, "%s: %s; name the file after the recipient's number, e.g. 5551234.tif",
+                         name, sentence);
+            else
+                snprintf(why, sizeof why, "%s", sentence);
+            fs_refuse_upload_name(fs, name, why, who->uid);
+            return r == -EACCES ? -EACCES : -EINVAL;
         }
         if ((r = fs_check_jobs_limit(fs, who->uid, name, NULL, 0)) < 0)
             return r;

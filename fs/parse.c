@@ -82,7 +82,8 @@ int fs_parse_draft_ctl(const char *buf, size_t len)
 
 /* ---- draft fields ---- */
 
-enum field_kind { FK_NUMBER, FK_TEXT, FK_IDENT, FK_TIME, FK_PRIORITY, FK_COUNT, FK_RESOLUTION, FK_YESNO, FK_COMMENT };
+enum field_kind { FK_NUMBER, FK_TEXT, FK_IDENT, FK_TIME, FK_PRIORITY, FK_COUNT, FK_RESOLUTION, FK_YESNO, FK_COMMENT,
+                  FK_ECM, FK_BIT_RATE };
 
 struct draft_field {
     const char *name;
@@ -111,6 +112,9 @@ static const struct draft_field draft_fields[] = {
     OTHER_FIELD(resolution, FK_RESOLUTION),
     NAMED_FIELD("cover", cover_page, FK_YESNO, 0),
     NAMED_FIELD("comment", cover_comment, FK_COMMENT, sizeof(((struct queue_request *)0)->cover_comment)),
+    OTHER_FIELD(use_ecm, FK_ECM),
+    OTHER_FIELD(max_bit_rate, FK_BIT_RATE),
+    OTHER_FIELD(min_bit_rate, FK_BIT_RATE),
 };
 #define NDRAFT ((int)(sizeof draft_fields / sizeof draft_fields[0]) - 1)
 
@@ -191,6 +195,18 @@ static int set_count(int *target, const char *text, char *why, size_t whylen)
     return 0;
 }
 
+static int set_bit_rate(int *target, const char *name, const char *text, char *why, size_t whylen)
+{
+    static const char *const rates[] = { "2400", "4800", "7200", "9600", "12000", "14400" };
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+        if (strcmp(text, rates[i]) == 0) {
+            *target = (int)strtol(text, NULL, 10);
+            return 0;
+        }
+    snprintf(why, whylen, "%s: '%s' is not 2400, 4800, 7200, 9600, 12000 or 14400", name, text);
+    return -EINVAL;
+}
+
 int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t len, int64_t now,
                  char *why, size_t whylen)
 {
@@ -222,9 +238,18 @@ int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t le
         return 0;
     }
     switch (f->kind) {
-    case FK_NUMBER:
-        if (job_normalize_number(text, number, sizeof number, why, whylen) < 0)
+    case FK_NUMBER: {
+        /* Commas are pauses a dial plan understands ("9,5551234"); the
+         * queue checks the number against its dial rules on submit. */
+        char bare[sizeof text];
+        size_t k = 0;
+        for (const char *c = text; *c; c++)
+            if (*c != ',')
+                bare[k++] = *c;
+        bare[k] = '\0';
+        if (job_normalize_number(bare, number, sizeof number, why, whylen) < 0)
             return -EINVAL;
+    }
         /* Keep what the user wrote; the queue normalizes again on submit. */
         snprintf(member, f->size, "%s", text);
         return 0;
@@ -267,6 +292,15 @@ int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t le
     case FK_COMMENT:
         snprintf(member, f->size, "%s", text);
         return 0;
+    case FK_ECM:
+        if (strcmp(text, "yes") && strcmp(text, "no")) {
+            snprintf(why, whylen, "use_ecm: '%s' is neither yes nor no", text);
+            return -EINVAL;
+        }
+        *(int *)(void *)member = text[0] == 'y' ? QUEUE_ECM_ON : QUEUE_ECM_OFF;
+        return 0;
+    case FK_BIT_RATE:
+        return set_bit_rate((int *)(void *)member, f->name, text, why, whylen);
     }
     return -EINVAL;
 }
@@ -289,6 +323,14 @@ int fs_draft_render(const struct queue_request *req, int node, char *out, size_t
     case FK_RESOLUTION:
         if (*(const int *)(const void *)member)
             snprintf(value, sizeof value, "%s", job_resolution_name(*(const int *)(const void *)member));
+        break;
+    case FK_ECM:
+        if (*(const int *)(const void *)member)
+            snprintf(value, sizeof value, "%s", *(const int *)(const void *)member == QUEUE_ECM_ON ? "yes" : "no");
+        break;
+    case FK_BIT_RATE:
+        if (*(const int *)(const void *)member)
+            snprintf(value, sizeof value, "%d", *(const int *)(const void *)member);
         break;
     case FK_YESNO: /* "no" is the default: shown empty like other defaults */
         if (*(const bool *)(const void *)member)
@@ -333,6 +375,20 @@ int fs_outbox_recipient(const char *name, char *number, size_t numlen, char *why
                  name, sentence);
         return -EINVAL;
     }
+    return 0;
+}
+
+int fs_outbox_typed_number(const char *name, char *typed, size_t len, char *why, size_t whylen)
+{
+    const char *dot = strrchr(name, '.');
+    size_t n = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+
+    if (n == 0 || n >= len) {
+        snprintf(why, whylen, "%s: name the file after the recipient's number, e.g. 5551234.tif", name);
+        return -EINVAL;
+    }
+    memcpy(typed, name, n);
+    typed[n] = '\0';
     return 0;
 }
 

@@ -44,6 +44,9 @@ int fs_draft_render(const struct queue_request *req, int node, char *out, size_t
 /* The recipient of a plain outbox upload: the name up to its last '.',
  * normalized. Returns 0 or -EINVAL with a sentence in why. */
 int fs_outbox_recipient(const char *name, char *number, size_t numlen, char *why, size_t whylen);
+/* The same name up to its last '.' as typed (the queue's dial rules make
+ * it canonical). Returns 0 or -EINVAL with a sentence in why. */
+int fs_outbox_typed_number(const char *name, char *typed, size_t len, char *why, size_t whylen);
 
 /* Outbox names: printable characters only (no control characters, which
  * would reach listings and log lines). */

@@ -79,6 +79,14 @@ static void f_deliveries(const struct job *j, char *o, size_t n)
         len += (size_t)k;
     }
 }
+static void f_submitted_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->submitted_number); }
+static void f_dialed_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->dialed_number); }
+static void f_use_ecm(const struct job *j, char *o, size_t n)
+{
+    put_text(o, n, j->use_ecm < 0 ? "" : j->use_ecm ? "yes" : "no");
+}
+static void f_max_bit_rate(const struct job *j, char *o, size_t n) { put_known(o, n, j->max_bit_rate ? j->max_bit_rate : -1); }
+static void f_min_bit_rate(const struct job *j, char *o, size_t n) { put_known(o, n, j->min_bit_rate ? j->min_bit_rate : -1); }
 
 /* 0: a job stored before resolutions were recorded, shown as unknown. */
 static void f_resolution(const struct job *j, char *o, size_t n)
@@ -119,6 +127,8 @@ static const struct field fields[] = {
     { "status", f_status, T_BOTH, T_BOTH },
     { "device_status", f_device_status, T_BOTH, T_BOTH },
     { "recipient_number", f_recipient_number, T_SEND, T_SEND },
+    { "submitted_number", f_submitted_number, T_SEND, T_SEND },
+    { "dialed_number", f_dialed_number, T_SEND, T_SEND },
     { "recipient_name", f_recipient_name, T_SEND, T_SEND },
     { "sender_name", f_sender_name, T_SEND, T_SEND },
     { "sender_company", f_sender_company, T_SEND, 0 },
@@ -132,6 +142,9 @@ static const struct field fields[] = {
     { "kill_time", f_kill_time, T_SEND, T_SEND },
     { "priority", f_priority, T_SEND, T_SEND },
     { "resolution", f_resolution, T_BOTH, T_SEND },
+    { "use_ecm", f_use_ecm, T_SEND, 0 },
+    { "max_bit_rate", f_max_bit_rate, T_SEND, 0 },
+    { "min_bit_rate", f_min_bit_rate, T_SEND, 0 },
     { "page_count", f_page_count, T_BOTH, T_BOTH },
     { "pages_sent", f_pages_sent, T_SEND, T_SEND },
     { "size", f_size, T_BOTH, T_SEND },

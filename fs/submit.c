@@ -145,7 +145,7 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
 
     memset(&req, 0, sizeof req);
     int r = slot < 0 ? submit_refused(who.uid, name, slot, why, sizeof why)
-                     : fs_outbox_recipient(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
+                     : fs_outbox_typed_number(name, req.recipient_number, sizeof req.recipient_number, why, sizeof why);
     if (r == 0)
         r = fs_check_jobs_limit(fs, who.uid, name, why, sizeof why);
     if (r == 0) {

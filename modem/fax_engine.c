@@ -134,6 +134,24 @@ void fax_engine_setup_t30(struct fax_engine *e, const char *ident, const char *t
     span_log_set_message_handler(span, engine_span_log);
 }
 
+void fax_engine_limit(struct fax_engine *e, int ecm, int max_bit_rate, int min_bit_rate)
+{
+    t30_state_t *t30 = e->t30;
+    int modems = T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17;
+
+    if (ecm == 0)
+        t30_set_ecm_capability(t30, 0);
+    if (max_bit_rate > 0 && max_bit_rate <= 9600)
+        modems &= ~T30_SUPPORT_V17;
+    if (max_bit_rate > 0 && max_bit_rate <= 4800)
+        modems &= ~T30_SUPPORT_V29;
+    if (min_bit_rate >= 7200 && (modems & ~T30_SUPPORT_V27TER))
+        modems &= ~T30_SUPPORT_V27TER;
+    t30_set_supported_modems(t30, modems);
+    if (e->t38 && max_bit_rate > 0)
+        t38_set_fastest_image_data_rate(t38_terminal_get_t38_core_state(e->t38), max_bit_rate);
+}
+
 const char *fax_engine_compression_name(int encoding)
 {
     switch (encoding) {

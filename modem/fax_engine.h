@@ -44,6 +44,11 @@ bool fax_engine_started(const struct fax_engine *e);
  * through log (spandsp's noise left out). */
 void fax_engine_setup_t30(struct fax_engine *e, const char *ident, const char *tz, fax_engine_log_fn log,
                           void *log_user);
+/* The modem settings of one call over fax_engine_setup_t30's defaults:
+ * ecm 0 turns ECM off (-1/1 keep it); max_bit_rate (0 none) drops V.17
+ * at 9600 and below and V.29 at 4800 and below, and caps T.38's image
+ * data rate; min_bit_rate (0 none) drops V.27ter at 7200 and above. */
+void fax_engine_limit(struct fax_engine *e, int ecm, int max_bit_rate, int min_bit_rate);
 /* spandsp 0.0.6 log handlers carry no user pointer: the thread making a
  * DSP call (or t30_terminate) names the engine whose transcript it is
  * for the duration of the call; log lines outside are dropped. */

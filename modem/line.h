@@ -113,6 +113,9 @@ struct line_driver {
     /* How the line stands (registration), optional: without it a line
      * is always usable. */
     void (*status)(struct line *line, struct modem_line_status *out);
+    /* This call stays on audio: no T.38 asked for or accepted (optional;
+     * lines without T.38 need not have it). */
+    void (*forbid_t38)(struct line_call *call);
 };
 
 extern const struct line_driver line_sim_driver;

@@ -310,6 +310,13 @@ static const char *sip_transport(struct line_call *c)
     return sip_media(c) == LINE_MEDIA_T38 ? "t38" : "g711";
 }
 
+/* A call whose destination must stay on audio: never ask, never accept. */
+static void sip_forbid_t38(struct line_call *c)
+{
+    c->t38_enabled = false;
+    sip_call_forbid_t38(c->sc);
+}
+
 static const char *sip_media_origin(struct line_call *c)
 {
     switch (sip_call_t38_origin(c->sc)) {
@@ -511,6 +518,7 @@ const struct line_driver line_sip_driver = {
     .media_origin = sip_media_origin,
     .error_code = sip_error_code,
     .status = sip_line_status,
+    .forbid_t38 = sip_forbid_t38,
 };
 
 /* ---- the listener ---- */

@@ -53,6 +53,13 @@ struct modem_send_request {
     int total_pages;              /* pages in the whole job, for "page n of m" */
     const char *tsid;             /* station id, may be NULL */
     const char *header;           /* page header sender text, may be NULL */
+    /* Modem settings of this call (0 for all three: the defaults). */
+    int ecm;                      /* with ecm_set: 0 ECM off, 1 on */
+    bool ecm_set;                 /* false: ECM as the modem defaults (on) */
+    int max_bit_rate;             /* 0: none; <= 4800 V.27ter only, <= 9600 no V.17 */
+    int min_bit_rate;             /* 0: none; >= 7200 no V.27ter; the call ends with
+                                     code bit_rate_too_low when training settles below */
+    bool no_t38;                  /* the call stays on audio: no T.38 asked or accepted */
 };
 
 enum modem_pace { MODEM_PACE_FAST, MODEM_PACE_REALTIME };

@@ -106,6 +106,10 @@ struct session *session_create(const struct session_params *p)
     s->page_count = req->page_count;
     s->total_pages = req->total_pages >= s->first_page - 1 + req->page_count
                          ? req->total_pages : s->first_page - 1 + req->page_count;
+    s->ecm = req->ecm_set ? (req->ecm ? 1 : 0) : -1;
+    s->max_bit_rate = req->max_bit_rate;
+    s->min_bit_rate = req->min_bit_rate;
+    s->no_t38 = req->no_t38;
     s->ev = *p->ev;
     s->user = p->user;
     s->res.bit_rate = -1;
@@ -128,6 +132,7 @@ static int session_start_t30(struct session *s, enum line_media kind)
     session_set_transport(s);
     t30_state_t *t30 = s->eng.t30;
     fax_engine_setup_t30(&s->eng, s->tsid, s->tz, s->ev.log, s->user);
+    fax_engine_limit(&s->eng, s->ecm, s->max_bit_rate, s->min_bit_rate);
     if (s->header[0])
         t30_set_tx_page_header_info(t30, s->header);
     t30_set_tx_file(t30, s->tx_file, s->pages_base > 0 ? s->pages_base : -1, -1);
@@ -149,6 +154,8 @@ static void session_report_progress(struct session *s)
         if (s->ev.page_confirmed)
             s->ev.page_confirmed(s->user, s->pages_confirmed);
     }
+    if (s->min_bit_rate > 0 && s->training_ok && st.bit_rate > 0 && st.bit_rate < s->min_bit_rate)
+        s->too_slow = st.bit_rate;
     bool sending = s->training_ok && s->pages_confirmed < s->page_count;
     int page = s->first_page + s->pages_confirmed;
     if (sending && page != s->announced_page) {
@@ -211,6 +218,20 @@ static void session_give_up(struct session *s)
     session_hang_up(s);
 }
 
+/* Training settled below the job's minimum bit rate: the call ends, and
+ * is retried like a dropped one (the line may be better next time). */
+static void session_too_slow(struct session *s)
+{
+    char text[160];
+    if (fax_engine_started(&s->eng) && !s->t30_done)
+        t30_terminate(s->eng.t30);
+    snprintf(text, sizeof text, "The line trained at %d bps, below the minimum of %d bps; the call was ended.",
+             s->too_slow, s->min_bit_rate);
+    session_log(s, "%s", text);
+    result_set(&s->res, MODEM_DROPPED, "bit_rate_too_low", text);
+    session_hang_up(s);
+}
+
 static void session_abort_now(struct session *s)
 {
     if (fax_engine_started(&s->eng) && !s->t30_done)
@@ -237,6 +258,8 @@ static void session_dial(struct session *s)
         session_hang_up(s);
         return;
     }
+    if (s->no_t38 && s->drv->forbid_t38)
+        s->drv->forbid_t38(s->call);
     s->phase = PHASE_RINGING;
 }
 
@@ -406,6 +429,10 @@ bool session_service(struct session *s)
         if (s->phase == PHASE_T30 && s->check_progress) {
             s->check_progress = false;
             session_report_progress(s);
+            if (s->too_slow) {
+                session_too_slow(s);
+                break;
+            }
         }
         if (s->phase == PHASE_T30 && s->t30_done) {
             session_end_t30(s);

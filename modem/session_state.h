@@ -51,6 +51,11 @@ struct session {
     int first_page;       /* job page number of the file's first page */
     int total_pages;      /* pages in the job */
     int page_count;       /* pages in this call's file */
+    int ecm;              /* -1 default (on), 0 off, 1 on */
+    int max_bit_rate;     /* 0: none */
+    int min_bit_rate;     /* 0: none; the call ends when training settles below */
+    int too_slow;         /* the rate that fell below min_bit_rate; 0: none */
+    bool no_t38;          /* the call stays on audio */
     struct modem_events ev;
     void *user;
 

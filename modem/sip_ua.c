@@ -86,6 +86,7 @@ struct sip_call {
     struct tmr t38_retry_tmr;   /* our T.38 re-INVITE again, after a 491 */
     int t38_attempts;           /* our T.38 re-INVITEs sent so far */
     bool owns_call_id;          /* we placed the call: the slower side after a 491 */
+    _Atomic bool no_t38;        /* this call neither asks for nor accepts T.38 */
     bool agent_ref;             /* the agent holds a reference (call in ua->calls) */
     bool counted;               /* inbound: counted in ua->gate.per_source under peer */
     struct le le;
@@ -371,7 +372,10 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg, void *a
     struct sdp_choice choice;
     if (sdp_from_msg(msg, &offer) != 0)
         return EBADMSG;
-    if (sdp_answer(&offer, &c->ua->prefs, c->local_ip, c->ipv6, c->audio_port, c->image_port, &c->local, &choice)
+    struct sdp_prefs prefs = c->ua->prefs;
+    if (atomic_load(&c->no_t38))
+        prefs.t38 = false;
+    if (sdp_answer(&offer, &prefs, c->local_ip, c->ipv6, c->audio_port, c->image_port, &c->local, &choice)
         != 0)
         return EPROTONOSUPPORT; /* libre replies 488 */
     int err = mbuf_from_sdp(descp, &c->local);
@@ -686,6 +690,7 @@ static void reinvite_response_handler(int err, const struct sip_msg *msg, void *
 static void agent_request_t38(struct sip_call *c)
 {
     if (!c->sess || c->reinvite || sip_call_state(c, NULL) != SIP_CALL_ANSWERED || !c->ua->prefs.t38
+        || atomic_load(&c->no_t38)
         || call_t38(c) == SIP_T38_ACTIVE) {
         if (call_t38(c) != SIP_T38_ACTIVE)
             call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
@@ -1281,6 +1286,11 @@ void sip_call_request_t38(struct sip_call *c)
         call_set_media(c, NULL, SIP_T38_REFUSED, SIP_T38_BY_NOBODY);
         call_unref(c);
     }
+}
+
+void sip_call_forbid_t38(struct sip_call *c)
+{
+    atomic_store(&c->no_t38, true);
 }
 
 bool sip_call_t38_allowed(const struct sip_call *c)

@@ -111,6 +111,9 @@ unsigned sip_call_media(struct sip_call *call, struct sdp_choice *media, enum si
  * tries again after RFC 3261's random delay unless the peer's switch
  * has landed by then. */
 void sip_call_request_t38(struct sip_call *call);
+/* This call stays on audio: it asks for no T.38 and answers a peer's
+ * T.38 re-INVITE without it (488 when the offer has nothing else). */
+void sip_call_forbid_t38(struct sip_call *call);
 /* Whether this call's agent offers and accepts T.38 at all. */
 bool sip_call_t38_allowed(const struct sip_call *call);
 /* Who switched the call to T.38 (SIP_T38_BY_NOBODY while on audio). */

@@ -6,6 +6,7 @@
  * with the engine lock held. docs/queue.md explains the threads.
  */
 #include "queue/engine.h"
+#include "queue/dialplan.h"
 #include "queue/fault.h"
 #include "queue/route.h"
 
@@ -24,7 +25,7 @@
 /* A call prepared under the lock, started outside it. */
 struct pending_call {
     struct queue_call call;
-    char number[JOB_NUMBER_MAX];
+    char number[JOB_NUMBER_MAX + 16];
     char tsid[JOB_IDENT_MAX];
     char sender[JOB_TEXT_MAX];
     char line[JOB_LINE_MAX]; /* the chosen line's name (number formatting per line goes here) */
@@ -139,6 +140,25 @@ static void fail_job(struct queue *q, struct qjob *qj, const char *code, const c
     engine_log(q, QUEUE_LOG_NOTICE, "job %llu failed: %s", (unsigned long long)qj->j.id, text);
 }
 
+/* A due job outside its destination's sending window waits, scheduled for
+ * when the window opens. */
+static enum job_status hold_for_window(struct queue *q, struct qjob *qj, int64_t t, struct notes *n)
+{
+    struct dialplan_controls c;
+    dialplan_controls(q->cfg.dialplan, qj->j.recipient_number, &c);
+    if (!c.window)
+        return JOB_QUEUED;
+    int64_t open = dialplan_window_next_open(c.window, t);
+    if (open <= t)
+        return JOB_QUEUED;
+    char when[48];
+    qj->j.scheduled = open;
+    job_format_time(open, when, sizeof when);
+    engine_job_log(q, n, qj->j.id, "outside the sending window of [destination %s]: waiting until %s", c.pattern,
+                   when);
+    return JOB_SCHEDULED;
+}
+
 /* Waiting jobs whose time has come become queued; expired ones fail. */
 static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
 {
@@ -152,6 +172,8 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
             continue;
         }
         enum job_status want = sched_waiting_state(&qj->j, t);
+        if (want == JOB_QUEUED && qj->j.type == JOB_SEND && qj->channel < 0)
+            want = hold_for_window(q, qj, t, n);
         if (want != s) {
             qj->j.status = want;
             engine_persist(q, qj, n);
@@ -199,7 +221,12 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
     }
     int line = q->channels[channel].line;
     snprintf(pc->line, sizeof pc->line, "%s", q->lines[line].name);
-    snprintf(pc->number, sizeof pc->number, "%s", qj->j.recipient_number);
+    if (dialplan_format_for_line(q->cfg.dialplan, pc->line, qj->j.recipient_number, pc->number,
+                                 sizeof pc->number) != 0)
+        snprintf(pc->number, sizeof pc->number, "%s", qj->j.recipient_number);
+    struct dialplan_modem m;
+    dialplan_modem_settings(q->cfg.dialplan, qj->j.recipient_number, qj->j.use_ecm, qj->j.max_bit_rate,
+                            qj->j.min_bit_rate, &m);
     snprintf(pc->tsid, sizeof pc->tsid, "%s", qj->j.tsid);
     snprintf(pc->sender, sizeof pc->sender, "%s", qj->j.sender_name);
     pc->call = (struct queue_call){
@@ -214,6 +241,10 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
         .total_pages = qj->j.page_count,
         .tsid = pc->tsid,
         .sender_name = pc->sender,
+        .ecm = m.ecm,
+        .max_bit_rate = m.max_bit_rate,
+        .min_bit_rate = m.min_bit_rate,
+        .t38 = m.t38,
     };
     return pc;
 }
@@ -254,6 +285,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     snprintf(qj->j.modem, sizeof qj->j.modem, "%s", ch->name);
     snprintf(qj->j.line, sizeof qj->j.line, "%s", q->lines[ch->line].name);
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "dialing");
+    snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
     if (engine_persist(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
         free_pending(pc);
@@ -266,7 +298,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     if (q->nlines > 1)
         snprintf(on_line, sizeof on_line, " (line %s)", q->lines[ch->line].name);
     engine_job_log(q, n, qj->j.id, "attempt %d on %s%s: dialing %s%s", qj->j.attempts, ch->name, on_line,
-                   qj->j.recipient_number,
+                   pc->number,
                    qj->j.pages_sent > 0 ? " (resuming after the pages already confirmed)" : "");
     return pc;
 }
@@ -315,6 +347,22 @@ static void no_usable_line(struct queue *q, struct qjob *qj, const struct qline 
     engine_persist(q, qj, n);
 }
 
+/* Calls to numbers of a [destination] section with max-calls count
+ * together against its limit; other numbers each against
+ * per_destination_limit. */
+static int destination_key(void *ctx, const struct job *j, char *key, size_t keylen)
+{
+    const struct queue *q = ctx;
+    struct dialplan_controls c;
+    dialplan_controls(q->cfg.dialplan, j->recipient_number, &c);
+    if (c.max_calls >= 0) {
+        snprintf(key, keylen, "[%s]", c.pattern);
+        return c.max_calls;
+    }
+    snprintf(key, keylen, "%s", j->recipient_number);
+    return q->cfg.per_destination_limit;
+}
+
 static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, const bool *usable,
                          const char (*whys)[160], struct notes *n)
 {
@@ -344,8 +392,8 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
     /* Every candidate in dispatch order (within the per-destination
      * limit): a job whose lines are all taken does not hold up one whose
      * lines have room. */
-    size_t np = sched_pick(cand, ncand, (const struct job *const *)active, nactive, (int)ncand,
-                           q->cfg.per_destination_limit, picked);
+    size_t np = sched_pick_keyed(cand, ncand, (const struct job *const *)active, nactive, (int)ncand,
+                                 destination_key, q, picked);
     for (size_t i = 0; i < np && ncalls < max; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
         if (qj == NULL)

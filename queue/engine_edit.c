@@ -6,6 +6,7 @@
  * persisted before anyone hears of it.
  */
 #include "queue/engine.h"
+#include "queue/dialplan.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -117,11 +118,21 @@ static int apply(struct queue *q, const struct queue_caller *who, struct job *j,
         return 0;
     }
     case F_NUMBER: {
+        /* The same checks as at submission: dial rules, refusals, and the
+         * new destination's page limit. */
         char number[JOB_NUMBER_MAX];
-        int r = job_normalize_number(value, number, sizeof number, why, whylen);
+        int r = queue_check_number(q, value, number, sizeof number, why, whylen);
         if (r != 0)
             return r;
+        struct dialplan_controls c;
+        dialplan_controls(q->cfg.dialplan, number, &c);
+        if (c.max_pages > 0 && j->page_count > c.max_pages) {
+            snprintf(why, whylen, "recipient_number: [destination %s] takes at most %d pages; the job has %d",
+                     c.pattern, c.max_pages, j->page_count);
+            return -EFBIG;
+        }
         snprintf(j->recipient_number, sizeof j->recipient_number, "%s", number);
+        snprintf(j->submitted_number, sizeof j->submitted_number, "%s", value);
         return 0;
     }
     case F_NAME:

@@ -6,6 +6,7 @@
  */
 #include "queue/engine.h"
 #include "queue/cover.h"
+#include "queue/dialplan.h"
 #include "queue/document.h"
 #include "queue/fault.h"
 
@@ -46,6 +47,54 @@ static int stage_page_fd(void *ctx, int index)
     return ss->be->stage_page(ss->st, index);
 }
 
+int queue_check_number(struct queue *q, const char *typed, char *canonical, size_t len, char *why, size_t whylen)
+{
+    const struct dialplan *dp = q->cfg.dialplan;
+    char number[JOB_NUMBER_MAX], rule[160];
+    struct dialplan_controls c;
+    int r;
+
+    if ((r = dialplan_canonical(dp, typed, number, sizeof number, why, whylen)) != 0)
+        return r;
+    if (dialplan_check(dp, typed, number, rule, sizeof rule) != 0) {
+        bool same = strcmp(typed, number) == 0;
+        snprintf(why, whylen, "the number %.40s%s%s%s is refused by %s; fax another number, or ask the administrator%s",
+                 typed, same ? "" : " (", same ? "" : number, same ? "" : ")", rule,
+                 strncmp(rule, "built-in", 8) == 0 ? " (--dial-allow lifts it)" : " to change that rule");
+        return -EACCES;
+    }
+    dialplan_controls(dp, number, &c);
+    if (c.refuse) {
+        snprintf(why, whylen, "the number %.40s is refused by [destination %s]: %s", typed, c.pattern, c.refuse);
+        return -EACCES;
+    }
+    if (canonical)
+        snprintf(canonical, len, "%s", number);
+    return 0;
+}
+
+static int check_modem_settings(const struct queue_request *req, struct job *job, char *why, size_t whylen)
+{
+    if (req->use_ecm < QUEUE_ECM_DEFAULT || req->use_ecm > QUEUE_ECM_OFF) {
+        snprintf(why, whylen, "use_ecm must be yes or no");
+        return -EINVAL;
+    }
+    if ((req->max_bit_rate && !dialplan_bit_rate_valid(req->max_bit_rate)) ||
+        (req->min_bit_rate && !dialplan_bit_rate_valid(req->min_bit_rate))) {
+        snprintf(why, whylen, "max_bit_rate and min_bit_rate must be 2400, 4800, 7200, 9600, 12000 or 14400");
+        return -EINVAL;
+    }
+    if (req->max_bit_rate && req->min_bit_rate > req->max_bit_rate) {
+        snprintf(why, whylen, "min_bit_rate %d is above max_bit_rate %d; lower one of them", req->min_bit_rate,
+                 req->max_bit_rate);
+        return -EINVAL;
+    }
+    job->use_ecm = req->use_ecm == QUEUE_ECM_ON ? 1 : req->use_ecm == QUEUE_ECM_OFF ? 0 : -1;
+    job->max_bit_rate = req->max_bit_rate;
+    job->min_bit_rate = req->min_bit_rate;
+    return 0;
+}
+
 /* Checks the request fields that need no documents; fills job. */
 static int check_request(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
                          struct job *job, char *why, size_t whylen)
@@ -57,8 +106,11 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
     job->type = JOB_SEND;
     job->owner_uid = who->uid;
     job->owner_gid = who->gid;
-    if ((r = job_normalize_number(req->recipient_number, job->recipient_number, sizeof job->recipient_number, why,
-                                  whylen)) != 0)
+    if ((r = queue_check_number(q, req->recipient_number, job->recipient_number, sizeof job->recipient_number, why,
+                                whylen)) != 0)
+        return r;
+    snprintf(job->submitted_number, sizeof job->submitted_number, "%s", req->recipient_number);
+    if ((r = check_modem_settings(req, job, why, whylen)) != 0)
         return r;
     if (req->priority < 0 || req->priority > 255 || req->max_attempts < 0 || req->scheduled < 0 || req->kill_time < 0) {
         snprintf(why, whylen, "priority must be 0..255 and attempts and times must not be negative");
@@ -77,6 +129,13 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
     snprintf(job->tsid, sizeof job->tsid, "%s", req->tsid);
     job->submitted = t;
     job->scheduled = req->scheduled > t ? req->scheduled : 0;
+    struct dialplan_controls c;
+    dialplan_controls(q->cfg.dialplan, job->recipient_number, &c);
+    if (c.window) { /* outside its sending window: scheduled for when it opens */
+        int64_t open = dialplan_window_next_open(c.window, job->scheduled ? job->scheduled : t);
+        if (open > t && open > job->scheduled)
+            job->scheduled = open;
+    }
     int64_t start = job->scheduled ? job->scheduled : t;
     job->kill_time = req->kill_time ? req->kill_time : start + q->cfg.kill_after;
     if (job->kill_time <= start) {
@@ -227,6 +286,19 @@ static int commit_job(struct queue *q, struct queue_stage *st, struct job *job, 
     return 0;
 }
 
+/* A destination's max-pages, known once the documents are converted. */
+static int check_max_pages(struct queue *q, const struct job *job, char *why, size_t whylen)
+{
+    struct dialplan_controls c;
+    dialplan_controls(q->cfg.dialplan, job->recipient_number, &c);
+    if (c.max_pages > 0 && job->page_count > c.max_pages) {
+        snprintf(why, whylen, "%d pages to %s: [destination %s] takes at most %d; split the fax", job->page_count,
+                 job->recipient_number, c.pattern, c.max_pages);
+        return -EFBIG;
+    }
+    return 0;
+}
+
 int queue_submit(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
                  const int *doc_fds, size_t ndocs, uint64_t *id_out, char *why, size_t whylen)
 {
@@ -243,7 +315,8 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
         snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
         goto refused;
     }
-    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, why, whylen)) != 0) {
+    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, why, whylen)) != 0 ||
+        (r = check_max_pages(q, &job, why, whylen)) != 0) {
         q->be->stage_abort(st);
         goto refused;
     }

@@ -55,6 +55,7 @@ void job_init(struct job *job)
     job->ecm = -1;
     job->call_duration = -1;
     job->resolution = JOB_RES_FINE;
+    job->use_ecm = -1;
 }
 
 /* ---- document resolution and call outcomes ------------------------- */

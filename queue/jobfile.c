@@ -76,6 +76,12 @@ static const struct field fields[] = {
 #define DELIVERY(i) {"delivery." #i, F_DELIVERY, offsetof(struct job, deliveries[i]), sizeof(struct job_delivery), i, 0, false}
     DELIVERY(0), DELIVERY(1), DELIVERY(2), DELIVERY(3), DELIVERY(4), DELIVERY(5), DELIVERY(6), DELIVERY(7),
 #undef DELIVERY
+    /* Dial rules and modem settings (docs/dialing.md); optional too. */
+    STR("submitted_number", submitted_number),
+    STR("dialed_number", dialed_number),
+    NUM("use_ecm", F_INT, use_ecm, -1, 1, false),
+    NUM("max_bit_rate", F_INT, max_bit_rate, 0, 14400, false),
+    NUM("min_bit_rate", F_INT, min_bit_rate, 0, 14400, false),
 };
 _Static_assert(JOB_DELIVERIES_MAX == 8, "one delivery.N key per delivery slot");
 #define NFIELDS (sizeof fields / sizeof fields[0])

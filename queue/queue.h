@@ -120,6 +120,14 @@ struct job {
     char route[JOB_ROUTE_MAX];          /* the route's name; "" = none matched */
     int ndeliveries;
     struct job_delivery deliveries[JOB_DELIVERIES_MAX];
+    /* Dial rules (docs/dialing.md): the number as typed, as last dialed
+     * (recipient_number is the canonical one); "" for older jobs. */
+    char submitted_number[JOB_NUMBER_MAX];
+    char dialed_number[JOB_NUMBER_MAX];
+    /* Modem settings asked for by the job: -1 / 0 when not given. */
+    int use_ecm;        /* -1 default, 0 off, 1 on */
+    int max_bit_rate;   /* 0 or 2400..14400 */
+    int min_bit_rate;
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -192,6 +200,11 @@ struct queue_call {
     int total_pages;
     const char *tsid;
     const char *sender_name;
+    /* Modem settings after precedence (destination > job > global). */
+    int ecm;          /* -1 the modem's default (on), 0 off, 1 on */
+    int max_bit_rate; /* 0: no ceiling */
+    int min_bit_rate; /* 0: no floor; the call ends when the rate falls below */
+    int t38;          /* -1 as the line does, 0 never T.38 on this call */
 };
 
 /* Implemented by the daemon over modem/. start() must not call back into
@@ -263,6 +276,10 @@ struct queue_config {
     uid_t convert_uid;                /* the converter's user when the daemon is root; never 0 */
     gid_t convert_gid;
     const struct queue_converter *convert; /* tests of the engine only; NULL: the sandbox */
+    /* Dial rules, destination controls and global modem settings
+     * (queue/dialplan.h); NULL: numbers as typed, no controls. Not owned;
+     * must outlive the queue. */
+    const struct dialplan *dialplan;
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -316,8 +333,20 @@ struct queue_request {
     int max_attempts; /* 0 = default */
     int resolution;   /* enum job_resolution; 0 = fine */
     bool cover_page;  /* prepend a cover page made from the job's fields */
+    int use_ecm;      /* QUEUE_ECM_DEFAULT, _ON or _OFF */
+    int max_bit_rate; /* 0 = default; else 2400..14400 */
+    int min_bit_rate; /* 0 = default */
     char cover_comment[1024]; /* free text for the cover page */
 };
+
+enum { QUEUE_ECM_DEFAULT = 0, QUEUE_ECM_ON = 1, QUEUE_ECM_OFF = 2 };
+
+/* Checks a recipient number as typed against the dial rules before
+ * anything is stored: 0 and the canonical number in canonical (may be
+ * NULL), -EINVAL (not a number) or -EACCES (refused by a dial rule or a
+ * destination's refuse) with a sentence naming the rule and the fix.
+ * Logs nothing: the caller logs its refusal. */
+int queue_check_number(struct queue *q, const char *typed, char *canonical, size_t len, char *why, size_t whylen);
 
 /* A temporary file on the spool's filesystem (already unlinked) to receive
  * an uploaded document; returns an fd or -errno. */
@@ -356,7 +385,9 @@ bool job_edit_allowed(enum job_type t, enum job_status s);
 /* Changes one field of a waiting or paused send job (HylaFAX faxalter):
  * "scheduled", "kill_time", "priority", "max_attempts", "recipient_number"
  * or "recipient_name", value as in a draft ("" is the default). Persisted
- * before it returns, then QE_CHANGED. -EINVAL bad field or value, -EPERM
+ * before it returns, then QE_CHANGED. A new number passes the dial rules
+ * as at submission (-EACCES refused, -EFBIG over the destination's
+ * max-pages). -EINVAL bad field or value, -EPERM
  * not the owner or an administrator (or a priority above normal from
  * outside cfg->priority_gid), -EBUSY on a call or finished, -ENOENT; a
  * sentence naming the fix in why. */

@@ -77,6 +77,41 @@ size_t sched_pick(const struct job **candidates, size_t ncandidates, const struc
     return npicked;
 }
 
+static size_t calls_keyed(const char *want, const struct job *const *active, size_t nactive,
+                          const struct job **candidates, const size_t *picked, size_t npicked, sched_key_fn key,
+                          void *ctx)
+{
+    char k[SCHED_KEY_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < nactive; i++) {
+        key(ctx, active[i], k, sizeof k);
+        n += strcmp(k, want) == 0;
+    }
+    for (size_t i = 0; i < npicked; i++) {
+        key(ctx, candidates[picked[i]], k, sizeof k);
+        n += strcmp(k, want) == 0;
+    }
+    return n;
+}
+
+size_t sched_pick_keyed(const struct job **candidates, size_t ncandidates, const struct job *const *active,
+                        size_t nactive, int free_channels, sched_key_fn key, void *ctx, size_t *picked)
+{
+    size_t npicked = 0;
+    char k[SCHED_KEY_MAX];
+
+    if (ncandidates > 1)
+        qsort(candidates, ncandidates, sizeof *candidates, sched_compare_due);
+    for (size_t i = 0; i < ncandidates && (int)npicked < free_channels; i++) {
+        int limit = key(ctx, candidates[i], k, sizeof k);
+        if (limit > 0 && calls_keyed(k, active, nactive, candidates, picked, npicked, key, ctx) >= (size_t)limit)
+            continue;
+        picked[npicked++] = i;
+    }
+    return npicked;
+}
+
 enum sched_verdict sched_after_call(const struct sched_policy *p, const struct job *job,
                                     enum queue_failure f, int64_t now, int delay, int64_t *next_attempt)
 {

@@ -45,6 +45,14 @@ int sched_compare_due(const void *a, const void *b);
 size_t sched_pick(const struct job **candidates, size_t ncandidates, const struct job *const *active,
                   size_t nactive, int free_channels, int per_destination_limit, size_t *picked);
 
+/* The same with a limit per group of numbers: key() names the group of a
+ * job (jobs with equal keys count together) into key and returns its
+ * limit (0 = unlimited). */
+typedef int (*sched_key_fn)(void *ctx, const struct job *job, char *key, size_t keylen);
+#define SCHED_KEY_MAX 80
+size_t sched_pick_keyed(const struct job **candidates, size_t ncandidates, const struct job *const *active,
+                        size_t nactive, int free_channels, sched_key_fn key, void *ctx, size_t *picked);
+
 enum sched_verdict {
     SCHED_DONE,
     SCHED_RETRY,             /* next_attempt set */

@@ -66,7 +66,8 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   # fax.pdf from a page file (queue/pdf.c).
   faxfs_fuzz_target(NAME pdf SOURCES ${PROJECT_SOURCE_DIR}/queue/pdf.c LIBS PkgConfig::TIFF m
                     SEEDS_FROM faxfs_make_tiff_seeds)
-  faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue)
+  faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue
+    SOURCES ${PROJECT_SOURCE_DIR}/queue/dialplan.c ${PROJECT_SOURCE_DIR}/queue/number_pattern.c)
   faxfs_fuzz_target(NAME time_priority LIBS faxfs_fuzz_queue)
 
   # Parsers of other modules whose targets live here too.

@@ -9,7 +9,8 @@ foreach(name jobfile job sched engine spool document intake receive fault check 
              edit
              pdf
              route
-receive_route
+             receive_route
+             dialplan
              )
   add_executable(test_queue_${name} ${CMAKE_CURRENT_LIST_DIR}/test_queue_${name}.c)
   target_link_libraries(test_queue_${name} PRIVATE faxfs_queue_testutil)

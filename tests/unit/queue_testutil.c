@@ -46,6 +46,9 @@ int fake_line_start(void *ctx, const struct queue_call *call)
     c->page_count = call->page_count;
     c->first_page = call->first_page;
     c->total_pages = call->total_pages;
+    c->ecm = call->ecm;
+    c->max_bit_rate = call->max_bit_rate;
+    c->min_bit_rate = call->min_bit_rate;
     if (call->channel >= 0 && call->channel < 16)
         l->on_channel[call->channel] = call->job_id;
     for (int i = 0; i < call->page_count; i++) {

@@ -26,6 +26,7 @@ struct fake_call {
     int page_count;
     int first_page;
     int total_pages;
+    int ecm, max_bit_rate, min_bit_rate; /* the call's modem settings */
 };
 struct fake_line {
     struct fake_call calls[FAKE_LINE_MAX_CALLS];

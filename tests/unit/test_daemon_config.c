@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include "daemon/config.h"
+#include "daemon/options.h"
+#include "queue/dialplan.h"
 
 static int kind(const char *name)
 {
@@ -205,9 +207,69 @@ static void test_bad_sections_name_file_line_and_fix(void **state)
     }
 }
 
+/* [destination PATTERN] and [line NAME] dial keys through the real
+ * option table: accepted into the dial plan, or refused naming FILE:LINE. */
+static int parse_config_file(struct daemon_options *opt, char *stderr_text, size_t len)
+{
+    struct config_words w;
+    char err[256] = "";
+    assert_int_equal(config_read(path, 1, options_kind, &w, err, sizeof err), 0);
+    char *argv[64];
+    const char *origins[64] = {0};
+    int argc = 0;
+    argv[argc++] = "faxfs";
+    for (int i = 0; i < w.count && argc < 62; i++) {
+        origins[argc] = w.origins[i];
+        argv[argc++] = w.words[i];
+    }
+    argv[argc++] = "/mnt";
+    FILE *saved = stderr, *mem = fmemopen(stderr_text, len, "w");
+    assert_non_null(mem);
+    stderr = mem;
+    enum options_result r = options_parse_from(argc, argv, origins, opt);
+    fclose(mem);
+    stderr = saved;
+    config_words_free(&w);
+    return r == OPTIONS_RUN ? 0 : -1;
+}
+
+static void test_destination_sections_reach_the_dial_plan(void **state)
+{
+    (void)state;
+    write_config("dial-country = 44\ndial-national-prefix = 0\ndial-deny = 0909*\necm = no\n"
+                 "[destination +4420*]\nmax-calls = 2\nwindow = Mon-Fri 08:00-18:00, Sat 09:00-12:00\n"
+                 "[line default]\ndial-prefix = 9\nnumber-format = national\n");
+    struct daemon_options opt;
+    char said[1024] = "";
+    assert_int_equal(parse_config_file(&opt, said, sizeof said), 0);
+    assert_non_null(opt.dialplan);
+    struct dialplan_controls c;
+    dialplan_controls(opt.dialplan, "+442079460958", &c);
+    assert_string_equal(c.pattern, "+4420*");
+    assert_int_equal(c.max_calls, 2);
+    assert_non_null(c.window);
+    assert_int_equal(c.window->nranges, 2);
+    char out[64];
+    assert_int_equal(dialplan_format_for_line(opt.dialplan, "default", "+442079460958", out, sizeof out), 0);
+    assert_string_equal(out, "902079460958");
+    options_free(&opt);
+    unlink(path);
+
+    write_config("[destination +4420*]\nmax-bit-rate = 9000\n");
+    said[0] = '\0';
+    assert_int_equal(parse_config_file(&opt, said, sizeof said), -1);
+    char want[96];
+    snprintf(want, sizeof want, "that setting is at %s:2", path);
+    if (!strstr(said, want) || !strstr(said, "--destination-max-bit-rate: bit rate '9000'"))
+        fail_msg("refusal says: %s", said);
+    options_free(&opt);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_destination_sections_reach_the_dial_plan),
         cmocka_unit_test(test_settings_become_long_options_in_order),
         cmocka_unit_test(test_switch_set_to_no_adds_nothing),
         cmocka_unit_test(test_unknown_setting_names_file_and_line),

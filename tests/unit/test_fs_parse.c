@@ -82,6 +82,36 @@ static void test_draft_recipient_number_keeps_text_and_rejects_letters(void **st
     assert_true(why[0] != '\0');
 }
 
+static void test_draft_modem_settings_take_their_values_only(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", out[32];
+
+    (void)state;
+    assert_int_equal(fs_draft_set(&req, node("use_ecm"), S("no\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.use_ecm, QUEUE_ECM_OFF);
+    assert_int_equal(fs_draft_render(&req, node("use_ecm"), out, sizeof out), 3);
+    assert_string_equal(out, "no\n");
+    assert_int_equal(fs_draft_set(&req, node("use_ecm"), S("maybe\n"), 0, why, sizeof why), -EINVAL);
+    assert_int_equal(req.use_ecm, QUEUE_ECM_OFF);
+    assert_non_null(strstr(why, "use_ecm"));
+    assert_int_equal(fs_draft_set(&req, node("max_bit_rate"), S("9600\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.max_bit_rate, 9600);
+    static const char *const bad[] = { "9000\n", "96000\n", "-9600\n", "9600 bps\n", "0x2580\n", "09600\n" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(fs_draft_set(&req, node("max_bit_rate"), bad[i], strlen(bad[i]), 0, why, sizeof why),
+                         -EINVAL);
+        assert_int_equal(req.max_bit_rate, 9600);
+    }
+    assert_int_equal(fs_draft_set(&req, node("min_bit_rate"), S("4800\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.min_bit_rate, 4800);
+    assert_int_equal(fs_draft_set(&req, node("min_bit_rate"), S("\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.min_bit_rate, 0); /* back to the default */
+    /* a pause a dial plan understands */
+    assert_int_equal(fs_draft_set(&req, node("recipient_number"), S("9,555 1234\n"), 0, why, sizeof why), 0);
+    assert_string_equal(req.recipient_number, "9,555 1234");
+}
+
 static void test_draft_scheduled_accepts_relative_time(void **state)
 {
     struct queue_request req = { 0 };
@@ -298,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_server_ctl_accepts_pause_and_resume_only),
         cmocka_unit_test(test_draft_ctl_accepts_submit_only),
         cmocka_unit_test(test_draft_recipient_number_keeps_text_and_rejects_letters),
+        cmocka_unit_test(test_draft_modem_settings_take_their_values_only),
         cmocka_unit_test(test_draft_scheduled_accepts_relative_time),
         cmocka_unit_test(test_draft_scheduled_rejects_garbage_and_names_the_format),
         cmocka_unit_test(test_draft_priority_takes_names_and_numbers),

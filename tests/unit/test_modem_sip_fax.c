@@ -92,6 +92,19 @@ static void start_pools(struct fixture *f, bool sender_t38, bool receiver_t38)
     assert_int_equal(rc, 0);
 }
 
+static void send_one_page_as(struct fixture *f, const struct modem_send_request *settings)
+{
+    struct modem_send_request req = *settings;
+    req.number = NUMBER;
+    req.page_paths = f->page_ptrs;
+    req.page_count = 1;
+    req.first_page_number = 1;
+    req.total_pages = 1;
+    assert_int_equal(modem_send(f->sender, 0, &req, &test_recorder_events, &f->rec), 0);
+    assert_true(test_recorder_wait(&f->rec, CALL_TIMEOUT_S));
+    assert_true(test_inbound_wait_finished(&f->in, CALL_TIMEOUT_S));
+}
+
 static void send_one_page(struct fixture *f)
 {
     struct modem_send_request req = {
@@ -151,6 +164,40 @@ static void test_fax_over_t38_arrives_pixel_for_pixel(void **state)
     assert_string_equal(f->in.watched_log, "the call switched to T.38 (the remote asked)");
 }
 
+/* A destination that must stay on audio: the sender neither asks for
+ * T.38 nor accepts the answerer's switch, though both pools allow it. */
+static void test_call_without_t38_stays_on_g711(void **state)
+{
+    struct fixture *f = *state;
+    start_pools(f, true, true);
+    f->in.watch_log = "the call switched to";
+    send_one_page_as(f, &(struct modem_send_request){.no_t38 = true});
+    assert_fax_arrived(f, "g711");
+    assert_string_equal(f->in.watched_log, ""); /* it never did */
+}
+
+/* ECM off and a 9600 bps ceiling over T.38: what the call used says so
+ * at both ends. */
+static void test_ecm_off_and_9600_over_t38(void **state)
+{
+    struct fixture *f = *state;
+    start_pools(f, true, true);
+    send_one_page_as(f, &(struct modem_send_request){.ecm_set = true, .ecm = 0, .max_bit_rate = 9600});
+    pthread_mutex_lock(&f->rec.lock);
+    struct modem_result sent = f->rec.result;
+    pthread_mutex_unlock(&f->rec.lock);
+    pthread_mutex_lock(&f->in.lock);
+    struct modem_rx_result got = f->in.result;
+    pthread_mutex_unlock(&f->in.lock);
+    assert_int_equal(sent.outcome, MODEM_OK);
+    assert_int_equal(got.outcome, MODEM_OK);
+    assert_string_equal(sent.transport, "t38");
+    assert_int_equal(sent.ecm, 0);
+    assert_int_equal(got.ecm, 0);
+    assert_int_equal(sent.bit_rate, 9600);
+    assert_int_equal(got.bit_rate, 9600);
+}
+
 static void test_receiver_refusing_t38_keeps_the_fax_on_g711(void **state)
 {
     struct fixture *f = *state;
@@ -208,6 +255,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_fax_over_g711_arrives_pixel_for_pixel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fax_over_t38_arrives_pixel_for_pixel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receiver_refusing_t38_keeps_the_fax_on_g711, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_without_t38_stays_on_g711, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ecm_off_and_9600_over_t38, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caller_id_is_the_user_of_the_from_header, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

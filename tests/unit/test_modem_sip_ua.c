@@ -189,6 +189,23 @@ static void test_t38_reinvite_accepted_switches_both_sides(void **state)
     assert_int_equal(sip_call_state(t->ca, NULL), SIP_CALL_ANSWERED);
 }
 
+/* A call whose destination must stay on audio refuses the peer's T.38
+ * re-INVITE though both agents allow T.38. */
+static void test_call_forbidding_t38_refuses_the_peers_switch(void **state)
+{
+    struct answered *t = *state;
+    sip_call_forbid_t38(t->cb);
+    sip_call_request_t38(t->ca);
+    assert_int_equal(wait_t38_settled(t->ca), SIP_T38_REFUSED);
+    struct sdp_choice ma, mb;
+    sip_call_media(t->ca, &ma, NULL);
+    sip_call_media(t->cb, &mb, NULL);
+    assert_int_equal(ma.kind, SDP_CHOICE_AUDIO);
+    assert_int_equal(mb.kind, SDP_CHOICE_AUDIO);
+    assert_int_equal(sip_call_state(t->ca, NULL), SIP_CALL_ANSWERED);
+    assert_int_equal(sip_call_state(t->cb, NULL), SIP_CALL_ANSWERED);
+}
+
 static void test_t38_refused_by_peer_keeps_the_call_on_audio(void **state)
 {
     struct answered *t = *state;
@@ -272,6 +289,7 @@ int main(void)
         ANSWERED(test_answered_call_agrees_audio_on_both_sides, both_t38),
         ANSWERED(test_t38_reinvite_accepted_switches_both_sides, both_t38),
         ANSWERED(test_t38_refused_by_peer_keeps_the_call_on_audio, callee_without_t38),
+        ANSWERED(test_call_forbidding_t38_refuses_the_peers_switch, both_t38),
         ANSWERED(test_caller_hangup_ends_the_call_at_the_callee, audio_only),
         ANSWERED(test_callee_hangup_ends_the_call_at_the_caller, audio_only),
         cmocka_unit_test(test_busy_callee_gives_busy_with_486),

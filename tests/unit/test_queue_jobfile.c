@@ -41,6 +41,11 @@ static struct job sample_job(void)
     j.ecm = 1;
     j.resolution = JOB_RES_SUPERFINE;
     strcpy(j.transport, "t38");
+    strcpy(j.submitted_number, "9,020 7946 0958");
+    strcpy(j.dialed_number, "902079460958");
+    j.use_ecm = 0;
+    j.max_bit_rate = 9600;
+    j.min_bit_rate = 4800;
     return j;
 }
 
@@ -271,6 +276,29 @@ static void test_job_file_without_resolution_and_transport_loads_as_fine(void **
     free(text);
 }
 
+static void test_job_file_without_dial_fields_loads_with_defaults(void **state)
+{
+    (void)state;
+    struct job in = sample_job(), out;
+    char why[200];
+    char *text = render(&in);
+
+    /* a file written before the dial rules */
+    text = edit(text, "submitted_number: 9,020 7946 0958\n", "");
+    text = edit(text, "dialed_number: 902079460958\n", "");
+    text = edit(text, "use_ecm: 0\n", "");
+    text = edit(text, "max_bit_rate: 9600\n", "");
+    text = edit(text, "min_bit_rate: 4800\n", "");
+    assert_int_equal(parse(text, &out, why), 0);
+    assert_string_equal(out.submitted_number, "");
+    assert_string_equal(out.dialed_number, "");
+    assert_int_equal(out.use_ecm, -1);
+    assert_int_equal(out.max_bit_rate, 0);
+    assert_int_equal(out.min_bit_rate, 0);
+    free(text);
+    assert_rejected(edit(render(&in), "use_ecm: 0", "use_ecm: 2"), "use_ecm");
+}
+
 static void test_unknown_resolution_number_is_rejected(void **state)
 {
     (void)state;
@@ -285,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_job_round_trips_through_the_job_file),
         cmocka_unit_test(test_job_file_without_resolution_and_transport_loads_as_fine),
         cmocka_unit_test(test_unknown_resolution_number_is_rejected),
+        cmocka_unit_test(test_job_file_without_dial_fields_loads_with_defaults),
         cmocka_unit_test(test_job_file_starts_with_version_and_ends_with_end_line),
         cmocka_unit_test(test_newlines_in_values_are_escaped),
         cmocka_unit_test(test_truncated_job_file_is_rejected),

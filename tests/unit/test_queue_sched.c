@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "queue/sched.h"
@@ -68,6 +69,38 @@ static void test_one_call_per_destination_by_limit(void **state)
     assert_int_equal(sched_pick(cand, 3, NULL, 0, 3, 1, picked), 2);
     assert_int_equal(cand[picked[0]]->id, 1);
     assert_int_equal(cand[picked[1]]->id, 3);
+}
+
+/* A [destination 555X] with max-calls 1 groups 5551 and 5552; other
+ * numbers keep a limit of 2 each. */
+static int group_key(void *ctx, const struct job *j, char *key, size_t keylen)
+{
+    (void)ctx;
+    if (strncmp(j->recipient_number, "555", 3) == 0 && strlen(j->recipient_number) == 4) {
+        snprintf(key, keylen, "[555X]");
+        return 1;
+    }
+    snprintf(key, keylen, "%s", j->recipient_number);
+    return 2;
+}
+
+static void test_keyed_limit_groups_numbers_of_a_destination(void **state)
+{
+    (void)state;
+    struct job a = make_job(1, "5551", 128, 1), b = make_job(2, "5552", 128, 2), c = make_job(3, "777", 128, 3),
+               d = make_job(4, "777", 128, 4), e = make_job(5, "777", 128, 5);
+    const struct job *cand[] = {&a, &b, &c, &d, &e};
+    size_t picked[5];
+
+    assert_int_equal(sched_pick_keyed(cand, 5, NULL, 0, 5, group_key, NULL, picked), 3);
+    assert_int_equal(cand[picked[0]]->id, 1);
+    assert_int_equal(cand[picked[1]]->id, 3);
+    assert_int_equal(cand[picked[2]]->id, 4);
+    /* An active call of the group holds both numbers back. */
+    struct job busy = make_job(9, "5553", 128, 0);
+    const struct job *active[] = {&busy};
+    const struct job *cand2[] = {&a, &b};
+    assert_int_equal(sched_pick_keyed(cand2, 2, active, 1, 2, group_key, NULL, picked), 0);
 }
 
 static void test_active_calls_count_against_the_destination_limit(void **state)
@@ -215,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_higher_priority_goes_first_then_older_jobs),
         cmocka_unit_test(test_no_more_calls_than_free_channels),
         cmocka_unit_test(test_one_call_per_destination_by_limit),
+        cmocka_unit_test(test_keyed_limit_groups_numbers_of_a_destination),
         cmocka_unit_test(test_active_calls_count_against_the_destination_limit),
         cmocka_unit_test(test_retry_delays_follow_the_failure_class),
         cmocka_unit_test(test_configured_retry_delay_replaces_the_default),
