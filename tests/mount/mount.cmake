@@ -11,6 +11,7 @@ foreach(t submit order refusals cancel ctl readers follow restart users receive 
     pdf
     lines
     routing
+    routing_mail
     dialplan
     )
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
