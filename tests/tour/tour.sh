@@ -43,6 +43,10 @@ grep -Eq '^no_answer: .+' "jobs/$b/last_error" || fail "last_error: $(cat "jobs/
 expect_eq "rm -r says nothing" "$(rm -r "jobs/$b" 2>&1)" ""
 expect_eq "history/$b/status" "$(cat "history/$b/status")" canceled
 
+# $ cat jobs/100000/wait (at fast pace the job may be in history/ already)
+w=$(timeout 60 cat "jobs/$a/wait" 2>/dev/null || timeout 60 cat "history/$a/wait")
+expect_eq "wait" "$w" done
+
 # $ ls history/ ; cat history/100000/status history/100000/pages_sent
 wait_for "history/$a/status" done
 expect_eq "ls history/" "$(words ls history/)" "$a $b"
