@@ -119,6 +119,12 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
     __attribute__((format(printf, 4, 5)));
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
 void engine_set_error(struct job *j, const char *code, const char *text);
+/* Is who a member of group g (primary or supplementary)? */
+bool engine_caller_in_group(const struct queue_caller *who, gid_t g);
+/* -ENOENT (qj NULL) or -EPERM (not the owner nor an administrator) with
+ * a sentence naming what who wanted to do; 0 when who may. */
+int engine_check_access(struct queue *q, const struct queue_caller *who, struct qjob *qj, uint64_t id,
+                        const char *what, char *why, size_t whylen);
 /* May who give a job this priority (cfg->restrict_priority)? */
 bool engine_priority_allowed(const struct queue *q, const struct queue_caller *who, int priority);
 

@@ -27,20 +27,10 @@ static int field_index(const char *name)
 
 bool queue_edit_field_known(const char *name) { return field_index(name) >= 0; }
 
-static bool in_group(const struct queue_caller *who, gid_t g)
-{
-    if (who->gid == g)
-        return true;
-    for (int i = 0; i < who->ngroups; i++)
-        if (who->groups[i] == g)
-            return true;
-    return false;
-}
-
 bool engine_priority_allowed(const struct queue *q, const struct queue_caller *who, int priority)
 {
     return priority <= JOB_PRIORITY_NORMAL || !q->cfg.restrict_priority || queue_caller_is_admin(q, who)
-        || in_group(who, q->cfg.priority_gid);
+        || engine_caller_in_group(who, q->cfg.priority_gid);
 }
 
 static bool has_control(const char *s)
@@ -160,17 +150,8 @@ int queue_edit(struct queue *q, const struct queue_caller *who, uint64_t id, con
     }
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if (qj == NULL) {
-        snprintf(why, whylen, "job %llu does not exist", (unsigned long long)id);
-        r = -ENOENT;
+    if ((r = engine_check_access(q, who, qj, id, "change", why, whylen)) != 0)
         goto out;
-    }
-    if (!queue_caller_owns(q, who, &qj->j)) {
-        snprintf(why, whylen, "job %llu belongs to uid %lu; only its owner or an administrator may change it",
-                 (unsigned long long)id, (unsigned long)qj->j.owner_uid);
-        r = -EPERM;
-        goto out;
-    }
     if (!job_edit_allowed(qj->j.type, qj->j.status) || qj->channel >= 0) {
         bool on_call = qj->j.status == JOB_ACTIVE || qj->channel >= 0;
         snprintf(why, whylen, "job %llu is %s; %s", (unsigned long long)id, job_status_name(qj->j.status),

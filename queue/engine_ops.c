@@ -10,20 +10,23 @@
 #include <stdio.h>
 #include <string.h>
 
-bool queue_caller_is_admin(const struct queue *q, const struct queue_caller *who)
+bool engine_caller_in_group(const struct queue_caller *who, gid_t g)
 {
-    gid_t g = q->cfg.admin_gid;
-
-    if (who->uid == 0)
-        return true;
-    if (g == (gid_t)-1)
-        return false;
     if (who->gid == g)
         return true;
     for (int i = 0; i < who->ngroups; i++)
         if (who->groups[i] == g)
             return true;
     return false;
+}
+
+bool queue_caller_is_admin(const struct queue *q, const struct queue_caller *who)
+{
+    gid_t g = q->cfg.admin_gid;
+
+    if (who->uid == 0)
+        return true;
+    return g != (gid_t)-1 && engine_caller_in_group(who, g);
 }
 
 bool queue_caller_owns(const struct queue *q, const struct queue_caller *who, const struct job *job)
@@ -77,7 +80,7 @@ static bool apply_op(struct queue *q, struct qjob *qj, enum queue_op op, const s
     return false;
 }
 
-static int check_access(struct queue *q, const struct queue_caller *who, struct qjob *qj, uint64_t id,
+int engine_check_access(struct queue *q, const struct queue_caller *who, struct qjob *qj, uint64_t id,
                         const char *what, char *why, size_t whylen)
 {
     if (qj == NULL) {
@@ -104,7 +107,7 @@ int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, 
     }
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if ((r = check_access(q, who, qj, id, queue_op_name(op), why, whylen)) != 0)
+    if ((r = engine_check_access(q, who, qj, id, queue_op_name(op), why, whylen)) != 0)
         goto out;
     if (!job_op_allowed(qj->j.type, qj->j.status, op)) {
         if (qj->j.type != JOB_SEND)
@@ -142,7 +145,7 @@ int queue_delete(struct queue *q, const struct queue_caller *who, uint64_t id, c
 
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if ((r = check_access(q, who, qj, id, "delete", why, whylen)) != 0)
+    if ((r = engine_check_access(q, who, qj, id, "delete", why, whylen)) != 0)
         goto out;
     if (!job_status_is_final(qj->j.status)) {
         snprintf(why, whylen, "job %llu is %s; %s", (unsigned long long)id, job_status_name(qj->j.status),

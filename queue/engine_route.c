@@ -129,17 +129,8 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
 
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if (qj == NULL) {
-        snprintf(why, whylen, "job %llu does not exist", (unsigned long long)id);
-        r = -ENOENT;
+    if ((r = engine_check_access(q, who, qj, id, "redeliver", why, whylen)) != 0)
         goto out;
-    }
-    if (!queue_caller_owns(q, who, &qj->j)) {
-        snprintf(why, whylen, "job %llu belongs to uid %lu; only its owner or an administrator may redeliver it",
-                 (unsigned long long)id, (unsigned long)qj->j.owner_uid);
-        r = -EPERM;
-        goto out;
-    }
     if (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0) {
         snprintf(why, whylen, "job %llu has no deliveries to repeat; only a received fax whose route delivers it can be redelivered",
                  (unsigned long long)id);
