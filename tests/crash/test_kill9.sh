@@ -1,6 +1,7 @@
 #!/bin/bash
 # Kill -9 the daemon at random moments and at every fault-injection kill
-# point, for KILL9_ROUNDS rounds (default 50), while faxes are submitted
+# point, for KILL9_ROUNDS rounds (default 27: every kill point and both
+# confirmed-pages rounds), while faxes are submitted
 # through the mount, sent, and deleted from history. After each restart:
 # every job accepted before the kill is present exactly once, no job is
 # duplicated, nothing sent is lost, and `faxfs --check-spool` is clean.
@@ -8,7 +9,7 @@
 # the kill are not sent again.
 source "$(dirname "$0")/../mount/lib.sh"
 
-ROUNDS=${KILL9_ROUNDS:-50}
+ROUNDS=${KILL9_ROUNDS:-27}
 # Kill points of the spool and engine (docs/reliability.md); "random" is a
 # plain kill -9 after a random delay.
 POINTS=(random spool.stage.opened spool.page.create spool.page.written spool.next_id.tmp_written
