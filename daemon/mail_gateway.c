@@ -62,7 +62,8 @@ int mailgw_map_lookup(const char *path, int require_root_owned, const char *send
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         int e = errno;
-        return fail(why, whylen, -e, "cannot open the sender map %s: %s", path, strerror(e));
+        /* -EIO, whatever the cause: -ENOENT means an unknown sender. */
+        return fail(why, whylen, -EIO, "cannot open the sender map %s: %s", path, strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

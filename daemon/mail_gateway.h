@@ -59,8 +59,9 @@ int mailgw_number(const char *rcpt, char *out, size_t len, char *why, size_t why
 /* Looks sender up in the map at path: lines "ADDRESS USER" or "@DOMAIN
  * USER", '#' comments; addresses compare without regard to case; an exact
  * address wins over its domain. 0 and the user in user; -ENOENT for an
- * unknown sender; -EINVAL for a sender that is no plain address; -errno
- * when the map cannot be read; -EPERM when require_root_owned and the map
+ * unknown sender; -EINVAL for a sender that is no plain address; -EIO
+ * when the map cannot be opened; -EPERM when it is no regular file, or
+ * when require_root_owned and the map
  * is not a regular file owned by root, writable by root only. */
 int mailgw_map_lookup(const char *path, int require_root_owned, const char *sender, char *user,
                       size_t userlen, char *why, size_t whylen);

@@ -44,13 +44,13 @@ static int die(int code, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-    fputs("usage: faxfs-mail --mount DIR --map FILE --sender ADDRESS --recipient NUMBER@DOMAIN...\n"
+    fputs("usage: faxfs-mail --mount DIR --map FILE --sender ADDRESS [--] NUMBER@DOMAIN...\n"
           "                  [--max-size BYTES] [--max-attachments N] < message\n"
           "The mail-to-fax gateway for the MTA's pipe transport (docs/mail.md).\n"
           "  --mount DIR          the mounted faxfs (its outbox/ takes the drafts)\n"
           "  --map FILE           sender map: \"ADDRESS USER\" or \"@DOMAIN USER\" lines\n"
           "  --sender ADDRESS     the envelope sender (Postfix: ${sender})\n"
-          "  --recipient ADDR     NUMBER@DOMAIN; repeat for several (Postfix: ${recipient})\n"
+          "  --recipient ADDR     NUMBER@DOMAIN (or after --; Postfix: -- ${recipient})\n"
           "  --max-size BYTES     largest message read (default 20971520, 20 MiB)\n"
           "  --max-attachments N  most documents in one message (default 20, at most 100)\n"
           "Exit: 0 submitted, 65 no document/unreadable, 67 unknown sender or bad number,\n"

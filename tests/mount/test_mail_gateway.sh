@@ -52,7 +52,7 @@ chmod 755 "$SPOOL" 2>/dev/null || true
 PF_EXTRA_MAIN="transport_maps = texthash:$WORK/transport
 faxmail_destination_recipient_limit = 1"
 PF_EXTRA_MASTER="faxmail   unix  -       n       n       -       -       pipe
-  user=$GW argv=/usr/bin/sudo -n $WORK/faxfs-mail --mount $MNT --map $WORK/senders --sender \${sender} --recipient \${recipient}"
+  user=$GW argv=/usr/bin/sudo -n $WORK/faxfs-mail --mount $MNT --map $WORK/senders --sender \${sender} -- \${recipient}"
 source "$(dirname "$0")/../lib/postfix.sh"
 echo "faxgw.localhost faxmail:" > "$WORK/transport"
 # postfix_start chains to the EXIT trap of lib.sh.
