@@ -33,14 +33,27 @@ as() {
     setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups "$@"
 }
 
-# faxfs-mail must be reachable by root through sudo (the build tree may be
-# under a directory others cannot enter): a root-owned copy.
+# The sudoers rule of docs/mail.md: the gateway user may run faxfs-mail as
+# root with this mount and map only. faxfs-mail must be reachable by root
+# through sudo (the build tree may be under a directory others cannot
+# enter): a root-owned copy.
 cp "$FAXFS_MAIL" "$WORK/faxfs-mail"
 chmod 755 "$WORK" "$WORK/faxfs-mail"
-printf '%s ALL=(root) NOPASSWD: %s\n' "$GW" "$WORK/faxfs-mail" > "$SUDOERS.tmp"
+printf '%s ALL=(root) NOPASSWD: %s --mount %s --map %s --sender *\n' "$GW" "$WORK/faxfs-mail" "$MNT" "$WORK/senders" > "$SUDOERS.tmp"
 chmod 440 "$SUDOERS.tmp"
 visudo -cqf "$SUDOERS.tmp" || fail "the sudoers rule does not parse"
 mv "$SUDOERS.tmp" "$SUDOERS"
+
+# The gateway user cannot point faxfs-mail at another map: sudo refuses
+# the command line, and a second --map appended to the pinned one is
+# refused by faxfs-mail (64) before it reads anything.
+if as $GW sudo -n "$WORK/faxfs-mail" --mount /tmp --map /etc/shadow --sender a@b -- 1@x </dev/null 2>/dev/null; then
+    fail "sudo ran faxfs-mail with another map"
+fi
+rc=0
+as $GW sudo -n "$WORK/faxfs-mail" --mount "$MNT" --map "$WORK/senders" --sender a@b --map /etc/shadow -- 1@x \
+    </dev/null 2>/dev/null || rc=$?
+expect_eq "exit of a second --map" $rc 64
 
 # The sender map: root's, writable by root only.
 printf '# test map\nada@fax.localhost %s\n@other.localhost %s\n' $U $U > "$WORK/senders"
