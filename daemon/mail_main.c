@@ -135,8 +135,9 @@ int main(int argc, char **argv)
             return MAILGW_EX_USAGE;
         }
     }
-    /* Postfix passes several recipients as further arguments after the
-     * last --recipient (argv=... --recipient ${recipient}). */
+    /* Recipients as arguments, best after "--" (Postfix: argv=... --
+     * ${recipient}, which expands to one argument per recipient), so that
+     * no address is ever taken for an option. */
     for (; optind < argc; optind++) {
         if (nrcpt == MAX_RECIPIENTS)
             die(MAILGW_EX_USAGE, "more than %d recipients in one call", MAX_RECIPIENTS);

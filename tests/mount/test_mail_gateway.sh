@@ -7,7 +7,8 @@
 # the body, sent over the simulated network, whose document pages are the
 # same bytes as those of the same documents submitted by the user's own
 # cp. An unknown sender and a mail without attachment bounce, each with
-# its reason in the bounce in the sender's Maildir, and make no job.
+# its reason in the bounce in the sender's Maildir, and make no job; so
+# does a number the dial rules refuse, with the daemon's reason.
 source "$(dirname "$0")/lib.sh"
 : "${FAXFS_MAIL:?FAXFS_MAIL must name the faxfs-mail binary}"
 [ "$(id -u)" -eq 0 ] || skip "Postfix's master needs root"
@@ -56,10 +57,10 @@ as $GW sudo -n "$WORK/faxfs-mail" --mount "$MNT" --map "$WORK/senders" --sender 
 expect_eq "exit of a second --map" $rc 64
 
 # The sender map: root's, writable by root only.
-printf '# test map\nada@fax.localhost %s\n@other.localhost %s\n' $U $U > "$WORK/senders"
+printf '# test map\nada@fax.localhost %s\nbob@fax.localhost %s\n@other.localhost %s\n' $U $U $U > "$WORK/senders"
 chmod 644 "$WORK/senders"
 
-faxfs_start -o allow_other,default_permissions --modems 1
+faxfs_start -o allow_other,default_permissions --modems 1 --dial-deny '5559*'
 chmod 755 "$SPOOL" 2>/dev/null || true
 
 PF_EXTRA_MAIN="transport_maps = texthash:$WORK/transport
@@ -69,7 +70,7 @@ PF_EXTRA_MASTER="faxmail   unix  -       n       n       -       -       pipe
 source "$(dirname "$0")/../lib/postfix.sh"
 echo "faxgw.localhost faxmail:" > "$WORK/transport"
 # postfix_start chains to the EXIT trap of lib.sh.
-postfix_start ada eve || fail "the Postfix instance did not start"
+postfix_start ada eve bob || fail "the Postfix instance did not start"
 
 cat >"$WORK/two.ps" <<'PS'
 %!PS
@@ -150,5 +151,13 @@ mail ada@fax.localhost 5551234@faxgw.localhost "$WORK/none.eml"
 b=$(postfix_wait_mail ada 90) || fail "no bounce for the mail without attachment"
 grep -q "no attachment of a type faxfs can send" "$b" || fail "the bounce does not give the reason: $(head -c 3000 "$b")"
 [ ! -e "$MNT/history/$(job_id 3)" ] && [ ! -e "$MNT/jobs/$(job_id 3)" ] || fail "a refused mail made a job"
-grep -o "dsn=5[^ ]*, status=bounced (.*)" "$PF_DIR/maillog" | head -2
+
+# 4. A number the dial rules refuse: EACCES at submit, bounced (77) with
+# the daemon's reason; no job, no draft left behind.
+mail bob@fax.localhost 5559123@faxgw.localhost "$WORK/deny.eml" "$WORK/two.pdf"
+b=$(postfix_wait_mail bob 90) || fail "no bounce for the refused number"
+grep -q "refused by --dial-deny 5559" "$b" || fail "the bounce does not give the dial rule: $(head -c 3000 "$b")"
+[ ! -e "$MNT/history/$(job_id 3)" ] && [ ! -e "$MNT/jobs/$(job_id 3)" ] || fail "a refused number made a job"
+expect_eq "drafts left in the outbox" "$(ls "$MNT/outbox" | grep -c '^mail-' || true)" 0
+grep -o "dsn=5[^ ]*, status=bounced (.*)" "$PF_DIR/maillog" | head -3
 echo PASS
