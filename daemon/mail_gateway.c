@@ -281,7 +281,7 @@ static void visit(GMimeObject *parent, GMimeObject *obj, gpointer data)
         if (text && strcasecmp(type, "text/plain") == 0 && !w->have_plain) {
             clean_text(w->m->cover, MAILGW_COVER_MAX, text, 1);
             w->have_plain = 1;
-        } else if (text && !w->html) {
+        } else if (text && strcasecmp(type, "text/html") == 0 && !w->html) {
             w->html = text;
             text = NULL;
         }
