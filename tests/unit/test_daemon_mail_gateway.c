@@ -256,6 +256,22 @@ static void test_program_exit_codes(void **state)
     /* The mount is not there: 75, the MTA keeps the mail and retries. */
     assert_int_equal(run_gateway(msg, mlen, err, sizeof err, a3), MAILGW_EX_TEMPFAIL);
     assert_non_null(strstr(err, "outbox"));
+    /* Run as root, it writes to the mount as the mapped user (nobody), not
+     * as root: a plain directory only root may write is refused (77) and
+     * holds no draft afterwards. (As root it would have "submitted".) */
+    if (geteuid() == 0) {
+        char fake[400], outbox[420];
+        snprintf(fake, sizeof fake, "%s/rootonly", dir);
+        snprintf(outbox, sizeof outbox, "%s/outbox", fake);
+        assert_int_equal(mkdir(fake, 0755), 0);
+        assert_int_equal(mkdir(outbox, 0755), 0);
+        assert_int_equal(chmod(dir, 0711), 0);
+        const char *a6[] = {"--mount", fake, "--map", map, "--sender", "ada@example.org", "--", "5551234@fax", NULL};
+        assert_int_equal(run_gateway(msg, mlen, err, sizeof err, a6), MAILGW_EX_NOPERM);
+        assert_non_null(strstr(err, "Permission denied"));
+        assert_int_equal(rmdir(outbox), 0); /* empty: no draft was made */
+        assert_int_equal(chmod(dir, 0700), 0);
+    }
     /* A map naming no user here: 75 (the admin fixes the map). */
     write_text(map, "ada@example.org faxfs-no-such-user-here\n", 0644);
     assert_int_equal(run_gateway(msg, mlen, err, sizeof err, a3), MAILGW_EX_TEMPFAIL);
