@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_RECIPIENTS 50
@@ -194,7 +195,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nrcpt; i++) {
         char draft[64];
         enum mailgw_stage stage;
-        snprintf(draft, sizeof draft, "mail-%ld-%zu", (long)getpid(), i + 1);
+        /* Unique over time too: a draft left by a killed run (it expires
+         * with --draft-expire-days) never makes a later mail fail. */
+        snprintf(draft, sizeof draft, "mail-%lld-%ld-%zu", (long long)time(NULL), (long)getpid(), i + 1);
         rc = mailgw_submit(mount, draft, numbers[i], m, &stage, why, sizeof why);
         if (rc != 0) {
             int code = mailgw_exit_code(rc, stage);
