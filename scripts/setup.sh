@@ -26,6 +26,7 @@ packages=(
     valgrind        # the leak check of a whole session
     libgmime-3.0-dev    # MIME mail: notifications, received faxes by mail
     postfix         # a private MTA instance for the mail tests (tests/lib/postfix.sh)
+    sudo            # faxfs-mail: the MTA's pipe user runs it as root (docs/mail.md)
 )
 
 # The unprivileged user documents are converted as (faxfs --convert-user):

@@ -79,4 +79,7 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   # audio and T.38, through the HDLC guard.
   faxfs_fuzz_target(NAME t30 SOURCES ${PROJECT_SOURCE_DIR}/modem/hdlc_guard.c ${PROJECT_SOURCE_DIR}/tests/lib/faxtest.c
                     LIBS PkgConfig::SPANDSP PkgConfig::TIFF)
+  # A mail to faxfs-mail: GMime and what the gateway makes of the parts.
+  faxfs_fuzz_target(NAME mail_gateway SOURCES ${PROJECT_SOURCE_DIR}/daemon/mail_gateway.c
+                    ${PROJECT_SOURCE_DIR}/daemon/mail_message.c LIBS PkgConfig::GMIME)
 endif()

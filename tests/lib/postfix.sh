@@ -15,6 +15,9 @@
 #   postfix_stop              stops it and removes its directory (also from the
 #                             EXIT trap postfix_start installs)
 #
+# Set PF_EXTRA_MAIN and PF_EXTRA_MASTER (lines) before postfix_start to add
+# to the instance's main.cf and master.cf (e.g. a pipe transport).
+#
 # bash has one trap per signal: postfix_start chains to an EXIT trap set
 # before it (which still sees the exit status); a trap set after it must
 # call postfix_stop itself.
@@ -98,6 +101,8 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+    [[ -z ${PF_EXTRA_MAIN:-} ]] || printf '%s\n' "$PF_EXTRA_MAIN" >> "$PF_CONF/main.cf"
+    [[ -z ${PF_EXTRA_MASTER:-} ]] || printf '%s\n' "$PF_EXTRA_MASTER" >> "$PF_CONF/master.cf"
     # faxfs's --sendmail takes a program, not a command line: this one
     # points Postfix's sendmail at the instance.
     cat > "$PF_SENDMAIL" <<EOF

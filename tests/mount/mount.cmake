@@ -22,3 +22,8 @@ endforeach()
 add_test(NAME tour COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tour/tour.sh)
 set_tests_properties(tour PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
   ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+# Mail to fax: a private Postfix's pipe transport runs faxfs-mail through
+# sudo; the mailed job is the mapped user's (root, sudo; exit 77 = skipped).
+add_test(NAME mount_mail_gateway COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_mail_gateway.sh)
+set_tests_properties(mount_mail_gateway PROPERTIES LABELS "mount;mail" TIMEOUT 300 SKIP_RETURN_CODE 77
+  ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>;FAXFS_MAIL=$<TARGET_FILE:faxfs-mail>")
