@@ -472,6 +472,14 @@ int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, 
  * job and page). docs/filesystem.md, fax.pdf. */
 int queue_open_pdf(struct queue *q, uint64_t id);
 
+/* report.pdf: the transmission report of a finished send job (done,
+ * failed, or canceled after at least one attempt; queue_job_has_report),
+ * made on first use and kept like fax.pdf. A read-only fd at offset 0,
+ * -ENOENT no such job, -ENODATA not such a job (yet), -EIO when it cannot
+ * be made (logged). docs/filesystem.md, report.pdf. */
+int queue_open_report(struct queue *q, uint64_t id);
+bool queue_job_has_report(const struct job *j);
+
 struct queue_modem_info {
     char name[JOB_MODEM_MAX];
     char status[JOB_STATUS_TEXT_MAX]; /* "idle" or the device status */
