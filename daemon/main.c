@@ -24,6 +24,7 @@
 
 #include "daemon/config.h"
 #include "daemon/deliver.h"
+#include "daemon/mail_message.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/readiness.h"
@@ -490,7 +491,7 @@ struct daemon {
     struct fs *fs;
     struct reloader reloader;  /* with the notifier */
     struct deliver_config dcfg; /* inbound routes' users resolved */
-    struct deliverer *deliverer; /* NULL without inbound routes */
+    struct deliverer *deliverer; /* deliveries of received faxes and receipts */
 };
 
 /* Resolves the users, groups and programs the options name, before
@@ -650,6 +651,7 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .convert_uid = d->convert_uid,
         .convert_gid = d->convert_gid,
         .dialplan = opt->dialplan,
+        .mail_address_ok = mail_address_ok,
     };
     if (opt->retry_delay > 0) {
         for (int i = 0; i < QF_COUNT; i++)
@@ -711,8 +713,10 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         explain(why, len, "cannot start: %s", strerror(-rc));
         return rc;
     }
-    if (opt->receive_routes && opt->receive_routes->n > 0) {
-        d->dcfg.routes = opt->receive_routes;
+    /* Always: receipts of sent faxes (docs/receipts.md) go through it too;
+     * received faxes are routed only when routes are configured. */
+    {
+        d->dcfg.routes = opt->receive_routes && opt->receive_routes->n > 0 ? opt->receive_routes : NULL;
         d->dcfg.receive_uid = d->receive_uid;
         d->dcfg.receive_gid = d->receive_gid;
         d->dcfg.policy = opt->delivery;
@@ -723,7 +727,7 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         d->dcfg.scratch_dir = d->scratch_dir;
         d->dcfg.log = daemon_log;
         if ((rc = deliverer_start(&d->deliverer, d->w.q, &d->dcfg)) < 0) {
-            explain(why, len, "cannot start deliveries of received faxes: %s", strerror(-rc));
+            explain(why, len, "cannot start deliveries (received faxes, receipts): %s", strerror(-rc));
             return rc;
         }
     }

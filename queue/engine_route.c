@@ -140,7 +140,8 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
         r = -EPERM;
         goto out;
     }
-    if (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0) {
+    bool receipt = qj->j.type == JOB_SEND && qj->j.ndeliveries > 0; /* its receipt again */
+    if (!receipt && (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0)) {
         snprintf(why, whylen, "job %llu has no deliveries to repeat; only a received fax whose route delivers it can be redelivered",
                  (unsigned long long)id);
         r = -EINVAL;

@@ -128,6 +128,11 @@ struct job {
     int use_ecm;        /* -1 default, 0 off, 1 on */
     int max_bit_rate;   /* 0 or 2400..14400 */
     int min_bit_rate;
+    /* Receipts (docs/receipts.md): addresses mailed when the job ends as
+     * notify_when says, with notify_attach; "" = none. */
+    char notify[JOB_DELIVERY_TARGET_MAX];
+    int notify_when;    /* enum job_notify_when */
+    int notify_attach;  /* enum job_notify_attach */
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -146,6 +151,25 @@ enum job_resolution {
 };
 /* "standard", "fine" or "superfine"; -EINVAL otherwise. */
 int job_parse_resolution(const char *in, int *out);
+
+/* Receipts of send jobs (docs/receipts.md). */
+enum job_notify_when { JOB_NOTIFY_FINAL, JOB_NOTIFY_DONE, JOB_NOTIFY_FAILED, JOB_NOTIFY_WHEN_COUNT };
+enum job_notify_attach { JOB_ATTACH_REPORT, JOB_ATTACH_FAX, JOB_ATTACH_BOTH, JOB_ATTACH_COUNT };
+#define JOB_NOTIFY_ADDRESSES_MAX 8
+/* A comma-separated list of at most JOB_NOTIFY_ADDRESSES_MAX mail
+ * addresses, blanks around them dropped: "a@x.org, b@y.org" gives
+ * "a@x.org,b@y.org" in out. An address is printable ASCII without blanks,
+ * quotes, brackets or a leading '-' (the daemon checks it again with its
+ * mail code on submit). 0, or -EINVAL with a sentence. */
+int job_parse_notify(const char *in, char *out, size_t outlen, char *why, size_t whylen);
+int job_parse_notify_when(const char *in, int *out);     /* final, done, failed */
+const char *job_notify_when_name(int when);
+int job_parse_notify_attach(const char *in, int *out);   /* report, fax, both */
+const char *job_notify_attach_name(int attach);
+/* Is the finished send job j one whose receipt is due (its notify set and
+ * its end what notify_when asks for)? */
+bool job_notify_due(const struct job *j);
+#define JOB_RECEIPT_ACTION "receipt"
 const char *job_resolution_name(int resolution);
 
 /* Normalizes a phone number: spaces, dashes, dots and parentheses are
@@ -280,6 +304,9 @@ struct queue_config {
      * (queue/dialplan.h); NULL: numbers as typed, no controls. Not owned;
      * must outlive the queue. */
     const struct dialplan *dialplan;
+    /* Receipts: the mail code's check of one address (the daemon passes
+     * mail_address_ok); NULL: job_parse_notify's check only. */
+    int (*mail_address_ok)(const char *address);
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -337,6 +364,9 @@ struct queue_request {
     int max_bit_rate; /* 0 = default; else 2400..14400 */
     int min_bit_rate; /* 0 = default */
     char cover_comment[1024]; /* free text for the cover page */
+    char notify[JOB_DELIVERY_TARGET_MAX]; /* receipts: addresses (job_parse_notify); "" none */
+    int notify_when;                      /* enum job_notify_when */
+    int notify_attach;                    /* enum job_notify_attach */
 };
 
 enum { QUEUE_ECM_DEFAULT = 0, QUEUE_ECM_ON = 1, QUEUE_ECM_OFF = 2 };
