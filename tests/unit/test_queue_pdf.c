@@ -946,6 +946,92 @@ static void test_report_of_a_failed_job_names_the_error(void **state)
     free(p.data);
 }
 
+/* ---- receipts: the delivery record stored with the final state ---- */
+
+static uint64_t submit_notify(struct queue_fixture *f, const char *notify, int when, char *why, size_t whylen,
+                              int *result)
+{
+    struct page_fmt fmt = fmt_g4();
+    struct queue_request req = {0};
+    int fd = make_page(&fmt);
+    uint64_t id = 0;
+
+    strcpy(req.recipient_number, "5551234");
+    snprintf(req.notify, sizeof req.notify, "%s", notify);
+    req.notify_when = when;
+    *result = queue_submit(f->q, &test_owner, &req, &fd, 1, &id, why, whylen);
+    close(fd);
+    return id;
+}
+
+static void test_receipt_record_is_stored_with_the_final_state(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+    uint64_t id = submit_notify(f, "alice@example.com, bob@example.org", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    struct job j;
+
+    assert_int_equal(r, 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_string_equal(j.notify, "alice@example.com,bob@example.org");
+    assert_int_equal(j.ndeliveries, 0); /* not before the end */
+    finish_job(f, id, QF_PERMANENT, "rejected", 0);
+    queue_fixture_reopen(f); /* what the spool holds */
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    assert_int_equal(j.ndeliveries, 1);
+    assert_string_equal(j.deliveries[0].action, JOB_RECEIPT_ACTION);
+    assert_string_equal(j.deliveries[0].target, "alice@example.com,bob@example.org");
+    assert_int_equal(j.deliveries[0].state, JD_PENDING);
+    assert_string_equal(j.notify, "alice@example.com,bob@example.org");
+}
+
+static void test_receipt_only_when_asked_for(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+    struct job j;
+    uint64_t done_only = submit_notify(f, "alice@example.com", JOB_NOTIFY_DONE, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    finish_job(f, done_only, QF_PERMANENT, "rejected", 0);
+    assert_int_equal(queue_snapshot(f->q, done_only, &j), 0);
+    assert_int_equal(j.ndeliveries, 0); /* failed, and only done was asked for */
+
+    uint64_t none = submit_notify(f, "", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    finish_job(f, none, QF_NONE, "", 1);
+    assert_int_equal(queue_snapshot(f->q, none, &j), 0);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.ndeliveries, 0);
+}
+
+static int refuse_example_org(const char *address)
+{
+    return strstr(address, "example.org") == NULL;
+}
+
+static void test_submit_checks_receipt_addresses_with_the_mail_code(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+
+    queue_close(f->q);
+    f->cfg.mail_address_ok = refuse_example_org;
+    queue_fixture_open(f);
+    submit_notify(f, "alice@example.com,bob@example.org", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, -EINVAL);
+    assert_non_null(strstr(why, "address 2"));
+    submit_notify(f, "-oQ@example.com", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, -EINVAL);
+    submit_notify(f, "alice@example.com", 7, why, sizeof why, &r);
+    assert_int_equal(r, -EINVAL);
+    submit_notify(f, "alice@example.com", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+}
+
 static void test_job_canceled_before_any_attempt_has_no_report(void **state)
 {
     struct queue_fixture *f = *state;
@@ -1004,6 +1090,9 @@ int main(void)
         S(test_report_of_a_done_job_is_made_once_and_kept),
         S(test_report_of_a_failed_job_names_the_error),
         S(test_job_canceled_before_any_attempt_has_no_report),
+        S(test_receipt_record_is_stored_with_the_final_state),
+        M(test_receipt_only_when_asked_for),
+        M(test_submit_checks_receipt_addresses_with_the_mail_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
