@@ -618,13 +618,13 @@ static int report_content(struct textbuf *t, const char *title, const struct pdf
 
     tb_text(t, "F2", 16, REPORT_MARGIN, y, title, strlen(title));
     y -= 2 * REPORT_LINE_STEP;
-    for (size_t i = 0; i < nlines; i++) {
+    for (size_t i = 0; i < nlines && y >= REPORT_MARGIN; i++) {
         const char *v = lines[i].value != NULL ? lines[i].value : "";
         tb_text(t, "F2", 10, REPORT_MARGIN, y, lines[i].label, strlen(lines[i].label));
         for (int row = 0; row < REPORT_WRAP_LINES; row++) {
             size_t n = wrap_len(v);
-            if (n == 0 && row > 0)
-                break;
+            if ((n == 0 && row > 0) || y < REPORT_MARGIN)
+                break; /* the rest of a value that does not fit the page is cut */
             tb_text(t, "F1", 10, REPORT_VALUE_X, y, v, n);
             v += n;
             y -= REPORT_LINE_STEP;
@@ -638,8 +638,8 @@ static int report_content(struct textbuf *t, const char *title, const struct pdf
         double scale = REPORT_THUMB_W / pw;
         if (ph * scale > room)
             scale = room / ph;
-        if (room < 40 || scale <= 0)
-            return -EOVERFLOW; /* a bug: the lines are bounded by the caller */
+        if (room < 40 || !(scale > 0))
+            return t->full ? -EOVERFLOW : 0; /* no room left: text only */
         double w = pw * scale, h = ph * scale, x = REPORT_MARGIN, by = top - 16 - h;
         static const char caption[] = "First page";
         tb_text(t, "F2", 10, REPORT_MARGIN, (int)top, caption, sizeof caption - 1);

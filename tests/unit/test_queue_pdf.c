@@ -868,6 +868,31 @@ static void test_report_text_outside_winansi_prints_as_question_marks(void **sta
     free(p.data);
 }
 
+static void test_report_with_every_value_at_its_longest_still_fits(void **state)
+{
+    (void)state;
+    char longest[300];
+    struct pdf_report_line lines[PDF_REPORT_MAX_LINES];
+    memset(longest, 'x', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    for (size_t i = 0; i < PDF_REPORT_MAX_LINES; i++)
+        lines[i] = (struct pdf_report_line){"Label", longest};
+    struct pdf p = report_of(lines, PDF_REPORT_MAX_LINES, true);
+
+    check_xref(&p); /* written whole: the text cut at the page's foot, no thumbnail room left */
+    int rows = 0;
+    for (const char *s = find(&p, p.data, " Td ("); s; s = find(&p, s + 1, " Td (")) {
+        const char *num = s;
+        while (num > p.data && num[-1] != ' ')
+            num--;
+        assert_true(atoi(num) >= 56); /* every line above the bottom margin */
+        rows++;
+    }
+    assert_true(rows > 40); /* and the page is used */
+    assert_null(find(&p, p.data, "/Im0 Do"));
+    free(p.data);
+}
+
 static void test_report_with_too_many_lines_is_refused(void **state)
 {
     (void)state;
@@ -1087,6 +1112,7 @@ int main(void)
         T(test_report_without_a_page_has_no_image),
         T(test_report_text_outside_winansi_prints_as_question_marks),
         T(test_report_with_too_many_lines_is_refused),
+        T(test_report_with_every_value_at_its_longest_still_fits),
         S(test_report_of_a_done_job_is_made_once_and_kept),
         S(test_report_of_a_failed_job_names_the_error),
         S(test_job_canceled_before_any_attempt_has_no_report),
