@@ -147,9 +147,23 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
         r = -EINVAL;
         goto out;
     }
+    /* A receipt goes to addresses the user chose: only one that failed for
+     * good is tried again, so redeliver cannot make the daemon mail anyone
+     * over and over. */
+    int again = 0;
+    for (int i = 0; receipt && i < qj->j.ndeliveries; i++)
+        again += qj->j.deliveries[i].state == JD_FAILED;
+    if (receipt && again == 0) {
+        snprintf(why, whylen, "job %llu: its receipt was not given up on (see deliveries); only a failed receipt "
+                 "can be sent again", (unsigned long long)id);
+        r = -EINVAL;
+        goto out;
+    }
     struct job saved = qj->j;
     for (int i = 0; i < qj->j.ndeliveries; i++) {
         struct job_delivery *d = &qj->j.deliveries[i];
+        if (receipt && d->state != JD_FAILED)
+            continue;
         d->state = JD_PENDING;
         d->attempts = 0;
         d->first_try = 0;

@@ -1032,6 +1032,31 @@ static void test_receipt_only_when_asked_for(void **state)
     assert_int_equal(j.ndeliveries, 0);
 }
 
+static void test_redeliver_sends_a_receipt_again_only_when_it_failed(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+    struct job j;
+    uint64_t id = submit_notify(f, "alice@example.com", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+
+    assert_int_equal(r, 0);
+    finish_job(f, id, QF_NONE, "", 1);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    struct job_delivery d = j.deliveries[0];
+    d.state = JD_DONE;
+    d.attempts = 1;
+    assert_int_equal(queue_delivery_update(f->q, id, 0, &d), 0);
+    assert_int_equal(queue_redeliver(f->q, &test_owner, id, why, sizeof why), -EINVAL); /* sent: not again */
+    assert_non_null(strstr(why, "receipt"));
+    d.state = JD_FAILED;
+    assert_int_equal(queue_delivery_update(f->q, id, 0, &d), 0);
+    assert_int_equal(queue_redeliver(f->q, &test_owner, id, why, sizeof why), 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.deliveries[0].state, JD_PENDING);
+    assert_int_equal(j.deliveries[0].attempts, 0);
+}
+
 static int refuse_example_org(const char *address)
 {
     return strstr(address, "example.org") == NULL;
@@ -1118,6 +1143,7 @@ int main(void)
         S(test_job_canceled_before_any_attempt_has_no_report),
         S(test_receipt_record_is_stored_with_the_final_state),
         M(test_receipt_only_when_asked_for),
+        M(test_redeliver_sends_a_receipt_again_only_when_it_failed),
         M(test_submit_checks_receipt_addresses_with_the_mail_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
