@@ -492,6 +492,8 @@ struct daemon {
     struct reloader reloader;  /* with the notifier */
     struct deliver_config dcfg; /* inbound routes' users resolved */
     struct deliverer *deliverer; /* deliveries of received faxes and receipts */
+    struct queue_receipt_default receipt_defaults[64]; /* [receipt USER], users resolved */
+    int nreceipt_defaults;
 };
 
 /* Resolves the users, groups and programs the options name, before
@@ -527,6 +529,31 @@ static int daemon_resolve(struct daemon *d)
     if (deliver_resolve_ids(opt->receive_routes, d->dcfg.ids, rwhy, sizeof rwhy) < 0) {
         fprintf(stderr, "faxfs: %s\n", rwhy);
         return 2;
+    }
+    for (int i = 0; i < opt->nreceipt_users; i++) {
+        struct queue_receipt_default *rd = &d->receipt_defaults[d->nreceipt_defaults];
+        gid_t ignored;
+        if (sendmail_user_of(opt->receipt_users[i].user, &rd->uid, &ignored) < 0) {
+            fprintf(stderr, "faxfs: [receipt %s]: no user named '%s'; fix the name or remove the section\n",
+                    opt->receipt_users[i].user, opt->receipt_users[i].user);
+            return 2;
+        }
+        if (!opt->receipt_users[i].notify[0]) {
+            fprintf(stderr, "faxfs: [receipt %s]: notify_when without notify; give the addresses "
+                    "(--receipt-notify %s=ADDRS)\n", opt->receipt_users[i].user, opt->receipt_users[i].user);
+            return 2;
+        }
+        char list[sizeof rd->notify];
+        snprintf(list, sizeof list, "%s", opt->receipt_users[i].notify);
+        for (char *save = NULL, *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save))
+            if (!mail_address_ok(a)) {
+                fprintf(stderr, "faxfs: [receipt %s]: '%s' is not a plain mail address (local@domain)\n",
+                        opt->receipt_users[i].user, a);
+                return 2;
+            }
+        snprintf(rd->notify, sizeof rd->notify, "%s", opt->receipt_users[i].notify);
+        rd->when = opt->receipt_users[i].when;
+        d->nreceipt_defaults++;
     }
     uid_t mail_uid;
     gid_t mail_gid;
@@ -652,6 +679,8 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .convert_gid = d->convert_gid,
         .dialplan = opt->dialplan,
         .mail_address_ok = mail_address_ok,
+        .receipt_defaults = d->receipt_defaults,
+        .nreceipt_defaults = d->nreceipt_defaults,
     };
     if (opt->retry_delay > 0) {
         for (int i = 0; i < QF_COUNT; i++)

@@ -88,6 +88,13 @@ static int check_notify(struct queue *q, const struct queue_request *req, struct
     }
     if ((r = job_parse_notify(req->notify, job->notify, sizeof job->notify, why, whylen)) != 0)
         return r;
+    job->notify_when = req->notify_when;
+    job->notify_attach = req->notify_attach;
+    for (int i = 0; job->notify[0] == '\0' && i < q->cfg.nreceipt_defaults; i++)
+        if (q->cfg.receipt_defaults[i].uid == job->owner_uid) { /* the administrator's default for the user */
+            snprintf(job->notify, sizeof job->notify, "%s", q->cfg.receipt_defaults[i].notify);
+            job->notify_when = q->cfg.receipt_defaults[i].when;
+        }
     snprintf(list, sizeof list, "%s", job->notify);
     int n = 0;
     for (char *save = NULL, *a = strtok_r(list, ",", &save); a && q->cfg.mail_address_ok;
@@ -98,8 +105,6 @@ static int check_notify(struct queue *q, const struct queue_request *req, struct
             return -EINVAL;
         }
     }
-    job->notify_when = req->notify_when;
-    job->notify_attach = req->notify_attach;
     return 0;
 }
 

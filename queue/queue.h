@@ -251,6 +251,11 @@ struct queue_line_def {
 };
 
 struct route; /* queue/route.h */
+struct queue_receipt_default {
+    uid_t uid;
+    char notify[JOB_DELIVERY_TARGET_MAX]; /* as job_parse_notify gives it */
+    int when;                             /* enum job_notify_when */
+};
 
 struct queue_backend; /* see queue/backend.h; NULL means the file spool */
 struct queue_converter; /* see queue/sandbox.h */
@@ -307,6 +312,10 @@ struct queue_config {
     /* Receipts: the mail code's check of one address (the daemon passes
      * mail_address_ok); NULL: job_parse_notify's check only. */
     int (*mail_address_ok)(const char *address);
+    /* Receipts: the administrator's default notify and notify_when per
+     * user ([receipt USER]), used when a job asks for none. Not owned. */
+    const struct queue_receipt_default *receipt_defaults;
+    int nreceipt_defaults;
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */

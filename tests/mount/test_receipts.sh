@@ -8,6 +8,7 @@
 # `deliveries` shows the receipt done. A third receipt whose sendmail
 # fails for now is stored, the daemon is killed with -9, and after the
 # restart the mail still goes out. Bad addresses are refused at the draft.
+# A user's default receipt (--receipt-notify) covers a job without fields.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "Postfix's master needs root"
 command -v postfix >/dev/null || skip "postfix is not installed (scripts/setup.sh)"
@@ -15,7 +16,7 @@ for tool in qpdf pdftotext python3; do
     command -v $tool >/dev/null || skip "needs $tool (scripts/setup.sh installs it)"
 done
 source "$(dirname "$0")/../lib/postfix.sh"
-postfix_start alice bob carol || fail "the Postfix instance did not start"
+postfix_start alice bob carol dave || fail "the Postfix instance did not start"
 
 # sendmail as faxfs runs it: the instance's, except while $WORK/hold
 # exists, when it fails as a busy MTA does (EX_TEMPFAIL).
@@ -25,7 +26,8 @@ cat >"$WORK/sendmail" <<SH
 exec "$PF_SENDMAIL" "\$@"
 SH
 chmod 755 "$WORK/sendmail"
-START=(--modems 2 --station-number 5550100 --max-attempts 1 --sendmail "$WORK/sendmail" --delivery-retry 1)
+START=(--modems 2 --station-number 5550100 --max-attempts 1 --sendmail "$WORK/sendmail" --delivery-retry 1
+    --receipt-notify root=dave@fax.localhost --receipt-notify-when root=failed)
 faxfs_start "${START[@]}"
 make_fax "$WORK/doc.tif" 2
 
@@ -96,4 +98,15 @@ fusermount3 -u -z "$MNT" 2>/dev/null || true
 rm -f "$WORK/hold"
 faxfs_start "${START[@]}"
 check_mail carol "$LATER" 5550100 done
+
+# root's default receipt ([receipt root]): a plain cp to the busy number,
+# no fields, still gets one when it fails.
+cp "$WORK/doc.tif" "$MNT/outbox/5550101.tif"
+PLAIN=$(job_id 6) # job 5 was the fax received from job 4
+wait_for "$MNT/history/$PLAIN/status" failed 60
+check_mail dave "$PLAIN" 5550101 failed busy
+# and a bad default is refused at start, naming the section.
+"$FAXFS" -f -s "$WORK/spool2" --line sim --receipt-notify "root=-oQ/tmp/x" "$WORK" >"$WORK/bad.out" 2>&1 &&
+    fail "a bad default address was accepted"
+grep -q "receipt-notify" "$WORK/bad.out" || fail "the refusal does not name the option: $(cat "$WORK/bad.out")"
 echo PASS
