@@ -1057,6 +1057,33 @@ static void test_redeliver_sends_a_receipt_again_only_when_it_failed(void **stat
     assert_int_equal(j.deliveries[0].attempts, 0);
 }
 
+static void test_owner_default_receipt_when_the_job_asks_for_none(void **state)
+{
+    struct queue_fixture *f = *state;
+    static const struct queue_receipt_default defaults[] = {
+        {1000, "owner@example.com", JOB_NOTIFY_FAILED}, /* test_owner */
+        {2000, "other@example.com", JOB_NOTIFY_FINAL},
+    };
+    char why[256] = "";
+    int r;
+    struct job j;
+
+    queue_close(f->q);
+    f->cfg.receipt_defaults = defaults;
+    f->cfg.nreceipt_defaults = 2;
+    queue_fixture_open(f);
+    uint64_t plain = submit_notify(f, "", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    assert_int_equal(queue_snapshot(f->q, plain, &j), 0);
+    assert_string_equal(j.notify, "owner@example.com");
+    assert_int_equal(j.notify_when, JOB_NOTIFY_FAILED);
+    uint64_t own = submit_notify(f, "me@example.com", JOB_NOTIFY_DONE, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    assert_int_equal(queue_snapshot(f->q, own, &j), 0);
+    assert_string_equal(j.notify, "me@example.com"); /* the job's own wins */
+    assert_int_equal(j.notify_when, JOB_NOTIFY_DONE);
+}
+
 static int refuse_example_org(const char *address)
 {
     return strstr(address, "example.org") == NULL;
@@ -1143,6 +1170,7 @@ int main(void)
         S(test_job_canceled_before_any_attempt_has_no_report),
         S(test_receipt_record_is_stored_with_the_final_state),
         M(test_receipt_only_when_asked_for),
+        M(test_owner_default_receipt_when_the_job_asks_for_none),
         M(test_redeliver_sends_a_receipt_again_only_when_it_failed),
         M(test_submit_checks_receipt_addresses_with_the_mail_code),
     };
