@@ -575,6 +575,95 @@ static enum delivery_try act_mail(struct action_ctx *a, char *why, size_t whylen
                                                                         : DELIVERY_TRY_TEMPORARY;
 }
 
+/* The receipt of a send job (docs/receipts.md): its transmission report
+ * (and, as notify_attach asks, the fax) mailed to the job's notify
+ * addresses. The Message-ID is the delivery's own, the same on every try. */
+static enum delivery_try act_receipt(struct deliverer *d, const struct job *j, int index,
+                                     const struct job_delivery *rec, char *why, size_t whylen)
+{
+    char host[256] = "localhost", msgid[MAIL_MESSAGE_ID_MAX], subject[512], text[2048], error[JOB_ERROR_TEXT_MAX + 40];
+    char report_name[48], fax_name[48], number[JOB_NUMBER_MAX], name[JOB_TEXT_MAX];
+    const char *result = job_status_name(j->status);
+    struct mail_attachment att[2];
+    size_t natt = 0;
+    int report = -1, fax = -1;
+    enum delivery_try t = DELIVERY_TRY_TEMPORARY;
+
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    mail_message_id(msgid, sizeof msgid, j->id, index + 1, host);
+    snprintf(number, sizeof number, "%s", j->recipient_number);
+    snprintf(name, sizeof name, "%s", j->recipient_name);
+    clean(number);
+    clean(name);
+    if (j->error_code[0])
+        snprintf(error, sizeof error, "%s: %s", j->error_code, j->error_text);
+    else
+        error[0] = '\0';
+    clean(error);
+    snprintf(subject, sizeof subject, "Fax %llu to %s%s%s%s: %s%s%s (%d of %d page%s sent)",
+             (unsigned long long)j->id, name, name[0] ? " (" : "", number, name[0] ? ")" : "", result,
+             j->error_code[0] ? ", " : "", j->error_code, j->pages_sent, j->page_count, j->page_count == 1 ? "" : "s");
+    snprintf(text, sizeof text,
+             "Fax %llu to %s%s%s%s: %s.\n%s%s"
+             "Pages sent: %d of %d; attempts: %d.\n"
+             "The transmission report is attached as a PDF; it is also under the faxfs mount: "
+             "history/%llu/report.pdf.\n",
+             (unsigned long long)j->id, name, name[0] ? " (" : "", number, name[0] ? ")" : "", result,
+             error[0] ? error : "", error[0] ? "\n" : "", j->pages_sent, j->page_count, j->attempts,
+             (unsigned long long)j->id);
+    if (j->notify_attach != JOB_ATTACH_FAX) {
+        if ((report = queue_open_report(d->q, j->id)) < 0) {
+            snprintf(why, whylen, "the transmission report cannot be made: %s", strerror(-report));
+            goto out;
+        }
+        snprintf(report_name, sizeof report_name, "report-%llu.pdf", (unsigned long long)j->id);
+        att[natt++] = (struct mail_attachment){.content_type = "application/pdf", .filename = report_name, .fd = report};
+    }
+    if (j->notify_attach != JOB_ATTACH_REPORT) {
+        if ((fax = queue_open_pdf(d->q, j->id)) < 0) {
+            snprintf(why, whylen, "the fax's PDF cannot be made: %s", strerror(-fax));
+            goto out;
+        }
+        snprintf(fax_name, sizeof fax_name, "fax-%llu.pdf", (unsigned long long)j->id);
+        att[natt++] = (struct mail_attachment){.content_type = "application/pdf", .filename = fax_name, .fd = fax};
+    }
+    char targets[JOB_DELIVERY_TARGET_MAX];
+    const char *rcpt[JOB_NOTIFY_ADDRESSES_MAX];
+    size_t n = 0;
+    snprintf(targets, sizeof targets, "%s", rec->target);
+    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < JOB_NOTIFY_ADDRESSES_MAX;
+         w = strtok_r(NULL, ",", &save))
+        rcpt[n++] = w;
+    struct mail_message m = {
+        .to = rcpt, .nto = n, .subject = subject, .message_id = msgid, .text = text,
+        .attachments = att, .nattachments = natt,
+    };
+    int fd = memfd_create("faxfs-receipt-mail", MFD_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot stage the message: %s", strerror(errno));
+        goto out;
+    }
+    if (mail_message_write(&m, fd, why, whylen) < 0) {
+        close(fd);
+        t = DELIVERY_TRY_PERMANENT; /* a refused address: the same again fails again */
+        goto out;
+    }
+    struct sendmail_config sc = {
+        .path = d->cfg.sendmail, .timeout_seconds = d->cfg.timeout_seconds,
+        .run_as = d->cfg.sendmail_run_as, .uid = d->cfg.sendmail_uid, .gid = d->cfg.sendmail_gid,
+    };
+    enum sendmail_result r = sendmail_deliver(&sc, NULL, rcpt, n, fd, why, whylen);
+    close(fd);
+    t = r == SENDMAIL_OK ? DELIVERY_TRY_OK : r == SENDMAIL_PERMANENT ? DELIVERY_TRY_PERMANENT : DELIVERY_TRY_TEMPORARY;
+out:
+    if (report >= 0)
+        close(report);
+    if (fax >= 0)
+        close(fax);
+    return t;
+}
+
 typedef enum delivery_try (*action_fn)(struct action_ctx *a, char *why, size_t whylen);
 static const struct {
     const char *name;
@@ -598,7 +687,12 @@ static void deliver_one(struct deliverer *d, const struct job *j, int index)
     size_t k = 0;
     while (k < sizeof actions / sizeof actions[0] && strcmp(actions[k].name, rec.action) != 0)
         k++;
-    if (k == sizeof actions / sizeof actions[0]) {
+    if (j->type == JOB_SEND) {
+        if (strcmp(rec.action, JOB_RECEIPT_ACTION) == 0)
+            t = act_receipt(d, j, index, &rec, why, sizeof why);
+        else
+            snprintf(why, sizeof why, "unknown action \"%s\" for a sent fax", rec.action);
+    } else if (k == sizeof actions / sizeof actions[0]) {
         snprintf(why, sizeof why, "unknown action \"%s\"", rec.action);
     } else if (!route) {
         snprintf(why, sizeof why, "route \"%s\" is no longer configured; restore it, then write redeliver to ctl",
@@ -672,13 +766,18 @@ static int64_t deliver_pass(struct deliverer *d)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec, next = now + 60;
-    if (queue_list(d->q, QL_RECEIVED, &ids, &nids) != 0)
+    if (queue_list(d->q, QL_RECEIVED | QL_HISTORY, &ids, &nids) != 0)
         return now + 5;
     struct job *j = malloc(sizeof *j);
+    bool routing = d->cfg.routes != NULL && d->cfg.routes->n > 0;
     for (size_t i = 0; j && i < nids; i++) {
-        if (queue_snapshot(d->q, ids[i], j) != 0 || j->type != JOB_RECEIVE || j->status == JOB_RECEIVING)
+        if (queue_snapshot(d->q, ids[i], j) != 0 || j->status == JOB_RECEIVING)
             continue;
-        if (j->routed == 0) {
+        if (j->type == JOB_SEND && j->ndeliveries == 0)
+            continue; /* a sent fax without a receipt */
+        if (j->type == JOB_RECEIVE && !routing)
+            continue;
+        if (j->type == JOB_RECEIVE && j->routed == 0) {
             /* Faxes finished well before this start came before routing. */
             if (j->finished && j->finished < d->started - d->cfg.policy.give_up_s)
                 continue;

@@ -24,6 +24,7 @@
 
 #include "daemon/config.h"
 #include "daemon/deliver.h"
+#include "daemon/mail_message.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/readiness.h"
@@ -490,7 +491,9 @@ struct daemon {
     struct fs *fs;
     struct reloader reloader;  /* with the notifier */
     struct deliver_config dcfg; /* inbound routes' users resolved */
-    struct deliverer *deliverer; /* NULL without inbound routes */
+    struct deliverer *deliverer; /* deliveries of received faxes and receipts */
+    struct queue_receipt_default receipt_defaults[64]; /* [receipt USER], users resolved */
+    int nreceipt_defaults;
 };
 
 /* Resolves the users, groups and programs the options name, before
@@ -526,6 +529,31 @@ static int daemon_resolve(struct daemon *d)
     if (deliver_resolve_ids(opt->receive_routes, d->dcfg.ids, rwhy, sizeof rwhy) < 0) {
         fprintf(stderr, "faxfs: %s\n", rwhy);
         return 2;
+    }
+    for (int i = 0; i < opt->nreceipt_users; i++) {
+        struct queue_receipt_default *rd = &d->receipt_defaults[d->nreceipt_defaults];
+        gid_t ignored;
+        if (sendmail_user_of(opt->receipt_users[i].user, &rd->uid, &ignored) < 0) {
+            fprintf(stderr, "faxfs: [receipt %s]: no user named '%s'; fix the name or remove the section\n",
+                    opt->receipt_users[i].user, opt->receipt_users[i].user);
+            return 2;
+        }
+        if (!opt->receipt_users[i].notify[0]) {
+            fprintf(stderr, "faxfs: [receipt %s]: notify_when without notify; give the addresses "
+                    "(--receipt-notify %s=ADDRS)\n", opt->receipt_users[i].user, opt->receipt_users[i].user);
+            return 2;
+        }
+        char list[sizeof rd->notify];
+        snprintf(list, sizeof list, "%s", opt->receipt_users[i].notify);
+        for (char *save = NULL, *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save))
+            if (!mail_address_ok(a)) {
+                fprintf(stderr, "faxfs: [receipt %s]: '%s' is not a plain mail address (local@domain)\n",
+                        opt->receipt_users[i].user, a);
+                return 2;
+            }
+        snprintf(rd->notify, sizeof rd->notify, "%s", opt->receipt_users[i].notify);
+        rd->when = opt->receipt_users[i].when;
+        d->nreceipt_defaults++;
     }
     uid_t mail_uid;
     gid_t mail_gid;
@@ -650,6 +678,9 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .convert_uid = d->convert_uid,
         .convert_gid = d->convert_gid,
         .dialplan = opt->dialplan,
+        .mail_address_ok = mail_address_ok,
+        .receipt_defaults = d->receipt_defaults,
+        .nreceipt_defaults = d->nreceipt_defaults,
     };
     if (opt->retry_delay > 0) {
         for (int i = 0; i < QF_COUNT; i++)
@@ -711,8 +742,10 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         explain(why, len, "cannot start: %s", strerror(-rc));
         return rc;
     }
-    if (opt->receive_routes && opt->receive_routes->n > 0) {
-        d->dcfg.routes = opt->receive_routes;
+    /* Always: receipts of sent faxes (docs/receipts.md) go through it too;
+     * received faxes are routed only when routes are configured. */
+    {
+        d->dcfg.routes = opt->receive_routes && opt->receive_routes->n > 0 ? opt->receive_routes : NULL;
         d->dcfg.receive_uid = d->receive_uid;
         d->dcfg.receive_gid = d->receive_gid;
         d->dcfg.policy = opt->delivery;
@@ -723,7 +756,7 @@ static int daemon_start(struct daemon *d, char *why, size_t len)
         d->dcfg.scratch_dir = d->scratch_dir;
         d->dcfg.log = daemon_log;
         if ((rc = deliverer_start(&d->deliverer, d->w.q, &d->dcfg)) < 0) {
-            explain(why, len, "cannot start deliveries of received faxes: %s", strerror(-rc));
+            explain(why, len, "cannot start deliveries (received faxes, receipts): %s", strerror(-rc));
             return rc;
         }
     }

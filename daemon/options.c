@@ -92,6 +92,8 @@ enum {
     OPT_AUDIOSOCKET_NUMBER,
     OPT_PRINT_COMMAND,
     OPT_DELIVERY_RETRY,
+    OPT_RECEIPT_NOTIFY,
+    OPT_RECEIPT_NOTIFY_WHEN,
     OPT_DELIVERY_GIVE_UP_HOURS,
     OPT_RECEIVE_ROUTE, /* OPT_RECEIVE_ROUTE + i: --receive-KEY, KEY = receive_route_keys[i] */
     /* Dial rules, destinations, modem settings: OPT_DIALPLAN + enum dialplan_option. */
@@ -171,6 +173,8 @@ static const struct option long_options[] = {
     {"audiosocket-number", required_argument, NULL, OPT_AUDIOSOCKET_NUMBER},
     {"print-command", required_argument, NULL, OPT_PRINT_COMMAND},
     {"delivery-retry", required_argument, NULL, OPT_DELIVERY_RETRY},
+    {"receipt-notify", required_argument, NULL, OPT_RECEIPT_NOTIFY},
+    {"receipt-notify-when", required_argument, NULL, OPT_RECEIPT_NOTIFY_WHEN},
     {"delivery-give-up-hours", required_argument, NULL, OPT_DELIVERY_GIVE_UP_HOURS},
     /* [receive NAME] keys; "owner" is --receive-owner, told apart by its NAME= */
     {"receive-called", required_argument, NULL, OPT_RECEIVE_ROUTE + 0},
@@ -306,6 +310,9 @@ void options_print_help(FILE *out, const char *prog)
             "      --delivery-retry LIST  seconds between tries of a failed delivery\n"
             "                           (default 60,300,900,3600; the last repeats)\n"
             "      --delivery-give-up-hours N  no new try this long after the first (24)\n"
+            "      --receipt-notify USER=ADDRS  receipts of USER's jobs that ask for none\n"
+            "                           go to ADDRS ([receipt USER] notify = ADDRS)\n"
+            "      --receipt-notify-when USER=WHEN  final, done or failed (final)\n"
             "      --sip-allow LIST     who may call the SIP listener: addresses and\n"
             "                           ADDR/BITS prefixes, comma-separated, or any\n"
             "                           (default any); others get 403\n"
@@ -444,6 +451,47 @@ const char *options_config_path(int argc, char **argv, int *required)
 }
 
 static int apply_option(struct daemon_options *opt, int c, const char *optarg);
+
+/* --receipt-notify / --receipt-notify-when USER=VALUE: USER's default receipt. */
+static int set_receipt_user(struct daemon_options *opt, bool when, const char *arg)
+{
+    const char *what = when ? "--receipt-notify-when" : "--receipt-notify", *eq = strchr(arg, '=');
+    size_t nlen = eq ? (size_t)(eq - arg) : 0;
+    if (!eq || nlen == 0 || nlen >= sizeof opt->receipt_users[0].user) {
+        fprintf(stderr, "faxfs: %s: write USER=VALUE (a user name, then the value), not '%s'\n", what, arg);
+        return -1;
+    }
+    int i = 0;
+    while (i < opt->nreceipt_users && (strlen(opt->receipt_users[i].user) != nlen ||
+                                        strncmp(opt->receipt_users[i].user, arg, nlen) != 0))
+        i++;
+    if (i == opt->nreceipt_users) {
+        if (i == (int)(sizeof opt->receipt_users / sizeof opt->receipt_users[0])) {
+            fprintf(stderr, "faxfs: %s: at most %d users have a default receipt\n", what, i);
+            return -1;
+        }
+        memset(&opt->receipt_users[i], 0, sizeof opt->receipt_users[i]);
+        memcpy(opt->receipt_users[i].user, arg, nlen);
+        opt->nreceipt_users++;
+    }
+    char why[200];
+    if (when && job_parse_notify_when(eq + 1, &opt->receipt_users[i].when) != 0) {
+        fprintf(stderr, "faxfs: %s: '%s' is not final, done or failed\n", what, eq + 1);
+        return -1;
+    }
+    char list[sizeof opt->receipt_users[0].notify];
+    if (!when && job_parse_notify(eq + 1, list, sizeof list, why, sizeof why) != 0) {
+        fprintf(stderr, "faxfs: %s: %s\n", what, why);
+        return -1;
+    }
+    if (!when && list[0] == '\0') {
+        fprintf(stderr, "faxfs: %s: no address given for %s\n", what, opt->receipt_users[i].user);
+        return -1;
+    }
+    if (!when)
+        memcpy(opt->receipt_users[i].notify, list, sizeof list);
+    return 0;
+}
 
 /* -o items naming one of our settings (NAME=VALUE, or NAME for a switch)
  * are applied as that option; the others are FUSE's. */
@@ -971,6 +1019,8 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         }
         break;
     }
+    case OPT_RECEIPT_NOTIFY: bad |= set_receipt_user(opt, false, optarg) != 0; break;
+    case OPT_RECEIPT_NOTIFY_WHEN: bad |= set_receipt_user(opt, true, optarg) != 0; break;
     case OPT_DELIVERY_GIVE_UP_HOURS: {
         int h = 0;
         bad |= parse_count("--delivery-give-up-hours", optarg, 1, 24 * 365, &h) != 0;

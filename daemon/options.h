@@ -97,6 +97,14 @@ struct daemon_options {
     struct receive_routes *receive_routes; /* [receive NAME] / --receive-KEY NAME=VALUE; NULL: none */
     const char *print_command;      /* --print-command; NULL: "lp -d" */
     struct delivery_policy delivery; /* --delivery-retry, --delivery-give-up-hours */
+    /* Receipts: [receipt USER] notify / notify-when, the user's default
+     * (docs/receipts.md); names resolved to uids at start. */
+    struct {
+        char user[33];
+        char notify[256];
+        int when;
+    } receipt_users[64];
+    int nreceipt_users;
     struct dialplan *dialplan; /* dial rules, [destination] sections, modem settings
                                   (queue/dialplan.h); NULL: none given */
     bool foreground;

@@ -349,10 +349,12 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
     }
     if (fs_open_wants_write(fi->flags))
         return -EPERM;
-    if (w->node == NODE_LOG || w->node == NODE_PDF || w->node >= NODE_FIRST_PAGE) {
+    if (w->node == NODE_LOG || w->node == NODE_PDF || w->node == NODE_REPORT || w->node >= NODE_FIRST_PAGE) {
         if (!fs_may_read_private(fs, req, &job))
             return -EACCES;
         if (w->node == NODE_PDF && !fs_job_has_pdf(&job))
+            return -ENOENT;
+        if (w->node == NODE_REPORT && !queue_job_has_report(&job))
             return -ENOENT;
         if (w->node >= NODE_FIRST_PAGE && fs_node_page(w->node) >= job.page_count)
             return -ENOENT;
@@ -370,10 +372,10 @@ static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct f
             fi->noflush = 1;
             return fs_preview_get(&fs->previews, w->id, fs_node_page(w->node), &h->png);
         }
-        if (w->node == NODE_PDF) {
+        if (w->node == NODE_PDF || w->node == NODE_REPORT) {
             /* Opened (made, the first time) now: a page that cannot be
              * made into a PDF fails the open with EIO, logged by the queue. */
-            int fd = queue_open_pdf(fs->q, w->id);
+            int fd = w->node == NODE_PDF ? queue_open_pdf(fs->q, w->id) : queue_open_report(fs->q, w->id);
             if (fd < 0)
                 return fd == -ENODATA ? -ENOENT : fd;
             h->fd = fd;
@@ -469,6 +471,7 @@ static int spool_fd(struct fs *fs, struct fs_handle *h)
     const struct fs_ino *w = &h->where;
     fd = w->node == NODE_LOG ? queue_open_log(fs->q, w->id)
          : w->node == NODE_PDF ? queue_open_pdf(fs->q, w->id)
+         : w->node == NODE_REPORT ? queue_open_report(fs->q, w->id)
                                : queue_open_page(fs->q, w->id, fs_node_page(w->node));
     if (fd < 0)
         return fd;

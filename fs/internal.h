@@ -281,6 +281,8 @@ int fs_node_page(uint32_t node);
 bool fs_job_has_pdf(const struct job *j);
 /* Size of the job's fax.pdf, making it when it was never made. */
 int fs_pdf_size(struct fs *fs, uint64_t id, uint64_t *size);
+/* Size of the job's report.pdf, making it when it was never made. */
+int fs_report_size(struct fs *fs, uint64_t id, uint64_t *size);
 /* Size of a page's preview, rendering it when it is not cached. */
 int fs_preview_size(struct fs *fs, uint64_t id, int page, uint64_t *size);
 int fs_render_node(struct fs *fs, const struct fs_ino *where, char *out, size_t outlen);

@@ -125,6 +125,8 @@ static int resolve_job_child(struct fs *fs, const struct fs_ino *p, const char *
             node = NODE_PAGES;
         else if (strcmp(name, FS_PDF_NAME) == 0 && fs_job_has_pdf(&job))
             node = NODE_PDF;
+        else if (strcmp(name, FS_REPORT_NAME) == 0 && queue_job_has_report(&job))
+            node = NODE_REPORT;
         else if ((node = fs_job_node_by_name(name)) == 0 || !fs_job_field_shown(node, job.type))
             return -ENOENT;
     } else if (p->node == NODE_PAGES) {
@@ -404,7 +406,7 @@ static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
 static void job_access(struct fs *fs, const struct job *j, uint32_t node, mode_t *mode, gid_t *gid)
 {
     bool dir = node == NODE_SELF || node == NODE_PAGES;
-    bool private = node == NODE_LOG || node == NODE_PDF || node >= NODE_FIRST_PAGE;
+    bool private = node == NODE_LOG || node == NODE_PDF || node == NODE_REPORT || node >= NODE_FIRST_PAGE;
 
     if (j->type == JOB_RECEIVE) {
         *gid = j->owner_gid;
@@ -479,6 +481,21 @@ static int stat_job(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         *timeout = FS_TIMEOUT_PAGES;
         return 0;
     }
+    if (w->node == NODE_REPORT) {
+        if (!queue_job_has_report(&job))
+            return -ENOENT;
+        stat_base(st, ino, mode, job.owner_uid, gid, job.finished);
+        /* Made only for those who may read it, as fax.pdf. */
+        if (req && !fs_may_read_private(fs, req, &job)) {
+            *timeout = 0;
+            return 0;
+        }
+        if ((r = fs_report_size(fs, w->id, &size)) < 0)
+            return r;
+        set_size(st, size);
+        *timeout = FS_TIMEOUT_PAGES;
+        return 0;
+    }
     if (w->node == NODE_LOG) {
         stat_base(st, ino, mode, job.owner_uid, gid, job.changed);
         if (fs_spool_file_size(queue_open_log(fs->q, w->id), &size) == 0)
@@ -547,7 +564,7 @@ bool fs_stat_needs_spool(struct fs *fs, uint64_t ino)
 
     if (!fs_ino_split(ino, &w) || (w.area != AREA_JOBS && w.area != AREA_HISTORY && w.area != AREA_RECEIVED))
         return false;
-    if (w.node == NODE_LOG || w.node == NODE_PDF)
+    if (w.node == NODE_LOG || w.node == NODE_PDF || w.node == NODE_REPORT)
         return true;
     if (fs_node_is_png(w.node))
         return !fs_preview_size_known(&fs->previews, w.id, fs_node_page(w.node), &size);
@@ -671,6 +688,9 @@ static int list_job_dir(struct fs *fs, const struct fs_ino *w, struct dirbuf *b)
         r = add(b, "pages", fs_ino_make(w->area, w->id, NODE_PAGES), S_IFDIR, off++);
     if (r == 0 && fs_job_has_pdf(&job))
         r = add(b, FS_PDF_NAME, fs_ino_make(w->area, w->id, NODE_PDF), S_IFREG, off);
+    off++;
+    if (r == 0 && queue_job_has_report(&job))
+        r = add(b, FS_REPORT_NAME, fs_ino_make(w->area, w->id, NODE_REPORT), S_IFREG, off);
     return r;
 }
 
@@ -804,6 +824,14 @@ int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dire
 int fs_pdf_size(struct fs *fs, uint64_t id, uint64_t *size)
 {
     int fd = queue_open_pdf(fs->q, id);
+
+    return fs_spool_file_size(fd == -ENODATA ? -ENOENT : fd, size);
+}
+
+/* report.pdf, the same way (made on the first stat by a reader). */
+int fs_report_size(struct fs *fs, uint64_t id, uint64_t *size)
+{
+    int fd = queue_open_report(fs->q, id);
 
     return fs_spool_file_size(fd == -ENODATA ? -ENOENT : fd, size);
 }

@@ -83,7 +83,7 @@ int fs_parse_draft_ctl(const char *buf, size_t len)
 /* ---- draft fields ---- */
 
 enum field_kind { FK_NUMBER, FK_TEXT, FK_IDENT, FK_TIME, FK_PRIORITY, FK_COUNT, FK_RESOLUTION, FK_YESNO, FK_COMMENT,
-                  FK_ECM, FK_BIT_RATE };
+                  FK_ECM, FK_BIT_RATE, FK_NOTIFY, FK_NOTIFY_WHEN, FK_NOTIFY_ATTACH };
 
 struct draft_field {
     const char *name;
@@ -115,6 +115,9 @@ static const struct draft_field draft_fields[] = {
     OTHER_FIELD(use_ecm, FK_ECM),
     OTHER_FIELD(max_bit_rate, FK_BIT_RATE),
     OTHER_FIELD(min_bit_rate, FK_BIT_RATE),
+    TEXT_FIELD(notify, FK_NOTIFY),
+    OTHER_FIELD(notify_when, FK_NOTIFY_WHEN),
+    OTHER_FIELD(notify_attach, FK_NOTIFY_ATTACH),
 };
 #define NDRAFT ((int)(sizeof draft_fields / sizeof draft_fields[0]) - 1)
 
@@ -301,6 +304,25 @@ int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t le
         return 0;
     case FK_BIT_RATE:
         return set_bit_rate((int *)(void *)member, f->name, text, why, whylen);
+    case FK_NOTIFY: {
+        char list[sizeof ((struct queue_request *)0)->notify];
+        if (job_parse_notify(text, list, sizeof list, why, whylen) < 0)
+            return -EINVAL;
+        snprintf(member, f->size, "%s", list);
+        return 0;
+    }
+    case FK_NOTIFY_WHEN:
+        if (job_parse_notify_when(text, (int *)(void *)member) < 0) {
+            snprintf(why, whylen, "notify_when: '%s' is not final, done or failed", text);
+            return -EINVAL;
+        }
+        return 0;
+    case FK_NOTIFY_ATTACH:
+        if (job_parse_notify_attach(text, (int *)(void *)member) < 0) {
+            snprintf(why, whylen, "notify_attach: '%s' is not report, fax or both", text);
+            return -EINVAL;
+        }
+        return 0;
     }
     return -EINVAL;
 }
@@ -318,7 +340,16 @@ int fs_draft_render(const struct queue_request *req, int node, char *out, size_t
     case FK_TEXT:
     case FK_IDENT:
     case FK_COMMENT:
+    case FK_NOTIFY:
         snprintf(value, sizeof value, "%s", member);
+        break;
+    case FK_NOTIFY_WHEN: /* the defaults (final, report) are shown empty */
+        if (*(const int *)(const void *)member)
+            snprintf(value, sizeof value, "%s", job_notify_when_name(*(const int *)(const void *)member));
+        break;
+    case FK_NOTIFY_ATTACH:
+        if (*(const int *)(const void *)member)
+            snprintf(value, sizeof value, "%s", job_notify_attach_name(*(const int *)(const void *)member));
         break;
     case FK_RESOLUTION:
         if (*(const int *)(const void *)member)

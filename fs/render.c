@@ -59,6 +59,15 @@ static void f_transport(const struct job *j, char *o, size_t n) { put_text(o, n,
 static void f_line(const struct job *j, char *o, size_t n) { put_text(o, n, j->line); }
 static void f_called_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->called_number); }
 static void f_route(const struct job *j, char *o, size_t n) { put_text(o, n, j->route); }
+static void f_notify(const struct job *j, char *o, size_t n) { put_text(o, n, j->notify); }
+static void f_notify_when(const struct job *j, char *o, size_t n)
+{
+    put_text(o, n, j->notify[0] ? job_notify_when_name(j->notify_when) : "");
+}
+static void f_notify_attach(const struct job *j, char *o, size_t n)
+{
+    put_text(o, n, j->notify[0] ? job_notify_attach_name(j->notify_attach) : "");
+}
 
 /* One line per delivery: ACTION TARGET STATE ATTEMPTS NEXT_TRY ERROR, tab
  * separated (a target may hold spaces); "-" for an empty value. Empty
@@ -163,7 +172,10 @@ static const struct field fields[] = {
     { "caller_number", f_caller_id, 0, T_RECV }, /* the same, named like called_number */
     { "called_number", f_called_number, T_RECV, T_RECV },
     { "route", f_route, T_RECV, T_RECV },
-    { "deliveries", f_deliveries, 0, T_RECV }, /* several lines: never flattened */
+    { "deliveries", f_deliveries, 0, T_BOTH }, /* several lines: never flattened; send jobs: receipts */
+    { "notify", f_notify, T_SEND, 0 },
+    { "notify_when", f_notify_when, T_SEND, 0 },
+    { "notify_attach", f_notify_attach, T_SEND, 0 },
     { "call_duration", f_call_duration, T_BOTH, 0 },
     { "finished", f_finished, T_BOTH, 0 },
     { "changed", f_changed, T_BOTH, 0 },

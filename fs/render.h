@@ -16,6 +16,9 @@ enum { NODE_INFO = 48, NODE_LOG = 49, NODE_CTL = 50, NODE_ERROR = 51, NODE_WAIT 
 /* fax.pdf: the job's pages as one PDF (not a value file: no seen slot). */
 enum { NODE_PDF = 52 };
 #define FS_PDF_NAME "fax.pdf"
+/* report.pdf: the transmission report of a finished send job. */
+enum { NODE_REPORT = 58 };
+#define FS_REPORT_NAME "report.pdf"
 
 /* Largest rendered file; info of a job with every text field full fits. */
 #define FS_RENDER_MAX 4096

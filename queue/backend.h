@@ -82,6 +82,10 @@ struct queue_backend {
      * meanwhile. */
     int (*pdf_open)(void *state, uint64_t id);
     int (*pdf_store)(void *state, uint64_t id, int (*write)(void *arg, int fd), void *arg);
+    /* Optional, the same for the transmission report of a finished send
+     * job (queue_open_report). */
+    int (*report_open)(void *state, uint64_t id);
+    int (*report_store)(void *state, uint64_t id, int (*write)(void *arg, int fd), void *arg);
 
     int (*stage_open)(void *state, struct queue_stage **out);
     /* A new fd, open read-write, for page index (0-based); caller closes. */

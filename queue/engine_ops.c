@@ -62,6 +62,8 @@ static bool apply_op(struct queue *q, struct qjob *qj, enum queue_op op, const s
     case QOP_RESTART:
         j->attempts = 0;
         j->pages_sent = 0; /* restart sends the whole fax again */
+        if (j->type == JOB_SEND)
+            j->ndeliveries = 0; /* a new end, a new receipt */
         j->finished = 0;
         j->next_attempt = 0;
         engine_set_error(j, "", "");

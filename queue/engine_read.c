@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static bool matches(const struct job *j, unsigned filter)
@@ -166,6 +167,117 @@ int queue_open_pdf(struct queue *q, uint64_t id)
     /* Made by another reader while this one waited? */
     if (q->be->pdf_open == NULL || (r = q->be->pdf_open(q->bs, id)) == -ENOENT)
         r = pdf_make(q, id, j.page_count);
+    pthread_mutex_unlock(&q->pdf_lock);
+    return r;
+}
+
+bool queue_job_has_report(const struct job *j)
+{
+    return j->type == JOB_SEND &&
+           (j->status == JOB_DONE || j->status == JOB_FAILED || (j->status == JOB_CANCELED && j->attempts > 0));
+}
+
+/* What report_fill needs: the job, its first page (or -1), the why. */
+struct report_make {
+    const struct job *j;
+    int page_fd;
+    char why[256];
+};
+
+static void report_time(int64_t t, char *out, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0 || localtime_r(&tt, &tm) == NULL || strftime(out, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+        snprintf(out, len, "-");
+}
+
+static int report_fill(void *arg, int fd)
+{
+    struct report_make *m = arg;
+    const struct job *j = m->j;
+    char id[24], submitted[40], finished[40], duration[24], pages[48], attempts[24], speed[24], error[320];
+
+    snprintf(id, sizeof id, "%llu", (unsigned long long)j->id);
+    report_time(j->submitted, submitted, sizeof submitted);
+    report_time(j->finished, finished, sizeof finished);
+    if (j->call_duration >= 0)
+        snprintf(duration, sizeof duration, "%d:%02d", j->call_duration / 60, j->call_duration % 60);
+    else
+        snprintf(duration, sizeof duration, "-");
+    snprintf(pages, sizeof pages, "%d of %d sent", j->pages_sent, j->page_count);
+    snprintf(attempts, sizeof attempts, "%d", j->attempts);
+    if (j->bit_rate > 0)
+        snprintf(speed, sizeof speed, "%d bit/s", j->bit_rate);
+    else
+        snprintf(speed, sizeof speed, "-");
+    if (j->error_code[0])
+        snprintf(error, sizeof error, "%s: %s", j->error_code, j->error_text);
+    else
+        snprintf(error, sizeof error, "none");
+    const struct pdf_report_line lines[] = {
+        {"Result", job_status_name(j->status)},
+        {"Error", error},
+        {"Job", id},
+        {"Recipient", j->recipient_name[0] ? j->recipient_name : "-"},
+        {"Number", j->recipient_number},
+        {"Number dialed", j->dialed_number[0] ? j->dialed_number : j->recipient_number},
+        {"Remote station", j->remote_id[0] ? j->remote_id : "-"},
+        {"Sender", j->sender_name[0] ? j->sender_name : "-"},
+        {"Submitted", submitted},
+        {"Finished", finished},
+        {"Duration of call", duration},
+        {"Pages", pages},
+        {"Attempts", attempts},
+        {"Speed", speed},
+        {"ECM", j->ecm < 0 ? "-" : j->ecm ? "on" : "off"},
+        {"Line", j->line[0] ? j->line : "-"},
+    };
+    return pdf_write_report("Fax transmission report", lines, sizeof lines / sizeof lines[0], m->page_fd, fd, m->why,
+                            sizeof m->why);
+}
+
+int queue_open_report(struct queue *q, uint64_t id)
+{
+    struct job j;
+    int r = queue_snapshot(q, id, &j);
+
+    if (r < 0)
+        return r;
+    if (!queue_job_has_report(&j))
+        return -ENODATA;
+    if (q->be->report_open != NULL && (r = q->be->report_open(q->bs, id)) != -ENOENT)
+        return r;
+    pthread_mutex_lock(&q->pdf_lock);
+    if (q->be->report_open == NULL || (r = q->be->report_open(q->bs, id)) == -ENOENT) {
+        struct report_make m = {.j = &j, .page_fd = -1};
+        /* A page that cannot be opened only loses the thumbnail. */
+        if (j.page_count > 0 && (m.page_fd = queue_open_page(q, id, 0)) < 0 && m.page_fd == -ENOENT) {
+            pthread_mutex_unlock(&q->pdf_lock);
+            return -ENOENT; /* deleted meanwhile */
+        }
+        if (q->be->report_store != NULL) {
+            r = q->be->report_store(q->bs, id, report_fill, &m);
+        } else if ((r = q->be->upload_open(q->bs)) >= 0) {
+            int fd = r;
+            r = report_fill(&m, fd);
+            if (r == 0 && lseek(fd, 0, SEEK_SET) != 0)
+                r = -errno;
+            if (r != 0)
+                close(fd);
+            else
+                r = fd;
+        }
+        if (m.page_fd >= 0)
+            close(m.page_fd);
+        if (r < 0 && r != -ENOENT && r != -ENOMEM) {
+            engine_log(q, QUEUE_LOG_ERR, "job %llu: report.pdf cannot be made: %s; check the job's first page "
+                       "with faxfs --check-spool", (unsigned long long)id, m.why[0] ? m.why : strerror(-r));
+            if (r != -ENOSPC && r != -EDQUOT)
+                r = -EIO;
+        }
+    }
     pthread_mutex_unlock(&q->pdf_lock);
     return r;
 }

@@ -131,15 +131,30 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
     struct qjob *qj = engine_find_job(q, id);
     if ((r = engine_check_access(q, who, qj, id, "redeliver", why, whylen)) != 0)
         goto out;
-    if (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0) {
+    bool receipt = qj->j.type == JOB_SEND && qj->j.ndeliveries > 0; /* its receipt again */
+    if (!receipt && (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0)) {
         snprintf(why, whylen, "job %llu has no deliveries to repeat; only a received fax whose route delivers it can be redelivered",
                  (unsigned long long)id);
+        r = -EINVAL;
+        goto out;
+    }
+    /* A receipt goes to addresses the user chose: only one that failed for
+     * good is tried again, so redeliver cannot make the daemon mail anyone
+     * over and over. */
+    int again = 0;
+    for (int i = 0; receipt && i < qj->j.ndeliveries; i++)
+        again += qj->j.deliveries[i].state == JD_FAILED;
+    if (receipt && again == 0) {
+        snprintf(why, whylen, "job %llu: its receipt was not given up on (see deliveries); only a failed receipt "
+                 "can be sent again", (unsigned long long)id);
         r = -EINVAL;
         goto out;
     }
     struct job saved = qj->j;
     for (int i = 0; i < qj->j.ndeliveries; i++) {
         struct job_delivery *d = &qj->j.deliveries[i];
+        if (receipt && d->state != JD_FAILED)
+            continue;
         d->state = JD_PENDING;
         d->attempts = 0;
         d->first_try = 0;

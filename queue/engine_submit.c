@@ -73,6 +73,41 @@ int queue_check_number(struct queue *q, const char *typed, char *canonical, size
     return 0;
 }
 
+/* The receipt's addresses, when and what: checked as the draft field was,
+ * then each address by the mail code, so a job never holds one sendmail
+ * would refuse. */
+static int check_notify(struct queue *q, const struct queue_request *req, struct job *job, char *why, size_t whylen)
+{
+    char list[JOB_DELIVERY_TARGET_MAX];
+    int r;
+
+    if (req->notify_when < 0 || req->notify_when >= JOB_NOTIFY_WHEN_COUNT || req->notify_attach < 0 ||
+        req->notify_attach >= JOB_ATTACH_COUNT) {
+        snprintf(why, whylen, "notify_when must be final, done or failed and notify_attach report, fax or both");
+        return -EINVAL;
+    }
+    if ((r = job_parse_notify(req->notify, job->notify, sizeof job->notify, why, whylen)) != 0)
+        return r;
+    job->notify_when = req->notify_when;
+    job->notify_attach = req->notify_attach;
+    for (int i = 0; job->notify[0] == '\0' && i < q->cfg.nreceipt_defaults; i++)
+        if (q->cfg.receipt_defaults[i].uid == job->owner_uid) { /* the administrator's default for the user */
+            snprintf(job->notify, sizeof job->notify, "%s", q->cfg.receipt_defaults[i].notify);
+            job->notify_when = q->cfg.receipt_defaults[i].when;
+        }
+    snprintf(list, sizeof list, "%s", job->notify);
+    int n = 0;
+    for (char *save = NULL, *a = strtok_r(list, ",", &save); a && q->cfg.mail_address_ok;
+         a = strtok_r(NULL, ",", &save)) {
+        n++;
+        if (!q->cfg.mail_address_ok(a)) {
+            snprintf(why, whylen, "notify: address %d is not an address the mail system takes (local@domain)", n);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int check_modem_settings(const struct queue_request *req, struct job *job, char *why, size_t whylen)
 {
     if (req->use_ecm < QUEUE_ECM_DEFAULT || req->use_ecm > QUEUE_ECM_OFF) {
@@ -127,6 +162,8 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
     snprintf(job->sender_department, sizeof job->sender_department, "%s", req->sender_department);
     snprintf(job->billing_code, sizeof job->billing_code, "%s", req->billing_code);
     snprintf(job->tsid, sizeof job->tsid, "%s", req->tsid);
+    if ((r = check_notify(q, req, job, why, whylen)) != 0)
+        return r;
     job->submitted = t;
     job->scheduled = req->scheduled > t ? req->scheduled : 0;
     struct dialplan_controls c;

@@ -82,6 +82,116 @@ const char *job_resolution_name(int resolution)
     return resolution_names[resolution];
 }
 
+/* ---- receipts ---- */
+
+static bool address_char_ok(unsigned char c)
+{
+    return c > ' ' && c < 0x7f && !strchr("\"<>()[]\\,;:", c);
+}
+
+int job_parse_notify(const char *in, char *out, size_t outlen, char *why, size_t whylen)
+{
+    size_t len = 0;
+    int n = 0;
+
+    if (outlen == 0)
+        return -EINVAL;
+    out[0] = '\0';
+    for (const char *p = in;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        size_t k = (size_t)(end - start);
+        if (k > 0) {
+            int ats = 0;
+            for (size_t i = 0; i < k; i++) {
+                if (!address_char_ok((unsigned char)start[i])) {
+                    snprintf(why, whylen, "notify: address %d is not a plain mail address (local@domain, no "
+                             "blanks, quotes or brackets)", n + 1);
+                    return -EINVAL;
+                }
+                ats += start[i] == '@';
+            }
+            if (start[0] == '-' || start[0] == '@' || ats > 1 || start[k - 1] == '@') {
+                snprintf(why, whylen, "notify: address %d is not a plain mail address (local@domain)", n + 1);
+                return -EINVAL;
+            }
+            if (++n > JOB_NOTIFY_ADDRESSES_MAX) {
+                snprintf(why, whylen, "notify: at most %d addresses", JOB_NOTIFY_ADDRESSES_MAX);
+                return -EINVAL;
+            }
+            if (len + k + (len > 0) >= outlen) {
+                snprintf(why, whylen, "notify: the addresses are longer than %zu bytes together", outlen - 1);
+                return -EINVAL;
+            }
+            if (len > 0)
+                out[len++] = ',';
+            memcpy(out + len, start, k);
+            len += k;
+            out[len] = '\0';
+        }
+        if (*p == '\0')
+            break;
+        p++;
+    }
+    return 0;
+}
+
+static const char *const notify_when_names[JOB_NOTIFY_WHEN_COUNT] = {
+    [JOB_NOTIFY_FINAL] = "final", [JOB_NOTIFY_DONE] = "done", [JOB_NOTIFY_FAILED] = "failed",
+};
+static const char *const notify_attach_names[JOB_ATTACH_COUNT] = {
+    [JOB_ATTACH_REPORT] = "report", [JOB_ATTACH_FAX] = "fax", [JOB_ATTACH_BOTH] = "both",
+};
+
+static int name_index(const char *in, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(in, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int job_parse_notify_when(const char *in, int *out)
+{
+    return name_index(in, notify_when_names, JOB_NOTIFY_WHEN_COUNT, out);
+}
+
+const char *job_notify_when_name(int when)
+{
+    return when >= 0 && when < JOB_NOTIFY_WHEN_COUNT ? notify_when_names[when] : "unknown";
+}
+
+int job_parse_notify_attach(const char *in, int *out)
+{
+    return name_index(in, notify_attach_names, JOB_ATTACH_COUNT, out);
+}
+
+const char *job_notify_attach_name(int attach)
+{
+    return attach >= 0 && attach < JOB_ATTACH_COUNT ? notify_attach_names[attach] : "unknown";
+}
+
+bool job_notify_due(const struct job *j)
+{
+    if (j->type != JOB_SEND || j->notify[0] == '\0')
+        return false;
+    bool done = j->status == JOB_DONE;
+    bool failed = j->status == JOB_FAILED || (j->status == JOB_CANCELED && j->attempts > 0);
+    switch (j->notify_when) {
+    case JOB_NOTIFY_DONE: return done;
+    case JOB_NOTIFY_FAILED: return failed;
+    default: return done || failed;
+    }
+}
+
 static const char *const failure_names[QF_COUNT] = {
     [QF_NONE] = "success",   [QF_BUSY] = "busy",       [QF_NO_ANSWER] = "no_answer", [QF_NO_LINE] = "no_line",
     [QF_NOT_FAX] = "not_fax", [QF_DROPPED] = "dropped", [QF_PERMANENT] = "permanent", [QF_ABORTED] = "aborted",

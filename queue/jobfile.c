@@ -82,6 +82,10 @@ static const struct field fields[] = {
     NUM("use_ecm", F_INT, use_ecm, -1, 1, false),
     NUM("max_bit_rate", F_INT, max_bit_rate, 0, 14400, false),
     NUM("min_bit_rate", F_INT, min_bit_rate, 0, 14400, false),
+    /* Receipts (docs/receipts.md); optional too. */
+    STR("notify", notify),
+    NUM("notify_when", F_INT, notify_when, 0, JOB_NOTIFY_WHEN_COUNT - 1, false),
+    NUM("notify_attach", F_INT, notify_attach, 0, JOB_ATTACH_COUNT - 1, false),
 };
 _Static_assert(JOB_DELIVERIES_MAX == 8, "one delivery.N key per delivery slot");
 #define NFIELDS (sizeof fields / sizeof fields[0])

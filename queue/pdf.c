@@ -382,6 +382,8 @@ static int ccitt_k(const struct fax_page *p)
     return (p->t4_options & GROUP3OPT_2DENCODING) ? 4 : 0;
 }
 
+static void write_image_head(struct pdf_out *o, uint64_t *offsets, int obj, const struct fax_page *p);
+
 static void write_page_objects(struct pdf_out *o, uint64_t *offsets, size_t i, const struct fax_page *p)
 {
     /* Rounded down: a renderer at the page's own dpi then makes exactly
@@ -401,7 +403,13 @@ static void write_page_objects(struct pdf_out *o, uint64_t *offsets, size_t i, c
     out_bytes(o, content, (size_t)clen);
     out_printf(o, "endstream\nendobj\n");
 
-    begin_object(o, offsets, OBJ_IMAGE(obj));
+    write_image_head(o, offsets, OBJ_IMAGE(obj), p);
+}
+
+/* The image object of a page up to its stream data (copy_strips follows). */
+static void write_image_head(struct pdf_out *o, uint64_t *offsets, int obj, const struct fax_page *p)
+{
+    begin_object(o, offsets, obj);
     out_printf(o, "<< /Type /XObject /Subtype /Image /Width %u /Height %u\n", p->width, p->height);
     out_printf(o, "   /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /CCITTFaxDecode\n");
     /* No /EncodedByteAlign for T.4 pages with fill bits (T4Options bit 2):
@@ -496,4 +504,211 @@ out:
 int pdf_write_fax(const int *page_fds, size_t npages, int out_fd, char *why, size_t whylen)
 {
     return pdf_write_fax_counted(page_fds, npages, out_fd, NULL, why, whylen);
+}
+
+/* ---- the transmission report: one page of text and a thumbnail ---- */
+
+#define REPORT_W 595 /* A4 in points */
+#define REPORT_H 842
+#define REPORT_MARGIN 56
+#define REPORT_VALUE_X 190
+#define REPORT_LINE_STEP 15
+#define REPORT_WRAP 64      /* characters of a value per printed line */
+#define REPORT_WRAP_LINES 4 /* printed lines of one value at most */
+#define REPORT_THUMB_W 240.0
+#define REPORT_CONTENT_MAX 24576
+
+enum { ROBJ_CATALOG = 1, ROBJ_PAGES, ROBJ_INFO, ROBJ_PAGE, ROBJ_CONTENT, ROBJ_FONT, ROBJ_BOLD, ROBJ_IMAGE };
+_Static_assert(ROBJ_CATALOG == OBJ_CATALOG && ROBJ_PAGES == OBJ_PAGES && ROBJ_INFO == OBJ_INFO &&
+                   ROBJ_PAGE == OBJ_PAGE(0),
+               "the report reuses write_head()");
+
+struct textbuf {
+    char *p;
+    size_t len, cap;
+    bool full;
+};
+
+static void tb_printf(struct textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(struct textbuf *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (t->full)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->cap - t->len)
+        t->full = true;
+    else
+        t->len += (size_t)n;
+}
+
+/* One character of a PDF string in WinAnsiEncoding: U+0020..U+007E and
+ * U+00A0..U+00FF are the same code there; anything else prints as '?'.
+ * Returns the bytes of s consumed (at least 1). */
+static size_t winansi_char(const unsigned char *s, size_t n, unsigned *code)
+{
+    if (s[0] >= 0x20 && s[0] < 0x7f) {
+        *code = s[0];
+        return 1;
+    }
+    if ((s[0] == 0xc2 || s[0] == 0xc3) && n >= 2 && (s[1] & 0xc0) == 0x80) {
+        unsigned cp = (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+        *code = cp >= 0xa0 ? cp : '?';
+        return 2;
+    }
+    *code = '?';
+    size_t k = 1; /* skip a whole UTF-8 sequence as one '?' */
+    while (k < n && k < 4 && (s[k] & 0xc0) == 0x80)
+        k++;
+    return k;
+}
+
+/* Text as a PDF string literal: ( ) \ escaped, other bytes as octal. */
+static void tb_string(struct textbuf *t, const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+
+    tb_printf(t, "(");
+    for (size_t i = 0; i < n;) {
+        unsigned c;
+        i += winansi_char(s + i, n - i, &c);
+        if (c == '(' || c == ')' || c == '\\')
+            tb_printf(t, "\\%c", (char)c);
+        else if (c < 0x80)
+            tb_printf(t, "%c", (char)c);
+        else
+            tb_printf(t, "\\%03o", c);
+    }
+    tb_printf(t, ")");
+}
+
+static void tb_text(struct textbuf *t, const char *font, int size, int x, int y, const char *text, size_t n)
+{
+    tb_printf(t, "BT /%s %d Tf %d %d Td ", font, size, x, y);
+    tb_string(t, text, n);
+    tb_printf(t, " Tj ET\n");
+}
+
+/* The printed length of at most REPORT_WRAP characters of s: breaks after
+ * a space when there is one, and never inside a UTF-8 sequence. */
+static size_t wrap_len(const char *s)
+{
+    size_t n = 0, chars = 0, space = 0;
+
+    while (s[n] != '\0' && chars < REPORT_WRAP) {
+        size_t k = 1;
+        while ((s[n + k] & 0xc0) == 0x80 && k < 4)
+            k++;
+        if (s[n] == ' ')
+            space = n + 1;
+        n += k;
+        chars++;
+    }
+    return s[n] != '\0' && space > 0 ? space : n;
+}
+
+/* The page's text (and where the thumbnail goes) as a content stream. */
+static int report_content(struct textbuf *t, const char *title, const struct pdf_report_line *lines, size_t nlines,
+                          const struct fax_page *thumb)
+{
+    int y = REPORT_H - REPORT_MARGIN - 16;
+
+    tb_text(t, "F2", 16, REPORT_MARGIN, y, title, strlen(title));
+    y -= 2 * REPORT_LINE_STEP;
+    for (size_t i = 0; i < nlines && y >= REPORT_MARGIN; i++) {
+        const char *v = lines[i].value != NULL ? lines[i].value : "";
+        tb_text(t, "F2", 10, REPORT_MARGIN, y, lines[i].label, strlen(lines[i].label));
+        for (int row = 0; row < REPORT_WRAP_LINES; row++) {
+            size_t n = wrap_len(v);
+            if ((n == 0 && row > 0) || y < REPORT_MARGIN)
+                break; /* the rest of a value that does not fit the page is cut */
+            tb_text(t, "F1", 10, REPORT_VALUE_X, y, v, n);
+            v += n;
+            y -= REPORT_LINE_STEP;
+        }
+    }
+    if (thumb != NULL) {
+        /* The page at its physical size, scaled to fit what is left: the
+         * image keeps its own pixels, only the CTM makes it smaller. */
+        double pw = thumb->width * 72.0 / thumb->x_dpi, ph = thumb->height * 72.0 / thumb->y_dpi;
+        double top = y - REPORT_LINE_STEP, room = top - 16 - REPORT_MARGIN;
+        double scale = REPORT_THUMB_W / pw;
+        if (ph * scale > room)
+            scale = room / ph;
+        if (room < 40 || !(scale > 0))
+            return t->full ? -EOVERFLOW : 0; /* no room left: text only */
+        double w = pw * scale, h = ph * scale, x = REPORT_MARGIN, by = top - 16 - h;
+        static const char caption[] = "First page";
+        tb_text(t, "F2", 10, REPORT_MARGIN, (int)top, caption, sizeof caption - 1);
+        tb_printf(t, "q %.4f 0 0 %.4f %.4f %.4f cm /Im0 Do Q\n", w, h, x, by);
+    }
+    return t->full ? -EOVERFLOW : 0;
+}
+
+int pdf_write_report(const char *title, const struct pdf_report_line *lines, size_t nlines, int page_fd, int out_fd,
+                     char *why, size_t whylen)
+{
+    struct pdf_out o = {.fd = out_fd};
+    struct textbuf t = {.cap = REPORT_CONTENT_MAX};
+    uint64_t offsets[ROBJ_IMAGE + 1] = {0};
+    unsigned char *chunk = NULL;
+    struct fax_page page = {.fd = -1};
+    bool thumb = page_fd >= 0;
+    int nobjs = thumb ? ROBJ_IMAGE : ROBJ_BOLD, r = 0;
+
+    if (nlines > PDF_REPORT_MAX_LINES)
+        return refuse(why, whylen, -EINVAL, "a report has at most %d lines", PDF_REPORT_MAX_LINES);
+    o.buf = malloc(PDF_OUT_BUF);
+    t.p = malloc(t.cap);
+    chunk = thumb ? malloc(PDF_COPY_CHUNK) : NULL;
+    if (o.buf == NULL || t.p == NULL || (thumb && chunk == NULL)) {
+        r = refuse(why, whylen, -ENOMEM, "no memory to write the report");
+        goto out;
+    }
+    if (thumb) {
+        struct pdf_result res = {0};
+        if ((r = prepare_page(&page, page_fd, 0, &res, why, whylen)) != 0)
+            goto out;
+    }
+    if ((r = report_content(&t, title, lines, nlines, thumb ? &page : NULL)) != 0) {
+        r = refuse(why, whylen, r, "the report's text does not fit its page");
+        goto out;
+    }
+    write_head(&o, offsets, 1); /* its one kid is OBJ_PAGE(0), ROBJ_PAGE */
+    begin_object(&o, offsets, ROBJ_PAGE);
+    out_printf(&o, "<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d]\n", ROBJ_PAGES, REPORT_W, REPORT_H);
+    out_printf(&o, "   /Resources << /ProcSet [/PDF /Text /ImageB] /Font << /F1 %d 0 R /F2 %d 0 R >>", ROBJ_FONT,
+               ROBJ_BOLD);
+    if (thumb)
+        out_printf(&o, " /XObject << /Im0 %d 0 R >>", ROBJ_IMAGE);
+    out_printf(&o, " >>\n   /Contents %d 0 R >>\nendobj\n", ROBJ_CONTENT);
+    begin_object(&o, offsets, ROBJ_CONTENT);
+    out_printf(&o, "<< /Length %zu >>\nstream\n", t.len);
+    out_bytes(&o, t.p, t.len);
+    out_printf(&o, "endstream\nendobj\n");
+    begin_object(&o, offsets, ROBJ_FONT);
+    out_printf(&o, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>\nendobj\n");
+    begin_object(&o, offsets, ROBJ_BOLD);
+    out_printf(&o, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>\nendobj\n");
+    if (thumb) {
+        write_image_head(&o, offsets, ROBJ_IMAGE, &page);
+        r = copy_strips(&page, &o, chunk, 0, why, whylen);
+        out_printf(&o, "\nendstream\nendobj\n");
+    }
+    if (r == 0 && o.err == 0) {
+        write_tail(&o, offsets, nobjs);
+        out_flush(&o);
+    }
+    if (r == 0 && o.err != 0)
+        r = refuse(why, whylen, o.err, "the report could not be written: %s", strerror(-o.err));
+out:
+    if (thumb)
+        close_page(&page);
+    free(o.buf);
+    free(t.p);
+    free(chunk);
+    return r;
 }

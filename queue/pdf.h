@@ -33,4 +33,21 @@ int pdf_write_fax(const int *page_fds, size_t npages, int out_fd, char *why, siz
 int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct pdf_result *res, char *why,
                           size_t whylen);
 
+/* One line of a transmission report: a label and its value (UTF-8; what
+ * Helvetica's WinAnsiEncoding lacks prints as '?'; long values wrap). */
+struct pdf_report_line {
+    const char *label;
+    const char *value;
+};
+#define PDF_REPORT_MAX_LINES 20
+
+/* Writes a one-page A4 report to out_fd: title, the lines, and, when
+ * page_fd >= 0, that fax page drawn small below them (its CCITT data
+ * embedded as in pdf_write_fax; a PDF viewer scales it). Text in the
+ * standard Helvetica fonts, nothing embedded. 0 or -errno with a sentence:
+ * -EINVAL a page that is not a 1-bit TIFF or too many lines, -ENOMEM, or
+ * the -errno of writing out_fd. */
+int pdf_write_report(const char *title, const struct pdf_report_line *lines, size_t nlines, int page_fd, int out_fd,
+                     char *why, size_t whylen);
+
 #endif

@@ -128,6 +128,11 @@ struct job {
     int use_ecm;        /* -1 default, 0 off, 1 on */
     int max_bit_rate;   /* 0 or 2400..14400 */
     int min_bit_rate;
+    /* Receipts (docs/receipts.md): addresses mailed when the job ends as
+     * notify_when says, with notify_attach; "" = none. */
+    char notify[JOB_DELIVERY_TARGET_MAX];
+    int notify_when;    /* enum job_notify_when */
+    int notify_attach;  /* enum job_notify_attach */
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -146,6 +151,25 @@ enum job_resolution {
 };
 /* "standard", "fine" or "superfine"; -EINVAL otherwise. */
 int job_parse_resolution(const char *in, int *out);
+
+/* Receipts of send jobs (docs/receipts.md). */
+enum job_notify_when { JOB_NOTIFY_FINAL, JOB_NOTIFY_DONE, JOB_NOTIFY_FAILED, JOB_NOTIFY_WHEN_COUNT };
+enum job_notify_attach { JOB_ATTACH_REPORT, JOB_ATTACH_FAX, JOB_ATTACH_BOTH, JOB_ATTACH_COUNT };
+#define JOB_NOTIFY_ADDRESSES_MAX 8
+/* A comma-separated list of at most JOB_NOTIFY_ADDRESSES_MAX mail
+ * addresses, blanks around them dropped: "a@x.org, b@y.org" gives
+ * "a@x.org,b@y.org" in out. An address is printable ASCII without blanks,
+ * quotes, brackets or a leading '-' (the daemon checks it again with its
+ * mail code on submit). 0, or -EINVAL with a sentence. */
+int job_parse_notify(const char *in, char *out, size_t outlen, char *why, size_t whylen);
+int job_parse_notify_when(const char *in, int *out);     /* final, done, failed */
+const char *job_notify_when_name(int when);
+int job_parse_notify_attach(const char *in, int *out);   /* report, fax, both */
+const char *job_notify_attach_name(int attach);
+/* Is the finished send job j one whose receipt is due (its notify set and
+ * its end what notify_when asks for)? */
+bool job_notify_due(const struct job *j);
+#define JOB_RECEIPT_ACTION "receipt"
 const char *job_resolution_name(int resolution);
 
 /* Normalizes a phone number: spaces, dashes, dots and parentheses are
@@ -227,6 +251,11 @@ struct queue_line_def {
 };
 
 struct route; /* queue/route.h */
+struct queue_receipt_default {
+    uid_t uid;
+    char notify[JOB_DELIVERY_TARGET_MAX]; /* as job_parse_notify gives it */
+    int when;                             /* enum job_notify_when */
+};
 
 struct queue_backend; /* see queue/backend.h; NULL means the file spool */
 struct queue_converter; /* see queue/sandbox.h */
@@ -280,6 +309,13 @@ struct queue_config {
      * (queue/dialplan.h); NULL: numbers as typed, no controls. Not owned;
      * must outlive the queue. */
     const struct dialplan *dialplan;
+    /* Receipts: the mail code's check of one address (the daemon passes
+     * mail_address_ok); NULL: job_parse_notify's check only. */
+    int (*mail_address_ok)(const char *address);
+    /* Receipts: the administrator's default notify and notify_when per
+     * user ([receipt USER]), used when a job asks for none. Not owned. */
+    const struct queue_receipt_default *receipt_defaults;
+    int nreceipt_defaults;
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -337,6 +373,9 @@ struct queue_request {
     int max_bit_rate; /* 0 = default; else 2400..14400 */
     int min_bit_rate; /* 0 = default */
     char cover_comment[1024]; /* free text for the cover page */
+    char notify[JOB_DELIVERY_TARGET_MAX]; /* receipts: addresses (job_parse_notify); "" none */
+    int notify_when;                      /* enum job_notify_when */
+    int notify_attach;                    /* enum job_notify_attach */
 };
 
 enum { QUEUE_ECM_DEFAULT = 0, QUEUE_ECM_ON = 1, QUEUE_ECM_OFF = 2 };
@@ -471,6 +510,14 @@ int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, 
  * -EIO when a stored page cannot be made into a PDF (logged, naming the
  * job and page). docs/filesystem.md, fax.pdf. */
 int queue_open_pdf(struct queue *q, uint64_t id);
+
+/* report.pdf: the transmission report of a finished send job (done,
+ * failed, or canceled after at least one attempt; queue_job_has_report),
+ * made on first use and kept like fax.pdf. A read-only fd at offset 0,
+ * -ENOENT no such job, -ENODATA not such a job (yet), -EIO when it cannot
+ * be made (logged). docs/filesystem.md, report.pdf. */
+int queue_open_report(struct queue *q, uint64_t id);
+bool queue_job_has_report(const struct job *j);
 
 struct queue_modem_info {
     char name[JOB_MODEM_MAX];

@@ -743,12 +743,12 @@ static int spool_add_page(void *state, uint64_t id, int index, int src_fd, uint6
 /* jobs/<id>/fax.pdf: the PDF of the pages, made on first use. A file that
  * does not end like a PDF (damaged outside faxfs) is dropped and made
  * again: the pages are the truth, this is only a copy of them. */
-static int spool_pdf_open(void *state, uint64_t id)
+static int spool_cached_open(void *state, uint64_t id, const char *name)
 {
     static const char tail[] = "%%EOF\n";
     char end[sizeof tail - 1];
     struct stat st;
-    int fd = open_in_job(state, id, "fax.pdf", O_RDONLY);
+    int fd = open_in_job(state, id, name, O_RDONLY);
 
     if (fd < 0)
         return fd;
@@ -758,16 +758,17 @@ static int spool_pdf_open(void *state, uint64_t id)
         return fd;
     close(fd);
     char rel[64];
-    snprintf(rel, sizeof rel, "%llu/fax.pdf", (unsigned long long)id);
+    snprintf(rel, sizeof rel, "%llu/%s", (unsigned long long)id, name);
     unlinkat(((struct spool *)state)->jobsfd, rel, 0);
-    spool_log(state, QUEUE_LOG_WARNING, "job %llu: fax.pdf was damaged; removed, it is made again from the pages",
-              (unsigned long long)id);
+    spool_log(state, QUEUE_LOG_WARNING, "job %llu: %s was damaged; removed, it is made again from the job",
+              (unsigned long long)id, name);
     return -ENOENT;
 }
 
 /* Written in tmp/ (emptied at start), made durable, then renamed into the
  * job directory: a crash leaves it whole or absent, never half-written. */
-static int spool_pdf_store(void *state, uint64_t id, int (*fill)(void *arg, int fd), void *arg)
+static int spool_cached_store(void *state, uint64_t id, const char *name, int (*fill)(void *arg, int fd),
+                              void *arg)
 {
     struct spool *sp = state;
     char tmp[64], rel[64];
@@ -777,7 +778,7 @@ static int spool_pdf_store(void *state, uint64_t id, int (*fill)(void *arg, int 
     unsigned seq = ++sp->stage_seq;
     pthread_mutex_unlock(&sp->stage_lock);
     snprintf(tmp, sizeof tmp, "pdf.%ld.%u", (long)getpid(), seq);
-    snprintf(rel, sizeof rel, "%llu/fax.pdf", (unsigned long long)id);
+    snprintf(rel, sizeof rel, "%llu/%s", (unsigned long long)id, name);
     fd = openat(sp->tmpfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
@@ -799,6 +800,28 @@ static int spool_pdf_store(void *state, uint64_t id, int (*fill)(void *arg, int 
         return r;
     }
     return rd;
+}
+
+static int spool_pdf_open(void *state, uint64_t id)
+{
+    return spool_cached_open(state, id, "fax.pdf");
+}
+
+static int spool_pdf_store(void *state, uint64_t id, int (*fill)(void *arg, int fd), void *arg)
+{
+    return spool_cached_store(state, id, "fax.pdf", fill, arg);
+}
+
+/* jobs/<id>/report.pdf: the transmission report of a finished send job,
+ * kept like fax.pdf (the job no longer changes once finished). */
+static int spool_report_open(void *state, uint64_t id)
+{
+    return spool_cached_open(state, id, "report.pdf");
+}
+
+static int spool_report_store(void *state, uint64_t id, int (*fill)(void *arg, int fd), void *arg)
+{
+    return spool_cached_store(state, id, "report.pdf", fill, arg);
 }
 
 static int spool_get_paused(void *state, bool *paused)
@@ -1046,6 +1069,8 @@ const struct queue_backend queue_backend_spool = {
     .draft_remove = spool_draft_remove,
     .pdf_open = spool_pdf_open,
     .pdf_store = spool_pdf_store,
+    .report_open = spool_report_open,
+    .report_store = spool_report_store,
     .stage_open = spool_stage_open,
     .stage_page = spool_stage_page,
     .stage_commit = spool_stage_commit,

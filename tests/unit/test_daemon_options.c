@@ -69,6 +69,36 @@ static void test_older_line_spec_is_the_default_line_with_modems_channels(void *
     options_free(&opt);
 }
 
+static void test_receipt_defaults_per_user(void **state)
+{
+    (void)state;
+    struct daemon_options opt;
+    const char *w[] = {"--receipt-notify", "alice= alice@example.com ,boss@example.com", "--receipt-notify-when",
+                       "alice=failed", "--receipt-notify", "bob=bob@example.com", "/mnt", NULL};
+    assert_int_equal(parse(&opt, w, NULL), OPTIONS_RUN);
+    assert_int_equal(opt.nreceipt_users, 2);
+    assert_string_equal(opt.receipt_users[0].user, "alice");
+    assert_string_equal(opt.receipt_users[0].notify, "alice@example.com,boss@example.com");
+    assert_int_equal(opt.receipt_users[0].when, JOB_NOTIFY_FAILED);
+    assert_string_equal(opt.receipt_users[1].user, "bob");
+    assert_int_equal(opt.receipt_users[1].when, JOB_NOTIFY_FINAL);
+    options_free(&opt);
+
+    static const char *const bad[][3] = {
+        {"--receipt-notify", "alice@example.com", "USER=VALUE"},          /* no user */
+        {"--receipt-notify", "alice=-oQ/tmp/x", "not a plain mail address"},
+        {"--receipt-notify", "alice=", "no address"},
+        {"--receipt-notify-when", "alice=sometimes", "final, done or failed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *b[] = {bad[i][0], bad[i][1], "/mnt", NULL};
+        assert_int_equal(parse(&opt, b, NULL), OPTIONS_EXIT_USAGE);
+        if (strstr(said, bad[i][2]) == NULL)
+            fail_msg("%s %s: said '%s'", bad[i][0], bad[i][1], said);
+        options_free(&opt);
+    }
+}
+
 static void test_named_lines_settings_and_routes(void **state)
 {
     (void)state;
@@ -183,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_older_line_spec_is_the_default_line_with_modems_channels),
         cmocka_unit_test(test_named_lines_settings_and_routes),
+        cmocka_unit_test(test_receipt_defaults_per_user),
         cmocka_unit_test(test_password_only_from_file_or_environment),
         cmocka_unit_test(test_route_to_unknown_line_names_file_and_line),
         cmocka_unit_test(test_bad_line_configurations_are_refused),

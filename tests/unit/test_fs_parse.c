@@ -82,6 +82,47 @@ static void test_draft_recipient_number_keeps_text_and_rejects_letters(void **st
     assert_true(why[0] != '\0');
 }
 
+static void test_draft_notify_fields_take_addresses_and_words_only(void **state)
+{
+    struct queue_request req = { 0 };
+    char why[256] = "", out[300];
+
+    (void)state;
+    assert_int_equal(fs_draft_set(&req, node("notify"), S(" alice@example.com , bob@example.org\n"), 0, why,
+                                  sizeof why), 0);
+    assert_string_equal(req.notify, "alice@example.com,bob@example.org");
+    assert_int_equal(fs_draft_render(&req, node("notify"), out, sizeof out), 34);
+    assert_string_equal(out, "alice@example.com,bob@example.org\n");
+    static const char *const bad[] = {
+        "-oQ/tmp/x@example.com\n", "alice@example.com, -f\n", "<alice@example.com>\n", "alice smith@example.com\n",
+        "\"a\"@example.com\n", "a@b@example.com\n", "alice@\n", "a;b@example.com\n",
+        "a@x,b@x,c@x,d@x,e@x,f@x,g@x,h@x,i@x\n", /* nine: one too many */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = '\0';
+        assert_int_equal(fs_draft_set(&req, node("notify"), bad[i], strlen(bad[i]), 0, why, sizeof why), -EINVAL);
+        assert_string_equal(req.notify, "alice@example.com,bob@example.org"); /* unchanged */
+        assert_non_null(strstr(why, "notify"));
+    }
+    assert_int_equal(fs_draft_set(&req, node("notify"), S("a@x,,b@x,\n"), 0, why, sizeof why), 0);
+    assert_string_equal(req.notify, "a@x,b@x"); /* empty items dropped */
+
+    assert_int_equal(fs_draft_render(&req, node("notify_when"), out, sizeof out), 0); /* final: the default */
+    assert_int_equal(fs_draft_set(&req, node("notify_when"), S("failed\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.notify_when, JOB_NOTIFY_FAILED);
+    fs_draft_render(&req, node("notify_when"), out, sizeof out);
+    assert_string_equal(out, "failed\n");
+    assert_int_equal(fs_draft_set(&req, node("notify_when"), S("every-attempt\n"), 0, why, sizeof why), -EINVAL);
+    assert_int_equal(req.notify_when, JOB_NOTIFY_FAILED);
+    assert_int_equal(fs_draft_set(&req, node("notify_attach"), S("both\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.notify_attach, JOB_ATTACH_BOTH);
+    assert_int_equal(fs_draft_set(&req, node("notify_attach"), S("tiff\n"), 0, why, sizeof why), -EINVAL);
+    assert_int_equal(fs_draft_set(&req, node("notify_attach"), S("\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.notify_attach, JOB_ATTACH_REPORT);
+    assert_int_equal(fs_draft_set(&req, node("notify"), S("\n"), 0, why, sizeof why), 0);
+    assert_string_equal(req.notify, "");
+}
+
 static void test_draft_modem_settings_take_their_values_only(void **state)
 {
     struct queue_request req = { 0 };
@@ -324,6 +365,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_ctl_accepts_the_four_commands_with_newline),
+        cmocka_unit_test(test_draft_notify_fields_take_addresses_and_words_only),
         cmocka_unit_test(test_job_ctl_rejects_unknown_empty_and_several_commands),
         cmocka_unit_test(test_server_ctl_accepts_pause_and_resume_only),
         cmocka_unit_test(test_draft_ctl_accepts_submit_only),

@@ -144,6 +144,8 @@ static void test_info_has_every_value_file_as_a_key_line(void **state)
     for (int node = 1; node <= fs_job_field_count(); node++) {
         if (!fs_job_field_shown(node, j.type))
             continue;
+        if (strcmp(fs_job_field_name(node), "deliveries") == 0)
+            continue; /* several lines: info leaves it out (docs/filesystem.md) */
         fs_render_job_field(&j, node, value, sizeof value);
         snprintf(line, sizeof line, "%s: %s%s", fs_job_field_name(node), value, value[0] ? "" : "\n");
         assert_non_null(strstr(info, line));

@@ -762,6 +762,370 @@ static void test_failed_write_keeps_no_pdf(void **state)
 #endif
 }
 
+
+/* ---- the transmission report ---- */
+
+static struct pdf report_of(const struct pdf_report_line *lines, size_t n, bool thumb)
+{
+    struct page_fmt fmt = fmt_g4();
+    int page = thumb ? make_page(&fmt) : -1;
+    int fd = memfd_create("report", MFD_CLOEXEC);
+    char why[256] = "";
+    struct pdf p = {0};
+
+    assert_true(fd >= 0);
+    int r = pdf_write_report("Fax transmission report", lines, n, page, fd, why, sizeof why);
+    if (r != 0)
+        fail_msg("pdf_write_report: %d %s", r, why);
+    p.len = (size_t)file_size(fd);
+    p.data = calloc(1, p.len + 1);
+    assert_int_equal(pread(fd, p.data, p.len, 0), (ssize_t)p.len);
+    close(fd);
+    if (page >= 0)
+        close(page);
+    return p;
+}
+
+/* The text as pdftotext reads it, or NULL without poppler-utils. */
+static char *text_of(const struct pdf *p)
+{
+    char dir[] = "/tmp/faxfs-report-XXXXXX", in[64], out[64], cmd[256];
+    if (!have("pdftotext") || mkdtemp(dir) == NULL)
+        return NULL;
+    snprintf(in, sizeof in, "%s/r.pdf", dir);
+    snprintf(out, sizeof out, "%s/r.txt", dir);
+    FILE *fp = fopen(in, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(p->data, 1, p->len, fp), p->len);
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "pdftotext -layout %s %s", in, out);
+    assert_int_equal(system(cmd), 0);
+    fp = fopen(out, "rb");
+    assert_non_null(fp);
+    char *text = calloc(1, 65536);
+    size_t n = fread(text, 1, 65535, fp);
+    text[n] = '\0';
+    fclose(fp);
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+    return text;
+}
+
+static void test_report_has_its_objects_text_and_thumbnail(void **state)
+{
+    (void)state;
+    const struct pdf_report_line lines[] = {
+        {"Result", "failed"}, {"Error", "busy: the line was busy (twice)"}, {"Number", "5550101"}, {"Pages", "0 of 2 sent"},
+    };
+    struct pdf p = report_of(lines, 4, true);
+
+    assert_int_equal(check_xref(&p), 9); /* 8 objects and the free one */
+    assert_int_equal(count(&p, "/Type /Page "), 1);
+    assert_int_equal(count(&p, "/Subtype /Image"), 1);
+    assert_int_equal(count(&p, "/BaseFont /Helvetica "), 1);
+    assert_int_equal(count(&p, "/BaseFont /Helvetica-Bold "), 1);
+    assert_non_null(find(&p, p.data, "(5550101) Tj"));
+    assert_non_null(find(&p, p.data, "(busy: the line was busy \\(twice\\)) Tj")); /* parentheses escaped */
+    assert_non_null(find(&p, p.data, "/Im0 Do"));
+    char *text = text_of(&p);
+    if (text != NULL) {
+        assert_non_null(strstr(text, "Fax transmission report"));
+        assert_non_null(strstr(text, "5550101"));
+        assert_non_null(strstr(text, "failed"));
+        assert_non_null(strstr(text, "0 of 2 sent"));
+        free(text);
+    }
+    free(p.data);
+}
+
+static void test_report_without_a_page_has_no_image(void **state)
+{
+    (void)state;
+    const struct pdf_report_line lines[] = {{"Result", "canceled"}};
+    struct pdf p = report_of(lines, 1, false);
+
+    assert_int_equal(check_xref(&p), 8);
+    assert_int_equal(count(&p, "/Subtype /Image"), 0);
+    assert_null(find(&p, p.data, "/Im0"));
+    free(p.data);
+}
+
+static void test_report_text_outside_winansi_prints_as_question_marks(void **state)
+{
+    (void)state;
+    /* "Müller" keeps its u-umlaut (WinAnsi 0374); the CJK character and
+     * a control byte become '?'; a long value wraps onto more lines. */
+    const struct pdf_report_line lines[] = {
+        {"Recipient", "M\xc3\xbcller \xe4\xb8\xad\x01"},
+        {"Error", "dropped: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp"},
+    };
+    struct pdf p = report_of(lines, 2, true);
+
+    assert_non_null(find(&p, p.data, "(M\\374ller ?" "?) Tj"));
+    assert_non_null(find(&p, p.data, "oooo pppp) Tj")); /* the wrapped rest */
+    assert_null(find(&p, p.data, "(dropped: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm"));
+    free(p.data);
+}
+
+static void test_report_with_every_value_at_its_longest_still_fits(void **state)
+{
+    (void)state;
+    char longest[300];
+    struct pdf_report_line lines[PDF_REPORT_MAX_LINES];
+    memset(longest, 'x', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    for (size_t i = 0; i < PDF_REPORT_MAX_LINES; i++)
+        lines[i] = (struct pdf_report_line){"Label", longest};
+    struct pdf p = report_of(lines, PDF_REPORT_MAX_LINES, true);
+
+    check_xref(&p); /* written whole: the text cut at the page's foot, no thumbnail room left */
+    int rows = 0;
+    for (const char *s = find(&p, p.data, " Td ("); s; s = find(&p, s + 1, " Td (")) {
+        const char *num = s;
+        while (num > p.data && num[-1] != ' ')
+            num--;
+        assert_true(atoi(num) >= 56); /* every line above the bottom margin */
+        rows++;
+    }
+    assert_true(rows > 40); /* and the page is used */
+    assert_null(find(&p, p.data, "/Im0 Do"));
+    free(p.data);
+}
+
+static void test_report_with_too_many_lines_is_refused(void **state)
+{
+    (void)state;
+    struct pdf_report_line lines[PDF_REPORT_MAX_LINES + 1];
+    char why[256] = "";
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        lines[i] = (struct pdf_report_line){"L", "v"};
+    int fd = memfd_create("report", MFD_CLOEXEC);
+    assert_int_equal(pdf_write_report("t", lines, PDF_REPORT_MAX_LINES + 1, -1, fd, why, sizeof why), -EINVAL);
+    assert_int_equal(file_size(fd), 0);
+    assert_non_null(strstr(why, "at most"));
+    close(fd);
+}
+
+static void finish_job(struct queue_fixture *f, uint64_t id, enum queue_failure fl, const char *code, int pages)
+{
+    struct queue_call_result r = test_result(fl, code, pages);
+    assert_int_equal(queue_run_once(f->q), 1); /* dialed */
+    r.bit_rate = 14400;
+    r.ecm = 1;
+    r.remote_id = "+1 555 0100";
+    r.duration = 75;
+    queue_call_finished(f->q, id, &r);
+}
+
+static void test_report_of_a_done_job_is_made_once_and_kept(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_pages(f, 2);
+    char path[512];
+    struct stat a, b;
+
+    assert_int_equal(queue_open_report(f->q, id), -ENODATA); /* not finished */
+    finish_job(f, id, QF_NONE, "", 2);
+    int fd = queue_open_report(f->q, id);
+    assert_true(fd >= 0);
+    struct pdf p = read_fd(fd);
+    check_xref(&p);
+    assert_non_null(find(&p, p.data, "(done) Tj"));
+    assert_non_null(find(&p, p.data, "(2 of 2 sent) Tj"));
+    assert_non_null(find(&p, p.data, "(5551234) Tj"));
+    assert_non_null(find(&p, p.data, "(+1 555 0100) Tj"));
+    assert_non_null(find(&p, p.data, "(14400 bit/s) Tj"));
+    assert_non_null(find(&p, p.data, "(1:15) Tj"));
+    assert_int_equal(count(&p, "/Subtype /Image"), 1);
+    snprintf(path, sizeof path, "%s/jobs/%llu/report.pdf", f->dir, (unsigned long long)id);
+    assert_int_equal(stat(path, &a), 0);
+    assert_int_equal(fstat(fd, &b), 0);
+    assert_int_equal(a.st_ino, b.st_ino);
+    close(fd);
+    queue_fixture_reopen(f);
+    fd = queue_open_report(f->q, id);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &b), 0);
+    assert_int_equal(a.st_ino, b.st_ino); /* kept over a restart, not made again */
+    close(fd);
+    free(p.data);
+}
+
+static void test_report_of_a_failed_job_names_the_error(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_pages(f, 1);
+
+    finish_job(f, id, QF_PERMANENT, "rejected", 0);
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    int fd = queue_open_report(f->q, id);
+    assert_true(fd >= 0);
+    struct pdf p = read_fd(fd);
+    assert_non_null(find(&p, p.data, "(failed) Tj"));
+    assert_non_null(find(&p, p.data, "(rejected: rejected) Tj"));
+    assert_non_null(find(&p, p.data, "(0 of 1 sent) Tj"));
+    close(fd);
+    free(p.data);
+}
+
+/* ---- receipts: the delivery record stored with the final state ---- */
+
+static uint64_t submit_notify(struct queue_fixture *f, const char *notify, int when, char *why, size_t whylen,
+                              int *result)
+{
+    struct page_fmt fmt = fmt_g4();
+    struct queue_request req = {0};
+    int fd = make_page(&fmt);
+    uint64_t id = 0;
+
+    strcpy(req.recipient_number, "5551234");
+    snprintf(req.notify, sizeof req.notify, "%s", notify);
+    req.notify_when = when;
+    *result = queue_submit(f->q, &test_owner, &req, &fd, 1, &id, why, whylen);
+    close(fd);
+    return id;
+}
+
+static void test_receipt_record_is_stored_with_the_final_state(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+    uint64_t id = submit_notify(f, "alice@example.com, bob@example.org", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    struct job j;
+
+    assert_int_equal(r, 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_string_equal(j.notify, "alice@example.com,bob@example.org");
+    assert_int_equal(j.ndeliveries, 0); /* not before the end */
+    finish_job(f, id, QF_PERMANENT, "rejected", 0);
+    queue_fixture_reopen(f); /* what the spool holds */
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    assert_int_equal(j.ndeliveries, 1);
+    assert_string_equal(j.deliveries[0].action, JOB_RECEIPT_ACTION);
+    assert_string_equal(j.deliveries[0].target, "alice@example.com,bob@example.org");
+    assert_int_equal(j.deliveries[0].state, JD_PENDING);
+    assert_string_equal(j.notify, "alice@example.com,bob@example.org");
+}
+
+static void test_receipt_only_when_asked_for(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+    struct job j;
+    uint64_t done_only = submit_notify(f, "alice@example.com", JOB_NOTIFY_DONE, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    finish_job(f, done_only, QF_PERMANENT, "rejected", 0);
+    assert_int_equal(queue_snapshot(f->q, done_only, &j), 0);
+    assert_int_equal(j.ndeliveries, 0); /* failed, and only done was asked for */
+
+    uint64_t none = submit_notify(f, "", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    finish_job(f, none, QF_NONE, "", 1);
+    assert_int_equal(queue_snapshot(f->q, none, &j), 0);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.ndeliveries, 0);
+}
+
+static void test_redeliver_sends_a_receipt_again_only_when_it_failed(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+    struct job j;
+    uint64_t id = submit_notify(f, "alice@example.com", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+
+    assert_int_equal(r, 0);
+    finish_job(f, id, QF_NONE, "", 1);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    struct job_delivery d = j.deliveries[0];
+    d.state = JD_DONE;
+    d.attempts = 1;
+    assert_int_equal(queue_delivery_update(f->q, id, 0, &d), 0);
+    assert_int_equal(queue_redeliver(f->q, &test_owner, id, why, sizeof why), -EINVAL); /* sent: not again */
+    assert_non_null(strstr(why, "receipt"));
+    d.state = JD_FAILED;
+    assert_int_equal(queue_delivery_update(f->q, id, 0, &d), 0);
+    assert_int_equal(queue_redeliver(f->q, &test_owner, id, why, sizeof why), 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.deliveries[0].state, JD_PENDING);
+    assert_int_equal(j.deliveries[0].attempts, 0);
+}
+
+static void test_owner_default_receipt_when_the_job_asks_for_none(void **state)
+{
+    struct queue_fixture *f = *state;
+    static const struct queue_receipt_default defaults[] = {
+        {1000, "owner@example.com", JOB_NOTIFY_FAILED}, /* test_owner */
+        {2000, "other@example.com", JOB_NOTIFY_FINAL},
+    };
+    char why[256] = "";
+    int r;
+    struct job j;
+
+    queue_close(f->q);
+    f->cfg.receipt_defaults = defaults;
+    f->cfg.nreceipt_defaults = 2;
+    queue_fixture_open(f);
+    uint64_t plain = submit_notify(f, "", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    assert_int_equal(queue_snapshot(f->q, plain, &j), 0);
+    assert_string_equal(j.notify, "owner@example.com");
+    assert_int_equal(j.notify_when, JOB_NOTIFY_FAILED);
+    uint64_t own = submit_notify(f, "me@example.com", JOB_NOTIFY_DONE, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+    assert_int_equal(queue_snapshot(f->q, own, &j), 0);
+    assert_string_equal(j.notify, "me@example.com"); /* the job's own wins */
+    assert_int_equal(j.notify_when, JOB_NOTIFY_DONE);
+}
+
+static int refuse_example_org(const char *address)
+{
+    return strstr(address, "example.org") == NULL;
+}
+
+static void test_submit_checks_receipt_addresses_with_the_mail_code(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    int r;
+
+    queue_close(f->q);
+    f->cfg.mail_address_ok = refuse_example_org;
+    queue_fixture_open(f);
+    submit_notify(f, "alice@example.com,bob@example.org", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, -EINVAL);
+    assert_non_null(strstr(why, "address 2"));
+    submit_notify(f, "-oQ@example.com", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, -EINVAL);
+    submit_notify(f, "alice@example.com", 7, why, sizeof why, &r);
+    assert_int_equal(r, -EINVAL);
+    submit_notify(f, "alice@example.com", JOB_NOTIFY_FINAL, why, sizeof why, &r);
+    assert_int_equal(r, 0);
+}
+
+static void test_job_canceled_before_any_attempt_has_no_report(void **state)
+{
+    struct queue_fixture *f = *state;
+    struct job j;
+    uint64_t id = submit_pages(f, 1);
+
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    j.status = JOB_CANCELED;
+    j.attempts = 0;
+    assert_false(queue_job_has_report(&j));
+    j.attempts = 1;
+    assert_true(queue_job_has_report(&j));
+    j.type = JOB_RECEIVE;
+    assert_false(queue_job_has_report(&j));
+    assert_int_equal(queue_open_report(f->q, 999999), -ENOENT);
+}
+
 #define T(name) cmocka_unit_test(name)
 #define S(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
 #define M(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_memory, queue_fixture_teardown)
@@ -796,6 +1160,19 @@ int main(void)
         S(test_received_fax_without_pages_has_no_pdf),
         S(test_damaged_page_in_the_spool_gives_eio),
         S(test_failed_write_keeps_no_pdf),
+        T(test_report_has_its_objects_text_and_thumbnail),
+        T(test_report_without_a_page_has_no_image),
+        T(test_report_text_outside_winansi_prints_as_question_marks),
+        T(test_report_with_too_many_lines_is_refused),
+        T(test_report_with_every_value_at_its_longest_still_fits),
+        S(test_report_of_a_done_job_is_made_once_and_kept),
+        S(test_report_of_a_failed_job_names_the_error),
+        S(test_job_canceled_before_any_attempt_has_no_report),
+        S(test_receipt_record_is_stored_with_the_final_state),
+        M(test_receipt_only_when_asked_for),
+        M(test_owner_default_receipt_when_the_job_asks_for_none),
+        M(test_redeliver_sends_a_receipt_again_only_when_it_failed),
+        M(test_submit_checks_receipt_addresses_with_the_mail_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
