@@ -986,6 +986,7 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
         .bytes_per_user = opt->max_outbox_bytes,
         .bytes_per_file = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES,
         .jobs_per_user = opt->max_jobs_per_user,
+        .max_recipients = opt->max_recipients,
         .handles_per_user = opt->max_open_files_per_user,
         .draft_expire_seconds = (int64_t)opt->draft_expire_days * 86400,
     };

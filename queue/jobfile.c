@@ -82,6 +82,8 @@ static const struct field fields[] = {
     NUM("use_ecm", F_INT, use_ecm, -1, 1, false),
     NUM("max_bit_rate", F_INT, max_bit_rate, 0, 14400, false),
     NUM("min_bit_rate", F_INT, min_bit_rate, 0, 14400, false),
+    /* Broadcast group (0: none); optional. */
+    NUM("group", F_U64, group, 0, 0, false),
 };
 _Static_assert(JOB_DELIVERIES_MAX == 8, "one delivery.N key per delivery slot");
 #define NFIELDS (sizeof fields / sizeof fields[0])
