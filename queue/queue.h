@@ -404,6 +404,20 @@ int queue_submit_group(struct queue *q, const struct queue_caller *who, const st
                        const struct queue_recipient *rcpt, size_t nrcpt, const int *doc_fds, size_t ndocs,
                        uint64_t *group_out, char *why, size_t whylen);
 
+/* The jobs of a broadcast group (docs/filesystem.md, groups/). */
+struct queue_group_member {
+    uint64_t id;
+    enum job_status status;
+    uid_t owner_uid;
+    char number[JOB_NUMBER_MAX];
+    char name[JOB_TEXT_MAX];
+};
+/* Every job of group, ascending (malloc'd): 0 and *n >= 1, or -ENOENT when
+ * no job of the group is left. */
+int queue_group_members(struct queue *q, uint64_t group, struct queue_group_member **out, size_t *n);
+/* The ids of the groups that still have a job, ascending (malloc'd). */
+int queue_list_groups(struct queue *q, uint64_t **ids_out, size_t *n_out);
+
 enum queue_op { QOP_PAUSE, QOP_RESUME, QOP_RESTART, QOP_CANCEL };
 int queue_op_from_name(const char *name, enum queue_op *out);
 const char *queue_op_name(enum queue_op op);
