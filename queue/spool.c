@@ -1153,6 +1153,7 @@ static void recover_groups(struct spool *sp)
             publish_group(sp, fd, e->d_name, true);
         close(fd);
     }
+    rewinddir(d); /* the offset is shared with tmpfd, which clean_tmp reads next */
     closedir(d);
 }
 
