@@ -30,15 +30,7 @@ int fs_group_node_by_name(const char *name)
 
 int fs_group_owner(struct fs *fs, uint64_t group, uid_t *uid)
 {
-    struct queue_group_member *m;
-    size_t n;
-    int r = queue_group_members(fs->q, group, &m, &n);
-
-    if (r != 0)
-        return r;
-    *uid = m[0].owner_uid;
-    free(m);
-    return 0;
+    return queue_group_owner(fs->q, group, uid);
 }
 
 struct sbuf {

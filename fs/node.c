@@ -602,6 +602,9 @@ int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_
     case AREA_OUTBOX:
         return stat_outbox(fs, ino, &w, st);
     case AREA_GROUPS: {
+        /* Not cached: a group vanishes with the deletion of its last job,
+         * which names no group when it is reported. */
+        *timeout = 0;
         /* Writable by the owner (and the admin group) so that rm -r may
          * walk it; the rmdir handler decides who may cancel. */
         uid_t owner;

@@ -359,3 +359,19 @@ int queue_list_groups(struct queue *q, uint64_t **ids_out, size_t *n_out)
     *n_out = n;
     return 0;
 }
+
+int queue_group_owner(struct queue *q, uint64_t group, uid_t *uid)
+{
+    int r = -ENOENT;
+
+    if (group == 0)
+        return -ENOENT;
+    pthread_mutex_lock(&q->lock);
+    size_t i = first_at_or_after(q, group);
+    if (i < q->njobs && q->jobs[i]->j.group == group) {
+        *uid = q->jobs[i]->j.owner_uid;
+        r = 0;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}

@@ -415,6 +415,9 @@ struct queue_group_member {
 /* Every job of group, ascending (malloc'd): 0 and *n >= 1, or -ENOENT when
  * no job of the group is left. */
 int queue_group_members(struct queue *q, uint64_t group, struct queue_group_member **out, size_t *n);
+/* The owner of the group's first job left: 0, or -ENOENT when no job of
+ * the group is left. Cheap (no copy of the group). */
+int queue_group_owner(struct queue *q, uint64_t group, uid_t *uid);
 /* The ids of the groups that still have a job, ascending (malloc'd). */
 int queue_list_groups(struct queue *q, uint64_t **ids_out, size_t *n_out);
 
