@@ -709,6 +709,7 @@ static int daemon_start_fs(struct daemon *d, char *why, size_t len)
         .max_drafts_per_user = opt->max_drafts_per_user,
         .max_outbox_bytes = (unsigned long long)opt->max_outbox_mb_per_user << 20,
         .max_jobs_per_user = opt->max_jobs_per_user,
+        .max_recipients = opt->max_recipients,
         .max_open_files_per_user = opt->max_open_files_per_user,
         .draft_expire_days = opt->draft_expire_days,
     };

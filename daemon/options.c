@@ -48,6 +48,7 @@ enum {
     OPT_MAX_DRAFTS_PER_USER,
     OPT_MAX_OUTBOX_MB_PER_USER,
     OPT_MAX_JOBS_PER_USER,
+    OPT_MAX_RECIPIENTS,
     OPT_MAX_OPEN_FILES_PER_USER,
     OPT_DRAFT_EXPIRE_DAYS,
     /* Remote callers: who may call, how many at once, how much per fax. */
@@ -134,6 +135,7 @@ static const struct option long_options[] = {
     {"max-drafts-per-user", required_argument, NULL, OPT_MAX_DRAFTS_PER_USER},
     {"max-outbox-mb-per-user", required_argument, NULL, OPT_MAX_OUTBOX_MB_PER_USER},
     {"max-jobs-per-user", required_argument, NULL, OPT_MAX_JOBS_PER_USER},
+    {"max-recipients", required_argument, NULL, OPT_MAX_RECIPIENTS},
     {"max-open-files-per-user", required_argument, NULL, OPT_MAX_OPEN_FILES_PER_USER},
     {"draft-expire-days", required_argument, NULL, OPT_DRAFT_EXPIRE_DAYS},
     {"sip-allow", required_argument, NULL, OPT_SIP_ALLOW},
@@ -346,6 +348,8 @@ void options_print_help(FILE *out, const char *prog)
             "      --max-outbox-mb-per-user N  MiB one user's uploads and drafts may hold\n"
             "                           (default 200)\n"
             "      --max-jobs-per-user N  unfinished jobs one user may have (default 500)\n"
+            "      --max-recipients N  numbers in one broadcast's recipients file\n"
+            "                           (default 10000)\n"
             "      --max-open-files-per-user N  uploads, draft documents, pages, previews\n"
             "                           and logs one user may hold open (default 256)\n"
             "      --draft-expire-days N  drafts untouched N days are removed (default 7);\n"
@@ -577,6 +581,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->max_drafts_per_user = 20;
     opt->max_outbox_mb_per_user = 200;
     opt->max_jobs_per_user = 500;
+    opt->max_recipients = 10000;
     opt->max_open_files_per_user = 256;
     opt->draft_expire_days = 7;
     opt->sip_calls_per_source = 4;
@@ -1065,6 +1070,9 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case OPT_MAX_JOBS_PER_USER:
         bad |= parse_count("--max-jobs-per-user", optarg, 0, 1000000, &opt->max_jobs_per_user) != 0;
+        break;
+    case OPT_MAX_RECIPIENTS:
+        bad |= parse_count("--max-recipients", optarg, 1, 1000000, &opt->max_recipients) != 0;
         break;
     case OPT_MAX_OPEN_FILES_PER_USER:
         bad |= parse_count("--max-open-files-per-user", optarg, 0, 100000, &opt->max_open_files_per_user) != 0;

@@ -45,6 +45,7 @@ struct daemon_options {
     int max_drafts_per_user;  /* per-user limits of the outbox (0 = none) */
     int max_outbox_mb_per_user;
     int max_jobs_per_user;
+    int max_recipients;       /* --max-recipients: numbers in one broadcast */
     int max_open_files_per_user;
     int draft_expire_days;
     const char *station_number; /* our own number on the simulated network */

@@ -5,6 +5,7 @@
  * queue's public API; they never block on a modem and never send kernel
  * notifications.
  */
+#include "fs/group.h"
 #include "fs/internal.h"
 
 #include <errno.h>
@@ -308,6 +309,20 @@ static int open_metrics(struct fs *fs, struct fs_handle *h, struct fuse_file_inf
     return 0;
 }
 
+/* groups/ID/ files: a snapshot of the whole group taken at open, read
+ * direct_io (it may be larger than a value file). */
+static int open_group(struct fs *fs, struct fs_handle *h, struct fuse_file_info *fi)
+{
+    int r = fs_group_render(fs, h->where.id, (int)h->where.node, &h->data, &h->len);
+
+    if (r != 0)
+        return r;
+    h->cap = h->len;
+    fi->direct_io = 1;
+    fi->noflush = 1;
+    return 0;
+}
+
 static int open_job_node(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fs_handle *h,
                          struct fuse_file_info *fi)
 {
@@ -442,6 +457,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         break;
     case AREA_OUTBOX:
         r = open_outbox_node(req, fs, ino, h, fi);
+        break;
+    case AREA_GROUPS:
+        r = w.node == NODE_SELF ? -EISDIR : fs_open_wants_write(fi->flags) ? -EPERM : open_group(fs, h, fi);
         break;
     default:
         r = -ENOENT;
@@ -765,6 +783,7 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     case AREA_JOBS:
     case AREA_HISTORY:
     case AREA_RECEIVED:
+    case AREA_GROUPS:
         r = fs_resolve(fs, parent, name, &ino); /* a no-op on an existing file */
         break;
     case AREA_OUTBOX:
@@ -804,6 +823,8 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         r = 0; /* rm -r walks through pages/ before the job directory */
     else if (c.area == AREA_OUTBOX && c.node == NODE_SELF)
         r = fs_outbox_rmdir(fs, c.id, name, &who);
+    else if (c.area == AREA_GROUPS && c.node == NODE_SELF)
+        r = fs_group_cancel(fs, c.id, &qc, why, sizeof why);
     else
         r = -EPERM;
     if (r < 0 && why[0])
@@ -989,6 +1010,7 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
         .bytes_per_user = opt->max_outbox_bytes,
         .bytes_per_file = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES,
         .jobs_per_user = opt->max_jobs_per_user,
+        .max_recipients = opt->max_recipients,
         .handles_per_user = opt->max_open_files_per_user,
         .draft_expire_seconds = (int64_t)opt->draft_expire_days * 86400,
     };

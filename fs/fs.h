@@ -26,6 +26,7 @@ struct fs_options {
     int max_drafts_per_user;              /* drafts in outbox/ */
     unsigned long long max_outbox_bytes;  /* bytes in uploads and drafts */
     int max_jobs_per_user;                /* unfinished jobs */
+    int max_recipients;                   /* numbers in one broadcast; 0: the default */
     int max_open_files_per_user;          /* open uploads, draft documents, pages, previews, logs */
     int draft_expire_days;                /* drafts untouched this long are removed */
 };

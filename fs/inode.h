@@ -18,6 +18,7 @@ enum fs_area {
     AREA_MODEMS = 4,   /* modems/<name>/... */
     AREA_OUTBOX = 5,   /* outbox/<entry>/... (uploads, .error files, drafts) */
     AREA_LINES = 6,    /* lines/<name>/... */
+    AREA_GROUPS = 7,   /* groups/<id>/... (broadcast groups) */
     AREA_COUNT
 };
 
@@ -33,6 +34,7 @@ enum fs_top_node {
     TOP_RECEIVED,
     TOP_METRICS,
     TOP_LINES,
+    TOP_GROUPS,
     TOP_COUNT
 };
 

@@ -34,6 +34,7 @@
 #define FS_TIMEOUT_FINISHED 3600.0 /* finished jobs change only when deleted */
 #define FS_TIMEOUT_PAGES 3600.0   /* page bytes never change */
 #define FS_ERROR_KEEP_SECONDS 3600 /* outbox/NAME.error lives this long */
+#define FS_RECIPIENTS_FILE "recipients" /* in a draft: the numbers of a broadcast, not a document */
 #define FS_CALLER_GROUPS 64
 /* A changed file is opened direct_io this long after the change: by then
  * the notifier has invalidated the kernel's attributes, and any size the
@@ -115,6 +116,7 @@ struct fs_limits {
     uint64_t bytes_per_user;
     uint64_t bytes_per_file;
     int jobs_per_user;
+    int max_recipients;
     int64_t draft_expire_seconds;
     int errors_per_user;
     int errors_total;

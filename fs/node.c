@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs/group.h"
 #include "fs/metrics.h"
 #include "fs/parse.h"
 #include "fs/render.h"
@@ -20,7 +21,7 @@
 static const char *const top_names[TOP_COUNT] = {
     [TOP_JOBS] = "jobs", [TOP_HISTORY] = "history", [TOP_OUTBOX] = "outbox", [TOP_MODEMS] = "modems",
     [TOP_SERVER] = "server", [TOP_CTL] = "ctl", [TOP_RECEIVED] = "received", [TOP_METRICS] = "metrics",
-    [TOP_LINES] = "lines",
+    [TOP_LINES] = "lines", [TOP_GROUPS] = "groups",
 };
 
 /* The directory of each job area, and the queue filter listing it. */
@@ -213,6 +214,13 @@ static int resolve_top(struct fs *fs, const struct fs_ino *p, const char *name, 
             }
         }
         return -ENOENT;
+    case TOP_GROUPS: {
+        uid_t owner;
+        if (!parse_id(name, &id) || fs_group_owner(fs, id, &owner) != 0)
+            return -ENOENT;
+        *ino = fs_ino_make(AREA_GROUPS, id, NODE_SELF);
+        return 0;
+    }
     case TOP_OUTBOX: {
         int r = -ENOENT;
         pthread_mutex_lock(&fs->outbox.lock);
@@ -258,6 +266,16 @@ int fs_resolve(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino)
         if ((int)p.id >= queue_line_count(fs->q) || (node = fs_line_node_by_name(name)) == 0)
             return -ENOENT;
         *ino = fs_ino_make(AREA_LINES, p.id, (uint32_t)node);
+        return 0;
+    }
+    case AREA_GROUPS: {
+        int node;
+        uid_t owner;
+        if (p.node != NODE_SELF)
+            return -ENOTDIR;
+        if ((node = fs_group_node_by_name(name)) == 0 || fs_group_owner(fs, p.id, &owner) != 0)
+            return -ENOENT;
+        *ino = fs_ino_make(AREA_GROUPS, p.id, (uint32_t)node);
         return 0;
     }
     case AREA_OUTBOX:
@@ -331,6 +349,8 @@ int fs_render_node(struct fs *fs, const struct fs_ino *w, char *out, size_t outl
     }
     case AREA_OUTBOX:
         return render_outbox(fs, w, out, outlen);
+    case AREA_GROUPS:
+        return w->node == NODE_SELF ? -EISDIR : -EFBIG; /* rendered whole at open: fs_group_render */
     default:
         return -ENOENT;
     }
@@ -378,7 +398,7 @@ static int stat_top(struct fs *fs, uint64_t ino, const struct fs_ino *w, struct 
         [TOP_ROOT] = S_IFDIR | 0755, [TOP_JOBS] = S_IFDIR | 0777, [TOP_HISTORY] = S_IFDIR | 0777,
         [TOP_OUTBOX] = S_IFDIR | 01777, [TOP_MODEMS] = S_IFDIR | 0755, [TOP_SERVER] = S_IFREG | 0444,
         [TOP_CTL] = S_IFREG | 0644, [TOP_RECEIVED] = S_IFDIR | 0777, [TOP_METRICS] = S_IFREG | 0444,
-        [TOP_LINES] = S_IFDIR | 0755,
+        [TOP_LINES] = S_IFDIR | 0755, [TOP_GROUPS] = S_IFDIR | 0777,
     };
     stat_base(st, ino, modes[w->node], fs->uid, fs->gid, fs->started);
     if (w->node == TOP_SERVER)
@@ -598,6 +618,33 @@ int fs_stat(struct fs *fs, uint64_t ino, struct stat *st, double *timeout, fuse_
         return stat_rendered(fs, ino, &w, st);
     case AREA_OUTBOX:
         return stat_outbox(fs, ino, &w, st);
+    case AREA_GROUPS: {
+        /* Not cached: a group vanishes with the deletion of its last job,
+         * which names no group when it is reported. */
+        *timeout = 0;
+        /* Writable by the owner (and the admin group) so that rm -r may
+         * walk it; the rmdir handler decides who may cancel. */
+        uid_t owner;
+        if (fs_group_owner(fs, w.id, &owner) != 0)
+            return -ENOENT;
+        bool admin = fs->has_admin_gid;
+        gid_t gid = admin ? fs->admin_gid : fs->gid;
+        if (w.node == NODE_SELF) {
+            stat_base(st, ino, S_IFDIR | (admin ? 0775 : 0755), owner, gid, fs->started);
+            st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs_now();
+            return 0;
+        }
+        char *buf;
+        size_t len;
+        int r = fs_group_render(fs, w.id, (int)w.node, &buf, &len);
+        if (r != 0)
+            return r;
+        free(buf);
+        stat_base(st, ino, S_IFREG | (admin ? 0664 : 0644), owner, gid, fs->started);
+        st->st_mtim.tv_sec = st->st_ctim.tv_sec = fs_now();
+        set_size(st, len);
+        return 0;
+    }
     default:
         return -ENOENT;
     }
@@ -757,6 +804,19 @@ static int list_top(struct fs *fs, const struct fs_ino *w, struct dirbuf *b, off
     case TOP_HISTORY: return list_jobs(fs, AREA_HISTORY, b, after, max);
     case TOP_RECEIVED: return list_jobs(fs, AREA_RECEIVED, b, after, max);
     case TOP_OUTBOX: return list_outbox(fs, b);
+    case TOP_GROUPS: {
+        uint64_t *ids;
+        size_t n;
+        char name[24];
+        if ((r = queue_list_groups(fs->q, &ids, &n)) != 0)
+            return r;
+        for (size_t i = 0; r == 0 && i < n; i++) {
+            snprintf(name, sizeof name, "%" PRIu64, ids[i]);
+            r = add(b, name, fs_ino_make(AREA_GROUPS, ids[i], NODE_SELF), S_IFDIR, (off_t)i + 3);
+        }
+        free(ids);
+        return r;
+    }
     case TOP_MODEMS:
         for (int i = 0; r == 0 && i < queue_modem_count(fs->q); i++) {
             struct queue_modem_info m;
@@ -802,6 +862,13 @@ int fs_list(struct fs *fs, uint64_t ino, off_t after, size_t max, struct fs_dire
             r = add(&b, fs_line_file_name(node), fs_ino_make(AREA_LINES, w.id, (uint32_t)node), S_IFREG, node + 2);
         break;
     case AREA_OUTBOX: r = w.node == NODE_SELF ? list_draft(fs, &w, &b) : -ENOTDIR; break;
+    case AREA_GROUPS: {
+        uid_t owner;
+        r = w.node != NODE_SELF ? -ENOTDIR : fs_group_owner(fs, w.id, &owner);
+        for (int node = 1; r == 0 && node <= fs_group_file_count(); node++)
+            r = add(&b, fs_group_file_name(node), fs_ino_make(AREA_GROUPS, w.id, (uint32_t)node), S_IFREG, node + 2);
+        break;
+    }
     default: r = -ENOENT;
     }
     if (r < 0) {

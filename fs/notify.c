@@ -6,6 +6,7 @@
  * handler may take, which is how other FUSE servers have deadlocked. The
  * kernel answers -ENOENT for inodes it does not hold: that is normal.
  */
+#include "fs/group.h"
 #include "fs/internal.h"
 #include "fs/wait.h"
 
@@ -135,6 +136,12 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
     if (ev != QE_LOG) {
         inval(fs, fs_ino_top(TOP_SERVER));
         inval(fs, fs_ino_top(TOP_METRICS));
+        inval(fs, fs_ino_top(TOP_GROUPS));
+    }
+    /* A broadcast's group files change with every job of the group. */
+    if (ev != QE_LOG && exists && job.group != 0) {
+        for (uint32_t node = 0; node <= (uint32_t)fs_group_file_count(); node++)
+            inval(fs, fs_ino_make(AREA_GROUPS, job.group, node));
     }
 }
 

@@ -44,6 +44,13 @@ static void f_next_attempt(const struct job *j, char *o, size_t n) { job_format_
 static void f_finished(const struct job *j, char *o, size_t n) { job_format_time(j->finished, o, n); }
 static void f_changed(const struct job *j, char *o, size_t n) { job_format_time(j->changed, o, n); }
 static void f_priority(const struct job *j, char *o, size_t n) { job_format_priority(j->priority, o, n); }
+static void f_group(const struct job *j, char *o, size_t n)
+{
+    if (j->group)
+        snprintf(o, n, "%" PRIu64, j->group);
+    else
+        o[0] = '\0';
+}
 static void f_page_count(const struct job *j, char *o, size_t n) { put_int(o, n, j->page_count); }
 static void f_pages_sent(const struct job *j, char *o, size_t n) { put_int(o, n, j->pages_sent); }
 static void f_size(const struct job *j, char *o, size_t n) { snprintf(o, n, "%" PRIu64, j->size); }
@@ -179,6 +186,7 @@ static const struct field fields[] = {
     { "call_duration", f_call_duration, T_BOTH, 0 },
     { "finished", f_finished, T_BOTH, 0 },
     { "changed", f_changed, T_BOTH, 0 },
+    { "group", f_group, T_SEND, T_SEND }, /* broadcast group id; empty for a job alone */
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

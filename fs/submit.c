@@ -175,6 +175,73 @@ int fs_submit_upload(struct fs *fs, uint64_t serial, bool even_empty, uint64_t *
     return 0;
 }
 
+/* The recipients file of a draft, read whole (it is bounded by the
+ * per-file limit of draft documents). */
+static int read_recipients(int fd, char **out, size_t *len)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    ssize_t got = pread(fd, buf, (size_t)st.st_size, 0);
+    if (got < 0) {
+        int r = -errno;
+        free(buf);
+        return r;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = (size_t)got;
+    return 0;
+}
+
+/* A draft with a recipients file: one job per number, one group. The
+ * recipients file is not a document. */
+static int submit_broadcast(struct fs *fs, const struct fs_caller *owner, const struct queue_caller *qc,
+                            const struct queue_request *req, const int *fds, size_t n, size_t rcpt_index,
+                            const char *name, uint64_t *id_out, char *why, size_t whylen)
+{
+    struct queue_recipient *rcpt = NULL;
+    size_t nrcpt = 0, ndocs = 0, len = 0;
+    int *docs = calloc(n, sizeof *docs), bad_line = 0, r;
+    char *text = NULL, user[64], esc[NAME_MAX * 4 + 1], why_esc[1024];
+
+    if (docs == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (i != rcpt_index)
+            docs[ndocs++] = fds[i];
+    r = read_recipients(fds[rcpt_index], &text, &len);
+    if (r == 0)
+        r = queue_parse_recipients(text, len, (size_t)fs->outbox.limits.max_recipients, &rcpt, &nrcpt, &bad_line,
+                                   why, whylen);
+    int max = fs->outbox.limits.jobs_per_user;
+    if (r == 0 && owner->uid != 0 && max > 0 && queue_count_unfinished(fs->q, owner->uid) + (long)nrcpt > max) {
+        fs_user_name(owner->uid, user, sizeof user);
+        fs_log_escape(name, esc, sizeof esc);
+        snprintf(why, whylen, "%zu jobs would bring %s over %d unfinished jobs, the most allowed: wait for some to "
+                 "finish, cancel some, or send to fewer numbers", nrcpt, user, max);
+        fprintf(stderr, "faxfs: outbox/%s: broadcast of %zu jobs by %s (uid %lld) over the unfinished jobs limit, "
+                        "refused with EDQUOT (limit: --max-jobs-per-user)\n", esc, nrcpt, user, (long long)owner->uid);
+        r = -EDQUOT;
+    }
+    if (r == 0) {
+        r = queue_submit_group(fs->q, qc, req, rcpt, nrcpt, docs, ndocs, id_out, why, whylen);
+    } else if (bad_line > 0) {
+        fs_log_escape(name, esc, sizeof esc);
+        fs_log_escape(why, why_esc, sizeof why_esc);
+        fprintf(stderr, "faxfs: outbox/%s: recipients line %d refused (uid %lld): %s\n", esc, bad_line,
+                (long long)owner->uid, why_esc);
+    }
+    free(text);
+    free(rcpt);
+    free(docs);
+    return r;
+}
+
 int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who, uint64_t *id_out)
 {
     struct queue_request req;
@@ -183,6 +250,7 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     char name[NAME_MAX + 1], why[256] = "";
     int *fds = NULL, r = 0;
     size_t n = 0;
+    ssize_t rcpt_index = -1;
 
     pthread_mutex_lock(&fs->outbox.lock);
     struct outbox_entry *e = fs_outbox_get(&fs->outbox, serial);
@@ -202,6 +270,8 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     for (size_t i = 0; r == 0 && i < e->ndocs; i++, n++)
         if ((fds[i] = e->docs[i].token[0] ? queue_draft_file_open(fs->q, e->docs[i].token) : dup(e->docs[i].fd)) < 0)
             r = e->docs[i].token[0] ? fds[i] : -errno;
+        else if (strcmp(e->docs[i].name, FS_RECIPIENTS_FILE) == 0)
+            rcpt_index = (ssize_t)i;
     int slot = -1;
     if (r == 0) {
         e->busy = true;
@@ -225,7 +295,9 @@ int fs_submit_draft(struct fs *fs, uint64_t serial, const struct fs_caller *who,
     fs_caller_to_queue(&owner, &qc);
     r = slot < 0 ? submit_refused(owner.uid, name, slot, why, sizeof why)
                  : fs_check_jobs_limit(fs, owner.uid, name, why, sizeof why);
-    if (r == 0)
+    if (r == 0 && rcpt_index >= 0)
+        r = submit_broadcast(fs, &owner, &qc, &req, fds, n, (size_t)rcpt_index, name, id_out, why, sizeof why);
+    else if (r == 0)
         r = queue_submit(fs->q, &qc, &req, fds, n, id_out, why, sizeof why);
     for (size_t i = 0; i < n; i++)
         close(fds[i]);

@@ -94,6 +94,15 @@ struct queue_backend {
      * all at once. Consumes st whether it succeeds or not. */
     int (*stage_commit)(struct queue_stage *st, const struct job *job, const char *log_text);
     void (*stage_abort)(struct queue_stage *st);
+
+    /* Optional (NULL: broadcasts are refused with -ENOSYS). reserve_ids
+     * hands out n consecutive fresh ids starting at *first, durably, like
+     * next_id. group_commit stores n jobs (ids assigned) that all share
+     * the pages staged in st, each with its first log text, in one atomic
+     * step: after a crash every one of them exists or none does. Consumes
+     * st whether it succeeds or not. */
+    int (*reserve_ids)(void *state, size_t n, uint64_t *first);
+    int (*group_commit)(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts);
 };
 
 /* The file spool, documented in docs/spool-format.md. */

@@ -380,3 +380,110 @@ int queue_unsubscribe(struct queue *q, queue_listener fn, void *ctx)
     pthread_mutex_unlock(&q->sub_lock);
     return r;
 }
+
+/* ---- broadcast groups ------------------------------------------------ */
+
+/* A group's jobs have consecutive ids starting at the group id, and the
+ * table is sorted by id: the first one at or after group, then onwards. */
+static size_t first_at_or_after(const struct queue *q, uint64_t id)
+{
+    size_t lo = 0, hi = q->njobs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (q->jobs[mid]->j.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int queue_group_members(struct queue *q, uint64_t group, struct queue_group_member **out, size_t *n_out)
+{
+    struct queue_group_member *v = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (group == 0)
+        return -ENOENT;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = first_at_or_after(q, group); i < q->njobs; i++) {
+        const struct job *j = &q->jobs[i]->j;
+        if (j->group != group) /* past the group's range of ids */
+            break;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            struct queue_group_member *p = realloc(v, nc * sizeof *p);
+            if (p == NULL) {
+                r = -ENOMEM;
+                break;
+            }
+            v = p;
+            cap = nc;
+        }
+        struct queue_group_member *m = &v[n++];
+        m->id = j->id;
+        m->status = j->status;
+        m->owner_uid = j->owner_uid;
+        snprintf(m->number, sizeof m->number, "%s", j->recipient_number);
+        snprintf(m->name, sizeof m->name, "%s", j->recipient_name);
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (r == 0 && n == 0)
+        r = -ENOENT;
+    if (r != 0) {
+        free(v);
+        return r;
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+int queue_list_groups(struct queue *q, uint64_t **ids_out, size_t *n_out)
+{
+    uint64_t *v = NULL, last = 0;
+    size_t n = 0, cap = 0;
+
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->njobs; i++) {
+        uint64_t g = q->jobs[i]->j.group;
+        if (g == 0 || g == last)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            uint64_t *p = realloc(v, nc * sizeof *p);
+            if (p == NULL) {
+                pthread_mutex_unlock(&q->lock);
+                free(v);
+                return -ENOMEM;
+            }
+            v = p;
+            cap = nc;
+        }
+        v[n++] = last = g;
+    }
+    pthread_mutex_unlock(&q->lock);
+    *ids_out = v;
+    *n_out = n;
+    return 0;
+}
+
+int queue_group_owner(struct queue *q, uint64_t group, uid_t *uid)
+{
+    int r = -ENOENT;
+
+    if (group == 0)
+        return -ENOENT;
+    pthread_mutex_lock(&q->lock);
+    size_t i = first_at_or_after(q, group);
+    if (i < q->njobs && q->jobs[i]->j.group == group) {
+        *uid = q->jobs[i]->j.owner_uid;
+        r = 0;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}

@@ -375,3 +375,156 @@ refused:
                req->recipient_number, why);
     return r;
 }
+
+/* ---- broadcast ------------------------------------------------------ */
+
+static void free_texts(char **texts, size_t n)
+{
+    if (texts == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+}
+
+/* Ids, group and log texts for every job, then one atomic group commit,
+ * then the jobs go into memory and are announced. */
+static int commit_group(struct queue *q, struct queue_stage *st, struct job *jobs, size_t n, struct notes *notes,
+                        char *why, size_t whylen)
+{
+    char stamp[40], **texts = calloc(n, sizeof *texts);
+    uint64_t first;
+    int r;
+
+    if (texts == NULL) {
+        q->be->stage_abort(st);
+        snprintf(why, whylen, "out of memory; nothing was submitted, try again later");
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&q->lock);
+    if ((r = q->be->reserve_ids(q->bs, n, &first)) != 0) {
+        pthread_mutex_unlock(&q->lock);
+        q->be->stage_abort(st);
+        free(texts);
+        snprintf(why, whylen, "the spool cannot store new job ids: %s; nothing was submitted", strerror(-r));
+        return r;
+    }
+    job_format_time(engine_now(q), stamp, sizeof stamp);
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        j->id = first + i;
+        j->group = first;
+        j->changed = j->submitted;
+        if (asprintf(&texts[i], "%s submitted by uid %lu: %d page%s to %s, one of %zu jobs of broadcast group %llu\n",
+                     stamp, (unsigned long)j->owner_uid, j->page_count, j->page_count == 1 ? "" : "s",
+                     j->recipient_number, n, (unsigned long long)first) < 0) {
+            texts[i] = NULL;
+            r = -ENOMEM;
+            break;
+        }
+    }
+    if (r == 0)
+        r = q->be->group_commit(st, jobs, n, texts);
+    else
+        q->be->stage_abort(st);
+    free_texts(texts, n);
+    if (r != 0) {
+        pthread_mutex_unlock(&q->lock);
+        snprintf(why, whylen, "the broadcast could not be stored in the spool: %s; nothing was submitted",
+                 strerror(-r));
+        return r;
+    }
+    (void)FAULT_POINT("engine.group.committed");
+    for (size_t i = 0; i < n; i++) {
+        if ((r = engine_insert_job(q, &jobs[i])) != 0) {
+            /* Stored but not in memory: the next start will find them. */
+            pthread_mutex_unlock(&q->lock);
+            snprintf(why, whylen, "out of memory after storing broadcast group %llu", (unsigned long long)first);
+            return r;
+        }
+        engine_note(notes, QE_ADDED, jobs[i].id);
+    }
+    engine_note(notes, QE_SERVER, 0);
+    engine_poke(q);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+static void prefix_line(char *why, size_t whylen, int line)
+{
+    char tmp[512];
+
+    snprintf(tmp, sizeof tmp, "%s", why);
+    snprintf(why, whylen, "recipients line %d: %s", line, tmp);
+}
+
+int queue_submit_group(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
+                       const struct queue_recipient *rcpt, size_t nrcpt, const int *doc_fds, size_t ndocs,
+                       uint64_t *group_out, char *why, size_t whylen)
+{
+    struct queue_stage *st = NULL;
+    struct notes notes = {0};
+    struct job *jobs = NULL;
+    int r = 0;
+
+    if (whylen > 0)
+        why[0] = '\0';
+    if (nrcpt == 0) {
+        snprintf(why, whylen, "no recipients; give at least one number");
+        r = -EINVAL;
+    } else if (q->be->reserve_ids == NULL || q->be->group_commit == NULL) {
+        snprintf(why, whylen, "this storage cannot hold broadcasts; submit one job per number");
+        r = -ENOSYS;
+    } else if (req->cover_page) {
+        snprintf(why, whylen, "a broadcast cannot have a cover page made per recipient; drop cover, or put a "
+                              "cover page into the documents");
+        r = -EINVAL;
+    } else if ((jobs = calloc(nrcpt, sizeof *jobs)) == NULL) {
+        snprintf(why, whylen, "out of memory for %zu recipients; split the broadcast", nrcpt);
+        r = -ENOMEM;
+    }
+    /* Every number through the same checks as a single submission. */
+    for (size_t i = 0; r == 0 && i < nrcpt; i++) {
+        struct queue_request one = *req;
+        snprintf(one.recipient_number, sizeof one.recipient_number, "%s", rcpt[i].number);
+        snprintf(one.recipient_name, sizeof one.recipient_name, "%s", rcpt[i].name);
+        if ((r = check_request(q, who, &one, &jobs[i], why, whylen)) != 0)
+            prefix_line(why, whylen, rcpt[i].line);
+    }
+    if (r == 0 && (r = q->be->stage_open(q->bs, &st)) != 0)
+        snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
+    /* The documents once, for every job. */
+    if (r == 0 && (r = stage_documents(q, st, req, doc_fds, ndocs, &jobs[0], why, whylen)) != 0) {
+        q->be->stage_abort(st);
+        st = NULL;
+    }
+    for (size_t i = 0; r == 0 && i < nrcpt; i++) {
+        jobs[i].page_count = jobs[0].page_count;
+        jobs[i].size = jobs[0].size;
+        if ((r = check_max_pages(q, &jobs[i], why, whylen)) != 0) {
+            prefix_line(why, whylen, rcpt[i].line);
+            q->be->stage_abort(st);
+        }
+    }
+    if (r == 0 && (r = commit_group(q, st, jobs, nrcpt, &notes, why, whylen)) == 0) {
+        engine_deliver(q, &notes);
+        *group_out = jobs[0].group;
+        pthread_mutex_lock(&q->lock);
+        q->counters.submissions += nrcpt;
+        pthread_mutex_unlock(&q->lock);
+        engine_log(q, QUEUE_LOG_INFO, "broadcast group %llu: submitted by uid %lu, %d page%s to %zu numbers (jobs "
+                   "%llu-%llu)", (unsigned long long)jobs[0].group, (unsigned long)who->uid, jobs[0].page_count,
+                   jobs[0].page_count == 1 ? "" : "s", nrcpt, (unsigned long long)jobs[0].id,
+                   (unsigned long long)jobs[nrcpt - 1].id);
+        free(jobs);
+        return 0;
+    }
+    free(jobs);
+    free(notes.v);
+    pthread_mutex_lock(&q->lock);
+    q->counters.submissions_refused++;
+    pthread_mutex_unlock(&q->lock);
+    engine_log(q, QUEUE_LOG_NOTICE, "broadcast by uid %lu to %zu numbers refused: %s", (unsigned long)who->uid, nrcpt,
+               why);
+    return r;
+}

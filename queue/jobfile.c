@@ -86,6 +86,8 @@ static const struct field fields[] = {
     STR("notify", notify),
     NUM("notify_when", F_INT, notify_when, 0, JOB_NOTIFY_WHEN_COUNT - 1, false),
     NUM("notify_attach", F_INT, notify_attach, 0, JOB_ATTACH_COUNT - 1, false),
+    /* Broadcast group (0: none); optional. */
+    NUM("group", F_U64, group, 0, 0, false),
 };
 _Static_assert(JOB_DELIVERIES_MAX == 8, "one delivery.N key per delivery slot");
 #define NFIELDS (sizeof fields / sizeof fields[0])

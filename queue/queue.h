@@ -133,6 +133,10 @@ struct job {
     char notify[JOB_DELIVERY_TARGET_MAX];
     int notify_when;    /* enum job_notify_when */
     int notify_attach;  /* enum job_notify_attach */
+    /* Broadcast (docs/filesystem.md "Broadcast"): the group id shared by
+     * every job of one submission to many numbers (the group's first job
+     * id); 0 for a job submitted alone. */
+    uint64_t group;
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -409,6 +413,52 @@ int queue_count_unfinished(struct queue *q, uid_t uid);
  * the problem and the fix in why. Bad input changes nothing. */
 int queue_submit(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
                  const int *doc_fds, size_t ndocs, uint64_t *id_out, char *why, size_t whylen);
+
+/* ---- broadcast: one fax to many numbers ---------------------------- */
+
+#define QUEUE_DEFAULT_MAX_RECIPIENTS 10000
+struct queue_recipient {
+    char number[JOB_NUMBER_MAX]; /* as typed (dial rules judge it at submit) */
+    char name[JOB_TEXT_MAX];
+    int line;                    /* 1-based line of the recipients file */
+};
+/* Parses a recipients file: one number per line, optionally a tab and a
+ * name; blank lines and lines starting with '#' (after blanks) are
+ * skipped. At most max entries (0: QUEUE_DEFAULT_MAX_RECIPIENTS). Returns
+ * 0 with a malloc'd array, or -EINVAL (a line that is not a number, a
+ * name too long, a control character, no entry at all) or -E2BIG (more
+ * than max) with *bad_line (0 when no line is to blame) and a sentence in
+ * why naming the line and the fix. */
+int queue_parse_recipients(const char *text, size_t len, size_t max, struct queue_recipient **out, size_t *n_out,
+                           int *bad_line, char *why, size_t whylen);
+/* Submits one job per recipient from the same documents (converted once)
+ * and the same fields of req (its recipient_number and _name are
+ * ignored), every job carrying the new group id, in one atomic commit:
+ * after a crash all the jobs exist or none. Every number passes the dial
+ * rules as in queue_submit; the first refused one refuses everything
+ * (its line in why). A cover page is refused (-EINVAL): it would differ
+ * per recipient. Returns 0 and the group id (the first job's id), or
+ * -errno; bad input changes nothing. */
+int queue_submit_group(struct queue *q, const struct queue_caller *who, const struct queue_request *req,
+                       const struct queue_recipient *rcpt, size_t nrcpt, const int *doc_fds, size_t ndocs,
+                       uint64_t *group_out, char *why, size_t whylen);
+
+/* The jobs of a broadcast group (docs/filesystem.md, groups/). */
+struct queue_group_member {
+    uint64_t id;
+    enum job_status status;
+    uid_t owner_uid;
+    char number[JOB_NUMBER_MAX];
+    char name[JOB_TEXT_MAX];
+};
+/* Every job of group, ascending (malloc'd): 0 and *n >= 1, or -ENOENT when
+ * no job of the group is left. */
+int queue_group_members(struct queue *q, uint64_t group, struct queue_group_member **out, size_t *n);
+/* The owner of the group's first job left: 0, or -ENOENT when no job of
+ * the group is left. Cheap (no copy of the group). */
+int queue_group_owner(struct queue *q, uint64_t group, uid_t *uid);
+/* The ids of the groups that still have a job, ascending (malloc'd). */
+int queue_list_groups(struct queue *q, uint64_t **ids_out, size_t *n_out);
 
 enum queue_op { QOP_PAUSE, QOP_RESUME, QOP_RESTART, QOP_CANCEL };
 int queue_op_from_name(const char *name, enum queue_op *out);

@@ -239,6 +239,8 @@ static void clean_tmp(struct spool *sp)
     closedir(d);
 }
 
+static void recover_groups(struct spool *sp);
+
 static void scan_corrupt_ids(struct spool *sp)
 {
     DIR *d = fdopendir(dup(sp->corruptfd));
@@ -353,6 +355,7 @@ static int spool_open(void **state, void *ctx, const char *spool_dir, const stru
         r = sp->jobsfd < 0 ? sp->jobsfd : sp->tmpfd < 0 ? sp->tmpfd : sp->corruptfd;
         goto fail;
     }
+    recover_groups(sp);
     clean_tmp(sp);
     unlinkat(sp->rootfd, "next_id.tmp", 0);
     read_counter(sp);
@@ -1048,6 +1051,188 @@ static int spool_stage_commit(struct queue_stage *st, const struct job *job, con
     return 0;
 }
 
+/* ---- broadcast groups ----------------------------------------------- */
+
+static int spool_reserve_ids(void *state, size_t n, uint64_t *first)
+{
+    struct spool *sp = state;
+    uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
+    char buf[32];
+
+    if (n == 0)
+        return -EINVAL;
+    if (v < QUEUE_FIRST_JOB_ID)
+        v = QUEUE_FIRST_JOB_ID;
+    int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + n));
+    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id");
+    if (r != 0) {
+        spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));
+        return r;
+    }
+    sp->next_id = v + n;
+    *first = v;
+    return 0;
+}
+
+/* Everything written so far on the spool's filesystem made durable in one
+ * call: the staged jobs of a group are many small files, and one syncfs()
+ * costs what one fsync() does. */
+static int spool_syncfs(const struct spool *sp, int fd)
+{
+    if (sp->env.no_fsync)
+        return 0;
+    return syncfs(fd) == 0 ? 0 : -errno;
+}
+
+/* One job of a group in STAGE/g/<id>/: pages hard-linked to STAGE/pages/. */
+static int stage_group_job(struct queue_stage *st, int gfd, const struct job *job, const char *log_text)
+{
+    struct spool *sp = st->sp;
+    char name[32], page[32];
+    char *text = NULL;
+    int jfd = -1, pfd = -1, r = 0;
+
+    snprintf(name, sizeof name, "%llu", (unsigned long long)job->id);
+    if (mkdirat(gfd, name, 0700) != 0 || (jfd = openat(gfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        mkdirat(jfd, "pages", 0700) != 0 || (pfd = openat(jfd, "pages", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        r = -errno;
+    for (int i = 1; r == 0 && i <= st->npages; i++) {
+        snprintf(page, sizeof page, "%03d.tif", i);
+        if (linkat(st->pagesfd, page, pfd, page, 0) != 0)
+            r = -errno;
+    }
+    long len = r == 0 ? jobfile_format(job, &text) : 0;
+    if (len < 0)
+        r = (int)len;
+    struct spool nosync = *sp; /* the files are made durable together later */
+    nosync.env.no_fsync = true;
+    if (r == 0)
+        r = write_new_file(&nosync, jfd, "job", text, (size_t)len);
+    if (r == 0)
+        r = write_new_file(&nosync, jfd, "log", log_text, strlen(log_text));
+    free(text);
+    if (pfd >= 0)
+        close(pfd);
+    if (jfd >= 0)
+        close(jfd);
+    return r;
+}
+
+/* Moves the jobs of a committed group (STAGE/g/<id>) into jobs/; an id
+ * already there is one moved before a crash. */
+static int publish_group(struct spool *sp, int stagefd, const char *stage, bool recovering)
+{
+    int gfd = openat(stagefd, "g", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = gfd < 0 ? NULL : fdopendir(gfd);
+    struct dirent *e;
+    int r = 0, moved = 0;
+
+    if (d == NULL) {
+        if (gfd >= 0)
+            close(gfd);
+        return -errno;
+    }
+    while ((e = readdir(d)) != NULL) {
+        bool exact;
+        if (e->d_name[0] == '.' || (spool_name_id(e->d_name, &exact), !exact))
+            continue;
+        if (renameat2(gfd, e->d_name, sp->jobsfd, e->d_name, RENAME_NOREPLACE) != 0) {
+            if (errno != EEXIST && r == 0)
+                r = -errno;
+            continue;
+        }
+        moved++;
+        if (!recovering && moved == 1 && r == 0)
+            r = spool_fault("spool.group", "first_renamed");
+    }
+    closedir(d);
+    int fr = spool_fsync(sp, sp->jobsfd);
+    if (r == 0)
+        r = fr;
+    if (recovering)
+        spool_log(sp, r == 0 ? QUEUE_LOG_NOTICE : QUEUE_LOG_ERR,
+                  "spool %s: broadcast group committed in tmp/%s before the server stopped: %d job%s moved into jobs/%s",
+                  sp->root, stage, moved, moved == 1 ? "" : "s", r == 0 ? "" : " (some could not be moved)");
+    return r;
+}
+
+/* At start, before tmp/ is emptied: a group whose commit record was
+ * durable is completed (every job moved into jobs/); one without is
+ * removed with the rest of tmp/. */
+static void recover_groups(struct spool *sp)
+{
+    DIR *d = fdopendir(dup(sp->tmpfd));
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "stage.", 6) != 0)
+            continue;
+        int fd = openat(sp->tmpfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (faccessat(fd, "commit", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+            publish_group(sp, fd, e->d_name, true);
+        close(fd);
+    }
+    rewinddir(d); /* the offset is shared with tmpfd, which clean_tmp reads next */
+    closedir(d);
+}
+
+static int spool_group_commit(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts)
+{
+    struct spool *sp = st->sp;
+    int gfd = -1, r = 0;
+
+    if (n == 0)
+        r = -EINVAL;
+    /* The shared pages once: fsync each, as for a single job. */
+    if (r == 0)
+        r = sync_pages(st);
+    if (r == 0 && (mkdirat(st->dirfd, "g", 0700) != 0 ||
+                   (gfd = openat(st->dirfd, "g", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0))
+        r = -errno;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        r = stage_group_job(st, gfd, &jobs[i], log_texts[i]);
+        if (r == 0 && i == n / 2)
+            r = spool_fault("spool.group", "half_staged");
+    }
+    /* Every staged file and directory durable in one round. */
+    if (r == 0)
+        r = spool_syncfs(sp, st->dirfd);
+    if (r == 0)
+        r = spool_fault("spool.group", "staged");
+    /* The commit record: from here on, a start completes the group. */
+    if (r == 0)
+        r = write_new_file(sp, st->dirfd, "commit", "group\n", 6);
+    if (r == 0)
+        r = spool_fsync(sp, st->dirfd);
+    if (r == 0)
+        r = spool_fault("spool.group", "committed");
+    if (r == 0) {
+        r = publish_group(sp, st->dirfd, st->name, false);
+        if (r != 0) {
+            /* Committed on disk: the next start finishes the moves; the
+             * jobs exist, so it is not reported as a failure here. */
+            spool_log(sp, QUEUE_LOG_ERR, "spool %s: broadcast group of job %llu: moving into jobs/ failed (%s); "
+                      "the next start completes it", sp->root, (unsigned long long)jobs[0].id, strerror(-r));
+            r = 0;
+            close(gfd);
+            close(st->pagesfd);
+            close(st->dirfd);
+            free(st);
+            return 0;
+        }
+    }
+    if (gfd >= 0)
+        close(gfd);
+    /* Done or failed: the stage (shared page names, commit record, any
+     * half-built job) goes; the committed jobs keep their page links. */
+    spool_stage_abort(st);
+    return r;
+}
+
 const struct queue_backend queue_backend_spool = {
     .name = "spool",
     .open = spool_open,
@@ -1075,4 +1260,6 @@ const struct queue_backend queue_backend_spool = {
     .stage_page = spool_stage_page,
     .stage_commit = spool_stage_commit,
     .stage_abort = spool_stage_abort,
+    .reserve_ids = spool_reserve_ids,
+    .group_commit = spool_group_commit,
 };

@@ -17,7 +17,7 @@ for _ in $(seq 1200); do # setup and a first build can take minutes
 done
 mountpoint -q "$MNT" || fail "scripts/run.sh did not mount $MNT"
 
-expect_eq "ls of the demo mount" "$(ls "$MNT" | tr '\n' ' ')" "ctl history jobs lines metrics modems outbox received server "
+expect_eq "ls of the demo mount" "$(ls "$MNT" | tr '\n' ' ')" "ctl groups history jobs lines metrics modems outbox received server "
 cp "$demo/sample.tif" "$MNT/outbox/5551234.tif" || fail "the demo did not take the sample fax"
 id=$(only_job "$MNT/jobs")
 expect_eq "the sample's page count" "$(cat "$MNT/jobs/$id/page_count")" 2

@@ -19,7 +19,7 @@ one_of() {
 make_fax "$WORK/sample.tif" 2
 
 # $ ls
-expect_eq "ls" "$(words ls)" "ctl history jobs lines metrics modems outbox received server"
+expect_eq "ls" "$(words ls)" "ctl groups history jobs lines metrics modems outbox received server"
 
 # The tour's ids: the first two a fresh spool hands out (100000, 100001).
 a=$(job_id 1) b=$(job_id 2)

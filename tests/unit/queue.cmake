@@ -11,6 +11,7 @@ foreach(name jobfile job sched engine spool document intake receive fault check 
              route
              receive_route
              dialplan
+             broadcast
              )
   add_executable(test_queue_${name} ${CMAKE_CURRENT_LIST_DIR}/test_queue_${name}.c)
   target_link_libraries(test_queue_${name} PRIVATE faxfs_queue_testutil)
