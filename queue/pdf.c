@@ -445,9 +445,10 @@ static void write_tail(struct pdf_out *o, const uint64_t *offsets, int nobjs)
                OBJ_CATALOG, OBJ_INFO, (unsigned long long)xref);
 }
 
-int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct pdf_result *res, char *why,
-                          size_t whylen)
+int pdf_write_fax_pages(const struct pdf_pages *pages, int out_fd, struct pdf_result *res, char *why,
+                        size_t whylen)
 {
+    size_t npages = pages->count;
     struct pdf_result local = {0};
     struct pdf_out o = {.fd = out_fd};
     uint64_t *offsets = NULL;
@@ -469,8 +470,14 @@ int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct
     }
     write_head(&o, offsets, npages);
     for (size_t i = 0; i < npages && r == 0 && o.err == 0; i++) {
-        struct fax_page p;
-        r = prepare_page(&p, page_fds[i], i, res, why, whylen);
+        struct fax_page p = {.fd = -1};
+        int fd = pages->open(pages->ctx, i);
+        if (fd < 0) {
+            r = refuse(why, whylen, fd, "page %zu cannot be opened: %s", i + 1, strerror(-fd));
+            break;
+        }
+        r = prepare_page(&p, fd, i, res, why, whylen);
+        close(fd); /* the page's TIFF, if open, holds its own duplicate */
         if (r == 0) {
             write_page_objects(&o, offsets, i, &p);
             r = copy_strips(&p, &o, chunk, i, why, whylen);
@@ -491,6 +498,21 @@ out:
     free(o.buf);
     free(chunk);
     return r;
+}
+
+static int dup_page_fd(void *ctx, size_t index)
+{
+    int fd = dup(((const int *)ctx)[index]);
+
+    return fd < 0 ? -errno : fd;
+}
+
+int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct pdf_result *res, char *why,
+                          size_t whylen)
+{
+    struct pdf_pages pages = {npages, dup_page_fd, (void *)page_fds};
+
+    return pdf_write_fax_pages(&pages, out_fd, res, why, whylen);
 }
 
 int pdf_write_fax(const int *page_fds, size_t npages, int out_fd, char *why, size_t whylen)

@@ -555,6 +555,55 @@ static void test_write_error_is_returned(void **state)
     close(ro);
 }
 
+/* Pages handed over one at a time: each is closed before the next opens. */
+struct page_source {
+    int last_fd;
+    int opened;
+    int fail_at; /* -1: never */
+    bool overlapped;
+};
+
+static int open_source_page(void *ctx, size_t index)
+{
+    struct page_source *s = ctx;
+    struct page_fmt f = fmt_g4();
+
+    if (s->last_fd >= 0 && fcntl(s->last_fd, F_GETFD) != -1)
+        s->overlapped = true;
+    if ((int)index == s->fail_at)
+        return -ENOENT;
+    s->opened++;
+    return s->last_fd = make_page(&f);
+}
+
+static void test_pages_are_opened_one_at_a_time(void **state)
+{
+    (void)state;
+    struct page_source src = {.last_fd = -1, .fail_at = -1};
+    struct pdf_pages pages = {12, open_source_page, &src};
+    int out = memfd_create("pdf", MFD_CLOEXEC);
+    char why[256] = "";
+
+    assert_int_equal(pdf_write_fax_pages(&pages, out, NULL, why, sizeof why), 0);
+    assert_int_equal(src.opened, 12);
+    assert_false(src.overlapped);
+    assert_int_equal(fcntl(src.last_fd, F_GETFD), -1); /* the last one too */
+    close(out);
+}
+
+static void test_page_that_cannot_be_opened_is_named(void **state)
+{
+    (void)state;
+    struct page_source src = {.last_fd = -1, .fail_at = 1};
+    struct pdf_pages pages = {3, open_source_page, &src};
+    int out = memfd_create("pdf", MFD_CLOEXEC);
+    char why[256] = "";
+
+    assert_int_equal(pdf_write_fax_pages(&pages, out, NULL, why, sizeof why), -ENOENT);
+    assert_non_null(strstr(why, "page 2 cannot be opened"));
+    close(out);
+}
+
 static void test_no_pages_is_refused(void **state)
 {
     (void)state;
@@ -787,6 +836,8 @@ int main(void)
         T(test_page_cut_short_is_refused),
         T(test_write_error_is_returned),
         T(test_no_pages_is_refused),
+        T(test_pages_are_opened_one_at_a_time),
+        T(test_page_that_cannot_be_opened_is_named),
         S(test_open_pdf_is_made_once_and_kept_in_the_spool),
         S(test_damaged_kept_pdf_is_made_again),
         S(test_open_pdf_survives_a_restart),
