@@ -458,8 +458,10 @@ int pdf_write_fax_pages(const struct pdf_pages *pages, int out_fd, struct pdf_re
     if (res == NULL)
         res = &local;
     memset(res, 0, sizeof *res);
-    if (npages == 0 || npages > (size_t)(INT32_MAX / 4))
+    if (npages == 0)
         return refuse(why, whylen, -EINVAL, "a PDF needs at least one page");
+    if (npages > (size_t)(INT32_MAX / 4))
+        return refuse(why, whylen, -EFBIG, "%zu pages are too many for one PDF", npages);
     int nobjs = OBJ_IMAGE((int)npages - 1);
     offsets = calloc((size_t)nobjs + 1, sizeof *offsets);
     o.buf = malloc(PDF_OUT_BUF);
@@ -490,7 +492,7 @@ int pdf_write_fax_pages(const struct pdf_pages *pages, int out_fd, struct pdf_re
         write_tail(&o, offsets, nobjs);
         out_flush(&o);
     }
-    if (r == 0 && o.err != 0)
+    if (o.err != 0 && (r == 0 || r == o.err))
         r = refuse(why, whylen, o.err, "the PDF could not be written: %s", strerror(-o.err));
     res->bytes = o.off;
 out:
