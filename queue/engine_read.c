@@ -87,19 +87,27 @@ int queue_page_png(struct queue *q, uint64_t id, int page, unsigned char **png, 
     return r;
 }
 
-/* What pdf_store's writer needs: the page fds, and what it reports. */
+/* What pdf_store's writer needs: the job's pages, and what it reports. */
 struct pdf_make {
-    const int *fds;
-    size_t n;
+    struct queue *q;
+    uint64_t id;
+    struct pdf_pages pages;
     struct pdf_result res;
     char why[256];
 };
+
+static int pdf_open_page(void *ctx, size_t index)
+{
+    struct pdf_make *m = ctx;
+
+    return queue_open_page(m->q, m->id, (int)index);
+}
 
 static int pdf_fill(void *arg, int fd)
 {
     struct pdf_make *m = arg;
 
-    return pdf_write_fax_counted(m->fds, m->n, fd, &m->res, m->why, sizeof m->why);
+    return pdf_write_fax_pages(&m->pages, fd, &m->res, m->why, sizeof m->why);
 }
 
 /* A file the backend does not keep: written anew for this reader. */
@@ -115,31 +123,14 @@ static int pdf_uncached(struct queue *q, struct pdf_make *m)
     return r != 0 ? r : fd;
 }
 
-/* Opens every page and writes the PDF; under pdf_lock. */
+/* Writes the PDF, opening one page at a time; under pdf_lock. */
 static int pdf_make(struct queue *q, uint64_t id, int npages)
 {
-    struct pdf_make m = {.n = (size_t)npages};
-    int *fds = malloc((size_t)npages * sizeof *fds);
-    int opened = 0, r = 0;
+    struct pdf_make m = {.q = q, .id = id, .pages = {(size_t)npages, pdf_open_page, NULL}};
+    int r;
 
-    if (fds == NULL)
-        return -ENOMEM;
-    for (; opened < npages; opened++) {
-        int fd = queue_open_page(q, id, opened);
-        if (fd < 0) {
-            r = fd;
-            snprintf(m.why, sizeof m.why, "page %d cannot be opened: %s", opened + 1, strerror(-r));
-            break;
-        }
-        fds[opened] = fd;
-    }
-    if (r == 0) {
-        m.fds = fds;
-        r = q->be->pdf_store != NULL ? q->be->pdf_store(q->bs, id, pdf_fill, &m) : pdf_uncached(q, &m);
-    }
-    for (int i = 0; i < opened; i++)
-        close(fds[i]);
-    free(fds);
+    m.pages.ctx = &m;
+    r = q->be->pdf_store != NULL ? q->be->pdf_store(q->bs, id, pdf_fill, &m) : pdf_uncached(q, &m);
     if (r >= 0 && m.res.reencoded > 0)
         engine_log(q, QUEUE_LOG_INFO, "job %llu: fax.pdf made: %zu pages, %zu re-encoded as G4, %llu bytes",
                    (unsigned long long)id, m.res.pages, m.res.reencoded, (unsigned long long)m.res.bytes);

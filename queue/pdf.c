@@ -453,9 +453,10 @@ static void write_tail(struct pdf_out *o, const uint64_t *offsets, int nobjs)
                OBJ_CATALOG, OBJ_INFO, (unsigned long long)xref);
 }
 
-int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct pdf_result *res, char *why,
-                          size_t whylen)
+int pdf_write_fax_pages(const struct pdf_pages *pages, int out_fd, struct pdf_result *res, char *why,
+                        size_t whylen)
 {
+    size_t npages = pages->count;
     struct pdf_result local = {0};
     struct pdf_out o = {.fd = out_fd};
     uint64_t *offsets = NULL;
@@ -465,8 +466,10 @@ int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct
     if (res == NULL)
         res = &local;
     memset(res, 0, sizeof *res);
-    if (npages == 0 || npages > (size_t)(INT32_MAX / 4))
+    if (npages == 0)
         return refuse(why, whylen, -EINVAL, "a PDF needs at least one page");
+    if (npages > (size_t)(INT32_MAX / 4))
+        return refuse(why, whylen, -EFBIG, "%zu pages are too many for one PDF", npages);
     int nobjs = OBJ_IMAGE((int)npages - 1);
     offsets = calloc((size_t)nobjs + 1, sizeof *offsets);
     o.buf = malloc(PDF_OUT_BUF);
@@ -477,8 +480,14 @@ int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct
     }
     write_head(&o, offsets, npages);
     for (size_t i = 0; i < npages && r == 0 && o.err == 0; i++) {
-        struct fax_page p;
-        r = prepare_page(&p, page_fds[i], i, res, why, whylen);
+        struct fax_page p = {.fd = -1};
+        int fd = pages->open(pages->ctx, i);
+        if (fd < 0) {
+            r = refuse(why, whylen, fd, "page %zu cannot be opened: %s", i + 1, strerror(-fd));
+            break;
+        }
+        r = prepare_page(&p, fd, i, res, why, whylen);
+        close(fd); /* the page's TIFF, if open, holds its own duplicate */
         if (r == 0) {
             write_page_objects(&o, offsets, i, &p);
             r = copy_strips(&p, &o, chunk, i, why, whylen);
@@ -491,7 +500,7 @@ int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct
         write_tail(&o, offsets, nobjs);
         out_flush(&o);
     }
-    if (r == 0 && o.err != 0)
+    if (o.err != 0 && (r == 0 || r == o.err))
         r = refuse(why, whylen, o.err, "the PDF could not be written: %s", strerror(-o.err));
     res->bytes = o.off;
 out:
@@ -499,6 +508,21 @@ out:
     free(o.buf);
     free(chunk);
     return r;
+}
+
+static int dup_page_fd(void *ctx, size_t index)
+{
+    int fd = dup(((const int *)ctx)[index]);
+
+    return fd < 0 ? -errno : fd;
+}
+
+int pdf_write_fax_counted(const int *page_fds, size_t npages, int out_fd, struct pdf_result *res, char *why,
+                          size_t whylen)
+{
+    struct pdf_pages pages = {npages, dup_page_fd, (void *)page_fds};
+
+    return pdf_write_fax_pages(&pages, out_fd, res, why, whylen);
 }
 
 int pdf_write_fax(const int *page_fds, size_t npages, int out_fd, char *why, size_t whylen)

@@ -49,5 +49,15 @@ struct pdf_report_line {
  * the -errno of writing out_fd. */
 int pdf_write_report(const char *title, const struct pdf_report_line *lines, size_t nlines, int page_fd, int out_fd,
                      char *why, size_t whylen);
+/* Pages handed over one at a time, so a job of a thousand pages holds one
+ * page file open, not a thousand: open(ctx, index) returns a fd of page
+ * index (0-based), which the writer closes after that page, or -errno. */
+struct pdf_pages {
+    size_t count;
+    int (*open)(void *ctx, size_t index);
+    void *ctx;
+};
+int pdf_write_fax_pages(const struct pdf_pages *pages, int out_fd, struct pdf_result *res, char *why,
+                        size_t whylen);
 
 #endif
