@@ -281,10 +281,11 @@ static void test_refused_parts_write_nothing(void **state)
 {
     (void)state;
     const char *ok_to[] = {"alice@fax.localhost"};
-    const char *bad_to[][1] = {{"alice@fax.localhost\nbob@x"}, {"-oQ/tmp"}, {"Bob <bob@x>"}, {""}, {"a b@x"}};
+    const char *bad_to[][1] = {{"alice@fax.localhost\nbob@x"}, {"-oQ/tmp"}, {"Bob <bob@x>"}, {""}, {"a b@x"},
+                               {"fax@fax."}, {".a@x"}, {"a..b@x"}, {"a@"}, {"@x"}, {"a@b@c"}, {"\"a\"@x"}};
     const char *bad_extra[][1] = {{"Bcc: evil@example.com"}, {"Content-Type: text/html"}, {"X-Bad Name: v"},
                                   {"NoColon"}, {": empty"}, {"Subject: other"}, {"Resent-To: x@y"}};
-    const char *bad_ids[] = {"no-at-sign", "<a@b>\r\nBcc: x@y", "a@b@c", "<>", "a b@c"};
+    const char *bad_ids[] = {"no-at-sign", "<a@b>\r\nBcc: x@y", "a@b@c", "<>", "a b@c", "a@b.", "<a@b"};
     int out = memfd_create("msg", MFD_CLOEXEC);
     char why[200];
     for (size_t i = 0; i < sizeof bad_to / sizeof bad_to[0]; i++) {
