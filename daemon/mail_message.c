@@ -249,7 +249,7 @@ static GMimeObject *attachment_part(const struct mail_attachment *a, int *err)
     if (a->filename) {
         const char *base = strrchr(a->filename, '/');
         char *name = clean_text(base ? base + 1 : a->filename, MAIL_HEADER_VALUE_MAX);
-        if (name[0]) {
+        if (name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
             g_mime_part_set_filename(part, name); /* also sets the disposition to attachment */
             GMimeObject *o = GMIME_OBJECT(part);
             param_utf8(g_mime_content_disposition_get_parameters(g_mime_object_get_content_disposition(o)), "filename");
