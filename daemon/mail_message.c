@@ -47,22 +47,36 @@ static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
     return err;
 }
 
-int mail_address_ok(const char *s)
+/* RFC 5322 dot-atom of n bytes: atext runs separated by single dots. */
+static int dot_atom(const char *s, size_t n)
 {
-    if (!s || !s[0] || s[0] == '-' || s[0] == '@' || strlen(s) > 254)
+    if (n == 0 || s[0] == '.' || s[n - 1] == '.')
         return 0;
-    int ats = 0;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c >= 0x7f || strchr("\"<>()[]\\,;:", c))
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.' ? s[i + 1] == '.' : !(g_ascii_isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c)))
             return 0;
-        ats += c == '@';
     }
-    size_t n = strlen(s);
-    return ats == 0 || (ats == 1 && s[n - 1] != '@');
+    return 1;
 }
 
-/* Message-ID: id-left "@" id-right of atext and dots, optionally in <>.
+/* local@domain (or local alone when allow_bare), both dot-atoms. */
+static int addr_spec_ok(const char *s, size_t n, int allow_bare)
+{
+    const char *at = memchr(s, '@', n);
+    if (!at)
+        return allow_bare && dot_atom(s, n);
+    size_t local = (size_t)(at - s);
+    return dot_atom(s, local) && dot_atom(at + 1, n - local - 1);
+}
+
+int mail_address_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= 254 && s[0] != '-' && addr_spec_ok(s, n, 1);
+}
+
+/* Message-ID: id-left "@" id-right as dot-atoms, optionally in <>.
  * Copies the bare form into out. */
 static int message_id_ok(const char *s, char *out, size_t len)
 {
@@ -71,16 +85,7 @@ static int message_id_ok(const char *s, char *out, size_t len)
         s++;
         n -= 2;
     }
-    if (n == 0 || n >= len || n > 250)
-        return 0;
-    int ats = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c >= 0x7f || strchr("\"<>()[]\\,;:", c))
-            return 0;
-        ats += c == '@';
-    }
-    if (ats != 1 || s[0] == '@' || s[n - 1] == '@')
+    if (n == 0 || n >= len || n > 250 || !addr_spec_ok(s, n, 0))
         return 0;
     memcpy(out, s, n);
     out[n] = '\0';
@@ -244,7 +249,7 @@ static GMimeObject *attachment_part(const struct mail_attachment *a, int *err)
     if (a->filename) {
         const char *base = strrchr(a->filename, '/');
         char *name = clean_text(base ? base + 1 : a->filename, MAIL_HEADER_VALUE_MAX);
-        if (name[0]) {
+        if (name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
             g_mime_part_set_filename(part, name); /* also sets the disposition to attachment */
             GMimeObject *o = GMIME_OBJECT(part);
             param_utf8(g_mime_content_disposition_get_parameters(g_mime_object_get_content_disposition(o)), "filename");

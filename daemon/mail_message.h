@@ -58,8 +58,10 @@ int mail_message_write(const struct mail_message *m, int out_fd, char *why, size
 void mail_message_id(char *out, size_t len, uint64_t job_id, int index, const char *host);
 
 /* Whether s is a plain addr-spec we hand to sendmail as an argument:
- * local@domain of printable ASCII without spaces, quotes, angle brackets
- * or a leading '-'. An unqualified local part ("alice") is accepted. */
+ * local@domain, both RFC 5322 dot-atoms (letters, digits, !#$%&'*+-/=?^_`{|}~
+ * and single inner dots: no spaces, quotes, brackets or control
+ * characters), not starting with '-', at most 254 bytes. An unqualified
+ * local part ("alice") is accepted. */
 int mail_address_ok(const char *s);
 
 #endif

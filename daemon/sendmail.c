@@ -131,8 +131,9 @@ static void child_exec(const struct sendmail_config *cfg, const char *path, char
     int e = 0;
     if (dup2(msg_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 || dup3(err_fd, 3, O_CLOEXEC) < 0)
         e = errno;
-    if (!e && close_range(4, ~0U, 0) < 0)
-        e = errno;
+    if (!e && close_range(4, ~0U, 0) < 0) /* before Linux 5.9: one by one */
+        for (int fd = 4; fd < 65536; fd++)
+            close(fd);
     if (!e && cfg->run_as && (setgroups(0, NULL) < 0 || setgid(cfg->gid) < 0 || setuid(cfg->uid) < 0))
         e = errno;
     if (!e) {

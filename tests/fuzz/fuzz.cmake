@@ -75,6 +75,9 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   faxfs_fuzz_target(NAME sip_sdp SOURCES ${PROJECT_SOURCE_DIR}/modem/sip_sdp.c)
   faxfs_fuzz_target(NAME audiosocket SOURCES ${PROJECT_SOURCE_DIR}/modem/audiosocket.c)
   faxfs_fuzz_target(NAME ctl SOURCES ${PROJECT_SOURCE_DIR}/fs/parse.c LIBS faxfs_fuzz_queue)
+  # The mail builder with hostile text in every outside field (GMime
+  # itself is not instrumented; the parse back checks the result).
+  faxfs_fuzz_target(NAME mail SOURCES ${PROJECT_SOURCE_DIR}/daemon/mail_message.c LIBS PkgConfig::GMIME)
   # What a remote fax machine sends to a real spandsp T.30 endpoint, over
   # audio and T.38, through the HDLC guard.
   faxfs_fuzz_target(NAME t30 SOURCES ${PROJECT_SOURCE_DIR}/modem/hdlc_guard.c ${PROJECT_SOURCE_DIR}/tests/lib/faxtest.c

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # postfix.sh - a private Postfix instance for tests (source it; needs root,
 # as Postfix's master does). Everything lives in one temporary directory:
 # its own config_directory, queue_directory and data_directory, a log file
@@ -112,9 +113,9 @@ EOF
     chmod 755 "$PF_SENDMAIL"
     local prev
     prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
-    # The earlier trap still sees the test's exit status in $?.
-    # shellcheck disable=SC2064
-    # (set +e: under errexit the re-raised status would end the trap early.)
+    # The earlier trap still sees the test's exit status in $? (set +e:
+    # under errexit the re-raised status would end the trap early).
+    # shellcheck disable=SC2064,SC2154
     trap "pf_rc=\$?; set +e; postfix_stop; (exit \$pf_rc); ${prev:-:}" EXIT
     # Killed (ctest's timeout, a kill of the test): exit, so the EXIT trap
     # stops the instance.

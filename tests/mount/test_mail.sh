@@ -13,7 +13,7 @@ faxfs_start --modems 1 --notify-mail=all --sendmail "$PF_SENDMAIL"
 make_fax "$WORK/doc.tif" 1
 cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif"
 id=$(job_id 1)
-wait_for "$MNT/history/$id/status" done 60
+wait_for "$MNT/history/$id/status" "done" 60
 
 mail=$(postfix_wait_mail root 60) || fail "no notification mail for root"
 python3 - "$mail" "$id" <<'PY'

@@ -277,14 +277,42 @@ static void test_long_values_are_cut_and_folded(void **state)
     close(out);
 }
 
+static void test_file_names_keep_only_a_plain_last_component(void **state)
+{
+    (void)state;
+    const char *names[] = {"../..", "/", "dir/.", "a/b/fax.pdf"};
+    const char *want[] = {NULL, NULL, NULL, "fax.pdf"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int a = memfile("x", 1);
+        struct mail_attachment att = {"application/pdf", names[i], a};
+        const char *to[] = {"alice@fax.localhost"};
+        struct mail_message m = {.to = to, .nto = 1, .attachments = &att, .nattachments = 1};
+        int out = memfd_create("msg", MFD_CLOEXEC);
+        char why[200];
+        assert_int_equal(mail_message_write(&m, out, why, sizeof why), 0);
+        GMimeMessage *msg = parse(out);
+        GMimeObject *part = g_mime_multipart_get_part(GMIME_MULTIPART(g_mime_message_get_mime_part(msg)), 1);
+        const char *got = g_mime_part_get_filename(GMIME_PART(part));
+        if (want[i])
+            assert_string_equal(got, want[i]);
+        else
+            assert_null(got);
+        assert_true(g_mime_part_is_attachment(GMIME_PART(part)));
+        g_object_unref(msg);
+        close(out);
+        close(a);
+    }
+}
+
 static void test_refused_parts_write_nothing(void **state)
 {
     (void)state;
     const char *ok_to[] = {"alice@fax.localhost"};
-    const char *bad_to[][1] = {{"alice@fax.localhost\nbob@x"}, {"-oQ/tmp"}, {"Bob <bob@x>"}, {""}, {"a b@x"}};
+    const char *bad_to[][1] = {{"alice@fax.localhost\nbob@x"}, {"-oQ/tmp"}, {"Bob <bob@x>"}, {""}, {"a b@x"},
+                               {"fax@fax."}, {".a@x"}, {"a..b@x"}, {"a@"}, {"@x"}, {"a@b@c"}, {"\"a\"@x"}};
     const char *bad_extra[][1] = {{"Bcc: evil@example.com"}, {"Content-Type: text/html"}, {"X-Bad Name: v"},
                                   {"NoColon"}, {": empty"}, {"Subject: other"}, {"Resent-To: x@y"}};
-    const char *bad_ids[] = {"no-at-sign", "<a@b>\r\nBcc: x@y", "a@b@c", "<>", "a b@c"};
+    const char *bad_ids[] = {"no-at-sign", "<a@b>\r\nBcc: x@y", "a@b@c", "<>", "a b@c", "a@b.", "<a@b"};
     int out = memfd_create("msg", MFD_CLOEXEC);
     char why[200];
     for (size_t i = 0; i < sizeof bad_to / sizeof bad_to[0]; i++) {
@@ -571,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_text_only_message_has_no_multipart),
         cmocka_unit_test(test_line_breaks_in_outside_values_add_no_header),
         cmocka_unit_test(test_long_values_are_cut_and_folded),
+        cmocka_unit_test(test_file_names_keep_only_a_plain_last_component),
         cmocka_unit_test(test_refused_parts_write_nothing),
         cmocka_unit_test(test_write_error_is_reported),
         cmocka_unit_test(test_message_id_names_job_delivery_and_host),
