@@ -70,10 +70,31 @@ static int addr_spec_ok(const char *s, size_t n, int allow_bare)
     return dot_atom(s, local) && dot_atom(at + 1, n - local - 1);
 }
 
+/* A domain with an IDN label (xn--...) must be one that mail readers
+ * turn back into the same ASCII: GMime shows such a domain decoded, and
+ * a label that does not decode cleanly would read as another domain. */
+static int idn_domain_ok(const char *addr, const char *domain)
+{
+    int idn = g_ascii_strncasecmp(domain, "xn--", 4) == 0;
+    for (const char *p = domain; !idn && (p = strchr(p, '.')) != NULL; p++)
+        idn = g_ascii_strncasecmp(p + 1, "xn--", 4) == 0;
+    if (!idn)
+        return 1;
+    pthread_once(&gmime_once, gmime_init_once);
+    InternetAddress *mb = internet_address_mailbox_new(NULL, addr);
+    const char *ascii = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(mb));
+    int ok = ascii && strcmp(ascii, addr) == 0;
+    g_object_unref(mb);
+    return ok;
+}
+
 int mail_address_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    return n > 0 && n <= 254 && s[0] != '-' && addr_spec_ok(s, n, 1);
+    if (n == 0 || n > 254 || s[0] == '-' || !addr_spec_ok(s, n, 1))
+        return 0;
+    const char *at = strchr(s, '@');
+    return !at || idn_domain_ok(s, at + 1);
 }
 
 /* Message-ID: id-left "@" id-right as dot-atoms, optionally in <>.

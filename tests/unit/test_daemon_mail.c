@@ -309,7 +309,8 @@ static void test_refused_parts_write_nothing(void **state)
     (void)state;
     const char *ok_to[] = {"alice@fax.localhost"};
     const char *bad_to[][1] = {{"alice@fax.localhost\nbob@x"}, {"-oQ/tmp"}, {"Bob <bob@x>"}, {""}, {"a b@x"},
-                               {"fax@fax."}, {".a@x"}, {"a..b@x"}, {"a@"}, {"@x"}, {"a@b@c"}, {"\"a\"@x"}};
+                               {"fax@fax."}, {".a@x"}, {"a..b@x"}, {"a@"}, {"@x"}, {"a@b@c"}, {"\"a\"@x"},
+                               {"fax@xn--localhost"}, {"fax@a.xn--a"}, {"fax@fax.xn--lof"}};
     const char *bad_extra[][1] = {{"Bcc: evil@example.com"}, {"Content-Type: text/html"}, {"X-Bad Name: v"},
                                   {"NoColon"}, {": empty"}, {"Subject: other"}, {"Resent-To: x@y"}};
     const char *bad_ids[] = {"no-at-sign", "<a@b>\r\nBcc: x@y", "a@b@c", "<>", "a b@c", "a@b.", "<a@b"};
@@ -330,6 +331,10 @@ static void test_refused_parts_write_nothing(void **state)
         struct mail_message m = {.to = ok_to, .nto = 1, .message_id = bad_ids[i]};
         assert_int_equal(mail_message_write(&m, out, why, sizeof why), -EINVAL);
     }
+    /* A valid IDN domain is an ordinary address. */
+    assert_true(mail_address_ok("fax@xn--mnchen-3ya.de"));
+    assert_true(mail_address_ok("fax@fax.localhost"));
+    assert_false(mail_address_ok("fax@xn--localhost"));
     struct mail_message no_rcpt = {.to = ok_to, .nto = 0};
     assert_int_equal(mail_message_write(&no_rcpt, out, why, sizeof why), -EINVAL);
     struct mail_message bad_from = {.from = "x\r\n@y", .to = ok_to, .nto = 1};
