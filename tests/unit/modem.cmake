@@ -8,8 +8,13 @@ set(MODEM_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 #                  TIMEOUT <s> [DEFINES <definitions>] [DEPENDS <targets>])
 # One cmocka test: the executable test_<test> built from SOURCES, linked
 # with LIBS and cmocka, registered as <test>.
+#
+# With SPLIT, each case of the first source's tests[] table is its own ctest
+# test, <test>.<case> (the binary runs the case named by its argument), so
+# the long real-time cases run in parallel. The case list is read from the
+# source at configure time; editing the source configures again.
 function(faxfs_modem_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;DEFINES;DEPENDS" ${ARGN})
+  cmake_parse_arguments(T "SPLIT" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;DEFINES;DEPENDS" ${ARGN})
   add_executable(test_${T_NAME} ${T_SOURCES})
   target_link_libraries(test_${T_NAME} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
   if(T_DEFINES)
@@ -18,8 +23,28 @@ function(faxfs_modem_test)
   if(T_DEPENDS)
     add_dependencies(test_${T_NAME} ${T_DEPENDS})
   endif()
-  add_test(NAME ${T_NAME} COMMAND test_${T_NAME})
-  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+  if(NOT T_SPLIT)
+    add_test(NAME ${T_NAME} COMMAND test_${T_NAME})
+    set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+    return()
+  endif()
+  list(GET T_SOURCES 0 src)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${src})
+  file(STRINGS ${src} lines REGEX "cmocka_unit_test(_setup_teardown)?\\(test_[a-z0-9_]+")
+  set(cases)
+  foreach(line IN LISTS lines)
+    string(REGEX MATCH "\\(test_([a-z0-9_]+)" m "${line}")
+    list(APPEND cases ${CMAKE_MATCH_1})
+  endforeach()
+  if(NOT cases)
+    message(FATAL_ERROR "${T_NAME}: no cmocka cases found in ${src}")
+  endif()
+  foreach(c IN LISTS cases)
+    add_test(NAME ${T_NAME}.${c} COMMAND test_${T_NAME} test_${c})
+    # A name that matches no case runs nothing: that is a failure.
+    set_tests_properties(${T_NAME}.${c} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+                         FAIL_REGULAR_EXPRESSION "Running 0 test" COST 100)
+  endforeach()
 endfunction()
 
 add_library(modem_testlib STATIC ${MODEM_TEST_DIR}/modem_testlib.c)
@@ -41,7 +66,7 @@ faxfs_modem_test(NAME modem_receive SOURCES ${MODEM_TEST_DIR}/test_modem_receive
                  LABELS unit TIMEOUT 300)
 
 # The AudioSocket listener against in-test remotes, well-behaved and hostile.
-faxfs_modem_test(NAME modem_audiosocket SOURCES ${MODEM_TEST_DIR}/test_modem_audiosocket.c LIBS modem_testlib
+faxfs_modem_test(NAME modem_audiosocket SPLIT SOURCES ${MODEM_TEST_DIR}/test_modem_audiosocket.c LIBS modem_testlib
                  LABELS unit TIMEOUT 600)
 
 # The HDLC guard in front of real spandsp calls, audio and T.38: hostile frames

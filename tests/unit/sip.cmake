@@ -23,12 +23,12 @@ faxfs_modem_test(NAME modem_sip_baresip SOURCES ${SIP_TEST_DIR}/test_modem_sip_b
                  LABELS sip TIMEOUT 120 DEFINES ${BARESIP_DEFINES})
 
 # Two modem pools faxing to each other over SIP on loopback, in real time.
-faxfs_modem_test(NAME modem_sip_fax SOURCES ${SIP_TEST_DIR}/test_modem_sip_fax.c LIBS modem_testlib
+faxfs_modem_test(NAME modem_sip_fax SPLIT SOURCES ${SIP_TEST_DIR}/test_modem_sip_fax.c LIBS modem_testlib
                  LABELS unit sip TIMEOUT 600)
 
 # An answering pool asks for T.38 itself; a libre caller in the test
 # never asks, asks at the same moment (glare), or refuses. Real time.
-faxfs_modem_test(NAME modem_sip_t38_switch SOURCES ${SIP_TEST_DIR}/test_modem_sip_t38_switch.c
+faxfs_modem_test(NAME modem_sip_t38_switch SPLIT SOURCES ${SIP_TEST_DIR}/test_modem_sip_t38_switch.c
                  LIBS modem_testlib LABELS unit sip TIMEOUT 600)
 
 # Digest authentication against a challenging libre peer (401 and 407),

@@ -659,8 +659,10 @@ static void test_listening_on_a_port_in_use_fails_with_a_sentence(void **state)
     assert_non_null(strstr(err, "in use"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]); /* one case, as ctest runs them */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_audiosocket_call_delivers_the_fax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fax_over_the_page_cap_ends_after_the_cap_with_the_pages_kept, setup,
