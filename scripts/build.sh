@@ -4,5 +4,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/build}
 shift || true
-cmake -S "$top" -B "$dir" "$@" >/dev/null
+# ccache (installed by setup.sh) keeps compiled objects between builds and
+# checkouts: paths are taken relative to the checkout, so a fresh clone
+# reuses what an earlier one compiled.
+launcher=()
+if command -v ccache >/dev/null; then
+    export CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=true
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S "$top" -B "$dir" "${launcher[@]}" "$@" >/dev/null
 cmake --build "$dir" -j"$(nproc)" >/dev/null

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
+    ccache          # compiled objects kept between builds (scripts/build.sh)
     libfuse3-dev fuse3
     libtiff-dev libtiff-tools
     libspandsp-dev

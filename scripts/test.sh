@@ -12,10 +12,20 @@ run_suite() {
     shift
     echo "== build $dir"
     "$top/scripts/build.sh" "$dir" -DFAXFS_WERROR=ON "$@"
+    phase "build of $dir"
     echo "== test $dir"
-    # Three at a time on two cores: most tests wait on real-time calls,
+    # Four at a time on two cores: most tests wait on real-time calls,
     # timers or child programs, not on the CPU.
-    ctest --test-dir "$dir" --output-on-failure -j3 --timeout 600 "${ctest_args[@]}"
+    ctest --test-dir "$dir" --output-on-failure -j4 --timeout 600 "${ctest_args[@]}"
+    phase "tests of $dir"
+}
+
+# How long each phase took, printed as it ends (CI keeps under 15 minutes).
+start=$SECONDS
+mark=$SECONDS
+phase() {
+    echo "== $1: $((SECONDS - mark)) s (total $((SECONDS - start)) s)"
+    mark=$SECONDS
 }
 
 ctest_args=("$@")
@@ -24,22 +34,31 @@ ctest_args=("$@")
 # the suites, beside tests that keep real-time pace.
 echo "== build $top/build (the demo's)"
 "$top/scripts/build.sh" "$top/build"
+phase "build of $top/build"
 run_suite "$top/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAXFS_FAULT_INJECTION=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$top/build/asan" -DCMAKE_BUILD_TYPE=Debug -DFAXFS_SANITIZE=ON -DFAXFS_FAULT_INJECTION=ON
 # ThreadSanitizer: the threaded daemon (engine, fs, modems) under the load
 # test (tests/load/); only the daemon and its test helper are built.
 echo "== build $top/build/tsan"
-cmake -S "$top" -B "$top/build/tsan" -DFAXFS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+launcher=()
+if command -v ccache >/dev/null; then
+    export CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=true
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S "$top" -B "$top/build/tsan" "${launcher[@]}" -DFAXFS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
     "-DCMAKE_C_FLAGS=-fsanitize=thread -O1 -g" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 cmake --build "$top/build/tsan" -j"$(nproc)" --target faxfs mkfax >/dev/null
 echo "== test $top/build/tsan"
 ctest --test-dir "$top/build/tsan" -L load --output-on-failure --timeout 600 "${ctest_args[@]}"
+phase "TSan build and load test"
 # libFuzzer targets (clang): a short bounded run of each parser of outside
 # input over its seed corpus; scripts/fuzz.sh runs them longer.
 echo "== build $top/build/fuzz"
 "$top/scripts/build.sh" "$top/build/fuzz" -DCMAKE_C_COMPILER=clang -DFAXFS_FUZZ=ON -DFAXFS_WERROR=ON \
     -DFAXFS_FAULT_INJECTION=ON
 echo "== fuzz $top/build/fuzz"
-ctest --test-dir "$top/build/fuzz" -L fuzz --output-on-failure
+# Two at a time: each fuzzer keeps one core busy for its bounded run.
+ctest --test-dir "$top/build/fuzz" -L fuzz --output-on-failure -j2
+phase "fuzz build and runs"
 echo "== all tests passed (normal, ASan+UBSan, TSan and fuzz builds)"
