@@ -9,13 +9,13 @@
 #                 (a libpq connection string for the database "faxfs",
 #                 user "postgres", over the socket); returns 77 when the
 #                 PostgreSQL binaries are not installed (scripts/setup.sh)
-#   pg_stop       stops it and removes its directory (also from the EXIT
-#                 trap pg_start installs)
+#   pg_stop       stops it and removes its directory (also at exit: from
+#                 tests/mount/lib.sh's exit hooks when that is loaded, so
+#                 the daemon stops first; else from an EXIT trap)
 #   pg_sql SQL    runs SQL in the database with psql, prints the rows
 #
-# bash has one trap per signal: pg_start chains to an EXIT trap set
-# before it (which still sees the exit status); a trap set after it must
-# call pg_stop itself.
+# bash has one trap per signal: without lib.sh, pg_start chains to an EXIT
+# trap set before it; a trap set after it must call pg_stop itself.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_DIR=""
@@ -45,11 +45,14 @@ pg_start() {
     PG_SOCK=$PG_DIR/sock
     mkdir -p "$PG_SOCK"
     [[ $(id -u) -eq 0 ]] && chown postgres: "$PG_DIR" "$PG_SOCK"
-    # Chain to an EXIT trap set before (mounted tests' cleanup).
-    local prev
-    prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
-    # shellcheck disable=SC2064
-    trap "pg_stop; ${prev:-:}" EXIT
+    if declare -F on_exit >/dev/null; then
+        on_exit pg_stop # tests/mount/lib.sh: after the daemon has stopped
+    else
+        local prev
+        prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+        # shellcheck disable=SC2064
+        trap "pg_stop; ${prev:-:}" EXIT
+    fi
     if ! pg_as_user "$PG_BIN/initdb" -D "$PG_DIR/data" -N -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
         >"$PG_DIR/initdb.log" 2>&1; then
         pg_log "initdb failed:"
