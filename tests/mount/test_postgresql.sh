@@ -57,6 +57,16 @@ faxfs_stop
 "$FAXFS" --check-spool "$DB" >"$WORK/check.out" || fail "--check-spool on the database: $(cat "$WORK/check.out")"
 grep -q "2 jobs, 0 set aside, 0 problems" "$WORK/check.out" || fail "check: $(cat "$WORK/check.out")"
 
+# --store-migrate alone: a new database gets the schema, a second run
+# has nothing to do.
+pg_sql "CREATE DATABASE faxfs3" >/dev/null
+DB3="host=$PG_SOCK user=postgres dbname=faxfs3"
+"$FAXFS" --store-migrate --store "$DB3" >"$WORK/migrate.out" || fail "--store-migrate: $(cat "$WORK/migrate.out")"
+grep -q "(1 migration applied)" "$WORK/migrate.out" || fail "migrate: $(cat "$WORK/migrate.out")"
+"$FAXFS" --store-migrate --store "$DB3" >"$WORK/migrate.out" || fail "--store-migrate again failed"
+grep -q "already current (0 migrations applied)" "$WORK/migrate.out" || fail "migrate again: $(cat "$WORK/migrate.out")"
+expect_eq "tables made" "$(psql -X -A -t "$DB3" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 6
+
 # Database -> spool -> another database -> spool: ids, job files, logs and
 # pages byte for byte.
 "$FAXFS" --copy-store "$DB" "$WORK/s1" >"$WORK/copy1.out" || fail "copy into a spool failed"
@@ -76,5 +86,5 @@ done
 # The copy keeps counting where the database stopped.
 faxfs_start --modems 1 -s "$WORK/s2"
 cp "$WORK/doc.tif" "$MNT/outbox/5551234.tif"
-wait_exists "$MNT/history/$(job_id 3)" 
+wait_exists "$MNT/history/$(job_id 3)"
 echo PASS

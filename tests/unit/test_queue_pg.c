@@ -495,6 +495,32 @@ static void test_the_schema_is_versioned_and_migrating_twice_does_nothing(void *
     fclose(out);
 }
 
+static void test_a_lost_connection_fails_one_operation_then_is_made_again(void **state)
+{
+    struct bare *b = *state;
+    uint64_t before, after;
+
+    assert_int_equal(b->be->next_id(b->s, &before), 0);
+    assert_int_equal(sql_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE application_name = 'faxfs node-a'"),
+                     1);
+    int r = b->be->next_id(b->s, &after);
+    if (r != 0) {
+        assert_int_equal(r, -EIO); /* told, not hidden */
+        assert_int_equal(b->be->next_id(b->s, &after), 0);
+    }
+    assert_true(after > before);
+    /* The node lock was taken again with the new connection. */
+    struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-b");
+    struct queue_backend_env env = {.log = quiet};
+    char dir[256];
+    void *s2;
+    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(other->open(&s2, other->ctx, dir, &env), -EBUSY);
+    backend_pg_destroy(other);
+    remove_dir(dir);
+}
+
 static void test_a_password_in_the_connection_string_is_refused(void **state)
 {
     char why[300];
@@ -618,6 +644,7 @@ int main(void)
         B(test_a_damaged_row_is_set_aside_and_reported),
         B(test_pdf_is_kept_and_a_deleted_job_s_is_not_stored),
         B(test_the_schema_is_versioned_and_migrating_twice_does_nothing),
+        B(test_a_lost_connection_fails_one_operation_then_is_made_again),
         cmocka_unit_test(test_a_password_in_the_connection_string_is_refused),
         cmocka_unit_test(test_a_spool_copied_into_the_database_and_back_keeps_ids_and_pages),
     };
