@@ -5,6 +5,7 @@
 #include "daemon/store.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,17 +102,21 @@ static int side_open(struct side *s, const char *value)
     return 0;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
 static void side_close(struct side *s)
 {
     if (s->owned != NULL)
         backend_pg_destroy(s->owned);
-    if (s->cache[0] != '\0') {
-        char cmd[128];
-        /* Only what this run made: pg-cache/{pages,tmp} under the mkdtemp dir. */
-        snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", s->cache);
-        if (system(cmd) != 0)
-            fprintf(stderr, "faxfs: could not remove %s\n", s->cache);
-    }
+    /* Only what this run made under its mkdtemp directory. */
+    if (s->cache[0] != '\0' && nftw(s->cache, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "faxfs: could not remove %s\n", s->cache);
 }
 
 static int copy_stores(const char *from, const char *to)

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ struct pg_store {
     pthread_mutex_t conn_lock; /* recursive: conn, and PQ calls on it */
     char root[PATH_MAX];       /* SPOOL/pg-cache */
     int rootfd, pagesfd, tmpfd;
+    int lockfd; /* pg-cache/lock, flock()ed while open: one daemon a cache */
     struct queue_backend_env env;
     pthread_mutex_t seq_lock; /* seq: names made on any thread */
     unsigned seq;
@@ -302,13 +304,13 @@ static int read_fd(int fd, uint64_t max, char **out, size_t *outlen)
         return -ENOMEM;
     for (;;) {
         if (len == cap) {
-            char *p = cap * 2 > max + 1 && cap < max + 1 ? realloc(buf, max + 1) : realloc(buf, cap * 2);
+            char *p = realloc(buf, cap * 2);
             if (p == NULL) {
                 free(buf);
                 return -ENOMEM;
             }
-            cap = cap * 2 > max + 1 && cap < max + 1 ? max + 1 : cap * 2;
             buf = p;
+            cap *= 2;
         }
         ssize_t n = pread(fd, buf + len, cap - len, (off_t)len);
         if (n < 0 && errno == EINTR)
@@ -428,7 +430,7 @@ static void pg_close(void *state)
         return;
     if (ps->conn != NULL)
         PQfinish(ps->conn); /* ends the session: the node lock goes with it */
-    int fds[] = {ps->rootfd, ps->pagesfd, ps->tmpfd};
+    int fds[] = {ps->rootfd, ps->pagesfd, ps->tmpfd, ps->lockfd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -452,6 +454,11 @@ static int open_cache(struct pg_store *ps, const char *spool_dir)
     ps->rootfd = open(ps->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (ps->rootfd < 0)
         return -errno;
+    ps->lockfd = openat(ps->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (ps->lockfd < 0)
+        return -errno;
+    if (flock(ps->lockfd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? -EBUSY : -errno;
     remove_tree(ps->rootfd, "pages");
     remove_tree(ps->rootfd, "tmp");
     if (mkdirat(ps->rootfd, "pages", 0700) != 0 || mkdirat(ps->rootfd, "tmp", 0700) != 0)
@@ -489,14 +496,15 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
         return -ENOMEM;
     ps->b = b;
     ps->env = *env;
-    ps->rootfd = ps->pagesfd = ps->tmpfd = -1;
+    ps->rootfd = ps->pagesfd = ps->tmpfd = ps->lockfd = -1;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&ps->conn_lock, &attr);
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&ps->seq_lock, NULL);
     if ((r = open_cache(ps, spool_dir)) != 0) {
-        pg_log(ps, QUEUE_LOG_ERR, "database store: cannot make the local cache %s: %s", ps->root, strerror(-r));
+        pg_log(ps, QUEUE_LOG_ERR, "database store: cannot make the local cache %s: %s", ps->root,
+               r == -EBUSY ? "another faxfs uses it; give each daemon its own spool directory (-s)" : strerror(-r));
         goto fail;
     }
     ps->conn = connect_db(b->conninfo, b->node, why, sizeof why);
