@@ -22,10 +22,11 @@ PG_DIR=""
 
 pg_log() { echo "postgres.sh: $*" >&2; }
 
-# Runs a command as the server's user.
+# Runs a command as the server's user, from a directory that user may
+# enter (the caller's may be root's home).
 pg_as_user() {
     if [[ $(id -u) -eq 0 ]]; then
-        setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+        (cd "$PG_DIR" && setpriv --reuid=postgres --regid=postgres --init-groups -- "$@")
     else
         "$@"
     fi
