@@ -845,7 +845,7 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
         if ((r = db_lock_ok(ps)) != 0)
             return r;
         PGresult *res = q_exec(ps, "reading jobs",
-                               "SELECT j.id, j.job_text, count(p.idx), coalesce(max(p.idx) + 1, 0) FROM jobs j "
+                               "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0) FROM jobs j "
                                "LEFT JOIN pages p ON p.job_id = j.id WHERE j.id > $1 AND j.set_aside IS NULL "
                                "GROUP BY j.id ORDER BY j.id LIMIT " PG_WALK_BATCH_S,
                                1, v, NULL, NULL, 0, &r);
@@ -861,8 +861,10 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
             struct job job;
             after = id;
             why[0] = '\0';
-            if (jobfile_parse(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), &job, reason, sizeof reason) !=
-                0)
+            if (PQgetlength(res, i, 1) > JOBFILE_MAX_BYTES)
+                snprintf(why, sizeof why, "job text over %d bytes", JOBFILE_MAX_BYTES);
+            else if (jobfile_parse(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), &job, reason,
+                                   sizeof reason) != 0)
                 snprintf(why, sizeof why, "bad job text: %s", reason);
             else if (job.id != id)
                 snprintf(why, sizeof why, "job text names id %llu", (unsigned long long)job.id);

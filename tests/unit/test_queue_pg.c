@@ -418,11 +418,18 @@ static void test_a_damaged_row_is_set_aside_and_reported(void **state)
     snprintf(sql, sizeof sql, "UPDATE jobs SET job_text = 'garbage' WHERE id = %llu", (unsigned long long)j.id);
     free(sql_value(sql));
     assert_int_equal(backend_pg_check(test_pg_conninfo(), report), 1);
+    /* A row too long to be a job file is not read whole. */
+    free(sql_value("INSERT INTO jobs (id, type, status, owner, job_text) VALUES (7, 'send', 'queued', 0, "
+                   "repeat('x', 70000))"));
     struct collected c = {0};
     assert_int_equal(b->be->walk(b->s, collect, &c), 0);
     assert_int_equal(c.n, 0);
-    char *why = sql_value("SELECT set_aside FROM jobs");
+    snprintf(sql, sizeof sql, "SELECT set_aside FROM jobs WHERE id = %llu", (unsigned long long)j.id);
+    char *why = sql_value(sql);
     assert_non_null(strstr(why, "bad job text"));
+    free(why);
+    why = sql_value("SELECT set_aside FROM jobs WHERE id = 7");
+    assert_non_null(strstr(why, "job text over 65536 bytes"));
     free(why);
     /* Set aside: a note, no longer a problem; its id is not handed out. */
     assert_int_equal(backend_pg_check(test_pg_conninfo(), report), 0);
