@@ -845,14 +845,14 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
         if ((r = db_lock_ok(ps)) != 0)
             return r;
         PGresult *res = q_exec(ps, "reading jobs",
-                               "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0) FROM jobs j "
+                               "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0) "
+                               "FROM jobs j "
                                "LEFT JOIN pages p ON p.job_id = j.id WHERE j.id > $1 AND j.set_aside IS NULL "
                                "GROUP BY j.id ORDER BY j.id LIMIT " PG_WALK_BATCH_S,
                                1, v, NULL, NULL, 0, &r);
-        if (res == NULL) {
-            db_unlock(ps);
+        db_unlock(ps); /* fn runs without it: the rows are all in res */
+        if (res == NULL)
             return r;
-        }
         int rows = PQntuples(res);
         for (int i = 0; i < rows && r >= 0; i++) {
             uint64_t id = strtoull(PQgetvalue(res, i, 0), NULL, 10);
@@ -870,18 +870,23 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
                 snprintf(why, sizeof why, "job text names id %llu", (unsigned long long)job.id);
             else if (npages != span || npages < job.page_count)
                 snprintf(why, sizeof why, "pages missing (%d stored, %d expected)", npages, job.page_count);
-            if (why[0] != '\0') {
-                set_aside(ps, id, why);
-                continue;
+            if (why[0] == '\0' && npages > job.page_count) {
+                if ((r = db_lock_ok(ps)) != 0)
+                    break;
+                if (extra_pages(ps, &job, npages) != 0)
+                    snprintf(why, sizeof why, "could not settle pages past its page count");
+                db_unlock(ps);
             }
-            if (npages > job.page_count && extra_pages(ps, &job, npages) != 0) {
-                set_aside(ps, id, "could not settle pages past its page count");
+            if (why[0] != '\0') {
+                if ((r = db_lock_ok(ps)) != 0)
+                    break;
+                set_aside(ps, id, why);
+                db_unlock(ps);
                 continue;
             }
             r = fn(arg, &job);
         }
         PQclear(res);
-        db_unlock(ps);
         if (r < 0)
             return r;
         if (rows < PG_WALK_BATCH)
@@ -980,8 +985,9 @@ static int insert_page(struct pg_store *ps, uint64_t id, int index, const char *
 
     if (len > INT_MAX)
         return -EFBIG;
-    PGresult *res = q_exec(ps, "storing a page", "INSERT INTO pages (job_id, idx, data) VALUES ($1::bigint, $2::integer, $3::bytea)",
-                           3, v, lens, fmts, 0, &r);
+    PGresult *res = q_exec(ps, "storing a page",
+                           "INSERT INTO pages (job_id, idx, data) VALUES ($1::bigint, $2::integer, $3::bytea)", 3, v,
+                           lens, fmts, 0, &r);
     PQclear(res);
     return r;
 }
