@@ -37,6 +37,20 @@ grep -q "(1 migration applied)" "$WORK/migrate.out" || fail "migrate: $(cat "$WO
 grep -q "already current (0 migrations applied)" "$WORK/migrate.out" || fail "migrate again: $(cat "$WORK/migrate.out")"
 expect_eq "tables made" "$(psql -X -A -t "$DB3" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 6
 
+# A role with a password: taken from a passfile (or PGPASSWORD), never
+# from the connection string.
+pg_sql "CREATE ROLE faxfs_t_copy LOGIN PASSWORD 'pw-from-passfile'" >/dev/null
+pg_sql "CREATE DATABASE faxfs4 OWNER faxfs_t_copy" >/dev/null
+sed -i '1i local all faxfs_t_copy scram-sha-256' "$PG_DIR/data/pg_hba.conf"
+pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload >/dev/null
+DB4="host=$PG_SOCK user=faxfs_t_copy dbname=faxfs4"
+printf '*:*:faxfs4:faxfs_t_copy:pw-from-passfile\n' >"$WORK/pgpass"
+chmod 600 "$WORK/pgpass"
+expect_fail_with "password" env PGPASSFILE=/nonexistent "$FAXFS" --store-migrate --store "$DB4"
+PGPASSFILE=$WORK/pgpass "$FAXFS" --store-migrate --store "$DB4" >/dev/null || fail "the passfile's password was not used"
+PGPASSFILE=/nonexistent PGPASSWORD=pw-from-passfile "$FAXFS" --check-spool "$DB4" >/dev/null ||
+    fail "PGPASSWORD was not used"
+
 # Database -> spool -> another database -> spool: ids, job files, logs and
 # pages byte for byte.
 "$FAXFS" --copy-store "$DB" "$WORK/s1" >"$WORK/copy1.out" || fail "copy into a spool failed"
