@@ -60,9 +60,10 @@ pg_start() {
         cat "$PG_DIR/initdb.log" >&2
         return 1
     fi
-    # Small and quiet: one test's server among several on two cores.
+    # Small and quiet: one test's server among several on two cores. No
+    # fsync for tests (PG_FSYNC=on for benchmarks).
     if ! pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-k $PG_SOCK -c listen_addresses='' -c shared_buffers=16MB -c max_connections=20 -c fsync=off" \
+        -o "-k $PG_SOCK -c listen_addresses='' -c shared_buffers=16MB -c max_connections=20 -c fsync=${PG_FSYNC:-off}" \
         start >/dev/null; then
         pg_log "the server did not start:"
         tail -n 30 "$PG_DIR/server.log" >&2
