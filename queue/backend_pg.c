@@ -51,7 +51,8 @@ struct pg_backend {
 struct pg_store {
     struct pg_backend *b;
     PGconn *conn;
-    pthread_mutex_t conn_lock; /* recursive: conn, and PQ calls on it */
+    pthread_mutex_t conn_lock; /* recursive: conn, fenced, and PQ calls on conn */
+    bool fenced; /* the node lock was lost to another faxfs: use the database no more */
     char root[PATH_MAX];       /* SPOOL/pg-cache */
     int rootfd, pagesfd, tmpfd;
     int lockfd; /* pg-cache/lock, flock()ed while open: one daemon a cache */
@@ -233,6 +234,8 @@ static int tx_end(struct pg_store *ps, int r)
  * and take the node lock again, once. */
 static int ensure_conn(struct pg_store *ps)
 {
+    if (ps->fenced)
+        return -EIO;
     if (PQstatus(ps->conn) == CONNECTION_OK)
         return 0;
     PQreset(ps->conn);
@@ -247,9 +250,8 @@ static int ensure_conn(struct pg_store *ps)
     PQclear(res);
     if (!ok) {
         pg_log(ps, QUEUE_LOG_ERR, "database store: connected again, but another faxfs holds the database now; "
-                                  "stop one of them");
-        PQfinish(ps->conn);
-        ps->conn = PQconnectStart("host=/nonexistent-faxfs-lost"); /* stays bad */
+                                  "every change fails until this one stops: stop one of them");
+        ps->fenced = true;
         return -EIO;
     }
     if (ps->env.no_fsync)

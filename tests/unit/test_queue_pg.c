@@ -528,6 +528,31 @@ static void test_a_lost_connection_fails_one_operation_then_is_made_again(void *
     remove_dir(dir);
 }
 
+static void test_a_node_whose_lock_was_taken_meanwhile_changes_nothing(void **state)
+{
+    struct bare *b = *state;
+    struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-b");
+    struct queue_backend_env env = {.log = quiet};
+    char dir[256];
+    void *s2;
+    uint64_t id;
+
+    assert_int_equal(sql_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE application_name = 'faxfs node-a'"),
+                     1);
+    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(other->open(&s2, other->ctx, dir, &env), 0); /* node-b holds the database now */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(b->be->next_id(b->s, &id), -EIO);
+    assert_int_equal(b->be->set_paused(b->s, true), -EIO);
+    bool paused = true;
+    assert_int_equal(other->get_paused(s2, &paused), 0);
+    assert_false(paused);
+    other->close(s2);
+    backend_pg_destroy(other);
+    remove_dir(dir);
+}
+
 static void test_a_password_in_the_connection_string_is_refused(void **state)
 {
     char why[300];
@@ -652,6 +677,7 @@ int main(void)
         B(test_pdf_is_kept_and_a_deleted_job_s_is_not_stored),
         B(test_the_schema_is_versioned_and_migrating_twice_does_nothing),
         B(test_a_lost_connection_fails_one_operation_then_is_made_again),
+        B(test_a_node_whose_lock_was_taken_meanwhile_changes_nothing),
         cmocka_unit_test(test_a_password_in_the_connection_string_is_refused),
         cmocka_unit_test(test_a_spool_copied_into_the_database_and_back_keeps_ids_and_pages),
     };
