@@ -28,6 +28,7 @@
 #include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/readiness.h"
+#include "daemon/store.h"
 #include "daemon/wiring.h"
 #include "fs/fs.h"
 #include "modem/modem.h"
@@ -494,6 +495,7 @@ struct daemon {
     struct deliverer *deliverer; /* deliveries of received faxes and receipts */
     struct queue_receipt_default receipt_defaults[64]; /* [receipt USER], users resolved */
     int nreceipt_defaults;
+    struct queue_backend *store; /* --store postgresql: the backend; NULL: the spool */
 };
 
 /* Resolves the users, groups and programs the options name, before
@@ -686,11 +688,17 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         for (int i = 0; i < QF_COUNT; i++)
             qcfg.retry_delay[i] = opt->retry_delay;
     }
+    int src = store_backend(opt, &d->store, why, len);
+    if (src < 0)
+        return src;
+    qcfg.backend = d->store;
+    char where[600];
+    store_describe(opt, where, sizeof where);
     /* The queue may start calls while queue_open runs (jobs due at start):
      * the wiring reads w.q, which queue_open sets before dispatching. */
     int rc = queue_open(&d->w.q, &qcfg);
     if (rc < 0) {
-        explain(why, len, "cannot open the spool %s: %s", opt->spool_dir, strerror(-rc));
+        explain(why, len, "cannot open the %s: %s", where, strerror(-rc));
         return rc;
     }
     __atomic_store_n(&d->w.inbound_q, d->w.q, __ATOMIC_RELEASE);
@@ -782,6 +790,8 @@ static void daemon_stop(struct daemon *d)
     if (d->w.q)
         queue_close(d->w.q);
     d->w = (struct wiring){0};
+    store_backend_free(d->store);
+    d->store = NULL;
 }
 
 /* Says what runs and what to fix, then tells the parent and systemd. */
@@ -797,7 +807,9 @@ static void daemon_announce(struct daemon *d)
         logf_(LOG_INFO, "line %s: %s, %d channel%s", opt->lines[i].name, shown, opt->lines[i].channels,
               opt->lines[i].channels == 1 ? "" : "s");
     }
-    logf_(LOG_INFO, "serving %s from spool %s (%d modems, %d line%s)", opt->mountpoint, opt->spool_dir,
+    char where[600];
+    store_describe(opt, where, sizeof where);
+    logf_(LOG_INFO, "serving %s from %s (%d modems, %d line%s)", opt->mountpoint, where,
           modem_pool_channels(d->w.pool), opt->nlines, opt->nlines == 1 ? "" : "s");
     int sip_port = modem_pool_sip_port(d->w.pool);
     if (sip_port > 0)
@@ -827,6 +839,9 @@ static int daemon_run(struct daemon *d)
     case OPTIONS_RUN: break;
     }
 
+    int action = store_action(&d->opt);
+    if (action >= 0)
+        return action;
     if (d->opt.check_spool) {
         int r = queue_check_spool(d->opt.check_spool, stdout);
         if (r < 0)

@@ -15,6 +15,7 @@
 
 #include "modem/admission.h"
 #include "modem/modem.h"
+#include "queue/backend_pg.h"
 #include "queue/dialplan.h"
 #include "queue/queue.h"
 #include "queue/receive_route.h"
@@ -32,6 +33,11 @@ enum {
     OPT_PRIORITY_GROUP,
     OPT_VERSION,
     OPT_CHECK_SPOOL,
+    /* The store: file spool or PostgreSQL. */
+    OPT_STORE,
+    OPT_NODE,
+    OPT_STORE_MIGRATE,
+    OPT_COPY_STORE,
     OPT_STATION_NUMBER,
     OPT_LISTEN,
     OPT_RECEIVE_OWNER,
@@ -119,6 +125,10 @@ static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {"check-spool", required_argument, NULL, OPT_CHECK_SPOOL},
+    {"store", required_argument, NULL, OPT_STORE},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"store-migrate", no_argument, NULL, OPT_STORE_MIGRATE},
+    {"copy-store", required_argument, NULL, OPT_COPY_STORE},
     {"station-number", required_argument, NULL, OPT_STATION_NUMBER},
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"receive-owner", required_argument, NULL, OPT_RECEIVE_OWNER},
@@ -221,7 +231,9 @@ void options_print_help(FILE *out, const char *prog)
     fprintf(out,
             "usage: %s [OPTIONS] MOUNTPOINT\n"
             "       %s [OPTIONS] SPOOL MOUNTPOINT      (the form mount.fuse3 and fstab use)\n"
-            "       %s --check-spool DIR\n"
+            "       %s --check-spool DIR|CONNINFO\n"
+            "       %s --store-migrate --store CONNINFO\n"
+            "       %s --copy-store FROM TO\n"
             "\n"
             "Starts the faxfs fax server and mounts its queue at MOUNTPOINT:\n"
             "jobs/<id>/ (unfinished jobs), history/<id>/ (finished jobs), received/<id>/\n"
@@ -377,7 +389,18 @@ void options_print_help(FILE *out, const char *prog)
             "                           NAME=VALUE (e.g. -o modems=8,line=sim), for fstab\n"
             "      --check-spool DIR    check a spool for inconsistencies (read-only, safe\n"
             "                           beside a running daemon) and exit: 0 clean,\n"
-            "                           1 inconsistent, 2 unreadable\n"
+            "                           1 inconsistent, 2 unreadable; a PostgreSQL\n"
+            "                           connection string checks that store instead\n"
+            "      --store STORE        where the queue is kept: file (the spool, default)\n"
+            "                           or a PostgreSQL connection string (postgresql://\n"
+            "                           URL or key=value; no password in it: PGPASSWORD or\n"
+            "                           a passfile). The spool directory then holds only a\n"
+            "                           local cache. See docs/postgresql.md\n"
+            "      --node NAME          this server's name on the store (default: host name)\n"
+            "      --store-migrate      bring the --store database's schema up to date, exit\n"
+            "      --copy-store FROM TO copy a whole queue (ids, pages, logs) from one store\n"
+            "                           into another, empty one (each a spool directory or\n"
+            "                           a connection string), with no daemon on either; exit\n"
             "  -h, --help               show this help and exit\n"
             "      --version            show the version and exit\n"
             "\n"
@@ -387,7 +410,7 @@ void options_print_help(FILE *out, const char *prog)
             "Unmount with fusermount3 -u MOUNTPOINT (or SIGTERM/SIGINT): active calls are\n"
             "aborted and their jobs re-queued; confirmed pages are not sent again.\n"
             "See docs/ for the mount layout, the job lifecycle and the spool format.\n",
-            prog, prog, prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
+            prog, prog, prog, prog, prog, QUEUE_DEFAULT_MAX_ATTEMPTS, modem_sim_numbers_help());
 }
 
 static int parse_count(const char *name, const char *s, int min, int max, int *out)
@@ -428,7 +451,7 @@ static const struct option *long_option_named(const char *name)
 
 int options_kind(const char *name)
 {
-    static const char *const actions[] = {"help", "version", "check-spool", "config"};
+    static const char *const actions[] = {"help", "version", "check-spool", "config", "store-migrate", "copy-store"};
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
         if (strcmp(name, actions[i]) == 0)
             return -1;
@@ -452,6 +475,41 @@ const char *options_config_path(int argc, char **argv, int *required)
     }
     *required = 0;
     return "/etc/faxfs.conf";
+}
+
+/* A store value: "file", or a PostgreSQL connection string without a
+ * password (docs/postgresql.md); a spool directory too where allowed. */
+static int store_value_ok(const char *what, const char *value, bool store_option)
+{
+    char why[300];
+
+    if (store_option && strcmp(value, "file") == 0)
+        return 0;
+    if (!backend_pg_is_conninfo(value)) {
+        if (!store_option)
+            return 0; /* a spool directory */
+        fprintf(stderr, "faxfs: %s: use file or a PostgreSQL connection string (postgresql://HOST/DB), not '%s'\n",
+                what, value);
+        return -1;
+    }
+    if (backend_pg_conninfo_check(value, why, sizeof why) != 0) {
+        fprintf(stderr, "faxfs: %s: %s\n", what, why);
+        return -1;
+    }
+    return 0;
+}
+
+static bool node_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 63)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '-' || *p == '_'))
+            return false;
+    return true;
 }
 
 static int apply_option(struct daemon_options *opt, int c, const char *optarg);
@@ -1012,7 +1070,27 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case 'h': return 1;
     case OPT_VERSION: return 2;
-    case OPT_CHECK_SPOOL: opt->check_spool = optarg; break;
+    case OPT_CHECK_SPOOL:
+        opt->check_spool = optarg;
+        bad |= store_value_ok("--check-spool", optarg, false) != 0;
+        break;
+    case OPT_STORE:
+        opt->store = optarg;
+        bad |= store_value_ok("--store", optarg, true) != 0;
+        break;
+    case OPT_NODE:
+        if (!node_name_ok(optarg)) {
+            fprintf(stderr, "faxfs: --node: '%s' is not a node name (1 to 63 letters, digits, '.', '-', '_')\n",
+                    optarg);
+            bad = 1;
+        }
+        opt->node = optarg;
+        break;
+    case OPT_STORE_MIGRATE: opt->store_migrate = true; break;
+    case OPT_COPY_STORE:
+        opt->copy_from = optarg;
+        bad |= store_value_ok("--copy-store", optarg, false) != 0;
+        break;
     case OPT_STATION_NUMBER: bad |= add_station_number(opt, optarg) != 0; break;
     case OPT_AUDIOSOCKET_NUMBER: opt->audiosocket_number = optarg; break;
     case OPT_PRINT_COMMAND: opt->print_command = optarg; break;
@@ -1160,6 +1238,26 @@ enum options_result options_parse_from(int argc, char **argv, const char *const 
         bad = 1;
     if (!bad && opt->check_spool && optind == argc)
         return OPTIONS_RUN;
+    if (!bad && opt->store_migrate && optind == argc) {
+        if (opt->store == NULL || strcmp(opt->store, "file") == 0) {
+            fprintf(stderr, "faxfs: --store-migrate: give the database with --store CONNINFO\n");
+            return OPTIONS_EXIT_USAGE;
+        }
+        return OPTIONS_RUN;
+    }
+    if (!bad && opt->copy_from) {
+        if (optind != argc - 1) {
+            fprintf(stderr, "faxfs: --copy-store FROM TO: %s\n", optind >= argc ? "missing TO" : "too many arguments");
+            fprintf(stderr, "Try 'faxfs --help'.\n");
+            return OPTIONS_EXIT_USAGE;
+        }
+        opt->copy_to = argv[optind];
+        if (store_value_ok("--copy-store", opt->copy_to, false) != 0) {
+            fprintf(stderr, "Try 'faxfs --help'.\n");
+            return OPTIONS_EXIT_USAGE;
+        }
+        return OPTIONS_RUN;
+    }
     /* mount.fuse3 (fstab) runs `faxfs SOURCE MOUNTPOINT -o ...`: the
      * source is the spool directory. */
     if (!bad && optind == argc - 2) {

@@ -31,6 +31,13 @@ struct daemon_line {
 struct daemon_options {
     const char *mountpoint;
     const char *check_spool;  /* --check-spool DIR: check and exit */
+    /* The store (docs/postgresql.md): NULL or "file" for the spool, else
+     * a PostgreSQL connection string; node names this server on it. */
+    const char *store;        /* --store */
+    const char *node;         /* --node; NULL: the host name */
+    bool store_migrate;       /* --store-migrate: migrate --store and exit */
+    const char *copy_from;    /* --copy-store FROM TO: copy and exit */
+    const char *copy_to;
     char spool_dir[4096];
     const char *line_spec;    /* "sim", "exec:COMMAND" or "sip:HOST[:PORT]" */
     const char *sim_pace;     /* "fast" or "realtime" */

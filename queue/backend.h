@@ -103,6 +103,13 @@ struct queue_backend {
      * st whether it succeeds or not. */
     int (*reserve_ids)(void *state, size_t n, uint64_t *first);
     int (*group_commit)(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts);
+
+    /* Optional (NULL: a copy between stores cannot keep the counter; see
+     * queue_copy_store). peek_next_id: the id next_id would hand out now,
+     * without handing it out. raise_next_id: makes next_id hand out
+     * nothing below min from now on, durably (never lowers it). */
+    int (*peek_next_id)(void *state, uint64_t *id);
+    int (*raise_next_id)(void *state, uint64_t min);
 };
 
 /* The file spool, documented in docs/spool-format.md. */

@@ -1233,6 +1233,33 @@ static int spool_group_commit(struct queue_stage *st, const struct job *jobs, si
     return r;
 }
 
+/* ---- the counter, for copies between stores ------------------------- */
+
+static int spool_peek_next_id(void *state, uint64_t *id)
+{
+    struct spool *sp = state;
+    uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
+
+    *id = v < QUEUE_FIRST_JOB_ID ? QUEUE_FIRST_JOB_ID : v;
+    return 0;
+}
+
+static int spool_raise_next_id(void *state, uint64_t min)
+{
+    struct spool *sp = state;
+    uint64_t have;
+    char buf[32];
+
+    spool_peek_next_id(state, &have);
+    if (have >= min)
+        return 0;
+    int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)min);
+    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id");
+    if (r == 0)
+        sp->next_id = min;
+    return r;
+}
+
 const struct queue_backend queue_backend_spool = {
     .name = "spool",
     .open = spool_open,
@@ -1262,4 +1289,6 @@ const struct queue_backend queue_backend_spool = {
     .stage_abort = spool_stage_abort,
     .reserve_ids = spool_reserve_ids,
     .group_commit = spool_group_commit,
+    .peek_next_id = spool_peek_next_id,
+    .raise_next_id = spool_raise_next_id,
 };

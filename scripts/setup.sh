@@ -28,6 +28,8 @@ packages=(
     libgmime-3.0-dev    # MIME mail: notifications, received faxes by mail
     postfix         # a private MTA instance for the mail tests (tests/lib/postfix.sh)
     sudo            # faxfs-mail: the MTA's pipe user runs it as root (docs/mail.md)
+    libpq-dev       # the PostgreSQL store (--store postgresql://..., docs/postgresql.md)
+    postgresql-15   # a private PostgreSQL for the store's tests (tests/lib/postgres.sh)
 )
 
 # The unprivileged user documents are converted as (faxfs --convert-user):

@@ -13,6 +13,9 @@
 # returned (every job durable) and jobs/s.
 # The spool is on disk (under /tmp) unless SPOOL_ON=tmpfs: durability costs
 # what the disk's fsync costs.
+# STORE=postgresql keeps the queue in a private PostgreSQL server instead
+# (tests/lib/postgres.sh, its data under /tmp, fsync on): the same runs,
+# against the same tmpfs baseline.
 set -euo pipefail
 
 BUILD=${1:?usage: submit.sh BUILD_DIR [FILES] [RECIPIENTS]}
@@ -38,7 +41,14 @@ trap cleanup EXIT
 mount -t tmpfs -o size=512m tmpfs "$TMPFS"
 [ "${SPOOL_ON:-disk}" = tmpfs ] && mount -t tmpfs -o size=2g tmpfs "$SPOOL"
 
-"$FAXFS" -f -s "$SPOOL" --line sim --modems 1 --max-jobs-per-user 0 "$MNT" >"$WORK/daemon.log" 2>&1 &
+STORE_OPT=()
+if [ "${STORE:-file}" = postgresql ]; then
+    # shellcheck source=../../tests/lib/postgres.sh
+    source "$(dirname "$0")/../../tests/lib/postgres.sh"
+    PG_FSYNC=on pg_start || { echo "submit.sh: PostgreSQL did not start" >&2; exit 1; }
+    STORE_OPT=(--store "$PG_CONNINFO")
+fi
+"$FAXFS" -f -s "$SPOOL" --line sim --modems 1 --max-jobs-per-user 0 "${STORE_OPT[@]}" "$MNT" >"$WORK/daemon.log" 2>&1 &
 PID=$!
 for _ in $(seq 200); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || { echo "faxfs did not mount" >&2; cat "$WORK/daemon.log" >&2; exit 1; }

@@ -16,11 +16,16 @@ foreach(t submit order refusals cancel ctl readers follow restart users receive 
     report
     receipts
     broadcast
+    postgresql
+    postgresql_copy
     )
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
   set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
     ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 endforeach()
+# A private PostgreSQL server starts first (initdb, a few seconds): more room
+# under sanitizers and load.
+set_tests_properties(mount_postgresql mount_postgresql_copy PROPERTIES TIMEOUT 300 LABELS "mount;postgresql")
 # The README's tour, run as a test (tests/tour/tour.sh, text in docs/tour.md).
 add_test(NAME tour COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tour/tour.sh)
 set_tests_properties(tour PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77

@@ -27,3 +27,16 @@ target_compile_definitions(test_queue_sandbox PRIVATE FAXFS_CONVERTER="$<TARGET_
 add_dependencies(test_queue_sandbox faxfs-convert)
 add_test(NAME queue_sandbox COMMAND test_queue_sandbox)
 set_tests_properties(queue_sandbox PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77 ENVIRONMENT "TZ=UTC")
+
+# The engine's tests over a private PostgreSQL server (tests/lib/postgres.sh;
+# exit 77 = skipped, only when the PostgreSQL binaries are not installed),
+# and the PostgreSQL store's own tests (test_queue_pg.c).
+add_executable(test_queue_pg ${CMAKE_CURRENT_LIST_DIR}/test_queue_pg.c)
+target_link_libraries(test_queue_pg PRIVATE faxfs_queue_testutil)
+foreach(t engine_pg pg)
+  string(REPLACE "_pg" "" bin ${t})
+  add_test(NAME queue_${t} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../lib/with_postgres.sh
+    $<TARGET_FILE:test_queue_${bin}>)
+  set_tests_properties(queue_${t} PROPERTIES LABELS "unit;postgresql" TIMEOUT 300 SKIP_RETURN_CODE 77
+    ENVIRONMENT "TZ=UTC")
+endforeach()

@@ -4,6 +4,7 @@
 #include "queue_testutil.h"
 
 #include "queue/backend_mem.h"
+#include "queue/backend_pg.h"
 #include "queue/document.h"
 #include "queue/sandbox.h"
 
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +157,8 @@ void queue_fixture_free(struct queue_fixture *f)
         queue_close(f->q);
     if (f->mem != NULL)
         backend_mem_destroy(f->mem);
+    if (f->pg != NULL)
+        backend_pg_destroy(f->pg);
     if (f->dir[0] != '\0')
         remove_dir(f->dir);
     free(f);
@@ -177,6 +181,46 @@ int queue_fixture_setup_memory(void **state)
 int queue_fixture_setup_spool(void **state)
 {
     return setup_fixture(state, true);
+}
+
+const char *test_pg_conninfo(void)
+{
+    const char *c = getenv("FAXFS_TEST_PG");
+    return c != NULL && c[0] != '\0' ? c : NULL;
+}
+
+void test_pg_reset(void)
+{
+    PGconn *c = PQconnectdb(test_pg_conninfo());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("resetting the test database: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(c);
+}
+
+struct queue_fixture *queue_fixture_new_pg(void)
+{
+    struct queue_fixture *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    assert_non_null(test_pg_conninfo());
+    test_pg_reset();
+    f->clock.now = TEST_START;
+    make_temp_dir(f->dir, sizeof f->dir);
+    assert_non_null(f->pg = backend_pg_create(test_pg_conninfo(), "node-a"));
+    test_config(&f->cfg, &f->clock, &f->line, f->pg, f->dir);
+    return f;
+}
+
+int queue_fixture_setup_pg(void **state)
+{
+    struct queue_fixture *f = queue_fixture_new_pg();
+
+    queue_fixture_open(f);
+    *state = f;
+    return 0;
 }
 
 int queue_fixture_teardown(void **state)

@@ -56,6 +56,7 @@ void test_config(struct queue_config *cfg, struct fake_clock *clock, struct fake
 struct queue_fixture {
     char dir[256];             /* the file spool, or "" over the in-memory backend */
     struct queue_backend *mem; /* the in-memory backend, or NULL */
+    struct queue_backend *pg;  /* the PostgreSQL backend (cache in dir), or NULL */
     struct fake_clock clock;
     struct fake_line line;
     struct queue_config cfg;
@@ -73,6 +74,16 @@ void queue_fixture_free(struct queue_fixture *f);
 int queue_fixture_setup_memory(void **state);
 int queue_fixture_setup_spool(void **state);
 int queue_fixture_teardown(void **state);
+
+/* PostgreSQL (tests/lib/with_postgres.sh sets FAXFS_TEST_PG to a private
+ * server's connection string): test_pg_conninfo() is it, or NULL when the
+ * test runs without one. test_pg_reset() empties that database (drops
+ * every table: the store migrates it again when opened). The fixture is
+ * an engine over a fresh store there, its local cache in f->dir. */
+const char *test_pg_conninfo(void);
+void test_pg_reset(void);
+struct queue_fixture *queue_fixture_new_pg(void);
+int queue_fixture_setup_pg(void **state);
 
 /* Event recorder for queue_subscribe. */
 struct event_log {

@@ -152,6 +152,66 @@ static void test_password_only_from_file_or_environment(void **state)
     options_free(&opt);
 }
 
+static void test_store_node_and_store_actions(void **state)
+{
+    (void)state;
+    struct daemon_options opt;
+
+    const char *pg[] = {"--store", "postgresql://fax@db/faxfs", "--node", "fax-1", "/mnt", NULL};
+    assert_int_equal(parse(&opt, pg, NULL), OPTIONS_RUN);
+    assert_string_equal(opt.store, "postgresql://fax@db/faxfs");
+    assert_string_equal(opt.node, "fax-1");
+    options_free(&opt);
+
+    /* A password is refused wherever it is written, and never repeated. */
+    const char *url[] = {"--store", "postgresql://fax:s3cret@db/faxfs", "/mnt", NULL};
+    assert_int_equal(parse(&opt, url, NULL), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "PGPASSWORD"));
+    assert_null(strstr(said, "s3cret"));
+    options_free(&opt);
+    const char *kv[] = {"--store=host=db dbname=faxfs password=s3cret", "/mnt", NULL};
+    const char *org[] = {"/etc/faxfs.conf:4", NULL, NULL};
+    assert_int_equal(parse(&opt, kv, org), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "/etc/faxfs.conf:4"));
+    assert_null(strstr(said, "s3cret"));
+    options_free(&opt);
+    const char *copy_pw[] = {"--copy-store", "/var/spool/faxfs", "postgresql://u:s3cret@db/x", NULL};
+    assert_int_equal(parse(&opt, copy_pw, NULL), OPTIONS_EXIT_USAGE);
+    assert_null(strstr(said, "s3cret"));
+    options_free(&opt);
+
+    const char *bogus[] = {"--store", "mysql", "/mnt", NULL};
+    assert_int_equal(parse(&opt, bogus, NULL), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "--store"));
+    options_free(&opt);
+    const char *node[] = {"--node", "a b", "/mnt", NULL};
+    assert_int_equal(parse(&opt, node, NULL), OPTIONS_EXIT_USAGE);
+    options_free(&opt);
+
+    const char *copy[] = {"--copy-store", "/var/spool/faxfs", "dbname=faxfs", NULL};
+    assert_int_equal(parse(&opt, copy, NULL), OPTIONS_RUN);
+    assert_string_equal(opt.copy_from, "/var/spool/faxfs");
+    assert_string_equal(opt.copy_to, "dbname=faxfs");
+    options_free(&opt);
+    const char *copy1[] = {"--copy-store", "/var/spool/faxfs", NULL};
+    assert_int_equal(parse(&opt, copy1, NULL), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "missing TO"));
+    options_free(&opt);
+
+    const char *mig[] = {"--store-migrate", "--store", "dbname=faxfs", NULL};
+    assert_int_equal(parse(&opt, mig, NULL), OPTIONS_RUN);
+    assert_true(opt.store_migrate);
+    options_free(&opt);
+    const char *mig_file[] = {"--store-migrate", NULL};
+    assert_int_equal(parse(&opt, mig_file, NULL), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "--store CONNINFO"));
+    options_free(&opt);
+    /* Actions are not configuration keys. */
+    assert_int_equal(options_kind("copy-store"), -1);
+    assert_int_equal(options_kind("store-migrate"), -1);
+    assert_int_equal(options_kind("store"), 1);
+}
+
 static void test_route_to_unknown_line_names_file_and_line(void **state)
 {
     (void)state;
@@ -214,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_older_line_spec_is_the_default_line_with_modems_channels),
         cmocka_unit_test(test_named_lines_settings_and_routes),
         cmocka_unit_test(test_receipt_defaults_per_user),
+        cmocka_unit_test(test_store_node_and_store_actions),
         cmocka_unit_test(test_password_only_from_file_or_environment),
         cmocka_unit_test(test_route_to_unknown_line_names_file_and_line),
         cmocka_unit_test(test_bad_line_configurations_are_refused),

@@ -3,6 +3,8 @@
  * clock over the in-memory backend: dispatch, retries, attempts, kill
  * time, cancel and pause of active calls, shutdown, persistence before
  * notification, refusals that change nothing, where job ids start.
+ * With FAXFS_TEST_PG set, the tests that do not look inside the memory
+ * store run over PostgreSQL instead.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -573,5 +575,37 @@ int main(void)
         T(test_dispatcher_thread_dials_without_being_driven),
         T(test_unsubscribed_listener_is_not_called_again),
     };
+    /* The same behaviour over PostgreSQL (test queue_engine_pg, run by
+     * tests/lib/with_postgres.sh): every test that does not look inside
+     * or break the in-memory store. */
+#define P(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_pg, queue_fixture_teardown)
+    const struct CMUnitTest pg_tests[] = {
+        P(test_queued_job_is_dialed_on_a_free_modem),
+        P(test_successful_call_makes_the_job_done),
+        P(test_busy_number_is_retried_after_busy_delay),
+        P(test_no_answer_waits_longer_than_busy),
+        P(test_attempts_exhausted_fails_with_retries_exceeded),
+        P(test_waiting_job_fails_when_its_kill_time_passes),
+        P(test_scheduled_job_waits_for_its_time_to_send),
+        P(test_two_jobs_to_one_number_never_call_at_once),
+        P(test_high_priority_job_is_dialed_before_older_normal_jobs),
+        P(test_retry_sends_only_pages_not_yet_confirmed),
+        P(test_cancel_of_an_active_job_aborts_its_call),
+        P(test_call_that_completed_despite_cancel_is_done),
+        P(test_pausing_an_active_job_does_not_count_the_attempt),
+        P(test_shutdown_requeues_active_jobs_without_counting_the_attempt),
+        P(test_whole_queue_pause_stops_dialing_and_survives_a_restart),
+        P(test_failed_modem_start_counts_as_a_failed_attempt),
+        P(test_bad_number_is_refused_at_submission),
+        P(test_modem_info_shows_the_call_and_counts),
+        P(test_finished_jobs_are_purged_after_history_days),
+        P(test_list_separates_unfinished_jobs_from_history),
+        P(test_first_job_of_a_new_store_gets_the_first_job_id),
+        P(test_job_log_records_submission_attempts_and_results),
+        P(test_dispatcher_thread_dials_without_being_driven),
+        P(test_unsubscribed_listener_is_not_called_again),
+    };
+    if (test_pg_conninfo() != NULL)
+        return cmocka_run_group_tests_name("engine over PostgreSQL", pg_tests, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1506 @@
+/*
+ * backend_pg.c - the PostgreSQL storage backend (docs/postgresql.md).
+ *
+ * The database is the truth: a job is its row in jobs (the job file's text
+ * plus the columns that are queried), its pages rows in pages, its log
+ * rows in job_log. Every change is one statement or one transaction, and
+ * durable once PostgreSQL has committed it. Files appear only on the local
+ * side, under SPOOL/pg-cache (emptied at every start):
+ *   pages/<id>/NNN.tif  pages as read from the database, for the paths and
+ *                       fds that modems and readers want (pages never
+ *                       change once stored; a job's directory goes with it)
+ *   tmp/                uploads, drafts, stages (pages being written), and
+ *                       the anonymous files logs and PDFs are read into
+ *
+ * One PGconn, used under conn_lock: the engine calls most members under
+ * its own lock, but the PDF cache and staging may run on any thread.
+ * While open, the store holds a session advisory lock: a second faxfs on
+ * the same database is refused (dispatch across nodes is not built yet).
+ */
+#include "queue/backend_pg.h"
+#include "queue/jobfile.h"
+#include "queue/pg_migrate.h"
+
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The session advisory lock a running store holds ("faxfsnod"). */
+#define PG_NODE_LOCK_KEY "7378428469352050532"
+#define PG_WALK_BATCH 500
+#define PG_WALK_BATCH_S "500"
+
+struct pg_backend {
+    struct queue_backend ops;
+    char *conninfo;
+    char *node;
+};
+
+struct pg_store {
+    struct pg_backend *b;
+    PGconn *conn;
+    pthread_mutex_t conn_lock; /* recursive: conn, fenced, and PQ calls on conn */
+    bool fenced; /* the node lock was lost to another faxfs: use the database no more */
+    char root[PATH_MAX];       /* SPOOL/pg-cache */
+    int rootfd, pagesfd, tmpfd;
+    int lockfd; /* pg-cache/lock, flock()ed while open: one daemon a cache */
+    struct queue_backend_env env;
+    pthread_mutex_t seq_lock; /* seq: names made on any thread */
+    unsigned seq;
+};
+
+struct queue_stage {
+    struct pg_store *ps;
+    char name[64]; /* under tmp/ */
+    int dirfd;
+    int npages;
+};
+
+/* ---- helpers -------------------------------------------------------- */
+
+static void pg_log(struct pg_store *ps, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pg_log(struct pg_store *ps, int level, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ps->env.log != NULL)
+        ps->env.log(ps->env.log_ctx, level, msg);
+}
+
+/* The first line of libpq's message, without the trailing newline. */
+static void first_line(const char *msg, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", msg ? msg : "");
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static bool conninfo_has_password(PQconninfoOption *opts)
+{
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+            return true;
+    return false;
+}
+
+bool backend_pg_is_conninfo(const char *store)
+{
+    return store != NULL && (strncmp(store, "postgresql://", 13) == 0 || strncmp(store, "postgres://", 11) == 0 ||
+                             strchr(store, '=') != NULL);
+}
+
+int backend_pg_conninfo_check(const char *conninfo, char *why, size_t whylen)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+
+    if (opts == NULL) {
+        char line[200];
+        first_line(err ? err : "out of memory", line, sizeof line);
+        snprintf(why, whylen, "not a PostgreSQL connection string: %s", line);
+        PQfreemem(err);
+        return -EINVAL;
+    }
+    bool pw = conninfo_has_password(opts);
+    PQconninfoFree(opts);
+    if (pw) {
+        snprintf(why, whylen,
+                 "the connection string carries a password, which ps(1) would show; remove it and set "
+                 "PGPASSWORD in the environment or put it in a passfile (~/.pgpass or PGPASSFILE)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Connects with an application name that names the node; why on error. */
+static PGconn *connect_db(const char *conninfo, const char *node, char *why, size_t whylen)
+{
+    char app[80];
+    const char *keys[] = {"dbname", "application_name", "fallback_application_name", NULL};
+    const char *vals[] = {conninfo, app, "faxfs", NULL};
+
+    if (backend_pg_conninfo_check(conninfo, why, whylen) != 0)
+        return NULL;
+    snprintf(app, sizeof app, "faxfs %s", node ? node : "");
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        char line[300];
+        first_line(PQerrorMessage(c), line, sizeof line);
+        snprintf(why, whylen, "cannot connect to the database: %s", line);
+        PQfinish(c);
+        return NULL;
+    }
+    /* Quiet NOTICEs (e.g. from CREATE ... IF NOT EXISTS). */
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    return c;
+}
+
+/* The errno a failed statement stands for. */
+static int pg_errno(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (state == NULL)
+        return -EIO;
+    if (strcmp(state, "23503") == 0) /* foreign_key_violation: the job is gone */
+        return -ENOENT;
+    if (strcmp(state, "23505") == 0) /* unique_violation */
+        return -EEXIST;
+    if (strncmp(state, "53", 2) == 0) /* insufficient resources: disk full, ... */
+        return -ENOSPC;
+    return -EIO;
+}
+
+/* Runs a statement with text parameters (lens NULL) or with binary ones
+ * (lens given: each parameter's length, all binary), result in text or
+ * binary. Returns the result (caller clears) on success, NULL with *err
+ * set on failure (logged with what). */
+static PGresult *q_exec(struct pg_store *ps, const char *what, const char *sql, int n, const char *const *vals,
+                        const int *lens, const int *fmts, int binary_result, int *err)
+{
+    PGresult *res = PQexecParams(ps->conn, sql, n, NULL, vals, lens, fmts, binary_result);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        *err = 0;
+        return res;
+    }
+    *err = pg_errno(res);
+    if (*err != -ENOENT && *err != -EEXIST) {
+        char line[300];
+        first_line(PQresultErrorMessage(res), line, sizeof line);
+        pg_log(ps, QUEUE_LOG_ERR, "database store: %s failed: %s", what, line[0] ? line : "connection lost");
+    }
+    PQclear(res);
+    if (PQstatus(ps->conn) == CONNECTION_BAD)
+        *err = -EIO;
+    return NULL;
+}
+
+static int q_cmd(struct pg_store *ps, const char *what, const char *sql, int n, const char *const *vals)
+{
+    int err;
+    PGresult *res = q_exec(ps, what, sql, n, vals, NULL, NULL, 0, &err);
+
+    PQclear(res);
+    return err;
+}
+
+/* A statement that must change exactly one row: -ENOENT when none. */
+static int q_one_row(struct pg_store *ps, const char *what, const char *sql, int n, const char *const *vals)
+{
+    int err;
+    PGresult *res = q_exec(ps, what, sql, n, vals, NULL, NULL, 0, &err);
+
+    if (res != NULL && strcmp(PQcmdTuples(res), "0") == 0)
+        err = -ENOENT;
+    PQclear(res);
+    return err;
+}
+
+static int tx_begin(struct pg_store *ps)
+{
+    return q_cmd(ps, "BEGIN", "BEGIN", 0, NULL);
+}
+
+static int tx_end(struct pg_store *ps, int r)
+{
+    if (r == 0)
+        return q_cmd(ps, "COMMIT", "COMMIT", 0, NULL);
+    PQclear(PQexec(ps->conn, "ROLLBACK"));
+    return r;
+}
+
+/* After the connection broke (the server restarted, say): connect again
+ * and take the node lock again, once. */
+static int ensure_conn(struct pg_store *ps)
+{
+    if (ps->fenced)
+        return -EIO;
+    if (PQstatus(ps->conn) == CONNECTION_OK)
+        return 0;
+    PQreset(ps->conn);
+    if (PQstatus(ps->conn) != CONNECTION_OK) {
+        char line[300];
+        first_line(PQerrorMessage(ps->conn), line, sizeof line);
+        pg_log(ps, QUEUE_LOG_ERR, "database store: the connection is lost and could not be made again: %s", line);
+        return -EIO;
+    }
+    PGresult *res = PQexec(ps->conn, "SELECT pg_try_advisory_lock(" PG_NODE_LOCK_KEY ")");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!ok) {
+        pg_log(ps, QUEUE_LOG_ERR, "database store: connected again, but another faxfs holds the database now; "
+                                  "every change fails until this one stops: stop one of them");
+        ps->fenced = true;
+        return -EIO;
+    }
+    if (ps->env.no_fsync)
+        PQclear(PQexec(ps->conn, "SET synchronous_commit = off"));
+    pg_log(ps, QUEUE_LOG_WARNING, "database store: connection lost and made again");
+    return 0;
+}
+
+static int db_lock_ok(struct pg_store *ps)
+{
+    pthread_mutex_lock(&ps->conn_lock);
+    int r = ensure_conn(ps);
+    if (r != 0)
+        pthread_mutex_unlock(&ps->conn_lock);
+    return r;
+}
+
+static void db_unlock(struct pg_store *ps)
+{
+    pthread_mutex_unlock(&ps->conn_lock);
+}
+
+static unsigned next_seq(struct pg_store *ps)
+{
+    pthread_mutex_lock(&ps->seq_lock);
+    unsigned s = ++ps->seq;
+    pthread_mutex_unlock(&ps->seq_lock);
+    return s;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The whole of fd from offset 0, at most max bytes (else -EFBIG). */
+static int read_fd(int fd, uint64_t max, char **out, size_t *outlen)
+{
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+
+    if (buf == NULL)
+        return -ENOMEM;
+    for (;;) {
+        if (len == cap) {
+            char *p = realloc(buf, cap * 2);
+            if (p == NULL) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        ssize_t n = pread(fd, buf + len, cap - len, (off_t)len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int r = -errno;
+            free(buf);
+            return r;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > max) {
+            free(buf);
+            return -EFBIG;
+        }
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static int remove_tree(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0) {
+        if (errno == ENOTDIR || errno == ELOOP)
+            return unlinkat(dirfd, name, 0) == 0 ? 0 : -errno;
+        return errno == ENOENT ? 0 : -errno;
+    }
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -errno;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            remove_tree(fd, e->d_name);
+    closedir(d);
+    return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 ? 0 : -errno;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* An anonymous read-write file in tmp/. */
+static int tmp_file(struct pg_store *ps)
+{
+    int fd = openat(ps->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+        return fd >= 0 ? fd : -errno;
+    char name[64];
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(name, sizeof name, "anon.%ld.%u", (long)getpid(), next_seq(ps));
+        fd = openat(ps->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            unlinkat(ps->tmpfd, name, 0);
+            return fd;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    return -errno;
+}
+
+static int reopen_ro(int fd)
+{
+    char path[40];
+
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int r = open(path, O_RDONLY | O_CLOEXEC);
+    return r < 0 ? -errno : r;
+}
+
+/* data into a new anonymous file; a read-only fd at offset 0. */
+static int anon_with(struct pg_store *ps, const char *data, size_t len)
+{
+    int fd = tmp_file(ps);
+
+    if (fd < 0)
+        return fd;
+    int r = write_all(fd, data, len);
+    int ro = r == 0 ? reopen_ro(fd) : r;
+    close(fd);
+    return ro;
+}
+
+static void u64s(char *buf, size_t len, uint64_t v)
+{
+    snprintf(buf, len, "%" PRIu64, v);
+}
+
+/* ---- open, close ---------------------------------------------------- */
+
+static void pg_close(void *state)
+{
+    struct pg_store *ps = state;
+
+    if (ps == NULL)
+        return;
+    if (ps->conn != NULL)
+        PQfinish(ps->conn); /* ends the session: the node lock goes with it */
+    int fds[] = {ps->rootfd, ps->pagesfd, ps->tmpfd, ps->lockfd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    pthread_mutex_destroy(&ps->conn_lock);
+    pthread_mutex_destroy(&ps->seq_lock);
+    free(ps);
+}
+
+/* The local cache: emptied (a previous run's pages may be stale) and made
+ * again. */
+static int open_cache(struct pg_store *ps, const char *spool_dir)
+{
+    int r;
+
+    if (spool_dir == NULL || spool_dir[0] == '\0')
+        return -EINVAL;
+    if (snprintf(ps->root, sizeof ps->root, "%s/pg-cache", spool_dir) >= (int)sizeof ps->root)
+        return -ENAMETOOLONG;
+    if ((r = mkdir_p(ps->root)) != 0)
+        return r;
+    ps->rootfd = open(ps->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ps->rootfd < 0)
+        return -errno;
+    ps->lockfd = openat(ps->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (ps->lockfd < 0)
+        return -errno;
+    if (flock(ps->lockfd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? -EBUSY : -errno;
+    remove_tree(ps->rootfd, "pages");
+    remove_tree(ps->rootfd, "tmp");
+    if (mkdirat(ps->rootfd, "pages", 0700) != 0 || mkdirat(ps->rootfd, "tmp", 0700) != 0)
+        return -errno;
+    ps->pagesfd = openat(ps->rootfd, "pages", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ps->tmpfd = openat(ps->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return ps->pagesfd < 0 || ps->tmpfd < 0 ? -errno : 0;
+}
+
+/* Another faxfs on this database: say which, from its application name. */
+static void name_holder(struct pg_store *ps, char *out, size_t outlen)
+{
+    PGresult *res = PQexec(ps->conn, "SELECT a.application_name, coalesce(a.client_hostname, host(a.client_addr), "
+                                     "'local socket'), a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                                     "WHERE l.locktype = 'advisory' AND l.granted AND "
+                                     "((l.classid::bigint << 32) | l.objid::bigint) = " PG_NODE_LOCK_KEY " LIMIT 1");
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        snprintf(out, outlen, "'%s' from %s, backend pid %s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                 PQgetvalue(res, 0, 2));
+    else
+        snprintf(out, outlen, "unknown");
+    PQclear(res);
+}
+
+static int pg_open(void **state, void *ctx, const char *spool_dir, const struct queue_backend_env *env)
+{
+    struct pg_backend *b = ctx;
+    struct pg_store *ps = calloc(1, sizeof *ps);
+    pthread_mutexattr_t attr;
+    char why[600];
+    int r, applied;
+
+    if (ps == NULL)
+        return -ENOMEM;
+    ps->b = b;
+    ps->env = *env;
+    ps->rootfd = ps->pagesfd = ps->tmpfd = ps->lockfd = -1;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&ps->conn_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&ps->seq_lock, NULL);
+    if ((r = open_cache(ps, spool_dir)) != 0) {
+        pg_log(ps, QUEUE_LOG_ERR, "database store: cannot make the local cache %s: %s", ps->root,
+               r == -EBUSY ? "another faxfs uses it; give each daemon its own spool directory (-s)" : strerror(-r));
+        goto fail;
+    }
+    ps->conn = connect_db(b->conninfo, b->node, why, sizeof why);
+    if (ps->conn == NULL) {
+        pg_log(ps, QUEUE_LOG_ERR, "database store: %s", why);
+        r = -EIO;
+        goto fail;
+    }
+    PGresult *res = PQexec(ps->conn, "SELECT pg_try_advisory_lock(" PG_NODE_LOCK_KEY ")");
+    bool locked = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!locked) {
+        char holder[300];
+        name_holder(ps, holder, sizeof holder);
+        pg_log(ps, QUEUE_LOG_ERR,
+               "database store: the database is in use by another faxfs (%s); several nodes on one database are "
+               "not supported yet: stop the other one or use another database",
+               holder);
+        r = -EBUSY;
+        goto fail;
+    }
+    if ((r = pg_migrate(ps->conn, &applied, why, sizeof why)) != 0) {
+        pg_log(ps, QUEUE_LOG_ERR, "database store: %s", why);
+        goto fail;
+    }
+    if (applied > 0)
+        pg_log(ps, QUEUE_LOG_NOTICE, "database store: schema brought to version %d (%d migration%s)",
+               pg_schema_latest(), applied, applied == 1 ? "" : "s");
+    if (env->no_fsync)
+        PQclear(PQexec(ps->conn, "SET synchronous_commit = off"));
+    /* Jobs that were being called by this node when it stopped are not
+     * being called now; dispatch sets node again. */
+    const char *nv[] = {b->node};
+    if ((r = q_cmd(ps, "clearing node", "UPDATE jobs SET node = NULL WHERE node = $1", 1, nv)) != 0)
+        goto fail;
+    *state = ps;
+    return 0;
+fail:
+    pg_close(ps);
+    return r;
+}
+
+/* ---- jobs ----------------------------------------------------------- */
+
+/* Parameters of a job row: $1 id, $2 type, $3 status, $4 owner, $5
+ * recipient, $6 submitted, $7 scheduled, $8 next_attempt, $9 priority,
+ * $10 page_count, $11 node, $12 job_text. */
+struct job_params {
+    char id[24], owner[24], submitted[24], scheduled[24], next_attempt[24], priority[16], page_count[16];
+    const char *vals[12];
+};
+
+static void job_params(struct job_params *p, const struct job *job, const char *node, const char *text)
+{
+    u64s(p->id, sizeof p->id, job->id);
+    u64s(p->owner, sizeof p->owner, (uint64_t)job->owner_uid);
+    snprintf(p->submitted, sizeof p->submitted, "%" PRId64, job->submitted);
+    snprintf(p->scheduled, sizeof p->scheduled, "%" PRId64, job->scheduled);
+    snprintf(p->next_attempt, sizeof p->next_attempt, "%" PRId64, job->next_attempt);
+    snprintf(p->priority, sizeof p->priority, "%d", job->priority);
+    snprintf(p->page_count, sizeof p->page_count, "%d", job->page_count);
+    const char *v[12] = {p->id,           job_type_name(job->type),
+                         job_status_name(job->status),
+                         p->owner,        job->recipient_number,
+                         p->submitted,    p->scheduled,
+                         p->next_attempt, p->priority,
+                         p->page_count,   job->status == JOB_ACTIVE ? node : NULL,
+                         text};
+    memcpy(p->vals, v, sizeof v);
+}
+
+#define TS(n) "CASE WHEN $" #n "::bigint = 0 THEN NULL ELSE to_timestamp($" #n "::bigint) END"
+
+static const char insert_job_sql[] =
+    "INSERT INTO jobs (id, type, status, owner, recipient_number, submitted, scheduled, next_attempt, priority, "
+    "page_count, node, job_text) VALUES ($1, $2, $3, $4, $5, " TS(6) ", " TS(7) ", " TS(8) ", $9, $10, $11, $12)";
+
+static const char update_job_sql[] =
+    "UPDATE jobs SET type = $2, status = $3, owner = $4, recipient_number = $5, submitted = " TS(6)
+    ", scheduled = " TS(7) ", next_attempt = " TS(8) ", priority = $9, page_count = $10, node = $11, "
+    "job_text = $12, updated = now() WHERE id = $1 AND set_aside IS NULL";
+
+static int insert_job(struct pg_store *ps, const struct job *job)
+{
+    char *text;
+    long len = jobfile_format(job, &text);
+
+    if (len < 0)
+        return (int)len;
+    struct job_params p;
+    job_params(&p, job, ps->b->node, text);
+    int r = q_cmd(ps, "storing a job", insert_job_sql, 12, p.vals);
+    free(text);
+    return r;
+}
+
+static int insert_log(struct pg_store *ps, uint64_t id, const char *text)
+{
+    char ids[24];
+
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    u64s(ids, sizeof ids, id);
+    const char *v[] = {ids, text};
+    return q_cmd(ps, "storing a log", "INSERT INTO job_log (job_id, line) VALUES ($1, $2)", 2, v);
+}
+
+static int pg_update(void *state, const struct job *job)
+{
+    struct pg_store *ps = state;
+    char *text;
+    long len = jobfile_format(job, &text);
+
+    if (len < 0)
+        return (int)len;
+    int r = db_lock_ok(ps);
+    if (r == 0) {
+        struct job_params p;
+        job_params(&p, job, ps->b->node, text);
+        r = q_one_row(ps, "updating a job", update_job_sql, 12, p.vals);
+        db_unlock(ps);
+    }
+    free(text);
+    return r;
+}
+
+static int pg_append_log(void *state, uint64_t id, const char *line)
+{
+    struct pg_store *ps = state;
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    r = insert_log(ps, id, line);
+    db_unlock(ps);
+    return r;
+}
+
+static int pg_open_log(void *state, uint64_t id)
+{
+    struct pg_store *ps = state;
+    char ids[24];
+    const char *v[] = {ids};
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    u64s(ids, sizeof ids, id);
+    PGresult *res = q_exec(ps, "reading a log",
+                           "SELECT (SELECT string_agg(line, '' ORDER BY seq) FROM job_log WHERE job_id = $1) "
+                           "FROM jobs WHERE id = $1",
+                           1, v, NULL, NULL, 0, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return -ENOENT;
+    }
+    r = anon_with(ps, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    return r;
+}
+
+static int pg_remove(void *state, uint64_t id)
+{
+    struct pg_store *ps = state;
+    char ids[24];
+    const char *v[] = {ids};
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    u64s(ids, sizeof ids, id);
+    r = q_one_row(ps, "deleting a job", "DELETE FROM jobs WHERE id = $1", 1, v);
+    db_unlock(ps);
+    if (r == 0)
+        remove_tree(ps->pagesfd, ids);
+    return r;
+}
+
+static int pg_next_id(void *state, uint64_t *id)
+{
+    struct pg_store *ps = state;
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    /* Written to a table, so that the commit waits for the WAL to be
+     * flushed: a bare nextval() in a transaction that writes nothing else
+     * is not, and could be handed out again after a crash. */
+    PGresult *res = q_exec(ps, "handing out an id",
+                           "INSERT INTO queue_state (key, value) VALUES ('last_id', nextval('job_ids')::text) "
+                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value RETURNING value",
+                           0, NULL, NULL, NULL, 0, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    *id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+static int pg_reserve_ids(void *state, size_t n, uint64_t *first)
+{
+    struct pg_store *ps = state;
+    char ns[24];
+    const char *v[] = {ns};
+    int r;
+
+    if (n == 0)
+        return -EINVAL;
+    if ((r = db_lock_ok(ps)) != 0)
+        return r;
+    u64s(ns, sizeof ns, (uint64_t)n);
+    /* Consecutive: no other session takes ids (the node lock), and the
+     * sequence is moved past the whole range in the same transaction that
+     * records it. */
+    r = tx_begin(ps);
+    PGresult *res = NULL;
+    if (r == 0)
+        res = q_exec(ps, "reserving ids",
+                     "WITH f AS (SELECT nextval('job_ids') AS v) "
+                     "SELECT v, setval('job_ids', v + $1::bigint - 1) FROM f",
+                     1, v, NULL, NULL, 0, &r);
+    if (res != NULL) {
+        *first = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+        const char *lv[] = {PQgetvalue(res, 0, 1)};
+        r = q_cmd(ps, "reserving ids",
+                  "INSERT INTO queue_state (key, value) VALUES ('last_id', $1) "
+                  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                  1, lv);
+        PQclear(res);
+    }
+    r = tx_end(ps, r);
+    db_unlock(ps);
+    return r;
+}
+
+static int pg_get_paused(void *state, bool *paused)
+{
+    struct pg_store *ps = state;
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    PGresult *res = q_exec(ps, "reading the pause flag", "SELECT value FROM queue_state WHERE key = 'paused'", 0,
+                           NULL, NULL, NULL, 0, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    *paused = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "yes") == 0;
+    PQclear(res);
+    return 0;
+}
+
+static int pg_set_paused(void *state, bool paused)
+{
+    struct pg_store *ps = state;
+    const char *v[] = {paused ? "yes" : "no"};
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    r = q_cmd(ps, "storing the pause flag",
+              "INSERT INTO queue_state (key, value) VALUES ('paused', $1) "
+              "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+              1, v);
+    db_unlock(ps);
+    return r;
+}
+
+/* ---- walk ----------------------------------------------------------- */
+
+static void set_aside(struct pg_store *ps, uint64_t id, const char *why)
+{
+    char ids[24];
+    const char *v[] = {ids, why};
+
+    u64s(ids, sizeof ids, id);
+    int r = q_cmd(ps, "setting a job aside", "UPDATE jobs SET set_aside = $2, node = NULL WHERE id = $1", 2, v);
+    pg_log(ps, QUEUE_LOG_ERR, "job %s: %s; %s", ids, why,
+           r == 0 ? "set aside in the database (jobs.set_aside; faxfs --check-spool lists it)"
+                  : "could not be set aside, skipped");
+}
+
+/* A receive job's pages stored before the server stopped, but not yet
+ * counted in its row, are complete (each was one transaction): keep them
+ * rather than lose a page of someone's fax. Pages past page_count of
+ * other jobs are leftovers of an edit that did not finish: dropped. */
+static int extra_pages(struct pg_store *ps, struct job *job, int npages)
+{
+    char ids[24], pc[16];
+    const char *v[] = {ids, pc};
+    int r;
+
+    u64s(ids, sizeof ids, job->id);
+    snprintf(pc, sizeof pc, "%d", job->page_count);
+    if (job->type != JOB_RECEIVE) {
+        r = q_cmd(ps, "dropping extra pages", "DELETE FROM pages WHERE job_id = $1 AND idx >= $2", 2, v);
+        pg_log(ps, QUEUE_LOG_NOTICE, "job %s: %d page%s past its page count removed", ids, npages - job->page_count,
+               npages - job->page_count == 1 ? "" : "s");
+        return r;
+    }
+    PGresult *res = q_exec(ps, "counting received pages",
+                           "SELECT coalesce(sum(length(data)), 0) FROM pages WHERE job_id = $1 AND idx >= $2", 2, v,
+                           NULL, NULL, 0, &r);
+    if (res == NULL)
+        return r;
+    int adopted = npages - job->page_count;
+    job->size += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    job->page_count = npages;
+    PQclear(res);
+    char *text;
+    long len = jobfile_format(job, &text);
+    if (len < 0)
+        return (int)len;
+    struct job_params p;
+    job_params(&p, job, ps->b->node, text);
+    r = q_one_row(ps, "updating a job", update_job_sql, 12, p.vals);
+    free(text);
+    pg_log(ps, r == 0 ? QUEUE_LOG_NOTICE : QUEUE_LOG_WARNING,
+           "job %s: %d received page%s stored before the server stopped %s", ids, adopted, adopted == 1 ? "" : "s",
+           r == 0 ? "kept" : "kept for now (the job could not be updated)");
+    return 0;
+}
+
+static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), void *arg)
+{
+    struct pg_store *ps = state;
+    uint64_t after = 0;
+    int r = 0;
+
+    for (;;) {
+        char afters[24];
+        const char *v[] = {afters};
+        u64s(afters, sizeof afters, after);
+        if ((r = db_lock_ok(ps)) != 0)
+            return r;
+        PGresult *res = q_exec(ps, "reading jobs",
+                               "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0) "
+                               "FROM jobs j "
+                               "LEFT JOIN pages p ON p.job_id = j.id WHERE j.id > $1 AND j.set_aside IS NULL "
+                               "GROUP BY j.id ORDER BY j.id LIMIT " PG_WALK_BATCH_S,
+                               1, v, NULL, NULL, 0, &r);
+        db_unlock(ps); /* fn runs without it: the rows are all in res */
+        if (res == NULL)
+            return r;
+        int rows = PQntuples(res);
+        for (int i = 0; i < rows && r >= 0; i++) {
+            uint64_t id = strtoull(PQgetvalue(res, i, 0), NULL, 10);
+            int npages = atoi(PQgetvalue(res, i, 2)), span = atoi(PQgetvalue(res, i, 3));
+            char why[256], reason[200];
+            struct job job;
+            after = id;
+            why[0] = '\0';
+            if (PQgetlength(res, i, 1) > JOBFILE_MAX_BYTES)
+                snprintf(why, sizeof why, "job text over %d bytes", JOBFILE_MAX_BYTES);
+            else if (jobfile_parse(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), &job, reason,
+                                   sizeof reason) != 0)
+                snprintf(why, sizeof why, "bad job text: %s", reason);
+            else if (job.id != id)
+                snprintf(why, sizeof why, "job text names id %llu", (unsigned long long)job.id);
+            else if (npages != span || npages < job.page_count)
+                snprintf(why, sizeof why, "pages missing (%d stored, %d expected)", npages, job.page_count);
+            if (why[0] == '\0' && npages > job.page_count) {
+                if ((r = db_lock_ok(ps)) != 0)
+                    break;
+                if (extra_pages(ps, &job, npages) != 0)
+                    snprintf(why, sizeof why, "could not settle pages past its page count");
+                db_unlock(ps);
+            }
+            if (why[0] != '\0') {
+                if ((r = db_lock_ok(ps)) != 0)
+                    break;
+                set_aside(ps, id, why);
+                db_unlock(ps);
+                continue;
+            }
+            r = fn(arg, &job);
+        }
+        PQclear(res);
+        if (r < 0)
+            return r;
+        if (rows < PG_WALK_BATCH)
+            break;
+    }
+    /* The sequence above every stored id (a database filled by hand, or
+     * restored from an older dump). */
+    if ((r = db_lock_ok(ps)) != 0)
+        return r;
+    r = q_cmd(ps, "raising the id sequence",
+              "SELECT setval('job_ids', m) FROM (SELECT max(id) AS m FROM jobs) j, job_ids s "
+              "WHERE m IS NOT NULL AND (m > s.last_value OR (m = s.last_value AND NOT s.is_called))",
+              0, NULL);
+    db_unlock(ps);
+    return r;
+}
+
+/* ---- pages ---------------------------------------------------------- */
+
+/* pages/<id>/NNN.tif from the database if not there yet; 0 when it is. */
+static int cache_page(struct pg_store *ps, uint64_t id, int page, char *rel, size_t rellen)
+{
+    char ids[24], idx[16], tmp[64];
+    struct stat st;
+
+    if (page < 0)
+        return -ENOENT;
+    u64s(ids, sizeof ids, id);
+    snprintf(idx, sizeof idx, "%d", page);
+    snprintf(rel, rellen, "%s/%03d.tif", ids, page + 1);
+    if (fstatat(ps->pagesfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        return 0;
+    const char *v[] = {ids, idx};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    PGresult *res = q_exec(ps, "reading a page", "SELECT data FROM pages WHERE job_id = $1 AND idx = $2", 2, v, NULL,
+                           NULL, 1, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return -ENOENT;
+    }
+    if (mkdirat(ps->pagesfd, ids, 0700) != 0 && errno != EEXIST) {
+        r = -errno;
+        PQclear(res);
+        return r;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.%03d.%ld.%u", ids, page + 1, (long)getpid(), next_seq(ps));
+    int fd = openat(ps->pagesfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    r = fd < 0 ? -errno : write_all(fd, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    if (fd >= 0 && close(fd) != 0 && r == 0)
+        r = -errno;
+    if (r == 0 && renameat(ps->pagesfd, tmp, ps->pagesfd, rel) != 0)
+        r = -errno;
+    if (r != 0)
+        unlinkat(ps->pagesfd, tmp, 0);
+    return r;
+}
+
+static int pg_open_page(void *state, uint64_t id, int page)
+{
+    struct pg_store *ps = state;
+    char rel[64];
+    int r = cache_page(ps, id, page, rel, sizeof rel);
+
+    if (r != 0)
+        return r;
+    int fd = openat(ps->pagesfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    return fd < 0 ? -errno : fd;
+}
+
+static int pg_page_path(void *state, uint64_t id, int page, char *out, size_t outlen)
+{
+    struct pg_store *ps = state;
+    char rel[64];
+    int r = cache_page(ps, id, page, rel, sizeof rel);
+
+    if (r != 0)
+        return r;
+    int n = snprintf(out, outlen, "%s/pages/%s", ps->root, rel);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+static int insert_page(struct pg_store *ps, uint64_t id, int index, const char *data, size_t len)
+{
+    uint32_t be_idx = htobe32((uint32_t)index);
+    uint64_t be_id = htobe64(id);
+    const char *v[] = {(const char *)&be_id, (const char *)&be_idx, data};
+    int lens[] = {8, 4, (int)len};
+    int fmts[] = {1, 1, 1};
+    int r;
+
+    if (len > INT_MAX)
+        return -EFBIG;
+    PGresult *res = q_exec(ps, "storing a page",
+                           "INSERT INTO pages (job_id, idx, data) VALUES ($1::bigint, $2::integer, $3::bytea)", 3, v,
+                           lens, fmts, 0, &r);
+    PQclear(res);
+    return r;
+}
+
+static int pg_add_page(void *state, uint64_t id, int index, int src_fd, uint64_t max_bytes, uint64_t *bytes)
+{
+    struct pg_store *ps = state;
+    char *data;
+    size_t len;
+    int r = read_fd(src_fd, max_bytes, &data, &len);
+
+    if (r != 0)
+        return r;
+    if (len == 0) {
+        free(data);
+        return -EINVAL;
+    }
+    if ((r = db_lock_ok(ps)) == 0) {
+        r = insert_page(ps, id, index, data, len);
+        db_unlock(ps);
+    }
+    free(data);
+    if (r == 0)
+        *bytes = len;
+    return r;
+}
+
+/* ---- local files: uploads, drafts ----------------------------------- */
+
+static int pg_upload_open(void *state)
+{
+    return tmp_file(state);
+}
+
+static bool draft_token_ok(const char *token)
+{
+    if (strncmp(token, "draft.", 6) != 0)
+        return false;
+    for (const char *p = token + 6; *p; p++)
+        if ((*p < '0' || *p > '9') && *p != '.')
+            return false;
+    return true;
+}
+
+static int pg_draft_create(void *state, char *token, size_t tokenlen)
+{
+    struct pg_store *ps = state;
+
+    for (int tries = 0; tries < 100; tries++) {
+        if (snprintf(token, tokenlen, "draft.%ld.%u", (long)getpid(), next_seq(ps)) >= (int)tokenlen)
+            return -ENAMETOOLONG;
+        int fd = openat(ps->tmpfd, token, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd >= 0 ? fd : -errno;
+    }
+    return -EEXIST;
+}
+
+static int pg_draft_open(void *state, const char *token)
+{
+    struct pg_store *ps = state;
+
+    if (!draft_token_ok(token))
+        return -EINVAL;
+    int fd = openat(ps->tmpfd, token, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    return fd >= 0 ? fd : -errno;
+}
+
+static int pg_draft_remove(void *state, const char *token)
+{
+    struct pg_store *ps = state;
+
+    if (!draft_token_ok(token))
+        return -EINVAL;
+    return unlinkat(ps->tmpfd, token, 0) == 0 ? 0 : -errno;
+}
+
+/* ---- fax.pdf and report.pdf ----------------------------------------- */
+
+static int file_open(struct pg_store *ps, uint64_t id, const char *name)
+{
+    char ids[24];
+    const char *v[] = {ids, name};
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    u64s(ids, sizeof ids, id);
+    PGresult *res = q_exec(ps, "reading a PDF", "SELECT data FROM job_files WHERE job_id = $1 AND name = $2", 2, v,
+                           NULL, NULL, 1, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    r = PQntuples(res) == 1 ? anon_with(ps, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)) : -ENOENT;
+    PQclear(res);
+    return r;
+}
+
+static int file_store(struct pg_store *ps, uint64_t id, const char *name, int (*fill)(void *arg, int fd), void *arg)
+{
+    int fd = tmp_file(ps);
+    char *data = NULL;
+    size_t len = 0;
+    int r;
+
+    if (fd < 0)
+        return fd;
+    r = fill(arg, fd);
+    if (r == 0)
+        r = read_fd(fd, INT_MAX, &data, &len);
+    if (r == 0 && (r = db_lock_ok(ps)) == 0) {
+        uint64_t be_id = htobe64(id);
+        const char *v[] = {(const char *)&be_id, name, data};
+        int lens[] = {8, (int)strlen(name), (int)len};
+        int fmts[] = {1, 1, 1};
+        PGresult *res = q_exec(ps, "storing a PDF",
+                               "INSERT INTO job_files (job_id, name, data) VALUES ($1::bigint, $2::text, $3::bytea) "
+                               "ON CONFLICT (job_id, name) DO UPDATE SET data = EXCLUDED.data",
+                               3, v, lens, fmts, 0, &r);
+        PQclear(res);
+        db_unlock(ps);
+    }
+    free(data);
+    int ro = r == 0 ? reopen_ro(fd) : r;
+    close(fd);
+    return ro;
+}
+
+static int pg_pdf_open(void *state, uint64_t id)
+{
+    return file_open(state, id, "fax.pdf");
+}
+
+static int pg_pdf_store(void *state, uint64_t id, int (*fill)(void *arg, int fd), void *arg)
+{
+    return file_store(state, id, "fax.pdf", fill, arg);
+}
+
+static int pg_report_open(void *state, uint64_t id)
+{
+    return file_open(state, id, "report.pdf");
+}
+
+static int pg_report_store(void *state, uint64_t id, int (*fill)(void *arg, int fd), void *arg)
+{
+    return file_store(state, id, "report.pdf", fill, arg);
+}
+
+/* ---- staging -------------------------------------------------------- */
+
+static int pg_stage_open(void *state, struct queue_stage **out)
+{
+    struct pg_store *ps = state;
+    struct queue_stage *st = calloc(1, sizeof *st);
+
+    if (st == NULL)
+        return -ENOMEM;
+    st->ps = ps;
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(st->name, sizeof st->name, "stage.%ld.%u", (long)getpid(), next_seq(ps));
+        if (mkdirat(ps->tmpfd, st->name, 0700) == 0)
+            break;
+        if (errno != EEXIST || tries == 99) {
+            int r = -errno;
+            free(st);
+            return r;
+        }
+    }
+    st->dirfd = openat(ps->tmpfd, st->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->dirfd < 0) {
+        int r = -errno;
+        remove_tree(ps->tmpfd, st->name);
+        free(st);
+        return r;
+    }
+    *out = st;
+    return 0;
+}
+
+static int pg_stage_page(struct queue_stage *st, int index)
+{
+    char name[32];
+
+    if (index < 0)
+        return -EINVAL;
+    snprintf(name, sizeof name, "%03d.tif", index + 1);
+    int fd = openat(st->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (index + 1 > st->npages)
+        st->npages = index + 1;
+    return fd;
+}
+
+static void pg_stage_abort(struct queue_stage *st)
+{
+    if (st == NULL)
+        return;
+    close(st->dirfd);
+    remove_tree(st->ps->tmpfd, st->name);
+    free(st);
+}
+
+/* Inserts every staged page as job id's. */
+static int insert_staged_pages(struct queue_stage *st, uint64_t id)
+{
+    char name[32];
+
+    for (int i = 0; i < st->npages; i++) {
+        snprintf(name, sizeof name, "%03d.tif", i + 1);
+        int fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            return errno == ENOENT ? -EINVAL : -errno; /* a gap in the staged pages */
+        char *data;
+        size_t len;
+        int r = read_fd(fd, INT_MAX, &data, &len);
+        close(fd);
+        if (r == 0 && len == 0)
+            r = -EINVAL;
+        if (r == 0) {
+            r = insert_page(st->ps, id, i, data, len);
+            free(data);
+        }
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The committed stage's pages become the first job's cached pages. */
+static void stage_to_cache(struct queue_stage *st, uint64_t id)
+{
+    char ids[24];
+
+    u64s(ids, sizeof ids, id);
+    close(st->dirfd);
+    if (renameat(st->ps->tmpfd, st->name, st->ps->pagesfd, ids) != 0)
+        remove_tree(st->ps->tmpfd, st->name);
+    free(st);
+}
+
+static int pg_stage_commit(struct queue_stage *st, const struct job *job, const char *log_text)
+{
+    struct pg_store *ps = st->ps;
+    int r = db_lock_ok(ps);
+
+    if (r != 0) {
+        pg_stage_abort(st);
+        return r;
+    }
+    r = tx_begin(ps);
+    if (r == 0)
+        r = insert_job(ps, job);
+    if (r == 0)
+        r = insert_staged_pages(st, job->id);
+    if (r == 0)
+        r = insert_log(ps, job->id, log_text);
+    r = tx_end(ps, r);
+    db_unlock(ps);
+    if (r != 0) {
+        pg_stage_abort(st);
+        return r;
+    }
+    stage_to_cache(st, job->id);
+    return 0;
+}
+
+static int pg_group_commit(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts)
+{
+    struct pg_store *ps = st->ps;
+    int r = n == 0 ? -EINVAL : db_lock_ok(ps);
+
+    if (r != 0) {
+        pg_stage_abort(st);
+        return r;
+    }
+    /* One transaction: every job of the group exists after it, or none.
+     * The pages travel once; the other jobs copy them inside the server. */
+    char first[24];
+    u64s(first, sizeof first, jobs[0].id);
+    r = tx_begin(ps);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        r = insert_job(ps, &jobs[i]);
+        if (r == 0 && i == 0)
+            r = insert_staged_pages(st, jobs[0].id);
+        if (r == 0 && i > 0) {
+            char ids[24];
+            u64s(ids, sizeof ids, jobs[i].id);
+            const char *v[] = {first, ids};
+            r = q_cmd(ps, "storing a group's pages",
+                      "INSERT INTO pages (job_id, idx, data) SELECT $2, idx, data FROM pages WHERE job_id = $1", 2,
+                      v);
+        }
+        if (r == 0)
+            r = insert_log(ps, jobs[i].id, log_texts[i]);
+    }
+    r = tx_end(ps, r);
+    db_unlock(ps);
+    if (r != 0) {
+        pg_stage_abort(st);
+        return r;
+    }
+    stage_to_cache(st, jobs[0].id);
+    return 0;
+}
+
+/* ---- the counter, for copies between stores ------------------------- */
+
+static int pg_peek_next_id(void *state, uint64_t *id)
+{
+    struct pg_store *ps = state;
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    PGresult *res = q_exec(ps, "reading the id sequence",
+                           "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM job_ids", 0, NULL,
+                           NULL, NULL, 0, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    *id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+static int pg_raise_next_id(void *state, uint64_t min)
+{
+    struct pg_store *ps = state;
+    uint64_t have;
+    int r = pg_peek_next_id(state, &have);
+
+    if (r != 0 || have >= min)
+        return r;
+    char v1[24];
+    u64s(v1, sizeof v1, min);
+    const char *v[] = {v1};
+    if ((r = db_lock_ok(ps)) != 0)
+        return r;
+    r = tx_begin(ps);
+    if (r == 0)
+        r = q_cmd(ps, "raising the id sequence", "SELECT setval('job_ids', $1::bigint, false)", 1, v);
+    if (r == 0)
+        r = q_cmd(ps, "raising the id sequence",
+                  "INSERT INTO queue_state (key, value) VALUES ('next_id_floor', $1) "
+                  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                  1, v);
+    r = tx_end(ps, r);
+    db_unlock(ps);
+    return r;
+}
+
+/* ---- the backend ---------------------------------------------------- */
+
+struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
+{
+    struct pg_backend *b = calloc(1, sizeof *b);
+
+    if (b == NULL)
+        return NULL;
+    b->conninfo = strdup(conninfo);
+    b->node = strdup(node && node[0] ? node : "faxfs");
+    if (b->conninfo == NULL || b->node == NULL) {
+        free(b->conninfo);
+        free(b->node);
+        free(b);
+        return NULL;
+    }
+    b->ops = (struct queue_backend){
+        .name = "postgresql",
+        .ctx = b,
+        .open = pg_open,
+        .close = pg_close,
+        .walk = pg_walk,
+        .next_id = pg_next_id,
+        .update = pg_update,
+        .append_log = pg_append_log,
+        .open_page = pg_open_page,
+        .open_log = pg_open_log,
+        .page_path = pg_page_path,
+        .add_page = pg_add_page,
+        .remove = pg_remove,
+        .get_paused = pg_get_paused,
+        .set_paused = pg_set_paused,
+        .upload_open = pg_upload_open,
+        .draft_create = pg_draft_create,
+        .draft_open = pg_draft_open,
+        .draft_remove = pg_draft_remove,
+        .pdf_open = pg_pdf_open,
+        .pdf_store = pg_pdf_store,
+        .report_open = pg_report_open,
+        .report_store = pg_report_store,
+        .stage_open = pg_stage_open,
+        .stage_page = pg_stage_page,
+        .stage_commit = pg_stage_commit,
+        .stage_abort = pg_stage_abort,
+        .reserve_ids = pg_reserve_ids,
+        .group_commit = pg_group_commit,
+        .peek_next_id = pg_peek_next_id,
+        .raise_next_id = pg_raise_next_id,
+    };
+    return &b->ops;
+}
+
+void backend_pg_destroy(struct queue_backend *be)
+{
+    if (be == NULL)
+        return;
+    struct pg_backend *b = be->ctx;
+    free(b->conninfo);
+    free(b->node);
+    free(b);
+}
+
+/* ---- migrate and check, for the command line ------------------------ */
+
+int backend_pg_migrate(const char *conninfo, FILE *out, char *why, size_t whylen)
+{
+    PGconn *c = connect_db(conninfo, "migrate", why, whylen);
+    int applied;
+
+    if (c == NULL)
+        return -EIO;
+    int before = pg_schema_version(c, why, whylen);
+    int r = before < 0 ? before : pg_migrate(c, &applied, why, whylen);
+    if (r == 0)
+        fprintf(out, "schema version %d%s (%d migration%s applied)\n", pg_schema_latest(),
+                applied ? "" : ", already current", applied, applied == 1 ? "" : "s");
+    PQfinish(c);
+    return r;
+}
+
+int backend_pg_check(const char *conninfo, FILE *report)
+{
+    char why[600];
+    PGconn *c = connect_db(conninfo, "check", why, sizeof why);
+    int problems = 0, jobs = 0, aside = 0;
+
+    if (c == NULL) {
+        fprintf(report, "error: %s\n", why);
+        return -EIO;
+    }
+    int v = pg_schema_version(c, why, sizeof why);
+    if (v < 0) {
+        fprintf(report, "error: %s\n", why);
+        PQfinish(c);
+        return -EIO;
+    }
+    if (v != pg_schema_latest()) {
+        fprintf(report, "problem: schema version %d, this faxfs has %d; %s\n", v, pg_schema_latest(),
+                v < pg_schema_latest() ? "run faxfs --store-migrate --store CONNINFO" : "run a newer faxfs");
+        PQfinish(c);
+        return 1;
+    }
+    /* One snapshot for every query below. */
+    PQclear(PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    PGresult *res = PQexec(c, "SELECT j.id, j.job_text, j.set_aside, j.status, j.page_count, count(p.idx), "
+                              "coalesce(max(p.idx) + 1, 0), count(*) FILTER (WHERE length(p.data) = 0) "
+                              "FROM jobs j LEFT JOIN pages p ON p.job_id = j.id GROUP BY j.id ORDER BY j.id");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(report, "error: cannot read jobs: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        PQfinish(c);
+        return -EIO;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        struct job job;
+        char reason[200];
+        int npages = atoi(PQgetvalue(res, i, 5)), span = atoi(PQgetvalue(res, i, 6));
+        jobs++;
+        if (!PQgetisnull(res, i, 2)) {
+            fprintf(report, "note: job %s was set aside: %s\n", id, PQgetvalue(res, i, 2));
+            aside++;
+            continue;
+        }
+        if (jobfile_parse(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), &job, reason, sizeof reason) != 0) {
+            fprintf(report, "problem: job %s: bad job text: %s\n", id, reason);
+            problems++;
+            continue;
+        }
+        if (job.id != strtoull(id, NULL, 10)) {
+            fprintf(report, "problem: job %s: its job text names id %llu\n", id, (unsigned long long)job.id);
+            problems++;
+        }
+        if (strcmp(job_status_name(job.status), PQgetvalue(res, i, 3)) != 0 ||
+            job.page_count != atoi(PQgetvalue(res, i, 4))) {
+            fprintf(report, "problem: job %s: columns status/page_count differ from its job text\n", id);
+            problems++;
+        }
+        if (npages != span || npages < job.page_count) {
+            fprintf(report, "problem: job %s: pages missing (%d stored, %d expected)\n", id, npages, job.page_count);
+            problems++;
+        } else if (npages > job.page_count) {
+            fprintf(report, "note: job %s: %d page%s past its page count (settled at the next start)\n", id,
+                    npages - job.page_count, npages - job.page_count == 1 ? "" : "s");
+        }
+    }
+    PQclear(res);
+    res = PQexec(c, "SELECT (SELECT max(id) FROM jobs), CASE WHEN is_called THEN last_value + 1 ELSE last_value END "
+                    "FROM job_ids");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+        strtoull(PQgetvalue(res, 0, 1), NULL, 10) <= strtoull(PQgetvalue(res, 0, 0), NULL, 10)) {
+        fprintf(report, "problem: the id sequence would hand out %s, but job %s exists (raised at the next start)\n",
+                PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
+        problems++;
+    }
+    PQclear(res);
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+    fprintf(report, "%d job%s, %d set aside, %d problem%s\n", jobs, jobs == 1 ? "" : "s", aside, problems,
+            problems == 1 ? "" : "s");
+    return problems;
+}

@@ -1,0 +1,182 @@
+/*
+ * pg_migrate.c - the PostgreSQL store's schema as numbered migrations.
+ * Never edit a migration that was released: add the next one.
+ */
+#include "queue/pg_migrate.h"
+#include "queue/queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Taken by every migrator for the length of one migration's transaction. */
+#define PG_MIGRATE_LOCK "SELECT pg_advisory_xact_lock(7378428469352052001)"
+
+struct migration {
+    int version;
+    const char *what;
+    const char *sql;
+};
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+static const struct migration migrations[] = {
+    {1, "jobs, pages, logs, cached files, queue state, the id sequence",
+     /* Ids are handed out by the sequence and never reused; the first is
+      * the same as a new file spool's. */
+     "CREATE SEQUENCE job_ids AS bigint MINVALUE 1 START WITH " STR(QUEUE_FIRST_JOB_ID) ";"
+     /* One row a job. job_text is the job file (docs/spool-format.md), the
+      * truth; the other columns repeat what is queried, kept in step with
+      * it by every update. node is the node calling the job, lease_until
+      * is for dispatch across nodes (not used yet). set_aside holds why a
+      * job that could not be loaded was put aside (NULL: a live job). */
+     "CREATE TABLE jobs ("
+     " id bigint PRIMARY KEY,"
+     " type text NOT NULL,"
+     " status text NOT NULL,"
+     " owner bigint NOT NULL,"
+     " recipient_number text NOT NULL DEFAULT '',"
+     " submitted timestamptz,"
+     " scheduled timestamptz,"
+     " next_attempt timestamptz,"
+     " priority integer NOT NULL DEFAULT 0,"
+     " page_count integer NOT NULL DEFAULT 0,"
+     " node text,"
+     " lease_until timestamptz,"
+     " set_aside text,"
+     " updated timestamptz NOT NULL DEFAULT now(),"
+     " job_text text NOT NULL);"
+     "CREATE INDEX jobs_status ON jobs (status);"
+     "CREATE INDEX jobs_owner ON jobs (owner);"
+     "CREATE INDEX jobs_node ON jobs (node) WHERE node IS NOT NULL;"
+     /* Pages, 0-based, as the TIFF bytes the spool keeps in pages/NNN.tif. */
+     "CREATE TABLE pages ("
+     " job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+     " idx integer NOT NULL CHECK (idx >= 0),"
+     " data bytea NOT NULL CHECK (length(data) > 0),"
+     " PRIMARY KEY (job_id, idx));"
+     "ALTER TABLE pages ALTER COLUMN data SET STORAGE EXTERNAL;"
+     /* The job's log, a line a row (newline included), in order. */
+     "CREATE TABLE job_log ("
+     " job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+     " seq bigserial,"
+     " line text NOT NULL,"
+     " PRIMARY KEY (job_id, seq));"
+     /* fax.pdf and report.pdf: copies made from the pages, kept. */
+     "CREATE TABLE job_files ("
+     " job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+     " name text NOT NULL,"
+     " data bytea NOT NULL,"
+     " PRIMARY KEY (job_id, name));"
+     /* The queue's own state: paused, the last id handed out. */
+     "CREATE TABLE queue_state ("
+     " key text PRIMARY KEY,"
+     " value text NOT NULL);"},
+};
+
+int pg_schema_latest(void)
+{
+    return migrations[sizeof migrations / sizeof migrations[0] - 1].version;
+}
+
+static int run(PGconn *conn, const char *sql, char *why, size_t whylen)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int r = 0;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(why, whylen, "%s", PQresultErrorMessage(res));
+        size_t n = strlen(why);
+        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+            why[--n] = '\0';
+        r = -EIO;
+    }
+    PQclear(res);
+    return r;
+}
+
+static int read_version(PGconn *conn, char *why, size_t whylen)
+{
+    PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_version");
+    int v;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        snprintf(why, whylen, "cannot read schema_version: %s", PQresultErrorMessage(res));
+        v = -EIO;
+    } else {
+        v = atoi(PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return v;
+}
+
+int pg_schema_version(PGconn *conn, char *why, size_t whylen)
+{
+    PGresult *res = PQexec(conn, "SELECT to_regclass('schema_version') IS NOT NULL");
+    bool exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    int bad = PQresultStatus(res) != PGRES_TUPLES_OK;
+
+    if (bad)
+        snprintf(why, whylen, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    if (bad)
+        return -EIO;
+    return exists ? read_version(conn, why, whylen) : 0;
+}
+
+int pg_migrate(PGconn *conn, int *applied, char *why, size_t whylen)
+{
+    int latest = pg_schema_latest();
+
+    *applied = 0;
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
+        const struct migration *m = &migrations[i];
+        int r = run(conn, "BEGIN", why, whylen);
+        if (r == 0)
+            r = run(conn, PG_MIGRATE_LOCK, why, whylen);
+        if (r == 0)
+            r = run(conn,
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version integer PRIMARY KEY,"
+                    " applied timestamptz NOT NULL DEFAULT now(),"
+                    " what text NOT NULL)",
+                    why, whylen);
+        int have = r == 0 ? read_version(conn, why, whylen) : r;
+        if (have < 0) {
+            run(conn, "ROLLBACK", why + strlen(why), 0);
+            return have;
+        }
+        if (have > latest) {
+            run(conn, "ROLLBACK", why + strlen(why), 0);
+            snprintf(why, whylen,
+                     "the database's schema is version %d, newer than this faxfs knows (%d); "
+                     "run a newer faxfs on it",
+                     have, latest);
+            return -EPROTO;
+        }
+        if (have >= m->version) {
+            if ((r = run(conn, "COMMIT", why, whylen)) != 0)
+                return r;
+            continue;
+        }
+        char record[256];
+        snprintf(record, sizeof record, "INSERT INTO schema_version (version, what) VALUES (%d, '%s')", m->version,
+                 m->what);
+        char step[200] = "";
+        r = run(conn, m->sql, step, sizeof step);
+        if (r == 0)
+            r = run(conn, record, step, sizeof step);
+        if (r == 0)
+            r = run(conn, "COMMIT", step, sizeof step);
+        if (r != 0) {
+            run(conn, "ROLLBACK", why + strlen(why), 0);
+            snprintf(why, whylen, "migration %d (%s) failed: %s", m->version, m->what, step);
+            return r;
+        }
+        (*applied)++;
+    }
+    return 0;
+}
