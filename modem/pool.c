@@ -714,7 +714,8 @@ static int pool_create_lines(struct modem_pool *pool, const struct modem_pool_co
             pl->sip.user = lc->caller_id;
         /* A SIP line that registers takes calls at its contact: they go
          * to the inbound slots like the listener's. */
-        struct line_config c = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub,
+        struct line_config c = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir,
+                                    .sim_setup_seconds = cfg->sim_setup_seconds, .hub = pool->hub,
                                  .sip = &pl->sip, .name = lc->name ? lc->name : "default",
                                  .sip_incoming = pool->hub ? pool_sip_incoming : NULL,
                                  .sip_notice = pool_sip_notice, .sip_user = pool };
@@ -829,14 +830,44 @@ const char *modem_channel_name(const struct modem_pool *pool, int channel)
     return pool->channels[channel].name;
 }
 
-static bool request_is_valid(const struct modem_send_request *req)
+static bool pages_are_valid(const char *const *paths, int count)
 {
-    if (!req || !req->number || !*req->number || !req->page_paths || req->page_count <= 0)
+    if (!paths || count <= 0)
         return false;
-    for (int i = 0; i < req->page_count; i++)
-        if (!req->page_paths[i])
+    for (int i = 0; i < count; i++)
+        if (!paths[i])
             return false;
     return true;
+}
+
+static bool request_is_valid(const struct modem_send_request *req)
+{
+    if (!req || !req->number || !*req->number || !pages_are_valid(req->page_paths, req->page_count))
+        return false;
+    if (req->nmore < 0 || req->nmore >= MODEM_MAX_DOCUMENTS || (req->nmore > 0 && !req->more))
+        return false;
+    for (int d = 0; d < req->nmore; d++)
+        if (!pages_are_valid(req->more[d].page_paths, req->more[d].page_count))
+            return false;
+    return true;
+}
+
+/* The further documents of a batched call, each joined into its own file
+ * (named after the call's first file). A document whose pages cannot be
+ * joined ends the list there: it and the ones after it are not sent in
+ * this call (its owner learns why when it is sent on its own). Returns
+ * how many were joined; paths[d] is then a file the session deletes. */
+static int pool_join_more(const struct modem_send_request *req, const char *first, char (*paths)[PATH_MAX])
+{
+    for (int d = 0; d < req->nmore; d++) {
+        char err[192];
+        const struct modem_document *doc = &req->more[d];
+        snprintf(paths[d], PATH_MAX, "%.*s-%d.tif", PATH_MAX - 16, first, d + 1);
+        if (tiff_join_pages(paths[d], doc->page_paths, doc->page_count,
+                            doc->first_page_number > 0 ? doc->first_page_number : 1, err, sizeof err) != 0)
+            return d;
+    }
+    return req->nmore;
 }
 
 int modem_send(struct modem_pool *pool, int channel, const struct modem_send_request *req,
@@ -859,16 +890,31 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
     int rc = tiff_join_pages(path, req->page_paths, req->page_count,
                              req->first_page_number > 0 ? req->first_page_number : 1,
                              join_err, sizeof join_err);
+    char (*more_paths)[PATH_MAX] = NULL;
+    int nmore = 0;
+    if (rc == 0 && req->nmore > 0) {
+        if ((more_paths = calloc((size_t)req->nmore, sizeof *more_paths)) == NULL) {
+            unlink(path);
+            atomic_store(&ch->busy, false);
+            return -ENOMEM;
+        }
+        nmore = pool_join_more(req, path, more_paths);
+    }
     const struct pool_line *pl = &pool->lines[ch->line];
     struct modem_send_request lreq = *req;
+    lreq.nmore = nmore;
     if ((!lreq.header || !lreq.header[0]) && pl->header)
         lreq.header = pl->header; /* the line's header text when the job has no sender name */
     struct session_params p = {
         .driver = pl->driver, .line = pl->line, .req = &lreq,
         .tx_file = rc == 0 ? path : NULL, .join_error = rc == 0 ? NULL : join_err,
         .default_tsid = pl->tsid, .header_tz = pool->header_tz, .ev = ev, .user = user,
+        .more_files = (const char (*)[PATH_MAX])more_paths,
     };
     struct session *s = session_create(&p);
+    for (int d = 0; !s && d < nmore; d++)
+        unlink(more_paths[d]);
+    free(more_paths);
     if (!s) {
         if (rc == 0)
             unlink(path);
