@@ -421,15 +421,17 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
     size_t *picked = malloc((q->njobs + 1) * sizeof *picked);
     int *free_of = calloc((size_t)q->nlines, sizeof *free_of);
     int *order = malloc((size_t)q->nlines * sizeof *order);
+    bool *counted = calloc((size_t)q->nchannels, sizeof *counted);
     size_t ncand = 0, nactive = 0, ncalls = 0;
 
-    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL)
+    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL || counted == NULL)
         goto out;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
         if (qj->channel >= 0) {
-            if (q->channels[qj->channel].job == qj->j.id) /* a batched call is one call */
+            if (!counted[qj->channel]) /* a batched call is one call */
                 active[nactive++] = &qj->j;
+            counted[qj->channel] = true;
         } else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND)
             cand[ncand++] = &qj->j;
     }
@@ -476,6 +478,7 @@ out:
     free(picked);
     free(free_of);
     free(order);
+    free(counted);
     return ncalls;
 }
 
