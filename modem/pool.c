@@ -852,22 +852,31 @@ static bool request_is_valid(const struct modem_send_request *req)
     return true;
 }
 
-/* The further documents of a batched call, each joined into its own file
- * (named after the call's first file). A document whose pages cannot be
- * joined ends the list there: it and the ones after it are not sent in
- * this call (its owner learns why when it is sent on its own). Returns
- * how many were joined; paths[d] is then a file the session deletes. */
-static int pool_join_more(const struct modem_send_request *req, const char *first, char (*paths)[PATH_MAX])
+/* A batched call's pages, every document's after the first's, in one
+ * file: spandsp then sends MPS between pages of the same format and an
+ * EOM only where the format changes, so a further document costs no new
+ * phase B (an EOM after every document makes the receiver wait its T2
+ * timer and renegotiate: about as long as a new call). Returns 0 when
+ * every page joined; otherwise the caller sends the first document alone
+ * (the others learn why when they are sent on their own). */
+static int pool_join_batch(const char *path, const struct modem_send_request *req)
 {
-    for (int d = 0; d < req->nmore; d++) {
-        char err[192];
-        const struct modem_document *doc = &req->more[d];
-        snprintf(paths[d], PATH_MAX, "%.*s-%d.tif", PATH_MAX - 16, first, d + 1);
-        if (tiff_join_pages(paths[d], doc->page_paths, doc->page_count,
-                            doc->first_page_number > 0 ? doc->first_page_number : 1, err, sizeof err) != 0)
-            return d;
-    }
-    return req->nmore;
+    int total = req->page_count;
+    for (int d = 0; d < req->nmore; d++)
+        total += req->more[d].page_count;
+    const char **all = calloc((size_t)total, sizeof *all);
+    if (!all)
+        return -ENOMEM;
+    int n = 0;
+    for (int i = 0; i < req->page_count; i++)
+        all[n++] = req->page_paths[i];
+    for (int d = 0; d < req->nmore; d++)
+        for (int i = 0; i < req->more[d].page_count; i++)
+            all[n++] = req->more[d].page_paths[i];
+    char err[192];
+    int rc = tiff_join_pages(path, all, n, 1, err, sizeof err);
+    free(all);
+    return rc;
 }
 
 int modem_send(struct modem_pool *pool, int channel, const struct modem_send_request *req,
@@ -887,19 +896,10 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
     char path[PATH_MAX], join_err[192] = "";
     unsigned seq = atomic_fetch_add(&pool->call_seq, 1);
     snprintf(path, sizeof path, "%s/call-%ld-%s-%u.tif", pool->scratch_dir, (long)getpid(), ch->name, seq);
-    int rc = tiff_join_pages(path, req->page_paths, req->page_count,
-                             req->first_page_number > 0 ? req->first_page_number : 1,
-                             join_err, sizeof join_err);
-    char (*more_paths)[PATH_MAX] = NULL;
-    int nmore = 0;
-    if (rc == 0 && req->nmore > 0) {
-        if ((more_paths = calloc((size_t)req->nmore, sizeof *more_paths)) == NULL) {
-            unlink(path);
-            atomic_store(&ch->busy, false);
-            return -ENOMEM;
-        }
-        nmore = pool_join_more(req, path, more_paths);
-    }
+    int nmore = req->nmore > 0 && pool_join_batch(path, req) == 0 ? req->nmore : 0;
+    int rc = nmore > 0 ? 0
+             : tiff_join_pages(path, req->page_paths, req->page_count,
+                               req->first_page_number > 0 ? req->first_page_number : 1, join_err, sizeof join_err);
     const struct pool_line *pl = &pool->lines[ch->line];
     struct modem_send_request lreq = *req;
     lreq.nmore = nmore;
@@ -909,12 +909,8 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
         .driver = pl->driver, .line = pl->line, .req = &lreq,
         .tx_file = rc == 0 ? path : NULL, .join_error = rc == 0 ? NULL : join_err,
         .default_tsid = pl->tsid, .header_tz = pool->header_tz, .ev = ev, .user = user,
-        .more_files = (const char (*)[PATH_MAX])more_paths,
     };
     struct session *s = session_create(&p);
-    for (int d = 0; !s && d < nmore; d++)
-        unlink(more_paths[d]);
-    free(more_paths);
     if (!s) {
         if (rc == 0)
             unlink(path);

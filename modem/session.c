@@ -87,30 +87,27 @@ static void session_frame(t30_state_t *t30, void *user, int incoming, const uint
 }
 
 /* The documents of the call: the request's pages first, then each
- * further document of a batch with its joined file. */
+ * further document of a batch (their pages follow in the same file). */
 static int session_init_docs(struct session *s, const struct session_params *p)
 {
     const struct modem_send_request *req = p->req;
-    int nmore = p->more_files ? req->nmore : 0;
+    int nmore = req->more ? req->nmore : 0;
     s->docs = calloc((size_t)nmore + 1, sizeof *s->docs);
     if (!s->docs)
         return -ENOMEM;
     s->ndocs = nmore + 1;
     s->docs[0] = (struct session_doc){.first_page = s->first_page, .total_pages = s->total_pages,
                                       .page_count = s->page_count};
-    snprintf(s->docs[0].file, sizeof s->docs[0].file, "%s", s->tx_file);
     s->max_samples = SESSION_MAX_SAMPLES(s->page_count);
     for (int d = 1; d <= nmore; d++) {
         const struct modem_document *m = &req->more[d - 1];
         struct session_doc *doc = &s->docs[d];
-        snprintf(doc->file, sizeof doc->file, "%s", p->more_files[d - 1]);
         doc->first_page = m->first_page_number > 0 ? m->first_page_number : 1;
         doc->page_count = m->page_count;
         doc->total_pages = m->total_pages >= doc->first_page - 1 + m->page_count
                                ? m->total_pages : doc->first_page - 1 + m->page_count;
         s->max_samples += SESSION_MAX_SAMPLES(m->page_count) - SESSION_MAX_SAMPLES(0) + 60L * 8000;
     }
-    s->next_doc = -1;
     return 0;
 }
 
@@ -159,26 +156,7 @@ static double session_doc_duration(const struct session *s)
     return elapsed_seconds(&s->doc_started);
 }
 
-/* spandsp asks whether another document follows the current one (inside
- * its DSP call, while deciding the post-page message of the last page):
- * yes means EOM and a new phase B, no means EOP. */
-static int session_document(t30_state_t *t30, void *user, int status)
-{
-    (void)status;
-    struct session *s = user;
-    int next = s->cur + 1;
-    if (next >= s->ndocs || s->no_more_docs)
-        return 0;
-    if (s->next_doc == next)
-        return 1;
-    if (!s->ev.document_next || !s->ev.document_next(s->user, next)) {
-        s->no_more_docs = true;
-        return 0;
-    }
-    t30_set_tx_file(t30, s->docs[next].file, -1, -1);
-    s->next_doc = next;
-    return 1;
-}
+
 
 static void session_set_transport(struct session *s)
 {
@@ -197,10 +175,7 @@ static int session_start_t30(struct session *s, enum line_media kind)
     fax_engine_limit(&s->eng, s->ecm, s->max_bit_rate, s->min_bit_rate);
     if (s->header[0])
         t30_set_tx_page_header_info(t30, s->header);
-    t30_set_tx_file(t30, s->tx_file, s->pages_confirmed > 0 ? s->pages_confirmed : -1, -1);
-    s->next_doc = -1; /* asked again when this T.30 reaches the end of the document */
-    if (s->ndocs > 1)
-        t30_set_document_handler(t30, session_document, s);
+    t30_set_tx_file(t30, s->tx_file, s->call_pages > 0 ? s->call_pages : -1, -1);
     t30_set_phase_b_handler(t30, session_phase_b, s);
     t30_set_phase_d_handler(t30, session_phase_d, s);
     t30_set_phase_e_handler(t30, session_phase_e, s);
@@ -209,24 +184,24 @@ static int session_start_t30(struct session *s, enum line_media kind)
 }
 
 /* The current document was confirmed to its last page and the next one
- * follows: the current one is reported done, the next takes the line. */
+ * follows (it is already on the line: after MPS the next page starts at
+ * once): the current one is reported done, the next takes the line. */
 static void session_next_document(struct session *s, const t30_stats_t *st)
 {
+    int next = s->cur + 1;
     struct modem_result r = {.outcome = MODEM_OK, .pages_sent = s->pages_confirmed, .bit_rate = st->bit_rate,
                              .ecm = st->error_correcting_mode ? 1 : 0, .duration = session_doc_duration(s)};
     snprintf(r.compression, sizeof r.compression, "%s", fax_engine_compression_name(st->encoding));
     const char *ident = t30_get_rx_ident(s->eng.t30);
     snprintf(r.remote_id, sizeof r.remote_id, "%s", ident ? ident : "");
     snprintf(r.transport, sizeof r.transport, "%s", s->res.transport);
-    session_log(s, "document %d of this call sent: %d page(s) confirmed; document %d follows (EOM)", s->cur + 1,
-                s->pages_confirmed, s->next_doc + 1);
+    session_log(s, "document %d of this call sent: %d page(s) confirmed; document %d follows", s->cur + 1,
+                s->pages_confirmed, next + 1);
     if (s->ev.document_done)
         s->ev.document_done(s->user, s->cur, &r);
     s->doc_base += s->page_count;
-    s->cur = s->next_doc;
-    s->next_doc = -1;
+    s->cur = next;
     const struct session_doc *d = &s->docs[s->cur];
-    snprintf(s->tx_file, sizeof s->tx_file, "%s", d->file);
     s->first_page = d->first_page;
     s->total_pages = d->total_pages;
     s->page_count = d->page_count;
@@ -252,8 +227,14 @@ static void session_count_pages(struct session *s, const t30_stats_t *st)
             if (s->ev.page_confirmed)
                 s->ev.page_confirmed(s->user, s->pages_confirmed);
         }
-        if (s->pages_confirmed < s->page_count || s->next_doc != s->cur + 1)
+        if (s->pages_confirmed < s->page_count || s->cur + 1 >= s->ndocs || s->declined)
             return;
+        /* The next document's first page is on the line already: a job
+         * that is no longer wanted (canceled, paused) ends the call here. */
+        if (!s->ev.document_next || !s->ev.document_next(s->user, s->cur + 1)) {
+            s->declined = true;
+            return;
+        }
         session_next_document(s, st);
     }
 }
@@ -301,9 +282,8 @@ static void session_hang_up(struct session *s)
             session_log(s, "%ld malformed frame(s) from the remote were dropped", s->eng.guard.dropped);
         fax_engine_free(&s->eng);
     }
-    for (int d = 0; d < s->ndocs; d++)
-        if (s->docs[d].file[0])
-            unlink(s->docs[d].file);
+    if (s->tx_file[0])
+        unlink(s->tx_file);
     s->res.pages_sent = s->pages_confirmed;
     s->res.duration = session_doc_duration(s);
     s->phase = PHASE_OVER;
@@ -336,6 +316,17 @@ static void session_too_slow(struct session *s)
              s->too_slow, s->min_bit_rate);
     session_log(s, "%s", text);
     result_set(&s->res, MODEM_DROPPED, "bit_rate_too_low", text);
+    session_hang_up(s);
+}
+
+/* The next document of a batch was declined: the current one is complete,
+ * so the call ends as a success for it. */
+static void session_end_declined(struct session *s)
+{
+    if (fax_engine_started(&s->eng) && !s->t30_done)
+        t30_terminate(s->eng.t30);
+    session_log(s, "the next document is no longer wanted: the call ends after this one");
+    result_set(&s->res, MODEM_OK, "", "");
     session_hang_up(s);
 }
 
@@ -539,6 +530,10 @@ bool session_service(struct session *s)
             session_report_progress(s);
             if (s->too_slow) {
                 session_too_slow(s);
+                break;
+            }
+            if (s->declined) {
+                session_end_declined(s);
                 break;
             }
         }

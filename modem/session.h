@@ -26,9 +26,6 @@ struct session_params {
     const char *header_tz;      /* POSIX TZ for page headers (localtime is not thread safe) */
     const struct modem_events *ev;
     void *user;
-    /* req->nmore joined files of the further documents (req->more); the
-     * session deletes them. */
-    const char (*more_files)[PATH_MAX];
 };
 
 /* Copies everything it needs. NULL when out of memory. */

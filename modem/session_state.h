@@ -66,17 +66,15 @@ struct session {
     bool training_ok;
 
     int pages_confirmed;  /* of the current document, in this call */
-    /* Batched calls: documents after the first, sent after a T.30 EOM.
-     * The fields above (tx_file, first_page, total_pages, page_count)
-     * describe the document on the line; docs[0] is the first. */
+    /* Batched calls: every document's pages follow in tx_file, the
+     * first's first. The fields above (first_page, total_pages,
+     * page_count) describe the document on the line; docs[0] is the first. */
     struct session_doc {
-        char file[PATH_MAX];
         int first_page, total_pages, page_count;
     } *docs;
     int ndocs;            /* 1 for an ordinary call */
     int cur;              /* the document on the line */
-    int next_doc;         /* accepted to follow cur (cur + 1), or -1 */
-    bool no_more_docs;    /* a document was declined: the call ends after cur */
+    bool declined;        /* the next document was declined: the call ends after cur */
     int call_pages;       /* confirmed in this call over every document */
     int doc_base;         /* call_pages when the current document began */
     long doc_samples;     /* samples when the current document began */
