@@ -44,13 +44,15 @@ struct modem_events {
     void (*page_confirmed)(void *user, int pages_sent);    /* pages of this call confirmed so far */
     void (*finished)(void *user, const struct modem_result *res); /* exactly once per accepted call */
     /* Batched calls only (modem_send_request.nmore > 0; NULL: no further
-     * document is sent). document_next: document doc (1..nmore) may follow
-     * the current one in this call (T.30 EOM instead of EOP); false: it is
-     * not sent and the call ends after the current document. It runs inside
-     * the DSP call, before the current document's last page is confirmed.
-     * document_done: the current document's last page was confirmed; res
-     * holds its pages of this call and its share of the line time (from
-     * its start). From then on, page_confirmed, status and the final
+     * document is sent). The documents' pages go as one T.30 page stream
+     * (MPS between pages of one format, EOM where the format changes).
+     * document_next: the current document's last page was confirmed and
+     * document doc (1..nmore) is next; false: it is not wanted any more and
+     * the call ends now, a success for the current document (its first
+     * page may have started: the remote sees the call end there).
+     * document_done: then reports the current document complete; res holds
+     * its pages of this call and its share of the line time (from its
+     * start). From then on, page_confirmed, status and the final
      * finished() speak of the next document; finished() is about the
      * document on the line when the call ended. */
     bool (*document_next)(void *user, int doc);
@@ -82,7 +84,7 @@ struct modem_send_request {
                                      code bit_rate_too_low when training settles below */
     bool no_t38;                  /* the call stays on audio: no T.38 asked or accepted */
     /* Batching: further documents sent in the same call after the pages
-     * above, each after a T.30 EOM (see modem_events.document_next). */
+     * above (see modem_events.document_next). */
     const struct modem_document *more;
     int nmore;                    /* 0..MODEM_MAX_DOCUMENTS-1 */
 };

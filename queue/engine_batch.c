@@ -25,13 +25,15 @@ int engine_batch_max(const struct queue *q, const struct qjob *lead)
 }
 
 /* One call suits both jobs: the same station id and page header (what
- * the remote sees once per call), and the same modem settings after
- * precedence (destination > job > global). Same number means the same
- * route and line. */
+ * the remote sees once per call), the same resolution (pages of one
+ * format follow each other without a new negotiation) and the same modem
+ * settings after precedence (destination > job > global). Same number
+ * means the same route and line. */
 static bool batch_same_call(void *ctx, const struct job *lead, const struct job *c)
 {
     const struct queue *q = ctx;
-    if (strcmp(lead->tsid, c->tsid) != 0 || strcmp(lead->sender_name, c->sender_name) != 0)
+    if (strcmp(lead->tsid, c->tsid) != 0 || strcmp(lead->sender_name, c->sender_name) != 0
+        || lead->resolution != c->resolution)
         return false;
     struct dialplan_modem a, b;
     dialplan_modem_settings(q->cfg.dialplan, lead->recipient_number, lead->use_ecm, lead->max_bit_rate,
