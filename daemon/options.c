@@ -102,6 +102,9 @@ enum {
     OPT_RECEIPT_NOTIFY,
     OPT_RECEIPT_NOTIFY_WHEN,
     OPT_DELIVERY_GIVE_UP_HOURS,
+    /* Several jobs to one number in one call; the simulated network's set-up time. */
+    OPT_BATCH_MAX,
+    OPT_SIM_SETUP_TIME,
     OPT_RECEIVE_ROUTE, /* OPT_RECEIVE_ROUTE + i: --receive-KEY, KEY = receive_route_keys[i] */
     /* Dial rules, destinations, modem settings: OPT_DIALPLAN + enum dialplan_option. */
     OPT_DIALPLAN = 1000,
@@ -220,6 +223,9 @@ static const struct option long_options[] = {
     {"destination-max-pages", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_MAX_PAGES},
     {"destination-window", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_WINDOW},
     {"destination-refuse", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_REFUSE},
+    {"destination-batch", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_BATCH},
+    {"batch-max", required_argument, NULL, OPT_BATCH_MAX},
+    {"sim-setup-time", required_argument, NULL, OPT_SIM_SETUP_TIME},
     {"ecm", required_argument, NULL, OPT_DIALPLAN + DPO_ECM},
     {"max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MAX_BIT_RATE},
     {"min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MIN_BIT_RATE},
@@ -269,6 +275,10 @@ void options_print_help(FILE *out, const char *prog)
             "                           CPU allows; realtime: at the speed of a real line\n"
             "      --modems N           modem channels (default 4)\n"
             "      --per-destination N  concurrent calls to one number (default 1, 0 = no limit)\n"
+            "      --batch-max N        due jobs of one owner to one number go in one call,\n"
+            "                           at most N documents a call (default 10; 1 = off)\n"
+            "      --sim-setup-time S   simulated network: seconds from dialing to answer\n"
+            "                           (default 2; a real call takes 3-6)\n"
             "\n"
             "Dial rules (docs/dialing.md; without them numbers are dialed as typed):\n"
             "      --dial-country CC    country code: numbers become E.164 (+CC...)\n"
@@ -626,6 +636,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->line_spec = "sim";
     opt->sim_pace = "fast";
     opt->modems = 4;
+    opt->batch_max = QUEUE_DEFAULT_BATCH_MAX;
     opt->max_attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
     opt->history_days = 30;
     opt->per_destination = 1;
@@ -1045,6 +1056,12 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case OPT_PER_DESTINATION:
         bad |= parse_count("--per-destination", optarg, 0, 1024, &opt->per_destination) != 0;
+        break;
+    case OPT_BATCH_MAX:
+        bad |= parse_count("--batch-max", optarg, 1, QUEUE_BATCH_LIMIT, &opt->batch_max) != 0;
+        break;
+    case OPT_SIM_SETUP_TIME:
+        bad |= parse_count("--sim-setup-time", optarg, 1, 120, &opt->sim_setup_time) != 0;
         break;
     case OPT_TSID:
         if (strlen(optarg) > 20) {

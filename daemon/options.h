@@ -46,6 +46,8 @@ struct daemon_options {
     int max_attempts;
     int history_days;
     int per_destination;      /* concurrent calls per number */
+    int batch_max;            /* documents per call to one number; 1: no batching */
+    int sim_setup_time;       /* simulated network: seconds from dial to answer; 0: default */
     const char *tsid;
     const char *admin_group;  /* NULL = root only */
     const char *priority_group; /* --priority-group; NULL: anyone may raise priority */

@@ -14,11 +14,17 @@
 #include <unistd.h>
 
 /* One per call in progress, sent or received; freed by the call's
- * finished event. */
+ * finished event. A batched call carries several jobs, one after the
+ * other: job_id and first_page are those of the one on the line. */
 struct wiring_call {
     struct queue *q;
     uint64_t job_id;
     int first_page; /* pages of the job confirmed before this call; 0 when receiving */
+    int ndocs, cur;  /* batched calls: the jobs in sending order, the one on the line */
+    struct wiring_doc {
+        uint64_t job_id;
+        int first_page;
+    } docs[];
 };
 
 enum queue_failure wiring_failure_of(enum modem_outcome o)
@@ -101,6 +107,43 @@ static void on_finished(void *user, const struct modem_result *r)
     wiring_call_end(c, &WIRING_RESULT_OF(c, r, r->pages_sent), false);
 }
 
+/* A batched call: the next job may follow in the same call while the
+ * queue still wants it sent (not canceled or paused meanwhile). */
+static bool on_document_next(void *user, int doc)
+{
+    struct wiring_call *c = user;
+    if (doc <= c->cur || doc >= c->ndocs)
+        return false;
+    return queue_call_next_document(c->q, c->docs[doc].job_id);
+}
+
+/* The job on the line is complete; the next one takes its place. */
+static void on_document_done(void *user, int doc, const struct modem_result *r)
+{
+    struct wiring_call *c = user;
+    if (doc != c->cur || doc + 1 >= c->ndocs)
+        return;
+    struct queue_call_result res = WIRING_RESULT_OF(c, r, r->pages_sent);
+    wiring_log_transport(c->q, c->job_id, res.transport);
+    queue_call_finished(c->q, c->job_id, &res);
+    c->cur = doc + 1;
+    c->job_id = c->docs[c->cur].job_id;
+    c->first_page = c->docs[c->cur].first_page;
+}
+
+/* The call ended: the job on the line gets the result; the jobs after it
+ * were never sent and go back to the queue. */
+static void on_batch_finished(void *user, const struct modem_result *r)
+{
+    struct wiring_call *c = user;
+    struct queue_call_result res = WIRING_RESULT_OF(c, r, r->pages_sent);
+    wiring_log_transport(c->q, c->job_id, res.transport);
+    queue_call_finished(c->q, c->job_id, &res);
+    for (int d = c->cur + 1; d < c->ndocs; d++)
+        queue_call_not_sent(c->q, c->docs[d].job_id, c->docs[c->cur].job_id);
+    free(c);
+}
+
 static const struct modem_events wiring_events = {
     .status = on_status,
     .log = on_log,
@@ -108,13 +151,36 @@ static const struct modem_events wiring_events = {
     .finished = on_finished,
 };
 
+static const struct modem_events wiring_batch_events = {
+    .status = on_status,
+    .log = on_log,
+    .page_confirmed = on_page_confirmed,
+    .finished = on_batch_finished,
+    .document_next = on_document_next,
+    .document_done = on_document_done,
+};
+
 static int wiring_start(void *ctx, const struct queue_call *call)
 {
     struct wiring *w = ctx;
-    struct wiring_call *c = malloc(sizeof *c);
-    if (!c)
+    int nmore = call->nmore > 0 && call->more ? call->nmore : 0;
+    if (nmore >= MODEM_MAX_DOCUMENTS)
+        nmore = MODEM_MAX_DOCUMENTS - 1;
+    struct wiring_call *c = malloc(sizeof *c + (size_t)(nmore + 1) * sizeof c->docs[0]);
+    struct modem_document *more = nmore ? calloc((size_t)nmore, sizeof *more) : NULL;
+    if (!c || (nmore && !more)) {
+        free(c);
+        free(more);
         return -ENOMEM;
-    *c = (struct wiring_call){.q = w->q, .job_id = call->job_id, .first_page = call->first_page};
+    }
+    *c = (struct wiring_call){.q = w->q, .job_id = call->job_id, .first_page = call->first_page,
+                              .ndocs = nmore + 1};
+    c->docs[0] = (struct wiring_doc){call->job_id, call->first_page};
+    for (int d = 0; d < nmore; d++) {
+        const struct queue_call_doc *qd = &call->more[d];
+        c->docs[d + 1] = (struct wiring_doc){qd->job_id, qd->first_page};
+        more[d] = (struct modem_document){qd->page_paths, qd->page_count, qd->first_page + 1, qd->total_pages};
+    }
     struct modem_send_request req = {
         .number = call->number,
         .page_paths = call->page_paths,
@@ -128,8 +194,11 @@ static int wiring_start(void *ctx, const struct queue_call *call)
         .max_bit_rate = call->max_bit_rate,
         .min_bit_rate = call->min_bit_rate,
         .no_t38 = call->t38 == 0,
+        .more = more,
+        .nmore = nmore,
     };
-    int rc = modem_send(w->pool, call->channel, &req, &wiring_events, c);
+    int rc = modem_send(w->pool, call->channel, &req, nmore ? &wiring_batch_events : &wiring_events, c);
+    free(more);
     if (rc < 0)
         free(c);
     return rc;

@@ -57,6 +57,7 @@ struct line_config {
     const char *arg;       /* the text after "exec:"; NULL for sim */
     enum modem_pace pace;
     const char *sim_dir;
+    int sim_setup_seconds;   /* sim: line time from dial to answer; 0: the default */
     struct inbound_hub *hub; /* inbound calls (sim loopback); NULL: none */
     const struct modem_sip_options *sip; /* SIP lines */
     /* SIP lines that register: calls arriving at the registered contact

@@ -53,7 +53,7 @@ static const struct sim_rule {
 };
 
 /* Line time, in samples, that the network takes before an outcome. */
-#define SIM_RING_SAMPLES (2 * 8000)       /* one ring, then the machine answers */
+#define SIM_RING_SAMPLES (2 * 8000)       /* one ring, then the machine answers (--sim-setup-time) */
 #define SIM_NO_ANSWER_SAMPLES (30 * 8000) /* give up after ringing 30 s */
 #define SIM_HANGUP_GRACE (10 * 8000)      /* 5550104: drop even if the MCF never ends */
 /* 5550106: noise on the signal towards the receiver, ~21 dB below the
@@ -70,6 +70,7 @@ struct sim_number {
 struct line {
     char *sim_dir;
     struct inbound_hub *hub; /* NULL: the station number is just a number */
+    long ring_samples;    /* line time from dial to answer */
     pthread_mutex_t lock; /* protects numbers (dialed from several workers) */
     struct sim_number *numbers;
 };
@@ -183,6 +184,7 @@ static int sim_create(struct line **out, const struct line_config *cfg, char *er
     }
     pthread_mutex_init(&line->lock, NULL);
     line->hub = cfg->hub;
+    line->ring_samples = cfg->sim_setup_seconds > 0 ? (long)cfg->sim_setup_seconds * 8000 : SIM_RING_SAMPLES;
     *out = line;
     return 0;
 }
@@ -348,7 +350,7 @@ static void sim_ring(struct line_call *c)
         c->state = LINE_BUSY;
     else if (c->kind == SIM_NO_ANSWER && c->samples >= SIM_NO_ANSWER_SAMPLES)
         c->state = LINE_NO_ANSWER;
-    else if (c->kind != SIM_NO_ANSWER && c->samples >= SIM_RING_SAMPLES)
+    else if (c->kind != SIM_NO_ANSWER && c->samples >= c->line->ring_samples)
         c->state = LINE_ANSWERED;
 }
 

@@ -43,7 +43,30 @@ struct modem_events {
     void (*log)(void *user, const char *line);             /* readable T.30 transcript line */
     void (*page_confirmed)(void *user, int pages_sent);    /* pages of this call confirmed so far */
     void (*finished)(void *user, const struct modem_result *res); /* exactly once per accepted call */
+    /* Batched calls only (modem_send_request.nmore > 0; NULL: no further
+     * document is sent). The documents' pages go as one T.30 page stream
+     * (MPS between pages of one format, EOM where the format changes).
+     * document_next: the current document's last page was confirmed and
+     * document doc (1..nmore) is next; false: it is not wanted any more and
+     * the call ends now, a success for the current document (its first
+     * page may have started: the remote sees the call end there).
+     * document_done: then reports the current document complete; res holds
+     * its pages of this call and its share of the line time (from its
+     * start). From then on, page_confirmed, status and the final
+     * finished() speak of the next document; finished() is about the
+     * document on the line when the call ended. */
+    bool (*document_next)(void *user, int doc);
+    void (*document_done)(void *user, int doc, const struct modem_result *res);
 };
+
+/* A further document of a batched call: its own pages and numbering. */
+struct modem_document {
+    const char *const *page_paths;
+    int page_count;
+    int first_page_number;
+    int total_pages;
+};
+#define MODEM_MAX_DOCUMENTS 64 /* documents in one call, the first included */
 
 struct modem_send_request {
     const char *number;           /* normalized */
@@ -60,6 +83,10 @@ struct modem_send_request {
     int min_bit_rate;             /* 0: none; >= 7200 no V.27ter; the call ends with
                                      code bit_rate_too_low when training settles below */
     bool no_t38;                  /* the call stays on audio: no T.38 asked or accepted */
+    /* Batching: further documents sent in the same call after the pages
+     * above (see modem_events.document_next). */
+    const struct modem_document *more;
+    int nmore;                    /* 0..MODEM_MAX_DOCUMENTS-1 */
 };
 
 enum modem_pace { MODEM_PACE_FAST, MODEM_PACE_REALTIME };
@@ -154,6 +181,7 @@ struct modem_pool_config {
     const char *line_spec;  /* "sim" (default), "exec:COMMAND" or "sip:HOST[:PORT]" */
     enum modem_pace pace;   /* sim only; exec is paced by the command */
     const char *sim_dir;    /* where simulated receivers store pages: sim_dir/<number>/... */
+    int sim_setup_seconds;  /* sim: line time from dial to answer; 0: 2 s */
     const char *scratch_dir;/* temp files (multi-page TIFFs built per call) */
     int workers;            /* DSP threads; 0 = number of CPUs */
     const char *tsid;       /* default station id; also our CSI when answering */

@@ -714,7 +714,8 @@ static int pool_create_lines(struct modem_pool *pool, const struct modem_pool_co
             pl->sip.user = lc->caller_id;
         /* A SIP line that registers takes calls at its contact: they go
          * to the inbound slots like the listener's. */
-        struct line_config c = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir, .hub = pool->hub,
+        struct line_config c = { .arg = arg, .pace = cfg->pace, .sim_dir = cfg->sim_dir,
+                                    .sim_setup_seconds = cfg->sim_setup_seconds, .hub = pool->hub,
                                  .sip = &pl->sip, .name = lc->name ? lc->name : "default",
                                  .sip_incoming = pool->hub ? pool_sip_incoming : NULL,
                                  .sip_notice = pool_sip_notice, .sip_user = pool };
@@ -829,14 +830,53 @@ const char *modem_channel_name(const struct modem_pool *pool, int channel)
     return pool->channels[channel].name;
 }
 
-static bool request_is_valid(const struct modem_send_request *req)
+static bool pages_are_valid(const char *const *paths, int count)
 {
-    if (!req || !req->number || !*req->number || !req->page_paths || req->page_count <= 0)
+    if (!paths || count <= 0)
         return false;
-    for (int i = 0; i < req->page_count; i++)
-        if (!req->page_paths[i])
+    for (int i = 0; i < count; i++)
+        if (!paths[i])
             return false;
     return true;
+}
+
+static bool request_is_valid(const struct modem_send_request *req)
+{
+    if (!req || !req->number || !*req->number || !pages_are_valid(req->page_paths, req->page_count))
+        return false;
+    if (req->nmore < 0 || req->nmore >= MODEM_MAX_DOCUMENTS || (req->nmore > 0 && !req->more))
+        return false;
+    for (int d = 0; d < req->nmore; d++)
+        if (!pages_are_valid(req->more[d].page_paths, req->more[d].page_count))
+            return false;
+    return true;
+}
+
+/* A batched call's pages, every document's after the first's, in one
+ * file: spandsp then sends MPS between pages of the same format and an
+ * EOM only where the format changes, so a further document costs no new
+ * phase B (an EOM after every document makes the receiver wait its T2
+ * timer and renegotiate: about as long as a new call). Returns 0 when
+ * every page joined; otherwise the caller sends the first document alone
+ * (the others learn why when they are sent on their own). */
+static int pool_join_batch(const char *path, const struct modem_send_request *req)
+{
+    int total = req->page_count;
+    for (int d = 0; d < req->nmore; d++)
+        total += req->more[d].page_count;
+    const char **all = calloc((size_t)total, sizeof *all);
+    if (!all)
+        return -ENOMEM;
+    int n = 0;
+    for (int i = 0; i < req->page_count; i++)
+        all[n++] = req->page_paths[i];
+    for (int d = 0; d < req->nmore; d++)
+        for (int i = 0; i < req->more[d].page_count; i++)
+            all[n++] = req->more[d].page_paths[i];
+    char err[192];
+    int rc = tiff_join_pages(path, all, n, 1, err, sizeof err);
+    free(all);
+    return rc;
 }
 
 int modem_send(struct modem_pool *pool, int channel, const struct modem_send_request *req,
@@ -856,11 +896,13 @@ int modem_send(struct modem_pool *pool, int channel, const struct modem_send_req
     char path[PATH_MAX], join_err[192] = "";
     unsigned seq = atomic_fetch_add(&pool->call_seq, 1);
     snprintf(path, sizeof path, "%s/call-%ld-%s-%u.tif", pool->scratch_dir, (long)getpid(), ch->name, seq);
-    int rc = tiff_join_pages(path, req->page_paths, req->page_count,
-                             req->first_page_number > 0 ? req->first_page_number : 1,
-                             join_err, sizeof join_err);
+    int nmore = req->nmore > 0 && pool_join_batch(path, req) == 0 ? req->nmore : 0;
+    int rc = nmore > 0 ? 0
+             : tiff_join_pages(path, req->page_paths, req->page_count,
+                               req->first_page_number > 0 ? req->first_page_number : 1, join_err, sizeof join_err);
     const struct pool_line *pl = &pool->lines[ch->line];
     struct modem_send_request lreq = *req;
+    lreq.nmore = nmore;
     if ((!lreq.header || !lreq.header[0]) && pl->header)
         lreq.header = pl->header; /* the line's header text when the job has no sender name */
     struct session_params p = {

@@ -86,6 +86,31 @@ static void session_frame(t30_state_t *t30, void *user, int incoming, const uint
         s->check_progress = true;
 }
 
+/* The documents of the call: the request's pages first, then each
+ * further document of a batch (their pages follow in the same file). */
+static int session_init_docs(struct session *s, const struct session_params *p)
+{
+    const struct modem_send_request *req = p->req;
+    int nmore = req->more ? req->nmore : 0;
+    s->docs = calloc((size_t)nmore + 1, sizeof *s->docs);
+    if (!s->docs)
+        return -ENOMEM;
+    s->ndocs = nmore + 1;
+    s->docs[0] = (struct session_doc){.first_page = s->first_page, .total_pages = s->total_pages,
+                                      .page_count = s->page_count};
+    s->max_samples = SESSION_MAX_SAMPLES(s->page_count);
+    for (int d = 1; d <= nmore; d++) {
+        const struct modem_document *m = &req->more[d - 1];
+        struct session_doc *doc = &s->docs[d];
+        doc->first_page = m->first_page_number > 0 ? m->first_page_number : 1;
+        doc->page_count = m->page_count;
+        doc->total_pages = m->total_pages >= doc->first_page - 1 + m->page_count
+                               ? m->total_pages : doc->first_page - 1 + m->page_count;
+        s->max_samples += SESSION_MAX_SAMPLES(m->page_count) - SESSION_MAX_SAMPLES(0) + 60L * 8000;
+    }
+    return 0;
+}
+
 struct session *session_create(const struct session_params *p)
 {
     struct session *s = calloc(1, sizeof *s);
@@ -115,8 +140,23 @@ struct session *session_create(const struct session_params *p)
     s->res.bit_rate = -1;
     s->res.ecm = -1;
     atomic_init(&s->abort_requested, false);
+    if (session_init_docs(s, p) != 0) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
+
+/* Line time of the current document: from its start (the dial for the
+ * first) to now. */
+static double session_doc_duration(const struct session *s)
+{
+    if (s->drv->clock == LINE_CLOCK_POOL)
+        return (double)(s->samples - s->doc_samples) / 8000.0;
+    return elapsed_seconds(&s->doc_started);
+}
+
+
 
 static void session_set_transport(struct session *s)
 {
@@ -135,12 +175,68 @@ static int session_start_t30(struct session *s, enum line_media kind)
     fax_engine_limit(&s->eng, s->ecm, s->max_bit_rate, s->min_bit_rate);
     if (s->header[0])
         t30_set_tx_page_header_info(t30, s->header);
-    t30_set_tx_file(t30, s->tx_file, s->pages_base > 0 ? s->pages_base : -1, -1);
+    t30_set_tx_file(t30, s->tx_file, s->call_pages > 0 ? s->call_pages : -1, -1);
     t30_set_phase_b_handler(t30, session_phase_b, s);
     t30_set_phase_d_handler(t30, session_phase_d, s);
     t30_set_phase_e_handler(t30, session_phase_e, s);
     t30_set_real_time_frame_handler(t30, session_frame, s);
     return 0;
+}
+
+/* The current document was confirmed to its last page and the next one
+ * follows (it is already on the line: after MPS the next page starts at
+ * once): the current one is reported done, the next takes the line. */
+static void session_next_document(struct session *s, const t30_stats_t *st)
+{
+    int next = s->cur + 1;
+    struct modem_result r = {.outcome = MODEM_OK, .pages_sent = s->pages_confirmed, .bit_rate = st->bit_rate,
+                             .ecm = st->error_correcting_mode ? 1 : 0, .duration = session_doc_duration(s)};
+    snprintf(r.compression, sizeof r.compression, "%s", fax_engine_compression_name(st->encoding));
+    const char *ident = t30_get_rx_ident(s->eng.t30);
+    snprintf(r.remote_id, sizeof r.remote_id, "%s", ident ? ident : "");
+    snprintf(r.transport, sizeof r.transport, "%s", s->res.transport);
+    session_log(s, "document %d of this call sent: %d page(s) confirmed; document %d follows", s->cur + 1,
+                s->pages_confirmed, next + 1);
+    if (s->ev.document_done)
+        s->ev.document_done(s->user, s->cur, &r);
+    s->doc_base += s->page_count;
+    s->cur = next;
+    const struct session_doc *d = &s->docs[s->cur];
+    s->first_page = d->first_page;
+    s->total_pages = d->total_pages;
+    s->page_count = d->page_count;
+    s->pages_confirmed = 0;
+    s->announced_page = 0;
+    s->doc_samples = s->samples;
+    clock_gettime(CLOCK_MONOTONIC, &s->doc_started);
+    session_log(s, "document %d of this call: %d page(s) to send", s->cur + 1, s->page_count);
+}
+
+/* Pages confirmed over the whole call become pages of the document on
+ * the line; once it is complete, the next accepted document takes over. */
+static void session_count_pages(struct session *s, const t30_stats_t *st)
+{
+    if (s->pages_base + st->pages_tx > s->call_pages)
+        s->call_pages = s->pages_base + st->pages_tx;
+    for (;;) {
+        int in_doc = s->call_pages - s->doc_base;
+        if (in_doc > s->page_count)
+            in_doc = s->page_count;
+        if (in_doc > s->pages_confirmed) {
+            s->pages_confirmed = in_doc;
+            if (s->ev.page_confirmed)
+                s->ev.page_confirmed(s->user, s->pages_confirmed);
+        }
+        if (s->pages_confirmed < s->page_count || s->cur + 1 >= s->ndocs || s->declined)
+            return;
+        /* The next document's first page is on the line already: a job
+         * that is no longer wanted (canceled, paused) ends the call here. */
+        if (!s->ev.document_next || !s->ev.document_next(s->user, s->cur + 1)) {
+            s->declined = true;
+            return;
+        }
+        session_next_document(s, st);
+    }
 }
 
 /* Progress is read from spandsp's statistics after the DSP call, never
@@ -149,11 +245,7 @@ static void session_report_progress(struct session *s)
 {
     t30_stats_t st;
     t30_get_transfer_statistics(s->eng.t30, &st);
-    if (s->pages_base + st.pages_tx > s->pages_confirmed) {
-        s->pages_confirmed = s->pages_base + st.pages_tx;
-        if (s->ev.page_confirmed)
-            s->ev.page_confirmed(s->user, s->pages_confirmed);
-    }
+    session_count_pages(s, &st);
     if (s->min_bit_rate > 0 && s->training_ok && st.bit_rate > 0 && st.bit_rate < s->min_bit_rate)
         s->too_slow = st.bit_rate;
     bool sending = s->training_ok && s->pages_confirmed < s->page_count;
@@ -169,8 +261,7 @@ static void session_fill_stats(struct session *s)
     t30_state_t *t30 = s->eng.t30;
     t30_stats_t st;
     t30_get_transfer_statistics(t30, &st);
-    if (s->pages_base + st.pages_tx > s->pages_confirmed)
-        s->pages_confirmed = s->pages_base + st.pages_tx;
+    session_count_pages(s, &st);
     s->res.bit_rate = st.bit_rate;
     s->res.ecm = st.error_correcting_mode ? 1 : 0;
     snprintf(s->res.compression, sizeof s->res.compression, "%s", fax_engine_compression_name(st.encoding));
@@ -194,11 +285,7 @@ static void session_hang_up(struct session *s)
     if (s->tx_file[0])
         unlink(s->tx_file);
     s->res.pages_sent = s->pages_confirmed;
-    if (s->drv->clock == LINE_CLOCK_POOL) {
-        s->res.duration = (double)s->samples / 8000.0;
-    } else {
-        s->res.duration = elapsed_seconds(&s->started);
-    }
+    s->res.duration = session_doc_duration(s);
     s->phase = PHASE_OVER;
 }
 
@@ -232,6 +319,17 @@ static void session_too_slow(struct session *s)
     session_hang_up(s);
 }
 
+/* The next document of a batch was declined: the current one is complete,
+ * so the call ends as a success for it. */
+static void session_end_declined(struct session *s)
+{
+    if (fax_engine_started(&s->eng) && !s->t30_done)
+        t30_terminate(s->eng.t30);
+    session_log(s, "the next document is no longer wanted: the call ends after this one");
+    result_set(&s->res, MODEM_OK, "", "");
+    session_hang_up(s);
+}
+
 static void session_abort_now(struct session *s)
 {
     if (fax_engine_started(&s->eng) && !s->t30_done)
@@ -243,6 +341,7 @@ static void session_abort_now(struct session *s)
 static void session_dial(struct session *s)
 {
     clock_gettime(CLOCK_MONOTONIC, &s->started);
+    s->doc_started = s->started;
     if (s->join_error[0]) {
         result_set(&s->res, MODEM_PERMANENT, "bad_page", s->join_error);
         session_hang_up(s);
@@ -301,7 +400,7 @@ static void session_follow_media(struct session *s)
                 session_media_note(s, note, sizeof note));
     session_fill_stats(s);
     fax_engine_free(&s->eng);
-    s->pages_base = s->pages_confirmed;
+    s->pages_base = s->call_pages;
     if (session_start_t30(s, m) != 0) {
         result_set(&s->res, MODEM_DROPPED, "no_memory", "Out of memory switching the call to T.38.");
         session_hang_up(s);
@@ -433,6 +532,10 @@ bool session_service(struct session *s)
                 session_too_slow(s);
                 break;
             }
+            if (s->declined) {
+                session_end_declined(s);
+                break;
+            }
         }
         if (s->phase == PHASE_T30 && s->t30_done) {
             session_end_t30(s);
@@ -441,7 +544,7 @@ bool session_service(struct session *s)
         session_check_line(s);
         if (s->phase == PHASE_T30 && s->t30_done)
             session_end_t30(s);
-        else if (s->phase != PHASE_OVER && s->samples > SESSION_MAX_SAMPLES(s->page_count))
+        else if (s->phase != PHASE_OVER && s->samples > s->max_samples)
             session_give_up(s);
         if (n <= 0)
             break;
@@ -488,6 +591,7 @@ void session_free(struct session *s)
     }
     if (s->phase != PHASE_OVER)
         session_hang_up(s);
+    free(s->docs);
     free(s);
 }
 

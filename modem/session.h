@@ -8,6 +8,7 @@
 #ifndef FAXFS_MODEM_SESSION_H
 #define FAXFS_MODEM_SESSION_H
 
+#include <limits.h>
 #include <stdbool.h>
 
 #include "modem/line.h"

@@ -65,7 +65,21 @@ struct session {
     bool check_progress;
     bool training_ok;
 
-    int pages_confirmed;  /* in this call */
+    int pages_confirmed;  /* of the current document, in this call */
+    /* Batched calls: every document's pages follow in tx_file, the
+     * first's first. The fields above (first_page, total_pages,
+     * page_count) describe the document on the line; docs[0] is the first. */
+    struct session_doc {
+        int first_page, total_pages, page_count;
+    } *docs;
+    int ndocs;            /* 1 for an ordinary call */
+    int cur;              /* the document on the line */
+    bool declined;        /* the next document was declined: the call ends after cur */
+    int call_pages;       /* confirmed in this call over every document */
+    int doc_base;         /* call_pages when the current document began */
+    long doc_samples;     /* samples when the current document began */
+    struct timespec doc_started;
+    long max_samples;     /* the backstop for this call's line time */
     int pages_base;       /* confirmed before the current engine (a switch to T.38 restarts T.30) */
     int announced_page;   /* last page announced in a status */
     struct modem_result res;

@@ -31,7 +31,7 @@ struct rule {
 
 struct dest {
     char pattern[NUMBER_PATTERN_MAX];
-    int max_calls, ecm, max_bit_rate, min_bit_rate, t38, max_pages;
+    int max_calls, ecm, max_bit_rate, min_bit_rate, t38, max_pages, batch;
     bool has_window;
     struct dialplan_window window;
     char *refuse;
@@ -77,6 +77,7 @@ static const char *const option_names[DPO_COUNT] = {
     [DPO_ECM] = "ecm",
     [DPO_MAX_BIT_RATE] = "max-bit-rate",
     [DPO_MIN_BIT_RATE] = "min-bit-rate",
+    [DPO_DEST_BATCH] = "destination-batch",
 };
 
 const char *dialplan_option_name(enum dialplan_option o)
@@ -293,7 +294,7 @@ static struct dest *dest_for(struct dialplan *dp, const char *pattern, char *why
     struct dest *d = &p[dp->ndests++];
     memset(d, 0, sizeof *d);
     snprintf(d->pattern, sizeof d->pattern, "%s", pattern);
-    d->max_calls = d->ecm = d->t38 = -1;
+    d->max_calls = d->ecm = d->t38 = d->batch = -1;
     return d;
 }
 
@@ -382,6 +383,7 @@ static int set_dest(struct dialplan *dp, enum dialplan_option o, const char *val
         break;
     case DPO_DEST_ECM:
     case DPO_DEST_T38:
+    case DPO_DEST_BATCH:
         if ((r = yesno_arg(v, &iv, why, whylen)) != 0)
             return r;
         break;
@@ -417,6 +419,7 @@ static int set_dest(struct dialplan *dp, enum dialplan_option o, const char *val
     case DPO_DEST_MAX_PAGES: d->max_pages = n; break;
     case DPO_DEST_ECM: d->ecm = n; break;
     case DPO_DEST_T38: d->t38 = n; break;
+    case DPO_DEST_BATCH: d->batch = n; break;
     case DPO_DEST_MAX_BIT_RATE: d->max_bit_rate = n; break;
     case DPO_DEST_MIN_BIT_RATE: d->min_bit_rate = n; break;
     case DPO_DEST_WINDOW:
@@ -845,7 +848,7 @@ static const struct dest *find_dest(const struct dialplan *dp, const char *canon
 void dialplan_controls(const struct dialplan *dp, const char *canonical, struct dialplan_controls *out)
 {
     const struct dest *d = find_dest(dp, canonical);
-    *out = (struct dialplan_controls){.max_calls = -1, .t38 = -1};
+    *out = (struct dialplan_controls){.max_calls = -1, .t38 = -1, .batch = -1};
     if (!d)
         return;
     out->pattern = d->pattern;
@@ -854,6 +857,7 @@ void dialplan_controls(const struct dialplan *dp, const char *canonical, struct 
     out->window = d->has_window ? &d->window : NULL;
     out->refuse = d->refuse;
     out->t38 = d->t38;
+    out->batch = d->batch;
 }
 
 void dialplan_modem_settings(const struct dialplan *dp, const char *canonical, int job_ecm, int job_max_bit_rate,

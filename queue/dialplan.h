@@ -40,6 +40,7 @@ enum dialplan_option {
     DPO_ECM,                  /* ecm yes|no */
     DPO_MAX_BIT_RATE,         /* max-bit-rate N */
     DPO_MIN_BIT_RATE,         /* min-bit-rate N */
+    DPO_DEST_BATCH,           /* destination-batch PATTERN=yes|no */
     DPO_COUNT
 };
 const char *dialplan_option_name(enum dialplan_option o);
@@ -107,6 +108,7 @@ struct dialplan_controls {
     const struct dialplan_window *window; /* NULL: any time */
     const char *refuse;       /* non-NULL: refuse with this message */
     int t38;                  /* -1 as the line does, 0 never */
+    int batch;                /* -1 as the global batch limit, 0 never batched, 1 batched */
 };
 void dialplan_controls(const struct dialplan *dp, const char *canonical, struct dialplan_controls *out);
 

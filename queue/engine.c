@@ -30,6 +30,7 @@ struct pending_call {
     char sender[JOB_TEXT_MAX];
     char line[JOB_LINE_MAX]; /* the chosen line's name (number formatting per line goes here) */
     char **paths;
+    struct queue_call_doc *docs; /* batching: call.more, each with its own page paths */
 };
 
 /* ---- small helpers -------------------------------------------------- */
@@ -191,33 +192,52 @@ static int free_channel_of(const struct queue *q, int line)
     return -1;
 }
 
+static void free_paths(char **paths, int n)
+{
+    for (int i = 0; paths != NULL && i < n; i++)
+        free(paths[i]);
+    free(paths);
+}
+
 static void free_pending(struct pending_call *pc)
 {
     if (pc == NULL)
         return;
-    for (int i = 0; pc->paths != NULL && i < pc->call.page_count; i++)
-        free(pc->paths[i]);
-    free(pc->paths);
+    free_paths(pc->paths, pc->call.page_count);
+    for (int d = 0; pc->docs != NULL && d < pc->call.nmore; d++)
+        free_paths((char **)pc->docs[d].page_paths, pc->docs[d].page_count);
+    free(pc->docs);
     free(pc);
+}
+
+/* The files of the pages of qj not yet confirmed; how many, or -1. */
+static int unsent_page_paths(struct queue *q, const struct qjob *qj, char ***out)
+{
+    int n = qj->j.page_count - qj->j.pages_sent;
+    char **paths = n > 0 ? calloc((size_t)n, sizeof *paths) : NULL;
+
+    if (paths == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        if (q->be->page_path(q->bs, qj->j.id, qj->j.pages_sent + i, path, sizeof path) != 0 ||
+            (paths[i] = strdup(path)) == NULL) {
+            free_paths(paths, i);
+            return -1;
+        }
+    }
+    *out = paths;
+    return n;
 }
 
 static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int channel)
 {
     struct pending_call *pc = calloc(1, sizeof *pc);
-    int n = qj->j.page_count - qj->j.pages_sent;
+    int n = pc != NULL ? unsent_page_paths(q, qj, &pc->paths) : -1;
 
-    if (pc == NULL || n <= 0 || (pc->paths = calloc((size_t)n, sizeof *pc->paths)) == NULL) {
+    if (n <= 0) {
         free(pc);
         return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        char path[4096];
-        if (q->be->page_path(q->bs, qj->j.id, qj->j.pages_sent + i, path, sizeof path) != 0 ||
-            (pc->paths[i] = strdup(path)) == NULL) {
-            pc->call.page_count = i;
-            free_pending(pc);
-            return NULL;
-        }
     }
     int line = q->channels[channel].line;
     snprintf(pc->line, sizeof pc->line, "%s", q->lines[line].name);
@@ -292,7 +312,8 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
         return NULL;
     }
     qj->channel = channel;
-    ch->job = qj->j.id;
+    ch->job = ch->lead = qj->j.id;
+    ch->batch_left = 1;
     ch->busy_since = qj->page_mark = engine_now(q);
     char on_line[JOB_LINE_MAX + 10] = ""; /* named only where there is a choice */
     if (q->nlines > 1)
@@ -301,6 +322,35 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
                    pc->number,
                    qj->j.pages_sent > 0 ? " (resuming after the pages already confirmed)" : "");
     return pc;
+}
+
+/* Batching: further due jobs of the same owner to the same number ride in
+ * lead's call (engine_batch.c); each joins durably or not at all. */
+static void add_batch(struct queue *q, struct qjob *lead, struct pending_call *pc, int channel, struct notes *n)
+{
+    struct qjob *more[QUEUE_BATCH_LIMIT];
+    int k = engine_batch_collect(q, lead, more, engine_batch_max(q, lead) - 1), m = 0;
+
+    if (k <= 0 || (pc->docs = calloc((size_t)k, sizeof *pc->docs)) == NULL)
+        return;
+    for (int i = 0; i < k; i++) {
+        char **paths = NULL;
+        int np = unsent_page_paths(q, more[i], &paths);
+        if (np <= 0)
+            continue;
+        if (engine_batch_join(q, more[i], channel, lead, m + 1, n) != 0) {
+            free_paths(paths, np);
+            continue;
+        }
+        pc->docs[m++] = (struct queue_call_doc){more[i]->j.id, (const char *const *)paths, np, more[i]->j.pages_sent,
+                                                more[i]->j.page_count};
+    }
+    pc->call.more = pc->docs;
+    pc->call.nmore = m;
+    q->channels[channel].batch_left = 1 + m;
+    if (m > 0)
+        engine_job_log(q, n, lead->j.id, "%d more job%s of the same owner to %s go in this call", m,
+                       m == 1 ? "" : "s", lead->j.recipient_number);
 }
 
 static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v, int64_t next,
@@ -371,15 +421,18 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
     size_t *picked = malloc((q->njobs + 1) * sizeof *picked);
     int *free_of = calloc((size_t)q->nlines, sizeof *free_of);
     int *order = malloc((size_t)q->nlines * sizeof *order);
+    bool *counted = calloc((size_t)q->nchannels, sizeof *counted);
     size_t ncand = 0, nactive = 0, ncalls = 0;
 
-    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL)
+    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL || counted == NULL)
         goto out;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
-        if (qj->channel >= 0)
-            active[nactive++] = &qj->j;
-        else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND)
+        if (qj->channel >= 0) {
+            if (!counted[qj->channel]) /* a batched call is one call */
+                active[nactive++] = &qj->j;
+            counted[qj->channel] = true;
+        } else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND)
             cand[ncand++] = &qj->j;
     }
     for (int c = 0; c < q->nchannels; c++)
@@ -396,8 +449,8 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
                                  destination_key, q, picked);
     for (size_t i = 0; i < np && ncalls < max; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
-        if (qj == NULL)
-            continue;
+        if (qj == NULL || qj->channel >= 0 || qj->j.status != JOB_QUEUED)
+            continue; /* gone, or already in a batched call of this round */
         int no = route_lines_for(q->routes, q->nroutes, q->nlines, qj->j.recipient_number, order);
         bool any = false;
         int pos = route_choose(order, no, qj->route_pos, usable, free_of, &any);
@@ -414,6 +467,7 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
         qj->route_pos = pos;
         struct pending_call *pc = begin_attempt(q, qj, c, n);
         if (pc != NULL) {
+            add_batch(q, qj, pc, c, n);
             free_of[order[pos]]--;
             calls[ncalls++] = pc;
         }
@@ -424,6 +478,7 @@ out:
     free(picked);
     free(free_of);
     free(order);
+    free(counted);
     return ncalls;
 }
 
@@ -458,6 +513,8 @@ static int start_calls(struct queue *q, struct pending_call **calls, size_t ncal
             .duration = -1,
         };
         finish_call(q, call->job_id, &res);
+        for (int d = 0; d < call->nmore; d++)
+            queue_call_not_sent(q, call->more[d].job_id, call->job_id);
     }
     pthread_mutex_unlock(&q->line_lock);
     return started;
@@ -663,7 +720,20 @@ static bool try_next_line(struct queue *q, struct qjob *qj, const struct qline *
     return true;
 }
 
-/* The call is over: free its channel, then decide what the job becomes. */
+void engine_release_channel(struct queue *q, struct channel *ch, struct notes *n)
+{
+    ch->calls++;
+    q->lines[ch->line].calls++;
+    ch->job = ch->lead = 0;
+    ch->batch_left = 0;
+    engine_note(n, QE_SERVER, 0);
+    pthread_cond_broadcast(&q->idle);
+    engine_poke(q);
+}
+
+/* The call is over for this job: free its channel (unless further jobs
+ * of a batched call are still to report), then decide what the job
+ * becomes. */
 static void finish_call_locked(struct queue *q, struct qjob *qj, const struct queue_call_result *res, struct notes *n)
 {
     struct channel *ch = &q->channels[qj->channel];
@@ -676,9 +746,7 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
     qj->route_pos = 0;
     engine_record_call_facts(qj, res);
     engine_count_call_end(q, qj, ch, res, qj->j.pages_sent - before);
-    ch->calls++;
     ch->pages_sent += (uint64_t)(qj->j.pages_sent - before);
-    line->calls++;
     line->pages_sent += (uint64_t)(qj->j.pages_sent - before);
     if (res->failure != QF_NONE && res->failure != QF_ABORTED) {
         ch->errors++;
@@ -686,11 +754,11 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
         snprintf(line->last_error, sizeof line->last_error, "%s: %s", res->code && res->code[0] ? res->code
                  : queue_failure_name(res->failure), res->text ? res->text : "");
     }
-    ch->job = 0;
     qj->channel = -1;
-    engine_note(n, QE_SERVER, 0);
-    pthread_cond_broadcast(&q->idle);
-    engine_poke(q);
+    if (engine_batch_leave(qj, ch))
+        engine_release_channel(q, ch, n);
+    else
+        engine_note(n, QE_SERVER, 0);
 
     bool complete = res->failure == QF_NONE && qj->j.pages_sent >= qj->j.page_count;
     if (qj->j.status != JOB_ACTIVE && !complete) {
@@ -1041,16 +1109,23 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
 static void requeue_unreported(struct queue *q, struct notes *n)
 {
     for (int c = 0; c < q->nchannels; c++) {
-        struct qjob *qj = q->channels[c].job ? engine_find_job(q, q->channels[c].job) : NULL;
-        q->channels[c].job = 0;
-        if (qj == NULL)
+        q->channels[c].job = q->channels[c].lead = 0;
+        q->channels[c].batch_left = 0;
+    }
+    for (size_t i = 0; i < q->njobs; i++) {
+        struct qjob *qj = q->jobs[i];
+        if (qj->channel < 0)
             continue;
-        qj->channel = -1;
+        bool counted = qj->batch_lead == 0 || qj->batch_begun; /* batched jobs count from their turn */
         engine_log(q, QUEUE_LOG_WARNING, "job %llu: %s did not report the end of its call in time",
-                   (unsigned long long)qj->j.id, q->channels[c].name);
+                   (unsigned long long)qj->j.id, q->channels[qj->channel].name);
+        qj->channel = -1;
+        qj->batch_lead = 0;
+        qj->batch_begun = false;
         if (qj->j.status != JOB_ACTIVE)
             continue;
-        qj->j.attempts = qj->j.attempts > 0 ? qj->j.attempts - 1 : 0;
+        if (counted)
+            qj->j.attempts = qj->j.attempts > 0 ? qj->j.attempts - 1 : 0;
         qj->j.status = sched_waiting_state(&qj->j, engine_now(q));
         qj->j.device_status[0] = '\0';
         engine_persist(q, qj, n);

@@ -23,12 +23,19 @@ struct qjob {
     int channel;      /* >= 0 while a call for this job is on that channel */
     int route_pos;    /* position in its route of the line to try (failover within an attempt) */
     int64_t page_mark; /* start of the page now on the line (metrics only) */
+    /* Batching (engine_batch.c): != 0 while the job rides in the call
+     * dialed for that job (channel >= 0 then); batch_begun once its turn
+     * in the call came, which is when its attempt counts. */
+    uint64_t batch_lead;
+    bool batch_begun;
 };
 
 struct channel {
     char name[JOB_MODEM_MAX];
     int line;     /* index into queue.lines */
-    uint64_t job; /* 0 when idle; freed only by the call's finished report */
+    uint64_t job; /* 0 when idle; freed only by the call's finished report; the job on the line */
+    uint64_t lead;  /* the job the call was dialed for */
+    int batch_left; /* jobs of the call not yet reported (1 without batching) */
     uint64_t calls, pages_sent, errors;
     int64_t busy_since; /* when the current call was handed over */
 };
@@ -138,5 +145,22 @@ void engine_count_reception_end(struct queue *q, const struct job *j, const stru
 /* engine.c: what the other engine files take from calls. */
 void engine_abort_call(struct queue *q, int channel, uint64_t id);
 void engine_record_call_facts(struct qjob *qj, const struct queue_call_result *res);
+/* The last job of ch's call was reported: the channel is free. */
+void engine_release_channel(struct queue *q, struct channel *ch, struct notes *n);
+
+/* engine_batch.c: several jobs to one number in one call (called with
+ * the lock held). The documents a call to lead's number may carry. */
+int engine_batch_max(const struct queue *q, const struct qjob *lead);
+/* Chooses up to max further jobs for lead's call into out; returns how many. */
+int engine_batch_collect(struct queue *q, const struct qjob *lead, struct qjob **out, int max);
+/* qj rides in lead's call on channel, as document position (1..);
+ * durable before it returns 0. */
+int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struct qjob *lead, int position,
+                      struct notes *n);
+/* A job of ch's call was reported; true when none is left (the caller
+ * then releases the channel). */
+bool engine_batch_leave(struct qjob *qj, struct channel *ch);
+/* The call ended before qj's turn: back to the queue, uncounted. */
+void engine_batch_not_sent(struct queue *q, struct qjob *qj, uint64_t on_line, struct notes *n);
 
 #endif

@@ -215,6 +215,16 @@ struct queue_clock {
     void *ctx;
 };
 
+/* A further job sent in the same call (batching, docs/architecture.md):
+ * its pages follow the call's own after a T.30 end-of-message. */
+struct queue_call_doc {
+    uint64_t job_id;
+    const char *const *page_paths;
+    int page_count;
+    int first_page;
+    int total_pages;
+};
+
 /* A call handed to a modem channel. Valid only during start(). */
 struct queue_call {
     uint64_t job_id;
@@ -233,6 +243,11 @@ struct queue_call {
     int max_bit_rate; /* 0: no ceiling */
     int min_bit_rate; /* 0: no floor; the call ends when the rate falls below */
     int t38;          /* -1 as the line does, 0 never T.38 on this call */
+    /* Batching: further jobs of the same owner to the same number, in
+     * dispatch order; each is reported on its own (queue_call_next_document,
+     * queue_call_finished or queue_call_not_sent). */
+    const struct queue_call_doc *more;
+    int nmore;
 };
 
 /* Implemented by the daemon over modem/. start() must not call back into
@@ -320,6 +335,11 @@ struct queue_config {
      * user ([receipt USER]), used when a job asks for none. Not owned. */
     const struct queue_receipt_default *receipt_defaults;
     int nreceipt_defaults;
+    /* Batching: due jobs of one owner to one number with the same call
+     * settings go out in one call, at most batch_max jobs a call (0 or 1:
+     * one job a call; at most QUEUE_BATCH_LIMIT). [destination] batch = no
+     * (dialplan) turns it off for its numbers. */
+    int batch_max;
 };
 
 /* Log levels passed to cfg->log (syslog numbering). */
@@ -332,6 +352,8 @@ enum { QUEUE_LOG_ERR = 3, QUEUE_LOG_WARNING = 4, QUEUE_LOG_NOTICE = 5, QUEUE_LOG
 #define QUEUE_DEFAULT_JITTER_PERCENT 10
 #define QUEUE_DEFAULT_GHOSTSCRIPT "/usr/bin/gs"
 #define QUEUE_DEFAULT_RENDER_SECONDS 60
+#define QUEUE_DEFAULT_BATCH_MAX 10          /* the daemon's --batch-max */
+#define QUEUE_BATCH_LIMIT 50                /* jobs in one call, at most */
 
 int queue_open(struct queue **out, const struct queue_config *cfg);
 /* Stops dispatching, aborts active calls and waits (bounded) for their
@@ -628,6 +650,14 @@ struct queue_call_result {
     const char *transport; /* "g711", "t38", "sim", "exec"; NULL or "" unknown */
 };
 void queue_call_finished(struct queue *q, uint64_t id, const struct queue_call_result *res);
+/* Batched calls: job id (one of the call's queue_call.more) is about to be
+ * sent in the call, after the job before it. False when it is no longer
+ * wanted (paused, canceled, the server stopping): it is not sent and the
+ * call ends after the current job. True counts the attempt (durably). */
+bool queue_call_next_document(struct queue *q, uint64_t id);
+/* Batched calls: the call ended before job id's turn (the job on_line was
+ * on the line): it goes back to the queue, not counted as an attempt. */
+void queue_call_not_sent(struct queue *q, uint64_t id, uint64_t on_line);
 
 /* ---- inbound calls: receive jobs (docs/lifecycle.md) ---------------- */
 

@@ -95,6 +95,29 @@ static size_t calls_keyed(const char *want, const struct job *const *active, siz
     return n;
 }
 
+size_t sched_batch_pick(const struct job *lead, const struct job *const *candidates, size_t ncandidates,
+                        int max_jobs, sched_batch_fn same, void *ctx, size_t *picked)
+{
+    size_t n = 0;
+
+    if (max_jobs <= 1)
+        return 0;
+    for (size_t i = 0; i < ncandidates; i++) {
+        const struct job *c = candidates[i];
+        if (c == lead || c->id == lead->id || c->owner_uid != lead->owner_uid || c->pages_sent >= c->page_count
+            || strcmp(c->recipient_number, lead->recipient_number) != 0 || (same && !same(ctx, lead, c)))
+            continue;
+        /* insertion in dispatch order: candidate lists are short */
+        size_t k = n++;
+        while (k > 0 && sched_compare_due(&candidates[picked[k - 1]], &c) > 0) {
+            picked[k] = picked[k - 1];
+            k--;
+        }
+        picked[k] = i;
+    }
+    return n < (size_t)max_jobs - 1 ? n : (size_t)max_jobs - 1;
+}
+
 size_t sched_pick_keyed(const struct job **candidates, size_t ncandidates, const struct job *const *active,
                         size_t nactive, int free_channels, sched_key_fn key, void *ctx, size_t *picked)
 {

@@ -53,6 +53,17 @@ typedef int (*sched_key_fn)(void *ctx, const struct job *job, char *key, size_t 
 size_t sched_pick_keyed(const struct job **candidates, size_t ncandidates, const struct job *const *active,
                         size_t nactive, int free_channels, sched_key_fn key, void *ctx, size_t *picked);
 
+/* Batching: the further jobs that go in lead's call. A candidate joins
+ * when it has lead's owner (the remote sees one station id and page
+ * header per call: another owner's fax in it would go out under lead's
+ * name) and lead's canonical number, has pages left to send, and same()
+ * says the call's settings suit it. Chosen in dispatch order, at most
+ * max_jobs - 1 of them (the call carries lead first). picked needs room
+ * for ncandidates indexes; returns how many were chosen. */
+typedef bool (*sched_batch_fn)(void *ctx, const struct job *lead, const struct job *candidate);
+size_t sched_batch_pick(const struct job *lead, const struct job *const *candidates, size_t ncandidates,
+                        int max_jobs, sched_batch_fn same, void *ctx, size_t *picked);
+
 enum sched_verdict {
     SCHED_DONE,
     SCHED_RETRY,             /* next_attempt set */

@@ -82,3 +82,7 @@ faxfs_modem_test(NAME modem_admission SOURCES ${MODEM_TEST_DIR}/test_modem_admis
 # The HOST:PORT reader shared by the AudioSocket listener and the SIP agent.
 faxfs_modem_test(NAME modem_hostport SOURCES ${MODEM_TEST_DIR}/test_modem_hostport.c LIBS faxfs_modem
                  LABELS unit TIMEOUT 60)
+
+# Batching: several documents in one call (T.30 EOM), each reported on its own.
+faxfs_modem_test(NAME modem_batch SOURCES ${MODEM_TEST_DIR}/test_modem_batch.c LIBS modem_testlib
+                 LABELS unit TIMEOUT 600)

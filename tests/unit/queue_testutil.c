@@ -51,6 +51,16 @@ int fake_line_start(void *ctx, const struct queue_call *call)
     c->ecm = call->ecm;
     c->max_bit_rate = call->max_bit_rate;
     c->min_bit_rate = call->min_bit_rate;
+    c->nmore = call->nmore;
+    for (int d = 0; d < call->nmore && d < 16; d++) {
+        c->more_ids[d] = call->more[d].job_id;
+        c->more_pages[d] = call->more[d].page_count;
+        for (int i = 0; i < call->more[d].page_count; i++) {
+            int fd = open(call->more[d].page_paths[i], O_RDONLY);
+            assert_true(fd >= 0);
+            close(fd);
+        }
+    }
     if (call->channel >= 0 && call->channel < 16)
         l->on_channel[call->channel] = call->job_id;
     for (int i = 0; i < call->page_count; i++) {
@@ -80,6 +90,13 @@ void fake_line_abort(void *ctx, int channel)
         struct queue_call_result r = test_result(QF_ABORTED, "aborted", -1);
         l->on_channel[channel] = 0;
         queue_call_finished(l->q, id, &r);
+        /* a batched call's further jobs never had their turn */
+        for (int i = l->ncalls - 1; i >= 0; i--)
+            if (l->calls[i].job_id == id) {
+                for (int d = 0; d < l->calls[i].nmore && d < 16; d++)
+                    queue_call_not_sent(l->q, l->calls[i].more_ids[d], id);
+                break;
+            }
     }
 }
 

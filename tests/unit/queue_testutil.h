@@ -27,6 +27,9 @@ struct fake_call {
     int first_page;
     int total_pages;
     int ecm, max_bit_rate, min_bit_rate; /* the call's modem settings */
+    int nmore;                           /* batching: further jobs in the call */
+    uint64_t more_ids[16];
+    int more_pages[16];
 };
 struct fake_line {
     struct fake_call calls[FAKE_LINE_MAX_CALLS];

@@ -268,6 +268,43 @@ static void test_spec_shown_drops_userinfo(void **state)
     assert_string_equal(out, "exec:bridge --fast");
 }
 
+static void test_batching_options(void **state)
+{
+    (void)state;
+    struct daemon_options opt;
+    const char *none[] = {"/mnt", NULL};
+    assert_int_equal(parse(&opt, none, NULL), OPTIONS_RUN);
+    assert_int_equal(opt.batch_max, 10);
+    assert_int_equal(opt.sim_setup_time, 0);
+    options_free(&opt);
+
+    const char *set[] = {"--batch-max", "1", "--sim-setup-time", "4", "/mnt", NULL};
+    assert_int_equal(parse(&opt, set, NULL), OPTIONS_RUN);
+    assert_int_equal(opt.batch_max, 1);
+    assert_int_equal(opt.sim_setup_time, 4);
+    options_free(&opt);
+
+    const char *zero[] = {"--batch-max", "0", "/mnt", NULL};
+    assert_int_equal(parse(&opt, zero, NULL), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "--batch-max"));
+    options_free(&opt);
+
+    const char *big[] = {"--batch-max", "51", "/mnt", NULL};
+    assert_int_equal(parse(&opt, big, NULL), OPTIONS_EXIT_USAGE);
+    options_free(&opt);
+
+    const char *slow[] = {"--sim-setup-time", "121", "/mnt", NULL};
+    assert_int_equal(parse(&opt, slow, NULL), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "--sim-setup-time"));
+    options_free(&opt);
+
+    const char *bad[] = {"--destination-batch=555*=maybe", "/mnt", NULL};
+    const char *org[] = {"/etc/faxfs.conf:3", NULL, NULL};
+    assert_int_equal(parse(&opt, bad, org), OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(said, "/etc/faxfs.conf:3"));
+    options_free(&opt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_route_to_unknown_line_names_file_and_line),
         cmocka_unit_test(test_bad_line_configurations_are_refused),
         cmocka_unit_test(test_spec_shown_drops_userinfo),
+        cmocka_unit_test(test_batching_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

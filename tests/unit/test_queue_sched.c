@@ -242,6 +242,67 @@ static void test_waiting_state_follows_the_job_times(void **state)
     assert_int_equal(sched_waiting_state(&j, 200), JOB_QUEUED);
 }
 
+/* ---- batching: which jobs ride in one call ---- */
+
+static bool same_settings(void *ctx, const struct job *lead, const struct job *c)
+{
+    (void)ctx;
+    return lead->use_ecm == c->use_ecm;
+}
+
+static void test_batch_takes_same_owner_same_number_only(void **state)
+{
+    (void)state;
+    struct job lead = make_job(1, "5551234", 128, 1), a = make_job(2, "5551234", 128, 2),
+               other_owner = make_job(3, "5551234", 128, 3), other_number = make_job(4, "5559999", 128, 4);
+    other_owner.owner_uid = lead.owner_uid + 1;
+    const struct job *cand[] = {&other_owner, &lead, &other_number, &a};
+    size_t picked[4];
+    assert_int_equal(sched_batch_pick(&lead, cand, 4, 10, same_settings, NULL, picked), 1);
+    assert_ptr_equal(cand[picked[0]], &a);
+}
+
+static void test_batch_respects_the_cap_counting_the_lead(void **state)
+{
+    (void)state;
+    struct job lead = make_job(1, "555", 128, 1), a = make_job(2, "555", 128, 2), b = make_job(3, "555", 128, 3),
+               c = make_job(4, "555", 128, 4);
+    const struct job *cand[] = {&a, &b, &c};
+    size_t picked[3];
+    assert_int_equal(sched_batch_pick(&lead, cand, 3, 3, same_settings, NULL, picked), 2);
+    assert_ptr_equal(cand[picked[0]], &a);
+    assert_ptr_equal(cand[picked[1]], &b);
+    /* a cap of one document a call is no batching at all */
+    assert_int_equal(sched_batch_pick(&lead, cand, 3, 1, same_settings, NULL, picked), 0);
+}
+
+static void test_batch_fills_in_priority_order(void **state)
+{
+    (void)state;
+    struct job lead = make_job(1, "555", 200, 1), low = make_job(2, "555", 10, 2), high = make_job(3, "555", 255, 9),
+               normal_old = make_job(4, "555", 128, 3), normal_new = make_job(5, "555", 128, 8);
+    const struct job *cand[] = {&low, &normal_new, &high, &normal_old};
+    size_t picked[4];
+    assert_int_equal(sched_batch_pick(&lead, cand, 4, 4, same_settings, NULL, picked), 3);
+    assert_ptr_equal(cand[picked[0]], &high);
+    assert_ptr_equal(cand[picked[1]], &normal_old);
+    assert_ptr_equal(cand[picked[2]], &normal_new);
+}
+
+static void test_batch_leaves_out_other_settings_and_sent_jobs(void **state)
+{
+    (void)state;
+    struct job lead = make_job(1, "555", 128, 1), no_ecm = make_job(2, "555", 128, 2), sent = make_job(3, "555", 128, 3),
+               fine = make_job(4, "555", 128, 4);
+    no_ecm.use_ecm = 0;
+    lead.use_ecm = fine.use_ecm = sent.use_ecm = 1;
+    sent.pages_sent = sent.page_count;
+    const struct job *cand[] = {&no_ecm, &sent, &fine};
+    size_t picked[3];
+    assert_int_equal(sched_batch_pick(&lead, cand, 3, 10, same_settings, NULL, picked), 1);
+    assert_ptr_equal(cand[picked[0]], &fine);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +321,10 @@ int main(void)
         cmocka_unit_test(test_success_with_pages_missing_is_not_done),
         cmocka_unit_test(test_aborted_call_is_requeued_not_failed),
         cmocka_unit_test(test_waiting_state_follows_the_job_times),
+        cmocka_unit_test(test_batch_takes_same_owner_same_number_only),
+        cmocka_unit_test(test_batch_respects_the_cap_counting_the_lead),
+        cmocka_unit_test(test_batch_fills_in_priority_order),
+        cmocka_unit_test(test_batch_leaves_out_other_settings_and_sent_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
