@@ -83,7 +83,7 @@ static int check_notify(struct queue *q, const struct queue_request *req, struct
 
     if (req->notify_when < 0 || req->notify_when >= JOB_NOTIFY_WHEN_COUNT || req->notify_attach < 0 ||
         req->notify_attach >= JOB_ATTACH_COUNT) {
-        snprintf(why, whylen, "notify_when must be final, done or failed and notify_attach report, fax or both");
+        snprintf(why, whylen, "notify_when must be final, done, failed or every-attempt and notify_attach report, fax or both");
         return -EINVAL;
     }
     if ((r = job_parse_notify(req->notify, job->notify, sizeof job->notify, why, whylen)) != 0)
