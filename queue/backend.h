@@ -103,6 +103,13 @@ struct queue_backend {
      * st whether it succeeds or not. */
     int (*reserve_ids)(void *state, size_t n, uint64_t *first);
     int (*group_commit)(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts);
+    /* Optional (NULL: a broadcast with a cover page is refused with
+     * -ENOSYS). A new fd, open read-write, for the cover page of job
+     * job_index (0-based) of the group; caller closes. When covers are
+     * staged, every job has one (group_commit refuses a gap with -EINVAL)
+     * and it becomes that job's page 1, the shared pages (staged from
+     * index 1 on) follow it. */
+    int (*stage_cover)(struct queue_stage *st, size_t job_index);
 };
 
 /* The file spool, documented in docs/spool-format.md. */

@@ -11,9 +11,11 @@
 #include "queue/fault.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int queue_upload_open(struct queue *q)
@@ -248,8 +250,11 @@ static int stage_cover(struct queue *q, const struct document_options *opt, cons
     return r;
 }
 
+/* The documents from page index 1 on when there is a cover (page 0); the
+ * cover itself only with own_cover (a broadcast makes one per job). */
 static int stage_documents(struct queue *q, struct queue_stage *st, const struct queue_request *req,
-                           const int *doc_fds, size_t ndocs, struct job *job, char *why, size_t whylen)
+                           const int *doc_fds, size_t ndocs, struct job *job, bool own_cover, char *why,
+                           size_t whylen)
 {
     struct stage_sink ss = {q->be, st};
     struct document_sink sink = {stage_page_fd, &ss};
@@ -275,7 +280,7 @@ static int stage_documents(struct queue *q, struct queue_stage *st, const struct
         job->page_count += dr.pages;
         job->size += dr.bytes;
     }
-    if (!req->cover_page)
+    if (!req->cover_page || !own_cover)
         return 0;
     char comment[sizeof req->cover_comment];
     snprintf(comment, sizeof comment, "%.*s", (int)sizeof comment - 1, req->cover_comment);
@@ -352,7 +357,7 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
         snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
         goto refused;
     }
-    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, why, whylen)) != 0 ||
+    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, true, why, whylen)) != 0 ||
         (r = check_max_pages(q, &job, why, whylen)) != 0) {
         q->be->stage_abort(st);
         goto refused;
@@ -450,6 +455,99 @@ static int commit_group(struct queue *q, struct queue_stage *st, struct job *job
     return 0;
 }
 
+/* Covers per converter run: one Ghostscript process renders this many
+ * cover pages (a few ms each), far below DOCUMENT_MAX_PAGES. */
+#define GROUP_COVERS_PER_RUN 250
+
+struct cover_sink {
+    const struct queue_backend *be;
+    struct queue_stage *st;
+    struct job *jobs;
+    size_t base;  /* job index of the run's first page */
+    int last_fd;  /* a copy of the fd of the page written last, to size it */
+    size_t last;  /* its job index */
+};
+
+/* The page written last is whole once the next is asked for: its bytes
+ * go to its job's size. */
+static uint64_t fd_size(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static void cover_sized(struct cover_sink *cs)
+{
+    if (cs->last_fd < 0)
+        return;
+    cs->jobs[cs->last].size += fd_size(cs->last_fd);
+    close(cs->last_fd);
+    cs->last_fd = -1;
+}
+
+static int cover_page_fd(void *ctx, int index)
+{
+    struct cover_sink *cs = ctx;
+    cover_sized(cs);
+    int fd = cs->be->stage_cover(cs->st, cs->base + (size_t)index);
+    if (fd >= 0) {
+        cs->last_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        cs->last = cs->base + (size_t)index;
+    }
+    return fd;
+}
+
+/* Every job of a broadcast its own cover page, naming its recipient:
+ * the cover programs of up to GROUP_COVERS_PER_RUN jobs concatenated into
+ * one PostScript document, rendered by the sandboxed converter like any
+ * cover (outside the engine lock), its page k staged as job base+k's
+ * page 1. Each job's size counts its own cover's bytes. */
+static int stage_group_covers(struct queue *q, struct queue_stage *st, const struct queue_request *req,
+                              struct job *jobs, size_t n, char *why, size_t whylen)
+{
+    char comment[sizeof req->cover_comment], reason[256];
+    struct document_options opt;
+    struct cover_sink cs = {q->be, st, jobs, 0, -1, 0};
+    struct document_sink sink = {cover_page_fd, &cs};
+    int total = jobs[0].page_count + 1, r = 0;
+
+    snprintf(comment, sizeof comment, "%.*s", (int)sizeof comment - 1, req->cover_comment);
+    document_options(q, &jobs[0], &opt);
+    for (size_t base = 0; r == 0 && base < n; base += GROUP_COVERS_PER_RUN) {
+        size_t k = n - base < GROUP_COVERS_PER_RUN ? n - base : GROUP_COVERS_PER_RUN;
+        int fd = q->be->upload_open(q->bs);
+        if (fd < 0) {
+            snprintf(why, whylen, "the cover pages cannot be made: %s; free space in the spool", strerror(-fd));
+            return fd;
+        }
+        for (size_t i = 0; r == 0 && i < k; i++) {
+            char *ps = NULL;
+            size_t len = 0;
+            if ((r = cover_page_program(&jobs[base + i], total, comment, &ps, &len)) != 0)
+                snprintf(why, whylen, "the cover pages cannot be made: out of memory; submit again later");
+            else if (write(fd, ps, len) != (ssize_t)len) {
+                r = -EIO;
+                snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
+            }
+            free(ps);
+        }
+        struct document_result dr = {0};
+        cs.base = base;
+        if (r == 0 && (r = convert_document(q, fd, &opt, 0, &sink, &dr, reason, sizeof reason)) != 0)
+            snprintf(why, whylen, "the cover pages of recipients %zu to %zu: %s", base + 1, base + k, reason);
+        if (r == 0 && (size_t)dr.pages != k) {
+            snprintf(why, whylen, "the cover pages of %zu recipients came out as %d pages; drop cover, or put a "
+                     "cover page into the documents", k, dr.pages);
+            r = -EINVAL;
+        }
+        cover_sized(&cs);
+        for (size_t i = 0; r == 0 && i < k; i++)
+            jobs[base + i].page_count = total;
+        close(fd);
+    }
+    return r;
+}
+
 static void prefix_line(char *why, size_t whylen, int line)
 {
     char tmp[512];
@@ -475,10 +573,10 @@ int queue_submit_group(struct queue *q, const struct queue_caller *who, const st
     } else if (q->be->reserve_ids == NULL || q->be->group_commit == NULL) {
         snprintf(why, whylen, "this storage cannot hold broadcasts; submit one job per number");
         r = -ENOSYS;
-    } else if (req->cover_page) {
-        snprintf(why, whylen, "a broadcast cannot have a cover page made per recipient; drop cover, or put a "
+    } else if (req->cover_page && q->be->stage_cover == NULL) {
+        snprintf(why, whylen, "this storage cannot hold a cover page per recipient; drop cover, or put a "
                               "cover page into the documents");
-        r = -EINVAL;
+        r = -ENOSYS;
     } else if ((jobs = calloc(nrcpt, sizeof *jobs)) == NULL) {
         snprintf(why, whylen, "out of memory for %zu recipients; split the broadcast", nrcpt);
         r = -ENOMEM;
@@ -493,14 +591,20 @@ int queue_submit_group(struct queue *q, const struct queue_caller *who, const st
     }
     if (r == 0 && (r = q->be->stage_open(q->bs, &st)) != 0)
         snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
-    /* The documents once, for every job. */
-    if (r == 0 && (r = stage_documents(q, st, req, doc_fds, ndocs, &jobs[0], why, whylen)) != 0) {
+    /* The documents once, for every job; then each job's own cover. */
+    if (r == 0 && (r = stage_documents(q, st, req, doc_fds, ndocs, &jobs[0], false, why, whylen)) != 0) {
+        q->be->stage_abort(st);
+        st = NULL;
+    }
+    for (size_t i = 1; r == 0 && i < nrcpt; i++) {
+        jobs[i].page_count = jobs[0].page_count;
+        jobs[i].size = jobs[0].size;
+    }
+    if (r == 0 && req->cover_page && (r = stage_group_covers(q, st, req, jobs, nrcpt, why, whylen)) != 0) {
         q->be->stage_abort(st);
         st = NULL;
     }
     for (size_t i = 0; r == 0 && i < nrcpt; i++) {
-        jobs[i].page_count = jobs[0].page_count;
-        jobs[i].size = jobs[0].size;
         if ((r = check_max_pages(q, &jobs[i], why, whylen)) != 0) {
             prefix_line(why, whylen, rcpt[i].line);
             q->be->stage_abort(st);
