@@ -498,8 +498,8 @@ static int cover_page_fd(void *ctx, int index)
 }
 
 /* Every job of a broadcast its own cover page, naming its recipient:
- * the cover programs of up to GROUP_COVERS_PER_RUN jobs concatenated into
- * one PostScript document, rendered by the sandboxed converter like any
+ * the cover pages of up to GROUP_COVERS_PER_RUN jobs as one PostScript
+ * document (cover_pages_program), rendered by the sandboxed converter like any
  * cover (outside the engine lock), its page k staged as job base+k's
  * page 1. Each job's size counts its own cover's bytes. */
 static int stage_group_covers(struct queue *q, struct queue_stage *st, const struct queue_request *req,
@@ -520,17 +520,15 @@ static int stage_group_covers(struct queue *q, struct queue_stage *st, const str
             snprintf(why, whylen, "the cover pages cannot be made: %s; free space in the spool", strerror(-fd));
             return fd;
         }
-        for (size_t i = 0; r == 0 && i < k; i++) {
-            char *ps = NULL;
-            size_t len = 0;
-            if ((r = cover_page_program(&jobs[base + i], total, comment, &ps, &len)) != 0)
-                snprintf(why, whylen, "the cover pages cannot be made: out of memory; submit again later");
-            else if (write(fd, ps, len) != (ssize_t)len) {
-                r = -EIO;
-                snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
-            }
-            free(ps);
+        char *ps = NULL;
+        size_t len = 0;
+        if ((r = cover_pages_program(&jobs[base], k, total, comment, &ps, &len)) != 0) {
+            snprintf(why, whylen, "the cover pages cannot be made: out of memory; submit again later");
+        } else if (write(fd, ps, len) != (ssize_t)len) {
+            r = -EIO;
+            snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
         }
+        free(ps);
         struct document_result dr = {0};
         cs.base = base;
         if (r == 0 && (r = convert_document(q, fd, &opt, 0, &sink, &dr, reason, sizeof reason)) != 0)
