@@ -294,6 +294,29 @@ static void test_a_group_with_a_cover_gives_each_job_its_own_first_page(void **s
     free(v);
 }
 
+/* Covers that cannot be made (here: no Ghostscript) refuse the whole
+ * group, naming the cover, and leave nothing staged. */
+static void test_covers_that_cannot_be_made_refuse_the_whole_group(void **state)
+{
+    struct queue_fixture *f = *state;
+    f->cfg.ghostscript = "/nonexistent/gs";
+    queue_fixture_reopen(f);
+    struct queue_request req = {0};
+    struct queue_recipient *v = numbers(300, 0, NULL); /* more than one run of covers */
+    uint64_t group = 0;
+    char why[256] = "";
+    int fd = make_good_tiff(1);
+
+    req.cover_page = true;
+    assert_int_not_equal(queue_submit_group(f->q, &test_owner, &req, v, 300, &fd, 1, &group, why, sizeof why), 0);
+    assert_non_null(strstr(why, "cover"));
+    assert_int_equal(job_count(f->q), 0);
+    assert_int_equal(entries(f, "jobs"), 0);
+    assert_int_equal(entries(f, "tmp"), 0);
+    close(fd);
+    free(v);
+}
+
 #ifdef FAXFS_FAULT_INJECTION
 static void test_a_disk_error_in_the_middle_leaves_no_job_of_the_group(void **state)
 {
@@ -391,6 +414,7 @@ int main(void)
         T(test_a_group_is_one_job_per_number_with_shared_pages),
         T(test_a_refused_number_refuses_the_whole_group_naming_its_line),
         T(test_a_group_with_a_cover_gives_each_job_its_own_first_page),
+        T(test_covers_that_cannot_be_made_refuse_the_whole_group),
 #ifdef FAXFS_FAULT_INJECTION
         T(test_a_disk_error_in_the_middle_leaves_no_job_of_the_group),
         T(test_a_crash_before_the_commit_record_leaves_no_job),
