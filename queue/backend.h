@@ -108,7 +108,8 @@ struct queue_backend {
      * job_index (0-based) of the group; caller closes. When covers are
      * staged, every job has one (group_commit refuses a gap with -EINVAL)
      * and it becomes that job's page 1, the shared pages (staged from
-     * index 1 on) follow it. */
+     * index 1 on) follow it. After a first call, calls for distinct
+     * job_index may come from several threads at once. */
     int (*stage_cover)(struct queue_stage *st, size_t job_index);
 };
 

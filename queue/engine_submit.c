@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,6 +460,7 @@ static int commit_group(struct queue *q, struct queue_stage *st, struct job *job
 /* Covers per converter run: one Ghostscript process renders this many
  * cover pages (a few ms each), far below DOCUMENT_MAX_PAGES. */
 #define GROUP_COVERS_PER_RUN 250
+#define GROUP_COVER_THREADS 4 /* runs at once, at most; the sandbox allows 8 */
 
 struct cover_sink {
     const struct queue_backend *be;
@@ -497,53 +500,118 @@ static int cover_page_fd(void *ctx, int index)
     return fd;
 }
 
+/* The covers of one group, shared by the threads that render them. */
+struct cover_work {
+    struct queue *q;
+    struct queue_stage *st;
+    struct job *jobs;
+    size_t n;
+    int total; /* pages of each job, the cover included */
+    char comment[sizeof ((struct queue_request *)0)->cover_comment];
+    struct document_options opt;
+    pthread_mutex_t lock; /* protects next, r, why */
+    size_t next;          /* job index of the next run to start */
+    int r;                /* the first failure; the others then stop */
+    char why[512];
+};
+
+/* One Ghostscript run: the covers of jobs base..base+k-1. Each run touches
+ * only its own jobs and cover files, so runs may go at once. */
+static int cover_run(struct cover_work *w, size_t base, size_t k, char *why, size_t whylen)
+{
+    struct cover_sink cs = {w->q->be, w->st, w->jobs, base, -1, 0};
+    struct document_sink sink = {cover_page_fd, &cs};
+    struct document_result dr = {0};
+    char reason[256], *ps = NULL;
+    size_t len = 0;
+    int r, fd = w->q->be->upload_open(w->q->bs);
+
+    if (fd < 0) {
+        snprintf(why, whylen, "the cover pages cannot be made: %s; free space in the spool", strerror(-fd));
+        return fd;
+    }
+    if ((r = cover_pages_program(&w->jobs[base], k, w->total, w->comment, &ps, &len)) != 0) {
+        snprintf(why, whylen, "the cover pages cannot be made: out of memory; submit again later");
+    } else if (write(fd, ps, len) != (ssize_t)len) {
+        r = -EIO;
+        snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
+    }
+    free(ps);
+    if (r == 0 && (r = convert_document(w->q, fd, &w->opt, 0, &sink, &dr, reason, sizeof reason)) != 0)
+        snprintf(why, whylen, "the cover pages of recipients %zu to %zu: %s", base + 1, base + k, reason);
+    if (r == 0 && (size_t)dr.pages != k) {
+        snprintf(why, whylen, "the cover pages of %zu recipients came out as %d pages; drop cover, or put a "
+                 "cover page into the documents", k, dr.pages);
+        r = -EINVAL;
+    }
+    cover_sized(&cs);
+    for (size_t i = 0; r == 0 && i < k; i++)
+        w->jobs[base + i].page_count = w->total;
+    close(fd);
+    return r;
+}
+
+/* Takes runs until none is left or one failed. */
+static void *cover_worker(void *arg)
+{
+    struct cover_work *w = arg;
+    char why[512];
+
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t base = w->next;
+        bool stop = w->r != 0 || base >= w->n;
+        w->next += GROUP_COVERS_PER_RUN;
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            return NULL;
+        size_t k = w->n - base < GROUP_COVERS_PER_RUN ? w->n - base : GROUP_COVERS_PER_RUN;
+        int r = cover_run(w, base, k, why, sizeof why);
+        if (r != 0) {
+            pthread_mutex_lock(&w->lock);
+            if (w->r == 0) {
+                w->r = r;
+                snprintf(w->why, sizeof w->why, "%s", why);
+            }
+            pthread_mutex_unlock(&w->lock);
+        }
+    }
+}
+
 /* Every job of a broadcast its own cover page, naming its recipient:
  * the cover pages of up to GROUP_COVERS_PER_RUN jobs as one PostScript
- * document (cover_pages_program), rendered by the sandboxed converter like any
- * cover (outside the engine lock), its page k staged as job base+k's
- * page 1. Each job's size counts its own cover's bytes. */
+ * document (cover_pages_program), rendered by the sandboxed converter like
+ * any cover (outside the engine lock), its page k staged as job base+k's
+ * page 1. The first run goes alone (it makes the stage's covers
+ * directory), the others on up to GROUP_COVER_THREADS threads, as many as
+ * there are processors. Each job's size counts its own cover's bytes. */
 static int stage_group_covers(struct queue *q, struct queue_stage *st, const struct queue_request *req,
                               struct job *jobs, size_t n, char *why, size_t whylen)
 {
-    char comment[sizeof req->cover_comment], reason[256];
-    struct document_options opt;
-    struct cover_sink cs = {q->be, st, jobs, 0, -1, 0};
-    struct document_sink sink = {cover_page_fd, &cs};
-    int total = jobs[0].page_count + 1, r = 0;
+    struct cover_work w = {.q = q, .st = st, .jobs = jobs, .n = n, .total = jobs[0].page_count + 1};
+    size_t k = n < GROUP_COVERS_PER_RUN ? n : GROUP_COVERS_PER_RUN;
+    int r;
 
-    snprintf(comment, sizeof comment, "%.*s", (int)sizeof comment - 1, req->cover_comment);
-    document_options(q, &jobs[0], &opt);
-    for (size_t base = 0; r == 0 && base < n; base += GROUP_COVERS_PER_RUN) {
-        size_t k = n - base < GROUP_COVERS_PER_RUN ? n - base : GROUP_COVERS_PER_RUN;
-        int fd = q->be->upload_open(q->bs);
-        if (fd < 0) {
-            snprintf(why, whylen, "the cover pages cannot be made: %s; free space in the spool", strerror(-fd));
-            return fd;
-        }
-        char *ps = NULL;
-        size_t len = 0;
-        if ((r = cover_pages_program(&jobs[base], k, total, comment, &ps, &len)) != 0) {
-            snprintf(why, whylen, "the cover pages cannot be made: out of memory; submit again later");
-        } else if (write(fd, ps, len) != (ssize_t)len) {
-            r = -EIO;
-            snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
-        }
-        free(ps);
-        struct document_result dr = {0};
-        cs.base = base;
-        if (r == 0 && (r = convert_document(q, fd, &opt, 0, &sink, &dr, reason, sizeof reason)) != 0)
-            snprintf(why, whylen, "the cover pages of recipients %zu to %zu: %s", base + 1, base + k, reason);
-        if (r == 0 && (size_t)dr.pages != k) {
-            snprintf(why, whylen, "the cover pages of %zu recipients came out as %d pages; drop cover, or put a "
-                     "cover page into the documents", k, dr.pages);
-            r = -EINVAL;
-        }
-        cover_sized(&cs);
-        for (size_t i = 0; r == 0 && i < k; i++)
-            jobs[base + i].page_count = total;
-        close(fd);
-    }
-    return r;
+    snprintf(w.comment, sizeof w.comment, "%.*s", (int)sizeof w.comment - 1, req->cover_comment);
+    document_options(q, &jobs[0], &w.opt);
+    if ((r = cover_run(&w, 0, k, why, whylen)) != 0 || k == n)
+        return r;
+    pthread_mutex_init(&w.lock, NULL);
+    w.next = k;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = cpus > 1 ? (size_t)cpus : 1, started = 0;
+    if (nthreads > GROUP_COVER_THREADS)
+        nthreads = GROUP_COVER_THREADS;
+    pthread_t helpers[GROUP_COVER_THREADS];
+    for (size_t i = 1; i < nthreads && pthread_create(&helpers[started], NULL, cover_worker, &w) == 0; i++)
+        started++;
+    cover_worker(&w); /* this thread too; alone when no helper could start */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(helpers[i], NULL);
+    pthread_mutex_destroy(&w.lock);
+    if (w.r != 0)
+        snprintf(why, whylen, "%s", w.why);
+    return w.r;
 }
 
 static void prefix_line(char *why, size_t whylen, int line)

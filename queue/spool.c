@@ -972,6 +972,8 @@ static int spool_stage_page(struct queue_stage *st, int index)
     return fd;
 }
 
+/* The first call makes STAGE/covers/ and must come alone; later calls may
+ * come from several threads at once (distinct job_index). */
 static int spool_stage_cover(struct queue_stage *st, size_t job_index)
 {
     char name[32];
@@ -985,8 +987,12 @@ static int spool_stage_cover(struct queue_stage *st, size_t job_index)
     int fd = openat(st->coversfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    if (job_index + 1 > st->ncovers)
-        st->ncovers = job_index + 1;
+    /* Runs of covers may stage at once (the directory exists by then):
+     * the count is raised atomically. */
+    size_t want = job_index + 1, cur = __atomic_load_n(&st->ncovers, __ATOMIC_RELAXED);
+    while (cur < want && !__atomic_compare_exchange_n(&st->ncovers, &cur, want, false, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED))
+        ;
     return fd;
 }
 
