@@ -664,6 +664,69 @@ out:
     return t;
 }
 
+/* An attempt receipt (notify_when every-attempt): a short text, no
+ * attachment (the report is made once the job ends), telling of one failed
+ * attempt as it was recorded then, whatever the job does meanwhile. Its
+ * Message-ID is faxfs.ID.(1000 + attempt)@HOST, the same on every try. */
+static enum delivery_try act_attempt_receipt(struct deliverer *d, const struct job *j,
+                                             const struct job_delivery *rec, char *why, size_t whylen)
+{
+    char host[256] = "localhost", msgid[MAIL_MESSAGE_ID_MAX], subject[640], text[1536], when[40] = "";
+    char number[JOB_NUMBER_MAX], name[JOB_TEXT_MAX], reason[JOB_DELIVERY_REASON_MAX];
+
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    mail_message_id(msgid, sizeof msgid, j->id, 1000 + rec->of_attempt, host);
+    snprintf(number, sizeof number, "%s", j->recipient_number);
+    snprintf(name, sizeof name, "%s", j->recipient_name);
+    snprintf(reason, sizeof reason, "%s", rec->reason[0] ? rec->reason : "unknown error");
+    clean(number);
+    clean(name);
+    clean(reason);
+    size_t rl = strlen(reason);
+    if (rl > 1 && reason[rl - 1] == '.')
+        reason[rl - 1] = '\0'; /* the sentence goes on in the subject */
+    job_format_time(rec->retry_at, when, sizeof when);
+    snprintf(subject, sizeof subject, "Fax %llu to %s%s%s%s: attempt %d of %d failed, %s; next try %s",
+             (unsigned long long)j->id, name, name[0] ? " (" : "", number, name[0] ? ")" : "", rec->of_attempt,
+             j->max_attempts, reason, when[0] ? when : "now");
+    snprintf(text, sizeof text,
+             "%s.\n\n"
+             "The fax is not given up: it will be tried again. Another mail follows when it ends\n"
+             "(with the transmission report), and one after each further failed attempt.\n"
+             "The job is under the faxfs mount: jobs/%llu/ (history/%llu/ once it ended).\n",
+             subject, (unsigned long long)j->id, (unsigned long long)j->id);
+    char targets[JOB_DELIVERY_TARGET_MAX];
+    const char *rcpt[JOB_NOTIFY_ADDRESSES_MAX];
+    size_t n = 0;
+    snprintf(targets, sizeof targets, "%s", rec->target);
+    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < JOB_NOTIFY_ADDRESSES_MAX;
+         w = strtok_r(NULL, ",", &save))
+        rcpt[n++] = w;
+    const char *extra[] = {"Auto-Submitted: auto-generated"};
+    struct mail_message m = {
+        .to = rcpt, .nto = n, .subject = subject, .message_id = msgid, .text = text,
+        .extra_headers = extra, .nextra = 1,
+    };
+    int fd = memfd_create("faxfs-receipt-mail", MFD_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot stage the message: %s", strerror(errno));
+        return DELIVERY_TRY_TEMPORARY;
+    }
+    if (mail_message_write(&m, fd, why, whylen) < 0) {
+        close(fd);
+        return DELIVERY_TRY_PERMANENT; /* a refused address: the same again fails again */
+    }
+    struct sendmail_config sc = {
+        .path = d->cfg.sendmail, .timeout_seconds = d->cfg.timeout_seconds,
+        .run_as = d->cfg.sendmail_run_as, .uid = d->cfg.sendmail_uid, .gid = d->cfg.sendmail_gid,
+    };
+    enum sendmail_result r = sendmail_deliver(&sc, NULL, rcpt, n, fd, why, whylen);
+    close(fd);
+    return r == SENDMAIL_OK ? DELIVERY_TRY_OK : r == SENDMAIL_PERMANENT ? DELIVERY_TRY_PERMANENT
+                                                                        : DELIVERY_TRY_TEMPORARY;
+}
+
 typedef enum delivery_try (*action_fn)(struct action_ctx *a, char *why, size_t whylen);
 static const struct {
     const char *name;
@@ -690,6 +753,8 @@ static void deliver_one(struct deliverer *d, const struct job *j, int index)
     if (j->type == JOB_SEND) {
         if (strcmp(rec.action, JOB_RECEIPT_ACTION) == 0)
             t = act_receipt(d, j, index, &rec, why, sizeof why);
+        else if (strcmp(rec.action, JOB_ATTEMPT_RECEIPT_ACTION) == 0)
+            t = act_attempt_receipt(d, j, &rec, why, sizeof why);
         else
             snprintf(why, sizeof why, "unknown action \"%s\" for a sent fax", rec.action);
     } else if (k == sizeof actions / sizeof actions[0]) {
@@ -723,7 +788,10 @@ static void deliver_one(struct deliverer *d, const struct job *j, int index)
         dlog(d, LOG_WARNING, "job %llu: delivery %d (%s %s) %s: %s%s", (unsigned long long)j->id, index + 1,
              rec.action, rec.target, rec.state == JD_FAILED ? "failed for good" : "failed, will retry", rec.error,
              rec.state == JD_FAILED ? "; fix it, then write redeliver to the fax's ctl" : "");
-    if (r < 0)
+    if (r == -ESTALE)
+        dlog(d, LOG_INFO, "job %llu: delivery %d was replaced by a newer attempt receipt while it was tried",
+             (unsigned long long)j->id, index + 1);
+    else if (r < 0)
         dlog(d, LOG_ERR, "job %llu: the outcome of delivery %d could not be stored: %s; it will be tried again",
              (unsigned long long)j->id, index + 1, strerror(-r));
 }
@@ -766,7 +834,8 @@ static int64_t deliver_pass(struct deliverer *d)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec, next = now + 60;
-    if (queue_list(d->q, QL_RECEIVED | QL_HISTORY, &ids, &nids) != 0)
+    /* Unfinished send jobs too: an attempt receipt is mailed while its job waits to retry. */
+    if (queue_list(d->q, QL_RECEIVED | QL_HISTORY | QL_UNFINISHED, &ids, &nids) != 0)
         return now + 5;
     struct job *j = malloc(sizeof *j);
     bool routing = d->cfg.routes != NULL && d->cfg.routes->n > 0;

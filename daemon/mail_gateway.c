@@ -457,10 +457,30 @@ static void remove_draft(int outbox, const char *draft)
     unlinkat(outbox, draft, AT_REMOVEDIR);
 }
 
-int mailgw_submit(const char *mount, const char *draft, const char *number,
+/* The recipients file of a broadcast draft: one line per number, the
+ * mail's recipient name after a tab (the same for all). */
+static int write_recipients(int d, const char *const *numbers, size_t n, const char *name)
+{
+    size_t cap = n * (MAILGW_NUMBER_MAX + MAILGW_NAME_MAX + 3) + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s%s\n", numbers[i], name[0] ? "\t" : "", name);
+    int rc = write_file(d, "recipients", buf, len);
+    free(buf);
+    return rc;
+}
+
+int mailgw_submit(const char *mount, const char *draft, const char *const *numbers, size_t nnumbers,
                   const struct mailgw_msg *m, enum mailgw_stage *stage, char *why, size_t whylen)
 {
-    char path[4096];
+    char path[4096], to[MAILGW_NUMBER_MAX + 32];
+    const char *number = to;
+    if (nnumbers == 1)
+        snprintf(to, sizeof to, "%s", numbers[0]);
+    else
+        snprintf(to, sizeof to, "%zu numbers", nnumbers);
     *stage = MAILGW_AT_DRAFT;
     snprintf(path, sizeof path, "%s/outbox", mount);
     int outbox = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -476,14 +496,18 @@ int mailgw_submit(const char *mount, const char *draft, const char *number,
     int d = openat(outbox, draft, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = d < 0 ? -errno : 0;
     const char *what = "the draft";
-    if (rc == 0) {
+    if (rc == 0 && nnumbers > 1) {
+        *stage = MAILGW_AT_NUMBER;
+        what = "recipients";
+        rc = write_recipients(d, numbers, nnumbers, m->name);
+    } else if (rc == 0) {
         *stage = MAILGW_AT_NUMBER;
         what = "recipient_number";
         char line[MAILGW_NUMBER_MAX + 2];
-        int n = snprintf(line, sizeof line, "%s\n", number);
+        int n = snprintf(line, sizeof line, "%s\n", numbers[0]);
         rc = write_file(d, "recipient_number", line, (size_t)n);
     }
-    if (rc == 0 && m->name[0]) {
+    if (rc == 0 && nnumbers == 1 && m->name[0]) {
         *stage = MAILGW_AT_DRAFT;
         what = "recipient_name";
         char line[MAILGW_NAME_MAX + 2];
@@ -519,6 +543,8 @@ int mailgw_submit(const char *mount, const char *draft, const char *number,
                 close(efd);
                 reason[strcspn(reason, "\n")] = '\0';
             }
+            if (strncmp(reason, "recipients line ", 16) == 0)
+                *stage = MAILGW_AT_NUMBER; /* one of the numbers, as a single fax's number would be */
             fail(why, whylen, rc, "the fax to %s was refused: %s%s%s", number, strerror(-rc),
                  reason[0] ? ": " : "", reason);
         }

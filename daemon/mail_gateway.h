@@ -77,11 +77,14 @@ int mailgw_parse(int fd, size_t max_docs, struct mailgw_msg *m, char *why, size_
 void mailgw_msg_free(struct mailgw_msg *m);
 
 /* Submits one draft named draft in MOUNT/outbox as the calling user:
- * mkdir, recipient_number, recipient_name, cover and comment, the
- * documents 01.EXT, 02.EXT..., then "submit" to ctl. On failure the draft
- * is removed, *stage says where, why has the reason (the draft's error
- * file when submit failed). 0 or -errno. */
-int mailgw_submit(const char *mount, const char *draft, const char *number,
+ * mkdir, recipient_number and recipient_name (one number) or a
+ * `recipients` file of "NUMBER<TAB>NAME" lines (several: a broadcast, one
+ * group of jobs, all or none), cover and comment, the documents 01.EXT,
+ * 02.EXT..., then "submit" to ctl. On failure the draft is removed,
+ * *stage says where (a number the daemon refused in the recipients file
+ * is MAILGW_AT_NUMBER), why has the reason (the draft's error file when
+ * submit failed). 0 or -errno. */
+int mailgw_submit(const char *mount, const char *draft, const char *const *numbers, size_t nnumbers,
                   const struct mailgw_msg *m, enum mailgw_stage *stage, char *why, size_t whylen);
 
 /* The sysexits code for a failed submission (err is -errno). */

@@ -9,7 +9,7 @@
  * the sender up in the root-owned map, and then becomes the mapped user
  * for good (setgroups, setgid, setuid) before it reads a byte of MIME: the
  * message is parsed with GMime and the fax submitted through the mount as
- * that user, a draft per number, exactly as the user's own mkdir/cp/echo
+ * that user, one draft (a broadcast for several numbers), exactly as the user's own mkdir/cp/echo
  * would, so every check of the daemon applies and the job is the user's.
  * Started as an ordinary user it submits only for senders mapped to that
  * user. Exit codes follow sysexits(3); one line on stderr says why.
@@ -192,20 +192,19 @@ int main(int argc, char **argv)
         die(MAILGW_EX_TEMPFAIL, "%s", why);
     close(msgfd);
 
-    for (size_t i = 0; i < nrcpt; i++) {
-        char draft[64];
-        enum mailgw_stage stage;
-        /* Unique over time too: a draft left by a killed run (it expires
-         * with --draft-expire-days) never makes a later mail fail. */
-        snprintf(draft, sizeof draft, "mail-%lld-%ld-%zu", (long long)time(NULL), (long)getpid(), i + 1);
-        rc = mailgw_submit(mount, draft, numbers[i], m, &stage, why, sizeof why);
-        if (rc != 0) {
-            int code = mailgw_exit_code(rc, stage);
-            if (i > 0)
-                die(code, "%s (the faxes to the first %zu recipients were submitted)", why, i);
-            die(code, "%s", why);
-        }
-    }
+    /* One draft: several numbers make it a broadcast, one group of jobs
+     * submitted all at once or not at all. Its name is unique over time
+     * too: a draft left by a killed run (it expires with
+     * --draft-expire-days) never makes a later mail fail. */
+    char draft[64];
+    const char *nums[MAX_RECIPIENTS];
+    enum mailgw_stage stage;
+    for (size_t i = 0; i < nrcpt; i++)
+        nums[i] = numbers[i];
+    snprintf(draft, sizeof draft, "mail-%lld-%ld", (long long)time(NULL), (long)getpid());
+    rc = mailgw_submit(mount, draft, nums, nrcpt, m, &stage, why, sizeof why);
+    if (rc != 0)
+        die(mailgw_exit_code(rc, stage), "%s", why);
     mailgw_msg_free(m);
     free(m);
     return 0;

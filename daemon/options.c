@@ -336,7 +336,8 @@ void options_print_help(FILE *out, const char *prog)
             "      --delivery-give-up-hours N  no new try this long after the first (24)\n"
             "      --receipt-notify USER=ADDRS  receipts of USER's jobs that ask for none\n"
             "                           go to ADDRS ([receipt USER] notify = ADDRS)\n"
-            "      --receipt-notify-when USER=WHEN  final, done or failed (final)\n"
+            "      --receipt-notify-when USER=WHEN  final, done, failed or every-attempt\n"
+            "                           (final)\n"
             "      --sip-allow LIST     who may call the SIP listener: addresses and\n"
             "                           ADDR/BITS prefixes, comma-separated, or any\n"
             "                           (default any); others get 403\n"
@@ -548,7 +549,7 @@ static int set_receipt_user(struct daemon_options *opt, bool when, const char *a
     }
     char why[200];
     if (when && job_parse_notify_when(eq + 1, &opt->receipt_users[i].when) != 0) {
-        fprintf(stderr, "faxfs: %s: '%s' is not final, done or failed\n", what, eq + 1);
+        fprintf(stderr, "faxfs: %s: '%s' is not final, done, failed or every-attempt\n", what, eq + 1);
         return -1;
     }
     char list[sizeof opt->receipt_users[0].notify];

@@ -313,7 +313,7 @@ int fs_draft_set(struct queue_request *req, int node, const char *buf, size_t le
     }
     case FK_NOTIFY_WHEN:
         if (job_parse_notify_when(text, (int *)(void *)member) < 0) {
-            snprintf(why, whylen, "notify_when: '%s' is not final, done or failed", text);
+            snprintf(why, whylen, "notify_when: '%s' is not final, done, failed or every-attempt", text);
             return -EINVAL;
         }
         return 0;

@@ -110,6 +110,15 @@ struct queue_backend {
      * nothing below min from now on, durably (never lowers it). */
     int (*peek_next_id)(void *state, uint64_t *id);
     int (*raise_next_id)(void *state, uint64_t min);
+
+    /* Optional (NULL: a broadcast with a cover page is refused with
+     * -ENOSYS). A new fd, open read-write, for the cover page of job
+     * job_index (0-based) of the group; caller closes. When covers are
+     * staged, every job has one (group_commit refuses a gap with -EINVAL)
+     * and it becomes that job's page 1, the shared pages (staged from
+     * index 1 on) follow it. After a first call, calls for distinct
+     * job_index may come from several threads at once. */
+    int (*stage_cover)(struct queue_stage *st, size_t job_index);
 };
 
 /* The file spool, documented in docs/spool-format.md. */

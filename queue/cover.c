@@ -103,7 +103,10 @@ static const char prologue[] =
     "  /Bold findfont 12 scalefont setfont 72 y moveto label show\n"
     "  /Body findfont 12 scalefont setfont 190 y moveto value show } bind def\n"
     "/line { /y y 15 sub def 72 y moveto show } bind def\n"
-    "<< /PageSize [595 842] >> setpagedevice\n"
+    "<< /PageSize [595 842] >> setpagedevice\n";
+
+/* Each page's own start, after the prologue. */
+static const char page_head[] =
     "/Bold findfont 40 scalefont setfont 72 740 moveto (FAX) show\n"
     "4 setlinewidth 72 725 moveto 523 725 lineto stroke\n"
     "/y 700 def\n";
@@ -166,9 +169,9 @@ static void comment_lines(struct ps *p, const char *comment)
     }
 }
 
-int cover_page_program(const struct job *job, int total_pages, const char *comment, char **out, size_t *len)
+/* One job's page: its fields and the comment, then showpage. */
+static void cover_page(struct ps *p, const struct job *job, int total_pages, const char *comment)
 {
-    struct ps p = {0};
     char date[64] = "", pages[64];
     time_t t = (time_t)job->submitted;
     struct tm tm;
@@ -176,23 +179,49 @@ int cover_page_program(const struct job *job, int total_pages, const char *comme
     if (localtime_r(&t, &tm) != NULL)
         strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
     snprintf(pages, sizeof pages, "%d, including this cover page", total_pages);
-    ps_bytes(&p, prologue, sizeof prologue - 1);
-    field(&p, "To:", job->recipient_name);
-    field(&p, "Fax number:", job->recipient_number);
-    PS_LITERAL(&p, "/y y 12 sub def\n");
-    field(&p, "From:", job->sender_name);
-    field(&p, "Company:", job->sender_company);
-    field(&p, "Department:", job->sender_department);
-    PS_LITERAL(&p, "/y y 12 sub def\n");
-    field(&p, "Date:", date);
-    field(&p, "Pages:", pages);
-    comment_lines(&p, comment);
-    PS_LITERAL(&p, "showpage\n%%EOF\n");
-    if (p.failed) {
-        free(p.data);
+    ps_bytes(p, page_head, sizeof page_head - 1);
+    field(p, "To:", job->recipient_name);
+    field(p, "Fax number:", job->recipient_number);
+    PS_LITERAL(p, "/y y 12 sub def\n");
+    field(p, "From:", job->sender_name);
+    field(p, "Company:", job->sender_company);
+    field(p, "Department:", job->sender_department);
+    PS_LITERAL(p, "/y y 12 sub def\n");
+    field(p, "Date:", date);
+    field(p, "Pages:", pages);
+    comment_lines(p, comment);
+    PS_LITERAL(p, "showpage\n");
+}
+
+static int ps_done(struct ps *p, char **out, size_t *len)
+{
+    if (p->failed) {
+        free(p->data);
         return -ENOMEM;
     }
-    *out = p.data;
-    *len = p.len;
+    *out = p->data;
+    *len = p->len;
     return 0;
+}
+
+int cover_page_program(const struct job *job, int total_pages, const char *comment, char **out, size_t *len)
+{
+    struct ps p = {0};
+
+    ps_bytes(&p, prologue, sizeof prologue - 1);
+    cover_page(&p, job, total_pages, comment);
+    PS_LITERAL(&p, "%%EOF\n");
+    return ps_done(&p, out, len);
+}
+
+int cover_pages_program(const struct job *jobs, size_t n, int total_pages, const char *comment, char **out,
+                        size_t *len)
+{
+    struct ps p = {0};
+
+    ps_bytes(&p, prologue, sizeof prologue - 1);
+    for (size_t i = 0; i < n; i++)
+        cover_page(&p, &jobs[i], total_pages, comment);
+    PS_LITERAL(&p, "%%EOF\n");
+    return ps_done(&p, out, len);
 }

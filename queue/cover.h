@@ -18,5 +18,10 @@
  * non-ASCII bytes escaped, so no field can run PostScript. UTF-8 text is
  * shown in Latin-1; other characters become '?'. 0 or -ENOMEM. */
 int cover_page_program(const struct job *job, int total_pages, const char *comment, char **out, size_t *len);
+/* The cover pages of n jobs (a broadcast's recipients) as one program of
+ * n pages, page i job i's: the prologue (fonts, page size) once, so one
+ * Ghostscript run renders them all at a few ms a page. */
+int cover_pages_program(const struct job *jobs, size_t n, int total_pages, const char *comment, char **out,
+                        size_t *len);
 
 #endif

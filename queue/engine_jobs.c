@@ -153,24 +153,13 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
 }
 
 /* Writes the job; the caller tells listeners only after this. */
-/* A send job that has just ended as its notify_when asks gets its receipt's
- * delivery record in the same write as its final state: durable before
- * anyone acts on it (the daemon's delivery runner mails it). */
-static void add_receipt(struct job *j)
-{
-    if (j->type != JOB_SEND || j->ndeliveries > 0 || !job_notify_due(j))
-        return;
-    struct job_delivery *d = &j->deliveries[0];
-    memset(d, 0, sizeof *d);
-    snprintf(d->action, sizeof d->action, "%s", JOB_RECEIPT_ACTION);
-    snprintf(d->target, sizeof d->target, "%s", j->notify);
-    d->state = JD_PENDING;
-    j->ndeliveries = 1;
-}
-
+/* A send job that has just ended as its notify_when asks, or failed an
+ * attempt it will retry with every-attempt, gets its receipt's delivery
+ * record in the same write as its state: durable before anyone acts on it
+ * (the daemon's delivery runner mails it). */
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
 {
-    add_receipt(&qj->j);
+    (void)job_add_receipts(&qj->j);
     qj->j.changed = engine_now(q);
     int r = q->be->update(q->bs, &qj->j);
     if (r != 0) {

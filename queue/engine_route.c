@@ -101,11 +101,18 @@ int queue_delivery_update(struct queue *q, uint64_t id, int index, const struct 
         goto out;
     }
     struct job_delivery before = qj->j.deliveries[index];
+    if (before.of_attempt != d->of_attempt) {
+        r = -ESTALE; /* the slot now holds a newer attempt receipt: this outcome is of one that is gone */
+        goto out;
+    }
     int64_t changed = qj->j.changed;
     qj->j.deliveries[index] = *d;
     /* The action and target are the route's: a record cannot be turned into another. */
     memcpy(qj->j.deliveries[index].action, before.action, sizeof before.action);
     memcpy(qj->j.deliveries[index].target, before.target, sizeof before.target);
+    qj->j.deliveries[index].of_attempt = before.of_attempt;
+    qj->j.deliveries[index].retry_at = before.retry_at;
+    memcpy(qj->j.deliveries[index].reason, before.reason, sizeof before.reason);
     qj->j.changed = engine_now(q);
     if ((r = engine_persist(q, qj, &notes)) != 0) {
         qj->j.deliveries[index] = before;

@@ -11,9 +11,13 @@
 #include "queue/fault.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int queue_upload_open(struct queue *q)
@@ -83,7 +87,7 @@ static int check_notify(struct queue *q, const struct queue_request *req, struct
 
     if (req->notify_when < 0 || req->notify_when >= JOB_NOTIFY_WHEN_COUNT || req->notify_attach < 0 ||
         req->notify_attach >= JOB_ATTACH_COUNT) {
-        snprintf(why, whylen, "notify_when must be final, done or failed and notify_attach report, fax or both");
+        snprintf(why, whylen, "notify_when must be final, done, failed or every-attempt and notify_attach report, fax or both");
         return -EINVAL;
     }
     if ((r = job_parse_notify(req->notify, job->notify, sizeof job->notify, why, whylen)) != 0)
@@ -248,8 +252,11 @@ static int stage_cover(struct queue *q, const struct document_options *opt, cons
     return r;
 }
 
+/* The documents from page index 1 on when there is a cover (page 0); the
+ * cover itself only with own_cover (a broadcast makes one per job). */
 static int stage_documents(struct queue *q, struct queue_stage *st, const struct queue_request *req,
-                           const int *doc_fds, size_t ndocs, struct job *job, char *why, size_t whylen)
+                           const int *doc_fds, size_t ndocs, struct job *job, bool own_cover, char *why,
+                           size_t whylen)
 {
     struct stage_sink ss = {q->be, st};
     struct document_sink sink = {stage_page_fd, &ss};
@@ -275,7 +282,7 @@ static int stage_documents(struct queue *q, struct queue_stage *st, const struct
         job->page_count += dr.pages;
         job->size += dr.bytes;
     }
-    if (!req->cover_page)
+    if (!req->cover_page || !own_cover)
         return 0;
     char comment[sizeof req->cover_comment];
     snprintf(comment, sizeof comment, "%.*s", (int)sizeof comment - 1, req->cover_comment);
@@ -352,7 +359,7 @@ int queue_submit(struct queue *q, const struct queue_caller *who, const struct q
         snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
         goto refused;
     }
-    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, why, whylen)) != 0 ||
+    if ((r = stage_documents(q, st, req, doc_fds, ndocs, &job, true, why, whylen)) != 0 ||
         (r = check_max_pages(q, &job, why, whylen)) != 0) {
         q->be->stage_abort(st);
         goto refused;
@@ -450,6 +457,163 @@ static int commit_group(struct queue *q, struct queue_stage *st, struct job *job
     return 0;
 }
 
+/* Covers per converter run: one Ghostscript process renders this many
+ * cover pages (a few ms each), far below DOCUMENT_MAX_PAGES. */
+#define GROUP_COVERS_PER_RUN 250
+#define GROUP_COVER_THREADS 4 /* runs at once, at most; the sandbox allows 8 */
+
+struct cover_sink {
+    const struct queue_backend *be;
+    struct queue_stage *st;
+    struct job *jobs;
+    size_t base;  /* job index of the run's first page */
+    int last_fd;  /* a copy of the fd of the page written last, to size it */
+    size_t last;  /* its job index */
+};
+
+/* The page written last is whole once the next is asked for: its bytes
+ * go to its job's size. */
+static uint64_t fd_size(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static void cover_sized(struct cover_sink *cs)
+{
+    if (cs->last_fd < 0)
+        return;
+    cs->jobs[cs->last].size += fd_size(cs->last_fd);
+    close(cs->last_fd);
+    cs->last_fd = -1;
+}
+
+static int cover_page_fd(void *ctx, int index)
+{
+    struct cover_sink *cs = ctx;
+    cover_sized(cs);
+    int fd = cs->be->stage_cover(cs->st, cs->base + (size_t)index);
+    if (fd >= 0) {
+        cs->last_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        cs->last = cs->base + (size_t)index;
+    }
+    return fd;
+}
+
+/* The covers of one group, shared by the threads that render them. */
+struct cover_work {
+    struct queue *q;
+    struct queue_stage *st;
+    struct job *jobs;
+    size_t n;
+    int total; /* pages of each job, the cover included */
+    char comment[sizeof ((struct queue_request *)0)->cover_comment];
+    struct document_options opt;
+    pthread_mutex_t lock; /* protects next, r, why */
+    size_t next;          /* job index of the next run to start */
+    int r;                /* the first failure; the others then stop */
+    char why[512];
+};
+
+/* One Ghostscript run: the covers of jobs base..base+k-1. Each run touches
+ * only its own jobs and cover files, so runs may go at once. */
+static int cover_run(struct cover_work *w, size_t base, size_t k, char *why, size_t whylen)
+{
+    struct cover_sink cs = {w->q->be, w->st, w->jobs, base, -1, 0};
+    struct document_sink sink = {cover_page_fd, &cs};
+    struct document_result dr = {0};
+    char reason[256], *ps = NULL;
+    size_t len = 0;
+    int r, fd = w->q->be->upload_open(w->q->bs);
+
+    if (fd < 0) {
+        snprintf(why, whylen, "the cover pages cannot be made: %s; free space in the spool", strerror(-fd));
+        return fd;
+    }
+    if ((r = cover_pages_program(&w->jobs[base], k, w->total, w->comment, &ps, &len)) != 0) {
+        snprintf(why, whylen, "the cover pages cannot be made: out of memory; submit again later");
+    } else if (write(fd, ps, len) != (ssize_t)len) {
+        r = -EIO;
+        snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
+    }
+    free(ps);
+    if (r == 0 && (r = convert_document(w->q, fd, &w->opt, 0, &sink, &dr, reason, sizeof reason)) != 0)
+        snprintf(why, whylen, "the cover pages of recipients %zu to %zu: %s", base + 1, base + k, reason);
+    if (r == 0 && (size_t)dr.pages != k) {
+        snprintf(why, whylen, "the cover pages of %zu recipients came out as %d pages; drop cover, or put a "
+                 "cover page into the documents", k, dr.pages);
+        r = -EINVAL;
+    }
+    cover_sized(&cs);
+    for (size_t i = 0; r == 0 && i < k; i++)
+        w->jobs[base + i].page_count = w->total;
+    close(fd);
+    return r;
+}
+
+/* Takes runs until none is left or one failed. */
+static void *cover_worker(void *arg)
+{
+    struct cover_work *w = arg;
+    char why[512];
+
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t base = w->next;
+        bool stop = w->r != 0 || base >= w->n;
+        w->next += GROUP_COVERS_PER_RUN;
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            return NULL;
+        size_t k = w->n - base < GROUP_COVERS_PER_RUN ? w->n - base : GROUP_COVERS_PER_RUN;
+        int r = cover_run(w, base, k, why, sizeof why);
+        if (r != 0) {
+            pthread_mutex_lock(&w->lock);
+            if (w->r == 0) {
+                w->r = r;
+                snprintf(w->why, sizeof w->why, "%s", why);
+            }
+            pthread_mutex_unlock(&w->lock);
+        }
+    }
+}
+
+/* Every job of a broadcast its own cover page, naming its recipient:
+ * the cover pages of up to GROUP_COVERS_PER_RUN jobs as one PostScript
+ * document (cover_pages_program), rendered by the sandboxed converter like
+ * any cover (outside the engine lock), its page k staged as job base+k's
+ * page 1. The first run goes alone (it makes the stage's covers
+ * directory), the others on up to GROUP_COVER_THREADS threads, as many as
+ * there are processors. Each job's size counts its own cover's bytes. */
+static int stage_group_covers(struct queue *q, struct queue_stage *st, const struct queue_request *req,
+                              struct job *jobs, size_t n, char *why, size_t whylen)
+{
+    struct cover_work w = {.q = q, .st = st, .jobs = jobs, .n = n, .total = jobs[0].page_count + 1};
+    size_t k = n < GROUP_COVERS_PER_RUN ? n : GROUP_COVERS_PER_RUN;
+    int r;
+
+    snprintf(w.comment, sizeof w.comment, "%.*s", (int)sizeof w.comment - 1, req->cover_comment);
+    document_options(q, &jobs[0], &w.opt);
+    if ((r = cover_run(&w, 0, k, why, whylen)) != 0 || k == n)
+        return r;
+    pthread_mutex_init(&w.lock, NULL);
+    w.next = k;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = cpus > 1 ? (size_t)cpus : 1, started = 0;
+    if (nthreads > GROUP_COVER_THREADS)
+        nthreads = GROUP_COVER_THREADS;
+    pthread_t helpers[GROUP_COVER_THREADS];
+    for (size_t i = 1; i < nthreads && pthread_create(&helpers[started], NULL, cover_worker, &w) == 0; i++)
+        started++;
+    cover_worker(&w); /* this thread too; alone when no helper could start */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(helpers[i], NULL);
+    pthread_mutex_destroy(&w.lock);
+    if (w.r != 0)
+        snprintf(why, whylen, "%s", w.why);
+    return w.r;
+}
+
 static void prefix_line(char *why, size_t whylen, int line)
 {
     char tmp[512];
@@ -475,10 +639,10 @@ int queue_submit_group(struct queue *q, const struct queue_caller *who, const st
     } else if (q->be->reserve_ids == NULL || q->be->group_commit == NULL) {
         snprintf(why, whylen, "this storage cannot hold broadcasts; submit one job per number");
         r = -ENOSYS;
-    } else if (req->cover_page) {
-        snprintf(why, whylen, "a broadcast cannot have a cover page made per recipient; drop cover, or put a "
+    } else if (req->cover_page && q->be->stage_cover == NULL) {
+        snprintf(why, whylen, "this storage cannot hold a cover page per recipient; drop cover, or put a "
                               "cover page into the documents");
-        r = -EINVAL;
+        r = -ENOSYS;
     } else if ((jobs = calloc(nrcpt, sizeof *jobs)) == NULL) {
         snprintf(why, whylen, "out of memory for %zu recipients; split the broadcast", nrcpt);
         r = -ENOMEM;
@@ -493,14 +657,20 @@ int queue_submit_group(struct queue *q, const struct queue_caller *who, const st
     }
     if (r == 0 && (r = q->be->stage_open(q->bs, &st)) != 0)
         snprintf(why, whylen, "the spool cannot stage a new job: %s", strerror(-r));
-    /* The documents once, for every job. */
-    if (r == 0 && (r = stage_documents(q, st, req, doc_fds, ndocs, &jobs[0], why, whylen)) != 0) {
+    /* The documents once, for every job; then each job's own cover. */
+    if (r == 0 && (r = stage_documents(q, st, req, doc_fds, ndocs, &jobs[0], false, why, whylen)) != 0) {
+        q->be->stage_abort(st);
+        st = NULL;
+    }
+    for (size_t i = 1; r == 0 && i < nrcpt; i++) {
+        jobs[i].page_count = jobs[0].page_count;
+        jobs[i].size = jobs[0].size;
+    }
+    if (r == 0 && req->cover_page && (r = stage_group_covers(q, st, req, jobs, nrcpt, why, whylen)) != 0) {
         q->be->stage_abort(st);
         st = NULL;
     }
     for (size_t i = 0; r == 0 && i < nrcpt; i++) {
-        jobs[i].page_count = jobs[0].page_count;
-        jobs[i].size = jobs[0].size;
         if ((r = check_max_pages(q, &jobs[i], why, whylen)) != 0) {
             prefix_line(why, whylen, rcpt[i].line);
             q->be->stage_abort(st);

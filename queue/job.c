@@ -144,6 +144,7 @@ int job_parse_notify(const char *in, char *out, size_t outlen, char *why, size_t
 
 static const char *const notify_when_names[JOB_NOTIFY_WHEN_COUNT] = {
     [JOB_NOTIFY_FINAL] = "final", [JOB_NOTIFY_DONE] = "done", [JOB_NOTIFY_FAILED] = "failed",
+    [JOB_NOTIFY_EVERY_ATTEMPT] = "every-attempt",
 };
 static const char *const notify_attach_names[JOB_ATTACH_COUNT] = {
     [JOB_ATTACH_REPORT] = "report", [JOB_ATTACH_FAX] = "fax", [JOB_ATTACH_BOTH] = "both",
@@ -190,6 +191,83 @@ bool job_notify_due(const struct job *j)
     case JOB_NOTIFY_FAILED: return failed;
     default: return done || failed;
     }
+}
+
+/* The slot a new attempt receipt goes to: a free one while fewer than
+ * JOB_DELIVERIES_MAX - 1 attempt receipts are kept (the final receipt's
+ * slot stays free), else the oldest attempt receipt that was sent or given
+ * up on; -1 when every kept one is still to be mailed. */
+static int attempt_slot(const struct job *j)
+{
+    int kept = 0, oldest = -1;
+    for (int i = 0; i < j->ndeliveries; i++) {
+        const struct job_delivery *d = &j->deliveries[i];
+        if (strcmp(d->action, JOB_ATTEMPT_RECEIPT_ACTION) != 0)
+            continue;
+        kept++;
+        if ((d->state == JD_DONE || d->state == JD_FAILED) &&
+            (oldest < 0 || d->of_attempt < j->deliveries[oldest].of_attempt))
+            oldest = i;
+    }
+    if (kept < JOB_DELIVERIES_MAX - 1 && j->ndeliveries < JOB_DELIVERIES_MAX)
+        return j->ndeliveries;
+    return oldest;
+}
+
+static bool has_receipt(const struct job *j, const char *action, int of_attempt)
+{
+    for (int i = 0; i < j->ndeliveries; i++)
+        if (strcmp(j->deliveries[i].action, action) == 0 && j->deliveries[i].of_attempt == of_attempt)
+            return true;
+    return false;
+}
+
+static void receipt_init(struct job_delivery *d, const struct job *j, const char *action)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->action, sizeof d->action, "%s", action);
+    snprintf(d->target, sizeof d->target, "%s", j->notify);
+    d->state = JD_PENDING;
+}
+
+int job_add_receipts(struct job *j)
+{
+    if (j->type != JOB_SEND || j->notify[0] == '\0')
+        return 0;
+    if (job_notify_due(j)) {
+        if (has_receipt(j, JOB_RECEIPT_ACTION, 0) || j->ndeliveries >= JOB_DELIVERIES_MAX)
+            return 0;
+        receipt_init(&j->deliveries[j->ndeliveries++], j, JOB_RECEIPT_ACTION);
+        return 1;
+    }
+    /* A retry due at once leaves the job queued, not retrying. */
+    bool retried = j->status == JOB_RETRYING || (j->status == JOB_QUEUED && j->next_attempt != 0);
+    if (j->notify_when != JOB_NOTIFY_EVERY_ATTEMPT || !retried || j->attempts <= 0 ||
+        has_receipt(j, JOB_ATTEMPT_RECEIPT_ACTION, j->attempts))
+        return 0;
+    int slot = attempt_slot(j);
+    if (slot < 0)
+        return 0;
+    struct job_delivery *d = &j->deliveries[slot];
+    receipt_init(d, j, JOB_ATTEMPT_RECEIPT_ACTION);
+    d->of_attempt = j->attempts;
+    d->retry_at = j->next_attempt;
+    char reason[JOB_ERROR_CODE_MAX + JOB_ERROR_TEXT_MAX + 4]; /* cut to fit the record */
+    snprintf(reason, sizeof reason, "%s%s%s", j->error_code, j->error_code[0] && j->error_text[0] ? ": " : "",
+             j->error_text);
+    size_t k = strnlen(reason, sizeof d->reason - 1);
+    memcpy(d->reason, reason, k);
+    d->reason[k] = '\0';
+    /* One spool line holds the whole record: nothing here may be escaped
+     * into more than one byte. */
+    for (char *p = d->reason; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+        else if (*p == '\\')
+            *p = '/';
+    if (slot == j->ndeliveries)
+        j->ndeliveries++;
+    return 1;
 }
 
 static const char *const failure_names[QF_COUNT] = {

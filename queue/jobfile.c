@@ -153,12 +153,16 @@ static void out_escaped(struct outbuf *o, const char *s)
 
 /* "ACTION STATE ATTEMPTS FIRST_TRY NEXT_TRY TARGET<TAB>ERROR", escaped as
  * one value: the action and state are single words, the target and the
- * error carry no control characters (the daemon cleans them). */
+ * error carry no control characters (the daemon cleans them). An attempt
+ * receipt adds "<TAB>OF_ATTEMPT RETRY_AT REASON"; other records are
+ * written as before it existed. */
 static void out_delivery(struct outbuf *o, const struct field *f, const struct job_delivery *d)
 {
-    char raw[JOB_DELIVERY_ACTION_MAX + JOB_DELIVERY_TARGET_MAX + JOB_DELIVERY_ERROR_MAX + 96];
-    snprintf(raw, sizeof raw, "%s %s %d %lld %lld %s\t%s", d->action, job_delivery_state_name(d->state), d->attempts,
-             (long long)d->first_try, (long long)d->next_try, d->target, d->error);
+    char raw[JOB_DELIVERY_ACTION_MAX + JOB_DELIVERY_TARGET_MAX + JOB_DELIVERY_ERROR_MAX + JOB_DELIVERY_REASON_MAX + 128];
+    int k = snprintf(raw, sizeof raw, "%s %s %d %lld %lld %s\t%s", d->action, job_delivery_state_name(d->state),
+                     d->attempts, (long long)d->first_try, (long long)d->next_try, d->target, d->error);
+    if (d->of_attempt > 0 && k > 0 && (size_t)k < sizeof raw)
+        snprintf(raw + k, sizeof raw - (size_t)k, "\t%d %lld %s", d->of_attempt, (long long)d->retry_at, d->reason);
     out_printf(o, "%s: ", f->key);
     out_escaped(o, raw);
     out_bytes(o, "\n", 1);
@@ -351,11 +355,25 @@ static int set_delivery(struct parser *ps, const struct field *f, const char *va
     const char *rest = raw + used, *tab = strchr(rest, '\t');
     if (tab == NULL)
         return reject(ps, "\"%s\": no tab between target and error", f->key);
-    if ((size_t)(tab - rest) >= sizeof d.target || strlen(tab + 1) >= sizeof d.error)
+    const char *err = tab + 1, *tab2 = strchr(err, '\t');
+    size_t errlen = tab2 ? (size_t)(tab2 - err) : strlen(err);
+    if ((size_t)(tab - rest) >= sizeof d.target || errlen >= sizeof d.error)
         return reject(ps, "\"%s\": target or error too long", f->key);
+    if (tab2) {
+        long long at;
+        int of, n2 = 0;
+        if (sscanf(tab2 + 1, "%d %lld %n", &of, &at, &n2) != 2 || n2 == 0 || of <= 0 || of > 1000000 || at < 0 ||
+            at > TIME_MAX)
+            return reject(ps, "\"%s\": expected OF_ATTEMPT RETRY_AT REASON after the error", f->key);
+        if (strlen(tab2 + 1 + n2) >= sizeof d.reason)
+            return reject(ps, "\"%s\": reason too long", f->key);
+        d.of_attempt = of;
+        d.retry_at = at;
+        snprintf(d.reason, sizeof d.reason, "%s", tab2 + 1 + n2);
+    }
     snprintf(d.action, sizeof d.action, "%s", action);
     memcpy(d.target, rest, (size_t)(tab - rest));
-    snprintf(d.error, sizeof d.error, "%s", tab + 1);
+    memcpy(d.error, err, errlen);
     d.attempts = attempts;
     d.first_try = first;
     d.next_try = next;

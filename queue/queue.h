@@ -60,6 +60,7 @@ enum { JOB_PRIORITY_LOW = 64, JOB_PRIORITY_NORMAL = 128, JOB_PRIORITY_HIGH = 192
 #define JOB_DELIVERY_ACTION_MAX 12
 #define JOB_DELIVERY_TARGET_MAX 256
 #define JOB_DELIVERY_ERROR_MAX 160
+#define JOB_DELIVERY_REASON_MAX 160
 enum job_delivery_state { JD_PENDING, JD_DONE, JD_RETRYING, JD_FAILED, JD_STATE_COUNT };
 struct job_delivery {
     char action[JOB_DELIVERY_ACTION_MAX]; /* "folder", "print", "command", "mail" */
@@ -69,6 +70,12 @@ struct job_delivery {
     int64_t first_try;  /* 0: not tried yet */
     int64_t next_try;   /* pending/retrying: due at; 0 = now */
     char error[JOB_DELIVERY_ERROR_MAX]; /* the last failure, "" when none */
+    /* An attempt receipt (action "attempt", docs/receipts.md) tells of one
+     * failed attempt, copied when it failed: its number (0 for every other
+     * record), when the next try was due, and "CODE: TEXT" of its error. */
+    int of_attempt;
+    int64_t retry_at;
+    char reason[JOB_DELIVERY_REASON_MAX];
 };
 const char *job_delivery_state_name(enum job_delivery_state s);
 int job_delivery_state_from_name(const char *name, enum job_delivery_state *out);
@@ -157,7 +164,11 @@ enum job_resolution {
 int job_parse_resolution(const char *in, int *out);
 
 /* Receipts of send jobs (docs/receipts.md). */
-enum job_notify_when { JOB_NOTIFY_FINAL, JOB_NOTIFY_DONE, JOB_NOTIFY_FAILED, JOB_NOTIFY_WHEN_COUNT };
+enum job_notify_when {
+    JOB_NOTIFY_FINAL, JOB_NOTIFY_DONE, JOB_NOTIFY_FAILED,
+    JOB_NOTIFY_EVERY_ATTEMPT, /* a receipt after each failed attempt that is retried, and the final one */
+    JOB_NOTIFY_WHEN_COUNT
+};
 enum job_notify_attach { JOB_ATTACH_REPORT, JOB_ATTACH_FAX, JOB_ATTACH_BOTH, JOB_ATTACH_COUNT };
 #define JOB_NOTIFY_ADDRESSES_MAX 8
 /* A comma-separated list of at most JOB_NOTIFY_ADDRESSES_MAX mail
@@ -166,7 +177,7 @@ enum job_notify_attach { JOB_ATTACH_REPORT, JOB_ATTACH_FAX, JOB_ATTACH_BOTH, JOB
  * quotes, brackets or a leading '-' (the daemon checks it again with its
  * mail code on submit). 0, or -EINVAL with a sentence. */
 int job_parse_notify(const char *in, char *out, size_t outlen, char *why, size_t whylen);
-int job_parse_notify_when(const char *in, int *out);     /* final, done, failed */
+int job_parse_notify_when(const char *in, int *out);     /* final, done, failed, every-attempt */
 const char *job_notify_when_name(int when);
 int job_parse_notify_attach(const char *in, int *out);   /* report, fax, both */
 const char *job_notify_attach_name(int attach);
@@ -174,6 +185,15 @@ const char *job_notify_attach_name(int attach);
  * its end what notify_when asks for)? */
 bool job_notify_due(const struct job *j);
 #define JOB_RECEIPT_ACTION "receipt"
+/* An attempt receipt: one per failed attempt that is retried, for
+ * notify_when every-attempt. They share the delivery slots with the final
+ * receipt, which always keeps one: at most JOB_DELIVERIES_MAX - 1 are
+ * kept, a sent or given-up one making room for the next. */
+#define JOB_ATTEMPT_RECEIPT_ACTION "attempt"
+/* Adds the receipt records due for j in its present state (the final
+ * receipt once it ended as notify_when asks; an attempt receipt once per
+ * retried attempt for every-attempt). Returns how many were added. */
+int job_add_receipts(struct job *j);
 const char *job_resolution_name(int resolution);
 
 /* Normalizes a phone number: spaces, dashes, dots and parentheses are
@@ -693,7 +713,9 @@ int queue_receive_route(struct queue *q, uint64_t id, const char *route, uid_t u
                         const struct job_delivery *deliveries, int n);
 /* Stores delivery index of the job as d (state, attempts, times, error),
  * durably, then QE_CHANGED; counts the outcome for the metrics when the
- * state moved to done, retrying or failed. -ENOENT, -EINVAL bad index. */
+ * state moved to done, retrying or failed. -ENOENT, -EINVAL bad index,
+ * -ESTALE when the slot now holds a newer attempt receipt (of_attempt
+ * differs): the outcome is of one that made room and is dropped. */
 int queue_delivery_update(struct queue *q, uint64_t id, int index, const struct job_delivery *d);
 /* `redeliver` written to ctl: every delivery of the fax back to pending,
  * due now (attempts and first try start again). Owner or admin only

@@ -38,6 +38,10 @@ struct queue_stage {
     char name[64]; /* under tmp/ */
     int dirfd, pagesfd;
     int npages;
+    /* A group's per-job cover pages, STAGE/covers/<job index>.tif: each
+     * becomes page 001 of its job; the shared pages start at 002. */
+    int coversfd; /* -1 until the first */
+    size_t ncovers;
 };
 
 /* ---- small file helpers --------------------------------------------- */
@@ -923,7 +927,7 @@ static int spool_stage_open(void *state, struct queue_stage **out)
     if (st == NULL)
         return -ENOMEM;
     st->sp = sp;
-    st->dirfd = st->pagesfd = -1;
+    st->dirfd = st->pagesfd = st->coversfd = -1;
     for (int tries = 0; tries < 100; tries++) {
         pthread_mutex_lock(&sp->stage_lock);
         unsigned seq = ++sp->stage_seq;
@@ -968,10 +972,36 @@ static int spool_stage_page(struct queue_stage *st, int index)
     return fd;
 }
 
+/* The first call makes STAGE/covers/ and must come alone; later calls may
+ * come from several threads at once (distinct job_index). */
+static int spool_stage_cover(struct queue_stage *st, size_t job_index)
+{
+    char name[32];
+
+    if (st->coversfd < 0) {
+        if (mkdirat(st->dirfd, "covers", 0700) != 0 ||
+            (st->coversfd = openat(st->dirfd, "covers", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+            return -errno;
+    }
+    snprintf(name, sizeof name, "%zu.tif", job_index);
+    int fd = openat(st->coversfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    /* Runs of covers may stage at once (the directory exists by then):
+     * the count is raised atomically. */
+    size_t want = job_index + 1, cur = __atomic_load_n(&st->ncovers, __ATOMIC_RELAXED);
+    while (cur < want && !__atomic_compare_exchange_n(&st->ncovers, &cur, want, false, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED))
+        ;
+    return fd;
+}
+
 static void spool_stage_abort(struct queue_stage *st)
 {
     if (st == NULL)
         return;
+    if (st->coversfd >= 0)
+        close(st->coversfd);
     close(st->pagesfd);
     close(st->dirfd);
     remove_tree(st->sp->tmpfd, st->name);
@@ -983,7 +1013,7 @@ static int sync_pages(struct queue_stage *st)
 {
     char name[32];
 
-    for (int i = 1; i <= st->npages; i++) {
+    for (int i = st->ncovers > 0 ? 2 : 1; i <= st->npages; i++) {
         snprintf(name, sizeof name, "%03d.tif", i);
         int fd = openat(st->pagesfd, name, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -1084,8 +1114,9 @@ static int spool_syncfs(const struct spool *sp, int fd)
     return syncfs(fd) == 0 ? 0 : -errno;
 }
 
-/* One job of a group in STAGE/g/<id>/: pages hard-linked to STAGE/pages/. */
-static int stage_group_job(struct queue_stage *st, int gfd, const struct job *job, const char *log_text)
+/* One job of a group in STAGE/g/<id>/: pages hard-linked to STAGE/pages/,
+ * the first to STAGE/covers/<index>.tif when the jobs have their own. */
+static int stage_group_job(struct queue_stage *st, int gfd, size_t index, const struct job *job, const char *log_text)
 {
     struct spool *sp = st->sp;
     char name[32], page[32];
@@ -1098,8 +1129,14 @@ static int stage_group_job(struct queue_stage *st, int gfd, const struct job *jo
         r = -errno;
     for (int i = 1; r == 0 && i <= st->npages; i++) {
         snprintf(page, sizeof page, "%03d.tif", i);
-        if (linkat(st->pagesfd, page, pfd, page, 0) != 0)
+        if (i == 1 && st->ncovers > 0) {
+            char cover[32];
+            snprintf(cover, sizeof cover, "%zu.tif", index);
+            if (linkat(st->coversfd, cover, pfd, page, 0) != 0)
+                r = -errno;
+        } else if (linkat(st->pagesfd, page, pfd, page, 0) != 0) {
             r = -errno;
+        }
     }
     long len = r == 0 ? jobfile_format(job, &text) : 0;
     if (len < 0)
@@ -1185,16 +1222,17 @@ static int spool_group_commit(struct queue_stage *st, const struct job *jobs, si
     struct spool *sp = st->sp;
     int gfd = -1, r = 0;
 
-    if (n == 0)
-        r = -EINVAL;
-    /* The shared pages once: fsync each, as for a single job. */
+    if (n == 0 || (st->ncovers > 0 && st->ncovers != n))
+        r = -EINVAL; /* covers, when there are any, one per job */
+    /* The shared pages once: fsync each, as for a single job (the covers
+     * are made durable with the jobs' files below). */
     if (r == 0)
         r = sync_pages(st);
     if (r == 0 && (mkdirat(st->dirfd, "g", 0700) != 0 ||
                    (gfd = openat(st->dirfd, "g", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0))
         r = -errno;
     for (size_t i = 0; r == 0 && i < n; i++) {
-        r = stage_group_job(st, gfd, &jobs[i], log_texts[i]);
+        r = stage_group_job(st, gfd, i, &jobs[i], log_texts[i]);
         if (r == 0 && i == n / 2)
             r = spool_fault("spool.group", "half_staged");
     }
@@ -1219,6 +1257,8 @@ static int spool_group_commit(struct queue_stage *st, const struct job *jobs, si
                       "the next start completes it", sp->root, (unsigned long long)jobs[0].id, strerror(-r));
             r = 0;
             close(gfd);
+            if (st->coversfd >= 0)
+                close(st->coversfd);
             close(st->pagesfd);
             close(st->dirfd);
             free(st);
@@ -1291,4 +1331,5 @@ const struct queue_backend queue_backend_spool = {
     .group_commit = spool_group_commit,
     .peek_next_id = spool_peek_next_id,
     .raise_next_id = spool_raise_next_id,
+    .stage_cover = spool_stage_cover,
 };

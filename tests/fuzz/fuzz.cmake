@@ -69,6 +69,10 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   faxfs_fuzz_target(NAME number LIBS faxfs_fuzz_queue
     SOURCES ${PROJECT_SOURCE_DIR}/queue/dialplan.c ${PROJECT_SOURCE_DIR}/queue/number_pattern.c)
   faxfs_fuzz_target(NAME time_priority LIBS faxfs_fuzz_queue)
+  # A broadcast draft's recipients file (queue/recipients.c).
+  faxfs_fuzz_target(NAME recipients SOURCES ${PROJECT_SOURCE_DIR}/queue/recipients.c LIBS faxfs_fuzz_queue)
+  # report.pdf with hostile job fields, its structure read back (queue/pdf.c).
+  faxfs_fuzz_target(NAME report SOURCES ${PROJECT_SOURCE_DIR}/queue/pdf.c LIBS PkgConfig::TIFF m)
 
   # Parsers of other modules whose targets live here too.
   faxfs_fuzz_target(NAME udptl SOURCES ${PROJECT_SOURCE_DIR}/modem/udptl.c)

@@ -2,8 +2,10 @@
 # Broadcast: a draft's recipients file makes one job per number in one
 # group (docs/filesystem.md "Broadcast"). groups/ID/summary converges to
 # the outcome of every call; rm -r groups/ID cancels what is left (owner
-# only); a refused number refuses the whole draft naming its line; a
-# 10,000-number broadcast is accepted (its time printed, not asserted).
+# only); a refused number refuses the whole draft naming its line; with
+# cover, each job's page 1 is its own cover (different per recipient, not
+# blank) and the document pages are the same; a 10,000-number broadcast is
+# accepted (its time printed, not asserted).
 source "$(dirname "$0")/lib.sh"
 command -v setpriv >/dev/null && command -v useradd >/dev/null || skip "needs setpriv and useradd"
 A=faxfs-t-bcast-a B=faxfs-t-bcast-b
@@ -91,6 +93,35 @@ printf '5554001\nfax me\n' >"$WORK/rcptbad"
 as $A cp "$WORK/rcptbad" "$MNT/outbox/b911/recipients"
 expect_fail_with "Invalid argument" as $A bash -c "echo submit > '$MNT/outbox/b911/ctl'"
 grep -q "^recipients line 2: " "$MNT/outbox/b911/error" || fail "draft error: $(cat "$MNT/outbox/b911/error")"
+
+# 3b. A cover page per recipient: three jobs whose page 1 differs, each
+# with ink on it, and whose page 2 (the document) is the same.
+printf 'pause\n' >"$MNT/ctl"
+printf '5555001\tAda Lovelace\n5555002\tGrace Hopper\n5555003\n' >"$WORK/rcptcover"
+as $A mkdir "$MNT/outbox/bcover"
+as $A cp "$WORK/rcptcover" "$MNT/outbox/bcover/recipients"
+as $A bash -c "echo yes > '$MNT/outbox/bcover/cover'; echo 'New prices from May.' > '$MNT/outbox/bcover/comment'"
+as $A cp "$WORK/doc.tif" "$MNT/outbox/bcover/"
+as $A bash -c "echo submit > '$MNT/outbox/bcover/ctl'" ||
+    fail "submit of the broadcast with a cover failed: $(cat "$MNT/outbox/bcover/error" 2>/dev/null)"
+gc=$(ls "$MNT/groups" | sort -n | tail -1)
+mapfile -t cj < <(cut -f1 "$MNT/groups/$gc/jobs")
+expect_eq "jobs of the cover group" "${#cj[@]}" 3
+for id in "${cj[@]}"; do
+    expect_eq "page_count of $id" "$(cat "$MNT/jobs/$id/page_count")" 2
+    ink=$(python3 "$(dirname "$0")/png_ink.py" "$MNT/jobs/$id/pages/001.png") || fail "cover preview of $id"
+    [ "$ink" -gt 1000 ] || fail "the cover of $id is blank ($ink black pixels)"
+    echo "job $id: cover with $ink black pixels, $(stat -c %s "$MNT/jobs/$id/pages/001.tif") bytes"
+done
+for k in 1 2; do
+    a=$MNT/jobs/${cj[0]}/pages b=$MNT/jobs/${cj[$k]}/pages
+    cmp -s "$a/001.tif" "$b/001.tif" && fail "jobs ${cj[0]} and ${cj[$k]} have the same cover"
+    cmp -s "$a/002.tif" "$b/002.tif" || fail "jobs ${cj[0]} and ${cj[$k]} differ in the document page"
+done
+out=$(as $A rm -r "$MNT/groups/$gc" 2>&1) || fail "rm -r groups/$gc: $out"
+wait_for "$MNT/groups/$gc/summary" "$(printf 'canceled: 3\ntotal: 3')"
+for id in "${cj[@]}"; do as $A rm -r "$MNT/history/$id"; done
+printf 'resume\n' >"$MNT/ctl"
 
 # 4. 10,000 numbers, accepted as one group (root has no jobs limit).
 printf 'pause\n' >"$MNT/ctl"

@@ -8,7 +8,9 @@
 # same bytes as those of the same documents submitted by the user's own
 # cp. An unknown sender and a mail without attachment bounce, each with
 # its reason in the bounce in the sender's Maildir, and make no job; so
-# does a number the dial rules refuse, with the daemon's reason.
+# does a number the dial rules refuse, with the daemon's reason. A mail to
+# two numbers in one call is one broadcast group of two jobs of the mapped
+# user; with a refused number among them, none.
 source "$(dirname "$0")/lib.sh"
 : "${FAXFS_MAIL:?FAXFS_MAIL must name the faxfs-mail binary}"
 [ "$(id -u)" -eq 0 ] || skip "Postfix's master needs root"
@@ -84,10 +86,8 @@ gs -q -dSAFER -dBATCH -sDEVICE=pnggray -r100 -dLastPage=1 -o "$WORK/one.png" "$W
 # mail FROM TO EML [ATTACH...]: a MIME message written with Python's email
 # package: a text body, the attachments as application/octet-stream for the
 # PNG (the magic bytes decide) and application/pdf for the PDF.
-mail() {
-    local from=$1 to=$2 eml=$3
-    shift 3
-    python3 - "$from" "$to" "$eml" "$@" <<'PY'
+make_eml() {
+    python3 - "$@" <<'PY'
 import sys
 from email.message import EmailMessage
 frm, to, out, *files = sys.argv[1:]
@@ -102,6 +102,10 @@ for f in files:
         m.add_attachment(data, maintype="application", subtype="octet-stream", filename=f.rsplit("/", 1)[-1])
 open(out, "wb").write(bytes(m))
 PY
+}
+mail() {
+    local from=$1 to=$2 eml=$3
+    make_eml "$@"
     "$PF_SENDMAIL" -i -f "$from" -- "$to" < "$eml" || fail "sendmail did not take the mail from $from"
 }
 
@@ -160,4 +164,32 @@ grep -q "refused by --dial-deny 5559" "$b" || fail "the bounce does not give the
 [ ! -e "$MNT/history/$(job_id 3)" ] && [ ! -e "$MNT/jobs/$(job_id 3)" ] || fail "a refused number made a job"
 expect_eq "drafts left in the outbox" "$(ls "$MNT/outbox" | grep -c '^mail-' || true)" 0
 grep -o "dsn=5[^ ]*, status=bounced (.*)" "$PF_DIR/maillog" | head -3
+
+# 5. Two numbers in one call (a pipe transport with a recipient limit
+# above 1 makes such calls; here the call is made as the transport would):
+# one broadcast group of two jobs, both the mapped user's, each with its
+# cover; with a refused number among them the mail is refused (77) whole.
+make_eml ada@fax.localhost "5552001@faxgw.localhost, 5552002@faxgw.localhost" "$WORK/two.eml" "$WORK/two.pdf"
+gw() { as $GW sudo -n "$WORK/faxfs-mail" --mount "$MNT" --map "$WORK/senders" --sender "$@"; }
+groups_before=$(ls "$MNT/groups" | wc -l)
+rc=0
+gw ada@fax.localhost -- 5552001@faxgw.localhost 5552002@faxgw.localhost <"$WORK/two.eml" 2>"$WORK/two.err" || rc=$?
+expect_eq "exit of a mail to two numbers" "$rc" 0
+g=$(ls "$MNT/groups" | sort -n | tail -1)
+expect_eq "groups after it" "$(ls "$MNT/groups" | wc -l)" $((groups_before + 1))
+expect_eq "the group's numbers" "$(cut -f2 "$MNT/groups/$g/jobs" | tr '\n' ' ')" "5552001 5552002 "
+for gid in $(cut -f1 "$MNT/groups/$g/jobs"); do
+    d=$MNT/jobs/$gid
+    [ -e "$d" ] || d=$MNT/history/$gid
+    expect_eq "owner of $gid" "$(cat "$d/owner")" $U
+    expect_eq "group of $gid" "$(cat "$d/group")" "$g"
+    expect_eq "page_count of $gid (its cover and 2 PDF pages)" "$(cat "$d/page_count")" 3
+done
+jobs_before=$(ls "$MNT/jobs" "$MNT/history" | grep -c '^[0-9]')
+rc=0
+gw ada@fax.localhost -- 5552003@faxgw.localhost 5559004@faxgw.localhost <"$WORK/two.eml" 2>"$WORK/deny2.err" || rc=$?
+expect_eq "exit of a mail with a refused number among two" "$rc" 77
+grep -q "recipients line 2: .*5559" "$WORK/deny2.err" || fail "the refusal does not name the line: $(cat "$WORK/deny2.err")"
+expect_eq "no job of the refused mail" "$(ls "$MNT/jobs" "$MNT/history" | grep -c '^[0-9]')" "$jobs_before"
+expect_eq "drafts left in the outbox" "$(ls "$MNT/outbox" | grep -c '^mail-' || true)" 0
 echo PASS

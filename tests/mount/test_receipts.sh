@@ -9,6 +9,9 @@
 # fails for now is stored, the daemon is killed with -9, and after the
 # restart the mail still goes out. Bad addresses are refused at the draft.
 # A user's default receipt (--receipt-notify) covers a job without fields.
+# notify_when every-attempt: a busy number with max_attempts 3 gives two
+# attempt receipts and the final one, each exactly once, also after a
+# restart.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "Postfix's master needs root"
 command -v postfix >/dev/null || skip "postfix is not installed (scripts/setup.sh)"
@@ -16,7 +19,7 @@ for tool in qpdf pdftotext python3; do
     command -v $tool >/dev/null || skip "needs $tool (scripts/setup.sh installs it)"
 done
 source "$(dirname "$0")/../lib/postfix.sh"
-postfix_start alice bob carol dave || fail "the Postfix instance did not start"
+postfix_start alice bob carol dave erin || fail "the Postfix instance did not start"
 
 # sendmail as faxfs runs it: the instance's, except while $WORK/hold
 # exists, when it fails as a busy MTA does (EX_TEMPFAIL).
@@ -26,7 +29,7 @@ cat >"$WORK/sendmail" <<SH
 exec "$PF_SENDMAIL" "\$@"
 SH
 chmod 755 "$WORK/sendmail"
-START=(--modems 2 --station-number 5550100 --max-attempts 1 --sendmail "$WORK/sendmail" --delivery-retry 1
+START=(--modems 2 --station-number 5550100 --max-attempts 1 --retry-delay 2 --sendmail "$WORK/sendmail" --delivery-retry 1
     --receipt-notify root=dave@fax.localhost --receipt-notify-when root=failed)
 faxfs_start "${START[@]}"
 make_fax "$WORK/doc.tif" 2
@@ -105,6 +108,59 @@ cp "$WORK/doc.tif" "$MNT/outbox/5550101.tif"
 PLAIN=$(job_id 6) # job 5 was the fax received from job 4
 wait_for "$MNT/history/$PLAIN/status" failed 60
 check_mail dave "$PLAIN" 5550101 failed busy
+
+# every-attempt: attempts 1 and 2 are retried (a receipt each, naming the
+# attempt, the error and the next try), attempt 3 ends the job (the final
+# receipt with the report).
+draft tries 5550101 notify=erin@fax.localhost notify_when=every-attempt max_attempts=3
+TRIES=$(job_id 7)
+expect_eq "notify_when every-attempt in info" "$(grep '^notify_when:' "$MNT/jobs/$TRIES/info")" \
+    "notify_when: every-attempt"
+wait_for "$MNT/history/$TRIES/status" failed 90
+# count_erin: how many mails erin has; waits (bounded) for at least $1.
+count_erin() {
+    local n=0
+    for _ in $(seq 600); do
+        n=$(find "$PF_MAILDIRS/erin/new" -type f 2>/dev/null | wc -l)
+        [ "$n" -ge "$1" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
+expect_eq "erin's mails" "$(count_erin 3)" 3
+for _ in $(seq 200); do [ "$(grep -c '	done	' "$MNT/history/$TRIES/deliveries")" -eq 3 ] && break; sleep 0.1; done
+expect_eq "three receipts done" "$(cut -f1,3 "$MNT/history/$TRIES/deliveries" | tr '\t\n' ' ;')" \
+    "attempt done;attempt done;receipt done;"
+# check_tries: the three mails: subjects, Message-IDs, the final's report.
+check_tries() {
+    python3 - "$PF_MAILDIRS/erin/new" "$TRIES" <<'PY' || fail "erin's receipts"
+import email, email.policy, os, re, sys
+d, job = sys.argv[1], sys.argv[2]
+msgs = [email.message_from_bytes(open(os.path.join(d, f), 'rb').read(), policy=email.policy.default)
+        for f in os.listdir(d)]
+subjects = sorted(str(m['Subject']) for m in msgs)
+ids = sorted(str(m['Message-ID']) for m in msgs)
+print('\n'.join(subjects))
+for n in (1, 2):
+    want = r'^Fax %s to 5550101: attempt %d of 3 failed, busy: .+; next try \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d' % (job, n)
+    if len([s for s in subjects if re.match(want, s)]) != 1:
+        sys.exit('FAIL: no single subject like %r in %r' % (want, subjects))
+final = [m for m in msgs if re.match(r'^Fax %s to 5550101: failed, retries_exceeded \(0 of 2 pages sent\)' % job, str(m['Subject']))]
+if len(final) != 1 or not any(p.get_filename() == 'report-%s.pdf' % job for p in final[0].iter_attachments()):
+    sys.exit('FAIL: the final receipt with its report: %r' % subjects)
+if len(set(ids)) != 3 or not all(i.startswith('<faxfs.%s.' % job) for i in ids):
+    sys.exit('FAIL: Message-IDs %r' % ids)
+PY
+}
+check_tries
+# A restart sends none of them again.
+faxfs_stop
+faxfs_start "${START[@]}"
+wait_exists "$MNT/history/$TRIES/deliveries" 30
+sleep 3 # the delivery runner's first pass is immediate; give it time to (wrongly) send
+expect_eq "erin's mails after a restart" "$(find "$PF_MAILDIRS/erin/new" -type f | wc -l)" 3
+check_tries
+
 # and a bad default is refused at start, naming the section.
 "$FAXFS" -f -s "$WORK/spool2" --line sim --receipt-notify "root=-oQ/tmp/x" "$WORK" >"$WORK/bad.out" 2>&1 &&
     fail "a bad default address was accepted"

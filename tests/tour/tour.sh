@@ -4,7 +4,14 @@
 # and checks that their output has the shape the transcript shows. When
 # this test fails, the tour has gone stale: fix the text or the code.
 source "$(dirname "$0")/../mount/lib.sh"
-faxfs_start
+# The system's MTA, as the tour's receipt step meets it: a stand-in that
+# keeps the message (the tour itself uses /usr/sbin/sendmail).
+cat >"$WORK/sendmail" <<SH
+#!/bin/sh
+cat >"$WORK/receipt.eml"
+SH
+chmod 755 "$WORK/sendmail"
+faxfs_start --sendmail "$WORK/sendmail"
 cd "$MNT"
 
 # words CMD...: the command's output as one line of words, like ls in a terminal.
@@ -68,6 +75,22 @@ expect_eq "ls pages/" "$(words ls "history/$a/pages/")" "001.png 001.tif 002.png
 calls=$(grep '^faxfs_calls_total' metrics)
 grep -qx 'faxfs_calls_total{outcome="success"} 1' <<<"$calls" || fail "metrics: $calls"
 grep -Eqx 'faxfs_calls_total\{outcome="no_answer"\} [1-9][0-9]*' <<<"$calls" || fail "metrics: $calls"
+
+# $ mkdir outbox/letter ; echo 5551234 > .../recipient_number ; echo $(id -un)@localhost > .../notify
+# $ cp ../sample.tif outbox/letter/ && echo submit > outbox/letter/ctl ; cat jobs/100002/wait
+c=$(job_id 3)
+me=$(id -un)
+mkdir outbox/letter
+echo 5551234 >outbox/letter/recipient_number
+echo "$me@localhost" >outbox/letter/notify
+cp "$WORK/sample.tif" outbox/letter/ && echo submit >outbox/letter/ctl
+w=$(timeout 60 cat "jobs/$c/wait" 2>/dev/null || timeout 60 cat "history/$c/wait")
+expect_eq "wait of the draft's job" "$w" done
+
+# $ cut -f1-3 history/100002/deliveries
+for _ in $(seq 300); do grep -q "	done	" "history/$c/deliveries" 2>/dev/null && break; sleep 0.1; done
+expect_eq "deliveries" "$(cut -f1-3 "history/$c/deliveries")" "receipt	$me@localhost	done"
+grep -q "^Subject: Fax $c to 5551234: done" "$WORK/receipt.eml" || fail "the receipt: $(head -c 2000 "$WORK/receipt.eml")"
 
 # $ cd / ; fusermount3 -u MOUNT
 cd /

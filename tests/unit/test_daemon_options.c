@@ -83,12 +83,17 @@ static void test_receipt_defaults_per_user(void **state)
     assert_string_equal(opt.receipt_users[1].user, "bob");
     assert_int_equal(opt.receipt_users[1].when, JOB_NOTIFY_FINAL);
     options_free(&opt);
+    const char *every[] = {"--receipt-notify", "carol=carol@example.com", "--receipt-notify-when",
+                           "carol=every-attempt", "/mnt", NULL};
+    assert_int_equal(parse(&opt, every, NULL), OPTIONS_RUN);
+    assert_int_equal(opt.receipt_users[0].when, JOB_NOTIFY_EVERY_ATTEMPT);
+    options_free(&opt);
 
     static const char *const bad[][3] = {
         {"--receipt-notify", "alice@example.com", "USER=VALUE"},          /* no user */
         {"--receipt-notify", "alice=-oQ/tmp/x", "not a plain mail address"},
         {"--receipt-notify", "alice=", "no address"},
-        {"--receipt-notify-when", "alice=sometimes", "final, done or failed"},
+        {"--receipt-notify-when", "alice=sometimes", "final, done, failed or every-attempt"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *b[] = {bad[i][0], bad[i][1], "/mnt", NULL};

@@ -112,8 +112,14 @@ static void test_draft_notify_fields_take_addresses_and_words_only(void **state)
     assert_int_equal(req.notify_when, JOB_NOTIFY_FAILED);
     fs_draft_render(&req, node("notify_when"), out, sizeof out);
     assert_string_equal(out, "failed\n");
-    assert_int_equal(fs_draft_set(&req, node("notify_when"), S("every-attempt\n"), 0, why, sizeof why), -EINVAL);
+    assert_int_equal(fs_draft_set(&req, node("notify_when"), S("sometimes\n"), 0, why, sizeof why), -EINVAL);
+    assert_non_null(strstr(why, "every-attempt")); /* the refusal names the choices */
     assert_int_equal(req.notify_when, JOB_NOTIFY_FAILED);
+    assert_int_equal(fs_draft_set(&req, node("notify_when"), S("every-attempt\n"), 0, why, sizeof why), 0);
+    assert_int_equal(req.notify_when, JOB_NOTIFY_EVERY_ATTEMPT);
+    fs_draft_render(&req, node("notify_when"), out, sizeof out);
+    assert_string_equal(out, "every-attempt\n");
+    assert_int_equal(fs_draft_set(&req, node("notify_when"), S("failed\n"), 0, why, sizeof why), 0);
     assert_int_equal(fs_draft_set(&req, node("notify_attach"), S("both\n"), 0, why, sizeof why), 0);
     assert_int_equal(req.notify_attach, JOB_ATTACH_BOTH);
     assert_int_equal(fs_draft_set(&req, node("notify_attach"), S("tiff\n"), 0, why, sizeof why), -EINVAL);

@@ -6,6 +6,7 @@
  * leaves all of them, and the shared pages survive the deletion of one job.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -235,19 +236,85 @@ static void test_a_refused_number_refuses_the_whole_group_naming_its_line(void *
     assert_int_equal(submit_simple(f->q, "5551234", 1), QUEUE_FIRST_JOB_ID);
 }
 
-static void test_a_cover_page_is_refused_for_a_group(void **state)
+static bool same_file(const char *a, const char *b)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}
+
+/* A broadcast with a cover page: each job's page 1 is its own cover,
+ * rendered with its recipient's name and number (so no two are alike),
+ * the document pages after it are one shared copy; the commit stays one
+ * group, and a restart finds the same. 260 recipients: more than one
+ * Ghostscript run of covers, the later ones on several threads. */
+static void test_a_group_with_a_cover_gives_each_job_its_own_first_page(void **state)
 {
     struct queue_fixture *f = *state;
+    if (access("/usr/bin/gs", X_OK) != 0)
+        skip();
     struct queue_request req = {0};
-    struct queue_recipient *v = numbers(2, 0, NULL);
-    uint64_t group;
+    enum { N = 260 };
+    struct queue_recipient *v = numbers(N, 0, NULL);
+    uint64_t group = 0;
+    char why[256] = "", a[512], b[512];
+    struct stat st;
+    struct job j;
+    int fd = make_good_tiff(2);
+
+    req.cover_page = true;
+    strcpy(req.sender_name, "Bob");
+    strcpy(req.cover_comment, "Our new prices.");
+    if (queue_submit_group(f->q, &test_owner, &req, v, N, &fd, 1, &group, why, sizeof why) != 0)
+        fail_msg("refused: %s", why);
+    close(fd);
+    queue_fixture_reopen(f);
+    assert_int_equal(job_count(f->q), N);
+    for (uint64_t id = group; id < group + N; id++) {
+        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+        assert_int_equal(j.group, group);
+        assert_int_equal(j.page_count, 3); /* the cover and the 2 shared pages */
+        snprintf(a, sizeof a, "%s/jobs/%llu/pages/001.tif", f->dir, (unsigned long long)id);
+        assert_int_equal(stat(a, &st), 0);
+        assert_int_equal(st.st_nlink, 1); /* its own */
+        assert_true(st.st_size > 0);
+        for (int p = 2; p <= 3; p++) {
+            snprintf(b, sizeof b, "%s/jobs/%llu/pages/%03d.tif", f->dir, (unsigned long long)id, p);
+            assert_int_equal(stat(b, &st), 0);
+            assert_int_equal(st.st_nlink, N); /* shared by all */
+        }
+        if (id > group && (id < group + 3 || id == group + 250 || id == group + N - 1)) {
+            snprintf(b, sizeof b, "%s/jobs/%llu/pages/001.tif", f->dir, (unsigned long long)(id - 1));
+            assert_false(same_file(a, b)); /* another recipient, another cover */
+        }
+    }
+    int page = queue_open_page(f->q, group + 1, 0);
+    assert_true(page >= 0);
+    close(page);
+    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(check_spool(f), 0);
+    free(v);
+}
+
+/* Covers that cannot be made (here: no Ghostscript) refuse the whole
+ * group, naming the cover, and leave nothing staged. */
+static void test_covers_that_cannot_be_made_refuse_the_whole_group(void **state)
+{
+    struct queue_fixture *f = *state;
+    f->cfg.ghostscript = "/nonexistent/gs";
+    queue_fixture_reopen(f);
+    struct queue_request req = {0};
+    struct queue_recipient *v = numbers(300, 0, NULL); /* more than one run of covers */
+    uint64_t group = 0;
     char why[256] = "";
     int fd = make_good_tiff(1);
 
     req.cover_page = true;
-    assert_int_equal(queue_submit_group(f->q, &test_owner, &req, v, 2, &fd, 1, &group, why, sizeof why), -EINVAL);
+    assert_int_not_equal(queue_submit_group(f->q, &test_owner, &req, v, 300, &fd, 1, &group, why, sizeof why), 0);
     assert_non_null(strstr(why, "cover"));
     assert_int_equal(job_count(f->q), 0);
+    assert_int_equal(entries(f, "jobs"), 0);
+    assert_int_equal(entries(f, "tmp"), 0);
     close(fd);
     free(v);
 }
@@ -348,7 +415,8 @@ int main(void)
         cmocka_unit_test(test_a_long_name_is_refused_with_its_line),
         T(test_a_group_is_one_job_per_number_with_shared_pages),
         T(test_a_refused_number_refuses_the_whole_group_naming_its_line),
-        T(test_a_cover_page_is_refused_for_a_group),
+        T(test_a_group_with_a_cover_gives_each_job_its_own_first_page),
+        T(test_covers_that_cannot_be_made_refuse_the_whole_group),
 #ifdef FAXFS_FAULT_INJECTION
         T(test_a_disk_error_in_the_middle_leaves_no_job_of_the_group),
         T(test_a_crash_before_the_commit_record_leaves_no_job),

@@ -97,6 +97,26 @@ static void test_job_round_trips_through_the_job_file(void **state)
     free(text);
 }
 
+/* An attempt receipt keeps the attempt it tells of; other records are
+ * written as before it existed; a broken attempt part rejects the file. */
+static void test_attempt_receipt_round_trips_and_others_stay_as_they_were(void **state)
+{
+    (void)state;
+    struct job in = sample_job(), out;
+    char why[200];
+    in.ndeliveries = 2;
+    in.deliveries[0] = (struct job_delivery){.action = "attempt", .target = "a@example.org", .state = JD_DONE,
+                                             .attempts = 1, .first_try = 1790000101, .of_attempt = 2,
+                                             .retry_at = 1790000400, .reason = "busy: The number is busy."};
+    in.deliveries[1] = (struct job_delivery){.action = "receipt", .target = "a@example.org", .state = JD_PENDING};
+    char *text = render(&in);
+    assert_int_equal(parse(text, &out, why), 0);
+    assert_memory_equal(&in, &out, sizeof in);
+    assert_non_null(strstr(text, "delivery.0: attempt done 1 1790000101 0 a@example.org\\x09\\x092 1790000400 busy: "));
+    assert_non_null(strstr(text, "delivery.1: receipt pending 0 0 0 a@example.org\\x09\n"));
+    assert_rejected(edit(text, "\\x092 1790000400", "\\x09x 1790000400"), "OF_ATTEMPT");
+}
+
 static void test_job_file_starts_with_version_and_ends_with_end_line(void **state)
 {
     (void)state;
@@ -311,6 +331,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_round_trips_through_the_job_file),
+        cmocka_unit_test(test_attempt_receipt_round_trips_and_others_stay_as_they_were),
         cmocka_unit_test(test_job_file_without_resolution_and_transport_loads_as_fine),
         cmocka_unit_test(test_unknown_resolution_number_is_rejected),
         cmocka_unit_test(test_job_file_without_dial_fields_loads_with_defaults),

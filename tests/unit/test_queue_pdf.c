@@ -1126,6 +1126,102 @@ static void test_redeliver_sends_a_receipt_again_only_when_it_failed(void **stat
     assert_int_equal(j.deliveries[0].attempts, 0);
 }
 
+static int count_action(const struct job *j, const char *action)
+{
+    int n = 0;
+    for (int i = 0; i < j->ndeliveries; i++)
+        n += strcmp(j->deliveries[i].action, action) == 0;
+    return n;
+}
+
+/* every-attempt: a busy number, three attempts. Attempts 1 and 2 each
+ * leave one attempt receipt naming the attempt, its error and the next
+ * try, stored with the retrying state; the third ends the job and adds
+ * the final receipt. A restart neither adds nor loses any. */
+static void test_every_attempt_stores_one_receipt_per_retried_attempt_and_the_final(void **state)
+{
+    struct queue_fixture *f = *state;
+    char why[256] = "";
+    struct job j;
+    struct page_fmt fmt = fmt_g4();
+    struct queue_request req = {0};
+    int fd = make_page(&fmt);
+    uint64_t id = 0;
+    strcpy(req.recipient_number, "5551234");
+    strcpy(req.notify, "alice@example.com");
+    req.notify_when = JOB_NOTIFY_EVERY_ATTEMPT;
+    req.max_attempts = 3;
+    assert_int_equal(queue_submit(f->q, &test_owner, &req, &fd, 1, &id, why, sizeof why), 0);
+    close(fd);
+
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+        if (j.next_attempt > f->clock.now)
+            f->clock.now = j.next_attempt;
+        finish_job(f, id, QF_BUSY, "busy", 0);
+        queue_fixture_reopen(f); /* what the spool holds */
+        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+        assert_int_equal(j.attempts, attempt);
+        int want_attempts = attempt < 3 ? attempt : 2;
+        assert_int_equal(count_action(&j, JOB_ATTEMPT_RECEIPT_ACTION), want_attempts);
+        assert_int_equal(count_action(&j, JOB_RECEIPT_ACTION), attempt == 3);
+        if (attempt < 3) {
+            const struct job_delivery *d = &j.deliveries[attempt - 1];
+            assert_int_equal(j.status, JOB_RETRYING);
+            assert_string_equal(d->action, JOB_ATTEMPT_RECEIPT_ACTION);
+            assert_int_equal(d->of_attempt, attempt);
+            assert_int_equal(d->retry_at, j.next_attempt);
+            assert_true(d->retry_at > f->clock.now);
+            assert_non_null(strstr(d->reason, "busy"));
+            assert_string_equal(d->target, "alice@example.com");
+            assert_int_equal(d->state, JD_PENDING);
+        }
+    }
+    assert_int_equal(j.status, JOB_FAILED);
+    assert_int_equal(j.ndeliveries, 3);
+    assert_int_equal(j.deliveries[0].of_attempt, 1);
+    assert_int_equal(j.deliveries[1].of_attempt, 2);
+    assert_int_equal(j.deliveries[2].of_attempt, 0);
+    /* The outcome of a record whose slot was taken by another is refused. */
+    struct job_delivery stale = j.deliveries[0];
+    stale.of_attempt = 7;
+    stale.state = JD_DONE;
+    assert_int_equal(queue_delivery_update(f->q, id, 0, &stale), -ESTALE);
+}
+
+/* Attempt receipts keep at most JOB_DELIVERIES_MAX - 1 slots: a sent one
+ * makes room for the next; while all are unsent, further attempts get
+ * none, and the final receipt still has its slot. */
+static void test_attempt_receipts_leave_room_for_the_final_one(void **state)
+{
+    (void)state;
+    struct job j;
+    job_init(&j);
+    j.type = JOB_SEND;
+    strcpy(j.notify, "alice@example.com");
+    j.notify_when = JOB_NOTIFY_EVERY_ATTEMPT;
+    j.status = JOB_RETRYING;
+    j.next_attempt = 1000;
+    strcpy(j.error_code, "busy");
+    strcpy(j.error_text, "The line was busy\\ again\n");
+    for (j.attempts = 1; j.attempts <= JOB_DELIVERIES_MAX + 2; j.attempts++)
+        (void)job_add_receipts(&j);
+    assert_int_equal(j.ndeliveries, JOB_DELIVERIES_MAX - 1);
+    assert_int_equal(j.deliveries[JOB_DELIVERIES_MAX - 2].of_attempt, JOB_DELIVERIES_MAX - 1);
+    assert_string_equal(j.deliveries[0].reason, "busy: The line was busy/ again "); /* one spool line */
+    assert_int_equal(job_add_receipts(&j), 0); /* the same attempt again: nothing */
+    j.deliveries[2].state = JD_DONE;
+    j.attempts = 20;
+    assert_int_equal(job_add_receipts(&j), 1);
+    assert_int_equal(j.deliveries[2].of_attempt, 20);
+    assert_int_equal(j.deliveries[2].state, JD_PENDING);
+    j.status = JOB_FAILED;
+    assert_int_equal(job_add_receipts(&j), 1);
+    assert_int_equal(j.ndeliveries, JOB_DELIVERIES_MAX);
+    assert_string_equal(j.deliveries[JOB_DELIVERIES_MAX - 1].action, JOB_RECEIPT_ACTION);
+    assert_int_equal(job_add_receipts(&j), 0);
+}
+
 static void test_owner_default_receipt_when_the_job_asks_for_none(void **state)
 {
     struct queue_fixture *f = *state;
@@ -1244,6 +1340,8 @@ int main(void)
         M(test_owner_default_receipt_when_the_job_asks_for_none),
         M(test_redeliver_sends_a_receipt_again_only_when_it_failed),
         M(test_submit_checks_receipt_addresses_with_the_mail_code),
+        S(test_every_attempt_stores_one_receipt_per_retried_attempt_and_the_final),
+        T(test_attempt_receipts_leave_room_for_the_final_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
