@@ -103,6 +103,20 @@ struct queue_backend {
      * st whether it succeeds or not. */
     int (*reserve_ids)(void *state, size_t n, uint64_t *first);
     int (*group_commit)(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts);
+
+    /* Optional (NULL: the engine loads every job with walk before
+     * queue_open returns). Loading in the background, a job at a time
+     * (docs/queue.md "Loading"): list_ids gives the ids of the jobs
+     * stored, ascending, without reading any job (malloc'd into *ids);
+     * after it, next_id and reserve_ids hand out only ids above all of
+     * them. load_one loads one of them with the recovery walk applies
+     * (a damaged job is set aside and logged, and the answer is -ENOENT;
+     * -ENOENT also when the job is not, or no longer, stored). Both are
+     * called with the engine lock held, like the functions above; a job
+     * is loaded at most once, before the engine calls anything else
+     * about it. */
+    int (*list_ids)(void *state, uint64_t **ids, size_t *n);
+    int (*load_one)(void *state, uint64_t id, struct job *job);
 };
 
 /* The file spool, documented in docs/spool-format.md. */

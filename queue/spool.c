@@ -586,6 +586,37 @@ static int spool_walk(void *state, int (*fn)(void *arg, const struct job *job), 
     return r < 0 ? r : 0;
 }
 
+/* Loading in the background (backend.h list_ids, load_one). */
+static int spool_list_ids(void *state, uint64_t **ids, size_t *n)
+{
+    struct spool *sp = state;
+    int r = list_job_ids(sp, ids, n);
+
+    /* Every id present counts before a single one is loaded, so next_id
+     * never hands out one of them while the rest still load. */
+    if (r == 0 && *n > 0 && (*ids)[*n - 1] > sp->max_seen)
+        sp->max_seen = (*ids)[*n - 1];
+    return r;
+}
+
+static int spool_load_one(void *state, uint64_t id, struct job *job)
+{
+    struct spool *sp = state;
+    char name[32], why[256];
+    struct stat st;
+
+    snprintf(name, sizeof name, "%llu", (unsigned long long)id);
+    if (fstatat(sp->jobsfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? -ENOENT : -errno;
+    if (id > sp->max_seen)
+        sp->max_seen = id;
+    if (load_job(sp, name, id, job, why, sizeof why) != 0) {
+        set_aside(sp, name, why);
+        return -ENOENT;
+    }
+    return 0;
+}
+
 /* ---- per-job operations --------------------------------------------- */
 
 static int open_job_dir(struct spool *sp, uint64_t id)
@@ -1238,6 +1269,8 @@ const struct queue_backend queue_backend_spool = {
     .open = spool_open,
     .close = spool_close,
     .walk = spool_walk,
+    .list_ids = spool_list_ids,
+    .load_one = spool_load_one,
     .next_id = spool_next_id,
     .update = spool_update,
     .append_log = spool_append_log,
