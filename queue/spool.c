@@ -507,9 +507,13 @@ static int load_job(struct spool *sp, const char *name, uint64_t id, struct job 
     }
     if ((r = check_pages(jobfd, job->page_count, why, whylen)) != 0)
         goto out;
-    remove_partial_pages(sp, jobfd, name);
-    if (job->type == JOB_RECEIVE)
+    /* Only received pages are copied in as .part files (spool_add_page):
+     * a send job's pages/ is not read at all, which matters at start
+     * with many thousands of jobs. */
+    if (job->type == JOB_RECEIVE) {
+        remove_partial_pages(sp, jobfd, name);
         adopt_received_pages(sp, jobfd, name, job);
+    }
     if (faccessat(jobfd, "log", F_OK, 0) != 0) {
         int fd = openat(jobfd, "log", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0)
@@ -603,14 +607,14 @@ static int spool_load_one(void *state, uint64_t id, struct job *job)
 {
     struct spool *sp = state;
     char name[32], why[256];
-    struct stat st;
 
     snprintf(name, sizeof name, "%llu", (unsigned long long)id);
-    if (fstatat(sp->jobsfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? -ENOENT : -errno;
     if (id > sp->max_seen)
         sp->max_seen = id;
     if (load_job(sp, name, id, job, why, sizeof why) != 0) {
+        /* Gone since it was listed (deleted after a load out of turn). */
+        if (faccessat(sp->jobsfd, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+            return -ENOENT;
         set_aside(sp, name, why);
         return -ENOENT;
     }

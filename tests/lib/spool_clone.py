@@ -14,6 +14,23 @@ import os
 import sys
 
 
+LINKS_PER_FILE = 60000  # ext4 allows 65000 links to one file
+
+
+def page_source(spool, tdir, page, i):
+    """The file job i links page to: the template's, or for every further
+    LINKS_PER_FILE jobs a copy of it kept in the template's pages/."""
+    k = i // LINKS_PER_FILE
+    src = os.path.join(tdir, "pages", page)
+    if k == 0:
+        return src
+    copy = os.path.join(spool, "tmp", "clone.%d.%s" % (k, page))
+    if not os.path.exists(copy):
+        with open(src, "rb") as f, open(copy, "wb") as g:
+            g.write(f.read())
+    return copy
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: spool_clone.py SPOOL COUNT")
@@ -36,7 +53,7 @@ def main():
         os.mkdir(d, 0o700)
         os.mkdir(os.path.join(d, "pages"), 0o700)
         for p in pages:
-            os.link(os.path.join(tdir, "pages", p), os.path.join(d, "pages", p))
+            os.link(page_source(spool, tdir, p, i), os.path.join(d, "pages", p))
         text = "\n".join([version, "id: %d" % jid] + rest + ["end: %d" % jid]) + "\n"
         fd = os.open(os.path.join(d, "job"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, text.encode())
@@ -44,6 +61,10 @@ def main():
         os.close(os.open(os.path.join(d, "log"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     with open(os.path.join(spool, "next_id"), "w") as f:
         f.write("%d\n" % (first + count))
+    # The extra page copies were link sources only; the jobs keep their links.
+    for name in os.listdir(os.path.join(spool, "tmp")):
+        if name.startswith("clone."):
+            os.unlink(os.path.join(spool, "tmp", name))
 
 
 if __name__ == "__main__":
