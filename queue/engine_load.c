@@ -105,13 +105,13 @@ int engine_load_begin(struct queue *q)
 /* Loads pending[i] unless done already. A job that fails to load was set
  * aside by the backend (and logged there); an error other than that
  * (out of memory) is logged here: the job stays stored for the next start. */
-static void load_index(struct queue *q, size_t i)
+static struct qjob *load_index(struct queue *q, size_t i)
 {
     struct job job;
     struct load_ctx lc = {q, &q->load_notes};
 
     if (q->taken[i])
-        return;
+        return NULL;
     q->taken[i] = 1;
     int r = q->be->load_one(q->bs, q->pending[i], &job);
     if (r == 0)
@@ -121,6 +121,7 @@ static void load_index(struct queue *q, size_t i)
     if (r != 0 && r != -ENOENT)
         engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot be loaded: %s; it stays in the spool for the next start",
                    (unsigned long long)q->pending[i], strerror(-r));
+    return r == 0 ? engine_find_job(q, q->pending[i]) : NULL;
 }
 
 static void load_finished(struct queue *q)
@@ -180,15 +181,24 @@ static size_t load_batch(struct queue *q, size_t max, bool timed, struct notes *
 
     if (!q->loading)
         return 0;
+    /* One job added per kind (received, finished, unfinished) is
+     * announced per batch: listeners that cache listings (the view) then
+     * know each listing grew, without an event per job. */
+    uint64_t added[3] = {0, 0, 0};
     q->load_due = false;
     while (q->load_pos < q->npending && done < max && !q->stopping) {
         if (q->taken[q->load_pos])
             q->taken_ahead--;
-        load_index(q, q->load_pos++);
+        struct qjob *qj = load_index(q, q->load_pos++);
+        if (qj != NULL)
+            added[qj->j.type == JOB_RECEIVE ? 0 : job_status_is_final(qj->j.status) ? 1 : 2] = qj->j.id;
         done++;
         if (timed && (done & 15) == 0 && mono_ms() >= until)
             break;
     }
+    for (int k = 0; k < 3; k++)
+        if (added[k] != 0)
+            engine_note(&q->load_notes, QE_ADDED, added[k]);
     /* A dispatch round costs a pass over every job: one per batch only
      * when a loaded job could take a free channel. */
     if (worth_a_round(q))
