@@ -166,5 +166,8 @@ void engine_loader_join(struct queue *q);
 void engine_load_free(struct queue *q);
 /* Under lock: the job id when it is still to load (loaded now), else NULL. */
 struct qjob *engine_load_on_demand(struct queue *q, uint64_t id);
+/* Under lock: every stored job of broadcast group not loaded yet, loaded
+ * now, so an operation on the group reaches all its jobs. */
+void engine_load_group(struct queue *q, uint64_t group);
 
 #endif

@@ -162,6 +162,31 @@ struct qjob *engine_load_on_demand(struct queue *q, uint64_t id)
     return NULL;
 }
 
+void engine_load_group(struct queue *q, uint64_t group)
+{
+    if (!q->loading || group == 0)
+        return;
+    size_t lo = q->load_pos, hi = q->npending;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (q->pending[mid] < group)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* A group's jobs have consecutive ids (reserve_ids), so the first
+     * stored job after them that is not a member ends the group. */
+    for (size_t i = lo; i < q->npending; i++) {
+        if (!q->taken[i]) {
+            q->taken_ahead++;
+            load_index(q, i);
+        }
+        struct qjob *qj = engine_find_job(q, q->pending[i]);
+        if (qj != NULL && qj->j.group != group)
+            break;
+    }
+}
+
 /* Is a free channel waiting for a job loaded in this batch? */
 static bool worth_a_round(const struct queue *q)
 {

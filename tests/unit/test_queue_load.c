@@ -264,6 +264,48 @@ static void test_recovery_on_lookup(void **state)
     assert_int_equal(queue_load_some(f->q, 1000), 0);
 }
 
+/* A broadcast group stored among other jobs: asked for while loading,
+ * all its jobs are there, so an operation on the group reaches each. */
+static void test_group_whole_while_loading(void **state)
+{
+    struct loaded *l = *state;
+    struct queue_fixture *f = l->f;
+    struct queue_recipient v[4];
+    struct queue_request req = {0};
+    char why[256] = "";
+    uint64_t group = 0;
+
+    memset(v, 0, sizeof v);
+    for (int i = 0; i < 4; i++)
+        snprintf(v[i].number, sizeof v[i].number, "+4940%06d", i);
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    assert_int_equal(queue_set_paused(f->q, true), 0);
+    int fd = make_good_tiff(1);
+    assert_int_equal(queue_submit_group(f->q, &test_owner, &req, v, 4, &fd, 1, &group, why, sizeof why), 0);
+    close(fd);
+    uint64_t after = submit_simple(f->q, "+4930999998", 1);
+    queue_fixture_reopen(f);
+
+    struct queue_group_member *m = NULL;
+    size_t n = 0;
+    uid_t owner = 0;
+    assert_true(queue_loading(f->q));
+    assert_int_equal(queue_group_owner(f->q, group, &owner), 0);
+    assert_int_equal(owner, test_owner.uid);
+    assert_int_equal(queue_group_members(f->q, group, &m, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(m[i].id, group + i);
+    free(m);
+    struct job job;
+    assert_int_equal(queue_snapshot(f->q, after, &job), 0); /* the next job was loaded, not taken in */
+    assert_int_equal(job.group, 0);
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    uint64_t *ids = NULL;
+    assert_int_equal(count_listed(f->q, &ids), NJOBS + 5);
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +316,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_job_set_aside_on_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_while_loading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_on_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_whole_while_loading, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
