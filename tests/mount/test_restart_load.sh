@@ -1,10 +1,10 @@
 #!/bin/bash
-# A restart on a spool of 2000 jobs: the mount serves at once while
+# A restart on a spool of 1500 jobs: the mount serves at once while
 # the jobs load behind it. The last job's status reads right after the mount
 # is up (loaded on demand), a job submitted meanwhile gets a fresh id, and
 # `ls jobs` converges to every job.
 source "$(dirname "$0")/lib.sh"
-N=2000
+N=1500
 faxfs_start --modems 1
 echo pause >"$MNT/ctl" # durable: nothing is dialed after the restart either
 make_fax "$WORK/doc.tif" 1
