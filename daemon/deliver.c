@@ -874,6 +874,9 @@ static int64_t deliver_pass(struct deliverer *d)
 out:
     free(j);
     free(ids);
+    /* Received faxes still loading come in the next passes. */
+    if (queue_loading(d->q) && next > now + 1)
+        next = now + 1;
     return next;
 }
 

@@ -685,6 +685,8 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .mail_address_ok = mail_address_ok,
         .receipt_defaults = d->receipt_defaults,
         .nreceipt_defaults = d->nreceipt_defaults,
+        /* The mount serves at once; the stored jobs load behind it. */
+        .background_load = true,
     };
     if (opt->retry_delay > 0) {
         for (int i = 0; i < QF_COUNT; i++)

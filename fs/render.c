@@ -324,6 +324,13 @@ int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
             return -ENOSPC;
         len += (size_t)n;
     }
+    /* While the stored jobs load (the counts above are of those loaded). */
+    if (sum->loading) {
+        n = snprintf(out + len, outlen - len, "loading: %zu of %zu\n", sum->jobs_loaded, sum->jobs_to_load);
+        if (n < 0 || (size_t)n >= outlen - len)
+            return -ENOSPC;
+        len += (size_t)n;
+    }
     return (int)len;
 }
 

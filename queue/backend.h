@@ -119,6 +119,20 @@ struct queue_backend {
      * index 1 on) follow it. After a first call, calls for distinct
      * job_index may come from several threads at once. */
     int (*stage_cover)(struct queue_stage *st, size_t job_index);
+
+    /* Optional (NULL: the engine loads every job with walk before
+     * queue_open returns). Loading in the background, a job at a time
+     * (docs/queue.md "Loading"): list_ids gives the ids of the jobs
+     * stored, ascending, without reading any job (malloc'd into *ids);
+     * after it, next_id and reserve_ids hand out only ids above all of
+     * them. load_one loads one of them with the recovery walk applies
+     * (a damaged job is set aside and logged, and the answer is -ENOENT;
+     * -ENOENT also when the job is not, or no longer, stored). Both are
+     * called with the engine lock held, like the functions above; a job
+     * is loaded at most once, before the engine calls anything else
+     * about it. */
+    int (*list_ids)(void *state, uint64_t **ids, size_t *n);
+    int (*load_one)(void *state, uint64_t id, struct job *job);
 };
 
 /* The file spool, documented in docs/spool-format.md. */

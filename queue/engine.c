@@ -272,7 +272,7 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
 /* A send job whose pages the remote has all confirmed is done, even when
  * the call's own result was lost (a crash between the last confirmation
  * and the result): sending again would only duplicate the fax. */
-static void finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes *n, const char *why)
+void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes *n, const char *why)
 {
     struct job *j = &qj->j;
     j->status = JOB_DONE;
@@ -288,7 +288,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
 {
     struct channel *ch = &q->channels[channel];
     if (qj->j.pages_sent >= qj->j.page_count) {
-        finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
+        engine_finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
         return NULL;
     }
     struct pending_call *pc = prepare_call(q, qj, channel);
@@ -882,45 +882,6 @@ void engine_abort_call(struct queue *q, int channel, uint64_t id)
 
 /* ---- open and close ------------------------------------------------- */
 
-struct load_ctx {
-    struct queue *q;
-    struct notes *n;
-};
-
-/* Recovery of one job found in the store. */
-static int load_job(void *arg, const struct job *job)
-{
-    struct load_ctx *lc = arg;
-    struct queue *q = lc->q;
-    int r = engine_insert_job(q, job);
-
-    if (r != 0)
-        return r;
-    struct qjob *qj = engine_find_job(q, job->id);
-    if (job->status == JOB_ACTIVE && job->type == JOB_SEND && job->pages_sent >= job->page_count) {
-        finish_all_confirmed(q, qj, lc->n, "the server stopped after the remote confirmed every page");
-    } else if (job->status == JOB_ACTIVE) {
-        qj->j.status = sched_waiting_state(&qj->j, engine_now(q));
-        qj->j.device_status[0] = '\0';
-        engine_persist(q, qj, lc->n);
-        engine_job_log(q, lc->n, job->id, "the server stopped during attempt %d; queued again, %d of %d pages already confirmed",
-                       job->attempts, job->pages_sent, job->page_count);
-        engine_log(q, QUEUE_LOG_NOTICE, "job %llu: was active when the server stopped; queued again (%d of %d pages confirmed)",
-                   (unsigned long long)job->id, job->pages_sent, job->page_count);
-    } else if (job->status == JOB_RECEIVING) {
-        qj->j.finished = engine_now(q);
-        qj->j.status = JOB_FAILED;
-        qj->j.device_status[0] = '\0';
-        engine_set_error(&qj->j, "interrupted", "the server stopped while this fax was being received");
-        engine_persist(q, qj, lc->n);
-        engine_job_log(q, lc->n, job->id, "reception failed: the server stopped during the call; %d page%s received kept",
-                       job->page_count, job->page_count == 1 ? "" : "s");
-        engine_log(q, QUEUE_LOG_NOTICE, "job %llu: reception interrupted by a server stop; marked failed, %d page%s kept",
-                   (unsigned long long)job->id, job->page_count, job->page_count == 1 ? "" : "s");
-    }
-    return 0;
-}
-
 static void fill_defaults(struct queue_config *c)
 {
     if (c->clock.now == NULL)
@@ -943,6 +904,7 @@ static void fill_defaults(struct queue_config *c)
 
 static void free_queue(struct queue *q)
 {
+    engine_load_free(q);
     for (size_t i = 0; i < q->njobs; i++)
         free(q->jobs[i]);
     free(q->jobs);
@@ -1075,12 +1037,16 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
     }
     q->be->get_paused(q->bs, &q->paused);
     pthread_mutex_lock(&q->lock);
-    struct load_ctx lc = {q, &n};
-    r = q->be->walk(q->bs, load_job, &lc);
-    if (r == 0) {
+    bool background = q->cfg.background_load && q->be->list_ids != NULL && q->be->load_one != NULL;
+    r = background ? engine_load_begin(q) : engine_load_all(q, &n);
+    if (r == 0 && !q->loading) {
         purge_history(q, engine_now(q), &n);
         q->next_purge = engine_now(q) + PURGE_INTERVAL;
     }
+    /* While loading, history is purged once every job is in
+     * (engine_load.c sets next_purge then). */
+    if (q->loading)
+        q->next_purge = INT64_MAX;
     pthread_mutex_unlock(&q->lock);
     free(n.v);
     if (r != 0) {
@@ -1100,6 +1066,13 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
             return -r;
         }
         q->have_thread = true;
+    }
+    if ((r = engine_loader_start(q)) != 0) {
+        *out = NULL;
+        queue_stop(q);
+        q->be->close(q->bs);
+        free_queue(q);
+        return r;
     }
     return 0;
 }
@@ -1157,6 +1130,7 @@ void queue_stop(struct queue *q)
     if (q->have_thread)
         pthread_join(q->thread, NULL);
     q->have_thread = false;
+    engine_loader_join(q);
 
     for (int c = 0; c < q->nchannels; c++) {
         pthread_mutex_lock(&q->lock);

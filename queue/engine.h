@@ -109,6 +109,20 @@ struct queue {
      * first readers do not both make it and many cannot load the daemon.
      * Taken without lock held; lock is taken (briefly) inside it. */
     pthread_mutex_t pdf_lock;
+
+    /* Loading in the background (engine_load.c), under lock: the ids
+     * listed at open, in order; those before load_pos are done; taken[i]
+     * marks one loaded out of turn (asked for by id) or already tried. */
+    bool loading;
+    uint64_t *pending;
+    unsigned char *taken;
+    size_t npending, load_pos, loaded;
+    size_t taken_ahead; /* taken[] set at or after load_pos */
+    bool load_due; /* the batch loaded a job that is due now */
+    struct notes load_notes; /* events of loads, delivered by the loader */
+    pthread_t loader;
+    bool have_loader;
+    int64_t load_started_ms;
 };
 
 /* engine_jobs.c: the clock, logs, the job table, notes and persist. */
@@ -119,7 +133,8 @@ void engine_note(struct notes *n, enum queue_event ev, uint64_t id);
 void engine_deliver(struct queue *q, struct notes *n);
 /* Wakes the dispatcher; called with the lock held. */
 void engine_poke(struct queue *q);
-struct qjob *engine_find_job(const struct queue *q, uint64_t id);
+/* The job, loaded first when it is stored but not loaded yet. */
+struct qjob *engine_find_job(struct queue *q, uint64_t id);
 int engine_insert_job(struct queue *q, const struct job *job);
 void engine_remove_job(struct queue *q, struct qjob *qj);
 void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
@@ -162,5 +177,22 @@ int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struc
 bool engine_batch_leave(struct qjob *qj, struct channel *ch);
 /* The call ended before qj's turn: back to the queue, uncounted. */
 void engine_batch_not_sent(struct queue *q, struct qjob *qj, uint64_t on_line, struct notes *n);
+
+void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes *n, const char *why);
+
+/* engine_load.c: bringing the stored jobs in. */
+/* Every job at once (walk), before queue_open returns. */
+int engine_load_all(struct queue *q, struct notes *n);
+/* Lists the ids to load in the background; 0 also when there are none. */
+int engine_load_begin(struct queue *q);
+/* Starts the loader thread (unless no_thread); joins it. */
+int engine_loader_start(struct queue *q);
+void engine_loader_join(struct queue *q);
+void engine_load_free(struct queue *q);
+/* Under lock: the job id when it is still to load (loaded now), else NULL. */
+struct qjob *engine_load_on_demand(struct queue *q, uint64_t id);
+/* Under lock: every stored job of broadcast group not loaded yet, loaded
+ * now, so an operation on the group reaches all its jobs. */
+void engine_load_group(struct queue *q, uint64_t group);
 
 #endif

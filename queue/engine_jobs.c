@@ -79,7 +79,7 @@ void engine_poke(struct queue *q)
     pthread_cond_signal(&q->wake);
 }
 
-struct qjob *engine_find_job(const struct queue *q, uint64_t id)
+static struct qjob *find_loaded(const struct queue *q, uint64_t id)
 {
     size_t lo = 0, hi = q->njobs;
 
@@ -93,6 +93,17 @@ struct qjob *engine_find_job(const struct queue *q, uint64_t id)
             hi = mid;
     }
     return NULL;
+}
+
+struct qjob *engine_find_job(struct queue *q, uint64_t id)
+{
+    struct qjob *qj = find_loaded(q, id);
+
+    /* Stored but not loaded yet: loaded now, so that every operation
+     * sees the job exactly as after loading (engine_load.c). */
+    if (qj == NULL && q->loading)
+        qj = engine_load_on_demand(q, id);
+    return qj;
 }
 
 int engine_insert_job(struct queue *q, const struct job *job)

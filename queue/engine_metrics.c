@@ -79,6 +79,9 @@ void queue_summarize(struct queue *q, struct queue_summary *out)
     for (int c = 0; c < q->nchannels; c++)
         q->channels[c].job ? out->modems_busy++ : out->modems_idle++;
     out->paused = q->paused;
+    out->loading = q->loading;
+    out->jobs_loaded = q->loading ? q->load_pos + q->taken_ahead : 0;
+    out->jobs_to_load = q->loading ? q->npending : 0;
     pthread_mutex_unlock(&q->lock);
 }
 

@@ -401,6 +401,7 @@ int queue_group_members(struct queue *q, uint64_t group, struct queue_group_memb
     if (group == 0)
         return -ENOENT;
     pthread_mutex_lock(&q->lock);
+    engine_load_group(q, group); /* while loading: all of it, not what is loaded so far */
     for (size_t i = first_at_or_after(q, group); i < q->njobs; i++) {
         const struct job *j = &q->jobs[i]->j;
         if (j->group != group) /* past the group's range of ids */
@@ -470,6 +471,7 @@ int queue_group_owner(struct queue *q, uint64_t group, uid_t *uid)
     if (group == 0)
         return -ENOENT;
     pthread_mutex_lock(&q->lock);
+    engine_load_group(q, group);
     size_t i = first_at_or_after(q, group);
     if (i < q->njobs && q->jobs[i]->j.group == group) {
         *uid = q->jobs[i]->j.owner_uid;

@@ -324,6 +324,11 @@ struct queue_config {
     gid_t priority_gid;
     uint64_t max_document_bytes;      /* per submitted document; 0 = default */
     bool no_thread;                   /* tests drive queue_run_once() by hand */
+    /* Load the stored jobs in the background (docs/queue.md "Loading"):
+     * queue_open returns once the ids are listed; a loader thread (or,
+     * with no_thread, queue_load_some) brings the jobs in. Without it, or
+     * over a backend without list_ids/load_one, queue_open loads them all. */
+    bool background_load;
     void (*log)(int level, const char *msg); /* daemon log sink; NULL = stderr */
     /* Source of retry jitter; next == NULL: an internal generator. Tests
      * inject a fixed sequence so delays are exact. */
@@ -384,6 +389,12 @@ void queue_stop(struct queue *q);
 /* Stops dispatching, aborts active calls (their jobs go back to the queue
  * with confirmed pages kept), and frees everything. */
 void queue_close(struct queue *q);
+
+/* With background_load and no_thread: loads up to max stored jobs (the
+ * loader thread's step); returns how many are still to load (0: done). */
+size_t queue_load_some(struct queue *q, size_t max);
+/* Is the queue still loading its stored jobs? */
+bool queue_loading(struct queue *q);
 
 /* With no_thread: dispatch due jobs and expire dead ones at clock time;
  * returns the number of calls started. */
@@ -554,6 +565,10 @@ struct queue_summary {
     int modems_busy;
     int modems_idle;
     bool paused;
+    /* Loading in the background: while loading, jobs_loaded of
+     * jobs_to_load stored jobs are in (the counts above are of those). */
+    bool loading;
+    size_t jobs_loaded, jobs_to_load;
 };
 void queue_summarize(struct queue *q, struct queue_summary *out);
 

@@ -511,9 +511,13 @@ static int load_job(struct spool *sp, const char *name, uint64_t id, struct job 
     }
     if ((r = check_pages(jobfd, job->page_count, why, whylen)) != 0)
         goto out;
-    remove_partial_pages(sp, jobfd, name);
-    if (job->type == JOB_RECEIVE)
+    /* Only received pages are copied in as .part files (spool_add_page):
+     * a send job's pages/ is not read at all, which matters at start
+     * with many thousands of jobs. */
+    if (job->type == JOB_RECEIVE) {
+        remove_partial_pages(sp, jobfd, name);
         adopt_received_pages(sp, jobfd, name, job);
+    }
     if (faccessat(jobfd, "log", F_OK, 0) != 0) {
         int fd = openat(jobfd, "log", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0)
@@ -588,6 +592,37 @@ static int spool_walk(void *state, int (*fn)(void *arg, const struct job *job), 
     }
     free(ids);
     return r < 0 ? r : 0;
+}
+
+/* Loading in the background (backend.h list_ids, load_one). */
+static int spool_list_ids(void *state, uint64_t **ids, size_t *n)
+{
+    struct spool *sp = state;
+    int r = list_job_ids(sp, ids, n);
+
+    /* Every id present counts before a single one is loaded, so next_id
+     * never hands out one of them while the rest still load. */
+    if (r == 0 && *n > 0 && (*ids)[*n - 1] > sp->max_seen)
+        sp->max_seen = (*ids)[*n - 1];
+    return r;
+}
+
+static int spool_load_one(void *state, uint64_t id, struct job *job)
+{
+    struct spool *sp = state;
+    char name[32], why[256];
+
+    snprintf(name, sizeof name, "%llu", (unsigned long long)id);
+    if (id > sp->max_seen)
+        sp->max_seen = id;
+    if (load_job(sp, name, id, job, why, sizeof why) != 0) {
+        /* Gone since it was listed (deleted after a load out of turn). */
+        if (faccessat(sp->jobsfd, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+            return -ENOENT;
+        set_aside(sp, name, why);
+        return -ENOENT;
+    }
+    return 0;
 }
 
 /* ---- per-job operations --------------------------------------------- */
@@ -1305,6 +1340,8 @@ const struct queue_backend queue_backend_spool = {
     .open = spool_open,
     .close = spool_close,
     .walk = spool_walk,
+    .list_ids = spool_list_ids,
+    .load_one = spool_load_one,
     .next_id = spool_next_id,
     .update = spool_update,
     .append_log = spool_append_log,

@@ -19,6 +19,7 @@ foreach(t submit order refusals cancel ctl readers follow restart users receive 
     postgresql
     postgresql_copy
     batch
+    restart_load
     )
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
   set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77

@@ -201,6 +201,27 @@ static void test_server_summary_lists_pause_modems_and_states(void **state)
     assert_non_null(strstr(out, "queued: 5\n"));
     assert_non_null(strstr(out, "done: 2\n"));
     assert_non_null(strstr(out, "canceled: 0\n"));
+    assert_null(strstr(out, "loading"));
+}
+
+/* While the stored jobs load after a start, a last line says how far. */
+static void test_server_summary_shows_loading(void **state)
+{
+    struct queue_summary sum;
+    char out[FS_RENDER_MAX];
+
+    (void)state;
+    memset(&sum, 0, sizeof sum);
+    sum.jobs[JOB_QUEUED] = 40;
+    sum.loading = true;
+    sum.jobs_loaded = 40;
+    sum.jobs_to_load = 65000;
+    int n = fs_render_server(&sum, out, sizeof out);
+    assert_true(n > 0);
+    assert_non_null(strstr(out, "jobs: 40\n"));
+    const char *last = "loading: 40 of 65000\n";
+    assert_true((size_t)n >= strlen(last));
+    assert_string_equal(out + n - strlen(last), last);
 }
 
 static void test_modem_files_show_idle_and_counters(void **state)
@@ -328,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_info_of_a_full_job_fits_and_ends_in_whole_lines),
         cmocka_unit_test(test_directory_names_resolve_to_their_nodes),
         cmocka_unit_test(test_server_summary_lists_pause_modems_and_states),
+        cmocka_unit_test(test_server_summary_shows_loading),
         cmocka_unit_test(test_modem_files_show_idle_and_counters),
         cmocka_unit_test(test_received_fax_directory_has_the_receive_files),
         cmocka_unit_test(test_send_job_directory_has_no_receive_files),
