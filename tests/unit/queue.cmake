@@ -27,3 +27,7 @@ target_compile_definitions(test_queue_sandbox PRIVATE FAXFS_CONVERTER="$<TARGET_
 add_dependencies(test_queue_sandbox faxfs-convert)
 add_test(NAME queue_sandbox COMMAND test_queue_sandbox)
 set_tests_properties(queue_sandbox PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77 ENVIRONMENT "TZ=UTC")
+
+# Benchmark of submission below the filesystem (scripts/bench/submit.sh); not a test.
+add_executable(bench_queue_submit ${CMAKE_CURRENT_LIST_DIR}/bench_queue_submit.c)
+target_link_libraries(bench_queue_submit PRIVATE faxfs_queue_testutil)
