@@ -104,11 +104,12 @@ struct queue_backend {
     int (*reserve_ids)(void *state, size_t n, uint64_t *first);
     int (*group_commit)(struct queue_stage *st, const struct job *jobs, size_t n, char *const *log_texts);
 
-    /* Optional (false: stage_commit is called with the engine lock held).
-     * true: stage_commit may run on any thread without the engine lock,
-     * concurrently with itself and every other function, so the engine
-     * does not hold its lock while a job is made durable, and the backend
-     * can make concurrent submissions durable together (the spool does). */
+    /* Optional (false: stage_commit and group_commit are called with the
+     * engine lock held). true: they may run on any thread without the
+     * engine lock, concurrently with themselves and every other function,
+     * so the engine does not hold its lock while jobs are made durable, and
+     * the backend can make concurrent submissions durable together (the
+     * spool does). */
     bool stage_commit_unlocked;
 };
 

@@ -432,10 +432,17 @@ static int commit_group(struct queue *q, struct queue_stage *st, struct job *job
             break;
         }
     }
+    /* As in commit_job: no engine lock while the disk works (a group of
+     * 10,000 jobs takes seconds), when the backend allows it. */
+    bool unlocked = r == 0 && q->be->stage_commit_unlocked;
+    if (unlocked)
+        pthread_mutex_unlock(&q->lock);
     if (r == 0)
         r = q->be->group_commit(st, jobs, n, texts);
     else
         q->be->stage_abort(st);
+    if (unlocked)
+        pthread_mutex_lock(&q->lock);
     free_texts(texts, n);
     if (r != 0) {
         pthread_mutex_unlock(&q->lock);
