@@ -32,12 +32,13 @@ struct spool {
     struct queue_backend_env env;
     pthread_mutex_t stage_lock; /* protects stage_seq: stages are made on any thread */
     unsigned stage_seq;
-    /* commit_lock protects the three below: single jobs waiting to be made
+    /* commit_lock protects the four below: single jobs waiting to be made
      * durable together (spool_stage_commit). */
     pthread_mutex_t commit_lock;
     pthread_cond_t commit_done;
     struct spool_commit *waiting; /* for the next flush, newest first */
-    bool flushing;                /* a caller is flushing a batch now */
+    bool syncing;                 /* a batch is in its syncfs() */
+    bool publishing;              /* a batch is being renamed into jobs/ */
 };
 
 struct queue_stage {
@@ -1057,26 +1058,33 @@ struct spool_commit {
     uint64_t id;
     int result;
     bool renamed; /* jobs/<id> is its stage, renamed */
+    bool taken;   /* in a batch being flushed (set under commit_lock) */
     bool done;    /* result is final (set under commit_lock) */
     struct spool_commit *next;
 };
 
 static int spool_syncfs(const struct spool *sp, int fd);
 
-/* Makes a batch of staged jobs durable in two rounds for all of them: one
- * syncfs() for every staged file and directory, then each job renamed into
- * jobs/ and jobs/ fsynced once. A failed round fails every job in it, and
- * a job renamed but not known durable is taken back rather than promised. */
-static void flush_batch(struct spool *sp, struct spool_commit *batch, size_t n)
+/* The first round of a flush: one syncfs() makes every staged file and
+ * directory of every job in the batch durable. */
+static int flush_sync(struct spool *sp)
+{
+    int r = spool_fault("spool.flush", "start");
+
+    return r != 0 ? r : spool_syncfs(sp, sp->tmpfd);
+}
+
+/* The second round: each job whose files are durable (synced == 0) is
+ * renamed into jobs/, then jobs/ fsynced once. A failed round fails every
+ * job in it, and a job renamed but not known durable is taken back rather
+ * than promised. Fills each result. */
+static void flush_publish(struct spool *sp, struct spool_commit *batch, size_t n, int synced)
 {
     char name[32];
     bool any = false;
-    int r = spool_fault("spool.flush", "start");
 
-    if (r == 0)
-        r = spool_syncfs(sp, sp->tmpfd);
     for (struct spool_commit *c = batch; c != NULL; c = c->next) {
-        c->result = r;
+        c->result = synced;
         if (c->result == 0)
             c->result = spool_fault("spool.create", "staged");
         snprintf(name, sizeof name, "%llu", (unsigned long long)c->id);
@@ -1099,43 +1107,62 @@ static void flush_batch(struct spool *sp, struct spool_commit *batch, size_t n)
                 c->result = dr;
         }
     }
-    if (r != 0 || dr != 0)
+    if (synced != 0 || dr != 0)
         spool_log(sp, QUEUE_LOG_ERR, "spool %s: %zu new job%s could not be made durable (%s); none of them was "
-                  "stored, their submitters were told", sp->root, n, n == 1 ? "" : "s", strerror(-(r ? r : dr)));
+                  "stored, their submitters were told", sp->root, n, n == 1 ? "" : "s",
+                  strerror(-(synced ? synced : dr)));
+}
+
+/* Flushes the callers waiting now (the caller among them) as one batch.
+ * The two rounds are pipelined: the next batch's syncfs() may run while
+ * this one is renamed and jobs/ fsynced. Called and returns with
+ * commit_lock held. */
+static void flush_waiting(struct spool *sp)
+{
+    struct spool_commit *batch = NULL, *c = sp->waiting, *next;
+    size_t n = 0;
+
+    for (; c != NULL; c = next, n++) { /* oldest first: ids appear in order */
+        next = c->next;
+        c->next = batch;
+        c->taken = true;
+        batch = c;
+    }
+    sp->waiting = NULL;
+    sp->syncing = true;
+    pthread_mutex_unlock(&sp->commit_lock);
+    int synced = flush_sync(sp);
+    pthread_mutex_lock(&sp->commit_lock);
+    sp->syncing = false;
+    pthread_cond_broadcast(&sp->commit_done); /* the next batch may sync now */
+    while (sp->publishing)
+        pthread_cond_wait(&sp->commit_done, &sp->commit_lock);
+    sp->publishing = true;
+    pthread_mutex_unlock(&sp->commit_lock);
+    flush_publish(sp, batch, n, synced);
+    pthread_mutex_lock(&sp->commit_lock);
+    for (c = batch; c != NULL; c = next) {
+        next = c->next; /* c belongs to its caller once done is set */
+        c->done = true;
+    }
+    sp->publishing = false;
+    pthread_cond_broadcast(&sp->commit_done);
 }
 
 /* Leader and followers: the caller joins the waiting list; whoever finds
- * no flush under way takes the whole list and flushes it, while newer
- * callers gather for the next one. Returns once the caller's own job is
- * durable (0) or known not to be stored (-errno). */
+ * its job still waiting and no syncfs() under way takes the whole list and
+ * flushes it, while newer callers gather for the next one. Returns once
+ * the caller's own job is durable (0) or known not to be stored (-errno). */
 static int commit_together(struct spool *sp, struct spool_commit *me)
 {
     pthread_mutex_lock(&sp->commit_lock);
     me->next = sp->waiting;
     sp->waiting = me;
     while (!me->done) {
-        if (sp->flushing) {
+        if (!me->taken && !sp->syncing)
+            flush_waiting(sp);
+        else
             pthread_cond_wait(&sp->commit_done, &sp->commit_lock);
-            continue;
-        }
-        struct spool_commit *batch = NULL, *c = sp->waiting, *next;
-        size_t n = 0;
-        for (; c != NULL; c = next, n++) { /* oldest first: ids appear in order */
-            next = c->next;
-            c->next = batch;
-            batch = c;
-        }
-        sp->waiting = NULL;
-        sp->flushing = true;
-        pthread_mutex_unlock(&sp->commit_lock);
-        flush_batch(sp, batch, n);
-        pthread_mutex_lock(&sp->commit_lock);
-        for (c = batch; c != NULL; c = next) {
-            next = c->next; /* c belongs to its caller once done is set */
-            c->done = true;
-        }
-        sp->flushing = false;
-        pthread_cond_broadcast(&sp->commit_done);
     }
     pthread_mutex_unlock(&sp->commit_lock);
     return me->result;
