@@ -133,6 +133,14 @@ struct queue_backend {
      * about it. */
     int (*list_ids)(void *state, uint64_t **ids, size_t *n);
     int (*load_one)(void *state, uint64_t id, struct job *job);
+
+    /* Optional (false: stage_commit and group_commit are called with the
+     * engine lock held). true: they may run on any thread without the
+     * engine lock, concurrently with themselves and every other function,
+     * so the engine does not hold its lock while jobs are made durable, and
+     * the backend can make concurrent submissions durable together (the
+     * spool does). */
+    bool stage_commit_unlocked;
 };
 
 /* The file spool, documented in docs/spool-format.md. */

@@ -311,7 +311,16 @@ static int commit_job(struct queue *q, struct queue_stage *st, struct job *job, 
     snprintf(log_text, sizeof log_text, "%s submitted by uid %lu: %d page%s to %s%s\n", stamp,
              (unsigned long)job->owner_uid, job->page_count, job->page_count == 1 ? "" : "s", job->recipient_number,
              when);
-    if ((r = q->be->stage_commit(st, job, log_text)) != 0) {
+    /* The wait for the disk without the engine lock where the backend
+     * allows it: readers of the view and other submitters go on, and the
+     * spool makes concurrent submissions durable together. */
+    bool unlocked = q->be->stage_commit_unlocked;
+    if (unlocked)
+        pthread_mutex_unlock(&q->lock);
+    r = q->be->stage_commit(st, job, log_text);
+    if (unlocked)
+        pthread_mutex_lock(&q->lock);
+    if (r != 0) {
         pthread_mutex_unlock(&q->lock);
         snprintf(why, whylen, "the job could not be stored in the spool: %s; nothing was submitted", strerror(-r));
         return r;
@@ -430,10 +439,17 @@ static int commit_group(struct queue *q, struct queue_stage *st, struct job *job
             break;
         }
     }
+    /* As in commit_job: no engine lock while the disk works (a group of
+     * 10,000 jobs takes seconds), when the backend allows it. */
+    bool unlocked = r == 0 && q->be->stage_commit_unlocked;
+    if (unlocked)
+        pthread_mutex_unlock(&q->lock);
     if (r == 0)
         r = q->be->group_commit(st, jobs, n, texts);
     else
         q->be->stage_abort(st);
+    if (unlocked)
+        pthread_mutex_lock(&q->lock);
     free_texts(texts, n);
     if (r != 0) {
         pthread_mutex_unlock(&q->lock);

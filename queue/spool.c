@@ -26,11 +26,19 @@ struct spool {
     char root[PATH_MAX];
     int rootfd, jobsfd, tmpfd, corruptfd;
     int lockfd; /* SPOOL/lock, write-locked while this spool is open */
-    uint64_t next_id;  /* the value SPOOL/next_id holds: the next id to hand out */
+    uint64_t next_id;  /* the next id to hand out */
+    uint64_t reserved; /* the value SPOOL/next_id holds (0: not yet written): ids below it are spent */
     uint64_t max_seen; /* highest id found in jobs/ or corrupt/ */
     struct queue_backend_env env;
     pthread_mutex_t stage_lock; /* protects stage_seq: stages are made on any thread */
     unsigned stage_seq;
+    /* commit_lock protects the four below: single jobs waiting to be made
+     * durable together (spool_stage_commit). */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_done;
+    struct spool_commit *waiting; /* for the next flush, newest first */
+    bool syncing;                 /* a batch is in its syncfs() */
+    bool publishing;              /* a batch is being renamed into jobs/ */
 };
 
 struct queue_stage {
@@ -43,6 +51,11 @@ struct queue_stage {
     int coversfd; /* -1 until the first */
     size_t ncovers;
 };
+
+/* Ids are reserved durably in blocks of this many: one counter write per
+ * block, not per job. A crash skips the rest of a block; a clean close
+ * writes back the exact next id. */
+#define SPOOL_ID_BLOCK 100
 
 /* ---- small file helpers --------------------------------------------- */
 
@@ -318,11 +331,21 @@ static void spool_close(void *state)
 
     if (sp == NULL)
         return;
+    /* The unused rest of the last id block back: a clean stop skips no id. */
+    if (sp->rootfd >= 0 && sp->reserved > sp->next_id) {
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)sp->next_id);
+        if (write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id_close") != 0)
+            spool_log(sp, QUEUE_LOG_WARNING, "spool %s: next_id left at %llu (ids up to it are skipped)", sp->root,
+                      (unsigned long long)sp->reserved);
+    }
     int fds[] = {sp->rootfd, sp->jobsfd, sp->tmpfd, sp->corruptfd, sp->lockfd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     pthread_mutex_destroy(&sp->stage_lock);
+    pthread_mutex_destroy(&sp->commit_lock);
+    pthread_cond_destroy(&sp->commit_done);
     free(sp);
 }
 
@@ -337,6 +360,8 @@ static int spool_open(void **state, void *ctx, const char *spool_dir, const stru
     sp->rootfd = sp->jobsfd = sp->tmpfd = sp->corruptfd = sp->lockfd = -1;
     sp->env = *env;
     pthread_mutex_init(&sp->stage_lock, NULL);
+    pthread_mutex_init(&sp->commit_lock, NULL);
+    pthread_cond_init(&sp->commit_done, NULL);
     if (spool_dir == NULL || spool_dir[0] == '\0') {
         r = -EINVAL;
         goto fail;
@@ -371,26 +396,38 @@ fail:
     return r;
 }
 
-static int spool_next_id(void *state, uint64_t *id)
+/* Hands out n consecutive ids from *first. SPOOL/next_id is raised (temp
+ * file, fsync, rename, directory fsync) before an id past what it already
+ * holds is used, a block beyond the need at a time, so an id is never
+ * handed out twice even across crashes. Above every id present (next_id
+ * may have been lost or damaged), and never below the first id: a spool
+ * from before that floor keeps its small ids and continues from the floor,
+ * so new ids sort as text. */
+static int spool_take_ids(struct spool *sp, uint64_t n, uint64_t *first)
 {
-    struct spool *sp = state;
-    /* Above every id present (next_id may have been lost or damaged), and
-     * never below the first id: a spool from before that floor keeps its
-     * small ids and continues from the floor, so new ids sort as text. */
     uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
     char buf[32];
 
     if (v < QUEUE_FIRST_JOB_ID)
         v = QUEUE_FIRST_JOB_ID;
-    int n = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + 1));
-    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)n, "spool.next_id");
-    if (r != 0) {
-        spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));
-        return r;
+    if (v + n > sp->reserved) {
+        uint64_t upto = v + n - 1 + SPOOL_ID_BLOCK;
+        int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)upto);
+        int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id");
+        if (r != 0) {
+            spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));
+            return r;
+        }
+        sp->reserved = upto;
     }
-    sp->next_id = v + 1;
-    *id = v;
+    sp->next_id = v + n;
+    *first = v;
     return 0;
+}
+
+static int spool_next_id(void *state, uint64_t *id)
+{
+    return spool_take_ids(state, 1, id);
 }
 
 /* Moves a damaged jobs/ entry to corrupt/, never over an earlier one. */
@@ -1063,49 +1100,159 @@ static int sync_pages(struct queue_stage *st)
     return spool_fsync(st->sp, st->pagesfd);
 }
 
-static int write_new_file(struct spool *sp, int dirfd, const char *name, const char *data, size_t len)
+/* sync false: made durable later, together with others (syncfs). */
+static int write_new_file(const struct spool *sp, bool sync, int dirfd, const char *name, const char *data,
+                          size_t len)
 {
     int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     int r = write_all(fd, data, len);
-    if (r == 0)
+    if (r == 0 && sync)
         r = spool_fsync(sp, fd);
     if (close(fd) != 0 && r == 0)
         r = -errno;
     return r;
 }
 
+/* ---- single jobs: group commit ------------------------------------- */
+
+/* One job in spool_stage_commit waiting for a flush; on its caller's stack. */
+struct spool_commit {
+    struct queue_stage *st;
+    uint64_t id;
+    int result;
+    bool renamed; /* jobs/<id> is its stage, renamed */
+    bool taken;   /* in a batch being flushed (set under commit_lock) */
+    bool done;    /* result is final (set under commit_lock) */
+    struct spool_commit *next;
+};
+
+static int spool_syncfs(const struct spool *sp, int fd);
+
+/* The first round of a flush: one syncfs() makes every staged file and
+ * directory of every job in the batch durable. */
+static int flush_sync(struct spool *sp)
+{
+    int r = spool_fault("spool.flush", "start");
+
+    return r != 0 ? r : spool_syncfs(sp, sp->tmpfd);
+}
+
+/* The second round: each job whose files are durable (synced == 0) is
+ * renamed into jobs/, then jobs/ fsynced once. A failed round fails every
+ * job in it, and a job renamed but not known durable is taken back rather
+ * than promised. Fills each result. */
+static void flush_publish(struct spool *sp, struct spool_commit *batch, size_t n, int synced)
+{
+    char name[32];
+    bool any = false;
+
+    for (struct spool_commit *c = batch; c != NULL; c = c->next) {
+        c->result = synced;
+        if (c->result == 0)
+            c->result = spool_fault("spool.create", "staged");
+        snprintf(name, sizeof name, "%llu", (unsigned long long)c->id);
+        if (c->result == 0 && renameat2(sp->tmpfd, c->st->name, sp->jobsfd, name, RENAME_NOREPLACE) != 0)
+            c->result = -errno;
+        if (c->result == 0) {
+            c->renamed = any = true;
+            c->result = spool_fault("spool.create", "renamed");
+        }
+    }
+    int dr = any ? spool_fault("spool.flush", "renamed") : 0;
+    if (any && dr == 0)
+        dr = spool_fsync(sp, sp->jobsfd);
+    for (struct spool_commit *c = batch; c != NULL; c = c->next) {
+        if (c->renamed && (c->result != 0 || dr != 0)) {
+            snprintf(name, sizeof name, "%llu", (unsigned long long)c->id);
+            renameat(sp->jobsfd, name, sp->tmpfd, c->st->name);
+            c->renamed = false;
+            if (c->result == 0)
+                c->result = dr;
+        }
+    }
+    if (synced != 0 || dr != 0)
+        spool_log(sp, QUEUE_LOG_ERR, "spool %s: %zu new job%s could not be made durable (%s); none of them was "
+                  "stored, their submitters were told", sp->root, n, n == 1 ? "" : "s",
+                  strerror(-(synced ? synced : dr)));
+}
+
+/* Flushes the callers waiting now (the caller among them) as one batch.
+ * The two rounds are pipelined: the next batch's syncfs() may run while
+ * this one is renamed and jobs/ fsynced. Called and returns with
+ * commit_lock held. */
+static void flush_waiting(struct spool *sp)
+{
+    struct spool_commit *batch = NULL, *c = sp->waiting, *next;
+    size_t n = 0;
+
+    for (; c != NULL; c = next, n++) { /* oldest first: ids appear in order */
+        next = c->next;
+        c->next = batch;
+        c->taken = true;
+        batch = c;
+    }
+    sp->waiting = NULL;
+    sp->syncing = true;
+    pthread_mutex_unlock(&sp->commit_lock);
+    int synced = flush_sync(sp);
+    pthread_mutex_lock(&sp->commit_lock);
+    sp->syncing = false;
+    pthread_cond_broadcast(&sp->commit_done); /* the next batch may sync now */
+    while (sp->publishing)
+        pthread_cond_wait(&sp->commit_done, &sp->commit_lock);
+    sp->publishing = true;
+    pthread_mutex_unlock(&sp->commit_lock);
+    flush_publish(sp, batch, n, synced);
+    pthread_mutex_lock(&sp->commit_lock);
+    for (c = batch; c != NULL; c = next) {
+        next = c->next; /* c belongs to its caller once done is set */
+        c->done = true;
+    }
+    sp->publishing = false;
+    pthread_cond_broadcast(&sp->commit_done);
+}
+
+/* Leader and followers: the caller joins the waiting list; whoever finds
+ * its job still waiting and no syncfs() under way takes the whole list and
+ * flushes it, while newer callers gather for the next one. Returns once
+ * the caller's own job is durable (0) or known not to be stored (-errno). */
+static int commit_together(struct spool *sp, struct spool_commit *me)
+{
+    pthread_mutex_lock(&sp->commit_lock);
+    me->next = sp->waiting;
+    sp->waiting = me;
+    while (!me->done) {
+        if (!me->taken && !sp->syncing)
+            flush_waiting(sp);
+        else
+            pthread_cond_wait(&sp->commit_done, &sp->commit_lock);
+    }
+    pthread_mutex_unlock(&sp->commit_lock);
+    return me->result;
+}
+
+/* Writes the job and log files into the stage (not fsynced: the flush makes
+ * them durable together with the pages), then waits for the flush. Runs on
+ * any thread without the engine lock (stage_commit_unlocked). */
 static int spool_stage_commit(struct queue_stage *st, const struct job *job, const char *log_text)
 {
     struct spool *sp = st->sp;
-    char *text = NULL, name[32];
+    struct spool_commit me = {.st = st, .id = job->id};
+    char *text = NULL;
     long len = jobfile_format(job, &text);
     int r = len < 0 ? (int)len : 0;
 
     if (r == 0)
-        r = write_new_file(sp, st->dirfd, "job", text, (size_t)len);
+        r = write_new_file(sp, false, st->dirfd, "job", text, (size_t)len);
     if (r == 0)
-        r = write_new_file(sp, st->dirfd, "log", log_text, strlen(log_text));
-    if (r == 0)
-        r = sync_pages(st);
-    if (r == 0)
-        r = spool_fsync(sp, st->dirfd);
-    if (r == 0)
-        r = spool_fault("spool.create", "staged");
-    snprintf(name, sizeof name, "%llu", (unsigned long long)job->id);
-    if (r == 0 && renameat2(sp->tmpfd, st->name, sp->jobsfd, name, RENAME_NOREPLACE) != 0)
-        r = -errno;
-    if (r == 0) {
-        r = spool_fault("spool.create", "renamed");
-        if (r == 0)
-            r = spool_fsync(sp, sp->jobsfd);
-        if (r != 0) {
-            /* Not known to be durable: take it back rather than promise it. */
-            renameat(sp->jobsfd, name, sp->tmpfd, st->name);
-        }
-    }
+        r = write_new_file(sp, false, st->dirfd, "log", log_text, strlen(log_text));
+    for (int i = 1; r == 0 && i <= st->npages; i++)
+        r = spool_fault("spool.page", "written");
     free(text);
+    if (r == 0)
+        r = commit_together(sp, &me);
     if (r != 0) {
         spool_stage_abort(st);
         return r;
@@ -1120,23 +1267,9 @@ static int spool_stage_commit(struct queue_stage *st, const struct job *job, con
 
 static int spool_reserve_ids(void *state, size_t n, uint64_t *first)
 {
-    struct spool *sp = state;
-    uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
-    char buf[32];
-
     if (n == 0)
         return -EINVAL;
-    if (v < QUEUE_FIRST_JOB_ID)
-        v = QUEUE_FIRST_JOB_ID;
-    int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)(v + n));
-    int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id");
-    if (r != 0) {
-        spool_log(sp, QUEUE_LOG_ERR, "spool %s: cannot persist next_id: %s", sp->root, strerror(-r));
-        return r;
-    }
-    sp->next_id = v + n;
-    *first = v;
-    return 0;
+    return spool_take_ids(state, n, first);
 }
 
 /* Everything written so far on the spool's filesystem made durable in one
@@ -1176,12 +1309,11 @@ static int stage_group_job(struct queue_stage *st, int gfd, size_t index, const 
     long len = r == 0 ? jobfile_format(job, &text) : 0;
     if (len < 0)
         r = (int)len;
-    struct spool nosync = *sp; /* the files are made durable together later */
-    nosync.env.no_fsync = true;
+    /* The files are made durable together later. */
     if (r == 0)
-        r = write_new_file(&nosync, jfd, "job", text, (size_t)len);
+        r = write_new_file(sp, false, jfd, "job", text, (size_t)len);
     if (r == 0)
-        r = write_new_file(&nosync, jfd, "log", log_text, strlen(log_text));
+        r = write_new_file(sp, false, jfd, "log", log_text, strlen(log_text));
     free(text);
     if (pfd >= 0)
         close(pfd);
@@ -1278,7 +1410,7 @@ static int spool_group_commit(struct queue_stage *st, const struct job *jobs, si
         r = spool_fault("spool.group", "staged");
     /* The commit record: from here on, a start completes the group. */
     if (r == 0)
-        r = write_new_file(sp, st->dirfd, "commit", "group\n", 6);
+        r = write_new_file(sp, true, st->dirfd, "commit", "group\n", 6);
     if (r == 0)
         r = spool_fsync(sp, st->dirfd);
     if (r == 0)
@@ -1330,8 +1462,10 @@ static int spool_raise_next_id(void *state, uint64_t min)
         return 0;
     int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)min);
     int r = write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id");
-    if (r == 0)
+    if (r == 0) {
         sp->next_id = min;
+        sp->reserved = min; /* the file holds min now: ids from it on are not reserved */
+    }
     return r;
 }
 
@@ -1369,4 +1503,5 @@ const struct queue_backend queue_backend_spool = {
     .peek_next_id = spool_peek_next_id,
     .raise_next_id = spool_raise_next_id,
     .stage_cover = spool_stage_cover,
+    .stage_commit_unlocked = true,
 };

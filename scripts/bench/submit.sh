@@ -1,35 +1,41 @@
 #!/bin/bash
 # submit.sh - benchmark of submission (not a test).
 # usage: scripts/bench/submit.sh BUILD_DIR [FILES] [RECIPIENTS]
-#        (defaults: 200 one-page faxes, a 10000-number broadcast; root)
+#        (defaults: 400 two-page faxes, a 10000-number broadcast; root)
 #
-# Single jobs: FILES one-page fax TIFFs copied into outbox/ by 1 and by 8
-# parallel cp writers (each close() returns once the job is durable in the
-# spool), against the same cp runs writing the same files into a tmpfs
-# directory, in the same run. Prints jobs/s for each and the ratio
-# faxfs/tmpfs (in time: how many times slower than a plain copy).
+# Single jobs: FILES two-page fax TIFFs copied into outbox/ by 1 and by 8
+# parallel writers (each close() returns once the job is durable in the
+# spool), against, in the same run, the same copies by the same number of
+# writers (baselines):
+#   disk+fsync  into a directory on the spool's filesystem, each file
+#               fsynced (dd conv=fsync): the fair baseline for durable writes
+#   tmpfs+fsync into a tmpfs directory, each file fsynced (dd conv=fsync)
+#   tmpfs       plain cp into a tmpfs directory
+# Prints jobs/s for each and faxfs time / baseline time (x_...: how many
+# times slower than that copy; below 1: faster).
 # Broadcast: one draft whose recipients file holds RECIPIENTS numbers,
 # submitted with `echo submit > ctl`; prints the time until the write
 # returned (every job durable) and jobs/s; then the same with a cover page
 # per recipient, as a ratio to the one without.
-# The spool is on disk (under /tmp) unless SPOOL_ON=tmpfs: durability costs
-# what the disk's fsync costs.
+# The spool is on the disk of /var/tmp (the root filesystem on most hosts,
+# as a deployment has it) unless SPOOL_ON=tmpfs; durability costs what that
+# disk's fsync costs.
 # STORE=postgresql keeps the queue in a private PostgreSQL server instead
 # (tests/lib/postgres.sh, its data under /tmp, fsync on): the same runs,
-# against the same tmpfs baseline.
+# against the same baselines.
 set -euo pipefail
 
 BUILD=${1:?usage: submit.sh BUILD_DIR [FILES] [RECIPIENTS]}
-FILES=${2:-200}
+FILES=${2:-400}
 RECIPIENTS=${3:-10000}
 [ "$(id -u)" = 0 ] || { echo "submit.sh: run as root (tmpfs mount)" >&2; exit 2; }
 FAXFS=$BUILD/daemon/faxfs
 MKFAX=$BUILD/tests/mkfax
 [ -x "$FAXFS" ] && [ -x "$MKFAX" ] || { echo "submit.sh: build faxfs and mkfax in $BUILD first" >&2; exit 2; }
 
-WORK=$(mktemp -d /tmp/faxfs-bench-submit.XXXXXX)
-MNT=$WORK/mnt SPOOL=$WORK/spool TMPFS=$WORK/tmpfs SRC=$WORK/src
-mkdir -p "$MNT" "$SPOOL" "$TMPFS" "$SRC"
+WORK=$(mktemp -d /var/tmp/faxfs-bench-submit.XXXXXX)
+MNT=$WORK/mnt SPOOL=$WORK/spool TMPFS=$WORK/tmpfs SRC=$WORK/src DISK=$WORK/disk
+mkdir -p "$MNT" "$SPOOL" "$TMPFS" "$SRC" "$DISK"
 PID=
 cleanup() {
     if mountpoint -q "$MNT"; then fusermount3 -u -z "$MNT" || true; fi
@@ -55,17 +61,24 @@ for _ in $(seq 200); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || { echo "faxfs did not mount" >&2; cat "$WORK/daemon.log" >&2; exit 1; }
 echo pause >"$MNT/ctl" # keep every job queued: only submission is measured
 
-"$MKFAX" "$SRC/page.tif" 1
+"$MKFAX" "$SRC/page.tif" 2
+echo "spool on $(df --output=source,fstype "$SPOOL" | tail -n 1 | tr -s ' ') ($SPOOL)"
 now() { date +%s.%N; }
 
-# copy_all DIR WRITERS TAG: FILES copies of the page into DIR, WRITERS cp
-# processes in parallel, file names NUMBER.tif (a fax to that number).
+# copy_all DIR WRITERS TAG [fsync]: FILES copies of the page into DIR,
+# WRITERS processes in parallel, file names NUMBER.tif (a fax to that
+# number); with fsync, each file is fsynced before the next is written.
 copy_all() {
-    local dir=$1 writers=$2 tag=$3 pids=()
+    local dir=$1 writers=$2 tag=$3 sync=${4:-} pids=()
     for w in $(seq 0 $((writers - 1))); do
         (
             for i in $(seq "$w" "$writers" $((FILES - 1))); do
-                cp "$SRC/page.tif" "$dir/55${tag}$(printf '%05d' "$i").tif"
+                f="$dir/55${tag}$(printf '%05d' "$i").tif"
+                if [ -n "$sync" ]; then
+                    dd if="$SRC/page.tif" of="$f" conv=fsync status=none
+                else
+                    cp "$SRC/page.tif" "$f"
+                fi
             done
         ) &
         pids+=($!)
@@ -73,18 +86,50 @@ copy_all() {
     wait "${pids[@]}" # not the daemon
 }
 
-printf '%-28s %10s %10s %8s\n' "single jobs" "faxfs/s" "tmpfs/s" "x_tmpfs"
+# timed DIR WRITERS TAG [fsync]: seconds copy_all takes.
+timed() {
+    local t0 t1
+    t0=$(now)
+    copy_all "$@"
+    t1=$(now)
+    echo "$t1 - $t0" | bc -l
+}
+
+rate() { printf '%.1f' "$(echo "$FILES / $1" | bc -l)"; }
+ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
+
+printf '%-26s %8s %9s %9s %8s %10s %11s %8s\n' "single jobs" "faxfs/s" "disk+fs/s" "tmpfs+fs/s" "tmpfs/s" \
+    "x_disk+fs" "x_tmpfs+fs" "x_tmpfs"
 tag=10
 for writers in 1 8; do
-    t0=$(now); copy_all "$MNT/outbox" "$writers" "$tag"; t1=$(now)
-    copy_all "$TMPFS" "$writers" "$tag"; t2=$(now)
+    f=$(timed "$MNT/outbox" "$writers" "$tag")
+    d=$(timed "$DISK" "$writers" "$tag" fsync)
+    s=$(timed "$TMPFS" "$writers" "$tag" fsync)
+    rm -f "$TMPFS"/*
+    t=$(timed "$TMPFS" "$writers" "$tag")
+    rm -f "$TMPFS"/* "$DISK"/*
     tag=$((tag + 1))
-    f=$(echo "$t1 - $t0" | bc -l) t=$(echo "$t2 - $t1" | bc -l)
-    printf '%-28s %10.1f %10.1f %8.1f\n' "$FILES files, $writers cp writer(s)" "$(echo "$FILES / $f" | bc -l)" \
-        "$(echo "$FILES / $t" | bc -l)" "$(echo "$f / $t" | bc -l)"
+    printf '%-26s %8s %9s %9s %8s %10s %11s %8s\n' "$FILES files, $writers writer(s)" "$(rate "$f")" "$(rate "$d")" \
+        "$(rate "$s")" "$(rate "$t")" "$(ratio "$f" "$d")" "$(ratio "$f" "$s")" "$(ratio "$f" "$t")"
 done
 queued=$(ls "$MNT/jobs" | wc -l)
 [ "$queued" = $((FILES * 2)) ] || { echo "submit.sh: $queued jobs queued, wanted $((FILES * 2))" >&2; exit 1; }
+
+# The same below the filesystem: the engine and the spool alone (documents
+# converted in process, no sandbox), against fsynced files on the same disk;
+# then with the spool on tmpfs (the CPU's ceiling, no disk waits).
+BENCH=$BUILD/tests/bench_queue_submit
+if [ -x "$BENCH" ]; then
+    echo "queue_submit() without the filesystem and the sandbox:"
+    for threads in 1 8; do
+        mkdir "$WORK/q$threads"
+        "$BENCH" "$WORK/q$threads" "$FILES" "$threads" | sed 's/^/  spool on disk:  /'
+        rm -rf "$WORK/q$threads"
+    done
+    mkdir "$TMPFS/q8"
+    "$BENCH" "$TMPFS/q8" "$FILES" 8 | sed 's/^/  spool on tmpfs: /'
+    rm -rf "$TMPFS/q8"
+fi
 
 mkdir "$MNT/outbox/broadcast"
 seq -f '556%07g' 1 "$RECIPIENTS" >"$WORK/recipients"

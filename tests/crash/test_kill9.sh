@@ -1,6 +1,6 @@
 #!/bin/bash
 # Kill -9 the daemon at random moments and at every fault-injection kill
-# point, for KILL9_ROUNDS rounds (default 27: every kill point and both
+# point, for KILL9_ROUNDS rounds (default 28: every kill point and both
 # confirmed-pages rounds), while faxes are submitted
 # through the mount, sent, and deleted from history. After each restart:
 # every job accepted before the kill is present exactly once, no job is
@@ -9,13 +9,14 @@
 # the kill are not sent again.
 source "$(dirname "$0")/../mount/lib.sh"
 
-ROUNDS=${KILL9_ROUNDS:-27}
+ROUNDS=${KILL9_ROUNDS:-28}
 # Kill points of the spool and engine (docs/reliability.md); "random" is a
 # plain kill -9 after a random delay.
 POINTS=(random spool.stage.opened spool.page.create spool.page.written spool.next_id.tmp_written
     spool.next_id.renamed spool.create.staged spool.create.renamed engine.submit.committed
     spool.update.tmp_written spool.update.renamed engine.pages_confirmed.persisted
-    engine.call_finished.persisted spool.log.append spool.remove.start spool.remove.renamed random)
+    engine.call_finished.persisted spool.log.append spool.remove.start spool.remove.renamed
+    spool.flush.start spool.flush.renamed)
 
 help=$("$FAXFS" --help)
 case "$help" in *--check-spool*) ;; *) fail "faxfs has no --check-spool" ;; esac
@@ -160,7 +161,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if [ "$point" = random ]; then
         start_daemon
     else
-        FAXFS_FAULT="$point:kill:$((RANDOM % 3 + 1))" start_daemon
+        nth=$((RANDOM % 3 + 1))
+        # The counter is written once per block of ids: at the first job.
+        case "$point" in spool.next_id.*) nth=1 ;; esac
+        FAXFS_FAULT="$point:kill:$nth" start_daemon
     fi
     submitter "$round" &
     SUBMITTER=$!

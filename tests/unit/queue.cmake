@@ -42,3 +42,7 @@ foreach(t engine_pg pg)
   set_tests_properties(queue_${t} PROPERTIES LABELS "unit;postgresql" TIMEOUT 300 SKIP_RETURN_CODE 77
     ENVIRONMENT "TZ=UTC")
 endforeach()
+
+# Benchmark of submission below the filesystem (scripts/bench/submit.sh); not a test.
+add_executable(bench_queue_submit ${CMAKE_CURRENT_LIST_DIR}/bench_queue_submit.c)
+target_link_libraries(bench_queue_submit PRIVATE faxfs_queue_testutil)

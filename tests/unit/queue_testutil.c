@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,4 +349,58 @@ struct queue_call_result test_result(enum queue_failure f, const char *code, int
         .bit_rate = -1, .ecm = -1, .compression = "", .remote_id = "", .duration = -1,
     };
     return r;
+}
+
+struct submitter {
+    struct queue *q;
+    pthread_barrier_t *start;
+    int thread, n;
+    const int *fds;
+    int *result;
+    uint64_t *id;
+};
+
+/* No cmocka asserts here: they must not run off the main thread. */
+static void *submitter_run(void *arg)
+{
+    struct submitter *s = arg;
+    char why[256];
+
+    pthread_barrier_wait(s->start);
+    for (int j = 0; j < s->n; j++) {
+        struct queue_request req = {0};
+        snprintf(req.recipient_number, sizeof req.recipient_number, "5556%02d%03d", s->thread, j);
+        s->id[j] = 0;
+        s->result[j] = queue_submit(s->q, &test_owner, &req, &s->fds[j], 1, &s->id[j], why, sizeof why);
+        if (s->result[j] != 0)
+            s->id[j] = 0;
+    }
+    return NULL;
+}
+
+void submit_concurrently(struct queue *q, int threads, int per_thread, int pages, int *result, uint64_t *id)
+{
+    size_t n = (size_t)threads * (size_t)per_thread;
+    int *fds = calloc(n, sizeof *fds);
+    struct submitter *s = calloc((size_t)threads, sizeof *s);
+    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
+    pthread_barrier_t start;
+
+    assert_true(fds != NULL && s != NULL && tid != NULL);
+    for (size_t k = 0; k < n; k++)
+        fds[k] = make_good_tiff(pages);
+    assert_int_equal(pthread_barrier_init(&start, NULL, (unsigned)threads), 0);
+    for (int t = 0; t < threads; t++) {
+        s[t] = (struct submitter){q, &start, t, per_thread, &fds[t * per_thread], &result[t * per_thread],
+                                  &id[t * per_thread]};
+        assert_int_equal(pthread_create(&tid[t], NULL, submitter_run, &s[t]), 0);
+    }
+    for (int t = 0; t < threads; t++)
+        pthread_join(tid[t], NULL);
+    pthread_barrier_destroy(&start);
+    for (size_t k = 0; k < n; k++)
+        close(fds[k]);
+    free(fds);
+    free(s);
+    free(tid);
 }

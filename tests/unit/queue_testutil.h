@@ -114,6 +114,12 @@ void remove_dir(const char *path);
 /* Submits a good document to number as uid 1000; returns the id (asserts). */
 uint64_t submit_simple(struct queue *q, const char *number, int pages);
 
+/* threads x per_thread submissions of a good document of pages pages, to
+ * numbers 5556TTJJJ, from threads threads started together; result[k] and
+ * id[k] (k = thread * per_thread + j) get each one's return and id (0 when
+ * it failed). Documents are made before the threads start. */
+void submit_concurrently(struct queue *q, int threads, int per_thread, int pages, int *result, uint64_t *id);
+
 extern const struct queue_caller test_owner;    /* uid 1000 */
 extern const struct queue_caller test_stranger; /* uid 1001 */
 extern const struct queue_caller test_root;     /* uid 0 */
