@@ -22,7 +22,7 @@ foreach(t submit order refusals cancel ctl readers follow restart users receive 
     restart_load
     )
   add_test(NAME mount_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mount/test_${t}.sh)
-  set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
+  set_tests_properties(mount_${t} PROPERTIES LABELS mount TIMEOUT 300 SKIP_RETURN_CODE 77
     ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 endforeach()
 # A private PostgreSQL server starts first (initdb, a few seconds): more room
@@ -30,7 +30,7 @@ endforeach()
 set_tests_properties(mount_postgresql mount_postgresql_copy PROPERTIES TIMEOUT 300 LABELS "mount;postgresql")
 # The README's tour, run as a test (tests/tour/tour.sh, text in docs/tour.md).
 add_test(NAME tour COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tour/tour.sh)
-set_tests_properties(tour PROPERTIES LABELS mount TIMEOUT 120 SKIP_RETURN_CODE 77
+set_tests_properties(tour PROPERTIES LABELS mount TIMEOUT 300 SKIP_RETURN_CODE 77
   ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
 # Mail to fax: a private Postfix's pipe transport runs faxfs-mail through
 # sudo; the mailed job is the mapped user's (root, sudo; exit 77 = skipped).
