@@ -140,6 +140,9 @@ FIRST_ID=100000
 grep -q "^#define QUEUE_FIRST_JOB_ID $FIRST_ID\$" "$(dirname "${BASH_SOURCE[0]}")/../../queue/queue.h" ||
     fail "FIRST_ID in tests/mount/lib.sh differs from QUEUE_FIRST_JOB_ID in queue/queue.h; make them agree"
 job_id() { echo $((FIRST_ID + $1 - 1)); }
+# The highest job id in jobs/ and history/ (after a kill -9 ids skip to the
+# next reserved block, docs/spool-format.md, so count from there).
+newest_job() { ls "$MNT/jobs" "$MNT/history" | grep -E '^[0-9]+$' | sort -n | tail -n 1; }
 
 # Tests that create users: useradd and groupadd lock /etc/passwd and
 # /etc/group, and tests running in parallel may hold the lock for a
