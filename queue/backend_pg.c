@@ -18,6 +18,7 @@
  * the same database is refused (dispatch across nodes is not built yet).
  */
 #include "queue/backend_pg.h"
+#include "queue/draft_files.h"
 #include "queue/jobfile.h"
 #include "queue/pg_migrate.h"
 
@@ -1024,47 +1025,19 @@ static int pg_upload_open(void *state)
     return tmp_file(state);
 }
 
-static bool draft_token_ok(const char *token)
-{
-    if (strncmp(token, "draft.", 6) != 0)
-        return false;
-    for (const char *p = token + 6; *p; p++)
-        if ((*p < '0' || *p > '9') && *p != '.')
-            return false;
-    return true;
-}
-
 static int pg_draft_create(void *state, char *token, size_t tokenlen)
 {
-    struct pg_store *ps = state;
-
-    for (int tries = 0; tries < 100; tries++) {
-        if (snprintf(token, tokenlen, "draft.%ld.%u", (long)getpid(), next_seq(ps)) >= (int)tokenlen)
-            return -ENAMETOOLONG;
-        int fd = openat(ps->tmpfd, token, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd >= 0 || errno != EEXIST)
-            return fd >= 0 ? fd : -errno;
-    }
-    return -EEXIST;
+    return draft_file_create(((struct pg_store *)state)->tmpfd, token, tokenlen);
 }
 
 static int pg_draft_open(void *state, const char *token)
 {
-    struct pg_store *ps = state;
-
-    if (!draft_token_ok(token))
-        return -EINVAL;
-    int fd = openat(ps->tmpfd, token, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    return fd >= 0 ? fd : -errno;
+    return draft_file_open(((struct pg_store *)state)->tmpfd, token);
 }
 
 static int pg_draft_remove(void *state, const char *token)
 {
-    struct pg_store *ps = state;
-
-    if (!draft_token_ok(token))
-        return -EINVAL;
-    return unlinkat(ps->tmpfd, token, 0) == 0 ? 0 : -errno;
+    return draft_file_remove(((struct pg_store *)state)->tmpfd, token);
 }
 
 /* ---- fax.pdf and report.pdf ----------------------------------------- */

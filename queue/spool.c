@@ -6,6 +6,7 @@
  * The layout is documented in docs/spool-format.md.
  */
 #include "queue/backend.h"
+#include "queue/draft_files.h"
 #include "queue/fault.h"
 #include "queue/jobfile.h"
 #include "queue/spool_names.h"
@@ -941,52 +942,20 @@ static int spool_upload_open(void *state)
     return fd;
 }
 
-/* Draft documents: tmp/draft.<pid>.<n>, mode 0600, emptied at start with
- * the rest of tmp/. Tokens are only ever names this function made. */
-static bool draft_token_ok(const char *token)
-{
-    if (strncmp(token, "draft.", 6) != 0)
-        return false;
-    for (const char *p = token + 6; *p; p++)
-        if ((*p < '0' || *p > '9') && *p != '.')
-            return false;
-    return true;
-}
-
+/* Draft documents: tmp/draft.<pid>.<n> (draft_files.h). */
 static int spool_draft_create(void *state, char *token, size_t tokenlen)
 {
-    struct spool *sp = state;
-
-    for (int tries = 0; tries < 100; tries++) {
-        pthread_mutex_lock(&sp->stage_lock);
-        unsigned seq = ++sp->stage_seq;
-        pthread_mutex_unlock(&sp->stage_lock);
-        if (snprintf(token, tokenlen, "draft.%ld.%u", (long)getpid(), seq) >= (int)tokenlen)
-            return -ENAMETOOLONG;
-        int fd = openat(sp->tmpfd, token, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd >= 0 || errno != EEXIST)
-            return fd >= 0 ? fd : -errno;
-    }
-    return -EEXIST;
+    return draft_file_create(((struct spool *)state)->tmpfd, token, tokenlen);
 }
 
 static int spool_draft_open(void *state, const char *token)
 {
-    struct spool *sp = state;
-
-    if (!draft_token_ok(token))
-        return -EINVAL;
-    int fd = openat(sp->tmpfd, token, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    return fd >= 0 ? fd : -errno;
+    return draft_file_open(((struct spool *)state)->tmpfd, token);
 }
 
 static int spool_draft_remove(void *state, const char *token)
 {
-    struct spool *sp = state;
-
-    if (!draft_token_ok(token))
-        return -EINVAL;
-    return unlinkat(sp->tmpfd, token, 0) == 0 ? 0 : -errno;
+    return draft_file_remove(((struct spool *)state)->tmpfd, token);
 }
 
 /* ---- staging -------------------------------------------------------- */
