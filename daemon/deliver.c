@@ -575,6 +575,19 @@ static enum delivery_try act_mail(struct action_ctx *a, char *why, size_t whylen
                                                                         : DELIVERY_TRY_TEMPORARY;
 }
 
+/* The addresses of a receipt record (comma-separated in its target), cut
+ * in place in targets; returns how many went into rcpt. */
+static size_t receipt_addresses(const struct job_delivery *rec, char targets[JOB_DELIVERY_TARGET_MAX],
+                                const char *rcpt[JOB_NOTIFY_ADDRESSES_MAX])
+{
+    size_t n = 0;
+    snprintf(targets, JOB_DELIVERY_TARGET_MAX, "%s", rec->target);
+    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < JOB_NOTIFY_ADDRESSES_MAX;
+         w = strtok_r(NULL, ",", &save))
+        rcpt[n++] = w;
+    return n;
+}
+
 /* The receipt of a send job (docs/receipts.md): its transmission report
  * (and, as notify_attach asks, the fax) mailed to the job's notify
  * addresses. The Message-ID is the delivery's own, the same on every try. */
@@ -630,11 +643,7 @@ static enum delivery_try act_receipt(struct deliverer *d, const struct job *j, i
     }
     char targets[JOB_DELIVERY_TARGET_MAX];
     const char *rcpt[JOB_NOTIFY_ADDRESSES_MAX];
-    size_t n = 0;
-    snprintf(targets, sizeof targets, "%s", rec->target);
-    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < JOB_NOTIFY_ADDRESSES_MAX;
-         w = strtok_r(NULL, ",", &save))
-        rcpt[n++] = w;
+    size_t n = receipt_addresses(rec, targets, rcpt);
     struct mail_message m = {
         .to = rcpt, .nto = n, .subject = subject, .message_id = msgid, .text = text,
         .attachments = att, .nattachments = natt,
@@ -698,11 +707,7 @@ static enum delivery_try act_attempt_receipt(struct deliverer *d, const struct j
              subject, (unsigned long long)j->id, (unsigned long long)j->id);
     char targets[JOB_DELIVERY_TARGET_MAX];
     const char *rcpt[JOB_NOTIFY_ADDRESSES_MAX];
-    size_t n = 0;
-    snprintf(targets, sizeof targets, "%s", rec->target);
-    for (char *save = NULL, *w = strtok_r(targets, ",", &save); w && n < JOB_NOTIFY_ADDRESSES_MAX;
-         w = strtok_r(NULL, ",", &save))
-        rcpt[n++] = w;
+    size_t n = receipt_addresses(rec, targets, rcpt);
     const char *extra[] = {"Auto-Submitted: auto-generated"};
     struct mail_message m = {
         .to = rcpt, .nto = n, .subject = subject, .message_id = msgid, .text = text,
