@@ -140,6 +140,9 @@ FIRST_ID=100000
 grep -q "^#define QUEUE_FIRST_JOB_ID $FIRST_ID\$" "$(dirname "${BASH_SOURCE[0]}")/../../queue/queue.h" ||
     fail "FIRST_ID in tests/mount/lib.sh differs from QUEUE_FIRST_JOB_ID in queue/queue.h; make them agree"
 job_id() { echo $((FIRST_ID + $1 - 1)); }
+# A file of job ID, read from jobs/ or history/: a job may move from one to
+# the other between two reads, so the choice is made at each read.
+job_file() { cat "$MNT/jobs/$1/$2" 2>/dev/null || cat "$MNT/history/$1/$2"; }
 # The highest job id in jobs/ and history/ (after a kill -9 ids skip to the
 # next reserved block, docs/spool-format.md, so count from there).
 newest_job() { ls "$MNT/jobs" "$MNT/history" | grep -E '^[0-9]+$' | sort -n | tail -n 1; }

@@ -50,9 +50,7 @@ expect_eq "recipients" "$(wc -l <"$MNT/groups/$g1/recipients")" 50
 grep -q "^5550102	Nobody\$" "$MNT/groups/$g1/recipients" || fail "recipient name missing"
 # Every job names its group.
 for id in $(cut -f1 "$MNT/groups/$g1/jobs"); do
-    f="$MNT/jobs/$id/group"
-    [ -e "$f" ] || f="$MNT/history/$id/group"
-    expect_eq "group of $id" "$(cat "$f")" "$g1"
+    expect_eq "group of $id" "$(job_file "$id" group)" "$g1"
 done
 wait_for "$MNT/groups/$g1/summary" "$(printf 'done: 48\nfailed: 2\ntotal: 50')" 60
 grep -q "^[0-9]*	5550101	failed\$" "$MNT/groups/$g1/jobs" || fail "busy number not failed"

@@ -178,9 +178,7 @@ expect_eq "exit of a mail to two numbers" "$rc" 0
 g=$(ls "$MNT/groups" | sort -n | tail -1)
 expect_eq "groups after it" "$(ls "$MNT/groups" | wc -l)" $((groups_before + 1))
 expect_eq "the group's numbers" "$(cut -f2 "$MNT/groups/$g/jobs" | tr '\n' ' ')" "5552001 5552002 "
-# A job may move from jobs/ to history/ between two reads: read each file
-# from wherever the job is at that moment.
-job_file() { cat "$MNT/jobs/$1/$2" 2>/dev/null || cat "$MNT/history/$1/$2"; }
+# Each file is read from wherever the job is at that moment (job_file).
 for gid in $(cut -f1 "$MNT/groups/$g/jobs"); do
     expect_eq "owner of $gid" "$(job_file "$gid" owner)" $U
     expect_eq "group of $gid" "$(job_file "$gid" group)" "$g"
