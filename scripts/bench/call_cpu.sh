@@ -7,16 +7,19 @@
 # faxes (each to its own number, so none are batched) through the mount,
 # waits until every job is done and reads the daemon's CPU (utime+stime of
 # /proc/PID/stat) before the first submission and after the last job is
-# done. In the same run, bench_modem --bare sends the same page JOBS times
+# done (its own CPU, and apart from it its children's: the sandboxed
+# document converters run at submission). In the same run, bench_modem --bare sends the same page JOBS times
 # through a bare two-ended spandsp loop (DSP only). Prints both per call
-# and their ratio daemon/bare. PERF=1 records a perf profile of the daemon
+# and their ratio daemon/bare, per call and per line-second (the daemon's
+# calls include dialing and the answerer's set-up). FAXFS=path runs another
+# daemon binary (an older build, for before/after). PERF=1 records a perf profile of the daemon
 # while the jobs run (perf.data in the current directory).
 set -euo pipefail
 
 BUILD=${1:?usage: call_cpu.sh BUILD_DIR [JOBS] [MODEMS]}
 JOBS=${2:-40}
 MODEMS=${3:-8}
-FAXFS=$BUILD/daemon/faxfs
+FAXFS=${FAXFS:-$BUILD/daemon/faxfs}
 MKFAX=$BUILD/tests/mkfax
 BENCH=$BUILD/scripts/bench/bench_modem
 for b in "$FAXFS" "$MKFAX" "$BENCH"; do
@@ -37,12 +40,13 @@ stop() {
 trap 'stop; rm -rf "$WORK"' EXIT
 "$MKFAX" "$WORK/page.tif" 1
 
-# CPU seconds (user+system) of process $1 so far.
+# CPU seconds of process $1 so far: "OWN CHILDREN", own is utime+stime
+# (fields 14 and 15 of /proc/PID/stat), children cutime+cstime (16, 17:
+# the document converters the daemon has waited for).
 cpu_of() {
     local tck
     tck=$(getconf CLK_TCK)
-    # Fields after the command name: utime and stime are fields 14 and 15.
-    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13) / t }'
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f %.3f\n", ($12 + $13) / t, ($14 + $15) / t }'
 }
 
 mkdir -p "$WORK/spool" "$MNT"
@@ -58,7 +62,7 @@ if [ "${PERF:-0}" = 1 ]; then
     PERFPID=$!
     sleep 0.5
 fi
-cpu0=$(cpu_of "$PID")
+read -r cpu0 kids0 < <(cpu_of "$PID")
 start=$(date +%s.%N)
 for i in $(seq "$JOBS"); do
     cp "$WORK/page.tif" "$MNT/outbox/555$(printf %04d "$i").tif"
@@ -72,15 +76,25 @@ for id in $(seq 100000 $((100000 + JOBS - 1))); do
     done
     case $st in done) ;; *) echo "job $id: status '$st'" >&2; exit 1 ;; esac
 done
-cpu1=$(cpu_of "$PID")
+line=0
+for id in $(seq 100000 $((100000 + JOBS - 1))); do
+    line=$((line + $(sed -n 's/^call_duration: //p' "$MNT/history/$id/info")))
+done
+read -r cpu1 kids1 < <(cpu_of "$PID")
 end=$(date +%s.%N)
 stop
 
-bare=$("$BENCH" --bare "$JOBS" "$WORK/page.tif" | awk '{ print $4 }')
+read -r bare bare_line < <("$BENCH" --bare "$JOBS" "$WORK/page.tif" | awk '{ print $4, $6 }')
 echo "jobs: $JOBS one-page faxes, $MODEMS channels, fast pace; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -v a="$cpu0" -v b="$cpu1" -v w0="$start" -v w1="$end" -v n="$JOBS" -v bare="$bare" 'BEGIN {
+awk -v a="$cpu0" -v b="$cpu1" -v k0="$kids0" -v k1="$kids1" -v w0="$start" -v w1="$end" -v n="$JOBS" -v bare="$bare" -v line="$line" -v bline="$bare_line" 'BEGIN {
     d = b - a
-    printf "daemon: %.3f cpu-s (%.1f ms per call), %.1f s wall\n", d, d * 1000 / n, w1 - w0
-    printf "bare spandsp loop: %.3f cpu-s (%.1f ms per call)\n", bare, bare * 1000 / n
-    printf "ratio daemon/bare: %.2f\n", d / bare
+    printf "daemon: %.3f cpu-s (%.1f ms per call), %.1f s wall, %d line-s (call_duration)\n", d, d * 1000 / n, w1 - w0, line
+    printf "document converters (children): %.3f cpu-s (%.1f ms per call)\n", k1 - k0, (k1 - k0) * 1000 / n
+    printf "bare spandsp loop: %.3f cpu-s (%.1f ms per call), %.1f line-s\n", bare, bare * 1000 / n, bline
+    printf "ratio daemon/bare per call: %.2f\n", d / bare
+    # The daemon's calls are longer on the line (dialing, ringing, the
+    # simulated answerer's set-up): CPU per line-second compares the DSP
+    # work itself.
+    if (line > 0 && bline > 0)
+        printf "ratio daemon/bare per line-second: %.2f\n", (d / line) / (bare / bline)
 }'
