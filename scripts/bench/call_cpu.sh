@@ -92,9 +92,9 @@ awk -v a="$cpu0" -v b="$cpu1" -v k0="$kids0" -v k1="$kids1" -v w0="$start" -v w1
     printf "document converters (children): %.3f cpu-s (%.1f ms per call)\n", k1 - k0, (k1 - k0) * 1000 / n
     printf "bare spandsp loop: %.3f cpu-s (%.1f ms per call), %.1f line-s\n", bare, bare * 1000 / n, bline
     printf "ratio daemon/bare per call: %.2f\n", d / bare
-    # The daemon's calls are longer on the line (dialing, ringing, the
-    # simulated answerer's set-up): CPU per line-second compares the DSP
-    # work itself.
+    # The calls of the daemon are longer on the line (dialing, ringing,
+    # the set-up of the simulated answerer): CPU per line-second compares
+    # the DSP work itself.
     if (line > 0 && bline > 0)
         printf "ratio daemon/bare per line-second: %.2f\n", (d / line) / (bare / bline)
 }'
