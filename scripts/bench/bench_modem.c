@@ -126,7 +126,21 @@ static double run_faxfs(int k, const char *dir, const char *page, enum modem_pac
             sleep(1);
             warm = modem_pool_overruns(pool);
         }
-        sleep((unsigned)seconds);
+        if (at_once) {
+            /* Overruns second by second: bursts at the start only, or
+             * again whenever the calls (in lock-step) change phase. */
+            long last = 0;
+            printf("    overruns per second:");
+            for (int i = 0; i < seconds; i++) {
+                sleep(1);
+                long now = modem_pool_overruns(pool);
+                printf(" %ld", now - last);
+                last = now;
+            }
+            printf("\n");
+        } else {
+            sleep((unsigned)seconds);
+        }
         *overruns = modem_pool_overruns(pool) - warm;
         modem_pool_destroy(pool);
         *cpu_out = cpu_seconds() - cpu0;
