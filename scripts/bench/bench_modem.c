@@ -3,8 +3,13 @@
  * sim calls at fast pace it prints line-seconds simulated per CPU-second
  * for the faxfs modem pool and, in the same run, for a bare two-ended
  * spandsp loop (the library's own limit), and their ratio. With
- * --realtime it finds how many real-time channels keep up (no overruns).
- * Usage: bench_modem [--realtime] [K...]
+ * --realtime it finds how many real-time channels keep up (no overruns);
+ * --realtime --at-once starts every call in the same tick (a burst) and
+ * counts overruns from the first start. --bare N runs only the bare loop
+ * for N one-page calls and prints its CPU seconds (scripts/bench/call_cpu.sh
+ * compares the whole daemon against it).
+ * Usage: bench_modem [--realtime [--at-once]] [K...]
+ *        bench_modem --bare N [PAGE.tif]
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -79,7 +84,7 @@ static void on_finished(void *user, const struct modem_result *res)
 static const struct modem_events bench_events = { .finished = on_finished };
 
 static double run_faxfs(int k, const char *dir, const char *page, enum modem_pace pace, int seconds,
-                        long *overruns, double *cpu_out)
+                        bool at_once, long *overruns, double *cpu_out)
 {
     char sim[512];
     snprintf(sim, sizeof sim, "%s/sim", dir);
@@ -103,7 +108,7 @@ static double run_faxfs(int k, const char *dir, const char *page, enum modem_pac
         struct modem_send_request req = { .number = number, .page_paths = pages, .page_count = 1,
                                           .first_page_number = 1, .total_pages = 1 };
         modem_send(pool, i, &req, &bench_events, &call);
-        if (seconds > 0) {
+        if (seconds > 0 && !at_once) {
             /* Real calls do not start in lock-step: spread them over 4 s so
              * their page encodes do not all land in the same tick. */
             long ns = 4000000000L / k;
@@ -113,10 +118,29 @@ static double run_faxfs(int k, const char *dir, const char *page, enum modem_pac
     }
     if (seconds > 0) {
         /* Call set-up (file joins, receivers opening files) is bursty:
-         * count overruns only once every call is running. */
-        sleep(1);
-        long warm = modem_pool_overruns(pool);
-        sleep((unsigned)seconds);
+         * with spread starts count overruns only once every call is
+         * running; a burst (at_once) is what is measured, so from the
+         * first start. */
+        long warm = 0;
+        if (!at_once) {
+            sleep(1);
+            warm = modem_pool_overruns(pool);
+        }
+        if (at_once) {
+            /* Overruns second by second: bursts at the start only, or
+             * again whenever the calls (in lock-step) change phase. */
+            long last = 0;
+            printf("    overruns per second:");
+            for (int i = 0; i < seconds; i++) {
+                sleep(1);
+                long now = modem_pool_overruns(pool);
+                printf(" %ld", now - last);
+                last = now;
+            }
+            printf("\n");
+        } else {
+            sleep((unsigned)seconds);
+        }
         *overruns = modem_pool_overruns(pool) - warm;
         modem_pool_destroy(pool);
         *cpu_out = cpu_seconds() - cpu0;
@@ -217,18 +241,34 @@ int main(int argc, char **argv)
     write_page(page);
     const char *pages[] = { page };
     tiff_join_pages(joined, pages, 1, 1, err, sizeof err);
+    if (argc > 2 && strcmp(argv[1], "--bare") == 0) {
+        /* The same page the daemon is given, joined as the daemon joins it. */
+        const char *own[] = { argc > 3 ? argv[3] : page };
+        if (tiff_join_pages(joined, own, 1, 1, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_modem: %s\n", err);
+            return 1;
+        }
+        double cb;
+        double lb = run_bare(atoi(argv[2]), dir, joined, &cb);
+        printf("bare %d calls: %.3f cpu-s %.1f line-s\n", atoi(argv[2]), cb, lb);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        return system(cmd) == 0 ? 0 : 1;
+    }
     bool realtime = argc > 1 && strcmp(argv[1], "--realtime") == 0;
-    int first_k = realtime ? 2 : 1;
+    bool at_once = realtime && argc > 2 && strcmp(argv[2], "--at-once") == 0;
+    int first_k = realtime ? (at_once ? 3 : 2) : 1;
     int ks_default[] = { 8, 64, 256 };
     int nk = argc > first_k ? argc - first_k : 3;
     if (realtime) {
-        printf("real-time channels (1 call each; overruns counted over 10 s once all have started)\n");
+        printf(at_once ? "real-time channels (1 call each, all started in one tick; overruns counted over 10 s from the start)\n"
+                       : "real-time channels (1 call each; overruns counted over 10 s once all have started)\n");
         for (int i = 0; i < nk; i++) {
             int k = argc > first_k ? atoi(argv[first_k + i]) : ks_default[i] + 0;
             long over = 0;
             double cpu = 0;
-            run_faxfs(k, dir, page, MODEM_PACE_REALTIME, 10, &over, &cpu);
-            printf("  %4d channels: %ld overruns, %.1f%% of one CPU\n", k, over, cpu * 100.0 / 15.0);
+            run_faxfs(k, dir, page, MODEM_PACE_REALTIME, 10, at_once, &over, &cpu);
+            printf("  %4d channels: %ld overruns, %.1f%% of one CPU\n", k, over, cpu * 100.0 / (at_once ? 10.0 : 15.0));
             fflush(stdout);
         }
     } else {
@@ -236,7 +276,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < nk; i++) {
             int k = argc > first_k ? atoi(argv[first_k + i]) : ks_default[i];
             double cf, cb;
-            double lf = run_faxfs(k, dir, page, MODEM_PACE_FAST, 0, NULL, &cf);
+            double lf = run_faxfs(k, dir, page, MODEM_PACE_FAST, 0, false, NULL, &cf);
             double lb = run_bare(k, dir, joined, &cb);
             double rf = lf / cf, rb = lb / cb;
             printf("%6d %14.0f %14.0f %7.3f\n", k, rf, rb, rf / rb);
