@@ -388,7 +388,11 @@ static void check_counter(struct check *c)
         problem(c, "next_id is damaged; the next start recomputes it from the jobs present");
         return;
     }
-    if (v <= c->max_id)
+    if (v <= c->max_id && faccessat(c->rootfd, "clean", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        problem(c, "next_id is %llu but job %llu exists, and the clean-stop mark says next_id is exact; "
+                   "remove SPOOL/clean so that the next start lists jobs/ and raises it",
+                (unsigned long long)v, (unsigned long long)c->max_id);
+    else if (v <= c->max_id)
         problem(c, "next_id is %llu but job %llu exists; the next start raises it (ids are never reused)",
                 (unsigned long long)v, (unsigned long long)c->max_id);
 }
