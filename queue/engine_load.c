@@ -145,9 +145,9 @@ static void load_list(struct queue *q)
             q->taken_ahead++;
         }
     q->listing = false;
+    if (n > 0)
+        engine_log(q, QUEUE_LOG_INFO, "loading %zu stored jobs in the background", n);
     pthread_mutex_unlock(&q->lock);
-    if (q->npending > 0)
-        engine_log(q, QUEUE_LOG_INFO, "loading %zu stored jobs in the background", q->npending);
 }
 
 /* Before the list is in: a job of the store asked for by id. */
