@@ -133,6 +133,12 @@ struct queue_backend {
      * about it. */
     int (*list_ids)(void *state, uint64_t **ids, size_t *n);
     int (*load_one)(void *state, uint64_t id, struct job *job);
+    /* Optional (NULL: false). true when next_id is known to be above every
+     * stored id without listing them (the spool's clean-stop mark): the
+     * engine then calls list_ids on its loader thread, without the engine
+     * lock and concurrently with every other function, and load_one may be
+     * asked for any id (-ENOENT when not stored) before the list is in. */
+    bool (*ids_trusted)(void *state);
 
     /* Optional (false: stage_commit and group_commit are called with the
      * engine lock held). true: they may run on any thread without the

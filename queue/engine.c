@@ -1038,7 +1038,9 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
     q->be->get_paused(q->bs, &q->paused);
     pthread_mutex_lock(&q->lock);
     bool background = q->cfg.background_load && q->be->list_ids != NULL && q->be->load_one != NULL;
-    r = background ? engine_load_begin(q) : engine_load_all(q, &n);
+    bool trusted = background && q->be->ids_trusted != NULL && q->be->peek_next_id != NULL &&
+                   q->be->ids_trusted(q->bs);
+    r = trusted ? engine_load_defer(q) : background ? engine_load_begin(q) : engine_load_all(q, &n);
     if (r == 0 && !q->loading) {
         purge_history(q, engine_now(q), &n);
         q->next_purge = engine_now(q) + PURGE_INTERVAL;

@@ -118,6 +118,12 @@ struct queue {
     unsigned char *taken;
     size_t npending, load_pos, loaded;
     size_t taken_ahead; /* taken[] set at or after load_pos */
+    /* The store's ids were trusted (backend ids_trusted): the list comes
+     * from the loader (listing true until then), and a job asked for by id
+     * meanwhile is loaded straight from the store when below list_below,
+     * the first id handed out by this run. */
+    bool listing;
+    uint64_t list_below;
     bool load_due; /* the batch loaded a job that is due now */
     struct notes load_notes; /* events of loads, delivered by the loader */
     pthread_t loader;
@@ -185,6 +191,9 @@ void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes 
 int engine_load_all(struct queue *q, struct notes *n);
 /* Lists the ids to load in the background; 0 also when there are none. */
 int engine_load_begin(struct queue *q);
+/* engine_load_begin when the store's ids are trusted: nothing is listed yet. */
+int engine_load_defer(struct queue *q);
+struct qjob *engine_find_loaded(const struct queue *q, uint64_t id);
 /* Starts the loader thread (unless no_thread); joins it. */
 int engine_loader_start(struct queue *q);
 void engine_loader_join(struct queue *q);

@@ -95,6 +95,11 @@ static struct qjob *find_loaded(const struct queue *q, uint64_t id)
     return NULL;
 }
 
+struct qjob *engine_find_loaded(const struct queue *q, uint64_t id)
+{
+    return find_loaded(q, id);
+}
+
 struct qjob *engine_find_job(struct queue *q, uint64_t id)
 {
     struct qjob *qj = find_loaded(q, id);

@@ -102,6 +102,73 @@ int engine_load_begin(struct queue *q)
     return 0;
 }
 
+int engine_load_defer(struct queue *q)
+{
+    int r = q->be->peek_next_id(q->bs, &q->list_below);
+
+    if (r != 0)
+        return r;
+    q->listing = true;
+    q->loading = true;
+    q->load_started_ms = mono_ms();
+    engine_log(q, QUEUE_LOG_INFO, "the spool was stopped cleanly: its jobs are listed and loaded in the background");
+    return 0;
+}
+
+/* The list of a trusted store, made without the lock (a cold listing of a
+ * big spool takes seconds); jobs loaded meanwhile, out of turn, are marked
+ * taken, and ids from this run (list_below and up) are not stored ones. */
+static void load_list(struct queue *q)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    int r = q->be->list_ids(q->bs, &ids, &n);
+
+    pthread_mutex_lock(&q->lock);
+    while (r == 0 && n > 0 && ids[n - 1] >= q->list_below)
+        n--;
+    unsigned char *taken = r == 0 ? calloc(n ? n : 1, 1) : NULL;
+    if (taken == NULL) {
+        engine_log(q, QUEUE_LOG_ERR, "cannot list the stored jobs: %s; those not loaded stay in the spool for the next start",
+                   strerror(r != 0 ? -r : ENOMEM));
+        free(ids);
+        ids = NULL;
+        n = 0;
+    }
+    q->pending = ids;
+    q->taken = taken;
+    q->npending = n;
+    q->load_pos = q->taken_ahead = 0;
+    for (size_t i = 0; i < n; i++)
+        if (engine_find_loaded(q, ids[i]) != NULL) {
+            taken[i] = 1;
+            q->taken_ahead++;
+        }
+    q->listing = false;
+    if (n > 0)
+        engine_log(q, QUEUE_LOG_INFO, "loading %zu stored jobs in the background", n);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Before the list is in: a job of the store asked for by id. */
+static struct qjob *load_unlisted(struct queue *q, uint64_t id)
+{
+    struct job job;
+    struct load_ctx lc = {q, &q->load_notes};
+
+    if (id >= q->list_below)
+        return NULL;
+    int r = q->be->load_one(q->bs, id, &job);
+    if (r == 0)
+        r = recover_job(&lc, &job);
+    if (r == 0 && (job.status == JOB_QUEUED || job.status == JOB_ACTIVE))
+        q->load_due = true;
+    if (r != 0 && r != -ENOENT)
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot be loaded: %s; it stays in the spool for the next start",
+                   (unsigned long long)id, strerror(-r));
+    return r == 0 ? engine_find_loaded(q, id) : NULL;
+}
+
 /* Loads pending[i] unless done already. A job that fails to load was set
  * aside by the backend (and logged there); an error other than that
  * (out of memory) is logged here: the job stays stored for the next start. */
@@ -113,6 +180,8 @@ static struct qjob *load_index(struct queue *q, size_t i)
     if (q->taken[i])
         return NULL;
     q->taken[i] = 1;
+    if (engine_find_loaded(q, q->pending[i]) != NULL)
+        return NULL; /* loaded before the list was in */
     int r = q->be->load_one(q->bs, q->pending[i], &job);
     if (r == 0)
         r = recover_job(&lc, &job);
@@ -145,6 +214,8 @@ struct qjob *engine_load_on_demand(struct queue *q, uint64_t id)
 {
     size_t lo = q->load_pos, hi = q->npending;
 
+    if (q->listing)
+        return load_unlisted(q, id);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (q->pending[mid] == id) {
@@ -166,6 +237,16 @@ void engine_load_group(struct queue *q, uint64_t group)
 {
     if (!q->loading || group == 0)
         return;
+    if (q->listing) {
+        /* Consecutive ids from the group's first one (reserve_ids). */
+        for (uint64_t id = group;; id++) {
+            struct qjob *qj = engine_find_loaded(q, id);
+            if (qj == NULL)
+                qj = load_unlisted(q, id);
+            if (qj == NULL || qj->j.group != group)
+                return;
+        }
+    }
     size_t lo = q->load_pos, hi = q->npending;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -204,7 +285,7 @@ static size_t load_batch(struct queue *q, size_t max, bool timed, struct notes *
     int64_t until = mono_ms() + LOAD_BATCH_MS;
     size_t done = 0;
 
-    if (!q->loading)
+    if (!q->loading || q->listing)
         return 0;
     /* One job added per kind (received, finished, unfinished) is
      * announced per batch: listeners that cache listings (the view) then
@@ -241,6 +322,11 @@ size_t queue_load_some(struct queue *q, size_t max)
     struct notes n = {0};
 
     pthread_mutex_lock(&q->lock);
+    bool listing = q->listing;
+    pthread_mutex_unlock(&q->lock);
+    if (listing)
+        load_list(q);
+    pthread_mutex_lock(&q->lock);
     size_t left = load_batch(q, max, false, &n);
     pthread_mutex_unlock(&q->lock);
     engine_deliver(q, &n);
@@ -259,6 +345,11 @@ static void *loader_main(void *arg)
 {
     struct queue *q = arg;
 
+    pthread_mutex_lock(&q->lock);
+    bool listing = q->listing;
+    pthread_mutex_unlock(&q->lock);
+    if (listing)
+        load_list(q);
     for (;;) {
         struct notes n = {0};
         pthread_mutex_lock(&q->lock);

@@ -80,7 +80,9 @@ void queue_summarize(struct queue *q, struct queue_summary *out)
         q->channels[c].job ? out->modems_busy++ : out->modems_idle++;
     out->paused = q->paused;
     out->loading = q->loading;
-    out->jobs_loaded = q->loading ? q->load_pos + q->taken_ahead : 0;
+    /* While a trusted store is still listed (engine_load.c), only the jobs
+     * asked for by id are in, and how many are to load is not known yet. */
+    out->jobs_loaded = !q->loading ? 0 : q->listing ? q->loaded : q->load_pos + q->taken_ahead;
     out->jobs_to_load = q->loading ? q->npending : 0;
     pthread_mutex_unlock(&q->lock);
 }

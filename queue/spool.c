@@ -30,6 +30,12 @@ struct spool {
     uint64_t next_id;  /* the next id to hand out */
     uint64_t reserved; /* the value SPOOL/next_id holds (0: not yet written): ids below it are spent */
     uint64_t max_seen; /* highest id found in jobs/ or corrupt/ */
+    /* The clean-shutdown mark (docs/spool-format.md "Ids"): trusted when
+     * SPOOL/clean was found at open holding next_id's exact value, so the
+     * counter is above every stored id without listing jobs/; listed_all
+     * once every entry of jobs/ was seen (max_seen complete). A mark is
+     * written at close only when one of them holds. */
+    bool trusted, listed_all;
     struct queue_backend_env env;
     pthread_mutex_t stage_lock; /* protects stage_seq: stages are made on any thread */
     unsigned stage_seq;
@@ -275,7 +281,48 @@ static void scan_corrupt_ids(struct spool *sp)
     closedir(d);
 }
 
-static void read_counter(struct spool *sp)
+/* SPOOL/clean, written at a clean close after next_id, removed (durably)
+ * at open before anything else: found at open, it says the daemon stopped
+ * cleanly and next_id is exact, above every stored id. Trusted only when it
+ * holds next_id's value, so a next_id written after it (a copy, a hand
+ * edit) is not. After a crash there is no mark and jobs/ is listed. */
+static void read_clean_mark(struct spool *sp, bool counter_exact)
+{
+    char *buf = NULL;
+    size_t len;
+    bool exact;
+
+    if (read_file(sp->rootfd, "clean", 64, &buf, &len) != 0)
+        return;
+    if (len > 0 && buf[len - 1] == '\n')
+        buf[len - 1] = '\0';
+    uint64_t v = spool_name_id(buf, &exact);
+    free(buf);
+    if (unlinkat(sp->rootfd, "clean", 0) != 0 || spool_fsync(sp, sp->rootfd) != 0) {
+        spool_log(sp, QUEUE_LOG_WARNING, "spool %s: cannot remove the clean-stop mark (%s); jobs/ is listed at start",
+                  sp->root, strerror(errno));
+        return;
+    }
+    sp->trusted = counter_exact && exact && v == sp->next_id;
+}
+
+static void write_clean_mark(struct spool *sp)
+{
+    char buf[32];
+    uint64_t v = sp->next_id > sp->max_seen ? sp->next_id : sp->max_seen + 1;
+
+    if (!sp->trusted && !sp->listed_all)
+        return; /* the counter was never checked against jobs/ */
+    if (v < QUEUE_FIRST_JOB_ID)
+        v = QUEUE_FIRST_JOB_ID;
+    int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)v);
+    if (write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id_close") != 0 ||
+        write_file_atomic(sp, sp->rootfd, "clean", buf, (size_t)len, "spool.clean") != 0)
+        spool_log(sp, QUEUE_LOG_WARNING, "spool %s: no clean-stop mark written; the next start lists jobs/ first",
+                  sp->root);
+}
+
+static bool read_counter(struct spool *sp)
 {
     char *buf = NULL;
     size_t len;
@@ -283,7 +330,7 @@ static void read_counter(struct spool *sp)
 
     sp->next_id = QUEUE_FIRST_JOB_ID;
     if (read_file(sp->rootfd, "next_id", 64, &buf, &len) != 0) {
-        return;
+        return false;
     }
     if (len > 0 && buf[len - 1] == '\n')
         buf[len - 1] = '\0';
@@ -294,6 +341,7 @@ static void read_counter(struct spool *sp)
         spool_log(sp, QUEUE_LOG_WARNING, "spool %s: next_id is damaged; recomputed from the jobs present",
                   sp->root);
     free(buf);
+    return exact;
 }
 
 /* One daemon per spool: two engines over one spool would hand out the same
@@ -332,8 +380,11 @@ static void spool_close(void *state)
 
     if (sp == NULL)
         return;
-    /* The unused rest of the last id block back: a clean stop skips no id. */
-    if (sp->rootfd >= 0 && sp->reserved > sp->next_id) {
+    /* The unused rest of the last id block back: a clean stop skips no id;
+     * then the mark that lets the next start skip listing jobs/ first. */
+    if (sp->rootfd >= 0 && sp->lockfd >= 0 && (sp->trusted || sp->listed_all)) {
+        write_clean_mark(sp);
+    } else if (sp->rootfd >= 0 && sp->reserved > sp->next_id) {
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)sp->next_id);
         if (write_file_atomic(sp, sp->rootfd, "next_id", buf, (size_t)len, "spool.next_id_close") != 0)
@@ -388,7 +439,8 @@ static int spool_open(void **state, void *ctx, const char *spool_dir, const stru
     recover_groups(sp);
     clean_tmp(sp);
     unlinkat(sp->rootfd, "next_id.tmp", 0);
-    read_counter(sp);
+    unlinkat(sp->rootfd, "clean.tmp", 0);
+    read_clean_mark(sp, read_counter(sp));
     scan_corrupt_ids(sp);
     *state = sp;
     return 0;
@@ -571,7 +623,9 @@ out:
 /* Ids of jobs/ entries, ascending; strays are set aside on the way. */
 static int list_job_ids(struct spool *sp, uint64_t **ids_out, size_t *n_out)
 {
-    DIR *d = fdopendir(dup(sp->jobsfd));
+    /* A descriptor of its own: a dup would share the offset with any
+     * other walk of jobs/ (the listing may run on the loader thread). */
+    DIR *d = fdopendir(openat(sp->jobsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     uint64_t *ids = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
@@ -616,6 +670,9 @@ static int spool_walk(void *state, int (*fn)(void *arg, const struct job *job), 
 
     if (r != 0)
         return r;
+    if (n > 0 && ids[n - 1] > sp->max_seen)
+        sp->max_seen = ids[n - 1];
+    sp->listed_all = true;
     for (size_t i = 0; i < n && r >= 0; i++) {
         char name[32], why[256];
         struct job job;
@@ -632,6 +689,11 @@ static int spool_walk(void *state, int (*fn)(void *arg, const struct job *job), 
     return r < 0 ? r : 0;
 }
 
+static bool spool_ids_trusted(void *state)
+{
+    return ((struct spool *)state)->trusted;
+}
+
 /* Loading in the background (backend.h list_ids, load_one). */
 static int spool_list_ids(void *state, uint64_t **ids, size_t *n)
 {
@@ -639,9 +701,16 @@ static int spool_list_ids(void *state, uint64_t **ids, size_t *n)
     int r = list_job_ids(sp, ids, n);
 
     /* Every id present counts before a single one is loaded, so next_id
-     * never hands out one of them while the rest still load. */
+     * never hands out one of them while the rest still load. With a
+     * trusted counter (the clean-stop mark) every id is below next_id
+     * already, and the listing may run on the loader thread: nothing of
+     * the counter is touched then. */
+    if (sp->trusted)
+        return r;
     if (r == 0 && *n > 0 && (*ids)[*n - 1] > sp->max_seen)
         sp->max_seen = (*ids)[*n - 1];
+    if (r == 0)
+        sp->listed_all = true;
     return r;
 }
 
@@ -651,7 +720,7 @@ static int spool_load_one(void *state, uint64_t id, struct job *job)
     char name[32], why[256];
 
     snprintf(name, sizeof name, "%llu", (unsigned long long)id);
-    if (id > sp->max_seen)
+    if (!sp->trusted && id > sp->max_seen)
         sp->max_seen = id;
     if (load_job(sp, name, id, job, why, sizeof why) != 0) {
         /* Gone since it was listed (deleted after a load out of turn). */
@@ -1445,6 +1514,7 @@ const struct queue_backend queue_backend_spool = {
     .walk = spool_walk,
     .list_ids = spool_list_ids,
     .load_one = spool_load_one,
+    .ids_trusted = spool_ids_trusted,
     .next_id = spool_next_id,
     .update = spool_update,
     .append_log = spool_append_log,

@@ -388,7 +388,21 @@ static void check_counter(struct check *c)
         problem(c, "next_id is damaged; the next start recomputes it from the jobs present");
         return;
     }
-    if (v <= c->max_id)
+    /* The clean-stop mark holding the same value makes the next start
+     * trust next_id (spool-format.md "Ids"): only then is it not raised. */
+    bool marked = false;
+    if (v <= c->max_id && read_small(c->rootfd, "clean", 64, &text, &len) == 0) {
+        bool mexact = false;
+        if (len > 0 && text[len - 1] == '\n')
+            text[--len] = '\0';
+        marked = spool_name_id(text, &mexact) == v && mexact;
+        free(text);
+    }
+    if (marked)
+        problem(c, "next_id is %llu but job %llu exists, and the clean-stop mark says next_id is exact; "
+                   "remove SPOOL/clean so that the next start lists jobs/ and raises it",
+                (unsigned long long)v, (unsigned long long)c->max_id);
+    else if (v <= c->max_id)
         problem(c, "next_id is %llu but job %llu exists; the next start raises it (ids are never reused)",
                 (unsigned long long)v, (unsigned long long)c->max_id);
 }

@@ -229,6 +229,21 @@ static void test_counter_not_above_every_id_is_reported(void **state)
     assert_reported(fmt("next_id is %llu but job %llu exists", last, last));
 }
 
+/* The same with the clean-stop mark holding that value: the next start
+ * would trust next_id, so the report says to remove the mark. */
+static void test_counter_with_clean_mark_is_reported(void **state)
+{
+    struct queue_fixture *f = *state;
+
+    submit_simple(f->q, "5551234", 1);
+    unsigned long long last = submit_simple(f->q, "5551234", 1);
+    stop(f);
+    write_text(f, "next_id", fmt("%llu\n", last));
+    write_text(f, "clean", fmt("%llu\n", last));
+    assert_int_equal(check(f), 1);
+    assert_reported("remove SPOOL/clean");
+}
+
 static void test_missing_counter_is_reported(void **state)
 {
     struct queue_fixture *f = *state;
@@ -411,6 +426,7 @@ int main(void)
         T(test_size_that_does_not_match_the_pages_is_reported),
         T(test_extra_page_of_a_send_job_is_reported),
         T(test_counter_not_above_every_id_is_reported),
+        T(test_counter_with_clean_mark_is_reported),
         T(test_missing_counter_is_reported),
         T(test_leftovers_in_tmp_are_reported_when_no_daemon_runs),
         T(test_work_in_progress_of_a_running_daemon_is_only_a_note),

@@ -4,7 +4,11 @@
  * by id before its turn is loaded then, operations on such a job behave as
  * on a loaded one, the dispatcher starts with what is loaded and honours
  * priorities once every job is in, and ids stay unique meanwhile. The loader
- * is driven by hand (queue_load_some) so every step is seen.
+ * is driven by hand (queue_load_some) so every step is seen. Each test runs
+ * twice: after a clean stop (the spool's clean-stop mark: jobs/ is listed by
+ * the loader, after queue_open) and after a crash (no mark: jobs/ is listed
+ * before queue_open returns). Also: the clean-stop mark itself, and ids
+ * never repeating across clean stops, crashes and a stale next_id.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "queue_testutil.h"
@@ -25,6 +30,7 @@
 
 struct loaded {
     struct queue_fixture *f;
+    bool clean; /* reopened after a clean stop (the mark kept) */
     uint64_t ids[NJOBS];
 };
 
@@ -44,9 +50,26 @@ static int setup(void **state)
     }
     assert_int_equal(queue_set_paused(l->f->q, false), 0);
     l->f->cfg.background_load = true;
-    queue_fixture_reopen(l->f);
+    l->clean = *state == NULL;
+    if (!l->clean) {
+        /* As after a crash: closed, its mark removed. */
+        queue_close(l->f->q);
+        l->f->q = NULL;
+        char mark[300];
+        snprintf(mark, sizeof mark, "%s/clean", l->f->dir);
+        assert_int_equal(unlink(mark), 0);
+        queue_fixture_open(l->f);
+    } else {
+        queue_fixture_reopen(l->f);
+    }
     *state = l;
     return 0;
+}
+
+static int setup_crashed(void **state)
+{
+    *state = (void *)1;
+    return setup(state);
 }
 
 static int teardown(void **state)
@@ -76,7 +99,8 @@ static void test_jobs_appear_in_order(void **state)
     free(ids);
     queue_summarize(q, &sum);
     assert_true(sum.loading);
-    assert_int_equal(sum.jobs_to_load, NJOBS);
+    /* After a clean stop the list is made by the loader: none known yet. */
+    assert_int_equal(sum.jobs_to_load, l->clean ? 0 : NJOBS);
     assert_int_equal(sum.jobs_loaded, 0);
 
     assert_int_equal(queue_load_some(q, 5), NJOBS - 5);
@@ -306,17 +330,157 @@ static void test_group_whole_while_loading(void **state)
     free(ids);
 }
 
+static bool exists(const struct queue_fixture *f, const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static uint64_t read_number(const struct queue_fixture *f, const char *name)
+{
+    char path[300];
+    unsigned long long v = 0;
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_int_equal(fscanf(fp, "%llu", &v), 1);
+    fclose(fp);
+    return v;
+}
+
+static void write_number(const struct queue_fixture *f, const char *name, uint64_t v)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%llu\n", (unsigned long long)v);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* A clean close leaves the mark holding next_id's exact value (the next
+ * id, no block skipped); an open removes it before anything is handed out. */
+static void test_clean_mark_written_and_removed(void **state)
+{
+    struct loaded *l = *state;
+    struct queue_fixture *f = l->f;
+
+    assert_false(exists(f, "clean")); /* removed at open */
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    assert_int_equal(queue_set_paused(f->q, true), 0);
+    uint64_t id = submit_simple(f->q, "+4930999997", 1);
+    assert_true(read_number(f, "next_id") > id + 1); /* a block reserved */
+    queue_close(f->q);
+    f->q = NULL;
+    assert_true(exists(f, "clean"));
+    assert_int_equal(read_number(f, "clean"), id + 1);
+    assert_int_equal(read_number(f, "next_id"), id + 1);
+    queue_fixture_open(f);
+    assert_false(exists(f, "clean"));
+    assert_int_equal(submit_simple(f->q, "+4930999996", 1), id + 1);
+}
+
+/* A daemon killed with jobs submitted (no close: a child that _exits)
+ * leaves no mark; the next start lists jobs/ and hands out new ids only. */
+static void test_crash_after_clean_start_never_repeats(void **state)
+{
+    struct loaded *l = *state;
+    struct queue_fixture *f = l->f;
+    uint64_t *before = NULL, *after = NULL;
+
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    queue_close(f->q); /* a clean stop: the next open trusts next_id */
+    f->q = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        queue_fixture_open(f);
+        queue_set_paused(f->q, true);
+        for (int i = 0; i < 3; i++)
+            submit_simple(f->q, "+4930999995", 1);
+        _exit(0); /* as kill -9: nothing closed */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_false(exists(f, "clean"));
+    queue_fixture_open(f);
+    assert_true(queue_loading(f->q));
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    size_t n = count_listed(f->q, &before);
+    assert_int_equal(n, NJOBS + 3);
+    assert_int_equal(queue_set_paused(f->q, true), 0);
+    uint64_t id = submit_simple(f->q, "+4930999994", 1);
+    for (size_t i = 0; i < n; i++)
+        assert_true(id > before[i]);
+    free(before);
+    free(after);
+}
+
+/* A next_id put back by hand (or from a backup) after a clean stop no
+ * longer matches the mark: the start lists jobs/ and stays above them. */
+static void test_stale_counter_with_mark_not_trusted(void **state)
+{
+    struct loaded *l = *state;
+    struct queue_fixture *f = l->f;
+
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    queue_close(f->q);
+    f->q = NULL;
+    assert_true(exists(f, "clean"));
+    write_number(f, "next_id", l->ids[0]);
+    queue_fixture_open(f);
+    assert_int_equal(queue_set_paused(f->q, true), 0);
+    uint64_t id = submit_simple(f->q, "+4930999993", 1);
+    assert_true(id > l->ids[NJOBS - 1]);
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    uint64_t *ids = NULL;
+    assert_int_equal(count_listed(f->q, &ids), NJOBS + 1);
+    free(ids);
+}
+
+/* Jobs submitted before the loader listed a trusted spool are neither
+ * loaded twice nor missed. */
+static void test_submit_before_listing(void **state)
+{
+    struct loaded *l = *state;
+    struct queue_fixture *f = l->f;
+    struct job job;
+
+    assert_int_equal(queue_set_paused(f->q, true), 0);
+    uint64_t id = submit_simple(f->q, "+4930999992", 1);
+    assert_true(id > l->ids[NJOBS - 1]);
+    assert_int_equal(queue_snapshot(f->q, l->ids[3], &job), 0);
+    assert_int_equal(queue_load_some(f->q, 1000), 0);
+    uint64_t *ids = NULL;
+    size_t n = count_listed(f->q, &ids);
+    assert_int_equal(n, NJOBS + 1);
+    for (size_t i = 0; i < NJOBS; i++)
+        assert_int_equal(ids[i], l->ids[i]);
+    assert_int_equal(ids[NJOBS], id);
+    free(ids);
+}
+
+#define BOTH(t) cmocka_unit_test_setup_teardown(t, setup, teardown), \
+                cmocka_unit_test_setup_teardown(t, setup_crashed, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_jobs_appear_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lookup_before_its_turn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_and_edit_before_loaded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ids_unique_while_loading, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_job_set_aside_on_lookup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dispatch_while_loading, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recovery_on_lookup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_whole_while_loading, setup, teardown),
+        BOTH(test_clean_mark_written_and_removed),
+        BOTH(test_crash_after_clean_start_never_repeats),
+        BOTH(test_stale_counter_with_mark_not_trusted),
+        BOTH(test_submit_before_listing),
+        BOTH(test_jobs_appear_in_order),
+        BOTH(test_lookup_before_its_turn),
+        BOTH(test_cancel_and_edit_before_loaded),
+        BOTH(test_ids_unique_while_loading),
+        BOTH(test_damaged_job_set_aside_on_lookup),
+        BOTH(test_dispatch_while_loading),
+        BOTH(test_recovery_on_lookup),
+        BOTH(test_group_whole_while_loading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
