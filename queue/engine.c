@@ -298,6 +298,10 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
                    (unsigned long long)qj->j.id);
         return NULL;
     }
+    if (engine_claim(q, qj) != 0) {
+        free_pending(pc);
+        return NULL;
+    }
     struct job saved = qj->j;
     qj->j.status = JOB_ACTIVE;
     qj->j.attempts++;
@@ -308,6 +312,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
     if (engine_persist(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
+        engine_release(q, qj);
         free_pending(pc);
         return NULL;
     }
@@ -483,6 +488,7 @@ out:
 }
 
 static void finish_call(struct queue *q, uint64_t id, const struct queue_call_result *res);
+static void renew_leases(struct queue *q, int64_t t);
 
 /* Starts prepared calls; a job paused or canceled meanwhile is not dialed. */
 static int start_calls(struct queue *q, struct pending_call **calls, size_t ncalls)
@@ -538,6 +544,7 @@ int queue_run_once(struct queue *q)
         q->next_purge = t + PURGE_INTERVAL;
     }
     promote_and_expire(q, t, &n);
+    renew_leases(q, t);
     calls = calloc((size_t)q->nchannels + 1, sizeof *calls);
     if (calls != NULL && usable != NULL && whys != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
         ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, (const char (*)[160])whys, &n);
@@ -551,6 +558,39 @@ int queue_run_once(struct queue *q)
         free_pending(calls[i]);
     free(calls);
     return started;
+}
+
+/* ---- leases ---------------------------------------------------------- */
+
+int engine_claim(struct queue *q, struct qjob *qj)
+{
+    if (q->be->claim == NULL)
+        return 0;
+    int r = q->be->claim(q->bs, qj->j.id, ENGINE_LEASE_SECONDS);
+    if (r == 0)
+        qj->lease_at = engine_now(q);
+    return r;
+}
+
+void engine_release(struct queue *q, struct qjob *qj)
+{
+    if (q->be->release != NULL)
+        q->be->release(q->bs, qj->j.id);
+}
+
+/* Renews the leases of this node's calls a third of the way through: the
+ * dispatcher runs at least every IDLE_WAKE_SECONDS, well inside a lease. */
+static void renew_leases(struct queue *q, int64_t t)
+{
+    if (q->be->renew == NULL)
+        return;
+    for (size_t i = 0; i < q->njobs; i++) {
+        struct qjob *qj = q->jobs[i];
+        if (qj->channel < 0 || qj->j.status != JOB_ACTIVE || t - qj->lease_at < ENGINE_LEASE_SECONDS / 3)
+            continue;
+        if (q->be->renew(q->bs, qj->j.id, ENGINE_LEASE_SECONDS) == 0)
+            qj->lease_at = t;
+    }
 }
 
 /* ---- the dispatcher thread ------------------------------------------ */

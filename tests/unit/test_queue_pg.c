@@ -225,6 +225,57 @@ static void test_a_job_being_called_names_the_node(void **state)
     free(v);
 }
 
+static void sql_do(const char *fmt, unsigned long long id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, fmt, id);
+    free(sql_value(sql));
+}
+
+static char *lease_of(uint64_t id)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(node, '-') || ' ' || CASE WHEN lease_until IS NULL THEN 'none' WHEN lease_until > now() "
+             "THEN 'runs' ELSE 'over' END || ' ' || status FROM jobs WHERE id = %llu",
+             (unsigned long long)id);
+    return sql_value(sql);
+}
+
+static void assert_lease(uint64_t id, const char *want)
+{
+    char *v = lease_of(id);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+/* Another node's lease (written as that node would) keeps the job off
+ * this node's lines until it runs out; then this node takes the job, and
+ * storing the call's result gives the lease up. */
+static void test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    struct job j;
+
+    assert_lease(id, "- none queued");
+    sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu",
+           (unsigned long long)id);
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_QUEUED);
+    assert_int_equal(j.attempts, 0);
+    assert_lease(id, "node-b runs queued");
+
+    /* node-b died: its lease runs out */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)id);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_lease(id, "node-a runs active");
+    struct queue_call_result r = test_result(QF_NONE, "", 1);
+    queue_call_finished(f->q, id, &r);
+    assert_lease(id, "- none done");
+}
+
 static void test_ids_are_never_handed_out_again_after_a_delete_and_restart(void **state)
 {
     struct queue_fixture *f = *state;
@@ -252,6 +303,51 @@ static void test_a_second_node_on_the_same_database_is_refused(void **state)
     assert_null(q2);
     queue_fixture_free(g);
     backend_pg_destroy(other);
+}
+
+/* The lease protocol of the store itself, another node played by SQL. */
+static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **state)
+{
+    struct bare *b = *state;
+    struct queue_stage *st;
+    struct job j = new_job(0, JOB_SEND, 1);
+
+    assert_int_equal(b->be->next_id(b->s, &j.id), 0);
+    assert_int_equal(b->be->stage_open(b->s, &st), 0);
+    stage_text_page(b->be, st, 0, "page");
+    assert_int_equal(b->be->stage_commit(st, &j, "submitted\n"), 0);
+    unsigned long long id = (unsigned long long)j.id;
+
+    assert_int_equal(b->be->claim(b->s, j.id, 60), 0);
+    assert_lease(j.id, "node-a runs queued");
+    assert_int_equal(b->be->claim(b->s, j.id, 60), 0); /* this node's already */
+    assert_int_equal(b->be->renew(b->s, j.id, 60), 0);
+
+    /* taken by node-b after this node's lease ran out */
+    sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu", id);
+    assert_int_equal(b->be->claim(b->s, j.id, 60), -EBUSY);
+    assert_int_equal(b->be->renew(b->s, j.id, 60), -ESTALE);
+    assert_int_equal(b->be->release(b->s, j.id), 0); /* not ours: left alone */
+    assert_lease(j.id, "node-b runs queued");
+
+    /* node-b died */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", id);
+    assert_int_equal(b->be->claim(b->s, j.id, 60), 0);
+    assert_lease(j.id, "node-a runs queued");
+    assert_int_equal(b->be->release(b->s, j.id), 0);
+    assert_lease(j.id, "- none queued");
+
+    /* an update to a status other than active releases the lease with it */
+    assert_int_equal(b->be->claim(b->s, j.id, 60), 0);
+    j.status = JOB_ACTIVE;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_lease(j.id, "node-a runs active");
+    j.status = JOB_DONE;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_lease(j.id, "- none done");
+
+    assert_int_equal(b->be->claim(b->s, j.id + 1000, 60), -ENOENT);
+    assert_int_equal(b->be->claim(b->s, j.id, 0), -EINVAL);
 }
 
 static void test_a_broadcast_is_one_transaction_with_pages_for_every_job(void **state)
@@ -666,6 +762,8 @@ int main(void)
         E(test_a_job_being_called_names_the_node),
         E(test_ids_are_never_handed_out_again_after_a_delete_and_restart),
         E(test_a_second_node_on_the_same_database_is_refused),
+        E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
+        B(test_claims_renewals_and_releases_respect_other_nodes_leases),
         E(test_a_broadcast_is_one_transaction_with_pages_for_every_job),
         E(test_received_pages_and_the_pause_flag_survive_a_restart),
         E(test_fax_pdf_is_kept_in_the_database),
