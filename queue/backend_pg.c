@@ -1352,7 +1352,7 @@ static int pg_raise_next_id(void *state, uint64_t min)
  * clock. A claim is one conditional UPDATE: two nodes claiming the same
  * job at once are serialized by its row lock and the second sees the
  * first's lease. */
-static int pg_claim(void *state, uint64_t id, int lease_seconds)
+static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *stored)
 {
     struct pg_store *ps = state;
     char ids[24], secs[16];
@@ -1365,20 +1365,44 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds)
     int r = db_lock_ok(ps);
     if (r != 0)
         return r;
-    r = q_one_row(ps, "claiming a job",
-                  "UPDATE jobs SET node = $2, lease_until = now() + make_interval(secs => $3::int) "
-                  "WHERE id = $1 AND set_aside IS NULL AND "
-                  "(lease_until IS NULL OR lease_until <= now() OR node IS NULL OR node = $2)",
-                  3, v);
+    PGresult *got = q_exec(ps, "claiming a job",
+                           "UPDATE jobs SET node = $2, lease_until = now() + make_interval(secs => $3::int) "
+                           "WHERE id = $1 AND set_aside IS NULL AND status IN ('queued', 'active') AND "
+                           "(lease_until IS NULL OR lease_until <= now() OR node IS NULL OR node = $2) "
+                           "RETURNING job_text",
+                           3, v, NULL, NULL, 0, &r);
+    bool unreadable = false;
+    if (got != NULL && PQntuples(got) == 1) {
+        char why[160] = "";
+        if (jobfile_parse(PQgetvalue(got, 0, 0), (size_t)PQgetlength(got, 0, 0), stored, why, sizeof why) != 0 ||
+            stored->id != id) {
+            pg_log(ps, QUEUE_LOG_ERR, "job %llu: its stored text does not parse (%s); not called",
+                   (unsigned long long)id, why[0] ? why : "another id");
+            unreadable = true;
+            r = -EIO;
+        }
+    } else if (got != NULL)
+        r = -ENOENT;
+    PQclear(got);
+    if (unreadable) {
+        const char *w[] = {ids, ps->b->node};
+        q_cmd(ps, "releasing a job's lease",
+              "UPDATE jobs SET node = NULL, lease_until = NULL WHERE id = $1 AND node = $2", 2, w);
+    }
     if (r == -ENOENT) {
         int err;
         const char *w[] = {ids};
         PGresult *res = q_exec(ps, "reading a job's lease",
-                               "SELECT coalesce(node, '') FROM jobs WHERE id = $1 AND set_aside IS NULL", 1, w,
-                               NULL, NULL, 0, &err);
+                               "SELECT coalesce(node, ''), status FROM jobs WHERE id = $1 AND set_aside IS NULL", 1,
+                               w, NULL, NULL, 0, &err);
         if (res != NULL && PQntuples(res) == 1) {
-            pg_log(ps, QUEUE_LOG_INFO, "job %llu: not called here: node '%s' holds its lease",
-                   (unsigned long long)id, PQgetvalue(res, 0, 0));
+            const char *st = PQgetvalue(res, 0, 1);
+            if (strcmp(st, "queued") != 0 && strcmp(st, "active") != 0)
+                pg_log(ps, QUEUE_LOG_NOTICE, "job %llu: not called here: it is %s in the store", (unsigned long long)id,
+                       st);
+            else
+                pg_log(ps, QUEUE_LOG_INFO, "job %llu: not called here: node '%s' holds its lease",
+                       (unsigned long long)id, PQgetvalue(res, 0, 0));
             r = -EBUSY;
         } else if (res == NULL)
             r = err;

@@ -287,6 +287,8 @@ void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes 
 static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int channel, struct notes *n)
 {
     struct channel *ch = &q->channels[channel];
+    if (engine_claim(q, qj) != 0)
+        return NULL;
     if (qj->j.pages_sent >= qj->j.page_count) {
         engine_finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
         return NULL;
@@ -296,10 +298,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     if (pc == NULL) {
         engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot prepare its call (out of memory or pages missing)",
                    (unsigned long long)qj->j.id);
-        return NULL;
-    }
-    if (engine_claim(q, qj) != 0) {
-        free_pending(pc);
+        engine_release(q, qj);
         return NULL;
     }
     struct job saved = qj->j;
@@ -566,10 +565,21 @@ int engine_claim(struct queue *q, struct qjob *qj)
 {
     if (q->be->claim == NULL)
         return 0;
-    int r = q->be->claim(q->bs, qj->j.id, ENGINE_LEASE_SECONDS);
-    if (r == 0)
-        qj->lease_at = engine_now(q);
-    return r;
+    struct job stored;
+    int r = q->be->claim(q->bs, qj->j.id, ENGINE_LEASE_SECONDS, &stored);
+    if (r != 0)
+        return r;
+    qj->lease_at = engine_now(q);
+    /* Another node may have called the job since this one read it (its
+     * lease ran out): resume from the pages the store has confirmed. */
+    if (stored.pages_sent > qj->j.pages_sent && stored.pages_sent <= qj->j.page_count) {
+        engine_log(q, QUEUE_LOG_NOTICE, "job %llu: another node confirmed %d of its pages; resuming after them",
+                   (unsigned long long)qj->j.id, stored.pages_sent);
+        qj->j.pages_sent = stored.pages_sent;
+        if (stored.attempts > qj->j.attempts)
+            qj->j.attempts = stored.attempts;
+    }
+    return 0;
 }
 
 void engine_release(struct queue *q, struct qjob *qj)

@@ -147,7 +147,7 @@ int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
  * dialed. The lease is renewed while the call lasts (queue_run_once) and
  * released when the call's result is stored. */
 #define ENGINE_LEASE_SECONDS 180
-int engine_claim(struct queue *q, struct qjob *qj);
+int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
 void engine_release(struct queue *q, struct qjob *qj);
 void engine_set_error(struct job *j, const char *code, const char *text);
 /* Is who a member of group g (primary or supplementary)? */

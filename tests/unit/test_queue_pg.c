@@ -276,6 +276,46 @@ static void test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_run
     assert_lease(id, "- none done");
 }
 
+/* Node B called the job, had 2 of its 3 pages confirmed (stored, as each
+ * confirmed page is), and died; when its lease runs out this node takes
+ * the job and sends only the page left, though its own copy says none was
+ * sent. */
+static void test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    struct job j;
+    char *text;
+
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    j.pages_sent = 2;
+    j.attempts = 1;
+    assert_true(jobfile_format(&j, &text) > 0);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)id);
+    const char *v[] = {ids, text};
+    PGconn *c = PQconnectdb(test_pg_conninfo());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexecParams(c,
+                                 "UPDATE jobs SET job_text = $2, status = 'active', node = 'node-b', "
+                                 "lease_until = now() - interval '1 second' WHERE id = $1",
+                                 2, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(res), "1");
+    PQclear(res);
+    PQfinish(c);
+    free(text);
+
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.ncalls, 1);
+    assert_int_equal(f->line.calls[0].first_page, 2);
+    assert_int_equal(f->line.calls[0].page_count, 1);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.pages_sent, 2);
+    assert_int_equal(j.attempts, 2);
+    assert_lease(id, "node-a runs active");
+}
+
 static void test_ids_are_never_handed_out_again_after_a_delete_and_restart(void **state)
 {
     struct queue_fixture *f = *state;
@@ -310,7 +350,7 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
 {
     struct bare *b = *state;
     struct queue_stage *st;
-    struct job j = new_job(0, JOB_SEND, 1);
+    struct job j = new_job(0, JOB_SEND, 1), got;
 
     assert_int_equal(b->be->next_id(b->s, &j.id), 0);
     assert_int_equal(b->be->stage_open(b->s, &st), 0);
@@ -318,36 +358,41 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
     assert_int_equal(b->be->stage_commit(st, &j, "submitted\n"), 0);
     unsigned long long id = (unsigned long long)j.id;
 
-    assert_int_equal(b->be->claim(b->s, j.id, 60), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
+    assert_int_equal(got.id, j.id);
+    assert_int_equal(got.pages_sent, 0);
     assert_lease(j.id, "node-a runs queued");
-    assert_int_equal(b->be->claim(b->s, j.id, 60), 0); /* this node's already */
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0); /* this node's already */
     assert_int_equal(b->be->renew(b->s, j.id, 60), 0);
 
     /* taken by node-b after this node's lease ran out */
     sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu", id);
-    assert_int_equal(b->be->claim(b->s, j.id, 60), -EBUSY);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
     assert_int_equal(b->be->renew(b->s, j.id, 60), -ESTALE);
     assert_int_equal(b->be->release(b->s, j.id), 0); /* not ours: left alone */
     assert_lease(j.id, "node-b runs queued");
 
     /* node-b died */
     sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", id);
-    assert_int_equal(b->be->claim(b->s, j.id, 60), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
     assert_lease(j.id, "node-a runs queued");
     assert_int_equal(b->be->release(b->s, j.id), 0);
     assert_lease(j.id, "- none queued");
 
     /* an update to a status other than active releases the lease with it */
-    assert_int_equal(b->be->claim(b->s, j.id, 60), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
     j.status = JOB_ACTIVE;
     assert_int_equal(b->be->update(b->s, &j), 0);
     assert_lease(j.id, "node-a runs active");
     j.status = JOB_DONE;
     assert_int_equal(b->be->update(b->s, &j), 0);
     assert_lease(j.id, "- none done");
+    /* a job finished (here or on another node) is not claimed again */
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
+    assert_lease(j.id, "- none done");
 
-    assert_int_equal(b->be->claim(b->s, j.id + 1000, 60), -ENOENT);
-    assert_int_equal(b->be->claim(b->s, j.id, 0), -EINVAL);
+    assert_int_equal(b->be->claim(b->s, j.id + 1000, 60, &got), -ENOENT);
+    assert_int_equal(b->be->claim(b->s, j.id, 0, &got), -EINVAL);
 }
 
 static void test_a_broadcast_is_one_transaction_with_pages_for_every_job(void **state)
@@ -763,6 +808,7 @@ int main(void)
         E(test_ids_are_never_handed_out_again_after_a_delete_and_restart),
         E(test_a_second_node_on_the_same_database_is_refused),
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
+        E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
         E(test_a_broadcast_is_one_transaction_with_pages_for_every_job),
         E(test_received_pages_and_the_pause_flag_survive_a_restart),
