@@ -342,9 +342,22 @@ static void add_batch(struct queue *q, struct qjob *lead, struct pending_call *p
         int np = unsent_page_paths(q, more[i], &paths);
         if (np <= 0)
             continue;
+        int sent = more[i]->j.pages_sent;
         if (engine_batch_join(q, more[i], channel, lead, m + 1, n) != 0) {
             free_paths(paths, np);
             continue;
+        }
+        if (more[i]->j.pages_sent != sent) { /* its claim found pages another node had confirmed */
+            free_paths(paths, np);
+            paths = NULL;
+            if ((np = unsent_page_paths(q, more[i], &paths)) <= 0) {
+                more[i]->channel = -1; /* none left, or unreadable: its own attempt sorts it out */
+                more[i]->batch_lead = 0;
+                more[i]->j.status = JOB_QUEUED;
+                more[i]->j.device_status[0] = '\0';
+                engine_persist(q, more[i], n); /* not active: gives the lease up */
+                continue;
+            }
         }
         pc->docs[m++] = (struct queue_call_doc){more[i]->j.id, (const char *const *)paths, np, more[i]->j.pages_sent,
                                                 more[i]->j.page_count};

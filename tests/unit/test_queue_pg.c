@@ -280,15 +280,15 @@ static void test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_run
  * confirmed page is), and died; when its lease runs out this node takes
  * the job and sends only the page left, though its own copy says none was
  * sent. */
-static void test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed(void **state)
+/* Writes job id as node B left it when it died: pages_sent confirmed, its
+ * lease run out. */
+static void left_by_dead_node(struct queue *q, uint64_t id, int pages_sent)
 {
-    struct queue_fixture *f = *state;
-    uint64_t id = submit_simple(f->q, "5551234", 3);
     struct job j;
     char *text;
 
-    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
-    j.pages_sent = 2;
+    assert_int_equal(queue_snapshot(q, id, &j), 0);
+    j.pages_sent = pages_sent;
     j.attempts = 1;
     assert_true(jobfile_format(&j, &text) > 0);
     char ids[24];
@@ -305,7 +305,15 @@ static void test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed(vo
     PQclear(res);
     PQfinish(c);
     free(text);
+}
 
+static void test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    struct job j;
+
+    left_by_dead_node(f->q, id, 2);
     assert_int_equal(queue_run_once(f->q), 1);
     assert_int_equal(f->line.ncalls, 1);
     assert_int_equal(f->line.calls[0].first_page, 2);
@@ -314,6 +322,28 @@ static void test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed(vo
     assert_int_equal(j.pages_sent, 2);
     assert_int_equal(j.attempts, 2);
     assert_lease(id, "node-a runs active");
+}
+
+/* The same for a job that rides in another job's call (batching). */
+static void test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed(void **state)
+{
+    struct queue_fixture *f = *state;
+
+    f->cfg.batch_max = 4;
+    f->cfg.per_destination_limit = 0;
+    queue_fixture_reopen(f);
+    assert_int_equal(queue_set_paused(f->q, true), 0); /* both due in the same round */
+    uint64_t a = submit_simple(f->q, "5551234", 2);
+    uint64_t b = submit_simple(f->q, "5551234", 2);
+    left_by_dead_node(f->q, b, 1);
+    assert_int_equal(queue_set_paused(f->q, false), 0);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.ncalls, 1);
+    assert_int_equal(f->line.calls[0].job_id, a);
+    assert_int_equal(f->line.calls[0].nmore, 1);
+    assert_int_equal(f->line.calls[0].more_ids[0], b);
+    assert_int_equal(f->line.calls[0].more_pages[0], 1);
+    assert_lease(b, "node-a runs active");
 }
 
 static void test_ids_are_never_handed_out_again_after_a_delete_and_restart(void **state)
@@ -809,6 +839,7 @@ int main(void)
         E(test_a_second_node_on_the_same_database_is_refused),
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
+        E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
         E(test_a_broadcast_is_one_transaction_with_pages_for_every_job),
         E(test_received_pages_and_the_pause_flag_survive_a_restart),
