@@ -139,8 +139,8 @@ struct queue_backend {
      * claim takes job id for this node for lease_seconds, atomically
      * against every other node: 0 when taken (the job was free, its lease
      * had run out, or it is this node's already), -EBUSY when another
-     * node's lease on it still runs or the stored job is no longer queued
-     * or active (another node finished it), -ENOENT when the job is not
+     * node's lease on it still runs or the stored job is no longer waiting
+     * or active (another node finished or paused it), -ENOENT when the job is not
      * stored. On success *stored gets the job as stored now (another node
      * may have confirmed pages since this one read it).
      * renew extends this node's lease: -ESTALE when the lease is no longer

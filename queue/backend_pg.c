@@ -1367,7 +1367,7 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
         return r;
     PGresult *got = q_exec(ps, "claiming a job",
                            "UPDATE jobs SET node = $2, lease_until = now() + make_interval(secs => $3::int) "
-                           "WHERE id = $1 AND set_aside IS NULL AND status IN ('queued', 'active') AND "
+                           "WHERE id = $1 AND set_aside IS NULL AND status IN ('queued', 'scheduled', 'retrying', 'active') AND "
                            "(lease_until IS NULL OR lease_until <= now() OR node IS NULL OR node = $2) "
                            "RETURNING job_text",
                            3, v, NULL, NULL, 0, &r);
@@ -1397,7 +1397,8 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
                                w, NULL, NULL, 0, &err);
         if (res != NULL && PQntuples(res) == 1) {
             const char *st = PQgetvalue(res, 0, 1);
-            if (strcmp(st, "queued") != 0 && strcmp(st, "active") != 0)
+            if (strcmp(st, "queued") != 0 && strcmp(st, "scheduled") != 0 && strcmp(st, "retrying") != 0 &&
+                strcmp(st, "active") != 0)
                 pg_log(ps, QUEUE_LOG_NOTICE, "job %llu: not called here: it is %s in the store", (unsigned long long)id,
                        st);
             else

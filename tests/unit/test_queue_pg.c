@@ -420,6 +420,15 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
     /* a job finished (here or on another node) is not claimed again */
     assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
     assert_lease(j.id, "- none done");
+    /* a job waiting for its retry in the store is (this node may have
+     * promoted it in memory without storing that yet) */
+    j.status = JOB_RETRYING;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
+    assert_lease(j.id, "node-a runs retrying");
+    j.status = JOB_PAUSED; /* paused on another node */
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
 
     assert_int_equal(b->be->claim(b->s, j.id + 1000, 60, &got), -ENOENT);
     assert_int_equal(b->be->claim(b->s, j.id, 0, &got), -EINVAL);
