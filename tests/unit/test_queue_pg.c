@@ -430,6 +430,13 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
     assert_int_equal(b->be->update(b->s, &j), 0);
     assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
 
+    /* a row whose text does not parse is not called, and its lease given back */
+    j.status = JOB_QUEUED;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    sql_do("UPDATE jobs SET job_text = 'garbage' WHERE id = %llu", id);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EIO);
+    assert_lease(j.id, "- none queued");
+
     assert_int_equal(b->be->claim(b->s, j.id + 1000, 60, &got), -ENOENT);
     assert_int_equal(b->be->claim(b->s, j.id, 0, &got), -EINVAL);
 }
