@@ -140,6 +140,24 @@ struct queue_backend {
      * asked for any id (-ENOENT when not stored) before the list is in. */
     bool (*ids_trusted)(void *state);
 
+    /* Optional (NULL: this node is the only one calling the store's jobs).
+     * Leases, for several nodes sharing one store (docs/postgresql.md):
+     * claim takes job id for this node for lease_seconds, atomically
+     * against every other node: 0 when taken (the job was free, its lease
+     * had run out, or it is this node's already), -EBUSY when another
+     * node's lease on it still runs or the stored job is no longer waiting
+     * or active (another node finished or paused it), -ENOENT when the job is not
+     * stored. On success *stored gets the job as stored now (another node
+     * may have confirmed pages since this one read it).
+     * renew extends this node's lease: -ESTALE when the lease is no longer
+     * this node's (it ran out and another node took the job). release
+     * gives this node's lease up (nothing when it holds none); an update
+     * of the job to a status other than active releases it too, in the
+     * same step. Called with the engine lock held, like the rest. */
+    int (*claim)(void *state, uint64_t id, int lease_seconds, struct job *stored);
+    int (*renew)(void *state, uint64_t id, int lease_seconds);
+    int (*release)(void *state, uint64_t id);
+
     /* Optional (false: stage_commit and group_commit are called with the
      * engine lock held). true: they may run on any thread without the
      * engine lock, concurrently with themselves and every other function,

@@ -15,7 +15,9 @@
  * One PGconn, used under conn_lock: the engine calls most members under
  * its own lock, but the PDF cache and staging may run on any thread.
  * While open, the store holds a session advisory lock: a second faxfs on
- * the same database is refused (dispatch across nodes is not built yet).
+ * the same database is refused (dispatch across nodes is not built yet;
+ * its first part, leases on the jobs being called, is: claim, renew,
+ * release below).
  */
 #include "queue/backend_pg.h"
 #include "queue/draft_files.h"
@@ -541,7 +543,7 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
     /* Jobs that were being called by this node when it stopped are not
      * being called now; dispatch sets node again. */
     const char *nv[] = {b->node};
-    if ((r = q_cmd(ps, "clearing node", "UPDATE jobs SET node = NULL WHERE node = $1", 1, nv)) != 0)
+    if ((r = q_cmd(ps, "clearing node", "UPDATE jobs SET node = NULL, lease_until = NULL WHERE node = $1", 1, nv)) != 0)
         goto fail;
     *state = ps;
     return 0;
@@ -588,7 +590,8 @@ static const char insert_job_sql[] =
 static const char update_job_sql[] =
     "UPDATE jobs SET type = $2, status = $3, owner = $4, recipient_number = $5, submitted = " TS(6)
     ", scheduled = " TS(7) ", next_attempt = " TS(8) ", priority = $9, page_count = $10, node = $11, "
-    "job_text = $12, updated = now() WHERE id = $1 AND set_aside IS NULL";
+    "job_text = $12, updated = now(), lease_until = CASE WHEN $11::text IS NULL THEN NULL ELSE lease_until END "
+    "WHERE id = $1 AND set_aside IS NULL";
 
 static int insert_job(struct pg_store *ps, const struct job *job)
 {
@@ -1315,6 +1318,117 @@ static int pg_raise_next_id(void *state, uint64_t min)
     return r;
 }
 
+/* ---- leases --------------------------------------------------------- */
+
+/* A lease is (node, lease_until) on the job's row: held while lease_until
+ * is in the database server's future, so every node judges it by one
+ * clock. A claim is one conditional UPDATE: two nodes claiming the same
+ * job at once are serialized by its row lock and the second sees the
+ * first's lease. */
+static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *stored)
+{
+    struct pg_store *ps = state;
+    char ids[24], secs[16];
+
+    if (lease_seconds <= 0)
+        return -EINVAL;
+    u64s(ids, sizeof ids, id);
+    snprintf(secs, sizeof secs, "%d", lease_seconds);
+    const char *v[] = {ids, ps->b->node, secs};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    PGresult *got = q_exec(ps, "claiming a job",
+                           "UPDATE jobs SET node = $2, lease_until = now() + make_interval(secs => $3::int) "
+                           "WHERE id = $1 AND set_aside IS NULL AND status IN ('queued', 'scheduled', 'retrying', 'active') AND "
+                           "(lease_until IS NULL OR lease_until <= now() OR node IS NULL OR node = $2) "
+                           "RETURNING job_text",
+                           3, v, NULL, NULL, 0, &r);
+    bool unreadable = false;
+    if (got != NULL && PQntuples(got) == 1) {
+        char why[160] = "";
+        if (jobfile_parse(PQgetvalue(got, 0, 0), (size_t)PQgetlength(got, 0, 0), stored, why, sizeof why) != 0 ||
+            stored->id != id) {
+            pg_log(ps, QUEUE_LOG_ERR, "job %llu: its stored text does not parse (%s); not called",
+                   (unsigned long long)id, why[0] ? why : "another id");
+            unreadable = true;
+            r = -EIO;
+        }
+    } else if (got != NULL)
+        r = -ENOENT;
+    PQclear(got);
+    if (unreadable) {
+        const char *w[] = {ids, ps->b->node};
+        q_cmd(ps, "releasing a job's lease",
+              "UPDATE jobs SET node = NULL, lease_until = NULL WHERE id = $1 AND node = $2", 2, w);
+    }
+    if (r == -ENOENT) {
+        int err;
+        const char *w[] = {ids};
+        PGresult *res = q_exec(ps, "reading a job's lease",
+                               "SELECT coalesce(node, ''), status FROM jobs WHERE id = $1 AND set_aside IS NULL", 1,
+                               w, NULL, NULL, 0, &err);
+        if (res != NULL && PQntuples(res) == 1) {
+            const char *st = PQgetvalue(res, 0, 1);
+            if (strcmp(st, "queued") != 0 && strcmp(st, "scheduled") != 0 && strcmp(st, "retrying") != 0 &&
+                strcmp(st, "active") != 0)
+                pg_log(ps, QUEUE_LOG_NOTICE, "job %llu: not called here: it is %s in the store", (unsigned long long)id,
+                       st);
+            else
+                pg_log(ps, QUEUE_LOG_INFO, "job %llu: not called here: node '%s' holds its lease",
+                       (unsigned long long)id, PQgetvalue(res, 0, 0));
+            r = -EBUSY;
+        } else if (res == NULL)
+            r = err;
+        PQclear(res);
+    }
+    db_unlock(ps);
+    return r;
+}
+
+static int pg_renew(void *state, uint64_t id, int lease_seconds)
+{
+    struct pg_store *ps = state;
+    char ids[24], secs[16];
+
+    if (lease_seconds <= 0)
+        return -EINVAL;
+    u64s(ids, sizeof ids, id);
+    snprintf(secs, sizeof secs, "%d", lease_seconds);
+    const char *v[] = {ids, ps->b->node, secs};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    r = q_one_row(ps, "renewing a job's lease",
+                  "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int) "
+                  "WHERE id = $1 AND node = $2 AND lease_until IS NOT NULL",
+                  3, v);
+    db_unlock(ps);
+    if (r == -ENOENT) {
+        pg_log(ps, QUEUE_LOG_ERR, "job %llu: its lease is no longer this node's (it ran out and another node "
+                                  "took the job, or the job is gone)",
+               (unsigned long long)id);
+        r = -ESTALE;
+    }
+    return r;
+}
+
+static int pg_release(void *state, uint64_t id)
+{
+    struct pg_store *ps = state;
+    char ids[24];
+
+    u64s(ids, sizeof ids, id);
+    const char *v[] = {ids, ps->b->node};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    r = q_cmd(ps, "releasing a job's lease", "UPDATE jobs SET node = NULL, lease_until = NULL WHERE id = $1 AND node = $2",
+              2, v);
+    db_unlock(ps);
+    return r;
+}
+
 /* ---- the backend ---------------------------------------------------- */
 
 struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
@@ -1363,6 +1477,9 @@ struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
         .group_commit = pg_group_commit,
         .peek_next_id = pg_peek_next_id,
         .raise_next_id = pg_raise_next_id,
+        .claim = pg_claim,
+        .renew = pg_renew,
+        .release = pg_release,
     };
     return &b->ops;
 }

@@ -287,6 +287,8 @@ void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes 
 static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int channel, struct notes *n)
 {
     struct channel *ch = &q->channels[channel];
+    if (engine_claim(q, qj) != 0)
+        return NULL;
     if (qj->j.pages_sent >= qj->j.page_count) {
         engine_finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
         return NULL;
@@ -296,6 +298,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     if (pc == NULL) {
         engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot prepare its call (out of memory or pages missing)",
                    (unsigned long long)qj->j.id);
+        engine_release(q, qj);
         return NULL;
     }
     struct job saved = qj->j;
@@ -308,6 +311,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
     if (engine_persist(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
+        engine_release(q, qj);
         free_pending(pc);
         return NULL;
     }
@@ -338,9 +342,22 @@ static void add_batch(struct queue *q, struct qjob *lead, struct pending_call *p
         int np = unsent_page_paths(q, more[i], &paths);
         if (np <= 0)
             continue;
+        int sent = more[i]->j.pages_sent;
         if (engine_batch_join(q, more[i], channel, lead, m + 1, n) != 0) {
             free_paths(paths, np);
             continue;
+        }
+        if (more[i]->j.pages_sent != sent) { /* its claim found pages another node had confirmed */
+            free_paths(paths, np);
+            paths = NULL;
+            if ((np = unsent_page_paths(q, more[i], &paths)) <= 0) {
+                more[i]->channel = -1; /* none left, or unreadable: its own attempt sorts it out */
+                more[i]->batch_lead = 0;
+                more[i]->j.status = JOB_QUEUED;
+                more[i]->j.device_status[0] = '\0';
+                engine_persist(q, more[i], n); /* not active: gives the lease up */
+                continue;
+            }
         }
         pc->docs[m++] = (struct queue_call_doc){more[i]->j.id, (const char *const *)paths, np, more[i]->j.pages_sent,
                                                 more[i]->j.page_count};
@@ -483,6 +500,7 @@ out:
 }
 
 static void finish_call(struct queue *q, uint64_t id, const struct queue_call_result *res);
+static void renew_leases(struct queue *q, int64_t t);
 
 /* Starts prepared calls; a job paused or canceled meanwhile is not dialed. */
 static int start_calls(struct queue *q, struct pending_call **calls, size_t ncalls)
@@ -538,6 +556,7 @@ int queue_run_once(struct queue *q)
         q->next_purge = t + PURGE_INTERVAL;
     }
     promote_and_expire(q, t, &n);
+    renew_leases(q, t);
     calls = calloc((size_t)q->nchannels + 1, sizeof *calls);
     if (calls != NULL && usable != NULL && whys != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
         ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, (const char (*)[160])whys, &n);
@@ -551,6 +570,50 @@ int queue_run_once(struct queue *q)
         free_pending(calls[i]);
     free(calls);
     return started;
+}
+
+/* ---- leases ---------------------------------------------------------- */
+
+int engine_claim(struct queue *q, struct qjob *qj)
+{
+    if (q->be->claim == NULL)
+        return 0;
+    struct job stored;
+    int r = q->be->claim(q->bs, qj->j.id, ENGINE_LEASE_SECONDS, &stored);
+    if (r != 0)
+        return r;
+    qj->lease_at = engine_now(q);
+    /* Another node may have called the job since this one read it (its
+     * lease ran out): resume from the pages the store has confirmed. */
+    if (stored.pages_sent > qj->j.pages_sent && stored.pages_sent <= qj->j.page_count) {
+        engine_log(q, QUEUE_LOG_NOTICE, "job %llu: another node confirmed %d of its pages; resuming after them",
+                   (unsigned long long)qj->j.id, stored.pages_sent);
+        qj->j.pages_sent = stored.pages_sent;
+        if (stored.attempts > qj->j.attempts)
+            qj->j.attempts = stored.attempts;
+    }
+    return 0;
+}
+
+void engine_release(struct queue *q, struct qjob *qj)
+{
+    if (q->be->release != NULL)
+        q->be->release(q->bs, qj->j.id);
+}
+
+/* Renews the leases of this node's calls a third of the way through: the
+ * dispatcher runs at least every IDLE_WAKE_SECONDS, well inside a lease. */
+static void renew_leases(struct queue *q, int64_t t)
+{
+    if (q->be->renew == NULL)
+        return;
+    for (size_t i = 0; i < q->njobs; i++) {
+        struct qjob *qj = q->jobs[i];
+        if (qj->channel < 0 || qj->j.status != JOB_ACTIVE || t - qj->lease_at < ENGINE_LEASE_SECONDS / 3)
+            continue;
+        if (q->be->renew(q->bs, qj->j.id, ENGINE_LEASE_SECONDS) == 0)
+            qj->lease_at = t;
+    }
 }
 
 /* ---- the dispatcher thread ------------------------------------------ */

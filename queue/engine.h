@@ -28,6 +28,7 @@ struct qjob {
      * in the call came, which is when its attempt counts. */
     uint64_t batch_lead;
     bool batch_begun;
+    int64_t lease_at; /* when this node last claimed or renewed the job's lease (backends with claim) */
 };
 
 struct channel {
@@ -146,6 +147,14 @@ void engine_remove_job(struct queue *q, struct qjob *qj);
 void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
+/* Leases (backends with claim, docs/postgresql.md): a job is claimed for
+ * this node before it goes on a line; 0 when claimed or the backend has no
+ * claims, else -errno (-EBUSY: another node calls it) and it is not
+ * dialed. The lease is renewed while the call lasts (queue_run_once) and
+ * released when the call's result is stored. */
+#define ENGINE_LEASE_SECONDS 180
+int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
+void engine_release(struct queue *q, struct qjob *qj);
 void engine_set_error(struct job *j, const char *code, const char *text);
 /* Is who a member of group g (primary or supplementary)? */
 bool engine_caller_in_group(const struct queue_caller *who, gid_t g);

@@ -75,7 +75,10 @@ int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struc
 {
     struct channel *ch = &q->channels[channel];
     struct job saved = qj->j;
+    int r = engine_claim(q, qj);
 
+    if (r != 0)
+        return r;
     qj->j.status = JOB_ACTIVE;
     qj->j.next_attempt = 0;
     snprintf(qj->j.modem, sizeof qj->j.modem, "%s", ch->name);
@@ -83,9 +86,10 @@ int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struc
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "waiting in the call of job %llu",
              (unsigned long long)lead->j.id);
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%s", lead->j.dialed_number);
-    int r = engine_persist(q, qj, n);
+    r = engine_persist(q, qj, n);
     if (r != 0) {
         qj->j = saved; /* not durable: it waits for a call of its own */
+        engine_release(q, qj);
         return r;
     }
     qj->channel = channel;

@@ -225,6 +225,127 @@ static void test_a_job_being_called_names_the_node(void **state)
     free(v);
 }
 
+static void sql_do(const char *fmt, unsigned long long id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, fmt, id);
+    free(sql_value(sql));
+}
+
+static char *lease_of(uint64_t id)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(node, '-') || ' ' || CASE WHEN lease_until IS NULL THEN 'none' WHEN lease_until > now() "
+             "THEN 'runs' ELSE 'over' END || ' ' || status FROM jobs WHERE id = %llu",
+             (unsigned long long)id);
+    return sql_value(sql);
+}
+
+static void assert_lease(uint64_t id, const char *want)
+{
+    char *v = lease_of(id);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+/* Another node's lease (written as that node would) keeps the job off
+ * this node's lines until it runs out; then this node takes the job, and
+ * storing the call's result gives the lease up. */
+static void test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    struct job j;
+
+    assert_lease(id, "- none queued");
+    sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu",
+           (unsigned long long)id);
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_QUEUED);
+    assert_int_equal(j.attempts, 0);
+    assert_lease(id, "node-b runs queued");
+
+    /* node-b died: its lease runs out */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)id);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_lease(id, "node-a runs active");
+    struct queue_call_result r = test_result(QF_NONE, "", 1);
+    queue_call_finished(f->q, id, &r);
+    assert_lease(id, "- none done");
+}
+
+/* Node B called the job, had 2 of its 3 pages confirmed (stored, as each
+ * confirmed page is), and died; when its lease runs out this node takes
+ * the job and sends only the page left, though its own copy says none was
+ * sent. */
+/* Writes job id as node B left it when it died: pages_sent confirmed, its
+ * lease run out. */
+static void left_by_dead_node(struct queue *q, uint64_t id, int pages_sent)
+{
+    struct job j;
+    char *text;
+
+    assert_int_equal(queue_snapshot(q, id, &j), 0);
+    j.pages_sent = pages_sent;
+    j.attempts = 1;
+    assert_true(jobfile_format(&j, &text) > 0);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)id);
+    const char *v[] = {ids, text};
+    PGconn *c = PQconnectdb(test_pg_conninfo());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexecParams(c,
+                                 "UPDATE jobs SET job_text = $2, status = 'active', node = 'node-b', "
+                                 "lease_until = now() - interval '1 second' WHERE id = $1",
+                                 2, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(res), "1");
+    PQclear(res);
+    PQfinish(c);
+    free(text);
+}
+
+static void test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    struct job j;
+
+    left_by_dead_node(f->q, id, 2);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.ncalls, 1);
+    assert_int_equal(f->line.calls[0].first_page, 2);
+    assert_int_equal(f->line.calls[0].page_count, 1);
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.pages_sent, 2);
+    assert_int_equal(j.attempts, 2);
+    assert_lease(id, "node-a runs active");
+}
+
+/* The same for a job that rides in another job's call (batching). */
+static void test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed(void **state)
+{
+    struct queue_fixture *f = *state;
+
+    f->cfg.batch_max = 4;
+    f->cfg.per_destination_limit = 0;
+    queue_fixture_reopen(f);
+    assert_int_equal(queue_set_paused(f->q, true), 0); /* both due in the same round */
+    uint64_t a = submit_simple(f->q, "5551234", 2);
+    uint64_t b = submit_simple(f->q, "5551234", 2);
+    left_by_dead_node(f->q, b, 1);
+    assert_int_equal(queue_set_paused(f->q, false), 0);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.ncalls, 1);
+    assert_int_equal(f->line.calls[0].job_id, a);
+    assert_int_equal(f->line.calls[0].nmore, 1);
+    assert_int_equal(f->line.calls[0].more_ids[0], b);
+    assert_int_equal(f->line.calls[0].more_pages[0], 1);
+    assert_lease(b, "node-a runs active");
+}
+
 static void test_ids_are_never_handed_out_again_after_a_delete_and_restart(void **state)
 {
     struct queue_fixture *f = *state;
@@ -252,6 +373,72 @@ static void test_a_second_node_on_the_same_database_is_refused(void **state)
     assert_null(q2);
     queue_fixture_free(g);
     backend_pg_destroy(other);
+}
+
+/* The lease protocol of the store itself, another node played by SQL. */
+static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **state)
+{
+    struct bare *b = *state;
+    struct queue_stage *st;
+    struct job j = new_job(0, JOB_SEND, 1), got;
+
+    assert_int_equal(b->be->next_id(b->s, &j.id), 0);
+    assert_int_equal(b->be->stage_open(b->s, &st), 0);
+    stage_text_page(b->be, st, 0, "page");
+    assert_int_equal(b->be->stage_commit(st, &j, "submitted\n"), 0);
+    unsigned long long id = (unsigned long long)j.id;
+
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
+    assert_int_equal(got.id, j.id);
+    assert_int_equal(got.pages_sent, 0);
+    assert_lease(j.id, "node-a runs queued");
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0); /* this node's already */
+    assert_int_equal(b->be->renew(b->s, j.id, 60), 0);
+
+    /* taken by node-b after this node's lease ran out */
+    sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu", id);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
+    assert_int_equal(b->be->renew(b->s, j.id, 60), -ESTALE);
+    assert_int_equal(b->be->release(b->s, j.id), 0); /* not ours: left alone */
+    assert_lease(j.id, "node-b runs queued");
+
+    /* node-b died */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", id);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
+    assert_lease(j.id, "node-a runs queued");
+    assert_int_equal(b->be->release(b->s, j.id), 0);
+    assert_lease(j.id, "- none queued");
+
+    /* an update to a status other than active releases the lease with it */
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
+    j.status = JOB_ACTIVE;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_lease(j.id, "node-a runs active");
+    j.status = JOB_DONE;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_lease(j.id, "- none done");
+    /* a job finished (here or on another node) is not claimed again */
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
+    assert_lease(j.id, "- none done");
+    /* a job waiting for its retry in the store is (this node may have
+     * promoted it in memory without storing that yet) */
+    j.status = JOB_RETRYING;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0);
+    assert_lease(j.id, "node-a runs retrying");
+    j.status = JOB_PAUSED; /* paused on another node */
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
+
+    /* a row whose text does not parse is not called, and its lease given back */
+    j.status = JOB_QUEUED;
+    assert_int_equal(b->be->update(b->s, &j), 0);
+    sql_do("UPDATE jobs SET job_text = 'garbage' WHERE id = %llu", id);
+    assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EIO);
+    assert_lease(j.id, "- none queued");
+
+    assert_int_equal(b->be->claim(b->s, j.id + 1000, 60, &got), -ENOENT);
+    assert_int_equal(b->be->claim(b->s, j.id, 0, &got), -EINVAL);
 }
 
 static void test_a_broadcast_is_one_transaction_with_pages_for_every_job(void **state)
@@ -666,6 +853,10 @@ int main(void)
         E(test_a_job_being_called_names_the_node),
         E(test_ids_are_never_handed_out_again_after_a_delete_and_restart),
         E(test_a_second_node_on_the_same_database_is_refused),
+        E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
+        E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
+        E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
+        B(test_claims_renewals_and_releases_respect_other_nodes_leases),
         E(test_a_broadcast_is_one_transaction_with_pages_for_every_job),
         E(test_received_pages_and_the_pause_flag_survive_a_restart),
         E(test_fax_pdf_is_kept_in_the_database),
