@@ -21,6 +21,7 @@
  */
 #include "queue/backend_pg.h"
 #include "queue/draft_files.h"
+#include "queue/fdio.h"
 #include "queue/jobfile.h"
 #include "queue/pg_migrate.h"
 
@@ -285,59 +286,6 @@ static unsigned next_seq(struct pg_store *ps)
     return s;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* The whole of fd from offset 0, at most max bytes (else -EFBIG). */
-static int read_fd(int fd, uint64_t max, char **out, size_t *outlen)
-{
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-
-    if (buf == NULL)
-        return -ENOMEM;
-    for (;;) {
-        if (len == cap) {
-            char *p = realloc(buf, cap * 2);
-            if (p == NULL) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        ssize_t n = pread(fd, buf + len, cap - len, (off_t)len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int r = -errno;
-            free(buf);
-            return r;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len > max) {
-            free(buf);
-            return -EFBIG;
-        }
-    }
-    *out = buf;
-    *outlen = len;
-    return 0;
-}
-
 static int remove_tree(int dirfd, const char *name)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -414,7 +362,7 @@ static int anon_with(struct pg_store *ps, const char *data, size_t len)
 
     if (fd < 0)
         return fd;
-    int r = write_all(fd, data, len);
+    int r = fdio_write_all(fd, data, len);
     int ro = r == 0 ? reopen_ro(fd) : r;
     close(fd);
     return ro;
@@ -945,7 +893,7 @@ static int cache_page(struct pg_store *ps, uint64_t id, int page, char *rel, siz
     }
     snprintf(tmp, sizeof tmp, "%s/.%03d.%ld.%u", ids, page + 1, (long)getpid(), next_seq(ps));
     int fd = openat(ps->pagesfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    r = fd < 0 ? -errno : write_all(fd, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    r = fd < 0 ? -errno : fdio_write_all(fd, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     PQclear(res);
     if (fd >= 0 && close(fd) != 0 && r == 0)
         r = -errno;
@@ -1003,7 +951,7 @@ static int pg_add_page(void *state, uint64_t id, int index, int src_fd, uint64_t
     struct pg_store *ps = state;
     char *data;
     size_t len;
-    int r = read_fd(src_fd, max_bytes, &data, &len);
+    int r = fdio_read_all(src_fd, max_bytes, &data, &len);
 
     if (r != 0)
         return r;
@@ -1075,7 +1023,7 @@ static int file_store(struct pg_store *ps, uint64_t id, const char *name, int (*
         return fd;
     r = fill(arg, fd);
     if (r == 0)
-        r = read_fd(fd, INT_MAX, &data, &len);
+        r = fdio_read_all(fd, INT_MAX, &data, &len);
     if (r == 0 && (r = db_lock_ok(ps)) == 0) {
         uint64_t be_id = htobe64(id);
         const char *v[] = {(const char *)&be_id, name, data};
@@ -1181,7 +1129,7 @@ static int insert_staged_pages(struct queue_stage *st, uint64_t id)
             return errno == ENOENT ? -EINVAL : -errno; /* a gap in the staged pages */
         char *data;
         size_t len;
-        int r = read_fd(fd, INT_MAX, &data, &len);
+        int r = fdio_read_all(fd, INT_MAX, &data, &len);
         close(fd);
         if (r == 0 && len == 0)
             r = -EINVAL;

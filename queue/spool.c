@@ -8,6 +8,7 @@
 #include "queue/backend.h"
 #include "queue/draft_files.h"
 #include "queue/fault.h"
+#include "queue/fdio.h"
 #include "queue/jobfile.h"
 #include "queue/spool_names.h"
 
@@ -102,21 +103,6 @@ static int spool_fault(const char *prefix, const char *step)
 #endif
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Writes name in dirfd so that readers see the old or the new content.
  * what names the fault points "<what>.tmp_written" and "<what>.renamed". */
 static int write_file_atomic(struct spool *sp, int dirfd, const char *name, const char *data, size_t len,
@@ -129,7 +115,7 @@ static int write_file_atomic(struct spool *sp, int dirfd, const char *name, cons
     fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    r = write_all(fd, data, len);
+    r = fdio_write_all(fd, data, len);
     if (r == 0)
         r = spool_fsync(sp, fd);
     if (close(fd) != 0 && r == 0)
@@ -778,7 +764,7 @@ static int spool_append_log(void *state, uint64_t id, const char *line)
     int fd = open_in_job(state, id, "log", O_WRONLY | O_APPEND);
     if (fd < 0)
         return fd;
-    r = write_all(fd, line, strlen(line));
+    r = fdio_write_all(fd, line, strlen(line));
     close(fd);
     return r;
 }
@@ -826,30 +812,6 @@ static int spool_remove(void *state, uint64_t id)
     return 0;
 }
 
-static int copy_fd(int dst, int src, uint64_t max_bytes, uint64_t *copied)
-{
-    char buf[65536];
-    uint64_t off = 0;
-
-    for (;;) {
-        ssize_t n = pread(src, buf, sizeof buf, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        if (off + (uint64_t)n > max_bytes)
-            return -EFBIG;
-        int r = write_all(dst, buf, (size_t)n);
-        if (r != 0)
-            return r;
-        off += (uint64_t)n;
-    }
-    *copied = off;
-    return 0;
-}
-
 /* pages/NNN.tif.part is written and made durable, then renamed into place. */
 static int spool_add_page(void *state, uint64_t id, int index, int src_fd, uint64_t max_bytes, uint64_t *bytes)
 {
@@ -864,7 +826,7 @@ static int spool_add_page(void *state, uint64_t id, int index, int src_fd, uint6
     snprintf(part, sizeof part, "%03d.tif.part", index + 1);
     unlinkat(pagesfd, part, 0);
     fd = openat(pagesfd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    r = fd < 0 ? -errno : copy_fd(fd, src_fd, max_bytes, bytes);
+    r = fd < 0 ? -errno : fdio_copy(fd, src_fd, max_bytes, bytes);
     if (r == 0 && *bytes == 0)
         r = -EINVAL;
     if (r == 0)
@@ -1145,7 +1107,7 @@ static int write_new_file(const struct spool *sp, bool sync, int dirfd, const ch
     int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int r = write_all(fd, data, len);
+    int r = fdio_write_all(fd, data, len);
     if (r == 0 && sync)
         r = spool_fsync(sp, fd);
     if (close(fd) != 0 && r == 0)

@@ -3,6 +3,7 @@
  * through the backend interface only (see store_copy.h).
  */
 #include "queue/store_copy.h"
+#include "queue/fdio.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,66 +32,6 @@ struct copy {
     size_t whylen;
 };
 
-static int copy_fd(int dst, int src, unsigned long long *bytes)
-{
-    char buf[65536];
-    off_t off = 0;
-
-    for (;;) {
-        ssize_t n = pread(src, buf, sizeof buf, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return 0;
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = write(dst, buf + done, (size_t)(n - done));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                return -errno;
-            done += w;
-        }
-        off += n;
-        *bytes += (unsigned long long)n;
-    }
-}
-
-static int read_all(int fd, char **out)
-{
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-
-    if (buf == NULL)
-        return -ENOMEM;
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *p = realloc(buf, cap * 2);
-            if (p == NULL) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        ssize_t n = pread(fd, buf + len, cap - len - 1, (off_t)len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int r = -errno;
-            free(buf);
-            return r;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return 0;
-}
-
 static int copy_job(void *arg, const struct job *job)
 {
     struct copy *c = arg;
@@ -105,18 +46,22 @@ static int copy_job(void *arg, const struct job *job)
         int src = c->from->open_page(c->fs, job->id, i);
         int dst = src < 0 ? -1 : c->to->stage_page(st, i);
         step = src < 0 ? "reading a page" : "writing a page";
-        r = src < 0 ? src : dst < 0 ? dst : copy_fd(dst, src, &c->bytes);
+        uint64_t bytes = 0;
+        r = src < 0 ? src : dst < 0 ? dst : fdio_copy(dst, src, UINT64_MAX, &bytes);
         if (src >= 0)
             close(src);
         if (dst >= 0)
             close(dst);
-        if (r == 0)
+        if (r == 0) {
             c->pages++;
+            c->bytes += bytes;
+        }
     }
     if (r == 0) {
         step = "reading the log";
         int fd = c->from->open_log(c->fs, job->id);
-        r = fd < 0 ? fd : read_all(fd, &log_text);
+        size_t len;
+        r = fd < 0 ? fd : fdio_read_all(fd, UINT64_MAX, &log_text, &len);
         if (fd >= 0)
             close(fd);
     }
