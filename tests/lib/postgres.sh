@@ -14,6 +14,9 @@
 #                 the daemon stops first; else from an EXIT trap)
 #   pg_sql SQL    runs SQL in the database with psql, prints the rows
 #
+# PG_FSYNC=on makes the server durable (benchmarks); PG_OPTIONS adds
+# server settings (`-c name=value ...`).
+#
 # bash has one trap per signal: without lib.sh, pg_start chains to an EXIT
 # trap set before it; a trap set after it must call pg_stop itself.
 
@@ -63,7 +66,7 @@ pg_start() {
     # Small and quiet: one test's server among several on two cores. No
     # fsync for tests (PG_FSYNC=on for benchmarks).
     if ! pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-k $PG_SOCK -c listen_addresses='' -c shared_buffers=16MB -c max_connections=20 -c fsync=${PG_FSYNC:-off}" \
+        -o "-k $PG_SOCK -c listen_addresses='' -c shared_buffers=16MB -c max_connections=20 -c fsync=${PG_FSYNC:-off} ${PG_OPTIONS:-}" \
         start >/dev/null; then
         pg_log "the server did not start:"
         tail -n 30 "$PG_DIR/server.log" >&2
