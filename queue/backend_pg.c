@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,7 +64,25 @@ struct pg_store {
     struct queue_backend_env env;
     pthread_mutex_t seq_lock; /* seq: names made on any thread */
     unsigned seq;
+    /* Log lines not yet in job_log (under conn_lock): written together
+     * before the next statement of any other operation, or when
+     * LOG_BATCH_LINES are waiting or the oldest has waited
+     * LOG_BATCH_MS. */
+    struct pending_line {
+        uint64_t id;
+        char *line;
+    } *logq;
+    size_t nlogq, caplogq;
+    int64_t logq_since_ms;
+    unsigned long logq_dropped;
 };
+
+/* A log is a record for people; the job row is the truth: its lines are
+ * written in batches, as the spool appends them without an fsync each
+ * (docs/postgresql.md "Log lines"). */
+#define LOG_BATCH_LINES 64
+#define LOG_BATCH_MS 1000
+#define LOG_PENDING_MAX 20000 /* while the database is unreachable */
 
 struct queue_stage {
     struct pg_store *ps;
@@ -264,12 +283,67 @@ static int ensure_conn(struct pg_store *ps)
     return 0;
 }
 
+static void u64s(char *buf, size_t len, uint64_t v)
+{
+    snprintf(buf, len, "%" PRIu64, v);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The waiting log lines in multi-row INSERTs, in their order; a line of a
+ * job that is gone meanwhile is dropped. Outside a transaction only (a
+ * rolled-back one would take them along). Under conn_lock. */
+static void flush_logs(struct pg_store *ps)
+{
+    enum { ROWS = LOG_BATCH_LINES };
+    static const char head[] = "INSERT INTO job_log (job_id, line) SELECT v.id, v.line FROM (VALUES ";
+    static const char tail[] = ") AS v(id, line, ord) WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = v.id) "
+                               "ORDER BY v.ord";
+    char sql[sizeof head + ROWS * 48 + sizeof tail];
+    char ids[ROWS][24], ords[ROWS][12];
+    const char *vals[ROWS * 3];
+    size_t done = 0;
+
+    if (ps->nlogq == 0 || PQtransactionStatus(ps->conn) != PQTRANS_IDLE)
+        return;
+    while (done < ps->nlogq) {
+        size_t n = ps->nlogq - done < ROWS ? ps->nlogq - done : ROWS;
+        size_t k = 0;
+        k += (size_t)snprintf(sql + k, sizeof sql - k, "%s", head);
+        for (size_t i = 0; i < n; i++) {
+            u64s(ids[i], sizeof ids[i], ps->logq[done + i].id);
+            snprintf(ords[i], sizeof ords[i], "%zu", i);
+            vals[i * 3] = ids[i];
+            vals[i * 3 + 1] = ps->logq[done + i].line;
+            vals[i * 3 + 2] = ords[i];
+            k += (size_t)snprintf(sql + k, sizeof sql - k, "%s($%zu::bigint, $%zu::text, $%zu::int)", i ? "," : "",
+                                  i * 3 + 1, i * 3 + 2, i * 3 + 3);
+        }
+        snprintf(sql + k, sizeof sql - k, "%s", tail);
+        if (q_cmd(ps, "storing log lines", sql, (int)(n * 3), vals) != 0)
+            break; /* kept for the next try */
+        done += n;
+    }
+    for (size_t i = 0; i < done; i++)
+        free(ps->logq[i].line);
+    memmove(ps->logq, ps->logq + done, (ps->nlogq - done) * sizeof *ps->logq);
+    ps->nlogq -= done;
+    ps->logq_since_ms = now_ms();
+}
+
 static int db_lock_ok(struct pg_store *ps)
 {
     pthread_mutex_lock(&ps->conn_lock);
     int r = ensure_conn(ps);
     if (r != 0)
         pthread_mutex_unlock(&ps->conn_lock);
+    else
+        flush_logs(ps);
     return r;
 }
 
@@ -368,11 +442,6 @@ static int anon_with(struct pg_store *ps, const char *data, size_t len)
     return ro;
 }
 
-static void u64s(char *buf, size_t len, uint64_t v)
-{
-    snprintf(buf, len, "%" PRIu64, v);
-}
-
 /* ---- open, close ---------------------------------------------------- */
 
 static void pg_close(void *state)
@@ -381,6 +450,14 @@ static void pg_close(void *state)
 
     if (ps == NULL)
         return;
+    if (ps->conn != NULL && ps->nlogq > 0 && ensure_conn(ps) == 0)
+        flush_logs(ps);
+    if (ps->nlogq > 0 || ps->logq_dropped > 0)
+        pg_log(ps, QUEUE_LOG_WARNING, "database store: %lu log line(s) could not be stored",
+               (unsigned long)ps->nlogq + ps->logq_dropped);
+    for (size_t i = 0; i < ps->nlogq; i++)
+        free(ps->logq[i].line);
+    free(ps->logq);
     if (ps->conn != NULL)
         PQfinish(ps->conn); /* ends the session: the node lock goes with it */
     int fds[] = {ps->rootfd, ps->pagesfd, ps->tmpfd, ps->lockfd};
@@ -585,16 +662,46 @@ static int pg_update(void *state, const struct job *job)
     return r;
 }
 
+/* Queued for the next batch (flush_logs); written at once when the batch
+ * is full or its oldest line has waited long enough. */
 static int pg_append_log(void *state, uint64_t id, const char *line)
 {
     struct pg_store *ps = state;
-    int r = db_lock_ok(ps);
 
-    if (r != 0)
-        return r;
-    r = insert_log(ps, id, line);
-    db_unlock(ps);
-    return r;
+    if (line == NULL || line[0] == '\0')
+        return 0;
+    char *copy = strdup(line);
+    if (copy == NULL)
+        return -ENOMEM;
+    pthread_mutex_lock(&ps->conn_lock);
+    if (ps->nlogq == LOG_PENDING_MAX) { /* the database has been away long: the oldest go */
+        free(ps->logq[0].line);
+        memmove(ps->logq, ps->logq + 1, (ps->nlogq - 1) * sizeof *ps->logq);
+        ps->nlogq--;
+        if (ps->logq_dropped++ == 0)
+            pg_log(ps, QUEUE_LOG_WARNING, "database store: more than %d log lines wait for the database; "
+                                          "the oldest are dropped", LOG_PENDING_MAX);
+    }
+    if (ps->nlogq == ps->caplogq) {
+        size_t cap = ps->caplogq ? ps->caplogq * 2 : LOG_BATCH_LINES;
+        struct pending_line *q = realloc(ps->logq, cap * sizeof *q);
+        if (q == NULL) {
+            pthread_mutex_unlock(&ps->conn_lock);
+            free(copy);
+            return -ENOMEM;
+        }
+        ps->logq = q;
+        ps->caplogq = cap;
+    }
+    if (ps->nlogq == 0)
+        ps->logq_since_ms = now_ms();
+    ps->logq[ps->nlogq++] = (struct pending_line){id, copy};
+    if (ps->nlogq >= LOG_BATCH_LINES || now_ms() - ps->logq_since_ms >= LOG_BATCH_MS) {
+        if (db_lock_ok(ps) == 0) /* flushes */
+            db_unlock(ps);
+    }
+    pthread_mutex_unlock(&ps->conn_lock);
+    return 0;
 }
 
 static int pg_open_log(void *state, uint64_t id)

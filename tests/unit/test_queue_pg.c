@@ -672,6 +672,57 @@ static void test_pdf_is_kept_and_a_deleted_job_s_is_not_stored(void **state)
     assert_int_equal(sql_int("SELECT count(*) FROM job_files"), 0);
 }
 
+/* Log lines are written in batches (one multi-row INSERT for many lines:
+ * the rows share the inserting transaction, xmin), in their order, before
+ * the log is read, and at close; a line of a job deleted meanwhile (by
+ * another node) is dropped without taking the batch's other lines along. */
+static void test_log_lines_are_written_in_batches_in_order(void **state)
+{
+    struct bare *b = *state;
+    struct queue_stage *st;
+    struct job j = new_job(QUEUE_FIRST_JOB_ID, JOB_SEND, 1), gone = new_job(QUEUE_FIRST_JOB_ID + 1, JOB_SEND, 1);
+    char line[32], sql[160];
+
+    assert_int_equal(b->be->stage_open(b->s, &st), 0);
+    stage_text_page(b->be, st, 0, "page");
+    assert_int_equal(b->be->stage_commit(st, &j, "first\n"), 0);
+    assert_int_equal(b->be->stage_open(b->s, &st), 0);
+    stage_text_page(b->be, st, 0, "page");
+    assert_int_equal(b->be->stage_commit(st, &gone, "gone\n"), 0);
+    for (int i = 0; i < 150; i++) {
+        snprintf(line, sizeof line, "line %03d\n", i);
+        assert_int_equal(b->be->append_log(b->s, i == 70 ? gone.id : j.id, line), 0);
+    }
+    /* Another node deletes a job whose line is waiting. */
+    snprintf(sql, sizeof sql, "WITH d AS (DELETE FROM jobs WHERE id = %llu RETURNING 1) SELECT count(*) FROM d",
+             (unsigned long long)gone.id);
+    assert_int_equal(sql_int(sql), 1);
+    int fd = b->be->open_log(b->s, j.id);
+    assert_true(fd >= 0);
+    size_t len;
+    char *log = read_fd_all(fd, &len);
+    close(fd);
+    char *want = malloc(16 + 150 * 10), *w = want;
+    w += sprintf(w, "first\n");
+    for (int i = 0; i < 150; i++)
+        if (i != 70)
+            w += sprintf(w, "line %03d\n", i);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(log, want, len);
+    free(log);
+    free(want);
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT xmin::text) FROM job_log WHERE job_id = %llu AND line LIKE 'line%%'",
+             (unsigned long long)j.id);
+    long long txs = sql_int(sql);
+    assert_true(txs >= 1 && txs < 10); /* 149 lines: 3 batches, more only if the machine stalled a second */
+    /* Waiting lines are written at close. */
+    assert_int_equal(b->be->append_log(b->s, j.id, "before close\n"), 0);
+    bare_reopen(b);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM job_log WHERE job_id = %llu AND line = 'before close\n'",
+             (unsigned long long)j.id);
+    assert_int_equal(sql_int(sql), 1);
+}
+
 static void test_the_schema_is_versioned_and_migrating_twice_does_nothing(void **state)
 {
     struct bare *b = *state;
@@ -866,6 +917,7 @@ int main(void)
         B(test_a_failed_commit_leaves_nothing),
         B(test_a_damaged_row_is_set_aside_and_reported),
         B(test_pdf_is_kept_and_a_deleted_job_s_is_not_stored),
+        B(test_log_lines_are_written_in_batches_in_order),
         B(test_the_schema_is_versioned_and_migrating_twice_does_nothing),
         B(test_a_lost_connection_fails_one_operation_then_is_made_again),
         B(test_a_node_whose_lock_was_taken_meanwhile_changes_nothing),
