@@ -89,6 +89,8 @@ struct queue_stage {
     char name[64]; /* under tmp/ */
     int dirfd;
     int npages;
+    int coversfd;   /* covers/, once a cover is staged; else -1 */
+    size_t ncovers; /* highest cover index + 1; raised atomically */
 };
 
 /* ---- helpers -------------------------------------------------------- */
@@ -1179,6 +1181,7 @@ static int pg_stage_open(void *state, struct queue_stage **out)
     if (st == NULL)
         return -ENOMEM;
     st->ps = ps;
+    st->coversfd = -1;
     for (int tries = 0; tries < 100; tries++) {
         snprintf(st->name, sizeof st->name, "stage.%ld.%u", (long)getpid(), next_seq(ps));
         if (mkdirat(ps->tmpfd, st->name, 0700) == 0)
@@ -1215,47 +1218,102 @@ static int pg_stage_page(struct queue_stage *st, int index)
     return fd;
 }
 
+/* covers/N.tif in the stage, N the job's place in the group. */
+static int pg_stage_cover(struct queue_stage *st, size_t job_index)
+{
+    char name[32];
+
+    if (__atomic_load_n(&st->coversfd, __ATOMIC_ACQUIRE) < 0) {
+        /* The first call comes alone (queue/backend.h); later ones may
+         * come from several threads. */
+        if (mkdirat(st->dirfd, "covers", 0700) != 0)
+            return -errno;
+        int fd = openat(st->dirfd, "covers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        __atomic_store_n(&st->coversfd, fd, __ATOMIC_RELEASE);
+    }
+    snprintf(name, sizeof name, "%zu.tif", job_index);
+    int fd = openat(st->coversfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    size_t want = job_index + 1, cur = __atomic_load_n(&st->ncovers, __ATOMIC_RELAXED);
+    while (cur < want &&
+           !__atomic_compare_exchange_n(&st->ncovers, &cur, want, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    return fd;
+}
+
 static void pg_stage_abort(struct queue_stage *st)
 {
     if (st == NULL)
         return;
+    if (st->coversfd >= 0)
+        close(st->coversfd);
     close(st->dirfd);
     remove_tree(st->ps->tmpfd, st->name);
     free(st);
 }
 
-/* Inserts every staged page as job id's. */
-static int insert_staged_pages(struct queue_stage *st, uint64_t id)
+/* Inserts the staged file name of dirfd as page index of job id; a
+ * missing or empty file is a gap: -EINVAL. */
+static int insert_staged_file(struct pg_store *ps, int dirfd, const char *name, uint64_t id, int index)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? -EINVAL : -errno;
+    char *data = NULL;
+    size_t len = 0;
+    int r = fdio_read_all(fd, INT_MAX, &data, &len);
+    close(fd);
+    if (r == 0 && len == 0)
+        r = -EINVAL;
+    if (r == 0)
+        r = insert_page(ps, id, index, data, len);
+    free(data);
+    return r;
+}
+
+/* Inserts every staged page from index first on as job id's. */
+static int insert_staged_pages(struct queue_stage *st, uint64_t id, int first)
 {
     char name[32];
 
-    for (int i = 0; i < st->npages; i++) {
+    for (int i = first; i < st->npages; i++) {
         snprintf(name, sizeof name, "%03d.tif", i + 1);
-        int fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            return errno == ENOENT ? -EINVAL : -errno; /* a gap in the staged pages */
-        char *data;
-        size_t len;
-        int r = fdio_read_all(fd, INT_MAX, &data, &len);
-        close(fd);
-        if (r == 0 && len == 0)
-            r = -EINVAL;
-        if (r == 0) {
-            r = insert_page(st->ps, id, i, data, len);
-            free(data);
-        }
+        int r = insert_staged_file(st->ps, st->dirfd, name, id, i);
         if (r != 0)
             return r;
     }
     return 0;
 }
 
-/* The committed stage's pages become the first job's cached pages. */
+/* Job index of the group's cover as its page 0. */
+static int insert_cover(struct queue_stage *st, size_t index, uint64_t id)
+{
+    char name[32];
+
+    snprintf(name, sizeof name, "%zu.tif", index);
+    return insert_staged_file(st->ps, st->coversfd, name, id, 0);
+}
+
+/* The committed stage's pages become the first job's cached pages (with
+ * covers, the first job's cover its page 1; the others are not cached). */
 static void stage_to_cache(struct queue_stage *st, uint64_t id)
 {
     char ids[24];
 
     u64s(ids, sizeof ids, id);
+    if (st->coversfd >= 0) {
+        bool ok = renameat(st->coversfd, "0.tif", st->dirfd, "001.tif") == 0;
+        close(st->coversfd);
+        st->coversfd = -1;
+        remove_tree(st->dirfd, "covers");
+        if (!ok) {
+            pg_stage_abort(st); /* pages come from the database */
+            return;
+        }
+    }
     close(st->dirfd);
     if (renameat(st->ps->tmpfd, st->name, st->ps->pagesfd, ids) != 0)
         remove_tree(st->ps->tmpfd, st->name);
@@ -1275,7 +1333,7 @@ static int pg_stage_commit(struct queue_stage *st, const struct job *job, const 
     if (r == 0)
         r = insert_job(ps, job);
     if (r == 0)
-        r = insert_staged_pages(st, job->id);
+        r = st->coversfd >= 0 ? -EINVAL : insert_staged_pages(st, job->id, 0); /* covers: groups only */
     if (r == 0)
         r = insert_log(ps, job->id, log_text);
     r = tx_end(ps, r);
@@ -1298,21 +1356,28 @@ static int pg_group_commit(struct queue_stage *st, const struct job *jobs, size_
         return r;
     }
     /* One transaction: every job of the group exists after it, or none.
-     * The pages travel once; the other jobs copy them inside the server. */
+     * The shared pages travel once; the other jobs copy them inside the
+     * server. With covers, every job has its own page 0 (a gap refuses
+     * the group) and the shared pages are staged from index 1. */
+    bool covers = st->coversfd >= 0;
     char first[24];
     u64s(first, sizeof first, jobs[0].id);
-    r = tx_begin(ps);
+    r = covers && st->ncovers != n ? -EINVAL : tx_begin(ps);
     for (size_t i = 0; r == 0 && i < n; i++) {
         r = insert_job(ps, &jobs[i]);
+        if (r == 0 && covers)
+            r = insert_cover(st, i, jobs[i].id);
         if (r == 0 && i == 0)
-            r = insert_staged_pages(st, jobs[0].id);
+            r = insert_staged_pages(st, jobs[0].id, covers ? 1 : 0);
         if (r == 0 && i > 0) {
             char ids[24];
             u64s(ids, sizeof ids, jobs[i].id);
             const char *v[] = {first, ids};
             r = q_cmd(ps, "storing a group's pages",
-                      "INSERT INTO pages (job_id, idx, data) SELECT $2, idx, data FROM pages WHERE job_id = $1", 2,
-                      v);
+                      covers ? "INSERT INTO pages (job_id, idx, data) SELECT $2, idx, data FROM pages "
+                               "WHERE job_id = $1 AND idx > 0"
+                             : "INSERT INTO pages (job_id, idx, data) SELECT $2, idx, data FROM pages WHERE job_id = $1",
+                      2, v);
         }
         if (r == 0)
             r = insert_log(ps, jobs[i].id, log_texts[i]);
@@ -1530,6 +1595,7 @@ struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
         .stage_abort = pg_stage_abort,
         .reserve_ids = pg_reserve_ids,
         .group_commit = pg_group_commit,
+        .stage_cover = pg_stage_cover,
         .peek_next_id = pg_peek_next_id,
         .raise_next_id = pg_raise_next_id,
         .claim = pg_claim,

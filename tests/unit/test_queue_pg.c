@@ -469,6 +469,64 @@ static void test_a_broadcast_is_one_transaction_with_pages_for_every_job(void **
     assert_int_equal(sql_int("SELECT count(*) FROM pages"), 6);
 }
 
+/* A broadcast with a cover page in the database: each job's page 1 is its
+ * own cover (no two alike), the document pages after it the same bytes,
+ * all in the one transaction; the first job's pages read the same from
+ * the local cache and, after a restart, from the database. */
+static void test_a_broadcast_with_covers_gives_each_job_its_own_first_page(void **state)
+{
+    struct queue_fixture *f = *state;
+    if (access("/usr/bin/gs", X_OK) != 0)
+        skip();
+    struct queue_recipient v[4] = {{"5551001", "Ann", 1}, {"5551002", "Bob", 2}, {"5551003", "Cy", 3},
+                                   {"5551004", "Di", 4}};
+    struct queue_request req = {0};
+    int fd = make_good_tiff(2);
+    uint64_t group;
+    char why[200] = "";
+
+    req.cover_page = true;
+    strcpy(req.sender_name, "Eve");
+    if (queue_submit_group(f->q, &test_owner, &req, v, 4, &fd, 1, &group, why, sizeof why) != 0)
+        fail_msg("refused: %s", why);
+    close(fd);
+    size_t l1, l2, c0len;
+    char *p1 = page_bytes(f->q, group, 1, &l1), *p2 = page_bytes(f->q, group, 2, &l2);
+    char *c0 = page_bytes(f->q, group, 0, &c0len);
+    queue_fixture_reopen(f);
+    char *prev = NULL;
+    size_t prevlen = 0;
+    for (uint64_t id = group; id < group + 4; id++) {
+        struct job j;
+        assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+        assert_int_equal(j.group, group);
+        assert_int_equal(j.page_count, 3);
+        size_t lc, la, lb;
+        char *c = page_bytes(f->q, id, 0, &lc), *a = page_bytes(f->q, id, 1, &la), *b = page_bytes(f->q, id, 2, &lb);
+        assert_true(lc > 0);
+        if (id == group) {
+            assert_int_equal(lc, c0len);
+            assert_memory_equal(c, c0, lc);
+        }
+        if (prev != NULL)
+            assert_false(lc == prevlen && memcmp(c, prev, lc) == 0); /* another recipient, another cover */
+        assert_int_equal(la, l1);
+        assert_memory_equal(a, p1, l1);
+        assert_int_equal(lb, l2);
+        assert_memory_equal(b, p2, l2);
+        free(prev);
+        prev = c;
+        prevlen = lc;
+        free(a);
+        free(b);
+    }
+    free(prev);
+    free(p1);
+    free(p2);
+    free(c0);
+    assert_int_equal(sql_int("SELECT count(*) FROM pages"), 12);
+}
+
 static void test_received_pages_and_the_pause_flag_survive_a_restart(void **state)
 {
     struct queue_fixture *f = *state;
@@ -587,6 +645,29 @@ static void test_a_failed_commit_leaves_nothing(void **state)
     char *v = sql_value("SELECT convert_from(data, 'UTF8') FROM pages");
     assert_string_equal(v, "first");
     free(v);
+}
+
+/* Covers with a gap (job 1 of 3 has none) refuse the group whole. */
+static void test_a_group_with_a_missing_cover_is_refused_whole(void **state)
+{
+    struct bare *b = *state;
+    struct queue_stage *st;
+    struct job jobs[3];
+
+    for (int i = 0; i < 3; i++)
+        jobs[i] = new_job(QUEUE_FIRST_JOB_ID + (uint64_t)i, JOB_SEND, 2);
+    char *logs[3] = {"a\n", "b\n", "c\n"};
+    assert_int_equal(b->be->stage_open(b->s, &st), 0);
+    stage_text_page(b->be, st, 1, "shared");
+    for (size_t i = 0; i < 3; i += 2) {
+        int fd = b->be->stage_cover(st, i);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "cover", 5), 5);
+        close(fd);
+    }
+    assert_int_equal(b->be->group_commit(st, jobs, 3, logs), -EINVAL);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs"), 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM pages"), 0);
 }
 
 static void test_a_damaged_row_is_set_aside_and_reported(void **state)
@@ -909,12 +990,14 @@ int main(void)
         E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
         E(test_a_broadcast_is_one_transaction_with_pages_for_every_job),
+        E(test_a_broadcast_with_covers_gives_each_job_its_own_first_page),
         E(test_received_pages_and_the_pause_flag_survive_a_restart),
         E(test_fax_pdf_is_kept_in_the_database),
         B(test_reserved_ids_are_consecutive_and_durable),
         B(test_a_received_page_not_yet_counted_is_kept_at_start),
         B(test_pages_of_a_gone_job_and_empty_pages_are_refused),
         B(test_a_failed_commit_leaves_nothing),
+        B(test_a_group_with_a_missing_cover_is_refused_whole),
         B(test_a_damaged_row_is_set_aside_and_reported),
         B(test_pdf_is_kept_and_a_deleted_job_s_is_not_stored),
         B(test_log_lines_are_written_in_batches_in_order),
