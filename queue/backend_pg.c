@@ -75,7 +75,12 @@ struct pg_store {
     size_t nlogq, caplogq;
     int64_t logq_since_ms;
     unsigned long logq_dropped;
+    int64_t reconnect_at_ms; /* no new connection attempt before this */
+    int reconnect_backoff_ms;
 };
+
+#define RECONNECT_FIRST_MS 250
+#define RECONNECT_MAX_MS 30000
 
 /* A log is a record for people; the job row is the truth: its lines are
  * written in batches, as the spool appends them without an fsync each
@@ -255,6 +260,13 @@ static int tx_end(struct pg_store *ps, int r)
     return r;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* After the connection broke (the server restarted, say): connect again
  * and take the node lock again, once. */
 static int ensure_conn(struct pg_store *ps)
@@ -263,13 +275,26 @@ static int ensure_conn(struct pg_store *ps)
         return -EIO;
     if (PQstatus(ps->conn) == CONNECTION_OK)
         return 0;
+    /* Back-off: after a failed attempt, operations fail at once until
+     * the next one is due (doubling up to RECONNECT_MAX_MS). */
+    int64_t now = now_ms();
+    if (now < ps->reconnect_at_ms)
+        return -EIO;
     PQreset(ps->conn);
     if (PQstatus(ps->conn) != CONNECTION_OK) {
         char line[300];
         first_line(PQerrorMessage(ps->conn), line, sizeof line);
-        pg_log(ps, QUEUE_LOG_ERR, "database store: the connection is lost and could not be made again: %s", line);
+        ps->reconnect_backoff_ms = ps->reconnect_backoff_ms == 0 ? RECONNECT_FIRST_MS
+                                   : ps->reconnect_backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+                                                                                    : ps->reconnect_backoff_ms * 2;
+        ps->reconnect_at_ms = now + ps->reconnect_backoff_ms;
+        pg_log(ps, QUEUE_LOG_ERR, "database store: the connection is lost and could not be made again: %s; "
+                                  "next try in %d ms, operations fail with EIO until then", line,
+               ps->reconnect_backoff_ms);
         return -EIO;
     }
+    ps->reconnect_backoff_ms = 0;
+    ps->reconnect_at_ms = 0;
     PGresult *res = PQexec(ps->conn, "SELECT pg_try_advisory_lock(" PG_NODE_LOCK_KEY ")");
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
@@ -290,12 +315,6 @@ static void u64s(char *buf, size_t len, uint64_t v)
     snprintf(buf, len, "%" PRIu64, v);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The waiting log lines in multi-row INSERTs, in their order; a line of a
  * job that is gone meanwhile is dropped. Outside a transaction only (a

@@ -287,8 +287,14 @@ void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes 
 static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int channel, struct notes *n)
 {
     struct channel *ch = &q->channels[channel];
-    if (engine_claim(q, qj) != 0)
+    int r = engine_claim(q, qj);
+    if (r != 0) {
+        /* The store failed (not another node's lease): try again soon,
+         * not only at the next event. */
+        if (r != -EBUSY && r != -ENOENT)
+            q->claim_retry_at = engine_now(q) + ENGINE_CLAIM_RETRY;
         return NULL;
+    }
     if (qj->j.pages_sent >= qj->j.page_count) {
         engine_finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
         return NULL;
@@ -309,7 +315,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     snprintf(qj->j.line, sizeof qj->j.line, "%s", q->lines[ch->line].name);
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "dialing");
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
-    if (engine_persist(q, qj, n) != 0) {
+    if (engine_store(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
         engine_release(q, qj);
         free_pending(pc);
@@ -449,8 +455,8 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
             if (!counted[qj->channel]) /* a batched call is one call */
                 active[nactive++] = &qj->j;
             counted[qj->channel] = true;
-        } else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND)
-            cand[ncand++] = &qj->j;
+        } else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND && !qj->unsaved)
+            cand[ncand++] = &qj->j; /* an unsaved job waits until the store has its state */
     }
     for (int c = 0; c < q->nchannels; c++)
         if (q->channels[c].job == 0)
@@ -501,6 +507,7 @@ out:
 
 static void finish_call(struct queue *q, uint64_t id, const struct queue_call_result *res);
 static void renew_leases(struct queue *q, int64_t t);
+static void save_unsaved(struct queue *q, int64_t t, struct notes *n);
 
 /* Starts prepared calls; a job paused or canceled meanwhile is not dialed. */
 static int start_calls(struct queue *q, struct pending_call **calls, size_t ncalls)
@@ -557,6 +564,9 @@ int queue_run_once(struct queue *q)
     }
     promote_and_expire(q, t, &n);
     renew_leases(q, t);
+    save_unsaved(q, t, &n);
+    if (q->claim_retry_at != 0 && t >= q->claim_retry_at)
+        q->claim_retry_at = 0; /* this round tries again */
     calls = calloc((size_t)q->nchannels + 1, sizeof *calls);
     if (calls != NULL && usable != NULL && whys != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
         ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, (const char (*)[160])whys, &n);
@@ -616,12 +626,40 @@ static void renew_leases(struct queue *q, int64_t t)
     }
 }
 
+/* Writes again the jobs whose last change the store refused, all of them
+ * when it is time; while some still fail, the wait doubles up to
+ * ENGINE_UNSAVED_MAX_RETRY seconds. A job is told changed only once
+ * stored (engine_persist). */
+static void save_unsaved(struct queue *q, int64_t t, struct notes *n)
+{
+    if (q->nunsaved == 0 || t < q->unsaved_retry_at)
+        return;
+    size_t before = q->nunsaved;
+    for (size_t i = 0; i < q->njobs && q->nunsaved > 0; i++)
+        if (q->jobs[i]->unsaved)
+            (void)engine_persist(q, q->jobs[i], n);
+    if (q->nunsaved == 0) {
+        engine_log(q, QUEUE_LOG_NOTICE, "%zu job change(s) the store had refused are stored now", before);
+        return;
+    }
+    q->unsaved_backoff = q->unsaved_backoff * 2 > ENGINE_UNSAVED_MAX_RETRY ? ENGINE_UNSAVED_MAX_RETRY
+                                                                           : q->unsaved_backoff * 2;
+    q->unsaved_retry_at = t + q->unsaved_backoff;
+    engine_log(q, QUEUE_LOG_WARNING, "%zu job change(s) still wait for the store; next try in %d s", q->nunsaved,
+               q->unsaved_backoff);
+}
+
 /* ---- the dispatcher thread ------------------------------------------ */
 
 /* The next moment something is due on its own, or 0. */
 static int64_t next_due(const struct queue *q)
 {
     int64_t due = purge_enabled(q) ? q->next_purge : 0;
+
+    if (q->nunsaved > 0 && (due == 0 || q->unsaved_retry_at < due))
+        due = q->unsaved_retry_at;
+    if (q->claim_retry_at != 0 && (due == 0 || q->claim_retry_at < due))
+        due = q->claim_retry_at;
 
     for (size_t i = 0; i < q->njobs; i++) {
         const struct job *j = &q->jobs[i]->j;

@@ -29,6 +29,7 @@ struct qjob {
     uint64_t batch_lead;
     bool batch_begun;
     int64_t lease_at; /* when this node last claimed or renewed the job's lease (backends with claim) */
+    bool unsaved;     /* its last change could not be stored: written again by the dispatcher */
 };
 
 struct channel {
@@ -90,6 +91,12 @@ struct queue {
     int nroutes;
     bool paused, stopping, stopped, kick;
     int64_t next_purge;
+    /* Jobs whose last change the store refused (its database away, say):
+     * how many, when the dispatcher writes them again, and the back-off. */
+    size_t nunsaved;
+    int64_t unsaved_retry_at;
+    int unsaved_backoff;
+    int64_t claim_retry_at; /* a claim failed in the store: dispatch again then (0: none) */
     uint32_t rng;
     struct queue_metrics counters; /* since open; summary is filled on demand */
     pthread_t thread;
@@ -146,13 +153,24 @@ int engine_insert_job(struct queue *q, const struct job *job);
 void engine_remove_job(struct queue *q, struct qjob *qj);
 void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Writes the job; the caller tells listeners only after this. A job whose
+ * write fails is marked unsaved and written again by the dispatcher
+ * (engine_save_unsaved), first after ENGINE_UNSAVED_FIRST_RETRY seconds,
+ * then backing off to ENGINE_UNSAVED_MAX_RETRY; it is not dialed
+ * meanwhile. */
+#define ENGINE_UNSAVED_FIRST_RETRY 1
+#define ENGINE_UNSAVED_MAX_RETRY 60
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
+/* The same, for a change the caller undoes when it is not stored (it
+ * answers the user or the dialer with the error): not written again. */
+int engine_store(struct queue *q, struct qjob *qj, struct notes *n);
 /* Leases (backends with claim, docs/postgresql.md): a job is claimed for
  * this node before it goes on a line; 0 when claimed or the backend has no
  * claims, else -errno (-EBUSY: another node calls it) and it is not
  * dialed. The lease is renewed while the call lasts (queue_run_once) and
  * released when the call's result is stored. */
 #define ENGINE_LEASE_SECONDS 180
+#define ENGINE_CLAIM_RETRY 2 /* seconds after a claim the store could not answer */
 int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
 void engine_release(struct queue *q, struct qjob *qj);
 void engine_set_error(struct job *j, const char *code, const char *text);

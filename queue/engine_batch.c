@@ -86,7 +86,7 @@ int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struc
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "waiting in the call of job %llu",
              (unsigned long long)lead->j.id);
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%s", lead->j.dialed_number);
-    r = engine_persist(q, qj, n);
+    r = engine_store(q, qj, n);
     if (r != 0) {
         qj->j = saved; /* not durable: it waits for a call of its own */
         engine_release(q, qj);
@@ -147,7 +147,7 @@ bool queue_call_next_document(struct queue *q, uint64_t id)
             qj->j.attempts++;
             snprintf(qj->j.device_status, sizeof qj->j.device_status, "sending (after job %llu, same call)",
                      (unsigned long long)qj->batch_lead);
-            if (engine_persist(q, qj, &n) != 0) {
+            if (engine_store(q, qj, &n) != 0) {
                 qj->j = saved; /* the attempt would not be on record: not sent */
                 ok = false;
             } else {

@@ -197,7 +197,7 @@ int queue_edit(struct queue *q, const struct queue_caller *who, uint64_t id, con
     }
     engine_job_log(q, &n, id, "%s changed from %s to %s by uid %lu", field, before[0] ? before : "(none)",
                    after[0] ? after : "(none)", (unsigned long)who->uid);
-    if ((r = engine_persist(q, qj, &n)) != 0) {
+    if ((r = engine_store(q, qj, &n)) != 0) {
         qj->j = saved;
         snprintf(why, whylen, "job %llu could not be updated in the spool: %s; nothing changed", (unsigned long long)id,
                  strerror(-r));

@@ -140,6 +140,8 @@ void engine_remove_job(struct queue *q, struct qjob *qj)
 {
     for (size_t i = 0; i < q->njobs; i++) {
         if (q->jobs[i] == qj) {
+            if (qj->unsaved)
+                q->nunsaved--;
             memmove(&q->jobs[i], &q->jobs[i + 1], (q->njobs - i - 1) * sizeof *q->jobs);
             q->njobs--;
             free(qj);
@@ -173,19 +175,42 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
  * attempt it will retry with every-attempt, gets its receipt's delivery
  * record in the same write as its state: durable before anyone acts on it
  * (the daemon's delivery runner mails it). */
-int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
+static int store_job(struct queue *q, struct qjob *qj, struct notes *n, bool keep)
 {
     (void)job_add_receipts(&qj->j);
     qj->j.changed = engine_now(q);
     int r = q->be->update(q->bs, &qj->j);
     if (r != 0) {
-        engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the spool: %s", (unsigned long long)qj->j.id,
-                   strerror(-r));
+        if (!keep || !qj->unsaved) /* retries are summed up by the dispatcher */
+            engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the store: %s%s",
+                       (unsigned long long)qj->j.id, strerror(-r),
+                       keep ? "; it is written again when the store takes it" : "; the change is undone");
+        if (keep && !qj->unsaved) {
+            qj->unsaved = true;
+            if (q->nunsaved++ == 0) {
+                q->unsaved_backoff = ENGINE_UNSAVED_FIRST_RETRY;
+                q->unsaved_retry_at = engine_now(q) + q->unsaved_backoff;
+            }
+        }
         return r;
+    }
+    if (qj->unsaved) {
+        qj->unsaved = false;
+        q->nunsaved--;
     }
     engine_note(n, QE_CHANGED, qj->j.id);
     engine_note(n, QE_SERVER, 0);
     return 0;
+}
+
+int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
+{
+    return store_job(q, qj, n, true);
+}
+
+int engine_store(struct queue *q, struct qjob *qj, struct notes *n)
+{
+    return store_job(q, qj, n, false);
 }
 
 void engine_set_error(struct job *j, const char *code, const char *text)

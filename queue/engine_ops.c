@@ -123,7 +123,7 @@ int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, 
     }
     struct job saved = qj->j;
     bool abort = apply_op(q, qj, op, who, &n);
-    if ((r = engine_persist(q, qj, &n)) != 0) {
+    if ((r = engine_store(q, qj, &n)) != 0) {
         qj->j = saved;
         snprintf(why, whylen, "job %llu could not be updated in the spool: %s; nothing changed", (unsigned long long)id,
                  strerror(-r));

@@ -157,7 +157,7 @@ int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call
         snprintf(buf, sizeof buf, "%s; %d page%s received kept", j->error_text, j->page_count,
                  j->page_count == 1 ? "" : "s");
     }
-    if ((r = engine_persist(q, qj, &n)) != 0) {
+    if ((r = engine_store(q, qj, &n)) != 0) {
         *j = saved; /* still receiving; a restart marks it failed, pages kept */
         goto out;
     }

@@ -44,7 +44,7 @@ int queue_receive_route(struct queue *q, uint64_t id, const char *route, uid_t u
         j->deliveries[i].state = JD_PENDING;
     }
     j->changed = j->routed;
-    if ((r = engine_persist(q, qj, &notes)) != 0) {
+    if ((r = engine_store(q, qj, &notes)) != 0) {
         qj->j = saved;
         goto out;
     }
@@ -114,7 +114,7 @@ int queue_delivery_update(struct queue *q, uint64_t id, int index, const struct 
     qj->j.deliveries[index].retry_at = before.retry_at;
     memcpy(qj->j.deliveries[index].reason, before.reason, sizeof before.reason);
     qj->j.changed = engine_now(q);
-    if ((r = engine_persist(q, qj, &notes)) != 0) {
+    if ((r = engine_store(q, qj, &notes)) != 0) {
         qj->j.deliveries[index] = before;
         qj->j.changed = changed;
         goto out;
@@ -168,7 +168,7 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
         d->next_try = 0;
     }
     qj->j.changed = engine_now(q);
-    if ((r = engine_persist(q, qj, &notes)) != 0) {
+    if ((r = engine_store(q, qj, &notes)) != 0) {
         qj->j = saved;
         snprintf(why, whylen, "the spool could not record it: %s", strerror(-r));
         goto out;

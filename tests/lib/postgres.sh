@@ -13,6 +13,8 @@
 #                 tests/mount/lib.sh's exit hooks when that is loaded, so
 #                 the daemon stops first; else from an EXIT trap)
 #   pg_sql SQL    runs SQL in the database with psql, prints the rows
+#   pg_down       stops the server, keeping its data (an outage)
+#   pg_up         starts it again on the same data and socket
 #
 # PG_FSYNC=on makes the server durable (benchmarks); PG_OPTIONS adds
 # server settings (`-c name=value ...`).
@@ -65,6 +67,16 @@ pg_start() {
     fi
     # Small and quiet: one test's server among several on two cores. No
     # fsync for tests (PG_FSYNC=on for benchmarks).
+    pg_up || return 1
+    PG_CONNINFO="host=$PG_SOCK user=postgres dbname=faxfs"
+    if ! pg_as_user "$PG_BIN/createdb" -h "$PG_SOCK" -U postgres faxfs; then
+        pg_log "createdb failed"
+        return 1
+    fi
+    export PG_CONNINFO PG_SOCK PG_DIR
+}
+
+pg_up() {
     if ! pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
         -o "-k $PG_SOCK -c listen_addresses='' -c shared_buffers=16MB -c max_connections=20 -c fsync=${PG_FSYNC:-off} ${PG_OPTIONS:-}" \
         start >/dev/null; then
@@ -72,12 +84,10 @@ pg_start() {
         tail -n 30 "$PG_DIR/server.log" >&2
         return 1
     fi
-    PG_CONNINFO="host=$PG_SOCK user=postgres dbname=faxfs"
-    if ! pg_as_user "$PG_BIN/createdb" -h "$PG_SOCK" -U postgres faxfs; then
-        pg_log "createdb failed"
-        return 1
-    fi
-    export PG_CONNINFO PG_SOCK PG_DIR
+}
+
+pg_down() {
+    pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 stop >/dev/null
 }
 
 pg_sql() {

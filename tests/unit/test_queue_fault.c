@@ -242,6 +242,66 @@ static void test_io_error_on_a_job_update_changes_nothing(void **state)
     assert_int_equal(queue_control(f->q, &test_owner, id, QOP_PAUSE, why, sizeof why), 0);
 }
 
+/* The stored status of job id, read from its job file ("" if none). */
+static void stored_status(struct queue_fixture *f, uint64_t id, char *out, size_t len)
+{
+    char path[512], line[256];
+    snprintf(path, sizeof path, "%s/jobs/%llu/job", f->dir, (unsigned long long)id);
+    FILE *fp = fopen(path, "r");
+    out[0] = '\0';
+    assert_non_null(fp);
+    while (fgets(line, sizeof line, fp) != NULL) {
+        char v[64];
+        if (sscanf(line, "status: %63s", v) == 1) {
+            snprintf(out, len, "%s", v);
+            break;
+        }
+    }
+    fclose(fp);
+}
+
+/* A call's result that the store refuses (its disk or database away) is
+ * not lost and not told: the dispatcher writes it again, backing off,
+ * until the store takes it; the job is not dialed again meanwhile. */
+static void test_a_result_the_store_refused_is_written_again_when_it_takes_it(void **state)
+{
+    struct queue_fixture *f = *state;
+    uint64_t id = submit_simple(f->q, "5551234", 1);
+    char st[64];
+    struct event_log ev = {0};
+
+    assert_int_equal(queue_run_once(f->q), 1);
+    stored_status(f, id, st, sizeof st);
+    assert_string_equal(st, "active");
+    queue_subscribe(f->q, event_log_listener, &ev);
+    assert_int_equal(fault_configure("spool.update.tmp_written:eio"), 0);
+    struct queue_call_result r = test_result(QF_NONE, "", 1);
+    queue_call_finished(f->q, id, &r);
+    assert_int_equal(ev.count[QE_CHANGED], 0); /* not told: not stored */
+    stored_status(f, id, st, sizeof st);
+    assert_string_equal(st, "active");
+    queue_run_once(f->q); /* not due yet */
+    assert_int_equal(fault_hits("spool.update.tmp_written"), 1);
+    f->clock.now += 1 /* ENGINE_UNSAVED_FIRST_RETRY */;
+    queue_run_once(f->q); /* due, refused again: the wait doubles */
+    assert_int_equal(fault_hits("spool.update.tmp_written"), 2);
+    f->clock.now += 1 /* ENGINE_UNSAVED_FIRST_RETRY */;
+    queue_run_once(f->q);
+    assert_int_equal(fault_hits("spool.update.tmp_written"), 2);
+    fault_configure(NULL);
+    f->clock.now += 1 /* ENGINE_UNSAVED_FIRST_RETRY */;
+    queue_run_once(f->q);
+    stored_status(f, id, st, sizeof st);
+    assert_string_equal(st, "done");
+    assert_int_equal(ev.count[QE_CHANGED], 1);
+    assert_int_equal(f->line.ncalls, 1); /* never dialed again */
+    queue_fixture_reopen(f);
+    struct job j;
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_DONE);
+    assert_int_equal(j.pages_sent, 1);
+}
+
 static void test_error_at_the_nth_hit_only_spares_the_hits_around_it(void **state)
 {
     struct queue_fixture *f = *state;
@@ -428,6 +488,7 @@ int main(void)
         T(test_a_failed_flush_fails_every_job_of_that_flush_and_only_those),
         T(test_a_failed_directory_sync_takes_back_every_job_of_that_flush),
         T(test_io_error_on_a_job_update_changes_nothing),
+        T(test_a_result_the_store_refused_is_written_again_when_it_takes_it),
         T(test_error_at_the_nth_hit_only_spares_the_hits_around_it),
         T(test_error_from_the_nth_hit_on_keeps_failing),
         T(test_malformed_fault_specs_are_refused),
