@@ -14,9 +14,12 @@ run_suite() {
     "$top/scripts/build.sh" "$dir" -DFAXFS_WERROR=ON "$@"
     phase "build of $dir"
     echo "== test $dir"
-    # Four at a time on two cores: most tests wait on real-time calls,
-    # timers or child programs, not on the CPU.
-    ctest --test-dir "$dir" --output-on-failure -j4 --timeout 600 "${ctest_args[@]}"
+    # Four tests that use the CPU at a time on two cores (most of them
+    # also wait on timers or child programs), and beside them the tests that
+    # only wait on real-time calls: tests/resources.json has four "cpu"
+    # slots, which every test but those holds one of (tests/CMakeLists.txt).
+    ctest --test-dir "$dir" --output-on-failure -j12 --resource-spec-file "$top/tests/resources.json" \
+        --timeout 600 "${ctest_args[@]}"
     phase "tests of $dir"
 }
 
@@ -31,9 +34,10 @@ phase() {
 ctest_args=("$@")
 # The demo's own build (build/, what scripts/run.sh uses): the daemon_demo
 # test runs the demo, and building it here keeps it from compiling during
-# the suites, beside tests that keep real-time pace.
+# the suites, beside tests that keep real-time pace. Only what the demo
+# runs (the daemon and its converter), as scripts/run.sh builds it.
 echo "== build $top/build (the demo's)"
-"$top/scripts/build.sh" "$top/build"
+FAXFS_BUILD_TARGETS=faxfs "$top/scripts/build.sh" "$top/build"
 phase "build of $top/build"
 run_suite "$top/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAXFS_FAULT_INJECTION=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -53,10 +57,14 @@ echo "== test $top/build/tsan"
 ctest --test-dir "$top/build/tsan" -L load --output-on-failure --timeout 600 "${ctest_args[@]}"
 phase "TSan build and load test"
 # libFuzzer targets (clang): a short bounded run of each parser of outside
-# input over its seed corpus; scripts/fuzz.sh runs them longer.
+# input over its seed corpus; scripts/fuzz.sh runs them longer. Built: the
+# fuzz targets (faxfs_fuzz) and the programs, so the product code is also
+# compiled by clang with -Werror; the test programs are not linked again.
 echo "== build $top/build/fuzz"
-"$top/scripts/build.sh" "$top/build/fuzz" -DCMAKE_C_COMPILER=clang -DFAXFS_FUZZ=ON -DFAXFS_WERROR=ON \
-    -DFAXFS_FAULT_INJECTION=ON
+# Five seconds each: the seeds (tests/fuzz/corpus, the regression inputs)
+# are replayed in the first milliseconds; the rest is fresh fuzzing.
+FAXFS_BUILD_TARGETS="faxfs_fuzz faxfs faxfs-mail" "$top/scripts/build.sh" "$top/build/fuzz" -DCMAKE_C_COMPILER=clang -DFAXFS_FUZZ=ON -DFAXFS_WERROR=ON \
+    -DFAXFS_FAULT_INJECTION=ON -DFAXFS_FUZZ_SECONDS=5
 echo "== fuzz $top/build/fuzz"
 # Two at a time: each fuzzer keeps one core busy for its bounded run.
 ctest --test-dir "$top/build/fuzz" -L fuzz --output-on-failure -j2
