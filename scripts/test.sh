@@ -20,7 +20,9 @@ test_suite() {
     # also wait on timers or child programs), and beside them the tests that
     # only wait on real-time calls: tests/resources.json has four "cpu"
     # slots, which every test but those holds one of (tests/CMakeLists.txt).
-    ctest --test-dir "$dir" --output-on-failure -j12 --resource-spec-file "$top/tests/resources.json" \
+    # -j16: the four, and up to twelve waiting tests beside them (a lower -j
+    # would let waiting tests take the slots the four need).
+    ctest --test-dir "$dir" --output-on-failure -j16 --resource-spec-file "$top/tests/resources.json" \
         --timeout 600 "${ctest_args[@]}"
     phase "tests of $dir"
 }
