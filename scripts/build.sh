@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds faxfs into build/ (or $1 with extra cmake args after it).
+# FAXFS_BUILD_TARGETS="a b" builds only those targets (and what they need).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/build}
@@ -13,4 +14,8 @@ if command -v ccache >/dev/null; then
     launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S "$top" -B "$dir" "${launcher[@]}" "$@" >/dev/null
-cmake --build "$dir" -j"$(nproc)" >/dev/null
+targets=()
+for t in ${FAXFS_BUILD_TARGETS:-}; do
+    targets+=(--target "$t")
+done
+cmake --build "$dir" -j"$(nproc)" "${targets[@]}" >/dev/null

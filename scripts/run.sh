@@ -5,7 +5,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/setup.sh"
-"$top/scripts/build.sh" "$top/build"
+# Only the daemon (and its converter, built with it): not the tests.
+FAXFS_BUILD_TARGETS=faxfs "$top/scripts/build.sh" "$top/build"
 
 demo=${FAXFS_DEMO_DIR:-/tmp/faxfs-demo}
 mnt=${1:-$demo/mnt}

@@ -7,17 +7,81 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/setup.sh"
 
-run_suite() {
+build_suite() {
     local dir=$1
     shift
-    echo "== build $dir"
     "$top/scripts/build.sh" "$dir" -DFAXFS_WERROR=ON "$@"
-    phase "build of $dir"
+}
+
+test_suite() {
+    local dir=$1
     echo "== test $dir"
-    # Four at a time on two cores: most tests wait on real-time calls,
-    # timers or child programs, not on the CPU.
-    ctest --test-dir "$dir" --output-on-failure -j4 --timeout 600 "${ctest_args[@]}"
+    # Four tests that use the CPU at a time on two cores (most of them
+    # also wait on timers or child programs), and beside them the tests that
+    # only wait on real-time calls: tests/resources.json has four "cpu"
+    # slots, which every test but those holds one of (tests/CMakeLists.txt).
+    # -j16: the four, and up to twelve waiting tests beside them (a lower -j
+    # would let waiting tests take the slots the four need).
+    ctest --test-dir "$dir" --output-on-failure -j16 --resource-spec-file "$top/tests/resources.json" \
+        --timeout 600 "${ctest_args[@]}"
     phase "tests of $dir"
+}
+
+# A build that a later phase needs runs in the background at the lowest CPU
+# priority while a test phase runs: most tests wait (real-time calls, timers,
+# the converter sandbox), so the build takes the CPU they leave idle, and
+# yields it whenever a test wants it. bg_start LOG FUNCTION starts one (in
+# its own process group, so that an early exit stops all of it); bg_wait
+# waits for it and fails with its log.
+bg_pid=
+bg_log=
+bg_start() {
+    bg_log=$1
+    echo "== building in the background: $2 (log: $bg_log)"
+    setsid nice -n 19 bash -c "set -euo pipefail; $(declare -f build_suite build_tsan build_fuzz); top=$(printf %q "$top"); $2" \
+        >"$bg_log" 2>&1 &
+    bg_pid=$!
+}
+bg_wait() {
+    local rc=0
+    wait "$bg_pid" || rc=$?
+    bg_pid=
+    if [ "$rc" -ne 0 ]; then
+        cat "$bg_log" >&2
+        echo "== background build failed (exit $rc), log above: $bg_log" >&2
+        exit 1
+    fi
+}
+bg_stop() {
+    if [ -n "$bg_pid" ]; then
+        kill -- "-$bg_pid" 2>/dev/null || true
+    fi
+}
+trap bg_stop EXIT
+
+# ThreadSanitizer: the threaded daemon (engine, fs, modems) under the load
+# test (tests/load/); only the daemon and its test helper are built.
+build_tsan() {
+    local launcher=()
+    if command -v ccache >/dev/null; then
+        export CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=true
+        launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
+    fi
+    cmake -S "$top" -B "$top/build/tsan" "${launcher[@]}" -DFAXFS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+        "-DCMAKE_C_FLAGS=-fsanitize=thread -O1 -g" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+    cmake --build "$top/build/tsan" -j"$(nproc)" --target faxfs mkfax >/dev/null
+}
+
+# libFuzzer targets (clang): a short bounded run of each parser of outside
+# input over its seed corpus; scripts/fuzz.sh runs them longer. Built: the
+# fuzz targets (faxfs_fuzz) and the programs, so the product code is also
+# compiled by clang with -Werror; the test programs are not linked again.
+# Five seconds each: the seeds (tests/fuzz/corpus, the regression inputs)
+# are replayed in the first milliseconds; the rest is fresh fuzzing.
+build_fuzz() {
+    FAXFS_BUILD_TARGETS="faxfs_fuzz faxfs faxfs-mail" "$top/scripts/build.sh" "$top/build/fuzz" \
+        -DCMAKE_C_COMPILER=clang -DFAXFS_FUZZ=ON -DFAXFS_WERROR=ON -DFAXFS_FAULT_INJECTION=ON \
+        -DFAXFS_FUZZ_SECONDS=5
 }
 
 # How long each phase took, printed as it ends (CI keeps under 15 minutes).
@@ -31,34 +95,28 @@ phase() {
 ctest_args=("$@")
 # The demo's own build (build/, what scripts/run.sh uses): the daemon_demo
 # test runs the demo, and building it here keeps it from compiling during
-# the suites, beside tests that keep real-time pace.
+# the suites, beside tests that keep real-time pace. Only what the demo
+# runs (the daemon and its converter), as scripts/run.sh builds it.
 echo "== build $top/build (the demo's)"
-"$top/scripts/build.sh" "$top/build"
+FAXFS_BUILD_TARGETS=faxfs "$top/scripts/build.sh" "$top/build"
 phase "build of $top/build"
-run_suite "$top/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAXFS_FAULT_INJECTION=ON
+echo "== build $top/build/test"
+build_suite "$top/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAXFS_FAULT_INJECTION=ON
+phase "build of $top/build/test"
+bg_start "$top/build/asan-build.log" 'build_suite "$top/build/asan" -DCMAKE_BUILD_TYPE=Debug -DFAXFS_SANITIZE=ON -DFAXFS_FAULT_INJECTION=ON'
+test_suite "$top/build/test"
+bg_wait
+phase "rest of the build of $top/build/asan"
+bg_start "$top/build/tsan-fuzz-build.log" 'build_tsan && build_fuzz'
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite "$top/build/asan" -DCMAKE_BUILD_TYPE=Debug -DFAXFS_SANITIZE=ON -DFAXFS_FAULT_INJECTION=ON
-# ThreadSanitizer: the threaded daemon (engine, fs, modems) under the load
-# test (tests/load/); only the daemon and its test helper are built.
-echo "== build $top/build/tsan"
-launcher=()
-if command -v ccache >/dev/null; then
-    export CCACHE_BASEDIR="$top" CCACHE_NOHASHDIR=true
-    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
-fi
-cmake -S "$top" -B "$top/build/tsan" "${launcher[@]}" -DFAXFS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
-    "-DCMAKE_C_FLAGS=-fsanitize=thread -O1 -g" -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
-cmake --build "$top/build/tsan" -j"$(nproc)" --target faxfs mkfax >/dev/null
+    test_suite "$top/build/asan"
+bg_wait
+phase "rest of the TSan and fuzz builds"
 echo "== test $top/build/tsan"
 ctest --test-dir "$top/build/tsan" -L load --output-on-failure --timeout 600 "${ctest_args[@]}"
-phase "TSan build and load test"
-# libFuzzer targets (clang): a short bounded run of each parser of outside
-# input over its seed corpus; scripts/fuzz.sh runs them longer.
-echo "== build $top/build/fuzz"
-"$top/scripts/build.sh" "$top/build/fuzz" -DCMAKE_C_COMPILER=clang -DFAXFS_FUZZ=ON -DFAXFS_WERROR=ON \
-    -DFAXFS_FAULT_INJECTION=ON
+phase "TSan load test"
 echo "== fuzz $top/build/fuzz"
 # Two at a time: each fuzzer keeps one core busy for its bounded run.
 ctest --test-dir "$top/build/fuzz" -L fuzz --output-on-failure -j2
-phase "fuzz build and runs"
+phase "fuzz runs"
 echo "== all tests passed (normal, ASan+UBSan, TSan and fuzz builds)"

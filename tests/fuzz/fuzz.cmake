@@ -15,6 +15,8 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   set(FAXFS_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
       -fno-omit-frame-pointer)
   set(FAXFS_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
+  # Every fuzz target (scripts/test.sh builds only these in its fuzz build).
+  add_custom_target(faxfs_fuzz)
 
   # The parsers under test are compiled again with coverage instrumentation,
   # apart from the product libraries, so normal builds stay untouched.
@@ -41,6 +43,7 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
     target_compile_options(fuzz_${F_NAME} PRIVATE ${FAXFS_FUZZ_FLAGS})
     target_link_options(fuzz_${F_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_libraries(fuzz_${F_NAME} PRIVATE ${F_LIBS})
+    add_dependencies(faxfs_fuzz fuzz_${F_NAME})
     if(F_SEEDS_FROM)
       add_custom_command(TARGET fuzz_${F_NAME} POST_BUILD COMMAND ${F_SEEDS_FROM} ${work}/seeds
                          COMMENT "Generating seeds for fuzz_${F_NAME}")

@@ -1,5 +1,6 @@
 # System tests: the queue engine on real modems (simulated network), no FUSE.
-faxfs_modem_test(NAME system_sim SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_system_sim.c
+# One ctest test per case (SPLIT): the cases run in parallel.
+faxfs_modem_test(NAME system_sim SPLIT SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_system_sim.c
                  ${CMAKE_CURRENT_LIST_DIR}/system_util.c LIBS faxfs_wiring faxfs_faxtest Threads::Threads
                  LABELS system TIMEOUT 600 DEFINES FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
 
