@@ -46,6 +46,7 @@
 #define POOL_SLOTS (SANDBOX_MAX_RUNNING / 2)
 #define POOL_MAX_DOCS 200           /* documents per kept sandbox's life */
 #define POOL_IDLE_MS 10000          /* a kept sandbox idle this long ends */
+#define POOL_WAIT_MS 1000           /* for a busy kept sandbox, then a one-shot one */
 
 /* Mounts of the sandbox: nothing writable but its own empty /tmp; no
  * /home, /root, /var (except font maps and the font cache), /run or spool. */
@@ -839,6 +840,10 @@ static struct slot *slot_take(const struct sandbox_options *sb, uid_t user, cons
         reaper_running = pthread_create(&t, &attr, reaper, NULL) == 0;
         pthread_attr_destroy(&attr);
     }
+    int64_t wait_until = monotonic_ms() + POOL_WAIT_MS;
+again:
+    found = free_slot = oldest = NULL;
+    alive = 0;
     for (int i = 0; i < POOL_SLOTS; i++) {
         struct slot *s = &pool[i];
         alive += s->state != SLOT_FREE;
@@ -861,6 +866,22 @@ static struct slot *slot_take(const struct sandbox_options *sb, uid_t user, cons
     } else if (take == NULL && oldest != NULL) {
         take = oldest;
         end_it = true;
+    } else if (take == NULL && reaper_running && limit > 0 && alive > 0) {
+        /* Every kept sandbox is busy: a document in one takes a few
+         * milliseconds, a new sandbox a hundred; wait a little for one. */
+        int64_t left = wait_until - monotonic_ms();
+        if (left > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (left % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&pool_changed, &pool_lock, &ts);
+            goto again;
+        }
     }
     if (take != NULL) {
         if (take != found) {
@@ -1016,6 +1037,7 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
         if (s->r.pid > 0) { /* kept: it saw nothing of this */
             pthread_mutex_lock(&pool_lock);
             s->state = SLOT_IDLE;
+            pthread_cond_broadcast(&pool_changed);
             pthread_mutex_unlock(&pool_lock);
         } else {
             slot_free(s);

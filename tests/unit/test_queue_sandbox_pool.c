@@ -8,6 +8,7 @@
  * sandbox_pool_stats(). Needs root (to switch users) and bwrap.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,18 +105,23 @@ static int alive(void)
 
 /*
  * A stand-in converter in serve mode: for each request it keeps the
- * document's text; a document with "hang" is never answered, "junk" gets
+ * document's text; a document with "hang" is never answered, "slow" is
+ * answered DONE after 3 seconds, "junk" gets
  * a record of no known kind, "tell" a FAIL whose sentence is every
  * document this sandbox has seen, anything else DONE without pages.
+ * Started for one document (not --serve), it answers FAIL "one-shot: "
+ * and the document.
  */
 static void write_spy(const char *path)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fprintf(f, "#!/bin/sh\n"
-               "[ \"$1\" = --serve ] || exit 3\n"
                "le32() { v=$1; for i in 1 2 3 4; do printf \"\\\\$(printf %%03o $((v %% 256)))\"; v=$((v / 256)); "
                "done; }\n"
+               "if [ \"$1\" != --serve ]; then\n"
+               "  s=\"one-shot: $(cat)\"; printf FAIL; le32 $((4 + ${#s})); le32 22; printf %%s \"$s\"; exit 0\n"
+               "fi\n"
                "seen=\n"
                "while :; do\n"
                "  set -- $(dd bs=1 count=24 2>/dev/null | od -An -tu4 -v)\n"
@@ -124,6 +130,7 @@ static void write_spy(const char *path)
                "  seen=\"$seen $doc\"\n"
                "  case \"$doc\" in\n"
                "  *hang*) sleep 1000 ;;\n"
+               "  *slow*) sleep 3; printf 'DONE\\000\\000\\000\\000' ;;\n"
                "  *junk*) printf 'JUNK\\000\\000\\000\\000' ;;\n"
                "  *tell*) s=\"seen:$seen\"; printf FAIL; le32 $((4 + ${#s})); le32 22; printf %%s \"$s\" ;;\n"
                "  *) printf 'DONE\\000\\000\\000\\000' ;;\n"
@@ -323,6 +330,38 @@ static void test_idle_time_and_documents_per_life_end_a_sandbox(void **state)
     assert_int_equal(starts(), before + 2);
 }
 
+static void *convert_slow(void *arg)
+{
+    struct document_options o = opts();
+    char why[256];
+    *(int *)arg = convert(&spy, USER_A, text_doc("slow"), &o, NULL, why);
+    return NULL;
+}
+
+/* Every kept sandbox busy: a document waits a little for one, then goes
+ * to a one-shot sandbox. */
+static void test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts(void **state)
+{
+    (void)state;
+    struct document_options o = opts();
+    char why[256];
+    pthread_t t;
+    int slow_rc = -1;
+
+    limits(1, 200, 10000);
+    unsigned long before = starts();
+    assert_int_equal(pthread_create(&t, NULL, convert_slow, &slow_rc), 0);
+    for (int i = 0; i < 500 && starts() == before; i++)
+        usleep(10000);
+    assert_int_equal(starts(), before + 1);
+    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_string_equal(why, "one-shot: tell");
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(slow_rc, 0);
+    assert_int_equal(starts(), before + 1);
+    assert_int_equal(alive(), 1);
+}
+
 /* No places: every document in a one-shot sandbox, as before. */
 static void test_no_places_means_one_shot_sandboxes(void **state)
 {
@@ -364,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_a_hanging_converter_is_killed_and_the_next_document_converts),
         cmocka_unit_test(test_a_malformed_record_kills_the_sandbox),
         cmocka_unit_test(test_idle_time_and_documents_per_life_end_a_sandbox),
+        cmocka_unit_test(test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts),
         cmocka_unit_test(test_no_places_means_one_shot_sandboxes),
         cmocka_unit_test(test_missing_bubblewrap_is_refused),
     };
