@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "queue/document.h"
+#include "queue/queue.h"
 #include "queue/sandbox.h"
 #include "tests/unit/queue_testutil.h"
 
@@ -362,6 +363,45 @@ static void test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts(void **
     assert_int_equal(alive(), 1);
 }
 
+/* Through the engine: a submission's documents go to a sandbox of the
+ * job's owner (the caller), not of whoever submitted before. */
+static int submit_as(struct queue *q, uid_t uid, const char *text, char *why, size_t whylen)
+{
+    struct queue_caller who = {.uid = uid, .gid = uid};
+    struct queue_request req = {0};
+    uint64_t id;
+    int fd = text_doc(text);
+    snprintf(req.recipient_number, sizeof req.recipient_number, "5551234");
+    why[0] = '\0';
+    int r = queue_submit(q, &who, &req, &fd, 1, &id, why, whylen);
+    close(fd);
+    return r;
+}
+
+static void test_the_engine_keys_sandboxes_by_the_jobs_owner(void **state)
+{
+    (void)state;
+    char why[512];
+
+    limits(2, 200, 10000);
+    struct queue_fixture *f = queue_fixture_new(false);
+    f->cfg.convert = NULL; /* the sandbox, with the stand-in converter */
+    f->cfg.converter = spy_path;
+    f->cfg.convert_uid = sb.uid;
+    f->cfg.convert_gid = sb.gid;
+    queue_fixture_open(f);
+    unsigned long before = starts();
+    submit_as(f->q, USER_A, "keep-A", why, sizeof why); /* no pages: refused after conversion */
+    assert_int_equal(submit_as(f->q, USER_B, "tell-B", why, sizeof why), -EINVAL);
+    assert_non_null(strstr(why, "seen: tell-B"));
+    assert_null(strstr(why, "keep-A"));
+    assert_int_equal(submit_as(f->q, USER_A, "tell-A", why, sizeof why), -EINVAL);
+    assert_non_null(strstr(why, "seen: keep-A tell-A"));
+    assert_int_equal(starts(), before + 2);
+    queue_fixture_free(f);
+    assert_int_equal(alive(), 0); /* closing the queue ends its kept sandboxes */
+}
+
 /* No places: every document in a one-shot sandbox, as before. */
 static void test_no_places_means_one_shot_sandboxes(void **state)
 {
@@ -404,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_a_malformed_record_kills_the_sandbox),
         cmocka_unit_test(test_idle_time_and_documents_per_life_end_a_sandbox),
         cmocka_unit_test(test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts),
+        cmocka_unit_test(test_the_engine_keys_sandboxes_by_the_jobs_owner),
         cmocka_unit_test(test_no_places_means_one_shot_sandboxes),
         cmocka_unit_test(test_missing_bubblewrap_is_refused),
     };
