@@ -686,6 +686,12 @@ struct slot {
     int render_seconds;
     int docs;          /* documents given to it */
     int max_docs;      /* of its life */
+    /* A start asked of the pool thread (see pool_thread): */
+    bool start_wanted, start_done;
+    int start_rc;
+    const struct sandbox_options *start_sb;
+    char *start_why;
+    size_t start_whylen;
     int64_t idle_since;
     struct run r;
 };
@@ -770,7 +776,14 @@ static void slot_free(struct slot *s)
     pthread_mutex_unlock(&pool_lock);
 }
 
-/* Ends idle sandboxes past their idle time (or over the limits). */
+/*
+ * The pool's own thread, which lives as long as the process: starts kept
+ * sandboxes, since bwrap's --die-with-parent ends a sandbox when the
+ * thread that started it ends (a filesystem worker or a cover thread
+ * would take the sandbox with it, maybe in the middle of another
+ * thread's document), and ends idle ones past their idle time (or over
+ * the limits).
+ */
 static void *reaper(void *arg)
 {
     (void)arg;
@@ -778,6 +791,21 @@ static void *reaper(void *arg)
     for (;;) {
         int64_t now = monotonic_ms(), next = now + 60000;
         int alive = 0;
+        struct slot *starting = NULL;
+        for (int i = 0; i < POOL_SLOTS && starting == NULL; i++)
+            if (pool[i].state == SLOT_BUSY && pool[i].start_wanted)
+                starting = &pool[i];
+        if (starting != NULL) {
+            /* The asking thread waits, so its settings and why stay valid. */
+            starting->start_wanted = false;
+            pthread_mutex_unlock(&pool_lock);
+            int rc = start(starting->start_sb, -1, &starting->r, starting->start_why, starting->start_whylen);
+            pthread_mutex_lock(&pool_lock);
+            starting->start_rc = rc;
+            starting->start_done = true;
+            pthread_cond_broadcast(&pool_changed);
+            continue;
+        }
         for (int i = 0; i < POOL_SLOTS; i++)
             alive += pool[i].state != SLOT_FREE;
         for (int i = 0; i < POOL_SLOTS; i++) {
@@ -1056,16 +1084,25 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
         }
         s->r.opt = &o;
         s->r.cpu_docs = s->max_docs;
-        if ((rc = start(sb, -1, &s->r, why, whylen)) != 0) {
+        pthread_mutex_lock(&pool_lock);
+        s->start_sb = sb;
+        s->start_why = why;
+        s->start_whylen = whylen;
+        s->start_done = false;
+        s->start_wanted = true;
+        pthread_cond_broadcast(&pool_changed);
+        while (!s->start_done)
+            pthread_cond_wait(&pool_changed, &pool_lock);
+        rc = s->start_rc;
+        pool_starts += rc == 0;
+        pthread_mutex_unlock(&pool_lock);
+        if (rc != 0) {
             running_leave();
             slot_free(s);
             free(buf);
             close(scratch);
             return rc;
         }
-        pthread_mutex_lock(&pool_lock);
-        pool_starts++;
-        pthread_mutex_unlock(&pool_lock);
     }
     enum pool_outcome out = pool_document(s, fd, size, &o, scratch, first_index, sink, res, &rc, why, whylen);
     s->r.buf = NULL;

@@ -363,6 +363,35 @@ static void test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts(void **
     assert_int_equal(alive(), 1);
 }
 
+static void *convert_keep(void *arg)
+{
+    struct document_options o = opts();
+    char why[256];
+    *(int *)arg = convert(&spy, USER_A, text_doc("keep-1"), &o, NULL, why);
+    return NULL;
+}
+
+/* A sandbox outlives the thread whose document started it (bwrap's
+ * --die-with-parent follows the thread that started bwrap). */
+static void test_a_sandbox_outlives_the_thread_that_asked_for_it(void **state)
+{
+    (void)state;
+    struct document_options o = opts();
+    char why[256];
+    pthread_t t;
+    int rc = -1;
+
+    limits(2, 200, 10000);
+    unsigned long before = starts();
+    assert_int_equal(pthread_create(&t, NULL, convert_keep, &rc), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(rc, 0);
+    usleep(200000); /* time for a parent-death signal to arrive, if one were sent */
+    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_string_equal(why, "seen: keep-1 tell");
+    assert_int_equal(starts(), before + 1);
+}
+
 /* Through the engine: a submission's documents go to a sandbox of the
  * job's owner (the caller), not of whoever submitted before. */
 static int submit_as(struct queue *q, uid_t uid, const char *text, char *why, size_t whylen)
@@ -444,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_a_malformed_record_kills_the_sandbox),
         cmocka_unit_test(test_idle_time_and_documents_per_life_end_a_sandbox),
         cmocka_unit_test(test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts),
+        cmocka_unit_test(test_a_sandbox_outlives_the_thread_that_asked_for_it),
         cmocka_unit_test(test_the_engine_keys_sandboxes_by_the_jobs_owner),
         cmocka_unit_test(test_no_places_means_one_shot_sandboxes),
         cmocka_unit_test(test_missing_bubblewrap_is_refused),
