@@ -10,6 +10,7 @@
 
 #include "queue/document.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -81,14 +82,14 @@ static inline int sandbox_request_decode(const unsigned char h[SANDBOX_REQUEST_B
 {
     for (int i = 0; i < 4; i++)
         if (h[i] != (unsigned char)SANDBOX_TAG_REQUEST[i])
-            return -22;
+            return -EINVAL;
     rq->length = sandbox_le32(h + 4);
     rq->resolution = sandbox_le32(h + 8);
     rq->render_seconds = sandbox_le32(h + 12);
     rq->max_bytes = (uint64_t)sandbox_le32(h + 16) | (uint64_t)sandbox_le32(h + 20) << 32;
     if (rq->resolution > SANDBOX_MAX_RESOLUTION || rq->render_seconds > SANDBOX_MAX_SECONDS ||
         rq->max_bytes > SANDBOX_MAX_BYTES || rq->length > rq->max_bytes)
-        return -22;
+        return -EINVAL;
     return 0;
 }
 
