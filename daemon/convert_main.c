@@ -1,7 +1,8 @@
 /*
  * faxfs-convert - the document converter. The daemon runs it inside its
- * bubblewrap sandbox (queue/sandbox.c) as an unprivileged user, one
- * process per document: it reads the document on stdin, converts it with
+ * bubblewrap sandbox (queue/sandbox.c) as an unprivileged user, either
+ * for one document (read on stdin) or, with --serve, for the documents of
+ * one submitting user in turn (framed requests on stdin). It converts each with
  * document_split() (Ghostscript, libtiff, libpng, libjpeg: every parser of
  * user bytes) and writes each fax page as a framed record on stdout
  * (queue/sandbox.h). It trusts nothing it reads and is trusted by nobody:
@@ -109,8 +110,9 @@ static void send_failure(int err, const char *why)
 }
 
 /* The document into a memory file of our own: Ghostscript reopens its
- * input by name (/dev/fd/0), which the daemon's file would not allow. */
-static int copy_input(uint64_t max_bytes, int *out)
+ * input by name (/dev/fd/0), which the daemon's file would not allow.
+ * Up to the end of stdin, or exactly `exact` bytes when that is >= 0. */
+static int copy_input(uint64_t max_bytes, long long exact, int *out)
 {
     static char buf[COPY_CHUNK];
     uint64_t total = 0;
@@ -119,12 +121,21 @@ static int copy_input(uint64_t max_bytes, int *out)
     if (fd < 0)
         return -errno;
     for (;;) {
-        ssize_t n = read(0, buf, sizeof buf);
+        size_t want = sizeof buf;
+        if (exact >= 0 && (uint64_t)exact - total < want)
+            want = (size_t)((uint64_t)exact - total);
+        if (exact >= 0 && want == 0)
+            break;
+        ssize_t n = read(0, buf, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             close(fd);
             return -EIO;
+        }
+        if (n == 0 && exact >= 0) {
+            close(fd);
+            return -EPIPE; /* the request broke off */
         }
         if (n == 0)
             break;
@@ -150,20 +161,93 @@ static int parse_number(const char *s, long long max, long long *out)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* One document through document_split to records; 0 or -errno. */
+static int convert_one(int fd, const struct document_options *opt, int read_error)
 {
-    long long resolution, max_bytes, seconds;
     struct emitter e = {.pending = -1};
     struct document_sink sink = {page_fd, &e};
     struct document_result res;
     char why[SANDBOX_SENTENCE_MAX + 1] = "";
+    int r = read_error;
+
+    if (r != 0) {
+        snprintf(why, sizeof why, "the document cannot be read: %s", strerror(-r));
+    } else {
+        r = document_split(fd, opt, 0, &sink, &res, why, sizeof why);
+        if (r == 0 && (r = flush_pending(&e)) != 0)
+            snprintf(why, sizeof why, "the converted pages cannot be handed over: %s", strerror(-r));
+    }
+    if (e.pending >= 0)
+        close(e.pending);
+    if (r != 0) {
+        send_failure(-r, why);
+        return 0;
+    }
+    return write_header(SANDBOX_TAG_DONE, 0);
+}
+
+/* Reads exactly n bytes of stdin: 0, 1 at its end before any, -1 otherwise. */
+static int read_exact(void *buf, size_t n)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t k = read(0, (char *)buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k == 0 && got == 0 ? 1 : -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+/* Serve mode (queue/sandbox.h): requests until the end of stdin. */
+static int serve(const char *ghostscript)
+{
+    for (;;) {
+        unsigned char h[SANDBOX_REQUEST_BYTES];
+        struct sandbox_request rq;
+        int fd = -1, r = read_exact(h, sizeof h);
+
+        if (r == 1)
+            return 0;
+        if (r != 0 || sandbox_request_decode(h, &rq) != 0) {
+            fprintf(stderr, "faxfs-convert: malformed request\n");
+            return 2;
+        }
+        struct document_options opt = {
+            .max_bytes = rq.max_bytes,
+            .resolution = (int)rq.resolution,
+            .ghostscript = ghostscript,
+            .render_seconds = (int)rq.render_seconds,
+        };
+        r = copy_input(opt.max_bytes, rq.length, &fd);
+        if (r == -EPIPE) {
+            fprintf(stderr, "faxfs-convert: the request broke off\n");
+            return 2;
+        }
+        r = convert_one(fd, &opt, r);
+        if (fd >= 0)
+            close(fd);
+        if (r != 0 || write_header(SANDBOX_TAG_END, 0) != 0)
+            return 2;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    long long resolution, max_bytes, seconds;
     int fd = -1, r;
 
     /* Over a file size limit, a write fails with EFBIG instead of killing us. */
     signal(SIGXFSZ, SIG_IGN);
+    if (argc == 3 && strcmp(argv[1], "--serve") == 0)
+        return serve(strcmp(argv[2], "-") == 0 ? NULL : argv[2]);
     if (argc != 5 || parse_number(argv[1], 3, &resolution) != 0 || parse_number(argv[2], 1ll << 40, &max_bytes) != 0 ||
         parse_number(argv[3], 86400, &seconds) != 0) {
-        fprintf(stderr, "usage: faxfs-convert RESOLUTION MAX_BYTES RENDER_SECONDS GHOSTSCRIPT|- <document\n");
+        fprintf(stderr, "usage: faxfs-convert RESOLUTION MAX_BYTES RENDER_SECONDS GHOSTSCRIPT|- <document\n"
+                        "       faxfs-convert --serve GHOSTSCRIPT|- <requests\n");
         return 2;
     }
     struct document_options opt = {
@@ -172,20 +256,9 @@ int main(int argc, char **argv)
         .ghostscript = strcmp(argv[4], "-") == 0 ? NULL : argv[4],
         .render_seconds = (int)seconds,
     };
-    if ((r = copy_input(opt.max_bytes, &fd)) != 0) {
-        snprintf(why, sizeof why, "the document cannot be read: %s", strerror(-r));
-    } else {
-        r = document_split(fd, &opt, 0, &sink, &res, why, sizeof why);
-        if (r == 0 && (r = flush_pending(&e)) != 0)
-            snprintf(why, sizeof why, "the converted pages cannot be handed over: %s", strerror(-r));
-    }
-    if (e.pending >= 0)
-        close(e.pending);
+    r = copy_input(opt.max_bytes, -1, &fd);
+    convert_one(fd, &opt, r);
     if (fd >= 0)
         close(fd);
-    if (r != 0)
-        send_failure(-r, why);
-    else
-        write_header(SANDBOX_TAG_DONE, 0);
     return 0;
 }

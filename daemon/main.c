@@ -516,6 +516,10 @@ static int daemon_resolve(struct daemon *d)
         fprintf(stderr, "faxfs: --receive-owner: no such user or group in '%s'\n", opt->receive_owner);
         return 2;
     }
+    if (opt->convert_sandboxes >= 0) {
+        struct sandbox_pool_limits l = {opt->convert_sandboxes, 0, 0};
+        sandbox_pool_set_limits(&l);
+    }
     int rc = convert_user_of(opt->convert_user, &d->convert_uid, &d->convert_gid, d->convert_warning,
                              sizeof d->convert_warning);
     if (rc < 0) {

@@ -51,6 +51,7 @@ enum {
     OPT_NOTIFY_RETRY,
     OPT_NOTIFY_MAIL,
     OPT_CONVERT_USER,
+    OPT_CONVERT_SANDBOXES,
     OPT_MAX_DRAFTS_PER_USER,
     OPT_MAX_OUTBOX_MB_PER_USER,
     OPT_MAX_JOBS_PER_USER,
@@ -145,6 +146,7 @@ static const struct option long_options[] = {
     {"notify-retry", no_argument, NULL, OPT_NOTIFY_RETRY},
     {"notify-mail", optional_argument, NULL, OPT_NOTIFY_MAIL},
     {"convert-user", required_argument, NULL, OPT_CONVERT_USER},
+    {"convert-sandboxes", required_argument, NULL, OPT_CONVERT_SANDBOXES},
     {"max-drafts-per-user", required_argument, NULL, OPT_MAX_DRAFTS_PER_USER},
     {"max-outbox-mb-per-user", required_argument, NULL, OPT_MAX_OUTBOX_MB_PER_USER},
     {"max-jobs-per-user", required_argument, NULL, OPT_MAX_JOBS_PER_USER},
@@ -389,6 +391,9 @@ void options_print_help(FILE *out, const char *prog)
             "      --convert-user USER  documents are converted in a sandbox as USER, never\n"
             "                           root (default faxfs-convert; nobody, with a warning,\n"
             "                           when that user does not exist)\n"
+            "      --convert-sandboxes N keep up to N sandboxes running, each for the\n"
+            "                           documents of one submitting user (default twice the\n"
+            "                           processors, at most 4; 0: one sandbox per document)\n"
             "      --config FILE        read settings from FILE (default /etc/faxfs.conf if\n"
             "                           it exists): `key = value` lines, keys are the long\n"
             "                           options above; the command line overrides them.\n"
@@ -637,6 +642,7 @@ static void set_defaults(struct daemon_options *opt)
     opt->line_spec = "sim";
     opt->sim_pace = "fast";
     opt->modems = 4;
+    opt->convert_sandboxes = -1;
     opt->batch_max = QUEUE_DEFAULT_BATCH_MAX;
     opt->max_attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
     opt->history_days = 30;
@@ -1150,6 +1156,9 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
             opt->receive_owner = optarg;
         break;
     case OPT_CONVERT_USER: opt->convert_user = optarg; break;
+    case OPT_CONVERT_SANDBOXES:
+        bad |= parse_count("--convert-sandboxes", optarg, 0, 4, &opt->convert_sandboxes) != 0;
+        break;
     case OPT_SENDMAIL:
         if (optarg[0] != '/') {
             fprintf(stderr, "faxfs: --sendmail: give an absolute path, not '%s'\n", optarg);

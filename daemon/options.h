@@ -88,6 +88,7 @@ struct daemon_options {
     bool notify_retry;        /* --notify-retry: also on each retry */
     const char *notify_mail;  /* --notify-mail[=POLICY]: none, failures, all */
     const char *convert_user; /* --convert-user; NULL: faxfs-convert, else nobody */
+    int convert_sandboxes;    /* --convert-sandboxes; -1: the default (sandbox_pool_limits) */
     const char *sendmail;     /* --sendmail; NULL: /usr/sbin/sendmail */
     const char *sendmail_user; /* --sendmail-user; NULL: the daemon's user */
     /* Lines in configuration order, and routes over them (docs/lines.md).

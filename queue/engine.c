@@ -1016,6 +1016,10 @@ static void free_queue(struct queue *q)
     free(q->routes);
     free(q->spool_dir_copy);
     free(q->ghostscript_copy);
+    /* Kept sandboxes are known by these settings' addresses: none may
+     * outlive them (the others' are simply started again). */
+    if (q->cfg.convert == NULL)
+        sandbox_pool_close();
     free(q->converter_copy);
     free(q->bwrap_copy);
     pthread_mutex_destroy(&q->lock);

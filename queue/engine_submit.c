@@ -212,15 +212,17 @@ static void document_options(struct queue *q, const struct job *job, struct docu
     };
 }
 
-/* Documents are parsed only by the sandboxed converter. */
-static int convert_document(struct queue *q, int fd, const struct document_options *opt, int first_index,
-                            const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
+/* Documents are parsed only by the sandboxed converter, in a sandbox
+ * that sees documents of the job's owner only. */
+static int convert_document(struct queue *q, uid_t owner, int fd, const struct document_options *opt,
+                            int first_index, const struct document_sink *sink, struct document_result *res, char *why,
+                            size_t whylen)
 {
     const struct queue_converter *c = q->cfg.convert;
 
     if (c != NULL)
         return c->convert(c->ctx, fd, opt, first_index, sink, res, why, whylen);
-    return sandbox_convert(&q->sandbox, fd, opt, first_index, sink, res, why, whylen);
+    return sandbox_convert_user(&q->sandbox, owner, fd, opt, first_index, sink, res, why, whylen);
 }
 
 /* The cover page goes in front as page index 0, rendered from the job's
@@ -240,7 +242,7 @@ static int stage_cover(struct queue *q, const struct document_options *opt, cons
     if ((fd = q->be->upload_open(q->bs)) < 0 || write(fd, ps, len) != (ssize_t)len) {
         r = fd < 0 ? fd : -EIO;
         snprintf(why, whylen, "the cover page cannot be made: %s; free space in the spool", strerror(-r));
-    } else if ((r = convert_document(q, fd, opt, 0, sink, &dr, reason, sizeof reason)) != 0) {
+    } else if ((r = convert_document(q, job->owner_uid, fd, opt, 0, sink, &dr, reason, sizeof reason)) != 0) {
         snprintf(why, whylen, "the cover page: %s", reason);
     } else {
         job->page_count += dr.pages;
@@ -271,7 +273,8 @@ static int stage_documents(struct queue *q, struct queue_stage *st, const struct
     document_options(q, job, &opt);
     for (size_t i = 0; i < ndocs; i++) {
         struct document_result dr;
-        int r = convert_document(q, doc_fds[i], &opt, first + job->page_count, &sink, &dr, reason, sizeof reason);
+        int r = convert_document(q, job->owner_uid, doc_fds[i], &opt, first + job->page_count, &sink, &dr, reason,
+                                 sizeof reason);
         if (r != 0) {
             if (ndocs > 1)
                 snprintf(why, whylen, "document %zu: %s", i + 1, reason);
@@ -553,7 +556,8 @@ static int cover_run(struct cover_work *w, size_t base, size_t k, char *why, siz
         snprintf(why, whylen, "the cover pages cannot be made: cannot write them; free space in the spool");
     }
     free(ps);
-    if (r == 0 && (r = convert_document(w->q, fd, &w->opt, 0, &sink, &dr, reason, sizeof reason)) != 0)
+    if (r == 0 && (r = convert_document(w->q, w->jobs[base].owner_uid, fd, &w->opt, 0, &sink, &dr, reason,
+                                        sizeof reason)) != 0)
         snprintf(why, whylen, "the cover pages of recipients %zu to %zu: %s", base + 1, base + k, reason);
     if (r == 0 && (size_t)dr.pages != k) {
         snprintf(why, whylen, "the cover pages of %zu recipients came out as %d pages; drop cover, or put a "

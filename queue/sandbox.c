@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -40,6 +41,12 @@
 #define SANDBOX_EXIT_NO_USER 125    /* the child could not become the conversion user */
 #define SANDBOX_EXIT_NO_BWRAP 127   /* execve of bwrap failed */
 #define COPY_CHUNK 65536
+/* Kept sandboxes: at most half the places, so that one-shot sandboxes
+ * (when every kept one is busy) never wait for idle ones. */
+#define POOL_SLOTS (SANDBOX_MAX_RUNNING / 2)
+#define POOL_MAX_DOCS 200           /* documents per kept sandbox's life */
+#define POOL_IDLE_MS 10000          /* a kept sandbox idle this long ends */
+#define POOL_WAIT_MS 1000           /* for a busy kept sandbox, then a one-shot one */
 
 /* Mounts of the sandbox: nothing writable but its own empty /tmp; no
  * /home, /root, /var (except font maps and the font cache), /run or spool. */
@@ -69,6 +76,9 @@ struct run {
     size_t msg_len;
     char *buf; /* COPY_CHUNK bytes for copying pages */
     off_t converter_bytes;
+    int in;        /* serve mode: the socket of its requests; -1 otherwise */
+    int cpu_docs;  /* documents its CPU time limit is made for */
+    uint64_t got;  /* bytes of output read for the current document */
 };
 
 struct argv_buf {
@@ -128,7 +138,8 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void build_argv(const struct sandbox_options *sb, const struct document_options *opt, struct argv_buf *a)
+static void build_argv(const struct sandbox_options *sb, const struct document_options *opt, bool serve,
+                       struct argv_buf *a)
 {
     int n = 0;
 
@@ -140,9 +151,12 @@ static void build_argv(const struct sandbox_options *sb, const struct document_o
         a->argv[n++] = (char *)*m;
     /* By descriptor (fd 3 in the child, opened by the daemon): the
      * conversion user need not be able to reach the converter's path. */
+    char *gs = opt->ghostscript ? (char *)opt->ghostscript : "-";
     char *tail[] = {"--perms", "0555", "--ro-bind-data", "3", CONVERTER_INSIDE, "--", CONVERTER_INSIDE, a->res,
-                    a->max_bytes, a->seconds, opt->ghostscript ? (char *)opt->ghostscript : "-", NULL};
-    for (char **t = tail; *t != NULL; t++)
+                    a->max_bytes, a->seconds, gs, NULL};
+    char *serve_tail[] = {"--perms", "0555", "--ro-bind-data", "3", CONVERTER_INSIDE, "--", CONVERTER_INSIDE,
+                          "--serve", gs, NULL};
+    for (char **t = serve ? serve_tail : tail; *t != NULL; t++)
         a->argv[n++] = *t;
     a->argv[n] = NULL;
 }
@@ -176,7 +190,8 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
             close(fd);
     /* bwrap writes its copy of the converter; the converter its pages. */
     limit(RLIMIT_FSIZE, (rlim_t)r->opt->max_bytes + (1u << 20) + (rlim_t)r->converter_bytes);
-    limit(RLIMIT_CPU, (rlim_t)r->opt->render_seconds + SANDBOX_GRACE_SECONDS);
+    /* A kept sandbox: its total; each document has its wall-clock timer. */
+    limit(RLIMIT_CPU, ((rlim_t)r->opt->render_seconds + SANDBOX_GRACE_SECONDS) * (rlim_t)r->cpu_docs);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     /* AddressSanitizer and ThreadSanitizer reserve terabytes of shadow
      * memory up front: a sanitizer build of the converter cannot start
@@ -274,8 +289,10 @@ static int read_output(struct run *r, void *buf, size_t n)
             drain_messages(r);
         if (p[0].revents != 0) {
             ssize_t k = read(r->out, (char *)buf + got, n - got);
-            if (k > 0)
+            if (k > 0) {
                 got += (size_t)k;
+                r->got += (uint64_t)k;
+            }
             else if (k == 0)
                 return -EPIPE;
             else if (errno != EINTR && errno != EAGAIN)
@@ -313,6 +330,7 @@ static void reap(struct run *r, bool kill_now)
         drain_messages(r); /* the sandbox is gone: this ends at once */
 }
 
+/* fd: the document; -1: serve mode, requests on a socket (r->in). */
 static int start(const struct sandbox_options *sb, int fd, struct run *r, char *why, size_t whylen)
 {
     struct argv_buf a;
@@ -337,8 +355,19 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
     r->converter_bytes = st.st_size;
     /* A read-only descriptor of its own: the sandbox cannot change or grow
      * the upload. */
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-    int in = open(self, O_RDONLY | O_CLOEXEC);
+    int in, req[2] = {-1, -1};
+    if (fd >= 0) {
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        in = open(self, O_RDONLY | O_CLOEXEC);
+    } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) == 0) {
+        /* One way only: the daemon sends, the sandbox reads. */
+        shutdown(req[0], SHUT_RD);
+        shutdown(req[1], SHUT_WR);
+        fcntl(req[0], F_SETFL, O_NONBLOCK);
+        in = req[1];
+    } else {
+        in = -1;
+    }
     if (in < 0) {
         snprintf(why, whylen, "the document cannot be read: %s", strerror(errno));
         close(prog);
@@ -348,6 +377,8 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
         int err = errno;
         close(in);
         close(prog);
+        if (req[0] >= 0)
+            close(req[0]);
         snprintf(why, whylen, "the document cannot be converted now: %s; submit it again later", strerror(err));
         return -EAGAIN;
     }
@@ -355,12 +386,16 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
         int err = errno;
         close(in);
         close(prog);
+        if (req[0] >= 0)
+            close(req[0]);
         close(outp[0]);
         close(outp[1]);
         snprintf(why, whylen, "the document cannot be converted now: %s; submit it again later", strerror(err));
         return -EAGAIN;
     }
-    build_argv(sb, r->opt, &a);
+    if (r->cpu_docs < 1)
+        r->cpu_docs = 1;
+    build_argv(sb, r->opt, fd < 0, &a);
     build_env(&e);
     r->deadline = monotonic_ms() + (int64_t)(r->opt->render_seconds + SANDBOX_GRACE_SECONDS) * 1000;
     /* vfork: the child borrows the daemon's memory until it execs bwrap,
@@ -384,12 +419,15 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
     if (pid < 0) {
         close(outp[0]);
         close(errp[0]);
+        if (req[0] >= 0)
+            close(req[0]);
         snprintf(why, whylen, "the document cannot be converted now: %s; submit it again later", strerror(err));
         return -EAGAIN;
     }
     r->pid = pid;
     r->out = outp[0];
     r->err = errp[0];
+    r->in = req[0];
     return 0;
 }
 
@@ -445,10 +483,7 @@ static int judge_silence(const struct sandbox_options *sb, const struct run *r, 
     return -EIO;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#define le32 sandbox_le32
 
 /* The converter's own refusal: errno from a known set, sentence made
  * printable. */
@@ -546,19 +581,17 @@ static int read_records(struct run *r, int scratch, int first_index, const struc
     }
 }
 
-int sandbox_convert(const struct sandbox_options *sb, int fd, const struct document_options *opt, int first_index,
-                    const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
+/* The checks that need no parsing, before paying for a sandbox. Returns
+ * 0 with the document's size, or -errno with why. */
+static int precheck(int fd, struct document_options *o, struct document_result *res, off_t *size, char *why,
+                    size_t whylen)
 {
-    struct document_options o = *opt;
-    struct run r = {.opt = &o, .out = -1, .err = -1};
     struct stat st;
-    int rc;
 
     res->pages = 0;
     res->bytes = 0;
-    if (o.render_seconds <= 0)
-        o.render_seconds = QUEUE_DEFAULT_RENDER_SECONDS;
-    /* The checks that need no parsing, before paying for a sandbox. */
+    if (o->render_seconds <= 0)
+        o->render_seconds = QUEUE_DEFAULT_RENDER_SECONDS;
     if (fstat(fd, &st) != 0) {
         snprintf(why, whylen, "the document cannot be read: %s", strerror(errno));
         return -EIO;
@@ -567,22 +600,46 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
         snprintf(why, whylen, "the document is not a regular file");
         return -EINVAL;
     }
-    if ((uint64_t)st.st_size > o.max_bytes) {
+    if ((uint64_t)st.st_size > o->max_bytes) {
         snprintf(why, whylen, "the document is %llu bytes; the limit is %llu bytes", (unsigned long long)st.st_size,
-                 (unsigned long long)o.max_bytes);
+                 (unsigned long long)o->max_bytes);
         return -EFBIG;
     }
+    *size = st.st_size;
+    return 0;
+}
+
+static int open_scratch(const struct document_options *o, char *why, size_t whylen)
+{
+    int scratch = o->scratch_fd ? o->scratch_fd(o->scratch_ctx) : memfd_create("converted", MFD_CLOEXEC);
+
+    if (scratch < 0) {
+        int rc = o->scratch_fd ? scratch : -errno;
+        snprintf(why, whylen, "the document cannot be converted: no scratch space (%s); free space in the spool",
+                 strerror(-rc));
+        return rc;
+    }
+    return scratch;
+}
+
+int sandbox_convert(const struct sandbox_options *sb, int fd, const struct document_options *opt, int first_index,
+                    const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
+{
+    struct document_options o = *opt;
+    struct run r = {.opt = &o, .out = -1, .err = -1, .in = -1};
+    off_t size;
+    int rc;
+
+    if ((rc = precheck(fd, &o, res, &size, why, whylen)) != 0)
+        return rc;
     if ((r.buf = malloc(COPY_CHUNK)) == NULL) {
         snprintf(why, whylen, "the document cannot be converted now: out of memory; submit it again later");
         return -ENOMEM;
     }
-    int scratch = o.scratch_fd ? o.scratch_fd(o.scratch_ctx) : memfd_create("converted", MFD_CLOEXEC);
+    int scratch = open_scratch(&o, why, whylen);
     if (scratch < 0) {
         free(r.buf);
-        rc = o.scratch_fd ? scratch : -errno;
-        snprintf(why, whylen, "the document cannot be converted: no scratch space (%s); free space in the spool",
-                 strerror(-rc));
-        return rc;
+        return scratch;
     }
     if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
         snprintf(why, whylen, "the server is converting %d documents already and none finished within %d seconds; "
@@ -610,10 +667,497 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
     return rc;
 }
 
+/*
+ * Kept sandboxes (serve mode), across all queues of the process like
+ * `running`, each holding one place of it while it lives. A slot is
+ * free, starting or busy (one thread owns it and its run, outside the
+ * lock), or idle (waiting for a document of its user). pool_lock guards
+ * the states, keys and counters; the reaper thread ends idle ones.
+ */
+enum slot_state { SLOT_FREE, SLOT_BUSY, SLOT_IDLE };
+
+struct slot {
+    enum slot_state state;
+    /* The key: whose documents, and the settings its sandbox was started with. */
+    uid_t user;
+    struct sandbox_options sb;
+    char ghostscript[256];
+    uint64_t max_bytes;
+    int render_seconds;
+    int docs;          /* documents given to it */
+    int max_docs;      /* of its life */
+    /* A start asked of the pool thread (see pool_thread): */
+    bool start_wanted, start_done;
+    int start_rc;
+    const struct sandbox_options *start_sb;
+    char *start_why;
+    size_t start_whylen;
+    int64_t idle_since;
+    struct run r;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_changed = PTHREAD_COND_INITIALIZER;
+static struct slot pool[POOL_SLOTS];
+static struct sandbox_pool_limits pool_limits = {-1, POOL_MAX_DOCS, POOL_IDLE_MS}; /* alive -1: not yet set */
+static unsigned long pool_starts;
+static bool reaper_running;
+
+static int pool_alive_limit(void)
+{
+    if (pool_limits.alive < 0) {
+        /* Two per processor, and at most half of the places for
+         * sandboxes at once: one-shot conversions keep the rest. */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        int n = cpus > 0 ? (int)cpus * 2 : 2;
+        pool_limits.alive = n < POOL_SLOTS ? n : POOL_SLOTS;
+    }
+    return pool_limits.alive;
+}
+
+struct sandbox_pool_limits sandbox_pool_limits(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    pool_alive_limit();
+    struct sandbox_pool_limits l = pool_limits;
+    pthread_mutex_unlock(&pool_lock);
+    return l;
+}
+
+void sandbox_pool_set_limits(const struct sandbox_pool_limits *l)
+{
+    pthread_mutex_lock(&pool_lock);
+    pool_alive_limit();
+    if (l->alive >= 0)
+        pool_limits.alive = l->alive < POOL_SLOTS ? l->alive : POOL_SLOTS;
+    if (l->max_docs > 0)
+        pool_limits.max_docs = l->max_docs;
+    if (l->idle_ms > 0)
+        pool_limits.idle_ms = l->idle_ms;
+    pthread_cond_broadcast(&pool_changed);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+void sandbox_pool_stats(struct sandbox_pool_stats *st)
+{
+    pthread_mutex_lock(&pool_lock);
+    *st = (struct sandbox_pool_stats){.starts = pool_starts};
+    for (int i = 0; i < POOL_SLOTS; i++) {
+        st->alive += pool[i].state != SLOT_FREE;
+        st->idle += pool[i].state == SLOT_IDLE;
+    }
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/* Kills the sandbox of a slot its caller owns (busy, or idle taken under
+ * the lock) and gives back its place; the slot's state is the caller's. */
+static void slot_end(struct slot *s)
+{
+    if (s->r.in >= 0)
+        close(s->r.in);
+    s->r.in = -1;
+    if (s->r.out >= 0)
+        close(s->r.out);
+    s->r.out = -1;
+    if (s->r.pid > 0) {
+        reap(&s->r, true);
+        running_leave();
+    }
+    if (s->r.err >= 0)
+        close(s->r.err);
+    s->r.err = -1;
+}
+
+static void slot_free(struct slot *s)
+{
+    pthread_mutex_lock(&pool_lock);
+    s->state = SLOT_FREE;
+    pthread_cond_broadcast(&pool_changed);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/*
+ * The pool's own thread, which lives as long as the process: starts kept
+ * sandboxes, since bwrap's --die-with-parent ends a sandbox when the
+ * thread that started it ends (a filesystem worker or a cover thread
+ * would take the sandbox with it, maybe in the middle of another
+ * thread's document), and ends idle ones past their idle time (or over
+ * the limits).
+ */
+static void *reaper(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool_lock);
+    for (;;) {
+        int64_t now = monotonic_ms(), next = now + 60000;
+        int alive = 0;
+        struct slot *starting = NULL;
+        for (int i = 0; i < POOL_SLOTS && starting == NULL; i++)
+            if (pool[i].state == SLOT_BUSY && pool[i].start_wanted)
+                starting = &pool[i];
+        if (starting != NULL) {
+            /* The asking thread waits, so its settings and why stay valid. */
+            starting->start_wanted = false;
+            pthread_mutex_unlock(&pool_lock);
+            int rc = start(starting->start_sb, -1, &starting->r, starting->start_why, starting->start_whylen);
+            pthread_mutex_lock(&pool_lock);
+            starting->start_rc = rc;
+            starting->start_done = true;
+            pthread_cond_broadcast(&pool_changed);
+            continue;
+        }
+        for (int i = 0; i < POOL_SLOTS; i++)
+            alive += pool[i].state != SLOT_FREE;
+        for (int i = 0; i < POOL_SLOTS; i++) {
+            struct slot *s = &pool[i];
+            if (s->state != SLOT_IDLE)
+                continue;
+            int64_t end = s->idle_since + pool_limits.idle_ms;
+            if (end <= now || alive > pool_limits.alive) {
+                s->state = SLOT_BUSY;
+                alive--;
+                pthread_mutex_unlock(&pool_lock);
+                slot_end(s);
+                pthread_mutex_lock(&pool_lock);
+                s->state = SLOT_FREE;
+                pthread_cond_broadcast(&pool_changed);
+            } else if (end < next) {
+                next = end;
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = next - monotonic_ms();
+        if (wait < 10)
+            wait = 10;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&pool_changed, &pool_lock, &ts);
+    }
+    return NULL;
+}
+
+static bool slot_matches(const struct slot *s, const struct sandbox_options *sb, uid_t user,
+                         const struct document_options *o)
+{
+    const char *gs = o->ghostscript ? o->ghostscript : "";
+    return s->user == user && s->sb.uid == sb->uid && s->sb.gid == sb->gid && s->sb.converter == sb->converter &&
+           s->sb.bwrap == sb->bwrap && strcmp(s->ghostscript, gs) == 0 && s->max_bytes == o->max_bytes &&
+           s->render_seconds == o->render_seconds;
+}
+
+/* A slot for a document of user: an idle one of theirs (reused), or a
+ * free one (to start), or the oldest idle one of another user's, ended.
+ * NULL when every slot is busy or the pool is off. */
+static struct slot *slot_take(const struct sandbox_options *sb, uid_t user, const struct document_options *o)
+{
+    struct slot *found = NULL, *free_slot = NULL, *oldest = NULL;
+    int alive = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    int limit = pool_alive_limit();
+    if (!reaper_running && limit > 0) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        reaper_running = pthread_create(&t, &attr, reaper, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    int64_t wait_until = monotonic_ms() + POOL_WAIT_MS;
+again:
+    found = free_slot = oldest = NULL;
+    alive = 0;
+    for (int i = 0; i < POOL_SLOTS; i++) {
+        struct slot *s = &pool[i];
+        alive += s->state != SLOT_FREE;
+        if (s->state == SLOT_IDLE && slot_matches(s, sb, user, o) && found == NULL)
+            found = s;
+        else if (s->state == SLOT_FREE && free_slot == NULL)
+            free_slot = s;
+        else if (s->state == SLOT_IDLE && (oldest == NULL || s->idle_since < oldest->idle_since))
+            oldest = s;
+    }
+    if (!reaper_running || limit <= 0) {
+        found = NULL; /* no idle ones can be ended: keep none */
+        free_slot = NULL;
+        oldest = NULL;
+    }
+    struct slot *take = found;
+    bool end_it = false;
+    if (take == NULL && free_slot != NULL && alive < limit) {
+        take = free_slot;
+    } else if (take == NULL && oldest != NULL) {
+        take = oldest;
+        end_it = true;
+    } else if (take == NULL && reaper_running && limit > 0 && alive > 0) {
+        /* Every kept sandbox is busy: a document in one takes a few
+         * milliseconds, a new sandbox a hundred; wait a little for one. */
+        int64_t left = wait_until - monotonic_ms();
+        if (left > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (left % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&pool_changed, &pool_lock, &ts);
+            goto again;
+        }
+    }
+    if (take != NULL) {
+        if (take != found) {
+            take->user = user;
+            take->sb = *sb;
+            snprintf(take->ghostscript, sizeof take->ghostscript, "%s", o->ghostscript ? o->ghostscript : "");
+            take->max_bytes = o->max_bytes;
+            take->render_seconds = o->render_seconds;
+            take->docs = 0;
+            take->max_docs = pool_limits.max_docs;
+            if (!end_it)
+                take->r = (struct run){.out = -1, .err = -1, .in = -1};
+        }
+        take->state = SLOT_BUSY;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (take != NULL && end_it) {
+        slot_end(take);
+        take->r = (struct run){.out = -1, .err = -1, .in = -1};
+    }
+    return take;
+}
+
+/* Writes all of buf to the sandbox's request socket by r->deadline. */
+static int send_input(struct run *r, const void *buf, size_t n)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        int64_t left = r->deadline - monotonic_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p[2] = {{r->in, POLLOUT, 0}, {r->err, POLLIN, 0}};
+        if (poll(p, 2, left > 1000 ? 1000 : (int)left) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -EIO;
+        }
+        if (p[1].revents != 0)
+            drain_messages(r);
+        if (p[0].revents != 0) {
+            ssize_t k = send(r->in, (const char *)buf + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k > 0)
+                done += (size_t)k;
+            else if (k < 0 && errno != EINTR && errno != EAGAIN)
+                return -EPIPE;
+        }
+    }
+    return 0;
+}
+
+/* The request and the document's bytes. */
+static int send_document(struct run *r, int fd, off_t size, const struct document_options *o)
+{
+    unsigned char h[SANDBOX_REQUEST_BYTES];
+    struct sandbox_request rq = {(uint32_t)size, (uint32_t)o->resolution, (uint32_t)o->render_seconds, o->max_bytes};
+    int rc;
+
+    sandbox_request_encode(&rq, h);
+    if ((rc = send_input(r, h, sizeof h)) != 0)
+        return rc;
+    for (off_t off = 0; off < size;) {
+        size_t want = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
+        ssize_t k = pread(fd, r->buf, want, off);
+        if (k <= 0)
+            return -EIO; /* the upload is read-only to the daemon's writers: it does not shrink */
+        if ((rc = send_input(r, r->buf, (size_t)k)) != 0)
+            return rc;
+        off += k;
+    }
+    return 0;
+}
+
+/* Outcome of a document in a kept sandbox. */
+enum pool_outcome { POOL_KEEP, POOL_END, POOL_RETRY };
+
+static enum pool_outcome pool_document(struct slot *s, int fd, off_t size,
+                                       struct document_options *o, int scratch, int first_index,
+                                       const struct document_sink *sink, struct document_result *res, int *rcp,
+                                       char *why, size_t whylen)
+{
+    struct run *r = &s->r;
+    bool reused = s->docs > 0;
+    int rc;
+
+    r->opt = o;
+    r->got = 0;
+    r->msg_len = 0;
+    r->msg[0] = '\0';
+    r->timed_out = false;
+    r->deadline = monotonic_ms() + (int64_t)(o->render_seconds + SANDBOX_GRACE_SECONDS) * 1000;
+    s->docs++;
+    rc = send_document(r, fd, size, o);
+    if (rc == -EIO) {
+        snprintf(why, whylen, "the document cannot be read: %s", strerror(EIO));
+        *rcp = -EIO;
+        return POOL_END;
+    }
+    if (rc == 0)
+        rc = read_records(r, scratch, first_index, sink, res, why, whylen);
+    else {
+        r->timed_out = rc == -ETIMEDOUT;
+        rc = 1; /* it took no more input: see how it ended */
+    }
+    if (rc == 1 && r->timed_out) {
+        *rcp = 1;
+        return POOL_END;
+    }
+    if (rc == 1 && reused && r->got == 0) {
+        /* A kept sandbox that ended while idle (its starting thread gone,
+         * killed): the document has not been looked at; a new one. */
+        return POOL_RETRY;
+    }
+    if (rc == 0) {
+        unsigned char h[SANDBOX_HEADER_BYTES];
+        int e = read_output(r, h, sizeof h);
+        if (e == 0 && memcmp(h, SANDBOX_TAG_END, 4) == 0 && le32(h + 4) == 0) {
+            *rcp = 0;
+            return s->docs < s->max_docs ? POOL_KEEP : POOL_END;
+        }
+        if (e != 0) {
+            r->timed_out = e == -ETIMEDOUT;
+            *rcp = 1;
+            return POOL_END;
+        }
+        snprintf(why, whylen, "the document could not be converted (the converter's answer is malformed)");
+        rc = -EIO;
+    }
+    *rcp = rc; /* its own FAIL, or a refusal here: never reused after either */
+    return POOL_END;
+}
+
+int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, const struct document_options *opt,
+                         int first_index, const struct document_sink *sink, struct document_result *res, char *why,
+                         size_t whylen)
+{
+    struct document_options o = *opt;
+    off_t size;
+    int rc;
+
+    if ((rc = precheck(fd, &o, res, &size, why, whylen)) != 0)
+        return rc;
+    if ((uint64_t)size > UINT32_MAX || o.max_bytes > SANDBOX_MAX_BYTES || o.resolution < 0 ||
+        o.resolution > SANDBOX_MAX_RESOLUTION || o.render_seconds > SANDBOX_MAX_SECONDS)
+        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
+    struct slot *s = slot_take(sb, user, &o);
+    if (s == NULL)
+        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
+    char *buf = malloc(COPY_CHUNK);
+    int scratch = buf != NULL ? open_scratch(&o, why, whylen) : -ENOMEM;
+    if (buf == NULL || scratch < 0) {
+        free(buf);
+        if (s->r.pid > 0) { /* kept: it saw nothing of this */
+            pthread_mutex_lock(&pool_lock);
+            s->state = SLOT_IDLE;
+            pthread_cond_broadcast(&pool_changed);
+            pthread_mutex_unlock(&pool_lock);
+        } else {
+            slot_free(s);
+        }
+        if (scratch == -ENOMEM)
+            snprintf(why, whylen, "the document cannot be converted now: out of memory; submit it again later");
+        return scratch;
+    }
+    s->r.buf = buf;
+    if (s->r.pid <= 0) {
+        if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
+            slot_free(s);
+            free(buf);
+            close(scratch);
+            return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
+        }
+        s->r.opt = &o;
+        s->r.cpu_docs = s->max_docs;
+        pthread_mutex_lock(&pool_lock);
+        s->start_sb = sb;
+        s->start_why = why;
+        s->start_whylen = whylen;
+        s->start_done = false;
+        s->start_wanted = true;
+        pthread_cond_broadcast(&pool_changed);
+        while (!s->start_done)
+            pthread_cond_wait(&pool_changed, &pool_lock);
+        rc = s->start_rc;
+        pool_starts += rc == 0;
+        pthread_mutex_unlock(&pool_lock);
+        if (rc != 0) {
+            running_leave();
+            slot_free(s);
+            free(buf);
+            close(scratch);
+            return rc;
+        }
+    }
+    enum pool_outcome out = pool_document(s, fd, size, &o, scratch, first_index, sink, res, &rc, why, whylen);
+    s->r.buf = NULL;
+    free(buf);
+    close(scratch);
+    if (out == POOL_KEEP) {
+        pthread_mutex_lock(&pool_lock);
+        s->state = SLOT_IDLE;
+        s->idle_since = monotonic_ms();
+        pthread_cond_broadcast(&pool_changed);
+        pthread_mutex_unlock(&pool_lock);
+        return 0;
+    }
+    slot_end(s);
+    struct run ended = s->r;
+    slot_free(s);
+    if (out == POOL_RETRY)
+        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
+    ended.opt = &o;
+    if (rc == 1)
+        return judge_silence(sb, &ended, why, whylen);
+    return rc;
+}
+
+void sandbox_pool_close(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    for (;;) {
+        struct slot *s = NULL;
+        bool busy = false;
+        for (int i = 0; i < POOL_SLOTS && s == NULL; i++) {
+            if (pool[i].state == SLOT_IDLE)
+                s = &pool[i];
+            busy |= pool[i].state == SLOT_BUSY;
+        }
+        if (s == NULL && !busy)
+            break;
+        if (s == NULL) {
+            pthread_cond_wait(&pool_changed, &pool_lock);
+            continue;
+        }
+        s->state = SLOT_BUSY;
+        pthread_mutex_unlock(&pool_lock);
+        slot_end(s);
+        pthread_mutex_lock(&pool_lock);
+        s->state = SLOT_FREE;
+        pthread_cond_broadcast(&pool_changed);
+    }
+    pthread_mutex_unlock(&pool_lock);
+}
+
 int sandbox_probe(const struct sandbox_options *sb, char *why, size_t whylen)
 {
     struct document_options o = {.max_bytes = 1024, .render_seconds = 5};
-    struct run r = {.opt = &o, .out = -1, .err = -1};
+    struct run r = {.opt = &o, .out = -1, .err = -1, .in = -1};
     unsigned char h[SANDBOX_HEADER_BYTES];
     int rc, fd = memfd_create("probe", MFD_CLOEXEC);
 

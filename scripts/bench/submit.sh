@@ -12,7 +12,10 @@
 #   tmpfs+fsync into a tmpfs directory, each file fsynced (dd conv=fsync)
 #   tmpfs       plain cp into a tmpfs directory
 # Prints jobs/s for each and faxfs time / baseline time (x_...: how many
-# times slower than that copy; below 1: faster).
+# times slower than that copy; below 1: faster). Also, in the same run, the
+# same copies into a second mount whose daemon converts every document in
+# a sandbox of its own (--convert-sandboxes 0, "one-shot"), against the
+# first with its kept sandboxes (the default).
 # Broadcast: one draft whose recipients file holds RECIPIENTS numbers,
 # submitted with `echo submit > ctl`; prints the time until the write
 # returned (every job durable) and jobs/s; then the same with a cover page
@@ -35,11 +38,14 @@ MKFAX=$BUILD/tests/mkfax
 
 WORK=$(mktemp -d /var/tmp/faxfs-bench-submit.XXXXXX)
 MNT=$WORK/mnt SPOOL=$WORK/spool TMPFS=$WORK/tmpfs SRC=$WORK/src DISK=$WORK/disk
-mkdir -p "$MNT" "$SPOOL" "$TMPFS" "$SRC" "$DISK"
-PID=
+MNT0=$WORK/mnt0 SPOOL0=$WORK/spool0
+mkdir -p "$MNT" "$SPOOL" "$TMPFS" "$SRC" "$DISK" "$MNT0" "$SPOOL0"
+PID= PID0=
 cleanup() {
     if mountpoint -q "$MNT"; then fusermount3 -u -z "$MNT" || true; fi
+    if mountpoint -q "$MNT0"; then fusermount3 -u -z "$MNT0" || true; fi
     [ -n "$PID" ] && wait "$PID" 2>/dev/null || true
+    [ -n "$PID0" ] && wait "$PID0" 2>/dev/null || true
     mountpoint -q "$TMPFS" && umount "$TMPFS"
     mountpoint -q "$SPOOL" && umount "$SPOOL"
     rm -rf "$WORK"
@@ -60,6 +66,12 @@ PID=$!
 for _ in $(seq 200); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || { echo "faxfs did not mount" >&2; cat "$WORK/daemon.log" >&2; exit 1; }
 echo pause >"$MNT/ctl" # keep every job queued: only submission is measured
+"$FAXFS" -f -s "$SPOOL0" --line sim --modems 1 --max-jobs-per-user 0 --convert-sandboxes 0 "$MNT0" \
+    >"$WORK/daemon0.log" 2>&1 &
+PID0=$!
+for _ in $(seq 200); do mountpoint -q "$MNT0" && break; sleep 0.05; done
+mountpoint -q "$MNT0" || { echo "faxfs did not mount" >&2; cat "$WORK/daemon0.log" >&2; exit 1; }
+echo pause >"$MNT0/ctl"
 
 "$MKFAX" "$SRC/page.tif" 2
 echo "spool on $(df --output=source,fstype "$SPOOL" | tail -n 1 | tr -s ' ') ($SPOOL)"
@@ -98,19 +110,21 @@ timed() {
 rate() { printf '%.1f' "$(echo "$FILES / $1" | bc -l)"; }
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 
-printf '%-26s %8s %9s %9s %8s %10s %11s %8s\n' "single jobs" "faxfs/s" "disk+fs/s" "tmpfs+fs/s" "tmpfs/s" \
-    "x_disk+fs" "x_tmpfs+fs" "x_tmpfs"
+printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "single jobs" "faxfs/s" "disk+fs/s" "tmpfs+fs/s" \
+    "tmpfs/s" "x_disk+fs" "x_tmpfs+fs" "x_tmpfs" "one-shot/s" "x_tmpfs,1s" "1s/kept"
 tag=10
 for writers in 1 8; do
     f=$(timed "$MNT/outbox" "$writers" "$tag")
+    o=$(timed "$MNT0/outbox" "$writers" "$tag")
     d=$(timed "$DISK" "$writers" "$tag" fsync)
     s=$(timed "$TMPFS" "$writers" "$tag" fsync)
     rm -f "$TMPFS"/*
     t=$(timed "$TMPFS" "$writers" "$tag")
     rm -f "$TMPFS"/* "$DISK"/*
     tag=$((tag + 1))
-    printf '%-26s %8s %9s %9s %8s %10s %11s %8s\n' "$FILES files, $writers writer(s)" "$(rate "$f")" "$(rate "$d")" \
-        "$(rate "$s")" "$(rate "$t")" "$(ratio "$f" "$d")" "$(ratio "$f" "$s")" "$(ratio "$f" "$t")"
+    printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "$FILES files, $writers writer(s)" "$(rate "$f")" \
+        "$(rate "$d")" "$(rate "$s")" "$(rate "$t")" "$(ratio "$f" "$d")" "$(ratio "$f" "$s")" "$(ratio "$f" "$t")" \
+        "$(rate "$o")" "$(ratio "$o" "$t")" "$(ratio "$o" "$f")"
 done
 queued=$(ls "$MNT/jobs" | wc -l)
 [ "$queued" = $((FILES * 2)) ] || { echo "submit.sh: $queued jobs queued, wanted $((FILES * 2))" >&2; exit 1; }

@@ -66,6 +66,8 @@ if(FAXFS_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   faxfs_fuzz_target(NAME document LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
   faxfs_fuzz_target(NAME image LIBS faxfs_fuzz_queue)
   faxfs_fuzz_target(NAME accept_page LIBS faxfs_fuzz_queue SEEDS_FROM faxfs_make_tiff_seeds)
+  # The request framing of the converter's serve mode (queue/sandbox.h).
+  faxfs_fuzz_target(NAME sandbox_request)
   # fax.pdf from a page file (queue/pdf.c).
   faxfs_fuzz_target(NAME pdf SOURCES ${PROJECT_SOURCE_DIR}/queue/pdf.c LIBS PkgConfig::TIFF m
                     SEEDS_FROM faxfs_make_tiff_seeds)

@@ -30,6 +30,14 @@ add_dependencies(test_queue_sandbox faxfs-convert)
 add_test(NAME queue_sandbox COMMAND test_queue_sandbox)
 set_tests_properties(queue_sandbox PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77 ENVIRONMENT "TZ=UTC")
 
+# Sandboxes kept for the documents of one submitting user (serve mode).
+add_executable(test_queue_sandbox_pool ${CMAKE_CURRENT_LIST_DIR}/test_queue_sandbox_pool.c)
+target_link_libraries(test_queue_sandbox_pool PRIVATE faxfs_queue_testutil)
+target_compile_definitions(test_queue_sandbox_pool PRIVATE FAXFS_CONVERTER="$<TARGET_FILE:faxfs-convert>")
+add_dependencies(test_queue_sandbox_pool faxfs-convert)
+add_test(NAME queue_sandbox_pool COMMAND test_queue_sandbox_pool)
+set_tests_properties(queue_sandbox_pool PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77 ENVIRONMENT "TZ=UTC")
+
 # The engine's tests over a private PostgreSQL server (tests/lib/postgres.sh;
 # exit 77 = skipped, only when the PostgreSQL binaries are not installed),
 # and the PostgreSQL store's own tests (test_queue_pg.c).
