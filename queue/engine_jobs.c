@@ -177,6 +177,8 @@ int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
 {
     (void)job_add_receipts(&qj->j);
     qj->j.changed = engine_now(q);
+    if (qj->j.status != JOB_ACTIVE)
+        qj->j.node[0] = '\0'; /* the store gives the lease up with it */
     int r = q->be->update(q->bs, &qj->j);
     if (r != 0) {
         engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the spool: %s", (unsigned long long)qj->j.id,
