@@ -918,17 +918,18 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
 
     for (;;) {
         char afters[24];
-        const char *v[] = {afters};
+        const char *v[] = {afters, ps->b->node};
         u64s(afters, sizeof afters, after);
         if ((r = db_lock_ok(ps)) != 0)
             return r;
         PGresult *res = q_exec(ps, "reading jobs",
                                "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0), "
-                               "CASE WHEN j.status = 'active' AND j.lease_until > now() THEN j.node ELSE '' END "
+                               "CASE WHEN j.status = 'active' AND j.lease_until > now() THEN j.node "
+                               "WHEN j.status = 'receiving' AND j.changed_by <> $2 THEN j.changed_by ELSE '' END "
                                "FROM jobs j "
                                "LEFT JOIN pages p ON p.job_id = j.id WHERE j.id > $1 AND j.set_aside IS NULL "
                                "GROUP BY j.id ORDER BY j.id LIMIT " PG_WALK_BATCH_S,
-                               1, v, NULL, NULL, 0, &r);
+                               2, v, NULL, NULL, 0, &r);
         db_unlock(ps); /* fn runs without it: the rows are all in res */
         if (res == NULL)
             return r;
@@ -963,7 +964,8 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
                 db_unlock(ps);
                 continue;
             }
-            /* active under another node's lease, still running */
+            /* active under another node's lease, still running, or
+             * being received by another node */
             snprintf(job.node, sizeof job.node, "%s", PQgetvalue(res, i, 4));
             r = fn(arg, &job);
         }

@@ -512,6 +512,30 @@ static void test_a_cancel_on_another_node_aborts_the_call(void **state)
     backend_pg_destroy(be);
 }
 
+/* A node that starts while another receives a fax leaves the reception to
+ * it (not failed as after a crash); the receiving node's own restart
+ * recovers it. */
+static void test_a_node_starting_leaves_another_node_s_reception_alone(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    uint64_t id;
+    struct job j;
+
+    assert_int_equal(queue_receive_begin(a->q, "modem0", "5550199", &id), 0);
+    struct queue_fixture *b = second_node(&be);
+    assert_int_equal(queue_snapshot(b->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_RECEIVING);
+    char *st = sql_value("SELECT status FROM jobs");
+    assert_string_equal(st, "receiving");
+    free(st);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
+    queue_fixture_reopen(a); /* node-a's own restart: its cut reception fails */
+    assert_int_equal(queue_snapshot(a->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+}
+
 /* The lease protocol of the store itself, another node played by SQL. */
 static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **state)
 {
@@ -993,6 +1017,7 @@ int main(void)
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
         E(test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once),
         E(test_a_cancel_on_another_node_aborts_the_call),
+        E(test_a_node_starting_leaves_another_node_s_reception_alone),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
