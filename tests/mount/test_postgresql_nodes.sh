@@ -39,6 +39,18 @@ start_b() {
     fail "node B did not mount within 10 s"
 }
 now_ms() { date +%s%3N; }
+# next_job PREV: the id of the job submitted after job PREV (0: the first)
+# on node A, once it is listed (the outbox submits at the file's release,
+# which may come after cp returns).
+next_job() {
+    local id
+    for _ in $(seq 200); do
+        id=$(ls "$MNT/jobs" "$MNT/history" 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n 1 || true)
+        [ -n "$id" ] && [ "$id" -gt "$1" ] && { echo "$id"; return 0; }
+        sleep 0.05
+    done
+    fail "no job after $1 appeared on node A"
+}
 # status_in MNT ID: the job's status wherever it is in that view
 status_in() { cat "$1/jobs/$2/status" 2>/dev/null || cat "$1/history/$2/status" 2>/dev/null || echo missing; }
 # wait_status MNT ID STATUS SECONDS
@@ -57,7 +69,7 @@ make_fax "$WORK/one.tif" 1
 # 1. A job submitted on A shows in B's jobs/ (or history/, if already done).
 t0=$(now_ms)
 cp "$WORK/one.tif" "$MNT/outbox/5552000.tif"
-id=$(newest_job)
+id=$(next_job 0)
 for _ in $(seq 200); do
     [ -e "$MNT_B/jobs/$id" ] || [ -e "$MNT_B/history/$id" ] && break
     sleep 0.05
@@ -99,8 +111,9 @@ printf 'pause\n' >"$MNT_B/ctl"
 faxfs_start --modems 1 --store "$DB" --node test-a --store-lease 6 --sim-pace realtime
 printf 'resume\n' >"$MNT/ctl" # the pause flag is stored: A read it at start
 make_fax "$WORK/long.tif" 4
+last=$(ls "$MNT/history" | sort -n | tail -n 1)
 cp "$WORK/long.tif" "$MNT/outbox/5552100.tif"
-long=$(newest_job)
+long=$(next_job "$last")
 wait_for "$MNT/jobs/$long/status" active 20
 wait_for "$MNT_B/jobs/$long/node" test-a 20
 expect_eq "node on A" "$(cat "$MNT/jobs/$long/node")" test-a
@@ -116,7 +129,7 @@ expect_eq "node of a canceled job" "$(cat "$MNT_B/history/$long/node")" ""
 # 4. A killed during a call: B, resumed, takes the job over once A's
 # 6-second lease has run out, and sends it.
 cp "$WORK/long.tif" "$MNT/outbox/5552101.tif"
-taken=$(newest_job)
+taken=$(next_job "$long")
 wait_for "$MNT/jobs/$taken/status" active 20
 wait_for "$MNT_B/jobs/$taken/node" test-a 20
 kill -KILL "$DAEMON_PID"
