@@ -17,6 +17,7 @@
 
 #define SYNC_EVERY_MS 2000 /* a look even without notifications */
 #define SYNC_WAIT_MS 250   /* the longest wait before the thread checks for a stop */
+#define SYNC_FAILED_MS 30000 /* after a failed look (the store unreachable): the next one */
 
 const char *engine_node_name(const struct queue *q)
 {
@@ -155,7 +156,7 @@ static bool stopping(struct queue *q)
 static void *sync_main(void *arg)
 {
     struct queue *q = arg;
-    int64_t last = mono_ms();
+    int64_t last = mono_ms(), every = SYNC_EVERY_MS;
 
     while (!stopping(q)) {
         int got = q->be->wait_changes != NULL ? q->be->wait_changes(q->bs, SYNC_WAIT_MS) : 0;
@@ -163,8 +164,9 @@ static void *sync_main(void *arg)
             struct timespec ts = {0, SYNC_WAIT_MS * 1000000L};
             nanosleep(&ts, NULL);
         }
-        if (got > 0 || mono_ms() - last >= SYNC_EVERY_MS) {
-            queue_catch_up(q);
+        if (got > 0 || mono_ms() - last >= every) {
+            /* a failure is logged once a look, so looks slow down meanwhile */
+            every = queue_catch_up(q) < 0 ? SYNC_FAILED_MS : SYNC_EVERY_MS;
             last = mono_ms();
         }
     }
