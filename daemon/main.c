@@ -671,6 +671,7 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
         .routes = opt->routes,
         .nroutes = opt->nroutes,
         .per_destination_limit = opt->per_destination,
+        .lease_seconds = opt->store_lease,
         .batch_max = opt->batch_max,
         .max_attempts = opt->max_attempts,
         .history_days = opt->history_days,

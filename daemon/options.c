@@ -36,6 +36,7 @@ enum {
     /* The store: file spool or PostgreSQL. */
     OPT_STORE,
     OPT_NODE,
+    OPT_STORE_LEASE,
     OPT_STORE_MIGRATE,
     OPT_COPY_STORE,
     OPT_STATION_NUMBER,
@@ -131,6 +132,7 @@ static const struct option long_options[] = {
     {"check-spool", required_argument, NULL, OPT_CHECK_SPOOL},
     {"store", required_argument, NULL, OPT_STORE},
     {"node", required_argument, NULL, OPT_NODE},
+    {"store-lease", required_argument, NULL, OPT_STORE_LEASE},
     {"store-migrate", no_argument, NULL, OPT_STORE_MIGRATE},
     {"copy-store", required_argument, NULL, OPT_COPY_STORE},
     {"station-number", required_argument, NULL, OPT_STATION_NUMBER},
@@ -413,6 +415,8 @@ void options_print_help(FILE *out, const char *prog)
             "                           a passfile). The spool directory then holds only a\n"
             "                           local cache. See docs/postgresql.md\n"
             "      --node NAME          this server's name on the store (default: host name)\n"
+            "      --store-lease SECONDS  a call's claim on its job on a database store\n"
+            "                           (default 180; short ones for tests)\n"
             "      --store-migrate      bring the --store database's schema up to date, exit\n"
             "      --copy-store FROM TO copy a whole queue (ids, pages, logs) from one store\n"
             "                           into another, empty one (each a spool directory or\n"
@@ -1110,6 +1114,17 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         }
         opt->node = optarg;
         break;
+    case OPT_STORE_LEASE: {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (end == optarg || *end != '\0' || v < 3 || v > 3600) {
+            fprintf(stderr, "faxfs: --store-lease: '%s' is not a number of seconds from 3 to 3600\n", optarg);
+            bad = 1;
+        } else {
+            opt->store_lease = (int)v;
+        }
+        break;
+    }
     case OPT_STORE_MIGRATE: opt->store_migrate = true; break;
     case OPT_COPY_STORE:
         opt->copy_from = optarg;

@@ -35,6 +35,7 @@ struct daemon_options {
      * a PostgreSQL connection string; node names this server on it. */
     const char *store;        /* --store */
     const char *node;         /* --node; NULL: the host name */
+    int store_lease;          /* --store-lease SECONDS; 0: the default (180) */
     bool store_migrate;       /* --store-migrate: migrate --store and exit */
     const char *copy_from;    /* --copy-store FROM TO: copy and exit */
     const char *copy_to;

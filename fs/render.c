@@ -97,6 +97,7 @@ static void f_deliveries(const struct job *j, char *o, size_t n)
 }
 static void f_submitted_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->submitted_number); }
 static void f_dialed_number(const struct job *j, char *o, size_t n) { put_text(o, n, j->dialed_number); }
+static void f_node(const struct job *j, char *o, size_t n) { put_text(o, n, j->status == JOB_ACTIVE ? j->node : ""); }
 static void f_use_ecm(const struct job *j, char *o, size_t n)
 {
     put_text(o, n, j->use_ecm < 0 ? "" : j->use_ecm ? "yes" : "no");
@@ -187,6 +188,7 @@ static const struct field fields[] = {
     { "finished", f_finished, T_BOTH, 0 },
     { "changed", f_changed, T_BOTH, 0 },
     { "group", f_group, T_SEND, T_SEND }, /* broadcast group id; empty for a job alone */
+    { "node", f_node, T_SEND, T_SEND }, /* several nodes on one store: the one calling it */
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

@@ -21,6 +21,18 @@ struct queue_backend_env {
     bool no_fsync;
 };
 
+/* A change another node made (backend changes): job NULL when the job
+ * was deleted; else the job as stored, the node holding its lease ("" when
+ * none) and how many seconds that lease still runs (0 when none), and a
+ * pause or cancel asked of the node calling it (stop_request, -1 none). */
+struct queue_store_change {
+    uint64_t id;
+    const struct job *job;
+    const char *holder;
+    int lease_left;
+    int stop_request;
+};
+
 /* A job being built: pages are written into it, then it is committed under
  * an id in one atomic step, or aborted leaving nothing behind. */
 struct queue_stage;
@@ -157,6 +169,22 @@ struct queue_backend {
     int (*claim)(void *state, uint64_t id, int lease_seconds, struct job *stored);
     int (*renew)(void *state, uint64_t id, int lease_seconds);
     int (*release)(void *state, uint64_t id);
+
+    /* Optional (NULL: no other node writes the store). Several nodes on one
+     * store (docs/postgresql.md "Several nodes"). node_name: this node's
+     * name. changes calls fn for every job another node created, changed
+     * or deleted since the previous call (the first: since open; a job may
+     * come again unchanged), under the engine lock like the rest; fn < 0
+     * stops it. wait_changes waits up to timeout_ms for another node's
+     * notification, without any engine lock (1: one came, 0: none, -errno);
+     * it runs on its own thread, concurrently with every other function.
+     * request_stop asks the node calling job id to pause or cancel it
+     * (op QOP_PAUSE or QOP_CANCEL), durably: -EBUSY when it is no longer
+     * active in the store. */
+    const char *(*node_name)(void *state);
+    int (*changes)(void *state, int (*fn)(void *arg, const struct queue_store_change *c), void *arg);
+    int (*wait_changes)(void *state, int timeout_ms);
+    int (*request_stop)(void *state, uint64_t id, enum queue_op op);
 
     /* Optional (false: stage_commit and group_commit are called with the
      * engine lock held). true: they may run on any thread without the

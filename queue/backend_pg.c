@@ -14,10 +14,10 @@
  *
  * One PGconn, used under conn_lock: the engine calls most members under
  * its own lock, but the PDF cache and staging may run on any thread.
- * While open, the store holds a session advisory lock: a second faxfs on
- * the same database is refused (dispatch across nodes is not built yet;
- * its first part, leases on the jobs being called, is: claim, renew,
- * release below).
+ * Several nodes may share the database (docs/postgresql.md "Several
+ * nodes"): a job is called by the node holding its lease (claim, renew,
+ * release below). While open, the store holds a session advisory lock on
+ * its node name, so two live daemons under one --node are refused.
  */
 #include "queue/backend_pg.h"
 #include "queue/draft_files.h"
@@ -38,12 +38,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The session advisory lock a running store holds ("faxfsnod"). */
-#define PG_NODE_LOCK_KEY "7378428469352050532"
+/* The session advisory lock a running store holds: one key per node
+ * name, so that two daemons under one name are refused. */
+#define PG_NODE_LOCK_KEY "hashtextextended('faxfs node ' || $1, 7378428469352050532)"
+/* Taken for the length of one id hand-out, so that a reservation of
+ * several consecutive ids is not interleaved with another node's. */
+#define PG_ID_LOCK "pg_advisory_xact_lock(7378428469352050537)"
 #define PG_WALK_BATCH 500
 #define PG_WALK_BATCH_S "500"
 
@@ -77,6 +82,13 @@ struct pg_store {
     unsigned long logq_dropped;
     int64_t reconnect_at_ms; /* no new connection attempt before this */
     int reconnect_backoff_ms;
+    /* Several nodes: the LISTEN connection (its own lock: waited on by
+     * the engine's catch-up thread), and the snapshot xmin of the
+     * previous catch-up (rows written by transactions from it on are
+     * looked at again). */
+    PGconn *listen;
+    pthread_mutex_t listen_lock;
+    char xmin[32];
 };
 
 #define RECONNECT_FIRST_MS 250
@@ -267,6 +279,29 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The node name's lock, for this session; false when another session
+ * holds it (or the query failed). */
+static bool take_node_lock(struct pg_store *ps)
+{
+    const char *v[] = {ps->b->node};
+    PGresult *res = PQexecParams(ps->conn, "SELECT pg_try_advisory_lock(" PG_NODE_LOCK_KEY ")", 1, NULL, v, NULL,
+                                 NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return ok;
+}
+
+/* The session's settings: the node name the change triggers record
+ * (jobs.changed_by), so that a node skips its own writes when it
+ * catches up. */
+static void session_setup(struct pg_store *ps)
+{
+    const char *v[] = {ps->b->node};
+    PQclear(PQexecParams(ps->conn, "SELECT set_config('faxfs.node', $1, false)", 1, NULL, v, NULL, NULL, 0));
+    if (ps->env.no_fsync)
+        PQclear(PQexec(ps->conn, "SET synchronous_commit = off"));
+}
+
 /* After the connection broke (the server restarted, say): connect again
  * and take the node lock again, once. */
 static int ensure_conn(struct pg_store *ps)
@@ -295,17 +330,15 @@ static int ensure_conn(struct pg_store *ps)
     }
     ps->reconnect_backoff_ms = 0;
     ps->reconnect_at_ms = 0;
-    PGresult *res = PQexec(ps->conn, "SELECT pg_try_advisory_lock(" PG_NODE_LOCK_KEY ")");
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    if (!ok) {
-        pg_log(ps, QUEUE_LOG_ERR, "database store: connected again, but another faxfs holds the database now; "
-                                  "every change fails until this one stops: stop one of them");
+    if (!take_node_lock(ps)) {
+        pg_log(ps, QUEUE_LOG_ERR,
+               "database store: connected again, but another faxfs runs as node '%s' now; every change fails "
+               "until this one stops: stop one of them, or give each its own --node",
+               ps->b->node);
         ps->fenced = true;
         return -EIO;
     }
-    if (ps->env.no_fsync)
-        PQclear(PQexec(ps->conn, "SET synchronous_commit = off"));
+    session_setup(ps);
     pg_log(ps, QUEUE_LOG_WARNING, "database store: connection lost and made again");
     return 0;
 }
@@ -481,6 +514,9 @@ static void pg_close(void *state)
     free(ps->logq);
     if (ps->conn != NULL)
         PQfinish(ps->conn); /* ends the session: the node lock goes with it */
+    if (ps->listen != NULL)
+        PQfinish(ps->listen);
+    pthread_mutex_destroy(&ps->listen_lock);
     int fds[] = {ps->rootfd, ps->pagesfd, ps->tmpfd, ps->lockfd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
@@ -519,13 +555,16 @@ static int open_cache(struct pg_store *ps, const char *spool_dir)
     return ps->pagesfd < 0 || ps->tmpfd < 0 ? -errno : 0;
 }
 
-/* Another faxfs on this database: say which, from its application name. */
+/* Another faxfs under this node name: say where it runs. */
 static void name_holder(struct pg_store *ps, char *out, size_t outlen)
 {
-    PGresult *res = PQexec(ps->conn, "SELECT a.application_name, coalesce(a.client_hostname, host(a.client_addr), "
-                                     "'local socket'), a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                                     "WHERE l.locktype = 'advisory' AND l.granted AND "
-                                     "((l.classid::bigint << 32) | l.objid::bigint) = " PG_NODE_LOCK_KEY " LIMIT 1");
+    const char *v[] = {ps->b->node};
+    PGresult *res = PQexecParams(ps->conn,
+                                 "SELECT a.application_name, coalesce(a.client_hostname, host(a.client_addr), "
+                                 "'local socket'), a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                                 "WHERE l.locktype = 'advisory' AND l.granted AND "
+                                 "((l.classid::bigint << 32) | l.objid::bigint) = " PG_NODE_LOCK_KEY " LIMIT 1",
+                                 1, NULL, v, NULL, NULL, 0);
 
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         snprintf(out, outlen, "'%s' from %s, backend pid %s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
@@ -553,6 +592,7 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
     pthread_mutex_init(&ps->conn_lock, &attr);
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&ps->seq_lock, NULL);
+    pthread_mutex_init(&ps->listen_lock, NULL);
     if ((r = open_cache(ps, spool_dir)) != 0) {
         pg_log(ps, QUEUE_LOG_ERR, "database store: cannot make the local cache %s: %s", ps->root,
                r == -EBUSY ? "another faxfs uses it; give each daemon its own spool directory (-s)" : strerror(-r));
@@ -564,16 +604,13 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
         r = -EIO;
         goto fail;
     }
-    PGresult *res = PQexec(ps->conn, "SELECT pg_try_advisory_lock(" PG_NODE_LOCK_KEY ")");
-    bool locked = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    if (!locked) {
+    if (!take_node_lock(ps)) {
         char holder[300];
         name_holder(ps, holder, sizeof holder);
         pg_log(ps, QUEUE_LOG_ERR,
-               "database store: the database is in use by another faxfs (%s); several nodes on one database are "
-               "not supported yet: stop the other one or use another database",
-               holder);
+               "database store: another faxfs runs as node '%s' on this database (%s); give each daemon its own "
+               "name (--node NAME) or stop the other one",
+               b->node, holder);
         r = -EBUSY;
         goto fail;
     }
@@ -584,8 +621,32 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
     if (applied > 0)
         pg_log(ps, QUEUE_LOG_NOTICE, "database store: schema brought to version %d (%d migration%s)",
                pg_schema_latest(), applied, applied == 1 ? "" : "s");
-    if (env->no_fsync)
-        PQclear(PQexec(ps->conn, "SET synchronous_commit = off"));
+    session_setup(ps);
+    /* Changes are looked for from here on (the jobs are read after). */
+    PGresult *res = q_exec(ps, "reading the snapshot", "SELECT pg_snapshot_xmin(pg_current_snapshot())::text", 0, NULL, NULL,
+                 NULL, 0, &r);
+    if (res == NULL)
+        goto fail;
+    snprintf(ps->xmin, sizeof ps->xmin, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQclear(PQexec(ps->conn, "DELETE FROM job_deletions WHERE at < now() - interval '7 days'"));
+    /* Notifications of other nodes' changes; without them, changes are
+     * still found by looking every few seconds. */
+    char listen_name[JOB_NODE_MAX + 8];
+    snprintf(listen_name, sizeof listen_name, "%s listen", b->node);
+    ps->listen = connect_db(b->conninfo, listen_name, why, sizeof why);
+    if (ps->listen != NULL) {
+        res = PQexec(ps->listen, "LISTEN faxfs_jobs");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            PQfinish(ps->listen);
+            ps->listen = NULL;
+        }
+        PQclear(res);
+    }
+    if (ps->listen == NULL)
+        pg_log(ps, QUEUE_LOG_WARNING, "database store: no notifications of other nodes' changes (%s); they are "
+                                      "looked for every few seconds",
+               why);
     /* Jobs that were being called by this node when it stopped are not
      * being called now; dispatch sets node again. */
     const char *nv[] = {b->node};
@@ -636,8 +697,9 @@ static const char insert_job_sql[] =
 static const char update_job_sql[] =
     "UPDATE jobs SET type = $2, status = $3, owner = $4, recipient_number = $5, submitted = " TS(6)
     ", scheduled = " TS(7) ", next_attempt = " TS(8) ", priority = $9, page_count = $10, node = $11, "
-    "job_text = $12, updated = now(), lease_until = CASE WHEN $11::text IS NULL THEN NULL ELSE lease_until END "
-    "WHERE id = $1 AND set_aside IS NULL";
+    "job_text = $12, updated = now(), lease_until = CASE WHEN $11::text IS NULL THEN NULL ELSE lease_until END, "
+    "stop_request = CASE WHEN $3 IN ('active', 'queued', 'scheduled', 'retrying') THEN stop_request END "
+    "WHERE id = $1 AND set_aside IS NULL AND ($3 <> 'active' OR node = $11)";
 
 static int insert_job(struct pg_store *ps, const struct job *job)
 {
@@ -680,6 +742,13 @@ static int pg_update(void *state, const struct job *job)
         db_unlock(ps);
     }
     free(text);
+    /* An active job is written only under this node's lease: another
+     * node took it, or paused or canceled it meanwhile. */
+    if (r == -ENOENT && job->status == JOB_ACTIVE) {
+        pg_log(ps, QUEUE_LOG_WARNING, "job %llu: not written: its lease is no longer this node's",
+               (unsigned long long)job->id);
+        r = -ESTALE;
+    }
     return r;
 }
 
@@ -779,7 +848,8 @@ static int pg_next_id(void *state, uint64_t *id)
      * flushed: a bare nextval() in a transaction that writes nothing else
      * is not, and could be handed out again after a crash. */
     PGresult *res = q_exec(ps, "handing out an id",
-                           "INSERT INTO queue_state (key, value) VALUES ('last_id', nextval('job_ids')::text) "
+                           "WITH l AS (SELECT " PG_ID_LOCK ") "
+                           "INSERT INTO queue_state (key, value) SELECT 'last_id', nextval('job_ids')::text FROM l "
                            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value RETURNING value",
                            0, NULL, NULL, NULL, 0, &r);
     db_unlock(ps);
@@ -802,10 +872,12 @@ static int pg_reserve_ids(void *state, size_t n, uint64_t *first)
     if ((r = db_lock_ok(ps)) != 0)
         return r;
     u64s(ns, sizeof ns, (uint64_t)n);
-    /* Consecutive: no other session takes ids (the node lock), and the
-     * sequence is moved past the whole range in the same transaction that
-     * records it. */
+    /* Consecutive: every node takes the id lock to hand out ids (next_id
+     * too), and the sequence is moved past the whole range in the same
+     * transaction that records it. */
     r = tx_begin(ps);
+    if (r == 0)
+        r = q_cmd(ps, "reserving ids", "SELECT " PG_ID_LOCK, 0, NULL);
     PGresult *res = NULL;
     if (r == 0)
         res = q_exec(ps, "reserving ids",
@@ -922,16 +994,18 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
 
     for (;;) {
         char afters[24];
-        const char *v[] = {afters};
+        const char *v[] = {afters, ps->b->node};
         u64s(afters, sizeof afters, after);
         if ((r = db_lock_ok(ps)) != 0)
             return r;
         PGresult *res = q_exec(ps, "reading jobs",
-                               "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0) "
+                               "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0), "
+                               "CASE WHEN j.status = 'active' AND j.lease_until > now() THEN j.node "
+                               "WHEN j.status = 'receiving' AND j.changed_by <> $2 THEN j.changed_by ELSE '' END "
                                "FROM jobs j "
                                "LEFT JOIN pages p ON p.job_id = j.id WHERE j.id > $1 AND j.set_aside IS NULL "
                                "GROUP BY j.id ORDER BY j.id LIMIT " PG_WALK_BATCH_S,
-                               1, v, NULL, NULL, 0, &r);
+                               2, v, NULL, NULL, 0, &r);
         db_unlock(ps); /* fn runs without it: the rows are all in res */
         if (res == NULL)
             return r;
@@ -966,6 +1040,9 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
                 db_unlock(ps);
                 continue;
             }
+            /* active under another node's lease, still running, or
+             * being received by another node */
+            snprintf(job.node, sizeof job.node, "%s", PQgetvalue(res, i, 4));
             r = fn(arg, &job);
         }
         PQclear(res);
@@ -1479,7 +1556,8 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
         return r;
     PGresult *got = q_exec(ps, "claiming a job",
                            "UPDATE jobs SET node = $2, lease_until = now() + make_interval(secs => $3::int) "
-                           "WHERE id = $1 AND set_aside IS NULL AND status IN ('queued', 'scheduled', 'retrying', 'active') AND "
+                           "WHERE id = $1 AND set_aside IS NULL AND stop_request IS NULL AND "
+                           "status IN ('queued', 'scheduled', 'retrying', 'active') AND "
                            "(lease_until IS NULL OR lease_until <= now() OR node IS NULL OR node = $2) "
                            "RETURNING job_text",
                            3, v, NULL, NULL, 0, &r);
@@ -1568,6 +1646,121 @@ static int pg_release(void *state, uint64_t id)
     return r;
 }
 
+/* ---- several nodes: other nodes' changes ---------------------------- */
+
+static const char *pg_node_name(void *state)
+{
+    return ((struct pg_store *)state)->b->node;
+}
+
+/* Rows written by transactions that were still running, or not yet
+ * begun, at the previous look ($1, that look's snapshot xmin), by another
+ * node than this one, and the deletions likewise, in one statement (one
+ * snapshot); its last row carries this snapshot's xmin, the next look's
+ * start. A row may come again: the engine compares. */
+static const char changes_sql[] =
+    "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) "
+    "SELECT 'j', id, left(job_text, 65537), coalesce(node, ''), "
+    " coalesce(greatest(0, ceil(extract(epoch FROM lease_until - now())))::int, 0), coalesce(stop_request, '') "
+    " FROM jobs WHERE changed_xid >= $1::xid8 AND set_aside IS NULL AND changed_by IS DISTINCT FROM $2 "
+    "UNION ALL SELECT 'd', id, NULL, '', 0, '' FROM job_deletions "
+    " WHERE xid >= $1::xid8 AND deleted_by IS DISTINCT FROM $2 "
+    "UNION ALL SELECT 'x', 0, x::text, '', 0, '' FROM s";
+
+static int pg_changes(void *state, int (*fn)(void *arg, const struct queue_store_change *c), void *arg)
+{
+    struct pg_store *ps = state;
+    const char *v[] = {ps->xmin, ps->b->node};
+    int r = db_lock_ok(ps);
+
+    if (r != 0)
+        return r;
+    PGresult *res = q_exec(ps, "looking for other nodes' changes", changes_sql, 2, v, NULL, NULL, 0, &r);
+    db_unlock(ps);
+    if (res == NULL)
+        return r;
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && r >= 0; i++) {
+        const char *kind = PQgetvalue(res, i, 0);
+        struct queue_store_change c = {.id = strtoull(PQgetvalue(res, i, 1), NULL, 10), .stop_request = -1};
+        struct job job;
+        char why[160];
+        if (kind[0] == 'x') {
+            snprintf(ps->xmin, sizeof ps->xmin, "%s", PQgetvalue(res, i, 2));
+            continue;
+        }
+        if (kind[0] == 'j') {
+            if (PQgetlength(res, i, 2) > JOBFILE_MAX_BYTES ||
+                jobfile_parse(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), &job, why, sizeof why) != 0 ||
+                job.id != c.id)
+                continue; /* set aside by the next start that reads it */
+            c.holder = PQgetvalue(res, i, 3);
+            c.lease_left = atoi(PQgetvalue(res, i, 4));
+            if (job.status == JOB_ACTIVE)
+                snprintf(job.node, sizeof job.node, "%s", c.holder);
+            const char *stop = PQgetvalue(res, i, 5);
+            c.stop_request = strcmp(stop, "pause") == 0 ? QOP_PAUSE : strcmp(stop, "cancel") == 0 ? QOP_CANCEL : -1;
+            c.job = &job;
+        }
+        r = fn(arg, &c);
+    }
+    PQclear(res);
+    return r < 0 ? r : 0;
+}
+
+/* Waits for a notification from another node's session (this node's own
+ * come from its main connection's backend and are skipped). */
+static int pg_wait_changes(void *state, int timeout_ms)
+{
+    struct pg_store *ps = state;
+    int got = 0;
+
+    pthread_mutex_lock(&ps->listen_lock);
+    if (ps->listen == NULL || PQstatus(ps->listen) != CONNECTION_OK) {
+        if (ps->listen != NULL) {
+            PQreset(ps->listen);
+            if (PQstatus(ps->listen) == CONNECTION_OK)
+                PQclear(PQexec(ps->listen, "LISTEN faxfs_jobs"));
+        }
+        pthread_mutex_unlock(&ps->listen_lock);
+        usleep((useconds_t)timeout_ms * 1000);
+        return 0;
+    }
+    struct pollfd pfd = {.fd = PQsocket(ps->listen), .events = POLLIN};
+    int n = poll(&pfd, 1, timeout_ms);
+    if (n > 0 && PQconsumeInput(ps->listen) == 1) {
+        pthread_mutex_lock(&ps->conn_lock);
+        int own = ps->conn != NULL ? PQbackendPID(ps->conn) : 0;
+        pthread_mutex_unlock(&ps->conn_lock);
+        PGnotify *nt;
+        while ((nt = PQnotifies(ps->listen)) != NULL) {
+            if (nt->be_pid != own)
+                got = 1;
+            PQfreemem(nt);
+        }
+    }
+    pthread_mutex_unlock(&ps->listen_lock);
+    return n < 0 && errno != EINTR ? -errno : got;
+}
+
+static int pg_request_stop(void *state, uint64_t id, enum queue_op op)
+{
+    struct pg_store *ps = state;
+    char ids[24];
+
+    if (op != QOP_PAUSE && op != QOP_CANCEL)
+        return -EINVAL;
+    u64s(ids, sizeof ids, id);
+    const char *v[] = {ids, op == QOP_PAUSE ? "pause" : "cancel"};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    r = q_one_row(ps, "asking another node to stop a call",
+                  "UPDATE jobs SET stop_request = $2 WHERE id = $1 AND status = 'active' AND set_aside IS NULL", 2, v);
+    db_unlock(ps);
+    return r == -ENOENT ? -EBUSY : r;
+}
+
 /* ---- the backend ---------------------------------------------------- */
 
 struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
@@ -1620,6 +1813,10 @@ struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
         .claim = pg_claim,
         .renew = pg_renew,
         .release = pg_release,
+        .node_name = pg_node_name,
+        .changes = pg_changes,
+        .wait_changes = pg_wait_changes,
+        .request_stop = pg_request_stop,
     };
     return &b->ops;
 }

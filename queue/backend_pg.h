@@ -5,9 +5,10 @@
  * files (SPOOL/pg-cache) since modems and readers want paths and fds;
  * uploads, drafts and stages are local files there too.
  *
- * One node at a time: a running store holds a session advisory lock on
- * the database, and a second faxfs on the same database is refused until
- * dispatch across nodes is built.
+ * Several nodes may share a database, each under its own name: a running
+ * store holds a session advisory lock on its node name, so a second faxfs
+ * under the same name is refused; each sees the others' changes through
+ * the backend's changes and wait_changes members.
  */
 #ifndef FAXFS_QUEUE_BACKEND_PG_H
 #define FAXFS_QUEUE_BACKEND_PG_H

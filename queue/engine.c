@@ -118,6 +118,8 @@ static void purge_history(struct queue *q, int64_t t, struct notes *n)
         }
         uint64_t id = qj->j.id;
         int r = q->be->remove(q->bs, id);
+        if (r == -ENOENT) /* another node on the store purged it first */
+            r = 0, reason = "purged by another node";
         if (r != 0) {
             engine_log(q, QUEUE_LOG_WARNING, "job %llu: history purge failed: %s", (unsigned long long)id, strerror(-r));
             i++;
@@ -166,6 +168,17 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
         enum job_status s = qj->j.status;
+        if (s == JOB_ACTIVE && qj->channel < 0 && qj->lease_end != 0 && t >= qj->lease_end) {
+            /* another node's call whose lease ran out: a candidate again
+             * here (not written: the claim decides who calls it) */
+            engine_log(q, QUEUE_LOG_NOTICE, "job %llu: the lease of node '%s' ran out; it may be called here",
+                       (unsigned long long)qj->j.id, qj->j.node);
+            qj->lease_end = 0;
+            qj->j.status = JOB_QUEUED;
+            qj->j.node[0] = '\0';
+            engine_note(n, QE_CHANGED, qj->j.id);
+            continue;
+        }
         if (s != JOB_QUEUED && s != JOB_SCHEDULED && s != JOB_RETRYING)
             continue;
         if (sched_expired(&qj->j, t) && qj->channel < 0) {
@@ -314,6 +327,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     snprintf(qj->j.modem, sizeof qj->j.modem, "%s", ch->name);
     snprintf(qj->j.line, sizeof qj->j.line, "%s", q->lines[ch->line].name);
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "dialing");
+    snprintf(qj->j.node, sizeof qj->j.node, "%s", engine_node_name(q));
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
     if (engine_store(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */
@@ -455,7 +469,8 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
             if (!counted[qj->channel]) /* a batched call is one call */
                 active[nactive++] = &qj->j;
             counted[qj->channel] = true;
-        } else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND && !qj->unsaved)
+        } else if (qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND && !qj->unsaved &&
+                   qj->claim_after <= engine_now(q))
             cand[ncand++] = &qj->j; /* an unsaved job waits until the store has its state */
     }
     for (int c = 0; c < q->nchannels; c++)
@@ -589,7 +604,9 @@ int engine_claim(struct queue *q, struct qjob *qj)
     if (q->be->claim == NULL)
         return 0;
     struct job stored;
-    int r = q->be->claim(q->bs, qj->j.id, ENGINE_LEASE_SECONDS, &stored);
+    int r = q->be->claim(q->bs, qj->j.id, q->cfg.lease_seconds, &stored);
+    if (r == -EBUSY) /* another node's: not asked again before it changes, or a while */
+        qj->claim_after = engine_now(q) + ENGINE_CLAIM_BACKOFF;
     if (r != 0)
         return r;
     qj->lease_at = engine_now(q);
@@ -612,16 +629,16 @@ void engine_release(struct queue *q, struct qjob *qj)
 }
 
 /* Renews the leases of this node's calls a third of the way through: the
- * dispatcher runs at least every IDLE_WAKE_SECONDS, well inside a lease. */
+ * dispatcher wakes for it (next_due). */
 static void renew_leases(struct queue *q, int64_t t)
 {
     if (q->be->renew == NULL)
         return;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
-        if (qj->channel < 0 || qj->j.status != JOB_ACTIVE || t - qj->lease_at < ENGINE_LEASE_SECONDS / 3)
+        if (qj->channel < 0 || qj->j.status != JOB_ACTIVE || t - qj->lease_at < q->cfg.lease_seconds / 3)
             continue;
-        if (q->be->renew(q->bs, qj->j.id, ENGINE_LEASE_SECONDS) == 0)
+        if (q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds) == 0)
             qj->lease_at = t;
     }
 }
@@ -673,6 +690,11 @@ static int64_t next_due(const struct queue *q)
             t = j->kill_time;
         if (t != 0 && (due == 0 || t < due))
             due = t;
+        int64_t other = j->status == JOB_ACTIVE ? q->jobs[i]->lease_end : q->jobs[i]->claim_after;
+        if (q->jobs[i]->channel >= 0 && q->be->renew != NULL && j->status == JOB_ACTIVE)
+            other = q->jobs[i]->lease_at + q->cfg.lease_seconds / 3; /* its renewal */
+        if (other != 0 && (due == 0 || other < due))
+            due = other;
     }
     return due;
 }
@@ -1001,6 +1023,8 @@ static void fill_defaults(struct queue_config *c)
         c->ghostscript = QUEUE_DEFAULT_GHOSTSCRIPT;
     if (c->render_seconds <= 0)
         c->render_seconds = QUEUE_DEFAULT_RENDER_SECONDS;
+    if (c->lease_seconds <= 0)
+        c->lease_seconds = ENGINE_LEASE_SECONDS;
 }
 
 static void free_queue(struct queue *q)
@@ -1174,7 +1198,7 @@ int queue_open(struct queue **out, const struct queue_config *cfg)
         }
         q->have_thread = true;
     }
-    if ((r = engine_loader_start(q)) != 0) {
+    if ((r = engine_loader_start(q)) != 0 || (r = engine_sync_start(q)) != 0) {
         *out = NULL;
         queue_stop(q);
         q->be->close(q->bs);
@@ -1238,6 +1262,7 @@ void queue_stop(struct queue *q)
         pthread_join(q->thread, NULL);
     q->have_thread = false;
     engine_loader_join(q);
+    engine_sync_join(q);
 
     for (int c = 0; c < q->nchannels; c++) {
         pthread_mutex_lock(&q->lock);

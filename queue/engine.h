@@ -30,6 +30,10 @@ struct qjob {
     bool batch_begun;
     int64_t lease_at; /* when this node last claimed or renewed the job's lease (backends with claim) */
     bool unsaved;     /* its last change could not be stored: written again by the dispatcher */
+    /* Several nodes (engine_sync.c): the job as another node last wrote
+     * it is active there until lease_end (this node's clock); a claim
+     * refused is not tried again before claim_after. */
+    int64_t lease_end, claim_after;
 };
 
 struct channel {
@@ -137,6 +141,10 @@ struct queue {
     pthread_t loader;
     bool have_loader;
     int64_t load_started_ms;
+
+    /* Several nodes (engine_sync.c): the catch-up thread. */
+    pthread_t syncer;
+    bool have_syncer;
 };
 
 /* engine_jobs.c: the clock, logs, the job table, notes and persist. */
@@ -171,6 +179,7 @@ int engine_store(struct queue *q, struct qjob *qj, struct notes *n);
  * released when the call's result is stored. */
 #define ENGINE_LEASE_SECONDS 180
 #define ENGINE_CLAIM_RETRY 2 /* seconds after a claim the store could not answer */
+#define ENGINE_CLAIM_BACKOFF 10 /* seconds before a job another node held is claimed again */
 int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
 void engine_release(struct queue *q, struct qjob *qj);
 void engine_set_error(struct job *j, const char *code, const char *text);
@@ -212,6 +221,12 @@ bool engine_batch_leave(struct qjob *qj, struct channel *ch);
 void engine_batch_not_sent(struct queue *q, struct qjob *qj, uint64_t on_line, struct notes *n);
 
 void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes *n, const char *why);
+
+/* engine_sync.c: other nodes' changes (backends with changes). */
+int engine_sync_start(struct queue *q);
+void engine_sync_join(struct queue *q);
+/* This node's name ("" without several nodes). */
+const char *engine_node_name(const struct queue *q);
 
 /* engine_load.c: bringing the stored jobs in. */
 /* Every job at once (walk), before queue_open returns. */

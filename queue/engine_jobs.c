@@ -179,6 +179,8 @@ static int store_job(struct queue *q, struct qjob *qj, struct notes *n, bool kee
 {
     (void)job_add_receipts(&qj->j);
     qj->j.changed = engine_now(q);
+    if (qj->j.status != JOB_ACTIVE)
+        qj->j.node[0] = '\0'; /* the store gives the lease up with it */
     int r = q->be->update(q->bs, &qj->j);
     if (r != 0) {
         if (!keep || !qj->unsaved) /* retries are summed up by the dispatcher */

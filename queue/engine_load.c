@@ -47,7 +47,14 @@ static int recover_job(void *arg, const struct job *job)
         return r;
     q->loaded++;
     struct qjob *qj = engine_find_job(q, job->id);
-    if (job->status == JOB_ACTIVE && job->type == JOB_SEND && job->pages_sent >= job->page_count) {
+    bool others = job->node[0] != '\0' && strcmp(job->node, engine_node_name(q)) != 0;
+    if (job->status == JOB_ACTIVE && others) {
+        /* another node calls it now (its lease runs): left to it */
+        qj->lease_end = engine_now(q) + q->cfg.lease_seconds;
+    } else if (job->status == JOB_RECEIVING && others) {
+        /* another node's reception: that node recovers it if it stopped */
+        qj->j.node[0] = '\0';
+    } else if (job->status == JOB_ACTIVE && job->type == JOB_SEND && job->pages_sent >= job->page_count) {
         engine_finish_all_confirmed(q, qj, lc->n, "the server stopped after the remote confirmed every page");
     } else if (job->status == JOB_ACTIVE) {
         qj->j.status = sched_waiting_state(&qj->j, engine_now(q));

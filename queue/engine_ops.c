@@ -121,6 +121,19 @@ int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, 
         r = -EBUSY;
         goto out;
     }
+    if ((op == QOP_PAUSE || op == QOP_CANCEL) && qj->j.status == JOB_ACTIVE && qj->channel < 0 &&
+        q->be->request_stop != NULL) {
+        /* Another node calls it: that node stops the call and stores the
+         * new state when it sees the request (docs/postgresql.md). */
+        if ((r = q->be->request_stop(q->bs, id, op)) != 0) {
+            snprintf(why, whylen, "job %llu: the %s could not be passed to node '%s', which calls it: %s",
+                     (unsigned long long)id, queue_op_name(op), qj->j.node, strerror(-r));
+            goto out;
+        }
+        engine_job_log(q, &n, id, "%s asked by uid %lu; node '%s' calls it and stops the call",
+                       op == QOP_CANCEL ? "cancel" : "pause", (unsigned long)who->uid, qj->j.node);
+        goto out;
+    }
     struct job saved = qj->j;
     bool abort = apply_op(q, qj, op, who, &n);
     if ((r = engine_store(q, qj, &n)) != 0) {

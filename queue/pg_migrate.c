@@ -74,6 +74,41 @@ static const struct migration migrations[] = {
      "CREATE TABLE queue_state ("
      " key text PRIMARY KEY,"
      " value text NOT NULL);"},
+    {2, "several nodes: who changed a job and when, deletions, notifications, stop requests",
+     /* Every write of a job row records the writing transaction's id and
+      * the writing node (the session setting faxfs.node), and every
+      * deletion leaves a row in job_deletions; both notify faxfs_jobs
+      * with the job's id at commit. A node catches up on the rows written
+      * by transactions not yet finished at its previous look (ids from
+      * the snapshot's xmin on): unlike a counter, this misses no write
+      * that committed out of order. stop_request is a pause or cancel
+      * asked for on a node other than the one calling the job. */
+     "ALTER TABLE jobs ADD COLUMN changed_xid xid8, ADD COLUMN changed_by text, ADD COLUMN stop_request text;"
+     "CREATE INDEX jobs_changed ON jobs (changed_xid);"
+     "CREATE TABLE job_deletions ("
+     " id bigint NOT NULL,"
+     " xid xid8 NOT NULL,"
+     " deleted_by text,"
+     " at timestamptz NOT NULL DEFAULT now());"
+     "CREATE INDEX job_deletions_xid ON job_deletions (xid);"
+     "CREATE FUNCTION faxfs_job_changed() RETURNS trigger LANGUAGE plpgsql AS $f$ "
+     "BEGIN "
+     " IF TG_OP = 'DELETE' THEN"
+     "  INSERT INTO job_deletions (id, xid, deleted_by)"
+     "   VALUES (OLD.id, pg_current_xact_id(), current_setting('faxfs.node', true));"
+     "  PERFORM pg_notify('faxfs_jobs', OLD.id::text);"
+     "  RETURN OLD;"
+     " END IF;"
+     " NEW.changed_xid := pg_current_xact_id();"
+     " NEW.changed_by := current_setting('faxfs.node', true);"
+     " PERFORM pg_notify('faxfs_jobs', NEW.id::text);"
+     " RETURN NEW; "
+     "END $f$;"
+     "CREATE TRIGGER jobs_changed BEFORE INSERT OR UPDATE ON jobs"
+     " FOR EACH ROW EXECUTE FUNCTION faxfs_job_changed();"
+     "CREATE TRIGGER jobs_deleted AFTER DELETE ON jobs"
+     " FOR EACH ROW EXECUTE FUNCTION faxfs_job_changed();"
+     "UPDATE jobs SET changed_xid = pg_current_xact_id();"},
 };
 
 int pg_schema_latest(void)

@@ -81,6 +81,7 @@ const char *job_delivery_state_name(enum job_delivery_state s);
 int job_delivery_state_from_name(const char *name, enum job_delivery_state *out);
 
 /* A plain-data copy of one job: safe to keep after the engine moves on. */
+#define JOB_NODE_MAX 64
 struct job {
     uint64_t id;
     enum job_type type;
@@ -144,6 +145,10 @@ struct job {
      * every job of one submission to many numbers (the group's first job
      * id); 0 for a job submitted alone. */
     uint64_t group;
+    /* Several nodes on one store (docs/postgresql.md): the node calling
+     * the job while it is active, "" otherwise. Not in the job file: the
+     * store keeps it beside the job. */
+    char node[JOB_NODE_MAX];
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
@@ -310,6 +315,7 @@ struct queue_config {
     const struct route *routes;       /* outbound routes, first match wins (copied) */
     int nroutes;
     int per_destination_limit;        /* concurrent calls per number; 0 = unlimited */
+    int lease_seconds;                /* several nodes: a call's lease on its job; 0 = 180 */
     int retry_delay[QF_COUNT];        /* seconds per failure class; 0 = default */
     int retry_jitter_percent;         /* +- this much, default 10; -1 for none */
     int max_attempts;                 /* default for new jobs */
@@ -395,6 +401,15 @@ void queue_close(struct queue *q);
 size_t queue_load_some(struct queue *q, size_t max);
 /* Is the queue still loading its stored jobs? */
 bool queue_loading(struct queue *q);
+
+/* Several nodes on one store (docs/postgresql.md "Several nodes"): brings
+ * in the jobs other nodes created, changed or deleted since the last time
+ * (a pause or cancel asked on another node of a call this node makes
+ * aborts it). The engine's own thread does this every two seconds and at
+ * once when another node notifies; with no_thread, tests call it. Returns
+ * how many jobs changed here, or -errno; 0 when the store has no other
+ * nodes. */
+int queue_catch_up(struct queue *q);
 
 /* With no_thread: dispatch due jobs and expire dead ones at clock time;
  * returns the number of calls started. */

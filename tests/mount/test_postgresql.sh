@@ -1,7 +1,7 @@
 #!/bin/bash
 # The queue kept in PostgreSQL (--store, docs/postgresql.md) on a private
 # server: a copied document is sent, the job and its log survive a
-# restart, a second daemon on the same database is refused, a connection
+# restart, a second daemon under the same node name is refused, a connection
 # string with a password is refused. test_postgresql_copy.sh: copies.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../lib/postgres.sh"
@@ -33,14 +33,16 @@ before_log=$(cat "$MNT/history/$sent/log")
 before_info=$(cat "$MNT/jobs/$later/info")
 grep -q "submitted by uid" <<<"$before_log" || fail "no submission line in the log: $before_log"
 
-# A second daemon on the same database is refused, and says why.
+# A second daemon under the same node name is refused, and says why
+# (several nodes under their own names: test_postgresql_nodes.sh).
 mkdir -p "$WORK/spool2" "$WORK/mnt2"
-if timeout 60 "$FAXFS" -f -s "$WORK/spool2" --line sim --store "$DB" --node test-b "$WORK/mnt2" \
+if timeout 60 "$FAXFS" -f -s "$WORK/spool2" --line sim --store "$DB" --node test-a "$WORK/mnt2" \
     >"$WORK/second.log" 2>&1; then
     fusermount3 -u -z "$WORK/mnt2" 2>/dev/null || true
-    fail "a second daemon on the same database started"
+    fail "a second daemon under the same node name started"
 fi
-grep -q "in use by another faxfs" "$WORK/second.log" || fail "second daemon: $(cat "$WORK/second.log")"
+grep -q "another faxfs runs as node 'test-a'" "$WORK/second.log" || fail "second daemon: $(cat "$WORK/second.log")"
+grep -q -- "--node" "$WORK/second.log" || fail "second daemon: the fix is not named: $(cat "$WORK/second.log")"
 mountpoint -q "$WORK/mnt2" && fail "the second daemon mounted"
 
 # Restart: the same jobs, the same log.

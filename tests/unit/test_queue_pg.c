@@ -3,7 +3,7 @@
  * tests/lib/with_postgres.sh, which sets FAXFS_TEST_PG): what survives a
  * restart, ids never reused, broadcasts in one transaction, received pages
  * kept after a crash, damaged rows set aside, the PDF cache, a second node
- * refused, passwords refused in connection strings, the schema's version,
+ * under a name already running refused, passwords refused in connection strings, the schema's version,
  * the check, and copies between a file spool and the database with ids
  * kept and pages byte-identical.
  */
@@ -267,8 +267,11 @@ static void test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_run
     assert_int_equal(j.attempts, 0);
     assert_lease(id, "node-b runs queued");
 
-    /* node-b died: its lease runs out */
+    /* not asked again until the row changes (or a while passes) */
+    assert_int_equal(queue_run_once(f->q), 0);
+    /* node-b died: its lease runs out (a change this node catches up on) */
     sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)id);
+    assert_true(queue_catch_up(f->q) >= 0);
     assert_int_equal(queue_run_once(f->q), 1);
     assert_lease(id, "node-a runs active");
     struct queue_call_result r = test_result(QF_NONE, "", 1);
@@ -360,19 +363,177 @@ static void test_ids_are_never_handed_out_again_after_a_delete_and_restart(void 
     assert_int_equal(submit_simple(f->q, "5551234", 1), b + 1);
 }
 
-static void test_a_second_node_on_the_same_database_is_refused(void **state)
+/* Several nodes share the database, each under its own name: a second
+ * daemon under a name already running is refused; under another name it
+ * opens, and the two hand out distinct ids. */
+static void test_a_second_node_under_the_same_name_is_refused(void **state)
 {
     struct queue_fixture *f = *state;
     struct queue_fixture *g = queue_fixture_new(true); /* config only: swap in a second store */
+    struct queue_backend *same = backend_pg_create(test_pg_conninfo(), "node-a");
     struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-b");
     struct queue *q2 = NULL;
 
-    (void)f;
-    g->cfg.backend = other;
+    g->cfg.backend = same;
     assert_int_equal(queue_open(&q2, &g->cfg), -EBUSY);
     assert_null(q2);
+    g->cfg.backend = other;
+    assert_int_equal(queue_open(&q2, &g->cfg), 0);
+    uint64_t a = submit_simple(f->q, "5551234", 1), b = submit_simple(q2, "5551234", 1);
+    uint64_t c = submit_simple(f->q, "5551234", 1);
+    assert_true(a != b && b != c && a != c);
+    queue_close(q2);
     queue_fixture_free(g);
+    backend_pg_destroy(same);
     backend_pg_destroy(other);
+}
+
+/* ---- several nodes: two engines on one database --------------------- */
+
+/* A second engine, node-b, on the same database: its own cache directory,
+ * fake clock and fake line. */
+static struct queue_fixture *second_node(struct queue_backend **be)
+{
+    struct queue_fixture *g = queue_fixture_new(true);
+    assert_non_null(*be = backend_pg_create(test_pg_conninfo(), "node-b"));
+    g->cfg.backend = *be;
+    queue_fixture_open(g);
+    return g;
+}
+
+/* Reports every call of f's line not yet reported as a success. */
+static void finish_calls(struct queue_fixture *f, int *reported, int *calls_of, uint64_t first, size_t n)
+{
+    for (; *reported < f->line.ncalls; (*reported)++) {
+        const struct fake_call *c = &f->line.calls[*reported];
+        assert_true(c->job_id >= first && c->job_id < first + n);
+        calls_of[c->job_id - first]++;
+        struct queue_call_result r = test_result(QF_NONE, "", c->total_pages);
+        queue_call_finished(f->q, c->job_id, &r);
+    }
+}
+
+/* 50 jobs submitted on two nodes (25 each), both nodes seeing all of them
+ * and dispatching in turns: every job is called exactly once, by one node
+ * or the other, and both end up showing all of them done. */
+static void test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    struct queue_fixture *b = second_node(&be);
+    enum { N = 50 };
+    uint64_t ids[N];
+    int calls_of[N] = {0}, ra = 0, rb = 0;
+
+    for (int i = 0; i < N; i++) {
+        char number[16];
+        snprintf(number, sizeof number, "55510%02d", i);
+        ids[i] = submit_simple(i % 2 ? b->q : a->q, number, 1);
+    }
+    uint64_t first = ids[0];
+    for (int i = 0; i < N; i++)
+        assert_true(ids[i] >= first && ids[i] < first + 2 * N);
+    /* both see all 50 queued before either dials */
+    assert_true(queue_catch_up(a->q) >= N / 2);
+    assert_true(queue_catch_up(b->q) >= N / 2);
+    for (int i = 0; i < N; i++) {
+        struct job j;
+        assert_int_equal(queue_snapshot(a->q, ids[i], &j), 0);
+        assert_int_equal(queue_snapshot(b->q, ids[i], &j), 0);
+    }
+    for (int round = 0; round < 200 && ra + rb < N; round++) {
+        struct queue_fixture *x = round % 2 ? b : a;
+        int *rx = round % 2 ? &rb : &ra;
+        queue_catch_up(x->q);
+        queue_run_once(x->q);
+        finish_calls(x, rx, calls_of, first, 2 * N);
+    }
+    assert_int_equal(ra + rb, N);
+    assert_true(ra > 0 && rb > 0); /* both nodes took part */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(calls_of[ids[i] - first], 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs WHERE status = 'done' AND node IS NULL"), N);
+    queue_catch_up(a->q);
+    queue_catch_up(b->q);
+    for (int i = 0; i < N; i++) {
+        struct job ja, jb;
+        assert_int_equal(queue_snapshot(a->q, ids[i], &ja), 0);
+        assert_int_equal(queue_snapshot(b->q, ids[i], &jb), 0);
+        assert_int_equal(ja.status, JOB_DONE);
+        assert_int_equal(jb.status, JOB_DONE);
+    }
+    print_message("two nodes: %d calls on node-a, %d on node-b, %d jobs\n", ra, rb, N);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
+}
+
+/* A job node-a is calling shows node-a as its node on node-b; canceled
+ * (or paused) on node-b, node-a aborts the call and both show the job
+ * canceled; a deletion on node-b reaches node-a. */
+static void test_a_cancel_on_another_node_aborts_the_call(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    struct queue_fixture *b = second_node(&be);
+    char why[256];
+    struct job j;
+
+    uint64_t id = submit_simple(a->q, "5551234", 2), other = submit_simple(a->q, "5559876", 1);
+    assert_int_equal(queue_run_once(a->q), 2);
+    assert_true(queue_catch_up(b->q) >= 2);
+    assert_int_equal(queue_snapshot(b->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_ACTIVE);
+    assert_string_equal(j.node, "node-a");
+    assert_int_equal(queue_run_once(b->q), 0); /* node-a's: not dialed here */
+    assert_int_equal(b->line.ncalls, 0);
+
+    assert_int_equal(queue_control(b->q, &test_owner, id, QOP_CANCEL, why, sizeof why), 0);
+    assert_int_equal(queue_control(b->q, &test_owner, other, QOP_PAUSE, why, sizeof why), 0);
+    assert_int_equal(a->line.naborts, 0);
+    assert_true(queue_catch_up(a->q) >= 2);
+    assert_int_equal(a->line.naborts, 2); /* the fake line reports each abort at once */
+    assert_int_equal(queue_snapshot(a->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_CANCELED);
+    assert_string_equal(j.node, "");
+    assert_int_equal(queue_snapshot(a->q, other, &j), 0);
+    assert_int_equal(j.status, JOB_PAUSED);
+    assert_true(queue_catch_up(b->q) >= 2);
+    assert_int_equal(queue_snapshot(b->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_CANCELED);
+    assert_int_equal(queue_snapshot(b->q, other, &j), 0);
+    assert_int_equal(j.status, JOB_PAUSED);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs WHERE stop_request IS NOT NULL OR node IS NOT NULL"), 0);
+
+    /* deleted on node-b: gone on node-a too */
+    assert_int_equal(queue_delete(b->q, &test_owner, id, why, sizeof why), 0);
+    assert_true(queue_catch_up(a->q) >= 1);
+    assert_int_equal(queue_snapshot(a->q, id, &j), -ENOENT);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
+}
+
+/* A node that starts while another receives a fax leaves the reception to
+ * it (not failed as after a crash); the receiving node's own restart
+ * recovers it. */
+static void test_a_node_starting_leaves_another_node_s_reception_alone(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    uint64_t id;
+    struct job j;
+
+    assert_int_equal(queue_receive_begin(a->q, "modem0", "5550199", &id), 0);
+    struct queue_fixture *b = second_node(&be);
+    assert_int_equal(queue_snapshot(b->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_RECEIVING);
+    char *st = sql_value("SELECT status FROM jobs");
+    assert_string_equal(st, "receiving");
+    free(st);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
+    queue_fixture_reopen(a); /* node-a's own restart: its cut reception fails */
+    assert_int_equal(queue_snapshot(a->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
 }
 
 /* The lease protocol of the store itself, another node played by SQL. */
@@ -837,7 +998,7 @@ static void test_a_lost_connection_fails_one_operation_then_is_made_again(void *
     }
     assert_true(after > before);
     /* The node lock was taken again with the new connection. */
-    struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-b");
+    struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-a");
     struct queue_backend_env env = {.log = quiet};
     char dir[256];
     void *s2;
@@ -850,7 +1011,7 @@ static void test_a_lost_connection_fails_one_operation_then_is_made_again(void *
 static void test_a_node_whose_lock_was_taken_meanwhile_changes_nothing(void **state)
 {
     struct bare *b = *state;
-    struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-b");
+    struct queue_backend *other = backend_pg_create(test_pg_conninfo(), "node-a");
     struct queue_backend_env env = {.log = quiet};
     char dir[256];
     void *s2;
@@ -860,7 +1021,7 @@ static void test_a_node_whose_lock_was_taken_meanwhile_changes_nothing(void **st
                              "WHERE application_name = 'faxfs node-a'"),
                      1);
     make_temp_dir(dir, sizeof dir);
-    assert_int_equal(other->open(&s2, other->ctx, dir, &env), 0); /* node-b holds the database now */
+    assert_int_equal(other->open(&s2, other->ctx, dir, &env), 0); /* another node-a runs now */
     for (int i = 0; i < 3; i++)
         assert_int_equal(b->be->next_id(b->s, &id), -EIO);
     assert_int_equal(b->be->set_paused(b->s, true), -EIO);
@@ -984,8 +1145,11 @@ int main(void)
         E(test_a_job_its_pages_and_log_survive_a_restart),
         E(test_a_job_being_called_names_the_node),
         E(test_ids_are_never_handed_out_again_after_a_delete_and_restart),
-        E(test_a_second_node_on_the_same_database_is_refused),
+        E(test_a_second_node_under_the_same_name_is_refused),
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
+        E(test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once),
+        E(test_a_cancel_on_another_node_aborts_the_call),
+        E(test_a_node_starting_leaves_another_node_s_reception_alone),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
