@@ -125,7 +125,16 @@ int engine_insert_job(struct queue *q, const struct job *job)
     }
     if ((qj = calloc(1, sizeof *qj)) == NULL)
         return -ENOMEM;
-    qj->j = *job;
+    if (job->ndeliveries > 0) {
+        int nd = job->ndeliveries > JOB_DELIVERIES_MAX ? JOB_DELIVERIES_MAX : job->ndeliveries;
+        if ((qj->deliveries = malloc((size_t)nd * sizeof *qj->deliveries)) == NULL) {
+            free(qj);
+            return -ENOMEM;
+        }
+        memcpy(qj->deliveries, job->deliveries, (size_t)nd * sizeof *qj->deliveries);
+        qj->ndeliveries = nd;
+    }
+    qj->j = job->core;
     qj->channel = -1;
     size_t at = q->njobs;
     while (at > 0 && q->jobs[at - 1]->j.id > job->id)
@@ -142,6 +151,7 @@ void engine_remove_job(struct queue *q, struct qjob *qj)
         if (q->jobs[i] == qj) {
             memmove(&q->jobs[i], &q->jobs[i + 1], (q->njobs - i - 1) * sizeof *q->jobs);
             q->njobs--;
+            free(qj->deliveries);
             free(qj);
             return;
         }
@@ -168,6 +178,57 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
         engine_note(n, QE_LOG, id);
 }
 
+void engine_job_get(const struct qjob *qj, struct job *out)
+{
+    memset(out, 0, sizeof *out);
+    out->core = qj->j;
+    out->ndeliveries = qj->ndeliveries;
+    if (qj->ndeliveries > 0)
+        memcpy(out->deliveries, qj->deliveries, (size_t)qj->ndeliveries * sizeof *qj->deliveries);
+}
+
+int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struct notes *n)
+{
+    struct job_delivery *d = qj->deliveries;
+
+    (void)job_add_receipts(full);
+    full->changed = engine_now(q);
+    if (full->ndeliveries < 0 || full->ndeliveries > JOB_DELIVERIES_MAX)
+        return -EINVAL;
+    /* The records' room is made before the write, so nothing can fail
+     * once the job is stored. */
+    if (full->ndeliveries != qj->ndeliveries ||
+        (full->ndeliveries > 0 &&
+         memcmp(full->deliveries, qj->deliveries, (size_t)full->ndeliveries * sizeof *d) != 0)) {
+        d = NULL;
+        if (full->ndeliveries > 0) {
+            if ((d = malloc((size_t)full->ndeliveries * sizeof *d)) == NULL) {
+                engine_log(q, QUEUE_LOG_ERR, "job %llu: no memory for its delivery records",
+                           (unsigned long long)full->id);
+                return -ENOMEM;
+            }
+            memcpy(d, full->deliveries, (size_t)full->ndeliveries * sizeof *d);
+        }
+    }
+    int r = q->be->update(q->bs, full);
+    if (r != 0) {
+        if (d != qj->deliveries)
+            free(d);
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the spool: %s", (unsigned long long)full->id,
+                   strerror(-r));
+        return r;
+    }
+    if (d != qj->deliveries) {
+        free(qj->deliveries);
+        qj->deliveries = d;
+    }
+    qj->ndeliveries = full->ndeliveries;
+    qj->j = full->core;
+    engine_note(n, QE_CHANGED, qj->j.id);
+    engine_note(n, QE_SERVER, 0);
+    return 0;
+}
+
 /* Writes the job; the caller tells listeners only after this. */
 /* A send job that has just ended as its notify_when asks, or failed an
  * attempt it will retry with every-attempt, gets its receipt's delivery
@@ -175,20 +236,13 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
  * (the daemon's delivery runner mails it). */
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
 {
-    (void)job_add_receipts(&qj->j);
-    qj->j.changed = engine_now(q);
-    int r = q->be->update(q->bs, &qj->j);
-    if (r != 0) {
-        engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the spool: %s", (unsigned long long)qj->j.id,
-                   strerror(-r));
-        return r;
-    }
-    engine_note(n, QE_CHANGED, qj->j.id);
-    engine_note(n, QE_SERVER, 0);
-    return 0;
+    struct job full;
+
+    engine_job_get(qj, &full);
+    return engine_persist_job(q, qj, &full, n);
 }
 
-void engine_set_error(struct job *j, const char *code, const char *text)
+void engine_set_error(struct job_core *j, const char *code, const char *text)
 {
     snprintf(j->error_code, sizeof j->error_code, "%s", code ? code : "");
     snprintf(j->error_text, sizeof j->error_text, "%s", text ? text : "");

@@ -80,70 +80,87 @@ struct job_delivery {
 const char *job_delivery_state_name(enum job_delivery_state s);
 int job_delivery_state_from_name(const char *name, enum job_delivery_state *out);
 
-/* A plain-data copy of one job: safe to keep after the engine moves on. */
+/* A job's fields but its delivery records (JOB_CORE_FIELDS): what the
+ * engine keeps in memory for every job, the records apart and sized to
+ * those present (docs/queue.md "Memory"). */
+#define JOB_CORE_FIELDS \
+    uint64_t id;                                                                       \
+    enum job_type type;                                                                \
+    enum job_status status;                                                            \
+    uid_t owner_uid;                                                                   \
+    gid_t owner_gid;                                                                   \
+    char recipient_number[JOB_NUMBER_MAX];                                             \
+    char recipient_name[JOB_TEXT_MAX];                                                 \
+    char sender_name[JOB_TEXT_MAX];                                                    \
+    char sender_company[JOB_TEXT_MAX];                                                 \
+    char sender_department[JOB_TEXT_MAX];                                              \
+    char billing_code[JOB_TEXT_MAX];                                                   \
+    char tsid[JOB_IDENT_MAX];                                                          \
+    int64_t submitted;    /* unix seconds */                                           \
+    int64_t scheduled;    /* time-to-send; 0 = as soon as possible */                  \
+    int64_t kill_time;    /* give up after; 0 = never */                               \
+    int64_t next_attempt; /* 0 = not planned */                                        \
+    int64_t changed;      /* last change of anything visible (mtime) */                \
+    int64_t finished;     /* 0 until done/failed/canceled */                           \
+    int priority;         /* 0..255 */                                                 \
+    int page_count;                                                                    \
+    int pages_sent;       /* confirmed by the remote, over all attempts */             \
+    uint64_t size;        /* bytes of page data */                                     \
+    int attempts;                                                                      \
+    int max_attempts;                                                                  \
+    char device_status[JOB_STATUS_TEXT_MAX];                                           \
+    char error_code[JOB_ERROR_CODE_MAX];  /* stable, e.g. "busy"; empty when none */   \
+    char error_text[JOB_ERROR_TEXT_MAX];  /* a human sentence */                       \
+    char modem[JOB_MODEM_MAX];                                                         \
+    /* known after a call; -1 / empty when unknown */                                  \
+    int bit_rate;                                                                      \
+    int ecm;                                                                           \
+    char compression[16];                                                              \
+    char remote_id[JOB_IDENT_MAX + 12];                                                \
+    int call_duration; /* seconds */                                                   \
+    /* receive jobs */                                                                 \
+    char caller_id[JOB_NUMBER_MAX];                                                    \
+    int resolution;     /* enum job_resolution the pages were rendered at */           \
+    char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */       \
+    char line[JOB_LINE_MAX]; /* the line of the last attempt; "" before the first */   \
+    char called_number[JOB_NUMBER_MAX]; /* the number the caller dialed; "" unknown */ \
+    /* Routing (docs/receiving.md): chosen once the call has ended. */                 \
+    int64_t routed;                     /* when the route was chosen; 0 = not yet */   \
+    char route[JOB_ROUTE_MAX];          /* the route's name; "" = none matched */      \
+    /* Dial rules (docs/dialing.md): the number as typed, as last dialed               \
+     * (recipient_number is the canonical one); "" for older jobs. */                  \
+    char submitted_number[JOB_NUMBER_MAX];                                             \
+    char dialed_number[JOB_NUMBER_MAX];                                                \
+    /* Modem settings asked for by the job: -1 / 0 when not given. */                  \
+    int use_ecm;        /* -1 default, 0 off, 1 on */                                  \
+    int max_bit_rate;   /* 0 or 2400..14400 */                                         \
+    int min_bit_rate;                                                                  \
+    /* Receipts (docs/receipts.md): addresses mailed when the job ends as              \
+     * notify_when says, with notify_attach; "" = none. */                             \
+    char notify[JOB_DELIVERY_TARGET_MAX];                                              \
+    int notify_when;    /* enum job_notify_when */                                     \
+    int notify_attach;  /* enum job_notify_attach */                                   \
+    /* Broadcast (docs/filesystem.md "Broadcast"): the group id shared by              \
+     * every job of one submission to many numbers (the group's first job              \
+     * id); 0 for a job submitted alone. */                                            \
+    uint64_t group;                                                                    \
+    /* end of JOB_CORE_FIELDS */
+struct job_core {
+    JOB_CORE_FIELDS
+};
+
+/* A plain-data copy of one job: safe to keep after the engine moves on.
+ * Its core fields are reached directly (j.id) or as one struct job_core
+ * (j.core), for the functions that need no delivery records. */
 struct job {
-    uint64_t id;
-    enum job_type type;
-    enum job_status status;
-    uid_t owner_uid;
-    gid_t owner_gid;
-    char recipient_number[JOB_NUMBER_MAX];
-    char recipient_name[JOB_TEXT_MAX];
-    char sender_name[JOB_TEXT_MAX];
-    char sender_company[JOB_TEXT_MAX];
-    char sender_department[JOB_TEXT_MAX];
-    char billing_code[JOB_TEXT_MAX];
-    char tsid[JOB_IDENT_MAX];
-    int64_t submitted;    /* unix seconds */
-    int64_t scheduled;    /* time-to-send; 0 = as soon as possible */
-    int64_t kill_time;    /* give up after; 0 = never */
-    int64_t next_attempt; /* 0 = not planned */
-    int64_t changed;      /* last change of anything visible (mtime) */
-    int64_t finished;     /* 0 until done/failed/canceled */
-    int priority;         /* 0..255 */
-    int page_count;
-    int pages_sent;       /* confirmed by the remote, over all attempts */
-    uint64_t size;        /* bytes of page data */
-    int attempts;
-    int max_attempts;
-    char device_status[JOB_STATUS_TEXT_MAX];
-    char error_code[JOB_ERROR_CODE_MAX];  /* stable, e.g. "busy"; empty when none */
-    char error_text[JOB_ERROR_TEXT_MAX];  /* a human sentence */
-    char modem[JOB_MODEM_MAX];
-    /* known after a call; -1 / empty when unknown */
-    int bit_rate;
-    int ecm;
-    char compression[16];
-    char remote_id[JOB_IDENT_MAX + 12];
-    int call_duration; /* seconds */
-    /* receive jobs */
-    char caller_id[JOB_NUMBER_MAX];
-    int resolution;     /* enum job_resolution the pages were rendered at */
-    char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */
-    char line[JOB_LINE_MAX]; /* the line of the last attempt; "" before the first */
-    char called_number[JOB_NUMBER_MAX]; /* the number the caller dialed; "" unknown */
-    /* Routing (docs/receiving.md): chosen once the call has ended. */
-    int64_t routed;                     /* when the route was chosen; 0 = not yet */
-    char route[JOB_ROUTE_MAX];          /* the route's name; "" = none matched */
+    union {
+        struct job_core core;
+        struct {
+            JOB_CORE_FIELDS
+        };
+    };
     int ndeliveries;
     struct job_delivery deliveries[JOB_DELIVERIES_MAX];
-    /* Dial rules (docs/dialing.md): the number as typed, as last dialed
-     * (recipient_number is the canonical one); "" for older jobs. */
-    char submitted_number[JOB_NUMBER_MAX];
-    char dialed_number[JOB_NUMBER_MAX];
-    /* Modem settings asked for by the job: -1 / 0 when not given. */
-    int use_ecm;        /* -1 default, 0 off, 1 on */
-    int max_bit_rate;   /* 0 or 2400..14400 */
-    int min_bit_rate;
-    /* Receipts (docs/receipts.md): addresses mailed when the job ends as
-     * notify_when says, with notify_attach; "" = none. */
-    char notify[JOB_DELIVERY_TARGET_MAX];
-    int notify_when;    /* enum job_notify_when */
-    int notify_attach;  /* enum job_notify_attach */
-    /* Broadcast (docs/filesystem.md "Broadcast"): the group id shared by
-     * every job of one submission to many numbers (the group's first job
-     * id); 0 for a job submitted alone. */
-    uint64_t group;
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */
