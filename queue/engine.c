@@ -968,10 +968,8 @@ static void fill_defaults(struct queue_config *c)
 static void free_queue(struct queue *q)
 {
     engine_load_free(q);
-    for (size_t i = 0; i < q->njobs; i++) {
-        free(q->jobs[i]->deliveries);
-        free(q->jobs[i]);
-    }
+    for (size_t i = 0; i < q->njobs; i++)
+        engine_free_job(q->jobs[i]);
     free(q->jobs);
     free(q->channels);
     for (int l = 0; q->lines != NULL && l < q->nlines; l++)

@@ -20,13 +20,17 @@
 
 /* One job in memory: its core fields, and its delivery records apart,
  * exactly ndeliveries of them (NULL when none): nearly every job has none,
- * and the eight records of a struct job are 5 KB (docs/queue.md "Memory").
+ * and the eight records of a struct job are 5 KB; so are the long texts
+ * most jobs leave empty (docs/queue.md "Memory").
  * engine_job_get() makes the full struct job; engine_persist_job() stores
  * one and makes it the job's state. */
 struct qjob {
     struct job_core j;
     int ndeliveries;
     struct job_delivery *deliveries;
+    /* The JOB_EXTRA_FIELDS texts, each followed by its NUL, in their
+     * order; NULL when all are empty. */
+    char *extra;
     int channel;      /* >= 0 while a call for this job is on that channel */
     int route_pos;    /* position in its route of the line to try (failover within an attempt) */
     int64_t page_mark; /* start of the page now on the line (metrics only) */
@@ -151,6 +155,8 @@ void engine_poke(struct queue *q);
 struct qjob *engine_find_job(struct queue *q, uint64_t id);
 int engine_insert_job(struct queue *q, const struct job *job);
 void engine_remove_job(struct queue *q, struct qjob *qj);
+/* Frees qj and what it holds (it is in no table). */
+void engine_free_job(struct qjob *qj);
 void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);

@@ -7,6 +7,7 @@
 #include "queue/engine.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,67 @@ struct qjob *engine_find_job(struct queue *q, uint64_t id)
     return qj;
 }
 
+/* The JOB_EXTRA_FIELDS of struct job, in their packed order. */
+static const struct {
+    size_t off, size;
+} extra_fields[] = {
+    {offsetof(struct job, sender_company), sizeof ((struct job *)0)->sender_company},
+    {offsetof(struct job, sender_department), sizeof ((struct job *)0)->sender_department},
+    {offsetof(struct job, billing_code), sizeof ((struct job *)0)->billing_code},
+    {offsetof(struct job, notify), sizeof ((struct job *)0)->notify},
+};
+#define NEXTRA (sizeof extra_fields / sizeof extra_fields[0])
+
+/* j's extra texts packed into a new *out (NULL when all are empty). */
+static int pack_extra(const struct job *j, char **out)
+{
+    size_t len[NEXTRA], total = 0;
+    const char *base = (const char *)j;
+
+    for (size_t i = 0; i < NEXTRA; i++) {
+        len[i] = strnlen(base + extra_fields[i].off, extra_fields[i].size - 1);
+        total += len[i];
+    }
+    *out = NULL;
+    if (total == 0)
+        return 0;
+    char *p = malloc(total + NEXTRA);
+    if (p == NULL)
+        return -ENOMEM;
+    *out = p;
+    for (size_t i = 0; i < NEXTRA; i++) {
+        memcpy(p, base + extra_fields[i].off, len[i]);
+        p[len[i]] = '\0';
+        p += len[i] + 1;
+    }
+    return 0;
+}
+
+/* The packed texts back into j's fields (zeroed when there are none). */
+static void unpack_extra(const char *p, struct job *j)
+{
+    char *base = (char *)j;
+
+    for (size_t i = 0; i < NEXTRA; i++) {
+        char *f = base + extra_fields[i].off;
+        memset(f, 0, extra_fields[i].size);
+        if (p != NULL) {
+            size_t n = strlen(p);
+            memcpy(f, p, n); /* packed from such a field: n < its size */
+            p += n + 1;
+        }
+    }
+}
+
+void engine_free_job(struct qjob *qj)
+{
+    if (qj == NULL)
+        return;
+    free(qj->deliveries);
+    free(qj->extra);
+    free(qj);
+}
+
 int engine_insert_job(struct queue *q, const struct job *job)
 {
     struct qjob *qj;
@@ -125,10 +187,14 @@ int engine_insert_job(struct queue *q, const struct job *job)
     }
     if ((qj = calloc(1, sizeof *qj)) == NULL)
         return -ENOMEM;
+    if (pack_extra(job, &qj->extra) != 0) {
+        free(qj);
+        return -ENOMEM;
+    }
     if (job->ndeliveries > 0) {
         int nd = job->ndeliveries > JOB_DELIVERIES_MAX ? JOB_DELIVERIES_MAX : job->ndeliveries;
         if ((qj->deliveries = malloc((size_t)nd * sizeof *qj->deliveries)) == NULL) {
-            free(qj);
+            engine_free_job(qj);
             return -ENOMEM;
         }
         memcpy(qj->deliveries, job->deliveries, (size_t)nd * sizeof *qj->deliveries);
@@ -151,8 +217,7 @@ void engine_remove_job(struct queue *q, struct qjob *qj)
         if (q->jobs[i] == qj) {
             memmove(&q->jobs[i], &q->jobs[i + 1], (q->njobs - i - 1) * sizeof *q->jobs);
             q->njobs--;
-            free(qj->deliveries);
-            free(qj);
+            engine_free_job(qj);
             return;
         }
     }
@@ -182,6 +247,7 @@ void engine_job_get(const struct qjob *qj, struct job *out)
 {
     memset(out, 0, sizeof *out);
     out->core = qj->j;
+    unpack_extra(qj->extra, out);
     out->ndeliveries = qj->ndeliveries;
     if (qj->ndeliveries > 0)
         memcpy(out->deliveries, qj->deliveries, (size_t)qj->ndeliveries * sizeof *qj->deliveries);
@@ -210,10 +276,18 @@ int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struc
             memcpy(d, full->deliveries, (size_t)full->ndeliveries * sizeof *d);
         }
     }
+    char *extra;
+    if (pack_extra(full, &extra) != 0) {
+        if (d != qj->deliveries)
+            free(d);
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: no memory for its texts", (unsigned long long)full->id);
+        return -ENOMEM;
+    }
     int r = q->be->update(q->bs, full);
     if (r != 0) {
         if (d != qj->deliveries)
             free(d);
+        free(extra);
         engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the spool: %s", (unsigned long long)full->id,
                    strerror(-r));
         return r;
@@ -222,6 +296,8 @@ int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struc
         free(qj->deliveries);
         qj->deliveries = d;
     }
+    free(qj->extra);
+    qj->extra = extra;
     qj->ndeliveries = full->ndeliveries;
     qj->j = full->core;
     engine_note(n, QE_CHANGED, qj->j.id);

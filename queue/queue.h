@@ -80,9 +80,10 @@ struct job_delivery {
 const char *job_delivery_state_name(enum job_delivery_state s);
 int job_delivery_state_from_name(const char *name, enum job_delivery_state *out);
 
-/* A job's fields but its delivery records (JOB_CORE_FIELDS): what the
- * engine keeps in memory for every job, the records apart and sized to
- * those present (docs/queue.md "Memory"). */
+/* A job's fields but its delivery records and its seldom-set long texts
+ * (JOB_CORE_FIELDS): what the engine keeps in memory for every job as
+ * they are, the others apart and sized to what is present (docs/queue.md
+ * "Memory"). */
 #define JOB_CORE_FIELDS \
     uint64_t id;                                                                       \
     enum job_type type;                                                                \
@@ -92,9 +93,6 @@ int job_delivery_state_from_name(const char *name, enum job_delivery_state *out)
     char recipient_number[JOB_NUMBER_MAX];                                             \
     char recipient_name[JOB_TEXT_MAX];                                                 \
     char sender_name[JOB_TEXT_MAX];                                                    \
-    char sender_company[JOB_TEXT_MAX];                                                 \
-    char sender_department[JOB_TEXT_MAX];                                              \
-    char billing_code[JOB_TEXT_MAX];                                                   \
     char tsid[JOB_IDENT_MAX];                                                          \
     int64_t submitted;    /* unix seconds */                                           \
     int64_t scheduled;    /* time-to-send; 0 = as soon as possible */                  \
@@ -135,9 +133,8 @@ int job_delivery_state_from_name(const char *name, enum job_delivery_state *out)
     int use_ecm;        /* -1 default, 0 off, 1 on */                                  \
     int max_bit_rate;   /* 0 or 2400..14400 */                                         \
     int min_bit_rate;                                                                  \
-    /* Receipts (docs/receipts.md): addresses mailed when the job ends as              \
-     * notify_when says, with notify_attach; "" = none. */                             \
-    char notify[JOB_DELIVERY_TARGET_MAX];                                              \
+    /* Receipts (docs/receipts.md): mailed to notify (below) when the job ends         \
+     * as notify_when says, with notify_attach. */                                     \
     int notify_when;    /* enum job_notify_when */                                     \
     int notify_attach;  /* enum job_notify_attach */                                   \
     /* Broadcast (docs/filesystem.md "Broadcast"): the group id shared by              \
@@ -148,6 +145,14 @@ int job_delivery_state_from_name(const char *name, enum job_delivery_state *out)
 struct job_core {
     JOB_CORE_FIELDS
 };
+/* The long texts most jobs leave empty: the engine keeps them packed to
+ * their length, none at all when all are empty. */
+#define JOB_EXTRA_FIELDS                                                                   \
+    char sender_company[JOB_TEXT_MAX];                                                     \
+    char sender_department[JOB_TEXT_MAX];                                                  \
+    char billing_code[JOB_TEXT_MAX];                                                       \
+    /* Receipts (docs/receipts.md): the addresses mailed; "" = none. */                    \
+    char notify[JOB_DELIVERY_TARGET_MAX];
 
 /* A plain-data copy of one job: safe to keep after the engine moves on.
  * Its core fields are reached directly (j.id) or as one struct job_core
@@ -159,6 +164,7 @@ struct job {
             JOB_CORE_FIELDS
         };
     };
+    JOB_EXTRA_FIELDS
     int ndeliveries;
     struct job_delivery deliveries[JOB_DELIVERIES_MAX];
 };

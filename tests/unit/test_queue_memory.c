@@ -1,7 +1,7 @@
 /*
  * test_queue_memory.c - the engine's compact job record (docs/queue.md
- * "Memory"): a job's delivery records are kept apart from its other
- * fields, sized to those present. Records added, changed, removed,
+ * "Memory"): a job's delivery records and its seldom-set long texts are
+ * kept apart from its other fields, sized to what is present. Records added, changed, removed,
  * persisted and reloaded; a job with all eight; a failed write that
  * changes nothing; snapshots taken while another thread changes the
  * records.
@@ -76,6 +76,9 @@ static void test_a_job_without_records_copies_out_empty(void **state)
     assert_int_equal(j.id, id);
     assert_string_equal(j.recipient_number, "5551234");
     assert_int_equal(j.ndeliveries, 0);
+    assert_string_equal(j.notify, "");
+    assert_string_equal(j.sender_company, "");
+    assert_string_equal(j.billing_code, "");
     static const struct job_delivery zero;
     for (int i = 0; i < JOB_DELIVERIES_MAX; i++)
         assert_memory_equal(&j.deliveries[i], &zero, sizeof zero);
@@ -134,12 +137,27 @@ static uint64_t submit_with_receipt(struct queue_fixture *f)
     memset(&req, 0, sizeof req);
     snprintf(req.recipient_number, sizeof req.recipient_number, "5551234");
     snprintf(req.notify, sizeof req.notify, "alice@example.org");
+    memset(req.sender_company, 'C', sizeof req.sender_company - 1); /* as long as it can be */
+    /* sender_department stays empty, between two that are not */
+    snprintf(req.billing_code, sizeof req.billing_code, "B-42");
     req.notify_when = JOB_NOTIFY_FINAL;
     int r = queue_submit(f->q, &test_owner, &req, &fd, 1, &id, why, sizeof why);
     close(fd);
     if (r != 0)
         fail_msg("submit failed: %d %s", r, why);
     return id;
+}
+
+/* The long texts kept packed come back as they were given. */
+static void assert_texts(const struct job *j)
+{
+    char company[JOB_TEXT_MAX];
+    memset(company, 'C', sizeof company - 1);
+    company[sizeof company - 1] = '\0';
+    assert_string_equal(j->sender_company, company);
+    assert_string_equal(j->sender_department, "");
+    assert_string_equal(j->billing_code, "B-42");
+    assert_string_equal(j->notify, "alice@example.org");
 }
 
 static void test_a_receipt_record_comes_and_goes_with_restart(void **state)
@@ -150,6 +168,7 @@ static void test_a_receipt_record_comes_and_goes_with_restart(void **state)
     struct job j;
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.ndeliveries, 0);
+    assert_texts(&j);
     queue_run_once(f->q); /* dialed on the fake line */
     assert_int_equal(f->line.ncalls, 1);
     struct queue_call_result res = test_result(QF_PERMANENT, "rejected", 0);
@@ -163,6 +182,7 @@ static void test_a_receipt_record_comes_and_goes_with_restart(void **state)
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.ndeliveries, 1);
     assert_string_equal(j.deliveries[0].action, JOB_RECEIPT_ACTION);
+    assert_texts(&j);
 
     /* Restarted: a new end, a new receipt; the old record is gone for good. */
     assert_int_equal(queue_control(f->q, &test_owner, id, QOP_RESTART, why, sizeof why), 0);
@@ -172,6 +192,7 @@ static void test_a_receipt_record_comes_and_goes_with_restart(void **state)
     assert_int_equal(queue_snapshot(f->q, id, &j), 0);
     assert_int_equal(j.ndeliveries, 0);
     assert_int_equal(j.status, JOB_QUEUED);
+    assert_texts(&j);
 }
 
 /* Over the in-memory store: a write that fails changes nothing in memory. */
