@@ -80,7 +80,7 @@ static bool purge_enabled(const struct queue *q)
  * until someone deletes them); receives that failed without a single
  * page (callers that never faxed: floods, wrong numbers) go after
  * received_empty_hours, so they cannot pile up. */
-static const char *purge_reason(const struct queue *q, const struct job *j, int64_t t, char *buf, size_t cap)
+static const char *purge_reason(const struct queue *q, const struct job_core *j, int64_t t, char *buf, size_t cap)
 {
     int64_t age = t - j->finished;
     if (j->type != JOB_RECEIVE) {
@@ -287,7 +287,7 @@ static struct pending_call *prepare_call(struct queue *q, struct qjob *qj, int c
  * and the result): sending again would only duplicate the fax. */
 void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes *n, const char *why)
 {
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
     j->status = JOB_DONE;
     j->finished = engine_now(q);
     engine_set_error(j, "", "");
@@ -320,7 +320,7 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
         engine_release(q, qj);
         return NULL;
     }
-    struct job saved = qj->j;
+    struct job_core saved = qj->j;
     qj->j.status = JOB_ACTIVE;
     qj->j.attempts++;
     qj->j.next_attempt = 0;
@@ -416,7 +416,7 @@ static void failover_exhausted(struct queue *q, struct qjob *qj, struct notes *n
 static void no_usable_line(struct queue *q, struct qjob *qj, const struct qline *line, const char *why,
                            struct notes *n)
 {
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
     char text[JOB_ERROR_TEXT_MAX], when[40];
     int64_t t = engine_now(q), next = t + sched_retry_delay(&q->policy, QF_NO_LINE, next_random(q));
     snprintf(text, sizeof text, "The line is unavailable: line %s: %s", line->name, why);
@@ -437,7 +437,7 @@ static void no_usable_line(struct queue *q, struct qjob *qj, const struct qline 
 /* Calls to numbers of a [destination] section with max-calls count
  * together against its limit; other numbers each against
  * per_destination_limit. */
-static int destination_key(void *ctx, const struct job *j, char *key, size_t keylen)
+static int destination_key(void *ctx, const struct job_core *j, char *key, size_t keylen)
 {
     const struct queue *q = ctx;
     struct dialplan_controls c;
@@ -453,8 +453,8 @@ static int destination_key(void *ctx, const struct job *j, char *key, size_t key
 static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, const bool *usable,
                          const char (*whys)[160], struct notes *n)
 {
-    const struct job **cand = malloc((q->njobs + 1) * sizeof *cand);
-    const struct job **active = malloc(((size_t)q->nchannels + 1) * sizeof *active);
+    const struct job_core **cand = malloc((q->njobs + 1) * sizeof *cand);
+    const struct job_core **active = malloc(((size_t)q->nchannels + 1) * sizeof *active);
     size_t *picked = malloc((q->njobs + 1) * sizeof *picked);
     int *free_of = calloc((size_t)q->nlines, sizeof *free_of);
     int *order = malloc((size_t)q->nlines * sizeof *order);
@@ -483,7 +483,7 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
     /* Every candidate in dispatch order (within the per-destination
      * limit): a job whose lines are all taken does not hold up one whose
      * lines have room. */
-    size_t np = sched_pick_keyed(cand, ncand, (const struct job *const *)active, nactive, (int)ncand,
+    size_t np = sched_pick_keyed(cand, ncand, (const struct job_core *const *)active, nactive, (int)ncand,
                                  destination_key, q, picked);
     for (size_t i = 0; i < np && ncalls < max; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
@@ -679,7 +679,7 @@ static int64_t next_due(const struct queue *q)
         due = q->claim_retry_at;
 
     for (size_t i = 0; i < q->njobs; i++) {
-        const struct job *j = &q->jobs[i]->j;
+        const struct job_core *j = &q->jobs[i]->j;
         int64_t t = 0;
         if (j->status == JOB_SCHEDULED)
             t = j->scheduled;
@@ -729,7 +729,7 @@ static void *dispatcher_main(void *arg)
 
 /* ---- reports from calls --------------------------------------------- */
 
-static void describe_success(const struct job *j, char *buf, size_t len)
+static void describe_success(const struct job_core *j, char *buf, size_t len)
 {
     int k = snprintf(buf, len, "%d page%s sent", j->pages_sent, j->pages_sent == 1 ? "" : "s");
     if (j->bit_rate > 0 && (size_t)k < len)
@@ -744,7 +744,7 @@ static void describe_success(const struct job *j, char *buf, size_t len)
 
 void engine_record_call_facts(struct qjob *qj, const struct queue_call_result *res)
 {
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
 
     if (res->pages_sent > j->pages_sent)
         j->pages_sent = res->pages_sent > j->page_count ? j->page_count : res->pages_sent;
@@ -765,7 +765,7 @@ void engine_record_call_facts(struct qjob *qj, const struct queue_call_result *r
 static void apply_verdict(struct queue *q, struct qjob *qj, enum sched_verdict v, int64_t next,
                           const struct queue_call_result *res, struct notes *n)
 {
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
     const char *code = res->code ? res->code : "", *text = res->text ? res->text : "";
     char buf[JOB_ERROR_TEXT_MAX], when[40];
     int64_t t = engine_now(q);
@@ -904,7 +904,7 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
      * (its kill time still ends the wait). */
     bool uncounted = res->failure == QF_NO_LINE && res->code && strcmp(res->code, "line_unregistered") == 0
                      && qj->j.attempts > 0;
-    struct job probe = qj->j;
+    struct job_core probe = qj->j;
     probe.attempts -= uncounted;
     enum sched_verdict v = sched_after_call(&q->policy, &probe, res->failure, engine_now(q), delay, &next);
     apply_verdict(q, qj, v, next, res, n);
@@ -1031,7 +1031,7 @@ static void free_queue(struct queue *q)
 {
     engine_load_free(q);
     for (size_t i = 0; i < q->njobs; i++)
-        free(q->jobs[i]);
+        engine_free_job(q->jobs[i]);
     free(q->jobs);
     free(q->channels);
     for (int l = 0; q->lines != NULL && l < q->nlines; l++)

@@ -18,8 +18,19 @@
 
 #define MAX_LISTENERS 8
 
+/* One job in memory: its core fields, and its delivery records apart,
+ * exactly ndeliveries of them (NULL when none): nearly every job has none,
+ * and the eight records of a struct job are 5 KB; so are the long texts
+ * most jobs leave empty (docs/queue.md "Memory").
+ * engine_job_get() makes the full struct job; engine_persist_job() stores
+ * one and makes it the job's state. */
 struct qjob {
-    struct job j;
+    struct job_core j;
+    int ndeliveries;
+    struct job_delivery *deliveries;
+    /* The JOB_EXTRA_FIELDS texts, each followed by its NUL, in their
+     * order; NULL when all are empty. */
+    char *extra;
     int channel;      /* >= 0 while a call for this job is on that channel */
     int route_pos;    /* position in its route of the line to try (failover within an attempt) */
     int64_t page_mark; /* start of the page now on the line (metrics only) */
@@ -158,7 +169,11 @@ void engine_poke(struct queue *q);
 /* The job, loaded first when it is stored but not loaded yet. */
 struct qjob *engine_find_job(struct queue *q, uint64_t id);
 int engine_insert_job(struct queue *q, const struct job *job);
+/* Makes job qj's state in memory, unwritten (another node's change). */
+int engine_job_set(struct qjob *qj, const struct job *job);
 void engine_remove_job(struct queue *q, struct qjob *qj);
+/* Frees qj and what it holds (it is in no table). */
+void engine_free_job(struct qjob *qj);
 void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Writes the job; the caller tells listeners only after this. A job whose
@@ -172,6 +187,12 @@ int engine_persist(struct queue *q, struct qjob *qj, struct notes *n);
 /* The same, for a change the caller undoes when it is not stored (it
  * answers the user or the dialer with the error): not written again. */
 int engine_store(struct queue *q, struct qjob *qj, struct notes *n);
+/* The full job of qj (core and delivery records) into out. */
+void engine_job_get(const struct qjob *qj, struct job *out);
+/* Writes full, qj's job with changes made to it (delivery records too),
+ * and only once it is stored makes it qj's state; on failure qj is as it
+ * was (-errno, logged). Adds the receipts due, sets changed. */
+int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struct notes *n);
 /* Leases (backends with claim, docs/postgresql.md): a job is claimed for
  * this node before it goes on a line; 0 when claimed or the backend has no
  * claims, else -errno (-EBUSY: another node calls it) and it is not
@@ -182,7 +203,7 @@ int engine_store(struct queue *q, struct qjob *qj, struct notes *n);
 #define ENGINE_CLAIM_BACKOFF 10 /* seconds before a job another node held is claimed again */
 int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
 void engine_release(struct queue *q, struct qjob *qj);
-void engine_set_error(struct job *j, const char *code, const char *text);
+void engine_set_error(struct job_core *j, const char *code, const char *text);
 /* Is who a member of group g (primary or supplementary)? */
 bool engine_caller_in_group(const struct queue_caller *who, gid_t g);
 /* -ENOENT (qj NULL) or -EPERM (not the owner nor an administrator) with
@@ -197,7 +218,7 @@ void engine_metrics_init(struct queue_metrics *m);
 void engine_observe_pages(struct queue *q, int pages, int64_t elapsed);
 void engine_count_call_end(struct queue *q, struct qjob *qj, struct channel *ch, const struct queue_call_result *res,
                            int new_pages);
-void engine_count_reception_end(struct queue *q, const struct job *j, const struct queue_call_result *res);
+void engine_count_reception_end(struct queue *q, const struct job_core *j, const struct queue_call_result *res);
 
 /* engine.c: what the other engine files take from calls. */
 void engine_abort_call(struct queue *q, int channel, uint64_t id);

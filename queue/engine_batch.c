@@ -29,7 +29,7 @@ int engine_batch_max(const struct queue *q, const struct qjob *lead)
  * format follow each other without a new negotiation) and the same modem
  * settings after precedence (destination > job > global). Same number
  * means the same route and line. */
-static bool batch_same_call(void *ctx, const struct job *lead, const struct job *c)
+static bool batch_same_call(void *ctx, const struct job_core *lead, const struct job_core *c)
 {
     const struct queue *q = ctx;
     if (strcmp(lead->tsid, c->tsid) != 0 || strcmp(lead->sender_name, c->sender_name) != 0
@@ -46,7 +46,7 @@ int engine_batch_collect(struct queue *q, const struct qjob *lead, struct qjob *
 {
     if (max <= 0)
         return 0;
-    const struct job **cand = malloc((q->njobs + 1) * sizeof *cand);
+    const struct job_core **cand = malloc((q->njobs + 1) * sizeof *cand);
     size_t *picked = malloc((q->njobs + 1) * sizeof *picked);
     size_t ncand = 0, np = 0;
     int n = 0;
@@ -74,7 +74,7 @@ int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struc
                       struct notes *n)
 {
     struct channel *ch = &q->channels[channel];
-    struct job saved = qj->j;
+    struct job_core saved = qj->j;
     int r = engine_claim(q, qj);
 
     if (r != 0)
@@ -113,7 +113,7 @@ bool engine_batch_leave(struct qjob *qj, struct channel *ch)
 void engine_batch_not_sent(struct queue *q, struct qjob *qj, uint64_t on_line, struct notes *n)
 {
     struct channel *ch = &q->channels[qj->channel];
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
 
     if (qj->batch_begun && j->attempts > 0)
         j->attempts--; /* the call ended as its turn began: nothing of it was sent */
@@ -143,7 +143,7 @@ bool queue_call_next_document(struct queue *q, uint64_t id)
         ok = true;
         if (!qj->batch_begun) {
             struct channel *ch = &q->channels[qj->channel];
-            struct job saved = qj->j;
+            struct job_core saved = qj->j;
             qj->j.attempts++;
             snprintf(qj->j.device_status, sizeof qj->j.device_status, "sending (after job %llu, same call)",
                      (unsigned long long)qj->batch_lead);

@@ -42,7 +42,7 @@ static bool has_control(const char *s)
 }
 
 /* Applies field = value to a copy of the job; -EINVAL/-EPERM with why. */
-static int apply(struct queue *q, const struct queue_caller *who, struct job *j, int f, const char *value,
+static int apply(struct queue *q, const struct queue_caller *who, struct job_core *j, int f, const char *value,
                  char *why, size_t whylen)
 {
     int64_t t = engine_now(q), v64;
@@ -161,7 +161,7 @@ int queue_edit(struct queue *q, const struct queue_caller *who, uint64_t id, con
         r = -EBUSY;
         goto out;
     }
-    struct job saved = qj->j;
+    struct job_core saved = qj->j;
     char before[JOB_TEXT_MAX + 32], after[JOB_TEXT_MAX + 32];
     if ((r = apply(q, who, &qj->j, f, value, why, whylen)) != 0) {
         qj->j = saved;

@@ -7,6 +7,7 @@
 #include "queue/engine.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,92 @@ struct qjob *engine_find_job(struct queue *q, uint64_t id)
     return qj;
 }
 
+/* The JOB_EXTRA_FIELDS of struct job, in their packed order. */
+static const struct {
+    size_t off, size;
+} extra_fields[] = {
+    {offsetof(struct job, sender_company), sizeof ((struct job *)0)->sender_company},
+    {offsetof(struct job, sender_department), sizeof ((struct job *)0)->sender_department},
+    {offsetof(struct job, billing_code), sizeof ((struct job *)0)->billing_code},
+    {offsetof(struct job, notify), sizeof ((struct job *)0)->notify},
+};
+#define NEXTRA (sizeof extra_fields / sizeof extra_fields[0])
+
+/* j's extra texts packed into a new *out (NULL when all are empty). */
+static int pack_extra(const struct job *j, char **out)
+{
+    size_t len[NEXTRA], total = 0;
+    const char *base = (const char *)j;
+
+    for (size_t i = 0; i < NEXTRA; i++) {
+        len[i] = strnlen(base + extra_fields[i].off, extra_fields[i].size - 1);
+        total += len[i];
+    }
+    *out = NULL;
+    if (total == 0)
+        return 0;
+    char *p = malloc(total + NEXTRA);
+    if (p == NULL)
+        return -ENOMEM;
+    *out = p;
+    for (size_t i = 0; i < NEXTRA; i++) {
+        memcpy(p, base + extra_fields[i].off, len[i]);
+        p[len[i]] = '\0';
+        p += len[i] + 1;
+    }
+    return 0;
+}
+
+/* The packed texts back into j's fields (zeroed when there are none). */
+static void unpack_extra(const char *p, struct job *j)
+{
+    char *base = (char *)j;
+
+    for (size_t i = 0; i < NEXTRA; i++) {
+        char *f = base + extra_fields[i].off;
+        memset(f, 0, extra_fields[i].size);
+        if (p != NULL) {
+            size_t n = strlen(p);
+            memcpy(f, p, n); /* packed from such a field: n < its size */
+            p += n + 1;
+        }
+    }
+}
+
+void engine_free_job(struct qjob *qj)
+{
+    if (qj == NULL)
+        return;
+    free(qj->deliveries);
+    free(qj->extra);
+    free(qj);
+}
+
+/* Makes job (core, delivery records, texts) qj's state in memory, without
+ * writing it: a change another node stored. -ENOMEM leaves qj as it was. */
+int engine_job_set(struct qjob *qj, const struct job *job)
+{
+    char *extra;
+    struct job_delivery *d = NULL;
+    int nd = job->ndeliveries < 0 ? 0 : job->ndeliveries > JOB_DELIVERIES_MAX ? JOB_DELIVERIES_MAX : job->ndeliveries;
+
+    if (pack_extra(job, &extra) != 0)
+        return -ENOMEM;
+    if (nd > 0 && (d = malloc((size_t)nd * sizeof *d)) == NULL) {
+        free(extra);
+        return -ENOMEM;
+    }
+    if (nd > 0)
+        memcpy(d, job->deliveries, (size_t)nd * sizeof *d);
+    free(qj->extra);
+    qj->extra = extra;
+    free(qj->deliveries);
+    qj->deliveries = d;
+    qj->ndeliveries = nd;
+    qj->j = job->core;
+    return 0;
+}
+
 int engine_insert_job(struct queue *q, const struct job *job)
 {
     struct qjob *qj;
@@ -125,7 +212,20 @@ int engine_insert_job(struct queue *q, const struct job *job)
     }
     if ((qj = calloc(1, sizeof *qj)) == NULL)
         return -ENOMEM;
-    qj->j = *job;
+    if (pack_extra(job, &qj->extra) != 0) {
+        free(qj);
+        return -ENOMEM;
+    }
+    if (job->ndeliveries > 0) {
+        int nd = job->ndeliveries > JOB_DELIVERIES_MAX ? JOB_DELIVERIES_MAX : job->ndeliveries;
+        if ((qj->deliveries = malloc((size_t)nd * sizeof *qj->deliveries)) == NULL) {
+            engine_free_job(qj);
+            return -ENOMEM;
+        }
+        memcpy(qj->deliveries, job->deliveries, (size_t)nd * sizeof *qj->deliveries);
+        qj->ndeliveries = nd;
+    }
+    qj->j = job->core;
     qj->channel = -1;
     size_t at = q->njobs;
     while (at > 0 && q->jobs[at - 1]->j.id > job->id)
@@ -144,7 +244,7 @@ void engine_remove_job(struct queue *q, struct qjob *qj)
                 q->nunsaved--;
             memmove(&q->jobs[i], &q->jobs[i + 1], (q->njobs - i - 1) * sizeof *q->jobs);
             q->njobs--;
-            free(qj);
+            engine_free_job(qj);
             return;
         }
     }
@@ -170,22 +270,60 @@ void engine_job_log(struct queue *q, struct notes *n, uint64_t id, const char *f
         engine_note(n, QE_LOG, id);
 }
 
-/* Writes the job; the caller tells listeners only after this. */
-/* A send job that has just ended as its notify_when asks, or failed an
- * attempt it will retry with every-attempt, gets its receipt's delivery
- * record in the same write as its state: durable before anyone acts on it
- * (the daemon's delivery runner mails it). */
-static int store_job(struct queue *q, struct qjob *qj, struct notes *n, bool keep)
+void engine_job_get(const struct qjob *qj, struct job *out)
 {
-    (void)job_add_receipts(&qj->j);
-    qj->j.changed = engine_now(q);
-    if (qj->j.status != JOB_ACTIVE)
-        qj->j.node[0] = '\0'; /* the store gives the lease up with it */
-    int r = q->be->update(q->bs, &qj->j);
+    memset(out, 0, sizeof *out);
+    out->core = qj->j;
+    unpack_extra(qj->extra, out);
+    out->ndeliveries = qj->ndeliveries;
+    if (qj->ndeliveries > 0)
+        memcpy(out->deliveries, qj->deliveries, (size_t)qj->ndeliveries * sizeof *qj->deliveries);
+}
+
+/* Writes full as qj's job; only once it is stored does it become qj's
+ * state (keep: a failed write of a change the caller made to qj's core
+ * leaves qj marked unsaved, written again by the dispatcher). */
+static int persist_full(struct queue *q, struct qjob *qj, struct job *full, struct notes *n, bool keep)
+{
+    struct job_delivery *d = qj->deliveries;
+
+    if (full->status != JOB_ACTIVE)
+        full->node[0] = '\0'; /* the store gives the lease up with it */
+
+    (void)job_add_receipts(full);
+    full->changed = engine_now(q);
+    if (full->ndeliveries < 0 || full->ndeliveries > JOB_DELIVERIES_MAX)
+        return -EINVAL;
+    /* The records' room is made before the write, so nothing can fail
+     * once the job is stored. */
+    if (full->ndeliveries != qj->ndeliveries ||
+        (full->ndeliveries > 0 &&
+         memcmp(full->deliveries, qj->deliveries, (size_t)full->ndeliveries * sizeof *d) != 0)) {
+        d = NULL;
+        if (full->ndeliveries > 0) {
+            if ((d = malloc((size_t)full->ndeliveries * sizeof *d)) == NULL) {
+                engine_log(q, QUEUE_LOG_ERR, "job %llu: no memory for its delivery records",
+                           (unsigned long long)full->id);
+                return -ENOMEM;
+            }
+            memcpy(d, full->deliveries, (size_t)full->ndeliveries * sizeof *d);
+        }
+    }
+    char *extra;
+    if (pack_extra(full, &extra) != 0) {
+        if (d != qj->deliveries)
+            free(d);
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: no memory for its texts", (unsigned long long)full->id);
+        return -ENOMEM;
+    }
+    int r = q->be->update(q->bs, full);
     if (r != 0) {
+        if (d != qj->deliveries)
+            free(d);
+        free(extra);
         if (!keep || !qj->unsaved) /* retries are summed up by the dispatcher */
             engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the store: %s%s",
-                       (unsigned long long)qj->j.id, strerror(-r),
+                       (unsigned long long)full->id, strerror(-r),
                        keep ? "; it is written again when the store takes it" : "; the change is undone");
         if (keep && !qj->unsaved) {
             qj->unsaved = true;
@@ -200,9 +338,35 @@ static int store_job(struct queue *q, struct qjob *qj, struct notes *n, bool kee
         qj->unsaved = false;
         q->nunsaved--;
     }
+    if (d != qj->deliveries) {
+        free(qj->deliveries);
+        qj->deliveries = d;
+    }
+    free(qj->extra);
+    qj->extra = extra;
+    qj->ndeliveries = full->ndeliveries;
+    qj->j = full->core;
     engine_note(n, QE_CHANGED, qj->j.id);
     engine_note(n, QE_SERVER, 0);
     return 0;
+}
+
+int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struct notes *n)
+{
+    return persist_full(q, qj, full, n, false);
+}
+
+/* Writes the job; the caller tells listeners only after this. */
+/* A send job that has just ended as its notify_when asks, or failed an
+ * attempt it will retry with every-attempt, gets its receipt's delivery
+ * record in the same write as its state: durable before anyone acts on it
+ * (the daemon's delivery runner mails it). */
+static int store_job(struct queue *q, struct qjob *qj, struct notes *n, bool keep)
+{
+    struct job full;
+
+    engine_job_get(qj, &full);
+    return persist_full(q, qj, &full, n, keep);
 }
 
 int engine_persist(struct queue *q, struct qjob *qj, struct notes *n)
@@ -215,7 +379,7 @@ int engine_store(struct queue *q, struct qjob *qj, struct notes *n)
     return store_job(q, qj, n, false);
 }
 
-void engine_set_error(struct job *j, const char *code, const char *text)
+void engine_set_error(struct job_core *j, const char *code, const char *text)
 {
     snprintf(j->error_code, sizeof j->error_code, "%s", code ? code : "");
     snprintf(j->error_text, sizeof j->error_text, "%s", text ? text : "");

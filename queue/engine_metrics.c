@@ -59,7 +59,7 @@ void engine_count_call_end(struct queue *q, struct qjob *qj, struct channel *ch,
 }
 
 /* An inbound call ended; it held its modem from answer to now. */
-void engine_count_reception_end(struct queue *q, const struct job *j, const struct queue_call_result *res)
+void engine_count_reception_end(struct queue *q, const struct job_core *j, const struct queue_call_result *res)
 {
     int64_t busy = j->finished - j->submitted;
 

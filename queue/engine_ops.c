@@ -46,7 +46,7 @@ static const char *const op_hint[] = {
 static bool apply_op(struct queue *q, struct qjob *qj, enum queue_op op, const struct queue_caller *who,
                      struct notes *n)
 {
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
     int64_t t = engine_now(q);
     unsigned long uid = (unsigned long)who->uid;
 
@@ -61,9 +61,7 @@ static bool apply_op(struct queue *q, struct qjob *qj, enum queue_op op, const s
         return false;
     case QOP_RESTART:
         j->attempts = 0;
-        j->pages_sent = 0; /* restart sends the whole fax again */
-        if (j->type == JOB_SEND)
-            j->ndeliveries = 0; /* a new end, a new receipt */
+        j->pages_sent = 0; /* restart sends the whole fax again; its receipts go (queue_control) */
         j->finished = 0;
         j->next_attempt = 0;
         engine_set_error(j, "", "");
@@ -89,7 +87,7 @@ int engine_check_access(struct queue *q, const struct queue_caller *who, struct 
         snprintf(why, whylen, "job %llu does not exist", (unsigned long long)id);
         return -ENOENT;
     }
-    if (!queue_caller_owns(q, who, &qj->j)) {
+    if (who->uid != qj->j.owner_uid && !queue_caller_is_admin(q, who)) {
         snprintf(why, whylen, "job %llu belongs to uid %lu; only its owner or an administrator may %s it",
                  (unsigned long long)id, (unsigned long)qj->j.owner_uid, what);
         return -EPERM;
@@ -134,9 +132,13 @@ int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, 
                        op == QOP_CANCEL ? "cancel" : "pause", (unsigned long)who->uid, qj->j.node);
         goto out;
     }
-    struct job saved = qj->j;
+    struct job_core saved = qj->j;
     bool abort = apply_op(q, qj, op, who, &n);
-    if ((r = engine_store(q, qj, &n)) != 0) {
+    struct job full;
+    engine_job_get(qj, &full);
+    if (op == QOP_RESTART && full.type == JOB_SEND)
+        full.ndeliveries = 0; /* a new end, a new receipt */
+    if ((r = engine_persist_job(q, qj, &full, &n)) != 0) {
         qj->j = saved;
         snprintf(why, whylen, "job %llu could not be updated in the spool: %s; nothing changed", (unsigned long long)id,
                  strerror(-r));

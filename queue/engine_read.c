@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool matches(const struct job *j, unsigned filter)
+static bool matches(const struct job_core *j, unsigned filter)
 {
     if (j->type == JOB_RECEIVE)
         return filter & QL_RECEIVED;
@@ -55,7 +55,7 @@ int queue_snapshot(struct queue *q, uint64_t id, struct job *out)
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
     if (qj != NULL)
-        *out = qj->j;
+        engine_job_get(qj, out);
     pthread_mutex_unlock(&q->lock);
     return qj != NULL ? 0 : -ENOENT;
 }
@@ -403,7 +403,7 @@ int queue_group_members(struct queue *q, uint64_t group, struct queue_group_memb
     pthread_mutex_lock(&q->lock);
     engine_load_group(q, group); /* while loading: all of it, not what is loaded so far */
     for (size_t i = first_at_or_after(q, group); i < q->njobs; i++) {
-        const struct job *j = &q->jobs[i]->j;
+        const struct job_core *j = &q->jobs[i]->j;
         if (j->group != group) /* past the group's range of ids */
             break;
         if (n == cap) {

@@ -139,8 +139,8 @@ int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call
     struct qjob *qj = find_receiving(q, id, &r);
     if (qj == NULL)
         goto out;
-    struct job *j = &qj->j;
-    struct job saved = *j;
+    struct job_core *j = &qj->j;
+    struct job_core saved = *j;
     int pages_sent = j->pages_sent;
     engine_record_call_facts(qj, res);
     j->pages_sent = pages_sent; /* a send-side count; means nothing here */

@@ -32,22 +32,19 @@ int queue_receive_route(struct queue *q, uint64_t id, const char *route, uid_t u
         r = -EALREADY;
         goto out;
     }
-    struct job saved = qj->j;
-    struct job *j = &qj->j;
-    j->routed = engine_now(q);
-    snprintf(j->route, sizeof j->route, "%s", route ? route : "");
-    j->owner_uid = uid;
-    j->owner_gid = gid;
-    j->ndeliveries = n;
+    struct job full;
+    engine_job_get(qj, &full);
+    full.routed = engine_now(q);
+    snprintf(full.route, sizeof full.route, "%s", route ? route : "");
+    full.owner_uid = uid;
+    full.owner_gid = gid;
+    full.ndeliveries = n;
     for (int i = 0; i < n; i++) {
-        j->deliveries[i] = deliveries[i];
-        j->deliveries[i].state = JD_PENDING;
+        full.deliveries[i] = deliveries[i];
+        full.deliveries[i].state = JD_PENDING;
     }
-    j->changed = j->routed;
-    if ((r = engine_store(q, qj, &notes)) != 0) {
-        qj->j = saved;
+    if ((r = engine_persist_job(q, qj, &full, &notes)) != 0)
         goto out;
-    }
     engine_job_log(q, &notes, id, "routed by %s%s%s to uid %lu, gid %lu; %d deliver%s", route && route[0] ? "route \"" : "no route",
                    route && route[0] ? route : "", route && route[0] ? "\"" : "", (unsigned long)uid,
                    (unsigned long)gid, n, n == 1 ? "y" : "ies");
@@ -96,30 +93,28 @@ int queue_delivery_update(struct queue *q, uint64_t id, int index, const struct 
         r = -ENOENT;
         goto out;
     }
-    if (index < 0 || index >= qj->j.ndeliveries || (unsigned)d->state >= JD_STATE_COUNT) {
+    if (index < 0 || index >= qj->ndeliveries || (unsigned)d->state >= JD_STATE_COUNT) {
         r = -EINVAL;
         goto out;
     }
-    struct job_delivery before = qj->j.deliveries[index];
+    struct job_delivery before = qj->deliveries[index];
     if (before.of_attempt != d->of_attempt) {
         r = -ESTALE; /* the slot now holds a newer attempt receipt: this outcome is of one that is gone */
         goto out;
     }
-    int64_t changed = qj->j.changed;
-    qj->j.deliveries[index] = *d;
+    struct job full;
+    engine_job_get(qj, &full);
+    struct job_delivery *after = &full.deliveries[index];
+    *after = *d;
     /* The action and target are the route's: a record cannot be turned into another. */
-    memcpy(qj->j.deliveries[index].action, before.action, sizeof before.action);
-    memcpy(qj->j.deliveries[index].target, before.target, sizeof before.target);
-    qj->j.deliveries[index].of_attempt = before.of_attempt;
-    qj->j.deliveries[index].retry_at = before.retry_at;
-    memcpy(qj->j.deliveries[index].reason, before.reason, sizeof before.reason);
-    qj->j.changed = engine_now(q);
-    if ((r = engine_store(q, qj, &notes)) != 0) {
-        qj->j.deliveries[index] = before;
-        qj->j.changed = changed;
+    memcpy(after->action, before.action, sizeof before.action);
+    memcpy(after->target, before.target, sizeof before.target);
+    after->of_attempt = before.of_attempt;
+    after->retry_at = before.retry_at;
+    memcpy(after->reason, before.reason, sizeof before.reason);
+    if ((r = engine_persist_job(q, qj, &full, &notes)) != 0)
         goto out;
-    }
-    count_outcome(q, &before, &qj->j.deliveries[index]);
+    count_outcome(q, &before, &qj->deliveries[index]);
     if (d->state != before.state)
         engine_job_log(q, &notes, id, "delivery %d (%s %s): %s%s%s", index + 1, before.action, before.target,
                        job_delivery_state_name(d->state), d->error[0] ? ": " : "", d->error);
@@ -138,8 +133,8 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
     struct qjob *qj = engine_find_job(q, id);
     if ((r = engine_check_access(q, who, qj, id, "redeliver", why, whylen)) != 0)
         goto out;
-    bool receipt = qj->j.type == JOB_SEND && qj->j.ndeliveries > 0; /* its receipt again */
-    if (!receipt && (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->j.ndeliveries == 0)) {
+    bool receipt = qj->j.type == JOB_SEND && qj->ndeliveries > 0; /* its receipt again */
+    if (!receipt && (qj->j.type != JOB_RECEIVE || qj->j.routed == 0 || qj->ndeliveries == 0)) {
         snprintf(why, whylen, "job %llu has no deliveries to repeat; only a received fax whose route delivers it can be redelivered",
                  (unsigned long long)id);
         r = -EINVAL;
@@ -149,17 +144,18 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
      * good is tried again, so redeliver cannot make the daemon mail anyone
      * over and over. */
     int again = 0;
-    for (int i = 0; receipt && i < qj->j.ndeliveries; i++)
-        again += qj->j.deliveries[i].state == JD_FAILED;
+    for (int i = 0; receipt && i < qj->ndeliveries; i++)
+        again += qj->deliveries[i].state == JD_FAILED;
     if (receipt && again == 0) {
         snprintf(why, whylen, "job %llu: its receipt was not given up on (see deliveries); only a failed receipt "
                  "can be sent again", (unsigned long long)id);
         r = -EINVAL;
         goto out;
     }
-    struct job saved = qj->j;
-    for (int i = 0; i < qj->j.ndeliveries; i++) {
-        struct job_delivery *d = &qj->j.deliveries[i];
+    struct job full;
+    engine_job_get(qj, &full);
+    for (int i = 0; i < full.ndeliveries; i++) {
+        struct job_delivery *d = &full.deliveries[i];
         if (receipt && d->state != JD_FAILED)
             continue;
         d->state = JD_PENDING;
@@ -167,9 +163,7 @@ int queue_redeliver(struct queue *q, const struct queue_caller *who, uint64_t id
         d->first_try = 0;
         d->next_try = 0;
     }
-    qj->j.changed = engine_now(q);
-    if ((r = engine_store(q, qj, &notes)) != 0) {
-        qj->j = saved;
+    if ((r = engine_persist_job(q, qj, &full, &notes)) != 0) {
         snprintf(why, whylen, "the spool could not record it: %s", strerror(-r));
         goto out;
     }

@@ -190,7 +190,7 @@ static int check_request(struct queue *q, const struct queue_caller *who, const 
         return -EPERM;
     }
     job->max_attempts = req->max_attempts ? req->max_attempts : q->cfg.max_attempts;
-    job->status = sched_waiting_state(job, t);
+    job->status = sched_waiting_state(&job->core, t);
     return 0;
 }
 

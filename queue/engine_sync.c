@@ -45,7 +45,7 @@ static bool waiting(enum job_status s)
 static void apply_stop(struct sync_ctx *sc, struct qjob *qj, int op)
 {
     struct queue *q = sc->q;
-    struct job *j = &qj->j;
+    struct job_core *j = &qj->j;
     bool calling = qj->channel >= 0;
 
     if (!calling && !waiting(j->status))
@@ -69,7 +69,7 @@ static void apply_stop(struct sync_ctx *sc, struct qjob *qj, int op)
     sc->changed++;
 }
 
-static bool same(const struct job *a, const struct job *b)
+static bool same(const struct job_core *a, const struct job_core *b)
 {
     return a->status == b->status && a->changed == b->changed && a->pages_sent == b->pages_sent &&
            a->attempts == b->attempts && a->page_count == b->page_count && strcmp(a->node, b->node) == 0;
@@ -106,8 +106,9 @@ static int apply_change(void *arg, const struct queue_store_change *c)
         if (c->stop_request >= 0)
             apply_stop(sc, qj, c->stop_request);
         return 0;
-    } else if (!same(&qj->j, c->job)) {
-        qj->j = *c->job;
+    } else if (!same(&qj->j, &c->job->core)) {
+        if (engine_job_set(qj, c->job) != 0)
+            return -ENOMEM;
         engine_note(sc->n, QE_CHANGED, c->id);
         engine_note(sc->n, QE_SERVER, 0);
         sc->changed++;

@@ -80,75 +80,98 @@ struct job_delivery {
 const char *job_delivery_state_name(enum job_delivery_state s);
 int job_delivery_state_from_name(const char *name, enum job_delivery_state *out);
 
-/* A plain-data copy of one job: safe to keep after the engine moves on. */
 #define JOB_NODE_MAX 64
+/* A job's fields but its delivery records and its seldom-set long texts
+ * (JOB_CORE_FIELDS): what the engine keeps in memory for every job as
+ * they are, the others apart and sized to what is present (docs/queue.md
+ * "Memory"). */
+#define JOB_CORE_FIELDS \
+    uint64_t id;                                                                       \
+    enum job_type type;                                                                \
+    enum job_status status;                                                            \
+    uid_t owner_uid;                                                                   \
+    gid_t owner_gid;                                                                   \
+    char recipient_number[JOB_NUMBER_MAX];                                             \
+    char recipient_name[JOB_TEXT_MAX];                                                 \
+    char sender_name[JOB_TEXT_MAX];                                                    \
+    char tsid[JOB_IDENT_MAX];                                                          \
+    int64_t submitted;    /* unix seconds */                                           \
+    int64_t scheduled;    /* time-to-send; 0 = as soon as possible */                  \
+    int64_t kill_time;    /* give up after; 0 = never */                               \
+    int64_t next_attempt; /* 0 = not planned */                                        \
+    int64_t changed;      /* last change of anything visible (mtime) */                \
+    int64_t finished;     /* 0 until done/failed/canceled */                           \
+    int priority;         /* 0..255 */                                                 \
+    int page_count;                                                                    \
+    int pages_sent;       /* confirmed by the remote, over all attempts */             \
+    uint64_t size;        /* bytes of page data */                                     \
+    int attempts;                                                                      \
+    int max_attempts;                                                                  \
+    char device_status[JOB_STATUS_TEXT_MAX];                                           \
+    char error_code[JOB_ERROR_CODE_MAX];  /* stable, e.g. "busy"; empty when none */   \
+    char error_text[JOB_ERROR_TEXT_MAX];  /* a human sentence */                       \
+    char modem[JOB_MODEM_MAX];                                                         \
+    /* known after a call; -1 / empty when unknown */                                  \
+    int bit_rate;                                                                      \
+    int ecm;                                                                           \
+    char compression[16];                                                              \
+    char remote_id[JOB_IDENT_MAX + 12];                                                \
+    int call_duration; /* seconds */                                                   \
+    /* receive jobs */                                                                 \
+    char caller_id[JOB_NUMBER_MAX];                                                    \
+    int resolution;     /* enum job_resolution the pages were rendered at */           \
+    char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */       \
+    char line[JOB_LINE_MAX]; /* the line of the last attempt; "" before the first */   \
+    char called_number[JOB_NUMBER_MAX]; /* the number the caller dialed; "" unknown */ \
+    /* Routing (docs/receiving.md): chosen once the call has ended. */                 \
+    int64_t routed;                     /* when the route was chosen; 0 = not yet */   \
+    char route[JOB_ROUTE_MAX];          /* the route's name; "" = none matched */      \
+    /* Dial rules (docs/dialing.md): the number as typed, as last dialed               \
+     * (recipient_number is the canonical one); "" for older jobs. */                  \
+    char submitted_number[JOB_NUMBER_MAX];                                             \
+    char dialed_number[JOB_NUMBER_MAX];                                                \
+    /* Modem settings asked for by the job: -1 / 0 when not given. */                  \
+    int use_ecm;        /* -1 default, 0 off, 1 on */                                  \
+    int max_bit_rate;   /* 0 or 2400..14400 */                                         \
+    int min_bit_rate;                                                                  \
+    /* Receipts (docs/receipts.md): mailed to notify (below) when the job ends         \
+     * as notify_when says, with notify_attach. */                                     \
+    int notify_when;    /* enum job_notify_when */                                     \
+    int notify_attach;  /* enum job_notify_attach */                                   \
+    /* Broadcast (docs/filesystem.md "Broadcast"): the group id shared by              \
+     * every job of one submission to many numbers (the group's first job              \
+     * id); 0 for a job submitted alone. */                                            \
+    uint64_t group;                                                                    \
+    /* Several nodes on one store (docs/postgresql.md): the node calling              \
+     * the job while it is active, "" otherwise. Not in the job file: the             \
+     * store keeps it beside the job. */                                               \
+    char node[JOB_NODE_MAX];                                                           \
+    /* end of JOB_CORE_FIELDS */
+struct job_core {
+    JOB_CORE_FIELDS
+};
+/* The long texts most jobs leave empty: the engine keeps them packed to
+ * their length, none at all when all are empty. */
+#define JOB_EXTRA_FIELDS                                                                   \
+    char sender_company[JOB_TEXT_MAX];                                                     \
+    char sender_department[JOB_TEXT_MAX];                                                  \
+    char billing_code[JOB_TEXT_MAX];                                                       \
+    /* Receipts (docs/receipts.md): the addresses mailed; "" = none. */                    \
+    char notify[JOB_DELIVERY_TARGET_MAX];
+
+/* A plain-data copy of one job: safe to keep after the engine moves on.
+ * Its core fields are reached directly (j.id) or as one struct job_core
+ * (j.core), for the functions that need no delivery records. */
 struct job {
-    uint64_t id;
-    enum job_type type;
-    enum job_status status;
-    uid_t owner_uid;
-    gid_t owner_gid;
-    char recipient_number[JOB_NUMBER_MAX];
-    char recipient_name[JOB_TEXT_MAX];
-    char sender_name[JOB_TEXT_MAX];
-    char sender_company[JOB_TEXT_MAX];
-    char sender_department[JOB_TEXT_MAX];
-    char billing_code[JOB_TEXT_MAX];
-    char tsid[JOB_IDENT_MAX];
-    int64_t submitted;    /* unix seconds */
-    int64_t scheduled;    /* time-to-send; 0 = as soon as possible */
-    int64_t kill_time;    /* give up after; 0 = never */
-    int64_t next_attempt; /* 0 = not planned */
-    int64_t changed;      /* last change of anything visible (mtime) */
-    int64_t finished;     /* 0 until done/failed/canceled */
-    int priority;         /* 0..255 */
-    int page_count;
-    int pages_sent;       /* confirmed by the remote, over all attempts */
-    uint64_t size;        /* bytes of page data */
-    int attempts;
-    int max_attempts;
-    char device_status[JOB_STATUS_TEXT_MAX];
-    char error_code[JOB_ERROR_CODE_MAX];  /* stable, e.g. "busy"; empty when none */
-    char error_text[JOB_ERROR_TEXT_MAX];  /* a human sentence */
-    char modem[JOB_MODEM_MAX];
-    /* known after a call; -1 / empty when unknown */
-    int bit_rate;
-    int ecm;
-    char compression[16];
-    char remote_id[JOB_IDENT_MAX + 12];
-    int call_duration; /* seconds */
-    /* receive jobs */
-    char caller_id[JOB_NUMBER_MAX];
-    int resolution;     /* enum job_resolution the pages were rendered at */
-    char transport[8];  /* "g711", "t38", "sim", "exec"; "" until a call says */
-    char line[JOB_LINE_MAX]; /* the line of the last attempt; "" before the first */
-    char called_number[JOB_NUMBER_MAX]; /* the number the caller dialed; "" unknown */
-    /* Routing (docs/receiving.md): chosen once the call has ended. */
-    int64_t routed;                     /* when the route was chosen; 0 = not yet */
-    char route[JOB_ROUTE_MAX];          /* the route's name; "" = none matched */
+    union {
+        struct job_core core;
+        struct {
+            JOB_CORE_FIELDS
+        };
+    };
+    JOB_EXTRA_FIELDS
     int ndeliveries;
     struct job_delivery deliveries[JOB_DELIVERIES_MAX];
-    /* Dial rules (docs/dialing.md): the number as typed, as last dialed
-     * (recipient_number is the canonical one); "" for older jobs. */
-    char submitted_number[JOB_NUMBER_MAX];
-    char dialed_number[JOB_NUMBER_MAX];
-    /* Modem settings asked for by the job: -1 / 0 when not given. */
-    int use_ecm;        /* -1 default, 0 off, 1 on */
-    int max_bit_rate;   /* 0 or 2400..14400 */
-    int min_bit_rate;
-    /* Receipts (docs/receipts.md): addresses mailed when the job ends as
-     * notify_when says, with notify_attach; "" = none. */
-    char notify[JOB_DELIVERY_TARGET_MAX];
-    int notify_when;    /* enum job_notify_when */
-    int notify_attach;  /* enum job_notify_attach */
-    /* Broadcast (docs/filesystem.md "Broadcast"): the group id shared by
-     * every job of one submission to many numbers (the group's first job
-     * id); 0 for a job submitted alone. */
-    uint64_t group;
-    /* Several nodes on one store (docs/postgresql.md): the node calling
-     * the job while it is active, "" otherwise. Not in the job file: the
-     * store keeps it beside the job. */
-    char node[JOB_NODE_MAX];
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */

@@ -38,8 +38,8 @@ int sched_retry_delay(const struct sched_policy *p, enum queue_failure f, uint32
 
 int sched_compare_due(const void *a, const void *b)
 {
-    const struct job *x = *(const struct job *const *)a;
-    const struct job *y = *(const struct job *const *)b;
+    const struct job_core *x = *(const struct job_core *const *)a;
+    const struct job_core *y = *(const struct job_core *const *)b;
 
     if (x->priority != y->priority)
         return x->priority > y->priority ? -1 : 1;
@@ -48,8 +48,8 @@ int sched_compare_due(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static size_t calls_to(const char *number, const struct job *const *active, size_t nactive,
-                       const struct job **candidates, const size_t *picked, size_t npicked)
+static size_t calls_to(const char *number, const struct job_core *const *active, size_t nactive,
+                       const struct job_core **candidates, const size_t *picked, size_t npicked)
 {
     size_t n = 0;
 
@@ -60,7 +60,7 @@ static size_t calls_to(const char *number, const struct job *const *active, size
     return n;
 }
 
-size_t sched_pick(const struct job **candidates, size_t ncandidates, const struct job *const *active,
+size_t sched_pick(const struct job_core **candidates, size_t ncandidates, const struct job_core *const *active,
                   size_t nactive, int free_channels, int per_destination_limit, size_t *picked)
 {
     size_t npicked = 0;
@@ -77,8 +77,8 @@ size_t sched_pick(const struct job **candidates, size_t ncandidates, const struc
     return npicked;
 }
 
-static size_t calls_keyed(const char *want, const struct job *const *active, size_t nactive,
-                          const struct job **candidates, const size_t *picked, size_t npicked, sched_key_fn key,
+static size_t calls_keyed(const char *want, const struct job_core *const *active, size_t nactive,
+                          const struct job_core **candidates, const size_t *picked, size_t npicked, sched_key_fn key,
                           void *ctx)
 {
     char k[SCHED_KEY_MAX];
@@ -95,7 +95,7 @@ static size_t calls_keyed(const char *want, const struct job *const *active, siz
     return n;
 }
 
-size_t sched_batch_pick(const struct job *lead, const struct job *const *candidates, size_t ncandidates,
+size_t sched_batch_pick(const struct job_core *lead, const struct job_core *const *candidates, size_t ncandidates,
                         int max_jobs, sched_batch_fn same, void *ctx, size_t *picked)
 {
     size_t n = 0;
@@ -103,7 +103,7 @@ size_t sched_batch_pick(const struct job *lead, const struct job *const *candida
     if (max_jobs <= 1)
         return 0;
     for (size_t i = 0; i < ncandidates; i++) {
-        const struct job *c = candidates[i];
+        const struct job_core *c = candidates[i];
         if (c == lead || c->id == lead->id || c->owner_uid != lead->owner_uid || c->pages_sent >= c->page_count
             || strcmp(c->recipient_number, lead->recipient_number) != 0 || (same && !same(ctx, lead, c)))
             continue;
@@ -118,7 +118,7 @@ size_t sched_batch_pick(const struct job *lead, const struct job *const *candida
     return n < (size_t)max_jobs - 1 ? n : (size_t)max_jobs - 1;
 }
 
-size_t sched_pick_keyed(const struct job **candidates, size_t ncandidates, const struct job *const *active,
+size_t sched_pick_keyed(const struct job_core **candidates, size_t ncandidates, const struct job_core *const *active,
                         size_t nactive, int free_channels, sched_key_fn key, void *ctx, size_t *picked)
 {
     size_t npicked = 0;
@@ -135,7 +135,7 @@ size_t sched_pick_keyed(const struct job **candidates, size_t ncandidates, const
     return npicked;
 }
 
-enum sched_verdict sched_after_call(const struct sched_policy *p, const struct job *job,
+enum sched_verdict sched_after_call(const struct sched_policy *p, const struct job_core *job,
                                     enum queue_failure f, int64_t now, int delay, int64_t *next_attempt)
 {
     int max = job->max_attempts > 0 ? job->max_attempts : p->max_attempts;
@@ -161,7 +161,7 @@ enum sched_verdict sched_after_call(const struct sched_policy *p, const struct j
     return SCHED_RETRY;
 }
 
-enum job_status sched_waiting_state(const struct job *job, int64_t now)
+enum job_status sched_waiting_state(const struct job_core *job, int64_t now)
 {
     if (job->scheduled > now)
         return JOB_SCHEDULED;
@@ -170,7 +170,7 @@ enum job_status sched_waiting_state(const struct job *job, int64_t now)
     return JOB_QUEUED;
 }
 
-bool sched_expired(const struct job *job, int64_t now)
+bool sched_expired(const struct job_core *job, int64_t now)
 {
     return job->kill_time != 0 && now >= job->kill_time;
 }

@@ -14,6 +14,7 @@ foreach(name jobfile job sched engine spool document intake receive fault check 
              broadcast
              batch
              load
+             memory
              )
   add_executable(test_queue_${name} ${CMAKE_CURRENT_LIST_DIR}/test_queue_${name}.c)
   target_link_libraries(test_queue_${name} PRIVATE faxfs_queue_testutil)

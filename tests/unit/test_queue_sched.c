@@ -13,7 +13,7 @@
 
 #include "queue/sched.h"
 
-static struct job make_job(uint64_t id, const char *number, int priority, int64_t submitted)
+static struct job_core make_job(uint64_t id, const char *number, int priority, int64_t submitted)
 {
     struct job j;
 
@@ -24,7 +24,7 @@ static struct job make_job(uint64_t id, const char *number, int priority, int64_
     j.submitted = submitted;
     j.page_count = 2;
     j.status = JOB_QUEUED;
-    return j;
+    return j.core;
 }
 
 static struct sched_policy default_policy(void)
@@ -37,9 +37,9 @@ static struct sched_policy default_policy(void)
 static void test_higher_priority_goes_first_then_older_jobs(void **state)
 {
     (void)state;
-    struct job a = make_job(1, "1", JOB_PRIORITY_NORMAL, 100), b = make_job(2, "2", JOB_PRIORITY_HIGH, 200),
+    struct job_core a = make_job(1, "1", JOB_PRIORITY_NORMAL, 100), b = make_job(2, "2", JOB_PRIORITY_HIGH, 200),
                c = make_job(3, "3", JOB_PRIORITY_NORMAL, 50);
-    const struct job *cand[] = {&a, &b, &c};
+    const struct job_core *cand[] = {&a, &b, &c};
     size_t picked[3];
 
     assert_int_equal(sched_pick(cand, 3, NULL, 0, 3, 0, picked), 3);
@@ -51,8 +51,8 @@ static void test_higher_priority_goes_first_then_older_jobs(void **state)
 static void test_no_more_calls_than_free_channels(void **state)
 {
     (void)state;
-    struct job a = make_job(1, "1", 128, 1), b = make_job(2, "2", 128, 2);
-    const struct job *cand[] = {&a, &b};
+    struct job_core a = make_job(1, "1", 128, 1), b = make_job(2, "2", 128, 2);
+    const struct job_core *cand[] = {&a, &b};
     size_t picked[2];
 
     assert_int_equal(sched_pick(cand, 2, NULL, 0, 1, 0, picked), 1);
@@ -62,8 +62,8 @@ static void test_no_more_calls_than_free_channels(void **state)
 static void test_one_call_per_destination_by_limit(void **state)
 {
     (void)state;
-    struct job a = make_job(1, "555", 128, 1), b = make_job(2, "555", 128, 2), c = make_job(3, "777", 128, 3);
-    const struct job *cand[] = {&a, &b, &c};
+    struct job_core a = make_job(1, "555", 128, 1), b = make_job(2, "555", 128, 2), c = make_job(3, "777", 128, 3);
+    const struct job_core *cand[] = {&a, &b, &c};
     size_t picked[3];
 
     assert_int_equal(sched_pick(cand, 3, NULL, 0, 3, 1, picked), 2);
@@ -73,7 +73,7 @@ static void test_one_call_per_destination_by_limit(void **state)
 
 /* A [destination 555X] with max-calls 1 groups 5551 and 5552; other
  * numbers keep a limit of 2 each. */
-static int group_key(void *ctx, const struct job *j, char *key, size_t keylen)
+static int group_key(void *ctx, const struct job_core *j, char *key, size_t keylen)
 {
     (void)ctx;
     if (strncmp(j->recipient_number, "555", 3) == 0 && strlen(j->recipient_number) == 4) {
@@ -87,9 +87,9 @@ static int group_key(void *ctx, const struct job *j, char *key, size_t keylen)
 static void test_keyed_limit_groups_numbers_of_a_destination(void **state)
 {
     (void)state;
-    struct job a = make_job(1, "5551", 128, 1), b = make_job(2, "5552", 128, 2), c = make_job(3, "777", 128, 3),
+    struct job_core a = make_job(1, "5551", 128, 1), b = make_job(2, "5552", 128, 2), c = make_job(3, "777", 128, 3),
                d = make_job(4, "777", 128, 4), e = make_job(5, "777", 128, 5);
-    const struct job *cand[] = {&a, &b, &c, &d, &e};
+    const struct job_core *cand[] = {&a, &b, &c, &d, &e};
     size_t picked[5];
 
     assert_int_equal(sched_pick_keyed(cand, 5, NULL, 0, 5, group_key, NULL, picked), 3);
@@ -97,18 +97,18 @@ static void test_keyed_limit_groups_numbers_of_a_destination(void **state)
     assert_int_equal(cand[picked[1]]->id, 3);
     assert_int_equal(cand[picked[2]]->id, 4);
     /* An active call of the group holds both numbers back. */
-    struct job busy = make_job(9, "5553", 128, 0);
-    const struct job *active[] = {&busy};
-    const struct job *cand2[] = {&a, &b};
+    struct job_core busy = make_job(9, "5553", 128, 0);
+    const struct job_core *active[] = {&busy};
+    const struct job_core *cand2[] = {&a, &b};
     assert_int_equal(sched_pick_keyed(cand2, 2, active, 1, 2, group_key, NULL, picked), 0);
 }
 
 static void test_active_calls_count_against_the_destination_limit(void **state)
 {
     (void)state;
-    struct job busy = make_job(9, "555", 128, 0), a = make_job(1, "555", 128, 1);
-    const struct job *active[] = {&busy};
-    const struct job *cand[] = {&a};
+    struct job_core busy = make_job(9, "555", 128, 0), a = make_job(1, "555", 128, 1);
+    const struct job_core *active[] = {&busy};
+    const struct job_core *cand[] = {&a};
     size_t picked[1];
 
     assert_int_equal(sched_pick(cand, 1, active, 1, 2, 1, picked), 0);
@@ -159,7 +159,7 @@ static void test_failed_call_is_retried_while_attempts_remain(void **state)
 {
     (void)state;
     struct sched_policy p = default_policy();
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
     int64_t next;
 
     j.attempts = 1;
@@ -171,7 +171,7 @@ static void test_attempts_exhausted_fails_the_job(void **state)
 {
     (void)state;
     struct sched_policy p = default_policy();
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
     int64_t next;
 
     j.attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
@@ -184,7 +184,7 @@ static void test_retry_after_the_kill_time_fails_the_job(void **state)
 {
     (void)state;
     struct sched_policy p = default_policy();
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
     int64_t next;
 
     j.attempts = 1;
@@ -196,7 +196,7 @@ static void test_permanent_error_fails_at_once(void **state)
 {
     (void)state;
     struct sched_policy p = default_policy();
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
     int64_t next;
 
     j.attempts = 1;
@@ -207,7 +207,7 @@ static void test_success_with_pages_missing_is_not_done(void **state)
 {
     (void)state;
     struct sched_policy p = default_policy();
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
     int64_t next;
 
     j.attempts = 1;
@@ -221,7 +221,7 @@ static void test_aborted_call_is_requeued_not_failed(void **state)
 {
     (void)state;
     struct sched_policy p = default_policy();
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
     int64_t next;
 
     j.attempts = QUEUE_DEFAULT_MAX_ATTEMPTS;
@@ -231,7 +231,7 @@ static void test_aborted_call_is_requeued_not_failed(void **state)
 static void test_waiting_state_follows_the_job_times(void **state)
 {
     (void)state;
-    struct job j = make_job(1, "1", 128, 0);
+    struct job_core j = make_job(1, "1", 128, 0);
 
     assert_int_equal(sched_waiting_state(&j, 100), JOB_QUEUED);
     j.scheduled = 200;
@@ -244,7 +244,7 @@ static void test_waiting_state_follows_the_job_times(void **state)
 
 /* ---- batching: which jobs ride in one call ---- */
 
-static bool same_settings(void *ctx, const struct job *lead, const struct job *c)
+static bool same_settings(void *ctx, const struct job_core *lead, const struct job_core *c)
 {
     (void)ctx;
     return lead->use_ecm == c->use_ecm;
@@ -253,10 +253,10 @@ static bool same_settings(void *ctx, const struct job *lead, const struct job *c
 static void test_batch_takes_same_owner_same_number_only(void **state)
 {
     (void)state;
-    struct job lead = make_job(1, "5551234", 128, 1), a = make_job(2, "5551234", 128, 2),
+    struct job_core lead = make_job(1, "5551234", 128, 1), a = make_job(2, "5551234", 128, 2),
                other_owner = make_job(3, "5551234", 128, 3), other_number = make_job(4, "5559999", 128, 4);
     other_owner.owner_uid = lead.owner_uid + 1;
-    const struct job *cand[] = {&other_owner, &lead, &other_number, &a};
+    const struct job_core *cand[] = {&other_owner, &lead, &other_number, &a};
     size_t picked[4];
     assert_int_equal(sched_batch_pick(&lead, cand, 4, 10, same_settings, NULL, picked), 1);
     assert_ptr_equal(cand[picked[0]], &a);
@@ -265,9 +265,9 @@ static void test_batch_takes_same_owner_same_number_only(void **state)
 static void test_batch_respects_the_cap_counting_the_lead(void **state)
 {
     (void)state;
-    struct job lead = make_job(1, "555", 128, 1), a = make_job(2, "555", 128, 2), b = make_job(3, "555", 128, 3),
+    struct job_core lead = make_job(1, "555", 128, 1), a = make_job(2, "555", 128, 2), b = make_job(3, "555", 128, 3),
                c = make_job(4, "555", 128, 4);
-    const struct job *cand[] = {&a, &b, &c};
+    const struct job_core *cand[] = {&a, &b, &c};
     size_t picked[3];
     assert_int_equal(sched_batch_pick(&lead, cand, 3, 3, same_settings, NULL, picked), 2);
     assert_ptr_equal(cand[picked[0]], &a);
@@ -279,9 +279,9 @@ static void test_batch_respects_the_cap_counting_the_lead(void **state)
 static void test_batch_fills_in_priority_order(void **state)
 {
     (void)state;
-    struct job lead = make_job(1, "555", 200, 1), low = make_job(2, "555", 10, 2), high = make_job(3, "555", 255, 9),
+    struct job_core lead = make_job(1, "555", 200, 1), low = make_job(2, "555", 10, 2), high = make_job(3, "555", 255, 9),
                normal_old = make_job(4, "555", 128, 3), normal_new = make_job(5, "555", 128, 8);
-    const struct job *cand[] = {&low, &normal_new, &high, &normal_old};
+    const struct job_core *cand[] = {&low, &normal_new, &high, &normal_old};
     size_t picked[4];
     assert_int_equal(sched_batch_pick(&lead, cand, 4, 4, same_settings, NULL, picked), 3);
     assert_ptr_equal(cand[picked[0]], &high);
@@ -292,12 +292,12 @@ static void test_batch_fills_in_priority_order(void **state)
 static void test_batch_leaves_out_other_settings_and_sent_jobs(void **state)
 {
     (void)state;
-    struct job lead = make_job(1, "555", 128, 1), no_ecm = make_job(2, "555", 128, 2), sent = make_job(3, "555", 128, 3),
+    struct job_core lead = make_job(1, "555", 128, 1), no_ecm = make_job(2, "555", 128, 2), sent = make_job(3, "555", 128, 3),
                fine = make_job(4, "555", 128, 4);
     no_ecm.use_ecm = 0;
     lead.use_ecm = fine.use_ecm = sent.use_ecm = 1;
     sent.pages_sent = sent.page_count;
-    const struct job *cand[] = {&no_ecm, &sent, &fine};
+    const struct job_core *cand[] = {&no_ecm, &sent, &fine};
     size_t picked[3];
     assert_int_equal(sched_batch_pick(&lead, cand, 3, 10, same_settings, NULL, picked), 1);
     assert_ptr_equal(cand[picked[0]], &fine);
