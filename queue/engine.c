@@ -171,11 +171,13 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
         if (s == JOB_ACTIVE && qj->channel < 0 && qj->lease_end != 0 && t >= qj->lease_end) {
             /* another node's call whose lease ran out: a candidate again
              * here (not written: the claim decides who calls it) */
+            char node[JOB_NODE_MAX];
+            engine_job_node(qj, node, sizeof node);
             engine_log(q, QUEUE_LOG_NOTICE, "job %llu: the lease of node '%s' ran out; it may be called here",
-                       (unsigned long long)qj->j.id, qj->j.node);
+                       (unsigned long long)qj->j.id, node);
             qj->lease_end = 0;
             qj->j.status = JOB_QUEUED;
-            qj->j.node[0] = '\0';
+            engine_job_clear_node(qj);
             engine_note(n, QE_CHANGED, qj->j.id);
             continue;
         }
@@ -327,7 +329,6 @@ static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int 
     snprintf(qj->j.modem, sizeof qj->j.modem, "%s", ch->name);
     snprintf(qj->j.line, sizeof qj->j.line, "%s", q->lines[ch->line].name);
     snprintf(qj->j.device_status, sizeof qj->j.device_status, "dialing");
-    snprintf(qj->j.node, sizeof qj->j.node, "%s", engine_node_name(q));
     snprintf(qj->j.dialed_number, sizeof qj->j.dialed_number, "%.*s", (int)sizeof qj->j.dialed_number - 1, pc->number);
     if (engine_store(q, qj, n) != 0) {
         qj->j = saved; /* not durable: do not dial */

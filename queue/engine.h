@@ -171,6 +171,10 @@ struct qjob *engine_find_job(struct queue *q, uint64_t id);
 int engine_insert_job(struct queue *q, const struct job *job);
 /* Makes job qj's state in memory, unwritten (another node's change). */
 int engine_job_set(struct qjob *qj, const struct job *job);
+/* The node calling qj's job, "" when none (it is kept with the packed
+ * texts); engine_job_clear_node forgets it in memory. */
+void engine_job_node(const struct qjob *qj, char *out, size_t len);
+void engine_job_clear_node(struct qjob *qj);
 void engine_remove_job(struct queue *q, struct qjob *qj);
 /* Frees qj and what it holds (it is in no table). */
 void engine_free_job(struct qjob *qj);

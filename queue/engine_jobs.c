@@ -120,6 +120,7 @@ static const struct {
     {offsetof(struct job, sender_department), sizeof ((struct job *)0)->sender_department},
     {offsetof(struct job, billing_code), sizeof ((struct job *)0)->billing_code},
     {offsetof(struct job, notify), sizeof ((struct job *)0)->notify},
+    {offsetof(struct job, node), sizeof ((struct job *)0)->node},
 };
 #define NEXTRA (sizeof extra_fields / sizeof extra_fields[0])
 
@@ -196,6 +197,27 @@ int engine_job_set(struct qjob *qj, const struct job *job)
     qj->ndeliveries = nd;
     qj->j = job->core;
     return 0;
+}
+
+/* The node calling qj's job ("" when none) into out. */
+void engine_job_node(const struct qjob *qj, char *out, size_t len)
+{
+    struct job full;
+
+    engine_job_get(qj, &full);
+    snprintf(out, len, "%s", full.node);
+}
+
+/* Forgets the node calling qj's job, in memory only. */
+void engine_job_clear_node(struct qjob *qj)
+{
+    struct job full;
+
+    engine_job_get(qj, &full);
+    if (full.node[0] != '\0') {
+        full.node[0] = '\0';
+        (void)engine_job_set(qj, &full); /* on -ENOMEM the name stays: shown, harmless */
+    }
 }
 
 int engine_insert_job(struct queue *q, const struct job *job)
@@ -287,8 +309,12 @@ static int persist_full(struct queue *q, struct qjob *qj, struct job *full, stru
 {
     struct job_delivery *d = qj->deliveries;
 
-    if (full->status != JOB_ACTIVE)
-        full->node[0] = '\0'; /* the store gives the lease up with it */
+    /* Only the node calling an active job writes it (docs/postgresql.md);
+     * any other state gives the lease up in the store. */
+    if (full->status == JOB_ACTIVE)
+        snprintf(full->node, sizeof full->node, "%s", engine_node_name(q));
+    else
+        full->node[0] = '\0';
 
     (void)job_add_receipts(full);
     full->changed = engine_now(q);

@@ -53,7 +53,7 @@ static int recover_job(void *arg, const struct job *job)
         qj->lease_end = engine_now(q) + q->cfg.lease_seconds;
     } else if (job->status == JOB_RECEIVING && others) {
         /* another node's reception: that node recovers it if it stopped */
-        qj->j.node[0] = '\0';
+        engine_job_clear_node(qj);
     } else if (job->status == JOB_ACTIVE && job->type == JOB_SEND && job->pages_sent >= job->page_count) {
         engine_finish_all_confirmed(q, qj, lc->n, "the server stopped after the remote confirmed every page");
     } else if (job->status == JOB_ACTIVE) {

@@ -123,13 +123,15 @@ int queue_control(struct queue *q, const struct queue_caller *who, uint64_t id, 
         q->be->request_stop != NULL) {
         /* Another node calls it: that node stops the call and stores the
          * new state when it sees the request (docs/postgresql.md). */
+        char node[JOB_NODE_MAX];
+        engine_job_node(qj, node, sizeof node);
         if ((r = q->be->request_stop(q->bs, id, op)) != 0) {
             snprintf(why, whylen, "job %llu: the %s could not be passed to node '%s', which calls it: %s",
-                     (unsigned long long)id, queue_op_name(op), qj->j.node, strerror(-r));
+                     (unsigned long long)id, queue_op_name(op), node, strerror(-r));
             goto out;
         }
         engine_job_log(q, &n, id, "%s asked by uid %lu; node '%s' calls it and stops the call",
-                       op == QOP_CANCEL ? "cancel" : "pause", (unsigned long)who->uid, qj->j.node);
+                       op == QOP_CANCEL ? "cancel" : "pause", (unsigned long)who->uid, node);
         goto out;
     }
     struct job_core saved = qj->j;

@@ -69,10 +69,16 @@ static void apply_stop(struct sync_ctx *sc, struct qjob *qj, int op)
     sc->changed++;
 }
 
-static bool same(const struct job_core *a, const struct job_core *b)
+static bool same(const struct qjob *qj, const struct job *b)
 {
-    return a->status == b->status && a->changed == b->changed && a->pages_sent == b->pages_sent &&
-           a->attempts == b->attempts && a->page_count == b->page_count && strcmp(a->node, b->node) == 0;
+    const struct job_core *a = &qj->j;
+    char node[JOB_NODE_MAX];
+
+    if (!(a->status == b->status && a->changed == b->changed && a->pages_sent == b->pages_sent &&
+          a->attempts == b->attempts && a->page_count == b->page_count))
+        return false;
+    engine_job_node(qj, node, sizeof node);
+    return strcmp(node, b->node) == 0;
 }
 
 static int apply_change(void *arg, const struct queue_store_change *c)
@@ -106,7 +112,7 @@ static int apply_change(void *arg, const struct queue_store_change *c)
         if (c->stop_request >= 0)
             apply_stop(sc, qj, c->stop_request);
         return 0;
-    } else if (!same(&qj->j, &c->job->core)) {
+    } else if (!same(qj, c->job)) {
         if (engine_job_set(qj, c->job) != 0)
             return -ENOMEM;
         engine_note(sc->n, QE_CHANGED, c->id);

@@ -142,22 +142,23 @@ int job_delivery_state_from_name(const char *name, enum job_delivery_state *out)
      * every job of one submission to many numbers (the group's first job              \
      * id); 0 for a job submitted alone. */                                            \
     uint64_t group;                                                                    \
-    /* Several nodes on one store (docs/postgresql.md): the node calling              \
-     * the job while it is active, "" otherwise. Not in the job file: the             \
-     * store keeps it beside the job. */                                               \
-    char node[JOB_NODE_MAX];                                                           \
     /* end of JOB_CORE_FIELDS */
 struct job_core {
     JOB_CORE_FIELDS
 };
-/* The long texts most jobs leave empty: the engine keeps them packed to
- * their length, none at all when all are empty. */
+/* The texts most jobs leave empty (the long ones, and the node of a job
+ * on a call): the engine keeps them packed to their length, none at all
+ * when all are empty. */
 #define JOB_EXTRA_FIELDS                                                                   \
     char sender_company[JOB_TEXT_MAX];                                                     \
     char sender_department[JOB_TEXT_MAX];                                                  \
     char billing_code[JOB_TEXT_MAX];                                                       \
     /* Receipts (docs/receipts.md): the addresses mailed; "" = none. */                    \
-    char notify[JOB_DELIVERY_TARGET_MAX];
+    char notify[JOB_DELIVERY_TARGET_MAX];                                                  \
+    /* Several nodes on one store (docs/postgresql.md): the node calling the              \
+     * job while it is active, "" otherwise. Not in the job file: the store               \
+     * keeps it beside the job. */                                                         \
+    char node[JOB_NODE_MAX];
 
 /* A plain-data copy of one job: safe to keep after the engine moves on.
  * Its core fields are reached directly (j.id) or as one struct job_core
