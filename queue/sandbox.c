@@ -269,6 +269,22 @@ static void drain_messages(struct run *r)
     }
 }
 
+/* Waits up to a second (and never past r->deadline) for fd to be ready
+ * for events, draining the converter's messages meanwhile. 1 when fd is
+ * ready, 0 when not yet, -ETIMEDOUT past the deadline, -EIO. */
+static int wait_ready(struct run *r, int fd, short events)
+{
+    int64_t left = r->deadline - monotonic_ms();
+    if (left <= 0)
+        return -ETIMEDOUT;
+    struct pollfd p[2] = {{fd, events, 0}, {r->err, POLLIN, 0}};
+    if (poll(p, 2, left > 1000 ? 1000 : (int)left) < 0)
+        return errno == EINTR ? 0 : -EIO;
+    if (p[1].revents != 0)
+        drain_messages(r);
+    return p[0].revents != 0;
+}
+
 /* Reads exactly n bytes of the converter's output, draining its messages
  * meanwhile. Returns 0, -EPIPE at the end of its output, -ETIMEDOUT. */
 static int read_output(struct run *r, void *buf, size_t n)
@@ -276,18 +292,10 @@ static int read_output(struct run *r, void *buf, size_t n)
     size_t got = 0;
 
     while (got < n) {
-        int64_t left = r->deadline - monotonic_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p[2] = {{r->out, POLLIN, 0}, {r->err, POLLIN, 0}};
-        if (poll(p, 2, left > 1000 ? 1000 : (int)left) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -EIO;
-        }
-        if (p[1].revents != 0)
-            drain_messages(r);
-        if (p[0].revents != 0) {
+        int w = wait_ready(r, r->out, POLLIN);
+        if (w < 0)
+            return w;
+        if (w > 0) {
             ssize_t k = read(r->out, (char *)buf + got, n - got);
             if (k > 0) {
                 got += (size_t)k;
@@ -939,18 +947,10 @@ static int send_input(struct run *r, const void *buf, size_t n)
     size_t done = 0;
 
     while (done < n) {
-        int64_t left = r->deadline - monotonic_ms();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p[2] = {{r->in, POLLOUT, 0}, {r->err, POLLIN, 0}};
-        if (poll(p, 2, left > 1000 ? 1000 : (int)left) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -EIO;
-        }
-        if (p[1].revents != 0)
-            drain_messages(r);
-        if (p[0].revents != 0) {
+        int w = wait_ready(r, r->in, POLLOUT);
+        if (w < 0)
+            return w;
+        if (w > 0) {
             ssize_t k = send(r->in, (const char *)buf + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (k > 0)
                 done += (size_t)k;
