@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,4 +404,49 @@ void submit_concurrently(struct queue *q, int threads, int per_thread, int pages
     free(fds);
     free(s);
     free(tid);
+}
+
+int test_pages_sink(void *ctx, int index)
+{
+    struct test_pages *p = ctx;
+    (void)index;
+    assert_true(p->n < 16);
+    int fd = memfd_create("page", 0);
+    p->fds[p->n++] = fd;
+    return dup(fd);
+}
+
+void test_pages_close(struct test_pages *p)
+{
+    for (int i = 0; i < p->n; i++)
+        close(p->fds[i]);
+    p->n = 0;
+}
+
+int test_text_doc(const char *text)
+{
+    int fd = memfd_create("doc", 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    return fd;
+}
+
+struct document_options test_doc_options(void)
+{
+    return (struct document_options){.max_bytes = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES,
+                                     .resolution = JOB_RES_FINE,
+                                     .ghostscript = "/usr/bin/gs",
+                                     .render_seconds = 30};
+}
+
+void test_sandbox_options(struct sandbox_options *sb, const char *converter)
+{
+    if (geteuid() != 0 || access(SANDBOX_DEFAULT_BWRAP, X_OK) != 0) {
+        fprintf(stderr, "SKIP: needs root and bubblewrap\n");
+        exit(77);
+    }
+    struct passwd *pw = getpwnam(SANDBOX_DEFAULT_USER);
+    if (pw == NULL)
+        pw = getpwnam("nobody");
+    assert_non_null(pw);
+    *sb = (struct sandbox_options){converter, SANDBOX_DEFAULT_BWRAP, pw->pw_uid, pw->pw_gid};
 }

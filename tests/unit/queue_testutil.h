@@ -127,4 +127,22 @@ extern const struct queue_caller test_root;     /* uid 0 */
 /* A finished report with only failure, code and pages set. */
 struct queue_call_result test_result(enum queue_failure f, const char *code, int pages_sent);
 
+/* The document converter through its real sandbox (test_queue_sandbox*):
+ * page files collected in memory files, small documents, the options. */
+struct test_pages {
+    int fds[16];
+    int n;
+};
+/* A document_sink page function: ctx is a struct test_pages. */
+int test_pages_sink(void *ctx, int index);
+void test_pages_close(struct test_pages *p);
+/* A memory file holding text, at offset end (the converter reads from 0). */
+int test_text_doc(const char *text);
+/* Fine resolution, the default size limit, Ghostscript at GS, 30 s. */
+struct document_options test_doc_options(void);
+/* The sandbox with converter (bwrap, the conversion user or nobody);
+ * exits 77 (skipped) unless run as root with bubblewrap installed. */
+struct sandbox_options;
+void test_sandbox_options(struct sandbox_options *sb, const char *converter);
+
 #endif

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,50 +25,13 @@
 #include "queue/sandbox.h"
 #include "tests/unit/queue_testutil.h"
 
-#define GS "/usr/bin/gs"
 
 static struct sandbox_options sb;
 
-struct pages {
-    int fds[16];
-    int n;
-};
-
-static int sink_page(void *ctx, int index)
-{
-    struct pages *p = ctx;
-    (void)index;
-    assert_true(p->n < 16);
-    int fd = memfd_create("page", 0);
-    p->fds[p->n++] = fd;
-    return dup(fd);
-}
-
-static void close_pages(struct pages *p)
-{
-    for (int i = 0; i < p->n; i++)
-        close(p->fds[i]);
-    p->n = 0;
-}
-
-static int text_doc(const char *text)
-{
-    int fd = memfd_create("doc", 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    return fd;
-}
-
-static struct document_options opts(void)
-{
-    return (struct document_options){
-        .max_bytes = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES, .resolution = JOB_RES_FINE, .ghostscript = GS,
-        .render_seconds = 30};
-}
-
-static int convert(const struct sandbox_options *s, int fd, const struct document_options *o, struct pages *p,
+static int convert(const struct sandbox_options *s, int fd, const struct document_options *o, struct test_pages *p,
                    struct document_result *res, char *why)
 {
-    struct document_sink sink = {sink_page, p};
+    struct document_sink sink = {test_pages_sink, p};
     int r = sandbox_convert(s, fd, o, 0, &sink, res, why, 256);
     close(fd);
     return r;
@@ -82,31 +44,23 @@ static const char two_page_ps[] = "%!PS\n/Helvetica findfont 24 scalefont setfon
 static int setup(void **state)
 {
     (void)state;
-    if (geteuid() != 0 || access(SANDBOX_DEFAULT_BWRAP, X_OK) != 0) {
-        fprintf(stderr, "SKIP: needs root and bubblewrap\n");
-        exit(77);
-    }
-    struct passwd *pw = getpwnam(SANDBOX_DEFAULT_USER);
-    if (pw == NULL)
-        pw = getpwnam("nobody");
-    assert_non_null(pw);
-    sb = (struct sandbox_options){FAXFS_CONVERTER, SANDBOX_DEFAULT_BWRAP, pw->pw_uid, pw->pw_gid};
+    test_sandbox_options(&sb, FAXFS_CONVERTER);
     return 0;
 }
 
 static void test_postscript_pages_come_back_through_the_sandbox(void **state)
 {
     (void)state;
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
     char why[256] = "";
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
 
-    assert_int_equal(convert(&sb, text_doc(two_page_ps), &o, &p, &res, why), 0);
+    assert_int_equal(convert(&sb, test_text_doc(two_page_ps), &o, &p, &res, why), 0);
     assert_int_equal(res.pages, 2);
     assert_int_equal(p.n, 2);
     assert_true(res.bytes > 0);
-    close_pages(&p);
+    test_pages_close(&p);
 }
 
 static double ms_since(const struct timespec *t0)
@@ -123,29 +77,29 @@ static void test_fax_tiff_pages_come_back_through_the_sandbox(void **state)
 {
     (void)state;
     enum { RUNS = 10 };
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     struct document_sink sink;
     struct document_result res;
     char why[256] = "";
     double in_sandbox = 0, in_process = 0;
 
     for (int i = 0; i < RUNS; i++) {
-        struct pages p = {0};
+        struct test_pages p = {0};
         struct timespec t0;
         int fd = make_good_tiff(3);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         assert_int_equal(convert(&sb, fd, &o, &p, &res, why), 0);
         in_sandbox += ms_since(&t0);
         assert_int_equal(res.pages, 3);
-        close_pages(&p);
+        test_pages_close(&p);
 
         fd = make_good_tiff(3);
-        sink = (struct document_sink){sink_page, &p};
+        sink = (struct document_sink){test_pages_sink, &p};
         clock_gettime(CLOCK_MONOTONIC, &t0);
         assert_int_equal(document_split(fd, &o, 0, &sink, &res, why, sizeof why), 0);
         in_process += ms_since(&t0);
         close(fd);
-        close_pages(&p);
+        test_pages_close(&p);
     }
     printf("# a 3-page fax TIFF: %.1f ms in the sandbox, %.1f ms in process (mean of %d)\n", in_sandbox / RUNS,
            in_process / RUNS, RUNS);
@@ -154,13 +108,13 @@ static void test_fax_tiff_pages_come_back_through_the_sandbox(void **state)
 static void test_endless_postscript_is_stopped_at_the_time_limit(void **state)
 {
     (void)state;
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
     char why[256] = "";
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
 
     o.render_seconds = 1;
-    assert_int_equal(convert(&sb, text_doc("%!PS\n{} loop\n"), &o, &p, &res, why), -ETIMEDOUT);
+    assert_int_equal(convert(&sb, test_text_doc("%!PS\n{} loop\n"), &o, &p, &res, why), -ETIMEDOUT);
     assert_non_null(strstr(why, "took longer than 1 seconds"));
     assert_int_equal(p.n, 0);
 }
@@ -168,40 +122,40 @@ static void test_endless_postscript_is_stopped_at_the_time_limit(void **state)
 static void test_output_over_the_byte_limit_is_refused(void **state)
 {
     (void)state;
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
     char why[256] = "";
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     const char *noisy = "%!PS\n30 { 0 2 595 { /x exch def 0 2 842 { x exch 1 1 rectfill } for } for showpage } repeat\n";
 
     o.max_bytes = 20000;
-    assert_int_equal(convert(&sb, text_doc(noisy), &o, &p, &res, why), -EFBIG);
+    assert_int_equal(convert(&sb, test_text_doc(noisy), &o, &p, &res, why), -EFBIG);
     assert_non_null(strstr(why, "more than 20000 bytes"));
-    close_pages(&p);
+    test_pages_close(&p);
 }
 
 static void test_sentences_of_the_converter_reach_the_caller(void **state)
 {
     (void)state;
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
     char why[256] = "";
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
 
-    assert_int_equal(convert(&sb, text_doc("this is plain text\n"), &o, &p, &res, why), -EINVAL);
+    assert_int_equal(convert(&sb, test_text_doc("this is plain text\n"), &o, &p, &res, why), -EINVAL);
     assert_non_null(strstr(why, "is not a PDF, PostScript, TIFF, PNG or JPEG file"));
     o.ghostscript = "/nonexistent/gs";
-    assert_int_equal(convert(&sb, text_doc(two_page_ps), &o, &p, &res, why), -ENOENT);
+    assert_int_equal(convert(&sb, test_text_doc(two_page_ps), &o, &p, &res, why), -ENOENT);
     assert_non_null(strstr(why, "install ghostscript"));
 }
 
 static void test_missing_bubblewrap_refuses_instead_of_running_unconfined(void **state)
 {
     (void)state;
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
     char why[256] = "";
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     struct sandbox_options none = sb;
 
     none.bwrap = "/nonexistent/bwrap";
@@ -214,10 +168,10 @@ static void test_missing_bubblewrap_refuses_instead_of_running_unconfined(void *
 static void test_root_is_never_the_conversion_user(void **state)
 {
     (void)state;
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
     char why[256] = "";
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     struct sandbox_options as_root = sb;
 
     as_root.uid = 0;
@@ -256,9 +210,9 @@ static void test_inside_there_is_no_machine_to_see(void **state)
 {
     (void)state;
     char dir[256], spy[300], why[256] = "", want[64];
-    struct pages p = {0};
+    struct test_pages p = {0};
     struct document_result res;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
 
     make_temp_dir(dir, sizeof dir); /* 0700 root: the converter is passed by descriptor */
     snprintf(spy, sizeof spy, "%s/spy", dir);
@@ -295,12 +249,12 @@ static void test_malformed_converter_output_is_refused(void **state)
         {"exit 0", "ended without a result", -EIO},
     };
     char dir[256], path[300], why[256];
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
 
     o.max_bytes = 1000;
     make_temp_dir(dir, sizeof dir);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct pages p = {0};
+        struct test_pages p = {0};
         struct document_result res;
         snprintf(path, sizeof path, "%s/liar%zu", dir, i);
         FILE *f = fopen(path, "w");
@@ -311,10 +265,10 @@ static void test_malformed_converter_output_is_refused(void **state)
         struct sandbox_options liar = sb;
         liar.converter = path;
         why[0] = '\0';
-        assert_int_equal(convert(&liar, text_doc("%!PS\n"), &o, &p, &res, why), cases[i].err);
+        assert_int_equal(convert(&liar, test_text_doc("%!PS\n"), &o, &p, &res, why), cases[i].err);
         assert_non_null(strstr(why, cases[i].sentence));
         assert_int_equal(res.pages, 0);
-        close_pages(&p);
+        test_pages_close(&p);
     }
     remove_dir(dir);
 }
@@ -325,8 +279,8 @@ static void test_accepted_pages_are_single_fax_pages(void **state)
 {
     (void)state;
     struct tiff_spec grey = {.pages = 1, .width = 1728, .height = 100, .bps = 8, .xres = 204, .yres = 196};
-    struct pages p = {0};
-    struct document_sink sink = {sink_page, &p};
+    struct test_pages p = {0};
+    struct document_sink sink = {test_pages_sink, &p};
     uint64_t bytes = 0;
     char why[256] = "";
     int fd;
@@ -343,7 +297,7 @@ static void test_accepted_pages_are_single_fax_pages(void **state)
     assert_int_equal(document_accept_page(fd, 2, &sink, &bytes, why, sizeof why), -EINVAL);
     assert_non_null(strstr(why, "not a fax page"));
     close(fd);
-    close_pages(&p);
+    test_pages_close(&p);
 }
 
 int main(void)

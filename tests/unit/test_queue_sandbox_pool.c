@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +28,6 @@
 #include "queue/sandbox.h"
 #include "tests/unit/queue_testutil.h"
 
-#define GS "/usr/bin/gs"
 #define USER_A 40001
 #define USER_B 40002
 
@@ -37,48 +35,12 @@ static struct sandbox_options sb;   /* the real converter */
 static struct sandbox_options spy;  /* a stand-in in serve mode, see write_spy */
 static char dir[256], spy_path[300];
 
-struct pages {
-    int fds[16];
-    int n;
-};
-
-static int sink_page(void *ctx, int index)
-{
-    struct pages *p = ctx;
-    (void)index;
-    assert_true(p->n < 16);
-    int fd = memfd_create("page", 0);
-    p->fds[p->n++] = fd;
-    return dup(fd);
-}
-
-static void close_pages(struct pages *p)
-{
-    for (int i = 0; i < p->n; i++)
-        close(p->fds[i]);
-    p->n = 0;
-}
-
-static int text_doc(const char *text)
-{
-    int fd = memfd_create("doc", 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    return fd;
-}
-
-static struct document_options opts(void)
-{
-    return (struct document_options){
-        .max_bytes = QUEUE_DEFAULT_MAX_DOCUMENT_BYTES, .resolution = JOB_RES_FINE, .ghostscript = GS,
-        .render_seconds = 30};
-}
-
 /* Converts fd (closed) for user; *pages gets the page count. */
 static int convert(const struct sandbox_options *s, uid_t user, int fd, const struct document_options *o,
                    int *pages, char *why)
 {
-    struct pages p = {0};
-    struct document_sink sink = {sink_page, &p};
+    struct test_pages p = {0};
+    struct document_sink sink = {test_pages_sink, &p};
     struct document_result res = {0};
     why[0] = '\0';
     int r = sandbox_convert_user(s, user, fd, o, 0, &sink, &res, why, 256);
@@ -86,7 +48,7 @@ static int convert(const struct sandbox_options *s, uid_t user, int fd, const st
     assert_int_equal(res.pages, p.n);
     if (pages != NULL)
         *pages = res.pages;
-    close_pages(&p);
+    test_pages_close(&p);
     return r;
 }
 
@@ -156,15 +118,7 @@ static void limits(int n, int max_docs, int idle_ms)
 static int setup(void **state)
 {
     (void)state;
-    if (geteuid() != 0 || access(SANDBOX_DEFAULT_BWRAP, X_OK) != 0) {
-        fprintf(stderr, "SKIP: needs root and bubblewrap\n");
-        exit(77);
-    }
-    struct passwd *pw = getpwnam(SANDBOX_DEFAULT_USER);
-    if (pw == NULL)
-        pw = getpwnam("nobody");
-    assert_non_null(pw);
-    sb = (struct sandbox_options){FAXFS_CONVERTER, SANDBOX_DEFAULT_BWRAP, pw->pw_uid, pw->pw_gid};
+    test_sandbox_options(&sb, FAXFS_CONVERTER);
     make_temp_dir(dir, sizeof dir);
     snprintf(spy_path, sizeof spy_path, "%s/spy", dir);
     write_spy(spy_path);
@@ -188,14 +142,14 @@ static void test_documents_of_one_user_reuse_one_sandbox(void **state)
 {
     (void)state;
     enum { RUNS = 10 };
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
     int pages;
     struct timespec t0, t1, t2;
 
     limits(2, 200, 10000);
     unsigned long before = starts();
-    assert_int_equal(convert(&sb, USER_A, text_doc("%!PS\n showpage showpage\n"), &o, &pages, why), 0);
+    assert_int_equal(convert(&sb, USER_A, test_text_doc("%!PS\n showpage showpage\n"), &o, &pages, why), 0);
     assert_int_equal(pages, 2);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < RUNS; i++) {
@@ -206,14 +160,14 @@ static void test_documents_of_one_user_reuse_one_sandbox(void **state)
     assert_int_equal(starts(), before + 1);
     assert_int_equal(alive(), 1);
     for (int i = 0; i < RUNS; i++) {
-        struct pages p = {0};
-        struct document_sink sink = {sink_page, &p};
+        struct test_pages p = {0};
+        struct document_sink sink = {test_pages_sink, &p};
         struct document_result res;
         int fd = make_good_tiff(3);
         assert_int_equal(sandbox_convert(&sb, fd, &o, 0, &sink, &res, why, sizeof why), 0);
         assert_int_equal(res.pages, 3);
         close(fd);
-        close_pages(&p);
+        test_pages_close(&p);
     }
     clock_gettime(CLOCK_MONOTONIC, &t2);
     double kept = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / RUNS;
@@ -229,25 +183,25 @@ static void test_documents_of_one_user_reuse_one_sandbox(void **state)
 static void test_another_user_never_gets_the_sandbox(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
 
     limits(2, 200, 10000);
     unsigned long before = starts();
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-A1"), &o, NULL, why), 0);
-    assert_int_equal(convert(&spy, USER_B, text_doc("keep-B1"), &o, NULL, why), 0);
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-A2"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-A1"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_B, test_text_doc("keep-B1"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-A2"), &o, NULL, why), 0);
     assert_int_equal(starts(), before + 2);
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell-A"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell-A"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: keep-A1 keep-A2 tell-A");
-    assert_int_equal(convert(&spy, USER_B, text_doc("tell-B"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_B, test_text_doc("tell-B"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: keep-B1 tell-B");
 
     /* One place only: B's document ends A's idle sandbox, never joins it. */
     limits(1, 200, 10000);
     before = starts();
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-A3"), &o, NULL, why), 0);
-    assert_int_equal(convert(&spy, USER_B, text_doc("tell-B2"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-A3"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_B, test_text_doc("tell-B2"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: tell-B2");
     assert_int_equal(starts(), before + 2);
     assert_int_equal(alive(), 0); /* a FAIL ends it too */
@@ -258,17 +212,17 @@ static void test_another_user_never_gets_the_sandbox(void **state)
 static void test_a_hanging_converter_is_killed_and_the_next_document_converts(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
 
     limits(2, 200, 10000);
     o.render_seconds = 1;
     unsigned long before = starts();
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-1"), &o, NULL, why), 0);
-    assert_int_equal(convert(&spy, USER_A, text_doc("hang"), &o, NULL, why), -ETIMEDOUT);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-1"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("hang"), &o, NULL, why), -ETIMEDOUT);
     assert_non_null(strstr(why, "took longer than 1 seconds"));
     assert_int_equal(alive(), 0);
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: tell"); /* a new sandbox */
     assert_int_equal(starts(), before + 2);
 }
@@ -278,23 +232,23 @@ static void test_a_hanging_converter_is_killed_and_the_next_document_converts(vo
 static void test_a_malformed_record_kills_the_sandbox(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
 
     limits(2, 200, 10000);
     unsigned long before = starts();
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-1"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-1"), &o, NULL, why), 0);
     assert_int_equal(alive(), 1);
-    assert_int_equal(convert(&spy, USER_A, text_doc("junk"), &o, NULL, why), -EIO);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("junk"), &o, NULL, why), -EIO);
     assert_non_null(strstr(why, "malformed"));
     assert_int_equal(alive(), 0);
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: tell");
     assert_int_equal(starts(), before + 2);
 
     /* The real converter's own refusal ends its sandbox as well. */
     before = starts();
-    assert_int_equal(convert(&sb, USER_A, text_doc("plain text\n"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&sb, USER_A, test_text_doc("plain text\n"), &o, NULL, why), -EINVAL);
     assert_non_null(strstr(why, "is not a PDF, PostScript, TIFF, PNG or JPEG file"));
     assert_int_equal(alive(), 0);
     assert_int_equal(convert(&sb, USER_A, make_good_tiff(1), &o, NULL, why), 0);
@@ -306,36 +260,36 @@ static void test_a_malformed_record_kills_the_sandbox(void **state)
 static void test_idle_time_and_documents_per_life_end_a_sandbox(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
 
     limits(2, 200, 200);
     unsigned long before = starts();
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-1"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-1"), &o, NULL, why), 0);
     for (int i = 0; i < 500 && alive() > 0; i++)
         usleep(20000);
     assert_int_equal(alive(), 0);
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: tell");
     assert_int_equal(starts(), before + 2);
 
     limits(2, 2, 10000);
     before = starts();
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-1"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-1"), &o, NULL, why), 0);
     assert_int_equal(alive(), 1);
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-2"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-2"), &o, NULL, why), 0);
     assert_int_equal(alive(), 0); /* its second and last */
-    assert_int_equal(convert(&spy, USER_A, text_doc("keep-3"), &o, NULL, why), 0);
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("keep-3"), &o, NULL, why), 0);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: keep-3 tell");
     assert_int_equal(starts(), before + 2);
 }
 
 static void *convert_slow(void *arg)
 {
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
-    *(int *)arg = convert(&spy, USER_A, text_doc("slow"), &o, NULL, why);
+    *(int *)arg = convert(&spy, USER_A, test_text_doc("slow"), &o, NULL, why);
     return NULL;
 }
 
@@ -344,7 +298,7 @@ static void *convert_slow(void *arg)
 static void test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
     pthread_t t;
     int slow_rc = -1;
@@ -355,7 +309,7 @@ static void test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts(void **
     for (int i = 0; i < 500 && starts() == before; i++)
         usleep(10000);
     assert_int_equal(starts(), before + 1);
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "one-shot: tell");
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(slow_rc, 0);
@@ -365,9 +319,9 @@ static void test_when_every_kept_sandbox_is_busy_a_one_shot_one_converts(void **
 
 static void *convert_keep(void *arg)
 {
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
-    *(int *)arg = convert(&spy, USER_A, text_doc("keep-1"), &o, NULL, why);
+    *(int *)arg = convert(&spy, USER_A, test_text_doc("keep-1"), &o, NULL, why);
     return NULL;
 }
 
@@ -376,7 +330,7 @@ static void *convert_keep(void *arg)
 static void test_a_sandbox_outlives_the_thread_that_asked_for_it(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
     pthread_t t;
     int rc = -1;
@@ -387,7 +341,7 @@ static void test_a_sandbox_outlives_the_thread_that_asked_for_it(void **state)
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(rc, 0);
     usleep(200000); /* time for a parent-death signal to arrive, if one were sent */
-    assert_int_equal(convert(&spy, USER_A, text_doc("tell"), &o, NULL, why), -EINVAL);
+    assert_int_equal(convert(&spy, USER_A, test_text_doc("tell"), &o, NULL, why), -EINVAL);
     assert_string_equal(why, "seen: keep-1 tell");
     assert_int_equal(starts(), before + 1);
 }
@@ -399,7 +353,7 @@ static int submit_as(struct queue *q, uid_t uid, const char *text, char *why, si
     struct queue_caller who = {.uid = uid, .gid = uid};
     struct queue_request req = {0};
     uint64_t id;
-    int fd = text_doc(text);
+    int fd = test_text_doc(text);
     snprintf(req.recipient_number, sizeof req.recipient_number, "5551234");
     why[0] = '\0';
     int r = queue_submit(q, &who, &req, &fd, 1, &id, why, whylen);
@@ -435,7 +389,7 @@ static void test_the_engine_keys_sandboxes_by_the_jobs_owner(void **state)
 static void test_no_places_means_one_shot_sandboxes(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     char why[256];
     int pages;
 
@@ -453,7 +407,7 @@ static void test_no_places_means_one_shot_sandboxes(void **state)
 static void test_missing_bubblewrap_is_refused(void **state)
 {
     (void)state;
-    struct document_options o = opts();
+    struct document_options o = test_doc_options();
     struct sandbox_options none = sb;
     char why[256];
 
