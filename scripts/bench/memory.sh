@@ -24,46 +24,28 @@ done
 WORK=$(mktemp -d /tmp/faxfs-bench-memory.XXXXXX)
 MNT=$WORK/mnt SPOOL=$WORK/spool
 mkdir -p "$MNT" "$SPOOL"
-PID=
-stop_daemon() {
-    if mountpoint -q "$MNT"; then fusermount3 -u -z "$MNT" || true; fi
-    if [ -n "$PID" ]; then wait "$PID" 2>/dev/null || true; fi
-    PID=
-}
+. "$TOP/scripts/bench/bigspool.sh"
 cleanup() {
-    stop_daemon
+    bench_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-start_daemon() { # FAXFS LOG
-    "$1" -f -s "$SPOOL" --line sim --modems 1 "$MNT" >"$2" 2>&1 &
-    PID=$!
-}
-
 "$1/tests/mkfax" "$WORK/page.tif" 1
-start_daemon "$1/daemon/faxfs" "$WORK/make.log"
-until mountpoint -q "$MNT"; do sleep 0.01; done
-echo pause >"$MNT/ctl"
-cp "$WORK/page.tif" "$MNT/outbox/5551234.tif"
-stop_daemon
-python3 "$TOP/tests/lib/spool_clone.py" "$SPOOL" "$COUNT"
+bench_fill "$1/daemon/faxfs" "$SPOOL" "$WORK/page.tif" "$COUNT" "$WORK/make.log"
 
 printf '%-40s %8s %8s %8s %8s %10s\n' build jobs hwm_MB rss_MB loaded_s rss_B/job
 for b in "$@"; do
     log=$WORK/daemon.log
     t0=$(date +%s.%N)
-    start_daemon "$b/daemon/faxfs" "$log"
-    until grep -q "loaded [0-9]* stored jobs" "$log"; do
-        kill -0 "$PID" 2>/dev/null || { echo "faxfs exited" >&2; cat "$log" >&2; exit 1; }
-        sleep 0.1
-    done
+    bench_start "$b/daemon/faxfs" "$SPOOL" "$log"
+    bench_wait_loaded "$log"
     t1=$(date +%s.%N)
-    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
-    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+    hwm=$(bench_vm VmHWM)
+    rss=$(bench_vm VmRSS)
     n=$(ls "$MNT/jobs" | wc -l)
     [ "$n" = "$COUNT" ] || { echo "memory.sh: $n jobs listed, wanted $COUNT" >&2; exit 1; }
     printf '%-40s %8s %8.1f %8.1f %8.1f %10.0f\n' "$b" "$COUNT" "$(echo "$hwm / 1024" | bc -l)" \
         "$(echo "$rss / 1024" | bc -l)" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$rss * 1024 / $COUNT" | bc -l)"
-    stop_daemon
+    bench_stop
 done

@@ -34,14 +34,9 @@ MKFAX=$BUILD/tests/mkfax
 WORK=$(mktemp -d /tmp/faxfs-bench-restart.XXXXXX)
 MNT=$WORK/mnt TMPFS=$WORK/tmpfs
 mkdir -p "$MNT" "$TMPFS"
-PID=
-stop_daemon() {
-    if mountpoint -q "$MNT"; then fusermount3 -u -z "$MNT" || true; fi
-    if [ -n "$PID" ]; then wait "$PID" 2>/dev/null || true; fi
-    PID=
-}
+. "$TOP/scripts/bench/bigspool.sh"
 cleanup() {
-    stop_daemon
+    bench_stop
     mountpoint -q "$TMPFS" && umount "$TMPFS"
     rm -rf "$WORK"
 }
@@ -52,17 +47,12 @@ mount -t tmpfs -o size=2g tmpfs "$TMPFS"
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc -l; }
 
-start_daemon() { # SPOOL LOG
-    "$FAXFS" -f -s "$1" --line sim --modems 1 "$MNT" >"$2" 2>&1 &
-    PID=$!
-}
-
 # run SPOOL COUNT LABEL: one start, measured.
 run() {
     local spool=$1 count=$2 label=$3 log=$WORK/daemon.$3.log t0 mounted first loaded last
     last=$(ls "$spool/jobs" | sort -n | tail -1)
     t0=$(now)
-    start_daemon "$spool" "$log"
+    bench_start "$FAXFS" "$spool" "$log"
     until mountpoint -q "$MNT"; do
         kill -0 "$PID" 2>/dev/null || { echo "faxfs exited" >&2; cat "$log" >&2; exit 1; }
         sleep 0.005
@@ -70,14 +60,11 @@ run() {
     mounted=$(since "$t0")
     [ "$(cat "$MNT/jobs/$last/status")" = queued ] || { echo "job $last is not queued" >&2; exit 1; }
     first=$(since "$t0")
-    until grep -q "loaded [0-9]* stored jobs" "$log"; do
-        kill -0 "$PID" 2>/dev/null || { echo "faxfs exited" >&2; cat "$log" >&2; exit 1; }
-        sleep 0.01
-    done
+    bench_wait_loaded "$log"
     loaded=$(since "$t0")
     local hwm rss
-    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
-    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+    hwm=$(bench_vm VmHWM)
+    rss=$(bench_vm VmRSS)
     local n
     n=$(ls "$MNT/jobs" | wc -l)
     [ "$n" = "$count" ] || { echo "restart.sh: $n jobs listed, wanted $count" >&2; exit 1; }
@@ -87,20 +74,14 @@ run() {
     printf '%-7s %7s %8.3f %8.3f %8.3f %6.1f %6.1f %8.3f %8.3f %7.1f %8.1f\n' "$label" "$count" "$mounted" "$first" \
         "$loaded" "$(echo "$hwm / 1024" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$lsm" "$lst" \
         "$(echo "$lsm / $lst" | bc -l)" "$(echo "$loaded / $READ" | bc -l)"
-    stop_daemon
+    bench_stop
 }
 
 printf '%-7s %7s %8s %8s %8s %6s %6s %8s %8s %7s %8s\n' "" jobs "mounted" "first" "loaded" "hwm_MB" "rss_MB" \
     "ls_mount" "ls_tmpfs" "x_tmpfs" "x_read"
 for count in "${COUNTS[@]}"; do
     spool=$WORK/spool.$count
-    mkdir -p "$spool"
-    start_daemon "$spool" "$WORK/make.log"
-    until mountpoint -q "$MNT"; do sleep 0.01; done
-    echo pause >"$MNT/ctl"
-    cp "$WORK/page.tif" "$MNT/outbox/5551234.tif"
-    stop_daemon
-    python3 "$TOP/tests/lib/spool_clone.py" "$spool" "$count"
+    bench_fill "$FAXFS" "$spool" "$WORK/page.tif" "$count" "$WORK/make.log"
     # The baseline and the tmpfs copy (same tree: job directories with
     # their job, log and pages/).
     rm -rf "${TMPFS:?}/jobs"
