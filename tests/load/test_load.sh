@@ -125,9 +125,10 @@ on_exit stop_load
 # in a sanitizer build no cp got through in 20 s. The daemon gets the
 # readers' requests all the same (about as many commands ran either way).
 for ((r = 0; r < NREADERS; r++)); do
-    reader "$r" &
+    # The loop lowers its own priority: renicing it from here fails when a
+    # loaded machine forks the loops so slowly that one has already ended.
+    (renice -n 10 -p "$BASHPID" >/dev/null && reader "$r") &
     LOAD_PIDS+=($!)
-    renice -n 10 -p $! >/dev/null
 done
 submitter &
 LOAD_PIDS+=($!)
