@@ -78,16 +78,22 @@ problem() {
     echo "PROBLEM: $*" >&2
     PROBLEMS+=("$*")
 }
-# pages_of FILE: the pages (TIFF directories) in a fax file; 0 if unreadable.
-pages_of() { tiffinfo "$1" 2>/dev/null | grep -c -i 'TIFF directory' || true; }
-# pages_at NUMBER [GLOB]: pages the simulated machine NUMBER received on
-# all three nodes (GLOB: which files, default the finished faxes).
-pages_at() {
-    local total=0 f
-    for f in "$SPOOL/sim/$1"/${2:-*.tif} "${NSPOOL[b]}/sim/$1"/${2:-*.tif} "${NSPOOL[c]}/sim/$1"/${2:-*.tif}; do
-        [ -e "$f" ] && total=$((total + $(pages_of "$f")))
-    done
-    echo "$total"
+# count_pages: how many pages the simulated machines of the three nodes
+# received, by number: PAGES[NUMBER] in finished faxes, CUT[NUMBER] in the
+# files of calls cut by a node's death (.N.tif.part). One tiffinfo run
+# reads them all (pages, not files: a resumed fax spans two files).
+declare -A PAGES CUT
+count_pages() {
+    PAGES=() CUT=()
+    local num kind pages
+    while read -r num kind pages; do
+        if [ "$kind" = part ]; then CUT[$num]=$pages; else PAGES[$num]=$pages; fi
+    done < <(find "$SPOOL/sim" "${NSPOOL[b]}/sim" "${NSPOOL[c]}/sim" -mindepth 2 -maxdepth 2 \
+        \( -name '*.tif' -o -name '.*.tif.part' \) -print0 | xargs -0 -r tiffinfo 2>/dev/null |
+        awk '/^File / { f = substr($0, 6); sub(/:$/, "", f); n = split(f, p, "/")
+                        k = p[n - 1] " " (f ~ /\.part$/ ? "part" : "tif"); c[k] += 0; next }
+             /^TIFF Directory at offset/ { c[k]++ }
+             END { for (k in c) print k, c[k] }')
 }
 # view N: "id status attempts" of every job in node N's history, read
 # without a process per file.
@@ -102,6 +108,9 @@ view() {
     done | sort -n
 }
 
+T_START=$(now_ms)
+# at TEXT: a line with the time since the daemons started.
+at() { echo "[$(($(now_ms) - T_START)) ms] $*"; }
 for n in a b c; do node_start $n; done
 make_fax "$WORK/p1.tif" 1
 make_fax "$WORK/p2.tif" 2
@@ -185,16 +194,19 @@ if [ -n "$ends" ]; then
     for n in a b c; do grep "job $one[: ]" "${NLOG[$n]}" | sed "s/^/node $n: /" >&2 || true; done
 fi
 
+at "statuses, views and logs checked"
 # Each page of each job received exactly once, over the three nodes' machines.
+count_pages
 pages_total=0 pages_got=0 pages_wrong=
 for num in "${!WANT_PAGES[@]}"; do
-    got=$(pages_at "$num")
+    got=${PAGES[$num]:-0}
     pages_total=$((pages_total + WANT_PAGES[$num])) pages_got=$((pages_got + got))
     [ "$got" = "${WANT_PAGES[$num]}" ] || pages_wrong+="$num:$got/${WANT_PAGES[$num]} "
 done
 [ -z "$pages_wrong" ] || problem "numbers that received other than their jobs' pages (number:got/wanted): $pages_wrong"
-expect_eq "pages received by the busy number" "$(pages_at 5550101)" 0
+expect_eq "pages received by the busy number" "${PAGES[5550101]:-0}" 0
 
+at "pages counted"
 # The calls: one line each in every node's sim/calls.log.
 cat "$SPOOL/sim/calls.log" "${NSPOOL[b]}/sim/calls.log" "${NSPOOL[c]}/sim/calls.log" >"$WORK/calls"
 calls_per_node=$(for n in a b c; do printf '%s %s  ' "$n" "$(wc -l <"${NSPOOL[$n]}/sim/calls.log")"; done)
@@ -220,6 +232,7 @@ echo "most calls to one number at once over the three nodes: $max_conc ($max_num
     problem "$over numbers had more than --per-destination $PER_DEST calls at once over the three nodes ($max_conc to $max_num)"
 
 # 4. Node c calls in real time; killed once a page of a job was confirmed.
+at "node c restarts in real time"
 printf 'pause\n' >"${NMNT[a]}/ctl"
 printf 'pause\n' >"${NMNT[b]}/ctl"
 node_stop c
@@ -238,6 +251,7 @@ for _ in $(seq 1200); do
     sleep 0.05
 done
 [ -n "$first" ] || fail "no page of node c's jobs was confirmed within 60 s"
+at "a page of job $first confirmed: node c is killed"
 kill -KILL "${NPID[c]}"
 wait "${NPID[c]}" 2>/dev/null || true
 NPID[c]=
@@ -260,11 +274,11 @@ for id in "${long[@]}"; do
 done
 echo "node c's jobs done $(($(now_ms) - t1)) ms after the kill"
 twice=0
+count_pages
 for id in "${long[@]}"; do
     num=${NUMBER[$id]} p=${CONFIRMED[$id]}
     # Node c's machine kept what it got until the kill in its unfinished file.
-    cut=$(pages_at "$num" '.*.tif.part')
-    after=$(pages_at "$num")
+    cut=${CUT[$num]:-0} after=${PAGES[$num]:-0}
     [ "$after" = $((4 - p)) ] ||
         problem "job $id: $after pages received after the takeover, $p of 4 were confirmed before the kill"
     [ "$cut" -ge "$p" ] || problem "job $id: $p pages confirmed, but node c's machine has $cut"
@@ -282,4 +296,5 @@ done
 grep -q "lease of node 'n3-c' ran out" "${NLOG[b]}" "$DAEMON_LOG" || fail "no node says c's lease ran out"
 echo "pages received twice (received, not yet confirmed at the kill): $twice"
 [ ${#PROBLEMS[@]} -eq 0 ] || fail "${#PROBLEMS[@]} guarantees broken: $(printf '%s; ' "${PROBLEMS[@]}")"
+at "done"
 echo PASS
