@@ -8,17 +8,20 @@
  * answered by the pool's inbound receiver (receiver.c), run on the
  * caller's worker like any simulated machine, and the fax arrives
  * through the inbound callbacks instead of sim_dir.
+ * Every call ends with one line in sim_dir/calls.log (see sim_record).
  */
 #include "modem/line.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tiffio.h>
@@ -73,6 +76,7 @@ struct line {
     long ring_samples;    /* line time from dial to answer */
     pthread_mutex_t lock; /* protects numbers (dialed from several workers) */
     struct sim_number *numbers;
+    int calls_fd;         /* sim_dir/calls.log, append only; -1: not kept */
 };
 
 struct line_call {
@@ -89,9 +93,53 @@ struct line_call {
     int pages_rx;
     struct receiver *rx;       /* SIM_LOOPBACK: our own inbound receiver */
     int slot;                  /* ... and the inbound slot it holds */
+    long long start_us;        /* wall clock at dial, for calls.log */
+    char number[32];
     char part_path[PATH_MAX];
     char final_path[PATH_MAX];
 };
+
+static const char *sim_kind_name(enum sim_kind kind)
+{
+    switch (kind) {
+    case SIM_FAX: return "fax";
+    case SIM_BUSY: return "busy";
+    case SIM_NO_ANSWER: return "no_answer";
+    case SIM_PERSON: return "person";
+    case SIM_ONE_PAGE: return "drop";
+    case SIM_BUSY_TWICE: return "busy_twice";
+    case SIM_NOISY: return "noisy";
+    case SIM_OLD: return "old";
+    case SIM_LOOPBACK: return "loopback";
+    }
+    return "?";
+}
+
+static long long sim_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One line per call in calls.log when it ends: wall-clock microseconds at
+ * dial and at hangup, the number, how this call behaved (busy, drop, fax,
+ * ...) and the pages the machine received. One write() to an O_APPEND
+ * file, so the lines of concurrent calls (and of several lines sharing the
+ * directory) never interleave. Several daemons' logs can be merged by time
+ * to see how many calls to one number overlapped. A call cut by the
+ * process's death leaves no line. */
+static void sim_record(const struct line_call *c)
+{
+    if (c->line->calls_fd < 0)
+        return;
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "%lld %lld %s %s %d\n", c->start_us, sim_now_us(), c->number,
+                     sim_kind_name(c->kind), c->pages_rx);
+    if (n > 0 && (size_t)n < sizeof buf && write(c->line->calls_fd, buf, (size_t)n) != n) {
+        /* a record lost (disk full): the call itself is not affected */
+    }
+}
 
 static const struct sim_rule *sim_rule_for(const char *number)
 {
@@ -183,6 +231,10 @@ static int sim_create(struct line **out, const struct line_config *cfg, char *er
         return -ENOMEM;
     }
     pthread_mutex_init(&line->lock, NULL);
+    char log_path[PATH_MAX];
+    line->calls_fd = -1;
+    if ((size_t)snprintf(log_path, sizeof log_path, "%s/calls.log", cfg->sim_dir) < sizeof log_path)
+        line->calls_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     line->hub = cfg->hub;
     line->ring_samples = cfg->sim_setup_seconds > 0 ? (long)cfg->sim_setup_seconds * 8000 : SIM_RING_SAMPLES;
     *out = line;
@@ -197,6 +249,8 @@ static void sim_destroy(struct line *line)
         free(n);
     }
     pthread_mutex_destroy(&line->lock);
+    if (line->calls_fd >= 0)
+        close(line->calls_fd);
     free(line->sim_dir);
     free(line);
 }
@@ -271,6 +325,8 @@ static int sim_dial_loopback(struct line *line, const char *number, struct line_
     c->line = line;
     c->state = LINE_DIALING;
     c->kind = SIM_BUSY;
+    c->start_us = sim_now_us();
+    snprintf(c->number, sizeof c->number, "%s", number);
     c->slot = inbound_slot_take(line->hub);
     if (c->slot < 0) {
         inbound_notice(line->hub, "loopback call refused: every inbound line is busy");
@@ -300,6 +356,8 @@ static int sim_dial(struct line *line, const char *number, struct line_call **ou
     c->line = line;
     c->state = LINE_DIALING;
     c->slot = -1;
+    c->start_us = sim_now_us();
+    snprintf(c->number, sizeof c->number, "%s", number);
 
     pthread_mutex_lock(&line->lock);
     struct sim_number *n = sim_number_get(line, number);
@@ -448,6 +506,7 @@ static void sim_hangup(struct line_call *c)
     }
     if (c->noise)
         awgn_free(c->noise);
+    sim_record(c);
     free(c);
 }
 

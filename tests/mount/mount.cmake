@@ -20,6 +20,7 @@ foreach(t submit order refusals cancel ctl readers follow restart users receive 
     postgresql_copy
     postgresql_outage
     postgresql_nodes
+    postgresql_nodes3
     batch
     restart_load
     )
@@ -29,7 +30,7 @@ foreach(t submit order refusals cancel ctl readers follow restart users receive 
 endforeach()
 # A private PostgreSQL server starts first (initdb, a few seconds): more room
 # under sanitizers and load.
-set_tests_properties(mount_postgresql mount_postgresql_copy mount_postgresql_outage mount_postgresql_nodes PROPERTIES TIMEOUT 300 LABELS "mount;postgresql")
+set_tests_properties(mount_postgresql mount_postgresql_copy mount_postgresql_outage mount_postgresql_nodes mount_postgresql_nodes3 PROPERTIES TIMEOUT 300 LABELS "mount;postgresql")
 # The README's tour, run as a test (tests/tour/tour.sh, text in docs/tour.md).
 add_test(NAME tour COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tour/tour.sh)
 set_tests_properties(tour PROPERTIES LABELS mount TIMEOUT 300 SKIP_RETURN_CODE 77

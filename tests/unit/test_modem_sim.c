@@ -155,6 +155,40 @@ static void test_hangup_after_first_page_then_retry_sends_only_the_rest(void **s
     assert_true(test_pages_match(second, f->page_ptrs + 1, 2));
 }
 
+/* sim/calls.log: a line per call, written at its hangup, in call order
+ * here (one channel): start and end times, number, behaviour, pages. */
+static void test_every_call_leaves_a_line_in_calls_log(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(send_and_wait(f, "5550101", 0, 1)->outcome, MODEM_BUSY);
+    assert_true(send_and_wait(f, "5550104", 0, 3)->outcome == MODEM_DROPPED);
+    assert_int_equal(send_and_wait(f, "5551234", 0, 2)->outcome, MODEM_OK);
+    modem_pool_destroy(f->pool); /* every call hung up */
+    f->pool = NULL;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/calls.log", f->sim_dir);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    static const struct { const char *number, *kind; int pages; } want[] = {
+        { "5550101", "busy", 0 }, { "5550104", "drop", 1 }, { "5551234", "fax", 2 },
+    };
+    long long prev_end = 0;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        long long start, end;
+        char number[32], kind[16];
+        int pages;
+        assert_int_equal(fscanf(fp, "%lld %lld %31s %15s %d", &start, &end, number, kind, &pages), 5);
+        assert_true(start > 1000000000LL * 1000000 && start <= end && start >= prev_end);
+        assert_string_equal(number, want[i].number);
+        assert_string_equal(kind, want[i].kind);
+        assert_int_equal(pages, want[i].pages);
+        prev_end = end;
+    }
+    char rest[8];
+    assert_int_equal(fscanf(fp, "%7s", rest), EOF);
+    fclose(fp);
+}
+
 static void test_busy_twice_then_the_third_call_succeeds(void **state)
 {
     struct fixture *f = *state;
@@ -317,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_person_answering_ends_not_a_fax_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hangup_after_first_page_then_retry_sends_only_the_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_twice_then_the_third_call_succeeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_call_leaves_a_line_in_calls_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_noisy_line_succeeds_below_14400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_machine_gets_no_ecm_and_at_most_9600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_mid_call_ends_aborted, setup, teardown),
