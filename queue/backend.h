@@ -162,12 +162,14 @@ struct queue_backend {
      * stored. On success *stored gets the job as stored now (another node
      * may have confirmed pages since this one read it).
      * renew extends this node's lease: -ESTALE when the lease is no longer
-     * this node's (it ran out and another node took the job). release
+     * this node's (it ran out and another node took the job); *stored then
+     * gets the job as stored now, its node the one holding it (stored->id
+     * 0 when the job is no longer stored or cannot be read). release
      * gives this node's lease up (nothing when it holds none); an update
      * of the job to a status other than active releases it too, in the
      * same step. Called with the engine lock held, like the rest. */
     int (*claim)(void *state, uint64_t id, int lease_seconds, struct job *stored);
-    int (*renew)(void *state, uint64_t id, int lease_seconds);
+    int (*renew)(void *state, uint64_t id, int lease_seconds, struct job *stored);
     int (*release)(void *state, uint64_t id);
 
     /* Optional (NULL: no other node writes the store). Several nodes on one

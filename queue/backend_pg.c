@@ -1603,7 +1603,31 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
     return r;
 }
 
-static int pg_renew(void *state, uint64_t id, int lease_seconds)
+/* A lease found taken: the job as stored (its node the holder), or
+ * stored->id 0 when it is gone or unreadable. The engine logs it. */
+static void read_taken(struct pg_store *ps, uint64_t id, struct job *stored)
+{
+    char ids[24], why[160];
+    int err;
+
+    stored->id = 0;
+    u64s(ids, sizeof ids, id);
+    const char *v[] = {ids};
+    PGresult *res = q_exec(ps, "reading a job taken by another node",
+                           "SELECT job_text, coalesce(node, '') FROM jobs WHERE id = $1 AND set_aside IS NULL", 1, v,
+                           NULL, NULL, 0, &err);
+    if (res != NULL && PQntuples(res) == 1 &&
+        (jobfile_parse(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), stored, why, sizeof why) != 0 ||
+         stored->id != id))
+        stored->id = 0;
+    else if (res != NULL && PQntuples(res) == 1)
+        snprintf(stored->node, sizeof stored->node, "%s", PQgetvalue(res, 0, 1));
+    else
+        stored->id = 0;
+    PQclear(res);
+}
+
+static int pg_renew(void *state, uint64_t id, int lease_seconds, struct job *stored)
 {
     struct pg_store *ps = state;
     char ids[24], secs[16];
@@ -1620,13 +1644,11 @@ static int pg_renew(void *state, uint64_t id, int lease_seconds)
                   "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int) "
                   "WHERE id = $1 AND node = $2 AND lease_until IS NOT NULL",
                   3, v);
-    db_unlock(ps);
-    if (r == -ENOENT) {
-        pg_log(ps, QUEUE_LOG_ERR, "job %llu: its lease is no longer this node's (it ran out and another node "
-                                  "took the job, or the job is gone)",
-               (unsigned long long)id);
+    if (r == -ENOENT) { /* it ran out and another node took the job, or the job is gone */
+        read_taken(ps, id, stored);
         r = -ESTALE;
     }
+    db_unlock(ps);
     return r;
 }
 

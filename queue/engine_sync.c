@@ -107,6 +107,11 @@ static int apply_change(void *arg, const struct queue_store_change *c)
         engine_note(sc->n, QE_ADDED, c->id);
         engine_note(sc->n, QE_SERVER, 0);
         sc->changed++;
+    } else if (qj->channel >= 0 && qj->lease_lost) {
+        /* its lease was lost: the holder's state is shown while the call stops */
+        if (!qj->lease_gone && !same(qj, c->job) && engine_job_set(qj, c->job) == 0)
+            engine_note(sc->n, QE_CHANGED, c->id);
+        return 0;
     } else if (qj->channel >= 0) {
         /* this node calls it: its copy is the truth, but for a stop asked */
         if (c->stop_request >= 0)

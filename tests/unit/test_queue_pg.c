@@ -512,6 +512,92 @@ static void test_a_cancel_on_another_node_aborts_the_call(void **state)
     backend_pg_destroy(be);
 }
 
+/* Log lines of the engine, kept for the tests that look for one. */
+static char logged[64][512];
+static int nlogged;
+
+static void keep_log(int level, const char *msg)
+{
+    (void)level;
+    if (nlogged < 64)
+        snprintf(logged[nlogged++], sizeof logged[0], "%s", msg);
+}
+
+static bool logged_with(const char *a, const char *b)
+{
+    for (int i = 0; i < nlogged; i++)
+        if (strstr(logged[i], a) != NULL && strstr(logged[i], b) != NULL)
+            return true;
+    return false;
+}
+
+static char *row_of(uint64_t id)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT status || '|' || coalesce(node, '-') || '|' || lease_until::text || '|' || updated::text || '|' "
+             "|| job_text FROM jobs WHERE id = %llu", (unsigned long long)id);
+    return sql_value(sql);
+}
+
+/* This node was cut off longer than a lease: node-b took its job (the
+ * lease ran out, node-b claimed it). The next renewal finds that out:
+ * the call on this node's line is aborted at once, the job is shown as
+ * node-b's, and nothing of it is written over node-b's row. */
+static void test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written(void **state)
+{
+    struct queue_fixture *f = *state;
+    struct job j;
+
+    f->cfg.lease_seconds = 30;
+    f->cfg.log = keep_log;
+    nlogged = 0;
+    queue_fixture_reopen(f);
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.ncalls, 1);
+    queue_call_pages_confirmed(f->q, id, 1);
+    assert_lease(id, "node-a runs active");
+
+    /* the lease runs out, node-b claims the job as its claim does */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)id);
+    sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu "
+           "AND (lease_until <= now())", (unsigned long long)id);
+    assert_lease(id, "node-b runs active");
+    char *before = row_of(id);
+
+    /* not yet time to renew: nothing happens */
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.naborts, 0);
+    /* a third of the lease later the renewal is refused: the call is aborted */
+    f->clock.now += 10;
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.naborts, 1);
+    assert_int_equal(f->line.aborts[0], f->line.calls[0].channel);
+    assert_true(logged_with("job ", "node 'node-b' holds it now"));
+
+    /* node-b's row is as node-b left it */
+    char *after = row_of(id);
+    assert_string_equal(after, before);
+    free(after);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs WHERE stop_request IS NOT NULL"), 0);
+    /* shown as node-b's; not dialed here while node-b holds it */
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_ACTIVE);
+    assert_string_equal(j.node, "node-b");
+    assert_int_equal(j.pages_sent, 1);
+    queue_call_pages_confirmed(f->q, id, 3); /* a late report of the aborted call: ignored */
+    f->clock.now += 10;
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.ncalls, 1);
+    assert_int_equal(f->line.naborts, 1);
+    after = row_of(id);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    f->cfg.log = NULL;
+}
+
 /* A node that starts while another receives a fax leaves the reception to
  * it (not failed as after a crash); the receiving node's own restart
  * recovers it. */
@@ -554,12 +640,15 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
     assert_int_equal(got.pages_sent, 0);
     assert_lease(j.id, "node-a runs queued");
     assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0); /* this node's already */
-    assert_int_equal(b->be->renew(b->s, j.id, 60), 0);
+    assert_int_equal(b->be->renew(b->s, j.id, 60, &got), 0);
 
     /* taken by node-b after this node's lease ran out */
     sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu", id);
     assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
-    assert_int_equal(b->be->renew(b->s, j.id, 60), -ESTALE);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(b->be->renew(b->s, j.id, 60, &got), -ESTALE);
+    assert_int_equal(got.id, j.id); /* the job as stored, with the node holding it */
+    assert_string_equal(got.node, "node-b");
     assert_int_equal(b->be->release(b->s, j.id), 0); /* not ours: left alone */
     assert_lease(j.id, "node-b runs queued");
 
@@ -1149,6 +1238,7 @@ int main(void)
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
         E(test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once),
         E(test_a_cancel_on_another_node_aborts_the_call),
+        E(test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written),
         E(test_a_node_starting_leaves_another_node_s_reception_alone),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
