@@ -171,6 +171,14 @@ struct queue_backend {
     int (*claim)(void *state, uint64_t id, int lease_seconds, struct job *stored);
     int (*renew)(void *state, uint64_t id, int lease_seconds, struct job *stored);
     int (*release)(void *state, uint64_t id);
+    /* Optional (NULL: receptions carry no lease). A reception in progress
+     * is stored with the answering node's lease (its node, renewed with
+     * renew like a call's). take_reception takes, for this node, reception
+     * id whose node stopped renewing it (that node died or was cut off):
+     * 0 with *stored the job as stored and stored->node the node that
+     * was receiving it (the engine then stores it failed, its pages kept);
+     * -EBUSY when its lease still runs or it is no longer receiving. */
+    int (*take_reception)(void *state, uint64_t id, int lease_seconds, struct job *stored);
 
     /* Optional (NULL: no other node writes the store). Several nodes on one
      * store (docs/postgresql.md "Several nodes"). node_name: this node's

@@ -168,6 +168,10 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
         enum job_status s = qj->j.status;
+        if (s == JOB_RECEIVING && !qj->receiving_here && qj->lease_end != 0 && t >= qj->lease_end) {
+            engine_end_dead_reception(q, qj, t, n); /* its node stopped renewing it */
+            continue;
+        }
         if (s == JOB_ACTIVE && qj->channel < 0 && qj->lease_end != 0 && t >= qj->lease_end) {
             /* another node's call whose lease ran out: a candidate again
              * here (not written: the claim decides who calls it) */
@@ -655,7 +659,8 @@ static void renew_leases(struct queue *q, int64_t t)
     struct job *stored = NULL;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
-        if (qj->channel < 0 || qj->lease_lost || qj->j.status != JOB_ACTIVE ||
+        bool receiving = qj->receiving_here && qj->j.status == JOB_RECEIVING;
+        if (((qj->channel < 0 || qj->lease_lost || qj->j.status != JOB_ACTIVE) && !receiving) ||
             t - qj->lease_at < q->cfg.lease_seconds / 3)
             continue;
         if (stored == NULL && (stored = malloc(sizeof *stored)) == NULL)
@@ -663,6 +668,8 @@ static void renew_leases(struct queue *q, int64_t t)
         int r = q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds, stored);
         if (r == 0)
             qj->lease_at = t;
+        else if (r == -ESTALE && receiving)
+            engine_reception_lost(q, qj, stored);
         else if (r == -ESTALE)
             engine_lease_lost(q, qj, stored);
     }
@@ -775,8 +782,10 @@ static int64_t next_due(const struct queue *q)
             t = j->kill_time;
         if (t != 0 && (due == 0 || t < due))
             due = t;
-        int64_t other = j->status == JOB_ACTIVE ? q->jobs[i]->lease_end : q->jobs[i]->claim_after;
-        if (q->jobs[i]->channel >= 0 && q->be->renew != NULL && j->status == JOB_ACTIVE)
+        int64_t other = j->status == JOB_ACTIVE || j->status == JOB_RECEIVING ? q->jobs[i]->lease_end
+                                                                               : q->jobs[i]->claim_after;
+        if (q->be->renew != NULL && ((q->jobs[i]->channel >= 0 && j->status == JOB_ACTIVE) ||
+                                     (q->jobs[i]->receiving_here && j->status == JOB_RECEIVING)))
             other = q->jobs[i]->lease_at + q->cfg.lease_seconds / 3; /* its renewal */
         if (other != 0 && (due == 0 || other < due))
             due = other;

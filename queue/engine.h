@@ -45,6 +45,8 @@ struct qjob {
      * is gone from the store: lease_gone): the call is aborted and nothing
      * of it is written; qj shows the job as stored (engine_lease_lost). */
     bool lease_lost, lease_gone;
+    /* A reception this node answers (its lease is renewed with the calls'). */
+    bool receiving_here;
     /* Several nodes (engine_sync.c): the job as another node last wrote
      * it is active there until lease_end (this node's clock); a claim
      * refused is not tried again before claim_after. */
@@ -220,6 +222,13 @@ void engine_lease_lost(struct queue *q, struct qjob *qj, const struct job *store
 /* The call of a job that lost its lease ended (its channel is detached):
  * it shows as stored, the holder's; a job gone from the store is removed. */
 void engine_lost_call_ended(struct queue *q, struct qjob *qj, struct notes *n);
+/* engine_receive.c: leases on receptions (backends with take_reception).
+ * This node's reception qj lost its lease (another node ended it):
+ * shown as stored (stored NULL: read it), its further pages refused. */
+void engine_reception_lost(struct queue *q, struct qjob *qj, const struct job *stored);
+/* Another node's reception whose lease ran out (that node died): taken
+ * and stored failed, its pages kept; otherwise looked at again later. */
+void engine_end_dead_reception(struct queue *q, struct qjob *qj, int64_t t, struct notes *n);
 void engine_set_error(struct job_core *j, const char *code, const char *text);
 /* Is who a member of group g (primary or supplementary)? */
 bool engine_caller_in_group(const struct queue_caller *who, gid_t g);

@@ -354,6 +354,11 @@ static int persist_full(struct queue *q, struct qjob *qj, struct job *full, stru
             if (qj->lease_lost)
                 return r;
         }
+        if (r == -ESTALE && qj->receiving_here && full->status == JOB_RECEIVING) {
+            engine_reception_lost(q, qj, NULL); /* another node ended it */
+            if (!qj->receiving_here)
+                return r;
+        }
         if (!keep || !qj->unsaved) /* retries are summed up by the dispatcher */
             engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the store: %s%s",
                        (unsigned long long)full->id, strerror(-r),

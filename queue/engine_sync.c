@@ -120,12 +120,20 @@ static int apply_change(void *arg, const struct queue_store_change *c)
     } else if (!same(qj, c->job)) {
         if (engine_job_set(qj, c->job) != 0)
             return -ENOMEM;
+        if (qj->receiving_here && c->job->status != JOB_RECEIVING) {
+            qj->receiving_here = false; /* another node ended this node's reception */
+            engine_log(q, QUEUE_LOG_ERR, "job %llu: the reception on this node was ended by another node "
+                       "(this node's lease on it had run out); its further pages are refused",
+                       (unsigned long long)c->id);
+        }
         engine_note(sc->n, QE_CHANGED, c->id);
         engine_note(sc->n, QE_SERVER, 0);
         sc->changed++;
     }
     qj->claim_after = 0;
-    qj->lease_end = c->job->status == JOB_ACTIVE ? t + c->lease_left : 0;
+    qj->lease_end = c->job->status == JOB_ACTIVE || (c->job->status == JOB_RECEIVING && !qj->receiving_here)
+                        ? t + c->lease_left
+                        : 0;
     if (c->stop_request >= 0)
         apply_stop(sc, qj, c->stop_request);
     engine_poke(q);

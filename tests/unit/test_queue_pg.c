@@ -535,7 +535,8 @@ static char *row_of(uint64_t id)
 {
     char sql[200];
     snprintf(sql, sizeof sql,
-             "SELECT status || '|' || coalesce(node, '-') || '|' || lease_until::text || '|' || updated::text || '|' "
+             "SELECT status || '|' || coalesce(node, '-') || '|' || coalesce(lease_until::text, '-') || '|' || "
+             "updated::text || '|' "
              "|| job_text FROM jobs WHERE id = %llu", (unsigned long long)id);
     return sql_value(sql);
 }
@@ -596,6 +597,103 @@ static void test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written(void
     free(after);
     free(before);
     f->cfg.log = NULL;
+}
+
+static void receive_pages(struct queue *q, uint64_t id, int pages)
+{
+    for (int i = 0; i < pages; i++) {
+        int fd = make_good_tiff(1);
+        assert_int_equal(queue_receive_page(q, id, fd), 0);
+        close(fd);
+    }
+}
+
+/* Receptions carry the answering node's lease, renewed while they last.
+ * node-a dies while receiving two faxes: node-b ends each as failed,
+ * its pages kept, once its lease has run out: one it found at its start
+ * (after a lease of its own clock), one it learns of while running (at
+ * once). node-a, back, finds its leases gone and writes nothing more. */
+static void test_a_reception_whose_node_died_is_ended_by_another_node(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    uint64_t r1, r2;
+    struct job j;
+    char sql[160];
+
+    a->cfg.lease_seconds = 30;
+    a->cfg.log = keep_log;
+    nlogged = 0;
+    queue_fixture_reopen(a);
+    assert_int_equal(queue_receive_begin(a->q, "modem0", "5550199", &r1), 0);
+    receive_pages(a->q, r1, 2);
+    assert_int_equal(queue_receive_begin(a->q, "modem1", "5550198", &r2), 0);
+    receive_pages(a->q, r2, 1);
+    assert_lease(r1, "node-a runs receiving");
+    assert_lease(r2, "node-a runs receiving");
+    /* renewed a third of the way through */
+    snprintf(sql, sizeof sql, "SELECT lease_until FROM jobs WHERE id = %llu", (unsigned long long)r1);
+    char *first = sql_value(sql);
+    a->clock.now += 10;
+    queue_run_once(a->q);
+    char later[200];
+    snprintf(later, sizeof later, "SELECT count(*) FROM jobs WHERE id = %llu AND lease_until > '%s'",
+             (unsigned long long)r1, first);
+    assert_int_equal(sql_int(later), 1);
+    free(first);
+
+    /* node-a is cut off; r1's lease runs out before node-b starts */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)r1);
+    struct queue_fixture *b = second_node(&be);
+    b->cfg.log = keep_log;
+    queue_fixture_reopen(b);
+    assert_int_equal(queue_snapshot(b->q, r1, &j), 0);
+    assert_int_equal(j.status, JOB_RECEIVING);
+    queue_run_once(b->q); /* a start does not end it at once: it waits a lease */
+    assert_lease(r1, "node-a over receiving");
+
+    /* r2's lease runs out while node-b runs: ended at its next look */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)r2);
+    assert_true(queue_catch_up(b->q) >= 0);
+    queue_run_once(b->q);
+    assert_lease(r2, "- none failed");
+    assert_lease(r1, "node-a over receiving");
+    assert_true(logged_with("node 'node-a' died or was cut off", "1 page kept"));
+
+    b->clock.now += 181;
+    queue_run_once(b->q);
+    assert_lease(r1, "- none failed");
+    assert_true(logged_with("node 'node-a' died or was cut off", "2 pages kept"));
+    assert_int_equal(queue_snapshot(b->q, r1, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    assert_int_equal(j.page_count, 2);
+    assert_string_equal(j.error_code, "interrupted");
+    size_t len;
+    free(page_bytes(b->q, r1, 1, &len));
+    assert_true(len > 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pages WHERE job_id = %llu", (unsigned long long)r1);
+    assert_int_equal(sql_int(sql), 2);
+
+    /* node-a is back: its renewals find the receptions ended; it writes
+     * nothing over them and refuses their further pages */
+    char *before = row_of(r1);
+    a->clock.now += 10;
+    queue_run_once(a->q);
+    assert_true(logged_with("lease on the reception ran out and node-b ended it", "failed in the store"));
+    int fd = make_good_tiff(1);
+    assert_int_equal(queue_receive_page(a->q, r1, fd), -EBUSY);
+    close(fd);
+    struct queue_call_result ok = test_result(QF_NONE, "", 0);
+    assert_int_equal(queue_receive_finished(a->q, r1, &ok), -EBUSY);
+    char *after = row_of(r1);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    assert_int_equal(sql_int(sql), 2);
+    assert_int_equal(queue_snapshot(a->q, r1, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
 }
 
 /* A node that starts while another receives a fax leaves the reception to
@@ -1240,6 +1338,7 @@ int main(void)
         E(test_a_cancel_on_another_node_aborts_the_call),
         E(test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written),
         E(test_a_node_starting_leaves_another_node_s_reception_alone),
+        E(test_a_reception_whose_node_died_is_ended_by_another_node),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
