@@ -166,7 +166,7 @@ struct queue_backend {
      * gets the job as stored now, its node the one holding it (stored->id
      * 0 when the job is no longer stored or cannot be read). release
      * gives this node's lease up (nothing when it holds none); an update
-     * of the job to a status other than active releases it too, in the
+     * of the job to a status other than active (or receiving) releases it, in the
      * same step. Called with the engine lock held, like the rest. */
     int (*claim)(void *state, uint64_t id, int lease_seconds, struct job *stored);
     int (*renew)(void *state, uint64_t id, int lease_seconds, struct job *stored);

@@ -668,7 +668,9 @@ static void renew_leases(struct queue *q, int64_t t)
         int r = q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds, stored);
         if (r == 0)
             qj->lease_at = t;
-        else if (r == -ESTALE && receiving)
+        else if (r != -ESTALE) /* the store is away: tried again in a while, not in a busy loop */
+            qj->lease_at = t - q->cfg.lease_seconds / 3 + ENGINE_CLAIM_RETRY;
+        else if (receiving)
             engine_reception_lost(q, qj, stored);
         else if (r == -ESTALE)
             engine_lease_lost(q, qj, stored);
@@ -784,8 +786,10 @@ static int64_t next_due(const struct queue *q)
             due = t;
         int64_t other = j->status == JOB_ACTIVE || j->status == JOB_RECEIVING ? q->jobs[i]->lease_end
                                                                                : q->jobs[i]->claim_after;
-        if (q->be->renew != NULL && ((q->jobs[i]->channel >= 0 && j->status == JOB_ACTIVE) ||
-                                     (q->jobs[i]->receiving_here && j->status == JOB_RECEIVING)))
+        if (q->jobs[i]->lease_lost)
+            other = 0; /* its call is being aborted: nothing due for it */
+        else if (q->be->renew != NULL && ((q->jobs[i]->channel >= 0 && j->status == JOB_ACTIVE) ||
+                                          (q->jobs[i]->receiving_here && j->status == JOB_RECEIVING)))
             other = q->jobs[i]->lease_at + q->cfg.lease_seconds / 3; /* its renewal */
         if (other != 0 && (due == 0 || other < due))
             due = other;
