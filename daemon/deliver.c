@@ -845,8 +845,8 @@ static int64_t deliver_pass(struct deliverer *d)
     struct job *j = malloc(sizeof *j);
     bool routing = d->cfg.routes != NULL && d->cfg.routes->n > 0;
     for (size_t i = 0; j && i < nids; i++) {
-        if (queue_snapshot(d->q, ids[i], j) != 0 || j->status == JOB_RECEIVING)
-            continue;
+        if (queue_snapshot(d->q, ids[i], j) != 0 || j->status == JOB_RECEIVING || j->unsaved)
+            continue; /* an unsaved state waits for the store (announced again then) */
         if (j->type == JOB_SEND && j->ndeliveries == 0)
             continue; /* a sent fax without a receipt */
         if (j->type == JOB_RECEIVE && !routing)

@@ -446,6 +446,8 @@ static void look_at(struct notifier *n, uint64_t id)
         told_forget(n, id); /* deleted */
         return;
     }
+    if (j.unsaved)
+        return; /* not stored yet: told once it is (QE_CHANGED then) */
     struct told *t = told_find(n, id, true);
     if (!t)
         return;

@@ -121,7 +121,7 @@ static bool answer_if_final(struct fs *fs, fuse_req_t req, uint64_t id, size_t s
         fuse_reply_err(req, ENOENT); /* deleted while waited for */
         return true;
     }
-    if (!job_status_is_final(job.status))
+    if (!job_status_is_final(job.status) || job.unsaved) /* told once stored */
         return false;
     reply_final(req, &job, size);
     return true;
@@ -235,7 +235,7 @@ void fs_waits_job_changed(struct fs *fs, uint64_t id)
     bool gone = queue_snapshot(fs->q, id, &job) < 0;
 
     fire_pollers(fs, id);
-    if (!gone && !job_status_is_final(job.status))
+    if (!gone && (!job_status_is_final(job.status) || job.unsaved))
         return;
     struct fs_waiter *list = NULL;
     if (claim_all(&fs->waits, id, &list) == 0)

@@ -162,13 +162,23 @@ struct queue_backend {
      * stored. On success *stored gets the job as stored now (another node
      * may have confirmed pages since this one read it).
      * renew extends this node's lease: -ESTALE when the lease is no longer
-     * this node's (it ran out and another node took the job). release
+     * this node's (it ran out and another node took the job); *stored then
+     * gets the job as stored now, its node the one holding it (stored->id
+     * 0 when the job is no longer stored or cannot be read). release
      * gives this node's lease up (nothing when it holds none); an update
-     * of the job to a status other than active releases it too, in the
+     * of the job to a status other than active (or receiving) releases it, in the
      * same step. Called with the engine lock held, like the rest. */
     int (*claim)(void *state, uint64_t id, int lease_seconds, struct job *stored);
-    int (*renew)(void *state, uint64_t id, int lease_seconds);
+    int (*renew)(void *state, uint64_t id, int lease_seconds, struct job *stored);
     int (*release)(void *state, uint64_t id);
+    /* Optional (NULL: receptions carry no lease). A reception in progress
+     * is stored with the answering node's lease (its node, renewed with
+     * renew like a call's). take_reception takes, for this node, reception
+     * id whose node stopped renewing it (that node died or was cut off):
+     * 0 with *stored the job as stored and stored->node the node that
+     * was receiving it (the engine then stores it failed, its pages kept);
+     * -EBUSY when its lease still runs or it is no longer receiving. */
+    int (*take_reception)(void *state, uint64_t id, int lease_seconds, struct job *stored);
 
     /* Optional (NULL: no other node writes the store). Several nodes on one
      * store (docs/postgresql.md "Several nodes"). node_name: this node's

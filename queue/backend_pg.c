@@ -648,9 +648,12 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
                                       "looked for every few seconds",
                why);
     /* Jobs that were being called by this node when it stopped are not
-     * being called now; dispatch sets node again. */
+     * being called now; dispatch sets node again. Its receptions keep its
+     * name: the start marks them failed. */
     const char *nv[] = {b->node};
-    if ((r = q_cmd(ps, "clearing node", "UPDATE jobs SET node = NULL, lease_until = NULL WHERE node = $1", 1, nv)) != 0)
+    if ((r = q_cmd(ps, "clearing node",
+                   "UPDATE jobs SET node = NULL, lease_until = NULL WHERE node = $1 AND status <> 'receiving'", 1,
+                   nv)) != 0)
         goto fail;
     *state = ps;
     return 0;
@@ -683,7 +686,8 @@ static void job_params(struct job_params *p, const struct job *job, const char *
                          p->owner,        job->recipient_number,
                          p->submitted,    p->scheduled,
                          p->next_attempt, p->priority,
-                         p->page_count,   job->status == JOB_ACTIVE ? node : NULL,
+                         p->page_count,
+                         job->status == JOB_ACTIVE || job->status == JOB_RECEIVING ? node : NULL,
                          text};
     memcpy(p->vals, v, sizeof v);
 }
@@ -699,7 +703,7 @@ static const char update_job_sql[] =
     ", scheduled = " TS(7) ", next_attempt = " TS(8) ", priority = $9, page_count = $10, node = $11, "
     "job_text = $12, updated = now(), lease_until = CASE WHEN $11::text IS NULL THEN NULL ELSE lease_until END, "
     "stop_request = CASE WHEN $3 IN ('active', 'queued', 'scheduled', 'retrying') THEN stop_request END "
-    "WHERE id = $1 AND set_aside IS NULL AND ($3 <> 'active' OR node = $11)";
+    "WHERE id = $1 AND set_aside IS NULL AND ($3 NOT IN ('active', 'receiving') OR node = $11)";
 
 static int insert_job(struct pg_store *ps, const struct job *job)
 {
@@ -742,9 +746,10 @@ static int pg_update(void *state, const struct job *job)
         db_unlock(ps);
     }
     free(text);
-    /* An active job is written only under this node's lease: another
-     * node took it, or paused or canceled it meanwhile. */
-    if (r == -ENOENT && job->status == JOB_ACTIVE) {
+    /* An active job, or a reception, is written only under this node's
+     * lease: another node took it, paused or canceled it, or ended the
+     * reception meanwhile. */
+    if (r == -ENOENT && (job->status == JOB_ACTIVE || job->status == JOB_RECEIVING)) {
         pg_log(ps, QUEUE_LOG_WARNING, "job %llu: not written: its lease is no longer this node's",
                (unsigned long long)job->id);
         r = -ESTALE;
@@ -1001,7 +1006,8 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
         PGresult *res = q_exec(ps, "reading jobs",
                                "SELECT j.id, left(j.job_text, 65537), count(p.idx), coalesce(max(p.idx) + 1, 0), "
                                "CASE WHEN j.status = 'active' AND j.lease_until > now() THEN j.node "
-                               "WHEN j.status = 'receiving' AND j.changed_by <> $2 THEN j.changed_by ELSE '' END "
+                               "WHEN j.status = 'receiving' AND coalesce(j.node, j.changed_by) <> $2 "
+                               "THEN coalesce(j.node, j.changed_by) ELSE '' END "
                                "FROM jobs j "
                                "LEFT JOIN pages p ON p.job_id = j.id WHERE j.id > $1 AND j.set_aside IS NULL "
                                "GROUP BY j.id ORDER BY j.id LIMIT " PG_WALK_BATCH_S,
@@ -1026,7 +1032,9 @@ static int pg_walk(void *state, int (*fn)(void *arg, const struct job *job), voi
                 snprintf(why, sizeof why, "job text names id %llu", (unsigned long long)job.id);
             else if (npages != span || npages < job.page_count)
                 snprintf(why, sizeof why, "pages missing (%d stored, %d expected)", npages, job.page_count);
-            if (why[0] == '\0' && npages > job.page_count) {
+            /* another node's reception: that node counts its pages */
+            bool others = why[0] == '\0' && job.status == JOB_RECEIVING && PQgetvalue(res, i, 4)[0] != '\0';
+            if (why[0] == '\0' && npages > job.page_count && !others) {
                 if ((r = db_lock_ok(ps)) != 0)
                     break;
                 if (extra_pages(ps, &job, npages) != 0)
@@ -1603,7 +1611,32 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
     return r;
 }
 
-static int pg_renew(void *state, uint64_t id, int lease_seconds)
+/* A lease found taken: the job as stored, its node the holder (or, when
+ * none holds it, the node that wrote it last), or stored->id 0 when it is
+ * gone or unreadable. The engine logs it. */
+static void read_taken(struct pg_store *ps, uint64_t id, struct job *stored)
+{
+    char ids[24], why[160];
+    int err;
+
+    stored->id = 0;
+    u64s(ids, sizeof ids, id);
+    const char *v[] = {ids};
+    PGresult *res = q_exec(ps, "reading a job taken by another node",
+                           "SELECT job_text, coalesce(node, changed_by, '') FROM jobs WHERE id = $1 AND set_aside IS NULL", 1, v,
+                           NULL, NULL, 0, &err);
+    if (res != NULL && PQntuples(res) == 1 &&
+        (jobfile_parse(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), stored, why, sizeof why) != 0 ||
+         stored->id != id))
+        stored->id = 0;
+    else if (res != NULL && PQntuples(res) == 1)
+        snprintf(stored->node, sizeof stored->node, "%s", PQgetvalue(res, 0, 1));
+    else
+        stored->id = 0;
+    PQclear(res);
+}
+
+static int pg_renew(void *state, uint64_t id, int lease_seconds, struct job *stored)
 {
     struct pg_store *ps = state;
     char ids[24], secs[16];
@@ -1618,15 +1651,60 @@ static int pg_renew(void *state, uint64_t id, int lease_seconds)
         return r;
     r = q_one_row(ps, "renewing a job's lease",
                   "UPDATE jobs SET lease_until = now() + make_interval(secs => $3::int) "
-                  "WHERE id = $1 AND node = $2 AND lease_until IS NOT NULL",
+                  "WHERE id = $1 AND node = $2 AND (lease_until IS NOT NULL OR status = 'receiving')",
                   3, v);
-    db_unlock(ps);
-    if (r == -ENOENT) {
-        pg_log(ps, QUEUE_LOG_ERR, "job %llu: its lease is no longer this node's (it ran out and another node "
-                                  "took the job, or the job is gone)",
-               (unsigned long long)id);
+    if (r == -ENOENT) { /* it ran out and another node took the job, or the job is gone */
+        read_taken(ps, id, stored);
         r = -ESTALE;
     }
+    db_unlock(ps);
+    return r;
+}
+
+/* A reception whose node stopped renewing its lease (it died, or was cut
+ * off longer than a lease) is taken by this node, which then stores it
+ * failed; one conditional UPDATE, so two nodes never both take it and a
+ * node that renewed in time keeps it. A lease never started (NULL, a
+ * reception stored by an older faxfs) counts from the row's last write. */
+static int pg_take_reception(void *state, uint64_t id, int lease_seconds, struct job *stored)
+{
+    struct pg_store *ps = state;
+    char ids[24], secs[16], why[160];
+
+    if (lease_seconds <= 0)
+        return -EINVAL;
+    u64s(ids, sizeof ids, id);
+    snprintf(secs, sizeof secs, "%d", lease_seconds);
+    const char *v[] = {ids, ps->b->node, secs};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    PGresult *got = q_exec(ps, "taking a reception whose node stopped",
+                           "UPDATE jobs j SET node = $2, lease_until = now() + make_interval(secs => $3::int) "
+                           "FROM (SELECT id, coalesce(node, changed_by, '') AS was FROM jobs WHERE id = $1 "
+                           "FOR UPDATE) o "
+                           "WHERE j.id = o.id AND j.set_aside IS NULL AND j.status = 'receiving' AND "
+                           "j.node IS DISTINCT FROM $2 AND (j.lease_until <= now() OR (j.lease_until IS NULL AND "
+                           "j.updated <= now() - make_interval(secs => $3::int))) "
+                           "RETURNING j.job_text, o.was",
+                           3, v, NULL, NULL, 0, &r);
+    if (got != NULL && PQntuples(got) == 1) {
+        if (jobfile_parse(PQgetvalue(got, 0, 0), (size_t)PQgetlength(got, 0, 0), stored, why, sizeof why) != 0 ||
+            stored->id != id) {
+            const char *w[] = {ids, ps->b->node};
+            pg_log(ps, QUEUE_LOG_ERR, "job %llu: its stored text does not parse (%s); its reception is left as it is",
+                   (unsigned long long)id, why);
+            q_cmd(ps, "releasing a job's lease",
+                  "UPDATE jobs SET node = NULL, lease_until = NULL WHERE id = $1 AND node = $2", 2, w);
+            r = -EIO;
+        } else {
+            snprintf(stored->node, sizeof stored->node, "%s", PQgetvalue(got, 0, 1));
+        }
+    } else if (got != NULL) {
+        r = -EBUSY; /* renewed in time, ended, or gone: the next look brings its row */
+    }
+    PQclear(got);
+    db_unlock(ps);
     return r;
 }
 
@@ -1812,6 +1890,7 @@ struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
         .raise_next_id = pg_raise_next_id,
         .claim = pg_claim,
         .renew = pg_renew,
+        .take_reception = pg_take_reception,
         .release = pg_release,
         .node_name = pg_node_name,
         .changes = pg_changes,

@@ -168,6 +168,10 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
         enum job_status s = qj->j.status;
+        if (s == JOB_RECEIVING && !qj->receiving_here && qj->lease_end != 0 && t >= qj->lease_end) {
+            engine_end_dead_reception(q, qj, t, n); /* its node stopped renewing it */
+            continue;
+        }
         if (s == JOB_ACTIVE && qj->channel < 0 && qj->lease_end != 0 && t >= qj->lease_end) {
             /* another node's call whose lease ran out: a candidate again
              * here (not written: the claim decides who calls it) */
@@ -521,6 +525,11 @@ out:
     return ncalls;
 }
 
+struct lost_call {
+    int channel;
+    uint64_t id;
+};
+
 static void finish_call(struct queue *q, uint64_t id, const struct queue_call_result *res);
 static void renew_leases(struct queue *q, int64_t t);
 static void save_unsaved(struct queue *q, int64_t t, struct notes *n);
@@ -586,10 +595,22 @@ int queue_run_once(struct queue *q)
     calls = calloc((size_t)q->nchannels + 1, sizeof *calls);
     if (calls != NULL && usable != NULL && whys != NULL && !q->paused && !q->stopping && q->cfg.line.start != NULL)
         ncalls = pick_calls(q, calls, (size_t)q->nchannels, usable, (const char (*)[160])whys, &n);
+    /* Calls whose job lost its lease: aborted once the lock is released. */
+    size_t nlost = 0;
+    struct lost_call *lost = malloc(((size_t)q->nchannels + 1) * sizeof *lost);
+    for (int c = 0; lost != NULL && c < q->nchannels; c++)
+        if (q->channels[c].abort_lost) {
+            q->channels[c].abort_lost = false;
+            if (q->channels[c].job != 0)
+                lost[nlost++] = (struct lost_call){c, q->channels[c].job};
+        }
     pthread_mutex_unlock(&q->lock);
     free(usable);
     free(whys);
     engine_deliver(q, &n);
+    for (size_t i = 0; i < nlost; i++)
+        engine_abort_call(q, lost[i].channel, lost[i].id);
+    free(lost);
 
     int started = start_calls(q, calls, ncalls);
     for (size_t i = 0; i < ncalls; i++)
@@ -635,13 +656,85 @@ static void renew_leases(struct queue *q, int64_t t)
 {
     if (q->be->renew == NULL)
         return;
+    struct job *stored = NULL;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
-        if (qj->channel < 0 || qj->j.status != JOB_ACTIVE || t - qj->lease_at < q->cfg.lease_seconds / 3)
+        bool receiving = qj->receiving_here && qj->j.status == JOB_RECEIVING;
+        if (((qj->channel < 0 || qj->lease_lost || qj->j.status != JOB_ACTIVE) && !receiving) ||
+            t - qj->lease_at < q->cfg.lease_seconds / 3)
             continue;
-        if (q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds) == 0)
+        if (stored == NULL && (stored = malloc(sizeof *stored)) == NULL)
+            return; /* tried again next round */
+        int r = q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds, stored);
+        if (r == 0)
             qj->lease_at = t;
+        else if (r != -ESTALE) /* the store is away: tried again in a while, not in a busy loop */
+            qj->lease_at = t - q->cfg.lease_seconds / 3 + ENGINE_CLAIM_RETRY;
+        else if (receiving)
+            engine_reception_lost(q, qj, stored);
+        else if (r == -ESTALE)
+            engine_lease_lost(q, qj, stored);
     }
+    free(stored);
+}
+
+void engine_lease_lost(struct queue *q, struct qjob *qj, const struct job *stored)
+{
+    struct job *got = NULL;
+
+    if (qj->lease_lost || qj->channel < 0)
+        return;
+    if (stored == NULL) { /* a write refused: ask the store who holds it */
+        if (q->be->renew == NULL || (got = malloc(sizeof *got)) == NULL)
+            return;
+        if (q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds, got) != -ESTALE) {
+            free(got); /* still this node's (or the store is away): nothing lost */
+            return;
+        }
+        stored = got;
+    }
+    uint64_t id = qj->j.id;
+    struct channel *ch = &q->channels[qj->channel];
+    qj->lease_lost = true;
+    if (qj->unsaved) { /* the other node's state stands: this change is dropped */
+        qj->unsaved = false;
+        q->nunsaved--;
+    }
+    ch->abort_lost = true;
+    engine_poke(q);
+    if (stored->id != id) {
+        qj->lease_gone = true;
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: its lease is no longer this node's and the job is no longer in "
+                   "the store; its call on %s is aborted", (unsigned long long)id, ch->name);
+    } else {
+        if (engine_job_set(qj, stored) != 0) /* shown as this node last had it until the holder writes again */
+            qj->j.status = stored->status;
+        engine_log(q, QUEUE_LOG_ERR, "job %llu: its lease ran out and node '%s' holds it now (%s in the store); "
+                   "its call on %s is aborted and nothing of it is written here", (unsigned long long)id,
+                   stored->node[0] ? stored->node : "(none)", job_status_name(stored->status), ch->name);
+    }
+    free(got);
+}
+
+void engine_lost_call_ended(struct queue *q, struct qjob *qj, struct notes *n)
+{
+    uint64_t id = qj->j.id;
+
+    qj->lease_lost = false;
+    qj->route_pos = 0;
+    if (qj->lease_gone) {
+        engine_remove_job(q, qj);
+        engine_note(n, QE_REMOVED, id);
+        engine_note(n, QE_SERVER, 0);
+        return;
+    }
+    int64_t t = engine_now(q);
+    qj->lease_end = qj->j.status == JOB_ACTIVE ? t + q->cfg.lease_seconds : 0; /* the holder renews it */
+    qj->claim_after = t + ENGINE_CLAIM_BACKOFF;
+    engine_job_log(q, n, id, "the call on this node was aborted: its lease had run out and another node took the "
+                             "job");
+    engine_note(n, QE_CHANGED, id);
+    engine_note(n, QE_SERVER, 0);
 }
 
 /* Writes again the jobs whose last change the store refused, all of them
@@ -691,8 +784,12 @@ static int64_t next_due(const struct queue *q)
             t = j->kill_time;
         if (t != 0 && (due == 0 || t < due))
             due = t;
-        int64_t other = j->status == JOB_ACTIVE ? q->jobs[i]->lease_end : q->jobs[i]->claim_after;
-        if (q->jobs[i]->channel >= 0 && q->be->renew != NULL && j->status == JOB_ACTIVE)
+        int64_t other = j->status == JOB_ACTIVE || j->status == JOB_RECEIVING ? q->jobs[i]->lease_end
+                                                                               : q->jobs[i]->claim_after;
+        if (q->jobs[i]->lease_lost)
+            other = 0; /* its call is being aborted: nothing due for it */
+        else if (q->be->renew != NULL && ((q->jobs[i]->channel >= 0 && j->status == JOB_ACTIVE) ||
+                                          (q->jobs[i]->receiving_here && j->status == JOB_RECEIVING)))
             other = q->jobs[i]->lease_at + q->cfg.lease_seconds / 3; /* its renewal */
         if (other != 0 && (due == 0 || other < due))
             due = other;
@@ -868,6 +965,16 @@ static void finish_call_locked(struct queue *q, struct qjob *qj, const struct qu
     int route_pos = qj->route_pos;
 
     qj->route_pos = 0;
+    if (qj->lease_lost) { /* another node holds the job: nothing of this call is kept */
+        engine_count_call_end(q, qj, ch, res, 0);
+        qj->channel = -1;
+        if (engine_batch_leave(qj, ch))
+            engine_release_channel(q, ch, n);
+        else
+            engine_note(n, QE_SERVER, 0);
+        engine_lost_call_ended(q, qj, n);
+        return;
+    }
     engine_record_call_facts(qj, res);
     engine_count_call_end(q, qj, ch, res, qj->j.pages_sent - before);
     ch->pages_sent += (uint64_t)(qj->j.pages_sent - before);
@@ -945,7 +1052,7 @@ void queue_call_status(struct queue *q, uint64_t id, const char *device_status)
      * durable change (it means nothing after a restart). */
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if (qj != NULL && (qj->channel >= 0 || qj->j.status == JOB_RECEIVING)) {
+    if (qj != NULL && !qj->lease_lost && (qj->channel >= 0 || qj->j.status == JOB_RECEIVING)) {
         snprintf(qj->j.device_status, sizeof qj->j.device_status, "%s", device_status);
         qj->j.changed = engine_now(q);
         engine_note(&n, QE_CHANGED, id);
@@ -972,7 +1079,7 @@ void queue_call_pages_confirmed(struct queue *q, uint64_t id, int pages_sent)
 
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if (qj != NULL && qj->channel >= 0 && pages_sent > qj->j.pages_sent) {
+    if (qj != NULL && qj->channel >= 0 && !qj->lease_lost && pages_sent > qj->j.pages_sent) {
         int before = qj->j.pages_sent;
         int64_t t = engine_now(q);
         qj->j.pages_sent = pages_sent > qj->j.page_count ? qj->j.page_count : pages_sent;
@@ -1227,6 +1334,11 @@ static void requeue_unreported(struct queue *q, struct notes *n)
         qj->channel = -1;
         qj->batch_lead = 0;
         qj->batch_begun = false;
+        if (qj->lease_lost) {
+            engine_lost_call_ended(q, qj, n);
+            i--; /* it may be gone from the table */
+            continue;
+        }
         if (qj->j.status != JOB_ACTIVE)
             continue;
         if (counted)

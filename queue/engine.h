@@ -41,6 +41,12 @@ struct qjob {
     bool batch_begun;
     int64_t lease_at; /* when this node last claimed or renewed the job's lease (backends with claim) */
     bool unsaved;     /* its last change could not be stored: written again by the dispatcher */
+    /* Its lease was lost during its call (another node took the job, or it
+     * is gone from the store: lease_gone): the call is aborted and nothing
+     * of it is written; qj shows the job as stored (engine_lease_lost). */
+    bool lease_lost, lease_gone;
+    /* A reception this node answers (its lease is renewed with the calls'). */
+    bool receiving_here;
     /* Several nodes (engine_sync.c): the job as another node last wrote
      * it is active there until lease_end (this node's clock); a claim
      * refused is not tried again before claim_after. */
@@ -55,6 +61,7 @@ struct channel {
     int batch_left; /* jobs of the call not yet reported (1 without batching) */
     uint64_t calls, pages_sent, errors;
     int64_t busy_since; /* when the current call was handed over */
+    bool abort_lost; /* a job of its call lost its lease: the dispatcher aborts the call */
 };
 
 /* One named line: channels first .. first + count - 1. */
@@ -207,6 +214,21 @@ int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struc
 #define ENGINE_CLAIM_BACKOFF 10 /* seconds before a job another node held is claimed again */
 int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
 void engine_release(struct queue *q, struct qjob *qj);
+/* qj, on a call, lost its lease: stored is the job as the store has it now
+ * (NULL: read it). Its call is aborted by the next dispatch round, nothing
+ * of qj is written from now on (engine_persist answers -ESTALE), and one
+ * line names the node that holds it. */
+void engine_lease_lost(struct queue *q, struct qjob *qj, const struct job *stored);
+/* The call of a job that lost its lease ended (its channel is detached):
+ * it shows as stored, the holder's; a job gone from the store is removed. */
+void engine_lost_call_ended(struct queue *q, struct qjob *qj, struct notes *n);
+/* engine_receive.c: leases on receptions (backends with take_reception).
+ * This node's reception qj lost its lease (another node ended it):
+ * shown as stored (stored NULL: read it), its further pages refused. */
+void engine_reception_lost(struct queue *q, struct qjob *qj, const struct job *stored);
+/* Another node's reception whose lease ran out (that node died): taken
+ * and stored failed, its pages kept; otherwise looked at again later. */
+void engine_end_dead_reception(struct queue *q, struct qjob *qj, int64_t t, struct notes *n);
 void engine_set_error(struct job_core *j, const char *code, const char *text);
 /* Is who a member of group g (primary or supplementary)? */
 bool engine_caller_in_group(const struct queue_caller *who, gid_t g);

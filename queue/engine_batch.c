@@ -115,6 +115,13 @@ void engine_batch_not_sent(struct queue *q, struct qjob *qj, uint64_t on_line, s
     struct channel *ch = &q->channels[qj->channel];
     struct job_core *j = &qj->j;
 
+    if (qj->lease_lost) { /* another node holds it: nothing is written */
+        qj->channel = -1;
+        if (engine_batch_leave(qj, ch))
+            engine_release_channel(q, ch, n);
+        engine_lost_call_ended(q, qj, n);
+        return;
+    }
     if (qj->batch_begun && j->attempts > 0)
         j->attempts--; /* the call ended as its turn began: nothing of it was sent */
     qj->channel = -1;

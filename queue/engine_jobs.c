@@ -309,6 +309,8 @@ static int persist_full(struct queue *q, struct qjob *qj, struct job *full, stru
 {
     struct job_delivery *d = qj->deliveries;
 
+    if (qj->lease_lost) /* another node holds it: nothing is written over its state */
+        return -ESTALE;
     /* Only the node calling an active job writes it (docs/postgresql.md);
      * any other state gives the lease up in the store. */
     if (full->status == JOB_ACTIVE)
@@ -347,6 +349,16 @@ static int persist_full(struct queue *q, struct qjob *qj, struct job *full, stru
         if (d != qj->deliveries)
             free(d);
         free(extra);
+        if (r == -ESTALE && qj->channel >= 0) { /* its lease is another node's: the call stops */
+            engine_lease_lost(q, qj, NULL);
+            if (qj->lease_lost)
+                return r;
+        }
+        if (r == -ESTALE && qj->receiving_here && full->status == JOB_RECEIVING) {
+            engine_reception_lost(q, qj, NULL); /* another node ended it */
+            if (!qj->receiving_here)
+                return r;
+        }
         if (!keep || !qj->unsaved) /* retries are summed up by the dispatcher */
             engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the store: %s%s",
                        (unsigned long long)full->id, strerror(-r),

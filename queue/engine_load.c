@@ -52,8 +52,10 @@ static int recover_job(void *arg, const struct job *job)
         /* another node calls it now (its lease runs): left to it */
         qj->lease_end = engine_now(q) + q->cfg.lease_seconds;
     } else if (job->status == JOB_RECEIVING && others) {
-        /* another node's reception: that node recovers it if it stopped */
+        /* another node's reception: left to it while it renews its lease;
+         * ended here (failed, pages kept) once that lease has run out */
         engine_job_clear_node(qj);
+        qj->lease_end = engine_now(q) + q->cfg.lease_seconds;
     } else if (job->status == JOB_ACTIVE && job->type == JOB_SEND && job->pages_sent >= job->page_count) {
         engine_finish_all_confirmed(q, qj, lc->n, "the server stopped after the remote confirmed every page");
     } else if (job->status == JOB_ACTIVE) {

@@ -54,8 +54,10 @@ int queue_snapshot(struct queue *q, uint64_t id, struct job *out)
 {
     pthread_mutex_lock(&q->lock);
     struct qjob *qj = engine_find_job(q, id);
-    if (qj != NULL)
+    if (qj != NULL) {
         engine_job_get(qj, out);
+        out->unsaved = qj->unsaved;
+    }
     pthread_mutex_unlock(&q->lock);
     return qj != NULL ? 0 : -ENOENT;
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,7 +53,19 @@ int queue_receive_begin_called(struct queue *q, const char *modem, const char *c
         goto fail;
     }
     (void)FAULT_POINT("engine.receive.begun");
-    engine_find_job(q, job.id)->page_mark = job.submitted;
+    struct qjob *qj = engine_find_job(q, job.id);
+    qj->page_mark = job.submitted;
+    if (q->be->take_reception != NULL && q->be->renew != NULL) {
+        /* stored under this node's name; its lease starts now and is
+         * renewed while the call lasts (the dispatcher tries again when
+         * this fails) */
+        qj->receiving_here = true;
+        struct job *stored = malloc(sizeof *stored);
+        if (stored != NULL && q->be->renew(q->bs, job.id, q->cfg.lease_seconds, stored) == 0)
+            qj->lease_at = engine_now(q);
+        free(stored);
+        engine_poke(q);
+    }
     engine_note(&n, QE_ADDED, job.id);
     engine_note(&n, QE_SERVER, 0);
     pthread_mutex_unlock(&q->lock);
@@ -158,9 +171,11 @@ int queue_receive_finished(struct queue *q, uint64_t id, const struct queue_call
                  j->page_count == 1 ? "" : "s");
     }
     if ((r = engine_store(q, qj, &n)) != 0) {
-        *j = saved; /* still receiving; a restart marks it failed, pages kept */
-        goto out;
+        if (qj->receiving_here || q->be->take_reception == NULL)
+            *j = saved; /* still receiving; a restart marks it failed, pages kept */
+        goto out;       /* else another node ended it: shown as it stored it */
     }
+    qj->receiving_here = false;
     engine_count_reception_end(q, j, res);
     engine_job_log(q, &n, id, "reception %s: %s%s%s%s", j->status == JOB_DONE ? "complete" : "failed", buf,
                    j->remote_id[0] ? " from \"" : "", j->remote_id, j->remote_id[0] ? "\"" : "");
@@ -170,4 +185,76 @@ out:
     pthread_mutex_unlock(&q->lock);
     engine_deliver(q, &n);
     return r;
+}
+
+/* ---- leases on receptions (docs/postgresql.md "Leases") -------------- */
+
+void engine_reception_lost(struct queue *q, struct qjob *qj, const struct job *stored)
+{
+    struct job *got = NULL;
+
+    if (!qj->receiving_here)
+        return;
+    if (stored == NULL) { /* a write refused: read the job as stored */
+        if ((got = malloc(sizeof *got)) == NULL)
+            return;
+        if (q->be->renew(q->bs, qj->j.id, q->cfg.lease_seconds, got) != -ESTALE) {
+            free(got); /* still this node's (or the store is away) */
+            return;
+        }
+        stored = got;
+    }
+    qj->receiving_here = false;
+    if (qj->unsaved) {
+        qj->unsaved = false;
+        q->nunsaved--;
+    }
+    if (stored->id == qj->j.id && engine_job_set(qj, stored) != 0)
+        qj->j.status = stored->status;
+    else if (stored->id != qj->j.id)
+        qj->j.status = JOB_FAILED; /* gone from the store: shown ended until it is forgotten */
+    engine_log(q, QUEUE_LOG_ERR, "job %llu: this node's lease on the reception ran out and %s ended it (%s in the "
+               "store); its further pages are refused", (unsigned long long)qj->j.id,
+               stored->id == qj->j.id && stored->node[0] ? stored->node : "another node",
+               stored->id == qj->j.id ? job_status_name(stored->status) : "no longer");
+    free(got);
+}
+
+void engine_end_dead_reception(struct queue *q, struct qjob *qj, int64_t t, struct notes *n)
+{
+    struct job *stored = malloc(sizeof *stored);
+    uint64_t id = qj->j.id;
+    int r = stored == NULL ? -ENOMEM
+            : q->be->take_reception == NULL ? -ENOSYS
+                                            : q->be->take_reception(q->bs, id, q->cfg.lease_seconds, stored);
+
+    if (r != 0) {
+        /* its node renewed in time (its next write brings the new lease),
+         * or the store is away: looked at again later */
+        qj->lease_end = r == -ENOSYS ? 0 : t + (r == -EBUSY ? ENGINE_CLAIM_BACKOFF : ENGINE_CLAIM_RETRY);
+        free(stored);
+        return;
+    }
+    char was[JOB_NODE_MAX];
+    snprintf(was, sizeof was, "%s", stored->node[0] ? stored->node : "(unknown)");
+    stored->node[0] = '\0';
+    if (engine_job_set(qj, stored) != 0) { /* the pages it counted are in the store; shown next look */
+        free(stored);
+        qj->lease_end = t + ENGINE_CLAIM_RETRY;
+        engine_release(q, qj);
+        return;
+    }
+    free(stored);
+    struct job_core *j = &qj->j;
+    qj->lease_end = 0;
+    j->status = JOB_FAILED;
+    j->finished = t;
+    j->device_status[0] = '\0';
+    engine_set_error(j, "interrupted", "the node receiving this fax stopped during the call");
+    engine_persist(q, qj, n); /* kept unsaved and written again if the store refuses it now */
+    engine_job_log(q, n, id, "reception failed: node '%s' stopped during the call (its lease ran out); %d page%s "
+                   "received kept", was, j->page_count, j->page_count == 1 ? "" : "s");
+    engine_log(q, QUEUE_LOG_NOTICE, "job %llu: node '%s' died or was cut off while receiving it (its lease ran out); "
+               "reception marked failed, %d page%s kept", (unsigned long long)id, was, j->page_count,
+               j->page_count == 1 ? "" : "s");
 }

@@ -107,6 +107,11 @@ static int apply_change(void *arg, const struct queue_store_change *c)
         engine_note(sc->n, QE_ADDED, c->id);
         engine_note(sc->n, QE_SERVER, 0);
         sc->changed++;
+    } else if (qj->channel >= 0 && qj->lease_lost) {
+        /* its lease was lost: the holder's state is shown while the call stops */
+        if (!qj->lease_gone && !same(qj, c->job) && engine_job_set(qj, c->job) == 0)
+            engine_note(sc->n, QE_CHANGED, c->id);
+        return 0;
     } else if (qj->channel >= 0) {
         /* this node calls it: its copy is the truth, but for a stop asked */
         if (c->stop_request >= 0)
@@ -115,12 +120,20 @@ static int apply_change(void *arg, const struct queue_store_change *c)
     } else if (!same(qj, c->job)) {
         if (engine_job_set(qj, c->job) != 0)
             return -ENOMEM;
+        if (qj->receiving_here && c->job->status != JOB_RECEIVING) {
+            qj->receiving_here = false; /* another node ended this node's reception */
+            engine_log(q, QUEUE_LOG_ERR, "job %llu: the reception on this node was ended by another node "
+                       "(this node's lease on it had run out); its further pages are refused",
+                       (unsigned long long)c->id);
+        }
         engine_note(sc->n, QE_CHANGED, c->id);
         engine_note(sc->n, QE_SERVER, 0);
         sc->changed++;
     }
     qj->claim_after = 0;
-    qj->lease_end = c->job->status == JOB_ACTIVE ? t + c->lease_left : 0;
+    qj->lease_end = c->job->status == JOB_ACTIVE || (c->job->status == JOB_RECEIVING && !qj->receiving_here)
+                        ? t + c->lease_left
+                        : 0;
     if (c->stop_request >= 0)
         apply_stop(sc, qj, c->stop_request);
     engine_poke(q);

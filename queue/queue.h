@@ -173,6 +173,11 @@ struct job {
     JOB_EXTRA_FIELDS
     int ndeliveries;
     struct job_delivery deliveries[JOB_DELIVERIES_MAX];
+    /* queue_snapshot: true while the store has refused this state (it is
+     * written again, docs/postgresql.md "Failures"): nothing may be told
+     * of it yet (receipts, hooks, mails, answers to waiting readers); the
+     * job is announced changed (QE_CHANGED) once it is stored. */
+    bool unsaved;
 };
 
 /* Zeroes a job and sets the "unknown" markers (-1) and normal priority. */

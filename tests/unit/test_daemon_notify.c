@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "daemon/notify.h"
+#include "queue/fault.h"
 #include "tests/unit/queue_testutil.h"
 
 static struct job sample_job(enum job_status status, int attempts)
@@ -289,6 +290,96 @@ static void test_owner_mail_names_the_owner_on_the_command_line(void **state)
     remove_dir(dir);
 }
 
+#ifdef FAXFS_FAULT_INJECTION
+/* Listener subscribed ahead of the notifier: at the job's next change
+ * (its first page confirmed and stored) the call ends, and the store
+ * refuses that result; the notifier hears of the job only after this. */
+struct store_refuses {
+    struct queue *q;
+    uint64_t id;
+    bool armed, done;
+};
+
+static void end_call_while_store_refuses(void *ctx, enum queue_event ev, uint64_t id)
+{
+    struct store_refuses *s = ctx;
+    if (!s->armed || s->done || ev != QE_CHANGED || id != s->id)
+        return;
+    s->done = true;
+    assert_int_equal(fault_configure("spool.update.tmp_written:eio"), 0);
+    struct queue_call_result ok = test_result(QF_NONE, "", 1);
+    queue_call_finished(s->q, id, &ok);
+}
+
+/* Persist, then tell: a job's end that the store refused (kept unsaved,
+ * written again by the dispatcher) runs no hook, mails no one, has no
+ * receipt record and answers no waiting reader, even when the notifier
+ * looks at the job then; once the store takes it, the hook runs once and
+ * sees it stored, and the receipt's record is there. */
+static void test_nothing_is_told_of_a_result_before_it_is_stored(void **state)
+{
+    (void)state;
+    char dir[256], out[300], cmd[900], why[256];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/hook.out", dir);
+    snprintf(cmd, sizeof cmd,
+             "s=$(sed -n 's/^status: //p' '%s/jobs/'\"$FAXFS_JOB_ID\"/job); "
+             "echo \"$FAXFS_EVENT $FAXFS_JOB_ID stored:$s\" >> '%s'",
+             dir, out);
+
+    struct fake_clock clock = {1800000000};
+    struct fake_line line = {0};
+    struct queue_config cfg;
+    test_config(&cfg, &clock, &line, NULL, dir);
+    struct queue *q;
+    assert_int_equal(queue_open(&q, &cfg), 0);
+    struct store_refuses sr = {.q = q};
+    assert_int_equal(queue_subscribe(q, end_call_while_store_refuses, &sr), 0);
+    struct notifier *n;
+    struct notify_config ncfg = {.command = cmd, .timeout_seconds = 10};
+    assert_int_equal(notifier_start(&n, q, &ncfg), 0);
+
+    struct queue_request req = {0};
+    strcpy(req.recipient_number, "5551234");
+    strcpy(req.notify, "alice@example.com");
+    req.notify_when = JOB_NOTIFY_FINAL;
+    int fd = make_good_tiff(1);
+    uint64_t id = 0;
+    assert_int_equal(queue_submit(q, &test_owner, &req, &fd, 1, &id, why, sizeof why), 0);
+    close(fd);
+    sr.id = id;
+    assert_int_equal(queue_run_once(q), 1);
+    sr.armed = true;
+    queue_call_pages_confirmed(q, id, 1); /* stored and announced; the call ends meanwhile */
+    assert_true(sr.done);
+    struct job j;
+    assert_int_equal(queue_snapshot(q, id, &j), 0);
+    assert_int_equal(j.status, JOB_DONE); /* in memory */
+    assert_true(j.unsaved);
+    assert_int_equal(j.ndeliveries, 0); /* no receipt to mail yet */
+    notifier_stop(n);                   /* looks at every job it heard of, waits for its hooks */
+    assert_null(slurp(out));
+
+    n = NULL;
+    assert_int_equal(notifier_start(&n, q, &ncfg), 0);
+    fault_configure(NULL);
+    clock.now += 1; /* ENGINE_UNSAVED_FIRST_RETRY */
+    queue_run_once(q);
+    assert_int_equal(queue_snapshot(q, id, &j), 0);
+    assert_false(j.unsaved);
+    assert_int_equal(j.ndeliveries, 1); /* the receipt, stored with the end */
+    assert_string_equal(j.deliveries[0].action, "receipt");
+    notifier_stop(n);
+    char want[64];
+    snprintf(want, sizeof want, "done %llu stored:done\n", (unsigned long long)id);
+    assert_non_null(slurp(out));
+    assert_string_equal(slurp(out), want);
+    queue_unsubscribe(q, end_call_while_store_refuses, &sr);
+    queue_close(q);
+    remove_dir(dir);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +393,9 @@ int main(void)
         cmocka_unit_test(test_hook_runs_once_when_a_job_finishes),
         cmocka_unit_test(test_hook_and_sendmail_never_see_the_daemon_environment),
         cmocka_unit_test(test_owner_mail_names_the_owner_on_the_command_line),
+#ifdef FAXFS_FAULT_INJECTION
+        cmocka_unit_test(test_nothing_is_told_of_a_result_before_it_is_stored),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -512,6 +512,190 @@ static void test_a_cancel_on_another_node_aborts_the_call(void **state)
     backend_pg_destroy(be);
 }
 
+/* Log lines of the engine, kept for the tests that look for one. */
+static char logged[64][512];
+static int nlogged;
+
+static void keep_log(int level, const char *msg)
+{
+    (void)level;
+    if (nlogged < 64)
+        snprintf(logged[nlogged++], sizeof logged[0], "%s", msg);
+}
+
+static bool logged_with(const char *a, const char *b)
+{
+    for (int i = 0; i < nlogged; i++)
+        if (strstr(logged[i], a) != NULL && strstr(logged[i], b) != NULL)
+            return true;
+    return false;
+}
+
+static char *row_of(uint64_t id)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT status || '|' || coalesce(node, '-') || '|' || coalesce(lease_until::text, '-') || '|' || "
+             "updated::text || '|' "
+             "|| job_text FROM jobs WHERE id = %llu", (unsigned long long)id);
+    return sql_value(sql);
+}
+
+/* This node was cut off longer than a lease: node-b took its job (the
+ * lease ran out, node-b claimed it). The next renewal finds that out:
+ * the call on this node's line is aborted at once, the job is shown as
+ * node-b's, and nothing of it is written over node-b's row. */
+static void test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written(void **state)
+{
+    struct queue_fixture *f = *state;
+    struct job j;
+
+    f->cfg.lease_seconds = 30;
+    f->cfg.log = keep_log;
+    nlogged = 0;
+    queue_fixture_reopen(f);
+    uint64_t id = submit_simple(f->q, "5551234", 3);
+    assert_int_equal(queue_run_once(f->q), 1);
+    assert_int_equal(f->line.ncalls, 1);
+    queue_call_pages_confirmed(f->q, id, 1);
+    assert_lease(id, "node-a runs active");
+
+    /* the lease runs out, node-b claims the job as its claim does */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)id);
+    sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu "
+           "AND (lease_until <= now())", (unsigned long long)id);
+    assert_lease(id, "node-b runs active");
+    char *before = row_of(id);
+
+    /* not yet time to renew: nothing happens */
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.naborts, 0);
+    /* a third of the lease later the renewal is refused: the call is aborted */
+    f->clock.now += 10;
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.naborts, 1);
+    assert_int_equal(f->line.aborts[0], f->line.calls[0].channel);
+    assert_true(logged_with("job ", "node 'node-b' holds it now"));
+
+    /* node-b's row is as node-b left it */
+    char *after = row_of(id);
+    assert_string_equal(after, before);
+    free(after);
+    assert_int_equal(sql_int("SELECT count(*) FROM jobs WHERE stop_request IS NOT NULL"), 0);
+    /* shown as node-b's; not dialed here while node-b holds it */
+    assert_int_equal(queue_snapshot(f->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_ACTIVE);
+    assert_string_equal(j.node, "node-b");
+    assert_int_equal(j.pages_sent, 1);
+    queue_call_pages_confirmed(f->q, id, 3); /* a late report of the aborted call: ignored */
+    f->clock.now += 10;
+    assert_int_equal(queue_run_once(f->q), 0);
+    assert_int_equal(f->line.ncalls, 1);
+    assert_int_equal(f->line.naborts, 1);
+    after = row_of(id);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    f->cfg.log = NULL;
+}
+
+static void receive_pages(struct queue *q, uint64_t id, int pages)
+{
+    for (int i = 0; i < pages; i++) {
+        int fd = make_good_tiff(1);
+        assert_int_equal(queue_receive_page(q, id, fd), 0);
+        close(fd);
+    }
+}
+
+/* Receptions carry the answering node's lease, renewed while they last.
+ * node-a dies while receiving two faxes: node-b ends each as failed,
+ * its pages kept, once its lease has run out: one it found at its start
+ * (after a lease of its own clock), one it learns of while running (at
+ * once). node-a, back, finds its leases gone and writes nothing more. */
+static void test_a_reception_whose_node_died_is_ended_by_another_node(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    uint64_t r1, r2;
+    struct job j;
+    char sql[160];
+
+    a->cfg.lease_seconds = 30;
+    a->cfg.log = keep_log;
+    nlogged = 0;
+    queue_fixture_reopen(a);
+    assert_int_equal(queue_receive_begin(a->q, "modem0", "5550199", &r1), 0);
+    receive_pages(a->q, r1, 2);
+    assert_int_equal(queue_receive_begin(a->q, "modem1", "5550198", &r2), 0);
+    receive_pages(a->q, r2, 1);
+    assert_lease(r1, "node-a runs receiving");
+    assert_lease(r2, "node-a runs receiving");
+    /* renewed a third of the way through */
+    snprintf(sql, sizeof sql, "SELECT lease_until FROM jobs WHERE id = %llu", (unsigned long long)r1);
+    char *first = sql_value(sql);
+    a->clock.now += 10;
+    queue_run_once(a->q);
+    char later[200];
+    snprintf(later, sizeof later, "SELECT count(*) FROM jobs WHERE id = %llu AND lease_until > '%s'",
+             (unsigned long long)r1, first);
+    assert_int_equal(sql_int(later), 1);
+    free(first);
+
+    /* node-a is cut off; r1's lease runs out before node-b starts */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)r1);
+    struct queue_fixture *b = second_node(&be);
+    b->cfg.log = keep_log;
+    queue_fixture_reopen(b);
+    assert_int_equal(queue_snapshot(b->q, r1, &j), 0);
+    assert_int_equal(j.status, JOB_RECEIVING);
+    queue_run_once(b->q); /* a start does not end it at once: it waits a lease */
+    assert_lease(r1, "node-a over receiving");
+
+    /* r2's lease runs out while node-b runs: ended at its next look */
+    sql_do("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = %llu", (unsigned long long)r2);
+    assert_true(queue_catch_up(b->q) >= 0);
+    queue_run_once(b->q);
+    assert_lease(r2, "- none failed");
+    assert_lease(r1, "node-a over receiving");
+    assert_true(logged_with("node 'node-a' died or was cut off", "1 page kept"));
+
+    b->clock.now += 181;
+    queue_run_once(b->q);
+    assert_lease(r1, "- none failed");
+    assert_true(logged_with("node 'node-a' died or was cut off", "2 pages kept"));
+    assert_int_equal(queue_snapshot(b->q, r1, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    assert_int_equal(j.page_count, 2);
+    assert_string_equal(j.error_code, "interrupted");
+    size_t len;
+    free(page_bytes(b->q, r1, 1, &len));
+    assert_true(len > 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pages WHERE job_id = %llu", (unsigned long long)r1);
+    assert_int_equal(sql_int(sql), 2);
+
+    /* node-a is back: its renewals find the receptions ended; it writes
+     * nothing over them and refuses their further pages */
+    char *before = row_of(r1);
+    a->clock.now += 10;
+    queue_run_once(a->q);
+    assert_true(logged_with("lease on the reception ran out and node-b ended it", "failed in the store"));
+    int fd = make_good_tiff(1);
+    assert_int_equal(queue_receive_page(a->q, r1, fd), -EBUSY);
+    close(fd);
+    struct queue_call_result ok = test_result(QF_NONE, "", 0);
+    assert_int_equal(queue_receive_finished(a->q, r1, &ok), -EBUSY);
+    char *after = row_of(r1);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    assert_int_equal(sql_int(sql), 2);
+    assert_int_equal(queue_snapshot(a->q, r1, &j), 0);
+    assert_int_equal(j.status, JOB_FAILED);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
+}
+
 /* A node that starts while another receives a fax leaves the reception to
  * it (not failed as after a crash); the receiving node's own restart
  * recovers it. */
@@ -554,12 +738,15 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
     assert_int_equal(got.pages_sent, 0);
     assert_lease(j.id, "node-a runs queued");
     assert_int_equal(b->be->claim(b->s, j.id, 60, &got), 0); /* this node's already */
-    assert_int_equal(b->be->renew(b->s, j.id, 60), 0);
+    assert_int_equal(b->be->renew(b->s, j.id, 60, &got), 0);
 
     /* taken by node-b after this node's lease ran out */
     sql_do("UPDATE jobs SET node = 'node-b', lease_until = now() + interval '1 hour' WHERE id = %llu", id);
     assert_int_equal(b->be->claim(b->s, j.id, 60, &got), -EBUSY);
-    assert_int_equal(b->be->renew(b->s, j.id, 60), -ESTALE);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(b->be->renew(b->s, j.id, 60, &got), -ESTALE);
+    assert_int_equal(got.id, j.id); /* the job as stored, with the node holding it */
+    assert_string_equal(got.node, "node-b");
     assert_int_equal(b->be->release(b->s, j.id), 0); /* not ours: left alone */
     assert_lease(j.id, "node-b runs queued");
 
@@ -1149,7 +1336,9 @@ int main(void)
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
         E(test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once),
         E(test_a_cancel_on_another_node_aborts_the_call),
+        E(test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written),
         E(test_a_node_starting_leaves_another_node_s_reception_alone),
+        E(test_a_reception_whose_node_died_is_ended_by_another_node),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         E(test_a_batched_job_taken_over_resumes_after_the_pages_the_store_confirmed),
         B(test_claims_renewals_and_releases_respect_other_nodes_leases),
