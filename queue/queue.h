@@ -429,8 +429,9 @@ bool queue_loading(struct queue *q);
 /* Several nodes on one store (docs/postgresql.md "Several nodes"): brings
  * in the jobs other nodes created, changed or deleted since the last time
  * (a pause or cancel asked on another node of a call this node makes
- * aborts it). The engine's own thread does this every two seconds and at
- * once when another node notifies; with no_thread, tests call it. Returns
+ * aborts it), and the queue-wide pause. The engine's own thread reads what
+ * other nodes' notifications named, and now and then everything; with
+ * no_thread, tests call this, which reads everything. Returns
  * how many jobs changed here, or -errno; 0 when the store has no other
  * nodes. */
 int queue_catch_up(struct queue *q);
