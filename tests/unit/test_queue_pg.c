@@ -486,6 +486,20 @@ static void test_a_cancel_on_another_node_aborts_the_call(void **state)
     assert_string_equal(j.node, "node-a");
     assert_int_equal(queue_run_once(b->q), 0); /* node-a's: not dialed here */
     assert_int_equal(b->line.ncalls, 0);
+    /* the calls in progress by node, as each node shows them */
+    struct queue_summary sb, sa;
+    queue_summarize(b->q, &sb);
+    assert_string_equal(sb.node, "node-b");
+    assert_true(sb.several);
+    assert_int_equal(sb.nnodes, 2);
+    assert_string_equal(sb.nodes[0].name, "node-b");
+    assert_int_equal(sb.nodes[0].calls, 0);
+    assert_string_equal(sb.nodes[1].name, "node-a");
+    assert_int_equal(sb.nodes[1].calls, 2);
+    queue_summarize(a->q, &sa);
+    assert_int_equal(sa.nnodes, 1);
+    assert_string_equal(sa.nodes[0].name, "node-a");
+    assert_int_equal(sa.nodes[0].calls, 2);
 
     assert_int_equal(queue_control(b->q, &test_owner, id, QOP_CANCEL, why, sizeof why), 0);
     assert_int_equal(queue_control(b->q, &test_owner, other, QOP_PAUSE, why, sizeof why), 0);
