@@ -95,7 +95,7 @@ static int apply_change(void *arg, const struct queue_store_change *c)
     if (c->paused >= 0) { /* the queue-wide pause */
         if (q->paused != (c->paused > 0)) {
             q->paused = c->paused > 0;
-            engine_log(q, QUEUE_LOG_NOTICE, "queue %s on another node", q->paused ? "paused: no new calls" : "resumed");
+            engine_log(q, QUEUE_LOG_NOTICE, "%s", q->paused ? "queue paused on another node: no new calls" : "queue resumed on another node");
             engine_note(sc->n, QE_SERVER, 0);
             engine_poke(q);
             sc->changed++;
