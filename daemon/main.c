@@ -701,6 +701,9 @@ static int daemon_start_queue(struct daemon *d, char *why, size_t len)
     if (src < 0)
         return src;
     qcfg.backend = d->store;
+    static char node_name[256]; /* read by the queue for the daemon's life */
+    store_node_name(opt, node_name, sizeof node_name);
+    qcfg.node_name = node_name;
     char where[600];
     store_describe(opt, where, sizeof where);
     /* The queue may start calls while queue_open runs (jobs due at start):

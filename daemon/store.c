@@ -20,22 +20,30 @@ static bool is_pg(const char *store)
     return store != NULL && strcmp(store, "file") != 0 && backend_pg_is_conninfo(store);
 }
 
-int store_backend(const struct daemon_options *opt, struct queue_backend **be, char *why, size_t whylen)
+void store_node_name(const struct daemon_options *opt, char *out, size_t outlen)
 {
     char host[256] = "";
+
+    if (opt->node != NULL) {
+        snprintf(out, outlen, "%s", opt->node);
+        return;
+    }
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+        snprintf(host, sizeof host, "faxfs");
+    host[strcspn(host, ".")] = '\0'; /* the short name */
+    snprintf(out, outlen, "%s", host);
+}
+
+int store_backend(const struct daemon_options *opt, struct queue_backend **be, char *why, size_t whylen)
+{
+    char node[256];
 
     *be = NULL;
     if (!is_pg(opt->store))
         return 0;
     if (backend_pg_conninfo_check(opt->store, why, whylen) != 0)
         return -EINVAL;
-    const char *node = opt->node;
-    if (node == NULL) {
-        if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
-            snprintf(host, sizeof host, "faxfs");
-        host[strcspn(host, ".")] = '\0'; /* the short name */
-        node = host;
-    }
+    store_node_name(opt, node, sizeof node);
     *be = backend_pg_create(opt->store, node);
     if (*be == NULL) {
         snprintf(why, whylen, "out of memory");

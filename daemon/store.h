@@ -16,6 +16,8 @@
  * the host name. Returns 0 or -errno with why. */
 int store_backend(const struct daemon_options *opt, struct queue_backend **be, char *why, size_t whylen);
 void store_backend_free(struct queue_backend *be);
+/* This server's name: --node, else the short host name. */
+void store_node_name(const struct daemon_options *opt, char *out, size_t outlen);
 /* "spool DIR" or "PostgreSQL database DB on HOST", for log lines. */
 void store_describe(const struct daemon_options *opt, char *out, size_t outlen);
 

@@ -128,6 +128,40 @@ static void deliveries(struct out *o, const struct queue_delivery_counter *c)
                     c[i].outcome[k]);
 }
 
+/* A label value: backslash, double quote and newline escaped. */
+static void label_value(struct out *o, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            put(o, "\\%c", *v);
+        else if (*v == '\n')
+            put(o, "\\n");
+        else
+            put(o, "%c", *v);
+    }
+}
+
+/* This node's name; with several nodes, the calls in progress on each. */
+static void nodes(struct out *o, const struct queue_summary *s)
+{
+    if (s->node[0] != '\0') {
+        family(o, "faxfs_node_info", "gauge", "This server's node name (always 1).");
+        put(o, "faxfs_node_info{node=\"");
+        label_value(o, s->node);
+        put(o, "\"} 1\n");
+    }
+    if (!s->several)
+        return;
+    family(o, "faxfs_calls_active", "gauge", "Outbound calls in progress by the node making them (several nodes on one store).");
+    for (int i = 0; i < s->nnodes; i++) {
+        put(o, "faxfs_calls_active{node=\"");
+        label_value(o, s->nodes[i].name);
+        put(o, "\"} %d\n", s->nodes[i].calls);
+    }
+    if (s->calls_elsewhere > 0)
+        put(o, "faxfs_calls_active{node=\"\"} %d\n", s->calls_elsewhere);
+}
+
 int fs_render_metrics(const struct queue_metrics *m, char *out, size_t outlen)
 {
     struct out o = { out, 0, outlen, outlen == 0 };
@@ -138,6 +172,7 @@ int fs_render_metrics(const struct queue_metrics *m, char *out, size_t outlen)
     for (int st = 0; st < JOB_STATUS_COUNT; st++)
         labelled(&o, "faxfs_jobs", "state", job_status_name((enum job_status)st), (uint64_t)s->jobs[st]);
     plain(&o, "faxfs_queue_paused", "gauge", "1 while the whole queue is paused (no dialing).", s->paused ? 1 : 0);
+    nodes(&o, s);
     outcomes(&o, "faxfs_calls_total", "Finished outbound calls by outcome.", m->calls);
     outcomes(&o, "faxfs_receptions_total", "Finished inbound calls by outcome.", m->receptions);
     plain(&o, "faxfs_pages_sent_total", "counter", "Pages confirmed by the remote.", m->pages_sent);

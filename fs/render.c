@@ -307,6 +307,16 @@ int fs_render_job_info(const struct job *job, char *out, size_t outlen)
     return (int)len;
 }
 
+/* A node name as the server file shows it: letters, digits, '.', '-',
+ * '_' as they are, anything else as '?'. */
+static void node_safe(char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+              *s == '-' || *s == '_'))
+            *s = '?';
+}
+
 int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
 {
     size_t len = 0;
@@ -322,6 +332,38 @@ int fs_render_server(const struct queue_summary *sum, char *out, size_t outlen)
     len = (size_t)n;
     for (int s = 0; s < JOB_STATUS_COUNT; s++) {
         n = snprintf(out + len, outlen - len, "%s: %d\n", job_status_name((enum job_status)s), sum->jobs[s]);
+        if (n < 0 || (size_t)n >= outlen - len)
+            return -ENOSPC;
+        len += (size_t)n;
+    }
+    /* This node's name; with several nodes, the calls in progress on each
+     * (names from the store: anything but a name's characters shows as ?). */
+    if (sum->node[0] != '\0') {
+        char name[JOB_NODE_MAX];
+        snprintf(name, sizeof name, "%s", sum->node);
+        node_safe(name);
+        n = snprintf(out + len, outlen - len, "node: %s\n", name);
+        if (n < 0 || (size_t)n >= outlen - len)
+            return -ENOSPC;
+        len += (size_t)n;
+    }
+    if (sum->several) {
+        n = snprintf(out + len, outlen - len, "calls_by_node:");
+        for (int i = 0; i < sum->nnodes && n >= 0 && (size_t)n < outlen - len; i++) {
+            char name[JOB_NODE_MAX];
+            snprintf(name, sizeof name, "%s", sum->nodes[i].name);
+            node_safe(name);
+            len += (size_t)n;
+            n = snprintf(out + len, outlen - len, " %s=%d", name, sum->nodes[i].calls);
+        }
+        if (n >= 0 && (size_t)n < outlen - len && sum->calls_elsewhere > 0) {
+            len += (size_t)n;
+            n = snprintf(out + len, outlen - len, " (more nodes)=%d", sum->calls_elsewhere);
+        }
+        if (n >= 0 && (size_t)n < outlen - len) {
+            len += (size_t)n;
+            n = snprintf(out + len, outlen - len, "\n");
+        }
         if (n < 0 || (size_t)n >= outlen - len)
             return -ENOSPC;
         len += (size_t)n;

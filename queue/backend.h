@@ -24,13 +24,16 @@ struct queue_backend_env {
 /* A change another node made (backend changes): job NULL when the job
  * was deleted; else the job as stored, the node holding its lease ("" when
  * none) and how many seconds that lease still runs (0 when none), and a
- * pause or cancel asked of the node calling it (stop_request, -1 none). */
+ * pause or cancel asked of the node calling it (stop_request, -1 none).
+ * paused >= 0: not a job's change but the queue-wide pause flag as stored
+ * (1 paused, 0 not; id 0, job NULL); -1 for a job's. */
 struct queue_store_change {
     uint64_t id;
     const struct job *job;
     const char *holder;
     int lease_left;
     int stop_request;
+    int paused;
 };
 
 /* A job being built: pages are written into it, then it is committed under
@@ -184,15 +187,19 @@ struct queue_backend {
      * store (docs/postgresql.md "Several nodes"). node_name: this node's
      * name. changes calls fn for every job another node created, changed
      * or deleted since the previous call (the first: since open; a job may
-     * come again unchanged), under the engine lock like the rest; fn < 0
-     * stops it. wait_changes waits up to timeout_ms for another node's
+     * come again unchanged), and for the queue-wide pause flag, under the
+     * engine lock like the rest; fn < 0 stops it. With all false it may
+     * bring only what wait_changes was notified of since (and, now and
+     * then, everything as with all true, the safety net for notifications
+     * lost): nothing at all, without a statement, when nothing was.
+     * wait_changes waits up to timeout_ms for another node's
      * notification, without any engine lock (1: one came, 0: none, -errno);
      * it runs on its own thread, concurrently with every other function.
      * request_stop asks the node calling job id to pause or cancel it
      * (op QOP_PAUSE or QOP_CANCEL), durably: -EBUSY when it is no longer
      * active in the store. */
     const char *(*node_name)(void *state);
-    int (*changes)(void *state, int (*fn)(void *arg, const struct queue_store_change *c), void *arg);
+    int (*changes)(void *state, bool all, int (*fn)(void *arg, const struct queue_store_change *c), void *arg);
     int (*wait_changes)(void *state, int timeout_ms);
     int (*request_stop)(void *state, uint64_t id, enum queue_op op);
 

@@ -58,6 +58,9 @@ struct pg_backend {
     char *node;
 };
 
+#define NOTED_MAX 1024      /* job ids noted between two looks */
+#define FULL_LOOK_MS 30000  /* a look at every change since the previous full one */
+
 struct pg_store {
     struct pg_backend *b;
     PGconn *conn;
@@ -89,6 +92,18 @@ struct pg_store {
     PGconn *listen;
     pthread_mutex_t listen_lock;
     char xmin[32];
+    /* What notifications named since the previous look (notes_lock):
+     * the jobs, and the pause flag; the next look reads only those. A
+     * look of every change since the previous full one (from xmin) is
+     * due every FULL_LOOK_MS, at the first, after a failed look, after
+     * the LISTEN connection was made again and when more jobs were
+     * named than noted[] holds. */
+    pthread_mutex_t notes_lock;
+    uint64_t noted[NOTED_MAX];
+    size_t nnoted;
+    bool noted_paused;
+    bool full_due;
+    int64_t full_at_ms;
 };
 
 #define RECONNECT_FIRST_MS 250
@@ -517,6 +532,7 @@ static void pg_close(void *state)
     if (ps->listen != NULL)
         PQfinish(ps->listen);
     pthread_mutex_destroy(&ps->listen_lock);
+    pthread_mutex_destroy(&ps->notes_lock);
     int fds[] = {ps->rootfd, ps->pagesfd, ps->tmpfd, ps->lockfd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
@@ -593,6 +609,8 @@ static int pg_open(void **state, void *ctx, const char *spool_dir, const struct 
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&ps->seq_lock, NULL);
     pthread_mutex_init(&ps->listen_lock, NULL);
+    pthread_mutex_init(&ps->notes_lock, NULL);
+    ps->full_due = true;
     if ((r = open_cache(ps, spool_dir)) != 0) {
         pg_log(ps, QUEUE_LOG_ERR, "database store: cannot make the local cache %s: %s", ps->root,
                r == -EBUSY ? "another faxfs uses it; give each daemon its own spool directory (-s)" : strerror(-r));
@@ -1732,10 +1750,11 @@ static const char *pg_node_name(void *state)
 }
 
 /* Rows written by transactions that were still running, or not yet
- * begun, at the previous look ($1, that look's snapshot xmin), by another
- * node than this one, and the deletions likewise, in one statement (one
- * snapshot); its last row carries this snapshot's xmin, the next look's
- * start. A row may come again: the engine compares. */
+ * begun, at the previous full look ($1, that look's snapshot xmin), by
+ * another node than this one, and the deletions likewise, and the pause
+ * flag, in one statement (one snapshot); its last row carries this
+ * snapshot's xmin, the next full look's start. A row may come again: the
+ * engine compares. */
 static const char changes_sql[] =
     "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) "
     "SELECT 'j', id, left(job_text, 65537), coalesce(node, ''), "
@@ -1743,31 +1762,128 @@ static const char changes_sql[] =
     " FROM jobs WHERE changed_xid >= $1::xid8 AND set_aside IS NULL AND changed_by IS DISTINCT FROM $2 "
     "UNION ALL SELECT 'd', id, NULL, '', 0, '' FROM job_deletions "
     " WHERE xid >= $1::xid8 AND deleted_by IS DISTINCT FROM $2 "
+    "UNION ALL SELECT 'p', 0, value, '', 0, '' FROM queue_state WHERE key = 'paused' "
     "UNION ALL SELECT 'x', 0, x::text, '', 0, '' FROM s";
 
-static int pg_changes(void *state, int (*fn)(void *arg, const struct queue_store_change *c), void *arg)
+/* Only the jobs notifications named ($1, an array), by their primary key:
+ * a job named and no longer stored was deleted (a notification comes
+ * after its commit); the pause flag when it was named ($3). */
+static const char notified_sql[] =
+    "SELECT 'j', id, left(job_text, 65537), coalesce(node, ''), "
+    " coalesce(greatest(0, ceil(extract(epoch FROM lease_until - now())))::int, 0), coalesce(stop_request, '') "
+    " FROM jobs WHERE id = ANY($1::bigint[]) AND set_aside IS NULL AND changed_by IS DISTINCT FROM $2 "
+    "UNION ALL SELECT 'd', u.id, NULL, '', 0, '' FROM unnest($1::bigint[]) AS u(id) "
+    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = u.id) "
+    "UNION ALL SELECT 'p', 0, value, '', 0, '' FROM queue_state WHERE key = 'paused' AND $3::boolean";
+
+/* Notes a notification's payload: a job id, or "paused". */
+static void note_payload(struct pg_store *ps, const char *payload)
+{
+    char *end;
+    unsigned long long id;
+
+    pthread_mutex_lock(&ps->notes_lock);
+    if (strcmp(payload, "paused") == 0) {
+        ps->noted_paused = true;
+    } else if (errno = 0, id = strtoull(payload, &end, 10), errno == 0 && end != payload && *end == '\0' && id > 0) {
+        size_t i = 0;
+        while (i < ps->nnoted && ps->noted[i] != id)
+            i++;
+        if (i == ps->nnoted) {
+            if (ps->nnoted < NOTED_MAX)
+                ps->noted[ps->nnoted++] = id;
+            else
+                ps->full_due = true; /* too many to name: everything since the last full look */
+        }
+    } else {
+        ps->full_due = true; /* not ours to read: look at everything */
+    }
+    pthread_mutex_unlock(&ps->notes_lock);
+}
+
+/* The array literal of the ids noted, "{1,2,3}" (malloc'd). */
+static char *id_array(const uint64_t *ids, size_t n)
+{
+    char *out = malloc(n * 21 + 3), *p = out;
+
+    if (out == NULL)
+        return NULL;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%llu", i ? "," : "", (unsigned long long)ids[i]);
+    *p++ = '}';
+    *p = '\0';
+    return out;
+}
+
+static int pg_changes(void *state, bool all, int (*fn)(void *arg, const struct queue_store_change *c), void *arg)
 {
     struct pg_store *ps = state;
-    const char *v[] = {ps->xmin, ps->b->node};
-    int r = db_lock_ok(ps);
+    uint64_t *ids = NULL;
+    size_t nids = 0;
+    bool paused, full;
+    int64_t t = now_ms();
+    char *arr = NULL;
 
-    if (r != 0)
+    pthread_mutex_lock(&ps->notes_lock);
+    full = all || ps->full_due || t - ps->full_at_ms >= FULL_LOOK_MS;
+    paused = ps->noted_paused;
+    if (!full && ps->nnoted > 0 && (ids = malloc(ps->nnoted * sizeof *ids)) == NULL)
+        full = true;
+    if (!full) {
+        nids = ps->nnoted;
+        if (nids > 0)
+            memcpy(ids, ps->noted, nids * sizeof *ids);
+    }
+    ps->nnoted = 0;
+    ps->noted_paused = false;
+    pthread_mutex_unlock(&ps->notes_lock);
+    if (!full && nids == 0 && !paused)
+        return 0; /* nothing named, no full look due: no statement */
+    if (!full && (arr = id_array(ids, nids)) == NULL)
+        full = true;
+    free(ids);
+
+    int r = db_lock_ok(ps);
+    PGresult *res = NULL;
+    if (r == 0) {
+        if (full) {
+            const char *v[] = {ps->xmin, ps->b->node};
+            res = q_exec(ps, "looking for other nodes' changes", changes_sql, 2, v, NULL, NULL, 0, &r);
+        } else {
+            const char *v[] = {arr, ps->b->node, paused ? "true" : "false"};
+            res = q_exec(ps, "reading the jobs other nodes changed", notified_sql, 3, v, NULL, NULL, 0, &r);
+        }
+        db_unlock(ps);
+    }
+    free(arr);
+    if (res == NULL) {
+        /* what was noted is not read: the next look reads everything */
+        pthread_mutex_lock(&ps->notes_lock);
+        ps->full_due = true;
+        pthread_mutex_unlock(&ps->notes_lock);
         return r;
-    PGresult *res = q_exec(ps, "looking for other nodes' changes", changes_sql, 2, v, NULL, NULL, 0, &r);
-    db_unlock(ps);
-    if (res == NULL)
-        return r;
+    }
+    if (full) {
+        pthread_mutex_lock(&ps->notes_lock);
+        ps->full_due = false;
+        ps->full_at_ms = t;
+        pthread_mutex_unlock(&ps->notes_lock);
+    }
     int rows = PQntuples(res);
     for (int i = 0; i < rows && r >= 0; i++) {
         const char *kind = PQgetvalue(res, i, 0);
-        struct queue_store_change c = {.id = strtoull(PQgetvalue(res, i, 1), NULL, 10), .stop_request = -1};
+        struct queue_store_change c = {.id = strtoull(PQgetvalue(res, i, 1), NULL, 10), .stop_request = -1,
+                                       .paused = -1};
         struct job job;
         char why[160];
         if (kind[0] == 'x') {
             snprintf(ps->xmin, sizeof ps->xmin, "%s", PQgetvalue(res, i, 2));
             continue;
         }
-        if (kind[0] == 'j') {
+        if (kind[0] == 'p') {
+            c.paused = strcmp(PQgetvalue(res, i, 2), "yes") == 0;
+        } else if (kind[0] == 'j') {
             if (PQgetlength(res, i, 2) > JOBFILE_MAX_BYTES ||
                 jobfile_parse(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), &job, why, sizeof why) != 0 ||
                 job.id != c.id)
@@ -1787,7 +1903,8 @@ static int pg_changes(void *state, int (*fn)(void *arg, const struct queue_store
 }
 
 /* Waits for a notification from another node's session (this node's own
- * come from its main connection's backend and are skipped). */
+ * come from its main connection's backend and are skipped) and notes what
+ * it names. */
 static int pg_wait_changes(void *state, int timeout_ms)
 {
     struct pg_store *ps = state;
@@ -1797,12 +1914,22 @@ static int pg_wait_changes(void *state, int timeout_ms)
     if (ps->listen == NULL || PQstatus(ps->listen) != CONNECTION_OK) {
         if (ps->listen != NULL) {
             PQreset(ps->listen);
-            if (PQstatus(ps->listen) == CONNECTION_OK)
-                PQclear(PQexec(ps->listen, "LISTEN faxfs_jobs"));
+            if (PQstatus(ps->listen) == CONNECTION_OK) {
+                PGresult *res = PQexec(ps->listen, "LISTEN faxfs_jobs");
+                if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                    /* notifications were lost meanwhile: look at everything */
+                    pthread_mutex_lock(&ps->notes_lock);
+                    ps->full_due = true;
+                    pthread_mutex_unlock(&ps->notes_lock);
+                    got = 1;
+                }
+                PQclear(res);
+            }
         }
         pthread_mutex_unlock(&ps->listen_lock);
-        usleep((useconds_t)timeout_ms * 1000);
-        return 0;
+        if (got == 0)
+            usleep((useconds_t)timeout_ms * 1000);
+        return got;
     }
     struct pollfd pfd = {.fd = PQsocket(ps->listen), .events = POLLIN};
     int n = poll(&pfd, 1, timeout_ms);
@@ -1812,8 +1939,10 @@ static int pg_wait_changes(void *state, int timeout_ms)
         pthread_mutex_unlock(&ps->conn_lock);
         PGnotify *nt;
         while ((nt = PQnotifies(ps->listen)) != NULL) {
-            if (nt->be_pid != own)
+            if (nt->be_pid != own) {
+                note_payload(ps, nt->extra);
                 got = 1;
+            }
             PQfreemem(nt);
         }
     }

@@ -6,6 +6,7 @@
  */
 #include "queue/engine.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Bucket bounds, seconds. Calls: a one-page fax takes about 30 s, a long
@@ -70,12 +71,47 @@ void engine_count_reception_end(struct queue *q, const struct job_core *j, const
     observe(&q->counters.call_seconds, res->duration >= 0 ? (double)res->duration : (double)(busy > 0 ? busy : 0));
 }
 
+/* One more call in progress on node name. */
+static void count_node_call(struct queue_summary *out, const char *name)
+{
+    for (int i = 0; i < out->nnodes; i++)
+        if (strcmp(out->nodes[i].name, name) == 0) {
+            out->nodes[i].calls++;
+            return;
+        }
+    if (out->nnodes == QUEUE_SUMMARY_NODES) {
+        out->calls_elsewhere++;
+        return;
+    }
+    snprintf(out->nodes[out->nnodes].name, sizeof out->nodes[0].name, "%s", name);
+    out->nodes[out->nnodes++].calls = 1;
+}
+
 void queue_summarize(struct queue *q, struct queue_summary *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&q->lock);
-    for (size_t i = 0; i < q->njobs; i++)
-        out->jobs[q->jobs[i]->j.status]++;
+    const char *own = engine_node_name(q);
+    snprintf(out->node, sizeof out->node, "%s", own[0] != '\0' || q->cfg.node_name == NULL ? own : q->cfg.node_name);
+    out->several = q->be->changes != NULL;
+    if (out->several) {
+        snprintf(out->nodes[0].name, sizeof out->nodes[0].name, "%s", out->node);
+        out->nnodes = 1;
+    }
+    for (size_t i = 0; i < q->njobs; i++) {
+        const struct qjob *qj = q->jobs[i];
+        out->jobs[qj->j.status]++;
+        if (!out->several || qj->j.status != JOB_ACTIVE)
+            continue;
+        if (qj->channel >= 0) {
+            out->nodes[0].calls++;
+        } else {
+            char node[JOB_NODE_MAX];
+            engine_job_node(qj, node, sizeof node);
+            if (node[0] != '\0')
+                count_node_call(out, node);
+        }
+    }
     for (int c = 0; c < q->nchannels; c++)
         q->channels[c].job ? out->modems_busy++ : out->modems_idle++;
     out->paused = q->paused;

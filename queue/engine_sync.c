@@ -1,12 +1,15 @@
 /*
  * engine_sync.c - several nodes on one store (docs/postgresql.md "Several
  * nodes"): the jobs other nodes created, changed or deleted are brought
- * into this engine, every two seconds and at once when another node
- * notifies. A job another node is calling shows as active here and is not
- * dialed; once its lease has run out (judged by the seconds the store said
- * were left, on this node's clock) it becomes a candidate again, and the
- * claim decides who calls it. A pause or cancel asked on another node of a
- * call this node makes reaches it here and aborts the call.
+ * into this engine when another node notifies (the jobs the notifications
+ * named, at most every SYNC_GAP_MS, so that a burst is read in one look)
+ * and, as the backend judges, all of them now and then. A job another node
+ * is calling shows as active here and is not dialed; once its lease has
+ * run out (judged by the seconds the store said were left, on this node's
+ * clock) it becomes a candidate again, and the claim decides who calls it.
+ * A pause or cancel asked on another node of a call this node makes
+ * reaches it here and aborts the call, and the queue-wide pause of another
+ * node becomes this node's.
  */
 #include "queue/engine.h"
 
@@ -15,7 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SYNC_EVERY_MS 2000 /* a look even without notifications */
+#define SYNC_EVERY_MS 2000 /* a look even without notifications (the backend may find nothing due) */
+#define SYNC_GAP_MS 200    /* the shortest time between two looks a notification asks for */
 #define SYNC_WAIT_MS 250   /* the longest wait before the thread checks for a stop */
 #define SYNC_FAILED_MS 30000 /* after a failed look (the store unreachable): the next one */
 
@@ -88,6 +92,16 @@ static int apply_change(void *arg, const struct queue_store_change *c)
     struct qjob *qj = engine_find_loaded(q, c->id);
     int64_t t = engine_now(q);
 
+    if (c->paused >= 0) { /* the queue-wide pause */
+        if (q->paused != (c->paused > 0)) {
+            q->paused = c->paused > 0;
+            engine_log(q, QUEUE_LOG_NOTICE, "%s", q->paused ? "queue paused on another node: no new calls" : "queue resumed on another node");
+            engine_note(sc->n, QE_SERVER, 0);
+            engine_poke(q);
+            sc->changed++;
+        }
+        return 0;
+    }
     if (c->job == NULL) { /* deleted on another node */
         if (qj != NULL && qj->channel < 0) {
             engine_remove_job(q, qj);
@@ -140,7 +154,8 @@ static int apply_change(void *arg, const struct queue_store_change *c)
     return 0;
 }
 
-int queue_catch_up(struct queue *q)
+/* all: every change since the last full look; else what was notified. */
+static int catch_up(struct queue *q, bool all)
 {
     struct notes n = {0};
     struct sync_ctx sc = {.q = q, .n = &n};
@@ -148,12 +163,17 @@ int queue_catch_up(struct queue *q)
     if (q->be->changes == NULL)
         return 0;
     pthread_mutex_lock(&q->lock);
-    int r = q->stopped ? 0 : q->be->changes(q->bs, apply_change, &sc);
+    int r = q->stopped ? 0 : q->be->changes(q->bs, all, apply_change, &sc);
     pthread_mutex_unlock(&q->lock);
     engine_deliver(q, &n);
     for (int i = 0; i < sc.naborts; i++)
         engine_abort_call(q, sc.aborts[i].channel, sc.aborts[i].id);
     return r < 0 ? r : sc.changed;
+}
+
+int queue_catch_up(struct queue *q)
+{
+    return catch_up(q, true);
 }
 
 static int64_t mono_ms(void)
@@ -171,22 +191,33 @@ static bool stopping(struct queue *q)
     return s;
 }
 
-/* Waits for notifications without the engine lock; looks at least every
- * SYNC_EVERY_MS. */
+/* Waits for notifications without the engine lock; looks when one came
+ * (at most every SYNC_GAP_MS: what comes meanwhile is read together) and
+ * at least every SYNC_EVERY_MS. */
 static void *sync_main(void *arg)
 {
     struct queue *q = arg;
     int64_t last = mono_ms(), every = SYNC_EVERY_MS;
+    bool notified = false;
 
     while (!stopping(q)) {
-        int got = q->be->wait_changes != NULL ? q->be->wait_changes(q->bs, SYNC_WAIT_MS) : 0;
+        int64_t wait = SYNC_WAIT_MS;
+        if (notified) {
+            wait = last + SYNC_GAP_MS - mono_ms();
+            wait = wait < 0 ? 0 : wait > SYNC_WAIT_MS ? SYNC_WAIT_MS : wait;
+        }
+        int got = q->be->wait_changes != NULL ? q->be->wait_changes(q->bs, (int)wait) : 0;
         if (q->be->wait_changes == NULL) {
-            struct timespec ts = {0, SYNC_WAIT_MS * 1000000L};
+            struct timespec ts = {0, wait * 1000000L};
             nanosleep(&ts, NULL);
         }
-        if (got > 0 || mono_ms() - last >= every) {
+        if (got > 0)
+            notified = true;
+        int64_t t = mono_ms();
+        if ((notified && t - last >= SYNC_GAP_MS) || t - last >= every) {
             /* a failure is logged once a look, so looks slow down meanwhile */
-            every = queue_catch_up(q) < 0 ? SYNC_FAILED_MS : SYNC_EVERY_MS;
+            every = catch_up(q, false) < 0 ? SYNC_FAILED_MS : SYNC_EVERY_MS;
+            notified = false;
             last = mono_ms();
         }
     }

@@ -109,11 +109,27 @@ static const struct migration migrations[] = {
      "CREATE TRIGGER jobs_deleted AFTER DELETE ON jobs"
      " FOR EACH ROW EXECUTE FUNCTION faxfs_job_changed();"
      "UPDATE jobs SET changed_xid = pg_current_xact_id();"},
+    {4, "several nodes: the queue-wide pause notifies the other nodes",
+     /* A write of the pause flag sends NOTIFY faxfs_jobs, 'paused' at
+      * commit; every node then reads the flag, so pausing or resuming the
+      * queue on one node does so on all of them. */
+     "CREATE FUNCTION faxfs_queue_paused_changed() RETURNS trigger LANGUAGE plpgsql AS $f$ "
+     "BEGIN"
+     " PERFORM pg_notify('faxfs_jobs', 'paused');"
+     " RETURN NULL; "
+     "END $f$;"
+     "CREATE TRIGGER queue_paused_changed AFTER INSERT OR UPDATE ON queue_state"
+     " FOR EACH ROW WHEN (NEW.key = 'paused') EXECUTE FUNCTION faxfs_queue_paused_changed();"},
 };
 
 int pg_schema_latest(void)
 {
     return migrations[sizeof migrations / sizeof migrations[0] - 1].version;
+}
+
+int pg_schema_count(void)
+{
+    return (int)(sizeof migrations / sizeof migrations[0]);
 }
 
 static int run(PGconn *conn, const char *sql, char *why, size_t whylen)

@@ -11,6 +11,8 @@
 
 /* The schema version this build writes and reads. */
 int pg_schema_latest(void);
+/* How many migrations this build has (versions may leave gaps). */
+int pg_schema_count(void);
 /* Brings the database's schema up to pg_schema_latest(): every missing
  * migration in order, one transaction each, serialized against other
  * migrators by a transaction-level advisory lock. *applied gets how many

@@ -345,6 +345,7 @@ struct queue_config {
     int nroutes;
     int per_destination_limit;        /* concurrent calls per number; 0 = unlimited */
     int lease_seconds;                /* several nodes: a call's lease on its job; 0 = 180 */
+    const char *node_name;            /* this server's name, shown when the backend has none */
     int retry_delay[QF_COUNT];        /* seconds per failure class; 0 = default */
     int retry_jitter_percent;         /* +- this much, default 10; -1 for none */
     int max_attempts;                 /* default for new jobs */
@@ -434,8 +435,9 @@ bool queue_loading(struct queue *q);
 /* Several nodes on one store (docs/postgresql.md "Several nodes"): brings
  * in the jobs other nodes created, changed or deleted since the last time
  * (a pause or cancel asked on another node of a call this node makes
- * aborts it). The engine's own thread does this every two seconds and at
- * once when another node notifies; with no_thread, tests call it. Returns
+ * aborts it), and the queue-wide pause. The engine's own thread reads what
+ * other nodes' notifications named, and now and then everything; with
+ * no_thread, tests call this, which reads everything. Returns
  * how many jobs changed here, or -errno; 0 when the store has no other
  * nodes. */
 int queue_catch_up(struct queue *q);
@@ -604,6 +606,7 @@ int queue_snapshot(struct queue *q, uint64_t id, struct job *out);
 int queue_open_page(struct queue *q, uint64_t id, int page);
 int queue_open_log(struct queue *q, uint64_t id);
 
+#define QUEUE_SUMMARY_NODES 16
 struct queue_summary {
     int jobs[JOB_STATUS_COUNT];
     int modems_busy;
@@ -613,6 +616,19 @@ struct queue_summary {
      * jobs_to_load stored jobs are in (the counts above are of those). */
     bool loading;
     size_t jobs_loaded, jobs_to_load;
+    /* This node's name (the store's, else the configured node_name; ""
+     * when neither). With several nodes on one store (several): the
+     * outbound calls in progress by node, this node first, then each node
+     * another node's active jobs name, in the order met; the calls of
+     * nodes past QUEUE_SUMMARY_NODES are counted in calls_elsewhere. */
+    char node[JOB_NODE_MAX];
+    bool several;
+    int nnodes;
+    struct queue_node_calls {
+        char name[JOB_NODE_MAX];
+        int calls;
+    } nodes[QUEUE_SUMMARY_NODES];
+    int calls_elsewhere;
 };
 void queue_summarize(struct queue *q, struct queue_summary *out);
 

@@ -18,6 +18,11 @@
 #   xact/job stmt/job  committed transactions (pg_stat_database) and
 #                      statements (pg_stat_statements) per job
 #   rows/job           rows inserted+updated+deleted per job
+#   read/job           rows the server read from faxfs's tables (sequential
+#                      scans' rows and index fetches, pg_stat_user_tables)
+#                      per job; the script's own look at the jobs finished
+#                      is one count a second (the view of node 1 is watched
+#                      meanwhile), a few rows per job
 # With two nodes or more, also the view's latency on a node that did not
 # submit: a job copied into node 1's outbox/, until node 2's jobs/ or
 # history/ shows it (median of 5, milliseconds).
@@ -70,12 +75,15 @@ pg_cpu() {
     # shellcheck disable=SC2046
     echo "$(cpu_of all "$pm") $(cpu_of own $(pgrep -P "$pm" | tr '\n' ' '))" | awk '{ print $1 + $2 }'
 }
-# "xact stmt rows" of the faxfs database so far, without this script's own
-# queries (tagged faxfs-bench: each is one statement and one transaction).
+# "xact stmt rows read" of the faxfs database so far, without this script's
+# own queries (tagged faxfs-bench: each is one statement and one
+# transaction; their reads are not taken out).
 pg_counts() {
     pg_sql "/* faxfs-bench */ SELECT d.xact_commit - m.calls, s.calls - m.calls,
-                   d.tup_inserted + d.tup_updated + d.tup_deleted
+                   d.tup_inserted + d.tup_updated + d.tup_deleted, u.r
             FROM pg_stat_database d,
+                 (SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0) AS r
+                  FROM pg_stat_user_tables) u,
                  (SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_statements) s,
                  (SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_statements
                   WHERE query LIKE '/* faxfs-bench */%') m
@@ -108,6 +116,19 @@ start_nodes() {
 # finished_count: finished jobs in the store of the run.
 finished_spool() { ls "$WORK/mnt1/history" | grep -c '^[0-9]' || true; }
 finished_pg() { pg_sql "/* faxfs-bench */ SELECT count(*) FROM jobs WHERE status IN ('done', 'failed', 'canceled')"; }
+# With the store: node 1's history/ is watched, the store asked once a
+# second (a count reads every job row: asked every 0.1 s it would be most
+# of the rows read).
+finished_view() {
+    local t
+    t=$(date +%s)
+    if [ "$t" != "$(cat "$WORK/last_pg" 2>/dev/null)" ] || [ "$(finished_spool)" -ge "$target" ]; then
+        echo "$t" >"$WORK/last_pg"
+        finished_pg
+    else
+        echo 0
+    fi
+}
 
 # run_jobs N COUNT_FN [BEFORE]: submits JOBS round-robin over N mounts,
 # waits until COUNT_FN reaches BEFORE+JOBS; prints the wall seconds.
@@ -155,7 +176,7 @@ view_latency() {
 }
 
 echo "jobs: $JOBS one-page faxes per run, $MODEMS channels per node, fast pace; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-14s %8s %9s %8s %14s %10s %9s %9s %9s %12s\n' run wall_s calls/s x_spool "daemon_ms/job" db_ms/job xact/job stmt/job rows/job view_ms
+printf '%-14s %8s %9s %8s %14s %10s %9s %9s %9s %9s %12s\n' run wall_s calls/s x_spool "daemon_ms/job" db_ms/job xact/job stmt/job rows/job read/job view_ms
 
 # The baseline: one daemon on the file spool.
 start_nodes 1
@@ -165,7 +186,7 @@ c1=$(cpu_of own "${PIDS[@]}")
 stop_daemons
 base_rate=$(awk -v w="$wall" -v n="$JOBS" 'BEGIN { printf "%.3f", n / w }')
 awk -v w="$wall" -v n="$JOBS" -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" \
-    'BEGIN { printf "%-14s %8.2f %9.2f %8.2f %14.1f %10s %9s %9s %9s %12s\n", "spool, 1 node", w, n / w, 1, c * 1000 / n, "-", "-", "-", "-", "-" }'
+    'BEGIN { printf "%-14s %8.2f %9.2f %8.2f %14.1f %10s %9s %9s %9s %9s %12s\n", "spool, 1 node", w, n / w, 1, c * 1000 / n, "-", "-", "-", "-", "-", "-" }'
 
 PG_FSYNC=on PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements" pg_start ||
     { echo "nodes.sh: PostgreSQL did not start" >&2; exit 1; }
@@ -185,15 +206,15 @@ for n in $(seq 1 "$MAX_NODES"); do
     fi
     before=$(finished_pg)
     sleep 1 # backends report their statistics about once a second
-    read -r x0 s0 r0 < <(pg_counts)
+    read -r x0 s0 r0 q0 < <(pg_counts)
     d0=$(cpu_of own "${PIDS[@]}")
     p0=$(pg_cpu)
-    wall=$(run_jobs "$n" finished_pg "$before")
+    wall=$(run_jobs "$n" finished_view "$before")
     d1=$(cpu_of own "${PIDS[@]}")
     stop_daemons # the backends exit and report; the postmaster reaps them
     sleep 1
     p1=$(pg_cpu)
-    read -r x1 s1 r1 < <(pg_counts)
+    read -r x1 s1 r1 q1 < <(pg_counts)
     if [ "${STATEMENTS:-0}" = 1 ]; then
         pg_sql "/* faxfs-bench */ SELECT round(calls::numeric / $JOBS, 2) || '  ' || left(regexp_replace(query, '\s+', ' ', 'g'), 110)
                 FROM pg_stat_statements WHERE query NOT LIKE '/* faxfs-bench */%' ORDER BY calls DESC LIMIT 10" | sed 's/^/    /'
@@ -202,7 +223,7 @@ for n in $(seq 1 "$MAX_NODES"); do
     awk -v tag="pg, $n node(s)" -v w="$wall" -v n="$JOBS" -v base="$base_rate" \
         -v d="$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')" \
         -v p="$(awk -v a="$p0" -v b="$p1" 'BEGIN { print b - a }')" \
-        -v x=$((x1 - x0)) -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v lat="$lat" \
-        'BEGIN { printf "%-14s %8.2f %9.2f %8.2f %14.1f %10.1f %9.1f %9.1f %9.1f %12s\n",
-                 tag, w, n / w, (n / w) / base, d * 1000 / n, p * 1000 / n, x / n, s / n, r / n, lat }'
+        -v x=$((x1 - x0)) -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v q=$((q1 - q0)) -v lat="$lat" \
+        'BEGIN { printf "%-14s %8.2f %9.2f %8.2f %14.1f %10.1f %9.1f %9.1f %9.1f %9.1f %12s\n",
+                 tag, w, n / w, (n / w) / base, d * 1000 / n, p * 1000 / n, x / n, s / n, r / n, q / n, lat }'
 done

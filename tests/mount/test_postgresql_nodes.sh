@@ -3,8 +3,11 @@
 # nodes"): a job submitted on node A shows in B's jobs/ (the latency is
 # printed, bounded only generously); 30 jobs submitted through both mounts
 # end done exactly once (both views, and the simulated fax machines that
-# received them); rm -r on B of a job A is calling aborts A's call; A
-# killed mid-call, B takes its job over when A's short lease runs out.
+# received them); the queue paused on A holds B too (a job submitted on B
+# is called by neither) until it is resumed on B; server and metrics name
+# the node and the calls on each; rm -r on B of a job A is calling aborts
+# A's call; A killed mid-call, B takes its job over when A's short lease
+# runs out.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../lib/postgres.sh"
 
@@ -104,19 +107,53 @@ calls_a=$(ls "$SPOOL"/sim/555201* "$SPOOL"/sim/555202* "$SPOOL"/sim/555203* 2>/d
 echo "30 jobs: $faxes faxes received, $calls_a called by node A, $((faxes - calls_a)) by node B"
 expect_eq "dispatched rows left with a lease" "$(pg_sql "SELECT count(*) FROM jobs WHERE node IS NOT NULL")" 0
 
-# 3. rm -r on B of a job A is calling: A aborts the call. A calls in real
-# time now; B is paused so that A takes the job.
+# 3. The queue paused on A pauses B: a job submitted on B is called by
+# neither node; resumed on B, it is called.
+grep -qx "node: test-a" "$MNT/server" || fail "A's server: $(cat "$MNT/server")"
+grep -qx "node: test-b" "$MNT_B/server" || fail "B's server: $(cat "$MNT_B/server")"
+grep -qx "calls_by_node: test-b=0" "$MNT_B/server" || fail "B's server: $(cat "$MNT_B/server")"
+grep -qx 'faxfs_node_info{node="test-b"} 1' "$MNT_B/metrics" || fail "B's metrics: $(grep node "$MNT_B/metrics")"
+grep -qx 'faxfs_calls_active{node="test-b"} 0' "$MNT_B/metrics" || fail "B's metrics: $(grep node "$MNT_B/metrics")"
+printf 'pause\n' >"$MNT/ctl"
+wait_line() { # FILE LINE SECONDS
+    for _ in $(seq $(($3 * 20))); do
+        grep -qx "$2" "$1" && return 0
+        sleep 0.05
+    done
+    fail "$1 has no line '$2': $(cat "$1")"
+}
+wait_line "$MNT_B/server" "queue_paused: yes" 10
+for _ in $(seq 100); do grep -q "queue paused on another node: no new calls" "$LOG_B" && break; sleep 0.05; done
+grep -q "queue paused on another node: no new calls" "$LOG_B" || fail "B's log does not say the queue was paused: $(tail -n 5 "$LOG_B")"
+last=$(ls "$MNT/history" | sort -n | tail -n 1)
+cp "$WORK/one.tif" "$MNT_B/outbox/5552050.tif"
+held=$(next_job "$last")
+sleep 3 # both nodes dispatch at the fast pace meanwhile, were they not paused
+expect_eq "job on B while paused on A (B's view)" "$(status_in "$MNT_B" "$held")" queued
+expect_eq "job on B while paused on A (A's view)" "$(status_in "$MNT" "$held")" queued
+expect_eq "faxes to 5552050 while paused" "$(ls "$SPOOL/sim/5552050" "$SPOOL_B/sim/5552050" 2>/dev/null | grep -c '\.tif$' || true)" 0
+printf 'resume\n' >"$MNT_B/ctl"
+wait_status "$MNT_B" "$held" done 30
+wait_status "$MNT" "$held" done 10
+wait_line "$MNT/server" "queue_paused: no" 10
+expect_eq "faxes to 5552050 after resume" "$(ls "$SPOOL/sim/5552050" "$SPOOL_B/sim/5552050" 2>/dev/null | grep -c '\.tif$' || true)" 1
+
+# 4. rm -r on B of a job A is calling: A aborts the call. A calls in real
+# time now; B is stopped while A takes the job, then started again.
 faxfs_stop
-printf 'pause\n' >"$MNT_B/ctl"
+stop_b
 faxfs_start --modems 1 --store "$DB" --node test-a --store-lease 6 --sim-pace realtime
-printf 'resume\n' >"$MNT/ctl" # the pause flag is stored: A read it at start
 make_fax "$WORK/long.tif" 4
 last=$(ls "$MNT/history" | sort -n | tail -n 1)
 cp "$WORK/long.tif" "$MNT/outbox/5552100.tif"
 long=$(next_job "$last")
 wait_for "$MNT/jobs/$long/status" active 20
+start_b --modems 2
 wait_for "$MNT_B/jobs/$long/node" test-a 20
 expect_eq "node on A" "$(cat "$MNT/jobs/$long/node")" test-a
+grep -qx "calls_by_node: test-b=0 test-a=1" "$MNT_B/server" || fail "B's server: $(cat "$MNT_B/server")"
+grep -qx 'faxfs_calls_active{node="test-a"} 1' "$MNT_B/metrics" || fail "B's metrics: $(grep node "$MNT_B/metrics")"
+grep -qx "calls_by_node: test-a=1" "$MNT/server" || fail "A's server: $(cat "$MNT/server")"
 rm -r "$MNT_B/jobs/$long" || fail "rm -r on node B of a job node A calls failed"
 wait_status "$MNT" "$long" canceled 20
 wait_status "$MNT_B" "$long" canceled 10
@@ -126,18 +163,19 @@ grep -q "cancel asked by uid 0; node 'test-a' calls it" "$MNT_B/history/$long/lo
     fail "B's log of job $long: $(cat "$MNT_B/history/$long/log")"
 expect_eq "node of a canceled job" "$(cat "$MNT_B/history/$long/node")" ""
 
-# 4. A killed during a call: B, resumed, takes the job over once A's
-# 6-second lease has run out, and sends it.
+# 5. A killed during a call: B takes the job over once A's 6-second lease
+# has run out, and sends it. B is stopped while A takes the job.
+stop_b
 cp "$WORK/long.tif" "$MNT/outbox/5552101.tif"
 taken=$(next_job "$long")
 wait_for "$MNT/jobs/$taken/status" active 20
+start_b --modems 2
 wait_for "$MNT_B/jobs/$taken/node" test-a 20
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
 fusermount3 -u -z "$MNT" 2>/dev/null || true
 t0=$(now_ms)
-printf 'resume\n' >"$MNT_B/ctl"
 wait_status "$MNT_B" "$taken" done 60
 echo "job $taken taken over by node B and done $(($(now_ms) - t0)) ms after node A was killed"
 grep -q "lease of node 'test-a' ran out" "$LOG_B" || fail "B's log does not say A's lease ran out"

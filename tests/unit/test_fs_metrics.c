@@ -169,6 +169,30 @@ static void test_metrics_render_exactly_the_exposition_text(void **state)
     assert_string_equal(out, expected);
 }
 
+/* The node's name always; with several nodes, the calls on each, label
+ * values escaped as the format wants. */
+static void test_node_name_and_calls_by_node(void **state)
+{
+    struct queue_metrics m = sample_metrics();
+    char out[FS_METRICS_MAX];
+
+    (void)state;
+    snprintf(m.summary.node, sizeof m.summary.node, "fax1");
+    assert_true(fs_render_metrics(&m, out, sizeof out) > 0);
+    assert_non_null(strstr(out, "\n# TYPE faxfs_node_info gauge\nfaxfs_node_info{node=\"fax1\"} 1\n"));
+    assert_null(strstr(out, "faxfs_calls_active")); /* one node: nothing more */
+
+    m.summary.several = true;
+    m.summary.nnodes = 2;
+    snprintf(m.summary.nodes[0].name, sizeof m.summary.nodes[0].name, "fax1");
+    m.summary.nodes[0].calls = 3;
+    snprintf(m.summary.nodes[1].name, sizeof m.summary.nodes[1].name, "b\"\\\nx");
+    m.summary.nodes[1].calls = 1;
+    assert_true(fs_render_metrics(&m, out, sizeof out) > 0);
+    assert_non_null(strstr(out, "\n# TYPE faxfs_calls_active gauge\nfaxfs_calls_active{node=\"fax1\"} 3\n"
+                                "faxfs_calls_active{node=\"b\\\"\\\\\\nx\"} 1\n"));
+}
+
 static void test_paused_queue_shows_as_one(void **state)
 {
     struct queue_metrics m = sample_metrics();
@@ -235,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render_exactly_the_exposition_text),
         cmocka_unit_test(test_paused_queue_shows_as_one),
+        cmocka_unit_test(test_node_name_and_calls_by_node),
         cmocka_unit_test(test_unused_bucket_slots_are_left_out),
         cmocka_unit_test(test_large_counters_print_in_full),
         cmocka_unit_test(test_metrics_refuse_a_buffer_too_small),

@@ -224,6 +224,32 @@ static void test_server_summary_shows_loading(void **state)
     assert_string_equal(out + n - strlen(last), last);
 }
 
+/* The node's name; with several nodes the calls in progress on each, a
+ * name from the store that is not a name's characters shown with '?'. */
+static void test_server_summary_shows_the_node_and_calls_by_node(void **state)
+{
+    struct queue_summary sum;
+    char out[FS_RENDER_MAX];
+
+    (void)state;
+    memset(&sum, 0, sizeof sum);
+    snprintf(sum.node, sizeof sum.node, "fax1");
+    assert_true(fs_render_server(&sum, out, sizeof out) > 0);
+    assert_non_null(strstr(out, "\nnode: fax1\n"));
+    assert_null(strstr(out, "calls_by_node"));
+
+    sum.several = true;
+    sum.nnodes = 2;
+    snprintf(sum.nodes[0].name, sizeof sum.nodes[0].name, "fax1");
+    sum.nodes[0].calls = 2;
+    snprintf(sum.nodes[1].name, sizeof sum.nodes[1].name, "fax 2\nqueue_paused: no");
+    sum.nodes[1].calls = 1;
+    assert_true(fs_render_server(&sum, out, sizeof out) > 0);
+    assert_non_null(strstr(out, "\ncalls_by_node: fax1=2 fax?2?queue_paused??no=1\n"));
+    /* a buffer too small is refused, never cut */
+    assert_int_equal(fs_render_server(&sum, out, 200), -ENOSPC);
+}
+
 static void test_modem_files_show_idle_and_counters(void **state)
 {
     struct queue_modem_info m;
@@ -350,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_directory_names_resolve_to_their_nodes),
         cmocka_unit_test(test_server_summary_lists_pause_modems_and_states),
         cmocka_unit_test(test_server_summary_shows_loading),
+        cmocka_unit_test(test_server_summary_shows_the_node_and_calls_by_node),
         cmocka_unit_test(test_modem_files_show_idle_and_counters),
         cmocka_unit_test(test_received_fax_directory_has_the_receive_files),
         cmocka_unit_test(test_send_job_directory_has_no_receive_files),

@@ -486,6 +486,20 @@ static void test_a_cancel_on_another_node_aborts_the_call(void **state)
     assert_string_equal(j.node, "node-a");
     assert_int_equal(queue_run_once(b->q), 0); /* node-a's: not dialed here */
     assert_int_equal(b->line.ncalls, 0);
+    /* the calls in progress by node, as each node shows them */
+    struct queue_summary sb, sa;
+    queue_summarize(b->q, &sb);
+    assert_string_equal(sb.node, "node-b");
+    assert_true(sb.several);
+    assert_int_equal(sb.nnodes, 2);
+    assert_string_equal(sb.nodes[0].name, "node-b");
+    assert_int_equal(sb.nodes[0].calls, 0);
+    assert_string_equal(sb.nodes[1].name, "node-a");
+    assert_int_equal(sb.nodes[1].calls, 2);
+    queue_summarize(a->q, &sa);
+    assert_int_equal(sa.nnodes, 1);
+    assert_string_equal(sa.nodes[0].name, "node-a");
+    assert_int_equal(sa.nodes[0].calls, 2);
 
     assert_int_equal(queue_control(b->q, &test_owner, id, QOP_CANCEL, why, sizeof why), 0);
     assert_int_equal(queue_control(b->q, &test_owner, other, QOP_PAUSE, why, sizeof why), 0);
@@ -787,6 +801,152 @@ static void test_claims_renewals_and_releases_respect_other_nodes_leases(void **
 
     assert_int_equal(b->be->claim(b->s, j.id + 1000, 60, &got), -ENOENT);
     assert_int_equal(b->be->claim(b->s, j.id, 0, &got), -EINVAL);
+}
+
+/* What one look of changes(all) brought. */
+struct seen {
+    int calls, jobs, deleted, paused;
+    uint64_t last;
+};
+
+static int count_change(void *arg, const struct queue_store_change *c)
+{
+    struct seen *s = arg;
+    s->calls++;
+    if (c->paused >= 0)
+        s->paused = c->paused ? 1 : 2;
+    else if (c->job != NULL)
+        s->jobs++;
+    else
+        s->deleted++;
+    if (c->paused < 0)
+        s->last = c->id;
+    return 0;
+}
+
+/* Waits (up to 10 s) until the backend was notified of something. */
+static void wait_notified(const struct queue_backend *be, void *s)
+{
+    for (int i = 0; i < 100; i++)
+        if (be->wait_changes(s, 100) > 0)
+            return;
+    fail_msg("no notification within 10 s");
+}
+
+/* node-b reads only what node-a's notifications named: a job created, a
+ * job deleted, the pause flag; with nothing named, nothing at all. A
+ * write whose notification was lost comes at the next full look. */
+static void test_a_node_reads_only_the_jobs_notifications_named(void **state)
+{
+    struct bare *a = *state;
+    struct queue_backend_env env = {.log = quiet, .no_fsync = true};
+    char dir[256];
+    struct queue_backend *be;
+    void *s;
+    struct seen seen = {0};
+    struct queue_stage *st;
+
+    make_temp_dir(dir, sizeof dir);
+    assert_non_null(be = backend_pg_create(test_pg_conninfo(), "node-b"));
+    assert_int_equal(be->open(&s, be->ctx, dir, &env), 0);
+    struct job old = new_job(0, JOB_SEND, 1), j = new_job(0, JOB_SEND, 1);
+    assert_int_equal(a->be->next_id(a->s, &old.id), 0);
+    assert_int_equal(a->be->stage_open(a->s, &st), 0);
+    stage_text_page(a->be, st, 0, "page");
+    assert_int_equal(a->be->stage_commit(st, &old, "submitted\n"), 0);
+    assert_int_equal(be->changes(s, true, count_change, &seen), 0);
+    assert_int_equal(seen.jobs, 1);
+
+    /* the notification of that job may come after the full look; then
+     * nothing named: nothing read */
+    while (be->wait_changes(s, 300) > 0)
+        ;
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(be->wait_changes(s, 0), 0);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 0);
+
+    /* a job created on node-a: that one only */
+    assert_int_equal(a->be->next_id(a->s, &j.id), 0);
+    assert_int_equal(a->be->stage_open(a->s, &st), 0);
+    stage_text_page(a->be, st, 0, "page");
+    assert_int_equal(a->be->stage_commit(st, &j, "submitted\n"), 0);
+    wait_notified(be, s);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.jobs, 1);
+    assert_int_equal(seen.last, j.id);
+
+    /* a write without a notification (lost) is not read by the next
+     * notified look, but by the full one */
+    sql_do("BEGIN; SET LOCAL session_replication_role = replica; UPDATE jobs SET changed_xid = "
+           "pg_current_xact_id(), changed_by = 'node-c' WHERE id = %llu; COMMIT",
+           (unsigned long long)old.id);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(be->wait_changes(s, 200), 0);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(be->changes(s, true, count_change, &seen), 0);
+    assert_true(seen.jobs >= 1);
+
+    /* deleted on node-a */
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(a->be->remove(a->s, j.id), 0);
+    wait_notified(be, s);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.deleted, 1);
+    assert_int_equal(seen.jobs, 0);
+    assert_int_equal(seen.last, j.id);
+
+    /* the queue paused on node-a */
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(a->be->set_paused(a->s, true), 0);
+    wait_notified(be, s);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.paused, 1);
+
+    /* node-a's own writes do not come back to node-a */
+    assert_int_equal(a->be->changes(a->s, true, count_change, &seen), 0);
+    assert_int_equal(a->be->set_paused(a->s, false), 0);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(a->be->wait_changes(a->s, 300), 0);
+    assert_int_equal(a->be->changes(a->s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 0);
+    be->close(s);
+    backend_pg_destroy(be);
+}
+
+/* The queue paused on node-a pauses node-b: a job submitted on node-b is
+ * called by neither; resumed on node-b, node-a's pause is lifted too and
+ * the job is called. */
+static void test_the_queue_pause_is_shared_by_the_nodes(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    struct queue_fixture *b = second_node(&be);
+    struct queue_summary sa, sb;
+
+    assert_int_equal(queue_set_paused(a->q, true), 0);
+    assert_true(queue_catch_up(b->q) >= 1);
+    queue_summarize(b->q, &sb);
+    assert_true(sb.paused);
+    uint64_t id = submit_simple(b->q, "5551777", 1);
+    queue_catch_up(a->q);
+    assert_int_equal(queue_run_once(a->q), 0);
+    assert_int_equal(queue_run_once(b->q), 0);
+    assert_int_equal(a->line.ncalls + b->line.ncalls, 0);
+
+    assert_int_equal(queue_set_paused(b->q, false), 0);
+    assert_true(queue_catch_up(a->q) >= 1);
+    queue_summarize(a->q, &sa);
+    assert_false(sa.paused);
+    assert_int_equal(queue_run_once(a->q) + queue_run_once(b->q), 1);
+    assert_int_equal(a->line.ncalls + b->line.ncalls, 1);
+    assert_int_equal((a->line.ncalls ? a : b)->line.calls[0].job_id, id);
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
 }
 
 static void test_a_broadcast_is_one_transaction_with_pages_for_every_job(void **state)
@@ -1161,7 +1321,7 @@ static void test_the_schema_is_versioned_and_migrating_twice_does_nothing(void *
     (void)b;
     assert_int_equal(sql_int("SELECT max(version) FROM schema_version"), pg_schema_latest());
     assert_int_equal(backend_pg_migrate(test_pg_conninfo(), out, why, sizeof why), 0);
-    assert_int_equal(sql_int("SELECT count(*) FROM schema_version"), pg_schema_latest());
+    assert_int_equal(sql_int("SELECT count(*) FROM schema_version"), pg_schema_count());
     /* A database from a newer faxfs is refused, not touched. */
     free(sql_value("INSERT INTO schema_version (version, what) VALUES (9999, 'from the future')"));
     assert_int_equal(backend_pg_migrate(test_pg_conninfo(), out, why, sizeof why), -EPROTO);
@@ -1337,6 +1497,8 @@ int main(void)
         E(test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once),
         E(test_a_cancel_on_another_node_aborts_the_call),
         E(test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written),
+        E(test_the_queue_pause_is_shared_by_the_nodes),
+        B(test_a_node_reads_only_the_jobs_notifications_named),
         E(test_a_node_starting_leaves_another_node_s_reception_alone),
         E(test_a_reception_whose_node_died_is_ended_by_another_node),
         E(test_a_job_taken_over_resumes_after_the_pages_the_store_confirmed),
