@@ -36,6 +36,16 @@ struct queue_store_change {
     int paused;
 };
 
+/* One job of a claim_many: what the engine asks, and the answer. */
+struct queue_claim {
+    uint64_t id;
+    uint64_t call;   /* the call it goes in: its lead's id (its own id when it leads) */
+    const char *key; /* its destination (the engine's per-destination key) */
+    int limit;       /* live calls to key allowed on all nodes together; <= 0 no limit */
+    int result;      /* out: 0 taken, -EBUSY, -EAGAIN, -ENOENT, -errno */
+    struct job stored; /* out when taken: the job as stored */
+};
+
 /* A job being built: pages are written into it, then it is committed under
  * an id in one atomic step, or aborted leaving nothing behind. */
 struct queue_stage;
@@ -182,6 +192,19 @@ struct queue_backend {
      * was receiving it (the engine then stores it failed, its pages kept);
      * -EBUSY when its lease still runs or it is no longer receiving. */
     int (*take_reception)(void *state, uint64_t id, int lease_seconds, struct job *stored);
+    /* Optional (NULL: the engine claims job by job with claim). Claims
+     * the n jobs of one dispatch round in one atomic step, in their order
+     * (docs/postgresql.md "Leases"): each as claim does, except that a job
+     * whose row another node is claiming at this moment is skipped, not
+     * waited for, and that a job is refused when its destination (key)
+     * already has limit (> 0) live calls on all nodes together, a call
+     * being the leases that share a call id (a batched call's jobs carry
+     * their lead's id; a job of its own, its id). Per job, result: 0
+     * taken (stored filled as by claim), -EBUSY another node holds it or
+     * is claiming it, or it is no longer waiting, -EAGAIN its
+     * destination's limit is reached, -ENOENT not stored; other -errno
+     * for all of them when the store failed (the return value too). */
+    int (*claim_many)(void *state, struct queue_claim *claims, size_t n, int lease_seconds);
 
     /* Optional (NULL: no other node writes the store). Several nodes on one
      * store (docs/postgresql.md "Several nodes"). node_name: this node's

@@ -1629,6 +1629,140 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
     return r;
 }
 
+/* An array literal of n values (text, each quoted) for a parameter, in
+ * a growing buffer; false when out of memory. */
+struct arr {
+    char *s;
+    size_t len, cap;
+};
+
+static bool arr_put(struct arr *a, const char *v, bool quote)
+{
+    size_t need = a->len + 2 * strlen(v) + 5;
+    if (need > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *s = realloc(a->s, cap);
+        if (s == NULL)
+            return false;
+        a->s = s;
+        a->cap = cap;
+    }
+    char sep = a->len == 0 ? '{' : ',';
+    a->s[a->len++] = sep;
+    if (quote)
+        a->s[a->len++] = '"';
+    for (; *v; v++) {
+        if (quote && (*v == '"' || *v == '\\'))
+            a->s[a->len++] = '\\';
+        a->s[a->len++] = *v;
+    }
+    if (quote)
+        a->s[a->len++] = '"';
+    a->s[a->len] = '\0';
+    return true;
+}
+
+static const char *arr_end(struct arr *a)
+{
+    if (a->s == NULL || a->len == 0)
+        return "{}";
+    a->s[a->len++] = '}';
+    a->s[a->len] = '\0';
+    return a->s;
+}
+
+/* A dispatch round's claims in one statement (faxfs_claim, migration 3):
+ * a row another node is claiming now is skipped, and a destination's
+ * live calls on all nodes are counted under its advisory lock. */
+static int pg_claim_many(void *state, struct queue_claim *claims, size_t n, int lease_seconds)
+{
+    struct pg_store *ps = state;
+    struct arr ids = {0}, calls = {0}, keys = {0}, limits = {0};
+    char secs[16];
+    int r = 0;
+
+    if (lease_seconds <= 0)
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    snprintf(secs, sizeof secs, "%d", lease_seconds);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char a[24], b[24], l[16];
+        u64s(a, sizeof a, claims[i].id);
+        u64s(b, sizeof b, claims[i].call ? claims[i].call : claims[i].id);
+        snprintf(l, sizeof l, "%d", claims[i].limit > 0 ? claims[i].limit : 0);
+        claims[i].result = -EIO;
+        if (!arr_put(&ids, a, false) || !arr_put(&calls, b, false) ||
+            !arr_put(&keys, claims[i].key ? claims[i].key : "", true) || !arr_put(&limits, l, false))
+            r = -ENOMEM;
+    }
+    if (r == 0)
+        r = db_lock_ok(ps);
+    if (r != 0)
+        goto out;
+    const char *v[] = {ps->b->node, secs, arr_end(&ids), arr_end(&calls), arr_end(&keys), arr_end(&limits)};
+    PGresult *got = q_exec(ps, "claiming jobs",
+                           "SELECT job_id, outcome, coalesce(holder, ''), coalesce(job_status, ''), job_text "
+                           "FROM faxfs_claim($1, $2::int, $3::bigint[], $4::bigint[], $5::text[], $6::int[])",
+                           6, v, NULL, NULL, 0, &r);
+    if (got != NULL && (size_t)PQntuples(got) != n)
+        r = -EIO;
+    for (size_t i = 0; got != NULL && r == 0 && i < n; i++) {
+        struct queue_claim *c = &claims[i];
+        const char *outcome = PQgetvalue(got, (int)i, 1), *holder = PQgetvalue(got, (int)i, 2);
+        const char *st = PQgetvalue(got, (int)i, 3);
+        unsigned long long id = (unsigned long long)c->id;
+        char why[160] = "";
+        if (strtoull(PQgetvalue(got, (int)i, 0), NULL, 10) != c->id) {
+            c->result = -EIO;
+        } else if (strcmp(outcome, "taken") == 0) {
+            c->result = 0;
+            if (jobfile_parse(PQgetvalue(got, (int)i, 4), (size_t)PQgetlength(got, (int)i, 4), &c->stored, why,
+                              sizeof why) != 0 || c->stored.id != c->id) {
+                pg_log(ps, QUEUE_LOG_ERR, "job %llu: its stored text does not parse (%s); not called", id,
+                       why[0] ? why : "another id");
+                char ids1[24];
+                u64s(ids1, sizeof ids1, c->id);
+                const char *w[] = {ids1, ps->b->node};
+                q_cmd(ps, "releasing a job's lease",
+                      "UPDATE jobs SET node = NULL, lease_until = NULL WHERE id = $1 AND node = $2", 2, w);
+                c->result = -EIO;
+            }
+        } else if (strcmp(outcome, "locked") == 0) {
+            pg_log(ps, QUEUE_LOG_INFO, "job %llu: not called here now: another node is claiming it (its row is "
+                                       "locked); skipped", id);
+            c->result = -EBUSY;
+        } else if (strcmp(outcome, "held") == 0) {
+            if (strcmp(st, "queued") != 0 && strcmp(st, "scheduled") != 0 && strcmp(st, "retrying") != 0 &&
+                strcmp(st, "active") != 0)
+                pg_log(ps, QUEUE_LOG_NOTICE, "job %llu: not called here: it is %s in the store", id, st);
+            else
+                pg_log(ps, QUEUE_LOG_INFO, "job %llu: not called here: node '%s' holds its lease", id, holder);
+            c->result = -EBUSY;
+        } else if (strcmp(outcome, "full") == 0) {
+            pg_log(ps, QUEUE_LOG_INFO, "job %llu: not called now: destination %s has %s call(s) in progress on all "
+                                       "nodes, its limit is %d; it waits",
+                   id, c->key ? c->key : "", holder, c->limit);
+            c->result = -EAGAIN;
+        } else {
+            c->result = -ENOENT;
+        }
+    }
+    if (r != 0)
+        for (size_t i = 0; i < n; i++)
+            claims[i].result = r;
+    PQclear(got);
+    db_unlock(ps);
+out:
+    free(ids.s);
+    free(calls.s);
+    free(keys.s);
+    free(limits.s);
+    return r;
+}
+
 /* A lease found taken: the job as stored, its node the holder (or, when
  * none holds it, the node that wrote it last), or stored->id 0 when it is
  * gone or unreadable. The engine logs it. */
@@ -2021,6 +2155,7 @@ struct queue_backend *backend_pg_create(const char *conninfo, const char *node)
         .renew = pg_renew,
         .take_reception = pg_take_reception,
         .release = pg_release,
+        .claim_many = pg_claim_many,
         .node_name = pg_node_name,
         .changes = pg_changes,
         .wait_changes = pg_wait_changes,

@@ -201,16 +201,6 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
     }
 }
 
-/* A free channel of line, or -1. */
-static int free_channel_of(const struct queue *q, int line)
-{
-    const struct qline *l = &q->lines[line];
-    for (int i = l->first; i < l->first + l->count; i++)
-        if (q->channels[i].job == 0)
-            return i;
-    return -1;
-}
-
 static void free_paths(char **paths, int n)
 {
     for (int i = 0; paths != NULL && i < n; i++)
@@ -303,17 +293,12 @@ void engine_finish_all_confirmed(struct queue *q, struct qjob *qj, struct notes 
 }
 
 /* Marks the job active on channel and prepares its call. */
-static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int channel, struct notes *n)
+static struct pending_call *begin_attempt(struct queue *q, struct qjob *qj, int channel, bool claimed,
+                                          struct notes *n)
 {
     struct channel *ch = &q->channels[channel];
-    int r = engine_claim(q, qj);
-    if (r != 0) {
-        /* The store failed (not another node's lease): try again soon,
-         * not only at the next event. */
-        if (r != -EBUSY && r != -ENOENT)
-            q->claim_retry_at = engine_now(q) + ENGINE_CLAIM_RETRY;
+    if (!claimed && engine_claim(q, qj, qj->j.id) != 0)
         return NULL;
-    }
     if (qj->j.pages_sent >= qj->j.page_count) {
         engine_finish_all_confirmed(q, qj, n, "every page was already confirmed by the remote");
         return NULL;
@@ -455,18 +440,108 @@ static int destination_key(void *ctx, const struct job_core *j, char *key, size_
     return q->cfg.per_destination_limit;
 }
 
+/* Another node's call (a job active there under a live lease), told
+ * apart from the others by that node's name and the channel it runs on:
+ * jobs batched into one call share both, and count as one call. */
+static bool other_node_call(const struct qjob *qj)
+{
+    return qj->channel < 0 && qj->j.status == JOB_ACTIVE && qj->lease_end != 0;
+}
+
+static bool same_other_call(const struct qjob *a, const char *a_node, const struct qjob *b, const char *b_node)
+{
+    return strcmp(a->j.modem, b->j.modem) == 0 && strcmp(a_node, b_node) == 0;
+}
+
+/* The calls of other nodes, one job each, appended to active (for the
+ * per-destination limits, which hold across nodes). */
+static size_t other_nodes_calls(struct queue *q, const struct job_core **active, size_t nactive)
+{
+    size_t k = 0;
+    char (*nodes)[JOB_NODE_MAX] = NULL;
+    const struct qjob **seen = NULL;
+
+    for (size_t i = 0; i < q->njobs; i++)
+        k += other_node_call(q->jobs[i]);
+    if (k == 0 || (nodes = calloc(k, sizeof *nodes)) == NULL || (seen = calloc(k, sizeof *seen)) == NULL) {
+        free(nodes);
+        return nactive;
+    }
+    k = 0;
+    for (size_t i = 0; i < q->njobs; i++) {
+        const struct qjob *qj = q->jobs[i];
+        if (!other_node_call(qj))
+            continue;
+        engine_job_node(qj, nodes[k], sizeof nodes[k]);
+        bool dup = false;
+        for (size_t s = 0; s < k && !dup; s++)
+            dup = same_other_call(seen[s], nodes[s], qj, nodes[k]);
+        if (dup)
+            continue;
+        seen[k++] = qj;
+        active[nactive++] = &qj->j;
+    }
+    free(nodes);
+    free(seen);
+    return nactive;
+}
+
+/* A free channel of line not yet planned for this round, or -1. */
+static int unplanned_channel_of(const struct queue *q, int line, const bool *planned)
+{
+    const struct qline *l = &q->lines[line];
+    for (int i = l->first; i < l->first + l->count; i++)
+        if (q->channels[i].job == 0 && !planned[i])
+            return i;
+    return -1;
+}
+
+/* A call of the round, planned before its job is claimed. */
+struct planned {
+    struct qjob *qj;
+    int channel, pos;
+};
+
+/* Claims the planned jobs in one step when the store can (claim_many);
+ * the answers go to result (0: taken). Returns false when the store has
+ * no claim_many (each is claimed on its own as it begins). */
+static bool claim_planned(struct queue *q, const struct planned *plan, size_t np, int *result)
+{
+    if (q->be->claim_many == NULL || np == 0)
+        return false;
+    struct queue_claim *c = calloc(np, sizeof *c);
+    char (*keys)[SCHED_KEY_MAX] = calloc(np, sizeof *keys);
+    int r = c == NULL || keys == NULL ? -ENOMEM : 0;
+    for (size_t i = 0; r == 0 && i < np; i++) {
+        c[i].id = c[i].call = plan[i].qj->j.id;
+        c[i].limit = destination_key(q, &plan[i].qj->j, keys[i], sizeof keys[i]);
+        c[i].key = keys[i];
+    }
+    if (r == 0)
+        r = q->be->claim_many(q->bs, c, np, q->cfg.lease_seconds);
+    for (size_t i = 0; i < np; i++)
+        result[i] = engine_claim_done(q, plan[i].qj, r != 0 ? r : c[i].result, r != 0 ? NULL : &c[i].stored);
+    free(c);
+    free(keys);
+    return true;
+}
+
 static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t max, const bool *usable,
                          const char (*whys)[160], struct notes *n)
 {
     const struct job_core **cand = malloc((q->njobs + 1) * sizeof *cand);
-    const struct job_core **active = malloc(((size_t)q->nchannels + 1) * sizeof *active);
+    const struct job_core **active = malloc((q->njobs + (size_t)q->nchannels + 1) * sizeof *active);
     size_t *picked = malloc((q->njobs + 1) * sizeof *picked);
     int *free_of = calloc((size_t)q->nlines, sizeof *free_of);
     int *order = malloc((size_t)q->nlines * sizeof *order);
     bool *counted = calloc((size_t)q->nchannels, sizeof *counted);
-    size_t ncand = 0, nactive = 0, ncalls = 0;
+    bool *planned_ch = calloc((size_t)q->nchannels, sizeof *planned_ch);
+    struct planned *plan = calloc(max + 1, sizeof *plan);
+    int *claimed = calloc(max + 1, sizeof *claimed);
+    size_t ncand = 0, nactive = 0, ncalls = 0, nplan = 0;
 
-    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL || counted == NULL)
+    if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL || counted == NULL ||
+        planned_ch == NULL || plan == NULL || claimed == NULL)
         goto out;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
@@ -478,6 +553,7 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
                    qj->claim_after <= engine_now(q))
             cand[ncand++] = &qj->j; /* an unsaved job waits until the store has its state */
     }
+    nactive = other_nodes_calls(q, active, nactive);
     for (int c = 0; c < q->nchannels; c++)
         if (q->channels[c].job == 0)
             free_of[q->channels[c].line]++;
@@ -490,10 +566,10 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
      * lines have room. */
     size_t np = sched_pick_keyed(cand, ncand, (const struct job_core *const *)active, nactive, (int)ncand,
                                  destination_key, q, picked);
-    for (size_t i = 0; i < np && ncalls < max; i++) {
+    for (size_t i = 0; i < np && nplan < max; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
         if (qj == NULL || qj->channel >= 0 || qj->j.status != JOB_QUEUED)
-            continue; /* gone, or already in a batched call of this round */
+            continue; /* gone */
         int no = route_lines_for(q->routes, q->nroutes, q->nlines, qj->j.recipient_number, order);
         bool any = false;
         int pos = route_choose(order, no, qj->route_pos, usable, free_of, &any);
@@ -504,17 +580,38 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
                 no_usable_line(q, qj, &q->lines[order[0]], whys[order[0]], n);
             continue; /* waits queued for a channel */
         }
-        int c = free_channel_of(q, order[pos]);
+        int c = unplanned_channel_of(q, order[pos], planned_ch);
         if (c < 0)
             continue;
-        qj->route_pos = pos;
-        struct pending_call *pc = begin_attempt(q, qj, c, n);
+        planned_ch[c] = true;
+        free_of[order[pos]]--;
+        plan[nplan++] = (struct planned){qj, c, pos};
+    }
+    /* The round's jobs claimed together (several nodes on one store),
+     * then the attempts of those taken begun; the others wait. */
+    bool together = claim_planned(q, plan, nplan, claimed);
+    bool refused = false;
+    for (size_t i = 0; i < nplan && ncalls < max; i++) {
+        struct qjob *qj = plan[i].qj;
+        if (together && claimed[i] != 0) {
+            refused |= claimed[i] == -EBUSY || claimed[i] == -EAGAIN;
+            continue;
+        }
+        if (qj->channel >= 0 || qj->j.status != JOB_QUEUED)
+            continue; /* already in a batched call of this round */
+        qj->route_pos = plan[i].pos;
+        struct pending_call *pc = begin_attempt(q, qj, plan[i].channel, together, n);
         if (pc != NULL) {
-            add_batch(q, qj, pc, c, n);
-            free_of[order[pos]]--;
+            add_batch(q, qj, pc, plan[i].channel, n);
             calls[ncalls++] = pc;
+        } else if (together) {
+            engine_release(q, qj); /* taken but not begun: the lease goes back */
         }
     }
+    /* A refused claim left its channel free: another job may have it in
+     * the next round (the refused one is not asked again for a while). */
+    if (refused && ncalls < nplan)
+        engine_poke(q);
 out:
     free(cand);
     free(active);
@@ -522,6 +619,9 @@ out:
     free(free_of);
     free(order);
     free(counted);
+    free(planned_ch);
+    free(plan);
+    free(claimed);
     return ncalls;
 }
 
@@ -621,25 +721,44 @@ int queue_run_once(struct queue *q)
 
 /* ---- leases ---------------------------------------------------------- */
 
-int engine_claim(struct queue *q, struct qjob *qj)
+int engine_claim(struct queue *q, struct qjob *qj, uint64_t call)
 {
+    if (q->be->claim_many != NULL) {
+        char key[SCHED_KEY_MAX];
+        struct queue_claim c = {.id = qj->j.id, .call = call, .key = key};
+        c.limit = destination_key(q, &qj->j, key, sizeof key);
+        int r = q->be->claim_many(q->bs, &c, 1, q->cfg.lease_seconds);
+        return engine_claim_done(q, qj, r != 0 ? r : c.result, &c.stored);
+    }
     if (q->be->claim == NULL)
         return 0;
     struct job stored;
     int r = q->be->claim(q->bs, qj->j.id, q->cfg.lease_seconds, &stored);
+    return engine_claim_done(q, qj, r, &stored);
+}
+
+int engine_claim_done(struct queue *q, struct qjob *qj, int r, const struct job *stored_job)
+{
     if (r == -EBUSY) /* another node's: not asked again before it changes, or a while */
         qj->claim_after = engine_now(q) + ENGINE_CLAIM_BACKOFF;
+    else if (r == -EAGAIN) /* its destination's calls on other nodes: soon again */
+        qj->claim_after = engine_now(q) + ENGINE_CLAIM_RETRY;
+    /* The store failed (not another node's lease): try again soon, not
+     * only at the next event. */
+    if (r != 0 && r != -EBUSY && r != -ENOENT)
+        q->claim_retry_at = engine_now(q) + ENGINE_CLAIM_RETRY;
     if (r != 0)
         return r;
+    const struct job *stored = stored_job;
     qj->lease_at = engine_now(q);
     /* Another node may have called the job since this one read it (its
      * lease ran out): resume from the pages the store has confirmed. */
-    if (stored.pages_sent > qj->j.pages_sent && stored.pages_sent <= qj->j.page_count) {
+    if (stored->pages_sent > qj->j.pages_sent && stored->pages_sent <= qj->j.page_count) {
         engine_log(q, QUEUE_LOG_NOTICE, "job %llu: another node confirmed %d of its pages; resuming after them",
-                   (unsigned long long)qj->j.id, stored.pages_sent);
-        qj->j.pages_sent = stored.pages_sent;
-        if (stored.attempts > qj->j.attempts)
-            qj->j.attempts = stored.attempts;
+                   (unsigned long long)qj->j.id, stored->pages_sent);
+        qj->j.pages_sent = stored->pages_sent;
+        if (stored->attempts > qj->j.attempts)
+            qj->j.attempts = stored->attempts;
     }
     return 0;
 }

@@ -212,7 +212,13 @@ int engine_persist_job(struct queue *q, struct qjob *qj, struct job *full, struc
 #define ENGINE_LEASE_SECONDS 180
 #define ENGINE_CLAIM_RETRY 2 /* seconds after a claim the store could not answer */
 #define ENGINE_CLAIM_BACKOFF 10 /* seconds before a job another node held is claimed again */
-int engine_claim(struct queue *q, struct qjob *qj); /* takes the stored pages_sent when it is further */
+/* call: the job whose call qj goes in (its batch's lead; qj's own id
+ * when it leads): with claim_many the store counts a destination's calls
+ * across nodes by it (-EAGAIN: the destination's limit is reached). */
+int engine_claim(struct queue *q, struct qjob *qj, uint64_t call); /* takes the stored pages_sent when it is further */
+/* What a claim's answer r (stored: the job as stored, when r is 0) does
+ * to qj: the back-off of a refused one, the stored pages taken. */
+int engine_claim_done(struct queue *q, struct qjob *qj, int r, const struct job *stored);
 void engine_release(struct queue *q, struct qjob *qj);
 /* qj, on a call, lost its lease: stored is the job as the store has it now
  * (NULL: read it). Its call is aborted by the next dispatch round, nothing

@@ -55,7 +55,8 @@ int engine_batch_collect(struct queue *q, const struct qjob *lead, struct qjob *
         goto out;
     for (size_t i = 0; i < q->njobs; i++) {
         const struct qjob *qj = q->jobs[i];
-        if (qj != lead && qj->channel < 0 && qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND)
+        if (qj != lead && qj->channel < 0 && qj->j.status == JOB_QUEUED && qj->j.type == JOB_SEND &&
+            qj->claim_after <= engine_now(q)) /* one another node holds waits, as for a call of its own */
             cand[ncand++] = &qj->j;
     }
     np = sched_batch_pick(&lead->j, cand, ncand, max + 1, batch_same_call, q, picked);
@@ -75,7 +76,7 @@ int engine_batch_join(struct queue *q, struct qjob *qj, int channel, const struc
 {
     struct channel *ch = &q->channels[channel];
     struct job_core saved = qj->j;
-    int r = engine_claim(q, qj);
+    int r = engine_claim(q, qj, lead->j.id);
 
     if (r != 0)
         return r;

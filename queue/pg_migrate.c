@@ -109,6 +109,60 @@ static const struct migration migrations[] = {
      "CREATE TRIGGER jobs_deleted AFTER DELETE ON jobs"
      " FOR EACH ROW EXECUTE FUNCTION faxfs_job_changed();"
      "UPDATE jobs SET changed_xid = pg_current_xact_id();"},
+    {3, "claims of several jobs in one statement, per-destination call limits across nodes",
+     /* A lease names the destination of its call (dest_key: the engine's
+      * per-destination key, a [destination] pattern or the number) and
+      * the call (call_id: the lead job of a batched call, else the job
+      * itself), so the live calls to a destination on all nodes are the
+      * distinct call ids of its live leases. faxfs_claim claims a dispatch
+      * round's jobs, in their order: it takes a transaction advisory lock
+      * per limited destination (sorted: no deadlock between claimers),
+      * then locks the rows it can without waiting (SKIP LOCKED), then per
+      * job counts and takes. The function is volatile, so each statement
+      * in it sees what other claimers committed before its locks were
+      * granted. Per job: taken (with the stored text), locked (another
+      * session holds its row now), held (another node's lease, a stop
+      * request, or no longer waiting; with holder and status), full (its
+      * destination's limit is reached; holder: the live calls), gone. */
+     "ALTER TABLE jobs ADD COLUMN dest_key text, ADD COLUMN call_id bigint;"
+     "CREATE INDEX jobs_dest_live ON jobs (dest_key) WHERE lease_until IS NOT NULL;"
+     "CREATE FUNCTION faxfs_claim(p_node text, p_secs integer, p_ids bigint[], p_calls bigint[], p_keys text[],"
+     " p_limits integer[])"
+     " RETURNS TABLE (job_id bigint, outcome text, holder text, job_status text, job_text text)"
+     " LANGUAGE plpgsql VOLATILE AS $f$ "
+     "#variable_conflict use_column\n"
+     "DECLARE"
+     " k text; i integer; r record; locked bigint[]; live integer; counted boolean; "
+     "BEGIN"
+     " FOR k IN SELECT DISTINCT u.key FROM unnest(p_keys, p_limits) AS u(key, lim) WHERE u.lim > 0 ORDER BY 1 LOOP"
+     "  PERFORM pg_advisory_xact_lock(hashtextextended('faxfs destination ' || k, 7378428469352050538));"
+     " END LOOP;"
+     " SELECT coalesce(array_agg(l.id), '{}') INTO locked FROM"
+     "  (SELECT j.id FROM jobs j WHERE j.id = ANY (p_ids) ORDER BY j.id FOR UPDATE SKIP LOCKED) l;"
+     " FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP"
+     "  job_id := p_ids[i]; holder := NULL; job_status := NULL; job_text := NULL;"
+     "  SELECT j.node, j.status, j.set_aside, j.stop_request, j.lease_until INTO r FROM jobs j WHERE j.id = p_ids[i];"
+     "  IF NOT FOUND OR r.set_aside IS NOT NULL THEN outcome := 'gone'; RETURN NEXT; CONTINUE; END IF;"
+     "  holder := coalesce(r.node, ''); job_status := r.status;"
+     "  IF NOT (p_ids[i] = ANY (locked)) THEN outcome := 'locked'; RETURN NEXT; CONTINUE; END IF;"
+     "  IF r.stop_request IS NOT NULL OR r.status NOT IN ('queued', 'scheduled', 'retrying', 'active')"
+     "   OR NOT (r.lease_until IS NULL OR r.lease_until <= now() OR r.node IS NULL OR r.node = p_node) THEN"
+     "   outcome := 'held'; RETURN NEXT; CONTINUE;"
+     "  END IF;"
+     "  IF p_limits[i] > 0 THEN"
+     "   SELECT count(DISTINCT coalesce(j.call_id, j.id)),"
+     "    coalesce(bool_or(coalesce(j.call_id, j.id) = p_calls[i]), false) INTO live, counted"
+     "    FROM jobs j WHERE j.dest_key = p_keys[i] AND j.lease_until > now() AND j.node IS NOT NULL"
+     "    AND j.id <> p_ids[i];"
+     "   IF NOT counted AND live >= p_limits[i] THEN"
+     "    outcome := 'full'; holder := live::text; RETURN NEXT; CONTINUE;"
+     "   END IF;"
+     "  END IF;"
+     "  UPDATE jobs j SET node = p_node, lease_until = now() + make_interval(secs => p_secs),"
+     "   dest_key = p_keys[i], call_id = p_calls[i] WHERE j.id = p_ids[i] RETURNING j.job_text INTO job_text;"
+     "  outcome := 'taken'; RETURN NEXT;"
+     " END LOOP; "
+     "END $f$;"},
     {4, "several nodes: the queue-wide pause notifies the other nodes",
      /* A write of the pause flag sends NOTIFY faxfs_jobs, 'paused' at
       * commit; every node then reads the flag, so pausing or resuming the

@@ -55,3 +55,12 @@ endforeach()
 # Benchmark of submission below the filesystem (scripts/bench/submit.sh); not a test.
 add_executable(bench_queue_submit ${CMAKE_CURRENT_LIST_DIR}/bench_queue_submit.c)
 target_link_libraries(bench_queue_submit PRIVATE faxfs_queue_testutil)
+
+# Dispatch across nodes on one database: claims in one statement,
+# per-destination limits held by all nodes together (test_queue_pg_dispatch.c).
+add_executable(test_queue_pg_dispatch ${CMAKE_CURRENT_LIST_DIR}/test_queue_pg_dispatch.c)
+target_link_libraries(test_queue_pg_dispatch PRIVATE faxfs_queue_testutil)
+add_test(NAME queue_pg_dispatch COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../lib/with_postgres.sh
+  $<TARGET_FILE:test_queue_pg_dispatch>)
+set_tests_properties(queue_pg_dispatch PROPERTIES LABELS "unit;postgresql" TIMEOUT 300 SKIP_RETURN_CODE 77
+  ENVIRONMENT "TZ=UTC")
