@@ -687,7 +687,7 @@ fail:
  * $10 page_count, $11 node, $12 job_text. */
 struct job_params {
     char id[24], owner[24], submitted[24], scheduled[24], next_attempt[24], priority[16], page_count[16];
-    const char *vals[12];
+    const char *vals[13];
 };
 
 static void job_params(struct job_params *p, const struct job *job, const char *node, const char *text)
@@ -708,6 +708,7 @@ static void job_params(struct job_params *p, const struct job *job, const char *
                          job->status == JOB_ACTIVE || job->status == JOB_RECEIVING ? node : NULL,
                          text};
     memcpy(p->vals, v, sizeof v);
+    p->vals[12] = node; /* the writer, for update_job_sql */
 }
 
 #define TS(n) "CASE WHEN $" #n "::bigint = 0 THEN NULL ELSE to_timestamp($" #n "::bigint) END"
@@ -721,7 +722,9 @@ static const char update_job_sql[] =
     ", scheduled = " TS(7) ", next_attempt = " TS(8) ", priority = $9, page_count = $10, node = $11, "
     "job_text = $12, updated = now(), lease_until = CASE WHEN $11::text IS NULL THEN NULL ELSE lease_until END, "
     "stop_request = CASE WHEN $3 IN ('active', 'queued', 'scheduled', 'retrying') THEN stop_request END "
-    "WHERE id = $1 AND set_aside IS NULL AND ($3 NOT IN ('active', 'receiving') OR node = $11)";
+    "WHERE id = $1 AND set_aside IS NULL AND ($3 NOT IN ('active', 'receiving') OR node = $11) "
+    /* another node's live lease: only that node writes the job */
+    "AND (node IS NULL OR lease_until IS NULL OR lease_until <= now() OR node = $13)";
 
 static int insert_job(struct pg_store *ps, const struct job *job)
 {
@@ -748,6 +751,35 @@ static int insert_log(struct pg_store *ps, uint64_t id, const char *text)
     return q_cmd(ps, "storing a log", "INSERT INTO job_log (job_id, line) VALUES ($1, $2)", 2, v);
 }
 
+/* Why an update of a job to a waiting or final state found no row:
+ * -EBUSY when another node's lease on it still runs (that node is calling
+ * it and alone writes it; this node's copy is behind), else -ENOENT. */
+static int held_elsewhere(struct pg_store *ps, uint64_t id)
+{
+    char ids[24];
+    int err;
+
+    u64s(ids, sizeof ids, id);
+    const char *v[] = {ids, ps->b->node};
+    int r = db_lock_ok(ps);
+    if (r != 0)
+        return r;
+    PGresult *res = q_exec(ps, "reading who holds a job",
+                           "SELECT node FROM jobs WHERE id = $1 AND set_aside IS NULL AND node IS NOT NULL "
+                           "AND node <> $2 AND lease_until > now()",
+                           2, v, NULL, NULL, 0, &err);
+    r = -ENOENT;
+    if (res != NULL && PQntuples(res) == 1) {
+        pg_log(ps, QUEUE_LOG_NOTICE, "job %llu: not written: node '%s' is calling it and alone writes it now; "
+                                     "this node takes the job as that node stores it",
+               (unsigned long long)id, PQgetvalue(res, 0, 0));
+        r = -EBUSY;
+    }
+    PQclear(res);
+    db_unlock(ps);
+    return r;
+}
+
 static int pg_update(void *state, const struct job *job)
 {
     struct pg_store *ps = state;
@@ -760,7 +792,7 @@ static int pg_update(void *state, const struct job *job)
     if (r == 0) {
         struct job_params p;
         job_params(&p, job, ps->b->node, text);
-        r = q_one_row(ps, "updating a job", update_job_sql, 12, p.vals);
+        r = q_one_row(ps, "updating a job", update_job_sql, 13, p.vals);
         db_unlock(ps);
     }
     free(text);
@@ -771,6 +803,8 @@ static int pg_update(void *state, const struct job *job)
         pg_log(ps, QUEUE_LOG_WARNING, "job %llu: not written: its lease is no longer this node's",
                (unsigned long long)job->id);
         r = -ESTALE;
+    } else if (r == -ENOENT) {
+        r = held_elsewhere(ps, job->id);
     }
     return r;
 }
@@ -1001,7 +1035,7 @@ static int extra_pages(struct pg_store *ps, struct job *job, int npages)
         return (int)len;
     struct job_params p;
     job_params(&p, job, ps->b->node, text);
-    r = q_one_row(ps, "updating a job", update_job_sql, 12, p.vals);
+    r = q_one_row(ps, "updating a job", update_job_sql, 13, p.vals);
     free(text);
     pg_log(ps, r == 0 ? QUEUE_LOG_NOTICE : QUEUE_LOG_WARNING,
            "job %s: %d received page%s stored before the server stopped %s", ids, adopted, adopted == 1 ? "" : "s",

@@ -196,7 +196,14 @@ static void promote_and_expire(struct queue *q, int64_t t, struct notes *n)
             want = hold_for_window(q, qj, t, n);
         if (want != s) {
             qj->j.status = want;
-            engine_persist(q, qj, n);
+            /* Due again: with a store shared by several nodes this is
+             * not written, each node sees it from the stored times and
+             * the claim decides who calls it (a write here could cross
+             * another node's call of the job). */
+            if (want == JOB_QUEUED && q->be->claim != NULL)
+                engine_note(n, QE_CHANGED, qj->j.id);
+            else
+                engine_persist(q, qj, n);
         }
     }
 }
@@ -737,6 +744,34 @@ int engine_claim(struct queue *q, struct qjob *qj, uint64_t call)
     return engine_claim_done(q, qj, r, &stored);
 }
 
+/* A claim taken on a copy older than the store's: another node tried the
+ * job meanwhile. When the store has it waiting for a retry or its
+ * scheduled time, or ended, the job becomes the store's, the lease is
+ * given up and it is not called now: true. When it is due all the same,
+ * it goes on as stored (its attempts counted on): false. */
+static bool claim_found_newer(struct queue *q, struct qjob *qj, const struct job *stored)
+{
+    int64_t t = engine_now(q);
+    bool waiting = (stored->status == JOB_RETRYING && stored->next_attempt > t) ||
+                   (stored->status == JOB_SCHEDULED && stored->scheduled > t);
+    bool ended = stored->status != JOB_QUEUED && stored->status != JOB_RETRYING && stored->status != JOB_SCHEDULED &&
+                 stored->status != JOB_ACTIVE;
+    if (stored->status == JOB_ACTIVE || qj->channel >= 0) /* a lease taken over: engine_claim_done resumes it */
+        return false;
+    if (!waiting && !ended) {
+        if (stored->attempts > qj->j.attempts && engine_job_set(qj, stored) == 0)
+            qj->j.status = JOB_QUEUED;
+        return false;
+    }
+    engine_log(q, QUEUE_LOG_NOTICE, "job %llu: another node tried it meanwhile (attempt %d, %s in the store); not "
+               "called now", (unsigned long long)qj->j.id, stored->attempts, job_status_name(stored->status));
+    if (q->be->release != NULL)
+        q->be->release(q->bs, qj->j.id);
+    (void)engine_job_set(qj, stored);
+    qj->claim_after = t + ENGINE_CLAIM_RETRY;
+    return true;
+}
+
 int engine_claim_done(struct queue *q, struct qjob *qj, int r, const struct job *stored_job)
 {
     if (r == -EBUSY) /* another node's: not asked again before it changes, or a while */
@@ -751,6 +786,8 @@ int engine_claim_done(struct queue *q, struct qjob *qj, int r, const struct job 
         return r;
     const struct job *stored = stored_job;
     qj->lease_at = engine_now(q);
+    if (claim_found_newer(q, qj, stored))
+        return -EBUSY;
     /* Another node may have called the job since this one read it (its
      * lease ran out): resume from the pages the store has confirmed. */
     if (stored->pages_sent > qj->j.pages_sent && stored->pages_sent <= qj->j.page_count) {

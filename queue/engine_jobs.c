@@ -359,6 +359,13 @@ static int persist_full(struct queue *q, struct qjob *qj, struct job *full, stru
             if (!qj->receiving_here)
                 return r;
         }
+        if (r == -EBUSY) {
+            /* another node calls it and alone writes it (the store logged
+             * which): this change is dropped, not written again; the
+             * catch-up brings the job as that node stores it */
+            qj->claim_after = engine_now(q) + ENGINE_CLAIM_BACKOFF;
+            return r;
+        }
         if (!keep || !qj->unsaved) /* retries are summed up by the dispatcher */
             engine_log(q, QUEUE_LOG_ERR, "job %llu: cannot write its state to the store: %s%s",
                        (unsigned long long)full->id, strerror(-r),
