@@ -503,6 +503,14 @@ static int unplanned_channel_of(const struct queue *q, int line, const bool *pla
     return -1;
 }
 
+static bool is_rider(const uint64_t *riders, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (riders[i] == id)
+            return true;
+    return false;
+}
+
 /* A call of the round, planned before its job is claimed. */
 struct planned {
     struct qjob *qj;
@@ -545,10 +553,11 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
     bool *planned_ch = calloc((size_t)q->nchannels, sizeof *planned_ch);
     struct planned *plan = calloc(max + 1, sizeof *plan);
     int *claimed = calloc(max + 1, sizeof *claimed);
-    size_t ncand = 0, nactive = 0, ncalls = 0, nplan = 0;
+    uint64_t *riders = malloc((q->njobs + 1) * sizeof *riders);
+    size_t ncand = 0, nactive = 0, ncalls = 0, nplan = 0, nriders = 0;
 
     if (cand == NULL || active == NULL || picked == NULL || free_of == NULL || order == NULL || counted == NULL ||
-        planned_ch == NULL || plan == NULL || claimed == NULL)
+        planned_ch == NULL || plan == NULL || claimed == NULL || riders == NULL)
         goto out;
     for (size_t i = 0; i < q->njobs; i++) {
         struct qjob *qj = q->jobs[i];
@@ -575,8 +584,8 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
                                  destination_key, q, picked);
     for (size_t i = 0; i < np && nplan < max; i++) {
         struct qjob *qj = engine_find_job(q, cand[picked[i]]->id);
-        if (qj == NULL || qj->channel >= 0 || qj->j.status != JOB_QUEUED)
-            continue; /* gone */
+        if (qj == NULL || qj->channel >= 0 || qj->j.status != JOB_QUEUED || is_rider(riders, nriders, qj->j.id))
+            continue; /* gone, or riding in the call of a job planned before it */
         int no = route_lines_for(q->routes, q->nroutes, q->nlines, qj->j.recipient_number, order);
         bool any = false;
         int pos = route_choose(order, no, qj->route_pos, usable, free_of, &any);
@@ -593,6 +602,11 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
         planned_ch[c] = true;
         free_of[order[pos]]--;
         plan[nplan++] = (struct planned){qj, c, pos};
+        /* the jobs that will ride in its call (add_batch) take no channel */
+        struct qjob *more[QUEUE_BATCH_LIMIT];
+        int k = engine_batch_collect(q, qj, more, engine_batch_max(q, qj) - 1);
+        for (int m = 0; m < k && nriders < q->njobs; m++)
+            riders[nriders++] = more[m]->j.id;
     }
     /* The round's jobs claimed together (several nodes on one store),
      * then the attempts of those taken begun; the others wait. */
@@ -604,8 +618,13 @@ static size_t pick_calls(struct queue *q, struct pending_call **calls, size_t ma
             refused |= claimed[i] == -EBUSY || claimed[i] == -EAGAIN;
             continue;
         }
-        if (qj->channel >= 0 || qj->j.status != JOB_QUEUED)
-            continue; /* already in a batched call of this round */
+        if (qj->channel >= 0)
+            continue; /* already in a batched call of this round (its lease is that call's) */
+        if (qj->j.status != JOB_QUEUED) {
+            if (together)
+                engine_release(q, qj);
+            continue;
+        }
         qj->route_pos = plan[i].pos;
         struct pending_call *pc = begin_attempt(q, qj, plan[i].channel, together, n);
         if (pc != NULL) {
@@ -629,6 +648,7 @@ out:
     free(planned_ch);
     free(plan);
     free(claimed);
+    free(riders);
     return ncalls;
 }
 

@@ -283,6 +283,22 @@ static void test_claim_many_refuses_a_destination_at_its_limit_across_nodes(void
     assert_int_equal(a.be->claim_many(a.s, c, 2, 60), 0);
     assert_int_equal(c[0].result, 0);
     assert_int_equal(c[1].result, 0);
+
+    /* a key is data, whatever it holds: stored as given, counted apart */
+    const char *odd = "[+49\\\"5,{x}\" '] NULL";
+    uint64_t k = store_job(&a, "5552001");
+    claim_of(&c[0], k, k, odd, 1);
+    assert_int_equal(a.be->claim_many(a.s, c, 1, 60), 0);
+    assert_int_equal(c[0].result, 0);
+    PGconn *conn = db();
+    char ids[24];
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)k);
+    const char *v[] = {ids};
+    PGresult *res = PQexecParams(conn, "SELECT dest_key FROM jobs WHERE id = $1", 1, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), odd);
+    PQclear(res);
+    PQfinish(conn);
     bare_close(&a);
 }
 
