@@ -30,13 +30,16 @@ out=$(timeout 2 cat "$dir/wait" 2>&1) || rc=$?
 [ "$rc" = 124 ] || fail "wait answered '$out' (exit $rc) before the job's end was stored"
 [ ! -e "$WORK/hook.out" ] || fail "the notify command ran before the job's end was stored: $(cat "$WORK/hook.out")"
 
-# Stopped before the store took it: the disk still says active.
+# Stopped before the store took it: the disk still says active. (Paused, so
+# the next start dials it only once its notify command is listening.)
+printf 'pause\n' >"$MNT/ctl"
 faxfs_stop
 grep -q '^status: active$' "$SPOOL/jobs/$id/job" || fail "the job file changed after a refused write"
 [ ! -e "$WORK/hook.out" ] || fail "the notify command ran for an end never stored: $(cat "$WORK/hook.out")"
 
 # The next start calls it again; its end is stored, then told.
 faxfs_start --modems 1 --notify-cmd "$hook"
+printf 'resume\n' >"$MNT/ctl"
 wait_for "$MNT/history/$id/status" done
 grep -q '^status: done$' "$SPOOL/jobs/$id/job" || fail "the job file does not say done"
 expect_eq "wait after the end was stored" "$(timeout 5 cat "$MNT/history/$id/wait")" done
