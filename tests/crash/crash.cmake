@@ -1,9 +1,11 @@
 # Crash tests: kill -9 at random moments and at every fault-injection kill
 # point. Needs a build with -DFAXFS_FAULT_INJECTION=ON (scripts/test.sh).
 if(FAXFS_FAULT_INJECTION)
-  add_test(NAME crash_disk_errors COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_disk_errors.sh)
-  set_tests_properties(crash_disk_errors PROPERTIES LABELS crash TIMEOUT 1200
-    ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+  foreach(t disk_errors unsaved)
+    add_test(NAME crash_${t} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_${t}.sh)
+    set_tests_properties(crash_${t} PROPERTIES LABELS crash TIMEOUT 1200
+      ENVIRONMENT "FAXFS=$<TARGET_FILE:faxfs>;MKFAX=$<TARGET_FILE:mkfax>")
+  endforeach()
   # The kill -9 rounds as two tests of half the rounds each, which run side
   # by side (the longest test of the suite was the end of each suite's
   # critical path); `ctest -R crash_kill9` runs both.
