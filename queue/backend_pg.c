@@ -1717,9 +1717,7 @@ static void note_payload(struct pg_store *ps, const char *payload)
             else
                 ps->full_due = true; /* too many to name: everything since the last full look */
         }
-    } else {
-        ps->full_due = true; /* not ours to read: look at everything */
-    }
+    } /* anything else is not a payload of this faxfs: the full look brings what it may stand for */
     pthread_mutex_unlock(&ps->notes_lock);
 }
 

@@ -680,6 +680,12 @@ static void test_a_node_reads_only_the_jobs_notifications_named(void **state)
     assert_int_equal(be->changes(s, false, count_change, &seen), 0);
     assert_int_equal(seen.calls, 0);
 
+    /* a payload that is not this faxfs's: nothing read */
+    sql_do("NOTIFY faxfs_jobs, 'x%llu'", 1ULL);
+    wait_notified(be, s);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 0);
+
     /* a job created on node-a: that one only */
     assert_int_equal(a->be->next_id(a->s, &j.id), 0);
     assert_int_equal(a->be->stage_open(a->s, &st), 0);
