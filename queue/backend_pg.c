@@ -1933,16 +1933,24 @@ static const char changes_sql[] =
     "UNION ALL SELECT 'p', 0, value, '', 0, '' FROM queue_state WHERE key = 'paused' "
     "UNION ALL SELECT 'x', 0, x::text, '', 0, '' FROM s";
 
-/* Only the jobs notifications named ($1, an array), by their primary key:
- * a job named and no longer stored was deleted (a notification comes
- * after its commit); the pause flag when it was named ($3). */
+/* Only the jobs notifications named ($1, an array), by their primary key,
+ * each row read once: 'e' for a row not to apply (set aside, or last
+ * written by this node); a job named and not returned was deleted (a
+ * notification comes after its commit). The pause flag when it was named
+ * ($3). */
 static const char notified_sql[] =
-    "SELECT 'j', id, left(job_text, 65537), coalesce(node, ''), "
+    "SELECT CASE WHEN set_aside IS NULL AND changed_by IS DISTINCT FROM $2 THEN 'j' ELSE 'e' END, id, "
+    " CASE WHEN set_aside IS NULL AND changed_by IS DISTINCT FROM $2 THEN left(job_text, 65537) END, "
+    " coalesce(node, ''), "
     " coalesce(greatest(0, ceil(extract(epoch FROM lease_until - now())))::int, 0), coalesce(stop_request, '') "
-    " FROM jobs WHERE id = ANY($1::bigint[]) AND set_aside IS NULL AND changed_by IS DISTINCT FROM $2 "
-    "UNION ALL SELECT 'd', u.id, NULL, '', 0, '' FROM unnest($1::bigint[]) AS u(id) "
-    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = u.id) "
+    " FROM jobs WHERE id = ANY($1::bigint[]) "
     "UNION ALL SELECT 'p', 0, value, '', 0, '' FROM queue_state WHERE key = 'paused' AND $3::boolean";
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* Notes a notification's payload: a job id, or "paused". */
 static void note_payload(struct pg_store *ps, const char *payload)
@@ -1963,9 +1971,7 @@ static void note_payload(struct pg_store *ps, const char *payload)
             else
                 ps->full_due = true; /* too many to name: everything since the last full look */
         }
-    } else {
-        ps->full_due = true; /* not ours to read: look at everything */
-    }
+    } /* anything else is not a payload of this faxfs: the full look brings what it may stand for */
     pthread_mutex_unlock(&ps->notes_lock);
 }
 
@@ -2010,7 +2016,12 @@ static int pg_changes(void *state, bool all, int (*fn)(void *arg, const struct q
         return 0; /* nothing named, no full look due: no statement */
     if (!full && (arr = id_array(ids, nids)) == NULL)
         full = true;
-    free(ids);
+    bool *found = NULL;
+    if (!full && nids > 0) {
+        qsort(ids, nids, sizeof *ids, cmp_u64);
+        if ((found = calloc(nids, sizeof *found)) == NULL)
+            full = true;
+    }
 
     int r = db_lock_ok(ps);
     PGresult *res = NULL;
@@ -2026,6 +2037,8 @@ static int pg_changes(void *state, bool all, int (*fn)(void *arg, const struct q
     }
     free(arr);
     if (res == NULL) {
+        free(ids);
+        free(found);
         /* what was noted is not read: the next look reads everything */
         pthread_mutex_lock(&ps->notes_lock);
         ps->full_due = true;
@@ -2049,6 +2062,13 @@ static int pg_changes(void *state, bool all, int (*fn)(void *arg, const struct q
             snprintf(ps->xmin, sizeof ps->xmin, "%s", PQgetvalue(res, i, 2));
             continue;
         }
+        if (found != NULL && (kind[0] == 'j' || kind[0] == 'e')) {
+            uint64_t *at = bsearch(&c.id, ids, nids, sizeof *ids, cmp_u64);
+            if (at != NULL)
+                found[at - ids] = true;
+        }
+        if (kind[0] == 'e')
+            continue;
         if (kind[0] == 'p') {
             c.paused = strcmp(PQgetvalue(res, i, 2), "yes") == 0;
         } else if (kind[0] == 'j') {
@@ -2066,6 +2086,14 @@ static int pg_changes(void *state, bool all, int (*fn)(void *arg, const struct q
         }
         r = fn(arg, &c);
     }
+    /* named and no longer stored: deleted */
+    for (size_t i = 0; found != NULL && i < nids && r >= 0; i++)
+        if (!found[i]) {
+            struct queue_store_change c = {.id = ids[i], .stop_request = -1, .paused = -1};
+            r = fn(arg, &c);
+        }
+    free(ids);
+    free(found);
     PQclear(res);
     return r < 0 ? r : 0;
 }

@@ -20,9 +20,8 @@
 #   rows/job           rows inserted+updated+deleted per job
 #   read/job           rows the server read from faxfs's tables (sequential
 #                      scans' rows and index fetches, pg_stat_user_tables)
-#                      per job; the script's own look at the jobs finished
-#                      is one count a second (the view of node 1 is watched
-#                      meanwhile), a few rows per job
+#                      per job; the script counts the jobs finished in the
+#                      store only once node 1's history/ shows them all
 # With two nodes or more, also the view's latency on a node that did not
 # submit: a job copied into node 1's outbox/, until node 2's jobs/ or
 # history/ shows it (median of 5, milliseconds).
@@ -116,18 +115,11 @@ start_nodes() {
 # finished_count: finished jobs in the store of the run.
 finished_spool() { ls "$WORK/mnt1/history" | grep -c '^[0-9]' || true; }
 finished_pg() { pg_sql "/* faxfs-bench */ SELECT count(*) FROM jobs WHERE status IN ('done', 'failed', 'canceled')"; }
-# With the store: node 1's history/ is watched, the store asked once a
-# second (a count reads every job row: asked every 0.1 s it would be most
-# of the rows read).
+# With the store: node 1's history/ is watched, and the store asked only
+# once it shows them all (a count reads every job row: asked every 0.1 s it
+# would be most of the rows read).
 finished_view() {
-    local t
-    t=$(date +%s)
-    if [ "$t" != "$(cat "$WORK/last_pg" 2>/dev/null)" ] || [ "$(finished_spool)" -ge "$target" ]; then
-        echo "$t" >"$WORK/last_pg"
-        finished_pg
-    else
-        echo 0
-    fi
+    if [ "$(finished_spool)" -ge "$target" ]; then finished_pg; else echo 0; fi
 }
 
 # run_jobs N COUNT_FN [BEFORE]: submits JOBS round-robin over N mounts,

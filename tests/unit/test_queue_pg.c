@@ -867,6 +867,12 @@ static void test_a_node_reads_only_the_jobs_notifications_named(void **state)
     assert_int_equal(be->changes(s, false, count_change, &seen), 0);
     assert_int_equal(seen.calls, 0);
 
+    /* a payload that is not this faxfs's: nothing read */
+    sql_do("NOTIFY faxfs_jobs, 'x%llu'", 1ULL);
+    wait_notified(be, s);
+    assert_int_equal(be->changes(s, false, count_change, &seen), 0);
+    assert_int_equal(seen.calls, 0);
+
     /* a job created on node-a: that one only */
     assert_int_equal(a->be->next_id(a->s, &j.id), 0);
     assert_int_equal(a->be->stage_open(a->s, &st), 0);
@@ -908,6 +914,8 @@ static void test_a_node_reads_only_the_jobs_notifications_named(void **state)
     assert_int_equal(seen.paused, 1);
 
     /* node-a's own writes do not come back to node-a */
+    while (a->be->wait_changes(a->s, 300) > 0) /* the test's own NOTIFY above */
+        ;
     assert_int_equal(a->be->changes(a->s, true, count_change, &seen), 0);
     assert_int_equal(a->be->set_paused(a->s, false), 0);
     memset(&seen, 0, sizeof seen);
