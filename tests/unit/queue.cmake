@@ -52,6 +52,11 @@ foreach(t engine_pg pg)
     ENVIRONMENT "TZ=UTC")
 endforeach()
 
+# The engine's tests over the file spool as well (the in-memory store is
+# queue_engine's, PostgreSQL queue_engine_pg's).
+add_test(NAME queue_engine_spool COMMAND test_queue_engine)
+set_tests_properties(queue_engine_spool PROPERTIES LABELS unit TIMEOUT 120 ENVIRONMENT "TZ=UTC;FAXFS_TEST_SPOOL=1")
+
 # Benchmark of submission below the filesystem (scripts/bench/submit.sh); not a test.
 add_executable(bench_queue_submit ${CMAKE_CURRENT_LIST_DIR}/bench_queue_submit.c)
 target_link_libraries(bench_queue_submit PRIVATE faxfs_queue_testutil)

@@ -4,7 +4,8 @@
  * time, cancel and pause of active calls, shutdown, persistence before
  * notification, refusals that change nothing, where job ids start.
  * With FAXFS_TEST_PG set, the tests that do not look inside the memory
- * store run over PostgreSQL instead.
+ * store run over PostgreSQL instead; with FAXFS_TEST_SPOOL=1 (test
+ * queue_engine_spool), over the file spool in a temporary directory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -605,7 +606,38 @@ int main(void)
         P(test_dispatcher_thread_dials_without_being_driven),
         P(test_unsubscribed_listener_is_not_called_again),
     };
+    /* The same over the file spool (test queue_engine_spool). */
+#define S(name) cmocka_unit_test_setup_teardown(name, queue_fixture_setup_spool, queue_fixture_teardown)
+    const struct CMUnitTest spool_tests[] = {
+        S(test_queued_job_is_dialed_on_a_free_modem),
+        S(test_successful_call_makes_the_job_done),
+        S(test_busy_number_is_retried_after_busy_delay),
+        S(test_no_answer_waits_longer_than_busy),
+        S(test_attempts_exhausted_fails_with_retries_exceeded),
+        S(test_waiting_job_fails_when_its_kill_time_passes),
+        S(test_scheduled_job_waits_for_its_time_to_send),
+        S(test_two_jobs_to_one_number_never_call_at_once),
+        S(test_high_priority_job_is_dialed_before_older_normal_jobs),
+        S(test_retry_sends_only_pages_not_yet_confirmed),
+        S(test_cancel_of_an_active_job_aborts_its_call),
+        S(test_call_that_completed_despite_cancel_is_done),
+        S(test_pausing_an_active_job_does_not_count_the_attempt),
+        S(test_shutdown_requeues_active_jobs_without_counting_the_attempt),
+        S(test_whole_queue_pause_stops_dialing_and_survives_a_restart),
+        S(test_failed_modem_start_counts_as_a_failed_attempt),
+        S(test_bad_number_is_refused_at_submission),
+        S(test_modem_info_shows_the_call_and_counts),
+        S(test_finished_jobs_are_purged_after_history_days),
+        S(test_list_separates_unfinished_jobs_from_history),
+        S(test_first_job_of_a_new_store_gets_the_first_job_id),
+        S(test_job_log_records_submission_attempts_and_results),
+        S(test_dispatcher_thread_dials_without_being_driven),
+        S(test_unsubscribed_listener_is_not_called_again),
+    };
     if (test_pg_conninfo() != NULL)
         return cmocka_run_group_tests_name("engine over PostgreSQL", pg_tests, NULL, NULL);
+    const char *spool = getenv("FAXFS_TEST_SPOOL");
+    if (spool != NULL && strcmp(spool, "1") == 0)
+        return cmocka_run_group_tests_name("engine over the file spool", spool_tests, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
