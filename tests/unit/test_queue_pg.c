@@ -526,6 +526,55 @@ static void test_a_cancel_on_another_node_aborts_the_call(void **state)
     backend_pg_destroy(be);
 }
 
+static char *row_of(uint64_t id);
+
+/* node-b, behind the store (it has not read node-a's claim yet), can
+ * neither write the job node-a is calling (which would put it back to
+ * waiting under the call, free for a third node) nor, once node-a's
+ * attempt failed and the job waits for its retry, dial it at once on its
+ * old copy. */
+static void test_a_node_behind_the_store_neither_writes_nor_dials_another_node_s_job(void **state)
+{
+    struct queue_fixture *a = *state;
+    struct queue_backend *be;
+    struct queue_fixture *b = second_node(&be);
+    char why[256] = "";
+    struct job j;
+
+    uint64_t id = submit_simple(a->q, "5551234", 1);
+    assert_true(queue_catch_up(b->q) >= 1); /* node-b knows it queued */
+    assert_int_equal(queue_run_once(a->q), 1);
+    assert_lease(id, "node-a runs active");
+    char *before = row_of(id);
+
+    /* a pause on node-b's old copy: refused by the store, nothing changed */
+    assert_int_equal(queue_control(b->q, &test_owner, id, QOP_PAUSE, why, sizeof why), -EBUSY);
+    assert_lease(id, "node-a runs active");
+    char *after = row_of(id);
+    assert_string_equal(before, after);
+    free(after);
+    free(before);
+    assert_int_equal(queue_snapshot(b->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_QUEUED); /* the change was undone */
+
+    /* node-a's attempt fails busy: the job waits for its retry time */
+    struct queue_call_result busy = test_result(QF_BUSY, "busy", 0);
+    queue_call_finished(a->q, id, &busy);
+    assert_int_equal(queue_snapshot(a->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_RETRYING);
+    /* node-b, still on its queued copy, claims it once its refused write's
+     * back-off is over, finds the store's newer job and does not dial */
+    b->clock.now += 11; /* the back-off is 10 s; the busy retry comes later */
+    assert_int_equal(queue_run_once(b->q), 0);
+    assert_int_equal(b->line.ncalls, 0);
+    assert_int_equal(queue_snapshot(b->q, id, &j), 0);
+    assert_int_equal(j.status, JOB_RETRYING);
+    assert_int_equal(j.attempts, 1);
+    assert_lease(id, "- none retrying");
+    queue_fixture_free(b);
+    backend_pg_destroy(be);
+}
+
 /* Log lines of the engine, kept for the tests that look for one. */
 static char logged[64][512];
 static int nlogged;
@@ -1504,6 +1553,7 @@ int main(void)
         E(test_a_job_leased_by_another_node_is_dialed_only_after_its_lease_runs_out),
         E(test_jobs_submitted_on_two_nodes_are_each_sent_exactly_once),
         E(test_a_cancel_on_another_node_aborts_the_call),
+        E(test_a_node_behind_the_store_neither_writes_nor_dials_another_node_s_job),
         E(test_a_call_whose_lease_was_lost_is_aborted_and_nothing_written),
         E(test_the_queue_pause_is_shared_by_the_nodes),
         B(test_a_node_reads_only_the_jobs_notifications_named),
