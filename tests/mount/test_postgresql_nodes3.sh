@@ -233,11 +233,12 @@ echo "most calls to one number at once over the three nodes: $max_conc ($max_num
 
 # 4. Node c calls in real time; killed once a page of a job was confirmed.
 at "node c restarts in real time"
-printf 'pause\n' >"${NMNT[a]}/ctl"
-printf 'pause\n' >"${NMNT[b]}/ctl"
+# a and b are stopped while c calls: the queue's pause is shared by all
+# nodes, so pausing them would pause c too.
+node_stop a
+node_stop b
 node_stop c
 node_start c --sim-pace realtime --modems 3
-printf 'resume\n' >"${NMNT[c]}/ctl" # the pause flag is stored: c read it at start
 make_fax "$WORK/p4.tif" 4
 for num in 5556001 5556002 5556003; do cp "$WORK/p4.tif" "${NMNT[c]}/outbox/$num.tif"; done
 mapfile -t long < <(ls "${NMNT[c]}/jobs")
@@ -263,8 +264,8 @@ for id in "${long[@]}"; do
     NUMBER[$id]=$(pg_sql "SELECT recipient_number FROM jobs WHERE id = $id")
 done
 echo "node c killed with pages confirmed: $(for id in "${long[@]}"; do printf '%s:%s ' "$id" "${CONFIRMED[$id]}"; done)(job $first first)"
-printf 'resume\n' >"${NMNT[a]}/ctl"
-printf 'resume\n' >"${NMNT[b]}/ctl"
+node_start a
+node_start b
 for id in "${long[@]}"; do
     for _ in $(seq 600); do
         [ "$(pg_sql "SELECT status FROM jobs WHERE id = $id")" = done ] && break
