@@ -1596,6 +1596,25 @@ static int pg_raise_next_id(void *state, uint64_t min)
 
 /* ---- leases --------------------------------------------------------- */
 
+/* The parameters of the lease statements: $1 the job, $2 this node, $3
+ * the lease in seconds (-EINVAL when not positive). */
+struct lease_args {
+    char id[24], secs[16];
+    const char *v[3];
+};
+
+static int lease_args(const struct pg_store *ps, uint64_t id, int lease_seconds, struct lease_args *a)
+{
+    if (lease_seconds <= 0)
+        return -EINVAL;
+    u64s(a->id, sizeof a->id, id);
+    snprintf(a->secs, sizeof a->secs, "%d", lease_seconds);
+    a->v[0] = a->id;
+    a->v[1] = ps->b->node;
+    a->v[2] = a->secs;
+    return 0;
+}
+
 /* A lease is (node, lease_until) on the job's row: held while lease_until
  * is in the database server's future, so every node judges it by one
  * clock. A claim is one conditional UPDATE: two nodes claiming the same
@@ -1604,13 +1623,11 @@ static int pg_raise_next_id(void *state, uint64_t min)
 static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *stored)
 {
     struct pg_store *ps = state;
-    char ids[24], secs[16];
+    struct lease_args a;
 
-    if (lease_seconds <= 0)
+    if (lease_args(ps, id, lease_seconds, &a) != 0)
         return -EINVAL;
-    u64s(ids, sizeof ids, id);
-    snprintf(secs, sizeof secs, "%d", lease_seconds);
-    const char *v[] = {ids, ps->b->node, secs};
+    const char *const *v = a.v;
     int r = db_lock_ok(ps);
     if (r != 0)
         return r;
@@ -1635,13 +1652,13 @@ static int pg_claim(void *state, uint64_t id, int lease_seconds, struct job *sto
         r = -ENOENT;
     PQclear(got);
     if (unreadable) {
-        const char *w[] = {ids, ps->b->node};
+        const char *w[] = {a.id, ps->b->node};
         q_cmd(ps, "releasing a job's lease",
               "UPDATE jobs SET node = NULL, lease_until = NULL WHERE id = $1 AND node = $2", 2, w);
     }
     if (r == -ENOENT) {
         int err;
-        const char *w[] = {ids};
+        const char *w[] = {a.id};
         PGresult *res = q_exec(ps, "reading a job's lease",
                                "SELECT coalesce(node, ''), status FROM jobs WHERE id = $1 AND set_aside IS NULL", 1,
                                w, NULL, NULL, 0, &err);
@@ -1825,13 +1842,11 @@ static void read_taken(struct pg_store *ps, uint64_t id, struct job *stored)
 static int pg_renew(void *state, uint64_t id, int lease_seconds, struct job *stored)
 {
     struct pg_store *ps = state;
-    char ids[24], secs[16];
+    struct lease_args a;
 
-    if (lease_seconds <= 0)
+    if (lease_args(ps, id, lease_seconds, &a) != 0)
         return -EINVAL;
-    u64s(ids, sizeof ids, id);
-    snprintf(secs, sizeof secs, "%d", lease_seconds);
-    const char *v[] = {ids, ps->b->node, secs};
+    const char *const *v = a.v;
     int r = db_lock_ok(ps);
     if (r != 0)
         return r;
@@ -1855,13 +1870,12 @@ static int pg_renew(void *state, uint64_t id, int lease_seconds, struct job *sto
 static int pg_take_reception(void *state, uint64_t id, int lease_seconds, struct job *stored)
 {
     struct pg_store *ps = state;
-    char ids[24], secs[16], why[160];
+    char why[160];
+    struct lease_args a;
 
-    if (lease_seconds <= 0)
+    if (lease_args(ps, id, lease_seconds, &a) != 0)
         return -EINVAL;
-    u64s(ids, sizeof ids, id);
-    snprintf(secs, sizeof secs, "%d", lease_seconds);
-    const char *v[] = {ids, ps->b->node, secs};
+    const char *const *v = a.v;
     int r = db_lock_ok(ps);
     if (r != 0)
         return r;
@@ -1877,7 +1891,7 @@ static int pg_take_reception(void *state, uint64_t id, int lease_seconds, struct
     if (got != NULL && PQntuples(got) == 1) {
         if (jobfile_parse(PQgetvalue(got, 0, 0), (size_t)PQgetlength(got, 0, 0), stored, why, sizeof why) != 0 ||
             stored->id != id) {
-            const char *w[] = {ids, ps->b->node};
+            const char *w[] = {a.id, ps->b->node};
             pg_log(ps, QUEUE_LOG_ERR, "job %llu: its stored text does not parse (%s); its reception is left as it is",
                    (unsigned long long)id, why);
             q_cmd(ps, "releasing a job's lease",
