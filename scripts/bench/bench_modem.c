@@ -188,6 +188,17 @@ static void *bare_thread(void *arg)
             t30_set_supported_compressions(t, T30_SUPPORT_T4_1D_COMPRESSION | T30_SUPPORT_T4_2D_COMPRESSION
                                                   | T30_SUPPORT_T6_COMPRESSION);
         }
+        /* The same T.30 exchange as a daemon's call to a simulated machine:
+         * the sender sends its ident (TSI, "faxfs" by default) as the
+         * session does, the receiver its number (CSI) and stores T.6 as
+         * line_sim's receiver does. Without them the bare call is 1.4 s
+         * shorter on the line than the daemon's. */
+        fax_set_transmit_on_idle(a, 1);
+        t30_set_tx_ident(fax_get_t30_state(a), "faxfs");
+        t30_set_tx_ident(fax_get_t30_state(b), "5550001");
+        t30_set_rx_encoding(fax_get_t30_state(b), T4_COMPRESSION_ITU_T6);
+        for (fax_state_t *f = a; f; f = f == a ? b : NULL)
+            t30_set_supported_modems(fax_get_t30_state(f), T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
         t30_set_phase_e_handler(fax_get_t30_state(a), bare_done, &done_a);
         t30_set_phase_e_handler(fax_get_t30_state(b), bare_done, &done_b);
         int16_t ab[160], ba[160];
@@ -217,14 +228,16 @@ static double run_bare(int k, const char *dir, const char *file, double *cpu_out
     struct bare_job jobs[64];
     atomic_long samples = 0;
     double cpu0 = cpu_seconds();
-    int per = (k + nt - 1) / nt, first = 0;
+    if (nt > 64)
+        nt = 64;
+    int per = (k + nt - 1) / nt, first = 0, started = 0;
     for (int i = 0; i < nt && first < k; i++) {
         jobs[i] = (struct bare_job){ file, dir, first, first + per > k ? k - first : per, &samples };
         first += jobs[i].count;
         pthread_create(&th[i], NULL, bare_thread, &jobs[i]);
-        nt = i + 1;
+        started = i + 1;
     }
-    for (int i = 0; i < nt; i++)
+    for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     *cpu_out = cpu_seconds() - cpu0;
     return (double)atomic_load(&samples) / 8000.0;
