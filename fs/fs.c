@@ -37,6 +37,7 @@ static int fill_entry(fuse_req_t req, struct fs *fs, uint64_t ino, struct fuse_e
     double timeout;
 
     memset(e, 0, sizeof *e);
+    fs_known_note(fs, ino); /* before the content: the notifier may tell of a change after this */
     int r = fs_stat(fs, ino, &e->attr, &timeout, req);
     if (r < 0)
         return r;
@@ -1027,6 +1028,7 @@ int fs_create(struct fs **out, struct queue *q, const struct fs_options *opt, ch
     fs->outbox.drop_ctx = fs;
     fs_previews_init(&fs->previews, FS_PREVIEW_CACHE_BYTES, render_preview, fs);
     pthread_mutex_init(&fs->seen_lock, NULL);
+    fs_known_init(&fs->known);
     fs_waits_init(&fs->waits);
     pthread_mutex_init(&fs->retired_lock, NULL);
     pthread_mutex_init(&fs->notifier.lock, NULL);
@@ -1100,6 +1102,7 @@ void fs_destroy(struct fs *fs)
     }
     fs_outbox_free(&fs->outbox);
     fs_jobcache_free(&fs->jobs);
+    fs_known_free(&fs->known);
     fs_handle_free_retired(fs);
     fs_previews_free(&fs->previews); /* after the handles holding previews */
     pthread_mutex_destroy(&fs->retired_lock);

@@ -223,6 +223,19 @@ struct fs_waits {
     int npollers;
 };
 
+/* ---- inodes the kernel may hold (known.c) ---- */
+
+struct fs_known_slot {
+    uint64_t id;    /* (area + 1) << INO_ID_BITS | object id; 0: empty */
+    uint64_t nodes; /* bit n: node n noted (n < 63); bit 63: any node >= 63 */
+};
+struct fs_known {
+    pthread_mutex_t lock; /* a leaf lock */
+    struct fs_known_slot *slots; /* open addressing, linear probing */
+    size_t cap, n;
+    bool all; /* the table could not grow: every inode counts as known */
+};
+
 struct fs_jobcache {
     pthread_mutex_t lock; /* protects slots[]; a leaf lock: nothing is called while held */
     struct fs_cached_job *slots;
@@ -242,6 +255,7 @@ struct fs {
     pthread_mutex_t seen_lock; /* protects seen[] */
     struct fs_seen *seen;
     struct fs_jobcache jobs;
+    struct fs_known known;       /* inodes the kernel may hold (known.c) */
     struct fs_previews previews; /* pages/NNN.png (preview.c) */
     struct fs_waits waits;       /* jobs/ID/wait readers, poll handles (wait.c) */
     bool has_admin_gid; /* --admin-group given: job files show it as their group */
@@ -348,6 +362,14 @@ void fs_notify_outbox(struct fs *fs, enum queue_event ev, uint64_t serial, const
 /* Subscribes to the queue; detach before the view is freed. */
 int fs_listener_attach(struct fs *fs);
 void fs_listener_detach(struct fs *fs);
+
+/* known.c: fs_known_note before an entry reply is built; the notifier asks
+ * fs_known_has before invalidating an inode (true for untracked areas). */
+void fs_known_init(struct fs_known *k);
+void fs_known_free(struct fs_known *k);
+void fs_known_note(struct fs *fs, uint64_t ino);
+bool fs_known_has(struct fs *fs, uint64_t ino);
+void fs_known_drop(struct fs *fs, enum fs_area area, uint64_t id);
 
 /* jobcache.c */
 int fs_jobcache_init(struct fs_jobcache *c);

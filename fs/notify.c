@@ -70,9 +70,11 @@ void fs_listener_detach(struct fs *fs)
     queue_unsubscribe(fs->q, listener_forward, fs);
 }
 
+/* Only inodes the kernel may hold (known.c): the others would cost a
+ * write to /dev/fuse each, answered ENOENT. */
 static void inval(struct fs *fs, uint64_t ino)
 {
-    if (ino)
+    if (ino && fs_known_has(fs, ino))
         fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
@@ -111,6 +113,9 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
 
     snprintf(name, sizeof name, "%" PRIu64, id);
     for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+        /* The job's name in an area is cached only if its directory's
+         * inode was given to the kernel there (known.c). */
+        bool known = fs_known_has(fs, fs_ino_make(places[i].area, id, NODE_SELF));
         bool here = exists && fs_job_in_area(&job, places[i].area);
         /* Inodes of the area a send job left still serve it (open logs,
          * working directories: fs_job_behind), so they are refreshed too. */
@@ -125,7 +130,7 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
             inval_job_files(fs, places[i].area, id);
         if (here) {
             inval(fs, fs_ino_top(places[i].dir));
-        } else {
+        } else if (known) {
             /* inval_entry, not notify_delete: the kernel refuses to delete a
              * directory whose children it still caches (ENOTEMPTY), while an
              * invalidated entry is looked up again and then misses. */
@@ -143,6 +148,9 @@ static void job_event(struct fs *fs, enum queue_event ev, uint64_t id)
         for (uint32_t node = 0; node <= (uint32_t)fs_group_file_count(); node++)
             inval(fs, fs_ino_make(AREA_GROUPS, job.group, node));
     }
+    if (ev == QE_REMOVED) /* gone for good: its names answer ENOENT from now on */
+        for (size_t i = 0; i < sizeof places / sizeof places[0]; i++)
+            fs_known_drop(fs, places[i].area, id);
 }
 
 static void outbox_event(struct fs *fs, const struct fs_event *e)
@@ -157,6 +165,15 @@ static void outbox_event(struct fs *fs, const struct fs_event *e)
     for (int node = 1; node <= fs_draft_field_count(); node++)
         inval(fs, fs_ino_make(AREA_OUTBOX, e->id, (uint32_t)node));
     inval(fs, fs_ino_make(AREA_OUTBOX, e->id, NODE_ERROR));
+    if (e->ev == FS_EV_OUTBOX_GONE) {
+        /* A name inside a draft may be what went: drop the entry only once
+         * it is gone itself (serials are never used again). */
+        pthread_mutex_lock(&fs->outbox.lock);
+        bool gone = fs_outbox_get(&fs->outbox, e->id) == NULL;
+        pthread_mutex_unlock(&fs->outbox.lock);
+        if (gone)
+            fs_known_drop(fs, AREA_OUTBOX, e->id);
+    }
 }
 
 static int event_cmp(const void *a, const void *b)
