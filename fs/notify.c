@@ -51,6 +51,13 @@ static void listener_forward(void *ctx, enum queue_event ev, uint64_t id)
 {
     struct fs *fs = ctx;
 
+    /* A log line changes only the log files: nothing to tell (and no
+     * notifier to wake, once per line of a call's transcript) unless the
+     * kernel holds one of them. A lookup after this sees the line. */
+    if (ev == QE_LOG && id != 0 && !fs_known_has(fs, fs_ino_make(AREA_JOBS, id, NODE_LOG))
+        && !fs_known_has(fs, fs_ino_make(AREA_HISTORY, id, NODE_LOG))
+        && !fs_known_has(fs, fs_ino_make(AREA_RECEIVED, id, NODE_LOG)))
+        return;
     if (id != 0 && ev != QE_LOG)
         fs_jobs_forget(fs, id); /* before the kernel hears of it */
     if (id != 0 && ev == QE_REMOVED)

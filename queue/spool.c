@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define SPOOL_LOG_FDS 16 /* job logs kept open for appending */
+
 struct spool {
     char root[PATH_MAX];
     int rootfd, jobsfd, tmpfd, corruptfd;
@@ -47,6 +49,13 @@ struct spool {
     struct spool_commit *waiting; /* for the next flush, newest first */
     bool syncing;                 /* a batch is in its syncfs() */
     bool publishing;              /* a batch is being renamed into jobs/ */
+    /* log_lock protects the three below: the logs of the jobs appended to
+     * last stay open (a call appends a line per T.30 message), the least
+     * recently used closed first; a job's is closed before its directory
+     * is removed or set aside. fd -1: a free slot. */
+    pthread_mutex_t log_lock;
+    struct spool_log_fd { uint64_t id; int fd; uint64_t used; } logs[SPOOL_LOG_FDS];
+    uint64_t log_tick;
 };
 
 struct queue_stage {
@@ -377,6 +386,10 @@ static void spool_close(void *state)
             spool_log(sp, QUEUE_LOG_WARNING, "spool %s: next_id left at %llu (ids up to it are skipped)", sp->root,
                       (unsigned long long)sp->reserved);
     }
+    for (size_t i = 0; i < SPOOL_LOG_FDS; i++)
+        if (sp->logs[i].fd >= 0)
+            close(sp->logs[i].fd);
+    pthread_mutex_destroy(&sp->log_lock);
     int fds[] = {sp->rootfd, sp->jobsfd, sp->tmpfd, sp->corruptfd, sp->lockfd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
@@ -400,6 +413,9 @@ static int spool_open(void **state, void *ctx, const char *spool_dir, const stru
     pthread_mutex_init(&sp->stage_lock, NULL);
     pthread_mutex_init(&sp->commit_lock, NULL);
     pthread_cond_init(&sp->commit_done, NULL);
+    pthread_mutex_init(&sp->log_lock, NULL);
+    for (size_t i = 0; i < SPOOL_LOG_FDS; i++)
+        sp->logs[i].fd = -1;
     if (spool_dir == NULL || spool_dir[0] == '\0') {
         r = -EINVAL;
         goto fail;
@@ -469,12 +485,25 @@ static int spool_next_id(void *state, uint64_t *id)
     return spool_take_ids(state, 1, id);
 }
 
+/* Closes the kept log of job id, if any (log_lock held). */
+static void drop_log_fd(struct spool *sp, uint64_t id)
+{
+    for (size_t i = 0; i < SPOOL_LOG_FDS; i++)
+        if (sp->logs[i].fd >= 0 && sp->logs[i].id == id) {
+            close(sp->logs[i].fd);
+            sp->logs[i] = (struct spool_log_fd){ .fd = -1 };
+        }
+}
+
 /* Moves a damaged jobs/ entry to corrupt/, never over an earlier one. */
 static void set_aside(struct spool *sp, const char *name, const char *reason)
 {
     char target[NAME_MAX];
 
     snprintf(target, sizeof target, "%s", name);
+    pthread_mutex_lock(&sp->log_lock);
+    drop_log_fd(sp, strtoull(name, NULL, 10));
+    pthread_mutex_unlock(&sp->log_lock);
     for (int i = 1; i < 1000; i++) {
         if (renameat2(sp->jobsfd, name, sp->corruptfd, target, RENAME_NOREPLACE) == 0) {
             spool_fsync(sp, sp->corruptfd);
@@ -756,16 +785,37 @@ static int open_in_job(struct spool *sp, uint64_t id, const char *rel, int flags
 
 static int spool_append_log(void *state, uint64_t id, const char *line)
 {
+    struct spool *sp = state;
     /* The log is a record for people; the job file is the truth, so log
-     * lines are not fsynced one by one. */
+     * lines are not fsynced one by one. Each line is one write() with
+     * O_APPEND, as before; the file stays open for the next line. */
     int r = spool_fault("spool.log", "append");
     if (r != 0)
         return r;
-    int fd = open_in_job(state, id, "log", O_WRONLY | O_APPEND);
-    if (fd < 0)
-        return fd;
-    r = fdio_write_all(fd, line, strlen(line));
-    close(fd);
+    pthread_mutex_lock(&sp->log_lock);
+    struct spool_log_fd *slot = NULL, *lru = &sp->logs[0];
+    for (size_t i = 0; i < SPOOL_LOG_FDS && !slot; i++) {
+        if (sp->logs[i].fd >= 0 && sp->logs[i].id == id)
+            slot = &sp->logs[i];
+        else if (sp->logs[i].used < lru->used)
+            lru = &sp->logs[i];
+    }
+    if (!slot) {
+        int fd = open_in_job(sp, id, "log", O_WRONLY | O_APPEND);
+        if (fd < 0) {
+            pthread_mutex_unlock(&sp->log_lock);
+            return fd;
+        }
+        if (lru->fd >= 0)
+            close(lru->fd);
+        slot = lru;
+        *slot = (struct spool_log_fd){ .id = id, .fd = fd };
+    }
+    slot->used = ++sp->log_tick;
+    r = fdio_write_all(slot->fd, line, strlen(line));
+    if (r != 0) /* opened again for the next line */
+        drop_log_fd(sp, id);
+    pthread_mutex_unlock(&sp->log_lock);
     return r;
 }
 
@@ -801,6 +851,9 @@ static int spool_remove(void *state, uint64_t id)
     int r = spool_fault("spool.remove", "start");
     if (r != 0)
         return r;
+    pthread_mutex_lock(&sp->log_lock);
+    drop_log_fd(sp, id);
+    pthread_mutex_unlock(&sp->log_lock);
     if (renameat(sp->jobsfd, name, sp->tmpfd, doomed) != 0)
         return -errno;
     spool_fsync(sp, sp->jobsfd);
