@@ -12,8 +12,10 @@
 # daemon process alone (utime+stime of /proc/PID/stat); the difference is
 # the sandboxes'. Needs root for the cgroup (cgroup v2, or v1 cpuacct);
 # without one it prints the daemon process alone and says so.
-# It waits on each job's `wait` file (a parked read, no polling) and reads
-# call_duration only after the second CPU reading.
+# The queue is paused while the jobs are submitted: the submissions' CPU
+# and the calls' are printed apart. It waits on each job's `wait` file (a
+# parked read, no polling) and reads call_duration only after the second
+# CPU reading.
 # In the same run, bench_modem --bare sends the same page JOBS times
 # through a bare two-ended spandsp loop (DSP only, the same T.30 idents as
 # the daemon's call). Prints both per call and their ratio daemon/bare,
@@ -100,9 +102,16 @@ fi
 cpu0=$(cpu_of "$PID")
 all0=$( [ -n "$CG" ] && cg_cpu || echo 0)
 start=$(date +%s.%N)
+# The queue is paused while the jobs are submitted, so the CPU of the
+# submissions (FUSE writes, checks, staging, flushes) and of the calls are
+# read apart.
+echo pause > "$MNT/ctl"
 for i in $(seq "$JOBS"); do
     cp "$WORK/page.tif" "$MNT/outbox/555$(printf %04d "$i").tif"
 done
+cpum=$(cpu_of "$PID")
+allm=$( [ -n "$CG" ] && cg_cpu || echo 0)
+echo resume > "$MNT/ctl"
 # A fresh spool hands out ids from 100000 (docs/filesystem.md). Reading
 # jobs/ID/wait parks until the job is final (one lookup, open and read per
 # job); a job already final is under history/.
@@ -127,7 +136,7 @@ stop
 
 read -r bare bare_line < <("$BENCH" --bare "$JOBS" "$WORK/page.tif" | awk '{ print $4, $6 }')
 echo "jobs: $JOBS one-page faxes, $MODEMS channels, fast pace; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -v a="$cpu0" -v b="$cpu1" -v g0="$all0" -v g1="$all1" -v cg="$havecg" -v w0="$start" -v w1="$end" -v n="$JOBS" -v bare="$bare" -v line="$line" -v bline="$bare_line" 'BEGIN {
+awk -v a="$cpu0" -v b="$cpu1" -v m="$cpum" -v gm="$allm" -v g0="$all0" -v g1="$all1" -v cg="$havecg" -v w0="$start" -v w1="$end" -v n="$JOBS" -v bare="$bare" -v line="$line" -v bline="$bare_line" 'BEGIN {
     p = b - a
     d = cg ? g1 - g0 : p
     if (cg)
@@ -137,6 +146,8 @@ awk -v a="$cpu0" -v b="$cpu1" -v g0="$all0" -v g1="$all1" -v cg="$havecg" -v w0=
     printf "  daemon process (its threads): %.3f cpu-s (%.1f ms per call)\n", p, p * 1000 / n
     if (cg)
         printf "  converter sandboxes (the rest of the cgroup): %.3f cpu-s (%.1f ms per call)\n", d - p, (d - p) * 1000 / n
+    sm = cg ? gm - g0 : m - a
+    printf "  submitting (queue paused): %.3f cpu-s (%.1f ms per job); the calls: %.3f cpu-s (%.1f ms per call)\n", sm, sm * 1000 / n, d - sm, (d - sm) * 1000 / n
     printf "bare spandsp loop: %.3f cpu-s (%.1f ms per call), %.1f line-s\n", bare, bare * 1000 / n, bline
     printf "ratio daemon/bare per call: %.2f\n", d / bare
     # The daemon'"'"'s calls are longer on the line by the ringing
