@@ -8,8 +8,8 @@
  * job's 40 files, a modem's files at every status change of its call.
  * One entry per object (area and id) holds a bit per node 0..62 and one
  * bit for every node above. An object is dropped when it is gone for
- * good (a job removed, an outbox entry gone); modems, lines and the fixed
- * files are few and stay. If the table cannot grow, every
+ * good (a job removed); modems, lines and the fixed files are few and
+ * stay. If the table cannot grow, every
  * inode counts as known: more notifications, never a stale cache.
  */
 #include "fs/internal.h"
@@ -21,11 +21,12 @@ static size_t slot_of(uint64_t id, size_t cap)
     return (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (cap - 1);
 }
 
-/* Broadcast groups are not tracked (nothing tells when a group's inodes
- * are no longer needed), nor the root, which the kernel always holds. */
+/* Broadcast groups and outbox entries are not tracked (not every way
+ * they go away is announced, so their entries could not be dropped), nor
+ * the root, which the kernel always holds. */
 static bool tracked(const struct fs_ino *in)
 {
-    return in->area != AREA_GROUPS && !(in->area == AREA_TOP && in->node == TOP_ROOT);
+    return in->area != AREA_GROUPS && in->area != AREA_OUTBOX && !(in->area == AREA_TOP && in->node == TOP_ROOT);
 }
 
 /* The table's key of an object: never 0. */

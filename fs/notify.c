@@ -172,15 +172,6 @@ static void outbox_event(struct fs *fs, const struct fs_event *e)
     for (int node = 1; node <= fs_draft_field_count(); node++)
         inval(fs, fs_ino_make(AREA_OUTBOX, e->id, (uint32_t)node));
     inval(fs, fs_ino_make(AREA_OUTBOX, e->id, NODE_ERROR));
-    if (e->ev == FS_EV_OUTBOX_GONE) {
-        /* A name inside a draft may be what went: drop the entry only once
-         * it is gone itself (serials are never used again). */
-        pthread_mutex_lock(&fs->outbox.lock);
-        bool gone = fs_outbox_get(&fs->outbox, e->id) == NULL;
-        pthread_mutex_unlock(&fs->outbox.lock);
-        if (gone)
-            fs_known_drop(fs, AREA_OUTBOX, e->id);
-    }
 }
 
 static int event_cmp(const void *a, const void *b)

@@ -47,13 +47,14 @@ static void noted_inodes_only(void **state)
     /* nodes from 63 up share one bit: a page noted makes every page known */
     fs_known_note(fs, fs_ino_make(AREA_JOBS, 100000, NODE_FIRST_PAGE + 3));
     assert_true(fs_known_has(fs, fs_ino_make(AREA_JOBS, 100000, NODE_PAGES)));
-    /* modems and the fixed files are tracked; the root and groups count as known */
+    /* modems and the fixed files are tracked; the root, groups and the outbox count as known */
     assert_false(fs_known_has(fs, fs_ino_make(AREA_MODEMS, 0, 1)));
     assert_false(fs_known_has(fs, fs_ino_top(TOP_SERVER)));
     fs_known_note(fs, fs_ino_top(TOP_SERVER));
     assert_true(fs_known_has(fs, fs_ino_top(TOP_SERVER)));
     assert_true(fs_known_has(fs, fs_ino_top(TOP_ROOT)));
     assert_true(fs_known_has(fs, fs_ino_make(AREA_GROUPS, 7, 1)));
+    assert_true(fs_known_has(fs, fs_ino_make(AREA_OUTBOX, 3, 1)));
 }
 
 static void drop_keeps_the_others(void **state)
@@ -63,12 +64,12 @@ static void drop_keeps_the_others(void **state)
 
     /* enough objects to grow the table several times and collide often */
     for (uint64_t id = 1; id <= N; id++)
-        fs_known_note(fs, fs_ino_make(id % 2 ? AREA_JOBS : AREA_OUTBOX, 100000 + id, (uint32_t)(id % 60)));
+        fs_known_note(fs, fs_ino_make(id % 2 ? AREA_JOBS : AREA_HISTORY, 100000 + id, (uint32_t)(id % 60)));
     for (uint64_t id = 1; id <= N; id += 3)
-        fs_known_drop(fs, id % 2 ? AREA_JOBS : AREA_OUTBOX, 100000 + id);
+        fs_known_drop(fs, id % 2 ? AREA_JOBS : AREA_HISTORY, 100000 + id);
     for (uint64_t id = 1; id <= N; id++) {
         bool want = (id - 1) % 3 != 0;
-        enum fs_area a = id % 2 ? AREA_JOBS : AREA_OUTBOX;
+        enum fs_area a = id % 2 ? AREA_JOBS : AREA_HISTORY;
         assert_int_equal(fs_known_has(fs, fs_ino_make(a, 100000 + id, (uint32_t)(id % 60))), want);
         assert_false(fs_known_has(fs, fs_ino_make(a, 100000 + id, (uint32_t)(id % 60 + 1))));
     }
