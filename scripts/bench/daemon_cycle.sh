@@ -25,7 +25,7 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 out="$work/rounds"
 : >"$out"
 for r in $(seq "$rounds"); do
-    rm -rf "$work/spool" "$work/mnt"
+    rm -rf "${work:?}/spool" "${work:?}/mnt"
     mkdir -p "$work/spool" "$work/mnt"
     t0=$(ms)
     /usr/bin/time -o "$work/time" -f '%U %S' "$faxfs" -f -s "$work/spool" --line sim --sim-pace fast \
