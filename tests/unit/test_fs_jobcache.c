@@ -120,6 +120,41 @@ static void test_a_job_changed_just_now_is_not_settled(void **state)
     assert_false(fs_jobs_settled(&f->fs, id));
 }
 
+static int hold_value(struct fs_seen_value *v, void *arg)
+{
+    free(v->content);
+    v->content = strdup(arg);
+    assert_non_null(v->content);
+    v->len = (uint32_t)strlen(arg);
+    return 0;
+}
+
+static int read_value(struct fs_seen_value *v, void *arg)
+{
+    assert_non_null(v->content);
+    assert_string_equal(v->content, arg);
+    return 0;
+}
+
+/* Values held in the first, a middle and the last slot, and one slot taken
+ * over by another job, are served, and freed with the cache (the teardown;
+ * under ASan its leak check fails the test for any value left behind). */
+static void test_values_in_any_slot_are_kept_and_freed(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t ids[] = { 7 * FS_JOBCACHE_SLOTS, 7 * FS_JOBCACHE_SLOTS + 4097, 8 * FS_JOBCACHE_SLOTS - 1,
+                       9 * FS_JOBCACHE_SLOTS - 1 };
+
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        assert_int_equal(fs_jobs_with_seen(&f->fs, AREA_JOBS, ids[i], 3, true, hold_value, "queued\n"), 0);
+        assert_int_equal(fs_jobs_with_seen(&f->fs, AREA_JOBS, ids[i], 5, true, hold_value, "5551234\n"), 0);
+    }
+    /* The last id took the slot of the one before it: that one is gone. */
+    assert_int_equal(fs_jobs_with_seen(&f->fs, AREA_JOBS, ids[2], 3, false, read_value, "queued\n"), -ENOENT);
+    assert_int_equal(fs_jobs_with_seen(&f->fs, AREA_JOBS, ids[0], 5, false, read_value, "5551234\n"), 0);
+    assert_int_equal(fs_jobs_with_seen(&f->fs, AREA_JOBS, ids[3], 3, false, read_value, "queued\n"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +163,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jobs_sharing_a_slot_are_told_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_page_without_a_file_has_no_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_job_changed_just_now_is_not_settled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_values_in_any_slot_are_kept_and_freed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
