@@ -81,6 +81,10 @@ static void guard_accept(void *user, const uint8_t *msg, int len, int ok)
 {
     struct hdlc_guard *g = user;
     t30_state_t *t30 = fax_get_t30_state(g->fax);
+    if (len == SIG_STATUS_CARRIER_UP || len == SIG_STATUS_FRAMING_OK)
+        g->carrier = true;
+    else if (len == SIG_STATUS_CARRIER_DOWN)
+        g->carrier = false;
     if (len >= 0 && ok && !hdlc_guard_frame_is_safe(msg, len)) {
         g->dropped++;
         span_log(t30_get_logging_state(t30), SPAN_LOG_FLOW, "Dropped a malformed frame of %d bytes\n", len);
@@ -104,6 +108,7 @@ void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax)
     t30_state_t *t30 = fax_get_t30_state(fax);
     g->fax = fax;
     g->dropped = 0;
+    g->carrier = false;
     g->set_rx_type = t30->set_rx_type_handler;
     g->set_rx_type_user = t30->set_rx_type_user_data;
     t30->set_rx_type_handler = guard_set_rx_type;

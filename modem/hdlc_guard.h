@@ -21,6 +21,7 @@ struct hdlc_guard {
     t30_set_handler_t *set_rx_type;  /* spandsp's own, called first */
     void *set_rx_type_user;
     long dropped;                    /* frames kept from T.30 */
+    bool carrier;                    /* audio: the far end's HDLC carrier is up (a frame may end soon) */
 
     /* T.38: the guard sits in front of the terminal's IFP data handler
      * and turns "FCS OK" of an unsafe frame into "FCS bad". */

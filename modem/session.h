@@ -38,6 +38,12 @@ enum line_clock session_clock(const struct session *s);
  * for pool-clocked lines), checks for completion. Returns true once the
  * call is over and hung up; then session_finish() and session_free(). */
 bool session_service(struct session *s);
+/* Whether the next session_service may take milliseconds of work that
+ * is not DSP: dialing (the line sets up its far end), answering (the
+ * spandsp state is built), or a page about to start (spandsp reads and
+ * encodes the whole page when the far end's frame arrives). The pool runs
+ * such services off its tick. Only senders; an estimate, never a promise. */
+bool session_may_block(const struct session *s);
 /* Delivers the result through finished(), exactly once. */
 void session_finish(struct session *s);
 /* Requests an abort; the next session_service ends the call. Thread safe. */
