@@ -54,7 +54,8 @@
 #define RESYNC_NS 1000000000L      /* more than 1 s behind: restart the schedule */
 #define ACCEPT_EVERY_LOOPS 64      /* fast pace: look for connections this often */
 #define ACCEPT_PER_PASS 16         /* connections taken per look */
-#define LANE_NICE 10               /* the preparation lane yields to the DSP workers */
+#define LANE_NICE 10               /* the preparation lane yields to the DSP workers... */
+#define LANE_NICE_RT 0             /* ... which, at a real-time priority, always win anyway */
 
 /* Where a channel's session is serviced. */
 enum lane_state {
@@ -85,6 +86,7 @@ struct lane {
     struct channel **q;        /* ring of cap entries: a channel is queued at most once */
     int head, count, cap;
     bool stop;
+    atomic_int nice;           /* the lane threads' nice value; each applies changes itself */
     pthread_t *threads;
     int nthreads;              /* started */
 };
@@ -164,6 +166,8 @@ static void worker_drain_wake(struct worker *w)
     (void)r;
 }
 
+static bool worker_may_use_lane(const struct worker *w, enum line_clock clk);
+
 /* Takes calls handed over by modem_send into the active set. */
 static void worker_take_pending(struct worker *w)
 {
@@ -173,6 +177,8 @@ static void worker_take_pending(struct worker *w)
     for (int i = 0; i < w->nchannels; i++) {
         struct channel *ch = w->channels[i];
         if (ch->pending && !ch->session) {
+            if (worker_may_use_lane(w, session_clock(ch->pending)))
+                session_allow_deferral(ch->pending);
             ch->session = ch->pending;
             ch->pending = NULL;
             w->active[w->nactive++] = ch;
@@ -318,13 +324,18 @@ static void *lane_main(void *arg)
     struct modem_pool *pool = arg;
     struct lane *l = &pool->lane;
     pthread_setname_np(pthread_self(), "faxfs-prep");
-    /* Linux: a thread's nice value is its own. If it cannot be set, the
-     * lane competes with the workers as an equal. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), LANE_NICE) != 0) {
-        /* nothing else to do */
-    }
+    int nice = INT_MIN;
     pthread_mutex_lock(&l->lock);
     for (;;) {
+        /* Linux: a thread's nice value is its own. If it cannot be set
+         * (lowering needs CAP_SYS_NICE), the old one stays: tried once. */
+        int want = atomic_load(&l->nice);
+        if (want != nice) {
+            if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), want) != 0) {
+                /* stays as it was */
+            }
+            nice = want;
+        }
         while (l->count == 0 && !l->stop)
             pthread_cond_wait(&l->cond, &l->lock);
         if (l->count == 0)
@@ -349,6 +360,7 @@ static int lane_start(struct modem_pool *pool, int nthreads, int cap)
     if (!l->q || !l->threads)
         return -ENOMEM;
     l->cap = cap;
+    atomic_store(&l->nice, LANE_NICE);
     for (int i = 0; i < nthreads; i++) {
         int rc = pthread_create(&l->threads[i], NULL, lane_main, pool);
         if (rc != 0)
@@ -559,6 +571,9 @@ static void pool_set_priority(struct modem_pool *pool, int prio)
             return;
         }
     }
+    /* The workers preempt the lane now: it need not yield to them, only
+     * share with the rest of the machine. */
+    atomic_store(&pool->lane.nice, LANE_NICE_RT);
 }
 
 static int pool_start_workers(struct modem_pool *pool, int prio, char *err, size_t errlen)

@@ -556,7 +556,16 @@ bool session_service(struct session *s)
         return s->phase == PHASE_OVER;
     }
     int rounds = s->drv->clock == LINE_CLOCK_FD ? SESSION_FD_BLOCKS_PER_SERVICE : 1;
+    bool audio = s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_AUDIO && fax_engine_started(&s->eng);
+    if (audio && s->eng.guard.held_n > 0) {
+        /* The far end's frame, held last tick: T.30 acts on it now. */
+        fax_engine_log_enter(&s->eng);
+        hdlc_guard_release(&s->eng.guard);
+        fax_engine_log_leave();
+    }
     for (int i = 0; i < rounds && s->phase != PHASE_OVER; i++) {
+        if (s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_AUDIO && fax_engine_started(&s->eng))
+            s->eng.guard.defer_final = s->deferrable && s->page_due;
         int n = session_exchange(s);
         if (s->phase == PHASE_T30 && s->check_progress) {
             s->check_progress = false;
@@ -634,10 +643,12 @@ bool session_may_block(const struct session *s)
         return false;
     if (s->phase == PHASE_DIAL)
         return true;
-    /* A page starts when the far end's frame has arrived: from the moment
-     * its HDLC carrier is heard (about a second before the frame ends).
-     * T.38 reports no carrier here: the whole wait counts. */
-    return s->phase == PHASE_T30 && s->page_due && (s->eng.kind == LINE_MEDIA_T38 || s->eng.guard.carrier);
+    return s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_AUDIO && s->eng.guard.held_n > 0;
+}
+
+void session_allow_deferral(struct session *s)
+{
+    s->deferrable = s->role == SESSION_SEND;
 }
 
 enum line_clock session_clock(const struct session *s)
