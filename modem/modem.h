@@ -256,6 +256,8 @@ long modem_pool_overruns(const struct modem_pool *pool);
  * lane did a call's set-up or page work off the tick (real-time pace):
  * each is 20 ms by which that one call fell behind the wall clock. */
 long modem_pool_lane_waits(const struct modem_pool *pool);
+/* Services of calls the preparation lane ran (dials, page starts). */
+long modem_pool_lane_runs(const struct modem_pool *pool);
 /* Why dsp_priority was not applied (for the log), or NULL when it was or
  * was not asked for. */
 const char *modem_pool_priority_note(const struct modem_pool *pool);

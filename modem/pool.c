@@ -130,6 +130,7 @@ struct modem_pool {
     atomic_uint call_seq;      /* names scratch files */
     atomic_long overruns;      /* real-time ticks that started late */
     atomic_long lane_waits;    /* call ticks skipped while the lane prepared the call */
+    atomic_long lane_runs;     /* services the lane ran */
     char priority_note[200];   /* "": dsp_priority applied or not asked for */
     struct lane lane;
     atomic_long samples_done;  /* line time of finished calls */
@@ -345,6 +346,7 @@ static void *lane_main(void *arg)
         l->count--;
         pthread_mutex_unlock(&l->lock);
         bool over = session_service(ch->session);
+        atomic_fetch_add(&pool->lane_runs, 1);
         atomic_store(&ch->lane, over ? LANE_OVER : LANE_BACK);
         pthread_mutex_lock(&l->lock);
     }
@@ -1178,6 +1180,11 @@ long modem_pool_overruns(const struct modem_pool *pool)
 const char *modem_pool_priority_note(const struct modem_pool *pool)
 {
     return pool->priority_note[0] ? pool->priority_note : NULL;
+}
+
+long modem_pool_lane_runs(const struct modem_pool *pool)
+{
+    return atomic_load(&((struct modem_pool *)pool)->lane_runs);
 }
 
 long modem_pool_lane_waits(const struct modem_pool *pool)
