@@ -621,6 +621,7 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
         .pace = strcmp(opt->sim_pace, "realtime") == 0 ? MODEM_PACE_REALTIME : MODEM_PACE_FAST,
         .sim_dir = d->sim_dir,
         .sim_setup_seconds = opt->sim_setup_time,
+        .dsp_priority = opt->dsp_priority,
         .scratch_dir = d->scratch_dir,
         .tsid = opt->tsid,
         .inbound = &wiring_inbound_ops,
@@ -650,6 +651,11 @@ static int daemon_start_modems(struct daemon *d, char *why, size_t len)
     int rc = modem_pool_create(&d->w.pool, &mcfg, err, sizeof err);
     if (rc < 0)
         explain(why, len, "modems: %s", err[0] ? err : strerror(-rc));
+    else if (opt->dsp_priority > 0 && modem_pool_priority_note(d->w.pool))
+        logf_(LOG_WARNING, "modems: --dsp-priority %d not applied: %s; the DSP threads run at normal priority",
+              opt->dsp_priority, modem_pool_priority_note(d->w.pool));
+    else if (opt->dsp_priority > 0)
+        logf_(LOG_INFO, "modems: the DSP threads run at real-time priority %d (SCHED_RR)", opt->dsp_priority);
     return rc;
 }
 

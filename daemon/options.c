@@ -107,6 +107,7 @@ enum {
     /* Several jobs to one number in one call; the simulated network's set-up time. */
     OPT_BATCH_MAX,
     OPT_SIM_SETUP_TIME,
+    OPT_DSP_PRIORITY,
     OPT_RECEIVE_ROUTE, /* OPT_RECEIVE_ROUTE + i: --receive-KEY, KEY = receive_route_keys[i] */
     /* Dial rules, destinations, modem settings: OPT_DIALPLAN + enum dialplan_option. */
     OPT_DIALPLAN = 1000,
@@ -230,6 +231,7 @@ static const struct option long_options[] = {
     {"destination-batch", required_argument, NULL, OPT_DIALPLAN + DPO_DEST_BATCH},
     {"batch-max", required_argument, NULL, OPT_BATCH_MAX},
     {"sim-setup-time", required_argument, NULL, OPT_SIM_SETUP_TIME},
+    {"dsp-priority", required_argument, NULL, OPT_DSP_PRIORITY},
     {"ecm", required_argument, NULL, OPT_DIALPLAN + DPO_ECM},
     {"max-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MAX_BIT_RATE},
     {"min-bit-rate", required_argument, NULL, OPT_DIALPLAN + DPO_MIN_BIT_RATE},
@@ -283,6 +285,8 @@ void options_print_help(FILE *out, const char *prog)
             "                           at most N documents a call (default 10; 1 = off)\n"
             "      --sim-setup-time S   simulated network: seconds from dialing to answer\n"
             "                           (default 2; a real call takes 3-6)\n"
+            "      --dsp-priority N     run the modem DSP threads at real-time priority N\n"
+            "                           (SCHED_RR, 1-99; default 0: normal scheduling)\n"
             "\n"
             "Dial rules (docs/dialing.md; without them numbers are dialed as typed):\n"
             "      --dial-country CC    country code: numbers become E.164 (+CC...)\n"
@@ -1073,6 +1077,9 @@ static int apply_option(struct daemon_options *opt, int c, const char *optarg)
         break;
     case OPT_SIM_SETUP_TIME:
         bad |= parse_count("--sim-setup-time", optarg, 1, 120, &opt->sim_setup_time) != 0;
+        break;
+    case OPT_DSP_PRIORITY:
+        bad |= parse_count("--dsp-priority", optarg, 0, 99, &opt->dsp_priority) != 0;
         break;
     case OPT_TSID:
         if (strlen(optarg) > 20) {

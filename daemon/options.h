@@ -49,6 +49,7 @@ struct daemon_options {
     int per_destination;      /* concurrent calls per number */
     int batch_max;            /* documents per call to one number; 1: no batching */
     int sim_setup_time;       /* simulated network: seconds from dial to answer; 0: default */
+    int dsp_priority;         /* SCHED_RR priority of the DSP workers; 0: normal scheduling */
     const char *tsid;
     const char *admin_group;  /* NULL = root only */
     const char *priority_group; /* --priority-group; NULL: anyone may raise priority */

@@ -77,9 +77,8 @@ static void guard_release_old_copy(t30_state_t *t30, const uint8_t *msg, int len
     }
 }
 
-static void guard_accept(void *user, const uint8_t *msg, int len, int ok)
+static void guard_deliver(struct hdlc_guard *g, const uint8_t *msg, int len, int ok)
 {
-    struct hdlc_guard *g = user;
     t30_state_t *t30 = fax_get_t30_state(g->fax);
     if (len >= 0 && ok && !hdlc_guard_frame_is_safe(msg, len)) {
         g->dropped++;
@@ -90,6 +89,45 @@ static void guard_accept(void *user, const uint8_t *msg, int len, int ok)
     if (len >= 0 && ok)
         guard_release_old_copy(t30, msg, len);
     t30_hdlc_accept(t30, msg, len, ok);
+}
+
+void hdlc_guard_release(struct hdlc_guard *g)
+{
+    /* Delivering may re-install the frame handler (a modem switch), never
+     * call guard_accept itself: the list does not change under us. */
+    int n = g->held_n;
+    g->held_n = 0;
+    for (int i = 0; i < n; i++) {
+        const struct hdlc_guard_event *e = &g->held[i];
+        guard_deliver(g, e->len >= 0 ? e->msg : NULL, e->len, e->ok);
+    }
+}
+
+static bool guard_hold(struct hdlc_guard *g, const uint8_t *msg, int len, int ok)
+{
+    if (g->held_n >= HDLC_GUARD_HELD_MAX || len > HDLC_GUARD_HELD_FRAME_MAX || (len > 0 && !msg))
+        return false;
+    struct hdlc_guard_event *e = &g->held[g->held_n++];
+    e->len = len;
+    e->ok = ok;
+    if (len > 0)
+        memcpy(e->msg, msg, (size_t)len);
+    return true;
+}
+
+static void guard_accept(void *user, const uint8_t *msg, int len, int ok)
+{
+    struct hdlc_guard *g = user;
+    /* Once a frame is held, everything after it waits too: T.30 must see
+     * the events in the order they came. */
+    if (g->held_n > 0) {
+        if (guard_hold(g, msg, len, ok))
+            return;
+        hdlc_guard_release(g);
+    } else if (g->defer_final && len >= 3 && ok && msg[0] == 0xFF && msg[1] == 0x13 && guard_hold(g, msg, len, ok)) {
+        return;
+    }
+    guard_deliver(g, msg, len, ok);
 }
 
 static void guard_set_rx_type(void *user, int type, int bit_rate, int short_train, int use_hdlc)
@@ -104,6 +142,8 @@ void hdlc_guard_attach(struct hdlc_guard *g, fax_state_t *fax)
     t30_state_t *t30 = fax_get_t30_state(fax);
     g->fax = fax;
     g->dropped = 0;
+    g->defer_final = false;
+    g->held_n = 0;
     g->set_rx_type = t30->set_rx_type_handler;
     g->set_rx_type_user = t30->set_rx_type_user_data;
     t30->set_rx_type_handler = guard_set_rx_type;

@@ -16,11 +16,25 @@
 #include <tiffio.h>
 #include <spandsp.h>
 
+#define HDLC_GUARD_HELD_MAX 8        /* events held after a deferred final frame */
+#define HDLC_GUARD_HELD_FRAME_MAX 64 /* longer frames are never held (V.21 control frames are short) */
+
 struct hdlc_guard {
     fax_state_t *fax;
     t30_set_handler_t *set_rx_type;  /* spandsp's own, called first */
     void *set_rx_type_user;
     long dropped;                    /* frames kept from T.30 */
+    /* Audio, for the pool's tick: with defer_final set, a final frame
+     * (and whatever the receiver reports after it) is held instead of
+     * being handed to T.30 at once; hdlc_guard_release() hands it over,
+     * in order, later (T.30's answer to it may take milliseconds). */
+    bool defer_final;
+    int held_n;
+    struct hdlc_guard_event {
+        int len;                     /* frame length, or a SIG_STATUS_* (< 0) */
+        int ok;
+        uint8_t msg[HDLC_GUARD_HELD_FRAME_MAX];
+    } held[HDLC_GUARD_HELD_MAX];
 
     /* T.38: the guard sits in front of the terminal's IFP data handler
      * and turns "FCS OK" of an unsafe frame into "FCS bad". */
@@ -35,6 +49,10 @@ struct hdlc_guard {
     int tiny_run;                    /* packets of 3 octets or less in a row, this tick */
     bool runaway;                    /* the terminal looped without end in one tick */
 };
+
+/* Hands the held final frame and what followed it to T.30, in order (a
+ * DSP call of its own: name the engine for the log around it). */
+void hdlc_guard_release(struct hdlc_guard *g);
 
 /* Whether T.30 may see this frame (pure: the fuzzers and tests call it). */
 bool hdlc_guard_frame_is_safe(const uint8_t *msg, int len);

@@ -384,8 +384,15 @@ static int sim_dial(struct line *line, const char *number, struct line_call **ou
         free(c);
         return -e;
     }
+    /* The receiver creates this file when the DCS arrives, in the middle
+     * of the call's tick; creating the inode now (the dial may run off the
+     * pool's tick) leaves spandsp only an open of an existing file. */
+    int part = open(c->part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (part >= 0)
+        close(part);
     int rc = sim_start_receiver(c, number);
     if (rc != 0) {
+        unlink(c->part_path);
         if (c->fax)
             fax_free(c->fax);
         if (c->noise)

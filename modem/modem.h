@@ -184,6 +184,7 @@ struct modem_pool_config {
     int sim_setup_seconds;  /* sim: line time from dial to answer; 0: 2 s */
     const char *scratch_dir;/* temp files (multi-page TIFFs built per call) */
     int workers;            /* DSP threads; 0 = number of CPUs */
+    int dsp_priority;       /* 1..99: the DSP threads run SCHED_RR at it; 0: normal */
     const char *tsid;       /* default station id; also our CSI when answering */
 
     /* Inbound (all optional: zero means no inbound calls at all). */
@@ -251,6 +252,15 @@ void modem_abort(struct modem_pool *pool, int channel);
 /* Real-time ticks that started more than half a tick late (pace realtime):
  * zero means every channel kept up. */
 long modem_pool_overruns(const struct modem_pool *pool);
+/* Ticks of single calls that were skipped while the pool's preparation
+ * lane did a call's set-up or page work off the tick (real-time pace):
+ * each is 20 ms by which that one call fell behind the wall clock. */
+long modem_pool_lane_waits(const struct modem_pool *pool);
+/* Services of calls the preparation lane ran (dials, page starts). */
+long modem_pool_lane_runs(const struct modem_pool *pool);
+/* Why dsp_priority was not applied (for the log), or NULL when it was or
+ * was not asked for. */
+const char *modem_pool_priority_note(const struct modem_pool *pool);
 /* Seconds of line time of the calls finished so far (benchmarks). */
 double modem_pool_line_seconds(const struct modem_pool *pool);
 

@@ -12,6 +12,12 @@
  * outbound ones and spread over the workers the same way; worker 0 also
  * accepts AudioSocket connections. SIP calls are offered by the SIP
  * listener's own signalling thread and handed to a worker the same way.
+ * Work that is not DSP and takes milliseconds (dialing, answering, a page
+ * about to be encoded: session_may_block) would hold up every call of the
+ * worker's tick; on clocked lines at real-time pace the worker hands such
+ * a service to the pool's preparation lane instead: a few threads of lower
+ * priority. Only that call waits (its ticks are skipped, and counted);
+ * the tick goes on for the others.
  */
 #include "modem/modem.h"
 
@@ -19,6 +25,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,7 +35,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +54,16 @@
 #define RESYNC_NS 1000000000L      /* more than 1 s behind: restart the schedule */
 #define ACCEPT_EVERY_LOOPS 64      /* fast pace: look for connections this often */
 #define ACCEPT_PER_PASS 16         /* connections taken per look */
+#define LANE_NICE 10               /* the preparation lane yields to the DSP workers... */
+#define LANE_NICE_RT 0             /* ... which, at a real-time priority, always win anyway */
+
+/* Where a channel's session is serviced. */
+enum lane_state {
+    LANE_NONE,                 /* on its worker */
+    LANE_BUSY,                 /* queued on or run by the preparation lane */
+    LANE_BACK,                 /* the lane ran it: the worker takes it back */
+    LANE_OVER,                 /* ... and the call is over: the worker retires it */
+};
 
 struct worker;
 
@@ -57,6 +76,19 @@ struct channel {
     atomic_bool abort_requested; /* modem_abort on an adopted call */
     struct session *session;   /* owned by the worker once handed over */
     struct session *pending;   /* handed over by modem_send; guarded by worker->lock */
+    atomic_int lane;           /* enum lane_state: the lane owns the session while LANE_BUSY */
+};
+
+/* The preparation lane: a FIFO of channels whose next service may block. */
+struct lane {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct channel **q;        /* ring of cap entries: a channel is queued at most once */
+    int head, count, cap;
+    bool stop;
+    atomic_int nice;           /* the lane threads' nice value; each applies changes itself */
+    pthread_t *threads;
+    int nthreads;              /* started */
 };
 
 struct worker {
@@ -97,6 +129,10 @@ struct modem_pool {
     atomic_bool stopping;
     atomic_uint call_seq;      /* names scratch files */
     atomic_long overruns;      /* real-time ticks that started late */
+    atomic_long lane_waits;    /* call ticks skipped while the lane prepared the call */
+    atomic_long lane_runs;     /* services the lane ran */
+    char priority_note[200];   /* "": dsp_priority applied or not asked for */
+    struct lane lane;
     atomic_long samples_done;  /* line time of finished calls */
     struct channel *channels;  /* outbound channels, then inbound ones */
     int nchannels;             /* outbound */
@@ -131,6 +167,8 @@ static void worker_drain_wake(struct worker *w)
     (void)r;
 }
 
+static bool worker_may_use_lane(const struct worker *w, enum line_clock clk);
+
 /* Takes calls handed over by modem_send into the active set. */
 static void worker_take_pending(struct worker *w)
 {
@@ -140,6 +178,8 @@ static void worker_take_pending(struct worker *w)
     for (int i = 0; i < w->nchannels; i++) {
         struct channel *ch = w->channels[i];
         if (ch->pending && !ch->session) {
+            if (worker_may_use_lane(w, session_clock(ch->pending)))
+                session_allow_deferral(ch->pending);
             ch->session = ch->pending;
             ch->pending = NULL;
             w->active[w->nactive++] = ch;
@@ -216,15 +256,47 @@ static struct worker_mix worker_mix(struct worker *w)
 
 /* Services the calls whose clock says so (readable: per active slot,
  * for fd-clocked calls). */
+static void lane_push(struct modem_pool *pool, struct channel **chs, int n);
+
+/* Clocked calls at real-time pace may wait for the lane; fast pace has no
+ * tick to protect, and fd-clocked calls are serviced when audio arrives. */
+static bool worker_may_use_lane(const struct worker *w, enum line_clock clk)
+{
+    return w->pool->lane.nthreads > 0
+           && (clk == LINE_CLOCK_REALTIME || (clk == LINE_CLOCK_POOL && w->pool->pace == MODEM_PACE_REALTIME));
+}
+
 static void worker_service(struct worker *w, bool tick, bool rt_tick, const bool *readable)
 {
+    struct channel *to_lane[w->nactive > 0 ? w->nactive : 1];
+    int nlane = 0;
     for (int i = 0; i < w->nactive;) {
         struct channel *ch = w->active[i];
         enum line_clock clk = session_clock(ch->session);
         bool run = clk == LINE_CLOCK_FD ? readable[i] : clk == LINE_CLOCK_POOL ? tick : rt_tick;
+        int lane = atomic_load(&ch->lane);
+        if (lane == LANE_BUSY) {
+            if (run)
+                atomic_fetch_add(&w->pool->lane_waits, 1);
+            i++;
+            continue;
+        }
+        if (lane != LANE_NONE) {
+            atomic_store(&ch->lane, LANE_NONE);
+            if (lane == LANE_OVER) {
+                worker_retire(w, i);
+                continue;
+            }
+        }
         if (atomic_exchange(&ch->abort_requested, false)) {
             session_request_abort(ch->session);
             run = true;
+        }
+        if (run && worker_may_use_lane(w, clk) && session_may_block(ch->session)) {
+            atomic_store(&ch->lane, LANE_BUSY);
+            to_lane[nlane++] = ch;
+            i++;
+            continue;
         }
         if (run && session_service(ch->session)) {
             worker_retire(w, i);
@@ -232,6 +304,85 @@ static void worker_service(struct worker *w, bool tick, bool rt_tick, const bool
         }
         i++;
     }
+    if (nlane > 0)
+        lane_push(w->pool, to_lane, nlane);
+}
+
+static void lane_push(struct modem_pool *pool, struct channel **chs, int n)
+{
+    struct lane *l = &pool->lane;
+    pthread_mutex_lock(&l->lock);
+    for (int i = 0; i < n; i++)
+        l->q[(l->head + l->count++) % l->cap] = chs[i];
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* A lane thread: services queued calls once each and gives them back;
+ * the worker sees the result on its next pass. */
+static void *lane_main(void *arg)
+{
+    struct modem_pool *pool = arg;
+    struct lane *l = &pool->lane;
+    pthread_setname_np(pthread_self(), "faxfs-prep");
+    int nice = INT_MIN;
+    pthread_mutex_lock(&l->lock);
+    for (;;) {
+        /* Linux: a thread's nice value is its own. If it cannot be set
+         * (lowering needs CAP_SYS_NICE), the old one stays: tried once. */
+        int want = atomic_load(&l->nice);
+        if (want != nice) {
+            if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), want) != 0) {
+                /* stays as it was */
+            }
+            nice = want;
+        }
+        while (l->count == 0 && !l->stop)
+            pthread_cond_wait(&l->cond, &l->lock);
+        if (l->count == 0)
+            break;
+        struct channel *ch = l->q[l->head];
+        l->head = (l->head + 1) % l->cap;
+        l->count--;
+        pthread_mutex_unlock(&l->lock);
+        bool over = session_service(ch->session);
+        atomic_fetch_add(&pool->lane_runs, 1);
+        atomic_store(&ch->lane, over ? LANE_OVER : LANE_BACK);
+        pthread_mutex_lock(&l->lock);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+static int lane_start(struct modem_pool *pool, int nthreads, int cap)
+{
+    struct lane *l = &pool->lane;
+    l->q = calloc((size_t)cap, sizeof *l->q);
+    l->threads = calloc((size_t)nthreads, sizeof *l->threads);
+    if (!l->q || !l->threads)
+        return -ENOMEM;
+    l->cap = cap;
+    atomic_store(&l->nice, LANE_NICE);
+    for (int i = 0; i < nthreads; i++) {
+        int rc = pthread_create(&l->threads[i], NULL, lane_main, pool);
+        if (rc != 0)
+            return -rc;
+        l->nthreads = i + 1;
+    }
+    return 0;
+}
+
+/* After the workers are gone: nothing is queued any more. */
+static void lane_stop(struct modem_pool *pool)
+{
+    struct lane *l = &pool->lane;
+    pthread_mutex_lock(&l->lock);
+    l->stop = true;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+    for (int i = 0; i < l->nthreads; i++)
+        pthread_join(l->threads[i], NULL);
+    l->nthreads = 0;
 }
 
 /* Waits for wake-ups, connections and fd-clocked audio; fills readable
@@ -297,6 +448,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct modem_pool *pool = w->pool;
+    pthread_setname_np(pthread_self(), "faxfs-dsp");
     bool *readable = calloc((size_t)w->nchannels + 1, sizeof *readable);
     clock_gettime(CLOCK_MONOTONIC, &w->next_tick);
     w->next_rt = w->next_tick;
@@ -396,7 +548,37 @@ static const struct line_driver *line_driver_for_spec(const char *spec, const ch
     return NULL;
 }
 
-static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
+/* Real-time scheduling for the DSP workers (never for the lane). A fast
+ * simulated line keeps its worker busy without pause: at a real-time
+ * priority it would starve the rest of the system, so not there. */
+static void pool_set_priority(struct modem_pool *pool, int prio)
+{
+    if (prio <= 0)
+        return;
+    for (int l = 0; l < pool->nlines; l++)
+        if (pool->lines[l].driver->clock == LINE_CLOCK_POOL && pool->pace == MODEM_PACE_FAST) {
+            snprintf(pool->priority_note, sizeof pool->priority_note,
+                     "not with simulated lines at fast pace (the workers never sleep there)");
+            return;
+        }
+    struct sched_param sp = { .sched_priority = prio };
+    for (int i = 0; i < pool->nworkers; i++) {
+        int rc = pthread_setschedparam(pool->workers[i].thread, SCHED_RR, &sp);
+        if (rc != 0) {
+            snprintf(pool->priority_note, sizeof pool->priority_note,
+                     "%s (the daemon needs CAP_SYS_NICE, or an RLIMIT_RTPRIO of at least %d)", strerror(rc), prio);
+            struct sched_param normal = { .sched_priority = 0 };
+            for (int j = 0; j < i; j++)
+                pthread_setschedparam(pool->workers[j].thread, SCHED_OTHER, &normal);
+            return;
+        }
+    }
+    /* The workers preempt the lane now: it need not yield to them, only
+     * share with the rest of the machine. */
+    atomic_store(&pool->lane.nice, LANE_NICE_RT);
+}
+
+static int pool_start_workers(struct modem_pool *pool, int prio, char *err, size_t errlen)
 {
     for (int i = 0; i < pool->nworkers; i++) {
         struct worker *w = &pool->workers[i];
@@ -428,13 +610,16 @@ static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
         ch->worker = w;
         atomic_init(&ch->busy, false);
         atomic_init(&ch->abort_requested, false);
+        atomic_init(&ch->lane, LANE_NONE);
         w->channels[w->nchannels++] = ch;
     }
     /* Workers never take signals meant for the daemon. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = 0;
+    /* The lane starts first: a worker may hand it a call at once. */
+    int total = pool->nchannels + pool->ninbound;
+    int rc = lane_start(pool, pool->nworkers, total);
     for (int i = 0; i < pool->nworkers && rc == 0; i++) {
         rc = -pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
         if (rc != 0)
@@ -443,6 +628,7 @@ static int pool_start_workers(struct modem_pool *pool, char *err, size_t errlen)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
         return pool_fail(err, errlen, rc, "cannot start modem worker threads%s", "");
+    pool_set_priority(pool, prio);
     return 0;
 }
 
@@ -452,6 +638,11 @@ static void pool_free(struct modem_pool *pool)
      * here on error paths, before any call was offered. */
     sip_line_listener_free(pool->sip_listener);
     pool->sip_listener = NULL;
+    lane_stop(pool); /* the workers were joined */
+    pthread_mutex_destroy(&pool->lane.lock);
+    pthread_cond_destroy(&pool->lane.cond);
+    free(pool->lane.q);
+    free(pool->lane.threads);
     pthread_mutex_destroy(&pool->offer_lock);
     for (int i = 0; pool->workers && i < pool->nworkers; i++) {
         struct worker *w = &pool->workers[i];
@@ -750,6 +941,8 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
     pool->listen_fd = -1;
     pool->listen_port = -1;
     pthread_mutex_init(&pool->offer_lock, NULL);
+    pthread_mutex_init(&pool->lane.lock, NULL);
+    pthread_cond_init(&pool->lane.cond, NULL);
     refusal_log_init(&pool->sip_refusals, 60, 10);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     pool->nworkers = cfg->workers > 0 ? cfg->workers : cpus > 0 ? (int)cpus : 1;
@@ -778,7 +971,7 @@ int modem_pool_create(struct modem_pool **out, const struct modem_pool_config *c
         return rc;
     }
     int started = pool->nworkers;
-    rc = pool_start_workers(pool, err, errlen);
+    rc = pool_start_workers(pool, cfg->dsp_priority, err, errlen);
     atomic_store(&pool->workers_run, rc == 0);
     /* Calls may be offered the moment the SIP listener runs: workers first. */
     if (rc == 0 && pool->sip_listen_spec)
@@ -982,6 +1175,21 @@ int modem_pool_inbound_active(const struct modem_pool *pool)
 long modem_pool_overruns(const struct modem_pool *pool)
 {
     return atomic_load(&((struct modem_pool *)pool)->overruns);
+}
+
+const char *modem_pool_priority_note(const struct modem_pool *pool)
+{
+    return pool->priority_note[0] ? pool->priority_note : NULL;
+}
+
+long modem_pool_lane_runs(const struct modem_pool *pool)
+{
+    return atomic_load(&((struct modem_pool *)pool)->lane_runs);
+}
+
+long modem_pool_lane_waits(const struct modem_pool *pool)
+{
+    return atomic_load(&((struct modem_pool *)pool)->lane_waits);
 }
 
 double modem_pool_line_seconds(const struct modem_pool *pool)

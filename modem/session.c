@@ -84,6 +84,13 @@ static void session_frame(t30_state_t *t30, void *user, int incoming, const uint
         s->training_ok = true;
     if (incoming && len >= 3)
         s->check_progress = true;
+    if (len < 3)
+        return;
+    int fcf = msg[2] & 0xFE;
+    if (!incoming && (fcf == T30_MPS || fcf == T30_EOM || fcf == T30_PRI_MPS || fcf == T30_PRI_EOM || fcf == T30_PPS))
+        s->page_due = true;
+    else if (incoming && (msg[1] & 0x10)) /* a final frame: the far end's answer was acted on */
+        s->page_due = false;
 }
 
 /* The documents of the call: the request's pages first, then each
@@ -164,6 +171,13 @@ static void session_set_transport(struct session *s)
     snprintf(s->res.transport, sizeof s->res.transport, "%s", t);
 }
 
+/* Whether T.30 runs (a started engine that is only prepared for the
+ * answer does not). */
+static bool session_t30_live(const struct session *s)
+{
+    return fax_engine_started(&s->eng) && !s->eng_prepared;
+}
+
 /* T.30 on the given media, from the first page not yet confirmed. */
 static int session_start_t30(struct session *s, enum line_media kind)
 {
@@ -180,6 +194,7 @@ static int session_start_t30(struct session *s, enum line_media kind)
     t30_set_phase_d_handler(t30, session_phase_d, s);
     t30_set_phase_e_handler(t30, session_phase_e, s);
     t30_set_real_time_frame_handler(t30, session_frame, s);
+    s->page_due = true; /* the far end's DIS makes spandsp encode the first page */
     return 0;
 }
 
@@ -276,6 +291,11 @@ static void session_hang_up(struct session *s)
         s->drv->hangup(s->call);
         s->call = NULL;
     }
+    if (s->eng_prepared) { /* never answered: nothing happened on it */
+        s->eng_prepared = false;
+        fax_engine_free(&s->eng);
+        s->res.transport[0] = '\0';
+    }
     if (fax_engine_started(&s->eng)) {
         session_fill_stats(s);
         if (s->eng.guard.dropped > 0)
@@ -298,7 +318,7 @@ static void session_end_t30(struct session *s)
 
 static void session_give_up(struct session *s)
 {
-    if (fax_engine_started(&s->eng) && !s->t30_done)
+    if (session_t30_live(s) && !s->t30_done)
         t30_terminate(s->eng.t30);
     session_log(s, "the call exceeded its time limit");
     result_set(&s->res, MODEM_DROPPED, "call_timeout", "The call took too long and was ended.");
@@ -310,7 +330,7 @@ static void session_give_up(struct session *s)
 static void session_too_slow(struct session *s)
 {
     char text[160];
-    if (fax_engine_started(&s->eng) && !s->t30_done)
+    if (session_t30_live(s) && !s->t30_done)
         t30_terminate(s->eng.t30);
     snprintf(text, sizeof text, "The line trained at %d bps, below the minimum of %d bps; the call was ended.",
              s->too_slow, s->min_bit_rate);
@@ -323,7 +343,7 @@ static void session_too_slow(struct session *s)
  * so the call ends as a success for it. */
 static void session_end_declined(struct session *s)
 {
-    if (fax_engine_started(&s->eng) && !s->t30_done)
+    if (session_t30_live(s) && !s->t30_done)
         t30_terminate(s->eng.t30);
     session_log(s, "the next document is no longer wanted: the call ends after this one");
     result_set(&s->res, MODEM_OK, "", "");
@@ -332,7 +352,7 @@ static void session_end_declined(struct session *s)
 
 static void session_abort_now(struct session *s)
 {
-    if (fax_engine_started(&s->eng) && !s->t30_done)
+    if (session_t30_live(s) && !s->t30_done)
         t30_terminate(s->eng.t30);
     result_set(&s->res, MODEM_ABORTED, "aborted", "The call was aborted.");
     session_hang_up(s);
@@ -360,6 +380,14 @@ static void session_dial(struct session *s)
     if (s->no_t38 && s->drv->forbid_t38)
         s->drv->forbid_t38(s->call);
     s->phase = PHASE_RINGING;
+    /* Building spandsp's state takes about a millisecond: done with the
+     * dial (off the pool's tick when the pool says so), not at the answer.
+     * Audio, the media nearly every call starts on; out of memory here
+     * just leaves it to the answer. */
+    if (session_start_t30(s, LINE_MEDIA_AUDIO) == 0)
+        s->eng_prepared = true;
+    else
+        fax_engine_free(&s->eng);
 }
 
 /* Packet lines: what arrived goes in as it is; one tick of ours goes out. */
@@ -459,7 +487,12 @@ static void session_on_answer(struct session *s)
 {
     session_log(s, "answered: %s", s->number);
     enum line_media m = s->drv->media ? s->drv->media(s->call) : LINE_MEDIA_AUDIO;
-    if (session_start_t30(s, m) != 0) {
+    if (s->eng_prepared) {
+        s->eng_prepared = false;
+        if (s->eng.kind != m)
+            fax_engine_free(&s->eng);
+    }
+    if (!fax_engine_started(&s->eng) && session_start_t30(s, m) != 0) {
         result_set(&s->res, MODEM_DROPPED, "no_memory", "Out of memory starting the fax session.");
         session_hang_up(s);
         return;
@@ -523,7 +556,16 @@ bool session_service(struct session *s)
         return s->phase == PHASE_OVER;
     }
     int rounds = s->drv->clock == LINE_CLOCK_FD ? SESSION_FD_BLOCKS_PER_SERVICE : 1;
+    bool audio = s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_AUDIO && fax_engine_started(&s->eng);
+    if (audio && s->eng.guard.held_n > 0) {
+        /* The far end's frame, held last tick: T.30 acts on it now. */
+        fax_engine_log_enter(&s->eng);
+        hdlc_guard_release(&s->eng.guard);
+        fax_engine_log_leave();
+    }
     for (int i = 0; i < rounds && s->phase != PHASE_OVER; i++) {
+        if (s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_AUDIO && fax_engine_started(&s->eng))
+            s->eng.guard.defer_final = s->deferrable && s->page_due;
         int n = session_exchange(s);
         if (s->phase == PHASE_T30 && s->check_progress) {
             s->check_progress = false;
@@ -593,6 +635,20 @@ void session_free(struct session *s)
         session_hang_up(s);
     free(s->docs);
     free(s);
+}
+
+bool session_may_block(const struct session *s)
+{
+    if (s->role != SESSION_SEND)
+        return false;
+    if (s->phase == PHASE_DIAL)
+        return true;
+    return s->phase == PHASE_T30 && s->eng.kind == LINE_MEDIA_AUDIO && s->eng.guard.held_n > 0;
+}
+
+void session_allow_deferral(struct session *s)
+{
+    s->deferrable = s->role == SESSION_SEND;
 }
 
 enum line_clock session_clock(const struct session *s)

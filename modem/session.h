@@ -38,6 +38,17 @@ enum line_clock session_clock(const struct session *s);
  * for pool-clocked lines), checks for completion. Returns true once the
  * call is over and hung up; then session_finish() and session_free(). */
 bool session_service(struct session *s);
+/* The pool may run some services of this call off its tick: from now on,
+ * when the far end's final frame may make spandsp start a page, the frame
+ * is held (hdlc_guard) until the next service, and session_may_block says
+ * so. Only senders on audio. */
+void session_allow_deferral(struct session *s);
+/* Whether the next session_service may take milliseconds of work that
+ * is not DSP: dialing (the line sets up its far end, and the spandsp state
+ * for the answer is built), or handing T.30 a held frame that starts a page
+ * (spandsp reads and encodes the whole page then). The pool runs such
+ * services off its tick. Only senders. */
+bool session_may_block(const struct session *s);
 /* Delivers the result through finished(), exactly once. */
 void session_finish(struct session *s);
 /* Requests an abort; the next session_service ends the call. Thread safe. */

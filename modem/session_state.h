@@ -64,6 +64,12 @@ struct session {
     int t30_code;
     bool check_progress;
     bool training_ok;
+    /* The next final frame from the far end may make spandsp read and
+     * encode a whole page (DIS starts the document; MCF after MPS, EOM
+     * or PPS starts the next page): milliseconds inside one DSP call. */
+    bool page_due;
+    bool eng_prepared;    /* eng was built at the dial for the answer; T.30 not running */
+    bool deferrable;      /* the pool may run a service off its tick (session_allow_deferral) */
 
     int pages_confirmed;  /* of the current document, in this call */
     /* Batched calls: every document's pages follow in tx_file, the

@@ -8,6 +8,8 @@
  * counts overruns from the first start. --bare N runs only the bare loop
  * for N one-page calls and prints its CPU seconds (scripts/bench/call_cpu.sh
  * compares the whole daemon against it).
+ * DSP_PRIORITY=N in the environment runs the DSP threads at real-time
+ * priority N (as the daemon's --dsp-priority).
  * Usage: bench_modem [--realtime [--at-once]] [K...]
  *        bench_modem --bare N [PAGE.tif]
  */
@@ -84,18 +86,22 @@ static void on_finished(void *user, const struct modem_result *res)
 static const struct modem_events bench_events = { .finished = on_finished };
 
 static double run_faxfs(int k, const char *dir, const char *page, enum modem_pace pace, int seconds,
-                        bool at_once, long *overruns, double *cpu_out)
+                        bool at_once, long *overruns, long *waits, double *cpu_out)
 {
     char sim[512];
     snprintf(sim, sizeof sim, "%s/sim", dir);
+    const char *prio = getenv("DSP_PRIORITY"); /* real-time priority of the DSP threads, as --dsp-priority */
     struct modem_pool_config cfg = { .channels = k, .line_spec = "sim", .pace = pace, .sim_dir = sim,
-                                     .scratch_dir = dir };
+                                     .scratch_dir = dir, .dsp_priority = prio ? atoi(prio) : 0 };
     struct modem_pool *pool;
     char err[256];
     if (modem_pool_create(&pool, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         exit(1);
     }
+    if (cfg.dsp_priority > 0)
+        printf("    DSP threads at real-time priority %d: %s\n", cfg.dsp_priority,
+               modem_pool_priority_note(pool) ? modem_pool_priority_note(pool) : "applied");
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
     int left = k;
@@ -129,19 +135,26 @@ static double run_faxfs(int k, const char *dir, const char *page, enum modem_pac
         if (at_once) {
             /* Overruns second by second: bursts at the start only, or
              * again whenever the calls (in lock-step) change phase. */
-            long last = 0;
+            long last = 0, last_w = 0;
+            long per_w[64];
             printf("    overruns per second:");
-            for (int i = 0; i < seconds; i++) {
+            for (int i = 0; i < seconds && i < 64; i++) {
                 sleep(1);
-                long now = modem_pool_overruns(pool);
+                long now = modem_pool_overruns(pool), now_w = modem_pool_lane_waits(pool);
                 printf(" %ld", now - last);
+                per_w[i] = now_w - last_w;
                 last = now;
+                last_w = now_w;
             }
+            printf("\n    call ticks waited per second:");
+            for (int i = 0; i < seconds && i < 64; i++)
+                printf(" %ld", per_w[i]);
             printf("\n");
         } else {
             sleep((unsigned)seconds);
         }
         *overruns = modem_pool_overruns(pool) - warm;
+        *waits = modem_pool_lane_waits(pool);
         modem_pool_destroy(pool);
         *cpu_out = cpu_seconds() - cpu0;
         return 0;
@@ -278,10 +291,16 @@ int main(int argc, char **argv)
                        : "real-time channels (1 call each; overruns counted over 10 s once all have started)\n");
         for (int i = 0; i < nk; i++) {
             int k = argc > first_k ? atoi(argv[first_k + i]) : ks_default[i] + 0;
-            long over = 0;
-            double cpu = 0;
-            run_faxfs(k, dir, page, MODEM_PACE_REALTIME, 10, at_once, &over, &cpu);
-            printf("  %4d channels: %ld overruns, %.1f%% of one CPU\n", k, over, cpu * 100.0 / (at_once ? 10.0 : 15.0));
+            long over = 0, waits = 0;
+            double cpu = 0, load[1] = { -1 };
+            run_faxfs(k, dir, page, MODEM_PACE_REALTIME, 10, at_once, &over, &waits, &cpu);
+            if (getloadavg(load, 1) < 1)
+                load[0] = -1;
+            /* waits: ticks by which single calls fell behind while their set-up
+             * or page work ran off the tick (20 ms each, per call). */
+            printf("  %4d channels: %ld overruns, %.1f%% of one CPU, %ld call ticks waited for set-up/page work"
+                   " (%.1f per call), load average %.2f\n",
+                   k, over, cpu * 100.0 / (at_once ? 10.0 : 15.0), waits, (double)waits / k, load[0]);
             fflush(stdout);
         }
     } else {
@@ -289,7 +308,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < nk; i++) {
             int k = argc > first_k ? atoi(argv[first_k + i]) : ks_default[i];
             double cf, cb;
-            double lf = run_faxfs(k, dir, page, MODEM_PACE_FAST, 0, false, NULL, &cf);
+            double lf = run_faxfs(k, dir, page, MODEM_PACE_FAST, 0, false, NULL, NULL, &cf);
             double lb = run_bare(k, dir, joined, &cb);
             double rf = lf / cf, rb = lb / cb;
             printf("%6d %14.0f %14.0f %7.3f\n", k, rf, rb, rf / rb);

@@ -302,6 +302,39 @@ static void test_second_call_on_a_busy_channel_is_refused(void **state)
     test_recorder_destroy(&other);
 }
 
+/* Real-time pace: the dial and each page start run on the pool's
+ * preparation lane (the far end's DIS, then its MCF after the first page,
+ * held for one tick and handed to T.30 there); the pages still arrive
+ * intact and the T.30 exchange is the same. */
+static void test_real_time_call_runs_dial_and_page_starts_off_the_tick(void **state)
+{
+    struct fixture *f = *state;
+    /* Short pages: at real-time pace image data takes about 0.1 s a row. */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(test_write_page(f->pages[i], 40, (unsigned)i + 7), 0);
+    long runs = modem_pool_lane_runs(f->pool);
+    const struct modem_result *r = send_and_wait(f, "5551240", 0, 2);
+    assert_int_equal(r->outcome, MODEM_OK);
+    assert_int_equal(r->pages_sent, 2);
+    assert_int_equal(r->ecm, 1);
+    assert_int_equal(r->bit_rate, 14400);
+    /* the dial, the first page (DIS), the second (MCF after the first) */
+    assert_true(modem_pool_lane_runs(f->pool) - runs >= 3);
+    char got[PATH_MAX];
+    assert_int_equal(faxtest_latest_sim_file(f->sim_dir, "5551240", got, sizeof got), 0);
+    assert_true(test_pages_match(got, f->page_ptrs, 2));
+}
+
+/* Fast pace has no tick to protect: nothing goes to the lane. */
+static void test_fast_call_never_uses_the_lane(void **state)
+{
+    struct fixture *f = *state;
+    const struct modem_result *r = send_and_wait(f, "5551241", 0, 2);
+    assert_int_equal(r->outcome, MODEM_OK);
+    assert_int_equal(r->pages_sent, 2);
+    assert_int_equal(modem_pool_lane_runs(f->pool), 0);
+}
+
 static void test_bad_request_is_refused(void **state)
 {
     struct fixture *f = *state;
@@ -358,6 +391,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_and_confirmations_arrive_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_that_is_not_a_tiff_fails_permanently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_call_on_a_busy_channel_is_refused, setup_realtime, teardown),
+        cmocka_unit_test_setup_teardown(test_real_time_call_runs_dial_and_page_starts_off_the_tick, setup_realtime,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fast_call_never_uses_the_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_request_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_destroy_aborts_active_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_line_spec_is_refused_with_a_sentence, setup, teardown),
