@@ -11,6 +11,7 @@
  */
 #include "queue/sandbox.h"
 
+#include "queue/fault.h"
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -47,6 +48,12 @@
 #define POOL_MAX_DOCS 200           /* documents per kept sandbox's life */
 #define POOL_IDLE_MS 10000          /* a kept sandbox idle this long ends */
 #define POOL_WAIT_MS 1000           /* for a busy kept sandbox, then a one-shot one */
+/* A sandbox that could not be made for want of processes or memory (the
+ * conversion user shares its process limit with every conversion on the
+ * machine, other daemons' too) is tried again this often, after 25, 100
+ * and 400 ms, before the document is refused with EAGAIN. */
+#define SANDBOX_START_TRIES 4
+#define SANDBOX_START_BACKOFF_MS 25
 
 /* Mounts of the sandbox: nothing writable but its own empty /tmp; no
  * /home, /root, /var (except font maps and the font cache), /run or spool. */
@@ -78,6 +85,7 @@ struct run {
     off_t converter_bytes;
     int in;        /* serve mode: the socket of its requests; -1 otherwise */
     int cpu_docs;  /* documents its CPU time limit is made for */
+    bool fake_busy; /* fault injection: bwrap's answer when the user has no processes left */
     uint64_t got;  /* bytes of output read for the current document */
 };
 
@@ -185,6 +193,8 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
     if (in < 0 || out < 0 || err < 0 || prog < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
         dup2(prog, 3) < 0)
         _exit(126);
+    if (r->fake_busy) /* what bwrap says when the conversion user is at its process limit */
+        child_fail("bwrap: Creating new namespace failed: Resource temporarily unavailable\n", 1);
     if (close_range(4, ~0u, 0) != 0)
         for (int fd = 4; fd < 1024; fd++)
             close(fd);
@@ -405,6 +415,7 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
         r->cpu_docs = 1;
     build_argv(sb, r->opt, fd < 0, &a);
     build_env(&e);
+    r->fake_busy = FAULT_POINT("sandbox.start") != 0;
     r->deadline = monotonic_ms() + (int64_t)(r->opt->render_seconds + SANDBOX_GRACE_SECONDS) * 1000;
     /* vfork: the child borrows the daemon's memory until it execs bwrap,
      * so starting it costs no copy of the daemon's page tables and no
@@ -454,6 +465,25 @@ static void message_line(const struct run *r, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+/* True when bwrap could not make the sandbox for want of processes or
+ * memory, before the converter ran (nothing of the document was read
+ * back): a passing shortage, worth another try. bwrap runs with LANG=C. */
+static bool start_was_busy(const struct run *r)
+{
+    static const char *const busy[] = {"Resource temporarily unavailable", "Cannot allocate memory"};
+    char msg[200];
+
+    if (r->got != 0 || r->timed_out)
+        return false;
+    message_line(r, msg, sizeof msg);
+    if (strncmp(msg, "bwrap:", 6) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
+        if (strstr(msg, busy[i]) != NULL)
+            return true;
+    return false;
+}
+
 /* Why the sandbox ended without a word of its own. */
 static int judge_silence(const struct sandbox_options *sb, const struct run *r, char *why, size_t whylen)
 {
@@ -474,6 +504,11 @@ static int judge_silence(const struct sandbox_options *sb, const struct run *r, 
         snprintf(why, whylen, "the document cannot be converted: the conversion user (uid %lu) cannot be used; "
                  "give --convert-user an existing user other than root", (unsigned long)sb->uid);
         return -EPERM;
+    }
+    if (start_was_busy(r)) {
+        snprintf(why, whylen, "the document cannot be converted now: its sandbox could not be started (%s): the "
+                 "conversion user has no processes or memory to spare; submit it again later", msg);
+        return -EAGAIN;
     }
     if (strncmp(msg, "bwrap:", 6) == 0) {
         snprintf(why, whylen, "the document cannot be converted: its sandbox cannot be made (%s); install "
@@ -649,23 +684,39 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
         free(r.buf);
         return scratch;
     }
-    if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
-        snprintf(why, whylen, "the server is converting %d documents already and none finished within %d seconds; "
-                 "submit it again later", SANDBOX_MAX_RUNNING, o.render_seconds);
-        free(r.buf);
-        close(scratch);
-        return -EAGAIN;
-    }
-    if ((rc = start(sb, fd, &r, why, whylen)) != 0) {
+    for (int attempt = 1;; attempt++) {
+        if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
+            snprintf(why, whylen, "the server is converting %d documents already and none finished within %d "
+                     "seconds; submit it again later", SANDBOX_MAX_RUNNING, o.render_seconds);
+            free(r.buf);
+            close(scratch);
+            return -EAGAIN;
+        }
+        if ((rc = start(sb, fd, &r, why, whylen)) != 0) {
+            running_leave();
+            free(r.buf);
+            close(scratch);
+            return rc;
+        }
+        rc = read_records(&r, scratch, first_index, sink, res, why, whylen);
+        close(r.out);
+        reap(&r, rc != 0);
         running_leave();
-        free(r.buf);
-        close(scratch);
-        return rc;
+        if (rc != 1 || attempt == SANDBOX_START_TRIES || !start_was_busy(&r))
+            break;
+        /* Its sandbox could not be made and nothing of the document was
+         * read: another try once some conversions have ended. */
+        char msg[200];
+        int delay = SANDBOX_START_BACKOFF_MS << (2 * (attempt - 1));
+        message_line(&r, msg, sizeof msg);
+        fprintf(stderr, "faxfs: a document sandbox could not be started (%s); trying again in %d ms (try %d of %d)\n",
+                msg, delay, attempt + 1, SANDBOX_START_TRIES);
+        struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        char *buf = r.buf;
+        r = (struct run){.opt = &o, .out = -1, .err = -1, .in = -1, .buf = buf};
     }
-    rc = read_records(&r, scratch, first_index, sink, res, why, whylen);
-    close(r.out);
-    reap(&r, rc != 0);
-    running_leave();
     free(r.buf);
     close(scratch);
     if (rc == 1)
@@ -1119,9 +1170,12 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
     slot_end(s);
     struct run ended = s->r;
     slot_free(s);
-    if (out == POOL_RETRY)
-        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
     ended.opt = &o;
+    /* A kept sandbox that ended while idle, or a new one that could not be
+     * made for want of processes: the document was not looked at; a
+     * one-shot sandbox (tried again while that shortage lasts). */
+    if (out == POOL_RETRY || (rc == 1 && start_was_busy(&ended)))
+        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
     if (rc == 1)
         return judge_silence(sb, &ended, why, whylen);
     return rc;
