@@ -42,6 +42,11 @@
 #define SANDBOX_EXIT_NO_USER 125    /* the child could not become the conversion user */
 #define SANDBOX_EXIT_NO_BWRAP 127   /* execve of bwrap failed */
 #define COPY_CHUNK 65536
+/* A page the converter returns is held for its check in a memory file up
+ * to this size (a fax page is tens of KiB; at most this much per running
+ * sandbox), in the spool's scratch file beyond: a file created and deleted
+ * per document on the spool's disk costs more than the check itself. */
+#define SCRATCH_MEMORY_MAX (1u << 20)
 /* Kept sandboxes: at most half the places, so that one-shot sandboxes
  * (when every kept one is busy) never wait for idle ones. */
 #define POOL_SLOTS (SANDBOX_MAX_RUNNING / 2)
@@ -87,6 +92,13 @@ struct run {
     int cpu_docs;  /* documents its CPU time limit is made for */
     bool fake_busy; /* fault injection: bwrap's answer when the user has no processes left */
     uint64_t got;  /* bytes of output read for the current document */
+};
+
+/* Where a returned page is held while the daemon checks it. */
+struct scratch {
+    const struct document_options *o;
+    int mem;  /* a memory file, for pages up to SCRATCH_MEMORY_MAX */
+    int big;  /* the spool's scratch file for larger ones; -1 until one comes */
 };
 
 struct argv_buf {
@@ -551,12 +563,26 @@ static int take_failure(struct run *r, uint32_t len, char *why, size_t whylen)
 }
 
 /* One PAGE record into the scratch file, then checked into the sink. */
-static int take_page(struct run *r, uint32_t len, int scratch, int index, int page, const struct document_sink *sink,
-                     struct document_result *res, char *why, size_t whylen)
+static int take_page(struct run *r, uint32_t len, struct scratch *sc, int index, int page,
+                     const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
 {
     char reason[256];
     uint64_t bytes = 0;
-    int rc;
+    int rc, scratch = sc->mem;
+
+    if (len > SCRATCH_MEMORY_MAX) {
+        if (sc->big < 0) {
+            sc->big = sc->o->scratch_fd ? sc->o->scratch_fd(sc->o->scratch_ctx) : memfd_create("converted", MFD_CLOEXEC);
+            if (sc->big < 0) {
+                rc = sc->o->scratch_fd ? -sc->big : errno;
+                sc->big = -1;
+                snprintf(why, whylen, "page %d could not be stored: %s; free space in the spool and submit again",
+                         page, strerror(rc));
+                return rc == ENOSPC || rc == EDQUOT ? -ENOSPC : -EIO;
+            }
+        }
+        scratch = sc->big;
+    }
 
     if (ftruncate(scratch, 0) != 0 || lseek(scratch, 0, SEEK_SET) != 0)
         goto write_failed;
@@ -584,7 +610,7 @@ write_failed:
 
 /* Reads records until DONE or FAIL. Returns 0, -errno with why, or 1 when
  * the output ended or broke off (judged by how the sandbox ended). */
-static int read_records(struct run *r, int scratch, int first_index, const struct document_sink *sink,
+static int read_records(struct run *r, struct scratch *scratch, int first_index, const struct document_sink *sink,
                         struct document_result *res, char *why, size_t whylen)
 {
     unsigned char h[SANDBOX_HEADER_BYTES];
@@ -652,17 +678,30 @@ static int precheck(int fd, struct document_options *o, struct document_result *
     return 0;
 }
 
-static int open_scratch(const struct document_options *o, char *why, size_t whylen)
+static int open_scratch(const struct document_options *o, struct scratch *sc, char *why, size_t whylen)
 {
-    int scratch = o->scratch_fd ? o->scratch_fd(o->scratch_ctx) : memfd_create("converted", MFD_CLOEXEC);
-
-    if (scratch < 0) {
-        int rc = o->scratch_fd ? scratch : -errno;
+    sc->o = o;
+    sc->big = -1;
+    sc->mem = memfd_create("converted", MFD_CLOEXEC);
+    if (sc->mem < 0 && o->scratch_fd)
+        sc->mem = o->scratch_fd(o->scratch_ctx);
+    else if (sc->mem < 0)
+        sc->mem = -errno;
+    if (sc->mem < 0) {
         snprintf(why, whylen, "the document cannot be converted: no scratch space (%s); free space in the spool",
-                 strerror(-rc));
-        return rc;
+                 strerror(-sc->mem));
+        return sc->mem;
     }
-    return scratch;
+    return 0;
+}
+
+static void close_scratch(struct scratch *sc)
+{
+    if (sc->mem >= 0)
+        close(sc->mem);
+    if (sc->big >= 0)
+        close(sc->big);
+    sc->mem = sc->big = -1;
 }
 
 int sandbox_convert(const struct sandbox_options *sb, int fd, const struct document_options *opt, int first_index,
@@ -679,26 +718,26 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
         snprintf(why, whylen, "the document cannot be converted now: out of memory; submit it again later");
         return -ENOMEM;
     }
-    int scratch = open_scratch(&o, why, whylen);
-    if (scratch < 0) {
+    struct scratch scratch;
+    if ((rc = open_scratch(&o, &scratch, why, whylen)) != 0) {
         free(r.buf);
-        return scratch;
+        return rc;
     }
     for (int attempt = 1;; attempt++) {
         if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
             snprintf(why, whylen, "the server is converting %d documents already and none finished within %d "
                      "seconds; submit it again later", SANDBOX_MAX_RUNNING, o.render_seconds);
             free(r.buf);
-            close(scratch);
+            close_scratch(&scratch);
             return -EAGAIN;
         }
         if ((rc = start(sb, fd, &r, why, whylen)) != 0) {
             running_leave();
             free(r.buf);
-            close(scratch);
+            close_scratch(&scratch);
             return rc;
         }
-        rc = read_records(&r, scratch, first_index, sink, res, why, whylen);
+        rc = read_records(&r, &scratch, first_index, sink, res, why, whylen);
         close(r.out);
         reap(&r, rc != 0);
         running_leave();
@@ -718,7 +757,7 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
         r = (struct run){.opt = &o, .out = -1, .err = -1, .in = -1, .buf = buf};
     }
     free(r.buf);
-    close(scratch);
+    close_scratch(&scratch);
     if (rc == 1)
         return judge_silence(sb, &r, why, whylen);
     if (rc == 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0))
@@ -1038,7 +1077,7 @@ static int send_document(struct run *r, int fd, off_t size, const struct documen
 enum pool_outcome { POOL_KEEP, POOL_END, POOL_RETRY };
 
 static enum pool_outcome pool_document(struct slot *s, int fd, off_t size,
-                                       struct document_options *o, int scratch, int first_index,
+                                       struct document_options *o, struct scratch *scratch, int first_index,
                                        const struct document_sink *sink, struct document_result *res, int *rcp,
                                        char *why, size_t whylen)
 {
@@ -1110,8 +1149,9 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
     if (s == NULL)
         return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
     char *buf = malloc(COPY_CHUNK);
-    int scratch = buf != NULL ? open_scratch(&o, why, whylen) : -ENOMEM;
-    if (buf == NULL || scratch < 0) {
+    struct scratch scratch;
+    int sr = buf != NULL ? open_scratch(&o, &scratch, why, whylen) : -ENOMEM;
+    if (buf == NULL || sr < 0) {
         free(buf);
         if (s->r.pid > 0) { /* kept: it saw nothing of this */
             pthread_mutex_lock(&pool_lock);
@@ -1121,16 +1161,16 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
         } else {
             slot_free(s);
         }
-        if (scratch == -ENOMEM)
+        if (sr == -ENOMEM)
             snprintf(why, whylen, "the document cannot be converted now: out of memory; submit it again later");
-        return scratch;
+        return sr;
     }
     s->r.buf = buf;
     if (s->r.pid <= 0) {
         if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
             slot_free(s);
             free(buf);
-            close(scratch);
+            close_scratch(&scratch);
             return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
         }
         s->r.opt = &o;
@@ -1151,14 +1191,14 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
             running_leave();
             slot_free(s);
             free(buf);
-            close(scratch);
+            close_scratch(&scratch);
             return rc;
         }
     }
-    enum pool_outcome out = pool_document(s, fd, size, &o, scratch, first_index, sink, res, &rc, why, whylen);
+    enum pool_outcome out = pool_document(s, fd, size, &o, &scratch, first_index, sink, res, &rc, why, whylen);
     s->r.buf = NULL;
     free(buf);
-    close(scratch);
+    close_scratch(&scratch);
     if (out == POOL_KEEP) {
         pthread_mutex_lock(&pool_lock);
         s->state = SLOT_IDLE;
