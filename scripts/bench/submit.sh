@@ -36,7 +36,8 @@ BUILD=${1:?usage: submit.sh BUILD_DIR [FILES] [RECIPIENTS]}
 FILES=${2:-400}
 RECIPIENTS=${3:-10000}
 [ "$(id -u)" = 0 ] || { echo "submit.sh: run as root (tmpfs mount)" >&2; exit 2; }
-FAXFS=$BUILD/daemon/faxfs
+# FAXFS=PATH: another daemon binary (e.g. an older build, for before/after in one run).
+FAXFS=${FAXFS:-$BUILD/daemon/faxfs}
 MKFAX=$BUILD/tests/mkfax
 [ -x "$FAXFS" ] && [ -x "$MKFAX" ] || { echo "submit.sh: build faxfs and mkfax in $BUILD first" >&2; exit 2; }
 
