@@ -41,6 +41,7 @@
 #define SANDBOX_MESSAGE_MAX 600     /* bytes of its stderr kept for sentences and the log */
 #define SANDBOX_EXIT_NO_USER 125    /* the child could not become the conversion user */
 #define SANDBOX_EXIT_NO_BWRAP 127   /* execve of bwrap failed */
+#define SANDBOX_EXIT_BUSY 124       /* execve of bwrap failed with EAGAIN or ENOMEM: no processes to spare */
 #define COPY_CHUNK 65536
 /* A page the converter returns is held for its check in a memory file up
  * to this size (a fax page is tens of KiB; at most this much per running
@@ -55,9 +56,9 @@
 #define POOL_WAIT_MS 1000           /* for a busy kept sandbox, then a one-shot one */
 /* A sandbox that could not be made for want of processes or memory (the
  * conversion user shares its process limit with every conversion on the
- * machine, other daemons' too) is tried again this often, after 25, 100
- * and 400 ms, before the document is refused with EAGAIN. */
-#define SANDBOX_START_TRIES 4
+ * machine, other daemons' too) is tried again this often, after 25, 100,
+ * 400 and 1600 ms, before the document is refused with EAGAIN. */
+#define SANDBOX_START_TRIES 5
 #define SANDBOX_START_BACKOFF_MS 25
 
 /* Mounts of the sandbox: nothing writable but its own empty /tmp; no
@@ -247,6 +248,10 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(sb->bwrap, argv, envp);
+    /* execve checks the process limit of the user it now runs as. */
+    if (errno == EAGAIN || errno == ENOMEM)
+        child_fail("faxfs: cannot run bwrap: the conversion user has no processes or memory to spare\n",
+                   SANDBOX_EXIT_BUSY);
     child_fail("faxfs: cannot run bwrap\n", SANDBOX_EXIT_NO_BWRAP);
 }
 
@@ -487,6 +492,8 @@ static bool start_was_busy(const struct run *r)
 
     if (r->got != 0 || r->timed_out)
         return false;
+    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == SANDBOX_EXIT_BUSY)
+        return true;
     message_line(r, msg, sizeof msg);
     if (strncmp(msg, "bwrap:", 6) != 0)
         return false;

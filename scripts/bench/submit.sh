@@ -47,6 +47,11 @@ MNT0=$WORK/mnt0 SPOOL0=$WORK/spool0
 mkdir -p "$MNT" "$SPOOL" "$TMPFS" "$SRC" "$DISK" "$MNT0" "$SPOOL0"
 PID= PID0=
 cleanup() {
+    local rc=$?
+    # A failed run shows what the daemons refused and why.
+    if [ "$rc" != 0 ]; then
+        grep -hE "refused|sandbox|cannot" "$WORK/daemon.log" "$WORK/daemon0.log" 2>/dev/null | tail -n 20 >&2 || true
+    fi
     if mountpoint -q "$MNT"; then fusermount3 -u -z "$MNT" || true; fi
     if mountpoint -q "$MNT0"; then fusermount3 -u -z "$MNT0" || true; fi
     [ -n "$PID" ] && wait "$PID" 2>/dev/null || true

@@ -211,7 +211,7 @@ static void test_a_sandbox_that_cannot_start_for_now_is_tried_again(void **state
     assert_non_null(strstr(why, "submit it again later"));
     assert_null(strstr(why, "user namespaces"));
     assert_int_equal(none.n, 0);
-    assert_int_equal(fault_hits("sandbox.start"), 4);
+    assert_int_equal(fault_hits("sandbox.start"), 5);
 
     /* A kept sandbox that cannot be made: the document goes to a one-shot one. */
     struct test_pages kept = {0};
