@@ -11,6 +11,7 @@
  */
 #include "queue/sandbox.h"
 
+#include "queue/fault.h"
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -40,13 +41,25 @@
 #define SANDBOX_MESSAGE_MAX 600     /* bytes of its stderr kept for sentences and the log */
 #define SANDBOX_EXIT_NO_USER 125    /* the child could not become the conversion user */
 #define SANDBOX_EXIT_NO_BWRAP 127   /* execve of bwrap failed */
+#define SANDBOX_EXIT_BUSY 124       /* execve of bwrap failed with EAGAIN or ENOMEM: no processes to spare */
 #define COPY_CHUNK 65536
+/* A page the converter returns is held for its check in a memory file up
+ * to this size (a fax page is tens of KiB; at most this much per running
+ * sandbox), in the spool's scratch file beyond: a file created and deleted
+ * per document on the spool's disk costs more than the check itself. */
+#define SCRATCH_MEMORY_MAX (1u << 20)
 /* Kept sandboxes: at most half the places, so that one-shot sandboxes
  * (when every kept one is busy) never wait for idle ones. */
 #define POOL_SLOTS (SANDBOX_MAX_RUNNING / 2)
 #define POOL_MAX_DOCS 200           /* documents per kept sandbox's life */
 #define POOL_IDLE_MS 10000          /* a kept sandbox idle this long ends */
 #define POOL_WAIT_MS 1000           /* for a busy kept sandbox, then a one-shot one */
+/* A sandbox that could not be made for want of processes or memory (the
+ * conversion user shares its process limit with every conversion on the
+ * machine, other daemons' too) is tried again this often, after 25, 100,
+ * 400 and 1600 ms, before the document is refused with EAGAIN. */
+#define SANDBOX_START_TRIES 5
+#define SANDBOX_START_BACKOFF_MS 25
 
 /* Mounts of the sandbox: nothing writable but its own empty /tmp; no
  * /home, /root, /var (except font maps and the font cache), /run or spool. */
@@ -78,7 +91,15 @@ struct run {
     off_t converter_bytes;
     int in;        /* serve mode: the socket of its requests; -1 otherwise */
     int cpu_docs;  /* documents its CPU time limit is made for */
+    bool fake_busy; /* fault injection: bwrap's answer when the user has no processes left */
     uint64_t got;  /* bytes of output read for the current document */
+};
+
+/* Where a returned page is held while the daemon checks it. */
+struct scratch {
+    const struct document_options *o;
+    int mem;  /* a memory file, for pages up to SCRATCH_MEMORY_MAX */
+    int big;  /* the spool's scratch file for larger ones; -1 until one comes */
 };
 
 struct argv_buf {
@@ -185,6 +206,8 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
     if (in < 0 || out < 0 || err < 0 || prog < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
         dup2(prog, 3) < 0)
         _exit(126);
+    if (r->fake_busy) /* what bwrap says when the conversion user is at its process limit */
+        child_fail("bwrap: Creating new namespace failed: Resource temporarily unavailable\n", 1);
     if (close_range(4, ~0u, 0) != 0)
         for (int fd = 4; fd < 1024; fd++)
             close(fd);
@@ -225,6 +248,10 @@ static void exec_sandbox(const struct sandbox_options *sb, const struct run *r, 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(sb->bwrap, argv, envp);
+    /* execve checks the process limit of the user it now runs as. */
+    if (errno == EAGAIN || errno == ENOMEM)
+        child_fail("faxfs: cannot run bwrap: the conversion user has no processes or memory to spare\n",
+                   SANDBOX_EXIT_BUSY);
     child_fail("faxfs: cannot run bwrap\n", SANDBOX_EXIT_NO_BWRAP);
 }
 
@@ -405,6 +432,7 @@ static int start(const struct sandbox_options *sb, int fd, struct run *r, char *
         r->cpu_docs = 1;
     build_argv(sb, r->opt, fd < 0, &a);
     build_env(&e);
+    r->fake_busy = FAULT_POINT("sandbox.start") != 0;
     r->deadline = monotonic_ms() + (int64_t)(r->opt->render_seconds + SANDBOX_GRACE_SECONDS) * 1000;
     /* vfork: the child borrows the daemon's memory until it execs bwrap,
      * so starting it costs no copy of the daemon's page tables and no
@@ -454,6 +482,27 @@ static void message_line(const struct run *r, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+/* True when bwrap could not make the sandbox for want of processes or
+ * memory, before the converter ran (nothing of the document was read
+ * back): a passing shortage, worth another try. bwrap runs with LANG=C. */
+static bool start_was_busy(const struct run *r)
+{
+    static const char *const busy[] = {"Resource temporarily unavailable", "Cannot allocate memory"};
+    char msg[200];
+
+    if (r->got != 0 || r->timed_out)
+        return false;
+    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == SANDBOX_EXIT_BUSY)
+        return true;
+    message_line(r, msg, sizeof msg);
+    if (strncmp(msg, "bwrap:", 6) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
+        if (strstr(msg, busy[i]) != NULL)
+            return true;
+    return false;
+}
+
 /* Why the sandbox ended without a word of its own. */
 static int judge_silence(const struct sandbox_options *sb, const struct run *r, char *why, size_t whylen)
 {
@@ -474,6 +523,11 @@ static int judge_silence(const struct sandbox_options *sb, const struct run *r, 
         snprintf(why, whylen, "the document cannot be converted: the conversion user (uid %lu) cannot be used; "
                  "give --convert-user an existing user other than root", (unsigned long)sb->uid);
         return -EPERM;
+    }
+    if (start_was_busy(r)) {
+        snprintf(why, whylen, "the document cannot be converted now: its sandbox could not be started (%s): the "
+                 "conversion user has no processes or memory to spare; submit it again later", msg);
+        return -EAGAIN;
     }
     if (strncmp(msg, "bwrap:", 6) == 0) {
         snprintf(why, whylen, "the document cannot be converted: its sandbox cannot be made (%s); install "
@@ -516,12 +570,26 @@ static int take_failure(struct run *r, uint32_t len, char *why, size_t whylen)
 }
 
 /* One PAGE record into the scratch file, then checked into the sink. */
-static int take_page(struct run *r, uint32_t len, int scratch, int index, int page, const struct document_sink *sink,
-                     struct document_result *res, char *why, size_t whylen)
+static int take_page(struct run *r, uint32_t len, struct scratch *sc, int index, int page,
+                     const struct document_sink *sink, struct document_result *res, char *why, size_t whylen)
 {
     char reason[256];
     uint64_t bytes = 0;
-    int rc;
+    int rc, scratch = sc->mem;
+
+    if (len > SCRATCH_MEMORY_MAX) {
+        if (sc->big < 0) {
+            sc->big = sc->o->scratch_fd ? sc->o->scratch_fd(sc->o->scratch_ctx) : memfd_create("converted", MFD_CLOEXEC);
+            if (sc->big < 0) {
+                rc = sc->o->scratch_fd ? -sc->big : errno;
+                sc->big = -1;
+                snprintf(why, whylen, "page %d could not be stored: %s; free space in the spool and submit again",
+                         page, strerror(rc));
+                return rc == ENOSPC || rc == EDQUOT ? -ENOSPC : -EIO;
+            }
+        }
+        scratch = sc->big;
+    }
 
     if (ftruncate(scratch, 0) != 0 || lseek(scratch, 0, SEEK_SET) != 0)
         goto write_failed;
@@ -549,7 +617,7 @@ write_failed:
 
 /* Reads records until DONE or FAIL. Returns 0, -errno with why, or 1 when
  * the output ended or broke off (judged by how the sandbox ended). */
-static int read_records(struct run *r, int scratch, int first_index, const struct document_sink *sink,
+static int read_records(struct run *r, struct scratch *scratch, int first_index, const struct document_sink *sink,
                         struct document_result *res, char *why, size_t whylen)
 {
     unsigned char h[SANDBOX_HEADER_BYTES];
@@ -617,17 +685,30 @@ static int precheck(int fd, struct document_options *o, struct document_result *
     return 0;
 }
 
-static int open_scratch(const struct document_options *o, char *why, size_t whylen)
+static int open_scratch(const struct document_options *o, struct scratch *sc, char *why, size_t whylen)
 {
-    int scratch = o->scratch_fd ? o->scratch_fd(o->scratch_ctx) : memfd_create("converted", MFD_CLOEXEC);
-
-    if (scratch < 0) {
-        int rc = o->scratch_fd ? scratch : -errno;
+    sc->o = o;
+    sc->big = -1;
+    sc->mem = memfd_create("converted", MFD_CLOEXEC);
+    if (sc->mem < 0 && o->scratch_fd)
+        sc->mem = o->scratch_fd(o->scratch_ctx);
+    else if (sc->mem < 0)
+        sc->mem = -errno;
+    if (sc->mem < 0) {
         snprintf(why, whylen, "the document cannot be converted: no scratch space (%s); free space in the spool",
-                 strerror(-rc));
-        return rc;
+                 strerror(-sc->mem));
+        return sc->mem;
     }
-    return scratch;
+    return 0;
+}
+
+static void close_scratch(struct scratch *sc)
+{
+    if (sc->mem >= 0)
+        close(sc->mem);
+    if (sc->big >= 0)
+        close(sc->big);
+    sc->mem = sc->big = -1;
 }
 
 int sandbox_convert(const struct sandbox_options *sb, int fd, const struct document_options *opt, int first_index,
@@ -644,30 +725,46 @@ int sandbox_convert(const struct sandbox_options *sb, int fd, const struct docum
         snprintf(why, whylen, "the document cannot be converted now: out of memory; submit it again later");
         return -ENOMEM;
     }
-    int scratch = open_scratch(&o, why, whylen);
-    if (scratch < 0) {
+    struct scratch scratch;
+    if ((rc = open_scratch(&o, &scratch, why, whylen)) != 0) {
         free(r.buf);
-        return scratch;
-    }
-    if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
-        snprintf(why, whylen, "the server is converting %d documents already and none finished within %d seconds; "
-                 "submit it again later", SANDBOX_MAX_RUNNING, o.render_seconds);
-        free(r.buf);
-        close(scratch);
-        return -EAGAIN;
-    }
-    if ((rc = start(sb, fd, &r, why, whylen)) != 0) {
-        running_leave();
-        free(r.buf);
-        close(scratch);
         return rc;
     }
-    rc = read_records(&r, scratch, first_index, sink, res, why, whylen);
-    close(r.out);
-    reap(&r, rc != 0);
-    running_leave();
+    for (int attempt = 1;; attempt++) {
+        if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
+            snprintf(why, whylen, "the server is converting %d documents already and none finished within %d "
+                     "seconds; submit it again later", SANDBOX_MAX_RUNNING, o.render_seconds);
+            free(r.buf);
+            close_scratch(&scratch);
+            return -EAGAIN;
+        }
+        if ((rc = start(sb, fd, &r, why, whylen)) != 0) {
+            running_leave();
+            free(r.buf);
+            close_scratch(&scratch);
+            return rc;
+        }
+        rc = read_records(&r, &scratch, first_index, sink, res, why, whylen);
+        close(r.out);
+        reap(&r, rc != 0);
+        running_leave();
+        if (rc != 1 || attempt == SANDBOX_START_TRIES || !start_was_busy(&r))
+            break;
+        /* Its sandbox could not be made and nothing of the document was
+         * read: another try once some conversions have ended. */
+        char msg[200];
+        int delay = SANDBOX_START_BACKOFF_MS << (2 * (attempt - 1));
+        message_line(&r, msg, sizeof msg);
+        fprintf(stderr, "faxfs: a document sandbox could not be started (%s); trying again in %d ms (try %d of %d)\n",
+                msg, delay, attempt + 1, SANDBOX_START_TRIES);
+        struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        char *buf = r.buf;
+        r = (struct run){.opt = &o, .out = -1, .err = -1, .in = -1, .buf = buf};
+    }
     free(r.buf);
-    close(scratch);
+    close_scratch(&scratch);
     if (rc == 1)
         return judge_silence(sb, &r, why, whylen);
     if (rc == 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0))
@@ -987,7 +1084,7 @@ static int send_document(struct run *r, int fd, off_t size, const struct documen
 enum pool_outcome { POOL_KEEP, POOL_END, POOL_RETRY };
 
 static enum pool_outcome pool_document(struct slot *s, int fd, off_t size,
-                                       struct document_options *o, int scratch, int first_index,
+                                       struct document_options *o, struct scratch *scratch, int first_index,
                                        const struct document_sink *sink, struct document_result *res, int *rcp,
                                        char *why, size_t whylen)
 {
@@ -1059,8 +1156,9 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
     if (s == NULL)
         return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
     char *buf = malloc(COPY_CHUNK);
-    int scratch = buf != NULL ? open_scratch(&o, why, whylen) : -ENOMEM;
-    if (buf == NULL || scratch < 0) {
+    struct scratch scratch;
+    int sr = buf != NULL ? open_scratch(&o, &scratch, why, whylen) : -ENOMEM;
+    if (buf == NULL || sr < 0) {
         free(buf);
         if (s->r.pid > 0) { /* kept: it saw nothing of this */
             pthread_mutex_lock(&pool_lock);
@@ -1070,16 +1168,16 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
         } else {
             slot_free(s);
         }
-        if (scratch == -ENOMEM)
+        if (sr == -ENOMEM)
             snprintf(why, whylen, "the document cannot be converted now: out of memory; submit it again later");
-        return scratch;
+        return sr;
     }
     s->r.buf = buf;
     if (s->r.pid <= 0) {
         if (!running_enter(monotonic_ms() + (int64_t)o.render_seconds * 1000)) {
             slot_free(s);
             free(buf);
-            close(scratch);
+            close_scratch(&scratch);
             return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
         }
         s->r.opt = &o;
@@ -1100,14 +1198,14 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
             running_leave();
             slot_free(s);
             free(buf);
-            close(scratch);
+            close_scratch(&scratch);
             return rc;
         }
     }
-    enum pool_outcome out = pool_document(s, fd, size, &o, scratch, first_index, sink, res, &rc, why, whylen);
+    enum pool_outcome out = pool_document(s, fd, size, &o, &scratch, first_index, sink, res, &rc, why, whylen);
     s->r.buf = NULL;
     free(buf);
-    close(scratch);
+    close_scratch(&scratch);
     if (out == POOL_KEEP) {
         pthread_mutex_lock(&pool_lock);
         s->state = SLOT_IDLE;
@@ -1119,9 +1217,12 @@ int sandbox_convert_user(const struct sandbox_options *sb, uid_t user, int fd, c
     slot_end(s);
     struct run ended = s->r;
     slot_free(s);
-    if (out == POOL_RETRY)
-        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
     ended.opt = &o;
+    /* A kept sandbox that ended while idle, or a new one that could not be
+     * made for want of processes: the document was not looked at; a
+     * one-shot sandbox (tried again while that shortage lasts). */
+    if (out == POOL_RETRY || (rc == 1 && start_was_busy(&ended)))
+        return sandbox_convert(sb, fd, opt, first_index, sink, res, why, whylen);
     if (rc == 1)
         return judge_silence(sb, &ended, why, whylen);
     return rc;

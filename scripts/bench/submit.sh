@@ -12,14 +12,18 @@
 #   tmpfs+fsync into a tmpfs directory, each file fsynced (dd conv=fsync)
 #   tmpfs       plain cp into a tmpfs directory
 # Prints jobs/s for each and faxfs time / baseline time (x_...: how many
-# times slower than that copy; below 1: faster). Also, in the same run, the
+# times slower than that copy; below 1: faster). Then the same rows with
+# one writer process of 1 and of 8 threads (bench_writer: open, write,
+# close per file, every close() checked) instead of a cp process per file,
+# which costs more than the submission on small machines. CP=0 leaves the
+# cp rows out. Also, in the same run, the
 # same copies into a second mount whose daemon converts every document in
 # a sandbox of its own (--convert-sandboxes 0, "one-shot"), against the
 # first with its kept sandboxes (the default).
 # Broadcast: one draft whose recipients file holds RECIPIENTS numbers,
 # submitted with `echo submit > ctl`; prints the time until the write
 # returned (every job durable) and jobs/s; then the same with a cover page
-# per recipient, as a ratio to the one without.
+# per recipient, as a ratio to the one without (COVERS=0 leaves it out).
 # The spool is on the disk of /var/tmp (the root filesystem on most hosts,
 # as a deployment has it) unless SPOOL_ON=tmpfs; durability costs what that
 # disk's fsync costs.
@@ -32,7 +36,8 @@ BUILD=${1:?usage: submit.sh BUILD_DIR [FILES] [RECIPIENTS]}
 FILES=${2:-400}
 RECIPIENTS=${3:-10000}
 [ "$(id -u)" = 0 ] || { echo "submit.sh: run as root (tmpfs mount)" >&2; exit 2; }
-FAXFS=$BUILD/daemon/faxfs
+# FAXFS=PATH: another daemon binary (e.g. an older build, for before/after in one run).
+FAXFS=${FAXFS:-$BUILD/daemon/faxfs}
 MKFAX=$BUILD/tests/mkfax
 [ -x "$FAXFS" ] && [ -x "$MKFAX" ] || { echo "submit.sh: build faxfs and mkfax in $BUILD first" >&2; exit 2; }
 
@@ -42,6 +47,11 @@ MNT0=$WORK/mnt0 SPOOL0=$WORK/spool0
 mkdir -p "$MNT" "$SPOOL" "$TMPFS" "$SRC" "$DISK" "$MNT0" "$SPOOL0"
 PID= PID0=
 cleanup() {
+    local rc=$?
+    # A failed run shows what the daemons refused and why.
+    if [ "$rc" != 0 ]; then
+        grep -hE "refused|sandbox|cannot" "$WORK/daemon.log" "$WORK/daemon0.log" 2>/dev/null | tail -n 20 >&2 || true
+    fi
     if mountpoint -q "$MNT"; then fusermount3 -u -z "$MNT" || true; fi
     if mountpoint -q "$MNT0"; then fusermount3 -u -z "$MNT0" || true; fi
     [ -n "$PID" ] && wait "$PID" 2>/dev/null || true
@@ -113,7 +123,9 @@ ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "single jobs" "faxfs/s" "disk+fs/s" "tmpfs+fs/s" \
     "tmpfs/s" "x_disk+fs" "x_tmpfs+fs" "x_tmpfs" "one-shot/s" "x_tmpfs,1s" "1s/kept"
 tag=10
-for writers in 1 8; do
+# CP=0 leaves the cp rows out (quicker; the threads rows stay).
+[ "${CP:-1}" = 0 ] && CP_WRITERS="" || CP_WRITERS="1 8"
+for writers in $CP_WRITERS; do
     f=$(timed "$MNT/outbox" "$writers" "$tag")
     o=$(timed "$MNT0/outbox" "$writers" "$tag")
     d=$(timed "$DISK" "$writers" "$tag" fsync)
@@ -121,13 +133,40 @@ for writers in 1 8; do
     rm -f "$TMPFS"/*
     t=$(timed "$TMPFS" "$writers" "$tag")
     rm -f "$TMPFS"/* "$DISK"/*
-    tag=$((tag + 1))
     printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "$FILES files, $writers writer(s)" "$(rate "$f")" \
         "$(rate "$d")" "$(rate "$s")" "$(rate "$t")" "$(ratio "$f" "$d")" "$(ratio "$f" "$s")" "$(ratio "$f" "$t")" \
         "$(rate "$o")" "$(ratio "$o" "$t")" "$(ratio "$o" "$f")"
+    tag=$((tag + 1))
 done
+tag=12
+
+# The same with one writer process of 1 and of 8 threads (bench_writer:
+# open, write, close per file, every close() checked): no process start
+# per file, as a mail gateway, a file server or a script writes.
+WRITER=$BUILD/scripts/bench/bench_writer
+[ -x "$WRITER" ] || { echo "submit.sh: build bench_writer in $BUILD first" >&2; exit 2; }
+# wtimed DIR THREADS TAG [fsync]: seconds bench_writer takes (it fails the run on any error).
+wtimed() { "$WRITER" "$SRC/page.tif" "$1" "$FILES" "$2" "55$3" ${4:+"$4"}; }
+printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "one process, threads" "faxfs/s" "disk+fs/s" \
+    "tmpfs+fs/s" "tmpfs/s" "x_disk+fs" "x_tmpfs+fs" "x_tmpfs" "one-shot/s" "x_tmpfs,1s" "1s/kept"
+for writers in 1 8; do
+    f=$(wtimed "$MNT/outbox" "$writers" "$tag")
+    o=$(wtimed "$MNT0/outbox" "$writers" "$tag")
+    d=$(wtimed "$DISK" "$writers" "$tag" fsync)
+    s=$(wtimed "$TMPFS" "$writers" "$tag" fsync)
+    rm -f "$TMPFS"/*
+    t=$(wtimed "$TMPFS" "$writers" "$tag")
+    rm -f "$TMPFS"/* "$DISK"/*
+    tag=$((tag + 1))
+    printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "$FILES files, $writers thread(s)" "$(rate "$f")" \
+        "$(rate "$d")" "$(rate "$s")" "$(rate "$t")" "$(ratio "$f" "$d")" "$(ratio "$f" "$s")" "$(ratio "$f" "$t")" \
+        "$(rate "$o")" "$(ratio "$o" "$t")" "$(ratio "$o" "$f")"
+done
+SINGLE=$((FILES * (${#CP_WRITERS} > 0 ? 4 : 2)))
 queued=$(ls "$MNT/jobs" | wc -l)
-[ "$queued" = $((FILES * 2)) ] || { echo "submit.sh: $queued jobs queued, wanted $((FILES * 2))" >&2; exit 1; }
+[ "$queued" = "$SINGLE" ] || { echo "submit.sh: $queued jobs queued, wanted $SINGLE" >&2; exit 1; }
+queued=$(ls "$MNT0/jobs" | wc -l)
+[ "$queued" = "$SINGLE" ] || { echo "submit.sh: $queued jobs queued in the one-shot mount, wanted $SINGLE" >&2; exit 1; }
 
 # The same below the filesystem: the engine and the spool alone (documents
 # converted in process, no sandbox), against fsynced files on the same disk;
@@ -152,11 +191,12 @@ cp "$SRC/page.tif" "$MNT/outbox/broadcast/"
 t0=$(now); echo submit >"$MNT/outbox/broadcast/ctl"; t1=$(now)
 b=$(echo "$t1 - $t0" | bc -l)
 queued=$(ls "$MNT/jobs" | wc -l)
-[ "$queued" = $((FILES * 2 + RECIPIENTS)) ] || { echo "submit.sh: broadcast left $queued jobs" >&2; exit 1; }
+[ "$queued" = $((SINGLE + RECIPIENTS)) ] || { echo "submit.sh: broadcast left $queued jobs" >&2; exit 1; }
 printf 'broadcast of %d numbers: accepted in %.2f s (%.0f jobs/s)\n' "$RECIPIENTS" "$b" "$(echo "$RECIPIENTS / $b" | bc -l)"
 
 # The same broadcast with a cover page per recipient (each rendered with
 # its recipient's number and name), against the one without just above.
+[ "${COVERS:-1}" = 0 ] && exit 0
 mkdir "$MNT/outbox/covers"
 seq -f '557%07g' 1 "$RECIPIENTS" | sed 's/$/\tRecipient/' >"$WORK/recipients-named"
 cp "$WORK/recipients-named" "$MNT/outbox/covers/recipients"
@@ -166,6 +206,6 @@ cp "$SRC/page.tif" "$MNT/outbox/covers/"
 t0=$(now); echo submit >"$MNT/outbox/covers/ctl"; t1=$(now)
 c=$(echo "$t1 - $t0" | bc -l)
 queued=$(ls "$MNT/jobs" | wc -l)
-[ "$queued" = $((FILES * 2 + RECIPIENTS * 2)) ] || { echo "submit.sh: the covered broadcast left $queued jobs" >&2; exit 1; }
+[ "$queued" = $((SINGLE + RECIPIENTS * 2)) ] || { echo "submit.sh: the covered broadcast left $queued jobs" >&2; exit 1; }
 printf 'broadcast of %d numbers, a cover each: accepted in %.2f s (%.0f jobs/s), %.1f x the time without covers\n' \
     "$RECIPIENTS" "$c" "$(echo "$RECIPIENTS / $c" | bc -l)" "$(echo "$c / $b" | bc -l)"

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "queue/document.h"
+#include "queue/fault.h"
 #include "queue/sandbox.h"
 #include "tests/unit/queue_testutil.h"
 
@@ -181,6 +182,52 @@ static void test_root_is_never_the_conversion_user(void **state)
     assert_int_equal(p.n, 0);
 }
 
+#ifdef FAXFS_FAULT_INJECTION
+/* bwrap cannot make the sandbox when the conversion user (shared by every
+ * conversion on the machine) is at its process limit: "bwrap: Creating
+ * new namespace failed: Resource temporarily unavailable". The fault point
+ * makes exactly that answer. Once: the next try converts the document.
+ * Always: EAGAIN and "again later", never the EPERM of a machine without
+ * user namespaces; the document was not looked at. */
+static void test_a_sandbox_that_cannot_start_for_now_is_tried_again(void **state)
+{
+    (void)state;
+    struct test_pages p = {0};
+    struct document_result res;
+    char why[256] = "";
+    struct document_options o = test_doc_options();
+
+    assert_int_equal(fault_configure("sandbox.start:eio:1"), 0);
+    assert_int_equal(convert(&sb, make_good_tiff(2), &o, &p, &res, why), 0);
+    assert_int_equal(res.pages, 2);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(fault_hits("sandbox.start"), 2);
+    test_pages_close(&p);
+
+    struct test_pages none = {0};
+    assert_int_equal(fault_configure("sandbox.start:eio"), 0);
+    assert_int_equal(convert(&sb, make_good_tiff(2), &o, &none, &res, why), -EAGAIN);
+    assert_non_null(strstr(why, "Resource temporarily unavailable"));
+    assert_non_null(strstr(why, "submit it again later"));
+    assert_null(strstr(why, "user namespaces"));
+    assert_int_equal(none.n, 0);
+    assert_int_equal(fault_hits("sandbox.start"), 5);
+
+    /* A kept sandbox that cannot be made: the document goes to a one-shot one. */
+    struct test_pages kept = {0};
+    struct document_sink sink = {test_pages_sink, &kept};
+    int fd = make_good_tiff(1);
+    assert_int_equal(fault_configure("sandbox.start:eio:1"), 0);
+    assert_int_equal(sandbox_convert_user(&sb, 4242, fd, &o, 0, &sink, &res, why, sizeof why), 0);
+    close(fd);
+    assert_int_equal(kept.n, 1);
+    assert_int_equal(fault_hits("sandbox.start"), 2);
+    test_pages_close(&kept);
+    sandbox_pool_close();
+    assert_int_equal(fault_configure(NULL), 0);
+}
+#endif
+
 static void test_probe_says_the_sandbox_runs(void **state)
 {
     (void)state;
@@ -310,6 +357,9 @@ int main(void)
         cmocka_unit_test(test_sentences_of_the_converter_reach_the_caller),
         cmocka_unit_test(test_missing_bubblewrap_refuses_instead_of_running_unconfined),
         cmocka_unit_test(test_root_is_never_the_conversion_user),
+#ifdef FAXFS_FAULT_INJECTION
+        cmocka_unit_test(test_a_sandbox_that_cannot_start_for_now_is_tried_again),
+#endif
         cmocka_unit_test(test_probe_says_the_sandbox_runs),
         cmocka_unit_test(test_inside_there_is_no_machine_to_see),
         cmocka_unit_test(test_malformed_converter_output_is_refused),
