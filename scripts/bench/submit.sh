@@ -117,8 +117,8 @@ timed() {
     echo "$t1 - $t0" | bc -l
 }
 
-rate() { printf '%.1f' "$(echo "$FILES / $1" | bc -l)"; }
-ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
+rate() { case $1 in failed) echo failed ;; *) printf '%.1f' "$(echo "$FILES / $1" | bc -l)" ;; esac; }
+ratio() { case $1$2 in *failed*) echo - ;; *) printf '%.2f' "$(echo "$1 / $2" | bc -l)" ;; esac; }
 
 printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "single jobs" "faxfs/s" "disk+fs/s" "tmpfs+fs/s" \
     "tmpfs/s" "x_disk+fs" "x_tmpfs+fs" "x_tmpfs" "one-shot/s" "x_tmpfs,1s" "1s/kept"
@@ -151,7 +151,10 @@ printf '%-26s %8s %9s %9s %8s %10s %11s %8s %10s %10s %11s\n' "one process, thre
     "tmpfs+fs/s" "tmpfs/s" "x_disk+fs" "x_tmpfs+fs" "x_tmpfs" "one-shot/s" "x_tmpfs,1s" "1s/kept"
 for writers in 1 8; do
     f=$(wtimed "$MNT/outbox" "$writers" "$tag")
-    o=$(wtimed "$MNT0/outbox" "$writers" "$tag")
+    # One-shot sandboxes may be refused for a while (EAGAIN) when the
+    # conversion user's processes run out (docs/performance.md): the row
+    # then says "failed" and the kept mount's figures still count.
+    o=$(wtimed "$MNT0/outbox" "$writers" "$tag") || { o=failed; oneshot_failed=1; }
     d=$(wtimed "$DISK" "$writers" "$tag" fsync)
     s=$(wtimed "$TMPFS" "$writers" "$tag" fsync)
     rm -f "$TMPFS"/*
@@ -166,7 +169,7 @@ SINGLE=$((FILES * (${#CP_WRITERS} > 0 ? 4 : 2)))
 queued=$(ls "$MNT/jobs" | wc -l)
 [ "$queued" = "$SINGLE" ] || { echo "submit.sh: $queued jobs queued, wanted $SINGLE" >&2; exit 1; }
 queued=$(ls "$MNT0/jobs" | wc -l)
-[ "$queued" = "$SINGLE" ] || { echo "submit.sh: $queued jobs queued in the one-shot mount, wanted $SINGLE" >&2; exit 1; }
+[ -n "${oneshot_failed:-}" ] || [ "$queued" = "$SINGLE" ] || { echo "submit.sh: $queued jobs queued in the one-shot mount, wanted $SINGLE" >&2; exit 1; }
 
 # The same below the filesystem: the engine and the spool alone (documents
 # converted in process, no sandbox), against fsynced files on the same disk;
