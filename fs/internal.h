@@ -202,6 +202,7 @@ struct fs_cached_job {
     struct fs_seen_value seen[FS_JOB_NODES]; /* per value file, see seen.c */
 };
 #define FS_JOBCACHE_SLOTS 16384
+#define FS_JOBCACHE_CHUNK 64 /* slots allocated together, on first use */
 
 /* ---- waiting readers and poll handles (wait.c) ---- */
 
@@ -237,10 +238,12 @@ struct fs_known {
 };
 
 struct fs_jobcache {
-    pthread_mutex_t lock; /* protects slots[]; a leaf lock: nothing is called while held */
-    struct fs_cached_job *slots;
-    /* Slots ever claimed (the only ones that can own memory): freeing walks
-     * these, not all 16384 slots (130 MB, mostly never touched). */
+    pthread_mutex_t lock; /* protects chunks[] and their slots; a leaf lock: nothing is called while held */
+    /* The slots in chunks of FS_JOBCACHE_CHUNK, each allocated when a slot
+     * in it is first needed: all 16384 at once would be 130 MB, mostly never
+     * touched (and costly to allocate under a memory checker). */
+    struct fs_cached_job *chunks[FS_JOBCACHE_SLOTS / FS_JOBCACHE_CHUNK];
+    /* Slots ever claimed (the only ones that can own memory): freeing walks these. */
     uint64_t claimed[FS_JOBCACHE_SLOTS / 64];
 };
 
