@@ -613,7 +613,10 @@ void session_request_abort(struct session *s)
 
 int session_poll_fd(const struct session *s)
 {
-    if (!s->call || s->drv->clock != LINE_CLOCK_FD)
+    /* The clock first: a clocked call's session may be in the preparation
+     * lane's hands (dialing sets s->call there); only fd-clocked calls,
+     * which never go to the lane, have their call looked at. */
+    if (s->drv->clock != LINE_CLOCK_FD || !s->call)
         return -1;
     return s->drv->poll_fd(s->call);
 }
