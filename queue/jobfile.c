@@ -410,9 +410,13 @@ static int set_field(struct parser *ps, const struct field *f, const char *val, 
     }
 }
 
-static const struct field *find_field(const char *key, size_t *index)
+/* The field named key, looked for from start on (wrapping): files are
+ * written in the order of fields[], so the one after the previous key is
+ * almost always the next one read. */
+static const struct field *find_field(const char *key, size_t start, size_t *index)
 {
-    for (size_t i = 0; i < NFIELDS; i++) {
+    for (size_t k = 0; k < NFIELDS; k++) {
+        size_t i = (start + k) % NFIELDS;
         if (strcmp(fields[i].key, key) == 0) {
             *index = i;
             return &fields[i];
@@ -490,6 +494,7 @@ static int parse_body(struct parser *ps, const char *buf, size_t len, struct job
     char line[JOBFILE_MAX_LINE];
     size_t pos = 0;
     char *key, *val = NULL;
+    size_t next = 0; /* where the next key is looked for first */
     int r;
 
     if ((r = next_line(ps, buf, len, &pos, line)) <= 0)
@@ -507,9 +512,10 @@ static int parse_body(struct parser *ps, const char *buf, size_t len, struct job
             return parse_end(ps, val, out, pos, len);
         }
         size_t idx;
-        const struct field *f = find_field(key, &idx);
+        const struct field *f = find_field(key, next, &idx);
         if (f == NULL)
             return reject(ps, "unknown key \"%.40s\"", key);
+        next = idx + 1;
         if (seen[idx])
             return reject(ps, "duplicate key \"%s\"", key);
         seen[idx] = true;
